@@ -1,0 +1,265 @@
+//! The command line, as CONTRACT.md names it.
+
+// Parsed once per process; boxing variants would only obscure the definitions.
+#![allow(clippy::large_enum_variant)]
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// tongban: cross-region joint handling of government applications (跨域通办)
+/// between county nodes over mutual TLS.
+#[derive(Debug, Parser)]
+#[command(name = "tongban", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
+    /// Log filter (tracing env-filter syntax), e.g. `info` or `tongban_node=debug`.
+    #[arg(long, global = true, env = "TONGBAN_LOG", default_value = "info")]
+    pub(crate) log_level: String,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Issue and inspect federation certificates.
+    #[command(subcommand)]
+    Certs(CertsCommand),
+    /// Run a county node.
+    Node {
+        /// The node's config file (TOML).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Window clerk commands (receiving county).
+    Window {
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[command(subcommand)]
+        command: WindowCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CertsCommand {
+    /// Create the federation CA (ca.crt, ca.key).
+    CreateCa {
+        /// Directory to write into.
+        #[arg(long)]
+        dir: PathBuf,
+        /// SPIFFE trust domain, e.g. shaanxi.tongban.
+        #[arg(long)]
+        trust_domain: String,
+        /// Validity in days.
+        #[arg(long, default_value_t = 3650)]
+        days: u32,
+        /// Replace existing files.
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// Issue a node certificate (node-CODE.crt, node-CODE.key).
+    CreateNode {
+        /// Directory holding ca.crt and ca.key; the certificate is written there.
+        #[arg(long)]
+        dir: PathBuf,
+        /// GB/T 2260 county code.
+        #[arg(long)]
+        county: String,
+        /// DNS name or IP address the node serves on (repeatable).
+        #[arg(long = "host", required = true)]
+        hosts: Vec<String>,
+        /// Validity in days.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        /// Replace existing files.
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// Issue a clerk or reviewer certificate (ROLE-CODE-NAME.crt/.key).
+    CreateUser {
+        /// Directory holding ca.crt and ca.key.
+        #[arg(long)]
+        dir: PathBuf,
+        /// GB/T 2260 county code.
+        #[arg(long)]
+        county: String,
+        /// clerk or reviewer.
+        #[arg(long, value_enum)]
+        role: UserRole,
+        /// The person's name (letters, digits, '.', '-', '_').
+        #[arg(long)]
+        name: String,
+        /// Validity in days.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        /// Replace existing files.
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// Issue an auditor certificate (auditor-NAME or auditor-CODE-NAME).
+    CreateAuditor {
+        /// Directory holding ca.crt and ca.key.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The auditor's name.
+        #[arg(long)]
+        name: String,
+        /// Limit the auditor to one county (omit for province-wide).
+        #[arg(long)]
+        county: Option<String>,
+        /// Validity in days.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        /// Replace existing files.
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// List the certificates in a directory with their identity, expiry and problems.
+    List {
+        /// The directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// One JSON document on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A user role.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum UserRole {
+    /// Window clerk.
+    Clerk,
+    /// Home-authority reviewer.
+    Reviewer,
+}
+
+/// How a client reaches its node: flags, a profile file, or TONGBAN_PROFILE.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ConnArgs {
+    /// Node URL, e.g. https://127.0.0.1:7001.
+    #[arg(long, global = true)]
+    pub(crate) node: Option<String>,
+    /// Federation CA certificate.
+    #[arg(long, global = true)]
+    pub(crate) ca: Option<PathBuf>,
+    /// Your certificate.
+    #[arg(long, global = true)]
+    pub(crate) cert: Option<PathBuf>,
+    /// Your key.
+    #[arg(long, global = true)]
+    pub(crate) key: Option<PathBuf>,
+    /// A TOML profile with node, ca, cert, key.
+    #[arg(long, global = true, env = "TONGBAN_PROFILE")]
+    pub(crate) profile: Option<PathBuf>,
+    /// One JSON document on stdout instead of human output.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum WindowCommand {
+    /// Take in an application.
+    Apply(ApplyArgs),
+    /// Add materials to a case.
+    Attach {
+        /// Case number.
+        case: String,
+        /// KIND=PATH (repeatable).
+        #[arg(long = "material", required = true)]
+        materials: Vec<String>,
+    },
+    /// Record the identity check.
+    VerifyIdentity {
+        /// Case number.
+        case: String,
+        /// id-card-reader, face or manual.
+        #[arg(long)]
+        method: String,
+    },
+    /// Accept a complete case and queue its handoff; prints the intake receipt.
+    Accept {
+        /// Case number.
+        case: String,
+    },
+    /// Send the supplement of a correction request.
+    Resubmit {
+        /// Case number.
+        case: String,
+    },
+    /// Hand the result out and close the case.
+    Handout {
+        /// Case number.
+        case: String,
+        /// ID number of the person collecting.
+        #[arg(long)]
+        to_id: String,
+    },
+    /// One case with its history.
+    Status {
+        /// Case number.
+        case: String,
+    },
+    /// Cases taken in at this window.
+    List {
+        /// Only this state (e.g. QUEUED).
+        #[arg(long)]
+        state: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Cases past their promised date.
+    Overdue,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ApplyArgs {
+    /// Item code from the directory, e.g. GT-0001.
+    #[arg(long)]
+    pub(crate) item: String,
+    /// Home county code.
+    #[arg(long)]
+    pub(crate) home: String,
+    /// mail-applicant, mail-window or collect-home.
+    #[arg(long)]
+    pub(crate) delivery: String,
+    /// Applicant's name (a person).
+    #[arg(long, requires = "person_id", conflicts_with = "company_name")]
+    pub(crate) person_name: Option<String>,
+    /// Applicant's resident ID.
+    #[arg(long, requires = "person_name")]
+    pub(crate) person_id: Option<String>,
+    /// Company name.
+    #[arg(long, requires_all = ["credit_code", "legal_rep", "legal_rep_id"])]
+    pub(crate) company_name: Option<String>,
+    /// Unified social credit code.
+    #[arg(long)]
+    pub(crate) credit_code: Option<String>,
+    /// Legal representative's name.
+    #[arg(long)]
+    pub(crate) legal_rep: Option<String>,
+    /// Legal representative's resident ID.
+    #[arg(long)]
+    pub(crate) legal_rep_id: Option<String>,
+    /// Contact phone.
+    #[arg(long)]
+    pub(crate) phone: String,
+    /// Postal address.
+    #[arg(long)]
+    pub(crate) address: String,
+    /// KIND=PATH (repeatable).
+    #[arg(long = "material")]
+    pub(crate) materials: Vec<String>,
+}

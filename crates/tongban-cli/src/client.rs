@@ -1,0 +1,194 @@
+//! Reaching a node as a client: connection settings from flags, a profile
+//! file or `TONGBAN_PROFILE`; mutual TLS; streaming material files.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+use tongban_pki::tls::TlsMaterial;
+use tongban_proto::common::v1::{MaterialChunk, MaterialHeader};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::args::ConnArgs;
+
+/// Chunk size for uploads.
+const CHUNK: usize = 64 * 1024;
+/// Uploads above this show a progress bar on a terminal.
+const PROGRESS_ABOVE: u64 = 4 * 1024 * 1024;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Profile {
+    node: String,
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+/// Opens a mutual-TLS channel to the node the arguments name. Flags win
+/// over the profile; relative paths in a profile are relative to it.
+pub(crate) async fn connect(conn: &ConnArgs) -> Result<Channel> {
+    let profile = match &conn.profile {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read profile {}", path.display()))?;
+            let p: Profile = toml::from_str(&text)
+                .with_context(|| format!("profile {} is not valid", path.display()))?;
+            let base = path.parent().unwrap_or(Path::new("."));
+            Some(Profile {
+                node: p.node,
+                ca: base.join(p.ca),
+                cert: base.join(p.cert),
+                key: base.join(p.key),
+            })
+        }
+        None => None,
+    };
+    let pick = |flag: &Option<PathBuf>, from: Option<&PathBuf>, name: &str| -> Result<PathBuf> {
+        flag.clone()
+            .or_else(|| from.cloned())
+            .with_context(|| format!("--{name} is required (or --profile / TONGBAN_PROFILE)"))
+    };
+    let node = conn
+        .node
+        .clone()
+        .or_else(|| profile.as_ref().map(|p| p.node.clone()))
+        .context("--node is required (or --profile / TONGBAN_PROFILE)")?;
+    let ca = pick(&conn.ca, profile.as_ref().map(|p| &p.ca), "ca")?;
+    let cert = pick(&conn.cert, profile.as_ref().map(|p| &p.cert), "cert")?;
+    let key = pick(&conn.key, profile.as_ref().map(|p| &p.key), "key")?;
+    channel(&node, &TlsMaterial::load(&ca, &cert, &key)?).await
+}
+
+/// Opens a mutual-TLS channel to `url` with the given material.
+pub(crate) async fn channel(url: &str, tls: &TlsMaterial) -> Result<Channel> {
+    if !url.starts_with("https://") {
+        bail!("node url {url:?} must start with https:// (every port is mutual TLS)");
+    }
+    let host = url
+        .trim_start_matches("https://")
+        .split('/')
+        .next()
+        .map(|a| a.rsplit_once(':').map_or(a, |(h, _)| h))
+        .unwrap_or_default()
+        .trim_matches(|c| c == '[' || c == ']')
+        .to_owned();
+    Endpoint::from_shared(url.to_owned())
+        .with_context(|| format!("bad node url {url:?}"))?
+        .tls_config(tls.client_config(&host))
+        .context("tls configuration")?
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .connect()
+        .await
+        .with_context(|| format!("cannot reach the node at {url}"))
+}
+
+/// A material file to upload, hashed up front.
+pub(crate) struct MaterialFile {
+    pub(crate) header: MaterialHeader,
+    pub(crate) path: PathBuf,
+}
+
+/// Parses `KIND=PATH` arguments and hashes each file.
+pub(crate) fn materials(args: &[String]) -> Result<Vec<MaterialFile>> {
+    args.iter()
+        .map(|arg| {
+            let (kind, path) = arg
+                .split_once('=')
+                .with_context(|| format!("--material {arg:?}: expected KIND=PATH"))?;
+            let path = PathBuf::from(path);
+            let mut file = std::fs::File::open(&path)
+                .with_context(|| format!("cannot open material {}", path.display()))?;
+            let mut hasher = Sha256::new();
+            let mut size = 0u64;
+            let mut buf = vec![0u8; CHUNK];
+            loop {
+                let n = file
+                    .read(&mut buf)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+                size += n as u64;
+            }
+            Ok(MaterialFile {
+                header: MaterialHeader {
+                    kind: kind.to_owned(),
+                    filename: path
+                        .file_name()
+                        .map(|f| f.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    size,
+                    sha256: hasher.finalize().to_vec(),
+                },
+                path,
+            })
+        })
+        .collect()
+}
+
+/// Streams a header frame and then every file's chunks, built by `frame`.
+/// Shows a progress bar on stderr for large uploads when stdout is a terminal.
+pub(crate) fn upload<F: Send + 'static>(
+    first: F,
+    files: Vec<MaterialFile>,
+    frame: fn(MaterialChunk) -> F,
+) -> tokio_stream::wrappers::ReceiverStream<F> {
+    let (tx, rx) = mpsc::channel(16);
+    let total: u64 = files.iter().map(|f| f.header.size).sum();
+    let show = total > PROGRESS_ABOVE && std::io::stdout().is_terminal();
+    tokio::task::spawn_blocking(move || {
+        if tx.blocking_send(first).is_err() {
+            return;
+        }
+        let mut sent = 0u64;
+        for (index, f) in files.iter().enumerate() {
+            let Ok(mut file) = std::fs::File::open(&f.path) else {
+                return;
+            };
+            loop {
+                let mut buf = vec![0u8; CHUNK];
+                let n = match file.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                buf.truncate(n);
+                sent += n as u64;
+                let chunk = MaterialChunk {
+                    material: index as u32,
+                    data: buf.into(),
+                };
+                if tx.blocking_send(frame(chunk)).is_err() {
+                    return;
+                }
+                if show {
+                    progress(sent, total);
+                }
+            }
+        }
+        if show {
+            eprintln!();
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+fn progress(sent: u64, total: u64) {
+    let width = 30;
+    let done = (sent * width / total.max(1)) as usize;
+    let mut err = std::io::stderr();
+    let _ = write!(
+        err,
+        "\r[{}{}] {:>3}% {:.1}/{:.1} MB",
+        "#".repeat(done),
+        " ".repeat(width as usize - done),
+        sent * 100 / total.max(1),
+        sent as f64 / 1e6,
+        total as f64 / 1e6
+    );
+    let _ = err.flush();
+}

@@ -1,0 +1,49 @@
+//! The subcommands, one module each, and the mapping of failures to exit codes.
+
+mod certs;
+mod node;
+mod window;
+
+use anyhow::Result;
+
+use crate::args::Command;
+
+/// A configuration problem: exit code 64.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct BadConfig(pub(crate) String);
+
+/// Runs one command.
+pub(crate) async fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Certs(c) => certs::run(c),
+        Command::Node { config } => node::run(&config).await,
+        Command::Window { conn, command } => window::run(&conn, command).await,
+    }
+}
+
+/// 64 for configuration problems, 1 for everything else (clap exits 2 itself).
+pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
+    if err.downcast_ref::<BadConfig>().is_some() {
+        64
+    } else {
+        1
+    }
+}
+
+/// Turns a gRPC status into an error a person can act on.
+pub(crate) fn status_error(status: tonic::Status) -> anyhow::Error {
+    let code = status.code();
+    let msg = status.message();
+    let hint = match code {
+        tonic::Code::Unauthenticated => " (the node did not accept your certificate)",
+        tonic::Code::PermissionDenied => " (your identity may not do this)",
+        tonic::Code::Unavailable => " (is the node running and reachable?)",
+        _ => "",
+    };
+    if msg.is_empty() {
+        anyhow::anyhow!("{code:?}{hint}")
+    } else {
+        anyhow::anyhow!("{msg}{hint} [{code:?}]")
+    }
+}

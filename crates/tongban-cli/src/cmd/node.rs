@@ -1,0 +1,46 @@
+//! `tongban node --config FILE`: load and validate the configuration (exit
+//! 64 if it is bad), bind the listener, serve until SIGINT or SIGTERM.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use tongban_node::NodeConfig;
+
+use super::BadConfig;
+
+pub(crate) async fn run(config: &Path) -> Result<()> {
+    let config = NodeConfig::load(config).map_err(|e| BadConfig(e.to_string()))?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (is another node using it?)",
+                config.listen
+            )
+        })?;
+    tongban_node::run(config, listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub(crate) async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,181 @@
+//! `tongban window`: the clerk's commands at the receiving window.
+
+use anyhow::{Result, bail};
+use serde_json::json;
+use tongban_proto::common::v1::{Applicant, Company, Person, applicant::Who};
+use tongban_proto::window::v1::window_client::WindowClient;
+use tongban_proto::window::v1::*;
+
+use super::status_error;
+use crate::args::{ApplyArgs, ConnArgs, WindowCommand};
+use crate::client::{connect, materials, upload};
+use crate::output::{case_json, hex, print_case, print_cases, print_json};
+
+fn applicant(a: &ApplyArgs) -> Result<Applicant> {
+    let who = match (&a.person_name, &a.company_name) {
+        (Some(name), None) => Who::Person(Person {
+            name: name.clone(),
+            resident_id: a.person_id.clone().unwrap_or_default(),
+        }),
+        (None, Some(name)) => Who::Company(Company {
+            name: name.clone(),
+            credit_code: a.credit_code.clone().unwrap_or_default(),
+            legal_rep_name: a.legal_rep.clone().unwrap_or_default(),
+            legal_rep_id: a.legal_rep_id.clone().unwrap_or_default(),
+        }),
+        _ => bail!(
+            "give either --person-name and --person-id, or --company-name, --credit-code, --legal-rep and --legal-rep-id"
+        ),
+    };
+    Ok(Applicant {
+        who: Some(who),
+        phone: a.phone.clone(),
+        address: a.address.clone(),
+    })
+}
+
+pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
+    let mut client = WindowClient::new(connect(conn).await?);
+    let case = match command {
+        WindowCommand::Apply(a) => {
+            let files = materials(&a.materials)?;
+            let header = ApplyHeader {
+                item_code: a.item.clone(),
+                home_county: a.home.clone(),
+                delivery: a.delivery.clone(),
+                applicant: Some(applicant(&a)?),
+                materials: files.iter().map(|f| f.header.clone()).collect(),
+            };
+            let first = ApplyFrame {
+                frame: Some(apply_frame::Frame::Header(header)),
+            };
+            let stream = upload(first, files, |c| ApplyFrame {
+                frame: Some(apply_frame::Frame::Chunk(c)),
+            });
+            client
+                .apply(stream)
+                .await
+                .map_err(status_error)?
+                .into_inner()
+        }
+        WindowCommand::Attach { case, materials: m } => {
+            let files = materials(&m)?;
+            let first = AttachFrame {
+                frame: Some(attach_frame::Frame::Header(AttachHeader {
+                    case_no: case,
+                    materials: files.iter().map(|f| f.header.clone()).collect(),
+                })),
+            };
+            let stream = upload(first, files, |c| AttachFrame {
+                frame: Some(attach_frame::Frame::Chunk(c)),
+            });
+            client
+                .attach(stream)
+                .await
+                .map_err(status_error)?
+                .into_inner()
+        }
+        WindowCommand::VerifyIdentity { case, method } => client
+            .verify_identity(VerifyIdentityRequest {
+                case_no: case,
+                method,
+            })
+            .await
+            .map_err(status_error)?
+            .into_inner(),
+        WindowCommand::Accept { case } => {
+            let receipt = client
+                .accept(CaseRef { case_no: case })
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            let case = receipt.case.unwrap_or_default();
+            if conn.json {
+                print_json(
+                    &json!({"intake_receipt": {"accepted_at": receipt.accepted_at,
+                    "home_county_name": receipt.home_county_name}, "case": case_json(&case)}),
+                );
+            } else {
+                println!("受理回执 intake receipt");
+                println!("case_no         {}", case.case_no);
+                println!("item            {} {}", case.item_code, case.item_name);
+                println!(
+                    "home county     {} {}",
+                    case.home_county, receipt.home_county_name
+                );
+                println!("accepted at     {}", receipt.accepted_at);
+                println!(
+                    "promised        {} working days from acceptance at home",
+                    case.promised_days
+                );
+                for m in &case.materials {
+                    println!(
+                        "material        {:<20} {:>10} B  sha256 {}",
+                        m.kind,
+                        m.size,
+                        hex(&m.sha256)
+                    );
+                }
+                println!("state           {}", case.state);
+            }
+            return Ok(());
+        }
+        WindowCommand::Resubmit { case } => client
+            .resubmit(CaseRef { case_no: case })
+            .await
+            .map_err(status_error)?
+            .into_inner(),
+        WindowCommand::Handout { case, to_id } => client
+            .handout(HandoutRequest {
+                case_no: case,
+                recipient_id: to_id,
+            })
+            .await
+            .map_err(status_error)?
+            .into_inner(),
+        WindowCommand::Status { case } => client
+            .get_case(CaseRef { case_no: case })
+            .await
+            .map_err(status_error)?
+            .into_inner(),
+        WindowCommand::List { state, limit } => {
+            let reply = client
+                .list_cases(ListCasesRequest {
+                    state: state.unwrap_or_default(),
+                    limit,
+                })
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            if conn.json {
+                print_json(
+                    &json!({"cases": reply.cases.iter().map(case_json).collect::<Vec<_>>()}),
+                );
+            } else {
+                print_cases(&reply.cases);
+            }
+            return Ok(());
+        }
+        WindowCommand::Overdue => {
+            let reply = client
+                .overdue(OverdueRequest {})
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            if conn.json {
+                print_json(
+                    &json!({"cases": reply.cases.iter().map(case_json).collect::<Vec<_>>()}),
+                );
+            } else {
+                print_cases(&reply.cases);
+            }
+            return Ok(());
+        }
+    };
+    if conn.json {
+        print_json(&case_json(&case));
+    } else {
+        print_case(&case);
+    }
+    Ok(())
+}

@@ -1,0 +1,35 @@
+//! The `tongban` command. This file only wires: parse arguments, set up
+//! logging and the crypto provider, run the command, map the outcome to an
+//! exit code (0 ok, 1 refused or failed, 2 usage, 64 bad configuration).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod args;
+mod client;
+mod cmd;
+mod output;
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    tongban_pki::install_crypto_provider();
+    output::init_logging(cli.log_format, &cli.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(cmd::run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(cmd::exit_code(&err))
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! The tongban domain, with no I/O: identifier codes and their validation,
+//! the federation directory, the case state machine, working-day arithmetic
+//! and size limits.
+//!
+//! Everything here is pure: callers read files and clocks and pass text and
+//! dates in, which keeps this crate fast to test and safe to share between
+//! the node, the ledger and the CLI.
+
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod calendar;
+pub mod codes;
+pub mod directory;
+pub mod limits;
+pub mod state;
+
+pub use calendar::{add_working_days, is_working_day, working_days_between};
+pub use codes::{
+    CaseNo, CodeError, CountyCode, CreditCode, ItemCode, Phone, ResidentId, Waybill, mask_id,
+    mask_phone,
+};
+pub use directory::{
+    Agreement, County, DeliveryMode, Directory, DirectoryError, Item, MaterialSpec,
+};
+pub use limits::{DEFAULT_MAX_CASE_BYTES, DEFAULT_MAX_MATERIAL_BYTES};
+pub use state::{CaseState, StateError, window_state};

@@ -1,0 +1,71 @@
+//! The error type of the store.
+
+use std::path::PathBuf;
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled failed while doing `action`.
+    #[error("{action}: {source}")]
+    Db {
+        /// What was being done.
+        action: &'static str,
+        /// The cause.
+        source: sled::Error,
+    },
+    /// A blob file operation failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A stored record does not decode: the data dir is damaged or was
+    /// written by an incompatible version.
+    #[error("corrupt record in {tree}: {reason}")]
+    Corrupt {
+        /// Which tree.
+        tree: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A material's content does not match what was declared.
+    #[error("{0}")]
+    Content(String),
+}
+
+impl StoreError {
+    pub(crate) fn db(action: &'static str) -> impl FnOnce(sled::Error) -> Self {
+        move |source| Self::Db { action, source }
+    }
+
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io {
+            action,
+            path,
+            source,
+        }
+    }
+
+    /// Whether the failure is the disk being full (ENOSPC).
+    pub fn is_disk_full(&self) -> bool {
+        let io = match self {
+            Self::Io { source, .. } => Some(source),
+            Self::Db {
+                source: sled::Error::Io(e),
+                ..
+            } => Some(e),
+            _ => None,
+        };
+        io.is_some_and(|e| {
+            e.kind() == std::io::ErrorKind::StorageFull || e.raw_os_error() == Some(28)
+        })
+    }
+}

@@ -1,0 +1,26 @@
+//! Storage for a tongban node: the append-only, hash-chained ledger, case
+//! records, the durable outbox, received handoffs with the receipts given for
+//! them, and content-addressed material blobs.
+//!
+//! This is the only crate that names sled. Every state change goes through
+//! [`Store::commit`], which writes the records, the ledger entries and the
+//! outbox changes in one sled transaction and flushes before it returns, so
+//! a caller that acknowledges after `commit` never acknowledges anything
+//! that is not on disk.
+
+#![warn(missing_docs)]
+
+mod blobs;
+pub mod chain;
+mod error;
+pub mod records;
+mod store;
+
+pub use blobs::{BlobStore, BlobWriter};
+pub use chain::{ENTRY_DOMAIN, EntryHash, entry_hash};
+pub use error::StoreError;
+pub use records::{
+    ApplicantRecord, CaseRecord, HandoffRecord, IdentityCheckRecord, MaterialRef, OutboxEntry,
+    ReceivedHandoff, Side,
+};
+pub use store::{Batch, Committed, NewEntry, Store, StoredEntry};

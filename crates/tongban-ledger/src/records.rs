@@ -1,0 +1,216 @@
+//! The records the store keeps besides the ledger itself: cases, outbox
+//! entries and received handoffs. Each is stored as one format-version byte
+//! followed by JSON, so a later version can read (or refuse) older data.
+//!
+//! Fields added later carry `#[serde(default)]` so old records still load.
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use tongban_core::CaseState;
+
+use crate::StoreError;
+
+/// Version byte in front of every record.
+pub(crate) const RECORD_VERSION: u8 = 1;
+
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = vec![RECORD_VERSION];
+    // Serialising plain structs of strings and numbers to a Vec cannot fail.
+    serde_json::to_writer(&mut out, value).expect("record serialises");
+    out
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(
+    tree: &'static str,
+    bytes: &[u8],
+) -> Result<T, StoreError> {
+    match bytes.split_first() {
+        Some((&RECORD_VERSION, json)) => {
+            serde_json::from_slice(json).map_err(|e| StoreError::Corrupt {
+                tree,
+                reason: e.to_string(),
+            })
+        }
+        Some((v, _)) => Err(StoreError::Corrupt {
+            tree,
+            reason: format!(
+                "record format version {v} is not supported (this build reads {RECORD_VERSION})"
+            ),
+        }),
+        None => Err(StoreError::Corrupt {
+            tree,
+            reason: "empty record".into(),
+        }),
+    }
+}
+
+/// Which end of a case this node is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Side {
+    /// The receiving window (county A).
+    Window,
+    /// The home authority (county B).
+    Home,
+}
+
+/// The applicant as stored (in full: the node is the custodian; views mask it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ApplicantRecord {
+    /// A natural person.
+    Person {
+        /// Name.
+        name: String,
+        /// GB 11643 resident ID.
+        resident_id: String,
+        /// Phone.
+        phone: String,
+        /// Postal address.
+        address: String,
+    },
+    /// A company.
+    Company {
+        /// Registered name.
+        name: String,
+        /// GB 32100 unified social credit code.
+        credit_code: String,
+        /// Legal representative's name.
+        legal_rep_name: String,
+        /// Legal representative's resident ID.
+        legal_rep_id: String,
+        /// Phone.
+        phone: String,
+        /// Postal address.
+        address: String,
+    },
+}
+
+/// A material held for a case: its blob is `sha256` in the blob store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaterialRef {
+    /// Material kind from the item catalogue.
+    pub kind: String,
+    /// File name given at the window.
+    pub filename: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Lowercase hex SHA-256.
+    pub sha256: String,
+}
+
+/// The identity check done at the window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityCheckRecord {
+    /// Method used.
+    pub method: String,
+    /// SPIFFE ID of the clerk.
+    pub by: String,
+    /// RFC 3339 time.
+    pub at: String,
+}
+
+/// A handoff of this case, sent or received, with the receipt when held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandoffRecord {
+    /// The handoff id.
+    pub handoff_id: String,
+    /// What it carried ("application", ...).
+    pub kind: String,
+    /// County it went to (sent) or came from (received).
+    pub peer: String,
+    /// Whether this node sent it.
+    pub sent: bool,
+    /// The encoded `SignedReceipt` held for it (sent and receipted, or given).
+    #[serde(default)]
+    pub signed_receipt: Option<Vec<u8>>,
+}
+
+/// A case as one node holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseRecord {
+    /// Application id (UUID v7).
+    pub application_id: String,
+    /// Case number.
+    pub case_no: String,
+    /// Which end this node is.
+    pub side: Side,
+    /// Item code.
+    pub item_code: String,
+    /// Receiving window's county.
+    pub receiving_county: String,
+    /// Home authority's county.
+    pub home_county: String,
+    /// Delivery mode (`mail-applicant`, ...).
+    pub delivery: String,
+    /// The applicant.
+    pub applicant: ApplicantRecord,
+    /// Materials held, one per kind.
+    pub materials: Vec<MaterialRef>,
+    /// The identity check, once done.
+    pub identity_check: Option<IdentityCheckRecord>,
+    /// Current state.
+    pub state: CaseState,
+    /// RFC 3339 creation time on this node.
+    pub created_at: String,
+    /// RFC 3339 time of acceptance at the window.
+    #[serde(default)]
+    pub accepted_at: Option<String>,
+    /// The next step, or the last delivery problem.
+    #[serde(default)]
+    pub note: String,
+    /// Handoffs of this case.
+    #[serde(default)]
+    pub handoffs: Vec<HandoffRecord>,
+}
+
+/// A handoff waiting in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// The handoff id.
+    pub handoff_id: String,
+    /// Application id of the case.
+    pub application_id: String,
+    /// Destination county.
+    pub to: String,
+    /// The encoded envelope, built once so every retry sends the same bytes.
+    pub envelope: Vec<u8>,
+    /// The materials whose blobs follow the envelope, in order.
+    pub materials: Vec<MaterialRef>,
+    /// Set when the receiver refused it (final) or attempts ran out: the
+    /// worker leaves a parked entry alone.
+    #[serde(default)]
+    pub parked: Option<String>,
+}
+
+/// A handoff this node received and receipted, kept for deduplication.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceivedHandoff {
+    /// Lowercase hex SHA-256 of the envelope bytes.
+    pub envelope_sha256: String,
+    /// The encoded `SignedReceipt` given, replayed byte for byte to a duplicate.
+    pub signed_receipt: Vec<u8>,
+    /// Application id of the case.
+    pub application_id: String,
+}
+
+/// Lowercase hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// Parses lowercase or uppercase hex.
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}

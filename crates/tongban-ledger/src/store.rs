@@ -1,0 +1,552 @@
+//! The sled database of a node and the one write path into it.
+//!
+//! Trees: `ledger` (seq → encoded `LedgerEntry`), `payloads` (seq → payload),
+//! `case_index` (application id, 0, seq → ()), `cases` (application id →
+//! record), `case_nos` (case number → application id), `outbox` (key →
+//! entry), `received` (sender county, '/', handoff id → record), `meta`
+//! (head, counters). Numeric keys are big-endian so they sort.
+//!
+//! Writes are serialised by a mutex around the transaction (no retry storms
+//! on the ledger head, and sequence numbers are known before the
+//! transaction starts, so a receipt can name its own entry); the flush runs
+//! after the mutex is released so concurrent commits share it.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use prost::Message;
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tongban_core::CaseState;
+use tongban_proto::common::v1::LedgerEntry;
+
+use crate::chain::{ChainBreak, EntryHash, entry_hash, verify_run};
+use crate::records::{CaseRecord, OutboxEntry, ReceivedHandoff, decode, encode};
+use crate::{BlobStore, StoreError};
+
+const HEAD: &[u8] = b"head";
+const OUTBOX_SEQ: &[u8] = b"outbox_seq";
+
+/// A ledger entry to append.
+#[derive(Debug, Clone, Default)]
+pub struct NewEntry {
+    /// Application id, empty for node-level entries.
+    pub application_id: String,
+    /// Case number, empty for node-level entries.
+    pub case_no: String,
+    /// SPIFFE ID of who caused it.
+    pub actor: String,
+    /// Entry kind (`case.applied`, `handoff.received`, ...).
+    pub kind: String,
+    /// Case state after the entry, if it changes one.
+    pub state: Option<CaseState>,
+    /// Details; the entry holds their SHA-256.
+    pub payload: Vec<u8>,
+}
+
+/// One atomic write: records, ledger entries and outbox changes.
+#[derive(Debug, Default)]
+pub struct Batch {
+    cases: Vec<CaseRecord>,
+    entries: Vec<NewEntry>,
+    enqueue: Vec<OutboxEntry>,
+    outbox_put: Vec<(u64, OutboxEntry)>,
+    outbox_settle: Vec<(u64, Vec<u8>)>,
+    received: Vec<(Vec<u8>, ReceivedHandoff)>,
+}
+
+impl Batch {
+    /// Writes (creates or replaces) a case record.
+    pub fn put_case(&mut self, case: CaseRecord) -> &mut Self {
+        self.cases.push(case);
+        self
+    }
+
+    /// Appends a ledger entry.
+    pub fn append(&mut self, entry: NewEntry) -> &mut Self {
+        self.entries.push(entry);
+        self
+    }
+
+    /// Queues a new outbox entry.
+    pub fn enqueue(&mut self, entry: OutboxEntry) -> &mut Self {
+        self.enqueue.push(entry);
+        self
+    }
+
+    /// Replaces the outbox entry at `key` (e.g. to park it).
+    pub fn update_outbox(&mut self, key: u64, entry: OutboxEntry) -> &mut Self {
+        self.outbox_put.push((key, entry));
+        self
+    }
+
+    /// Removes the outbox entry at `key` if it still holds `expected` bytes.
+    pub fn settle_outbox(&mut self, key: u64, expected: Vec<u8>) -> &mut Self {
+        self.outbox_settle.push((key, expected));
+        self
+    }
+
+    /// Records a received handoff under (sender county, handoff id).
+    pub fn put_received(
+        &mut self,
+        sender: &str,
+        handoff_id: &str,
+        record: ReceivedHandoff,
+    ) -> &mut Self {
+        self.received
+            .push((received_key(sender, handoff_id), record));
+        self
+    }
+
+    /// Whether the batch writes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.cases.is_empty()
+            && self.entries.is_empty()
+            && self.enqueue.is_empty()
+            && self.outbox_put.is_empty()
+            && self.outbox_settle.is_empty()
+            && self.received.is_empty()
+    }
+}
+
+fn received_key(sender: &str, handoff_id: &str) -> Vec<u8> {
+    format!("{sender}/{handoff_id}").into_bytes()
+}
+
+/// What a commit wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    /// Seq of the first entry appended (the next seq if none).
+    pub first_seq: u64,
+    /// Seq of the ledger head after the commit.
+    pub head_seq: u64,
+    /// Hash of the ledger head after the commit.
+    pub head_hash: EntryHash,
+}
+
+/// A ledger entry as stored.
+#[derive(Debug, Clone)]
+pub struct StoredEntry {
+    /// Its sequence number.
+    pub seq: u64,
+    /// The encoded `LedgerEntry`, exactly as hashed.
+    pub entry: Vec<u8>,
+    /// The payload.
+    pub payload: Vec<u8>,
+}
+
+impl StoredEntry {
+    /// Decodes the entry.
+    pub fn decode(&self) -> Result<LedgerEntry, StoreError> {
+        LedgerEntry::decode(self.entry.as_slice()).map_err(|e| StoreError::Corrupt {
+            tree: "ledger",
+            reason: format!("entry {}: {e}", self.seq),
+        })
+    }
+}
+
+/// A node's storage. Open one per process.
+pub struct Store {
+    db: sled::Db,
+    ledger: sled::Tree,
+    payloads: sled::Tree,
+    case_index: sled::Tree,
+    cases: sled::Tree,
+    case_nos: sled::Tree,
+    outbox: sled::Tree,
+    received: sled::Tree,
+    meta: sled::Tree,
+    blobs: BlobStore,
+    write_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+fn decode_head(bytes: &[u8]) -> Option<(u64, EntryHash)> {
+    let seq = u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
+    let hash = bytes.get(8..40)?.try_into().ok()?;
+    Some((seq, hash))
+}
+
+fn encode_head(seq: u64, hash: &EntryHash) -> Vec<u8> {
+    let mut v = seq.to_be_bytes().to_vec();
+    v.extend_from_slice(hash);
+    v
+}
+
+fn now_rfc3339() -> String {
+    OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+}
+
+impl Store {
+    /// Opens (creating) the store in `data_dir`: `data_dir/ledger.sled` and `data_dir/blobs`.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(StoreError::io("failed to create", data_dir))?;
+        let db = sled::Config::new()
+            .path(data_dir.join("ledger.sled"))
+            .open()
+            .map_err(StoreError::db("failed to open ledger"))?;
+        let tree = |name: &'static str| {
+            db.open_tree(name)
+                .map_err(StoreError::db("failed to open tree"))
+        };
+        Ok(Self {
+            ledger: tree("ledger")?,
+            payloads: tree("payloads")?,
+            case_index: tree("case_index")?,
+            cases: tree("cases")?,
+            case_nos: tree("case_nos")?,
+            outbox: tree("outbox")?,
+            received: tree("received")?,
+            meta: tree("meta")?,
+            blobs: BlobStore::open(&data_dir.join("blobs"))?,
+            db,
+            write_lock: Mutex::new(()),
+        })
+    }
+
+    /// The material blobs.
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    /// Seq and hash of the ledger head (`(0, zeros)` when empty).
+    pub fn head(&self) -> Result<(u64, EntryHash), StoreError> {
+        Ok(self
+            .meta
+            .get(HEAD)
+            .map_err(StoreError::db("failed to read head"))?
+            .and_then(|v| decode_head(&v))
+            .unwrap_or((0, [0; 32])))
+    }
+
+    /// Allocates the next number in a named counter (e.g. case numbers of a
+    /// day). Durable with the next commit's flush; a number taken by a
+    /// request that then fails is skipped, never reused while the node runs.
+    pub fn next_counter(&self, name: &str) -> Result<u64, StoreError> {
+        let key = format!("counter/{name}");
+        let next = self
+            .meta
+            .update_and_fetch(key.as_bytes(), |old| {
+                let n = old
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_be_bytes)
+                    .unwrap_or(0);
+                Some((n + 1).to_be_bytes().to_vec())
+            })
+            .map_err(StoreError::db("failed to allocate counter"))?;
+        Ok(next
+            .and_then(|b| b.as_ref().try_into().ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(1))
+    }
+
+    /// Commits a batch and flushes. See [`Store::commit_with`].
+    pub async fn commit(&self, batch: Batch) -> Result<Committed, StoreError> {
+        self.commit_with(|_| batch).await
+    }
+
+    /// Builds a batch knowing the seq its first entry will get, commits it
+    /// atomically and flushes to disk before returning.
+    pub async fn commit_with(
+        &self,
+        build: impl FnOnce(u64) -> Batch,
+    ) -> Result<Committed, StoreError> {
+        let committed = {
+            let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+            let (head_seq, _) = self.head()?;
+            let batch = build(head_seq + 1);
+            self.apply(&batch)?
+        };
+        self.db
+            .flush_async()
+            .await
+            .map_err(StoreError::db("failed to flush ledger"))?;
+        Ok(committed)
+    }
+
+    fn apply(&self, batch: &Batch) -> Result<Committed, StoreError> {
+        let at = now_rfc3339();
+        let entries: Vec<(LedgerEntry, Vec<u8>)> = batch
+            .entries
+            .iter()
+            .map(|e| {
+                use sha2::Digest;
+                let entry = LedgerEntry {
+                    version: 1,
+                    seq: 0,
+                    prev_hash: Vec::new(),
+                    at: at.clone(),
+                    application_id: e.application_id.clone(),
+                    case_no: e.case_no.clone(),
+                    actor: e.actor.clone(),
+                    kind: e.kind.clone(),
+                    payload_sha256: sha2::Sha256::digest(&e.payload).to_vec(),
+                    state: e.state.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                };
+                (entry, e.payload.clone())
+            })
+            .collect();
+        let cases: Vec<(String, String, Vec<u8>)> = batch
+            .cases
+            .iter()
+            .map(|c| (c.application_id.clone(), c.case_no.clone(), encode(c)))
+            .collect();
+        let enqueue: Vec<Vec<u8>> = batch.enqueue.iter().map(encode).collect();
+        let outbox_put: Vec<(u64, Vec<u8>)> = batch
+            .outbox_put
+            .iter()
+            .map(|(k, e)| (*k, encode(e)))
+            .collect();
+        let received: Vec<(Vec<u8>, Vec<u8>)> = batch
+            .received
+            .iter()
+            .map(|(k, r)| (k.clone(), encode(r)))
+            .collect();
+
+        let trees = (
+            &self.ledger,
+            &self.payloads,
+            &self.case_index,
+            &self.cases,
+            &self.case_nos,
+            &self.outbox,
+            &self.received,
+            &self.meta,
+        );
+        let result = trees.transaction(
+            |(ledger, payloads, case_index, cases_t, case_nos, outbox, received_t, meta)| {
+                let corrupt = || {
+                    ConflictableTransactionError::Abort(StoreError::Corrupt {
+                        tree: "meta",
+                        reason: "ledger head record is damaged".into(),
+                    })
+                };
+                let (mut seq, mut hash) = match meta.get(HEAD)? {
+                    Some(v) => decode_head(&v).ok_or_else(corrupt)?,
+                    None => (0, [0; 32]),
+                };
+                let first_seq = seq + 1;
+                for (entry, payload) in &entries {
+                    seq += 1;
+                    let mut entry = entry.clone();
+                    entry.seq = seq;
+                    entry.prev_hash = hash.to_vec();
+                    let bytes = entry.encode_to_vec();
+                    hash = entry_hash(&bytes);
+                    let key = seq.to_be_bytes();
+                    ledger.insert(&key, bytes)?;
+                    payloads.insert(&key, payload.as_slice())?;
+                    if !entry.application_id.is_empty() {
+                        let mut idx = entry.application_id.as_bytes().to_vec();
+                        idx.push(0);
+                        idx.extend_from_slice(&key);
+                        case_index.insert(idx, &[][..])?;
+                    }
+                }
+                meta.insert(HEAD, encode_head(seq, &hash))?;
+                for (id, case_no, bytes) in &cases {
+                    cases_t.insert(id.as_bytes(), bytes.as_slice())?;
+                    case_nos.insert(case_no.as_bytes(), id.as_bytes())?;
+                }
+                if !enqueue.is_empty() {
+                    let mut next = meta
+                        .get(OUTBOX_SEQ)?
+                        .and_then(|b| b.as_ref().try_into().ok())
+                        .map(u64::from_be_bytes)
+                        .unwrap_or(0);
+                    for bytes in &enqueue {
+                        next += 1;
+                        outbox.insert(&next.to_be_bytes(), bytes.as_slice())?;
+                    }
+                    meta.insert(OUTBOX_SEQ, &next.to_be_bytes())?;
+                }
+                for (key, bytes) in &outbox_put {
+                    outbox.insert(&key.to_be_bytes(), bytes.as_slice())?;
+                }
+                for (key, expected) in &batch.outbox_settle {
+                    // Only an entry nobody changed meanwhile is done.
+                    if outbox
+                        .get(key.to_be_bytes())?
+                        .is_some_and(|v| v.as_ref() == expected.as_slice())
+                    {
+                        outbox.remove(&key.to_be_bytes())?;
+                    }
+                }
+                for (key, bytes) in &received {
+                    received_t.insert(key.as_slice(), bytes.as_slice())?;
+                }
+                Ok(Committed {
+                    first_seq,
+                    head_seq: seq,
+                    head_hash: hash,
+                })
+            },
+        );
+        match result {
+            Ok(c) => Ok(c),
+            Err(TransactionError::Abort(e)) => Err(e),
+            Err(TransactionError::Storage(e)) => Err(StoreError::Db {
+                action: "failed to write ledger",
+                source: e,
+            }),
+        }
+    }
+
+    /// A case by application id.
+    pub fn case(&self, application_id: &str) -> Result<Option<CaseRecord>, StoreError> {
+        self.cases
+            .get(application_id.as_bytes())
+            .map_err(StoreError::db("failed to read case"))?
+            .map(|v| decode("cases", &v))
+            .transpose()
+    }
+
+    /// A case by case number.
+    pub fn case_by_no(&self, case_no: &str) -> Result<Option<CaseRecord>, StoreError> {
+        match self
+            .case_nos
+            .get(case_no.as_bytes())
+            .map_err(StoreError::db("failed to read case number"))?
+        {
+            Some(id) => self.case(&String::from_utf8_lossy(&id)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every case, in application-id order (UUID v7: creation order).
+    pub fn cases(&self) -> Result<Vec<CaseRecord>, StoreError> {
+        self.cases
+            .iter()
+            .map(|kv| {
+                let (_, v) = kv.map_err(StoreError::db("failed to scan cases"))?;
+                decode("cases", &v)
+            })
+            .collect()
+    }
+
+    /// Every outbox entry with its key and stored bytes, oldest first.
+    pub fn outbox(&self) -> Result<Vec<(u64, OutboxEntry, Vec<u8>)>, StoreError> {
+        self.outbox
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv.map_err(StoreError::db("failed to scan outbox"))?;
+                let key = k.as_ref().try_into().map(u64::from_be_bytes).map_err(|_| {
+                    StoreError::Corrupt {
+                        tree: "outbox",
+                        reason: "bad key".into(),
+                    }
+                })?;
+                Ok((key, decode("outbox", &v)?, v.to_vec()))
+            })
+            .collect()
+    }
+
+    /// A received handoff, by (sender county, handoff id).
+    pub fn received(
+        &self,
+        sender: &str,
+        handoff_id: &str,
+    ) -> Result<Option<ReceivedHandoff>, StoreError> {
+        self.received
+            .get(received_key(sender, handoff_id))
+            .map_err(StoreError::db("failed to read received handoff"))?
+            .map(|v| decode("received", &v))
+            .transpose()
+    }
+
+    /// Ledger entries `from..=to` (clamped to the head).
+    pub fn entries(&self, from: u64, to: u64) -> Result<Vec<StoredEntry>, StoreError> {
+        let from = from.max(1);
+        self.ledger
+            .range(from.to_be_bytes()..=to.to_be_bytes())
+            .map(|kv| {
+                let (k, v) = kv.map_err(StoreError::db("failed to scan ledger"))?;
+                self.stored(&k, v.to_vec())
+            })
+            .collect()
+    }
+
+    /// The ledger entries of one case, in order.
+    pub fn case_entries(&self, application_id: &str) -> Result<Vec<StoredEntry>, StoreError> {
+        let mut prefix = application_id.as_bytes().to_vec();
+        prefix.push(0);
+        self.case_index
+            .scan_prefix(&prefix)
+            .map(|kv| {
+                let (k, _) = kv.map_err(StoreError::db("failed to scan case index"))?;
+                let key = &k[prefix.len()..];
+                let entry = self
+                    .ledger
+                    .get(key)
+                    .map_err(StoreError::db("failed to read ledger"))?
+                    .ok_or_else(|| StoreError::Corrupt {
+                        tree: "case_index",
+                        reason: "index names a missing entry".into(),
+                    })?;
+                self.stored(key, entry.to_vec())
+            })
+            .collect()
+    }
+
+    fn stored(&self, key: &[u8], entry: Vec<u8>) -> Result<StoredEntry, StoreError> {
+        let seq = key
+            .try_into()
+            .map(u64::from_be_bytes)
+            .map_err(|_| StoreError::Corrupt {
+                tree: "ledger",
+                reason: "bad key".into(),
+            })?;
+        let payload = self
+            .payloads
+            .get(key)
+            .map_err(StoreError::db("failed to read payload"))?
+            .map(|v| v.to_vec())
+            .unwrap_or_default();
+        Ok(StoredEntry {
+            seq,
+            entry,
+            payload,
+        })
+    }
+
+    /// Checks the whole chain against the stored head. Returns the head seq.
+    pub fn verify(&self) -> Result<Result<u64, ChainBreak>, StoreError> {
+        let mut prev = (0u64, [0u8; 32]);
+        let mut batch = Vec::new();
+        for kv in self.ledger.iter() {
+            let (_, v) = kv.map_err(StoreError::db("failed to scan ledger"))?;
+            batch.push(v);
+            if batch.len() == 4096 {
+                match verify_run(prev, batch.iter().map(|v| v.as_ref())) {
+                    Ok(p) => prev = p,
+                    Err(b) => return Ok(Err(b)),
+                }
+                batch.clear();
+            }
+        }
+        match verify_run(prev, batch.iter().map(|v| v.as_ref())) {
+            Ok(p) => prev = p,
+            Err(b) => return Ok(Err(b)),
+        }
+        let head = self.head()?;
+        if head != prev {
+            return Ok(Err(ChainBreak {
+                seq: head.0.min(prev.0 + 1),
+                reason: format!(
+                    "stored head is seq {}, the chain ends at seq {}",
+                    head.0, prev.0
+                ),
+            }));
+        }
+        Ok(Ok(prev.0))
+    }
+}

@@ -1,0 +1,324 @@
+//! The node configuration file (`tongban node --config FILE`, CONTRACT.md)
+//! and the federation directory it names, loaded and validated together so
+//! that a bad file stops the node before it binds anything.
+//!
+//! Relative paths in the file are relative to the directory holding it, so a
+//! config works whatever directory the node is started from.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tongban_core::{CountyCode, Directory};
+use tongban_pki::tls::TlsMaterial;
+use tongban_pki::{Identity, NodeSigner, Principal, TrustAnchor};
+
+use crate::clock::Clock;
+
+/// A configuration problem, naming the file and the field.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {field}: {reason}", path.display())]
+pub struct ConfigError {
+    /// The file with the problem.
+    pub path: PathBuf,
+    /// The field (dotted path), or `-` for the whole file.
+    pub field: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(path: &Path, field: &str, reason: impl std::fmt::Display) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            field: field.to_owned(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    county: String,
+    listen: String,
+    data_dir: PathBuf,
+    directory: PathBuf,
+    tls: RawTls,
+    #[serde(default)]
+    limits: Limits,
+    #[serde(default)]
+    delivery: RawDelivery,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+/// Size limits (`[limits]`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest single material, bytes (default 64 MiB).
+    pub max_material_bytes: u64,
+    /// Largest total of one case's materials, bytes (default 256 MiB).
+    pub max_case_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_material_bytes: tongban_core::DEFAULT_MAX_MATERIAL_BYTES,
+            max_case_bytes: tongban_core::DEFAULT_MAX_CASE_BYTES,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDelivery {
+    initial_backoff_ms: u64,
+    max_backoff_ms: u64,
+    max_attempts: u32,
+    batch_size: usize,
+    connect_timeout_ms: u64,
+}
+
+impl Default for RawDelivery {
+    fn default() -> Self {
+        let d = Delivery::default();
+        Self {
+            initial_backoff_ms: d.initial_backoff.as_millis() as u64,
+            max_backoff_ms: d.max_backoff.as_millis() as u64,
+            max_attempts: d.max_attempts,
+            batch_size: d.batch_size,
+            connect_timeout_ms: d.connect_timeout.as_millis() as u64,
+        }
+    }
+}
+
+/// How the outbox worker delivers to partners (`[delivery]`).
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery {
+    /// First retry delay after a failure (`initial_backoff_ms`, default 500).
+    pub initial_backoff: Duration,
+    /// Retry delays double up to this (`max_backoff_ms`, default 60000).
+    pub max_backoff: Duration,
+    /// Attempts before an entry is parked for an operator (`max_attempts`,
+    /// default 0: never park, keep retrying at `max_backoff`).
+    pub max_attempts: u32,
+    /// Handoffs sent in one stream and made durable with one flush at the
+    /// receiver (`batch_size`, default 64).
+    pub batch_size: usize,
+    /// Time to connect to a partner (`connect_timeout_ms`, default 5000).
+    pub connect_timeout: Duration,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Self {
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(60),
+            max_attempts: 0,
+            batch_size: 64,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A loaded, validated node configuration.
+#[derive(Clone)]
+pub struct NodeConfig {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// This node's county.
+    pub county: CountyCode,
+    /// The address to listen on.
+    pub listen: SocketAddr,
+    /// Where the ledger and material blobs live.
+    pub data_dir: PathBuf,
+    /// The federation directory.
+    pub directory: Arc<Directory>,
+    /// CA, certificate and key.
+    pub tls: TlsMaterial,
+    /// The federation CA as a verifier.
+    pub anchor: TrustAnchor,
+    /// This node's signing key.
+    pub signer: Arc<NodeSigner>,
+    /// Size limits.
+    pub limits: Limits,
+    /// Outbox delivery settings.
+    pub delivery: Delivery,
+    /// The clock (the system clock unless a test sets one).
+    pub clock: Clock,
+}
+
+impl std::fmt::Debug for NodeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeConfig")
+            .field("path", &self.path)
+            .field("county", &self.county)
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads and parses a federation directory file.
+pub fn load_directory(path: &Path) -> Result<Directory, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(path, "-", format!("cannot read: {e}")))?;
+    Directory::from_toml_str(&text).map_err(|e| match e {
+        tongban_core::DirectoryError::Invalid { field, reason } => {
+            ConfigError::new(path, &field, reason)
+        }
+        other => ConfigError::new(path, "-", other),
+    })
+}
+
+impl NodeConfig {
+    /// Loads the config file, the directory and the TLS files it names, and
+    /// checks that they agree: the county is in the directory, the
+    /// certificate is this county's node certificate, and the CA's trust
+    /// domain is the directory's.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(path, "-", format!("cannot read: {e}")))?;
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| {
+            let msg = e.message().to_owned();
+            let field = e
+                .span()
+                .map(|s| {
+                    let line = text[..s.start].lines().count().max(1);
+                    format!("line {line}")
+                })
+                .unwrap_or_else(|| "-".into());
+            ConfigError::new(path, &field, msg)
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+
+        let county: CountyCode = raw
+            .county
+            .parse()
+            .map_err(|e| ConfigError::new(path, "county", e))?;
+        let listen: SocketAddr = raw.listen.parse().map_err(|e| {
+            ConfigError::new(
+                path,
+                "listen",
+                format!(
+                    "{:?} is not an address like 127.0.0.1:7001: {e}",
+                    raw.listen
+                ),
+            )
+        })?;
+        let directory_path = resolve(&raw.directory);
+        let directory = load_directory(&directory_path)?;
+        if directory.county(&county).is_none() {
+            return Err(ConfigError::new(
+                path,
+                "county",
+                format!("{county} is not a county in {}", directory_path.display()),
+            ));
+        }
+        let (ca, cert, key) = (
+            resolve(&raw.tls.ca),
+            resolve(&raw.tls.cert),
+            resolve(&raw.tls.key),
+        );
+        let read = |p: &Path, field: &str| {
+            std::fs::read_to_string(p).map_err(|e| {
+                ConfigError::new(path, field, format!("cannot read {}: {e}", p.display()))
+            })
+        };
+        let tls = TlsMaterial {
+            ca_pem: read(&ca, "tls.ca")?,
+            cert_pem: read(&cert, "tls.cert")?,
+            key_pem: read(&key, "tls.key")?,
+        };
+        let anchor = tls
+            .trust_anchor()
+            .map_err(|e| ConfigError::new(path, "tls.ca", e))?;
+        if anchor.trust_domain() != directory.trust_domain {
+            return Err(ConfigError::new(
+                path,
+                "tls.ca",
+                format!(
+                    "the CA is for trust domain {:?} but the directory says {:?}",
+                    anchor.trust_domain(),
+                    directory.trust_domain
+                ),
+            ));
+        }
+        let signer = NodeSigner::from_pem(&tls.cert_pem, &tls.key_pem)
+            .map_err(|e| ConfigError::new(path, "tls.key", e))?;
+        let identity = anchor
+            .verify_cert(signer.certificate_der(), std::time::SystemTime::now())
+            .map_err(|e| ConfigError::new(path, "tls.cert", e))?;
+        let expected = Identity {
+            trust_domain: directory.trust_domain.clone(),
+            principal: Principal::Node {
+                county: county.clone(),
+            },
+        };
+        if identity != expected {
+            return Err(ConfigError::new(
+                path,
+                "tls.cert",
+                format!("certificate is {identity}, expected {expected}"),
+            ));
+        }
+        // Fail now rather than at the first connection.
+        tls.server_acceptor()
+            .map_err(|e| ConfigError::new(path, "tls", e))?;
+        if raw.limits.max_material_bytes == 0
+            || raw.limits.max_case_bytes < raw.limits.max_material_bytes
+        {
+            return Err(ConfigError::new(
+                path,
+                "limits",
+                "max_material_bytes must be positive and not above max_case_bytes",
+            ));
+        }
+        let d = raw.delivery;
+        if d.initial_backoff_ms == 0 || d.max_backoff_ms < d.initial_backoff_ms || d.batch_size == 0
+        {
+            return Err(ConfigError::new(
+                path,
+                "delivery",
+                "initial_backoff_ms and batch_size must be positive and max_backoff_ms not below initial_backoff_ms",
+            ));
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            county,
+            listen,
+            data_dir: resolve(&raw.data_dir),
+            directory: Arc::new(directory),
+            tls,
+            anchor,
+            signer: Arc::new(signer),
+            limits: raw.limits,
+            delivery: Delivery {
+                initial_backoff: Duration::from_millis(d.initial_backoff_ms),
+                max_backoff: Duration::from_millis(d.max_backoff_ms),
+                max_attempts: d.max_attempts,
+                batch_size: d.batch_size,
+                connect_timeout: Duration::from_millis(d.connect_timeout_ms),
+            },
+            clock: Clock::system(),
+        })
+    }
+}

@@ -1,0 +1,480 @@
+//! The courier: drains the durable outbox to partner nodes.
+//!
+//! Entries are grouped by destination and sent in batches over one stream
+//! (the receiver makes a batch durable with one flush). A receipt is checked
+//! (signature, signer is the destination's node, every field and digest as
+//! sent) and stored with the case's new state in one commit, which also
+//! removes the outbox entry if it is unchanged. A refusal is final: the
+//! entry is parked and the case notes why. A failed transfer backs off
+//! exponentially with jitter per destination; since the outbox is on disk,
+//! a restart resumes where the last run stopped.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use prost::Message;
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+use tokio_stream::wrappers::ReceiverStream;
+use tongban_core::CaseState;
+use tongban_ledger::records::{hex, unhex};
+use tongban_ledger::{Batch, CaseRecord, NewEntry, OutboxEntry};
+use tongban_pki::Principal;
+use tongban_proto::common::v1::{MaterialChunk, Receipt, SignedReceipt};
+use tongban_proto::federation::v1::federation_client::FederationClient;
+use tongban_proto::federation::v1::{
+    HandoffFrame, HandoffResult, handoff_frame::Frame, handoff_result::Outcome,
+};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::NodeError;
+use crate::protocol::{CHUNK_SIZE, FORMAT_VERSION, RECEIPT_DOMAIN};
+use crate::service::Ctx;
+use crate::view;
+
+type Pending = (u64, OutboxEntry, Vec<u8>);
+
+pub(crate) struct Courier {
+    ctx: Arc<Ctx>,
+    channels: Mutex<HashMap<String, Channel>>,
+}
+
+/// The retry delay after `failures` consecutive failures: doubling from the
+/// initial backoff up to the maximum, with up to 25% random jitter so that
+/// many nodes do not retry a recovered partner in lockstep.
+pub(crate) fn backoff(initial: Duration, max: Duration, failures: u32) -> Duration {
+    let exp = initial.saturating_mul(1u32 << failures.saturating_sub(1).min(20));
+    let base = exp.min(max);
+    let jitter = base.mul_f64(fastrand::f64() * 0.25);
+    base + jitter
+}
+
+impl Courier {
+    pub(crate) fn new(ctx: Arc<Ctx>) -> Self {
+        Self {
+            ctx,
+            channels: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Runs until `stop` turns true.
+    pub(crate) async fn run(self, mut stop: watch::Receiver<bool>) {
+        let ctx = self.ctx.clone();
+        let d = ctx.delivery;
+        let mut failures: HashMap<String, (u32, Instant)> = HashMap::new();
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let pending = match ctx.store.outbox() {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the outbox");
+                    Vec::new()
+                }
+            };
+            let mut by_dest: BTreeMap<String, Vec<Pending>> = BTreeMap::new();
+            for p in pending.into_iter().filter(|p| p.1.parked.is_none()) {
+                by_dest.entry(p.1.to.clone()).or_default().push(p);
+            }
+            let now = Instant::now();
+            let mut progressed = false;
+            let mut next_wake: Option<Instant> = None;
+            for (dest, mut entries) in by_dest {
+                if let Some((_, at)) = failures.get(&dest)
+                    && *at > now
+                {
+                    next_wake = Some(next_wake.map_or(*at, |w| w.min(*at)));
+                    continue;
+                }
+                entries.truncate(d.batch_size);
+                match self.deliver(&dest, &entries).await {
+                    Ok(()) => {
+                        if failures.remove(&dest).is_some() {
+                            tracing::info!(peer = %dest, "partner reachable again, handoffs delivered");
+                        }
+                        progressed = true;
+                    }
+                    Err(err) => {
+                        let f = failures.entry(dest.clone()).or_insert((0, now));
+                        f.0 += 1;
+                        let delay = backoff(d.initial_backoff, d.max_backoff, f.0);
+                        f.1 = Instant::now() + delay;
+                        next_wake = Some(next_wake.map_or(f.1, |w| w.min(f.1)));
+                        tracing::warn!(peer = %dest, error = %err, attempt = f.0, retry_in = ?delay, pending = entries.len(), "handoff failed, will retry");
+                        if d.max_attempts > 0 && f.0 >= d.max_attempts {
+                            self.park(&entries, &format!("gave up after {} attempts: {err}", f.0))
+                                .await;
+                            failures.remove(&dest);
+                        }
+                    }
+                }
+            }
+            if progressed {
+                continue;
+            }
+            let sleep = next_wake.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                _ = stop.changed() => {}
+                () = ctx.wake.notified() => {}
+                () = tokio::time::sleep_until(sleep) => {}
+            }
+        }
+    }
+
+    fn channel(&self, dest: &str) -> Result<Channel, NodeError> {
+        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = channels.get(dest) {
+            return Ok(c.clone());
+        }
+        let code = dest
+            .parse()
+            .map_err(|e| NodeError::Invalid(format!("destination {dest}: {e}")))?;
+        let county = self.ctx.directory.county(&code).ok_or_else(|| {
+            NodeError::NotPermitted(format!("{dest} is not in the federation directory"))
+        })?;
+        let host = host_of(&county.endpoint);
+        let channel = Endpoint::from_shared(county.endpoint.clone())
+            .map_err(|e| NodeError::Invalid(format!("endpoint of {dest}: {e}")))?
+            .tls_config(self.ctx.tls.client_config(&host))
+            .map_err(|e| NodeError::Invalid(format!("tls for {dest}: {e}")))?
+            .connect_timeout(self.ctx.delivery.connect_timeout)
+            .http2_keep_alive_interval(Duration::from_secs(20))
+            .keep_alive_timeout(Duration::from_secs(20))
+            .connect_lazy();
+        channels.insert(dest.to_owned(), channel.clone());
+        Ok(channel)
+    }
+
+    /// Sends one batch and records its outcome.
+    async fn deliver(&self, dest: &str, batch: &[Pending]) -> Result<(), NodeError> {
+        let channel = self.channel(dest)?;
+        let mut client = FederationClient::new(channel);
+        let (tx, rx) = mpsc::channel::<HandoffFrame>(16);
+        let (fail_tx, fail_rx) = oneshot::channel::<String>();
+        let blobs: Vec<(Vec<u8>, Vec<String>)> = batch
+            .iter()
+            .map(|(_, e, _)| {
+                (
+                    e.envelope.clone(),
+                    e.materials.iter().map(|m| m.sha256.clone()).collect(),
+                )
+            })
+            .collect();
+        let store = self.ctx.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = produce(&store, blobs, &tx).await {
+                let _ = fail_tx.send(e);
+            }
+        });
+        let reply = tokio::select! {
+            reply = client.handoff(ReceiverStream::new(rx)) => reply,
+            // Dropping the call resets the stream, so the receiver stores nothing of it.
+            Ok(reason) = fail_rx => return Err(NodeError::Unavailable(format!("reading local materials: {reason}"))),
+        };
+        let reply = reply
+            .map_err(|s| {
+                NodeError::Unavailable(format!("{dest}: {} ({:?})", s.message(), s.code()))
+            })?
+            .into_inner();
+        if reply.results.len() != batch.len() {
+            return Err(NodeError::Unavailable(format!(
+                "{dest} answered {} results for {} envelopes",
+                reply.results.len(),
+                batch.len()
+            )));
+        }
+        self.record(dest, batch, reply.results).await
+    }
+
+    /// Stores receipts and refusals of one batch in one commit.
+    async fn record(
+        &self,
+        dest: &str,
+        batch: &[Pending],
+        results: Vec<HandoffResult>,
+    ) -> Result<(), NodeError> {
+        let ctx = &self.ctx;
+        let mut cases: BTreeMap<String, CaseRecord> = BTreeMap::new();
+        let mut commit = Batch::default();
+        let mut problems = Vec::new();
+        for ((key, entry, raw), result) in batch.iter().zip(results) {
+            let case = match cases.get_mut(&entry.application_id) {
+                Some(c) => c,
+                None => {
+                    let Some(c) = ctx.store.case(&entry.application_id)? else {
+                        problems.push(format!(
+                            "case {} of handoff {} is gone",
+                            entry.application_id, entry.handoff_id
+                        ));
+                        continue;
+                    };
+                    cases.entry(entry.application_id.clone()).or_insert(c)
+                }
+            };
+            match result.outcome {
+                Some(Outcome::Receipt(signed)) => match self.check_receipt(dest, entry, &signed) {
+                    Ok(receipt) => {
+                        let state: CaseState =
+                            receipt.state.parse().unwrap_or(CaseState::HandedOff);
+                        if case.state.can_move_to(state) {
+                            case.state = state;
+                        }
+                        case.note = format!(
+                            "handed off to {dest}; receipt held (their ledger seq {})",
+                            receipt.ledger_seq
+                        );
+                        let signed_bytes = signed.encode_to_vec();
+                        if let Some(h) = case
+                            .handoffs
+                            .iter_mut()
+                            .find(|h| h.handoff_id == entry.handoff_id)
+                        {
+                            h.signed_receipt = Some(signed_bytes.clone());
+                        }
+                        commit
+                            .append(NewEntry {
+                                application_id: case.application_id.clone(),
+                                case_no: case.case_no.clone(),
+                                actor: ctx.node_id(),
+                                kind: "handoff.receipted".into(),
+                                state: Some(case.state),
+                                payload: view::payload(
+                                    format!("receipt from {dest} for handoff {}", entry.handoff_id),
+                                    serde_json::json!({"handoff_id": entry.handoff_id, "to": dest,
+                                        "receipt": hex(&signed.receipt), "signature": hex(&signed.signature),
+                                        "receiver_seq": receipt.ledger_seq}),
+                                ),
+                            })
+                            .settle_outbox(*key, raw.clone());
+                    }
+                    Err(reason) => {
+                        tracing::error!(peer = %dest, handoff = %entry.handoff_id, %reason, "receipt rejected");
+                        problems.push(format!(
+                            "receipt for {} rejected: {reason}",
+                            entry.handoff_id
+                        ));
+                    }
+                },
+                Some(Outcome::Refusal(r)) => {
+                    let code = tongban_proto::federation::v1::refusal::Code::try_from(r.code)
+                        .map(|c| c.as_str_name())
+                        .unwrap_or("UNKNOWN");
+                    let reason = format!("refused by {dest} ({code}): {}", r.message);
+                    tracing::warn!(peer = %dest, handoff = %entry.handoff_id, %reason, "handoff refused, parked");
+                    case.note = format!("{reason}; the handoff is parked for an operator");
+                    let mut parked = entry.clone();
+                    parked.parked = Some(reason.clone());
+                    commit
+                        .append(NewEntry {
+                            application_id: case.application_id.clone(),
+                            case_no: case.case_no.clone(),
+                            actor: ctx.node_id(),
+                            kind: "handoff.refused".into(),
+                            state: None,
+                            payload: view::payload(
+                                reason.clone(),
+                                serde_json::json!({"handoff_id": entry.handoff_id, "to": dest}),
+                            ),
+                        })
+                        .update_outbox(*key, parked);
+                }
+                None => problems.push(format!(
+                    "{dest} answered nothing for handoff {}",
+                    entry.handoff_id
+                )),
+            }
+        }
+        for case in cases.into_values() {
+            commit.put_case(case);
+        }
+        if !commit.is_empty() {
+            ctx.store.commit(commit).await?;
+        }
+        match problems.first() {
+            None => Ok(()),
+            Some(p) => Err(NodeError::Unavailable(p.clone())),
+        }
+    }
+
+    /// Checks a receipt against what was sent.
+    fn check_receipt(
+        &self,
+        dest: &str,
+        entry: &OutboxEntry,
+        signed: &SignedReceipt,
+    ) -> Result<Receipt, String> {
+        let ctx = &self.ctx;
+        let signer = ctx
+            .anchor
+            .verify_signed(
+                &signed.signer_certificate,
+                RECEIPT_DOMAIN,
+                &signed.receipt,
+                &signed.signature,
+                SystemTime::now(),
+            )
+            .map_err(|e| e.to_string())?;
+        match &signer.principal {
+            Principal::Node { county } if county.as_str() == dest => {}
+            _ => return Err(format!("signed by {signer}, not by the node of {dest}")),
+        }
+        let r = Receipt::decode(signed.receipt.as_slice())
+            .map_err(|e| format!("does not decode: {e}"))?;
+        let expect = |ok: bool, field: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("{field} does not match what was sent"))
+            }
+        };
+        expect(r.version == FORMAT_VERSION, "version")?;
+        expect(r.handoff_id == entry.handoff_id, "handoff_id")?;
+        expect(r.application_id == entry.application_id, "application_id")?;
+        expect(r.sender_county == ctx.county.as_str(), "sender_county")?;
+        expect(r.receiver_county == dest, "receiver_county")?;
+        expect(
+            r.envelope_sha256 == Sha256::digest(&entry.envelope).as_slice(),
+            "envelope_sha256",
+        )?;
+        expect(r.materials.len() == entry.materials.len(), "materials")?;
+        for (got, sent) in r.materials.iter().zip(&entry.materials) {
+            let ok = got.kind == sent.kind
+                && got.size == sent.size
+                && Some(&got.sha256) == unhex(&sent.sha256).as_ref();
+            expect(ok, &format!("material {}", sent.kind))?;
+        }
+        Ok(r)
+    }
+
+    async fn park(&self, batch: &[Pending], reason: &str) {
+        let mut commit = Batch::default();
+        for (key, entry, _) in batch {
+            let mut parked = entry.clone();
+            parked.parked = Some(reason.to_owned());
+            commit.update_outbox(*key, parked).append(NewEntry {
+                application_id: entry.application_id.clone(),
+                case_no: String::new(),
+                actor: self.ctx.node_id(),
+                kind: "handoff.parked".into(),
+                state: None,
+                payload: view::payload(
+                    reason.to_owned(),
+                    serde_json::json!({"handoff_id": entry.handoff_id}),
+                ),
+            });
+        }
+        if let Err(e) = self.ctx.store.commit(commit).await {
+            tracing::error!(error = %e, "cannot park outbox entries");
+        }
+    }
+}
+
+/// Feeds envelopes and their material chunks, read from the blob store.
+async fn produce(
+    store: &tongban_ledger::Store,
+    items: Vec<(Vec<u8>, Vec<String>)>,
+    tx: &mpsc::Sender<HandoffFrame>,
+) -> Result<(), String> {
+    use tokio::io::AsyncReadExt;
+    for (envelope, blobs) in items {
+        if tx
+            .send(HandoffFrame {
+                frame: Some(Frame::Envelope(envelope)),
+            })
+            .await
+            .is_err()
+        {
+            return Ok(()); // the call ended; its outcome is reported there
+        }
+        for (index, sha) in blobs.iter().enumerate() {
+            let path = store.blobs().path(sha);
+            let mut file = tokio::fs::File::open(&path)
+                .await
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            loop {
+                let mut buf = vec![0u8; CHUNK_SIZE];
+                let mut filled = 0;
+                while filled < CHUNK_SIZE {
+                    let n = file
+                        .read(&mut buf[filled..])
+                        .await
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                    if n == 0 {
+                        break;
+                    }
+                    filled += n;
+                }
+                if filled == 0 {
+                    break;
+                }
+                buf.truncate(filled);
+                let chunk = MaterialChunk {
+                    material: index as u32,
+                    data: buf.into(),
+                };
+                if tx
+                    .send(HandoffFrame {
+                        frame: Some(Frame::Chunk(chunk)),
+                    })
+                    .await
+                    .is_err()
+                {
+                    return Ok(());
+                }
+                if filled < CHUNK_SIZE {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The host of an `https://host:port` endpoint (for TLS name checks).
+pub(crate) fn host_of(endpoint: &str) -> String {
+    let rest = endpoint.split_once("://").map_or(endpoint, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or(v6).to_owned();
+    }
+    authority
+        .rsplit_once(':')
+        .map_or(authority, |(h, _)| h)
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_bounded_jitter() {
+        let (i, m) = (Duration::from_millis(100), Duration::from_secs(2));
+        for (failures, base) in [
+            (1, 100),
+            (2, 200),
+            (3, 400),
+            (5, 1600),
+            (6, 2000),
+            (40, 2000),
+        ] {
+            let d = backoff(i, m, failures);
+            let base = Duration::from_millis(base);
+            assert!(d >= base && d <= base.mul_f64(1.25), "{failures}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn host_of_endpoints() {
+        assert_eq!(host_of("https://127.0.0.1:7001"), "127.0.0.1");
+        assert_eq!(
+            host_of("https://node.hantai.gov.cn:443/x"),
+            "node.hantai.gov.cn"
+        );
+        assert_eq!(host_of("https://[::1]:7001"), "::1");
+        assert_eq!(host_of("https://localhost"), "localhost");
+    }
+}

@@ -1,0 +1,157 @@
+//! Receiving declared materials chunk by chunk into the blob store, checking
+//! each one's size and SHA-256 as it completes. Shared by every RPC that
+//! uploads content (apply, attach, handoff, approve).
+//!
+//! Nothing is kept of a material that fails: its temporary file goes when
+//! its writer is dropped. Blobs this upload created are listed so the caller
+//! can remove them if the ledger write that should name them fails.
+
+use tongban_ledger::{BlobWriter, MaterialRef, Store};
+use tongban_proto::common::v1::{MaterialChunk, MaterialHeader};
+
+use crate::NodeError;
+
+/// An upload in progress.
+pub(crate) struct Ingest<'a> {
+    store: &'a Store,
+    headers: Vec<MaterialHeader>,
+    current: usize,
+    writer: Option<BlobWriter>,
+    done: Vec<MaterialRef>,
+    created: Vec<String>,
+}
+
+/// A finished upload.
+#[derive(Debug, Default)]
+pub(crate) struct Ingested {
+    /// The materials, in declaration order.
+    pub(crate) materials: Vec<MaterialRef>,
+    /// Blobs this upload created (digests), to remove if the commit fails.
+    pub(crate) created: Vec<String>,
+}
+
+impl Ingested {
+    /// Removes the blobs this upload created (after a failed commit).
+    pub(crate) fn discard(&self, store: &Store) {
+        for sha in &self.created {
+            store.blobs().remove(sha);
+        }
+    }
+}
+
+fn what(h: &MaterialHeader, i: usize) -> String {
+    format!("material[{i}] ({})", h.kind)
+}
+
+impl<'a> Ingest<'a> {
+    /// Starts receiving `headers` (already validated).
+    pub(crate) fn new(store: &'a Store, headers: Vec<MaterialHeader>) -> Self {
+        Self {
+            store,
+            headers,
+            current: 0,
+            writer: None,
+            done: Vec::new(),
+            created: Vec::new(),
+        }
+    }
+
+    /// Takes one chunk. Chunks must come in declaration order.
+    pub(crate) fn chunk(&mut self, chunk: MaterialChunk) -> Result<(), NodeError> {
+        let index = chunk.material as usize;
+        if index >= self.headers.len() {
+            return Err(NodeError::Invalid(format!(
+                "chunk for material {index}, but only {} were declared",
+                self.headers.len()
+            )));
+        }
+        if index < self.current {
+            return Err(NodeError::Invalid(format!(
+                "chunk for material {index} after material {} began: chunks must follow declaration order",
+                self.current
+            )));
+        }
+        while self.current < index {
+            self.finish_current()?;
+        }
+        if self.writer.is_none() {
+            let h = &self.headers[index];
+            let sha: [u8; 32] = h
+                .sha256
+                .as_slice()
+                .try_into()
+                .map_err(|_| NodeError::Invalid("sha256 must be 32 bytes".into()))?;
+            self.writer = Some(self.store.blobs().writer(what(h, index), h.size, sha)?);
+        }
+        let writer = self.writer.as_mut().expect("writer just set");
+        writer.write(&chunk.data).map_err(content_error)
+    }
+
+    fn finish_current(&mut self) -> Result<(), NodeError> {
+        let i = self.current;
+        let h = &self.headers[i];
+        let writer = match self.writer.take() {
+            Some(w) => w,
+            None => {
+                return Err(NodeError::Invalid(format!(
+                    "{} is truncated: 0 of {} bytes received",
+                    what(h, i),
+                    h.size
+                )));
+            }
+        };
+        let blob = writer.finish().map_err(content_error)?;
+        if blob.created {
+            self.created.push(blob.sha256_hex.clone());
+        }
+        self.done.push(MaterialRef {
+            kind: h.kind.clone(),
+            filename: h.filename.clone(),
+            size: h.size,
+            sha256: blob.sha256_hex,
+        });
+        self.current += 1;
+        Ok(())
+    }
+
+    /// Completes the upload: every declared material must be whole.
+    pub(crate) fn finish(mut self) -> Result<Ingested, NodeError> {
+        let result = (|| {
+            while self.current < self.headers.len() {
+                self.finish_current()?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            self.abandon();
+            return Err(e);
+        }
+        Ok(Ingested {
+            materials: std::mem::take(&mut self.done),
+            created: std::mem::take(&mut self.created),
+        })
+    }
+
+    /// Drops everything received so far, including completed blobs this
+    /// upload created.
+    pub(crate) fn abandon(&mut self) {
+        self.writer = None;
+        for sha in self.created.drain(..) {
+            self.store.blobs().remove(&sha);
+        }
+    }
+}
+
+impl Drop for Ingest<'_> {
+    fn drop(&mut self) {
+        // An upload dropped before `finish` (client went away, refusal) leaves nothing.
+        self.abandon();
+    }
+}
+
+fn content_error(e: tongban_ledger::StoreError) -> NodeError {
+    match e {
+        tongban_ledger::StoreError::Content(msg) => NodeError::Invalid(msg),
+        other => NodeError::Store(other),
+    }
+}

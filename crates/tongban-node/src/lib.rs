@@ -1,0 +1,26 @@
+//! A tongban county node: the gRPC services (federation, window, review,
+//! audit), the identity gate in front of them, the outbox worker that hands
+//! cases to partner nodes, and the configuration that ties them together.
+//!
+//! Entry point: [`run`] takes a loaded [`NodeConfig`], an already bound
+//! listener and a shutdown future, so tests bind `127.0.0.1:0` and stop the
+//! node with a oneshot.
+
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+mod courier;
+mod error;
+mod ingest;
+pub mod protocol;
+mod server;
+mod service;
+mod validate;
+mod view;
+
+pub use clock::Clock;
+pub use config::{ConfigError, NodeConfig};
+pub use error::NodeError;
+pub use server::run;

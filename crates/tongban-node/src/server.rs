@@ -1,0 +1,85 @@
+//! Starting and stopping a node: open the store, build the services behind
+//! their identity gates, serve mutual TLS on the given listener until the
+//! shutdown future resolves.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tongban_ledger::Store;
+use tongban_proto::audit::v1::audit_server::AuditServer;
+use tongban_proto::federation::v1::federation_server::FederationServer;
+use tongban_proto::review::v1::review_server::ReviewServer;
+use tongban_proto::window::v1::window_server::WindowServer;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Server;
+
+use crate::auth::{Access, Gate};
+use crate::courier::Courier;
+use crate::service::{AuditService, Ctx, FederationService, ReviewService, WindowService};
+use crate::{NodeConfig, NodeError};
+
+/// Runs a node on `listener` until `shutdown` resolves, then stops accepting,
+/// lets in-flight calls finish and returns.
+pub async fn run(
+    config: NodeConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), NodeError> {
+    let store = Arc::new(Store::open(&config.data_dir)?);
+    let acceptor = config.tls.server_acceptor()?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| NodeError::Server(e.to_string()))?;
+    let gate = |access| Gate::new(access, config.county.clone(), config.directory.clone());
+
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    for name in [
+        <FederationServer<FederationService> as tonic::server::NamedService>::NAME,
+        <WindowServer<WindowService> as tonic::server::NamedService>::NAME,
+        <ReviewServer<ReviewService> as tonic::server::NamedService>::NAME,
+        <AuditServer<AuditService> as tonic::server::NamedService>::NAME,
+    ] {
+        health_reporter
+            .set_service_status(name, tonic_health::ServingStatus::Serving)
+            .await;
+    }
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(tongban_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| NodeError::Server(format!("reflection: {e}")))?;
+
+    let ctx = Arc::new(Ctx::new(&config, store));
+    let federation = FederationService::new(ctx.clone());
+    let window = WindowService::new(ctx.clone());
+    let review = ReviewService::new(ctx.clone());
+    let audit = AuditService::new(ctx.clone());
+
+    // The courier stops when the server does; it holds nothing that is not
+    // on disk, so stopping it mid-batch loses nothing.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let courier = tokio::spawn(Courier::new(ctx.clone()).run(stop_rx));
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    };
+
+    tracing::info!(county = %config.county, %addr, data_dir = %config.data_dir.display(), "node serving");
+    Server::builder()
+        .add_service(InterceptedService::new(health, gate(Access::Member)))
+        .add_service(InterceptedService::new(reflection, gate(Access::Member)))
+        .add_service(FederationServer::with_interceptor(
+            federation,
+            gate(Access::Federation),
+        ))
+        .add_service(WindowServer::with_interceptor(window, gate(Access::Window)))
+        .add_service(ReviewServer::with_interceptor(review, gate(Access::Review)))
+        .add_service(AuditServer::with_interceptor(audit, gate(Access::Audit)))
+        .serve_with_incoming_shutdown(tongban_pki::tls::incoming(listener, acceptor), shutdown)
+        .await
+        .map_err(|e| NodeError::Server(e.to_string()))?;
+    let _ = courier.await;
+    tracing::info!(county = %config.county, "node stopped");
+    Ok(())
+}

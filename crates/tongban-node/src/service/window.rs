@@ -1,0 +1,535 @@
+//! The window service of the receiving county: apply, attach, identity
+//! check, acceptance (which queues the handoff in the same durable write),
+//! status and lists. Clerks of this county only (see `auth`).
+
+use std::sync::Arc;
+
+use prost::Message;
+use sha2::{Digest, Sha256};
+use tongban_core::{CaseNo, CaseState, ItemCode, window_state};
+use tongban_ledger::records::hex;
+use tongban_ledger::{
+    Batch, CaseRecord, HandoffRecord, IdentityCheckRecord, NewEntry, OutboxEntry, Side,
+};
+use tongban_proto::common::v1::{CaseView, IdentityCheck, MaterialChunk, MaterialHeader};
+use tongban_proto::federation::v1::{Application, Envelope, envelope::Body};
+use tongban_proto::window::v1::window_server::Window;
+use tongban_proto::window::v1::*;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::Ctx;
+use crate::auth::caller;
+use crate::ingest::{Ingest, Ingested};
+use crate::protocol::FORMAT_VERSION;
+use crate::{NodeError, validate, view};
+
+pub(crate) struct WindowService {
+    ctx: Arc<Ctx>,
+}
+
+impl WindowService {
+    pub(crate) fn new(ctx: Arc<Ctx>) -> Self {
+        Self { ctx }
+    }
+
+    /// A case taken in at this window.
+    fn window_case(&self, case_no: &str) -> Result<CaseRecord, NodeError> {
+        let case = self.ctx.case(case_no)?;
+        if case.side != Side::Window {
+            return Err(NodeError::NotFound(format!(
+                "case {case_no} was not taken in at the window of {}",
+                self.ctx.county
+            )));
+        }
+        Ok(case)
+    }
+
+    fn view(&self, case: &CaseRecord) -> Result<CaseView, NodeError> {
+        view::case_view(
+            &self.ctx.store,
+            &self.ctx.directory,
+            self.ctx.county.as_str(),
+            case,
+            true,
+        )
+    }
+}
+
+/// Receives the chunks that follow an upload's header.
+async fn receive<F>(
+    ctx: &Ctx,
+    headers: Vec<MaterialHeader>,
+    stream: &mut Streaming<F>,
+    chunk_of: impl Fn(F) -> Option<MaterialChunk>,
+) -> Result<Ingested, Status> {
+    let mut ingest = Ingest::new(&ctx.store, headers);
+    loop {
+        match stream.message().await {
+            Ok(Some(frame)) => {
+                let chunk = chunk_of(frame).ok_or_else(|| {
+                    Status::invalid_argument("only material chunks may follow the header")
+                })?;
+                ingest.chunk(chunk)?;
+            }
+            Ok(None) => break,
+            Err(status) => {
+                return Err(Status::new(
+                    status.code(),
+                    format!(
+                        "upload interrupted, nothing was stored: {}",
+                        status.message()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(ingest.finish()?)
+}
+
+/// One line naming what a window case still needs.
+fn window_note(missing: &[String], identity_checked: bool) -> String {
+    let mut needs = Vec::new();
+    if !missing.is_empty() {
+        needs.push(format!(
+            "一次性补正 — missing materials: {}",
+            missing.join(", ")
+        ));
+    }
+    if !identity_checked {
+        needs.push("identity not yet verified".to_owned());
+    }
+    if needs.is_empty() {
+        "ready: accept to queue the handoff".to_owned()
+    } else {
+        needs.join("; ")
+    }
+}
+
+/// Replaces materials of the same kind and adds new ones.
+fn merge(materials: &mut Vec<tongban_ledger::MaterialRef>, new: Vec<tongban_ledger::MaterialRef>) {
+    for m in new {
+        match materials.iter_mut().find(|have| have.kind == m.kind) {
+            Some(slot) => *slot = m,
+            None => materials.push(m),
+        }
+    }
+}
+
+fn material_json(ms: &[tongban_ledger::MaterialRef]) -> serde_json::Value {
+    serde_json::Value::Array(
+        ms.iter()
+            .map(|m| serde_json::json!({"kind": m.kind, "size": m.size, "sha256": m.sha256}))
+            .collect(),
+    )
+}
+
+#[tonic::async_trait]
+impl Window for WindowService {
+    async fn apply(
+        &self,
+        req: Request<Streaming<ApplyFrame>>,
+    ) -> Result<Response<CaseView>, Status> {
+        let clerk = caller(&req)?;
+        let ctx = &self.ctx;
+        let mut stream = req.into_inner();
+        let header = match stream.message().await? {
+            Some(ApplyFrame {
+                frame: Some(apply_frame::Frame::Header(h)),
+            }) => h,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "the first frame must be the application header",
+                ));
+            }
+        };
+        let item_code = ItemCode::parse(&header.item_code)
+            .map_err(|e| NodeError::Invalid(format!("item: {e}")))?;
+        let item = ctx.directory.item(&item_code).ok_or_else(|| {
+            NodeError::Invalid(format!(
+                "item: {item_code} is not in the federation's item catalogue"
+            ))
+        })?;
+        let home = validate::county("home county", &header.home_county)?;
+        if home == ctx.county {
+            return Err(NodeError::Invalid(format!(
+                "home county: {home} is this window's own county; cross-region intake is for another county's items"
+            ))
+            .into());
+        }
+        if ctx.directory.county(&home).is_none() {
+            return Err(NodeError::Invalid(format!(
+                "home county: {home} is not a county of the federation"
+            ))
+            .into());
+        }
+        if !ctx.directory.covers(&ctx.county, &home, &item_code) {
+            return Err(NodeError::NotPermitted(format!(
+                "no agreement lets {} take in {item_code} ({}) for {home}",
+                ctx.county, item.name
+            ))
+            .into());
+        }
+        let delivery = validate::delivery(item, &header.delivery)?;
+        let applicant = validate::applicant(header.applicant.as_ref())?;
+        validate::materials(item, &header.materials, &ctx.limits, 0)?;
+
+        let ingested = receive(ctx, header.materials, &mut stream, |f| match f.frame {
+            Some(apply_frame::Frame::Chunk(c)) => Some(c),
+            _ => None,
+        })
+        .await?;
+
+        let today = ctx.clock.today();
+        let n = ctx
+            .store
+            .next_counter(&format!("case/{today}"))
+            .map_err(NodeError::from)?;
+        let case_no =
+            CaseNo::new(&ctx.county, today, n).map_err(|e| NodeError::Invalid(e.to_string()))?;
+        let mut case = CaseRecord {
+            application_id: uuid::Uuid::now_v7().to_string(),
+            case_no: case_no.to_string(),
+            side: Side::Window,
+            item_code: item_code.to_string(),
+            receiving_county: ctx.county.to_string(),
+            home_county: home.to_string(),
+            delivery: delivery.as_str().to_owned(),
+            applicant,
+            materials: ingested.materials.clone(),
+            identity_check: None,
+            state: CaseState::CorrectionAtWindow,
+            created_at: ctx.clock.now_rfc3339(),
+            accepted_at: None,
+            note: String::new(),
+            handoffs: Vec::new(),
+        };
+        let missing = view::missing(&ctx.directory, &case);
+        case.state = window_state(missing.is_empty(), false);
+        case.note = window_note(&missing, false);
+        let detail = format!(
+            "applied for {} ({item_code}), home {home}, delivery {delivery}; {}",
+            item.name,
+            if missing.is_empty() {
+                "materials complete".to_owned()
+            } else {
+                format!("missing {}", missing.join(", "))
+            }
+        );
+        let mut batch = Batch::default();
+        batch.put_case(case.clone()).append(NewEntry {
+            application_id: case.application_id.clone(),
+            case_no: case.case_no.clone(),
+            actor: clerk.spiffe_id(),
+            kind: "case.applied".into(),
+            state: Some(case.state),
+            payload: view::payload(
+                detail,
+                serde_json::json!({"item": item_code.as_str(), "home": home.as_str(), "delivery": delivery.as_str(),
+                    "materials": material_json(&case.materials), "missing": missing}),
+            ),
+        });
+        if let Err(e) = ctx.store.commit(batch).await {
+            ingested.discard(&ctx.store);
+            return Err(NodeError::from(e).into());
+        }
+        tracing::info!(case = %case.case_no, item = %item_code, home = %home, state = %case.state, "case applied");
+        Ok(Response::new(self.view(&case)?))
+    }
+
+    async fn attach(
+        &self,
+        req: Request<Streaming<AttachFrame>>,
+    ) -> Result<Response<CaseView>, Status> {
+        let clerk = caller(&req)?;
+        let ctx = &self.ctx;
+        let mut stream = req.into_inner();
+        let header = match stream.message().await? {
+            Some(AttachFrame {
+                frame: Some(attach_frame::Frame::Header(h)),
+            }) => h,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "the first frame must be the attach header",
+                ));
+            }
+        };
+        let mut case = self.window_case(&header.case_no)?;
+        if !matches!(
+            case.state,
+            CaseState::CorrectionAtWindow
+                | CaseState::ReadyAtWindow
+                | CaseState::CorrectionRequested
+        ) {
+            return Err(NodeError::Precondition(format!(
+                "case {} is {}; materials can be attached only before acceptance or after a correction request",
+                case.case_no, case.state
+            ))
+            .into());
+        }
+        if header.materials.is_empty() {
+            return Err(NodeError::Invalid("attach needs at least one material".into()).into());
+        }
+        let item = ctx.directory.item_str(&case.item_code).ok_or_else(|| {
+            NodeError::Precondition(format!(
+                "item {} is no longer in the catalogue",
+                case.item_code
+            ))
+        })?;
+        // Bytes of the materials this upload does not replace still count.
+        let kept: u64 = case
+            .materials
+            .iter()
+            .filter(|m| !header.materials.iter().any(|h| h.kind == m.kind))
+            .map(|m| m.size)
+            .sum();
+        validate::materials(item, &header.materials, &ctx.limits, kept)?;
+        let ingested = receive(ctx, header.materials, &mut stream, |f| match f.frame {
+            Some(attach_frame::Frame::Chunk(c)) => Some(c),
+            _ => None,
+        })
+        .await?;
+        let kinds: Vec<String> = ingested.materials.iter().map(|m| m.kind.clone()).collect();
+        merge(&mut case.materials, ingested.materials.clone());
+        let missing = view::missing(&ctx.directory, &case);
+        if case.state != CaseState::CorrectionRequested {
+            case.state = window_state(missing.is_empty(), case.identity_check.is_some());
+            case.note = window_note(&missing, case.identity_check.is_some());
+        } else {
+            case.note = "supplement attached: resubmit to send it to the home authority".into();
+        }
+        let mut batch = Batch::default();
+        batch.put_case(case.clone()).append(NewEntry {
+            application_id: case.application_id.clone(),
+            case_no: case.case_no.clone(),
+            actor: clerk.spiffe_id(),
+            kind: "case.attached".into(),
+            state: Some(case.state),
+            payload: view::payload(
+                format!("attached {}", kinds.join(", ")),
+                serde_json::json!({"materials": material_json(&ingested.materials), "missing": missing}),
+            ),
+        });
+        if let Err(e) = ctx.store.commit(batch).await {
+            ingested.discard(&ctx.store);
+            return Err(NodeError::from(e).into());
+        }
+        Ok(Response::new(self.view(&case)?))
+    }
+
+    async fn verify_identity(
+        &self,
+        req: Request<VerifyIdentityRequest>,
+    ) -> Result<Response<CaseView>, Status> {
+        let clerk = caller(&req)?;
+        let req = req.into_inner();
+        let method = req.method.trim();
+        if !matches!(method, "id-card-reader" | "face" | "manual") {
+            return Err(NodeError::Invalid(format!(
+                "method: {method:?} is not one of id-card-reader, face, manual"
+            ))
+            .into());
+        }
+        let mut case = self.window_case(&req.case_no)?;
+        if !matches!(
+            case.state,
+            CaseState::CorrectionAtWindow | CaseState::ReadyAtWindow
+        ) {
+            return Err(NodeError::Precondition(format!(
+                "case {} is {}; identity is verified before acceptance",
+                case.case_no, case.state
+            ))
+            .into());
+        }
+        case.identity_check = Some(IdentityCheckRecord {
+            method: method.to_owned(),
+            by: clerk.spiffe_id(),
+            at: self.ctx.clock.now_rfc3339(),
+        });
+        let missing = view::missing(&self.ctx.directory, &case);
+        case.state = window_state(missing.is_empty(), true);
+        case.note = window_note(&missing, true);
+        let mut batch = Batch::default();
+        batch.put_case(case.clone()).append(NewEntry {
+            application_id: case.application_id.clone(),
+            case_no: case.case_no.clone(),
+            actor: clerk.spiffe_id(),
+            kind: "case.identity-verified".into(),
+            state: Some(case.state),
+            payload: view::payload(
+                format!("identity verified by {method}"),
+                serde_json::json!({"method": method}),
+            ),
+        });
+        self.ctx
+            .store
+            .commit(batch)
+            .await
+            .map_err(NodeError::from)?;
+        Ok(Response::new(self.view(&case)?))
+    }
+
+    async fn accept(&self, req: Request<CaseRef>) -> Result<Response<IntakeReceipt>, Status> {
+        let clerk = caller(&req)?;
+        let ctx = &self.ctx;
+        let mut case = self.window_case(&req.get_ref().case_no)?;
+        match case.state {
+            CaseState::ReadyAtWindow => {}
+            CaseState::CorrectionAtWindow => {
+                return Err(NodeError::Precondition(format!(
+                    "case {} cannot be accepted yet: {}",
+                    case.case_no, case.note
+                ))
+                .into());
+            }
+            other => {
+                return Err(NodeError::Precondition(format!(
+                    "case {} is {other}; only a READY_AT_WINDOW case can be accepted",
+                    case.case_no
+                ))
+                .into());
+            }
+        }
+        let now = ctx.clock.now_rfc3339();
+        let handoff_id = uuid::Uuid::now_v7().to_string();
+        let envelope = Envelope {
+            version: FORMAT_VERSION,
+            handoff_id: handoff_id.clone(),
+            application_id: case.application_id.clone(),
+            case_no: case.case_no.clone(),
+            receiving_county: case.receiving_county.clone(),
+            home_county: case.home_county.clone(),
+            sent_at: now.clone(),
+            actor: clerk.spiffe_id(),
+            body: Some(Body::Application(Application {
+                item_code: case.item_code.clone(),
+                delivery: case.delivery.clone(),
+                applicant: Some(view::applicant(&case.applicant, false)),
+                identity_check: case.identity_check.as_ref().map(|c| IdentityCheck {
+                    method: c.method.clone(),
+                    by: c.by.clone(),
+                    at: c.at.clone(),
+                }),
+                accepted_at: now.clone(),
+            })),
+            materials: case.materials.iter().map(view::header).collect(),
+        }
+        .encode_to_vec();
+        let envelope_sha = hex(&Sha256::digest(&envelope));
+        case.state = CaseState::Queued;
+        case.accepted_at = Some(now.clone());
+        case.note = format!("queued for handoff to {}", case.home_county);
+        case.handoffs.push(HandoffRecord {
+            handoff_id: handoff_id.clone(),
+            kind: "application".into(),
+            peer: case.home_county.clone(),
+            sent: true,
+            signed_receipt: None,
+        });
+        let mut batch = Batch::default();
+        batch
+            .put_case(case.clone())
+            .append(NewEntry {
+                application_id: case.application_id.clone(),
+                case_no: case.case_no.clone(),
+                actor: clerk.spiffe_id(),
+                kind: "case.accepted".into(),
+                state: Some(CaseState::Queued),
+                payload: view::payload(
+                    format!("accepted at the window; handoff {handoff_id} queued to {}", case.home_county),
+                    serde_json::json!({"handoff_id": handoff_id, "to": case.home_county, "envelope_sha256": envelope_sha,
+                        "materials": material_json(&case.materials)}),
+                ),
+            })
+            .enqueue(OutboxEntry {
+                handoff_id: handoff_id.clone(),
+                application_id: case.application_id.clone(),
+                to: case.home_county.clone(),
+                envelope,
+                materials: case.materials.clone(),
+                parked: None,
+            });
+        ctx.store.commit(batch).await.map_err(NodeError::from)?;
+        ctx.wake.notify_one();
+        tracing::info!(case = %case.case_no, handoff = %handoff_id, to = %case.home_county, "case accepted, handoff queued");
+        let home_name = case
+            .home_county
+            .parse()
+            .ok()
+            .and_then(|c| ctx.directory.county(&c).map(|c| c.name.clone()))
+            .unwrap_or_default();
+        Ok(Response::new(IntakeReceipt {
+            case: Some(self.view(&case)?),
+            accepted_at: now,
+            home_county_name: home_name,
+        }))
+    }
+
+    async fn resubmit(&self, _: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
+        Err(Status::unimplemented(
+            "resubmit arrives with the review service; not implemented on this node yet",
+        ))
+    }
+
+    async fn handout(&self, _: Request<HandoutRequest>) -> Result<Response<CaseView>, Status> {
+        Err(Status::unimplemented(
+            "hand-out arrives with the review service; not implemented on this node yet",
+        ))
+    }
+
+    async fn get_case(&self, req: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
+        let case = self.window_case(&req.get_ref().case_no)?;
+        Ok(Response::new(self.view(&case)?))
+    }
+
+    async fn list_cases(
+        &self,
+        req: Request<ListCasesRequest>,
+    ) -> Result<Response<ListCasesReply>, Status> {
+        let req = req.into_inner();
+        let state = match req.state.trim() {
+            "" => None,
+            s => Some(
+                s.parse::<CaseState>()
+                    .map_err(|e| NodeError::Invalid(format!("state: {e}")))?,
+            ),
+        };
+        let limit = if req.limit == 0 {
+            100
+        } else {
+            req.limit as usize
+        };
+        let mut cases: Vec<CaseRecord> = self
+            .ctx
+            .store
+            .cases()
+            .map_err(NodeError::from)?
+            .into_iter()
+            .filter(|c| c.side == Side::Window && state.is_none_or(|s| c.state == s))
+            .collect();
+        // Application ids are UUID v7: reverse id order is newest first.
+        cases.reverse();
+        cases.truncate(limit);
+        let cases = cases
+            .iter()
+            .map(|c| {
+                view::case_view(
+                    &self.ctx.store,
+                    &self.ctx.directory,
+                    self.ctx.county.as_str(),
+                    c,
+                    false,
+                )
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Response::new(ListCasesReply { cases }))
+    }
+
+    async fn overdue(
+        &self,
+        _: Request<OverdueRequest>,
+    ) -> Result<Response<ListCasesReply>, Status> {
+        Err(Status::unimplemented(
+            "overdue tracking arrives with the review service; not implemented on this node yet",
+        ))
+    }
+}

@@ -1,0 +1,146 @@
+//! Turning stored records into the views callers see: personal data masked,
+//! missing materials listed, history read from the ledger.
+
+use tongban_core::{Directory, mask_id, mask_phone};
+use tongban_ledger::{ApplicantRecord, CaseRecord, MaterialRef, Store, records::unhex};
+use tongban_proto::common::v1 as pb;
+
+use crate::NodeError;
+
+/// Material kinds the item requires that the case does not hold.
+pub(crate) fn missing(directory: &Directory, case: &CaseRecord) -> Vec<String> {
+    directory
+        .item_str(&case.item_code)
+        .map(|item| {
+            item.materials
+                .iter()
+                .filter(|m| !case.materials.iter().any(|have| have.kind == m.kind))
+                .map(|m| m.kind.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A material as sent on the wire.
+pub(crate) fn digest(m: &MaterialRef) -> pb::MaterialDigest {
+    pb::MaterialDigest {
+        kind: m.kind.clone(),
+        filename: m.filename.clone(),
+        size: m.size,
+        sha256: unhex(&m.sha256).unwrap_or_default(),
+    }
+}
+
+/// A material declaration as sent on the wire.
+pub(crate) fn header(m: &MaterialRef) -> pb::MaterialHeader {
+    pb::MaterialHeader {
+        kind: m.kind.clone(),
+        filename: m.filename.clone(),
+        size: m.size,
+        sha256: unhex(&m.sha256).unwrap_or_default(),
+    }
+}
+
+/// The applicant in full (for the home authority) or masked (for views).
+pub(crate) fn applicant(a: &ApplicantRecord, masked: bool) -> pb::Applicant {
+    let id = |v: &str| if masked { mask_id(v) } else { v.to_owned() };
+    let phone = |v: &str| if masked { mask_phone(v) } else { v.to_owned() };
+    match a {
+        ApplicantRecord::Person {
+            name,
+            resident_id,
+            phone: p,
+            address,
+        } => pb::Applicant {
+            who: Some(pb::applicant::Who::Person(pb::Person {
+                name: name.clone(),
+                resident_id: id(resident_id),
+            })),
+            phone: phone(p),
+            address: address.clone(),
+        },
+        ApplicantRecord::Company {
+            name,
+            credit_code,
+            legal_rep_name,
+            legal_rep_id,
+            phone: p,
+            address,
+        } => pb::Applicant {
+            who: Some(pb::applicant::Who::Company(pb::Company {
+                name: name.clone(),
+                credit_code: credit_code.clone(),
+                legal_rep_name: legal_rep_name.clone(),
+                legal_rep_id: id(legal_rep_id),
+            })),
+            phone: phone(p),
+            address: address.clone(),
+        },
+    }
+}
+
+/// The payload of a ledger entry: a human `detail` plus structured fields.
+pub(crate) fn payload(detail: impl Into<String>, fields: serde_json::Value) -> Vec<u8> {
+    let mut obj = match fields {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    };
+    obj.insert("detail".into(), serde_json::Value::String(detail.into()));
+    serde_json::to_vec(&obj).unwrap_or_default()
+}
+
+/// A case as the caller sees it, with its history from this node's ledger.
+pub(crate) fn case_view(
+    store: &Store,
+    directory: &Directory,
+    county: &str,
+    case: &CaseRecord,
+    with_history: bool,
+) -> Result<pb::CaseView, NodeError> {
+    let item = directory.item_str(&case.item_code);
+    let history = if with_history {
+        store
+            .case_entries(&case.application_id)?
+            .iter()
+            .map(|stored| {
+                let entry = stored.decode()?;
+                let detail = serde_json::from_slice::<serde_json::Value>(&stored.payload)
+                    .ok()
+                    .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(str::to_owned))
+                    .unwrap_or_default();
+                Ok(pb::CaseEvent {
+                    at: entry.at,
+                    county: county.to_owned(),
+                    actor: entry.actor,
+                    event: entry.kind,
+                    detail,
+                    seq: entry.seq,
+                })
+            })
+            .collect::<Result<Vec<_>, NodeError>>()?
+    } else {
+        Vec::new()
+    };
+    Ok(pb::CaseView {
+        case_no: case.case_no.clone(),
+        application_id: case.application_id.clone(),
+        item_code: case.item_code.clone(),
+        item_name: item.map(|i| i.name.clone()).unwrap_or_default(),
+        receiving_county: case.receiving_county.clone(),
+        home_county: case.home_county.clone(),
+        delivery: case.delivery.clone(),
+        state: case.state.as_str().to_owned(),
+        missing: missing(directory, case),
+        materials: case.materials.iter().map(digest).collect(),
+        applicant: Some(applicant(&case.applicant, true)),
+        identity_check: case.identity_check.as_ref().map(|c| pb::IdentityCheck {
+            method: c.method.clone(),
+            by: c.by.clone(),
+            at: c.at.clone(),
+        }),
+        created_at: case.created_at.clone(),
+        promised_days: item.map(|i| i.promised_days).unwrap_or_default(),
+        note: case.note.clone(),
+        history,
+    })
+}

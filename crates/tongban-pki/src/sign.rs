@@ -1,0 +1,230 @@
+//! Node signatures over receipts and checkpoints, and verification of a
+//! signer's certificate against the federation CA.
+//!
+//! A signature is ECDSA P-256 with SHA-256 (ASN.1 DER) over
+//! `domain || 0x00 || message`, where `domain` names what is signed
+//! (`tongban-receipt-v1`, `tongban-checkpoint-v1`) so that a signature over
+//! one kind of message can never be replayed as another.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use ring::rand::SystemRandom;
+use ring::signature::{
+    ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, UnparsedPublicKey,
+};
+use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::ClientCertVerifier;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::identity::uri_sans;
+use crate::issue::pem_to_der;
+use crate::{Identity, PkiError};
+
+fn signed_bytes(domain: &str, message: &[u8]) -> Vec<u8> {
+    let mut data = Vec::with_capacity(domain.len() + 1 + message.len());
+    data.extend_from_slice(domain.as_bytes());
+    data.push(0);
+    data.extend_from_slice(message);
+    data
+}
+
+/// A node's signing key with its certificate.
+pub struct NodeSigner {
+    key: EcdsaKeyPair,
+    rng: SystemRandom,
+    cert_der: Vec<u8>,
+    identity: Identity,
+}
+
+impl std::fmt::Debug for NodeSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeSigner")
+            .field("identity", &self.identity.to_string())
+            .finish()
+    }
+}
+
+impl NodeSigner {
+    /// Builds a signer from the node's certificate and PKCS#8 key (PEM).
+    pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self, PkiError> {
+        let cert_der = pem_to_der(cert_pem, "node certificate")?;
+        let identity = Identity::from_cert_der(&cert_der)?;
+        let key_der = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+            .map_err(|e| PkiError::malformed("node key", format!("{e:?}")))?;
+        let PrivateKeyDer::Pkcs8(pkcs8) = key_der else {
+            return Err(PkiError::malformed("node key", "not a PKCS#8 key"));
+        };
+        let rng = SystemRandom::new();
+        let key = EcdsaKeyPair::from_pkcs8(
+            &ECDSA_P256_SHA256_ASN1_SIGNING,
+            pkcs8.secret_pkcs8_der(),
+            &rng,
+        )
+        .map_err(|e| PkiError::malformed("node key", format!("not an ECDSA P-256 key: {e}")))?;
+        let (_, cert) = X509Certificate::from_der(&cert_der)
+            .map_err(|e| PkiError::malformed("node certificate", e))?;
+        if cert.public_key().subject_public_key.data.as_ref()
+            != ring::signature::KeyPair::public_key(&key).as_ref()
+        {
+            return Err(PkiError::Refused(
+                "node key does not match node certificate".into(),
+            ));
+        }
+        Ok(Self {
+            key,
+            rng,
+            cert_der,
+            identity,
+        })
+    }
+
+    /// Signs `domain || 0x00 || message`.
+    pub fn sign(&self, domain: &str, message: &[u8]) -> Result<Vec<u8>, PkiError> {
+        self.key
+            .sign(&self.rng, &signed_bytes(domain, message))
+            .map(|s| s.as_ref().to_vec())
+            .map_err(|_| PkiError::Signature("signing failed (no randomness)".into()))
+    }
+
+    /// The signer's certificate, DER.
+    pub fn certificate_der(&self) -> &[u8] {
+        &self.cert_der
+    }
+
+    /// The signer's identity.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+}
+
+/// Verifies `signature` over `domain || 0x00 || message` with the public key
+/// of `cert_der`. Does not check the certificate itself: see [`TrustAnchor`].
+pub fn verify_signature(
+    cert_der: &[u8],
+    domain: &str,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), PkiError> {
+    let (_, cert) = X509Certificate::from_der(cert_der)
+        .map_err(|e| PkiError::malformed("signer certificate", e))?;
+    let key = UnparsedPublicKey::new(
+        &ECDSA_P256_SHA256_ASN1,
+        cert.public_key().subject_public_key.data.as_ref(),
+    );
+    key.verify(&signed_bytes(domain, message), signature)
+        .map_err(|_| PkiError::Signature(format!("{domain} signature does not verify")))
+}
+
+/// The federation CA as a verifier of certificates met outside a TLS
+/// handshake (receipt and checkpoint signers, exported bundles).
+#[derive(Clone)]
+pub struct TrustAnchor {
+    verifier: Arc<dyn ClientCertVerifier>,
+    trust_domain: String,
+    ca_der: Vec<u8>,
+}
+
+impl std::fmt::Debug for TrustAnchor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrustAnchor")
+            .field("trust_domain", &self.trust_domain)
+            .finish()
+    }
+}
+
+impl TrustAnchor {
+    /// Builds the anchor from the CA certificate (PEM); the trust domain is
+    /// the CA's `spiffe://TD` URI SAN.
+    pub fn from_pem(ca_pem: &str) -> Result<Self, PkiError> {
+        let ca_der = pem_to_der(ca_pem, "ca certificate")?;
+        Self::from_der(ca_der)
+    }
+
+    /// Builds the anchor from the CA certificate (DER).
+    pub fn from_der(ca_der: Vec<u8>) -> Result<Self, PkiError> {
+        let (_, cert) = X509Certificate::from_der(&ca_der)
+            .map_err(|e| PkiError::malformed("ca certificate", e))?;
+        let trust_domain = match uri_sans(&cert)?.as_slice() {
+            [uri] => uri
+                .strip_prefix("spiffe://")
+                .filter(|td| !td.is_empty() && !td.contains('/'))
+                .map(str::to_owned),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            PkiError::Identity("ca certificate must carry one URI SAN spiffe://TRUST-DOMAIN".into())
+        })?;
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from(ca_der.clone()))
+            .map_err(|e| PkiError::Tls(format!("ca certificate not usable as a root: {e}")))?;
+        let verifier = WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::new(rustls::crypto::ring::default_provider()),
+        )
+        .build()
+        .map_err(|e| PkiError::Tls(e.to_string()))?;
+        Ok(Self {
+            verifier,
+            trust_domain,
+            ca_der,
+        })
+    }
+
+    /// The federation's trust domain.
+    pub fn trust_domain(&self) -> &str {
+        &self.trust_domain
+    }
+
+    /// The CA certificate, DER.
+    pub fn ca_der(&self) -> &[u8] {
+        &self.ca_der
+    }
+
+    /// The rustls verifier for client certificates (used by the TLS server).
+    pub(crate) fn client_verifier(&self) -> Arc<dyn ClientCertVerifier> {
+        self.verifier.clone()
+    }
+
+    /// Checks that `cert_der` chains to the CA and was valid at `at`, and
+    /// returns its identity (which must be in this trust domain).
+    pub fn verify_cert(&self, cert_der: &[u8], at: SystemTime) -> Result<Identity, PkiError> {
+        let since = at
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        self.verifier
+            .verify_client_cert(
+                &CertificateDer::from(cert_der),
+                &[],
+                UnixTime::since_unix_epoch(since),
+            )
+            .map_err(|e| PkiError::Untrusted(e.to_string()))?;
+        let identity = Identity::from_cert_der(cert_der)?;
+        if identity.trust_domain != self.trust_domain {
+            return Err(PkiError::Identity(format!(
+                "{identity} is not in trust domain {}",
+                self.trust_domain
+            )));
+        }
+        Ok(identity)
+    }
+
+    /// Verifies a signature made by a certificate of this federation: the
+    /// certificate chain and validity at `at`, then the signature. Returns the
+    /// signer's identity.
+    pub fn verify_signed(
+        &self,
+        cert_der: &[u8],
+        domain: &str,
+        message: &[u8],
+        signature: &[u8],
+        at: SystemTime,
+    ) -> Result<Identity, PkiError> {
+        let identity = self.verify_cert(cert_der, at)?;
+        verify_signature(cert_der, domain, message, signature)?;
+        Ok(identity)
+    }
+}

@@ -1,0 +1,34 @@
+//! Compiles `proto/` with protox (pure Rust, no system protoc) and feeds the
+//! descriptor set to tonic-prost-build.
+
+use std::path::PathBuf;
+
+const FILES: &[&str] = &[
+    "tongban/common/v1/common.proto",
+    "tongban/federation/v1/federation.proto",
+    "tongban/window/v1/window.proto",
+    "tongban/review/v1/review.proto",
+    "tongban/audit/v1/audit.proto",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // protox does not announce its inputs to cargo; do it ourselves so a proto
+    // edit (and only a proto edit) rebuilds this crate.
+    println!("cargo:rerun-if-changed={}", root.display());
+    for file in FILES {
+        println!("cargo:rerun-if-changed={}", root.join(file).display());
+    }
+    let fds = protox::compile(FILES, [&root])?;
+    let out = PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(
+        out.join("tongban_descriptor.bin"),
+        prost::Message::encode_to_vec(&fds),
+    )?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .bytes(".tongban.common.v1.MaterialChunk.data")
+        .compile_fds(fds)?;
+    Ok(())
+}
