@@ -1,1 +1,9 @@
-fn main() {}
+//! End-to-end tests: county nodes over real mutual TLS on loopback, with
+//! certificates generated per test and a temporary data dir per node.
+//! One test binary, one module per concern.
+
+mod support;
+
+mod foundation;
+mod handoff;
+mod process;

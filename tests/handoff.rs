@@ -1,0 +1,665 @@
+//! Intake at the window and the durable handoff to the home authority.
+
+use prost::Message;
+use tongban_proto::common::v1::{IdentityCheck, SignedReceipt};
+use tongban_proto::federation::v1::refusal::Code as RefusalCode;
+use tongban_proto::federation::v1::{
+    Application, Envelope, HandoffFrame, HandoffResult, envelope::Body, handoff_frame::Frame,
+    handoff_result::Outcome,
+};
+use tongban_proto::review::v1::InboxRequest;
+use tongban_proto::window::v1::{CaseRef, ListCasesRequest};
+use tonic::Code;
+
+use crate::support::*;
+
+/// Computes the GB 11643 check character for 17 digits.
+fn with_check(first17: &str) -> String {
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const C: &[u8; 11] = b"10X98765432";
+    let sum: u32 = first17
+        .bytes()
+        .zip(W)
+        .map(|(b, w)| (b - b'0') as u32 * w)
+        .sum();
+    format!("{first17}{}", C[(sum % 11) as usize] as char)
+}
+
+#[tokio::test]
+async fn a_person_case_is_handed_off_with_a_receipt_on_both_sides() {
+    let cluster = Cluster::start().await;
+    let mut window = cluster.window(HANTAI).await;
+    let accepted = accepted_case(&mut window, YANTA).await;
+    assert_eq!(accepted.state, "QUEUED");
+    assert!(
+        accepted.case_no.starts_with("610702-"),
+        "{}",
+        accepted.case_no
+    );
+
+    let at_a = window_state(&mut window, &accepted.case_no, "HANDED_OFF").await;
+    let events: Vec<_> = at_a.history.iter().map(|h| h.event.as_str()).collect();
+    assert_eq!(
+        events,
+        [
+            "case.applied",
+            "case.identity-verified",
+            "case.accepted",
+            "handoff.receipted"
+        ]
+    );
+
+    let mut review = cluster.review(YANTA).await;
+    let at_b = review
+        .get_case(tongban_proto::review::v1::CaseRef {
+            case_no: accepted.case_no.clone(),
+        })
+        .await
+        .expect("the home node holds the case")
+        .into_inner();
+    assert_eq!(at_b.state, "HANDED_OFF");
+    assert_eq!(at_b.application_id, accepted.application_id);
+    assert_eq!(
+        at_b.materials, at_a.materials,
+        "same materials and digests on both sides"
+    );
+    assert_eq!(
+        at_b.history
+            .iter()
+            .filter(|h| h.event == "handoff.received")
+            .count(),
+        1
+    );
+    // Personal data is masked in views.
+    let Some(tongban_proto::common::v1::applicant::Who::Person(p)) =
+        at_b.applicant.and_then(|a| a.who)
+    else {
+        panic!("person")
+    };
+    assert_eq!(p.resident_id, "110***********002X");
+}
+
+#[tokio::test]
+async fn a_company_case_is_handed_off() {
+    let cluster = Cluster::start().await;
+    let mut window = cluster.window(SHANGZHOU).await;
+    let materials = vec![
+        ("application-form", b"form".to_vec()),
+        ("articles", b"articles of association".to_vec()),
+        ("legal-rep-id", b"id card".to_vec()),
+        ("premises-proof", vec![7u8; 200_000]),
+    ];
+    let case = apply(
+        &mut window,
+        "SC-0001",
+        YANTA,
+        "mail-window",
+        company(),
+        &materials,
+    )
+    .await
+    .expect("apply");
+    assert_eq!(
+        case.state, "CORRECTION_AT_WINDOW",
+        "identity not yet verified"
+    );
+    assert!(case.missing.is_empty());
+    window
+        .verify_identity(tongban_proto::window::v1::VerifyIdentityRequest {
+            case_no: case.case_no.clone(),
+            method: "face".into(),
+        })
+        .await
+        .unwrap();
+    let receipt = window
+        .accept(CaseRef {
+            case_no: case.case_no.clone(),
+        })
+        .await
+        .expect("accept")
+        .into_inner();
+    assert_eq!(receipt.home_county_name, "雁塔区");
+    let queued = receipt.case.unwrap();
+    assert_eq!(queued.promised_days, 3);
+    assert_eq!(queued.materials.len(), 4);
+    window_state(&mut window, &case.case_no, "HANDED_OFF").await;
+    let inbox = cluster
+        .review(YANTA)
+        .await
+        .inbox(InboxRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(inbox.cases.len(), 1);
+    assert_eq!(inbox.cases[0].item_code, "SC-0001");
+}
+
+#[tokio::test]
+async fn invalid_applications_are_refused_with_a_clear_error_and_nothing_stored() {
+    let cluster = Cluster::start().await;
+    let mut window = cluster.window(HANTAI).await;
+    let mut bad_id = person();
+    if let Some(tongban_proto::common::v1::applicant::Who::Person(p)) = &mut bad_id.who {
+        p.resident_id = "110105194912310021".into();
+    }
+    let mut bad_date = person();
+    if let Some(tongban_proto::common::v1::applicant::Who::Person(p)) = &mut bad_date.who {
+        // 1949-02-30 does not exist; the check character is right.
+        p.resident_id = with_check("11010519490230002");
+    }
+    let mut bad_credit = company();
+    if let Some(tongban_proto::common::v1::applicant::Who::Company(c)) = &mut bad_credit.who {
+        c.credit_code = "91350100M000100Y44".into();
+    }
+    let gt = gt_materials();
+    let cases: Vec<(
+        &str,
+        &str,
+        tongban_proto::common::v1::Applicant,
+        Vec<(&str, Vec<u8>)>,
+        Code,
+        &str,
+    )> = vec![
+        (
+            "GT-0001",
+            "mail-applicant",
+            bad_id,
+            gt.clone(),
+            Code::InvalidArgument,
+            "check character",
+        ),
+        (
+            "GT-0001",
+            "mail-applicant",
+            bad_date,
+            gt.clone(),
+            Code::InvalidArgument,
+            "birth date",
+        ),
+        (
+            "GT-0001",
+            "mail-applicant",
+            bad_credit,
+            gt.clone(),
+            Code::InvalidArgument,
+            "credit code",
+        ),
+        // SC-0001 is only agreed between 商州 and 雁塔.
+        (
+            "SC-0001",
+            "mail-applicant",
+            person(),
+            vec![],
+            Code::PermissionDenied,
+            "no agreement",
+        ),
+        // 户口迁移 allows mail-applicant and collect-home only.
+        (
+            "HJ-0001",
+            "mail-window",
+            person(),
+            vec![],
+            Code::InvalidArgument,
+            "does not allow mail-window",
+        ),
+        (
+            "GT-0001",
+            "mail-applicant",
+            person(),
+            vec![("business-plan", b"x".to_vec())],
+            Code::InvalidArgument,
+            "no material kind \"business-plan\"",
+        ),
+        (
+            "GT-0001",
+            "teleport",
+            person(),
+            gt.clone(),
+            Code::InvalidArgument,
+            "delivery",
+        ),
+    ];
+    for (item, delivery, applicant, materials, code, message) in cases {
+        let err = apply(&mut window, item, YANTA, delivery, applicant, &materials)
+            .await
+            .expect_err(message);
+        assert_eq!(err.code(), code, "{message}: {}", err.message());
+        assert!(
+            err.message().contains(message),
+            "expected {message:?} in {:?}",
+            err.message()
+        );
+    }
+    let listed = window
+        .list_cases(ListCasesRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.cases.is_empty(), "nothing stored");
+    assert_blob_dir_empty(cluster.data_dir(HANTAI));
+}
+
+fn assert_blob_dir_empty(data_dir: &std::path::Path) {
+    let blobs = data_dir.join("blobs");
+    let files: Vec<_> = walk(&blobs);
+    assert!(files.is_empty(), "leftover files: {files:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn missing_materials_give_one_notice_naming_all_of_them() {
+    let cluster = Cluster::start().await;
+    let mut window = cluster.window(HANTAI).await;
+    let case = apply(
+        &mut window,
+        "GT-0001",
+        YANTA,
+        "collect-home",
+        person(),
+        &[("id-card", b"id".to_vec())],
+    )
+    .await
+    .expect("apply");
+    assert_eq!(case.state, "CORRECTION_AT_WINDOW");
+    assert_eq!(case.missing, ["application-form", "premises-proof"]);
+    let err = window
+        .accept(CaseRef {
+            case_no: case.case_no.clone(),
+        })
+        .await
+        .expect_err("incomplete case");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(
+        err.message().contains("application-form, premises-proof"),
+        "{}",
+        err.message()
+    );
+
+    let frames = vec![
+        tongban_proto::window::v1::AttachFrame {
+            frame: Some(tongban_proto::window::v1::attach_frame::Frame::Header(
+                tongban_proto::window::v1::AttachHeader {
+                    case_no: case.case_no.clone(),
+                    materials: vec![
+                        header("application-form", b"f"),
+                        header("premises-proof", b"p"),
+                    ],
+                },
+            )),
+        },
+        tongban_proto::window::v1::AttachFrame {
+            frame: Some(tongban_proto::window::v1::attach_frame::Frame::Chunk(
+                tongban_proto::common::v1::MaterialChunk {
+                    material: 0,
+                    data: b"f".to_vec().into(),
+                },
+            )),
+        },
+        tongban_proto::window::v1::AttachFrame {
+            frame: Some(tongban_proto::window::v1::attach_frame::Frame::Chunk(
+                tongban_proto::common::v1::MaterialChunk {
+                    material: 1,
+                    data: b"p".to_vec().into(),
+                },
+            )),
+        },
+    ];
+    let attached = window
+        .attach(tokio_stream::iter(frames))
+        .await
+        .expect("attach")
+        .into_inner();
+    assert!(attached.missing.is_empty());
+    assert_eq!(
+        attached.state, "CORRECTION_AT_WINDOW",
+        "identity still to verify"
+    );
+}
+
+#[tokio::test]
+async fn oversized_materials_are_refused_and_leave_nothing() {
+    let mut options = Options::default();
+    options
+        .extra
+        .push_str("[limits]\nmax_material_bytes = 1000\nmax_case_bytes = 1500\n");
+    let cluster = Cluster::start_with(options).await;
+    let mut window = cluster.window(HANTAI).await;
+    let err = apply(
+        &mut window,
+        "GT-0001",
+        YANTA,
+        "mail-applicant",
+        person(),
+        &[("id-card", vec![1; 1001])],
+    )
+    .await
+    .expect_err("too large");
+    assert_eq!(err.code(), Code::ResourceExhausted);
+    assert!(
+        err.message().contains("1000 bytes per material"),
+        "{}",
+        err.message()
+    );
+    let err = apply(
+        &mut window,
+        "GT-0001",
+        YANTA,
+        "mail-applicant",
+        person(),
+        &[("id-card", vec![1; 900]), ("premises-proof", vec![2; 900])],
+    )
+    .await
+    .expect_err("case too large");
+    assert!(err.message().contains("per case"), "{}", err.message());
+    assert!(
+        window
+            .list_cases(ListCasesRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .cases
+            .is_empty()
+    );
+    assert_blob_dir_empty(cluster.data_dir(HANTAI));
+}
+
+#[tokio::test]
+async fn a_case_waits_in_the_outbox_while_the_home_node_is_down() {
+    let mut cluster = Cluster::start().await;
+    cluster.stop(YANTA).await;
+    let mut window = cluster.window(HANTAI).await;
+    let case = accepted_case(&mut window, YANTA).await;
+    // Let the courier fail a few times against the closed port.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let still = window
+        .get_case(CaseRef {
+            case_no: case.case_no.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(still.state, "QUEUED");
+
+    cluster.restart(YANTA).await;
+    window_state(&mut window, &case.case_no, "HANDED_OFF").await;
+    let at_b = cluster
+        .review(YANTA)
+        .await
+        .get_case(tongban_proto::review::v1::CaseRef {
+            case_no: case.case_no.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        at_b.history
+            .iter()
+            .filter(|h| h.event == "handoff.received")
+            .count(),
+        1,
+        "delivered once"
+    );
+}
+
+#[tokio::test]
+async fn a_restart_of_the_sender_between_accept_and_delivery_loses_nothing() {
+    let mut cluster = Cluster::start().await;
+    cluster.stop(YANTA).await;
+    let mut window = cluster.window(HANTAI).await;
+    let mut accepted = Vec::new();
+    for _ in 0..3 {
+        accepted.push(accepted_case(&mut window, YANTA).await.case_no);
+    }
+    cluster.stop(HANTAI).await;
+    cluster.restart(HANTAI).await;
+    cluster.restart(YANTA).await;
+    let mut window = cluster.window(HANTAI).await;
+    for case_no in &accepted {
+        window_state(&mut window, case_no, "HANDED_OFF").await;
+    }
+    let inbox = cluster
+        .review(YANTA)
+        .await
+        .inbox(InboxRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(inbox.cases.len(), 3);
+}
+
+/// An application envelope as 汉台's node would send it.
+fn envelope(
+    handoff_id: &str,
+    application_id: &str,
+    case_no: &str,
+    materials: &[(&str, Vec<u8>)],
+    sent_at: &str,
+) -> Vec<u8> {
+    Envelope {
+        version: 1,
+        handoff_id: handoff_id.into(),
+        application_id: application_id.into(),
+        case_no: case_no.into(),
+        receiving_county: HANTAI.into(),
+        home_county: YANTA.into(),
+        sent_at: sent_at.into(),
+        actor: format!("spiffe://{TD}/county/{HANTAI}/clerk/wang"),
+        body: Some(Body::Application(Application {
+            item_code: "GT-0001".into(),
+            delivery: "mail-applicant".into(),
+            applicant: Some(person()),
+            identity_check: Some(IdentityCheck {
+                method: "manual".into(),
+                by: format!("spiffe://{TD}/county/{HANTAI}/clerk/wang"),
+                at: sent_at.into(),
+            }),
+            accepted_at: sent_at.into(),
+        })),
+        materials: materials.iter().map(|(k, d)| header(k, d)).collect(),
+    }
+    .encode_to_vec()
+}
+
+fn frames(envelope: Vec<u8>, materials: &[(&str, Vec<u8>)]) -> Vec<HandoffFrame> {
+    let mut out = vec![HandoffFrame {
+        frame: Some(Frame::Envelope(envelope)),
+    }];
+    out.extend(chunks(materials).into_iter().map(|c| HandoffFrame {
+        frame: Some(Frame::Chunk(c)),
+    }));
+    out
+}
+
+async fn send(cluster: &Cluster, frames: Vec<HandoffFrame>) -> HandoffResult {
+    let mut fed = cluster.federation_as(YANTA, HANTAI).await;
+    let mut reply = fed
+        .handoff(tokio_stream::iter(frames))
+        .await
+        .expect("handoff call")
+        .into_inner();
+    assert_eq!(reply.results.len(), 1);
+    reply.results.remove(0)
+}
+
+fn refusal(result: &HandoffResult) -> (RefusalCode, String) {
+    match &result.outcome {
+        Some(Outcome::Refusal(r)) => (RefusalCode::try_from(r.code).unwrap(), r.message.clone()),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_duplicate_gets_the_same_receipt_and_other_content_is_refused() {
+    let cluster = Cluster::start().await;
+    let materials = gt_materials();
+    let handoff_id = uuid::Uuid::now_v7().to_string();
+    let app_id = uuid::Uuid::now_v7().to_string();
+    let first = envelope(
+        &handoff_id,
+        &app_id,
+        "610702-20261125-7",
+        &materials,
+        "2026-11-25T08:00:00Z",
+    );
+    let a = send(&cluster, frames(first.clone(), &materials)).await;
+    let b = send(&cluster, frames(first, &materials)).await;
+    let (Some(Outcome::Receipt(ra)), Some(Outcome::Receipt(rb))) = (&a.outcome, &b.outcome) else {
+        panic!("receipts expected: {a:?} {b:?}");
+    };
+    assert_eq!(
+        ra.encode_to_vec(),
+        rb.encode_to_vec(),
+        "byte-for-byte the same receipt"
+    );
+    let receipt = tongban_proto::common::v1::Receipt::decode(ra.receipt.as_slice()).unwrap();
+    assert_eq!(receipt.handoff_id, handoff_id);
+    assert_eq!(receipt.sender_county, HANTAI);
+    assert_eq!(receipt.materials.len(), 3);
+    assert_eq!(receipt.materials[0].sha256, sha256(&materials[0].1));
+
+    let other = envelope(
+        &handoff_id,
+        &app_id,
+        "610702-20261125-7",
+        &materials,
+        "2026-11-25T09:00:00Z",
+    );
+    let c = send(&cluster, frames(other, &materials)).await;
+    let (code, message) = refusal(&c);
+    assert_eq!(code, RefusalCode::AlreadyExists);
+    assert!(message.contains(&handoff_id), "{message}");
+    let inbox = cluster
+        .review(YANTA)
+        .await
+        .inbox(InboxRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(inbox.cases.len(), 1, "stored once");
+}
+
+#[tokio::test]
+async fn a_receipt_verifies_against_the_receivers_certificate() {
+    let cluster = Cluster::start().await;
+    let materials = gt_materials();
+    let env = envelope(
+        &uuid::Uuid::now_v7().to_string(),
+        &uuid::Uuid::now_v7().to_string(),
+        "610702-20261125-8",
+        &materials,
+        "2026-11-25T08:00:00Z",
+    );
+    let result = send(&cluster, frames(env, &materials)).await;
+    let Some(Outcome::Receipt(signed)) = result.outcome else {
+        panic!("receipt")
+    };
+    let anchor = tongban_pki::TrustAnchor::from_pem(cluster.pki.ca.cert_pem()).unwrap();
+    let signer = anchor
+        .verify_signed(
+            &signed.signer_certificate,
+            "tongban-receipt-v1",
+            &signed.receipt,
+            &signed.signature,
+            std::time::SystemTime::now(),
+        )
+        .expect("signature verifies");
+    assert_eq!(
+        signer.to_string(),
+        format!("spiffe://{TD}/county/{YANTA}/node")
+    );
+    let mut forged = SignedReceipt { ..signed.clone() };
+    forged.receipt[5] ^= 1;
+    assert!(
+        anchor
+            .verify_signed(
+                &forged.signer_certificate,
+                "tongban-receipt-v1",
+                &forged.receipt,
+                &forged.signature,
+                std::time::SystemTime::now()
+            )
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn a_tampered_or_truncated_upload_is_refused_and_nothing_is_stored() {
+    let cluster = Cluster::start().await;
+    let materials = gt_materials();
+    let env = envelope(
+        &uuid::Uuid::now_v7().to_string(),
+        &uuid::Uuid::now_v7().to_string(),
+        "610702-20261125-9",
+        &materials,
+        "2026-11-25T08:00:00Z",
+    );
+    let mut tampered = frames(env, &materials);
+    if let Some(Frame::Chunk(c)) = &mut tampered[1].frame {
+        let mut data = c.data.to_vec();
+        data[10] ^= 0xff;
+        c.data = data.into();
+    }
+    let (code, message) = refusal(&send(&cluster, tampered).await);
+    assert_eq!(code, RefusalCode::Invalid);
+    assert!(message.contains("SHA-256"), "{message}");
+
+    let env = envelope(
+        &uuid::Uuid::now_v7().to_string(),
+        &uuid::Uuid::now_v7().to_string(),
+        "610702-20261125-10",
+        &materials,
+        "2026-11-25T08:00:00Z",
+    );
+    let mut truncated = frames(env, &materials);
+    truncated.pop();
+    let (code, message) = refusal(&send(&cluster, truncated).await);
+    assert_eq!(code, RefusalCode::Invalid);
+    assert!(message.contains("truncated"), "{message}");
+
+    let inbox = cluster
+        .review(YANTA)
+        .await
+        .inbox(InboxRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(inbox.cases.is_empty());
+    assert_blob_dir_empty(cluster.data_dir(YANTA));
+}
+
+#[tokio::test]
+async fn the_sender_county_comes_from_the_certificate() {
+    let cluster = Cluster::start().await;
+    let materials = gt_materials();
+    let env = envelope(
+        &uuid::Uuid::now_v7().to_string(),
+        &uuid::Uuid::now_v7().to_string(),
+        "610702-20261125-11",
+        &materials,
+        "2026-11-25T08:00:00Z",
+    );
+    // 商州's node sends an envelope that claims 汉台 took it in.
+    let mut fed = cluster.federation_as(YANTA, SHANGZHOU).await;
+    let reply = fed
+        .handoff(tokio_stream::iter(frames(env, &materials)))
+        .await
+        .unwrap()
+        .into_inner();
+    let (code, message) = refusal(&reply.results[0]);
+    assert_eq!(code, RefusalCode::NotPermitted);
+    assert!(message.contains("611002"), "{message}");
+}

@@ -1,0 +1,1 @@
+//! The real `tongban` binary as processes.
