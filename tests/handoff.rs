@@ -152,6 +152,7 @@ async fn invalid_applications_are_refused_with_a_clear_error_and_nothing_stored(
         c.credit_code = "91350100M000100Y44".into();
     }
     let gt = gt_materials();
+    #[allow(clippy::type_complexity)]
     let cases: Vec<(
         &str,
         &str,

@@ -138,11 +138,14 @@ pub fn anonymous_channel(addr: SocketAddr, ca_pem: &str) -> Channel {
         .connect_lazy()
 }
 
+/// A running node: its stop signal and its task.
+type Running = (oneshot::Sender<()>, JoinHandle<Result<(), NodeError>>);
+
 struct Slot {
     addr: SocketAddr,
     config: PathBuf,
     data_dir: PathBuf,
-    running: Option<(oneshot::Sender<()>, JoinHandle<Result<(), NodeError>>)>,
+    running: Option<Running>,
 }
 
 /// Extra config lines for every node.

@@ -19,6 +19,9 @@ use crate::courier::Courier;
 use crate::service::{AuditService, Ctx, FederationService, ReviewService, WindowService};
 use crate::{NodeConfig, NodeError};
 
+/// How long in-flight calls may take to finish after a shutdown signal.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Runs a node on `listener` until `shutdown` resolves, then stops accepting,
 /// lets in-flight calls finish and returns.
 pub async fn run(
@@ -59,6 +62,7 @@ pub async fn run(
     // The courier stops when the server does; it holds nothing that is not
     // on disk, so stopping it mid-batch loses nothing.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stop_rx_grace = stop_rx.clone();
     let courier = tokio::spawn(Courier::new(ctx.clone()).run(stop_rx));
     let shutdown = async move {
         shutdown.await;
@@ -66,7 +70,7 @@ pub async fn run(
     };
 
     tracing::info!(county = %config.county, %addr, data_dir = %config.data_dir.display(), "node serving");
-    Server::builder()
+    let server = Server::builder()
         .add_service(InterceptedService::new(health, gate(Access::Member)))
         .add_service(InterceptedService::new(reflection, gate(Access::Member)))
         .add_service(FederationServer::with_interceptor(
@@ -76,9 +80,18 @@ pub async fn run(
         .add_service(WindowServer::with_interceptor(window, gate(Access::Window)))
         .add_service(ReviewServer::with_interceptor(review, gate(Access::Review)))
         .add_service(AuditServer::with_interceptor(audit, gate(Access::Audit)))
-        .serve_with_incoming_shutdown(tongban_pki::tls::incoming(listener, acceptor), shutdown)
-        .await
-        .map_err(|e| NodeError::Server(e.to_string()))?;
+        .serve_with_incoming_shutdown(tongban_pki::tls::incoming(listener, acceptor), shutdown);
+    // Graceful shutdown waits for open connections; a client that keeps one
+    // open must not keep the node from stopping.
+    let mut grace = stop_rx_grace;
+    let forced = async move {
+        let _ = grace.wait_for(|stop| *stop).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        result = server => result.map_err(|e| NodeError::Server(e.to_string()))?,
+        () = forced => tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the grace period; stopping anyway"),
+    }
     let _ = courier.await;
     tracing::info!(county = %config.county, "node stopped");
     Ok(())
