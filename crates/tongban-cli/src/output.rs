@@ -133,8 +133,12 @@ pub(crate) fn print_case(c: &CaseView) {
     }
 }
 
-/// Prints cases as a table.
-pub(crate) fn print_cases(cases: &[CaseView]) {
+/// Prints cases as a table, or as `{"cases": [...]}` with `--json`.
+pub(crate) fn print_cases(cases: &[CaseView], as_json: bool) {
+    if as_json {
+        print_json(&json!({"cases": cases.iter().map(case_json).collect::<Vec<_>>()}));
+        return;
+    }
     if cases.is_empty() {
         println!("no cases");
         return;

@@ -147,13 +147,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
                 .await
                 .map_err(status_error)?
                 .into_inner();
-            if conn.json {
-                print_json(
-                    &json!({"cases": reply.cases.iter().map(case_json).collect::<Vec<_>>()}),
-                );
-            } else {
-                print_cases(&reply.cases);
-            }
+            print_cases(&reply.cases, conn.json);
             return Ok(());
         }
         WindowCommand::Overdue => {
@@ -162,13 +156,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
                 .await
                 .map_err(status_error)?
                 .into_inner();
-            if conn.json {
-                print_json(
-                    &json!({"cases": reply.cases.iter().map(case_json).collect::<Vec<_>>()}),
-                );
-            } else {
-                print_cases(&reply.cases);
-            }
+            print_cases(&reply.cases, conn.json);
             return Ok(());
         }
     };
