@@ -4,7 +4,6 @@
 use tongban_node::NodeConfig;
 use tongban_proto::federation::v1::HandoffFrame;
 use tongban_proto::federation::v1::federation_client::FederationClient;
-use tongban_proto::review::v1::review_client::ReviewClient;
 use tongban_proto::window::v1::ListCasesRequest;
 use tongban_proto::window::v1::window_client::WindowClient;
 use tonic::Code;
@@ -175,20 +174,6 @@ async fn accepts_a_partner_node_and_the_own_clerk() {
     list(cluster.client(HANTAI, clerk(HANTAI, "wang")).await)
         .await
         .expect("own clerk");
-}
-
-#[tokio::test]
-async fn unfinished_rpcs_say_unimplemented() {
-    let cluster = Cluster::start().await;
-    let mut review = ReviewClient::new(cluster.client(YANTA, reviewer(YANTA, "li")).await);
-    let err = review
-        .deny(tongban_proto::review::v1::DenyRequest {
-            case_no: "610702-20261125-1".into(),
-            reason: "x".into(),
-        })
-        .await
-        .expect_err("not implemented");
-    assert_eq!(err.code(), Code::Unimplemented);
 }
 
 /// Writes a config next to the example directory and certificates, with

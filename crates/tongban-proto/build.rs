@@ -9,6 +9,7 @@ const FILES: &[&str] = &[
     "tongban/window/v1/window.proto",
     "tongban/review/v1/review.proto",
     "tongban/audit/v1/audit.proto",
+    "tongban/mail/v1/mail.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

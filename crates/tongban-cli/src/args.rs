@@ -49,6 +49,114 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: WindowCommand,
     },
+    /// Reviewer commands (home authority).
+    Review {
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[command(subcommand)]
+        command: ReviewCommand,
+    },
+    /// Tracked post, on either side.
+    Mail {
+        #[command(flatten)]
+        conn: ConnArgs,
+        #[command(subcommand)]
+        command: MailCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ReviewCommand {
+    /// Cases handed to this county, oldest first, with working days left.
+    Inbox,
+    /// Accept a case for review (受理); starts the promised-time clock.
+    Accept {
+        /// Case number.
+        case: String,
+    },
+    /// Ask for a correction naming everything needed at once (一次性补正).
+    Correct {
+        /// Case number.
+        case: String,
+        /// KIND:REASON (repeatable).
+        #[arg(long = "need", required = true)]
+        needs: Vec<String>,
+        /// Working days the applicant has (default: the node's policy).
+        #[arg(long)]
+        deadline: Option<u32>,
+    },
+    /// Record that the paper originals arrived.
+    PaperReceived {
+        /// Case number.
+        case: String,
+    },
+    /// Approve with the result document.
+    Approve {
+        /// Case number.
+        case: String,
+        /// The result document (licence, certificate, decision).
+        #[arg(long)]
+        result: std::path::PathBuf,
+        /// Licence or certificate number.
+        #[arg(long)]
+        licence_no: Option<String>,
+    },
+    /// Deny with a reason.
+    Deny {
+        /// Case number.
+        case: String,
+        /// The reason given to the applicant.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Hand the result out at the home authority and close the case.
+    Handout {
+        /// Case number.
+        case: String,
+        /// ID number of the person collecting.
+        #[arg(long)]
+        to_id: String,
+    },
+    /// One case with its history.
+    Status {
+        /// Case number.
+        case: String,
+    },
+    /// Cases past their promised date, and mail legs in transit too long.
+    Overdue,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum MailCommand {
+    /// Record a leg as sent.
+    Send {
+        /// Case number.
+        case: String,
+        /// materials (paper originals to home) or result (result back).
+        #[arg(long)]
+        leg: String,
+        /// Carrier name, e.g. EMS.
+        #[arg(long)]
+        carrier: String,
+        /// Waybill number (UPU S10 like EA473124829CN, or 13 digits).
+        #[arg(long)]
+        waybill: String,
+    },
+    /// Record a carrier event.
+    Event {
+        /// Waybill number.
+        #[arg(long)]
+        waybill: String,
+        /// posted, in-transit, delivered, returned or lost.
+        #[arg(long)]
+        status: String,
+        /// RFC 3339 time of the event (default: now).
+        #[arg(long)]
+        at: Option<String>,
+        /// Carrier's note.
+        #[arg(long)]
+        note: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -62,9 +62,27 @@ pub(crate) fn case_json(c: &CaseView) -> Value {
         "created_at": c.created_at,
         "promised_days": c.promised_days,
         "note": c.note,
+        "due_date": c.due_date,
+        "working_days_left": c.working_days_left,
+        "clock_running": c.clock_running,
+        "corrections": c.corrections.iter().map(|k| json!({"needs": k.needs.iter().map(|n| json!({"kind": n.kind, "reason": n.reason})).collect::<Vec<_>>(),
+            "deadline": k.deadline, "requested_at": k.requested_at, "answered_at": k.answered_at})).collect::<Vec<_>>(),
+        "licence_no": c.licence_no,
+        "result": c.result.as_ref().map(material_json),
+        "denial_reason": c.denial_reason,
+        "paper_kinds": c.paper_kinds,
+        "paper_received_at": c.paper_received_at,
+        "mail": c.mail.iter().map(|m| json!({"leg": m.leg, "to": m.to, "carrier": m.carrier, "waybill": m.waybill,
+            "sent_at": m.sent_at, "status": m.status,
+            "events": m.events.iter().map(|e| json!({"status": e.status, "at": e.at, "note": e.note})).collect::<Vec<_>>()})).collect::<Vec<_>>(),
         "history": c.history.iter().map(|h| json!({"at": h.at, "county": h.county, "actor": h.actor,
             "event": h.event, "detail": h.detail, "seq": h.seq})).collect::<Vec<_>>(),
     })
+}
+
+/// Prints a case as one JSON document.
+pub(crate) fn print_case_json(c: &CaseView) {
+    print_json(&case_json(c));
 }
 
 /// Prints one JSON document.
@@ -119,6 +137,63 @@ pub(crate) fn print_case(c: &CaseView) {
             m.filename
         );
     }
+    if !c.paper_kinds.is_empty() {
+        let received = if c.paper_received_at.is_empty() {
+            "not yet received at home".to_owned()
+        } else {
+            format!("received {}", c.paper_received_at)
+        };
+        println!("paper originals {} ({received})", c.paper_kinds.join(", "));
+    }
+    if !c.due_date.is_empty() {
+        println!(
+            "due             {} ({} working days left{})",
+            c.due_date,
+            c.working_days_left,
+            if c.clock_running {
+                ""
+            } else {
+                ", clock paused"
+            }
+        );
+    } else if !c.clock_running && c.working_days_left != 0 {
+        println!(
+            "due             clock paused with {} working days left",
+            c.working_days_left
+        );
+    }
+    for k in &c.corrections {
+        let needs: Vec<String> = k
+            .needs
+            .iter()
+            .map(|n| format!("{}: {}", n.kind, n.reason))
+            .collect();
+        let answered = if k.answered_at.is_empty() {
+            "open".to_owned()
+        } else {
+            format!("answered {}", k.answered_at)
+        };
+        println!(
+            "correction      {} — by {} ({answered})",
+            needs.join("; "),
+            k.deadline
+        );
+    }
+    if !c.licence_no.is_empty() {
+        println!("licence         {}", c.licence_no);
+    }
+    if let Some(r) = &c.result {
+        println!("result          {} B  sha256 {}", r.size, hex(&r.sha256));
+    }
+    if !c.denial_reason.is_empty() {
+        println!("denied          {}", c.denial_reason);
+    }
+    for m in &c.mail {
+        println!(
+            "mail            {} leg to {} by {} waybill {}: {}",
+            m.leg, m.to, m.carrier, m.waybill, m.status
+        );
+    }
     if !c.note.is_empty() {
         println!("note            {}", c.note);
     }
@@ -148,9 +223,19 @@ pub(crate) fn print_cases(cases: &[CaseView], as_json: bool) {
         "CASE", "STATE", "ITEM", "FROM", "HOME"
     );
     for c in cases {
+        let due = if c.due_date.is_empty() {
+            "-"
+        } else {
+            c.due_date.as_str()
+        };
+        let left = if c.due_date.is_empty() && c.working_days_left == 0 {
+            "-".to_owned()
+        } else {
+            c.working_days_left.to_string()
+        };
         println!(
-            "{:<22} {:<22} {:<10} {:<7} {:<7} {}",
-            c.case_no, c.state, c.item_code, c.receiving_county, c.home_county, c.note
+            "{:<22} {:<22} {:<10} {:<7} {:<7} {:<11} {:>5} {}",
+            c.case_no, c.state, c.item_code, c.receiving_county, c.home_county, due, left, c.note
         );
     }
 }

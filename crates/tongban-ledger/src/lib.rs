@@ -20,7 +20,7 @@ pub use blobs::{BlobStore, BlobWriter};
 pub use chain::{ENTRY_DOMAIN, EntryHash, entry_hash};
 pub use error::StoreError;
 pub use records::{
-    ApplicantRecord, CaseRecord, HandoffRecord, IdentityCheckRecord, MaterialRef, OutboxEntry,
-    ReceivedHandoff, Side,
+    ApplicantRecord, CaseRecord, CorrectionRecord, HandoffRecord, IdentityCheckRecord,
+    MailEventRecord, MailLegRecord, MaterialRef, OutboxEntry, ReceivedHandoff, ReviewRecord, Side,
 };
 pub use store::{Batch, Committed, NewEntry, Store, StoredEntry};

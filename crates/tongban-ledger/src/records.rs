@@ -161,6 +161,96 @@ pub struct CaseRecord {
     /// Handoffs of this case.
     #[serde(default)]
     pub handoffs: Vec<HandoffRecord>,
+    /// Review at the home authority (mirrored on the window's node).
+    #[serde(default)]
+    pub review: ReviewRecord,
+    /// Mail legs.
+    #[serde(default)]
+    pub mail: Vec<MailLegRecord>,
+    /// RFC 3339 time the case was closed.
+    #[serde(default)]
+    pub closed_at: Option<String>,
+}
+
+/// Review at the home authority.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewRecord {
+    /// RFC 3339 time of acceptance at home (受理).
+    #[serde(default)]
+    pub accepted_at: Option<String>,
+    /// Promised completion date, `YYYY-MM-DD`, while the clock runs.
+    #[serde(default)]
+    pub due_date: Option<String>,
+    /// Working days left when the clock was paused for a correction.
+    #[serde(default)]
+    pub paused_days_left: Option<i64>,
+    /// Whether the promised-time clock is running.
+    #[serde(default)]
+    pub clock_running: bool,
+    /// Correction requests, oldest first.
+    #[serde(default)]
+    pub corrections: Vec<CorrectionRecord>,
+    /// RFC 3339 time the paper originals arrived at home.
+    #[serde(default)]
+    pub paper_received_at: Option<String>,
+    /// Licence number given with an approval.
+    #[serde(default)]
+    pub licence_no: String,
+    /// The result document of an approval.
+    #[serde(default)]
+    pub result: Option<MaterialRef>,
+    /// Reason given with a denial.
+    #[serde(default)]
+    pub denial_reason: String,
+}
+
+/// One correction request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorrectionRecord {
+    /// (material kind, reason) pairs.
+    pub needs: Vec<(String, String)>,
+    /// Deadline for the applicant, `YYYY-MM-DD`.
+    pub deadline: String,
+    /// RFC 3339 time of the request.
+    pub requested_at: String,
+    /// RFC 3339 time the supplement arrived (home) or was resubmitted (window).
+    #[serde(default)]
+    pub answered_at: Option<String>,
+    /// Kinds attached at the window since the request (window side).
+    #[serde(default)]
+    pub supplied: Vec<String>,
+}
+
+/// A tracked postal leg.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailLegRecord {
+    /// `materials` or `result`.
+    pub leg: String,
+    /// Carrier name.
+    pub carrier: String,
+    /// Waybill number.
+    pub waybill: String,
+    /// `home`, `applicant` or `window`.
+    pub to: String,
+    /// RFC 3339 time recorded as sent.
+    pub sent_at: String,
+    /// Latest status.
+    pub status: String,
+    /// Carrier events, oldest first.
+    #[serde(default)]
+    pub events: Vec<MailEventRecord>,
+}
+
+/// A carrier event.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailEventRecord {
+    /// Status.
+    pub status: String,
+    /// RFC 3339 time.
+    pub at: String,
+    /// Carrier's note.
+    #[serde(default)]
+    pub note: String,
 }
 
 /// A handoff waiting in the outbox.
@@ -174,12 +264,19 @@ pub struct OutboxEntry {
     pub to: String,
     /// The encoded envelope, built once so every retry sends the same bytes.
     pub envelope: Vec<u8>,
+    /// What the envelope carries: `application`, `supplement` or `update`.
+    #[serde(default = "default_kind")]
+    pub kind: String,
     /// The materials whose blobs follow the envelope, in order.
     pub materials: Vec<MaterialRef>,
     /// Set when the receiver refused it (final) or attempts ran out: the
     /// worker leaves a parked entry alone.
     #[serde(default)]
     pub parked: Option<String>,
+}
+
+fn default_kind() -> String {
+    "application".into()
 }
 
 /// A handoff this node received and receipted, kept for deduplication.

@@ -55,6 +55,7 @@ pub struct Batch {
     outbox_put: Vec<(u64, OutboxEntry)>,
     outbox_settle: Vec<(u64, Vec<u8>)>,
     received: Vec<(Vec<u8>, ReceivedHandoff)>,
+    waybills: Vec<(String, String)>,
 }
 
 impl Batch {
@@ -100,6 +101,13 @@ impl Batch {
         self
     }
 
+    /// Indexes a waybill number to the case it belongs to.
+    pub fn put_waybill(&mut self, waybill: &str, application_id: &str) -> &mut Self {
+        self.waybills
+            .push((waybill.to_owned(), application_id.to_owned()));
+        self
+    }
+
     /// Whether the batch writes nothing.
     pub fn is_empty(&self) -> bool {
         self.cases.is_empty()
@@ -108,6 +116,7 @@ impl Batch {
             && self.outbox_put.is_empty()
             && self.outbox_settle.is_empty()
             && self.received.is_empty()
+            && self.waybills.is_empty()
     }
 }
 
@@ -158,6 +167,7 @@ pub struct Store {
     outbox: sled::Tree,
     received: sled::Tree,
     meta: sled::Tree,
+    waybills: sled::Tree,
     blobs: BlobStore,
     write_lock: Mutex<()>,
 }
@@ -207,6 +217,7 @@ impl Store {
             outbox: tree("outbox")?,
             received: tree("received")?,
             meta: tree("meta")?,
+            waybills: tree("waybills")?,
             blobs: BlobStore::open(&data_dir.join("blobs"))?,
             db,
             write_lock: Mutex::new(()),
@@ -401,6 +412,15 @@ impl Store {
         }
     }
 
+    /// Flushes everything written so far to disk.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db
+            .flush_async()
+            .await
+            .map(|_| ())
+            .map_err(StoreError::db("failed to flush ledger"))
+    }
+
     /// A case by application id.
     pub fn case(&self, application_id: &str) -> Result<Option<CaseRecord>, StoreError> {
         self.cases
@@ -448,6 +468,15 @@ impl Store {
                 Ok((key, decode("outbox", &v)?, v.to_vec()))
             })
             .collect()
+    }
+
+    /// The application id a waybill belongs to.
+    pub fn waybill(&self, waybill: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .waybills
+            .get(waybill.as_bytes())
+            .map_err(StoreError::db("failed to read waybill"))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
     /// A received handoff, by (sender county, handoff id).

@@ -19,6 +19,8 @@ pub enum Access {
     Window,
     /// Reviewers of this node's county.
     Review,
+    /// Clerks and reviewers of this node's county (mail).
+    Mail,
     /// Auditors (province-wide, or county auditors; per-case checks follow in the handler).
     Audit,
     /// Any identity of the federation (health, reflection).
@@ -103,6 +105,17 @@ impl Gate {
                 Err(format!("a reviewer of {county} may not review at {own}"))
             }
             (Access::Review, _) => Err("only reviewers may use the review service".into()),
+            (
+                Access::Mail,
+                Principal::Clerk { county, .. } | Principal::Reviewer { county, .. },
+            ) if county == own => Ok(()),
+            (
+                Access::Mail,
+                Principal::Clerk { county, .. } | Principal::Reviewer { county, .. },
+            ) => Err(format!(
+                "a clerk or reviewer of {county} may not record mail at {own}"
+            )),
+            (Access::Mail, _) => Err("only clerks and reviewers may use the mail service".into()),
             (Access::Audit, Principal::Auditor { .. }) => Ok(()),
             (Access::Audit, _) => Err("only auditors may use the audit service".into()),
         }

@@ -51,6 +51,44 @@ struct RawConfig {
     limits: Limits,
     #[serde(default)]
     delivery: RawDelivery,
+    #[serde(default)]
+    review: Review,
+    #[serde(default)]
+    mail: MailPolicy,
+}
+
+/// Review policy (`[review]`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Review {
+    /// Working days an applicant gets for a correction when the reviewer
+    /// gives no `--deadline` (default 5).
+    pub correction_deadline_days: u32,
+}
+
+impl Default for Review {
+    fn default() -> Self {
+        Self {
+            correction_deadline_days: 5,
+        }
+    }
+}
+
+/// Mail tracking policy (`[mail]`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailPolicy {
+    /// Calendar days after which a leg still in transit is listed as
+    /// overdue (default 5).
+    pub max_transit_days: u32,
+}
+
+impl Default for MailPolicy {
+    fn default() -> Self {
+        Self {
+            max_transit_days: 5,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -157,6 +195,10 @@ pub struct NodeConfig {
     pub delivery: Delivery,
     /// The clock (the system clock unless a test sets one).
     pub clock: Clock,
+    /// Review policy.
+    pub review: Review,
+    /// Mail tracking policy.
+    pub mail: MailPolicy,
 }
 
 impl std::fmt::Debug for NodeConfig {
@@ -319,6 +361,8 @@ impl NodeConfig {
                 connect_timeout: Duration::from_millis(d.connect_timeout_ms),
             },
             clock: Clock::system(),
+            review: raw.review,
+            mail: raw.mail,
         })
     }
 }

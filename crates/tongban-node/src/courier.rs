@@ -59,9 +59,11 @@ impl Courier {
         }
     }
 
-    /// Runs until `stop` turns true.
+    /// Runs until `stop` turns true. Destinations are served concurrently,
+    /// so one slow or unreachable partner does not hold up the others.
     pub(crate) async fn run(self, mut stop: watch::Receiver<bool>) {
-        let ctx = self.ctx.clone();
+        let this = Arc::new(self);
+        let ctx = this.ctx.clone();
         let d = ctx.delivery;
         let mut failures: HashMap<String, (u32, Instant)> = HashMap::new();
         loop {
@@ -80,8 +82,8 @@ impl Courier {
                 by_dest.entry(p.1.to.clone()).or_default().push(p);
             }
             let now = Instant::now();
-            let mut progressed = false;
             let mut next_wake: Option<Instant> = None;
+            let mut tasks = tokio::task::JoinSet::new();
             for (dest, mut entries) in by_dest {
                 if let Some((_, at)) = failures.get(&dest)
                     && *at > now
@@ -90,7 +92,18 @@ impl Courier {
                     continue;
                 }
                 entries.truncate(d.batch_size);
-                match self.deliver(&dest, &entries).await {
+                let courier = this.clone();
+                tasks.spawn(async move {
+                    let result = courier.deliver(&dest, &entries).await;
+                    (dest, entries, result)
+                });
+            }
+            let mut progressed = false;
+            while let Some(joined) = tasks.join_next().await {
+                let Ok((dest, entries, result)) = joined else {
+                    continue;
+                };
+                match result {
                     Ok(()) => {
                         if failures.remove(&dest).is_some() {
                             tracing::info!(peer = %dest, "partner reachable again, handoffs delivered");
@@ -105,8 +118,8 @@ impl Courier {
                         next_wake = Some(next_wake.map_or(f.1, |w| w.min(f.1)));
                         tracing::warn!(peer = %dest, error = %err, attempt = f.0, retry_in = ?delay, pending = entries.len(), "handoff failed, will retry");
                         if d.max_attempts > 0 && f.0 >= d.max_attempts {
-                            self.park(&entries, &format!("gave up after {} attempts: {err}", f.0))
-                                .await;
+                            let reason = format!("gave up after {} attempts: {err}", f.0);
+                            this.park(&entries, &reason).await;
                             failures.remove(&dest);
                         }
                     }
@@ -197,6 +210,10 @@ impl Courier {
         results: Vec<HandoffResult>,
     ) -> Result<(), NodeError> {
         let ctx = &self.ctx;
+        let _guards = ctx
+            .locks
+            .lock_all(batch.iter().map(|(_, e, _)| e.application_id.clone()))
+            .await;
         let mut cases: BTreeMap<String, CaseRecord> = BTreeMap::new();
         let mut commit = Batch::default();
         let mut problems = Vec::new();
@@ -215,32 +232,33 @@ impl Courier {
                 }
             };
             match result.outcome {
-                Some(Outcome::Receipt(signed)) => match self.check_receipt(dest, entry, &signed) {
-                    Ok(receipt) => {
-                        let state: CaseState =
-                            receipt.state.parse().unwrap_or(CaseState::HandedOff);
-                        if case.state.can_move_to(state) {
-                            case.state = state;
-                        }
-                        case.note = format!(
-                            "handed off to {dest}; receipt held (their ledger seq {})",
-                            receipt.ledger_seq
-                        );
-                        let signed_bytes = signed.encode_to_vec();
-                        if let Some(h) = case
-                            .handoffs
-                            .iter_mut()
-                            .find(|h| h.handoff_id == entry.handoff_id)
-                        {
-                            h.signed_receipt = Some(signed_bytes.clone());
-                        }
-                        commit
+                Some(Outcome::Receipt(signed)) => {
+                    match self.check_receipt(dest, entry, &signed) {
+                        Ok(receipt) => {
+                            let state: CaseState =
+                                receipt.state.parse().unwrap_or(CaseState::HandedOff);
+                            if case.state.can_move_to(state) {
+                                case.state = state;
+                            }
+                            case.note = format!(
+                                "handed off to {dest}; receipt held (their ledger seq {})",
+                                receipt.ledger_seq
+                            );
+                            let signed_bytes = signed.encode_to_vec();
+                            if let Some(h) = case
+                                .handoffs
+                                .iter_mut()
+                                .find(|h| h.handoff_id == entry.handoff_id)
+                            {
+                                h.signed_receipt = Some(signed_bytes.clone());
+                            }
+                            commit
                             .append(NewEntry {
                                 application_id: case.application_id.clone(),
                                 case_no: case.case_no.clone(),
                                 actor: ctx.node_id(),
                                 kind: "handoff.receipted".into(),
-                                state: Some(case.state),
+                                state: (entry.kind != "update").then_some(case.state),
                                 payload: view::payload(
                                     format!("receipt from {dest} for handoff {}", entry.handoff_id),
                                     serde_json::json!({"handoff_id": entry.handoff_id, "to": dest,
@@ -249,15 +267,28 @@ impl Courier {
                                 ),
                             })
                             .settle_outbox(*key, raw.clone());
+                        }
+                        Err(reason) => {
+                            // The receiver replays the same receipt on every
+                            // retry, so retrying cannot help: park it.
+                            let reason = format!("receipt from {dest} rejected: {reason}");
+                            tracing::error!(peer = %dest, handoff = %entry.handoff_id, %reason, "handoff parked");
+                            case.note = format!("{reason}; the handoff is parked for an operator");
+                            let mut parked = entry.clone();
+                            parked.parked = Some(reason.clone());
+                            commit
+                            .append(NewEntry {
+                                application_id: case.application_id.clone(),
+                                case_no: case.case_no.clone(),
+                                actor: ctx.node_id(),
+                                kind: "handoff.parked".into(),
+                                state: None,
+                                payload: view::payload(reason, serde_json::json!({"handoff_id": entry.handoff_id, "to": dest})),
+                            })
+                            .update_outbox(*key, parked);
+                        }
                     }
-                    Err(reason) => {
-                        tracing::error!(peer = %dest, handoff = %entry.handoff_id, %reason, "receipt rejected");
-                        problems.push(format!(
-                            "receipt for {} rejected: {reason}",
-                            entry.handoff_id
-                        ));
-                    }
-                },
+                }
                 Some(Outcome::Refusal(r)) => {
                     let code = tongban_proto::federation::v1::refusal::Code::try_from(r.code)
                         .map(|c| c.as_str_name())
@@ -349,24 +380,43 @@ impl Courier {
         Ok(r)
     }
 
+    /// Parks entries the courier gave up on, noting why on their cases.
     async fn park(&self, batch: &[Pending], reason: &str) {
+        let ctx = &self.ctx;
+        let _guards = ctx
+            .locks
+            .lock_all(batch.iter().map(|(_, e, _)| e.application_id.clone()))
+            .await;
         let mut commit = Batch::default();
+        let mut cases: BTreeMap<String, CaseRecord> = BTreeMap::new();
         for (key, entry, _) in batch {
             let mut parked = entry.clone();
             parked.parked = Some(reason.to_owned());
+            let case_no = match ctx.store.case(&entry.application_id) {
+                Ok(Some(mut case)) => {
+                    case.note = format!("{reason}; the handoff is parked for an operator");
+                    let no = case.case_no.clone();
+                    cases.insert(case.application_id.clone(), case);
+                    no
+                }
+                _ => String::new(),
+            };
             commit.update_outbox(*key, parked).append(NewEntry {
                 application_id: entry.application_id.clone(),
-                case_no: String::new(),
-                actor: self.ctx.node_id(),
+                case_no,
+                actor: ctx.node_id(),
                 kind: "handoff.parked".into(),
                 state: None,
                 payload: view::payload(
                     reason.to_owned(),
-                    serde_json::json!({"handoff_id": entry.handoff_id}),
+                    serde_json::json!({"handoff_id": entry.handoff_id, "to": entry.to}),
                 ),
             });
         }
-        if let Err(e) = self.ctx.store.commit(commit).await {
+        for case in cases.into_values() {
+            commit.put_case(case);
+        }
+        if let Err(e) = ctx.store.commit(commit).await {
             tracing::error!(error = %e, "cannot park outbox entries");
         }
     }

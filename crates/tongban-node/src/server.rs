@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tongban_ledger::Store;
 use tongban_proto::audit::v1::audit_server::AuditServer;
 use tongban_proto::federation::v1::federation_server::FederationServer;
+use tongban_proto::mail::v1::mail_server::MailServer;
 use tongban_proto::review::v1::review_server::ReviewServer;
 use tongban_proto::window::v1::window_server::WindowServer;
 use tonic::service::interceptor::InterceptedService;
@@ -16,7 +17,9 @@ use tonic::transport::Server;
 
 use crate::auth::{Access, Gate};
 use crate::courier::Courier;
-use crate::service::{AuditService, Ctx, FederationService, ReviewService, WindowService};
+use crate::service::{
+    AuditService, Ctx, FederationService, MailService, ReviewService, WindowService,
+};
 use crate::{NodeConfig, NodeError};
 
 /// How long in-flight calls may take to finish after a shutdown signal.
@@ -42,6 +45,7 @@ pub async fn run(
         <WindowServer<WindowService> as tonic::server::NamedService>::NAME,
         <ReviewServer<ReviewService> as tonic::server::NamedService>::NAME,
         <AuditServer<AuditService> as tonic::server::NamedService>::NAME,
+        <MailServer<MailService> as tonic::server::NamedService>::NAME,
     ] {
         health_reporter
             .set_service_status(name, tonic_health::ServingStatus::Serving)
@@ -58,6 +62,7 @@ pub async fn run(
     let window = WindowService::new(ctx.clone());
     let review = ReviewService::new(ctx.clone());
     let audit = AuditService::new(ctx.clone());
+    let mail = MailService::new(ctx.clone());
 
     // The courier stops when the server does; it holds nothing that is not
     // on disk, so stopping it mid-batch loses nothing.
@@ -79,6 +84,7 @@ pub async fn run(
         ))
         .add_service(WindowServer::with_interceptor(window, gate(Access::Window)))
         .add_service(ReviewServer::with_interceptor(review, gate(Access::Review)))
+        .add_service(MailServer::with_interceptor(mail, gate(Access::Mail)))
         .add_service(AuditServer::with_interceptor(audit, gate(Access::Audit)))
         .serve_with_incoming_shutdown(tongban_pki::tls::incoming(listener, acceptor), shutdown);
     // Graceful shutdown waits for open connections; a client that keeps one
@@ -92,7 +98,12 @@ pub async fn run(
         result = server => result.map_err(|e| NodeError::Server(e.to_string()))?,
         () = forced => tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the grace period; stopping anyway"),
     }
-    let _ = courier.await;
+    // The courier finishes its current batch; a partner that hangs must not
+    // keep the node from stopping (the outbox is on disk either way).
+    let abort = courier.abort_handle();
+    if tokio::time::timeout(SHUTDOWN_GRACE, courier).await.is_err() {
+        abort.abort();
+    }
     tracing::info!(county = %config.county, "node stopped");
     Ok(())
 }

@@ -2,10 +2,11 @@
 //! missing materials listed, history read from the ledger.
 
 use tongban_core::{Directory, mask_id, mask_phone};
-use tongban_ledger::{ApplicantRecord, CaseRecord, MaterialRef, Store, records::unhex};
+use tongban_ledger::{ApplicantRecord, CaseRecord, MaterialRef, records::unhex};
 use tongban_proto::common::v1 as pb;
 
-use crate::NodeError;
+use crate::service::Ctx;
+use crate::{NodeError, flow};
 
 /// Material kinds the item requires that the case does not hold.
 pub(crate) fn missing(directory: &Directory, case: &CaseRecord) -> Vec<String> {
@@ -91,12 +92,11 @@ pub(crate) fn payload(detail: impl Into<String>, fields: serde_json::Value) -> V
 
 /// A case as the caller sees it, with its history from this node's ledger.
 pub(crate) fn case_view(
-    store: &Store,
-    directory: &Directory,
-    county: &str,
+    ctx: &Ctx,
     case: &CaseRecord,
     with_history: bool,
 ) -> Result<pb::CaseView, NodeError> {
+    let (store, directory, county) = (&ctx.store, &ctx.directory, ctx.county.as_str());
     let item = directory.item_str(&case.item_code);
     let history = if with_history {
         store
@@ -121,6 +121,7 @@ pub(crate) fn case_view(
     } else {
         Vec::new()
     };
+    let review = &case.review;
     Ok(pb::CaseView {
         case_no: case.case_no.clone(),
         application_id: case.application_id.clone(),
@@ -142,5 +143,31 @@ pub(crate) fn case_view(
         promised_days: item.map(|i| i.promised_days).unwrap_or_default(),
         note: case.note.clone(),
         history,
+        due_date: review.due_date.clone().unwrap_or_default(),
+        working_days_left: flow::days_left(case, ctx.clock.today())
+            .or(review.paused_days_left)
+            .unwrap_or_default() as i32,
+        clock_running: review.clock_running,
+        corrections: review.corrections.iter().map(flow::correction_pb).collect(),
+        licence_no: review.licence_no.clone(),
+        result: review.result.as_ref().map(digest),
+        denial_reason: review.denial_reason.clone(),
+        mail: case.mail.iter().map(flow::mail_leg_pb).collect(),
+        paper_received_at: review.paper_received_at.clone().unwrap_or_default(),
+        paper_kinds: paper_kinds(directory, case),
     })
+}
+
+/// Material kinds of the case's item whose paper originals must be mailed.
+pub(crate) fn paper_kinds(directory: &Directory, case: &CaseRecord) -> Vec<String> {
+    directory
+        .item_str(&case.item_code)
+        .map(|i| {
+            i.materials
+                .iter()
+                .filter(|m| m.paper)
+                .map(|m| m.kind.clone())
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -38,6 +38,14 @@ pub mod review {
     }
 }
 
+/// The mail service.
+pub mod mail {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("tongban.mail.v1");
+    }
+}
+
 /// The auditor's service.
 pub mod audit {
     /// Version 1.

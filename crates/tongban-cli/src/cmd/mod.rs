@@ -1,7 +1,9 @@
 //! The subcommands, one module each, and the mapping of failures to exit codes.
 
 mod certs;
+mod mail;
 mod node;
+mod review;
 mod window;
 
 use anyhow::Result;
@@ -19,6 +21,8 @@ pub(crate) async fn run(command: Command) -> Result<()> {
         Command::Certs(c) => certs::run(c),
         Command::Node { config } => node::run(&config).await,
         Command::Window { conn, command } => window::run(&conn, command).await,
+        Command::Review { conn, command } => review::run(&conn, command).await,
+        Command::Mail { conn, command } => mail::run(&conn, command).await,
     }
 }
 

@@ -8,6 +8,7 @@
 //! nothing. Deduplication is on (sender county, handoff id): a repeat gets
 //! the receipt first given, byte for byte.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use prost::Message;
@@ -22,7 +23,7 @@ use tongban_proto::common::v1::{Receipt, SignedReceipt};
 use tongban_proto::federation::v1::federation_server::Federation;
 use tongban_proto::federation::v1::refusal::Code;
 use tongban_proto::federation::v1::{
-    Envelope, HandoffFrame, HandoffReply, HandoffResult, Refusal, envelope::Body,
+    CaseUpdate, Envelope, HandoffFrame, HandoffReply, HandoffResult, Refusal, envelope::Body,
     handoff_frame::Frame, handoff_result::Outcome,
 };
 use tonic::{Request, Response, Status, Streaming};
@@ -31,7 +32,7 @@ use super::Ctx;
 use crate::auth::caller;
 use crate::ingest::{Ingest, Ingested};
 use crate::protocol::{FORMAT_VERSION, RECEIPT_DOMAIN};
-use crate::{NodeError, validate, view};
+use crate::{NodeError, flow, validate, view};
 
 pub(crate) struct FederationService {
     ctx: Arc<Ctx>,
@@ -43,11 +44,24 @@ impl FederationService {
     }
 }
 
-/// An envelope that passed its checks, with the case it will create.
+/// What an accepted envelope does to this node's cases, applied under the
+/// case's lock at commit time (so a reviewer's concurrent change is not lost).
+enum Patch {
+    /// A new application: the case to create (materials added at commit).
+    Create(Box<CaseRecord>),
+    /// The supplement of a correction request.
+    Supplement,
+    /// A state change on the other side.
+    Update(Box<CaseUpdate>),
+}
+
+/// An envelope that passed its checks.
 struct Checked {
     handoff_id: String,
     envelope_sha: String,
-    case: CaseRecord,
+    application_id: String,
+    sent_at: String,
+    patch: Patch,
     actor: String,
 }
 
@@ -66,6 +80,16 @@ struct Staged {
 // Staged slots outnumber the others and live only for one stream; boxing
 // them would only add allocations.
 #[allow(clippy::large_enum_variant)]
+/// Why an envelope is not received now.
+enum CheckFail {
+    /// A final answer: a refusal.
+    Final(HandoffResult),
+    /// A duplicate: the receipt first given.
+    Replay(HandoffResult),
+    /// This node cannot decide now; the whole stream fails and is retried.
+    Retry(Status),
+}
+
 enum Slot {
     Staged(Staged),
     Done(HandoffResult),
@@ -111,12 +135,22 @@ impl FederationService {
         &self,
         sender: &CountyCode,
         bytes: &[u8],
-    ) -> Result<(Checked, Vec<tongban_proto::common::v1::MaterialHeader>), HandoffResult> {
+    ) -> Result<(Checked, Vec<tongban_proto::common::v1::MaterialHeader>), CheckFail> {
         let ctx = &self.ctx;
-        let envelope = Envelope::decode(bytes)
-            .map_err(|e| refusal("", Code::Invalid, format!("envelope does not decode: {e}")))?;
+        let envelope = Envelope::decode(bytes).map_err(|e| {
+            CheckFail::Final(refusal(
+                "",
+                Code::Invalid,
+                format!("envelope does not decode: {e}"),
+            ))
+        })?;
         let id = envelope.handoff_id.clone();
-        let refuse = |e: NodeError| refusal(&id, code_of(&e), e.to_string());
+        // Storage trouble is this node's problem, not the envelope's: the
+        // stream fails as UNAVAILABLE and the sender retries it.
+        let refuse = |e: NodeError| match e {
+            NodeError::Store(_) | NodeError::Unavailable(_) => CheckFail::Retry(e.into()),
+            e => CheckFail::Final(refusal(&id, code_of(&e), e.to_string())),
+        };
         if uuid::Uuid::parse_str(&id).is_err() {
             return Err(refuse(NodeError::Invalid(format!(
                 "handoff id {id:?} is not a UUID"
@@ -126,7 +160,10 @@ impl FederationService {
         match ctx.store.received(sender.as_str(), &id) {
             Ok(Some(prior)) if prior.envelope_sha256 == envelope_sha => {
                 tracing::info!(peer = %sender, handoff = %id, "duplicate handoff, replaying its receipt");
-                return Err(receipt_result(&id, &prior.signed_receipt));
+                return Err(CheckFail::Replay(receipt_result(
+                    &id,
+                    &prior.signed_receipt,
+                )));
             }
             Ok(Some(_)) => {
                 tracing::warn!(peer = %sender, handoff = %id, "handoff id reused with other content, refused");
@@ -135,11 +172,7 @@ impl FederationService {
                 ))));
             }
             Ok(None) => {}
-            Err(e) => {
-                return Err(refuse(NodeError::Unavailable(format!(
-                    "cannot check for duplicates: {e}"
-                ))));
-            }
+            Err(e) => return Err(refuse(NodeError::Store(e))),
         }
         self.check_new(sender, envelope, envelope_sha)
             .map_err(refuse)
@@ -164,81 +197,146 @@ impl FederationService {
                 envelope.application_id
             ))
         })?;
-        let Some(Body::Application(app)) = envelope.body else {
-            return Err(NodeError::Invalid("envelope carries no application".into()));
-        };
-        let receiving = validate::county("receiving county", &envelope.receiving_county)?;
-        if &receiving != sender {
-            return Err(NodeError::NotPermitted(format!(
-                "the envelope names receiving county {receiving} but was sent by the node of {sender}"
-            )));
-        }
-        let home = validate::county("home county", &envelope.home_county)?;
-        if home != ctx.county {
-            return Err(NodeError::NotPermitted(format!(
-                "the case's home county is {home}, not this node's county {}",
-                ctx.county
-            )));
-        }
         let case_no = CaseNo::parse(&envelope.case_no)
             .map_err(|e| NodeError::Invalid(format!("case number: {e}")))?;
-        if &case_no.county() != sender {
-            return Err(NodeError::Invalid(format!(
-                "case number {case_no} was not issued by {sender}"
-            )));
-        }
-        let item_code = ItemCode::parse(&app.item_code)
-            .map_err(|e| NodeError::Invalid(format!("item: {e}")))?;
-        let item = ctx.directory.item(&item_code).ok_or_else(|| {
-            NodeError::Invalid(format!("item {item_code} is not in the catalogue"))
-        })?;
-        if !ctx.directory.covers(sender, &home, &item_code) {
-            return Err(NodeError::NotPermitted(format!(
-                "no agreement lets {sender} take in {item_code} for {home}"
-            )));
-        }
-        let delivery = validate::delivery(item, &app.delivery)?;
-        let applicant = validate::applicant(app.applicant.as_ref())?;
-        let check = app.identity_check.ok_or_else(|| {
-            NodeError::Invalid("the application carries no identity check".into())
-        })?;
-        validate::materials(item, &envelope.materials, &ctx.limits, 0)?;
-        if ctx.store.case(&envelope.application_id)?.is_some() {
-            return Err(NodeError::Conflict(format!(
-                "case {case_no} ({}) was already received in another handoff",
-                envelope.application_id
-            )));
-        }
-        let case = CaseRecord {
-            application_id: envelope.application_id.clone(),
-            case_no: case_no.to_string(),
-            side: Side::Home,
-            item_code: item_code.to_string(),
-            receiving_county: receiving.to_string(),
-            home_county: home.to_string(),
-            delivery: delivery.as_str().to_owned(),
-            applicant,
-            materials: Vec::new(),
-            identity_check: Some(IdentityCheckRecord {
-                method: check.method,
-                by: check.by,
-                at: check.at,
-            }),
-            state: CaseState::HandedOff,
-            created_at: ctx.clock.now_rfc3339(),
-            accepted_at: Some(app.accepted_at),
-            note: "handed over: waiting for acceptance by a reviewer".into(),
-            handoffs: Vec::new(),
+        let receiving = validate::county("receiving county", &envelope.receiving_county)?;
+        let home = validate::county("home county", &envelope.home_county)?;
+        let patch = match envelope.body {
+            Some(Body::Application(app)) => {
+                if &receiving != sender {
+                    return Err(NodeError::NotPermitted(format!(
+                        "the envelope names receiving county {receiving} but was sent by the node of {sender}"
+                    )));
+                }
+                if home != ctx.county {
+                    return Err(NodeError::NotPermitted(format!(
+                        "the case's home county is {home}, not this node's county {}",
+                        ctx.county
+                    )));
+                }
+                if &case_no.county() != sender {
+                    return Err(NodeError::NotPermitted(format!(
+                        "case number {case_no} was not issued by {sender}"
+                    )));
+                }
+                let item_code = ItemCode::parse(&app.item_code)
+                    .map_err(|e| NodeError::Invalid(format!("item: {e}")))?;
+                let item = ctx.directory.item(&item_code).ok_or_else(|| {
+                    NodeError::Invalid(format!("item {item_code} is not in the catalogue"))
+                })?;
+                if !ctx.directory.covers(sender, &home, &item_code) {
+                    return Err(NodeError::NotPermitted(format!(
+                        "no agreement lets {sender} take in {item_code} for {home}"
+                    )));
+                }
+                let delivery = validate::delivery(item, &app.delivery)?;
+                let applicant = validate::applicant(app.applicant.as_ref())?;
+                let check = app.identity_check.ok_or_else(|| {
+                    NodeError::Invalid("the application carries no identity check".into())
+                })?;
+                validate::materials(item, &envelope.materials, &ctx.limits, 0)?;
+                let missing: Vec<&str> = item
+                    .materials
+                    .iter()
+                    .filter(|m| !envelope.materials.iter().any(|h| h.kind == m.kind))
+                    .map(|m| m.kind.as_str())
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(NodeError::Invalid(format!(
+                        "the application lacks required materials: {}",
+                        missing.join(", ")
+                    )));
+                }
+                if ctx.store.case(&envelope.application_id)?.is_some() {
+                    return Err(NodeError::Conflict(format!(
+                        "case {case_no} ({}) was already received in another handoff",
+                        envelope.application_id
+                    )));
+                }
+                Patch::Create(Box::new(CaseRecord {
+                    application_id: envelope.application_id.clone(),
+                    case_no: case_no.to_string(),
+                    side: Side::Home,
+                    item_code: item_code.to_string(),
+                    receiving_county: receiving.to_string(),
+                    home_county: home.to_string(),
+                    delivery: delivery.as_str().to_owned(),
+                    applicant,
+                    materials: Vec::new(),
+                    identity_check: Some(IdentityCheckRecord {
+                        method: check.method,
+                        by: check.by,
+                        at: check.at,
+                    }),
+                    state: CaseState::HandedOff,
+                    created_at: ctx.clock.now_rfc3339(),
+                    accepted_at: Some(app.accepted_at),
+                    note: "handed over: waiting for acceptance by a reviewer".into(),
+                    handoffs: Vec::new(),
+                    review: Default::default(),
+                    mail: Vec::new(),
+                    closed_at: None,
+                }))
+            }
+            Some(Body::Supplement(_)) => {
+                let case = self.existing(&envelope.application_id, &case_no)?;
+                if case.side != Side::Home || case.receiving_county != sender.as_str() {
+                    return Err(NodeError::NotPermitted(format!(
+                        "a supplement for {case_no} comes from its receiving window, not from {sender}"
+                    )));
+                }
+                let item = ctx.directory.item_str(&case.item_code).ok_or_else(|| {
+                    NodeError::Invalid(format!("item {} is not in the catalogue", case.item_code))
+                })?;
+                let kept: u64 = case
+                    .materials
+                    .iter()
+                    .filter(|m| !envelope.materials.iter().any(|h| h.kind == m.kind))
+                    .map(|m| m.size)
+                    .sum();
+                validate::materials(item, &envelope.materials, &ctx.limits, kept)?;
+                Patch::Supplement
+            }
+            Some(Body::Update(update)) => {
+                let case = self.existing(&envelope.application_id, &case_no)?;
+                if flow::peer_of(ctx, &case) != sender.as_str() {
+                    return Err(NodeError::NotPermitted(format!(
+                        "updates for {case_no} come from the county at its other end, not from {sender}"
+                    )));
+                }
+                if !envelope.materials.is_empty() {
+                    return Err(NodeError::Invalid(
+                        "a case update carries no materials".into(),
+                    ));
+                }
+                update
+                    .state
+                    .parse::<CaseState>()
+                    .map_err(|e| NodeError::Invalid(format!("update state: {e}")))?;
+                Patch::Update(Box::new(update))
+            }
+            None => return Err(NodeError::Invalid("the envelope carries nothing".into())),
         };
         Ok((
             Checked {
                 handoff_id: envelope.handoff_id,
                 envelope_sha,
-                case,
+                application_id: envelope.application_id,
+                sent_at: envelope.sent_at,
+                patch,
                 actor: envelope.actor,
             },
             envelope.materials,
         ))
+    }
+
+    /// A case this node already holds.
+    fn existing(&self, application_id: &str, case_no: &CaseNo) -> Result<CaseRecord, NodeError> {
+        self.ctx.store.case(application_id)?.ok_or_else(|| {
+            NodeError::NotFound(format!(
+                "case {case_no} ({application_id}) is not on this node"
+            ))
+        })
     }
 
     /// Writes every staged handoff in one commit and signs their receipts.
@@ -249,13 +347,22 @@ impl FederationService {
     ) -> Result<Vec<HandoffResult>, NodeError> {
         let ctx = &self.ctx;
         let now = ctx.clock.now_rfc3339();
+        let today = ctx.clock.today();
+        let ids = slots.iter().filter_map(|s| match s {
+            Slot::Staged(s) => Some(s.checked.application_id.clone()),
+            Slot::Done(_) => None,
+        });
+        let _guards = ctx.locks.lock_all(ids).await;
         let mut results: Vec<Option<HandoffResult>> = vec![None; slots.len()];
+        let mut failed = Vec::new();
         let mut sign_error = None;
+        let mut wake = false;
         let store = &ctx.store;
         let node_id = ctx.node_id();
         store
             .commit_with(|next_seq| {
                 let mut batch = Batch::default();
+                let mut cases: BTreeMap<String, CaseRecord> = BTreeMap::new();
                 let mut seq = next_seq;
                 for (i, slot) in slots.iter().enumerate() {
                     let Slot::Staged(staged) = slot else { continue };
@@ -269,19 +376,32 @@ impl FederationService {
                         });
                         continue;
                     }
-                    let materials: Vec<_> = staged.ingested.materials.iter().map(view::digest).collect();
+                    let current = match cases.get(&c.application_id).cloned() {
+                        Some(case) => Some(case),
+                        None => store.case(&c.application_id).ok().flatten(),
+                    };
+                    let applied = apply_patch(c, current, &staged.ingested, sender, &now, today);
+                    let (mut case, kind, detail, report, waybill) = match applied {
+                        Ok(done) => done,
+                        Err(e) => {
+                            tracing::warn!(peer = %sender, handoff = %c.handoff_id, error = %e, "handoff refused");
+                            results[i] = Some(refusal(&c.handoff_id, code_of(&e), e.to_string()));
+                            failed.push(i);
+                            continue;
+                        }
+                    };
                     let receipt = Receipt {
                         version: FORMAT_VERSION,
                         handoff_id: c.handoff_id.clone(),
-                        application_id: c.case.application_id.clone(),
-                        case_no: c.case.case_no.clone(),
+                        application_id: case.application_id.clone(),
+                        case_no: case.case_no.clone(),
                         sender_county: sender.to_string(),
                         receiver_county: ctx.county.to_string(),
                         received_at: now.clone(),
                         envelope_sha256: tongban_ledger::records::unhex(&c.envelope_sha).unwrap_or_default(),
-                        materials,
+                        materials: staged.ingested.materials.iter().map(view::digest).collect(),
                         ledger_seq: seq,
-                        state: CaseState::HandedOff.as_str().to_owned(),
+                        state: case.state.as_str().to_owned(),
                     }
                     .encode_to_vec();
                     let signature = match ctx.signer.sign(RECEIPT_DOMAIN, &receipt) {
@@ -297,27 +417,30 @@ impl FederationService {
                         signer_certificate: ctx.signer.certificate_der().to_vec(),
                     }
                     .encode_to_vec();
-                    let mut case = c.case.clone();
-                    case.materials = staged.ingested.materials.clone();
                     case.handoffs.push(HandoffRecord {
                         handoff_id: c.handoff_id.clone(),
-                        kind: "application".into(),
+                        kind: kind.trim_end_matches(".received").into(),
                         peer: sender.to_string(),
                         sent: false,
                         signed_receipt: Some(signed.clone()),
                     });
+                    let materials: Vec<_> = staged
+                        .ingested
+                        .materials
+                        .iter()
+                        .map(|m| serde_json::json!({"kind": m.kind, "size": m.size, "sha256": m.sha256}))
+                        .collect();
                     batch
                         .append(NewEntry {
                             application_id: case.application_id.clone(),
                             case_no: case.case_no.clone(),
                             actor: if c.actor.is_empty() { node_id.clone() } else { c.actor.clone() },
-                            kind: "handoff.received".into(),
-                            state: Some(CaseState::HandedOff),
+                            kind: kind.into(),
+                            state: Some(case.state),
                             payload: view::payload(
-                                format!("received from {sender} in handoff {}", c.handoff_id),
+                                detail,
                                 serde_json::json!({"handoff_id": c.handoff_id, "from": sender.as_str(),
-                                    "envelope_sha256": c.envelope_sha,
-                                    "materials": case.materials.iter().map(|m| serde_json::json!({"kind": m.kind, "size": m.size, "sha256": m.sha256})).collect::<Vec<_>>()}),
+                                    "envelope_sha256": c.envelope_sha, "materials": materials}),
                             ),
                         })
                         .put_received(
@@ -328,16 +451,50 @@ impl FederationService {
                                 signed_receipt: signed.clone(),
                                 application_id: case.application_id.clone(),
                             },
-                        )
-                        .put_case(case);
+                        );
+                    if let Some(waybill) = waybill {
+                        batch.put_waybill(&waybill, &case.application_id);
+                    }
+                    if let Some((update, kind, detail)) = report {
+                        let entry = flow::outbox_entry(ctx, &case, &node_id, "update", Body::Update(update), Vec::new());
+                        case.handoffs.push(HandoffRecord {
+                            handoff_id: entry.handoff_id.clone(),
+                            kind: "update".into(),
+                            peer: entry.to.clone(),
+                            sent: true,
+                            signed_receipt: None,
+                        });
+                        batch.enqueue(entry).append(NewEntry {
+                            application_id: case.application_id.clone(),
+                            case_no: case.case_no.clone(),
+                            actor: node_id.clone(),
+                            kind: kind.into(),
+                            state: Some(case.state),
+                            payload: view::payload(detail, serde_json::json!({})),
+                        });
+                        seq += 1;
+                        wake = true;
+                    }
                     results[i] = Some(receipt_result(&c.handoff_id, &signed));
+                    cases.insert(case.application_id.clone(), case);
                     seq += 1;
+                }
+                for case in cases.into_values() {
+                    batch.put_case(case);
                 }
                 batch
             })
             .await?;
         if let Some(e) = sign_error {
             return Err(e.into());
+        }
+        for i in failed {
+            if let Slot::Staged(s) = &slots[i] {
+                s.ingested.discard(&ctx.store);
+            }
+        }
+        if wake {
+            ctx.wake.notify_one();
         }
         Ok(slots
             .iter_mut()
@@ -350,6 +507,111 @@ impl FederationService {
                 }
             })
             .collect())
+    }
+}
+
+/// A report this node sends back when a received envelope changes its side
+/// of the case: (update, ledger kind, detail).
+type Report = (CaseUpdate, &'static str, String);
+
+/// Applies a checked envelope to the case it concerns. Returns the case, the
+/// ledger entry kind and detail, a report for the sender if any, and a
+/// waybill to index.
+#[allow(clippy::type_complexity)]
+fn apply_patch(
+    checked: &Checked,
+    current: Option<CaseRecord>,
+    ingested: &Ingested,
+    sender: &CountyCode,
+    now: &str,
+    today: time::Date,
+) -> Result<
+    (
+        CaseRecord,
+        &'static str,
+        String,
+        Option<Report>,
+        Option<String>,
+    ),
+    NodeError,
+> {
+    match &checked.patch {
+        Patch::Create(case) => {
+            if current.is_some() {
+                return Err(NodeError::Conflict(format!(
+                    "case {} was already received in another handoff",
+                    case.case_no
+                )));
+            }
+            let mut case = (**case).clone();
+            case.materials = ingested.materials.clone();
+            let detail = format!("received from {sender} in handoff {}", checked.handoff_id);
+            Ok((case, "handoff.received", detail, None, None))
+        }
+        Patch::Supplement => {
+            let mut case = current.ok_or_else(|| {
+                NodeError::NotFound(format!("case {} is gone", checked.application_id))
+            })?;
+            if case.state != CaseState::CorrectionRequested {
+                return Err(NodeError::Precondition(format!(
+                    "case {} is {}; no correction request is open",
+                    case.case_no, case.state
+                )));
+            }
+            for m in &ingested.materials {
+                match case.materials.iter_mut().find(|have| have.kind == m.kind) {
+                    Some(slot) => *slot = m.clone(),
+                    None => case.materials.push(m.clone()),
+                }
+            }
+            if let Some(open) = case.review.corrections.last_mut() {
+                open.answered_at = Some(now.to_owned());
+            }
+            let next = if case.review.accepted_at.is_some() {
+                CaseState::UnderReview
+            } else {
+                CaseState::HandedOff
+            };
+            flow::move_to(&mut case, next)?;
+            if let Some(left) = case.review.paused_days_left {
+                flow::start_clock(&mut case, today, left);
+            }
+            let kinds: Vec<&str> = ingested.materials.iter().map(|m| m.kind.as_str()).collect();
+            let detail = format!("supplement received from {sender} ({})", kinds.join(", "));
+            let resumed = match &case.review.due_date {
+                Some(due) if case.review.clock_running => {
+                    format!("; the clock runs again, due {due}")
+                }
+                _ => String::new(),
+            };
+            case.note = format!("{detail}{resumed}");
+            let report = (
+                CaseUpdate {
+                    event: "review.supplement-received".into(),
+                    state: case.state.as_str().to_owned(),
+                    detail: case.note.clone(),
+                    due_date: case.review.due_date.clone().unwrap_or_default(),
+                    clock_running: case.review.clock_running,
+                    ..Default::default()
+                },
+                "review.supplement-received",
+                case.note.clone(),
+            );
+            Ok((case, "supplement.received", detail, Some(report), None))
+        }
+        Patch::Update(update) => {
+            let mut case = current.ok_or_else(|| {
+                NodeError::NotFound(format!("case {} is gone", checked.application_id))
+            })?;
+            let at = if checked.sent_at.is_empty() {
+                now
+            } else {
+                checked.sent_at.as_str()
+            };
+            let waybill = flow::mirror(&mut case, update, at)?;
+            let detail = format!("{} at {sender}: {}", update.event, update.detail);
+            Ok((case, "update.received", detail, None, waybill))
+        }
     }
 }
 
@@ -367,6 +629,7 @@ impl Federation for FederationService {
         let mut stream = req.into_inner();
         let mut slots: Vec<Slot> = Vec::new();
         let mut current: Option<Current<'_>> = None;
+        let mut replayed = false;
         let discard = |slots: &[Slot]| {
             for slot in slots {
                 if let Slot::Staged(s) = slot {
@@ -422,11 +685,21 @@ impl Federation for FederationService {
                                 })
                             }
                         }
-                        Err(result) => {
+                        Err(CheckFail::Final(result)) => {
                             if let Some(Outcome::Refusal(r)) = &result.outcome {
                                 tracing::warn!(peer = %sender, handoff = %result.handoff_id, reason = %r.message, "handoff refused");
                             }
                             Current::Skipping(result)
+                        }
+                        Err(CheckFail::Replay(result)) => {
+                            replayed = true;
+                            Current::Skipping(result)
+                        }
+                        Err(CheckFail::Retry(status)) => {
+                            drop(current);
+                            discard(&slots);
+                            tracing::warn!(peer = %sender, error = %status.message(), "handoff stream failed, sender will retry");
+                            return Err(status);
                         }
                     });
                 }
@@ -475,6 +748,11 @@ impl Federation for FederationService {
                 })
                 .collect()
         };
+        if replayed {
+            // A replayed receipt may belong to a commit whose flush is still
+            // running on another stream: answer only once it is on disk.
+            ctx.store.flush().await.map_err(NodeError::from)?;
+        }
         let received = results
             .iter()
             .filter(|r| matches!(r.outcome, Some(Outcome::Receipt(_))))

@@ -3,25 +3,32 @@
 
 mod audit;
 mod federation;
+mod mail;
 mod review;
 mod window;
 
 use std::sync::Arc;
 
 use tokio::sync::Notify;
+use tongban_core::CaseState;
 use tongban_core::{CountyCode, Directory};
-use tongban_ledger::{CaseRecord, Store};
+use tongban_ledger::{CaseRecord, Side, Store};
+use tongban_pki::Identity;
 use tongban_pki::tls::TlsMaterial;
 use tongban_pki::{NodeSigner, TrustAnchor};
+use tongban_proto::common::v1::CaseView;
 
 pub(crate) use audit::AuditService;
 pub(crate) use federation::FederationService;
+pub(crate) use mail::MailService;
 pub(crate) use review::ReviewService;
 pub(crate) use window::WindowService;
 
-use crate::NodeError;
 use crate::clock::Clock;
-use crate::config::{Delivery, Limits, NodeConfig};
+use crate::config::{Delivery, Limits, MailPolicy, NodeConfig, Review};
+use crate::flow::{self, Change};
+use crate::locks::{CaseGuard, CaseLocks};
+use crate::{NodeError, view};
 
 /// What every service and the courier share.
 pub(crate) struct Ctx {
@@ -36,6 +43,10 @@ pub(crate) struct Ctx {
     pub(crate) clock: Clock,
     /// Wakes the courier when the outbox gains an entry.
     pub(crate) wake: Notify,
+    /// Per-case locks for read-change-commit.
+    pub(crate) locks: CaseLocks,
+    pub(crate) review: Review,
+    pub(crate) mail: MailPolicy,
 }
 
 impl Ctx {
@@ -51,6 +62,9 @@ impl Ctx {
             tls: config.tls.clone(),
             clock: config.clock.clone(),
             wake: Notify::new(),
+            locks: CaseLocks::default(),
+            review: config.review,
+            mail: config.mail,
         }
     }
 
@@ -68,4 +82,159 @@ impl Ctx {
             NodeError::NotFound(format!("no case {case_no} on the node of {}", self.county))
         })
     }
+
+    /// A case by number, which must be on this node's `side`.
+    pub(crate) fn case_on(&self, case_no: &str, side: Side) -> Result<CaseRecord, NodeError> {
+        let case = self.case(case_no)?;
+        if case.side != side {
+            return Err(NodeError::NotFound(match side {
+                Side::Window => format!(
+                    "case {case_no} was not taken in at the window of {}",
+                    self.county
+                ),
+                Side::Home => format!(
+                    "case {case_no} was not handed to {} for review",
+                    self.county
+                ),
+            }));
+        }
+        Ok(case)
+    }
+
+    /// A case on `side`, locked, read again under the lock.
+    pub(crate) async fn locked_case(
+        &self,
+        case_no: &str,
+        side: Side,
+    ) -> Result<(CaseGuard, CaseRecord), NodeError> {
+        let id = self.case_on(case_no, side)?.application_id;
+        let guard = self.locks.lock(&id).await;
+        let case = self
+            .store
+            .case(&id)?
+            .ok_or_else(|| NodeError::NotFound(format!("case {case_no} disappeared")))?;
+        Ok((guard, case))
+    }
+}
+
+/// Hands the result to the applicant (or the company's legal
+/// representative) and closes the case: at the window for results mailed
+/// to it, at home for collection there.
+pub(crate) async fn hand_out(
+    ctx: &Ctx,
+    case: &mut CaseRecord,
+    recipient_id: &str,
+    who: &Identity,
+) -> Result<(), NodeError> {
+    let here = match case.side {
+        Side::Window => case.state == CaseState::ReadyForPickup && case.delivery == "mail-window",
+        Side::Home => {
+            (case.state == CaseState::ReadyForPickup && case.delivery == "collect-home")
+                || case.state == CaseState::MailReturned
+        }
+    };
+    if !here {
+        let place = match case.side {
+            Side::Window => "at the receiving window (delivery mail-window, result arrived)",
+            Side::Home => "at the home authority (delivery collect-home, or a returned result)",
+        };
+        return Err(NodeError::Precondition(format!(
+            "case {} is {} with delivery {}; results are handed out {place} when READY_FOR_PICKUP",
+            case.case_no, case.state, case.delivery
+        )));
+    }
+    let recipient = recipient_id.trim().to_uppercase();
+    let collectors: Vec<&str> = match &case.applicant {
+        tongban_ledger::ApplicantRecord::Person { resident_id, .. } => vec![resident_id],
+        tongban_ledger::ApplicantRecord::Company { legal_rep_id, .. } => vec![legal_rep_id],
+    };
+    if !collectors.contains(&recipient.as_str()) {
+        tracing::warn!(case = %case.case_no, recipient = %tongban_core::mask_id(&recipient), "hand-out refused: id does not match");
+        return Err(NodeError::NotPermitted(format!(
+            "ID {} is not the applicant's (or the company's legal representative's); the result is not handed out",
+            tongban_core::mask_id(&recipient)
+        )));
+    }
+    if case.state == CaseState::MailReturned {
+        flow::move_to(case, CaseState::ReadyForPickup)?;
+    }
+    flow::move_to(case, CaseState::Closed)?;
+    let now = ctx.clock.now_rfc3339();
+    case.closed_at = Some(now);
+    let detail = format!(
+        "result handed out to {} and case closed",
+        tongban_core::mask_id(&recipient)
+    );
+    let report = tongban_proto::federation::v1::CaseUpdate {
+        event: "case.closed".into(),
+        ..Default::default()
+    };
+    flow::save(
+        ctx,
+        case,
+        Change {
+            actor: who.spiffe_id(),
+            kind: "case.closed",
+            detail,
+            fields: serde_json::json!({"recipient": tongban_core::mask_id(&recipient)}),
+            report: Some(report),
+        },
+        tongban_ledger::Batch::default(),
+    )
+    .await
+}
+
+/// Cases on `side` past their promised date, and cases with a mail leg in
+/// transit longer than the configured days, most overdue first.
+pub(crate) fn overdue(ctx: &Ctx, side: Side) -> Result<Vec<CaseView>, NodeError> {
+    let today = ctx.clock.today();
+    let now = ctx.clock.now();
+    let mut out: Vec<(i64, CaseView)> = Vec::new();
+    for case in ctx
+        .store
+        .cases()?
+        .into_iter()
+        .filter(|c| c.side == side && !c.state.is_terminal())
+    {
+        let mut reasons = Vec::new();
+        let mut weight = 0;
+        if case.review.clock_running
+            && let Some(left) = flow::days_left(&case, today)
+            && left < 0
+        {
+            reasons.push(format!(
+                "{} working days past the promised date {}",
+                -left,
+                case.review.due_date.as_deref().unwrap_or_default()
+            ));
+            weight = -left;
+        }
+        for leg in &case.mail {
+            if matches!(leg.status.as_str(), "delivered" | "returned" | "lost") {
+                continue;
+            }
+            let sent = time::OffsetDateTime::parse(
+                &leg.sent_at,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .ok();
+            if let Some(sent) = sent {
+                let days = (now - sent).whole_days();
+                if days > i64::from(ctx.mail.max_transit_days) {
+                    reasons.push(format!(
+                        "{} leg {} in transit for {days} days",
+                        leg.leg, leg.waybill
+                    ));
+                    weight = weight.max(days);
+                }
+            }
+        }
+        if !reasons.is_empty() {
+            let mut v = view::case_view(ctx, &case, false)?;
+            v.note = reasons.join("; ");
+            out.push((weight, v));
+        }
+    }
+    out.sort_by_key(|(weight, _)| std::cmp::Reverse(*weight));
+    Ok(out.into_iter().map(|(_, v)| v).collect())
 }

@@ -1,18 +1,25 @@
-//! The review service of the home authority. The inbox and case status
-//! work now; decisions (accept, correct, approve, deny, hand-out) arrive with
-//! the review-and-mail work and until then answer UNIMPLEMENTED, so that
-//! nothing pretends to succeed.
+//! The review service of the home authority (属地审批): inbox, acceptance
+//! (受理, which starts the promised-time clock), one-time correction
+//! requests (the clock pauses), paper originals, approval with the result
+//! document, denial, hand-out at home and the overdue list. Reviewers of this
+//! county only (see `auth`). Every change is reported to the receiving
+//! window's node through the outbox.
 
 use std::sync::Arc;
 
-use tongban_proto::common::v1::CaseView;
+use tongban_core::{CaseState, add_working_days};
+use tongban_ledger::{Batch, CaseRecord, CorrectionRecord, Side};
+use tongban_proto::common::v1::{CaseView, Correction, CorrectionNeed};
+use tongban_proto::federation::v1::CaseUpdate;
 use tongban_proto::review::v1::review_server::Review;
 use tongban_proto::review::v1::*;
 use tonic::{Request, Response, Status, Streaming};
 
-use tongban_ledger::{CaseRecord, Side};
-
 use super::Ctx;
+use crate::auth::caller;
+use crate::flow::{self, Change};
+use crate::ingest::Ingest;
+use crate::locks::CaseGuard;
 use crate::{NodeError, view};
 
 pub(crate) struct ReviewService {
@@ -24,21 +31,26 @@ impl ReviewService {
         Self { ctx }
     }
 
-    /// A case handed to this county.
-    fn home_case(&self, case_no: &str) -> Result<CaseRecord, NodeError> {
-        let case = self.ctx.case(case_no)?;
-        if case.side != Side::Home {
-            return Err(NodeError::NotFound(format!(
-                "case {case_no} was not handed to {} for review",
-                self.ctx.county
-            )));
-        }
-        Ok(case)
+    async fn locked(&self, case_no: &str) -> Result<(CaseGuard, CaseRecord), NodeError> {
+        self.ctx.locked_case(case_no, Side::Home).await
+    }
+
+    fn view(&self, case: &CaseRecord) -> Result<Response<CaseView>, Status> {
+        Ok(Response::new(view::case_view(&self.ctx, case, true)?))
     }
 }
 
-fn not_yet(what: &str) -> Status {
-    Status::unimplemented(format!("review {what} is not implemented on this node yet"))
+fn require(case: &CaseRecord, allowed: &[CaseState], action: &str) -> Result<(), NodeError> {
+    if allowed.contains(&case.state) {
+        return Ok(());
+    }
+    let names: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
+    Err(NodeError::Precondition(format!(
+        "case {} is {}; {action} needs {}",
+        case.case_no,
+        case.state,
+        names.join(" or ")
+    )))
 }
 
 #[tonic::async_trait]
@@ -52,43 +64,335 @@ impl Review for ReviewService {
             .map_err(NodeError::from)?
             .iter()
             .filter(|c| c.side == Side::Home && !c.state.is_terminal())
-            .map(|c| view::case_view(&ctx.store, &ctx.directory, ctx.county.as_str(), c, false))
+            .map(|c| view::case_view(ctx, c, false))
             .collect::<Result<_, _>>()?;
         Ok(Response::new(InboxReply { cases }))
     }
-    async fn accept(&self, _: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
-        Err(not_yet("accept"))
+
+    async fn accept(&self, req: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
+        let reviewer = caller(&req)?;
+        let ctx = &self.ctx;
+        let (_lock, mut case) = self.locked(&req.get_ref().case_no).await?;
+        require(&case, &[CaseState::HandedOff], "acceptance (受理)")?;
+        let promised = ctx
+            .directory
+            .item_str(&case.item_code)
+            .map(|i| i.promised_days)
+            .unwrap_or_default();
+        flow::move_to(&mut case, CaseState::UnderReview)?;
+        case.review.accepted_at = Some(ctx.clock.now_rfc3339());
+        flow::start_clock(&mut case, ctx.clock.today(), i64::from(promised));
+        let due = case.review.due_date.clone().unwrap_or_default();
+        let change = Change {
+            actor: reviewer.spiffe_id(),
+            kind: "review.accepted",
+            detail: format!(
+                "accepted for review (受理); promised within {promised} working days, by {due}"
+            ),
+            fields: serde_json::json!({"due_date": due, "promised_days": promised}),
+            report: Some(CaseUpdate {
+                event: "review.accepted".into(),
+                due_date: due.clone(),
+                clock_running: true,
+                ..Default::default()
+            }),
+        };
+        flow::save(ctx, &mut case, change, Batch::default()).await?;
+        self.view(&case)
     }
-    async fn correct(&self, _: Request<CorrectRequest>) -> Result<Response<CaseView>, Status> {
-        Err(not_yet("correct"))
+
+    async fn correct(&self, req: Request<CorrectRequest>) -> Result<Response<CaseView>, Status> {
+        let reviewer = caller(&req)?;
+        let ctx = &self.ctx;
+        let req = req.into_inner();
+        if req.needs.is_empty() {
+            return Err(NodeError::Invalid(
+                "a correction request names at least one --need KIND:REASON".into(),
+            )
+            .into());
+        }
+        let (_lock, mut case) = self.locked(&req.case_no).await?;
+        require(
+            &case,
+            &[CaseState::HandedOff, CaseState::UnderReview],
+            "a correction request",
+        )?;
+        let item = ctx.directory.item_str(&case.item_code).ok_or_else(|| {
+            NodeError::Precondition(format!(
+                "item {} is no longer in the catalogue",
+                case.item_code
+            ))
+        })?;
+        for need in &req.needs {
+            if item.material(&need.kind).is_none() {
+                let kinds: Vec<&str> = item.materials.iter().map(|m| m.kind.as_str()).collect();
+                return Err(NodeError::Invalid(format!(
+                    "need {:?}: item {} has no such material kind; its kinds are: {}",
+                    need.kind,
+                    item.code,
+                    kinds.join(", ")
+                ))
+                .into());
+            }
+            if need.reason.trim().is_empty() {
+                return Err(NodeError::Invalid(format!(
+                    "need {:?}: give the reason (KIND:REASON)",
+                    need.kind
+                ))
+                .into());
+            }
+        }
+        let days = if req.deadline_days == 0 {
+            ctx.review.correction_deadline_days
+        } else {
+            req.deadline_days
+        };
+        let today = ctx.clock.today();
+        let deadline = flow::format_date(add_working_days(today, days));
+        let now = ctx.clock.now_rfc3339();
+        flow::move_to(&mut case, CaseState::CorrectionRequested)?;
+        flow::pause_clock(&mut case, today);
+        let record = CorrectionRecord {
+            needs: req
+                .needs
+                .iter()
+                .map(|n| (n.kind.clone(), n.reason.trim().to_owned()))
+                .collect(),
+            deadline: deadline.clone(),
+            requested_at: now.clone(),
+            answered_at: None,
+            supplied: Vec::new(),
+        };
+        case.review.corrections.push(record.clone());
+        let kinds: Vec<&str> = req.needs.iter().map(|n| n.kind.as_str()).collect();
+        let change = Change {
+            actor: reviewer.spiffe_id(),
+            kind: "review.correction-requested",
+            detail: format!(
+                "correction requested (一次性补正): {}; by {deadline}; the promised-time clock is paused",
+                kinds.join(", ")
+            ),
+            fields: serde_json::json!({"needs": record.needs, "deadline": deadline,
+                "paused_days_left": case.review.paused_days_left}),
+            report: Some(CaseUpdate {
+                event: "review.correction-requested".into(),
+                correction: Some(Correction {
+                    needs: req
+                        .needs
+                        .iter()
+                        .map(|n| CorrectionNeed {
+                            kind: n.kind.clone(),
+                            reason: n.reason.trim().to_owned(),
+                        })
+                        .collect(),
+                    deadline,
+                    requested_at: now,
+                    answered_at: String::new(),
+                }),
+                clock_running: false,
+                ..Default::default()
+            }),
+        };
+        flow::save(ctx, &mut case, change, Batch::default()).await?;
+        self.view(&case)
     }
-    async fn paper_received(&self, _: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
-        Err(not_yet("paper-received"))
+
+    async fn paper_received(&self, req: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
+        let reviewer = caller(&req)?;
+        let ctx = &self.ctx;
+        let (_lock, mut case) = self.locked(&req.get_ref().case_no).await?;
+        let paper = view::paper_kinds(&ctx.directory, &case);
+        if paper.is_empty() {
+            return Err(NodeError::Precondition(format!(
+                "item {} has no materials whose paper originals are mailed",
+                case.item_code
+            ))
+            .into());
+        }
+        if case.state.is_terminal() {
+            return Err(NodeError::Precondition(format!(
+                "case {} is {}",
+                case.case_no, case.state
+            ))
+            .into());
+        }
+        if let Some(at) = &case.review.paper_received_at {
+            return Err(NodeError::Precondition(format!(
+                "paper originals of {} were already recorded at {at}",
+                case.case_no
+            ))
+            .into());
+        }
+        let now = ctx.clock.now_rfc3339();
+        case.review.paper_received_at = Some(now.clone());
+        let change = Change {
+            actor: reviewer.spiffe_id(),
+            kind: "review.paper-received",
+            detail: format!("paper originals received ({})", paper.join(", ")),
+            fields: serde_json::json!({"kinds": paper}),
+            report: Some(CaseUpdate {
+                event: "review.paper-received".into(),
+                paper_received_at: now,
+                due_date: case.review.due_date.clone().unwrap_or_default(),
+                clock_running: case.review.clock_running,
+                ..Default::default()
+            }),
+        };
+        flow::save(ctx, &mut case, change, Batch::default()).await?;
+        self.view(&case)
     }
+
     async fn approve(
         &self,
-        _: Request<Streaming<ApproveFrame>>,
+        req: Request<Streaming<ApproveFrame>>,
     ) -> Result<Response<CaseView>, Status> {
-        Err(not_yet("approve"))
-    }
-    async fn deny(&self, _: Request<DenyRequest>) -> Result<Response<CaseView>, Status> {
-        Err(not_yet("deny"))
-    }
-    async fn handout(&self, _: Request<HandoutRequest>) -> Result<Response<CaseView>, Status> {
-        Err(not_yet("handout"))
-    }
-    async fn get_case(&self, req: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
-        let case = self.home_case(&req.get_ref().case_no)?;
+        let reviewer = caller(&req)?;
         let ctx = &self.ctx;
-        Ok(Response::new(view::case_view(
-            &ctx.store,
-            &ctx.directory,
-            ctx.county.as_str(),
-            &case,
-            true,
-        )?))
+        let mut stream = req.into_inner();
+        let header = match stream.message().await? {
+            Some(ApproveFrame {
+                frame: Some(approve_frame::Frame::Header(h)),
+            }) => h,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "the first frame must be the approval header",
+                ));
+            }
+        };
+        let (_lock, mut case) = self.locked(&header.case_no).await?;
+        require(&case, &[CaseState::UnderReview], "approval")?;
+        let paper = view::paper_kinds(&ctx.directory, &case);
+        if !paper.is_empty() && case.review.paper_received_at.is_none() {
+            return Err(NodeError::Precondition(format!(
+                "case {}: the paper originals ({}) have not arrived; record them with paper-received first",
+                case.case_no,
+                paper.join(", ")
+            ))
+            .into());
+        }
+        let mut result = header.result.ok_or_else(|| {
+            NodeError::Invalid("approval needs the result document (--result PATH)".into())
+        })?;
+        result.kind = "result".into();
+        if result.size == 0 || result.sha256.len() != 32 {
+            return Err(NodeError::Invalid(
+                "the result document is empty or its sha256 is not 32 bytes".into(),
+            )
+            .into());
+        }
+        if result.size > ctx.limits.max_material_bytes {
+            return Err(NodeError::TooLarge(format!(
+                "the result document's {} bytes are over the limit of {} bytes",
+                result.size, ctx.limits.max_material_bytes
+            ))
+            .into());
+        }
+        let mut ingest = Ingest::new(&ctx.store, vec![result]);
+        while let Some(frame) = stream.message().await.map_err(|s| {
+            Status::new(
+                s.code(),
+                format!("upload interrupted, nothing was stored: {}", s.message()),
+            )
+        })? {
+            match frame.frame {
+                Some(approve_frame::Frame::Chunk(c)) => ingest.chunk(c)?,
+                _ => {
+                    return Err(Status::invalid_argument(
+                        "only result chunks may follow the header",
+                    ));
+                }
+            }
+        }
+        let ingested = ingest.finish()?;
+        let result = ingested.materials[0].clone();
+        flow::move_to(&mut case, CaseState::Approved)?;
+        flow::stop_clock(&mut case);
+        case.review.licence_no = header.licence_no.trim().to_owned();
+        case.review.result = Some(result.clone());
+        let mut detail = match case.review.licence_no.as_str() {
+            "" => "approved".to_owned(),
+            no => format!("approved; licence {no}"),
+        };
+        if case.delivery == "collect-home" {
+            flow::move_to(&mut case, CaseState::ReadyForPickup)?;
+            detail.push_str("; ready for collection at the home authority");
+        } else {
+            detail.push_str("; mail the result (mail send --leg result)");
+        }
+        let change = Change {
+            actor: reviewer.spiffe_id(),
+            kind: "review.approved",
+            detail,
+            fields: serde_json::json!({"licence_no": case.review.licence_no, "result_sha256": result.sha256, "result_size": result.size}),
+            report: Some(CaseUpdate {
+                event: "review.approved".into(),
+                licence_no: case.review.licence_no.clone(),
+                result: Some(view::digest(&result)),
+                clock_running: false,
+                ..Default::default()
+            }),
+        };
+        if let Err(e) = flow::save(ctx, &mut case, change, Batch::default()).await {
+            ingested.discard(&ctx.store);
+            return Err(e.into());
+        }
+        self.view(&case)
     }
+
+    async fn deny(&self, req: Request<DenyRequest>) -> Result<Response<CaseView>, Status> {
+        let reviewer = caller(&req)?;
+        let ctx = &self.ctx;
+        let req = req.into_inner();
+        let reason = req.reason.trim();
+        if reason.is_empty() {
+            return Err(
+                NodeError::Invalid("a denial needs its reason (--reason TEXT)".into()).into(),
+            );
+        }
+        let (_lock, mut case) = self.locked(&req.case_no).await?;
+        require(
+            &case,
+            &[
+                CaseState::HandedOff,
+                CaseState::UnderReview,
+                CaseState::CorrectionRequested,
+            ],
+            "denial",
+        )?;
+        flow::move_to(&mut case, CaseState::Denied)?;
+        flow::stop_clock(&mut case);
+        case.review.denial_reason = reason.to_owned();
+        let change = Change {
+            actor: reviewer.spiffe_id(),
+            kind: "review.denied",
+            detail: format!("denied: {reason}"),
+            fields: serde_json::json!({"reason": reason}),
+            report: Some(CaseUpdate {
+                event: "review.denied".into(),
+                reason: reason.to_owned(),
+                ..Default::default()
+            }),
+        };
+        flow::save(ctx, &mut case, change, Batch::default()).await?;
+        self.view(&case)
+    }
+
+    async fn handout(&self, req: Request<HandoutRequest>) -> Result<Response<CaseView>, Status> {
+        let reviewer = caller(&req)?;
+        let req = req.into_inner();
+        let (_lock, mut case) = self.locked(&req.case_no).await?;
+        super::hand_out(&self.ctx, &mut case, &req.recipient_id, &reviewer).await?;
+        self.view(&case)
+    }
+
+    async fn get_case(&self, req: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
+        let case = self.ctx.case_on(&req.get_ref().case_no, Side::Home)?;
+        self.view(&case)
+    }
+
     async fn overdue(&self, _: Request<OverdueRequest>) -> Result<Response<InboxReply>, Status> {
-        Err(not_yet("overdue"))
+        Ok(Response::new(InboxReply {
+            cases: super::overdue(&self.ctx, Side::Home)?,
+        }))
     }
 }

@@ -19,7 +19,9 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::Ctx;
 use crate::auth::caller;
+use crate::flow::{self, Change};
 use crate::ingest::{Ingest, Ingested};
+use crate::locks::CaseGuard;
 use crate::protocol::FORMAT_VERSION;
 use crate::{NodeError, validate, view};
 
@@ -34,24 +36,16 @@ impl WindowService {
 
     /// A case taken in at this window.
     fn window_case(&self, case_no: &str) -> Result<CaseRecord, NodeError> {
-        let case = self.ctx.case(case_no)?;
-        if case.side != Side::Window {
-            return Err(NodeError::NotFound(format!(
-                "case {case_no} was not taken in at the window of {}",
-                self.ctx.county
-            )));
-        }
-        Ok(case)
+        self.ctx.case_on(case_no, Side::Window)
+    }
+
+    /// A case taken in at this window, locked for a change.
+    async fn locked(&self, case_no: &str) -> Result<(CaseGuard, CaseRecord), NodeError> {
+        self.ctx.locked_case(case_no, Side::Window).await
     }
 
     fn view(&self, case: &CaseRecord) -> Result<CaseView, NodeError> {
-        view::case_view(
-            &self.ctx.store,
-            &self.ctx.directory,
-            self.ctx.county.as_str(),
-            case,
-            true,
-        )
+        view::case_view(&self.ctx, case, true)
     }
 }
 
@@ -202,6 +196,9 @@ impl Window for WindowService {
             accepted_at: None,
             note: String::new(),
             handoffs: Vec::new(),
+            review: Default::default(),
+            mail: Vec::new(),
+            closed_at: None,
         };
         let missing = view::missing(&ctx.directory, &case);
         case.state = window_state(missing.is_empty(), false);
@@ -295,6 +292,13 @@ impl Window for WindowService {
             case.state = window_state(missing.is_empty(), case.identity_check.is_some());
             case.note = window_note(&missing, case.identity_check.is_some());
         } else {
+            if let Some(open) = case.review.corrections.last_mut() {
+                for kind in &kinds {
+                    if !open.supplied.contains(kind) {
+                        open.supplied.push(kind.clone());
+                    }
+                }
+            }
             case.note = "supplement attached: resubmit to send it to the home authority".into();
         }
         let mut batch = Batch::default();
@@ -371,7 +375,7 @@ impl Window for WindowService {
     async fn accept(&self, req: Request<CaseRef>) -> Result<Response<IntakeReceipt>, Status> {
         let clerk = caller(&req)?;
         let ctx = &self.ctx;
-        let mut case = self.window_case(&req.get_ref().case_no)?;
+        let (_lock, mut case) = self.locked(&req.get_ref().case_no).await?;
         match case.state {
             CaseState::ReadyAtWindow => {}
             CaseState::CorrectionAtWindow => {
@@ -445,6 +449,7 @@ impl Window for WindowService {
                 application_id: case.application_id.clone(),
                 to: case.home_county.clone(),
                 envelope,
+                kind: "application".into(),
                 materials: case.materials.clone(),
                 parked: None,
             });
@@ -464,16 +469,101 @@ impl Window for WindowService {
         }))
     }
 
-    async fn resubmit(&self, _: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
-        Err(Status::unimplemented(
-            "resubmit arrives with the review service; not implemented on this node yet",
-        ))
+    async fn resubmit(&self, req: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
+        let clerk = caller(&req)?;
+        let ctx = &self.ctx;
+        let (_lock, mut case) = self.locked(&req.get_ref().case_no).await?;
+        if case.state != CaseState::CorrectionRequested {
+            return Err(NodeError::Precondition(format!(
+                "case {} is {}; only a case with a correction request can be resubmitted",
+                case.case_no, case.state
+            ))
+            .into());
+        }
+        let open = case
+            .review
+            .corrections
+            .last()
+            .filter(|c| c.answered_at.is_none())
+            .ok_or_else(|| {
+                NodeError::Precondition(format!(
+                    "case {} has no open correction request",
+                    case.case_no
+                ))
+            })?;
+        let needed: Vec<String> = open
+            .needs
+            .iter()
+            .map(|(kind, _)| kind.clone())
+            .filter(|kind| !open.supplied.contains(kind))
+            .collect();
+        if !needed.is_empty() {
+            return Err(NodeError::Precondition(format!(
+                "case {}: the correction request still needs {}; attach them first",
+                case.case_no,
+                needed.join(", ")
+            ))
+            .into());
+        }
+        let supplied: Vec<_> = case
+            .materials
+            .iter()
+            .filter(|m| open.supplied.contains(&m.kind))
+            .cloned()
+            .collect();
+        let now = ctx.clock.now_rfc3339();
+        let entry = flow::outbox_entry(
+            ctx,
+            &case,
+            &clerk.spiffe_id(),
+            "supplement",
+            Body::Supplement(tongban_proto::federation::v1::Supplement {
+                resubmitted_at: now.clone(),
+            }),
+            supplied.clone(),
+        );
+        if let Some(open) = case.review.corrections.last_mut() {
+            open.answered_at = Some(now);
+        }
+        case.handoffs.push(HandoffRecord {
+            handoff_id: entry.handoff_id.clone(),
+            kind: "supplement".into(),
+            peer: case.home_county.clone(),
+            sent: true,
+            signed_receipt: None,
+        });
+        let kinds: Vec<&str> = supplied.iter().map(|m| m.kind.as_str()).collect();
+        let detail = format!(
+            "supplement ({}) queued to {}",
+            kinds.join(", "),
+            case.home_county
+        );
+        let fields = serde_json::json!({"handoff_id": entry.handoff_id, "materials": material_json(&supplied)});
+        let mut batch = Batch::default();
+        batch.enqueue(entry);
+        flow::save(
+            ctx,
+            &mut case,
+            Change {
+                actor: clerk.spiffe_id(),
+                kind: "case.resubmitted",
+                detail,
+                fields,
+                report: None,
+            },
+            batch,
+        )
+        .await?;
+        ctx.wake.notify_one();
+        Ok(Response::new(self.view(&case)?))
     }
 
-    async fn handout(&self, _: Request<HandoutRequest>) -> Result<Response<CaseView>, Status> {
-        Err(Status::unimplemented(
-            "hand-out arrives with the review service; not implemented on this node yet",
-        ))
+    async fn handout(&self, req: Request<HandoutRequest>) -> Result<Response<CaseView>, Status> {
+        let clerk = caller(&req)?;
+        let req = req.into_inner();
+        let (_lock, mut case) = self.locked(&req.case_no).await?;
+        super::hand_out(&self.ctx, &mut case, &req.recipient_id, &clerk).await?;
+        Ok(Response::new(self.view(&case)?))
     }
 
     async fn get_case(&self, req: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
@@ -511,15 +601,7 @@ impl Window for WindowService {
         cases.truncate(limit);
         let cases = cases
             .iter()
-            .map(|c| {
-                view::case_view(
-                    &self.ctx.store,
-                    &self.ctx.directory,
-                    self.ctx.county.as_str(),
-                    c,
-                    false,
-                )
-            })
+            .map(|c| view::case_view(&self.ctx, c, false))
             .collect::<Result<_, _>>()?;
         Ok(Response::new(ListCasesReply { cases }))
     }
@@ -528,8 +610,8 @@ impl Window for WindowService {
         &self,
         _: Request<OverdueRequest>,
     ) -> Result<Response<ListCasesReply>, Status> {
-        Err(Status::unimplemented(
-            "overdue tracking arrives with the review service; not implemented on this node yet",
-        ))
+        Ok(Response::new(ListCasesReply {
+            cases: super::overdue(&self.ctx, Side::Window)?,
+        }))
     }
 }

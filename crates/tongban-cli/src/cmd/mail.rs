@@ -1,0 +1,54 @@
+//! `tongban mail`: record legs sent and carrier events.
+
+use anyhow::Result;
+use tongban_proto::mail::v1::mail_client::MailClient;
+use tongban_proto::mail::v1::{EventRequest, SendRequest};
+
+use super::status_error;
+use crate::args::{ConnArgs, MailCommand};
+use crate::client::connect;
+use crate::output::{print_case, print_case_json};
+
+pub(crate) async fn run(conn: &ConnArgs, command: MailCommand) -> Result<()> {
+    let mut client = MailClient::new(connect(conn).await?);
+    let case = match command {
+        MailCommand::Send {
+            case,
+            leg,
+            carrier,
+            waybill,
+        } => {
+            client
+                .send(SendRequest {
+                    case_no: case,
+                    leg,
+                    carrier,
+                    waybill,
+                })
+                .await
+        }
+        MailCommand::Event {
+            waybill,
+            status,
+            at,
+            note,
+        } => {
+            client
+                .event(EventRequest {
+                    waybill,
+                    status,
+                    at: at.unwrap_or_default(),
+                    note: note.unwrap_or_default(),
+                })
+                .await
+        }
+    }
+    .map_err(status_error)?
+    .into_inner();
+    if conn.json {
+        print_case_json(&case);
+    } else {
+        print_case(&case);
+    }
+    Ok(())
+}
