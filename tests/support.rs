@@ -143,15 +143,24 @@ type Running = (oneshot::Sender<()>, JoinHandle<Result<(), NodeError>>);
 
 struct Slot {
     addr: SocketAddr,
+    carrier_addr: Option<SocketAddr>,
     config: PathBuf,
     data_dir: PathBuf,
     running: Option<Running>,
 }
 
-/// Extra config lines for every node.
+/// The secret of the test carrier "EMS".
+pub const CARRIER_SECRET: &str = "test-carrier-secret-0123456789";
+
+/// How the cluster's nodes are configured.
 #[derive(Clone)]
 pub struct Options {
+    /// Extra config lines for every node.
     pub extra: String,
+    /// The clock every node reads.
+    pub clock: Option<tongban_node::Clock>,
+    /// Whether nodes take carrier pushes (carrier "EMS").
+    pub carriers: bool,
 }
 
 impl Default for Options {
@@ -159,7 +168,28 @@ impl Default for Options {
         Self {
             // Quick retries so tests that take a partner down finish fast.
             extra: "[delivery]\ninitial_backoff_ms = 20\nmax_backoff_ms = 200\n".into(),
+            clock: None,
+            carriers: false,
         }
+    }
+}
+
+/// A clock tests move forward by hand.
+#[derive(Clone, Default)]
+pub struct TestClock(std::sync::Arc<std::sync::atomic::AtomicI64>);
+
+impl TestClock {
+    pub fn clock(&self) -> tongban_node::Clock {
+        let offset = self.0.clone();
+        tongban_node::Clock::from_fn(move || {
+            OffsetDateTime::now_utc()
+                + time::Duration::seconds(offset.load(std::sync::atomic::Ordering::SeqCst))
+        })
+    }
+
+    pub fn advance_days(&self, days: i64) {
+        self.0
+            .fetch_add(days * 86_400, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -168,6 +198,7 @@ pub struct Cluster {
     pub pki: Pki,
     pub root: TempDir,
     slots: BTreeMap<String, Slot>,
+    options: Options,
 }
 
 impl Cluster {
@@ -196,7 +227,13 @@ impl Cluster {
             pki,
             root,
             slots: BTreeMap::new(),
+            options: options.clone(),
         };
+        let mut extra = options.extra.clone();
+        if options.carriers {
+            std::fs::write(cluster.root.path().join("ems.secret"), CARRIER_SECRET).unwrap();
+            extra.push_str("[[mail.carrier]]\nname = \"EMS\"\nsecret_file = \"ems.secret\"\n");
+        }
         for (code, listener) in listeners {
             let addr = listener.local_addr().unwrap();
             let tls = cluster.pki.issue(node(code));
@@ -208,8 +245,7 @@ impl Cluster {
                 &config,
                 format!(
                     "county = \"{code}\"\nlisten = \"{addr}\"\ndata_dir = \"data-{code}\"\ndirectory = \"federation.toml\"\n\
-                     [tls]\nca = \"ca.crt\"\ncert = \"node-{code}.crt\"\nkey = \"node-{code}.key\"\n{}",
-                    options.extra
+                     [tls]\nca = \"ca.crt\"\ncert = \"node-{code}.crt\"\nkey = \"node-{code}.key\"\n{extra}"
                 ),
             )
             .unwrap();
@@ -217,6 +253,7 @@ impl Cluster {
                 code.to_owned(),
                 Slot {
                     addr,
+                    carrier_addr: None,
                     config,
                     data_dir: dir.join(format!("data-{code}")),
                     running: None,
@@ -229,12 +266,34 @@ impl Cluster {
 
     fn spawn(&mut self, code: &str, listener: tokio::net::TcpListener) {
         let slot = self.slots.get_mut(code).expect("county");
-        let config = NodeConfig::load(&slot.config).expect("config loads");
+        let mut config = NodeConfig::load(&slot.config).expect("config loads");
+        if let Some(clock) = &self.options.clock {
+            config.clock = clock.clone();
+        }
+        let carrier = self.options.carriers.then(|| {
+            let std = std::net::TcpListener::bind(
+                slot.carrier_addr.unwrap_or(([127, 0, 0, 1], 0).into()),
+            )
+            .unwrap();
+            std.set_nonblocking(true).unwrap();
+            tokio::net::TcpListener::from_std(std).unwrap()
+        });
+        slot.carrier_addr = carrier.as_ref().map(|l| l.local_addr().unwrap());
         let (tx, rx) = oneshot::channel();
-        let handle = tokio::spawn(tongban_node::run(config, listener, async {
-            let _ = rx.await;
-        }));
+        let handle = tokio::spawn(tongban_node::run_with_carrier(
+            config,
+            listener,
+            carrier,
+            async {
+                let _ = rx.await;
+            },
+        ));
         slot.running = Some((tx, handle));
+    }
+
+    /// Where the node of `code` takes carrier pushes.
+    pub fn carrier_addr(&self, code: &str) -> SocketAddr {
+        self.slots[code].carrier_addr.expect("carriers enabled")
     }
 
     pub fn addr(&self, code: &str) -> SocketAddr {
@@ -278,6 +337,26 @@ impl Cluster {
 
     pub async fn review(&self, code: &str) -> ReviewClient<Channel> {
         ReviewClient::new(self.client(code, reviewer(code, "li")).await)
+    }
+
+    /// The mail service of `code`, as its clerk.
+    pub async fn mail(
+        &self,
+        code: &str,
+    ) -> tongban_proto::mail::v1::mail_client::MailClient<Channel> {
+        tongban_proto::mail::v1::mail_client::MailClient::new(
+            self.client(code, clerk(code, "wang")).await,
+        )
+    }
+
+    /// The mail service of `code`, as its reviewer.
+    pub async fn mail_as_reviewer(
+        &self,
+        code: &str,
+    ) -> tongban_proto::mail::v1::mail_client::MailClient<Channel> {
+        tongban_proto::mail::v1::mail_client::MailClient::new(
+            self.client(code, reviewer(code, "li")).await,
+        )
     }
 
     /// The federation service of `code`, called as the node of `as_county`.
@@ -422,6 +501,28 @@ where
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Waits until the home node's case is in `state`.
+pub async fn home_state(
+    review: &mut ReviewClient<Channel>,
+    case_no: &str,
+    state: &str,
+) -> CaseView {
+    eventually(&format!("{case_no} to be {state} at home"), || {
+        let mut r = review.clone();
+        let case_no = case_no.to_owned();
+        let state = state.to_owned();
+        async move {
+            let c = r
+                .get_case(tongban_proto::review::v1::CaseRef { case_no })
+                .await
+                .ok()?
+                .into_inner();
+            (c.state == state).then_some(c)
+        }
+    })
+    .await
 }
 
 /// Waits until the window's case is in `state`.

@@ -332,9 +332,20 @@ impl Store {
             &self.outbox,
             &self.received,
             &self.meta,
+            &self.waybills,
         );
         let result = trees.transaction(
-            |(ledger, payloads, case_index, cases_t, case_nos, outbox, received_t, meta)| {
+            |(
+                ledger,
+                payloads,
+                case_index,
+                cases_t,
+                case_nos,
+                outbox,
+                received_t,
+                meta,
+                waybills,
+            )| {
                 let corrupt = || {
                     ConflictableTransactionError::Abort(StoreError::Corrupt {
                         tree: "meta",
@@ -394,6 +405,9 @@ impl Store {
                 }
                 for (key, bytes) in &received {
                     received_t.insert(key.as_slice(), bytes.as_slice())?;
+                }
+                for (waybill, id) in &batch.waybills {
+                    waybills.insert(waybill.as_bytes(), id.as_bytes())?;
                 }
                 Ok(Committed {
                     first_seq,

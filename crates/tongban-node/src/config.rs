@@ -54,7 +54,43 @@ struct RawConfig {
     #[serde(default)]
     review: Review,
     #[serde(default)]
-    mail: MailPolicy,
+    mail: RawMail,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMail {
+    #[serde(default)]
+    max_transit_days: Option<u32>,
+    #[serde(default)]
+    push_listen: Option<String>,
+    #[serde(default)]
+    carrier: Vec<RawCarrier>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCarrier {
+    name: String,
+    secret_file: PathBuf,
+}
+
+/// A carrier allowed to push events (`[[mail.carrier]]`).
+#[derive(Clone)]
+pub struct Carrier {
+    /// The carrier's name, as in its push URL.
+    pub name: String,
+    /// The shared HMAC secret (read from `secret_file`).
+    pub secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for Carrier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the secret.
+        f.debug_struct("Carrier")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Review policy (`[review]`).
@@ -74,9 +110,8 @@ impl Default for Review {
     }
 }
 
-/// Mail tracking policy (`[mail]`).
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// Mail tracking policy (`[mail] max_transit_days`).
+#[derive(Debug, Clone, Copy)]
 pub struct MailPolicy {
     /// Calendar days after which a leg still in transit is listed as
     /// overdue (default 5).
@@ -199,6 +234,10 @@ pub struct NodeConfig {
     pub review: Review,
     /// Mail tracking policy.
     pub mail: MailPolicy,
+    /// Where carriers push events over HTTPS (`[mail] push_listen`), if anywhere.
+    pub carrier_listen: Option<SocketAddr>,
+    /// Carriers allowed to push, with their secrets.
+    pub carriers: Vec<Carrier>,
 }
 
 impl std::fmt::Debug for NodeConfig {
@@ -334,6 +373,55 @@ impl NodeConfig {
                 "max_material_bytes must be positive and not above max_case_bytes",
             ));
         }
+        let carrier_listen = match &raw.mail.push_listen {
+            None => None,
+            Some(text) => Some(text.parse::<SocketAddr>().map_err(|e| {
+                ConfigError::new(
+                    path,
+                    "mail.push_listen",
+                    format!("{text:?} is not an address like 127.0.0.1:7101: {e}"),
+                )
+            })?),
+        };
+        let mut carriers = Vec::new();
+        for (i, c) in raw.mail.carrier.iter().enumerate() {
+            let field = format!("mail.carrier[{i}].secret_file");
+            let file = resolve(&c.secret_file);
+            let secret = std::fs::read(&file).map_err(|e| {
+                ConfigError::new(path, &field, format!("cannot read {}: {e}", file.display()))
+            })?;
+            let secret = String::from_utf8_lossy(&secret).trim().as_bytes().to_vec();
+            if secret.len() < 16 {
+                return Err(ConfigError::new(
+                    path,
+                    &field,
+                    "the secret must be at least 16 bytes",
+                ));
+            }
+            if c.name.is_empty()
+                || !c
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(ConfigError::new(
+                    path,
+                    &format!("mail.carrier[{i}].name"),
+                    "use letters, digits, '-' or '_'",
+                ));
+            }
+            carriers.push(Carrier {
+                name: c.name.clone(),
+                secret,
+            });
+        }
+        if carrier_listen.is_some() && carriers.is_empty() {
+            return Err(ConfigError::new(
+                path,
+                "mail.push_listen",
+                "set, but no [[mail.carrier]] may push",
+            ));
+        }
         let d = raw.delivery;
         if d.initial_backoff_ms == 0 || d.max_backoff_ms < d.initial_backoff_ms || d.batch_size == 0
         {
@@ -362,7 +450,14 @@ impl NodeConfig {
             },
             clock: Clock::system(),
             review: raw.review,
-            mail: raw.mail,
+            mail: MailPolicy {
+                max_transit_days: raw
+                    .mail
+                    .max_transit_days
+                    .unwrap_or(MailPolicy::default().max_transit_days),
+            },
+            carrier_listen,
+            carriers,
         })
     }
 }

@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+mod carrier;
 pub mod clock;
 pub mod config;
 mod courier;
@@ -25,4 +26,4 @@ mod view;
 pub use clock::Clock;
 pub use config::{ConfigError, NodeConfig};
 pub use error::NodeError;
-pub use server::run;
+pub use server::{run, run_with_carrier};

@@ -26,10 +26,28 @@ use crate::{NodeConfig, NodeError};
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Runs a node on `listener` until `shutdown` resolves, then stops accepting,
-/// lets in-flight calls finish and returns.
+/// lets in-flight calls finish and returns. The carrier push port, if the
+/// config sets `[mail] push_listen`, is bound here.
 pub async fn run(
     config: NodeConfig,
     listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), NodeError> {
+    let carrier = match config.carrier_listen {
+        Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+            NodeError::Server(format!("cannot listen for carrier pushes on {addr}: {e}"))
+        })?),
+        None => None,
+    };
+    run_with_carrier(config, listener, carrier, shutdown).await
+}
+
+/// Like [`run`], with the carrier push listener bound by the caller (tests
+/// bind `127.0.0.1:0`).
+pub async fn run_with_carrier(
+    config: NodeConfig,
+    listener: TcpListener,
+    carrier_listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), NodeError> {
     let store = Arc::new(Store::open(&config.data_dir)?);
@@ -68,7 +86,21 @@ pub async fn run(
     // on disk, so stopping it mid-batch loses nothing.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stop_rx_grace = stop_rx.clone();
-    let courier = tokio::spawn(Courier::new(ctx.clone()).run(stop_rx));
+    let courier = tokio::spawn(Courier::new(ctx.clone()).run(stop_rx.clone()));
+    if let Some(carrier_listener) = carrier_listener {
+        let carrier_addr = carrier_listener
+            .local_addr()
+            .map_err(|e| NodeError::Server(e.to_string()))?;
+        let acceptor = config.tls.carrier_acceptor()?;
+        tracing::info!(addr = %carrier_addr, carriers = config.carriers.len(), "carrier push serving");
+        tokio::spawn(crate::carrier::serve(
+            ctx.clone(),
+            Arc::new(config.carriers.clone()),
+            carrier_listener,
+            acceptor,
+            stop_rx.clone(),
+        ));
+    }
     let shutdown = async move {
         shutdown.await;
         let _ = stop_tx.send(true);

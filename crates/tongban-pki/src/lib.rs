@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod hmac;
 pub mod identity;
 pub mod issue;
 pub mod sign;

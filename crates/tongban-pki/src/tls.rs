@@ -12,7 +12,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tokio_rustls::TlsAcceptor;
+pub use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -88,6 +88,22 @@ impl TlsMaterial {
         Ok(TlsAcceptor::from(Arc::new(config)))
     }
 
+    /// A server configuration for the carrier push port: HTTPS with this
+    /// node's certificate, no client certificate (carriers are outside the
+    /// federation and authenticate each request with an HMAC instead).
+    pub fn carrier_acceptor(&self) -> Result<TlsAcceptor, PkiError> {
+        let (certs, key) = self.chain()?;
+        let mut config =
+            ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .map_err(|e| PkiError::Tls(e.to_string()))?
+                .with_no_client_auth()
+                .with_single_cert(certs, key)
+                .map_err(|e| PkiError::Tls(format!("certificate and key: {e}")))?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(TlsAcceptor::from(Arc::new(config)))
+    }
+
     /// Client TLS for tonic: trusts only the federation CA and presents this
     /// certificate. `domain` is the name (or IP) the server's certificate must carry.
     pub fn client_config(&self, domain: &str) -> tonic::transport::ClientTlsConfig {
@@ -99,6 +115,14 @@ impl TlsMaterial {
             ))
             .domain_name(domain)
     }
+}
+
+/// Like [`incoming`], for any acceptor (the carrier port).
+pub fn incoming_with(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+) -> ReceiverStream<Result<TlsStream<TcpStream>, std::io::Error>> {
+    incoming(listener, acceptor)
 }
 
 /// Accepts TCP connections, runs each TLS handshake in its own task (a slow

@@ -21,6 +21,7 @@ use tongban_proto::common::v1::CaseView;
 pub(crate) use audit::AuditService;
 pub(crate) use federation::FederationService;
 pub(crate) use mail::MailService;
+pub(crate) use mail::record_event as record_carrier_event;
 pub(crate) use review::ReviewService;
 pub(crate) use window::WindowService;
 
