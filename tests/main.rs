@@ -6,5 +6,4 @@ mod support;
 
 mod foundation;
 mod handoff;
-mod process;
 mod review;

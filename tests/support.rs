@@ -138,6 +138,20 @@ pub fn anonymous_channel(addr: SocketAddr, ca_pem: &str) -> Channel {
         .connect_lazy()
 }
 
+/// A second handle on a listening socket (the same port, the same queue).
+fn listener_socket(listener: &tokio::net::TcpListener) -> std::net::TcpListener {
+    use std::os::fd::{AsFd, OwnedFd};
+    let fd: OwnedFd = listener.as_fd().try_clone_to_owned().expect("dup listener");
+    std::net::TcpListener::from(fd)
+}
+
+/// A tokio listener on a duplicate of `socket`.
+fn tokio_listener(socket: &std::net::TcpListener) -> tokio::net::TcpListener {
+    let dup = socket.try_clone().expect("dup socket");
+    dup.set_nonblocking(true).expect("nonblocking");
+    tokio::net::TcpListener::from_std(dup).expect("tokio listener")
+}
+
 /// A running node: its stop signal and its task.
 type Running = (oneshot::Sender<()>, JoinHandle<Result<(), NodeError>>);
 
@@ -147,6 +161,11 @@ struct Slot {
     config: PathBuf,
     data_dir: PathBuf,
     running: Option<Running>,
+    /// The node's listening socket, kept open for the whole test so that no
+    /// other test can take the port while the node is down.
+    socket: std::net::TcpListener,
+    /// While the node is down: the task refusing connections on its socket.
+    refuser: Option<JoinHandle<()>>,
 }
 
 /// The secret of the test carrier "EMS".
@@ -208,6 +227,12 @@ impl Cluster {
     }
 
     pub async fn start_with(options: Options) -> Self {
+        if std::env::var_os("TONGBAN_TEST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+                .with_test_writer()
+                .try_init();
+        }
         let pki = Pki::new();
         let root = tempfile::tempdir().unwrap();
         let mut listeners = Vec::new();
@@ -253,6 +278,8 @@ impl Cluster {
                 code.to_owned(),
                 Slot {
                     addr,
+                    socket: listener_socket(&listener),
+                    refuser: None,
                     carrier_addr: None,
                     config,
                     data_dir: dir.join(format!("data-{code}")),
@@ -280,14 +307,18 @@ impl Cluster {
         });
         slot.carrier_addr = carrier.as_ref().map(|l| l.local_addr().unwrap());
         let (tx, rx) = oneshot::channel();
-        let handle = tokio::spawn(tongban_node::run_with_carrier(
-            config,
-            listener,
-            carrier,
-            async {
+        let county = code.to_owned();
+        let handle = tokio::spawn(async move {
+            let result = tongban_node::run_with_carrier(config, listener, carrier, async {
                 let _ = rx.await;
-            },
-        ));
+            })
+            .await;
+            if let Err(e) = &result {
+                // Otherwise only seen at stop(): say it while tests wait.
+                eprintln!("node {county} failed: {e}");
+            }
+            result
+        });
         slot.running = Some((tx, handle));
     }
 
@@ -308,22 +339,33 @@ impl Cluster {
         &self.slots[code].config
     }
 
-    /// Stops a node and waits until it has shut down.
+    /// Stops a node and waits until it has shut down. Its port then
+    /// refuses connections, like a node that is down.
     pub async fn stop(&mut self, code: &str) {
-        if let Some((tx, handle)) = self.slots.get_mut(code).and_then(|s| s.running.take()) {
+        let slot = self.slots.get_mut(code).expect("county");
+        if let Some((tx, handle)) = slot.running.take() {
             let _ = tx.send(());
             handle
                 .await
                 .expect("node task")
                 .expect("node stops cleanly");
+            let refusing = tokio_listener(&slot.socket);
+            slot.refuser = Some(tokio::spawn(async move {
+                while let Ok((stream, _)) = refusing.accept().await {
+                    drop(stream);
+                }
+            }));
         }
     }
 
     /// Starts a stopped node again on its address, with its data.
     pub async fn restart(&mut self, code: &str) {
-        let listener = tokio::net::TcpListener::bind(self.addr(code))
-            .await
-            .expect("rebind");
+        let slot = self.slots.get_mut(code).expect("county");
+        if let Some(refuser) = slot.refuser.take() {
+            refuser.abort();
+            let _ = refuser.await;
+        }
+        let listener = tokio_listener(&slot.socket);
         self.spawn(code, listener);
     }
 

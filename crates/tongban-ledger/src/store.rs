@@ -158,7 +158,6 @@ impl StoredEntry {
 
 /// A node's storage. Open one per process.
 pub struct Store {
-    db: sled::Db,
     ledger: sled::Tree,
     payloads: sled::Tree,
     case_index: sled::Tree,
@@ -170,6 +169,75 @@ pub struct Store {
     waybills: sled::Tree,
     blobs: BlobStore,
     write_lock: Mutex<()>,
+    flusher: Flusher,
+}
+
+/// Group commit on a thread of its own. sled 0.34's `flush_async` can hang
+/// when several futures await it at once (sled issues 1241 and 1308), so
+/// flushes are made with the blocking `flush` here instead: every request
+/// waiting when a flush starts is answered by that one flush.
+struct Flusher {
+    requests: Option<std::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Result<(), String>>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Flusher {
+    fn start(db: sled::Db) -> Result<Self, StoreError> {
+        let (tx, rx) =
+            std::sync::mpsc::channel::<tokio::sync::oneshot::Sender<Result<(), String>>>();
+        let thread = std::thread::Builder::new()
+            .name("ledger-flush".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let mut waiting = vec![first];
+                    waiting.extend(rx.try_iter());
+                    let result = db.flush().map(|_| ()).map_err(|e| e.to_string());
+                    for w in waiting {
+                        let _ = w.send(result.clone());
+                    }
+                }
+            })
+            .map_err(StoreError::io(
+                "failed to start the flush thread",
+                "ledger-flush",
+            ))?;
+        Ok(Self {
+            requests: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let gone = || StoreError::Corrupt {
+            tree: "-",
+            reason: "the flush thread stopped".into(),
+        };
+        self.requests
+            .as_ref()
+            .ok_or_else(gone)?
+            .send(tx)
+            .map_err(|_| gone())?;
+        match rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(StoreError::Db {
+                action: "failed to flush ledger",
+                source: sled::Error::Io(std::io::Error::other(e)),
+            }),
+            Err(_) => Err(gone()),
+        }
+    }
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread; joining it releases its
+        // handle on the database before the store is reported closed.
+        self.requests.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -219,7 +287,7 @@ impl Store {
             meta: tree("meta")?,
             waybills: tree("waybills")?,
             blobs: BlobStore::open(&data_dir.join("blobs"))?,
-            db,
+            flusher: Flusher::start(db)?,
             write_lock: Mutex::new(()),
         })
     }
@@ -277,10 +345,7 @@ impl Store {
             let batch = build(head_seq + 1);
             self.apply(&batch)?
         };
-        self.db
-            .flush_async()
-            .await
-            .map_err(StoreError::db("failed to flush ledger"))?;
+        self.flusher.flush().await?;
         Ok(committed)
     }
 
@@ -428,11 +493,7 @@ impl Store {
 
     /// Flushes everything written so far to disk.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db
-            .flush_async()
-            .await
-            .map(|_| ())
-            .map_err(StoreError::db("failed to flush ledger"))
+        self.flusher.flush().await
     }
 
     /// A case by application id.

@@ -75,7 +75,7 @@ pub async fn run_with_carrier(
         .build_v1()
         .map_err(|e| NodeError::Server(format!("reflection: {e}")))?;
 
-    let ctx = Arc::new(Ctx::new(&config, store));
+    let ctx = Arc::new(Ctx::new(&config, store.clone()));
     let federation = FederationService::new(ctx.clone());
     let window = WindowService::new(ctx.clone());
     let review = ReviewService::new(ctx.clone());
@@ -136,6 +136,15 @@ pub async fn run_with_carrier(
     if tokio::time::timeout(SHUTDOWN_GRACE, courier).await.is_err() {
         abort.abort();
     }
+    // Tasks that still hold the store (a delivery's file reader, a
+    // connection finishing) end within moments. Wait for them, so that the
+    // database is closed when `run` returns and can be opened again at once.
+    drop(ctx);
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    while Arc::strong_count(&store) > 1 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    drop(store);
     tracing::info!(county = %config.county, "node stopped");
     Ok(())
 }

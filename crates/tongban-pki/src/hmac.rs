@@ -19,7 +19,7 @@ pub fn verify_hex(secret: &[u8], body: &[u8], signature_hex: &str) -> bool {
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())
