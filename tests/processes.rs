@@ -2,7 +2,7 @@
 //! codes, and the SIGKILL crash test. A binary of their own, so that they run
 //! after the in-process tests and never compete with them for ports.
 
-#[allow(dead_code, unreachable_pub)]
+
 mod support;
 
 mod process;
