@@ -55,6 +55,25 @@ struct RawConfig {
     review: Review,
     #[serde(default)]
     mail: RawMail,
+    #[serde(default)]
+    audit: Audit,
+}
+
+/// Audit settings (`[audit]`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Audit {
+    /// Seconds between signed checkpoints of the ledger head (default 300;
+    /// one is also signed for every handoff stream and on demand).
+    pub checkpoint_interval_secs: u64,
+}
+
+impl Default for Audit {
+    fn default() -> Self {
+        Self {
+            checkpoint_interval_secs: 300,
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -238,6 +257,8 @@ pub struct NodeConfig {
     pub carrier_listen: Option<SocketAddr>,
     /// Carriers allowed to push, with their secrets.
     pub carriers: Vec<Carrier>,
+    /// Audit settings.
+    pub audit: Audit,
 }
 
 impl std::fmt::Debug for NodeConfig {
@@ -422,6 +443,9 @@ impl NodeConfig {
                 "set, but no [[mail.carrier]] may push",
             ));
         }
+        if raw.audit.checkpoint_interval_secs == 0 {
+            return Err(ConfigError::new(path, "audit.checkpoint_interval_secs", "must be positive"));
+        }
         let d = raw.delivery;
         if d.initial_backoff_ms == 0 || d.max_backoff_ms < d.initial_backoff_ms || d.batch_size == 0
         {
@@ -458,6 +482,7 @@ impl NodeConfig {
             },
             carrier_listen,
             carriers,
+            audit: raw.audit,
         })
     }
 }

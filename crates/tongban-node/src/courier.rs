@@ -177,7 +177,13 @@ impl Courier {
             })
             .collect();
         let store = self.ctx.store.clone();
+        // Every stream starts with this node's signed checkpoint: the
+        // partner keeps it as evidence of our history.
+        let checkpoint = self.ctx.checkpoint().await?;
         tokio::spawn(async move {
+            if tx.send(HandoffFrame { frame: Some(Frame::Checkpoint(checkpoint)) }).await.is_err() {
+                return;
+            }
             if let Err(e) = produce(&store, blobs, &tx).await {
                 let _ = fail_tx.send(e);
             }
@@ -262,7 +268,7 @@ impl Courier {
                                 payload: view::payload(
                                     format!("receipt from {dest} for handoff {}", entry.handoff_id),
                                     serde_json::json!({"handoff_id": entry.handoff_id, "to": dest,
-                                        "receipt": hex(&signed.receipt), "signature": hex(&signed.signature),
+                                        "receipt": hex(&signed.receipt), "signature": hex(&signed.signature), "signer_certificate": hex(&signed.signer_certificate),
                                         "receiver_seq": receipt.ledger_seq}),
                                 ),
                             })

@@ -83,6 +83,7 @@ pub(crate) async fn save(
     change: Change,
     mut batch: Batch,
 ) -> Result<(), NodeError> {
+    let mut fields = change.fields;
     if !change.detail.is_empty() {
         case.note = change.detail.clone();
     }
@@ -98,6 +99,13 @@ pub(crate) async fn save(
             Body::Update(update),
             Vec::new(),
         );
+        // The sender's side of the handoff, for auditors to match with the
+        // receiver's receipt.
+        if let serde_json::Value::Object(map) = &mut fields {
+            map.insert("handoff_id".into(), entry.handoff_id.clone().into());
+            map.insert("envelope_sha256".into(), envelope_sha(&entry.envelope).into());
+            map.insert("to".into(), entry.to.clone().into());
+        }
         case.handoffs.push(tongban_ledger::HandoffRecord {
             handoff_id: entry.handoff_id.clone(),
             kind: "update".into(),
@@ -113,13 +121,19 @@ pub(crate) async fn save(
         actor: change.actor,
         kind: change.kind.into(),
         state: Some(case.state),
-        payload: view::payload(change.detail, change.fields),
+        payload: view::payload(change.detail, fields),
     });
     ctx.store.commit(batch).await?;
     if reported {
         ctx.wake.notify_one();
     }
     Ok(())
+}
+
+/// Lowercase hex SHA-256 of an envelope.
+pub(crate) fn envelope_sha(envelope: &[u8]) -> String {
+    use sha2::Digest;
+    tongban_ledger::records::hex(&sha2::Sha256::digest(envelope))
 }
 
 /// Moves a case to `next`, refusing moves the state machine does not allow.

@@ -87,6 +87,27 @@ pub async fn run_with_carrier(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stop_rx_grace = stop_rx.clone();
     let courier = tokio::spawn(Courier::new(ctx.clone()).run(stop_rx.clone()));
+    // Periodic checkpoints: evidence of the ledger head even when no
+    // handoff carries one.
+    {
+        let (ctx, mut stop) = (ctx.clone(), stop_rx.clone());
+        let every = std::time::Duration::from_secs(config.audit.checkpoint_interval_secs);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            loop {
+                let stopped = tokio::select! {
+                    _ = stop.wait_for(|s| *s) => true,
+                    _ = ticks.tick() => false,
+                };
+                if stopped {
+                    return;
+                }
+                if let Err(e) = ctx.checkpoint().await {
+                    tracing::error!(error = %e, "cannot sign a checkpoint");
+                }
+            }
+        });
+    }
     if let Some(carrier_listener) = carrier_listener {
         let carrier_addr = carrier_listener
             .local_addr()

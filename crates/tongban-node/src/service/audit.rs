@@ -1,24 +1,60 @@
-//! The audit service. Trace and verification arrive with the audit work;
-//! until then every call answers UNIMPLEMENTED so that nothing pretends to
-//! succeed.
+//! The audit service: a case's ledger entries, ranges of the ledger, fresh
+//! signed checkpoints and the partner checkpoints this node holds. Auditors
+//! only; a county auditor reads only cases that touched its county, and only
+//! province auditors may reveal personal data. Every query is itself
+//! recorded in this node's ledger (who asked for what) before it is
+//! answered.
 
 use std::pin::Pin;
 use std::sync::Arc;
 
+use prost::Message;
 use tokio_stream::Stream;
+use tongban_ledger::{Batch, NewEntry, StoredEntry};
+use tongban_pki::{Identity, Principal};
 use tongban_proto::audit::v1::audit_server::Audit;
 use tongban_proto::audit::v1::*;
+use tongban_proto::common::v1::SignedCheckpoint;
 use tonic::{Request, Response, Status};
 
 use super::Ctx;
+use crate::auth::caller;
+use crate::{NodeError, view};
 
 pub(crate) struct AuditService {
-    _ctx: Arc<Ctx>,
+    ctx: Arc<Ctx>,
 }
 
 impl AuditService {
     pub(crate) fn new(ctx: Arc<Ctx>) -> Self {
-        Self { _ctx: ctx }
+        Self { ctx }
+    }
+
+    /// Records an audit query in the ledger.
+    async fn record(&self, auditor: &Identity, what: String, application_id: &str, case_no: &str) -> Result<(), NodeError> {
+        let mut batch = Batch::default();
+        batch.append(NewEntry {
+            application_id: application_id.to_owned(),
+            case_no: case_no.to_owned(),
+            actor: auditor.spiffe_id(),
+            kind: "audit.query".into(),
+            state: None,
+            payload: view::payload(what.clone(), serde_json::json!({"query": what})),
+        });
+        self.ctx.store.commit(batch).await?;
+        Ok(())
+    }
+}
+
+fn province(auditor: &Identity) -> bool {
+    matches!(auditor.principal, Principal::Auditor { county: None, .. })
+}
+
+fn audit_entry(e: StoredEntry) -> AuditEntry {
+    AuditEntry {
+        entry: e.entry,
+        payload: e.payload,
+        seq: e.seq,
     }
 }
 
@@ -26,28 +62,113 @@ type EntryStream = Pin<Box<dyn Stream<Item = Result<AuditEntry, Status>> + Send>
 
 #[tonic::async_trait]
 impl Audit for AuditService {
-    type CaseEntriesStream = EntryStream;
     type RangeStream = EntryStream;
 
-    async fn case_entries(
-        &self,
-        _: Request<CaseEntriesRequest>,
-    ) -> Result<Response<EntryStream>, Status> {
-        Err(Status::unimplemented(
-            "audit case entries are not implemented on this node yet",
-        ))
+    async fn case_entries(&self, req: Request<CaseEntriesRequest>) -> Result<Response<CaseEntriesReply>, Status> {
+        let auditor = caller(&req)?;
+        let req = req.into_inner();
+        let ctx = &self.ctx;
+        let case = ctx.case(&req.case_no)?;
+        if let Principal::Auditor { county: Some(county), .. } = &auditor.principal
+            && county.as_str() != case.receiving_county
+            && county.as_str() != case.home_county
+        {
+            tracing::warn!(auditor = %auditor, case = %case.case_no, "audit refused: case outside the auditor's county");
+            return Err(NodeError::NotPermitted(format!(
+                "an auditor of {county} may read only cases that touched {county}; {} is between {} and {}",
+                case.case_no, case.receiving_county, case.home_county
+            ))
+            .into());
+        }
+        if req.reveal && !province(&auditor) {
+            return Err(NodeError::NotPermitted("only province auditors may reveal personal data".into()).into());
+        }
+        let what = if req.reveal {
+            format!("case {} read with personal data revealed", case.case_no)
+        } else {
+            format!("case {} read", case.case_no)
+        };
+        self.record(&auditor, what, &case.application_id, &case.case_no).await?;
+        tracing::info!(auditor = %auditor, case = %case.case_no, reveal = req.reveal, "audit query");
+        let entries = ctx
+            .store
+            .case_entries(&case.application_id)
+            .map_err(NodeError::from)?
+            .into_iter()
+            .map(audit_entry)
+            .collect();
+        Ok(Response::new(CaseEntriesReply {
+            entries,
+            applicant: Some(view::applicant(&case.applicant, !req.reveal)),
+            case_no: case.case_no.clone(),
+            receiving_county: case.receiving_county.clone(),
+            home_county: case.home_county.clone(),
+            county: ctx.county.to_string(),
+        }))
     }
-    async fn range(&self, _: Request<RangeRequest>) -> Result<Response<EntryStream>, Status> {
-        Err(Status::unimplemented(
-            "audit range is not implemented on this node yet",
-        ))
+
+    async fn range(&self, req: Request<RangeRequest>) -> Result<Response<EntryStream>, Status> {
+        let auditor = caller(&req)?;
+        let req = req.into_inner();
+        let ctx = &self.ctx;
+        if let Principal::Auditor { county: Some(county), .. } = &auditor.principal
+            && county != &ctx.county
+        {
+            return Err(NodeError::NotPermitted(format!(
+                "an auditor of {county} may read ranges only of its own county's node, not of {}",
+                ctx.county
+            ))
+            .into());
+        }
+        let (head, _) = ctx.store.head().map_err(NodeError::from)?;
+        let to = if req.to_seq == 0 { head } else { req.to_seq.min(head) };
+        let from = req.from_seq.max(1);
+        self.record(&auditor, format!("ledger range {from}..={to} read"), "", "").await?;
+        // Streamed in pages so a long ledger never sits in memory whole.
+        let store = ctx.store.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(async move {
+            let mut next = from;
+            while next <= to {
+                let last = to.min(next.saturating_add(1023));
+                let page = match store.entries(next, last) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let _ = tx.send(Err(Status::from(NodeError::from(e)))).await;
+                        return;
+                    }
+                };
+                for e in page {
+                    if tx.send(Ok(audit_entry(e))).await.is_err() {
+                        return;
+                    }
+                }
+                next = last + 1;
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
     }
-    async fn latest_checkpoint(
+
+    async fn latest_checkpoint(&self, req: Request<CheckpointRequest>) -> Result<Response<SignedCheckpoint>, Status> {
+        let auditor = caller(&req)?;
+        self.record(&auditor, "checkpoint requested".into(), "", "").await?;
+        Ok(Response::new(self.ctx.checkpoint().await?))
+    }
+
+    async fn partner_checkpoints(
         &self,
-        _: Request<CheckpointRequest>,
-    ) -> Result<Response<SignedCheckpoint>, Status> {
-        Err(Status::unimplemented(
-            "checkpoints are not implemented on this node yet",
-        ))
+        req: Request<PartnerCheckpointsRequest>,
+    ) -> Result<Response<PartnerCheckpointsReply>, Status> {
+        let auditor = caller(&req)?;
+        self.record(&auditor, "partner checkpoints read".into(), "", "").await?;
+        let checkpoints = self
+            .ctx
+            .store
+            .partner_checkpoints()
+            .map_err(NodeError::from)?
+            .into_iter()
+            .filter_map(|(_, _, bytes)| SignedCheckpoint::decode(bytes.as_slice()).ok())
+            .collect();
+        Ok(Response::new(PartnerCheckpointsReply { checkpoints }))
     }
 }

@@ -19,7 +19,7 @@ use tongban_ledger::{
     Batch, CaseRecord, HandoffRecord, IdentityCheckRecord, NewEntry, ReceivedHandoff, Side,
 };
 use tongban_pki::Principal;
-use tongban_proto::common::v1::{Receipt, SignedReceipt};
+use tongban_proto::common::v1::{Receipt, SignedCheckpoint, SignedReceipt};
 use tongban_proto::federation::v1::federation_server::Federation;
 use tongban_proto::federation::v1::refusal::Code;
 use tongban_proto::federation::v1::{
@@ -328,6 +328,44 @@ impl FederationService {
             },
             envelope.materials,
         ))
+    }
+
+    /// Keeps a partner's signed checkpoint after checking it is the
+    /// sender's own. A bad one is logged and dropped: it proves nothing.
+    fn keep_checkpoint(&self, sender: &CountyCode, signed: &SignedCheckpoint) {
+        let ctx = &self.ctx;
+        let checked = ctx
+            .anchor
+            .verify_signed(
+                &signed.signer_certificate,
+                crate::protocol::CHECKPOINT_DOMAIN,
+                &signed.checkpoint,
+                &signed.signature,
+                std::time::SystemTime::now(),
+            )
+            .map_err(|e| e.to_string())
+            .and_then(|signer| match signer.principal {
+                Principal::Node { county } if &county == sender => Ok(()),
+                _ => Err(format!("signed by {signer}, not by the node of {sender}")),
+            })
+            .and_then(|()| {
+                tongban_proto::common::v1::Checkpoint::decode(signed.checkpoint.as_slice()).map_err(|e| e.to_string())
+            })
+            .and_then(|cp| {
+                if cp.county == sender.as_str() {
+                    Ok(cp)
+                } else {
+                    Err(format!("checkpoint of {} sent by {sender}", cp.county))
+                }
+            });
+        match checked {
+            Ok(cp) => {
+                if let Err(e) = ctx.store.put_partner_checkpoint(sender.as_str(), cp.seq, &signed.encode_to_vec()) {
+                    tracing::error!(peer = %sender, error = %e, "cannot keep partner checkpoint");
+                }
+            }
+            Err(reason) => tracing::warn!(peer = %sender, %reason, "partner checkpoint rejected"),
+        }
     }
 
     /// A case this node already holds.
@@ -703,6 +741,7 @@ impl Federation for FederationService {
                         }
                     });
                 }
+                Some(Frame::Checkpoint(signed)) => self.keep_checkpoint(&sender, &signed),
                 Some(Frame::Chunk(chunk)) => match current.take() {
                     Some(Current::Receiving(mut r)) => {
                         current = Some(match r.ingest.chunk(chunk) {

@@ -16,7 +16,8 @@ use tongban_ledger::{CaseRecord, Side, Store};
 use tongban_pki::Identity;
 use tongban_pki::tls::TlsMaterial;
 use tongban_pki::{NodeSigner, TrustAnchor};
-use tongban_proto::common::v1::CaseView;
+use prost::Message;
+use tongban_proto::common::v1::{CaseView, Checkpoint, SignedCheckpoint};
 
 pub(crate) use audit::AuditService;
 pub(crate) use federation::FederationService;
@@ -82,6 +83,36 @@ impl Ctx {
         self.store.case_by_no(case_no)?.ok_or_else(|| {
             NodeError::NotFound(format!("no case {case_no} on the node of {}", self.county))
         })
+    }
+
+    /// A checkpoint of the ledger head, signed by this node. Flushes first,
+    /// so a checkpoint never covers entries that a crash could still lose;
+    /// reuses the last one when the head has not moved.
+    pub(crate) async fn checkpoint(&self) -> Result<SignedCheckpoint, NodeError> {
+        let (seq, hash) = self.store.head()?;
+        if let Some((last, bytes)) = self.store.latest_checkpoint()?
+            && last == seq
+            && let Ok(signed) = SignedCheckpoint::decode(bytes.as_slice())
+        {
+            return Ok(signed);
+        }
+        self.store.flush().await?;
+        let checkpoint = Checkpoint {
+            version: crate::protocol::FORMAT_VERSION,
+            county: self.county.to_string(),
+            seq,
+            head_hash: hash.to_vec(),
+            at: self.clock.now_rfc3339(),
+        }
+        .encode_to_vec();
+        let signature = self.signer.sign(crate::protocol::CHECKPOINT_DOMAIN, &checkpoint)?;
+        let signed = SignedCheckpoint {
+            checkpoint,
+            signature,
+            signer_certificate: self.signer.certificate_der().to_vec(),
+        };
+        self.store.put_checkpoint(seq, &signed.encode_to_vec())?;
+        Ok(signed)
     }
 
     /// A case by number, which must be on this node's `side`.

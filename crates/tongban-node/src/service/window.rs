@@ -538,7 +538,8 @@ impl Window for WindowService {
             kinds.join(", "),
             case.home_county
         );
-        let fields = serde_json::json!({"handoff_id": entry.handoff_id, "materials": material_json(&supplied)});
+        let fields = serde_json::json!({"handoff_id": entry.handoff_id, "to": entry.to,
+            "envelope_sha256": flow::envelope_sha(&entry.envelope), "materials": material_json(&supplied)});
         let mut batch = Batch::default();
         batch.enqueue(entry);
         flow::save(
