@@ -4,6 +4,7 @@
 
 mod support;
 
+mod audit;
 mod foundation;
 mod handoff;
 mod review;

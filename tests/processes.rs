@@ -2,7 +2,6 @@
 //! codes, and the SIGKILL crash test. A binary of their own, so that they run
 //! after the in-process tests and never compete with them for ports.
 
-
 mod support;
 
 mod process;

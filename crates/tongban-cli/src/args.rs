@@ -56,12 +56,31 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: ReviewCommand,
     },
+    /// Auditor commands: trace a case across counties, verify ledgers, export evidence.
+    Audit {
+        #[command(flatten)]
+        auth: AuditAuth,
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Tracked post, on either side.
     Mail {
         #[command(flatten)]
         conn: ConnArgs,
         #[command(subcommand)]
         command: MailCommand,
+    },
+    /// Run a whole local federation for trying tongban: creates (or reuses)
+    /// a CA, certificates, configs and client profiles in DIR, starts three
+    /// county nodes on loopback, runs a sample case to CLOSED, prints its
+    /// trace and the commands to try by hand, and serves until Ctrl-C.
+    Dev {
+        /// Directory of the federation (certificates, configs, profiles, data).
+        #[arg(long, default_value = "tongban-dev")]
+        dir: PathBuf,
+        /// The nodes listen on 127.0.0.1 at this port and the next two.
+        #[arg(long, default_value_t = 7001)]
+        base_port: u16,
     },
 }
 
@@ -370,4 +389,71 @@ pub(crate) struct ApplyArgs {
     /// KIND=PATH (repeatable).
     #[arg(long = "material")]
     pub(crate) materials: Vec<String>,
+}
+
+/// The auditor's credentials (the node URLs are given per command).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct AuditAuth {
+    /// Federation CA certificate.
+    #[arg(long, global = true)]
+    pub(crate) ca: Option<PathBuf>,
+    /// Your auditor certificate.
+    #[arg(long, global = true)]
+    pub(crate) cert: Option<PathBuf>,
+    /// Your key.
+    #[arg(long, global = true)]
+    pub(crate) key: Option<PathBuf>,
+    /// A TOML profile with ca, cert, key (its node is not used).
+    #[arg(long, global = true, env = "TONGBAN_PROFILE")]
+    pub(crate) profile: Option<PathBuf>,
+    /// One JSON document on stdout instead of human output.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Trace one case across the nodes it touched and verify everything.
+    Trace {
+        /// Case number.
+        case: String,
+        /// A node's URL (repeatable: every county the case touched).
+        #[arg(long = "node", required = true)]
+        nodes: Vec<String>,
+        /// Also write the timeline as a self-contained HTML page.
+        #[arg(long)]
+        html: Option<PathBuf>,
+        /// Show personal data unmasked (province auditors; recorded by the nodes).
+        #[arg(long)]
+        reveal: bool,
+    },
+    /// Verify a node's whole ledger against its signed checkpoint.
+    Verify {
+        /// The node's URL.
+        #[arg(long)]
+        node: String,
+    },
+    /// Write the evidence of one case (entries, receipts, checkpoints,
+    /// certificates) to a bundle that verify-bundle checks offline.
+    Export {
+        /// Case number.
+        case: String,
+        /// A node's URL (repeatable).
+        #[arg(long = "node", required = true)]
+        nodes: Vec<String>,
+        /// The bundle file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Include personal data unmasked (province auditors; recorded).
+        #[arg(long)]
+        reveal: bool,
+    },
+    /// Verify an exported bundle with no network.
+    VerifyBundle {
+        /// The bundle file.
+        file: PathBuf,
+        /// Also write the timeline as HTML.
+        #[arg(long)]
+        html: Option<PathBuf>,
+    },
 }

@@ -31,7 +31,27 @@ struct Profile {
 /// Opens a mutual-TLS channel to the node the arguments name. Flags win
 /// over the profile; relative paths in a profile are relative to it.
 pub(crate) async fn connect(conn: &ConnArgs) -> Result<Channel> {
-    let profile = match &conn.profile {
+    let (node, tls) = credentials(
+        conn.node.as_deref(),
+        &conn.ca,
+        &conn.cert,
+        &conn.key,
+        conn.profile.as_deref(),
+    )?;
+    let node = node.context("--node is required (or --profile / TONGBAN_PROFILE)")?;
+    channel(&node, &tls).await
+}
+
+/// Reads the CA, certificate and key named by flags or a profile, and the
+/// profile's node URL unless `node` is given.
+pub(crate) fn credentials(
+    node: Option<&str>,
+    ca: &Option<PathBuf>,
+    cert: &Option<PathBuf>,
+    key: &Option<PathBuf>,
+    profile: Option<&Path>,
+) -> Result<(Option<String>, TlsMaterial)> {
+    let profile = match profile {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read profile {}", path.display()))?;
@@ -52,15 +72,13 @@ pub(crate) async fn connect(conn: &ConnArgs) -> Result<Channel> {
             .or_else(|| from.cloned())
             .with_context(|| format!("--{name} is required (or --profile / TONGBAN_PROFILE)"))
     };
-    let node = conn
-        .node
-        .clone()
-        .or_else(|| profile.as_ref().map(|p| p.node.clone()))
-        .context("--node is required (or --profile / TONGBAN_PROFILE)")?;
-    let ca = pick(&conn.ca, profile.as_ref().map(|p| &p.ca), "ca")?;
-    let cert = pick(&conn.cert, profile.as_ref().map(|p| &p.cert), "cert")?;
-    let key = pick(&conn.key, profile.as_ref().map(|p| &p.key), "key")?;
-    channel(&node, &TlsMaterial::load(&ca, &cert, &key)?).await
+    let node = node
+        .map(str::to_owned)
+        .or_else(|| profile.as_ref().map(|p| p.node.clone()));
+    let ca = pick(ca, profile.as_ref().map(|p| &p.ca), "ca")?;
+    let cert = pick(cert, profile.as_ref().map(|p| &p.cert), "cert")?;
+    let key = pick(key, profile.as_ref().map(|p| &p.key), "key")?;
+    Ok((node, TlsMaterial::load(&ca, &cert, &key)?))
 }
 
 /// Opens a mutual-TLS channel to `url` with the given material.

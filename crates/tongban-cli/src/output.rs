@@ -30,7 +30,7 @@ fn material_json(m: &MaterialDigest) -> Value {
     json!({"kind": m.kind, "filename": m.filename, "size": m.size, "sha256": hex(&m.sha256)})
 }
 
-fn applicant_json(a: &Applicant) -> Value {
+pub(crate) fn applicant_json(a: &Applicant) -> Value {
     let who = match &a.who {
         Some(Who::Person(p)) => {
             json!({"kind": "person", "name": p.name, "resident_id": p.resident_id})

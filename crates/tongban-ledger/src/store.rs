@@ -568,7 +568,12 @@ impl Store {
     }
 
     /// Keeps a checkpoint a partner sent (durable with the next flush).
-    pub fn put_partner_checkpoint(&self, county: &str, seq: u64, signed: &[u8]) -> Result<(), StoreError> {
+    pub fn put_partner_checkpoint(
+        &self,
+        county: &str,
+        seq: u64,
+        signed: &[u8],
+    ) -> Result<(), StoreError> {
         let mut key = county.as_bytes().to_vec();
         key.push(b'/');
         key.extend_from_slice(&seq.to_be_bytes());
@@ -580,12 +585,17 @@ impl Store {
 
     /// The latest checkpoint held of each partner: (county, seq, signed bytes).
     pub fn partner_checkpoints(&self) -> Result<Vec<(String, u64, Vec<u8>)>, StoreError> {
-        let mut latest: std::collections::BTreeMap<String, (u64, Vec<u8>)> = std::collections::BTreeMap::new();
+        let mut latest: std::collections::BTreeMap<String, (u64, Vec<u8>)> =
+            std::collections::BTreeMap::new();
         for kv in self.partner_checkpoints.iter() {
             let (k, v) = kv.map_err(StoreError::db("failed to scan partner checkpoints"))?;
-            let Some(split) = k.iter().position(|b| *b == b'/') else { continue };
+            let Some(split) = k.iter().position(|b| *b == b'/') else {
+                continue;
+            };
             let county = String::from_utf8_lossy(&k[..split]).into_owned();
-            let Ok(seq_bytes) = <[u8; 8]>::try_from(&k[split + 1..]) else { continue };
+            let Ok(seq_bytes) = <[u8; 8]>::try_from(&k[split + 1..]) else {
+                continue;
+            };
             // Keys sort by county then seq, so the last one seen is the latest.
             latest.insert(county, (u64::from_be_bytes(seq_bytes), v.to_vec()));
         }

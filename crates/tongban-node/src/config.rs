@@ -444,7 +444,11 @@ impl NodeConfig {
             ));
         }
         if raw.audit.checkpoint_interval_secs == 0 {
-            return Err(ConfigError::new(path, "audit.checkpoint_interval_secs", "must be positive"));
+            return Err(ConfigError::new(
+                path,
+                "audit.checkpoint_interval_secs",
+                "must be positive",
+            ));
         }
         let d = raw.delivery;
         if d.initial_backoff_ms == 0 || d.max_backoff_ms < d.initial_backoff_ms || d.batch_size == 0

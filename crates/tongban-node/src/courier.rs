@@ -181,7 +181,13 @@ impl Courier {
         // partner keeps it as evidence of our history.
         let checkpoint = self.ctx.checkpoint().await?;
         tokio::spawn(async move {
-            if tx.send(HandoffFrame { frame: Some(Frame::Checkpoint(checkpoint)) }).await.is_err() {
+            if tx
+                .send(HandoffFrame {
+                    frame: Some(Frame::Checkpoint(checkpoint)),
+                })
+                .await
+                .is_err()
+            {
                 return;
             }
             if let Err(e) = produce(&store, blobs, &tx).await {

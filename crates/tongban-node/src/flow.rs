@@ -103,7 +103,10 @@ pub(crate) async fn save(
         // receiver's receipt.
         if let serde_json::Value::Object(map) = &mut fields {
             map.insert("handoff_id".into(), entry.handoff_id.clone().into());
-            map.insert("envelope_sha256".into(), envelope_sha(&entry.envelope).into());
+            map.insert(
+                "envelope_sha256".into(),
+                envelope_sha(&entry.envelope).into(),
+            );
             map.insert("to".into(), entry.to.clone().into());
         }
         case.handoffs.push(tongban_ledger::HandoffRecord {

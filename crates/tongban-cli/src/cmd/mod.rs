@@ -1,6 +1,8 @@
 //! The subcommands, one module each, and the mapping of failures to exit codes.
 
+mod audit;
 mod certs;
+mod dev;
 mod mail;
 mod node;
 mod review;
@@ -23,6 +25,8 @@ pub(crate) async fn run(command: Command) -> Result<()> {
         Command::Window { conn, command } => window::run(&conn, command).await,
         Command::Review { conn, command } => review::run(&conn, command).await,
         Command::Mail { conn, command } => mail::run(&conn, command).await,
+        Command::Dev { dir, base_port } => dev::run(&dir, base_port).await,
+        Command::Audit { auth, command } => audit::run(&auth, command).await,
     }
 }
 

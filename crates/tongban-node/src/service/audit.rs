@@ -31,7 +31,13 @@ impl AuditService {
     }
 
     /// Records an audit query in the ledger.
-    async fn record(&self, auditor: &Identity, what: String, application_id: &str, case_no: &str) -> Result<(), NodeError> {
+    async fn record(
+        &self,
+        auditor: &Identity,
+        what: String,
+        application_id: &str,
+        case_no: &str,
+    ) -> Result<(), NodeError> {
         let mut batch = Batch::default();
         batch.append(NewEntry {
             application_id: application_id.to_owned(),
@@ -58,18 +64,47 @@ fn audit_entry(e: StoredEntry) -> AuditEntry {
     }
 }
 
+/// Whether an entry's payload may be shown to an auditor of `county`: only
+/// for cases that touched that county.
+fn visible(
+    store: &tongban_ledger::Store,
+    e: &StoredEntry,
+    county: &str,
+    seen: &mut std::collections::HashMap<String, bool>,
+) -> bool {
+    let Ok(entry) = tongban_proto::common::v1::LedgerEntry::decode(e.entry.as_slice()) else {
+        return false;
+    };
+    if entry.application_id.is_empty() {
+        return false;
+    }
+    *seen.entry(entry.application_id.clone()).or_insert_with(|| {
+        store
+            .case(&entry.application_id)
+            .ok()
+            .flatten()
+            .is_some_and(|c| c.receiving_county == county || c.home_county == county)
+    })
+}
+
 type EntryStream = Pin<Box<dyn Stream<Item = Result<AuditEntry, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl Audit for AuditService {
     type RangeStream = EntryStream;
 
-    async fn case_entries(&self, req: Request<CaseEntriesRequest>) -> Result<Response<CaseEntriesReply>, Status> {
+    async fn case_entries(
+        &self,
+        req: Request<CaseEntriesRequest>,
+    ) -> Result<Response<CaseEntriesReply>, Status> {
         let auditor = caller(&req)?;
         let req = req.into_inner();
         let ctx = &self.ctx;
         let case = ctx.case(&req.case_no)?;
-        if let Principal::Auditor { county: Some(county), .. } = &auditor.principal
+        if let Principal::Auditor {
+            county: Some(county),
+            ..
+        } = &auditor.principal
             && county.as_str() != case.receiving_county
             && county.as_str() != case.home_county
         {
@@ -81,14 +116,18 @@ impl Audit for AuditService {
             .into());
         }
         if req.reveal && !province(&auditor) {
-            return Err(NodeError::NotPermitted("only province auditors may reveal personal data".into()).into());
+            return Err(NodeError::NotPermitted(
+                "only province auditors may reveal personal data".into(),
+            )
+            .into());
         }
         let what = if req.reveal {
             format!("case {} read with personal data revealed", case.case_no)
         } else {
             format!("case {} read", case.case_no)
         };
-        self.record(&auditor, what, &case.application_id, &case.case_no).await?;
+        self.record(&auditor, what, &case.application_id, &case.case_no)
+            .await?;
         tracing::info!(auditor = %auditor, case = %case.case_no, reveal = req.reveal, "audit query");
         let entries = ctx
             .store
@@ -111,23 +150,31 @@ impl Audit for AuditService {
         let auditor = caller(&req)?;
         let req = req.into_inner();
         let ctx = &self.ctx;
-        if let Principal::Auditor { county: Some(county), .. } = &auditor.principal
-            && county != &ctx.county
-        {
-            return Err(NodeError::NotPermitted(format!(
-                "an auditor of {county} may read ranges only of its own county's node, not of {}",
-                ctx.county
-            ))
-            .into());
-        }
+        // A county auditor sees every entry (the chain needs them all) but
+        // only the payloads of cases that touched its county; the others are
+        // withheld, which the entries' payload digests allow.
+        let scope = match &auditor.principal {
+            Principal::Auditor {
+                county: Some(county),
+                ..
+            } if county != &ctx.county => Some(county.to_string()),
+            _ => None,
+        };
         let (head, _) = ctx.store.head().map_err(NodeError::from)?;
-        let to = if req.to_seq == 0 { head } else { req.to_seq.min(head) };
+        let to = if req.to_seq == 0 {
+            head
+        } else {
+            req.to_seq.min(head)
+        };
         let from = req.from_seq.max(1);
-        self.record(&auditor, format!("ledger range {from}..={to} read"), "", "").await?;
+        self.record(&auditor, format!("ledger range {from}..={to} read"), "", "")
+            .await?;
         // Streamed in pages so a long ledger never sits in memory whole.
         let store = ctx.store.clone();
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         tokio::spawn(async move {
+            let mut seen: std::collections::HashMap<String, bool> =
+                std::collections::HashMap::new();
             let mut next = from;
             while next <= to {
                 let last = to.min(next.saturating_add(1023));
@@ -138,7 +185,12 @@ impl Audit for AuditService {
                         return;
                     }
                 };
-                for e in page {
+                for mut e in page {
+                    if let Some(county) = &scope
+                        && !visible(&store, &e, county, &mut seen)
+                    {
+                        e.payload.clear();
+                    }
                     if tx.send(Ok(audit_entry(e))).await.is_err() {
                         return;
                     }
@@ -146,12 +198,18 @@ impl Audit for AuditService {
                 next = last + 1;
             }
         });
-        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 
-    async fn latest_checkpoint(&self, req: Request<CheckpointRequest>) -> Result<Response<SignedCheckpoint>, Status> {
+    async fn latest_checkpoint(
+        &self,
+        req: Request<CheckpointRequest>,
+    ) -> Result<Response<SignedCheckpoint>, Status> {
         let auditor = caller(&req)?;
-        self.record(&auditor, "checkpoint requested".into(), "", "").await?;
+        self.record(&auditor, "checkpoint requested".into(), "", "")
+            .await?;
         Ok(Response::new(self.ctx.checkpoint().await?))
     }
 
@@ -160,7 +218,8 @@ impl Audit for AuditService {
         req: Request<PartnerCheckpointsRequest>,
     ) -> Result<Response<PartnerCheckpointsReply>, Status> {
         let auditor = caller(&req)?;
-        self.record(&auditor, "partner checkpoints read".into(), "", "").await?;
+        self.record(&auditor, "partner checkpoints read".into(), "", "")
+            .await?;
         let checkpoints = self
             .ctx
             .store

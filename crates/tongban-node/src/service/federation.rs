@@ -349,7 +349,8 @@ impl FederationService {
                 _ => Err(format!("signed by {signer}, not by the node of {sender}")),
             })
             .and_then(|()| {
-                tongban_proto::common::v1::Checkpoint::decode(signed.checkpoint.as_slice()).map_err(|e| e.to_string())
+                tongban_proto::common::v1::Checkpoint::decode(signed.checkpoint.as_slice())
+                    .map_err(|e| e.to_string())
             })
             .and_then(|cp| {
                 if cp.county == sender.as_str() {
@@ -360,7 +361,11 @@ impl FederationService {
             });
         match checked {
             Ok(cp) => {
-                if let Err(e) = ctx.store.put_partner_checkpoint(sender.as_str(), cp.seq, &signed.encode_to_vec()) {
+                if let Err(e) = ctx.store.put_partner_checkpoint(
+                    sender.as_str(),
+                    cp.seq,
+                    &signed.encode_to_vec(),
+                ) {
                     tracing::error!(peer = %sender, error = %e, "cannot keep partner checkpoint");
                 }
             }

@@ -9,6 +9,7 @@ mod window;
 
 use std::sync::Arc;
 
+use prost::Message;
 use tokio::sync::Notify;
 use tongban_core::CaseState;
 use tongban_core::{CountyCode, Directory};
@@ -16,7 +17,6 @@ use tongban_ledger::{CaseRecord, Side, Store};
 use tongban_pki::Identity;
 use tongban_pki::tls::TlsMaterial;
 use tongban_pki::{NodeSigner, TrustAnchor};
-use prost::Message;
 use tongban_proto::common::v1::{CaseView, Checkpoint, SignedCheckpoint};
 
 pub(crate) use audit::AuditService;
@@ -105,7 +105,9 @@ impl Ctx {
             at: self.clock.now_rfc3339(),
         }
         .encode_to_vec();
-        let signature = self.signer.sign(crate::protocol::CHECKPOINT_DOMAIN, &checkpoint)?;
+        let signature = self
+            .signer
+            .sign(crate::protocol::CHECKPOINT_DOMAIN, &checkpoint)?;
         let signed = SignedCheckpoint {
             checkpoint,
             signature,

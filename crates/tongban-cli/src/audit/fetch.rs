@@ -1,0 +1,152 @@
+//! Collecting the evidence of one case from the nodes it touched.
+
+use anyhow::{Context, Result};
+use prost::Message;
+use tongban_pki::tls::TlsMaterial;
+use tongban_proto::audit::v1::audit_client::AuditClient;
+use tongban_proto::audit::v1::{
+    CaseEntriesRequest, CheckpointRequest, PartnerCheckpointsRequest, RangeRequest,
+};
+use tongban_proto::common::v1::{Checkpoint, SignedCheckpoint};
+use tonic::transport::Channel;
+
+use super::{BUNDLE_FORMAT, Bundle, EntryHex, NodeEvidence, Signed, hex};
+use crate::client::channel;
+use crate::cmd::status_error;
+
+async fn range(
+    client: &mut AuditClient<Channel>,
+    from: u64,
+    to: u64,
+) -> Result<Vec<tongban_proto::audit::v1::AuditEntry>> {
+    let mut stream = client
+        .range(RangeRequest {
+            from_seq: from,
+            to_seq: to,
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let mut out = Vec::new();
+    while let Some(e) = stream.message().await.map_err(status_error)? {
+        out.push(e);
+    }
+    Ok(out)
+}
+
+/// Fetches the case from every node: its entries first (which the node
+/// records), the partner checkpoints, then a fresh checkpoint and the range
+/// of the ledger from the earliest entry anyone needs up to that checkpoint.
+pub(crate) async fn fetch(
+    case_no: &str,
+    urls: &[String],
+    tls: &TlsMaterial,
+    reveal: bool,
+) -> Result<Bundle> {
+    struct Partial {
+        url: String,
+        client: AuditClient<Channel>,
+        reply: tongban_proto::audit::v1::CaseEntriesReply,
+        partners: Vec<SignedCheckpoint>,
+    }
+    let mut partials = Vec::new();
+    for url in urls {
+        let mut client = AuditClient::new(channel(url, tls).await?);
+        let reply = client
+            .case_entries(CaseEntriesRequest {
+                case_no: case_no.to_owned(),
+                reveal,
+            })
+            .await
+            .map_err(status_error)
+            .with_context(|| format!("reading case {case_no} from {url}"))?
+            .into_inner();
+        let partners = client
+            .partner_checkpoints(PartnerCheckpointsRequest {})
+            .await
+            .map_err(status_error)
+            .with_context(|| format!("reading partner checkpoints from {url}"))?
+            .into_inner()
+            .checkpoints;
+        partials.push(Partial {
+            url: url.clone(),
+            client,
+            reply,
+            partners,
+        });
+    }
+    // Checkpoints other nodes hold about each county: that county's range
+    // must reach back to them.
+    let mut held: Vec<(String, u64)> = Vec::new();
+    for p in &partials {
+        for c in &p.partners {
+            if let Ok(cp) = Checkpoint::decode(c.checkpoint.as_slice()) {
+                held.push((cp.county, cp.seq));
+            }
+        }
+    }
+    let mut nodes = Vec::new();
+    for mut p in partials {
+        let signed = p
+            .client
+            .latest_checkpoint(CheckpointRequest {})
+            .await
+            .map_err(status_error)
+            .with_context(|| format!("reading the checkpoint of {}", p.url))?
+            .into_inner();
+        let cp = Checkpoint::decode(signed.checkpoint.as_slice())
+            .context("checkpoint does not decode")?;
+        let county = p.reply.county.clone();
+        let first_case = p
+            .reply
+            .entries
+            .iter()
+            .map(|e| e.seq)
+            .min()
+            .unwrap_or(cp.seq);
+        let first_held = held
+            .iter()
+            .filter(|(c, _)| *c == county)
+            .map(|(_, s)| *s)
+            .min()
+            .unwrap_or(u64::MAX);
+        let from = first_case.min(first_held).max(1);
+        let entries = range(&mut p.client, from, cp.seq)
+            .await
+            .with_context(|| format!("reading the ledger of {}", p.url))?;
+        let applicant = p
+            .reply
+            .applicant
+            .as_ref()
+            .map(crate::output::applicant_json)
+            .unwrap_or(serde_json::Value::Null);
+        nodes.push(NodeEvidence {
+            url: p.url,
+            county,
+            receiving_county: p.reply.receiving_county.clone(),
+            home_county: p.reply.home_county.clone(),
+            applicant,
+            checkpoint: Signed::from(&signed),
+            entries: entries.iter().map(EntryHex::from).collect(),
+            case_entries: p.reply.entries.iter().map(EntryHex::from).collect(),
+            partner_checkpoints: p.partners.iter().map(Signed::from).collect(),
+        });
+    }
+    let ca_der = rustls_free_der(&tls.ca_pem)?;
+    Ok(Bundle {
+        format: BUNDLE_FORMAT.into(),
+        case_no: case_no.to_owned(),
+        created_at: time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        ca_certificate: hex(&ca_der),
+        nodes,
+    })
+}
+
+/// The DER of the CA certificate, via the PKI crate's anchor.
+fn rustls_free_der(ca_pem: &str) -> Result<Vec<u8>> {
+    Ok(tongban_pki::TrustAnchor::from_pem(ca_pem)?
+        .ca_der()
+        .to_vec())
+}

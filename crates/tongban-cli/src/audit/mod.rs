@@ -1,0 +1,99 @@
+//! Auditing across counties: an evidence bundle (what each node showed the
+//! auditor: its signed checkpoint, a verified range of its ledger, the
+//! case's entries, the partner checkpoints it holds), fetched over mutual
+//! TLS or read from a file, and one verifier for both. `trace` is fetch +
+//! verify, `export` is fetch + write, `verify-bundle` is read + verify, so
+//! online and offline checks can never disagree.
+
+pub(crate) mod fetch;
+pub(crate) mod html;
+pub(crate) mod verify;
+
+use serde::{Deserialize, Serialize};
+
+/// The bundle format named in the file.
+pub(crate) const BUNDLE_FORMAT: &str = "tongban-audit-bundle-v1";
+
+/// Everything an auditor needs to check one case offline.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Bundle {
+    /// Always [`BUNDLE_FORMAT`].
+    pub(crate) format: String,
+    /// The case.
+    pub(crate) case_no: String,
+    /// RFC 3339 time of the export.
+    pub(crate) created_at: String,
+    /// The federation CA the auditor trusted, DER hex.
+    pub(crate) ca_certificate: String,
+    /// What each node showed.
+    pub(crate) nodes: Vec<NodeEvidence>,
+}
+
+/// What one node showed the auditor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct NodeEvidence {
+    /// The URL asked.
+    pub(crate) url: String,
+    /// The node's county (as it says; checked against its signatures).
+    pub(crate) county: String,
+    /// The case's receiving county, as the node holds it.
+    pub(crate) receiving_county: String,
+    /// The case's home county, as the node holds it.
+    pub(crate) home_county: String,
+    /// The applicant as shown (masked unless revealed).
+    pub(crate) applicant: serde_json::Value,
+    /// The node's checkpoint, signed at the time of the audit.
+    pub(crate) checkpoint: Signed,
+    /// Every ledger entry from `entries[0].seq` to the checkpoint's seq.
+    pub(crate) entries: Vec<EntryHex>,
+    /// The case's entries as the node listed them.
+    pub(crate) case_entries: Vec<EntryHex>,
+    /// The partner checkpoints the node holds.
+    pub(crate) partner_checkpoints: Vec<Signed>,
+}
+
+/// A signed message: body, signature and signer certificate, all hex.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct Signed {
+    pub(crate) body: String,
+    pub(crate) signature: String,
+    pub(crate) signer_certificate: String,
+}
+
+/// A ledger entry and its payload, hex.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct EntryHex {
+    pub(crate) seq: u64,
+    pub(crate) entry: String,
+    pub(crate) payload: String,
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    crate::output::hex(bytes)
+}
+
+pub(crate) fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len() / 2)
+        .filter_map(|i| u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect()
+}
+
+impl From<&tongban_proto::common::v1::SignedCheckpoint> for Signed {
+    fn from(s: &tongban_proto::common::v1::SignedCheckpoint) -> Self {
+        Self {
+            body: hex(&s.checkpoint),
+            signature: hex(&s.signature),
+            signer_certificate: hex(&s.signer_certificate),
+        }
+    }
+}
+
+impl From<&tongban_proto::audit::v1::AuditEntry> for EntryHex {
+    fn from(e: &tongban_proto::audit::v1::AuditEntry) -> Self {
+        Self {
+            seq: e.seq,
+            entry: hex(&e.entry),
+            payload: hex(&e.payload),
+        }
+    }
+}

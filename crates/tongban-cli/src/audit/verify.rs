@@ -1,0 +1,500 @@
+//! Checking a bundle: each node's signed checkpoint, the hash chain of the
+//! range it showed up to that checkpoint, payload digests, the case's entries
+//! against that range, every receipt's signature against the federation CA,
+//! both sides of every handoff, and the partner checkpoints nodes hold of
+//! each other. Every problem names the node, the entry or handoff, and the
+//! field.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use prost::Message;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tongban_ledger::chain::entry_hash;
+use tongban_pki::{Principal, TrustAnchor};
+use tongban_proto::common::v1::{Checkpoint, LedgerEntry, Receipt};
+
+use super::{Bundle, EntryHex, NodeEvidence, Signed, hex, unhex};
+
+const RECEIPT_DOMAIN: &str = "tongban-receipt-v1";
+const CHECKPOINT_DOMAIN: &str = "tongban-checkpoint-v1";
+
+/// One event of the merged timeline.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Event {
+    pub(crate) at: String,
+    pub(crate) county: String,
+    pub(crate) actor: String,
+    pub(crate) event: String,
+    pub(crate) detail: String,
+    pub(crate) seq: u64,
+}
+
+/// A handoff seen from both sides.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Arrow {
+    pub(crate) handoff_id: String,
+    pub(crate) from: String,
+    pub(crate) to: String,
+    pub(crate) sent_seq: u64,
+    pub(crate) received_seq: u64,
+    pub(crate) matched: bool,
+}
+
+/// What a node's chain check covered.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Coverage {
+    pub(crate) county: String,
+    pub(crate) from_seq: u64,
+    pub(crate) to_seq: u64,
+}
+
+/// The outcome of verifying a bundle.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Report {
+    pub(crate) case_no: String,
+    pub(crate) verified: bool,
+    pub(crate) problems: Vec<String>,
+    pub(crate) notes: Vec<String>,
+    pub(crate) coverage: Vec<Coverage>,
+    pub(crate) handoffs: Vec<Arrow>,
+    pub(crate) timeline: Vec<Event>,
+    pub(crate) applicant: serde_json::Value,
+}
+
+fn decode_entry(e: &EntryHex) -> Option<(LedgerEntry, Vec<u8>)> {
+    let bytes = unhex(&e.entry);
+    LedgerEntry::decode(bytes.as_slice())
+        .ok()
+        .map(|l| (l, bytes))
+}
+
+fn payload_json(e: &EntryHex) -> serde_json::Value {
+    serde_json::from_slice(&unhex(&e.payload)).unwrap_or(serde_json::Value::Null)
+}
+
+fn field<'a>(v: &'a serde_json::Value, name: &str) -> &'a str {
+    v.get(name).and_then(|x| x.as_str()).unwrap_or_default()
+}
+
+/// (kind, size, sha256 hex) of a payload's or receipt's materials.
+fn materials_of(v: &serde_json::Value) -> Vec<(String, u64, String)> {
+    v.get("materials")
+        .and_then(|m| m.as_array())
+        .map(|ms| {
+            ms.iter()
+                .map(|m| {
+                    (
+                        field(m, "kind").to_owned(),
+                        m.get("size").and_then(|s| s.as_u64()).unwrap_or_default(),
+                        field(m, "sha256").to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn rfc3339(text: &str) -> Option<SystemTime> {
+    let t =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(t.unix_timestamp().max(0) as u64))
+}
+
+/// Checks a signed checkpoint: signature, signer is the node of `county`.
+fn check_checkpoint(
+    anchor: &TrustAnchor,
+    signed: &Signed,
+    county: Option<&str>,
+) -> Result<Checkpoint, String> {
+    let body = unhex(&signed.body);
+    let cp = Checkpoint::decode(body.as_slice()).map_err(|e| format!("does not decode: {e}"))?;
+    let at = rfc3339(&cp.at).unwrap_or_else(SystemTime::now);
+    let signer = anchor
+        .verify_signed(
+            &unhex(&signed.signer_certificate),
+            CHECKPOINT_DOMAIN,
+            &body,
+            &unhex(&signed.signature),
+            at,
+        )
+        .map_err(|e| e.to_string())?;
+    let expected = county.unwrap_or(&cp.county);
+    match &signer.principal {
+        Principal::Node { county } if county.as_str() == expected && cp.county == expected => {
+            Ok(cp)
+        }
+        _ => Err(format!("signed by {signer}, not by the node of {expected}")),
+    }
+}
+
+struct NodeView<'a> {
+    evidence: &'a NodeEvidence,
+    checkpoint: Option<Checkpoint>,
+    by_seq: BTreeMap<u64, &'a EntryHex>,
+}
+
+/// Verifies a bundle against the federation CA.
+pub(crate) fn verify(bundle: &Bundle, anchor: &TrustAnchor) -> Report {
+    let mut problems = Vec::new();
+    let mut notes = Vec::new();
+    let mut coverage = Vec::new();
+    let mut views: BTreeMap<String, NodeView<'_>> = BTreeMap::new();
+
+    for node in &bundle.nodes {
+        let county = node.county.clone();
+        let checkpoint = match check_checkpoint(anchor, &node.checkpoint, Some(&county)) {
+            Ok(cp) => Some(cp),
+            Err(e) => {
+                problems.push(format!("node {county} ({}): its checkpoint {e}", node.url));
+                None
+            }
+        };
+        let by_seq: BTreeMap<u64, &EntryHex> = node.entries.iter().map(|e| (e.seq, e)).collect();
+        if let Some(cp) = &checkpoint {
+            check_chain(&county, node, cp, &mut problems);
+            coverage.push(Coverage {
+                county: county.clone(),
+                from_seq: node.entries.first().map(|e| e.seq).unwrap_or(cp.seq),
+                to_seq: cp.seq,
+            });
+        }
+        for ce in &node.case_entries {
+            match by_seq.get(&ce.seq) {
+                Some(e) if e.entry == ce.entry && e.payload == ce.payload => {}
+                Some(_) => problems.push(format!(
+                    "node {county}: case entry {} differs from the ledger entry at that sequence number",
+                    ce.seq
+                )),
+                None => problems.push(format!(
+                    "node {county}: case entry {} lies outside the range the node showed",
+                    ce.seq
+                )),
+            }
+        }
+        views.insert(
+            county,
+            NodeView {
+                evidence: node,
+                checkpoint,
+                by_seq,
+            },
+        );
+    }
+
+    let handoffs = check_handoffs(anchor, &views, &mut problems, &mut notes);
+    check_partner_checkpoints(anchor, &views, &mut problems, &mut notes);
+
+    let mut timeline = Vec::new();
+    for (county, view) in &views {
+        for ce in &view.evidence.case_entries {
+            if let Some((entry, _)) = decode_entry(ce) {
+                timeline.push(Event {
+                    at: entry.at,
+                    county: county.clone(),
+                    actor: entry.actor,
+                    event: entry.kind,
+                    detail: field(&payload_json(ce), "detail").to_owned(),
+                    seq: entry.seq,
+                });
+            }
+        }
+    }
+    timeline.sort_by(|a, b| (&a.at, &a.county, a.seq).cmp(&(&b.at, &b.county, b.seq)));
+    let applicant = bundle
+        .nodes
+        .iter()
+        .map(|n| n.applicant.clone())
+        .find(|a| !a.is_null())
+        .unwrap_or_default();
+    Report {
+        case_no: bundle.case_no.clone(),
+        verified: problems.is_empty(),
+        problems,
+        notes,
+        coverage,
+        handoffs,
+        timeline,
+        applicant,
+    }
+}
+
+/// The hash chain of a node's range up to its checkpoint.
+fn check_chain(county: &str, node: &NodeEvidence, cp: &Checkpoint, problems: &mut Vec<String>) {
+    let Some(first) = node.entries.first() else {
+        if cp.seq > 0 {
+            problems.push(format!(
+                "node {county}: showed no ledger entries up to its checkpoint at seq {}",
+                cp.seq
+            ));
+        }
+        return;
+    };
+    let mut prev: Option<(u64, [u8; 32])> = None;
+    for (i, e) in node.entries.iter().enumerate() {
+        let expected_seq = first.seq + i as u64;
+        let Some((entry, bytes)) = decode_entry(e) else {
+            problems.push(format!(
+                "node {county}: ledger entry {} does not decode",
+                e.seq
+            ));
+            return;
+        };
+        if entry.seq != expected_seq || e.seq != expected_seq {
+            problems.push(format!(
+                "node {county}: ledger entry {expected_seq} is missing (found seq {} in its place)",
+                entry.seq
+            ));
+            return;
+        }
+        if let Some((pseq, phash)) = prev
+            && entry.prev_hash.as_slice() != phash
+        {
+            problems.push(format!(
+                "node {county}: ledger entry {pseq} was altered: its hash no longer matches prev_hash in entry {}",
+                entry.seq
+            ));
+            return;
+        }
+        let payload = unhex(&e.payload);
+        // An empty payload was withheld (another county's case): the
+        // entry itself, which the chain covers, is still checked.
+        if !payload.is_empty()
+            && Sha256::digest(&payload).as_slice() != entry.payload_sha256.as_slice()
+        {
+            problems.push(format!(
+                "node {county}: ledger entry {}'s payload does not match its payload_sha256",
+                entry.seq
+            ));
+        }
+        prev = Some((entry.seq, entry_hash(&bytes)));
+    }
+    if let Some((last, hash)) = prev {
+        if last != cp.seq {
+            problems.push(format!(
+                "node {county}: the range shown ends at seq {last}, its checkpoint is at seq {}",
+                cp.seq
+            ));
+        } else if hash.as_slice() != cp.head_hash.as_slice() {
+            problems.push(format!(
+                "node {county}: ledger entry {last} was altered: it does not match the node's signed checkpoint"
+            ));
+        }
+    }
+}
+
+/// Matches both sides of every receipted handoff of the case.
+fn check_handoffs(
+    anchor: &TrustAnchor,
+    views: &BTreeMap<String, NodeView<'_>>,
+    problems: &mut Vec<String>,
+    notes: &mut Vec<String>,
+) -> Vec<Arrow> {
+    let mut arrows = Vec::new();
+    let mut receipted: Vec<String> = Vec::new();
+    for (sender, view) in views {
+        for ce in &view.evidence.case_entries {
+            let Some((entry, _)) = decode_entry(ce) else {
+                continue;
+            };
+            if entry.kind != "handoff.receipted" {
+                continue;
+            }
+            let p = payload_json(ce);
+            let id = field(&p, "handoff_id").to_owned();
+            let to = field(&p, "to").to_owned();
+            receipted.push(id.clone());
+            let body = unhex(field(&p, "receipt"));
+            let Ok(receipt) = Receipt::decode(body.as_slice()) else {
+                problems.push(format!(
+                    "handoff {id}: the receipt {sender} holds does not decode"
+                ));
+                continue;
+            };
+            let at = rfc3339(&receipt.received_at).unwrap_or_else(SystemTime::now);
+            match anchor.verify_signed(
+                &unhex(field(&p, "signer_certificate")),
+                RECEIPT_DOMAIN,
+                &body,
+                &unhex(field(&p, "signature")),
+                at,
+            ) {
+                Ok(signer) if matches!(&signer.principal, Principal::Node { county } if county.as_str() == to) => {}
+                Ok(signer) => problems.push(format!(
+                    "handoff {id}: the receipt {sender} holds is signed by {signer}, not by the node of {to}"
+                )),
+                Err(e) => problems.push(format!("handoff {id}: the receipt {sender} holds has a bad signature ({e})")),
+            }
+            if receipt.handoff_id != id
+                || receipt.sender_county != *sender
+                || receipt.receiver_county != to
+            {
+                problems.push(format!(
+                    "handoff {id}: the receipt names handoff {} from {} to {}, not {id} from {sender} to {to}",
+                    receipt.handoff_id, receipt.sender_county, receipt.receiver_county
+                ));
+            }
+            let receipt_materials: Vec<(String, u64, String)> = receipt
+                .materials
+                .iter()
+                .map(|m| (m.kind.clone(), m.size, hex(&m.sha256)))
+                .collect();
+            // What the sender recorded it sent.
+            let sent = view.evidence.case_entries.iter().find(|e| {
+                decode_entry(e).is_some_and(|(l, _)| {
+                    l.kind != "handoff.receipted" && !l.kind.ends_with(".received")
+                }) && field(&payload_json(e), "handoff_id") == id
+            });
+            let mut matched = true;
+            let mut sent_seq = entry.seq;
+            match sent {
+                None => {
+                    matched = false;
+                    problems.push(format!(
+                        "handoff {id}: {sender} holds a receipt but no entry recording what it sent"
+                    ));
+                }
+                Some(s) => {
+                    sent_seq = s.seq;
+                    let sp = payload_json(s);
+                    if field(&sp, "envelope_sha256") != hex(&receipt.envelope_sha256) {
+                        matched = false;
+                        problems.push(format!(
+                            "handoff {id}: {sender} recorded sending envelope {} but {to} signed for envelope {} (field envelope_sha256)",
+                            field(&sp, "envelope_sha256"),
+                            hex(&receipt.envelope_sha256)
+                        ));
+                    }
+                    if sp.get("materials").is_some() && materials_of(&sp) != receipt_materials {
+                        matched = false;
+                        problems.push(format!(
+                            "handoff {id}: the materials {sender} recorded sending differ from those {to} signed for (field materials)"
+                        ));
+                    }
+                }
+            }
+            let mut received_seq = receipt.ledger_seq;
+            match views.get(&to) {
+                None => notes.push(format!("handoff {id}: {to} was not queried; only {sender}'s side and {to}'s signature checked")),
+                Some(receiver) => match receiver.evidence.case_entries.iter().find(|e| e.seq == receipt.ledger_seq) {
+                    None => {
+                        matched = false;
+                        problems.push(format!(
+                            "handoff {id}: {to}'s receipt names its ledger entry {}, which {to} does not show for this case",
+                            receipt.ledger_seq
+                        ));
+                    }
+                    Some(r) => {
+                        received_seq = r.seq;
+                        let rp = payload_json(r);
+                        let kind = decode_entry(r).map(|(l, _)| l.kind).unwrap_or_default();
+                        if !kind.ends_with(".received") || field(&rp, "handoff_id") != id {
+                            matched = false;
+                            problems.push(format!(
+                                "handoff {id}: {to}'s entry {} is {kind} for handoff {}, not the receipt of {id}",
+                                r.seq,
+                                field(&rp, "handoff_id")
+                            ));
+                        } else {
+                            if field(&rp, "envelope_sha256") != hex(&receipt.envelope_sha256) {
+                                matched = false;
+                                problems.push(format!(
+                                    "handoff {id}: {to}'s entry {} records envelope {} but its receipt says {} (field envelope_sha256)",
+                                    r.seq,
+                                    field(&rp, "envelope_sha256"),
+                                    hex(&receipt.envelope_sha256)
+                                ));
+                            }
+                            if materials_of(&rp) != receipt_materials {
+                                matched = false;
+                                problems.push(format!(
+                                    "handoff {id}: {to}'s entry {} records other materials than its receipt (field materials)",
+                                    r.seq
+                                ));
+                            }
+                        }
+                    }
+                },
+            }
+            arrows.push(Arrow {
+                handoff_id: id,
+                from: sender.clone(),
+                to,
+                sent_seq,
+                received_seq,
+                matched,
+            });
+        }
+    }
+    // Received but not (yet) receipted at the sender: in flight, or lost.
+    for (receiver, view) in views {
+        for ce in &view.evidence.case_entries {
+            let Some((entry, _)) = decode_entry(ce) else {
+                continue;
+            };
+            if !entry.kind.ends_with(".received") {
+                continue;
+            }
+            let p = payload_json(ce);
+            let id = field(&p, "handoff_id");
+            let from = field(&p, "from");
+            if views.contains_key(from) && !receipted.iter().any(|r| r == id) {
+                notes.push(format!(
+                    "handoff {id}: {receiver} received it (entry {}) but {from} holds no receipt yet (in flight)",
+                    entry.seq
+                ));
+            }
+        }
+    }
+    arrows
+}
+
+/// Checks each node's ledger against the checkpoints its partners hold of it.
+fn check_partner_checkpoints(
+    anchor: &TrustAnchor,
+    views: &BTreeMap<String, NodeView<'_>>,
+    problems: &mut Vec<String>,
+    notes: &mut Vec<String>,
+) {
+    for (holder, view) in views {
+        for signed in &view.evidence.partner_checkpoints {
+            let cp = match check_checkpoint(anchor, signed, None) {
+                Ok(cp) => cp,
+                Err(e) => {
+                    problems.push(format!("a partner checkpoint held by {holder} {e}"));
+                    continue;
+                }
+            };
+            let Some(subject) = views.get(&cp.county) else {
+                continue;
+            };
+            let Some(current) = &subject.checkpoint else {
+                continue;
+            };
+            let who = &cp.county;
+            if cp.seq > current.seq {
+                problems.push(format!(
+                    "node {who}: its ledger ends at seq {} but {holder} holds {who}'s signed checkpoint at seq {} (signed {}): entries were dropped",
+                    current.seq, cp.seq, cp.at
+                ));
+                continue;
+            }
+            match subject.by_seq.get(&cp.seq) {
+                Some(e) => {
+                    if entry_hash(&unhex(&e.entry)).as_slice() != cp.head_hash.as_slice() {
+                        problems.push(format!(
+                            "node {who}: ledger entry {} is not the entry {who} signed for in the checkpoint {holder} holds (signed {}): history was rewritten",
+                            cp.seq, cp.at
+                        ));
+                    }
+                }
+                None if cp.seq == 0 => {}
+                None => notes.push(format!(
+                    "node {who}: {holder}'s checkpoint at seq {} lies before the range shown; not checked",
+                    cp.seq
+                )),
+            }
+        }
+    }
+}

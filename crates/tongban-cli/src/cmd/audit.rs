@@ -1,0 +1,273 @@
+//! `tongban audit`: trace a case across the nodes it touched, verify a
+//! node's whole ledger, export evidence bundles and verify them offline.
+
+use anyhow::{Context, Result, bail};
+use prost::Message;
+use sha2::{Digest, Sha256};
+use tongban_pki::TrustAnchor;
+use tongban_proto::audit::v1::audit_client::AuditClient;
+use tongban_proto::audit::v1::{CheckpointRequest, RangeRequest};
+use tongban_proto::common::v1::{Checkpoint, LedgerEntry};
+
+use super::status_error;
+use crate::args::{AuditAuth, AuditCommand};
+use crate::audit::verify::{self, Report};
+use crate::audit::{BUNDLE_FORMAT, Bundle, fetch, html, unhex};
+use crate::client::{channel, credentials};
+use crate::output::print_json;
+
+/// A failed verification: the report was printed, the exit code is 1.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Failed(String);
+
+pub(crate) async fn run(auth: &AuditAuth, command: AuditCommand) -> Result<()> {
+    let (_, tls) = credentials(
+        None,
+        &auth.ca,
+        &auth.cert,
+        &auth.key,
+        auth.profile.as_deref(),
+    )?;
+    match command {
+        AuditCommand::Trace {
+            case,
+            nodes,
+            html,
+            reveal,
+        } => {
+            let bundle = fetch::fetch(&case, &nodes, &tls, reveal).await?;
+            let report = verify::verify(&bundle, &tls.trust_anchor()?);
+            finish(&report, auth.json, html.as_deref())
+        }
+        AuditCommand::Export {
+            case,
+            nodes,
+            out,
+            reveal,
+        } => {
+            let bundle = fetch::fetch(&case, &nodes, &tls, reveal).await?;
+            let text = serde_json::to_string_pretty(&bundle)?;
+            std::fs::write(&out, text)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            let report = verify::verify(&bundle, &tls.trust_anchor()?);
+            println!(
+                "wrote {} ({} nodes; {})",
+                out.display(),
+                bundle.nodes.len(),
+                if report.verified {
+                    "verifies"
+                } else {
+                    "DOES NOT verify: run verify-bundle for details"
+                }
+            );
+            Ok(())
+        }
+        AuditCommand::VerifyBundle { file, html } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let bundle: Bundle = serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{} is not a tongban audit bundle (or was damaged)",
+                    file.display()
+                )
+            })?;
+            if bundle.format != BUNDLE_FORMAT {
+                bail!(
+                    "{}: format {:?} is not {BUNDLE_FORMAT}",
+                    file.display(),
+                    bundle.format
+                );
+            }
+            // The auditor's own CA is the trust root; a bundle made under
+            // another CA fails here rather than vouching for itself.
+            let anchor = tls.trust_anchor()?;
+            if unhex(&bundle.ca_certificate) != anchor.ca_der() {
+                bail!(
+                    "{} was made under another federation CA than --ca",
+                    file.display()
+                );
+            }
+            let report = verify::verify(&bundle, &anchor);
+            finish(&report, auth.json, html.as_deref())
+        }
+        AuditCommand::Verify { node } => verify_node(&node, &tls, auth.json).await,
+    }
+}
+
+fn finish(report: &Report, json: bool, html_out: Option<&std::path::Path>) -> Result<()> {
+    if let Some(path) = html_out {
+        std::fs::write(path, html::render(report))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if json {
+        print_json(&serde_json::to_value(report)?);
+    } else {
+        print_report(report);
+    }
+    if report.verified {
+        Ok(())
+    } else {
+        Err(Failed(format!(
+            "case {} does not verify: {} problem(s)",
+            report.case_no,
+            report.problems.len()
+        ))
+        .into())
+    }
+}
+
+fn short_actor(actor: &str) -> String {
+    // spiffe://TD/county/CODE/clerk/NAME → clerk/NAME
+    let parts: Vec<&str> = actor.split('/').collect();
+    match parts.len() {
+        n if n >= 2 => format!("{}/{}", parts[n - 2], parts[n - 1]),
+        _ => actor.to_owned(),
+    }
+}
+
+fn print_report(r: &Report) {
+    println!("case {}", r.case_no);
+    if !r.applicant.is_null() {
+        println!("applicant {}", r.applicant);
+    }
+    println!();
+    println!(
+        "{:<32} {:<7} {:<22} {:<28} DETAIL",
+        "TIME", "COUNTY", "ACTOR", "EVENT"
+    );
+    for e in &r.timeline {
+        println!(
+            "{:<32} {:<7} {:<22} {:<28} {}",
+            e.at,
+            e.county,
+            short_actor(&e.actor),
+            format!("#{} {}", e.seq, e.event),
+            e.detail
+        );
+    }
+    println!();
+    for c in &r.coverage {
+        println!(
+            "ledger of {}: entries {}..={} checked against its signed checkpoint",
+            c.county, c.from_seq, c.to_seq
+        );
+    }
+    let matched = r.handoffs.iter().filter(|a| a.matched).count();
+    println!(
+        "handoffs: {matched} of {} matched on both sides",
+        r.handoffs.len()
+    );
+    for n in &r.notes {
+        println!("note: {n}");
+    }
+    if r.verified {
+        println!("VERIFIED");
+    } else {
+        println!("FAILED");
+        for p in &r.problems {
+            println!("  - {p}");
+        }
+    }
+}
+
+/// Streams a node's whole ledger and checks it against a fresh checkpoint.
+async fn verify_node(url: &str, tls: &tongban_pki::tls::TlsMaterial, json: bool) -> Result<()> {
+    let anchor: TrustAnchor = tls.trust_anchor()?;
+    let mut client = AuditClient::new(channel(url, tls).await?);
+    let signed = client
+        .latest_checkpoint(CheckpointRequest {})
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let cp =
+        Checkpoint::decode(signed.checkpoint.as_slice()).context("checkpoint does not decode")?;
+    let signer = anchor
+        .verify_signed(
+            &signed.signer_certificate,
+            "tongban-checkpoint-v1",
+            &signed.checkpoint,
+            &signed.signature,
+            std::time::SystemTime::now(),
+        )
+        .context("the node's checkpoint signature does not verify")?;
+    let mut stream = client
+        .range(RangeRequest {
+            from_seq: 1,
+            to_seq: cp.seq,
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let mut prev: (u64, [u8; 32]) = (0, [0; 32]);
+    let mut bad: Option<(u64, String)> = None;
+    while let Some(e) = stream.message().await.map_err(status_error)? {
+        if bad.is_some() {
+            continue;
+        }
+        let expected = prev.0 + 1;
+        let entry = match LedgerEntry::decode(e.entry.as_slice()) {
+            Ok(entry) => entry,
+            Err(err) => {
+                bad = Some((expected, format!("does not decode: {err}")));
+                continue;
+            }
+        };
+        if entry.seq != expected {
+            bad = Some((
+                expected,
+                format!("is missing (seq {} came instead)", entry.seq),
+            ));
+        } else if entry.prev_hash.as_slice() != prev.1 {
+            bad = Some((
+                prev.0,
+                format!("was altered: its hash no longer matches prev_hash in entry {expected}"),
+            ));
+        } else if !e.payload.is_empty()
+            && Sha256::digest(&e.payload).as_slice() != entry.payload_sha256.as_slice()
+        {
+            bad = Some((
+                expected,
+                "has a payload that does not match its payload_sha256".into(),
+            ));
+        } else {
+            prev = (expected, tongban_ledger::chain::entry_hash(&e.entry));
+        }
+    }
+    if bad.is_none() && (prev.0 != cp.seq || prev.1.as_slice() != cp.head_hash.as_slice()) {
+        bad = Some((
+            prev.0.max(1),
+            "does not match the node's signed checkpoint".into(),
+        ));
+    }
+    let checked_to = match &bad {
+        Some((seq, _)) => seq.saturating_sub(1),
+        None => prev.0,
+    };
+    if json {
+        print_json(
+            &serde_json::json!({"node": url, "signer": signer.to_string(), "checkpoint_seq": cp.seq,
+            "checked_through": checked_to, "first_bad_seq": bad.as_ref().map(|b| b.0),
+            "reason": bad.as_ref().map(|b| b.1.clone()), "verified": bad.is_none()}),
+        );
+    } else {
+        println!(
+            "node {url} ({signer}), checkpoint at seq {} signed {}",
+            cp.seq, cp.at
+        );
+        match &bad {
+            None => println!("VERIFIED entries 1..={}", prev.0),
+            Some((seq, why)) => {
+                println!("FAILED at entry {seq}: it {why}");
+                println!("checked entries 1..={checked_to} before it");
+            }
+        }
+    }
+    match bad {
+        None => Ok(()),
+        Some((seq, _)) => Err(Failed(format!(
+            "the ledger of {url} does not verify: first bad entry {seq}"
+        ))
+        .into()),
+    }
+}

@@ -1,0 +1,374 @@
+//! Auditors trace cases across counties and catch altered, forged and
+//! dropped history: the real `tongban audit` command against real nodes.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use prost::Message;
+use sha2::{Digest, Sha256};
+use tongban_pki::Principal;
+use tongban_proto::common::v1::LedgerEntry;
+
+use crate::support::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tongban");
+
+/// Writes an auditor's certificate and key into the cluster's directory and
+/// returns the flags that use them.
+fn auditor(cluster: &Cluster, county: Option<&str>, name: &str) -> Vec<String> {
+    let tls = cluster.pki.issue(Principal::Auditor {
+        county: county.map(crate::support::county),
+        name: name.into(),
+    });
+    let dir = cluster.root.path();
+    std::fs::write(dir.join(format!("{name}.crt")), &tls.cert_pem).unwrap();
+    std::fs::write(dir.join(format!("{name}.key")), &tls.key_pem).unwrap();
+    vec![
+        "--ca".into(),
+        dir.join("ca.crt").display().to_string(),
+        "--cert".into(),
+        dir.join(format!("{name}.crt")).display().to_string(),
+        "--key".into(),
+        dir.join(format!("{name}.key")).display().to_string(),
+    ]
+}
+
+fn url(cluster: &Cluster, county: &str) -> String {
+    format!("https://{}", cluster.addr(county))
+}
+
+/// Runs `tongban audit ARGS` off the async runtime; returns (exit code, stdout + stderr).
+async fn audit(args: Vec<String>) -> (i32, String) {
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new(BIN)
+            .arg("audit")
+            .args(&args)
+            .output()
+            .expect("run tongban");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code().unwrap_or(-1), text)
+    })
+    .await
+    .unwrap()
+}
+
+fn trace_args(creds: &[String], case_no: &str, nodes: &[String]) -> Vec<String> {
+    let mut a = vec!["trace".to_owned(), case_no.to_owned()];
+    for n in nodes {
+        a.push("--node".into());
+        a.push(n.clone());
+    }
+    a.extend(creds.iter().cloned());
+    a
+}
+
+/// A case from `from` to 雁塔, handed off.
+async fn handed_off(cluster: &Cluster, from: &str) -> String {
+    let mut window = cluster.window(from).await;
+    let item = "GT-0001";
+    let case = apply(
+        &mut window,
+        item,
+        YANTA,
+        "mail-applicant",
+        person(),
+        &gt_materials(),
+    )
+    .await
+    .unwrap();
+    window
+        .verify_identity(tongban_proto::window::v1::VerifyIdentityRequest {
+            case_no: case.case_no.clone(),
+            method: "manual".into(),
+        })
+        .await
+        .unwrap();
+    window
+        .accept(tongban_proto::window::v1::CaseRef {
+            case_no: case.case_no.clone(),
+        })
+        .await
+        .unwrap();
+    window_state(&mut window, &case.case_no, "HANDED_OFF").await;
+    case.case_no
+}
+
+/// Rewrites a stopped node's ledger as a dishonest operator would: `edit`
+/// changes the entry at `seq` (and may change its payload); with
+/// `rechain`, every later entry and the head are recomputed so the chain
+/// is internally consistent again.
+fn rewrite(
+    data_dir: &Path,
+    seq: u64,
+    rechain: bool,
+    edit: impl FnOnce(&mut LedgerEntry, &mut Vec<u8>),
+) {
+    let db = sled::open(data_dir.join("ledger.sled")).unwrap();
+    let ledger = db.open_tree("ledger").unwrap();
+    let payloads = db.open_tree("payloads").unwrap();
+    let meta = db.open_tree("meta").unwrap();
+    let key = seq.to_be_bytes();
+    let mut entry = LedgerEntry::decode(ledger.get(key).unwrap().unwrap().as_ref()).unwrap();
+    let mut payload = payloads.get(key).unwrap().unwrap().to_vec();
+    edit(&mut entry, &mut payload);
+    if rechain {
+        entry.payload_sha256 = Sha256::digest(&payload).to_vec();
+    }
+    ledger.insert(key, entry.encode_to_vec()).unwrap();
+    payloads.insert(key, payload).unwrap();
+    if rechain {
+        let mut hash = tongban_ledger::chain::entry_hash(&entry.encode_to_vec());
+        let mut last = seq;
+        for kv in ledger.range((seq + 1).to_be_bytes()..) {
+            let (k, v) = kv.unwrap();
+            let mut e = LedgerEntry::decode(v.as_ref()).unwrap();
+            e.prev_hash = hash.to_vec();
+            let bytes = e.encode_to_vec();
+            hash = tongban_ledger::chain::entry_hash(&bytes);
+            last = e.seq;
+            ledger.insert(k, bytes).unwrap();
+        }
+        let mut head = last.to_be_bytes().to_vec();
+        head.extend_from_slice(&hash);
+        meta.insert("head", head).unwrap();
+    }
+    db.flush().unwrap();
+}
+
+/// Drops a stopped node's entries after `keep`, resetting its head.
+fn truncate(data_dir: &Path, keep: u64) {
+    let db = sled::open(data_dir.join("ledger.sled")).unwrap();
+    let ledger = db.open_tree("ledger").unwrap();
+    let meta = db.open_tree("meta").unwrap();
+    let keys: Vec<_> = ledger
+        .range((keep + 1).to_be_bytes()..)
+        .keys()
+        .map(|k| k.unwrap())
+        .collect();
+    for k in keys {
+        ledger.remove(k).unwrap();
+    }
+    let last = ledger.get(keep.to_be_bytes()).unwrap().unwrap();
+    let mut head = keep.to_be_bytes().to_vec();
+    head.extend_from_slice(&tongban_ledger::chain::entry_hash(&last));
+    meta.insert("head", head).unwrap();
+    db.flush().unwrap();
+}
+
+/// The seq of the first entry of `kind` for `case_no` in a stopped node's ledger.
+fn find(data_dir: &Path, case_no: &str, kind: &str) -> u64 {
+    let db = sled::open(data_dir.join("ledger.sled")).unwrap();
+    let ledger = db.open_tree("ledger").unwrap();
+    for kv in ledger.iter() {
+        let (_, v) = kv.unwrap();
+        let e = LedgerEntry::decode(v.as_ref()).unwrap();
+        if e.case_no == case_no && e.kind == kind {
+            return e.seq;
+        }
+    }
+    panic!("no {kind} for {case_no}");
+}
+
+#[tokio::test]
+async fn a_trace_over_three_counties_verifies_and_draws_every_event() {
+    let cluster = Cluster::start().await;
+    let first = handed_off(&cluster, HANTAI).await;
+    let second = handed_off(&cluster, SHANGZHOU).await;
+    let creds = auditor(&cluster, None, "zhao");
+    let html = cluster.root.path().join("trace.html");
+    let mut args = trace_args(
+        &creds,
+        &first,
+        &[url(&cluster, HANTAI), url(&cluster, YANTA)],
+    );
+    args.extend(["--html".into(), html.display().to_string()]);
+    let (code, out) = audit(args).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("VERIFIED"), "{out}");
+    assert!(out.contains("handoffs: 1 of 1 matched"), "{out}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    for event in [
+        "case.applied",
+        "case.identity-verified",
+        "case.accepted",
+        "handoff.received",
+        "handoff.receipted",
+        "audit.query",
+    ] {
+        assert!(out.contains(event), "{event} in the trace: {out}");
+        assert!(page.contains(event), "{event} in the page");
+    }
+    assert!(
+        page.contains("<svg") && page.contains("marker-end"),
+        "lanes and arrows"
+    );
+
+    let (code, out) = audit(trace_args(
+        &creds,
+        &second,
+        &[url(&cluster, SHANGZHOU), url(&cluster, YANTA)],
+    ))
+    .await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("611002") && out.contains("VERIFIED"), "{out}");
+    // Personal data is masked by default.
+    assert!(
+        out.contains("110***********002X") && !out.contains(PERSON_ID),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn a_county_auditor_may_not_read_a_case_outside_its_county() {
+    let cluster = Cluster::start().await;
+    let case_no = handed_off(&cluster, HANTAI).await;
+    let creds = auditor(&cluster, Some(SHANGZHOU), "sun");
+    let (code, out) = audit(trace_args(&creds, &case_no, &[url(&cluster, YANTA)])).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("may read only cases that touched 611002"),
+        "{out}"
+    );
+    // An auditor of 汉台 may.
+    let creds = auditor(&cluster, Some(HANTAI), "wu");
+    let (code, out) = audit(trace_args(&creds, &case_no, &[url(&cluster, YANTA)])).await;
+    assert_eq!(code, 0, "{out}");
+    let mut reveal = trace_args(&creds, &case_no, &[url(&cluster, YANTA)]);
+    reveal.push("--reveal".into());
+    let (code, out) = audit(reveal).await;
+    assert_eq!(code, 1);
+    assert!(out.contains("only province auditors may reveal"), "{out}");
+}
+
+#[tokio::test]
+async fn an_entry_altered_on_disk_is_named_by_verify_and_trace() {
+    let mut cluster = Cluster::start().await;
+    let case_no = handed_off(&cluster, HANTAI).await;
+    let creds = auditor(&cluster, None, "zhao");
+    cluster.stop(YANTA).await;
+    let seq = find(cluster.data_dir(YANTA), &case_no, "handoff.received");
+    rewrite(cluster.data_dir(YANTA), seq, false, |e, _| {
+        e.actor = "spiffe://shaanxi.tongban/county/610113/clerk/forger".into()
+    });
+    cluster.restart(YANTA).await;
+
+    let mut verify = vec!["verify".to_owned(), "--node".into(), url(&cluster, YANTA)];
+    verify.extend(creds.iter().cloned());
+    let (code, out) = audit(verify).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&format!("FAILED at entry {seq}")), "{out}");
+    assert!(
+        out.contains(&format!("checked entries 1..={}", seq - 1)),
+        "{out}"
+    );
+
+    let (code, out) = audit(trace_args(
+        &creds,
+        &case_no,
+        &[url(&cluster, HANTAI), url(&cluster, YANTA)],
+    ))
+    .await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("ledger entry {seq} was altered")),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn a_forged_receipt_in_a_rewritten_ledger_is_caught() {
+    let mut cluster = Cluster::start().await;
+    let case_no = handed_off(&cluster, HANTAI).await;
+    let creds = auditor(&cluster, None, "zhao");
+    cluster.stop(HANTAI).await;
+    let seq = find(cluster.data_dir(HANTAI), &case_no, "handoff.receipted");
+    // A dishonest 汉台 replaces the receipt's signature and re-chains its
+    // ledger so that its own chain is consistent again.
+    rewrite(cluster.data_dir(HANTAI), seq, true, |_, payload| {
+        let mut p: serde_json::Value = serde_json::from_slice(payload).unwrap();
+        let sig = p["signature"].as_str().unwrap().to_owned();
+        let flipped = format!(
+            "{}{}",
+            &sig[..sig.len() - 2],
+            if sig.ends_with("00") { "01" } else { "00" }
+        );
+        p["signature"] = flipped.into();
+        *payload = serde_json::to_vec(&p).unwrap();
+    });
+    cluster.restart(HANTAI).await;
+    let (code, out) = audit(trace_args(
+        &creds,
+        &case_no,
+        &[url(&cluster, HANTAI), url(&cluster, YANTA)],
+    ))
+    .await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("bad signature"), "{out}");
+}
+
+#[tokio::test]
+async fn a_node_that_drops_entries_a_partner_saw_is_caught() {
+    let mut cluster = Cluster::start().await;
+    let case_no = handed_off(&cluster, HANTAI).await;
+    // A second handoff makes 汉台 send a checkpoint covering the first case.
+    handed_off(&cluster, HANTAI).await;
+    let creds = auditor(&cluster, None, "zhao");
+    cluster.stop(HANTAI).await;
+    let keep = find(cluster.data_dir(HANTAI), &case_no, "case.accepted");
+    truncate(cluster.data_dir(HANTAI), keep);
+    cluster.restart(HANTAI).await;
+    let (code, out) = audit(trace_args(
+        &creds,
+        &case_no,
+        &[url(&cluster, HANTAI), url(&cluster, YANTA)],
+    ))
+    .await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("node 610702") && (out.contains("dropped") || out.contains("rewritten")),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn an_exported_bundle_verifies_offline_and_fails_after_one_byte_changes() {
+    let mut cluster = Cluster::start().await;
+    let case_no = handed_off(&cluster, HANTAI).await;
+    let creds = auditor(&cluster, None, "zhao");
+    let bundle: PathBuf = cluster.root.path().join("case.bundle.json");
+    let mut export = vec![
+        "export".to_owned(),
+        case_no.clone(),
+        "--out".into(),
+        bundle.display().to_string(),
+    ];
+    for county in [HANTAI, YANTA] {
+        export.push("--node".into());
+        export.push(url(&cluster, county));
+    }
+    export.extend(creds.iter().cloned());
+    let (code, out) = audit(export).await;
+    assert_eq!(code, 0, "{out}");
+    // Offline: the nodes are gone.
+    cluster.stop(HANTAI).await;
+    cluster.stop(YANTA).await;
+    let mut verify = vec!["verify-bundle".to_owned(), bundle.display().to_string()];
+    verify.extend(creds.iter().cloned());
+    let (code, out) = audit(verify.clone()).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("VERIFIED"), "{out}");
+
+    // Change one byte inside an entry.
+    let text = std::fs::read_to_string(&bundle).unwrap();
+    let at = text.find("\"entry\": \"").unwrap() + "\"entry\": \"".len() + 40;
+    let mut bytes = text.into_bytes();
+    bytes[at] = if bytes[at] == b'0' { b'1' } else { b'0' };
+    std::fs::write(&bundle, bytes).unwrap();
+    let (code, out) = audit(verify).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAILED"), "{out}");
+}
