@@ -190,7 +190,6 @@ async fn a_trace_over_three_counties_verifies_and_draws_every_event() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("VERIFIED"), "{out}");
     assert!(out.contains("handoffs: 1 of 1 matched"), "{out}");
-    let page = std::fs::read_to_string(&html).unwrap();
     for event in [
         "case.applied",
         "case.identity-verified",
@@ -218,7 +217,6 @@ async fn a_trace_over_three_counties_verifies_and_draws_every_event() {
         let label = format!("#{} {}", e["seq"], e["event"].as_str().unwrap());
         assert!(page.contains(&label), "{label} drawn on the page");
     }
-    let _ = page;
     assert!(
         page.contains("<svg") && page.contains("marker-end"),
         "lanes and arrows"
