@@ -387,3 +387,81 @@ async fn an_exported_bundle_verifies_offline_and_fails_after_one_byte_changes() 
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("FAILED"), "{out}");
 }
+
+#[tokio::test]
+async fn a_correction_round_trip_traces_with_every_handoff_matched() {
+    let cluster = Cluster::start().await;
+    let case_no = handed_off(&cluster, HANTAI).await;
+    let mut review = cluster.review(YANTA).await;
+    let mut window = cluster.window(HANTAI).await;
+    let r = |case_no: &str| tongban_proto::review::v1::CaseRef {
+        case_no: case_no.into(),
+    };
+    review.accept(r(&case_no)).await.unwrap();
+    review
+        .correct(tongban_proto::review::v1::CorrectRequest {
+            case_no: case_no.clone(),
+            needs: vec![tongban_proto::common::v1::CorrectionNeed {
+                kind: "premises-proof".into(),
+                reason: "unsigned".into(),
+            }],
+            deadline_days: 0,
+        })
+        .await
+        .unwrap();
+    window_state(&mut window, &case_no, "CORRECTION_REQUESTED").await;
+    let data = b"signed lease".to_vec();
+    let frames = vec![
+        tongban_proto::window::v1::AttachFrame {
+            frame: Some(tongban_proto::window::v1::attach_frame::Frame::Header(
+                tongban_proto::window::v1::AttachHeader {
+                    case_no: case_no.clone(),
+                    materials: vec![header("premises-proof", &data)],
+                },
+            )),
+        },
+        tongban_proto::window::v1::AttachFrame {
+            frame: Some(tongban_proto::window::v1::attach_frame::Frame::Chunk(
+                tongban_proto::common::v1::MaterialChunk {
+                    material: 0,
+                    data: data.into(),
+                },
+            )),
+        },
+    ];
+    window.attach(tokio_stream::iter(frames)).await.unwrap();
+    window
+        .resubmit(tongban_proto::window::v1::CaseRef {
+            case_no: case_no.clone(),
+        })
+        .await
+        .unwrap();
+    // Wait until the home node's report of the supplement is receipted too.
+    eventually("the supplement report to be receipted at 雁塔", || {
+        let mut r = review.clone();
+        let case_no = case_no.clone();
+        async move {
+            let c = r
+                .get_case(tongban_proto::review::v1::CaseRef { case_no })
+                .await
+                .ok()?
+                .into_inner();
+            (c.history
+                .iter()
+                .filter(|h| h.event == "handoff.receipted")
+                .count()
+                >= 3)
+                .then_some(())
+        }
+    })
+    .await;
+    let creds = auditor(&cluster, None, "zhao");
+    let (code, out) = audit(trace_args(
+        &creds,
+        &case_no,
+        &[url(&cluster, HANTAI), url(&cluster, YANTA)],
+    ))
+    .await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("handoffs: 5 of 5 matched"), "{out}");
+}

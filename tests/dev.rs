@@ -186,9 +186,8 @@ fn dev_runs_a_sample_case_refuses_a_second_run_and_stops_cleanly() {
         "{out}"
     );
     assert!(
-        out.contains(&format!(
-            "audit trace 610702-"
-        )) && out.contains(&format!("--node https://127.0.0.1:{}", port + 1)),
+        out.contains("audit trace 610702-")
+            && out.contains(&format!("--node https://127.0.0.1:{}", port + 1)),
         "{out}"
     );
     for file in [

@@ -4,4 +4,5 @@
 
 mod support;
 
+mod dev;
 mod process;

@@ -507,13 +507,15 @@ impl FederationService {
                             sent: true,
                             signed_receipt: None,
                         });
+                        let fields = serde_json::json!({"handoff_id": entry.handoff_id, "to": entry.to,
+                            "envelope_sha256": flow::envelope_sha(&entry.envelope)});
                         batch.enqueue(entry).append(NewEntry {
                             application_id: case.application_id.clone(),
                             case_no: case.case_no.clone(),
                             actor: node_id.clone(),
                             kind: kind.into(),
                             state: Some(case.state),
-                            payload: view::payload(detail, serde_json::json!({})),
+                            payload: view::payload(detail, fields),
                         });
                         seq += 1;
                         wake = true;
