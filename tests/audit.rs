@@ -455,6 +455,24 @@ async fn a_correction_round_trip_traces_with_every_handoff_matched() {
         }
     })
     .await;
+    eventually("the supplement's receipt to be stored at 汉台", || {
+        let mut w = window.clone();
+        let case_no = case_no.clone();
+        async move {
+            let c = w
+                .get_case(tongban_proto::window::v1::CaseRef { case_no })
+                .await
+                .ok()?
+                .into_inner();
+            (c.history
+                .iter()
+                .filter(|h| h.event == "handoff.receipted")
+                .count()
+                >= 2)
+                .then_some(())
+        }
+    })
+    .await;
     let creds = auditor(&cluster, None, "zhao");
     let (code, out) = audit(trace_args(
         &creds,
