@@ -69,32 +69,61 @@ fn trace_args(creds: &[String], case_no: &str, nodes: &[String]) -> Vec<String> 
 /// A case from `from` to 雁塔, handed off.
 async fn handed_off(cluster: &Cluster, from: &str) -> String {
     let mut window = cluster.window(from).await;
-    let item = "GT-0001";
-    let case = apply(
-        &mut window,
-        item,
-        YANTA,
-        "mail-applicant",
-        person(),
-        &gt_materials(),
-    )
-    .await
-    .unwrap();
-    window
-        .verify_identity(tongban_proto::window::v1::VerifyIdentityRequest {
-            case_no: case.case_no.clone(),
-            method: "manual".into(),
-        })
-        .await
-        .unwrap();
-    window
-        .accept(tongban_proto::window::v1::CaseRef {
-            case_no: case.case_no.clone(),
-        })
-        .await
-        .unwrap();
+    let case = accepted_case(&mut window, YANTA).await;
     window_state(&mut window, &case.case_no, "HANDED_OFF").await;
     case.case_no
+}
+
+/// Waits until the home node holds at least `n` receipts for the case.
+async fn home_receipts(
+    review: &mut tongban_proto::review::v1::review_client::ReviewClient<tonic::transport::Channel>,
+    case_no: &str,
+    n: usize,
+) {
+    eventually("the home node's receipts", || {
+        let mut r = review.clone();
+        let case_no = case_no.to_owned();
+        async move {
+            let c = r
+                .get_case(tongban_proto::review::v1::CaseRef { case_no })
+                .await
+                .ok()?
+                .into_inner();
+            (c.history
+                .iter()
+                .filter(|h| h.event == "handoff.receipted")
+                .count()
+                >= n)
+                .then_some(())
+        }
+    })
+    .await;
+}
+
+/// Waits until the window's node holds at least `n` receipts for the case.
+async fn receipts_at(
+    window: &mut tongban_proto::window::v1::window_client::WindowClient<tonic::transport::Channel>,
+    case_no: &str,
+    n: usize,
+) {
+    eventually("the window node's receipts", || {
+        let mut w = window.clone();
+        let case_no = case_no.to_owned();
+        async move {
+            let c = w
+                .get_case(tongban_proto::window::v1::CaseRef { case_no })
+                .await
+                .ok()?
+                .into_inner();
+            (c.history
+                .iter()
+                .filter(|h| h.event == "handoff.receipted")
+                .count()
+                >= n)
+                .then_some(())
+        }
+    })
+    .await;
 }
 
 /// Rewrites a stopped node's ledger as a dishonest operator would: `edit`
@@ -436,43 +465,10 @@ async fn a_correction_round_trip_traces_with_every_handoff_matched() {
         })
         .await
         .unwrap();
-    // Wait until the home node's report of the supplement is receipted too.
-    eventually("the supplement report to be receipted at 雁塔", || {
-        let mut r = review.clone();
-        let case_no = case_no.clone();
-        async move {
-            let c = r
-                .get_case(tongban_proto::review::v1::CaseRef { case_no })
-                .await
-                .ok()?
-                .into_inner();
-            (c.history
-                .iter()
-                .filter(|h| h.event == "handoff.receipted")
-                .count()
-                >= 3)
-                .then_some(())
-        }
-    })
-    .await;
-    eventually("the supplement's receipt to be stored at 汉台", || {
-        let mut w = window.clone();
-        let case_no = case_no.clone();
-        async move {
-            let c = w
-                .get_case(tongban_proto::window::v1::CaseRef { case_no })
-                .await
-                .ok()?
-                .into_inner();
-            (c.history
-                .iter()
-                .filter(|h| h.event == "handoff.receipted")
-                .count()
-                >= 2)
-                .then_some(())
-        }
-    })
-    .await;
+    // Wait until both sides hold their receipts: 雁塔's three reports, then
+    // 汉台's application and supplement.
+    home_receipts(&mut review, &case_no, 3).await;
+    receipts_at(&mut window, &case_no, 2).await;
     let creds = auditor(&cluster, None, "zhao");
     let (code, out) = audit(trace_args(
         &creds,

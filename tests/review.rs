@@ -29,29 +29,7 @@ fn case_ref(case_no: &str) -> CaseRef {
 async fn under_review(cluster: &Cluster, delivery: &str) -> (Window, Review, String) {
     let mut window = cluster.window(HANTAI).await;
     let mut review = cluster.review(YANTA).await;
-    let case = apply(
-        &mut window,
-        "GT-0001",
-        YANTA,
-        delivery,
-        person(),
-        &gt_materials(),
-    )
-    .await
-    .expect("apply");
-    window
-        .verify_identity(tongban_proto::window::v1::VerifyIdentityRequest {
-            case_no: case.case_no.clone(),
-            method: "id-card-reader".into(),
-        })
-        .await
-        .unwrap();
-    window
-        .accept(tongban_proto::window::v1::CaseRef {
-            case_no: case.case_no.clone(),
-        })
-        .await
-        .unwrap();
+    let case = accepted_case_with(&mut window, YANTA, delivery).await;
     home_state(&mut review, &case.case_no, "HANDED_OFF").await;
     let accepted = review
         .accept(case_ref(&case.case_no))

@@ -498,16 +498,18 @@ pub fn gt_materials() -> Vec<(&'static str, Vec<u8>)> {
 
 /// Applies for GT-0001 with every material, verifies identity, accepts.
 pub async fn accepted_case(window: &mut WindowClient<Channel>, home: &str) -> CaseView {
-    let case = apply(
-        window,
-        "GT-0001",
-        home,
-        "mail-applicant",
-        person(),
-        &gt_materials(),
-    )
-    .await
-    .expect("apply");
+    accepted_case_with(window, home, "mail-applicant").await
+}
+
+/// Like [`accepted_case`], with a delivery mode.
+pub async fn accepted_case_with(
+    window: &mut WindowClient<Channel>,
+    home: &str,
+    delivery: &str,
+) -> CaseView {
+    let case = apply(window, "GT-0001", home, delivery, person(), &gt_materials())
+        .await
+        .expect("apply");
     window
         .verify_identity(VerifyIdentityRequest {
             case_no: case.case_no.clone(),

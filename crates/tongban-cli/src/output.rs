@@ -80,9 +80,13 @@ pub(crate) fn case_json(c: &CaseView) -> Value {
     })
 }
 
-/// Prints a case as one JSON document.
-pub(crate) fn print_case_json(c: &CaseView) {
-    print_json(&case_json(c));
+/// Prints a case for a person, or as one JSON document with `--json`.
+pub(crate) fn show_case(c: &CaseView, as_json: bool) {
+    if as_json {
+        print_json(&case_json(c));
+    } else {
+        print_case(c);
+    }
 }
 
 /// Prints one JSON document.

@@ -285,19 +285,15 @@ impl Courier {
                             // retry, so retrying cannot help: park it.
                             let reason = format!("receipt from {dest} rejected: {reason}");
                             tracing::error!(peer = %dest, handoff = %entry.handoff_id, %reason, "handoff parked");
-                            case.note = format!("{reason}; the handoff is parked for an operator");
-                            let mut parked = entry.clone();
-                            parked.parked = Some(reason.clone());
-                            commit
-                            .append(NewEntry {
-                                application_id: case.application_id.clone(),
-                                case_no: case.case_no.clone(),
-                                actor: ctx.node_id(),
-                                kind: "handoff.parked".into(),
-                                state: None,
-                                payload: view::payload(reason, serde_json::json!({"handoff_id": entry.handoff_id, "to": dest})),
-                            })
-                            .update_outbox(*key, parked);
+                            park_in(
+                                &mut commit,
+                                ctx,
+                                case,
+                                *key,
+                                entry,
+                                "handoff.parked",
+                                reason,
+                            );
                         }
                     }
                 }
@@ -307,22 +303,15 @@ impl Courier {
                         .unwrap_or("UNKNOWN");
                     let reason = format!("refused by {dest} ({code}): {}", r.message);
                     tracing::warn!(peer = %dest, handoff = %entry.handoff_id, %reason, "handoff refused, parked");
-                    case.note = format!("{reason}; the handoff is parked for an operator");
-                    let mut parked = entry.clone();
-                    parked.parked = Some(reason.clone());
-                    commit
-                        .append(NewEntry {
-                            application_id: case.application_id.clone(),
-                            case_no: case.case_no.clone(),
-                            actor: ctx.node_id(),
-                            kind: "handoff.refused".into(),
-                            state: None,
-                            payload: view::payload(
-                                reason.clone(),
-                                serde_json::json!({"handoff_id": entry.handoff_id, "to": dest}),
-                            ),
-                        })
-                        .update_outbox(*key, parked);
+                    park_in(
+                        &mut commit,
+                        ctx,
+                        case,
+                        *key,
+                        entry,
+                        "handoff.refused",
+                        reason,
+                    );
                 }
                 None => problems.push(format!(
                     "{dest} answered nothing for handoff {}",
@@ -432,6 +421,35 @@ impl Courier {
             tracing::error!(error = %e, "cannot park outbox entries");
         }
     }
+}
+
+/// Parks an outbox entry the courier must not retry, in `commit`: the
+/// entry keeps its reason, the case notes it, the ledger records it.
+fn park_in(
+    commit: &mut Batch,
+    ctx: &Ctx,
+    case: &mut CaseRecord,
+    key: u64,
+    entry: &OutboxEntry,
+    kind: &str,
+    reason: String,
+) {
+    case.note = format!("{reason}; the handoff is parked for an operator");
+    let mut parked = entry.clone();
+    parked.parked = Some(reason.clone());
+    commit
+        .append(NewEntry {
+            application_id: case.application_id.clone(),
+            case_no: case.case_no.clone(),
+            actor: ctx.node_id(),
+            kind: kind.into(),
+            state: None,
+            payload: view::payload(
+                reason,
+                serde_json::json!({"handoff_id": entry.handoff_id, "to": entry.to}),
+            ),
+        })
+        .update_outbox(key, parked);
 }
 
 /// Feeds envelopes and their material chunks, read from the blob store.

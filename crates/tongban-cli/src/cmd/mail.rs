@@ -7,7 +7,7 @@ use tongban_proto::mail::v1::{EventRequest, SendRequest};
 use super::status_error;
 use crate::args::{ConnArgs, MailCommand};
 use crate::client::connect;
-use crate::output::{print_case, print_case_json};
+use crate::output::show_case;
 
 pub(crate) async fn run(conn: &ConnArgs, command: MailCommand) -> Result<()> {
     let mut client = MailClient::new(connect(conn).await?);
@@ -45,10 +45,6 @@ pub(crate) async fn run(conn: &ConnArgs, command: MailCommand) -> Result<()> {
     }
     .map_err(status_error)?
     .into_inner();
-    if conn.json {
-        print_case_json(&case);
-    } else {
-        print_case(&case);
-    }
+    show_case(&case, conn.json);
     Ok(())
 }

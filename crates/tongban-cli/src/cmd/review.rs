@@ -8,7 +8,7 @@ use tongban_proto::review::v1::*;
 use super::status_error;
 use crate::args::{ConnArgs, ReviewCommand};
 use crate::client::{connect, materials, upload};
-use crate::output::{print_case, print_case_json, print_cases};
+use crate::output::{print_cases, show_case};
 
 pub(crate) async fn run(conn: &ConnArgs, command: ReviewCommand) -> Result<()> {
     let mut client = ReviewClient::new(connect(conn).await?);
@@ -101,10 +101,6 @@ pub(crate) async fn run(conn: &ConnArgs, command: ReviewCommand) -> Result<()> {
     }
     .map_err(status_error)?
     .into_inner();
-    if conn.json {
-        print_case_json(&case);
-    } else {
-        print_case(&case);
-    }
+    show_case(&case, conn.json);
     Ok(())
 }

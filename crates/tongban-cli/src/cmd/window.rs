@@ -9,7 +9,7 @@ use tongban_proto::window::v1::*;
 use super::status_error;
 use crate::args::{ApplyArgs, ConnArgs, WindowCommand};
 use crate::client::{connect, materials, upload};
-use crate::output::{case_json, hex, print_case, print_cases, print_json};
+use crate::output::{case_json, hex, print_cases, print_json, show_case};
 
 fn applicant(a: &ApplyArgs) -> Result<Applicant> {
     let who = match (&a.person_name, &a.company_name) {
@@ -160,10 +160,6 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
             return Ok(());
         }
     };
-    if conn.json {
-        print_json(&case_json(&case));
-    } else {
-        print_case(&case);
-    }
+    show_case(&case, conn.json);
     Ok(())
 }

@@ -4,15 +4,10 @@
 
 use std::sync::Arc;
 
-use prost::Message;
-use sha2::{Digest, Sha256};
 use tongban_core::{CaseNo, CaseState, ItemCode, window_state};
-use tongban_ledger::records::hex;
-use tongban_ledger::{
-    Batch, CaseRecord, HandoffRecord, IdentityCheckRecord, NewEntry, OutboxEntry, Side,
-};
+use tongban_ledger::{Batch, CaseRecord, HandoffRecord, IdentityCheckRecord, NewEntry, Side};
 use tongban_proto::common::v1::{CaseView, IdentityCheck, MaterialChunk, MaterialHeader};
-use tongban_proto::federation::v1::{Application, Envelope, envelope::Body};
+use tongban_proto::federation::v1::{Application, envelope::Body};
 use tongban_proto::window::v1::window_server::Window;
 use tongban_proto::window::v1::*;
 use tonic::{Request, Response, Status, Streaming};
@@ -22,7 +17,6 @@ use crate::auth::caller;
 use crate::flow::{self, Change};
 use crate::ingest::{Ingest, Ingested};
 use crate::locks::CaseGuard;
-use crate::protocol::FORMAT_VERSION;
 use crate::{NodeError, validate, view};
 
 pub(crate) struct WindowService {
@@ -394,31 +388,27 @@ impl Window for WindowService {
             }
         }
         let now = ctx.clock.now_rfc3339();
-        let handoff_id = uuid::Uuid::now_v7().to_string();
-        let envelope = Envelope {
-            version: FORMAT_VERSION,
-            handoff_id: handoff_id.clone(),
-            application_id: case.application_id.clone(),
-            case_no: case.case_no.clone(),
-            receiving_county: case.receiving_county.clone(),
-            home_county: case.home_county.clone(),
-            sent_at: now.clone(),
-            actor: clerk.spiffe_id(),
-            body: Some(Body::Application(Application {
-                item_code: case.item_code.clone(),
-                delivery: case.delivery.clone(),
-                applicant: Some(view::applicant(&case.applicant, false)),
-                identity_check: case.identity_check.as_ref().map(|c| IdentityCheck {
-                    method: c.method.clone(),
-                    by: c.by.clone(),
-                    at: c.at.clone(),
-                }),
-                accepted_at: now.clone(),
-            })),
-            materials: case.materials.iter().map(view::header).collect(),
-        }
-        .encode_to_vec();
-        let envelope_sha = hex(&Sha256::digest(&envelope));
+        let application = Body::Application(Application {
+            item_code: case.item_code.clone(),
+            delivery: case.delivery.clone(),
+            applicant: Some(view::applicant(&case.applicant, false)),
+            identity_check: case.identity_check.as_ref().map(|c| IdentityCheck {
+                method: c.method.clone(),
+                by: c.by.clone(),
+                at: c.at.clone(),
+            }),
+            accepted_at: now.clone(),
+        });
+        let entry = flow::outbox_entry(
+            ctx,
+            &case,
+            &clerk.spiffe_id(),
+            "application",
+            application,
+            case.materials.clone(),
+        );
+        let handoff_id = entry.handoff_id.clone();
+        let envelope_sha = flow::envelope_sha(&entry.envelope);
         case.state = CaseState::Queued;
         case.accepted_at = Some(now.clone());
         case.note = format!("queued for handoff to {}", case.home_county);
@@ -444,15 +434,7 @@ impl Window for WindowService {
                         "materials": material_json(&case.materials)}),
                 ),
             })
-            .enqueue(OutboxEntry {
-                handoff_id: handoff_id.clone(),
-                application_id: case.application_id.clone(),
-                to: case.home_county.clone(),
-                envelope,
-                kind: "application".into(),
-                materials: case.materials.clone(),
-                parked: None,
-            });
+            .enqueue(entry);
         ctx.store.commit(batch).await.map_err(NodeError::from)?;
         ctx.wake.notify_one();
         tracing::info!(case = %case.case_no, handoff = %handoff_id, to = %case.home_county, "case accepted, handoff queued");
