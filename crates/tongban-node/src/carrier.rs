@@ -46,7 +46,7 @@ pub(crate) async fn serve(
     acceptor: tongban_pki::tls::TlsAcceptor,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut incoming = tongban_pki::tls::incoming_with(listener, acceptor);
+    let mut incoming = tongban_pki::tls::incoming(listener, acceptor);
     loop {
         let stream = tokio::select! {
             _ = stop.wait_for(|s| *s) => return,

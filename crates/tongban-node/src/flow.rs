@@ -258,12 +258,19 @@ pub(crate) fn mirror(
         .state
         .parse()
         .map_err(|e| NodeError::Invalid(format!("update state: {e}")))?;
-    if state != case.state && !case.state.can_move_to(state) {
-        // The other node is authoritative for its own steps; record the
-        // jump, but say so in the log.
-        tracing::warn!(case = %case.case_no, from = %case.state, to = %state, event = %update.event, "mirrored state jump");
+    // A materials leg (paper originals, window to home) does not change the
+    // case's state anywhere; the state it carries is only what the window
+    // knew when it sent it, possibly older than ours, so it is not copied.
+    // Every other update reports a step its sender took and is authoritative.
+    let changes_state = !update.mail.as_ref().is_some_and(|m| m.leg == "materials");
+    if changes_state {
+        if state != case.state && !case.state.can_move_to(state) {
+            // Several steps at once (e.g. approved and ready for pickup):
+            // allowed, but worth a line in the log.
+            tracing::info!(case = %case.case_no, from = %case.state, to = %state, event = %update.event, "mirrored state jump");
+        }
+        case.state = state;
     }
-    case.state = state;
     if !update.detail.is_empty() {
         case.note = update.detail.clone();
     }
@@ -323,4 +330,72 @@ pub(crate) fn mirror(
         _ => {}
     }
     Ok(waybill)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tongban_ledger::{ApplicantRecord, Side};
+    use tongban_proto::common::v1::MailLeg;
+
+    fn case(state: CaseState) -> CaseRecord {
+        CaseRecord {
+            application_id: "a".into(),
+            case_no: "610702-20261125-1".into(),
+            side: Side::Home,
+            item_code: "GT-0001".into(),
+            receiving_county: "610702".into(),
+            home_county: "610113".into(),
+            delivery: "mail-applicant".into(),
+            applicant: ApplicantRecord::Person {
+                name: "n".into(),
+                resident_id: "11010519491231002X".into(),
+                phone: "13812345678".into(),
+                address: "a".into(),
+            },
+            materials: Vec::new(),
+            identity_check: None,
+            state,
+            created_at: String::new(),
+            accepted_at: None,
+            note: String::new(),
+            handoffs: Vec::new(),
+            review: Default::default(),
+            mail: Vec::new(),
+            closed_at: None,
+        }
+    }
+
+    #[test]
+    fn a_late_materials_leg_does_not_set_the_home_state_back() {
+        let mut c = case(CaseState::UnderReview);
+        let update = CaseUpdate {
+            event: "mail.sent".into(),
+            state: "HANDED_OFF".into(),
+            mail: Some(MailLeg {
+                leg: "materials".into(),
+                waybill: "EA473124829CN".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let waybill = mirror(&mut c, &update, "2026-11-25T00:00:00Z").unwrap();
+        assert_eq!(c.state, CaseState::UnderReview);
+        assert_eq!(waybill.as_deref(), Some("EA473124829CN"));
+        assert_eq!(c.mail.len(), 1, "the leg itself is recorded");
+    }
+
+    #[test]
+    fn a_decision_is_mirrored_even_across_several_steps() {
+        let mut c = case(CaseState::UnderReview);
+        let update = CaseUpdate {
+            event: "review.approved".into(),
+            state: "READY_FOR_PICKUP".into(),
+            licence_no: "L-1".into(),
+            ..Default::default()
+        };
+        mirror(&mut c, &update, "2026-11-25T00:00:00Z").unwrap();
+        assert_eq!(c.state, CaseState::ReadyForPickup);
+        assert_eq!(c.review.licence_no, "L-1");
+    }
 }

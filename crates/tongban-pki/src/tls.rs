@@ -117,14 +117,6 @@ impl TlsMaterial {
     }
 }
 
-/// Like [`incoming`], for any acceptor (the carrier port).
-pub fn incoming_with(
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
-) -> ReceiverStream<Result<TlsStream<TcpStream>, std::io::Error>> {
-    incoming(listener, acceptor)
-}
-
 /// Accepts TCP connections, runs each TLS handshake in its own task (a slow
 /// or hostile peer cannot stall the others), and yields finished streams for
 /// `tonic::transport::Server::serve_with_incoming`. Refused handshakes are

@@ -122,7 +122,7 @@ pub(crate) async fn run(dir: &Path, base_port: u16) -> Result<()> {
     let mut configs = Vec::new();
     for (code, _) in COUNTIES {
         let path = dir.join(format!("node-{code}.toml"));
-        configs.push(NodeConfig::load(&path).map_err(|e| anyhow!("{e}"))?);
+        configs.push(NodeConfig::load(&path).map_err(|e| super::BadConfig(e.to_string()))?);
     }
     let mut nodes = Nodes::start(configs, listeners)?;
     let mut stop = Box::pin(super::node::shutdown_signal());
@@ -143,8 +143,11 @@ pub(crate) async fn run(dir: &Path, base_port: u16) -> Result<()> {
     println!("stopping the nodes…");
     let stopped = nodes.stop().await;
     drop(lock);
-    stopped?;
+    if let (Err(_), Err(e)) = (&outcome, &stopped) {
+        eprintln!("error: {e:#}");
+    }
     outcome?;
+    stopped?;
     println!("stopped");
     Ok(())
 }
@@ -160,7 +163,7 @@ async fn session(dir: &Path, ports: &Ports) -> Result<()> {
     );
     let case_no = sample_case(&c).await?;
     println!();
-    print_trace(&c, &case_no).await?;
+    trace(&c, dir, ports, &case_no).await?;
     println!();
     print_commands(dir, ports, &case_no);
     Ok(())
@@ -1090,8 +1093,36 @@ async fn sample_case(c: &Clients) -> Result<String> {
 // ---------------------------------------------------------------------------
 // The trace and the commands.
 
+/// Prints the case's trace as `tongban audit trace` does, as province
+/// auditor zhao, verified against both nodes' signed checkpoints; when that
+/// cannot be done, the history both nodes report, merged by time.
+async fn trace(c: &Clients, dir: &Path, ports: &Ports, case_no: &str) -> Result<()> {
+    println!("Trace of {case_no} (tongban audit trace, as province auditor zhao):");
+    let auth = crate::args::AuditAuth {
+        ca: None,
+        cert: None,
+        key: None,
+        profile: Some(dir.join("profiles").join("auditor.toml")),
+        json: false,
+    };
+    let command = crate::args::AuditCommand::Trace {
+        case: case_no.to_owned(),
+        nodes: vec![endpoint(ports[0]), endpoint(ports[1])],
+        html: None,
+        reveal: false,
+    };
+    match super::audit::run(&auth, command).await {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            println!("  ! the audit trace failed: {e:#}");
+            println!();
+            print_history(c, case_no).await
+        }
+    }
+}
+
 /// Prints the case's history from both nodes' ledgers, merged by time.
-async fn print_trace(c: &Clients, case_no: &str) -> Result<()> {
+async fn print_history(c: &Clients, case_no: &str) -> Result<()> {
     let at_window = c
         .window
         .clone()
@@ -1123,7 +1154,7 @@ async fn print_trace(c: &Clients, case_no: &str) -> Result<()> {
             .then(a.seq.cmp(&b.seq))
     });
     println!(
-        "Trace of {case_no} ({} ledger entries on 汉台区 and 雁塔区, merged by time):",
+        "History of {case_no} ({} ledger entries on 汉台区 and 雁塔区, merged by time, not verified):",
         events.len()
     );
     let width = events.iter().map(|e| e.event.len()).max().unwrap_or(0);
