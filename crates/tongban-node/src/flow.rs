@@ -262,7 +262,7 @@ pub(crate) fn mirror(
     // case's state anywhere; the state it carries is only what the window
     // knew when it sent it, possibly older than ours, so it is not copied.
     // Every other update reports a step its sender took and is authoritative.
-    let changes_state = !update.mail.as_ref().is_some_and(|m| m.leg == "materials");
+    let changes_state = update.mail.as_ref().is_none_or(|m| m.leg != "materials");
     if changes_state {
         if state != case.state && !case.state.can_move_to(state) {
             // Several steps at once (e.g. approved and ready for pickup):
