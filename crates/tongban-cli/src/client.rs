@@ -22,6 +22,8 @@ const PROGRESS_ABOVE: u64 = 4 * 1024 * 1024;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Profile {
+    /// Not used by audit commands, which name their nodes.
+    #[serde(default)]
     node: String,
     ca: PathBuf,
     cert: PathBuf,
@@ -79,6 +81,23 @@ pub(crate) fn credentials(
     let cert = pick(cert, profile.as_ref().map(|p| &p.cert), "cert")?;
     let key = pick(key, profile.as_ref().map(|p| &p.key), "key")?;
     Ok((node, TlsMaterial::load(&ca, &cert, &key)?))
+}
+
+/// Reads only the federation CA named by `--ca` or a profile (offline
+/// verification needs nothing else).
+pub(crate) fn ca_only(ca: &Option<PathBuf>, profile: Option<&Path>) -> Result<String> {
+    let path = match (ca, profile) {
+        (Some(ca), _) => ca.clone(),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read profile {}", path.display()))?;
+            let p: Profile = toml::from_str(&text)
+                .with_context(|| format!("profile {} is not valid", path.display()))?;
+            path.parent().unwrap_or(Path::new(".")).join(p.ca)
+        }
+        (None, None) => anyhow::bail!("--ca is required (or --profile / TONGBAN_PROFILE)"),
+    };
+    std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))
 }
 
 /// Opens a mutual-TLS channel to `url` with the given material.

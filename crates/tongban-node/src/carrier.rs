@@ -7,7 +7,9 @@
 //! `POST /v1/carriers/{name}/events` with a JSON body
 //! `{"waybill": "...", "status": "delivered", "at": "RFC 3339", "note": "..."}`.
 //! Answers: 200 recorded (a repeat is recorded once), 400 malformed body,
-//! 401 missing or bad signature, 404 unknown carrier or waybill, 405/413.
+//! 401 missing or bad signature, 404 unknown carrier or waybill, 405 not a
+//! POST, 409 the event does not fit the case, 413 body too large, 503 not
+//! stored (try again).
 
 use std::sync::Arc;
 

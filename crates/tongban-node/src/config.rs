@@ -451,12 +451,15 @@ impl NodeConfig {
             ));
         }
         let d = raw.delivery;
-        if d.initial_backoff_ms == 0 || d.max_backoff_ms < d.initial_backoff_ms || d.batch_size == 0
+        if d.initial_backoff_ms == 0
+            || d.max_backoff_ms < d.initial_backoff_ms
+            || d.batch_size == 0
+            || d.connect_timeout_ms == 0
         {
             return Err(ConfigError::new(
                 path,
                 "delivery",
-                "initial_backoff_ms and batch_size must be positive and max_backoff_ms not below initial_backoff_ms",
+                "initial_backoff_ms, batch_size and connect_timeout_ms must be positive and max_backoff_ms not below initial_backoff_ms",
             ));
         }
         Ok(Self {

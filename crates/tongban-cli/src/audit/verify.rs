@@ -160,6 +160,28 @@ pub(crate) fn verify(bundle: &Bundle, anchor: &TrustAnchor) -> Report {
                 to_seq: cp.seq,
             });
         }
+        // Every entry of the case in the range must have been listed: a node
+        // may not leave steps out of what it shows for a case. The listing
+        // ends with the entry recording this very query, so only entries
+        // before it count (later ones came after the listing).
+        let case_ids: std::collections::BTreeSet<String> = node
+            .case_entries
+            .iter()
+            .filter_map(|e| decode_entry(e).map(|(l, _)| l.application_id))
+            .filter(|id| !id.is_empty())
+            .collect();
+        let listed_to = node.case_entries.iter().map(|e| e.seq).max().unwrap_or(0);
+        for e in node.entries.iter().filter(|e| e.seq < listed_to) {
+            if let Some((l, _)) = decode_entry(e)
+                && case_ids.contains(&l.application_id)
+                && !node.case_entries.iter().any(|c| c.seq == e.seq)
+            {
+                problems.push(format!(
+                    "node {county}: ledger entry {} ({}) belongs to the case but was left out of what the node listed for it",
+                    e.seq, l.kind
+                ));
+            }
+        }
         for ce in &node.case_entries {
             match by_seq.get(&ce.seq) {
                 Some(e) if e.entry == ce.entry && e.payload == ce.payload => {}

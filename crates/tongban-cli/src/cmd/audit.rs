@@ -13,7 +13,7 @@ use super::status_error;
 use crate::args::{AuditAuth, AuditCommand};
 use crate::audit::verify::{self, Report};
 use crate::audit::{BUNDLE_FORMAT, Bundle, fetch, html, unhex};
-use crate::client::{channel, credentials};
+use crate::client::{ca_only, channel, credentials};
 use crate::output::print_json;
 
 /// A failed verification: the report was printed, the exit code is 1.
@@ -22,6 +22,9 @@ use crate::output::print_json;
 struct Failed(String);
 
 pub(crate) async fn run(auth: &AuditAuth, command: AuditCommand) -> Result<()> {
+    if let AuditCommand::VerifyBundle { file, html } = &command {
+        return verify_bundle(auth, file, html.as_deref());
+    }
     let (_, tls) = credentials(
         None,
         &auth.ca,
@@ -63,36 +66,43 @@ pub(crate) async fn run(auth: &AuditAuth, command: AuditCommand) -> Result<()> {
             );
             Ok(())
         }
-        AuditCommand::VerifyBundle { file, html } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
-            let bundle: Bundle = serde_json::from_str(&text).with_context(|| {
-                format!(
-                    "{} is not a tongban audit bundle (or was damaged)",
-                    file.display()
-                )
-            })?;
-            if bundle.format != BUNDLE_FORMAT {
-                bail!(
-                    "{}: format {:?} is not {BUNDLE_FORMAT}",
-                    file.display(),
-                    bundle.format
-                );
-            }
-            // The auditor's own CA is the trust root; a bundle made under
-            // another CA fails here rather than vouching for itself.
-            let anchor = tls.trust_anchor()?;
-            if unhex(&bundle.ca_certificate) != anchor.ca_der() {
-                bail!(
-                    "{} was made under another federation CA than --ca",
-                    file.display()
-                );
-            }
-            let report = verify::verify(&bundle, &anchor);
-            finish(&report, auth.json, html.as_deref())
-        }
+        AuditCommand::VerifyBundle { .. } => unreachable!("handled above: it needs no credentials"),
         AuditCommand::Verify { node } => verify_node(&node, &tls, auth.json).await,
     }
+}
+
+/// Checks a bundle with no network; only the auditor's CA is needed.
+fn verify_bundle(
+    auth: &AuditAuth,
+    file: &std::path::Path,
+    html: Option<&std::path::Path>,
+) -> Result<()> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let bundle: Bundle = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a tongban audit bundle (or was damaged)",
+            file.display()
+        )
+    })?;
+    if bundle.format != BUNDLE_FORMAT {
+        bail!(
+            "{}: format {:?} is not {BUNDLE_FORMAT}",
+            file.display(),
+            bundle.format
+        );
+    }
+    // The auditor's own CA is the trust root; a bundle made under another
+    // CA fails here rather than vouching for itself.
+    let anchor = TrustAnchor::from_pem(&ca_only(&auth.ca, auth.profile.as_deref())?)?;
+    if unhex(&bundle.ca_certificate) != anchor.ca_der() {
+        bail!(
+            "{} was made under another federation CA than --ca",
+            file.display()
+        );
+    }
+    let report = verify::verify(&bundle, &anchor);
+    finish(&report, auth.json, html)
 }
 
 fn finish(report: &Report, json: bool, html_out: Option<&std::path::Path>) -> Result<()> {

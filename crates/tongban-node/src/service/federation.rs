@@ -753,6 +753,15 @@ impl Federation for FederationService {
                     Some(Current::Receiving(mut r)) => {
                         current = Some(match r.ingest.chunk(chunk) {
                             Ok(()) => Current::Receiving(r),
+                            // A write that failed here (disk full, I/O) is
+                            // this node's trouble: fail the stream so the
+                            // sender retries, instead of a final refusal.
+                            Err(e @ NodeError::Store(_)) => {
+                                drop(r);
+                                discard(&slots);
+                                tracing::error!(peer = %sender, error = %e, "cannot store a received material; the sender will retry");
+                                return Err(e.into());
+                            }
                             Err(e) => {
                                 tracing::warn!(peer = %sender, handoff = %r.checked.handoff_id, error = %e, "handoff refused");
                                 Current::Skipping(refusal(

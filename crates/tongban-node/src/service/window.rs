@@ -244,7 +244,7 @@ impl Window for WindowService {
                 ));
             }
         };
-        let mut case = self.window_case(&header.case_no)?;
+        let (_lock, mut case) = self.locked(&header.case_no).await?;
         if !matches!(
             case.state,
             CaseState::CorrectionAtWindow
@@ -327,7 +327,7 @@ impl Window for WindowService {
             ))
             .into());
         }
-        let mut case = self.window_case(&req.case_no)?;
+        let (_lock, mut case) = self.locked(&req.case_no).await?;
         if !matches!(
             case.state,
             CaseState::CorrectionAtWindow | CaseState::ReadyAtWindow
