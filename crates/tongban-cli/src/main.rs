@@ -14,6 +14,7 @@ mod output;
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
+    output::quiet_broken_pipe();
     tongban_pki::install_crypto_provider();
     output::init_logging(cli.log_format, &cli.log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -21,6 +21,25 @@ pub(crate) fn init_logging(format: LogFormat, filter: &str) {
     }
 }
 
+/// `tongban window list | head` closes stdout early; `println!` then panics.
+/// Treat that as the reader being done (exit 0, as Unix tools do) instead
+/// of printing a panic.
+pub(crate) fn quiet_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
 /// Lowercase hex.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
