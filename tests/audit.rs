@@ -406,6 +406,24 @@ async fn an_exported_bundle_verifies_offline_and_fails_after_one_byte_changes() 
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("VERIFIED"), "{out}");
 
+    // A node that leaves a step out of what it lists for the case is caught.
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&bundle).unwrap()).unwrap();
+    doc["nodes"][0]["case_entries"]
+        .as_array_mut()
+        .unwrap()
+        .remove(0);
+    let omitted = cluster.root.path().join("omitted.bundle.json");
+    std::fs::write(&omitted, serde_json::to_string(&doc).unwrap()).unwrap();
+    let mut check = vec!["verify-bundle".to_owned(), omitted.display().to_string()];
+    check.extend(creds[..2].iter().cloned());
+    let (code, out) = audit(check).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("was left out of what the node listed"),
+        "{out}"
+    );
+
     // Change one byte inside an entry.
     let text = std::fs::read_to_string(&bundle).unwrap();
     let at = text.find("\"entry\": \"").unwrap() + "\"entry\": \"".len() + 40;
