@@ -59,8 +59,11 @@ impl Courier {
         }
     }
 
-    /// Runs until `stop` turns true. Destinations are served concurrently,
-    /// so one slow or unreachable partner does not hold up the others.
+    /// Runs until `stop` turns true. In each round every destination with
+    /// due entries gets one batch, all concurrently; an unreachable partner
+    /// fails within the connect timeout and then waits out its backoff
+    /// without holding up the others. (A partner that is reachable but slow
+    /// does make the round, and so the next batches of the others, wait.)
     pub(crate) async fn run(self, mut stop: watch::Receiver<bool>) {
         let this = Arc::new(self);
         let ctx = this.ctx.clone();
@@ -116,11 +119,13 @@ impl Courier {
                         let delay = backoff(d.initial_backoff, d.max_backoff, f.0);
                         f.1 = Instant::now() + delay;
                         next_wake = Some(next_wake.map_or(f.1, |w| w.min(f.1)));
-                        tracing::warn!(peer = %dest, error = %err, attempt = f.0, retry_in = ?delay, pending = entries.len(), "handoff failed, will retry");
                         if d.max_attempts > 0 && f.0 >= d.max_attempts {
                             let reason = format!("gave up after {} attempts: {err}", f.0);
+                            tracing::error!(peer = %dest, %reason, pending = entries.len(), "handoffs parked");
                             this.park(&entries, &reason).await;
                             failures.remove(&dest);
+                        } else {
+                            tracing::warn!(peer = %dest, error = %err, attempt = f.0, retry_in = ?delay, pending = entries.len(), "handoff failed, will retry");
                         }
                     }
                 }
