@@ -629,3 +629,38 @@ async fn the_sender_county_comes_from_the_certificate() {
     assert_eq!(code, RefusalCode::NotPermitted);
     assert!(message.contains("611002"), "{message}");
 }
+
+#[tokio::test]
+async fn a_handoff_is_parked_when_its_attempts_run_out() {
+    let mut cluster = Cluster::start_with(Options {
+        extra: "[delivery]\ninitial_backoff_ms = 10\nmax_backoff_ms = 20\nmax_attempts = 3\n"
+            .into(),
+        ..Options::default()
+    })
+    .await;
+    cluster.stop(YANTA).await;
+    let mut window = cluster.window(HANTAI).await;
+    let case = accepted_case(&mut window, YANTA).await;
+    let parked = eventually("the handoff to be parked", || {
+        let mut w = window.clone();
+        let case_no = case.case_no.clone();
+        async move {
+            let c = w.get_case(CaseRef { case_no }).await.ok()?.into_inner();
+            c.note.contains("gave up after 3 attempts").then_some(c)
+        }
+    })
+    .await;
+    assert_eq!(parked.state, "QUEUED", "not handed off");
+    assert!(parked.history.iter().any(|h| h.event == "handoff.parked"));
+    // A parked handoff stays parked for an operator, even with the partner back.
+    cluster.restart(YANTA).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let still = window
+        .get_case(CaseRef {
+            case_no: case.case_no,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(still.state, "QUEUED");
+}
