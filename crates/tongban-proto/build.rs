@@ -13,7 +13,9 @@ const FILES: &[&str] = &[
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // Read at run time, not baked in with env!: the same compiled build
+    // script may serve another checkout of the workspace.
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
     // protox does not announce its inputs to cargo; do it ourselves so a proto
     // edit (and only a proto edit) rebuilds this crate.
     println!("cargo:rerun-if-changed={}", root.display());

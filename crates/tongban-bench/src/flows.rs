@@ -1,0 +1,591 @@
+//! Cases through real nodes: drain, latency, intake, streaming.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tongban_proto::common::v1::{
+    Applicant, CaseView, Company, MaterialChunk, MaterialHeader, applicant::Who,
+};
+use tongban_proto::window::v1::window_client::WindowClient;
+use tongban_proto::window::v1::{
+    ApplyFrame, ApplyHeader, CaseRef, ListCasesRequest, VerifyIdentityRequest, apply_frame,
+};
+use tonic::codegen::Bytes;
+use tonic::transport::Channel;
+
+use crate::cluster::{B, Federation};
+use crate::echo::{ECHO_C1_P50, ECHO_C64, UPLOAD};
+use crate::stats::{latencies, mb_per_s, rate};
+use crate::{Options, Report};
+
+/// Size of the one real material of a benchmark case.
+pub(crate) const MATERIAL: usize = 16 * 1024;
+
+/// Deterministic incompressible bytes.
+pub(crate) fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// A company applicant whose fields come to about 1 KiB on the wire.
+pub(crate) fn applicant() -> Applicant {
+    Applicant {
+        who: Some(Who::Company(Company {
+            name: "商洛秦岭茶业有限公司".repeat(12),
+            credit_code: "91350100M000100Y43".into(),
+            legal_rep_name: "李四".into(),
+            legal_rep_id: "11010519491231002X".into(),
+        })),
+        phone: "09142345678".into(),
+        address: "陕西省汉中市汉台区北大街".repeat(16),
+    }
+}
+
+/// GT-0001's three materials for case `i`: a `id_card`-byte id-card and
+/// two tiny ones, all unique (blobs are content-addressed).
+pub(crate) fn gt_materials(i: u64, id_card: usize) -> Vec<(&'static str, Bytes)> {
+    let mut card = pseudo_random(id_card, i + 1);
+    card[..8].copy_from_slice(&i.to_be_bytes());
+    vec![
+        ("id-card", Bytes::from(card)),
+        (
+            "application-form",
+            Bytes::from(format!("signed application form #{i}").into_bytes()),
+        ),
+        (
+            "premises-proof",
+            Bytes::from(format!("lease contract #{i}").into_bytes()),
+        ),
+    ]
+}
+
+/// Apply with the given materials, streamed in 64 KiB chunks.
+pub(crate) async fn apply(
+    window: &mut WindowClient<Channel>,
+    home: &str,
+    materials: &[(&str, Bytes)],
+) -> anyhow::Result<CaseView> {
+    let header = ApplyHeader {
+        item_code: "GT-0001".into(),
+        home_county: home.into(),
+        delivery: "mail-applicant".into(),
+        applicant: Some(applicant()),
+        materials: materials
+            .iter()
+            .map(|(kind, data)| MaterialHeader {
+                kind: (*kind).into(),
+                filename: format!("{kind}.pdf"),
+                size: data.len() as u64,
+                sha256: Sha256::digest(data).to_vec(),
+            })
+            .collect(),
+    };
+    let mut frames = vec![ApplyFrame {
+        frame: Some(apply_frame::Frame::Header(header)),
+    }];
+    for (i, (_, data)) in materials.iter().enumerate() {
+        for at in (0..data.len()).step_by(64 * 1024) {
+            frames.push(ApplyFrame {
+                frame: Some(apply_frame::Frame::Chunk(MaterialChunk {
+                    material: i as u32,
+                    data: data.slice(at..(at + 64 * 1024).min(data.len())),
+                })),
+            });
+        }
+    }
+    Ok(window
+        .apply(tonic::codegen::tokio_stream::iter(frames))
+        .await?
+        .into_inner())
+}
+
+/// Verify identity and accept: the case is QUEUED for its handoff.
+pub(crate) async fn verify_and_accept(
+    window: &mut WindowClient<Channel>,
+    case_no: &str,
+) -> anyhow::Result<CaseView> {
+    window
+        .verify_identity(VerifyIdentityRequest {
+            case_no: case_no.into(),
+            method: "id-card-reader".into(),
+        })
+        .await?;
+    let receipt = window
+        .accept(CaseRef {
+            case_no: case_no.into(),
+        })
+        .await?
+        .into_inner();
+    receipt
+        .case
+        .ok_or_else(|| anyhow::anyhow!("accept returned no case"))
+}
+
+/// `clerks` concurrent clerks (one connection each) take in `cases` cases
+/// with a 16 KiB material: apply + verify-identity + accept. Returns the
+/// elapsed time and the case numbers.
+pub(crate) async fn clerks(
+    fed: &Federation,
+    cases: usize,
+    clerks: usize,
+    seed: u64,
+    limit: Duration,
+) -> anyhow::Result<(Duration, Vec<String>)> {
+    let mut windows = Vec::new();
+    for _ in 0..clerks {
+        windows.push(fed.clerk_a().await?);
+    }
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let deadline = started + limit;
+    let mut tasks = tokio::task::JoinSet::new();
+    for mut window in windows {
+        let next = next.clone();
+        tasks.spawn(async move {
+            let mut done = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= cases || Instant::now() >= deadline {
+                    break;
+                }
+                let materials = gt_materials(seed + i as u64, MATERIAL);
+                let case = apply(&mut window, B, &materials).await?;
+                anyhow::ensure!(
+                    case.missing.is_empty(),
+                    "case {} misses {:?}",
+                    case.case_no,
+                    case.missing
+                );
+                let case = verify_and_accept(&mut window, &case.case_no).await?;
+                done.push(case.case_no);
+            }
+            Ok::<_, anyhow::Error>(done)
+        });
+    }
+    let mut all = Vec::with_capacity(cases);
+    while let Some(joined) = tasks.join_next().await {
+        all.extend(joined??);
+    }
+    Ok((started.elapsed(), all))
+}
+
+async fn count_in_state(
+    window: &mut WindowClient<Channel>,
+    state: &str,
+    limit: usize,
+) -> anyhow::Result<usize> {
+    Ok(window
+        .list_cases(ListCasesRequest {
+            state: state.into(),
+            limit: limit as u32,
+        })
+        .await?
+        .into_inner()
+        .cases
+        .len())
+}
+
+fn parse_at(at: &str) -> anyhow::Result<OffsetDateTime> {
+    OffsetDateTime::parse(at, &Rfc3339).map_err(|e| anyhow::anyhow!("time {at:?}: {e}"))
+}
+
+/// accept → receipt stored at A, from the case's own history on A.
+fn accept_to_receipt(case: &CaseView) -> anyhow::Result<Duration> {
+    let at = |event: &str| -> anyhow::Result<OffsetDateTime> {
+        let e = case
+            .history
+            .iter()
+            .find(|e| e.event == event)
+            .ok_or_else(|| anyhow::anyhow!("{} has no {event} in its history", case.case_no))?;
+        parse_at(&e.at)
+    };
+    let d = at("handoff.receipted")? - at("case.accepted")?;
+    Ok(Duration::try_from(d).unwrap_or_default())
+}
+
+/// Polls A until the case is HANDED_OFF; returns the view with history.
+async fn wait_handed_off(
+    window: &mut WindowClient<Channel>,
+    case_no: &str,
+    every: Duration,
+    limit: Duration,
+) -> anyhow::Result<CaseView> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let case = window
+            .get_case(CaseRef {
+                case_no: case_no.into(),
+            })
+            .await?
+            .into_inner();
+        if case.state == "HANDED_OFF" {
+            return Ok(case);
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{case_no} still {} after {limit:?} ({})",
+            case.state,
+            case.note
+        );
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// CPU seconds per thread name of this process, and thread states seen.
+#[derive(Default, Clone)]
+pub(crate) struct Threads {
+    cpu: BTreeMap<String, f64>,
+    running: BTreeMap<String, usize>,
+    samples: usize,
+}
+
+fn ticks_per_s() -> f64 {
+    100.0
+}
+
+impl Threads {
+    /// Reads `/proc/self/task/*/stat` once.
+    pub(crate) fn read() -> Self {
+        let mut t = Threads::default();
+        t.sample();
+        t.running.clear();
+        t.samples = 0;
+        t
+    }
+
+    /// Adds a sample of thread states (which names are running) and
+    /// refreshes the CPU counters.
+    pub(crate) fn sample(&mut self) {
+        let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+            return;
+        };
+        let mut cpu: BTreeMap<String, f64> = BTreeMap::new();
+        for task in dir.flatten() {
+            let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+                continue;
+            };
+            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+                continue;
+            };
+            let name = stat[open + 1..close].to_owned();
+            let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+            // rest[0] is the state (field 3); utime, stime are fields 14, 15.
+            let (Some(state), Some(u), Some(s)) = (rest.first(), rest.get(11), rest.get(12)) else {
+                continue;
+            };
+            let secs =
+                (u.parse::<f64>().unwrap_or(0.0) + s.parse::<f64>().unwrap_or(0.0)) / ticks_per_s();
+            *cpu.entry(name.clone()).or_default() += secs;
+            if *state == "R" || *state == "D" {
+                *self.running.entry(format!("{name} [{state}]")).or_default() += 1;
+            }
+        }
+        self.cpu = cpu;
+        self.samples += 1;
+    }
+
+    /// CPU per thread name between `before` and `self` (threads that ended
+    /// meanwhile are not counted), as text, and the total.
+    pub(crate) fn since(&self, before: &Threads) -> (f64, String) {
+        let mut rows: Vec<(String, f64)> = self
+            .cpu
+            .iter()
+            .map(|(k, v)| (k.clone(), v - before.cpu.get(k).copied().unwrap_or(0.0)))
+            .filter(|(_, v)| *v > 0.005)
+            .collect();
+        rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let total: f64 = rows.iter().map(|r| r.1).sum();
+        let text = rows
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.2} s"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut states: Vec<(&String, &usize)> = self.running.iter().collect();
+        states.sort_by(|a, b| b.1.cmp(a.1));
+        let states = states
+            .iter()
+            .map(|(k, v)| format!("{k} {v}/{}", self.samples))
+            .collect::<Vec<_>>()
+            .join(", ");
+        (
+            total,
+            format!("CPU by thread: {text}; runnable/blocked samples: {states}"),
+        )
+    }
+}
+
+fn process_cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let Some(close) = stat.rfind(')') else {
+        return 0.0;
+    };
+    let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    let f = |i: usize| {
+        rest.get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (f(11) + f(12)) / ticks_per_s()
+}
+
+const DRAIN: &str = "2. handoff drain";
+
+/// Queue `drain_cases` at A while B is down, start B, time until none is QUEUED.
+pub(crate) async fn drain(
+    opts: &Options,
+    fed: &mut Federation,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let n = opts.drain_cases;
+    let (elapsed, cases) = clerks(fed, n, opts.clerks, 1_000_000, opts.max_phase).await?;
+    anyhow::ensure!(
+        cases.len() == n,
+        "only {} of {n} cases accepted within {:?}",
+        cases.len(),
+        opts.max_phase
+    );
+    report.add(
+        DRAIN,
+        "intake while B is down (queueing the drain)",
+        rate(n as f64, elapsed),
+        "cases/s",
+    );
+    report.show_last();
+    let mut window = fed.clerk_a().await?;
+    let t = Instant::now();
+    let queued = count_in_state(&mut window, "QUEUED", 10_000).await?;
+    let poll_cost = t.elapsed();
+    anyhow::ensure!(
+        queued == n.min(10_000),
+        "{queued} cases QUEUED at A, expected {n}"
+    );
+    let ms = poll_cost.as_secs_f64() * 1e3;
+    report.note(format!(
+        "drain: one `list_cases(QUEUED, 10000)` poll with {queued} cases queued took {ms:.1} ms; \
+         polled back to back with 100 ms sleeps, the polling keeps about {:.0}% of one core busy \
+         on A during the drain",
+        100.0 * ms / (ms + 100.0)
+    ));
+    let before = Threads::read();
+    let cpu_before = process_cpu_s();
+    let mut threads = before.clone();
+    let started = Instant::now();
+    fed.start_b().await?;
+    let deadline = started + opts.max_phase;
+    let mut remaining = queued;
+    while remaining > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        threads.sample();
+        remaining = count_in_state(&mut window, "QUEUED", 10_000).await?;
+    }
+    let drained = started.elapsed();
+    threads.sample();
+    let cpu = process_cpu_s() - cpu_before;
+    anyhow::ensure!(
+        remaining == 0,
+        "{remaining} of {n} cases still QUEUED after {:?}",
+        opts.max_phase
+    );
+    let handed = count_in_state(&mut window, "HANDED_OFF", n + 10).await?;
+    anyhow::ensure!(handed == n, "{handed} of {n} cases HANDED_OFF");
+    let r = rate(n as f64, drained);
+    let echo = report.value(ECHO_C64);
+    let f = report.add(
+        DRAIN,
+        "drain rate (B started → all HANDED_OFF)",
+        r,
+        "handoffs/s",
+    );
+    if let Some(echo) = echo {
+        f.baseline = Some((ECHO_C64.into(), echo));
+        f.target = Some(("≥ 0.5 × echo c=64".into(), r >= 0.5 * echo));
+    }
+    report.show_last();
+    let (_, by_thread) = threads.since(&before);
+    report.note(format!(
+        "drain of {n} cases took {:.2} s wall, {cpu:.2} s CPU in this process ({:.2} of 2 cores busy). {by_thread}",
+        drained.as_secs_f64(),
+        cpu / drained.as_secs_f64()
+    ));
+    Ok(())
+}
+
+const LATENCY: &str = "3. handoff latency";
+
+/// One case at a time with B up: accept → receipt stored at A.
+pub(crate) async fn latency(
+    opts: &Options,
+    fed: &mut Federation,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let mut window = fed.clerk_a().await?;
+    let mut samples = Vec::new();
+    let started = Instant::now();
+    for i in 0..opts.latency_cases {
+        if started.elapsed() > opts.max_phase {
+            report.note(format!(
+                "latency: stopped by the time bound after {i} cases"
+            ));
+            break;
+        }
+        let materials = gt_materials(2_000_000 + i as u64, MATERIAL);
+        let case = apply(&mut window, B, &materials).await?;
+        verify_and_accept(&mut window, &case.case_no).await?;
+        let case = wait_handed_off(
+            &mut window,
+            &case.case_no,
+            Duration::from_millis(2),
+            Duration::from_secs(30),
+        )
+        .await?;
+        samples.push(accept_to_receipt(&case)?);
+    }
+    let lat = latencies(&mut samples);
+    let echo = report.value(ECHO_C1_P50);
+    let f = report.add(
+        LATENCY,
+        "handoff latency p50 (accept → receipt at A)",
+        lat.p50_us,
+        "µs",
+    );
+    if let Some(echo) = echo {
+        f.baseline = Some((ECHO_C1_P50.into(), echo));
+        f.target = Some(("≤ 5 × echo p50".into(), lat.p50_us <= 5.0 * echo));
+    }
+    report.show_last();
+    let echo99 = report.value("echo 17 KiB c=1 p99");
+    let f = report.add(LATENCY, "handoff latency p99", lat.p99_us, "µs");
+    if let Some(echo) = echo99 {
+        f.baseline = Some(("echo 17 KiB c=1 p99".into(), echo));
+    }
+    report.show_last();
+    report.note(format!(
+        "latency: {} cases one at a time, from the ledger timestamps of case.accepted and \
+         handoff.receipted in A's history (max {:.0} µs); the client polls get_case every 2 ms \
+         only to know when to start the next case",
+        lat.count, lat.max_us
+    ));
+    Ok(())
+}
+
+const INTAKE: &str = "4. intake";
+
+/// Concurrent clerks with B up.
+pub(crate) async fn intake(
+    opts: &Options,
+    fed: &mut Federation,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let (elapsed, cases) = clerks(
+        fed,
+        opts.intake_cases,
+        opts.clerks,
+        3_000_000,
+        opts.max_phase,
+    )
+    .await?;
+    let n = cases.len();
+    anyhow::ensure!(n > 0, "no case taken in");
+    let r = rate(n as f64, elapsed);
+    report.add(
+        INTAKE,
+        &format!("intake at {} clerks (apply+verify+accept)", opts.clerks),
+        r,
+        "cases/s",
+    );
+    report.show_last();
+    report.add(INTAKE, "RPCs per case", 3.0, "RPCs");
+    report.show_last();
+    let echo = report.value("echo 17 KiB c=16 rate");
+    let f = report.add(INTAKE, "intake RPC rate", 3.0 * r, "RPC/s");
+    if let Some(echo) = echo {
+        f.baseline = Some(("echo 17 KiB c=16 rate".into(), echo));
+    }
+    report.show_last();
+    report.note(format!(
+        "intake: {n} cases by {} clerks, one connection each, B up (handoffs run meanwhile); \
+         each case is a ~1 KiB company applicant plus GT-0001's three materials: a 16 KiB \
+         id-card and two tiny ones (application-form, premises-proof, < 40 bytes)",
+        opts.clerks
+    ));
+    Ok(())
+}
+
+const STREAM: &str = "5. material streaming";
+
+/// One case with `stream_bytes` of materials, handed off.
+pub(crate) async fn stream(
+    opts: &Options,
+    fed: &mut Federation,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let total = opts.stream_bytes;
+    let quarter = total / 4;
+    let materials = vec![
+        ("id-card", Bytes::from(pseudo_random(quarter, 11))),
+        ("application-form", Bytes::from(pseudo_random(quarter, 12))),
+        (
+            "premises-proof",
+            Bytes::from(pseudo_random(total - 2 * quarter, 13)),
+        ),
+    ];
+    let mut window = fed.clerk_a().await?;
+    let t = Instant::now();
+    let case = apply(&mut window, B, &materials).await?;
+    let upload = t.elapsed();
+    anyhow::ensure!(
+        case.missing.is_empty(),
+        "large case misses {:?}",
+        case.missing
+    );
+    verify_and_accept(&mut window, &case.case_no).await?;
+    let case = wait_handed_off(
+        &mut window,
+        &case.case_no,
+        Duration::from_millis(20),
+        opts.max_phase,
+    )
+    .await?;
+    let handoff = accept_to_receipt(&case)?;
+    let bare = report.value(UPLOAD);
+    let f = report.add(
+        STREAM,
+        "apply upload to A (window intake, incl. hashing + blob fsync)",
+        mb_per_s(total, upload),
+        "MB/s",
+    );
+    if let Some(bare) = bare {
+        f.baseline = Some((UPLOAD.into(), bare));
+    }
+    report.show_last();
+    let r = mb_per_s(total, handoff);
+    let f = report.add(STREAM, "handoff A → B (accept → receipt at A)", r, "MB/s");
+    if let Some(bare) = bare {
+        f.baseline = Some((UPLOAD.into(), bare));
+        f.target = Some(("≥ 0.6 × bare upload".into(), r >= 0.6 * bare));
+    }
+    report.show_last();
+    report.note(format!(
+        "streaming: one GT-0001 case of {} MiB ({} + {} + {} MiB), accept → receipt {:.2} s \
+         (limits raised in the bench config: max_material_bytes, max_case_bytes)",
+        total >> 20,
+        quarter >> 20,
+        quarter >> 20,
+        (total - 2 * quarter) >> 20,
+        handoff.as_secs_f64()
+    ));
+    Ok(())
+}

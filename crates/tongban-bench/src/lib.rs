@@ -1,0 +1,219 @@
+//! Benchmarks of tongban against bare tonic, measured side by side in one
+//! run on loopback: the baseline (a trivial tonic service over the same
+//! mutual TLS), the handoff drain rate, handoff latency, intake rate,
+//! material streaming, and the ledger at size (append, verify, node start-up
+//! with a large ledger, `audit trace`).
+//!
+//! [`run`] does the work at the sizes in [`Options`]; the `tongban-bench`
+//! binary picks full or `--quick` sizes and writes `docs/benchmarks.md`.
+
+mod cluster;
+mod echo;
+mod flows;
+mod ledger;
+mod report;
+mod stats;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use report::{Figure, Report};
+
+/// Which parts to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Part {
+    /// Bare tonic echo and upload.
+    Echo,
+    /// Handoff drain rate.
+    Drain,
+    /// Handoff latency, one case at a time.
+    Latency,
+    /// Intake rate at 16 clerks.
+    Intake,
+    /// One large case handed off.
+    Stream,
+    /// Ledger append and verify, node start-up, audit trace.
+    Ledger,
+}
+
+impl Part {
+    /// Every part, in run order.
+    pub const ALL: [Part; 6] = [
+        Part::Echo,
+        Part::Drain,
+        Part::Latency,
+        Part::Intake,
+        Part::Stream,
+        Part::Ledger,
+    ];
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Part::Echo => "echo",
+            Part::Drain => "drain",
+            Part::Latency => "latency",
+            Part::Intake => "intake",
+            Part::Stream => "stream",
+            Part::Ledger => "ledger",
+        }
+    }
+}
+
+impl std::str::FromStr for Part {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Part::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| {
+                format!("unknown part {s:?} (echo, drain, latency, intake, stream, ledger)")
+            })
+    }
+}
+
+/// Sizes and switches of one run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// A label for the report ("full", "quick", "smoke").
+    pub label: String,
+    /// Parts to run.
+    pub parts: Vec<Part>,
+    /// Requests per echo concurrency level.
+    pub echo_requests: usize,
+    /// Bytes of the bare client-streaming upload.
+    pub upload_bytes: usize,
+    /// Cases queued while the partner is down, then drained.
+    pub drain_cases: usize,
+    /// Cases handed off one at a time.
+    pub latency_cases: usize,
+    /// Cases taken in by the concurrent clerks.
+    pub intake_cases: usize,
+    /// Concurrent clerks.
+    pub clerks: usize,
+    /// Bytes of materials in the one large case (split 1/4, 1/4, 1/2).
+    pub stream_bytes: usize,
+    /// Ledger entries appended (and in the node whose start-up is timed).
+    pub ledger_entries: usize,
+    /// Whether to spawn the real `tongban` binary (start-up, RSS, audit trace).
+    pub spawn_binary: bool,
+    /// Where the `tongban` binary is; `None`: next to the current executable.
+    pub tongban_bin: Option<PathBuf>,
+    /// Upper bound of each timed loop.
+    pub max_phase: Duration,
+    /// Print figures as they are measured.
+    pub verbose: bool,
+}
+
+impl Options {
+    /// The sizes of issue 6.
+    pub fn full() -> Self {
+        Self {
+            label: "full".into(),
+            parts: Part::ALL.to_vec(),
+            echo_requests: 20_000,
+            upload_bytes: 256 << 20,
+            drain_cases: 10_000,
+            latency_cases: 200,
+            intake_cases: 3_200,
+            clerks: 16,
+            stream_bytes: 256 << 20,
+            ledger_entries: 1_000_000,
+            spawn_binary: true,
+            tongban_bin: None,
+            max_phase: Duration::from_secs(300),
+            verbose: true,
+        }
+    }
+
+    /// About a tenth of the full sizes.
+    pub fn quick() -> Self {
+        Self {
+            label: "quick".into(),
+            echo_requests: 2_000,
+            upload_bytes: 32 << 20,
+            drain_cases: 1_000,
+            latency_cases: 40,
+            intake_cases: 320,
+            stream_bytes: 32 << 20,
+            ledger_entries: 100_000,
+            max_phase: Duration::from_secs(60),
+            ..Self::full()
+        }
+    }
+
+    /// Tiny sizes for the smoke test (no process is spawned).
+    pub fn smoke() -> Self {
+        Self {
+            label: "smoke".into(),
+            echo_requests: 200,
+            upload_bytes: 1 << 20,
+            drain_cases: 50,
+            latency_cases: 5,
+            intake_cases: 32,
+            clerks: 4,
+            stream_bytes: 1 << 20,
+            ledger_entries: 2_000,
+            spawn_binary: false,
+            max_phase: Duration::from_secs(20),
+            verbose: false,
+            ..Self::full()
+        }
+    }
+
+    fn has(&self, part: Part) -> bool {
+        self.parts.contains(&part)
+    }
+}
+
+/// Runs the benchmarks and returns the report (nothing is written to disk
+/// but temp dirs; see [`Report::write_markdown`]).
+pub async fn run(opts: &Options) -> anyhow::Result<Report> {
+    tongban_pki::install_crypto_provider();
+    let mut report = Report::new(opts);
+    if opts.has(Part::Echo) {
+        echo::run(opts, &mut report).await?;
+    }
+    let needs_cluster = [
+        Part::Drain,
+        Part::Latency,
+        Part::Intake,
+        Part::Stream,
+        Part::Ledger,
+    ]
+    .iter()
+    .any(|p| opts.has(*p));
+    if needs_cluster {
+        let mut fed = cluster::Federation::new(opts)?;
+        let result = run_cluster(opts, &mut fed, &mut report).await;
+        fed.shutdown().await;
+        result?;
+    }
+    report.finish();
+    Ok(report)
+}
+
+async fn run_cluster(
+    opts: &Options,
+    fed: &mut cluster::Federation,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    fed.start_a().await?;
+    if opts.has(Part::Drain) {
+        flows::drain(opts, fed, report).await?;
+    }
+    fed.start_b().await?;
+    if opts.has(Part::Latency) {
+        flows::latency(opts, fed, report).await?;
+    }
+    if opts.has(Part::Intake) {
+        flows::intake(opts, fed, report).await?;
+    }
+    if opts.has(Part::Stream) {
+        flows::stream(opts, fed, report).await?;
+    }
+    if opts.has(Part::Ledger) {
+        ledger::run(opts, fed, report).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,71 @@
+//! `tongban-bench`: tongban against bare tonic, side by side in one run.
+//!
+//! ```sh
+//! cargo run --release -p tongban-bench -- [--quick] [--out docs/benchmarks.md]
+//! ```
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use tongban_bench::{Options, Part};
+
+/// Benchmarks tongban's handoffs, intake, material streaming and ledger
+/// against bare tonic over the same mutual TLS, on loopback, in one run.
+#[derive(Debug, Parser)]
+#[command(name = "tongban-bench")]
+struct Args {
+    /// About a tenth of the full sizes (about a minute).
+    #[arg(long)]
+    quick: bool,
+    /// Where to write the Markdown report.
+    #[arg(long, default_value = "docs/benchmarks.md")]
+    out: PathBuf,
+    /// Do not write the report.
+    #[arg(long)]
+    no_write: bool,
+    /// Only these parts (comma-separated: echo, drain, latency, intake, stream, ledger).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<Part>,
+    /// A Markdown file appended to the report (hand-written analysis).
+    #[arg(long)]
+    appendix: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut opts = if args.quick {
+        Options::quick()
+    } else {
+        Options::full()
+    };
+    if !args.only.is_empty() {
+        opts.parts = args.only.clone();
+    }
+    println!(
+        "tongban-bench ({} sizes): parts {}",
+        opts.label,
+        opts.parts
+            .iter()
+            .map(|p| p.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let report = tongban_bench::run(&opts).await?;
+    println!("\ntargets of issue 6:");
+    for (name, target, met) in report.targets() {
+        println!(
+            "  {name}: {target} — {}",
+            if met { "met" } else { "NOT met" }
+        );
+    }
+    if !args.no_write {
+        let appendix = match &args.appendix {
+            Some(p) => std::fs::read_to_string(p)?,
+            None => String::new(),
+        };
+        report.write_markdown(&args.out, &appendix)?;
+        println!("wrote {}", args.out.display());
+    }
+    Ok(())
+}
