@@ -121,7 +121,7 @@ pub struct HandoffRecord {
     /// Whether this node sent it.
     pub sent: bool,
     /// The encoded `SignedReceipt` held for it (sent and receipted, or given).
-    #[serde(default)]
+    #[serde(default, with = "hex_opt")]
     pub signed_receipt: Option<Vec<u8>>,
 }
 
@@ -263,6 +263,7 @@ pub struct OutboxEntry {
     /// Destination county.
     pub to: String,
     /// The encoded envelope, built once so every retry sends the same bytes.
+    #[serde(with = "hex_bytes")]
     pub envelope: Vec<u8>,
     /// What the envelope carries: `application`, `supplement` or `update`.
     #[serde(default = "default_kind")]
@@ -285,9 +286,51 @@ pub struct ReceivedHandoff {
     /// Lowercase hex SHA-256 of the envelope bytes.
     pub envelope_sha256: String,
     /// The encoded `SignedReceipt` given, replayed byte for byte to a duplicate.
+    #[serde(with = "hex_bytes")]
     pub signed_receipt: Vec<u8>,
     /// Application id of the case.
     pub application_id: String,
+}
+
+/// Byte fields as hex strings: JSON would otherwise spell every byte as a
+/// number in a list, several times larger and slower to decode.
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::hex(bytes))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        super::unhex(&text).ok_or_else(|| serde::de::Error::custom("not hex"))
+    }
+}
+
+/// [`hex_bytes`] for optional fields.
+mod hex_opt {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        bytes: &Option<Vec<u8>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(b) => s.serialize_some(&super::hex(b)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Vec<u8>>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            Some(text) => super::unhex(&text)
+                .map(Some)
+                .ok_or_else(|| serde::de::Error::custom("not hex")),
+            None => Ok(None),
+        }
+    }
 }
 
 /// Lowercase hex of bytes.

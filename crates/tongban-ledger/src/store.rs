@@ -120,6 +120,14 @@ impl Batch {
     }
 }
 
+/// Key of the outbox index: destination county, '/', outbox key.
+fn index_key(to: &str, key: u64) -> Vec<u8> {
+    let mut k = to.as_bytes().to_vec();
+    k.push(b'/');
+    k.extend_from_slice(&key.to_be_bytes());
+    k
+}
+
 fn received_key(sender: &str, handoff_id: &str) -> Vec<u8> {
     format!("{sender}/{handoff_id}").into_bytes()
 }
@@ -167,6 +175,7 @@ pub struct Store {
     received: sled::Tree,
     meta: sled::Tree,
     waybills: sled::Tree,
+    outbox_index: sled::Tree,
     checkpoints: sled::Tree,
     partner_checkpoints: sled::Tree,
     blobs: BlobStore,
@@ -278,7 +287,7 @@ impl Store {
             db.open_tree(name)
                 .map_err(StoreError::db("failed to open tree"))
         };
-        Ok(Self {
+        let store = Self {
             ledger: tree("ledger")?,
             payloads: tree("payloads")?,
             case_index: tree("case_index")?,
@@ -288,12 +297,30 @@ impl Store {
             received: tree("received")?,
             meta: tree("meta")?,
             waybills: tree("waybills")?,
+            outbox_index: tree("outbox_index")?,
             checkpoints: tree("checkpoints")?,
             partner_checkpoints: tree("partner_checkpoints")?,
             blobs: BlobStore::open(&data_dir.join("blobs"))?,
             flusher: Flusher::start(db)?,
             write_lock: Mutex::new(()),
-        })
+        };
+        store.index_outbox()?;
+        Ok(store)
+    }
+
+    /// Builds the outbox index for data written before it existed.
+    fn index_outbox(&self) -> Result<(), StoreError> {
+        if !self.outbox_index.is_empty() || self.outbox.is_empty() {
+            return Ok(());
+        }
+        for (key, entry, _) in self.outbox()? {
+            if entry.parked.is_none() {
+                self.outbox_index
+                    .insert(index_key(&entry.to, key), &[][..])
+                    .map_err(StoreError::db("failed to index outbox"))?;
+            }
+        }
+        Ok(())
     }
 
     /// The material blobs.
@@ -380,11 +407,26 @@ impl Store {
             .iter()
             .map(|c| (c.application_id.clone(), c.case_no.clone(), encode(c)))
             .collect();
-        let enqueue: Vec<Vec<u8>> = batch.enqueue.iter().map(encode).collect();
-        let outbox_put: Vec<(u64, Vec<u8>)> = batch
+        let enqueue: Vec<(String, Vec<u8>)> = batch
+            .enqueue
+            .iter()
+            .map(|e| (e.to.clone(), encode(e)))
+            .collect();
+        let outbox_put: Vec<(u64, Vec<u8>, Vec<u8>, bool)> = batch
             .outbox_put
             .iter()
-            .map(|(k, e)| (*k, encode(e)))
+            .map(|(k, e)| (*k, index_key(&e.to, *k), encode(e), e.parked.is_none()))
+            .collect();
+        // Which destination each settled entry was for (to drop its index key).
+        let settle: Vec<(u64, Vec<u8>, Option<Vec<u8>>)> = batch
+            .outbox_settle
+            .iter()
+            .map(|(k, expected)| {
+                let to = decode::<OutboxEntry>("outbox", expected)
+                    .ok()
+                    .map(|e| index_key(&e.to, *k));
+                (*k, expected.clone(), to)
+            })
             .collect();
         let received: Vec<(Vec<u8>, Vec<u8>)> = batch
             .received
@@ -402,6 +444,7 @@ impl Store {
             &self.received,
             &self.meta,
             &self.waybills,
+            &self.outbox_index,
         );
         let result = trees.transaction(
             |(
@@ -414,6 +457,7 @@ impl Store {
                 received_t,
                 meta,
                 waybills,
+                outbox_index,
             )| {
                 let corrupt = || {
                     ConflictableTransactionError::Abort(StoreError::Corrupt {
@@ -454,22 +498,33 @@ impl Store {
                         .and_then(|b| b.as_ref().try_into().ok())
                         .map(u64::from_be_bytes)
                         .unwrap_or(0);
-                    for bytes in &enqueue {
+                    for (to, bytes) in &enqueue {
                         next += 1;
                         outbox.insert(&next.to_be_bytes(), bytes.as_slice())?;
+                        outbox_index.insert(index_key(to, next), &[][..])?;
                     }
                     meta.insert(OUTBOX_SEQ, &next.to_be_bytes())?;
                 }
-                for (key, bytes) in &outbox_put {
+                for (key, index, bytes, live) in &outbox_put {
                     outbox.insert(&key.to_be_bytes(), bytes.as_slice())?;
+                    // Parked entries leave the index, so the courier never
+                    // reads them again.
+                    if *live {
+                        outbox_index.insert(index.as_slice(), &[][..])?;
+                    } else {
+                        outbox_index.remove(index.as_slice())?;
+                    }
                 }
-                for (key, expected) in &batch.outbox_settle {
+                for (key, expected, index) in &settle {
                     // Only an entry nobody changed meanwhile is done.
                     if outbox
                         .get(key.to_be_bytes())?
                         .is_some_and(|v| v.as_ref() == expected.as_slice())
                     {
                         outbox.remove(&key.to_be_bytes())?;
+                        if let Some(index) = index {
+                            outbox_index.remove(index.as_slice())?;
+                        }
                     }
                 }
                 for (key, bytes) in &received {
@@ -609,6 +664,35 @@ impl Store {
             .get(waybill.as_bytes())
             .map_err(StoreError::db("failed to read waybill"))?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// The oldest `limit` unparked outbox entries for `to`, read through the
+    /// per-destination index so the courier never decodes the whole outbox.
+    pub fn outbox_for(
+        &self,
+        to: &str,
+        limit: usize,
+    ) -> Result<Vec<(u64, OutboxEntry, Vec<u8>)>, StoreError> {
+        let mut prefix = to.as_bytes().to_vec();
+        prefix.push(b'/');
+        let mut out = Vec::new();
+        for kv in self.outbox_index.scan_prefix(&prefix).take(limit) {
+            let (k, _) = kv.map_err(StoreError::db("failed to scan outbox index"))?;
+            let key = <[u8; 8]>::try_from(&k[prefix.len()..])
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt {
+                    tree: "outbox_index",
+                    reason: "bad key".into(),
+                })?;
+            if let Some(v) = self
+                .outbox
+                .get(key.to_be_bytes())
+                .map_err(StoreError::db("failed to read outbox"))?
+            {
+                out.push((key, decode("outbox", &v)?, v.to_vec()));
+            }
+        }
+        Ok(out)
     }
 
     /// A received handoff, by (sender county, handoff id).

@@ -73,16 +73,17 @@ impl Courier {
             if *stop.borrow() {
                 return;
             }
-            let pending = match ctx.store.outbox() {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot read the outbox");
-                    Vec::new()
-                }
-            };
+            // Per destination, through the store's index: only the next
+            // batch of each is read, however long the outbox is.
             let mut by_dest: BTreeMap<String, Vec<Pending>> = BTreeMap::new();
-            for p in pending.into_iter().filter(|p| p.1.parked.is_none()) {
-                by_dest.entry(p.1.to.clone()).or_default().push(p);
+            for dest in ctx.directory.partners(&ctx.county) {
+                match ctx.store.outbox_for(dest.as_str(), d.batch_size) {
+                    Ok(entries) if !entries.is_empty() => {
+                        by_dest.insert(dest.to_string(), entries);
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(peer = %dest, error = %e, "cannot read the outbox"),
+                }
             }
             let now = Instant::now();
             let mut next_wake: Option<Instant> = None;
