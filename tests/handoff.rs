@@ -87,7 +87,7 @@ async fn a_company_case_is_handed_off() {
         ("application-form", b"form".to_vec()),
         ("articles", b"articles of association".to_vec()),
         ("legal-rep-id", b"id card".to_vec()),
-        ("premises-proof", vec![7u8; 200_000]),
+        ("premises-proof", vec![7u8; 600_000]), // over the inline limit: a file,
     ];
     let case = apply(
         &mut window,

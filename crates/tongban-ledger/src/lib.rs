@@ -16,7 +16,7 @@ mod error;
 pub mod records;
 mod store;
 
-pub use blobs::{BlobStore, BlobWriter};
+pub use blobs::{BlobStore, BlobWriter, FinishedBlob, INLINE_MAX};
 pub use chain::{ENTRY_DOMAIN, EntryHash, entry_hash};
 pub use error::StoreError;
 pub use records::{

@@ -56,6 +56,7 @@ pub struct Batch {
     outbox_settle: Vec<(u64, Vec<u8>)>,
     received: Vec<(Vec<u8>, ReceivedHandoff)>,
     waybills: Vec<(String, String)>,
+    blobs: Vec<(String, Vec<u8>)>,
 }
 
 impl Batch {
@@ -101,6 +102,12 @@ impl Batch {
         self
     }
 
+    /// Stores a small material inline (content-addressed by its hex SHA-256).
+    pub fn put_blob(&mut self, sha256_hex: &str, content: Vec<u8>) -> &mut Self {
+        self.blobs.push((sha256_hex.to_owned(), content));
+        self
+    }
+
     /// Indexes a waybill number to the case it belongs to.
     pub fn put_waybill(&mut self, waybill: &str, application_id: &str) -> &mut Self {
         self.waybills
@@ -117,6 +124,7 @@ impl Batch {
             && self.outbox_settle.is_empty()
             && self.received.is_empty()
             && self.waybills.is_empty()
+            && self.blobs.is_empty()
     }
 }
 
@@ -176,6 +184,7 @@ pub struct Store {
     meta: sled::Tree,
     waybills: sled::Tree,
     outbox_index: sled::Tree,
+    inline_blobs: sled::Tree,
     checkpoints: sled::Tree,
     partner_checkpoints: sled::Tree,
     blobs: BlobStore,
@@ -298,6 +307,7 @@ impl Store {
             meta: tree("meta")?,
             waybills: tree("waybills")?,
             outbox_index: tree("outbox_index")?,
+            inline_blobs: tree("inline_blobs")?,
             checkpoints: tree("checkpoints")?,
             partner_checkpoints: tree("partner_checkpoints")?,
             blobs: BlobStore::open(&data_dir.join("blobs"))?,
@@ -445,6 +455,7 @@ impl Store {
             &self.meta,
             &self.waybills,
             &self.outbox_index,
+            &self.inline_blobs,
         );
         let result = trees.transaction(
             |(
@@ -458,6 +469,7 @@ impl Store {
                 meta,
                 waybills,
                 outbox_index,
+                inline_blobs,
             )| {
                 let corrupt = || {
                     ConflictableTransactionError::Abort(StoreError::Corrupt {
@@ -532,6 +544,9 @@ impl Store {
                 }
                 for (waybill, id) in &batch.waybills {
                     waybills.insert(waybill.as_bytes(), id.as_bytes())?;
+                }
+                for (sha, content) in &batch.blobs {
+                    inline_blobs.insert(sha.as_bytes(), content.as_slice())?;
                 }
                 Ok(Committed {
                     first_seq,
@@ -664,6 +679,15 @@ impl Store {
             .get(waybill.as_bytes())
             .map_err(StoreError::db("failed to read waybill"))?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// A material stored inline, by hex SHA-256 (None: it is a file, or absent).
+    pub fn inline_blob(&self, sha256_hex: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .inline_blobs
+            .get(sha256_hex.as_bytes())
+            .map_err(StoreError::db("failed to read material"))?
+            .map(|v| v.to_vec()))
     }
 
     /// The oldest `limit` unparked outbox entries for `to`, read through the

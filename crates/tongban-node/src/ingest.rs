@@ -19,6 +19,7 @@ pub(crate) struct Ingest<'a> {
     writer: Option<BlobWriter>,
     done: Vec<MaterialRef>,
     created: Vec<String>,
+    inline: Vec<(String, Vec<u8>)>,
 }
 
 /// A finished upload.
@@ -28,9 +29,18 @@ pub(crate) struct Ingested {
     pub(crate) materials: Vec<MaterialRef>,
     /// Blobs this upload created (digests), to remove if the commit fails.
     pub(crate) created: Vec<String>,
+    /// Small materials (digest, content) to store with the commit.
+    pub(crate) inline: Vec<(String, Vec<u8>)>,
 }
 
 impl Ingested {
+    /// Adds the small materials to the commit that names them.
+    pub(crate) fn store_in(&self, batch: &mut tongban_ledger::Batch) {
+        for (sha, content) in &self.inline {
+            batch.put_blob(sha, content.clone());
+        }
+    }
+
     /// Removes the blobs this upload created (after a failed commit).
     pub(crate) fn discard(&self, store: &Store) {
         for sha in &self.created {
@@ -53,6 +63,7 @@ impl<'a> Ingest<'a> {
             writer: None,
             done: Vec::new(),
             created: Vec::new(),
+            inline: Vec::new(),
         }
     }
 
@@ -104,6 +115,9 @@ impl<'a> Ingest<'a> {
         if blob.created {
             self.created.push(blob.sha256_hex.clone());
         }
+        if let Some(content) = blob.inline {
+            self.inline.push((blob.sha256_hex.clone(), content));
+        }
         self.done.push(MaterialRef {
             kind: h.kind.clone(),
             filename: h.filename.clone(),
@@ -129,6 +143,7 @@ impl<'a> Ingest<'a> {
         Ok(Ingested {
             materials: std::mem::take(&mut self.done),
             created: std::mem::take(&mut self.created),
+            inline: std::mem::take(&mut self.inline),
         })
     }
 

@@ -332,7 +332,9 @@ impl Review for ReviewService {
                 ..Default::default()
             }),
         };
-        if let Err(e) = flow::save(ctx, &mut case, change, Batch::default()).await {
+        let mut batch = Batch::default();
+        ingested.store_in(&mut batch);
+        if let Err(e) = flow::save(ctx, &mut case, change, batch).await {
             ingested.discard(&ctx.store);
             return Err(e.into());
         }
