@@ -74,9 +74,12 @@ pub(crate) fn credentials(
             .or_else(|| from.cloned())
             .with_context(|| format!("--{name} is required (or --profile / TONGBAN_PROFILE)"))
     };
-    let node = node
-        .map(str::to_owned)
-        .or_else(|| profile.as_ref().map(|p| p.node.clone()));
+    let node = node.map(str::to_owned).or_else(|| {
+        profile
+            .as_ref()
+            .map(|p| p.node.clone())
+            .filter(|n| !n.is_empty())
+    });
     let ca = pick(ca, profile.as_ref().map(|p| &p.ca), "ca")?;
     let cert = pick(cert, profile.as_ref().map(|p| &p.cert), "cert")?;
     let key = pick(key, profile.as_ref().map(|p| &p.key), "key")?;

@@ -30,7 +30,7 @@ fn main() -> ExitCode {
     match runtime.block_on(cmd::run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", output::error_chain(&err));
             ExitCode::from(cmd::exit_code(&err))
         }
     }

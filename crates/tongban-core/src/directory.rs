@@ -184,11 +184,13 @@ impl Directory {
         }
         if let Some(c) = td
             .chars()
-            .find(|&c| !matches!(c, 'a'..='z' | '0'..='9' | '.' | '-'))
+            .find(|&c| !matches!(c, 'a'..='z' | '0'..='9' | '.' | '-' | '_'))
         {
             return Err(invalid(
                 "trust_domain",
-                format!("{td:?} contains {c:?}; only a-z, 0-9, '.' and '-' are allowed"),
+                format!(
+                    "{td:?} contains {c:?}; only a-z, 0-9, '.', '-' and '_' are allowed (SPIFFE)"
+                ),
             ));
         }
 
@@ -539,7 +541,7 @@ items = ["SP-0001"]
         );
         assert_eq!(
             invalid_msg("\"shaanxi.tongban\"", "\"Shaanxi\""),
-            "trust_domain: \"Shaanxi\" contains 'S'; only a-z, 0-9, '.' and '-' are allowed"
+            "trust_domain: \"Shaanxi\" contains 'S'; only a-z, 0-9, '.', '-' and '_' are allowed (SPIFFE)"
         );
     }
 

@@ -151,8 +151,9 @@ impl Ca {
             }
         };
         if key.subject_public_key_info() != cert.tbs_certificate.subject_pki.raw {
-            return Err(PkiError::Refused(
-                "ca key does not match ca certificate".into(),
+            return Err(PkiError::malformed(
+                "ca key",
+                "does not match the ca certificate",
             ));
         }
         let not_after = cert.validity().not_after.to_datetime();

@@ -69,8 +69,9 @@ impl NodeSigner {
         if cert.public_key().subject_public_key.data.as_ref()
             != ring::signature::KeyPair::public_key(&key).as_ref()
         {
-            return Err(PkiError::Refused(
-                "node key does not match node certificate".into(),
+            return Err(PkiError::malformed(
+                "node key",
+                "does not match the node certificate",
             ));
         }
         Ok(Self {
