@@ -23,7 +23,7 @@ use tongban_core::CaseState;
 use tongban_proto::common::v1::LedgerEntry;
 
 use crate::chain::{ChainBreak, EntryHash, entry_hash, verify_run};
-use crate::records::{CaseRecord, OutboxEntry, ReceivedHandoff, decode, encode};
+use crate::records::{CaseRecord, OutboxEntry, ReceivedHandoff, Side, decode, encode};
 use crate::{BlobStore, StoreError};
 
 const HEAD: &[u8] = b"head";
@@ -128,6 +128,18 @@ impl Batch {
     }
 }
 
+/// Key of the case state index: side, state, 0, application id.
+fn state_key(side: Side, state: CaseState, id: &str) -> Vec<u8> {
+    let mut k = vec![match side {
+        Side::Window => b'w',
+        Side::Home => b'h',
+    }];
+    k.extend_from_slice(state.as_str().as_bytes());
+    k.push(0);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
 /// Key of the outbox index: destination county, '/', outbox key.
 fn index_key(to: &str, key: u64) -> Vec<u8> {
     let mut k = to.as_bytes().to_vec();
@@ -185,6 +197,7 @@ pub struct Store {
     waybills: sled::Tree,
     outbox_index: sled::Tree,
     inline_blobs: sled::Tree,
+    case_states: sled::Tree,
     checkpoints: sled::Tree,
     partner_checkpoints: sled::Tree,
     blobs: BlobStore,
@@ -308,6 +321,7 @@ impl Store {
             waybills: tree("waybills")?,
             outbox_index: tree("outbox_index")?,
             inline_blobs: tree("inline_blobs")?,
+            case_states: tree("case_states")?,
             checkpoints: tree("checkpoints")?,
             partner_checkpoints: tree("partner_checkpoints")?,
             blobs: BlobStore::open(&data_dir.join("blobs"))?,
@@ -315,7 +329,24 @@ impl Store {
             write_lock: Mutex::new(()),
         };
         store.index_outbox()?;
+        store.index_case_states()?;
         Ok(store)
+    }
+
+    /// Builds the case state index for data written before it existed.
+    fn index_case_states(&self) -> Result<(), StoreError> {
+        if !self.case_states.is_empty() || self.cases.is_empty() {
+            return Ok(());
+        }
+        for case in self.cases()? {
+            self.case_states
+                .insert(
+                    state_key(case.side, case.state, &case.application_id),
+                    &[][..],
+                )
+                .map_err(StoreError::db("failed to index cases"))?;
+        }
+        Ok(())
     }
 
     /// Builds the outbox index for data written before it existed.
@@ -412,10 +443,13 @@ impl Store {
                 (entry, e.payload.clone())
             })
             .collect();
-        let cases: Vec<(String, String, Vec<u8>)> = batch
+        let cases: Vec<(String, String, Vec<u8>, Vec<u8>)> = batch
             .cases
             .iter()
-            .map(|c| (c.application_id.clone(), c.case_no.clone(), encode(c)))
+            .map(|c| {
+                let key = state_key(c.side, c.state, &c.application_id);
+                (c.application_id.clone(), c.case_no.clone(), encode(c), key)
+            })
             .collect();
         let enqueue: Vec<(String, Vec<u8>)> = batch
             .enqueue
@@ -456,6 +490,7 @@ impl Store {
             &self.waybills,
             &self.outbox_index,
             &self.inline_blobs,
+            &self.case_states,
         );
         let result = trees.transaction(
             |(
@@ -470,6 +505,7 @@ impl Store {
                 waybills,
                 outbox_index,
                 inline_blobs,
+                case_states,
             )| {
                 let corrupt = || {
                     ConflictableTransactionError::Abort(StoreError::Corrupt {
@@ -500,9 +536,16 @@ impl Store {
                     }
                 }
                 meta.insert(HEAD, encode_head(seq, &hash))?;
-                for (id, case_no, bytes) in &cases {
+                for (id, case_no, bytes, key) in &cases {
+                    // Keep the (side, state) index in step with the record.
+                    if let Some(old) = cases_t.get(id.as_bytes())?
+                        && let Ok(old) = decode::<CaseRecord>("cases", &old)
+                    {
+                        case_states.remove(state_key(old.side, old.state, id))?;
+                    }
                     cases_t.insert(id.as_bytes(), bytes.as_slice())?;
                     case_nos.insert(case_no.as_bytes(), id.as_bytes())?;
+                    case_states.insert(key.as_slice(), &[][..])?;
                 }
                 if !enqueue.is_empty() {
                     let mut next = meta
@@ -600,6 +643,58 @@ impl Store {
                 decode("cases", &v)
             })
             .collect()
+    }
+
+    /// Cases on `side` in any of `states`, through the state index: oldest
+    /// first (application ids are UUID v7), or newest first; at most `limit`.
+    pub fn cases_in(
+        &self,
+        side: Side,
+        states: &[CaseState],
+        newest_first: bool,
+        limit: usize,
+    ) -> Result<Vec<CaseRecord>, StoreError> {
+        let mut ids: Vec<Vec<u8>> = Vec::new();
+        for state in states {
+            let prefix = state_key(side, *state, "");
+            for kv in self.case_states.scan_prefix(&prefix) {
+                let (k, _) = kv.map_err(StoreError::db("failed to scan case states"))?;
+                ids.push(k[prefix.len()..].to_vec());
+            }
+        }
+        ids.sort();
+        if newest_first {
+            ids.reverse();
+        }
+        ids.truncate(limit);
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(v) = self
+                .cases
+                .get(&id)
+                .map_err(StoreError::db("failed to read case"))?
+            {
+                out.push(decode("cases", &v)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Cases on `side`, newest first, at most `limit`: reads only as many
+    /// records as it returns (and those of the other side it passes).
+    pub fn recent_cases(&self, side: Side, limit: usize) -> Result<Vec<CaseRecord>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.cases.iter().rev() {
+            if out.len() >= limit {
+                break;
+            }
+            let (_, v) = kv.map_err(StoreError::db("failed to scan cases"))?;
+            let case: CaseRecord = decode("cases", &v)?;
+            if case.side == side {
+                out.push(case);
+            }
+        }
+        Ok(out)
     }
 
     /// Every outbox entry with its key and stored bytes, oldest first.
@@ -817,5 +912,89 @@ impl Store {
             }));
         }
         Ok(Ok(prev.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::ApplicantRecord;
+
+    fn case(id: &str, side: Side, state: CaseState) -> CaseRecord {
+        CaseRecord {
+            application_id: id.into(),
+            case_no: format!("610702-20261125-{}", &id[1..]),
+            side,
+            item_code: "GT-0001".into(),
+            receiving_county: "610702".into(),
+            home_county: "610113".into(),
+            delivery: "mail-applicant".into(),
+            applicant: ApplicantRecord::Person {
+                name: "n".into(),
+                resident_id: "11010519491231002X".into(),
+                phone: "13812345678".into(),
+                address: "a".into(),
+            },
+            materials: Vec::new(),
+            identity_check: None,
+            state,
+            created_at: String::new(),
+            accepted_at: None,
+            note: String::new(),
+            handoffs: Vec::new(),
+            review: Default::default(),
+            mail: Vec::new(),
+            closed_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_state_index_follows_every_change_and_survives_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let mut batch = Batch::default();
+            batch
+                .put_case(case("a1", Side::Window, CaseState::Queued))
+                .put_case(case("a2", Side::Window, CaseState::Queued))
+                .put_case(case("a3", Side::Home, CaseState::HandedOff));
+            store.commit(batch).await.unwrap();
+            let mut batch = Batch::default();
+            batch.put_case(case("a1", Side::Window, CaseState::HandedOff));
+            store.commit(batch).await.unwrap();
+
+            let queued = store
+                .cases_in(Side::Window, &[CaseState::Queued], true, 10)
+                .unwrap();
+            assert_eq!(
+                queued
+                    .iter()
+                    .map(|c| c.application_id.as_str())
+                    .collect::<Vec<_>>(),
+                ["a2"]
+            );
+            let handed = store
+                .cases_in(Side::Window, &[CaseState::HandedOff], true, 10)
+                .unwrap();
+            assert_eq!(
+                handed.len(),
+                1,
+                "the old state's key is gone, the new one is there"
+            );
+            let home = store
+                .cases_in(Side::Home, &[CaseState::HandedOff], false, 10)
+                .unwrap();
+            assert_eq!(home[0].application_id, "a3");
+            let recent = store.recent_cases(Side::Window, 1).unwrap();
+            assert_eq!(recent[0].application_id, "a2", "newest first");
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            store
+                .cases_in(Side::Window, &[CaseState::Queued], false, 10)
+                .unwrap()
+                .len(),
+            1
+        );
     }
 }

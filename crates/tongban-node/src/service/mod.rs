@@ -151,6 +151,20 @@ impl Ctx {
     }
 }
 
+/// Every state of a case that is not finished.
+pub(crate) const OPEN_STATES: [CaseState; 10] = [
+    CaseState::CorrectionAtWindow,
+    CaseState::ReadyAtWindow,
+    CaseState::Queued,
+    CaseState::HandedOff,
+    CaseState::UnderReview,
+    CaseState::CorrectionRequested,
+    CaseState::Approved,
+    CaseState::ResultInTransit,
+    CaseState::ReadyForPickup,
+    CaseState::MailReturned,
+];
+
 /// Hands the result to the applicant (or the company's legal
 /// representative) and closes the case: at the window for results mailed
 /// to it, at home for collection there.
@@ -224,12 +238,7 @@ pub(crate) fn overdue(ctx: &Ctx, side: Side) -> Result<Vec<CaseView>, NodeError>
     let today = ctx.clock.today();
     let now = ctx.clock.now();
     let mut out: Vec<(i64, CaseView)> = Vec::new();
-    for case in ctx
-        .store
-        .cases()?
-        .into_iter()
-        .filter(|c| c.side == side && !c.state.is_terminal())
-    {
+    for case in ctx.store.cases_in(side, &OPEN_STATES, false, usize::MAX)? {
         let mut reasons = Vec::new();
         let mut weight = 0;
         if case.review.clock_running

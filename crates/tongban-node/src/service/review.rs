@@ -57,13 +57,12 @@ fn require(case: &CaseRecord, allowed: &[CaseState], action: &str) -> Result<(),
 impl Review for ReviewService {
     async fn inbox(&self, _: Request<InboxRequest>) -> Result<Response<InboxReply>, Status> {
         let ctx = &self.ctx;
-        // Application ids are UUID v7, so id order is oldest first.
+        // Oldest first, through the state index: only open cases are read.
         let cases = ctx
             .store
-            .cases()
+            .cases_in(Side::Home, &super::OPEN_STATES, false, usize::MAX)
             .map_err(NodeError::from)?
             .iter()
-            .filter(|c| c.side == Side::Home && !c.state.is_terminal())
             .map(|c| view::case_view(ctx, c, false))
             .collect::<Result<_, _>>()?;
         Ok(Response::new(InboxReply { cases }))

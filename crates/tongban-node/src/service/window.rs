@@ -573,17 +573,13 @@ impl Window for WindowService {
         } else {
             req.limit as usize
         };
-        let mut cases: Vec<CaseRecord> = self
-            .ctx
-            .store
-            .cases()
-            .map_err(NodeError::from)?
-            .into_iter()
-            .filter(|c| c.side == Side::Window && state.is_none_or(|s| c.state == s))
-            .collect();
-        // Application ids are UUID v7: reverse id order is newest first.
-        cases.reverse();
-        cases.truncate(limit);
+        // Newest first; only the records returned are read.
+        let store = &self.ctx.store;
+        let cases: Vec<CaseRecord> = match state {
+            Some(state) => store.cases_in(Side::Window, &[state], true, limit),
+            None => store.recent_cases(Side::Window, limit),
+        }
+        .map_err(NodeError::from)?;
         let cases = cases
             .iter()
             .map(|c| view::case_view(&self.ctx, c, false))
