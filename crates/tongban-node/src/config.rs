@@ -179,6 +179,7 @@ struct RawDelivery {
     max_backoff_ms: u64,
     max_attempts: u32,
     batch_size: usize,
+    streams: usize,
     connect_timeout_ms: u64,
 }
 
@@ -190,6 +191,7 @@ impl Default for RawDelivery {
             max_backoff_ms: d.max_backoff.as_millis() as u64,
             max_attempts: d.max_attempts,
             batch_size: d.batch_size,
+            streams: d.streams,
             connect_timeout_ms: d.connect_timeout.as_millis() as u64,
         }
     }
@@ -208,6 +210,9 @@ pub struct Delivery {
     /// Handoffs sent in one stream and made durable with one flush at the
     /// receiver (`batch_size`, default 64).
     pub batch_size: usize,
+    /// Batches in flight to one partner at a time, each on its own stream
+    /// (`streams`, default 2); a case's handoffs always share one stream.
+    pub streams: usize,
     /// Time to connect to a partner (`connect_timeout_ms`, default 5000).
     pub connect_timeout: Duration,
 }
@@ -219,6 +224,7 @@ impl Default for Delivery {
             max_backoff: Duration::from_secs(60),
             max_attempts: 0,
             batch_size: 64,
+            streams: 2,
             connect_timeout: Duration::from_secs(5),
         }
     }
@@ -454,12 +460,13 @@ impl NodeConfig {
         if d.initial_backoff_ms == 0
             || d.max_backoff_ms < d.initial_backoff_ms
             || d.batch_size == 0
+            || d.streams == 0
             || d.connect_timeout_ms == 0
         {
             return Err(ConfigError::new(
                 path,
                 "delivery",
-                "initial_backoff_ms, batch_size and connect_timeout_ms must be positive and max_backoff_ms not below initial_backoff_ms",
+                "initial_backoff_ms, batch_size, streams and connect_timeout_ms must be positive and max_backoff_ms not below initial_backoff_ms",
             ));
         }
         Ok(Self {
@@ -477,6 +484,7 @@ impl NodeConfig {
                 max_backoff: Duration::from_millis(d.max_backoff_ms),
                 max_attempts: d.max_attempts,
                 batch_size: d.batch_size,
+                streams: d.streams,
                 connect_timeout: Duration::from_millis(d.connect_timeout_ms),
             },
             clock: Clock::system(),

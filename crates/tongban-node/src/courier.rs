@@ -77,7 +77,10 @@ impl Courier {
             // batch of each is read, however long the outbox is.
             let mut by_dest: BTreeMap<String, Vec<Pending>> = BTreeMap::new();
             for dest in ctx.directory.partners(&ctx.county) {
-                match ctx.store.outbox_for(dest.as_str(), d.batch_size) {
+                match ctx
+                    .store
+                    .outbox_for(dest.as_str(), d.batch_size * d.streams)
+                {
                     Ok(entries) if !entries.is_empty() => {
                         by_dest.insert(dest.to_string(), entries);
                     }
@@ -95,12 +98,28 @@ impl Courier {
                     next_wake = Some(next_wake.map_or(*at, |w| w.min(*at)));
                     continue;
                 }
-                entries.truncate(d.batch_size);
-                let courier = this.clone();
-                tasks.spawn(async move {
-                    let result = courier.deliver(&dest, &entries).await;
-                    (dest, entries, result)
-                });
+                // Up to `streams` batches in flight per partner. A case's
+                // entries always go into the same stream, in outbox order, so
+                // an update never overtakes the application it belongs to.
+                let mut lanes: Vec<Vec<Pending>> = vec![Vec::new(); d.streams];
+                for p in entries.drain(..) {
+                    let lane = lane_of(&p.1.application_id, d.streams);
+                    if lanes[lane].len() < d.batch_size {
+                        lanes[lane].push(p);
+                    } else {
+                        // This case's lane is full: its later entries wait
+                        // for the next round, behind the ones queued here.
+                        break;
+                    }
+                }
+                for lane in lanes.into_iter().filter(|l| !l.is_empty()) {
+                    let courier = this.clone();
+                    let dest = dest.clone();
+                    tasks.spawn(async move {
+                        let result = courier.deliver(&dest, &lane).await;
+                        (dest, lane, result)
+                    });
+                }
             }
             let mut progressed = false;
             while let Some(joined) = tasks.join_next().await {
@@ -536,6 +555,16 @@ async fn produce(
         }
     }
     Ok(())
+}
+
+/// Which of `lanes` streams a case's entries travel in (stable per case).
+fn lane_of(application_id: &str, lanes: usize) -> usize {
+    let h = application_id
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    (h % lanes.max(1) as u64) as usize
 }
 
 /// The host of an `https://host:port` endpoint (for TLS name checks).
