@@ -74,58 +74,6 @@ async fn handed_off(cluster: &Cluster, from: &str) -> String {
     case.case_no
 }
 
-/// Waits until the home node holds at least `n` receipts for the case.
-async fn home_receipts(
-    review: &mut tongban_proto::review::v1::review_client::ReviewClient<tonic::transport::Channel>,
-    case_no: &str,
-    n: usize,
-) {
-    eventually("the home node's receipts", || {
-        let mut r = review.clone();
-        let case_no = case_no.to_owned();
-        async move {
-            let c = r
-                .get_case(tongban_proto::review::v1::CaseRef { case_no })
-                .await
-                .ok()?
-                .into_inner();
-            (c.history
-                .iter()
-                .filter(|h| h.event == "handoff.receipted")
-                .count()
-                >= n)
-                .then_some(())
-        }
-    })
-    .await;
-}
-
-/// Waits until the window's node holds at least `n` receipts for the case.
-async fn receipts_at(
-    window: &mut tongban_proto::window::v1::window_client::WindowClient<tonic::transport::Channel>,
-    case_no: &str,
-    n: usize,
-) {
-    eventually("the window node's receipts", || {
-        let mut w = window.clone();
-        let case_no = case_no.to_owned();
-        async move {
-            let c = w
-                .get_case(tongban_proto::window::v1::CaseRef { case_no })
-                .await
-                .ok()?
-                .into_inner();
-            (c.history
-                .iter()
-                .filter(|h| h.event == "handoff.receipted")
-                .count()
-                >= n)
-                .then_some(())
-        }
-    })
-    .await;
-}
-
 /// Rewrites a stopped node's ledger as a dishonest operator would: `edit`
 /// changes the entry at `seq` (and may change its payload); with
 /// `rechain`, every later entry and the head are recomputed so the chain
@@ -485,8 +433,8 @@ async fn a_correction_round_trip_traces_with_every_handoff_matched() {
         .unwrap();
     // Wait until both sides hold their receipts: 雁塔's three reports, then
     // 汉台's application and supplement.
-    home_receipts(&mut review, &case_no, 3).await;
-    receipts_at(&mut window, &case_no, 2).await;
+    home_case_until(&mut review, &case_no, "receipts", |c| receipts(c) >= 3).await;
+    window_case_until(&mut window, &case_no, "receipts", |c| receipts(c) >= 2).await;
     let creds = auditor(&cluster, None, "zhao");
     let (code, out) = audit(trace_args(
         &creds,

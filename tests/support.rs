@@ -547,26 +547,55 @@ where
     }
 }
 
-/// Waits until the home node's case is in `state`.
-pub async fn home_state(
+/// Waits until the home node's view of the case satisfies `done`.
+pub async fn home_case_until(
     review: &mut ReviewClient<Channel>,
     case_no: &str,
-    state: &str,
+    what: &str,
+    done: impl Fn(&CaseView) -> bool,
 ) -> CaseView {
-    eventually(&format!("{case_no} to be {state} at home"), || {
+    eventually(&format!("{case_no}: {what} at home"), || {
         let mut r = review.clone();
         let case_no = case_no.to_owned();
-        let state = state.to_owned();
+        let done = &done;
         async move {
             let c = r
                 .get_case(tongban_proto::review::v1::CaseRef { case_no })
                 .await
                 .ok()?
                 .into_inner();
-            (c.state == state).then_some(c)
+            done(&c).then_some(c)
         }
     })
     .await
+}
+
+/// Waits until the window node's view of the case satisfies `done`.
+pub async fn window_case_until(
+    window: &mut WindowClient<Channel>,
+    case_no: &str,
+    what: &str,
+    done: impl Fn(&CaseView) -> bool,
+) -> CaseView {
+    eventually(&format!("{case_no}: {what} at the window"), || {
+        let mut w = window.clone();
+        let case_no = case_no.to_owned();
+        let done = &done;
+        async move {
+            let c = w.get_case(CaseRef { case_no }).await.ok()?.into_inner();
+            done(&c).then_some(c)
+        }
+    })
+    .await
+}
+
+/// Waits until the home node's case is in `state`.
+pub async fn home_state(
+    review: &mut ReviewClient<Channel>,
+    case_no: &str,
+    state: &str,
+) -> CaseView {
+    home_case_until(review, case_no, state, |c| c.state == state).await
 }
 
 /// Waits until the window's case is in `state`.
@@ -575,14 +604,13 @@ pub async fn window_state(
     case_no: &str,
     state: &str,
 ) -> CaseView {
-    eventually(&format!("{case_no} to be {state}"), || {
-        let mut w = window.clone();
-        let case_no = case_no.to_owned();
-        let state = state.to_owned();
-        async move {
-            let c = w.get_case(CaseRef { case_no }).await.ok()?.into_inner();
-            (c.state == state).then_some(c)
-        }
-    })
-    .await
+    window_case_until(window, case_no, state, |c| c.state == state).await
+}
+
+/// How many receipts a node's view of a case shows it holds.
+pub fn receipts(c: &CaseView) -> usize {
+    c.history
+        .iter()
+        .filter(|h| h.event == "handoff.receipted")
+        .count()
 }
