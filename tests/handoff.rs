@@ -652,15 +652,32 @@ async fn a_handoff_is_parked_when_its_attempts_run_out() {
     .await;
     assert_eq!(parked.state, "QUEUED", "not handed off");
     assert!(parked.history.iter().any(|h| h.event == "handoff.parked"));
-    // A parked handoff stays parked for an operator, even with the partner back.
+    // A parked handoff stays parked, even with the partner back...
     cluster.restart(YANTA).await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let still = window
         .get_case(CaseRef {
-            case_no: case.case_no,
+            case_no: case.case_no.clone(),
         })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(still.state, "QUEUED");
+    // ...until the clerk retries it.
+    let retried = window
+        .retry(CaseRef {
+            case_no: case.case_no.clone(),
+        })
+        .await
+        .expect("retry")
+        .into_inner();
+    assert!(retried.note.contains("queued again"), "{}", retried.note);
+    window_state(&mut window, &case.case_no, "HANDED_OFF").await;
+    let err = window
+        .retry(CaseRef {
+            case_no: case.case_no,
+        })
+        .await
+        .expect_err("nothing parked any more");
+    assert_eq!(err.code(), Code::FailedPrecondition);
 }

@@ -143,6 +143,11 @@ pub(crate) enum ReviewCommand {
     },
     /// Cases past their promised date, and mail legs in transit too long.
     Overdue,
+    /// Send again this case's parked reports (after fixing the cause).
+    Retry {
+        /// Case number.
+        case: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -349,6 +354,11 @@ pub(crate) enum WindowCommand {
     },
     /// Cases past their promised date.
     Overdue,
+    /// Send again this case's parked handoffs (after fixing the cause).
+    Retry {
+        /// Case number.
+        case: String,
+    },
 }
 
 #[derive(Debug, Args)]

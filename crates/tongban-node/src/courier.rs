@@ -420,7 +420,9 @@ impl Courier {
             parked.parked = Some(reason.to_owned());
             let case_no = match ctx.store.case(&entry.application_id) {
                 Ok(Some(mut case)) => {
-                    case.note = format!("{reason}; the handoff is parked for an operator");
+                    case.note = format!(
+                        "{reason}; the handoff is parked: fix the cause, then `tongban window retry` (or `review retry`) the case"
+                    );
                     let no = case.case_no.clone();
                     cases.insert(case.application_id.clone(), case);
                     no
@@ -459,7 +461,9 @@ fn park_in(
     kind: &str,
     reason: String,
 ) {
-    case.note = format!("{reason}; the handoff is parked for an operator");
+    case.note = format!(
+        "{reason}; the handoff is parked: fix the cause, then `tongban window retry` (or `review retry`) the case"
+    );
     let mut parked = entry.clone();
     parked.parked = Some(reason.clone());
     commit

@@ -97,6 +97,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: ReviewCommand) -> Result<()> {
                 })
                 .await
         }
+        ReviewCommand::Retry { case } => client.retry(CaseRef { case_no: case }).await,
         ReviewCommand::Status { case } => client.get_case(CaseRef { case_no: case }).await,
     }
     .map_err(status_error)?

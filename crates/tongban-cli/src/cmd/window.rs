@@ -133,6 +133,11 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
             .await
             .map_err(status_error)?
             .into_inner(),
+        WindowCommand::Retry { case } => client
+            .retry(CaseRef { case_no: case })
+            .await
+            .map_err(status_error)?
+            .into_inner(),
         WindowCommand::Status { case } => client
             .get_case(CaseRef { case_no: case })
             .await

@@ -151,6 +151,55 @@ impl Ctx {
     }
 }
 
+/// Puts the case's parked outbox entries back in the queue, recording who
+/// did so, and wakes the courier. Refused if none are parked.
+pub(crate) async fn retry_parked(
+    ctx: &Ctx,
+    case: &mut CaseRecord,
+    who: &Identity,
+) -> Result<(), NodeError> {
+    let parked: Vec<_> = ctx
+        .store
+        .outbox()?
+        .into_iter()
+        .filter(|(_, e, _)| e.application_id == case.application_id && e.parked.is_some())
+        .collect();
+    if parked.is_empty() {
+        return Err(NodeError::Precondition(format!(
+            "case {} has no parked handoff",
+            case.case_no
+        )));
+    }
+    let mut batch = tongban_ledger::Batch::default();
+    let mut reasons = Vec::new();
+    for (key, entry, _) in parked {
+        reasons.push(format!(
+            "{} ({})",
+            entry.handoff_id,
+            entry.parked.clone().unwrap_or_default()
+        ));
+        let mut retried = entry;
+        retried.parked = None;
+        batch.update_outbox(key, retried);
+    }
+    let detail = format!("parked handoff(s) queued again: {}", reasons.join("; "));
+    flow::save(
+        ctx,
+        case,
+        Change {
+            actor: who.spiffe_id(),
+            kind: "handoff.retried",
+            detail,
+            fields: serde_json::json!({}),
+            report: None,
+        },
+        batch,
+    )
+    .await?;
+    ctx.wake.notify_one();
+    Ok(())
+}
+
 /// Every state of a case that is not finished.
 pub(crate) const OPEN_STATES: [CaseState; 10] = [
     CaseState::CorrectionAtWindow,

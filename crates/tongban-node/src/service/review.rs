@@ -391,6 +391,13 @@ impl Review for ReviewService {
         self.view(&case)
     }
 
+    async fn retry(&self, req: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
+        let reviewer = caller(&req)?;
+        let (_lock, mut case) = self.locked(&req.get_ref().case_no).await?;
+        super::retry_parked(&self.ctx, &mut case, &reviewer).await?;
+        self.view(&case)
+    }
+
     async fn overdue(&self, _: Request<OverdueRequest>) -> Result<Response<InboxReply>, Status> {
         Ok(Response::new(InboxReply {
             cases: super::overdue(&self.ctx, Side::Home)?,

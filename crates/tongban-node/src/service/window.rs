@@ -587,6 +587,13 @@ impl Window for WindowService {
         Ok(Response::new(ListCasesReply { cases }))
     }
 
+    async fn retry(&self, req: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
+        let clerk = caller(&req)?;
+        let (_lock, mut case) = self.locked(&req.get_ref().case_no).await?;
+        super::retry_parked(&self.ctx, &mut case, &clerk).await?;
+        Ok(Response::new(self.view(&case)?))
+    }
+
     async fn overdue(
         &self,
         _: Request<OverdueRequest>,
