@@ -79,6 +79,9 @@ impl Window for Echo {
     async fn overdue(&self, _: Request<OverdueRequest>) -> R<ListCasesReply> {
         Err(Status::unimplemented("echo"))
     }
+    async fn retry(&self, _: Request<CaseRef>) -> R<CaseView> {
+        Err(Status::unimplemented("echo"))
+    }
 }
 
 /// A running echo server and a client channel to it.
