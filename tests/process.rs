@@ -295,3 +295,193 @@ async fn handoffs_survive_the_receiver_being_killed_repeatedly() {
     assert_eq!(received.len(), receipted.len());
     assert!(b_store.verify().unwrap().is_ok(), "雁塔's chain verifies");
 }
+
+/// Runs `tongban certs ARGS`; returns (exit code, stdout + stderr).
+fn certs(args: &[&str]) -> (i32, String) {
+    let out = Command::new(BIN)
+        .arg("certs")
+        .args(args)
+        .output()
+        .expect("run tongban certs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn certs_are_issued_with_one_spiffe_id_and_bad_requests_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    assert_eq!(
+        certs(&["create-ca", "--dir", d, "--trust-domain", "shaanxi.tongban",]).0,
+        0
+    );
+    let (code, out) = certs(&[
+        "create-node",
+        "--dir",
+        d,
+        "--county",
+        "610702",
+        "--host",
+        "127.0.0.1",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("spiffe://shaanxi.tongban/county/610702/node"),
+        "{out}"
+    );
+    assert_eq!(
+        certs(&[
+            "create-user",
+            "--dir",
+            d,
+            "--county",
+            "610702",
+            "--role",
+            "clerk",
+            "--name",
+            "wang"
+        ])
+        .0,
+        0
+    );
+    assert_eq!(
+        certs(&["create-auditor", "--dir", d, "--name", "zhao"]).0,
+        0
+    );
+    assert_eq!(
+        certs(&[
+            "create-auditor",
+            "--dir",
+            d,
+            "--name",
+            "sun",
+            "--county",
+            "610702"
+        ])
+        .0,
+        0
+    );
+    for file in [
+        "ca.key",
+        "node-610702.key",
+        "clerk-610702-wang.key",
+        "auditor-zhao.key",
+        "auditor-610702-sun.key",
+    ] {
+        let mode = std::fs::metadata(dir.path().join(file))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{file}");
+    }
+    let der = {
+        use rustls::pki_types::pem::PemObject;
+        let pem = std::fs::read(dir.path().join("clerk-610702-wang.crt")).unwrap();
+        rustls::pki_types::CertificateDer::from_pem_slice(&pem).unwrap()
+    };
+    let id = tongban_pki::Identity::from_cert_der(der.as_ref()).expect("exactly one URI SAN");
+    assert_eq!(
+        id.to_string(),
+        "spiffe://shaanxi.tongban/county/610702/clerk/wang"
+    );
+
+    for (args, expect) in [
+        (
+            vec![
+                "create-node",
+                "--dir",
+                d,
+                "--county",
+                "61070",
+                "--host",
+                "x",
+            ],
+            "county code",
+        ),
+        (
+            vec![
+                "create-user",
+                "--dir",
+                d,
+                "--county",
+                "610702",
+                "--role",
+                "clerk",
+                "--name",
+                "wang li",
+            ],
+            "name",
+        ),
+        (
+            vec![
+                "create-node",
+                "--dir",
+                d,
+                "--county",
+                "610702",
+                "--host",
+                "x",
+            ],
+            "already exists",
+        ),
+        (
+            vec![
+                "create-node",
+                "--dir",
+                d,
+                "--county",
+                "610113",
+                "--host",
+                "x",
+                "--days",
+                "4000",
+            ],
+            "outlive the CA",
+        ),
+    ] {
+        let (code, out) = certs(&args);
+        assert_eq!(code, 1, "{args:?}: {out}");
+        assert!(out.contains(expect), "{expect:?} in {out}");
+    }
+    let (code, _) = certs(&[
+        "create-node",
+        "--dir",
+        d,
+        "--county",
+        "610702",
+        "--host",
+        "x",
+        "--overwrite",
+    ]);
+    assert_eq!(code, 0, "--overwrite replaces");
+
+    std::fs::set_permissions(
+        dir.path().join("clerk-610702-wang.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    std::fs::remove_file(dir.path().join("auditor-zhao.key")).unwrap();
+    let (code, out) = certs(&["list", "--dir", d]);
+    assert_eq!(code, 0, "{out}");
+    let line = |file: &str| {
+        out.lines()
+            .find(|l| l.starts_with(file))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        line("clerk-610702-wang.crt").contains("key readable by others (mode 644)"),
+        "{out}"
+    );
+    assert!(
+        line("auditor-zhao.crt").contains("key file missing"),
+        "{out}"
+    );
+    assert!(line("node-610702.crt").ends_with('-'), "no problems: {out}");
+}
