@@ -683,22 +683,31 @@ impl Federation for FederationService {
                 }
             }
         };
-        let close = |current: Option<Current<'_>>, slots: &mut Vec<Slot>| match current {
-            None => {}
-            Some(Current::Skipping(result)) => slots.push(Slot::Done(result)),
-            Some(Current::Receiving(r)) => {
-                let id = r.checked.handoff_id.clone();
-                match r.ingest.finish() {
-                    Ok(ingested) => slots.push(Slot::Staged(Staged {
-                        checked: r.checked,
-                        ingested,
-                    })),
-                    Err(e) => {
-                        tracing::warn!(peer = %sender, handoff = %id, error = %e, "handoff refused");
-                        slots.push(Slot::Done(refusal(&id, code_of(&e), e.to_string())));
+        // Ends the current envelope. A content problem refuses it; a local
+        // write failure (disk full, I/O) fails the whole stream instead, so
+        // that the sender retries rather than parking a good handoff.
+        let close = |current: Option<Current<'_>>,
+                     slots: &mut Vec<Slot>|
+         -> Result<(), NodeError> {
+            match current {
+                None => {}
+                Some(Current::Skipping(result)) => slots.push(Slot::Done(result)),
+                Some(Current::Receiving(r)) => {
+                    let id = r.checked.handoff_id.clone();
+                    match r.ingest.finish() {
+                        Ok(ingested) => slots.push(Slot::Staged(Staged {
+                            checked: r.checked,
+                            ingested,
+                        })),
+                        Err(e @ NodeError::Store(_)) => return Err(e),
+                        Err(e) => {
+                            tracing::warn!(peer = %sender, handoff = %id, error = %e, "handoff refused");
+                            slots.push(Slot::Done(refusal(&id, code_of(&e), e.to_string())));
+                        }
                     }
                 }
             }
+            Ok(())
         };
         loop {
             let frame = match stream.message().await {
@@ -719,7 +728,11 @@ impl Federation for FederationService {
             };
             match frame.frame {
                 Some(Frame::Envelope(bytes)) => {
-                    close(current.take(), &mut slots);
+                    if let Err(e) = close(current.take(), &mut slots) {
+                        discard(&slots);
+                        tracing::error!(peer = %sender, error = %e, "cannot store a received material; the sender will retry");
+                        return Err(e.into());
+                    }
                     current = Some(match self.check(&sender, &bytes) {
                         Ok((checked, headers)) => {
                             if slots.iter().any(|s| matches!(s, Slot::Staged(s) if s.checked.handoff_id == checked.handoff_id)) {
@@ -786,7 +799,11 @@ impl Federation for FederationService {
                 }
             }
         }
-        close(current.take(), &mut slots);
+        if let Err(e) = close(current.take(), &mut slots) {
+            discard(&slots);
+            tracing::error!(peer = %sender, error = %e, "cannot store a received material; the sender will retry");
+            return Err(e.into());
+        }
         let results = if slots.iter().any(|s| matches!(s, Slot::Staged(_))) {
             match self.commit(&sender, &mut slots).await {
                 Ok(results) => results,
