@@ -487,7 +487,6 @@ async fn produce(
     items: Vec<(Vec<u8>, Vec<String>)>,
     tx: &mpsc::Sender<HandoffFrame>,
 ) -> Result<(), String> {
-    use tokio::io::AsyncReadExt;
     for (envelope, blobs) in items {
         if tx
             .send(HandoffFrame {
@@ -518,43 +517,50 @@ async fn produce(
                 }
                 continue;
             }
+            // Large materials are files: read them on a blocking thread a
+            // megabyte at a time and cut them into chunks there, so the two
+            // runtime threads never wait on the disk.
             let path = store.blobs().path(sha);
-            let mut file = tokio::fs::File::open(&path)
-                .await
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            loop {
-                let mut buf = vec![0u8; CHUNK_SIZE];
-                let mut filled = 0;
-                while filled < CHUNK_SIZE {
-                    let n = file
-                        .read(&mut buf[filled..])
-                        .await
-                        .map_err(|e| format!("{}: {e}", path.display()))?;
-                    if n == 0 {
-                        break;
+            let tx = tx.clone();
+            let sent = tokio::task::spawn_blocking(move || -> Result<bool, String> {
+                use std::io::Read;
+                let mut file =
+                    std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    let mut filled = 0;
+                    while filled < buf.len() {
+                        let n = file
+                            .read(&mut buf[filled..])
+                            .map_err(|e| format!("{}: {e}", path.display()))?;
+                        if n == 0 {
+                            break;
+                        }
+                        filled += n;
                     }
-                    filled += n;
+                    for piece in buf[..filled].chunks(CHUNK_SIZE) {
+                        let chunk = MaterialChunk {
+                            material: index as u32,
+                            data: piece.to_vec().into(),
+                        };
+                        if tx
+                            .blocking_send(HandoffFrame {
+                                frame: Some(Frame::Chunk(chunk)),
+                            })
+                            .is_err()
+                        {
+                            return Ok(false);
+                        }
+                    }
+                    if filled < buf.len() {
+                        return Ok(true);
+                    }
                 }
-                if filled == 0 {
-                    break;
-                }
-                buf.truncate(filled);
-                let chunk = MaterialChunk {
-                    material: index as u32,
-                    data: buf.into(),
-                };
-                if tx
-                    .send(HandoffFrame {
-                        frame: Some(Frame::Chunk(chunk)),
-                    })
-                    .await
-                    .is_err()
-                {
-                    return Ok(());
-                }
-                if filled < CHUNK_SIZE {
-                    break;
-                }
+            })
+            .await
+            .map_err(|e| format!("reading {sha}: {e}"))??;
+            if !sent {
+                return Ok(()); // the call ended; its outcome is reported there
             }
         }
     }
