@@ -89,7 +89,13 @@ pub(crate) async fn save(
     }
     let reported = change.report.is_some();
     if let Some(mut update) = change.report {
-        update.state = case.state.as_str().to_owned();
+        // Only a step that moved the case reports a state (see `mirror`).
+        let before = ctx.store.case(&case.application_id)?.map(|c| c.state);
+        update.state = if before == Some(case.state) {
+            String::new()
+        } else {
+            case.state.as_str().to_owned()
+        };
         update.detail = change.detail.clone();
         let entry = outbox_entry(
             ctx,
@@ -254,16 +260,15 @@ pub(crate) fn mirror(
     update: &CaseUpdate,
     at: &str,
 ) -> Result<Option<String>, NodeError> {
-    let state: CaseState = update
-        .state
-        .parse()
-        .map_err(|e| NodeError::Invalid(format!("update state: {e}")))?;
-    // A materials leg (paper originals, window to home) does not change the
-    // case's state anywhere; the state it carries is only what the window
-    // knew when it sent it, possibly older than ours, so it is not copied.
-    // Every other update reports a step its sender took and is authoritative.
-    let changes_state = update.mail.as_ref().is_none_or(|m| m.leg != "materials");
-    if changes_state {
+    // An empty state means the step did not move the case at the sender
+    // (a paper-originals leg, paper received): this node keeps its own,
+    // which may be newer. A state that is set reports a move the sender made
+    // and is authoritative for.
+    if !update.state.is_empty() {
+        let state: CaseState = update
+            .state
+            .parse()
+            .map_err(|e| NodeError::Invalid(format!("update state: {e}")))?;
         if state != case.state && !case.state.can_move_to(state) {
             // Several steps at once (e.g. approved and ready for pickup):
             // allowed, but worth a line in the log.
@@ -371,7 +376,8 @@ mod tests {
         let mut c = case(CaseState::UnderReview);
         let update = CaseUpdate {
             event: "mail.sent".into(),
-            state: "HANDED_OFF".into(),
+            // The window's leg did not move the case: it reports no state.
+            state: String::new(),
             mail: Some(MailLeg {
                 leg: "materials".into(),
                 waybill: "EA473124829CN".into(),

@@ -309,10 +309,12 @@ impl FederationService {
                         "a case update carries no materials".into(),
                     ));
                 }
-                update
-                    .state
-                    .parse::<CaseState>()
-                    .map_err(|e| NodeError::Invalid(format!("update state: {e}")))?;
+                if !update.state.is_empty() {
+                    update
+                        .state
+                        .parse::<CaseState>()
+                        .map_err(|e| NodeError::Invalid(format!("update state: {e}")))?;
+                }
                 Patch::Update(Box::new(update))
             }
             None => return Err(NodeError::Invalid("the envelope carries nothing".into())),
