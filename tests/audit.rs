@@ -66,6 +66,17 @@ fn trace_args(creds: &[String], case_no: &str, nodes: &[String]) -> Vec<String> 
     a
 }
 
+/// Runs `tongban audit trace CASE` against the nodes of `counties`.
+async fn trace(
+    cluster: &Cluster,
+    creds: &[String],
+    case_no: &str,
+    counties: &[&str],
+) -> (i32, String) {
+    let nodes: Vec<String> = counties.iter().map(|c| url(cluster, c)).collect();
+    audit(trace_args(creds, case_no, &nodes)).await
+}
+
 /// A case from `from` to 雁塔, handed off.
 async fn handed_off(cluster: &Cluster, from: &str) -> String {
     let mut window = cluster.window(from).await;
@@ -199,12 +210,7 @@ async fn a_trace_over_three_counties_verifies_and_draws_every_event() {
         "lanes and arrows"
     );
 
-    let (code, out) = audit(trace_args(
-        &creds,
-        &second,
-        &[url(&cluster, SHANGZHOU), url(&cluster, YANTA)],
-    ))
-    .await;
+    let (code, out) = trace(&cluster, &creds, &second, &[SHANGZHOU, YANTA]).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("611002") && out.contains("VERIFIED"), "{out}");
     // Personal data is masked by default.
@@ -219,7 +225,7 @@ async fn a_county_auditor_may_not_read_a_case_outside_its_county() {
     let cluster = Cluster::start().await;
     let case_no = handed_off(&cluster, HANTAI).await;
     let creds = auditor(&cluster, Some(SHANGZHOU), "sun");
-    let (code, out) = audit(trace_args(&creds, &case_no, &[url(&cluster, YANTA)])).await;
+    let (code, out) = trace(&cluster, &creds, &case_no, &[YANTA]).await;
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("may read only cases that touched 611002"),
@@ -227,7 +233,7 @@ async fn a_county_auditor_may_not_read_a_case_outside_its_county() {
     );
     // An auditor of 汉台 may.
     let creds = auditor(&cluster, Some(HANTAI), "wu");
-    let (code, out) = audit(trace_args(&creds, &case_no, &[url(&cluster, YANTA)])).await;
+    let (code, out) = trace(&cluster, &creds, &case_no, &[YANTA]).await;
     assert_eq!(code, 0, "{out}");
     let mut reveal = trace_args(&creds, &case_no, &[url(&cluster, YANTA)]);
     reveal.push("--reveal".into());
@@ -258,12 +264,7 @@ async fn an_entry_altered_on_disk_is_named_by_verify_and_trace() {
         "{out}"
     );
 
-    let (code, out) = audit(trace_args(
-        &creds,
-        &case_no,
-        &[url(&cluster, HANTAI), url(&cluster, YANTA)],
-    ))
-    .await;
+    let (code, out) = trace(&cluster, &creds, &case_no, &[HANTAI, YANTA]).await;
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains(&format!("ledger entry {seq} was altered")),
@@ -292,12 +293,7 @@ async fn a_forged_receipt_in_a_rewritten_ledger_is_caught() {
         *payload = serde_json::to_vec(&p).unwrap();
     });
     cluster.restart(HANTAI).await;
-    let (code, out) = audit(trace_args(
-        &creds,
-        &case_no,
-        &[url(&cluster, HANTAI), url(&cluster, YANTA)],
-    ))
-    .await;
+    let (code, out) = trace(&cluster, &creds, &case_no, &[HANTAI, YANTA]).await;
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("bad signature"), "{out}");
 }
@@ -313,12 +309,7 @@ async fn a_node_that_drops_entries_a_partner_saw_is_caught() {
     let keep = find(cluster.data_dir(HANTAI), &case_no, "case.accepted");
     truncate(cluster.data_dir(HANTAI), keep);
     cluster.restart(HANTAI).await;
-    let (code, out) = audit(trace_args(
-        &creds,
-        &case_no,
-        &[url(&cluster, HANTAI), url(&cluster, YANTA)],
-    ))
-    .await;
+    let (code, out) = trace(&cluster, &creds, &case_no, &[HANTAI, YANTA]).await;
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("node 610702") && (out.contains("dropped") || out.contains("rewritten")),
@@ -436,12 +427,7 @@ async fn a_correction_round_trip_traces_with_every_handoff_matched() {
     home_case_until(&mut review, &case_no, "receipts", |c| receipts(c) >= 3).await;
     window_case_until(&mut window, &case_no, "receipts", |c| receipts(c) >= 2).await;
     let creds = auditor(&cluster, None, "zhao");
-    let (code, out) = audit(trace_args(
-        &creds,
-        &case_no,
-        &[url(&cluster, HANTAI), url(&cluster, YANTA)],
-    ))
-    .await;
+    let (code, out) = trace(&cluster, &creds, &case_no, &[HANTAI, YANTA]).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("handoffs: 5 of 5 matched"), "{out}");
 }
