@@ -234,27 +234,6 @@ async fn invalid_applications_are_refused_with_a_clear_error_and_nothing_stored(
     assert_blob_dir_empty(cluster.data_dir(HANTAI));
 }
 
-fn assert_blob_dir_empty(data_dir: &std::path::Path) {
-    let blobs = data_dir.join("blobs");
-    let files: Vec<_> = walk(&blobs);
-    assert!(files.is_empty(), "leftover files: {files:?}");
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
-
 #[tokio::test]
 async fn missing_materials_give_one_notice_naming_all_of_them() {
     let cluster = Cluster::start().await;

@@ -617,3 +617,177 @@ async fn restarts_in_the_middle_of_a_correction_round_trip_lose_nothing() {
     );
     assert!(at_b.corrections[0].answered_at.len() > 10);
 }
+
+#[tokio::test]
+async fn review_and_mail_refuse_bad_input_and_change_nothing() {
+    let cluster = Cluster::start().await;
+    let (_window, mut review, case_no) = under_review(&cluster, "mail-applicant").await;
+    let before = review
+        .get_case(case_ref(&case_no))
+        .await
+        .unwrap()
+        .into_inner();
+    let need = |kind: &str, reason: &str| CorrectionNeed {
+        kind: kind.into(),
+        reason: reason.into(),
+    };
+    let correct = |needs: Vec<CorrectionNeed>| CorrectRequest {
+        case_no: case_no.clone(),
+        needs,
+        deadline_days: 0,
+    };
+    refused(
+        review.correct(correct(vec![])).await,
+        Code::InvalidArgument,
+        "at least one --need",
+    );
+    refused(
+        review
+            .correct(correct(vec![need("business-plan", "x")]))
+            .await,
+        Code::InvalidArgument,
+        "no such material kind",
+    );
+    refused(
+        review.correct(correct(vec![need("id-card", " ")])).await,
+        Code::InvalidArgument,
+        "give the reason",
+    );
+
+    // A truncated result document (large enough to be a file) leaves nothing.
+    review.paper_received(case_ref(&case_no)).await.unwrap();
+    let doc = vec![3u8; 300 * 1024];
+    let truncated = vec![
+        ApproveFrame {
+            frame: Some(approve_frame::Frame::Header(ApproveHeader {
+                case_no: case_no.clone(),
+                licence_no: "L".into(),
+                result: Some(header("result", &doc)),
+            })),
+        },
+        ApproveFrame {
+            frame: Some(approve_frame::Frame::Chunk(MaterialChunk {
+                material: 0,
+                data: doc[..100 * 1024].to_vec().into(),
+            })),
+        },
+    ];
+    refused(
+        review.approve(tokio_stream::iter(truncated)).await,
+        Code::InvalidArgument,
+        "truncated",
+    );
+    let oversized = vec![ApproveFrame {
+        frame: Some(approve_frame::Frame::Header(ApproveHeader {
+            case_no: case_no.clone(),
+            licence_no: String::new(),
+            result: Some(tongban_proto::common::v1::MaterialHeader {
+                kind: "result".into(),
+                filename: "huge.pdf".into(),
+                size: 1 << 40,
+                sha256: vec![0; 32],
+            }),
+        })),
+    }];
+    refused(
+        review.approve(tokio_stream::iter(oversized)).await,
+        Code::ResourceExhausted,
+        "over the limit",
+    );
+    let no_result = vec![ApproveFrame {
+        frame: Some(approve_frame::Frame::Header(ApproveHeader {
+            case_no: case_no.clone(),
+            licence_no: String::new(),
+            result: None,
+        })),
+    }];
+    refused(
+        review.approve(tokio_stream::iter(no_result)).await,
+        Code::InvalidArgument,
+        "result document",
+    );
+    assert_blob_dir_empty(cluster.data_dir(YANTA));
+
+    let mut mail = cluster.mail_as_reviewer(YANTA).await;
+    let send = |leg: &str, carrier: &str, waybill: &str| SendRequest {
+        case_no: case_no.clone(),
+        leg: leg.into(),
+        carrier: carrier.into(),
+        waybill: waybill.into(),
+    };
+    refused(
+        mail.send(send("parcel", "EMS", WAYBILL_1)).await,
+        Code::InvalidArgument,
+        "not materials or result",
+    );
+    refused(
+        mail.send(send("result", " ", WAYBILL_1)).await,
+        Code::InvalidArgument,
+        "carrier",
+    );
+    refused(
+        mail.send(send("materials", "EMS", WAYBILL_1)).await,
+        Code::FailedPrecondition,
+        "receiving window",
+    );
+    refused(
+        mail.send(send("result", "EMS", WAYBILL_1)).await,
+        Code::FailedPrecondition,
+        "once APPROVED",
+    );
+    let event = |waybill: &str, status: &str, at: &str| EventRequest {
+        waybill: waybill.into(),
+        status: status.into(),
+        at: at.into(),
+        note: String::new(),
+    };
+    refused(
+        mail.event(event(WAYBILL_1, "delivered", "")).await,
+        Code::NotFound,
+        "not known",
+    );
+    refused(
+        mail.event(event(WAYBILL_1, "teleported", "")).await,
+        Code::InvalidArgument,
+        "status",
+    );
+    refused(
+        mail.event(event(WAYBILL_1, "delivered", "yesterday")).await,
+        Code::InvalidArgument,
+        "RFC 3339",
+    );
+    refused(
+        mail.event(event("EA473124828CN", "delivered", "")).await,
+        Code::InvalidArgument,
+        "waybill",
+    );
+
+    refused(
+        review.accept(case_ref("610702-20261125-999")).await,
+        Code::NotFound,
+        "no case",
+    );
+    refused(
+        review.accept(case_ref("61070-2026-1")).await,
+        Code::InvalidArgument,
+        "case number",
+    );
+
+    let after = review
+        .get_case(case_ref(&case_no))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(after.state, "UNDER_REVIEW");
+    // Only the one good step (paper received) and its receipt were recorded.
+    let new: Vec<&str> = after.history[before.history.len()..]
+        .iter()
+        .map(|h| h.event.as_str())
+        .collect();
+    assert!(
+        new.iter()
+            .all(|e| matches!(*e, "review.paper-received" | "handoff.receipted")),
+        "{new:?}"
+    );
+    assert!(after.mail.is_empty() && after.corrections.is_empty() && after.result.is_none());
+}

@@ -614,3 +614,41 @@ pub fn receipts(c: &CaseView) -> usize {
         .filter(|h| h.event == "handoff.receipted")
         .count()
 }
+
+/// Asserts that no material file was left under a node's data dir.
+pub fn assert_blob_dir_empty(data_dir: &std::path::Path) {
+    let blobs = data_dir.join("blobs");
+    let files: Vec<_> = walk(&blobs);
+    assert!(files.is_empty(), "leftover files: {files:?}");
+}
+
+/// Every file under a directory.
+pub fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Asserts that a call was refused with `code` and a message containing `needle`.
+pub fn refused<T: std::fmt::Debug>(
+    result: Result<T, tonic::Status>,
+    code: tonic::Code,
+    needle: &str,
+) {
+    let err = result.expect_err(needle);
+    assert_eq!(err.code(), code, "{needle}: {}", err.message());
+    assert!(
+        err.message().contains(needle),
+        "{needle:?} in {:?}",
+        err.message()
+    );
+}
