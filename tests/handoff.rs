@@ -660,3 +660,48 @@ async fn a_handoff_is_parked_when_its_attempts_run_out() {
         .expect_err("nothing parked any more");
     assert_eq!(err.code(), Code::FailedPrecondition);
 }
+
+#[tokio::test]
+async fn garbage_from_a_partner_is_refused_and_stores_nothing() {
+    let cluster = Cluster::start().await;
+    // An envelope that does not decode gets a refusal; the stream goes on.
+    let result = send(
+        &cluster,
+        vec![HandoffFrame {
+            frame: Some(Frame::Envelope(vec![0xff; 40])),
+        }],
+    )
+    .await;
+    let (code, message) = refusal(&result);
+    assert_eq!(code, RefusalCode::Invalid);
+    assert!(message.contains("does not decode"), "{message}");
+    // A chunk before any envelope fails the stream.
+    let mut fed = cluster.federation_as(YANTA, HANTAI).await;
+    let stray = vec![HandoffFrame {
+        frame: Some(Frame::Chunk(tongban_proto::common::v1::MaterialChunk {
+            material: 0,
+            data: b"x".to_vec().into(),
+        })),
+    }];
+    refused(
+        fed.handoff(tokio_stream::iter(stray)).await,
+        Code::InvalidArgument,
+        "before any envelope",
+    );
+    // A material declared with no content at all is refused as truncated.
+    let materials = gt_materials();
+    let env = fresh_envelope("610702-20261125-12", &materials);
+    let (code, message) = refusal(
+        &send(
+            &cluster,
+            vec![HandoffFrame {
+                frame: Some(Frame::Envelope(env)),
+            }],
+        )
+        .await,
+    );
+    assert_eq!(code, RefusalCode::Invalid);
+    assert!(message.contains("truncated"), "{message}");
+    assert!(inbox(&cluster).await.cases.is_empty());
+    assert_blob_dir_empty(cluster.data_dir(YANTA));
+}
