@@ -680,23 +680,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Cases on `side`, newest first, at most `limit`: reads only as many
-    /// records as it returns (and those of the other side it passes).
-    pub fn recent_cases(&self, side: Side, limit: usize) -> Result<Vec<CaseRecord>, StoreError> {
-        let mut out = Vec::new();
-        for kv in self.cases.iter().rev() {
-            if out.len() >= limit {
-                break;
-            }
-            let (_, v) = kv.map_err(StoreError::db("failed to scan cases"))?;
-            let case: CaseRecord = decode("cases", &v)?;
-            if case.side == side {
-                out.push(case);
-            }
-        }
-        Ok(out)
-    }
-
     /// Every outbox entry with its key and stored bytes, oldest first.
     pub fn outbox(&self) -> Result<Vec<(u64, OutboxEntry, Vec<u8>)>, StoreError> {
         self.outbox
@@ -985,7 +968,9 @@ mod tests {
                 .cases_in(Side::Home, &[CaseState::HandedOff], false, 10)
                 .unwrap();
             assert_eq!(home[0].application_id, "a3");
-            let recent = store.recent_cases(Side::Window, 1).unwrap();
+            let recent = store
+                .cases_in(Side::Window, &CaseState::ALL, true, 1)
+                .unwrap();
             assert_eq!(recent[0].application_id, "a2", "newest first");
         }
         let store = Store::open(dir.path()).unwrap();

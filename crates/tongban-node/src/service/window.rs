@@ -577,7 +577,7 @@ impl Window for WindowService {
         let store = &self.ctx.store;
         let cases: Vec<CaseRecord> = match state {
             Some(state) => store.cases_in(Side::Window, &[state], true, limit),
-            None => store.recent_cases(Side::Window, limit),
+            None => store.cases_in(Side::Window, &CaseState::ALL, true, limit),
         }
         .map_err(NodeError::from)?;
         let cases = cases
