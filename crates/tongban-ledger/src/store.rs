@@ -654,10 +654,19 @@ impl Store {
         newest_first: bool,
         limit: usize,
     ) -> Result<Vec<CaseRecord>, StoreError> {
+        // Each state's keys are already in id order, so at most `limit` are
+        // read from each end: asking "is any case still QUEUED" reads one key,
+        // not every queued case.
         let mut ids: Vec<Vec<u8>> = Vec::new();
         for state in states {
             let prefix = state_key(side, *state, "");
-            for kv in self.case_states.scan_prefix(&prefix) {
+            let scan = self.case_states.scan_prefix(&prefix);
+            let keys: Box<dyn Iterator<Item = _>> = if newest_first {
+                Box::new(scan.rev())
+            } else {
+                Box::new(scan)
+            };
+            for kv in keys.take(limit) {
                 let (k, _) = kv.map_err(StoreError::db("failed to scan case states"))?;
                 ids.push(k[prefix.len()..].to_vec());
             }
