@@ -9,6 +9,11 @@ use std::path::PathBuf;
 use clap::Parser;
 use tongban_bench::{Options, Part};
 
+// The same allocator as the `tongban` binary, so the nodes measured here
+// run as they do in production.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Benchmarks tongban's handoffs, intake, material streaming and ledger
 /// against bare tonic over the same mutual TLS, on loopback, in one run.
 #[derive(Debug, Parser)]

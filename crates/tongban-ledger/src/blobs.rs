@@ -1,9 +1,10 @@
 //! Content-addressed material files under `<data_dir>/blobs/`.
 //!
 //! Materials up to [`INLINE_MAX`] bytes are not files at all: the writer
-//! keeps them in memory and the caller stores them in the ledger database in
-//! the same commit as the entry that names them, so one flush makes a whole
-//! batch of small materials durable instead of two fsyncs per file.
+//! keeps them in memory and the caller hands them to the commit that names
+//! them (`Batch::put_blob`), which appends them to the material log, so one
+//! sync makes a whole batch of small materials durable instead of two
+//! fsyncs per file.
 //!
 //! A blob is written to a temporary file while its digest and size are
 //! checked, fsynced, renamed to `blobs/<first two hex>/<sha256 hex>` and the

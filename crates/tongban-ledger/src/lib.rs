@@ -13,6 +13,7 @@
 mod blobs;
 pub mod chain;
 mod error;
+mod material_log;
 pub mod records;
 mod store;
 

@@ -4,7 +4,8 @@
 //! `case_index` (application id, 0, seq → ()), `cases` (application id →
 //! record), `case_nos` (case number → application id), `outbox` (key →
 //! entry), `received` (sender county, '/', handoff id → record), `meta`
-//! (head, counters). Numeric keys are big-endian so they sort.
+//! (head, counters), `material_index` (SHA-256 → place in the material
+//! log, see [`crate::material_log`]). Numeric keys are big-endian so they sort.
 //!
 //! Writes are serialised by a mutex around the transaction (no retry storms
 //! on the ledger head, and sequence numbers are known before the
@@ -12,7 +13,6 @@
 //! after the mutex is released so concurrent commits share it.
 
 use std::path::Path;
-use std::sync::Mutex;
 
 use prost::Message;
 use sled::Transactional;
@@ -23,6 +23,7 @@ use tongban_core::CaseState;
 use tongban_proto::common::v1::LedgerEntry;
 
 use crate::chain::{ChainBreak, EntryHash, entry_hash, verify_run};
+use crate::material_log::{Location, MaterialLog};
 use crate::records::{CaseRecord, OutboxEntry, ReceivedHandoff, Side, decode, encode};
 use crate::{BlobStore, StoreError};
 
@@ -102,7 +103,8 @@ impl Batch {
         self
     }
 
-    /// Stores a small material inline (content-addressed by its hex SHA-256).
+    /// Stores a small material (content-addressed by its hex SHA-256) in the
+    /// material log, durable before the commit's records name it.
     pub fn put_blob(&mut self, sha256_hex: &str, content: Vec<u8>) -> &mut Self {
         self.blobs.push((sha256_hex.to_owned(), content));
         self
@@ -196,12 +198,15 @@ pub struct Store {
     meta: sled::Tree,
     waybills: sled::Tree,
     outbox_index: sled::Tree,
+    /// Materials stored whole by an older version (read only).
     inline_blobs: sled::Tree,
+    material_index: sled::Tree,
+    materials: MaterialLog,
     case_states: sled::Tree,
     checkpoints: sled::Tree,
     partner_checkpoints: sled::Tree,
     blobs: BlobStore,
-    write_lock: Mutex<()>,
+    write_lock: tokio::sync::Mutex<()>,
     flusher: Flusher,
 }
 
@@ -321,12 +326,14 @@ impl Store {
             waybills: tree("waybills")?,
             outbox_index: tree("outbox_index")?,
             inline_blobs: tree("inline_blobs")?,
+            material_index: tree("material_index")?,
+            materials: MaterialLog::open(&data_dir.join("materials.log"))?,
             case_states: tree("case_states")?,
             checkpoints: tree("checkpoints")?,
             partner_checkpoints: tree("partner_checkpoints")?,
             blobs: BlobStore::open(&data_dir.join("blobs"))?,
             flusher: Flusher::start(db)?,
-            write_lock: Mutex::new(()),
+            write_lock: tokio::sync::Mutex::new(()),
         };
         store.index_outbox()?;
         store.index_case_states()?;
@@ -412,16 +419,56 @@ impl Store {
         build: impl FnOnce(u64) -> Batch,
     ) -> Result<Committed, StoreError> {
         let committed = {
-            let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+            // An async lock: a commit waiting for another must not block
+            // one of the runtime's two threads (with two nodes in one
+            // process, that stalled the other node's work in the benchmark).
+            let _guard = self.write_lock.lock().await;
             let (head_seq, _) = self.head()?;
             let batch = build(head_seq + 1);
-            self.apply(&batch)?
+            let materials = self.log_materials(&batch).await?;
+            self.apply(&batch, &materials)?
         };
         self.flusher.flush().await?;
         Ok(committed)
     }
 
-    fn apply(&self, batch: &Batch) -> Result<Committed, StoreError> {
+    /// Appends the batch's materials that are not stored yet to the material
+    /// log and syncs it, before any index entry names them.
+    async fn log_materials(&self, batch: &Batch) -> Result<Vec<(String, Location)>, StoreError> {
+        let mut new: Vec<&(String, Vec<u8>)> = Vec::new();
+        for item in &batch.blobs {
+            let known = new.iter().any(|(sha, _)| *sha == item.0)
+                || self
+                    .material_index
+                    .contains_key(item.0.as_bytes())
+                    .map_err(StoreError::db("failed to read material index"))?
+                || self
+                    .inline_blobs
+                    .contains_key(item.0.as_bytes())
+                    .map_err(StoreError::db("failed to read material index"))?;
+            if !known {
+                new.push(item);
+            }
+        }
+        if new.is_empty() {
+            return Ok(Vec::new());
+        }
+        let at = self
+            .materials
+            .append(new.iter().map(|(_, content)| content.as_slice()))?;
+        self.materials.sync().await?;
+        Ok(new
+            .into_iter()
+            .map(|(sha, _)| sha.clone())
+            .zip(at)
+            .collect())
+    }
+
+    fn apply(
+        &self,
+        batch: &Batch,
+        materials: &[(String, Location)],
+    ) -> Result<Committed, StoreError> {
         let at = now_rfc3339();
         let entries: Vec<(LedgerEntry, Vec<u8>)> = batch
             .entries
@@ -489,7 +536,7 @@ impl Store {
             &self.meta,
             &self.waybills,
             &self.outbox_index,
-            &self.inline_blobs,
+            &self.material_index,
             &self.case_states,
         );
         let result = trees.transaction(
@@ -504,7 +551,7 @@ impl Store {
                 meta,
                 waybills,
                 outbox_index,
-                inline_blobs,
+                material_index,
                 case_states,
             )| {
                 let corrupt = || {
@@ -588,8 +635,8 @@ impl Store {
                 for (waybill, id) in &batch.waybills {
                     waybills.insert(waybill.as_bytes(), id.as_bytes())?;
                 }
-                for (sha, content) in &batch.blobs {
-                    inline_blobs.insert(sha.as_bytes(), content.as_slice())?;
+                for (sha, at) in materials {
+                    material_index.insert(sha.as_bytes(), &at.encode()[..])?;
                 }
                 Ok(Committed {
                     first_seq,
@@ -768,8 +815,19 @@ impl Store {
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
-    /// A material stored inline, by hex SHA-256 (None: it is a file, or absent).
+    /// A small material, by hex SHA-256 (None: it is a file, or absent).
     pub fn inline_blob(&self, sha256_hex: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let at = self
+            .material_index
+            .get(sha256_hex.as_bytes())
+            .map_err(StoreError::db("failed to read material index"))?;
+        if let Some(at) = at {
+            let at = Location::decode(&at).ok_or_else(|| StoreError::Corrupt {
+                tree: "material_index",
+                reason: format!("location of {sha256_hex} is damaged"),
+            })?;
+            return self.materials.read(at, sha256_hex).map(Some);
+        }
         Ok(self
             .inline_blobs
             .get(sha256_hex.as_bytes())
@@ -777,17 +835,22 @@ impl Store {
             .map(|v| v.to_vec()))
     }
 
-    /// The oldest `limit` unparked outbox entries for `to`, read through the
-    /// per-destination index so the courier never decodes the whole outbox.
+    /// The oldest `limit` unparked outbox entries for `to` whose keys `skip`
+    /// does not name, read through the per-destination index so the courier
+    /// never decodes the whole outbox (nor the entries it has in flight).
     pub fn outbox_for(
         &self,
         to: &str,
         limit: usize,
+        skip: impl Fn(u64) -> bool,
     ) -> Result<Vec<(u64, OutboxEntry, Vec<u8>)>, StoreError> {
         let mut prefix = to.as_bytes().to_vec();
         prefix.push(b'/');
         let mut out = Vec::new();
-        for kv in self.outbox_index.scan_prefix(&prefix).take(limit) {
+        for kv in self.outbox_index.scan_prefix(&prefix) {
+            if out.len() >= limit {
+                break;
+            }
             let (k, _) = kv.map_err(StoreError::db("failed to scan outbox index"))?;
             let key = <[u8; 8]>::try_from(&k[prefix.len()..])
                 .map(u64::from_be_bytes)
@@ -795,6 +858,9 @@ impl Store {
                     tree: "outbox_index",
                     reason: "bad key".into(),
                 })?;
+            if skip(key) {
+                continue;
+            }
             if let Some(v) = self
                 .outbox
                 .get(key.to_be_bytes())
@@ -938,6 +1004,60 @@ mod tests {
             mail: Vec::new(),
             closed_at: None,
         }
+    }
+
+    #[tokio::test]
+    async fn small_materials_go_to_the_log_once_and_read_back_checked() {
+        use sha2::Digest;
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("materials.log");
+        let a = b"id card scan".to_vec();
+        let b = vec![9u8; 16 * 1024];
+        let sha = |c: &[u8]| crate::records::hex(&sha2::Sha256::digest(c));
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let mut batch = Batch::default();
+            batch
+                .put_blob(&sha(&a), a.clone())
+                .put_blob(&sha(&b), b.clone())
+                .put_blob(&sha(&a), a.clone());
+            store.commit(batch).await.unwrap();
+            assert_eq!(
+                std::fs::metadata(&log).unwrap().len(),
+                (a.len() + b.len()) as u64,
+                "a repeat within one commit is written once"
+            );
+            let mut batch = Batch::default();
+            batch.put_blob(&sha(&b), b.clone());
+            store.commit(batch).await.unwrap();
+            assert_eq!(
+                std::fs::metadata(&log).unwrap().len(),
+                (a.len() + b.len()) as u64,
+                "content already stored is not written again"
+            );
+            assert_eq!(store.inline_blob(&sha(&a)).unwrap().unwrap(), a);
+            assert_eq!(
+                store
+                    .inline_blob(&sha(&"x".repeat(3).into_bytes()))
+                    .unwrap(),
+                None
+            );
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            store.inline_blob(&sha(&b)).unwrap().unwrap(),
+            b,
+            "after a reopen"
+        );
+        // Bytes changed on disk are caught on read, not handed out.
+        drop(store);
+        let mut bytes = std::fs::read(&log).unwrap();
+        bytes[a.len() + 5] ^= 1;
+        std::fs::write(&log, bytes).unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let err = store.inline_blob(&sha(&b)).unwrap_err();
+        assert!(err.to_string().contains("reads back as"), "{err}");
+        assert_eq!(store.inline_blob(&sha(&a)).unwrap().unwrap(), a);
     }
 
     #[tokio::test]

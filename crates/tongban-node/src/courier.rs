@@ -9,7 +9,7 @@
 //! exponentially with jitter per destination; since the outbox is on disk,
 //! a restart resumes where the last run stopped.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -51,6 +51,51 @@ pub(crate) fn backoff(initial: Duration, max: Duration, failures: u32) -> Durati
     base + jitter
 }
 
+/// What the courier knows of one partner between batches.
+#[derive(Default)]
+struct Partner {
+    /// Batches in flight.
+    streams: usize,
+    /// Outbox keys in flight.
+    keys: HashSet<u64>,
+    /// Cases with an entry in flight, each with how many.
+    cases: HashMap<String, usize>,
+    /// Consecutive failed batches.
+    failures: u32,
+    /// No new batch before this (backing off).
+    retry_at: Option<Instant>,
+}
+
+impl Partner {
+    fn take(&mut self, batch: &[Pending]) {
+        self.streams += 1;
+        for (key, entry, _) in batch {
+            self.keys.insert(*key);
+            *self.cases.entry(entry.application_id.clone()).or_default() += 1;
+        }
+    }
+
+    fn give_back(&mut self, batch: &[Pending]) {
+        self.streams -= 1;
+        for (key, entry, _) in batch {
+            self.keys.remove(key);
+            if let Some(n) = self.cases.get_mut(&entry.application_id) {
+                *n -= 1;
+                if *n == 0 {
+                    self.cases.remove(&entry.application_id);
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 impl Courier {
     pub(crate) fn new(ctx: Arc<Ctx>) -> Self {
         Self {
@@ -59,107 +104,131 @@ impl Courier {
         }
     }
 
-    /// Runs until `stop` turns true. In each round every destination with
-    /// due entries gets one batch, all concurrently; an unreachable partner
-    /// fails within the connect timeout and then waits out its backoff
-    /// without holding up the others. (A partner that is reachable but slow
-    /// does make the round, and so the next batches of the others, wait.)
+    /// Runs until `stop` turns true, then lets the batches in flight finish.
+    ///
+    /// Each partner has up to `streams` batches in flight, and a new batch
+    /// starts as soon as one ends, so sending, the partner's checks and
+    /// flush, and recording receipts overlap instead of running in rounds;
+    /// a slow partner holds up only its own batches. A case never has
+    /// entries in two batches at once, so its handoffs arrive in order. An
+    /// unreachable partner waits out its backoff without holding up others.
     pub(crate) async fn run(self, mut stop: watch::Receiver<bool>) {
         let this = Arc::new(self);
         let ctx = this.ctx.clone();
         let d = ctx.delivery;
-        let mut failures: HashMap<String, (u32, Instant)> = HashMap::new();
+        let mut partners: BTreeMap<String, Partner> = ctx
+            .directory
+            .partners(&ctx.county)
+            .into_iter()
+            .map(|dest| (dest.to_string(), Partner::default()))
+            .collect();
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut stopping = false;
         loop {
-            if *stop.borrow() {
-                return;
-            }
-            // Per destination, through the store's index: only the next
-            // batch of each is read, however long the outbox is.
-            let mut by_dest: BTreeMap<String, Vec<Pending>> = BTreeMap::new();
-            for dest in ctx.directory.partners(&ctx.county) {
-                match ctx
-                    .store
-                    .outbox_for(dest.as_str(), d.batch_size * d.streams)
-                {
-                    Ok(entries) if !entries.is_empty() => {
-                        by_dest.insert(dest.to_string(), entries);
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::error!(peer = %dest, error = %e, "cannot read the outbox"),
-                }
-            }
+            stopping = stopping || *stop.borrow();
             let now = Instant::now();
             let mut next_wake: Option<Instant> = None;
-            let mut tasks = tokio::task::JoinSet::new();
-            for (dest, mut entries) in by_dest {
-                if let Some((_, at)) = failures.get(&dest)
-                    && *at > now
-                {
-                    next_wake = Some(next_wake.map_or(*at, |w| w.min(*at)));
-                    continue;
-                }
-                // Up to `streams` batches in flight per partner. A case's
-                // entries always go into the same stream, in outbox order, so
-                // an update never overtakes the application it belongs to.
-                let mut lanes: Vec<Vec<Pending>> = vec![Vec::new(); d.streams];
-                for p in entries.drain(..) {
-                    let lane = lane_of(&p.1.application_id, d.streams);
-                    if lanes[lane].len() < d.batch_size {
-                        lanes[lane].push(p);
-                    } else {
-                        // This case's lane is full: its later entries wait
-                        // for the next round, behind the ones queued here.
-                        break;
+            if !stopping {
+                for (dest, partner) in &mut partners {
+                    if let Some(at) = partner.retry_at.filter(|at| *at > now) {
+                        next_wake = Some(next_wake.map_or(at, |w| w.min(at)));
+                        continue;
                     }
-                }
-                for lane in lanes.into_iter().filter(|l| !l.is_empty()) {
-                    let courier = this.clone();
-                    let dest = dest.clone();
-                    tasks.spawn(async move {
-                        let result = courier.deliver(&dest, &lane).await;
-                        (dest, lane, result)
-                    });
-                }
-            }
-            let mut progressed = false;
-            while let Some(joined) = tasks.join_next().await {
-                let Ok((dest, entries, result)) = joined else {
-                    continue;
-                };
-                match result {
-                    Ok(()) => {
-                        if failures.remove(&dest).is_some() {
-                            tracing::info!(peer = %dest, "partner reachable again, handoffs delivered");
-                        }
-                        progressed = true;
-                    }
-                    Err(err) => {
-                        let f = failures.entry(dest.clone()).or_insert((0, now));
-                        f.0 += 1;
-                        let delay = backoff(d.initial_backoff, d.max_backoff, f.0);
-                        f.1 = Instant::now() + delay;
-                        next_wake = Some(next_wake.map_or(f.1, |w| w.min(f.1)));
-                        if d.max_attempts > 0 && f.0 >= d.max_attempts {
-                            let reason = format!("gave up after {} attempts: {err}", f.0);
-                            tracing::error!(peer = %dest, %reason, pending = entries.len(), "handoffs parked");
-                            this.park(&entries, &reason).await;
-                            failures.remove(&dest);
-                        } else {
-                            tracing::warn!(peer = %dest, error = %err, attempt = f.0, retry_in = ?delay, pending = entries.len(), "handoff failed, will retry");
-                        }
+                    while partner.streams < d.streams {
+                        let batch = match this.next_batch(dest, partner) {
+                            Ok(batch) if !batch.is_empty() => batch,
+                            Ok(_) => break,
+                            Err(e) => {
+                                tracing::error!(peer = %dest, error = %e, "cannot read the outbox");
+                                break;
+                            }
+                        };
+                        partner.take(&batch);
+                        let courier = this.clone();
+                        let dest = dest.clone();
+                        tasks.spawn(async move {
+                            let result = courier.deliver(&dest, &batch).await;
+                            (dest, batch, result)
+                        });
                     }
                 }
             }
-            if progressed {
+            if tasks.is_empty() {
+                if stopping {
+                    return;
+                }
+                let sleep = next_wake.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+                tokio::select! {
+                    changed = stop.changed() => stopping = stopping || changed.is_err(),
+                    () = ctx.wake.notified() => {}
+                    () = tokio::time::sleep_until(sleep) => {}
+                }
                 continue;
             }
-            let sleep = next_wake.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-            tokio::select! {
-                _ = stop.changed() => {}
-                () = ctx.wake.notified() => {}
-                () = tokio::time::sleep_until(sleep) => {}
+            let joined = tokio::select! {
+                joined = tasks.join_next() => joined,
+                changed = stop.changed(), if !stopping => {
+                    // A dropped sender means no one can stop us any more: stop now.
+                    stopping = changed.is_err();
+                    continue;
+                }
+                () = ctx.wake.notified(), if !stopping => continue,
+                () = sleep_until_some(next_wake), if !stopping => continue,
+            };
+            let Some(Ok((dest, batch, result))) = joined else {
+                continue;
+            };
+            let Some(partner) = partners.get_mut(&dest) else {
+                continue;
+            };
+            partner.give_back(&batch);
+            match result {
+                Ok(()) => {
+                    if partner.failures > 0 {
+                        tracing::info!(peer = %dest, "partner reachable again, handoffs delivered");
+                    }
+                    partner.failures = 0;
+                    partner.retry_at = None;
+                }
+                Err(err) => {
+                    partner.failures += 1;
+                    let delay = backoff(d.initial_backoff, d.max_backoff, partner.failures);
+                    partner.retry_at = Some(Instant::now() + delay);
+                    if d.max_attempts > 0 && partner.failures >= d.max_attempts {
+                        let reason = format!("gave up after {} attempts: {err}", partner.failures);
+                        tracing::error!(peer = %dest, %reason, pending = batch.len(), "handoffs parked");
+                        this.park(&batch, &reason).await;
+                        partner.failures = 0;
+                        partner.retry_at = None;
+                    } else {
+                        tracing::warn!(peer = %dest, error = %err, attempt = partner.failures, retry_in = ?delay, pending = batch.len(), "handoff failed, will retry");
+                    }
+                }
             }
         }
+    }
+
+    /// The next batch for `dest`: the oldest due entries that are not in
+    /// flight, leaving out cases that have an entry in flight (their later
+    /// entries wait behind it).
+    fn next_batch(&self, dest: &str, partner: &Partner) -> Result<Vec<Pending>, NodeError> {
+        let d = self.ctx.delivery;
+        let mut waiting: HashSet<String> = HashSet::new();
+        let entries = self
+            .ctx
+            .store
+            .outbox_for(dest, d.batch_size, |key| partner.keys.contains(&key))?;
+        Ok(entries
+            .into_iter()
+            .filter(|(_, e, _)| {
+                let busy = partner.cases.contains_key(&e.application_id)
+                    || waiting.contains(&e.application_id);
+                if busy {
+                    waiting.insert(e.application_id.clone());
+                }
+                !busy
+            })
+            .collect())
     }
 
     fn channel(&self, dest: &str) -> Result<Channel, NodeError> {
@@ -565,16 +634,6 @@ async fn produce(
         }
     }
     Ok(())
-}
-
-/// Which of `lanes` streams a case's entries travel in (stable per case).
-fn lane_of(application_id: &str, lanes: usize) -> usize {
-    let h = application_id
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
-    (h % lanes.max(1) as u64) as usize
 }
 
 /// The host of an `https://host:port` endpoint (for TLS name checks).
