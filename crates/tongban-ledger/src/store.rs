@@ -58,6 +58,7 @@ pub struct Batch {
     received: Vec<(Vec<u8>, ReceivedHandoff)>,
     waybills: Vec<(String, String)>,
     blobs: Vec<(String, Vec<u8>)>,
+    partner_checkpoints: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Batch {
@@ -110,6 +111,13 @@ impl Batch {
         self
     }
 
+    /// Keeps a checkpoint a partner sent (see [`Store::put_partner_checkpoint`]).
+    pub fn put_partner_checkpoint(&mut self, county: &str, seq: u64, signed: Vec<u8>) -> &mut Self {
+        self.partner_checkpoints
+            .push((partner_checkpoint_key(county, seq), signed));
+        self
+    }
+
     /// Indexes a waybill number to the case it belongs to.
     pub fn put_waybill(&mut self, waybill: &str, application_id: &str) -> &mut Self {
         self.waybills
@@ -127,6 +135,7 @@ impl Batch {
             && self.received.is_empty()
             && self.waybills.is_empty()
             && self.blobs.is_empty()
+            && self.partner_checkpoints.is_empty()
     }
 }
 
@@ -148,6 +157,13 @@ fn index_key(to: &str, key: u64) -> Vec<u8> {
     k.push(b'/');
     k.extend_from_slice(&key.to_be_bytes());
     k
+}
+
+fn partner_checkpoint_key(county: &str, seq: u64) -> Vec<u8> {
+    let mut key = county.as_bytes().to_vec();
+    key.push(b'/');
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
 }
 
 fn received_key(sender: &str, handoff_id: &str) -> Vec<u8> {
@@ -207,6 +223,8 @@ pub struct Store {
     partner_checkpoints: sled::Tree,
     blobs: BlobStore,
     write_lock: tokio::sync::Mutex<()>,
+    /// The newest head known to be on disk (see [`Store::durable_head`]).
+    durable: std::sync::Mutex<(u64, EntryHash)>,
     flusher: Flusher,
 }
 
@@ -334,7 +352,10 @@ impl Store {
             blobs: BlobStore::open(&data_dir.join("blobs"))?,
             flusher: Flusher::start(db)?,
             write_lock: tokio::sync::Mutex::new(()),
+            durable: std::sync::Mutex::new((0, [0; 32])),
         };
+        // Whatever the database holds when it opens is on disk.
+        *store.durable.lock().unwrap_or_else(|p| p.into_inner()) = store.head()?;
         store.index_outbox()?;
         store.index_case_states()?;
         Ok(store)
@@ -429,7 +450,23 @@ impl Store {
             self.apply(&batch, &materials)?
         };
         self.flusher.flush().await?;
+        self.became_durable((committed.head_seq, committed.head_hash));
         Ok(committed)
+    }
+
+    /// Seq and hash of the newest ledger head known to be on disk: what a
+    /// signed checkpoint may cover without a flush of its own (a commit
+    /// applied but not yet flushed may be lost in a crash, and a checkpoint
+    /// must never vouch for entries that can vanish).
+    pub fn durable_head(&self) -> (u64, EntryHash) {
+        *self.durable.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn became_durable(&self, head: (u64, EntryHash)) {
+        let mut durable = self.durable.lock().unwrap_or_else(|p| p.into_inner());
+        if head.0 > durable.0 {
+            *durable = head;
+        }
     }
 
     /// Appends the batch's materials that are not stored yet to the material
@@ -538,6 +575,7 @@ impl Store {
             &self.outbox_index,
             &self.material_index,
             &self.case_states,
+            &self.partner_checkpoints,
         );
         let result = trees.transaction(
             |(
@@ -553,6 +591,7 @@ impl Store {
                 outbox_index,
                 material_index,
                 case_states,
+                partner_checkpoints,
             )| {
                 let corrupt = || {
                     ConflictableTransactionError::Abort(StoreError::Corrupt {
@@ -638,6 +677,9 @@ impl Store {
                 for (sha, at) in materials {
                     material_index.insert(sha.as_bytes(), &at.encode()[..])?;
                 }
+                for (key, signed) in &batch.partner_checkpoints {
+                    partner_checkpoints.insert(key.as_slice(), signed.as_slice())?;
+                }
                 Ok(Committed {
                     first_seq,
                     head_seq: seq,
@@ -657,7 +699,12 @@ impl Store {
 
     /// Flushes everything written so far to disk.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.flusher.flush().await
+        // Every entry up to the head read here was applied before the flush
+        // starts, so the flush covers it.
+        let head = self.head()?;
+        self.flusher.flush().await?;
+        self.became_durable(head);
+        Ok(())
     }
 
     /// A case by application id.
@@ -778,11 +825,8 @@ impl Store {
         seq: u64,
         signed: &[u8],
     ) -> Result<(), StoreError> {
-        let mut key = county.as_bytes().to_vec();
-        key.push(b'/');
-        key.extend_from_slice(&seq.to_be_bytes());
         self.partner_checkpoints
-            .insert(key, signed)
+            .insert(partner_checkpoint_key(county, seq), signed)
             .map_err(StoreError::db("failed to store partner checkpoint"))?;
         Ok(())
     }
@@ -1004,6 +1048,28 @@ mod tests {
             mail: Vec::new(),
             closed_at: None,
         }
+    }
+
+    #[tokio::test]
+    async fn the_durable_head_follows_completed_flushes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.durable_head().0, 0);
+        let mut batch = Batch::default();
+        batch.append(NewEntry {
+            kind: "node.test".into(),
+            ..Default::default()
+        });
+        let c = store.commit(batch).await.unwrap();
+        assert_eq!(store.durable_head(), (c.head_seq, c.head_hash));
+        assert_eq!(store.durable_head(), store.head().unwrap());
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            store.durable_head(),
+            (c.head_seq, c.head_hash),
+            "after a reopen"
+        );
     }
 
     #[tokio::test]

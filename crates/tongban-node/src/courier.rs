@@ -273,7 +273,7 @@ impl Courier {
         let store = self.ctx.store.clone();
         // Every stream starts with this node's signed checkpoint: the
         // partner keeps it as evidence of our history.
-        let checkpoint = self.ctx.checkpoint().await?;
+        let checkpoint = self.ctx.checkpoint(false)?;
         tokio::spawn(async move {
             if tx
                 .send(HandoffFrame {

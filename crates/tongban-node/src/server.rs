@@ -102,7 +102,7 @@ pub async fn run_with_carrier(
                 if stopped {
                     return;
                 }
-                if let Err(e) = ctx.checkpoint().await {
+                if let Err(e) = ctx.checkpoint(true) {
                     tracing::error!(error = %e, "cannot sign a checkpoint");
                 }
             }

@@ -210,7 +210,7 @@ impl Audit for AuditService {
         let auditor = caller(&req)?;
         self.record(&auditor, "checkpoint requested".into(), "", "")
             .await?;
-        Ok(Response::new(self.ctx.checkpoint().await?))
+        Ok(Response::new(self.ctx.checkpoint(true)?))
     }
 
     async fn partner_checkpoints(

@@ -332,9 +332,14 @@ impl FederationService {
         ))
     }
 
-    /// Keeps a partner's signed checkpoint after checking it is the
-    /// sender's own. A bad one is logged and dropped: it proves nothing.
-    fn keep_checkpoint(&self, sender: &CountyCode, signed: &SignedCheckpoint) {
+    /// Checks a partner's signed checkpoint is the sender's own and returns
+    /// what to keep: (seq, encoded). A bad one is logged and dropped: it
+    /// proves nothing.
+    fn check_checkpoint(
+        &self,
+        sender: &CountyCode,
+        signed: &SignedCheckpoint,
+    ) -> Option<(u64, Vec<u8>)> {
         let ctx = &self.ctx;
         let checked = ctx
             .anchor
@@ -362,16 +367,11 @@ impl FederationService {
                 }
             });
         match checked {
-            Ok(cp) => {
-                if let Err(e) = ctx.store.put_partner_checkpoint(
-                    sender.as_str(),
-                    cp.seq,
-                    &signed.encode_to_vec(),
-                ) {
-                    tracing::error!(peer = %sender, error = %e, "cannot keep partner checkpoint");
-                }
+            Ok(cp) => Some((cp.seq, signed.encode_to_vec())),
+            Err(reason) => {
+                tracing::warn!(peer = %sender, %reason, "partner checkpoint rejected");
+                None
             }
-            Err(reason) => tracing::warn!(peer = %sender, %reason, "partner checkpoint rejected"),
         }
     }
 
@@ -389,6 +389,7 @@ impl FederationService {
         &self,
         sender: &CountyCode,
         slots: &mut [Slot],
+        checkpoint: Option<(u64, Vec<u8>)>,
     ) -> Result<Vec<HandoffResult>, NodeError> {
         let ctx = &self.ctx;
         let now = ctx.clock.now_rfc3339();
@@ -407,6 +408,9 @@ impl FederationService {
         store
             .commit_with(|next_seq| {
                 let mut batch = Batch::default();
+                if let Some((seq, signed)) = checkpoint {
+                    batch.put_partner_checkpoint(sender.as_str(), seq, signed);
+                }
                 let mut cases: BTreeMap<String, CaseRecord> = BTreeMap::new();
                 let mut seq = next_seq;
                 for (i, slot) in slots.iter().enumerate() {
@@ -678,6 +682,10 @@ impl Federation for FederationService {
         let mut slots: Vec<Slot> = Vec::new();
         let mut current: Option<Current<'_>> = None;
         let mut replayed = false;
+        // The sender's checkpoint is kept with the stream's commit (a write
+        // of its own cost a sync of its own in the flush), or alone if the
+        // stream commits nothing.
+        let mut checkpoint: Option<(u64, Vec<u8>)> = None;
         let discard = |slots: &[Slot]| {
             for slot in slots {
                 if let Slot::Staged(s) = slot {
@@ -764,7 +772,11 @@ impl Federation for FederationService {
                         }
                     });
                 }
-                Some(Frame::Checkpoint(signed)) => self.keep_checkpoint(&sender, &signed),
+                Some(Frame::Checkpoint(signed)) => {
+                    if let Some(kept) = self.check_checkpoint(&sender, &signed) {
+                        checkpoint = Some(kept);
+                    }
+                }
                 Some(Frame::Chunk(chunk)) => match current.take() {
                     Some(Current::Receiving(mut r)) => {
                         current = Some(match r.ingest.chunk(chunk) {
@@ -807,7 +819,7 @@ impl Federation for FederationService {
             return Err(e.into());
         }
         let results = if slots.iter().any(|s| matches!(s, Slot::Staged(_))) {
-            match self.commit(&sender, &mut slots).await {
+            match self.commit(&sender, &mut slots, checkpoint.take()).await {
                 Ok(results) => results,
                 Err(e) => {
                     discard(&slots);
@@ -815,6 +827,13 @@ impl Federation for FederationService {
                 }
             }
         } else {
+            if let Some((seq, signed)) = checkpoint.take()
+                && let Err(e) = ctx
+                    .store
+                    .put_partner_checkpoint(sender.as_str(), seq, &signed)
+            {
+                tracing::error!(peer = %sender, error = %e, "cannot keep partner checkpoint");
+            }
             slots
                 .into_iter()
                 .map(|s| match s {

@@ -49,6 +49,8 @@ pub(crate) struct Ctx {
     pub(crate) locks: CaseLocks,
     pub(crate) review: Review,
     pub(crate) mail: MailPolicy,
+    /// The checkpoint signed last, with its seq.
+    last_checkpoint: std::sync::Mutex<Option<(u64, SignedCheckpoint)>>,
 }
 
 impl Ctx {
@@ -67,6 +69,7 @@ impl Ctx {
             locks: CaseLocks::default(),
             review: config.review,
             mail: config.mail,
+            last_checkpoint: std::sync::Mutex::new(None),
         }
     }
 
@@ -85,18 +88,36 @@ impl Ctx {
         })
     }
 
-    /// A checkpoint of the ledger head, signed by this node. Flushes first,
-    /// so a checkpoint never covers entries that a crash could still lose;
-    /// reuses the last one when the head has not moved.
-    pub(crate) async fn checkpoint(&self) -> Result<SignedCheckpoint, NodeError> {
-        let (seq, hash) = self.store.head()?;
-        if let Some((last, bytes)) = self.store.latest_checkpoint()?
-            && last == seq
-            && let Ok(signed) = SignedCheckpoint::decode(bytes.as_slice())
-        {
+    /// A checkpoint of the durable ledger head, signed by this node; reuses
+    /// the last one when that head has not moved. `keep` also stores it in
+    /// the node's own history (the periodic and the auditors' checkpoints);
+    /// the one that opens each handoff stream is not stored, since that
+    /// write cost a sync of its own in the next flush, in the latency path.
+    pub(crate) fn checkpoint(&self, keep: bool) -> Result<SignedCheckpoint, NodeError> {
+        // The durable head, not the head: no flush per handoff stream (it was
+        // one fsync in the latency path), and never a checkpoint over entries
+        // a crash could still take back.
+        let (seq, hash) = self.store.durable_head();
+        let last = self
+            .last_checkpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let reuse = match last {
+            Some((last, signed)) if last == seq => Some(signed),
+            _ => match self.store.latest_checkpoint()? {
+                Some((last, bytes)) if last == seq => {
+                    SignedCheckpoint::decode(bytes.as_slice()).ok()
+                }
+                _ => None,
+            },
+        };
+        if let Some(signed) = reuse {
+            if keep {
+                self.store.put_checkpoint(seq, &signed.encode_to_vec())?;
+            }
             return Ok(signed);
         }
-        self.store.flush().await?;
         let checkpoint = Checkpoint {
             version: crate::protocol::FORMAT_VERSION,
             county: self.county.to_string(),
@@ -113,7 +134,13 @@ impl Ctx {
             signature,
             signer_certificate: self.signer.certificate_der().to_vec(),
         };
-        self.store.put_checkpoint(seq, &signed.encode_to_vec())?;
+        if keep {
+            self.store.put_checkpoint(seq, &signed.encode_to_vec())?;
+        }
+        *self
+            .last_checkpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some((seq, signed.clone()));
         Ok(signed)
     }
 
