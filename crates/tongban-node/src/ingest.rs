@@ -6,7 +6,7 @@
 //! its writer is dropped. Blobs this upload created are listed so the caller
 //! can remove them if the ledger write that should name them fails.
 
-use tongban_ledger::{BlobWriter, MaterialRef, Store};
+use tongban_ledger::{BlobWriter, MaterialRef, PendingBlob, Store};
 use tongban_proto::common::v1::{MaterialChunk, MaterialHeader};
 
 use crate::NodeError;
@@ -18,6 +18,8 @@ pub(crate) struct Ingest<'a> {
     current: usize,
     writer: Option<BlobWriter>,
     done: Vec<MaterialRef>,
+    /// Large materials whose last sync runs while the next one arrives.
+    pending: Vec<PendingBlob>,
     created: Vec<String>,
     inline: Vec<(String, Vec<u8>)>,
 }
@@ -62,6 +64,7 @@ impl<'a> Ingest<'a> {
             current: 0,
             writer: None,
             done: Vec::new(),
+            pending: Vec::new(),
             created: Vec::new(),
             inline: Vec::new(),
         }
@@ -95,7 +98,7 @@ impl<'a> Ingest<'a> {
             self.writer = Some(self.store.blobs().writer(what(h, index), h.size, sha)?);
         }
         let writer = self.writer.as_mut().expect("writer just set");
-        writer.write(&chunk.data).map_err(content_error)
+        writer.write(chunk.data).map_err(content_error)
     }
 
     fn finish_current(&mut self) -> Result<(), NodeError> {
@@ -111,7 +114,9 @@ impl<'a> Ingest<'a> {
                 )));
             }
         };
-        let blob = writer.finish().map_err(content_error)?;
+        let pending = writer.finish_later().map_err(content_error)?;
+        let blob = pending.blob().clone();
+        self.pending.push(pending);
         if blob.created {
             self.created.push(blob.sha256_hex.clone());
         }
@@ -134,6 +139,9 @@ impl<'a> Ingest<'a> {
             while self.current < self.headers.len() {
                 self.finish_current()?;
             }
+            for pending in self.pending.drain(..) {
+                pending.wait().map_err(content_error)?;
+            }
             Ok(())
         })();
         if let Err(e) = result {
@@ -151,6 +159,9 @@ impl<'a> Ingest<'a> {
     /// upload created.
     pub(crate) fn abandon(&mut self) {
         self.writer = None;
+        // Dropping a pending blob waits for its thread, so what it created
+        // is in place before it is removed below.
+        self.pending.clear();
         for sha in self.created.drain(..) {
             self.store.blobs().remove(&sha);
         }
