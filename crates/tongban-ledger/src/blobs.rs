@@ -127,6 +127,9 @@ impl BlobStore {
     }
 }
 
+/// What a blob writer thread ends with: the file and the content's SHA-256.
+type Written = (File, [u8; 32]);
+
 /// A thread that hashes and writes a large blob while the caller goes on
 /// receiving: hashing on the receiving task kept a 256 MiB handoff to one
 /// core. It also syncs the written part in the background every
@@ -134,7 +137,7 @@ impl BlobStore {
 #[derive(Debug)]
 struct FileSink {
     chunks: Option<SyncSender<Bytes>>,
-    thread: Option<JoinHandle<std::io::Result<(File, [u8; 32])>>>,
+    thread: Option<JoinHandle<std::io::Result<Written>>>,
 }
 
 impl FileSink {
@@ -182,7 +185,7 @@ impl FileSink {
     }
 
     /// Waits for everything sent to be written; the file and its digest.
-    fn finish(&mut self) -> std::io::Result<(File, [u8; 32])> {
+    fn finish(&mut self) -> std::io::Result<Written> {
         self.chunks.take();
         match self.thread.take() {
             Some(t) => t

@@ -314,6 +314,26 @@ fn encode_head(seq: u64, hash: &EntryHash) -> Vec<u8> {
     v
 }
 
+/// Opens the sled database. sled releases its lock file only when the
+/// last of its I/O threads lets go of a closed database, a moment after the
+/// store is dropped: a reopen in the same process (a node restarted in
+/// place) waits up to a second for that instead of failing. Another process
+/// holding the database still gets the error, after that second.
+fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        match sled::Config::new().path(path).open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other.map_err(StoreError::db("failed to open ledger")),
+        }
+    }
+}
+
 fn now_rfc3339() -> String {
     OffsetDateTime::now_utc()
         .format(&Rfc3339)
@@ -324,10 +344,7 @@ impl Store {
     /// Opens (creating) the store in `data_dir`: `data_dir/ledger.sled` and `data_dir/blobs`.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(StoreError::io("failed to create", data_dir))?;
-        let db = sled::Config::new()
-            .path(data_dir.join("ledger.sled"))
-            .open()
-            .map_err(StoreError::db("failed to open ledger"))?;
+        let db = open_db(&data_dir.join("ledger.sled"))?;
         let tree = |name: &'static str| {
             db.open_tree(name)
                 .map_err(StoreError::db("failed to open tree"))
