@@ -267,7 +267,7 @@ async fn handoffs_survive_the_receiver_being_killed_repeatedly() {
             case.case_no
         );
         assert!(
-            case.handoffs.iter().all(|h| h.signed_receipt.is_some()),
+            case.handoffs.iter().all(|h| h.receipted()),
             "{}",
             case.case_no
         );

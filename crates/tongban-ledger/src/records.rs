@@ -120,9 +120,24 @@ pub struct HandoffRecord {
     pub peer: String,
     /// Whether this node sent it.
     pub sent: bool,
-    /// The encoded `SignedReceipt` held for it (sent and receipted, or given).
-    #[serde(default, with = "hex_opt")]
+    /// The receiver's ledger seq its receipt names, once the receipt is held
+    /// (sent) or given (received). The signed receipt itself is kept once,
+    /// in the ledger: the `handoff.receipted` payload at the sender, the
+    /// `received` record at the receiver. (Kept here too, it made every
+    /// later rewrite of the case carry every receipt of its history.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_seq: Option<u64>,
+    /// The encoded `SignedReceipt`, as records written before
+    /// `receipt_seq` held it; read, no longer written.
+    #[serde(default, with = "hex_opt", skip_serializing_if = "Option::is_none")]
     pub signed_receipt: Option<Vec<u8>>,
+}
+
+impl HandoffRecord {
+    /// Whether the receipt is held (sent) or was given (received).
+    pub fn receipted(&self) -> bool {
+        self.receipt_seq.is_some() || self.signed_receipt.is_some()
+    }
 }
 
 /// A case as one node holds it.

@@ -350,13 +350,12 @@ impl Courier {
                                 "handed off to {dest}; receipt held (their ledger seq {})",
                                 receipt.ledger_seq
                             );
-                            let signed_bytes = signed.encode_to_vec();
                             if let Some(h) = case
                                 .handoffs
                                 .iter_mut()
                                 .find(|h| h.handoff_id == entry.handoff_id)
                             {
-                                h.signed_receipt = Some(signed_bytes.clone());
+                                h.receipt_seq = Some(receipt.ledger_seq);
                             }
                             commit
                             .append(NewEntry {

@@ -120,6 +120,7 @@ pub(crate) async fn save(
             kind: "update".into(),
             peer: entry.to.clone(),
             sent: true,
+            receipt_seq: None,
             signed_receipt: None,
         });
         batch.enqueue(entry);

@@ -471,7 +471,8 @@ impl FederationService {
                         kind: kind.trim_end_matches(".received").into(),
                         peer: sender.to_string(),
                         sent: false,
-                        signed_receipt: Some(signed.clone()),
+                        receipt_seq: Some(seq),
+                        signed_receipt: None,
                     });
                     let materials: Vec<_> = staged
                         .ingested
@@ -512,6 +513,7 @@ impl FederationService {
                             kind: "update".into(),
                             peer: entry.to.clone(),
                             sent: true,
+                            receipt_seq: None,
                             signed_receipt: None,
                         });
                         let fields = serde_json::json!({"handoff_id": entry.handoff_id, "to": entry.to,

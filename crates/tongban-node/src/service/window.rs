@@ -419,6 +419,7 @@ impl Window for WindowService {
             kind: "application".into(),
             peer: case.home_county.clone(),
             sent: true,
+            receipt_seq: None,
             signed_receipt: None,
         });
         let mut batch = Batch::default();
@@ -514,6 +515,7 @@ impl Window for WindowService {
             kind: "supplement".into(),
             peer: case.home_county.clone(),
             sent: true,
+            receipt_seq: None,
             signed_receipt: None,
         });
         let kinds: Vec<&str> = supplied.iter().map(|m| m.kind.as_str()).collect();
