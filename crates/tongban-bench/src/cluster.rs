@@ -18,6 +18,7 @@ use tongban_node::{NodeConfig, NodeError};
 use tongban_pki::Principal;
 use tongban_pki::issue::Ca;
 use tongban_pki::tls::TlsMaterial;
+use tongban_proto::review::v1::review_client::ReviewClient;
 use tongban_proto::window::v1::window_client::WindowClient;
 use tonic::transport::{Channel, Endpoint};
 
@@ -209,6 +210,15 @@ impl Federation {
         window_client(self.a.addr, &self.clerk_a).await
     }
 
+    /// A reviewer of B on a new connection (to read B's side of a case).
+    pub(crate) async fn reviewer_b(&self) -> anyhow::Result<ReviewClient<Channel>> {
+        let tls = self.issue(Principal::Reviewer {
+            county: county(B),
+            name: "li".into(),
+        })?;
+        Ok(ReviewClient::new(connect(self.b.addr, &tls).await?))
+    }
+
     /// Stops every running node (waits at most a few seconds each).
     pub(crate) async fn shutdown(&mut self) {
         for slot in [&mut self.a, &mut self.b] {
@@ -228,9 +238,13 @@ pub(crate) async fn window_client(
     addr: SocketAddr,
     tls: &TlsMaterial,
 ) -> anyhow::Result<WindowClient<Channel>> {
-    let channel = Endpoint::from_shared(format!("https://{addr}"))?
+    let channel = connect(addr, tls).await?;
+    Ok(WindowClient::new(channel).max_decoding_message_size(512 << 20))
+}
+
+async fn connect(addr: SocketAddr, tls: &TlsMaterial) -> anyhow::Result<Channel> {
+    Ok(Endpoint::from_shared(format!("https://{addr}"))?
         .tls_config(tls.client_config("127.0.0.1"))?
         .connect()
-        .await?;
-    Ok(WindowClient::new(channel).max_decoding_message_size(512 << 20))
+        .await?)
 }

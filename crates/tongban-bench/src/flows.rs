@@ -11,6 +11,7 @@ use time::format_description::well_known::Rfc3339;
 use tongban_proto::common::v1::{
     Applicant, CaseView, Company, MaterialChunk, MaterialHeader, applicant::Who,
 };
+use tongban_proto::review::v1::CaseRef as ReviewCaseRef;
 use tongban_proto::window::v1::window_client::WindowClient;
 use tongban_proto::window::v1::{
     ApplyFrame, ApplyHeader, CaseRef, ListCasesRequest, VerifyIdentityRequest, apply_frame,
@@ -202,18 +203,18 @@ fn parse_at(at: &str) -> anyhow::Result<OffsetDateTime> {
     OffsetDateTime::parse(at, &Rfc3339).map_err(|e| anyhow::anyhow!("time {at:?}: {e}"))
 }
 
-/// accept → receipt stored at A, from the case's own history on A.
-fn accept_to_receipt(case: &CaseView) -> anyhow::Result<Duration> {
-    let at = |event: &str| -> anyhow::Result<OffsetDateTime> {
-        let e = case
-            .history
-            .iter()
-            .find(|e| e.event == event)
-            .ok_or_else(|| anyhow::anyhow!("{} has no {event} in its history", case.case_no))?;
-        parse_at(&e.at)
-    };
-    let d = at("handoff.receipted")? - at("case.accepted")?;
-    Ok(Duration::try_from(d).unwrap_or_default())
+/// When `event` was written to the ledger the view comes from.
+fn event_at(case: &CaseView, event: &str) -> anyhow::Result<OffsetDateTime> {
+    let e = case
+        .history
+        .iter()
+        .find(|e| e.event == event)
+        .ok_or_else(|| anyhow::anyhow!("{} has no {event} in its history", case.case_no))?;
+    parse_at(&e.at)
+}
+
+fn between(from: OffsetDateTime, to: OffsetDateTime) -> Duration {
+    Duration::try_from(to - from).unwrap_or_default()
 }
 
 /// Polls A until the case is HANDED_OFF; returns the view with history.
@@ -435,7 +436,11 @@ pub(crate) async fn latency(
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let mut window = fed.clerk_a().await?;
+    let mut reviewer = fed.reviewer_b().await?;
     let mut samples = Vec::new();
+    // The two legs, from the same ledger timestamps (both nodes share this
+    // machine's clock): A's accept → B's entry, B's entry → A's receipt.
+    let (mut to_b, mut back) = (Vec::new(), Vec::new());
     let started = Instant::now();
     for i in 0..opts.latency_cases {
         if started.elapsed() > opts.max_phase {
@@ -454,9 +459,21 @@ pub(crate) async fn latency(
             Duration::from_secs(30),
         )
         .await?;
-        samples.push(accept_to_receipt(&case)?);
+        let at_b = reviewer
+            .get_case(ReviewCaseRef {
+                case_no: case.case_no.clone(),
+            })
+            .await?
+            .into_inner();
+        let accepted = event_at(&case, "case.accepted")?;
+        let received = event_at(&at_b, "handoff.received")?;
+        let receipted = event_at(&case, "handoff.receipted")?;
+        samples.push(between(accepted, receipted));
+        to_b.push(between(accepted, received));
+        back.push(between(received, receipted));
     }
     let lat = latencies(&mut samples);
+    let (to_b, back) = (latencies(&mut to_b), latencies(&mut back));
     let echo = report.value(ECHO_C1_P50);
     let f = report.add(
         LATENCY,
@@ -480,6 +497,13 @@ pub(crate) async fn latency(
          handoff.receipted in A's history (max {:.0} µs); the client polls get_case every 2 ms \
          only to know when to start the next case",
         lat.count, lat.max_us
+    ));
+    report.note(format!(
+        "latency, where it goes (p50 of each leg, from both ledgers): A's accept → B's \
+         `handoff.received` entry {:.0} µs (A's flush of the accept, the courier, the stream, \
+         B's checks, B's material sync); that entry → A's `handoff.receipted` entry {:.0} µs \
+         (B's flush, the reply, A's receipt check)",
+        to_b.p50_us, back.p50_us
     ));
     Ok(())
 }
@@ -562,7 +586,10 @@ pub(crate) async fn stream(
         opts.max_phase,
     )
     .await?;
-    let handoff = accept_to_receipt(&case)?;
+    let handoff = between(
+        event_at(&case, "case.accepted")?,
+        event_at(&case, "handoff.receipted")?,
+    );
     let bare = report.value(UPLOAD);
     let f = report.add(
         STREAM,
