@@ -587,29 +587,27 @@ async fn produce(
             }
             // Large materials are files: read them on a blocking thread a
             // megabyte at a time and cut them into chunks there, so the two
-            // runtime threads never wait on the disk.
+            // runtime threads never wait on the disk. Each megabyte is read
+            // into a buffer of its own that the chunks share (no copy).
             let path = store.blobs().path(sha);
             let tx = tx.clone();
             let sent = tokio::task::spawn_blocking(move || -> Result<bool, String> {
                 use std::io::Read;
+                const READ: usize = 1 << 20;
                 let mut file =
                     std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-                let mut buf = vec![0u8; 1 << 20];
                 loop {
-                    let mut filled = 0;
-                    while filled < buf.len() {
-                        let n = file
-                            .read(&mut buf[filled..])
-                            .map_err(|e| format!("{}: {e}", path.display()))?;
-                        if n == 0 {
-                            break;
-                        }
-                        filled += n;
-                    }
-                    for piece in buf[..filled].chunks(CHUNK_SIZE) {
+                    let mut buf = Vec::with_capacity(READ);
+                    (&mut file)
+                        .take(READ as u64)
+                        .read_to_end(&mut buf)
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                    let filled = buf.len();
+                    let buf = bytes::Bytes::from(buf);
+                    for start in (0..filled).step_by(CHUNK_SIZE) {
                         let chunk = MaterialChunk {
                             material: index as u32,
-                            data: piece.to_vec().into(),
+                            data: buf.slice(start..filled.min(start + CHUNK_SIZE)),
                         };
                         if tx
                             .blocking_send(HandoffFrame {
@@ -620,7 +618,7 @@ async fn produce(
                             return Ok(false);
                         }
                     }
-                    if filled < buf.len() {
+                    if filled < READ {
                         return Ok(true);
                     }
                 }
