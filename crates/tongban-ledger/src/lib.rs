@@ -21,7 +21,7 @@ pub use blobs::{BlobStore, BlobWriter, FinishedBlob, INLINE_MAX, PendingBlob};
 pub use chain::{ENTRY_DOMAIN, EntryHash, entry_hash};
 pub use error::StoreError;
 pub use records::{
-    ApplicantRecord, CaseRecord, CorrectionRecord, HandoffRecord, IdentityCheckRecord,
+    ApplicantRecord, CaseRecord, CorrectionRecord, HandoffRecord, IdentityCheckRecord, LogSpan,
     MailEventRecord, MailLegRecord, MaterialRef, OutboxEntry, ReceivedHandoff, ReviewRecord, Side,
 };
 pub use store::{Batch, Committed, NewEntry, Store, StoredEntry};

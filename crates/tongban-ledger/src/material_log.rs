@@ -1,56 +1,48 @@
 //! The log of small materials: `<data_dir>/materials.log`.
 //!
 //! Materials up to [`crate::INLINE_MAX`] bytes are appended to this one file
-//! instead of each getting a file (two fsyncs apiece) or a value in sled
-//! (whose copy-on-write nodes copied and re-split those values on every
-//! insert: a quarter of the drain benchmark's CPU). The database keeps only
-//! where each one is (`material_index`: SHA-256 → offset, length).
+//! as they are received, instead of each getting a file (two fsyncs apiece)
+//! or a value in sled (whose copy-on-write nodes copied and re-split those
+//! values on every insert: a quarter of the drain benchmark's CPU). The
+//! record naming a material keeps where it is ([`LogSpan`] in its
+//! `MaterialRef`), so storing one costs no database write at all.
 //!
-//! Order makes it crash-safe: a commit appends its materials and syncs the
-//! log before it writes the index entries that name them, so no index entry
-//! can reach the disk ahead of its bytes. What a crash leaves past the last
-//! synced point (or a commit that failed after appending) is bytes no index
-//! names: never read, harmless. Reads check the content against its digest.
+//! Order makes it crash-safe: every commit first syncs whatever was
+//! appended before it started, so no record can reach the disk ahead of the
+//! bytes it names. What a crash leaves past the last synced point, or an
+//! upload that was refused after appending, is bytes no record names:
+//! never read, harmless. Reads check the content against its digest.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
 use crate::StoreError;
-use crate::records::hex;
+use crate::records::{LogSpan, hex};
 
-/// Where a material is in the log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Location {
-    pub(crate) offset: u64,
-    pub(crate) len: u64,
+/// The legacy `material_index` value: offset ‖ length, big-endian.
+pub(crate) fn decode_span(bytes: &[u8]) -> Option<LogSpan> {
+    Some(LogSpan {
+        offset: u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?),
+        len: u64::from_be_bytes(bytes.get(8..16)?.try_into().ok()?),
+    })
 }
 
-impl Location {
-    pub(crate) fn encode(self) -> [u8; 16] {
-        let mut v = [0u8; 16];
-        v[..8].copy_from_slice(&self.offset.to_be_bytes());
-        v[8..].copy_from_slice(&self.len.to_be_bytes());
-        v
-    }
-
-    pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
-        Some(Self {
-            offset: u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?),
-            len: u64::from_be_bytes(bytes.get(8..16)?.try_into().ok()?),
-        })
-    }
-}
-
-/// The open log. Appends are serialised by the store's write lock.
+/// The open log.
 #[derive(Debug)]
 pub(crate) struct MaterialLog {
     file: Arc<File>,
     path: PathBuf,
+    /// Where the next append goes (appends take this lock).
     end: std::sync::Mutex<u64>,
+    /// Everything before this offset is on disk.
+    pub(crate) synced: AtomicU64,
+    /// One sync at a time; those who waited find their bytes covered.
+    syncing: tokio::sync::Mutex<()>,
 }
 
 impl MaterialLog {
@@ -70,31 +62,38 @@ impl MaterialLog {
             file: Arc::new(file),
             path: path.to_path_buf(),
             end: std::sync::Mutex::new(end),
+            synced: AtomicU64::new(end),
+            syncing: tokio::sync::Mutex::new(()),
         })
     }
 
-    /// Appends `items` (not yet durable: see [`MaterialLog::sync`]).
-    pub(crate) fn append<'a>(
-        &self,
-        items: impl IntoIterator<Item = &'a [u8]>,
-    ) -> Result<Vec<Location>, StoreError> {
+    /// Appends one material (not durable until [`MaterialLog::sync`]).
+    pub(crate) fn append(&self, content: &[u8]) -> Result<LogSpan, StoreError> {
         let mut end = self.end.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out = Vec::new();
-        for content in items {
-            self.file
-                .write_all_at(content, *end)
-                .map_err(StoreError::io("failed to write", &self.path))?;
-            out.push(Location {
-                offset: *end,
-                len: content.len() as u64,
-            });
-            *end += content.len() as u64;
-        }
-        Ok(out)
+        self.file
+            .write_all_at(content, *end)
+            .map_err(StoreError::io("failed to write", &self.path))?;
+        let span = LogSpan {
+            offset: *end,
+            len: content.len() as u64,
+        };
+        *end += span.len;
+        Ok(span)
     }
 
-    /// Makes everything appended so far durable, on a blocking thread.
+    /// Makes everything appended before this call durable (on a blocking
+    /// thread); returns at once when nothing is waiting.
     pub(crate) async fn sync(&self) -> Result<(), StoreError> {
+        let target = *self.end.lock().unwrap_or_else(|p| p.into_inner());
+        if self.synced.load(Ordering::Acquire) >= target {
+            return Ok(());
+        }
+        let _one = self.syncing.lock().await;
+        if self.synced.load(Ordering::Acquire) >= target {
+            return Ok(()); // the sync we waited for covered it
+        }
+        // Everything appended up to now, which includes `target`.
+        let upto = *self.end.lock().unwrap_or_else(|p| p.into_inner());
         let file = self.file.clone();
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || file.sync_data())
@@ -104,11 +103,13 @@ impl MaterialLog {
                 path: path.clone(),
                 source: std::io::Error::other(e),
             })?
-            .map_err(StoreError::io("failed to sync", path))
+            .map_err(StoreError::io("failed to sync", path))?;
+        self.synced.fetch_max(upto, Ordering::AcqRel);
+        Ok(())
     }
 
     /// Reads a material and checks it against its digest.
-    pub(crate) fn read(&self, at: Location, sha256_hex: &str) -> Result<Vec<u8>, StoreError> {
+    pub(crate) fn read(&self, at: LogSpan, sha256_hex: &str) -> Result<Vec<u8>, StoreError> {
         let mut buf = vec![0u8; at.len as usize];
         self.file
             .read_exact_at(&mut buf, at.offset)

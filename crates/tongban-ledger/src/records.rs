@@ -85,7 +85,7 @@ pub enum ApplicantRecord {
     },
 }
 
-/// A material held for a case: its blob is `sha256` in the blob store.
+/// A material held for a case: where its content is on this node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MaterialRef {
     /// Material kind from the item catalogue.
@@ -96,6 +96,20 @@ pub struct MaterialRef {
     pub size: u64,
     /// Lowercase hex SHA-256.
     pub sha256: String,
+    /// For a small material, where its bytes are in this node's material
+    /// log; otherwise (and for small materials stored by older versions)
+    /// the content is found by `sha256`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<LogSpan>,
+}
+
+/// A stretch of the material log (`materials.log`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogSpan {
+    /// Byte offset in the log.
+    pub offset: u64,
+    /// Length in bytes.
+    pub len: u64,
 }
 
 /// The identity check done at the window.

@@ -4,7 +4,8 @@
 //! `case_index` (application id, 0, seq → ()), `cases` (application id →
 //! record), `case_nos` (case number → application id), `outbox` (key →
 //! entry), `received` (sender county, '/', handoff id → record), `meta`
-//! (head, counters), `material_index` (SHA-256 → place in the material
+//! (head, counters); `material_index` and `inline_blobs` are read only, for
+//! small materials stored by earlier versions (new ones are in the material
 //! log, see [`crate::material_log`]). Numeric keys are big-endian so they sort.
 //!
 //! Writes are serialised by a mutex around the transaction (no retry storms
@@ -23,8 +24,10 @@ use tongban_core::CaseState;
 use tongban_proto::common::v1::LedgerEntry;
 
 use crate::chain::{ChainBreak, EntryHash, entry_hash, verify_run};
-use crate::material_log::{Location, MaterialLog};
-use crate::records::{CaseRecord, OutboxEntry, ReceivedHandoff, Side, decode, encode};
+use crate::material_log::{MaterialLog, decode_span};
+use crate::records::{
+    CaseRecord, LogSpan, MaterialRef, OutboxEntry, ReceivedHandoff, Side, decode, encode,
+};
 use crate::{BlobStore, StoreError};
 
 const HEAD: &[u8] = b"head";
@@ -57,7 +60,6 @@ pub struct Batch {
     outbox_settle: Vec<(u64, Vec<u8>)>,
     received: Vec<(Vec<u8>, ReceivedHandoff)>,
     waybills: Vec<(String, String)>,
-    blobs: Vec<(String, Vec<u8>)>,
     partner_checkpoints: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
@@ -104,13 +106,6 @@ impl Batch {
         self
     }
 
-    /// Stores a small material (content-addressed by its hex SHA-256) in the
-    /// material log, durable before the commit's records name it.
-    pub fn put_blob(&mut self, sha256_hex: &str, content: Vec<u8>) -> &mut Self {
-        self.blobs.push((sha256_hex.to_owned(), content));
-        self
-    }
-
     /// Keeps a checkpoint a partner sent (see [`Store::put_partner_checkpoint`]).
     pub fn put_partner_checkpoint(&mut self, county: &str, seq: u64, signed: Vec<u8>) -> &mut Self {
         self.partner_checkpoints
@@ -134,7 +129,6 @@ impl Batch {
             && self.outbox_settle.is_empty()
             && self.received.is_empty()
             && self.waybills.is_empty()
-            && self.blobs.is_empty()
             && self.partner_checkpoints.is_empty()
     }
 }
@@ -214,7 +208,7 @@ pub struct Store {
     meta: sled::Tree,
     waybills: sled::Tree,
     outbox_index: sled::Tree,
-    /// Materials stored whole by an older version (read only).
+    /// Small materials as older versions stored them (read only).
     inline_blobs: sled::Tree,
     material_index: sled::Tree,
     materials: MaterialLog,
@@ -456,6 +450,10 @@ impl Store {
         &self,
         build: impl FnOnce(u64) -> Batch,
     ) -> Result<Committed, StoreError> {
+        // Materials the batch names were appended before this call: make
+        // them durable before any record naming them is written. Outside
+        // the write lock, so other commits do not wait on this sync.
+        self.materials.sync().await?;
         let committed = {
             // An async lock: a commit waiting for another must not block
             // one of the runtime's two threads (with two nodes in one
@@ -463,8 +461,7 @@ impl Store {
             let _guard = self.write_lock.lock().await;
             let (head_seq, _) = self.head()?;
             let batch = build(head_seq + 1);
-            let materials = self.log_materials(&batch).await?;
-            self.apply(&batch, &materials)?
+            self.apply(&batch)?
         };
         self.flusher.flush().await?;
         self.became_durable((committed.head_seq, committed.head_hash));
@@ -486,43 +483,7 @@ impl Store {
         }
     }
 
-    /// Appends the batch's materials that are not stored yet to the material
-    /// log and syncs it, before any index entry names them.
-    async fn log_materials(&self, batch: &Batch) -> Result<Vec<(String, Location)>, StoreError> {
-        let mut new: Vec<&(String, Vec<u8>)> = Vec::new();
-        for item in &batch.blobs {
-            let known = new.iter().any(|(sha, _)| *sha == item.0)
-                || self
-                    .material_index
-                    .contains_key(item.0.as_bytes())
-                    .map_err(StoreError::db("failed to read material index"))?
-                || self
-                    .inline_blobs
-                    .contains_key(item.0.as_bytes())
-                    .map_err(StoreError::db("failed to read material index"))?;
-            if !known {
-                new.push(item);
-            }
-        }
-        if new.is_empty() {
-            return Ok(Vec::new());
-        }
-        let at = self
-            .materials
-            .append(new.iter().map(|(_, content)| content.as_slice()))?;
-        self.materials.sync().await?;
-        Ok(new
-            .into_iter()
-            .map(|(sha, _)| sha.clone())
-            .zip(at)
-            .collect())
-    }
-
-    fn apply(
-        &self,
-        batch: &Batch,
-        materials: &[(String, Location)],
-    ) -> Result<Committed, StoreError> {
+    fn apply(&self, batch: &Batch) -> Result<Committed, StoreError> {
         let at = now_rfc3339();
         let entries: Vec<(LedgerEntry, Vec<u8>)> = batch
             .entries
@@ -590,7 +551,6 @@ impl Store {
             &self.meta,
             &self.waybills,
             &self.outbox_index,
-            &self.material_index,
             &self.case_states,
             &self.partner_checkpoints,
         );
@@ -606,7 +566,6 @@ impl Store {
                 meta,
                 waybills,
                 outbox_index,
-                material_index,
                 case_states,
                 partner_checkpoints,
             )| {
@@ -690,9 +649,6 @@ impl Store {
                 }
                 for (waybill, id) in &batch.waybills {
                     waybills.insert(waybill.as_bytes(), id.as_bytes())?;
-                }
-                for (sha, at) in materials {
-                    material_index.insert(sha.as_bytes(), &at.encode()[..])?;
                 }
                 for (key, signed) in &batch.partner_checkpoints {
                     partner_checkpoints.insert(key.as_slice(), signed.as_slice())?;
@@ -876,14 +832,37 @@ impl Store {
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
-    /// A small material, by hex SHA-256 (None: it is a file, or absent).
-    pub fn inline_blob(&self, sha256_hex: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    /// Appends a small material to the material log and says where it is
+    /// (for its `MaterialRef`). Durable with the next commit, which syncs
+    /// the log before it writes anything.
+    pub fn append_material(&self, content: &[u8]) -> Result<LogSpan, StoreError> {
+        self.materials.append(content)
+    }
+
+    /// Makes every material appended so far durable (what the next commit
+    /// would do first), so a caller can do it before taking locks.
+    pub async fn sync_materials(&self) -> Result<(), StoreError> {
+        self.materials.sync().await
+    }
+
+    /// A small material's content, read back checked against its digest
+    /// (None: it is a file, or absent).
+    pub fn small_material(&self, m: &MaterialRef) -> Result<Option<Vec<u8>>, StoreError> {
+        match m.log {
+            Some(span) => self.materials.read(span, &m.sha256).map(Some),
+            None => self.legacy_small_material(&m.sha256),
+        }
+    }
+
+    /// A small material stored by an older version, by hex SHA-256: in the
+    /// log through `material_index`, or whole in `inline_blobs`.
+    fn legacy_small_material(&self, sha256_hex: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let at = self
             .material_index
             .get(sha256_hex.as_bytes())
             .map_err(StoreError::db("failed to read material index"))?;
         if let Some(at) = at {
-            let at = Location::decode(&at).ok_or_else(|| StoreError::Corrupt {
+            let at = decode_span(&at).ok_or_else(|| StoreError::Corrupt {
                 tree: "material_index",
                 reason: format!("location of {sha256_hex} is damaged"),
             })?;
@@ -1090,45 +1069,62 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn small_materials_go_to_the_log_once_and_read_back_checked() {
+    async fn small_materials_are_durable_before_the_commit_that_names_them_and_read_back_checked() {
         use sha2::Digest;
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("materials.log");
         let a = b"id card scan".to_vec();
         let b = vec![9u8; 16 * 1024];
-        let sha = |c: &[u8]| crate::records::hex(&sha2::Sha256::digest(c));
-        {
+        let material = |store: &Store, content: &[u8]| MaterialRef {
+            kind: "k".into(),
+            filename: "f".into(),
+            size: content.len() as u64,
+            sha256: crate::records::hex(&sha2::Sha256::digest(content)),
+            log: Some(store.append_material(content).unwrap()),
+        };
+        let (ma, mb) = {
             let store = Store::open(dir.path()).unwrap();
-            let mut batch = Batch::default();
-            batch
-                .put_blob(&sha(&a), a.clone())
-                .put_blob(&sha(&b), b.clone())
-                .put_blob(&sha(&a), a.clone());
-            store.commit(batch).await.unwrap();
-            assert_eq!(
-                std::fs::metadata(&log).unwrap().len(),
-                (a.len() + b.len()) as u64,
-                "a repeat within one commit is written once"
-            );
-            let mut batch = Batch::default();
-            batch.put_blob(&sha(&b), b.clone());
-            store.commit(batch).await.unwrap();
-            assert_eq!(
-                std::fs::metadata(&log).unwrap().len(),
-                (a.len() + b.len()) as u64,
-                "content already stored is not written again"
-            );
-            assert_eq!(store.inline_blob(&sha(&a)).unwrap().unwrap(), a);
+            let ma = material(&store, &a);
+            let mb = material(&store, &b);
             assert_eq!(
                 store
-                    .inline_blob(&sha(&"x".repeat(3).into_bytes()))
-                    .unwrap(),
-                None
+                    .materials
+                    .synced
+                    .load(std::sync::atomic::Ordering::Acquire),
+                0
             );
-        }
+            let mut c = case("a1", Side::Window, CaseState::Queued);
+            c.materials = vec![ma.clone(), mb.clone()];
+            let mut batch = Batch::default();
+            batch.put_case(c);
+            store.commit(batch).await.unwrap();
+            assert_eq!(
+                store
+                    .materials
+                    .synced
+                    .load(std::sync::atomic::Ordering::Acquire),
+                (a.len() + b.len()) as u64,
+                "the commit synced the log first"
+            );
+            assert_eq!(store.small_material(&ma).unwrap().unwrap(), a);
+            let mut absent = ma.clone();
+            absent.log = None;
+            assert_eq!(
+                store.small_material(&absent).unwrap(),
+                None,
+                "not in a legacy tree either"
+            );
+            (ma, mb)
+        };
         let store = Store::open(dir.path()).unwrap();
+        let held = store.case("a1").unwrap().unwrap();
         assert_eq!(
-            store.inline_blob(&sha(&b)).unwrap().unwrap(),
+            held.materials,
+            vec![ma.clone(), mb.clone()],
+            "spans kept in the record"
+        );
+        assert_eq!(
+            store.small_material(&mb).unwrap().unwrap(),
             b,
             "after a reopen"
         );
@@ -1138,9 +1134,9 @@ mod tests {
         bytes[a.len() + 5] ^= 1;
         std::fs::write(&log, bytes).unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let err = store.inline_blob(&sha(&b)).unwrap_err();
+        let err = store.small_material(&mb).unwrap_err();
         assert!(err.to_string().contains("reads back as"), "{err}");
-        assert_eq!(store.inline_blob(&sha(&a)).unwrap().unwrap(), a);
+        assert_eq!(store.small_material(&ma).unwrap().unwrap(), a);
     }
 
     #[tokio::test]

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tongban_core::CaseState;
 use tongban_ledger::records::{hex, unhex};
-use tongban_ledger::{Batch, CaseRecord, NewEntry, OutboxEntry};
+use tongban_ledger::{Batch, CaseRecord, MaterialRef, NewEntry, OutboxEntry};
 use tongban_pki::Principal;
 use tongban_proto::common::v1::{MaterialChunk, Receipt, SignedReceipt};
 use tongban_proto::federation::v1::federation_client::FederationClient;
@@ -261,14 +261,9 @@ impl Courier {
         let mut client = FederationClient::new(channel);
         let (tx, rx) = mpsc::channel::<HandoffFrame>(16);
         let (fail_tx, fail_rx) = oneshot::channel::<String>();
-        let blobs: Vec<(Vec<u8>, Vec<String>)> = batch
+        let blobs: Vec<(Vec<u8>, Vec<MaterialRef>)> = batch
             .iter()
-            .map(|(_, e, _)| {
-                (
-                    e.envelope.clone(),
-                    e.materials.iter().map(|m| m.sha256.clone()).collect(),
-                )
-            })
+            .map(|(_, e, _)| (e.envelope.clone(), e.materials.clone()))
             .collect();
         let store = self.ctx.store.clone();
         // Every stream starts with this node's signed checkpoint: the
@@ -552,7 +547,7 @@ fn park_in(
 /// Feeds envelopes and their material chunks, read from the blob store.
 async fn produce(
     store: &tongban_ledger::Store,
-    items: Vec<(Vec<u8>, Vec<String>)>,
+    items: Vec<(Vec<u8>, Vec<MaterialRef>)>,
     tx: &mpsc::Sender<HandoffFrame>,
 ) -> Result<(), String> {
     for (envelope, blobs) in items {
@@ -565,9 +560,10 @@ async fn produce(
         {
             return Ok(()); // the call ended; its outcome is reported there
         }
-        for (index, sha) in blobs.iter().enumerate() {
-            // Small materials live in the database, the rest in files.
-            if let Some(content) = store.inline_blob(sha).map_err(|e| e.to_string())? {
+        for (index, material) in blobs.iter().enumerate() {
+            let sha = &material.sha256;
+            // Small materials live in the material log, the rest in files.
+            if let Some(content) = store.small_material(material).map_err(|e| e.to_string())? {
                 for piece in content.chunks(CHUNK_SIZE) {
                     let chunk = MaterialChunk {
                         material: index as u32,

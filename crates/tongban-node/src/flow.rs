@@ -317,6 +317,8 @@ pub(crate) fn mirror(
                 filename: r.filename.clone(),
                 size: r.size,
                 sha256: tongban_ledger::records::hex(&r.sha256),
+                // The content stays at the home authority.
+                log: None,
             });
         }
         "review.denied" => case.review.denial_reason = update.reason.clone(),

@@ -21,7 +21,6 @@ pub(crate) struct Ingest<'a> {
     /// Large materials whose last sync runs while the next one arrives.
     pending: Vec<PendingBlob>,
     created: Vec<String>,
-    inline: Vec<(String, Vec<u8>)>,
 }
 
 /// A finished upload.
@@ -31,18 +30,9 @@ pub(crate) struct Ingested {
     pub(crate) materials: Vec<MaterialRef>,
     /// Blobs this upload created (digests), to remove if the commit fails.
     pub(crate) created: Vec<String>,
-    /// Small materials (digest, content) to store with the commit.
-    pub(crate) inline: Vec<(String, Vec<u8>)>,
 }
 
 impl Ingested {
-    /// Adds the small materials to the commit that names them.
-    pub(crate) fn store_in(&self, batch: &mut tongban_ledger::Batch) {
-        for (sha, content) in &self.inline {
-            batch.put_blob(sha, content.clone());
-        }
-    }
-
     /// Removes the blobs this upload created (after a failed commit).
     pub(crate) fn discard(&self, store: &Store) {
         for sha in &self.created {
@@ -66,7 +56,6 @@ impl<'a> Ingest<'a> {
             done: Vec::new(),
             pending: Vec::new(),
             created: Vec::new(),
-            inline: Vec::new(),
         }
     }
 
@@ -120,14 +109,18 @@ impl<'a> Ingest<'a> {
         if blob.created {
             self.created.push(blob.sha256_hex.clone());
         }
-        if let Some(content) = blob.inline {
-            self.inline.push((blob.sha256_hex.clone(), content));
-        }
+        // A small material goes to the material log now; the commit that
+        // names it syncs the log before writing anything.
+        let log = match &blob.inline {
+            Some(content) => Some(self.store.append_material(content)?),
+            None => None,
+        };
         self.done.push(MaterialRef {
             kind: h.kind.clone(),
             filename: h.filename.clone(),
             size: h.size,
             sha256: blob.sha256_hex,
+            log,
         });
         self.current += 1;
         Ok(())
@@ -151,7 +144,6 @@ impl<'a> Ingest<'a> {
         Ok(Ingested {
             materials: std::mem::take(&mut self.done),
             created: std::mem::take(&mut self.created),
-            inline: std::mem::take(&mut self.inline),
         })
     }
 

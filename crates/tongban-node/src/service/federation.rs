@@ -502,7 +502,6 @@ impl FederationService {
                                 application_id: case.application_id.clone(),
                             },
                         );
-                    staged.ingested.store_in(&mut batch);
                     if let Some(waybill) = waybill {
                         batch.put_waybill(&waybill, &case.application_id);
                     }

@@ -331,8 +331,7 @@ impl Review for ReviewService {
                 ..Default::default()
             }),
         };
-        let mut batch = Batch::default();
-        ingested.store_in(&mut batch);
+        let batch = Batch::default();
         if let Err(e) = flow::save(ctx, &mut case, change, batch).await {
             ingested.discard(&ctx.store);
             return Err(e.into());

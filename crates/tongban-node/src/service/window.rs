@@ -219,7 +219,6 @@ impl Window for WindowService {
                     "materials": material_json(&case.materials), "missing": missing}),
             ),
         });
-        ingested.store_in(&mut batch);
         if let Err(e) = ctx.store.commit(batch).await {
             ingested.discard(&ctx.store);
             return Err(NodeError::from(e).into());
@@ -308,7 +307,6 @@ impl Window for WindowService {
                 serde_json::json!({"materials": material_json(&ingested.materials), "missing": missing}),
             ),
         });
-        ingested.store_in(&mut batch);
         if let Err(e) = ctx.store.commit(batch).await {
             ingested.discard(&ctx.store);
             return Err(NodeError::from(e).into());
