@@ -617,5 +617,35 @@ pub(crate) async fn stream(
         (total - 2 * quarter) >> 20,
         handoff.as_secs_f64()
     ));
+    // The disk is the other limit of a durable handoff: write as many bytes
+    // again, with one fdatasync, right after it (same disk, same moment).
+    let disk = disk_write_rate(&fed.root.path().join("disk-probe"), total)?;
+    report.add(
+        STREAM,
+        "disk right after: write + fdatasync of as many bytes",
+        disk,
+        "MB/s",
+    );
+    report.show_last();
     Ok(())
+}
+
+/// Sequential write of `bytes` in 1 MiB pieces, then one fdatasync (MB/s).
+/// The file is removed afterwards.
+fn disk_write_rate(path: &std::path::Path, bytes: usize) -> anyhow::Result<f64> {
+    use std::io::Write;
+    let piece = vec![0x5au8; 1 << 20];
+    let started = Instant::now();
+    let mut file = std::fs::File::create(path)?;
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(piece.len());
+        file.write_all(&piece[..n])?;
+        left -= n;
+    }
+    file.sync_data()?;
+    let rate = mb_per_s(bytes, started.elapsed());
+    drop(file);
+    std::fs::remove_file(path)?;
+    Ok(rate)
 }

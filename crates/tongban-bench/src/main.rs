@@ -14,6 +14,9 @@ use tongban_bench::{Options, Part};
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Where the time goes and what was changed, written by hand after profiling.
+const ANALYSIS: &str = include_str!("../analysis.md");
+
 /// Benchmarks tongban's handoffs, intake, material streaming and ledger
 /// against bare tonic over the same mutual TLS, on loopback, in one run.
 #[derive(Debug, Parser)]
@@ -31,7 +34,8 @@ struct Args {
     /// Only these parts (comma-separated: echo, drain, latency, intake, stream, ledger).
     #[arg(long, value_delimiter = ',')]
     only: Vec<Part>,
-    /// A Markdown file appended to the report (hand-written analysis).
+    /// A Markdown file appended to the report instead of the bench's own
+    /// hand-written analysis (`crates/tongban-bench/analysis.md`).
     #[arg(long)]
     appendix: Option<PathBuf>,
 }
@@ -67,7 +71,7 @@ async fn main() -> anyhow::Result<()> {
     if !args.no_write {
         let appendix = match &args.appendix {
             Some(p) => std::fs::read_to_string(p)?,
-            None => String::new(),
+            None => ANALYSIS.to_owned(),
         };
         report.write_markdown(&args.out, &appendix)?;
         println!("wrote {}", args.out.display());
