@@ -388,14 +388,20 @@ pub(crate) async fn drain(
     // Completion is polled with a limit of one: the answer is only whether
     // any case is still queued, so the poll costs one index probe and one
     // case read instead of decoding every queued case.
+    // Also when the first case is HANDED_OFF: before it, the time is B's
+    // start-up and A waiting out its retry back-off, not handing off.
     let mut remaining = queued;
+    let mut first: Option<Duration> = None;
     while remaining > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
         threads.sample();
+        if first.is_none() && count_in_state(&mut window, "HANDED_OFF", 1).await? > 0 {
+            first = Some(started.elapsed());
+        }
         remaining = count_in_state(&mut window, "QUEUED", 1).await?;
     }
-    let remaining = count_in_state(&mut window, "QUEUED", 10_000).await?;
     let drained = started.elapsed();
+    let remaining = count_in_state(&mut window, "QUEUED", 10_000).await?;
     threads.sample();
     let cpu = process_cpu_s() - cpu_before;
     anyhow::ensure!(
@@ -418,6 +424,22 @@ pub(crate) async fn drain(
         f.target = Some(("≥ 0.5 × echo c=64".into(), r >= 0.5 * echo));
     }
     report.show_last();
+    if let Some(first) = first {
+        report.add(
+            DRAIN,
+            "of which before the first receipt (B starting, A's back-off)",
+            first.as_secs_f64() * 1e3,
+            "ms",
+        );
+        report.show_last();
+        report.add(
+            DRAIN,
+            "drain rate from the first receipt on",
+            rate(n as f64, drained.saturating_sub(first)),
+            "handoffs/s",
+        );
+        report.show_last();
+    }
     let (_, by_thread) = threads.since(&before);
     report.note(format!(
         "drain of {n} cases took {:.2} s wall, {cpu:.2} s CPU in this process ({:.2} of 2 cores busy). {by_thread}",
