@@ -791,3 +791,79 @@ async fn review_and_mail_refuse_bad_input_and_change_nothing() {
     );
     assert!(after.mail.is_empty() && after.corrections.is_empty() && after.result.is_none());
 }
+
+/// A valid UPU S10 number with `serial` (8 digits) and its check digit.
+fn s10(prefix: &str, serial: u32) -> String {
+    let digits: Vec<u32> = format!("{serial:08}")
+        .chars()
+        .map(|c| c.to_digit(10).unwrap())
+        .collect();
+    let sum: u32 = digits
+        .iter()
+        .zip([8, 6, 4, 2, 3, 5, 9, 7])
+        .map(|(d, w)| d * w)
+        .sum();
+    let check = match 11 - sum % 11 {
+        10 => 0,
+        11 => 5,
+        c => c,
+    };
+    format!("{prefix}{serial:08}{check}CN")
+}
+
+#[tokio::test]
+async fn updates_queued_while_the_window_is_down_arrive_in_order_across_streams() {
+    // Batches of two over four streams: a case's three updates cannot all
+    // share one batch, so the courier must hold a case's later updates back
+    // while its earlier ones are in flight in another stream.
+    let mut cluster = Cluster::start_with(Options {
+        extra: "[delivery]\ninitial_backoff_ms = 20\nmax_backoff_ms = 200\nbatch_size = 2\nstreams = 4\n"
+            .into(),
+        ..Options::default()
+    })
+    .await;
+    let mut cases = Vec::new();
+    for i in 0..5u32 {
+        let (_, mut review, case_no) = under_review(&cluster, "mail-applicant").await;
+        paper(&cluster, &mut review, &case_no, &s10("EA", 10_000 + i)).await;
+        cases.push(case_no);
+    }
+    cluster.stop(HANTAI).await;
+    let mut review = cluster.review(YANTA).await;
+    for (i, case_no) in cases.iter().enumerate() {
+        assert_eq!(
+            approve(&mut review, case_no).await.unwrap().state,
+            "APPROVED"
+        );
+        let waybill = s10("EB", 20_000 + i as u32);
+        let sent = send_result(&cluster, case_no, &waybill).await.unwrap();
+        assert_eq!(sent.state, "RESULT_IN_TRANSIT");
+        assert_eq!(
+            event(&cluster, YANTA, &waybill, "delivered").await.state,
+            "CLOSED"
+        );
+    }
+    cluster.restart(HANTAI).await;
+    let mut window = cluster.window(HANTAI).await;
+    for case_no in &cases {
+        let at_a = window_state(&mut window, case_no, "CLOSED").await;
+        // The updates were recorded at A in the order B made them.
+        let order: Vec<&str> = at_a
+            .history
+            .iter()
+            .filter(|h| h.event == "update.received")
+            .filter_map(|h| {
+                ["review.approved", "mail.sent", "mail.event"]
+                    .into_iter()
+                    .find(|e| h.detail.starts_with(e))
+            })
+            .collect();
+        assert_eq!(
+            order,
+            ["review.approved", "mail.sent", "mail.event"],
+            "{case_no}: {:?}",
+            at_a.history
+        );
+        assert_eq!(at_a.licence_no, "92610702MA6YX0001A");
+    }
+}
