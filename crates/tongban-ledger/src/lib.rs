@@ -1,12 +1,13 @@
 //! Storage for a tongban node: the append-only, hash-chained ledger, case
 //! records, the durable outbox, received handoffs with the receipts given for
-//! them, and content-addressed material blobs.
+//! them, the material log of small materials and content-addressed files of
+//! larger ones.
 //!
 //! This is the only crate that names sled. Every state change goes through
-//! [`Store::commit`], which writes the records, the ledger entries and the
-//! outbox changes in one sled transaction and flushes before it returns, so
-//! a caller that acknowledges after `commit` never acknowledges anything
-//! that is not on disk.
+//! [`Store::commit`], which syncs the material log, writes the records, the
+//! ledger entries and the outbox changes in one sled transaction and flushes
+//! before it returns, so a caller that acknowledges after `commit` never
+//! acknowledges anything that is not on disk.
 
 #![warn(missing_docs)]
 

@@ -1,10 +1,12 @@
 //! The courier: drains the durable outbox to partner nodes.
 //!
-//! Entries are grouped by destination and sent in batches over one stream
-//! (the receiver makes a batch durable with one flush). A receipt is checked
+//! Entries go per destination in batches, each over a stream of its own
+//! (the receiver makes a batch durable with one flush), up to `streams`
+//! batches per partner in flight; a case never has entries in two batches
+//! at once, so its handoffs arrive in order. Receipts are checked
 //! (signature, signer is the destination's node, every field and digest as
-//! sent) and stored with the case's new state in one commit, which also
-//! removes the outbox entry if it is unchanged. A refusal is final: the
+//! sent) and stored with the cases' new states in one commit, which also
+//! removes each outbox entry if it is unchanged. A refusal is final: the
 //! entry is parked and the case notes why. A failed transfer backs off
 //! exponentially with jitter per destination; since the outbox is on disk,
 //! a restart resumes where the last run stopped.
