@@ -794,21 +794,9 @@ async fn review_and_mail_refuse_bad_input_and_change_nothing() {
 
 /// A valid UPU S10 number with `serial` (8 digits) and its check digit.
 fn s10(prefix: &str, serial: u32) -> String {
-    let digits: Vec<u32> = format!("{serial:08}")
-        .chars()
-        .map(|c| c.to_digit(10).unwrap())
-        .collect();
-    let sum: u32 = digits
-        .iter()
-        .zip([8, 6, 4, 2, 3, 5, 9, 7])
-        .map(|(d, w)| d * w)
-        .sum();
-    let check = match 11 - sum % 11 {
-        10 => 0,
-        11 => 5,
-        c => c,
-    };
-    format!("{prefix}{serial:08}{check}CN")
+    tongban_core::Waybill::s10(prefix, serial.into())
+        .unwrap()
+        .to_string()
 }
 
 #[tokio::test]

@@ -465,17 +465,7 @@ impl Waybill {
             }
         }
         digits(Self::WHAT, s, &chars, 2..11)?;
-        let sum: u32 = chars[2..10]
-            .iter()
-            .zip(Self::WEIGHTS)
-            .map(|(&c, w)| digit(c) * w)
-            .sum();
-        let expected = match 11 - sum % 11 {
-            10 => '0',
-            11 => '5',
-            // d is 1..=9 here, so from_digit always succeeds.
-            d => char::from_digit(d, 10).unwrap_or('?'),
-        };
+        let expected = Self::check_digit(chars[2..10].iter().map(|&c| digit(c)));
         if chars[10] != expected {
             return Err(CodeError::CheckCharacter {
                 what: Self::WHAT,
@@ -485,6 +475,26 @@ impl Waybill {
             });
         }
         Ok(Self(s.to_ascii_uppercase()))
+    }
+
+    /// The UPU S10 number of a service indicator (`EA`, `RR`, …), a serial
+    /// (its last eight digits are used) and China's country code, with its
+    /// check digit.
+    pub fn s10(service: &str, serial: u64) -> Result<Self, CodeError> {
+        let digits = format!("{:08}", serial % 100_000_000);
+        let check = Self::check_digit(digits.chars().map(digit));
+        Self::parse(&format!("{service}{digits}{check}CN"))
+    }
+
+    /// The S10 check digit of eight serial digits.
+    fn check_digit(serial: impl Iterator<Item = u32>) -> char {
+        let sum: u32 = serial.zip(Self::WEIGHTS).map(|(d, w)| d * w).sum();
+        match 11 - sum % 11 {
+            10 => '0',
+            11 => '5',
+            // d is 1..=9 here, so from_digit always succeeds.
+            d => char::from_digit(d, 10).unwrap_or('?'),
+        }
     }
 
     /// Whether this is a UPU S10 number (as opposed to a domestic numeric one).
@@ -949,6 +959,19 @@ mod tests {
         // 6 x weight 2 = 12, 12 mod 11 = 1, gives 10, written 0.
         assert!(Waybill::parse("RR000000005CN").is_ok());
         assert!(Waybill::parse("RR000600000CN").is_ok());
+        assert_eq!(
+            Waybill::s10("EA", 47312482).unwrap().as_str(),
+            "EA473124829CN"
+        );
+        assert_eq!(
+            Waybill::s10("RR", 60_000).unwrap().as_str(),
+            "RR000600000CN"
+        );
+        assert_eq!(Waybill::s10("RR", 0).unwrap().as_str(), "RR000000005CN");
+        assert!(
+            Waybill::s10("E1", 1).is_err(),
+            "a bad service indicator is refused"
+        );
         assert!(matches!(
             Waybill::parse("E1473124829CN"),
             Err(CodeError::Character {

@@ -319,14 +319,19 @@ mod tests {
     use crate::issue::Ca;
     use tongban_core::CountyCode;
 
-    #[test]
-    fn a_remembered_chain_still_checks_validity_and_every_signature() {
-        let ca = Ca::generate("tongban.test", 30).unwrap();
+    /// The signer of 610113's node, certified by `ca` for ten days.
+    fn node_signer(ca: &Ca) -> NodeSigner {
         let county: CountyCode = "610113".parse().unwrap();
         let pair = ca
             .issue(Principal::Node { county }, &["127.0.0.1".into()], 10)
             .unwrap();
-        let signer = NodeSigner::from_pem(&pair.cert_pem, &pair.key_pem).unwrap();
+        NodeSigner::from_pem(&pair.cert_pem, &pair.key_pem).unwrap()
+    }
+
+    #[test]
+    fn a_remembered_chain_still_checks_validity_and_every_signature() {
+        let ca = Ca::generate("tongban.test", 30).unwrap();
+        let signer = node_signer(&ca);
         let anchor = TrustAnchor::from_pem(ca.cert_pem()).unwrap();
         let cert = signer.certificate_der();
         let sig = signer.sign("d", b"message").unwrap();
@@ -359,12 +364,7 @@ mod tests {
         );
 
         // A certificate of another CA is not trusted, cache or not.
-        let other = Ca::generate("tongban.test", 30).unwrap();
-        let county: CountyCode = "610113".parse().unwrap();
-        let forged = other
-            .issue(Principal::Node { county }, &["127.0.0.1".into()], 10)
-            .unwrap();
-        let forged = NodeSigner::from_pem(&forged.cert_pem, &forged.key_pem).unwrap();
+        let forged = node_signer(&Ca::generate("tongban.test", 30).unwrap());
         let sig = forged.sign("d", b"message").unwrap();
         let err = anchor
             .verify_signed(forged.certificate_der(), "d", b"message", &sig, now)

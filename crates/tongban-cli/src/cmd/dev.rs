@@ -763,20 +763,11 @@ fn seconds_now() -> u64 {
         .unwrap_or_default()
 }
 
-/// A valid UPU S10 waybill (`PPddddddddcCN`) for `prefix` and eight digits.
+/// A valid UPU S10 waybill for `prefix` and the last eight digits of `n`.
 fn waybill(prefix: &str, n: u64) -> String {
-    let digits = format!("{:08}", n % 100_000_000);
-    let sum: u32 = digits
-        .bytes()
-        .zip([8, 6, 4, 2, 3, 5, 9, 7])
-        .map(|(d, w)| u32::from(d - b'0') * w)
-        .sum();
-    let check = match 11 - sum % 11 {
-        10 => 0,
-        11 => 5,
-        c => c,
-    };
-    format!("{prefix}{digits}{check}CN")
+    tongban_core::Waybill::s10(prefix, n)
+        .map(|w| w.to_string())
+        .expect("the sample uses valid service indicators (EA, EB)")
 }
 
 /// A valid unified social credit code of an individual business (92…) in
