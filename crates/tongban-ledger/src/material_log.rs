@@ -24,14 +24,6 @@ use sha2::{Digest, Sha256};
 use crate::StoreError;
 use crate::records::{LogSpan, hex};
 
-/// The legacy `material_index` value: offset ‖ length, big-endian.
-pub(crate) fn decode_span(bytes: &[u8]) -> Option<LogSpan> {
-    Some(LogSpan {
-        offset: u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?),
-        len: u64::from_be_bytes(bytes.get(8..16)?.try_into().ok()?),
-    })
-}
-
 /// The open log.
 #[derive(Debug)]
 pub(crate) struct MaterialLog {
@@ -117,7 +109,7 @@ impl MaterialLog {
         let got = hex(&Sha256::digest(&buf));
         if got != sha256_hex {
             return Err(StoreError::Corrupt {
-                tree: "material_index",
+                tree: "materials.log",
                 reason: format!(
                     "material {sha256_hex} at offset {} of {} reads back as {got}",
                     at.offset,

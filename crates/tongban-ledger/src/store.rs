@@ -4,9 +4,9 @@
 //! `case_index` (application id, 0, seq → ()), `cases` (application id →
 //! record), `case_nos` (case number → application id), `outbox` (key →
 //! entry), `received` (sender county, '/', handoff id → record), `meta`
-//! (head, counters); `material_index` and `inline_blobs` are read only, for
-//! small materials stored by earlier versions (new ones are in the material
-//! log, see [`crate::material_log`]). Numeric keys are big-endian so they sort.
+//! (head, counters); `inline_blobs` is read only, for small materials an
+//! earlier version stored whole (new ones are in the material log, see
+//! [`crate::material_log`]). Numeric keys are big-endian so they sort.
 //!
 //! Writes are serialised by a mutex around the transaction (no retry storms
 //! on the ledger head, and sequence numbers are known before the
@@ -24,7 +24,7 @@ use tongban_core::CaseState;
 use tongban_proto::common::v1::LedgerEntry;
 
 use crate::chain::{ChainBreak, EntryHash, entry_hash, verify_run};
-use crate::material_log::{MaterialLog, decode_span};
+use crate::material_log::MaterialLog;
 use crate::records::{
     CaseRecord, LogSpan, MaterialRef, OutboxEntry, ReceivedHandoff, Side, decode, encode,
 };
@@ -208,9 +208,8 @@ pub struct Store {
     meta: sled::Tree,
     waybills: sled::Tree,
     outbox_index: sled::Tree,
-    /// Small materials as older versions stored them (read only).
+    /// Small materials as an earlier version stored them (read only).
     inline_blobs: sled::Tree,
-    material_index: sled::Tree,
     materials: MaterialLog,
     case_states: sled::Tree,
     checkpoints: sled::Tree,
@@ -355,7 +354,6 @@ impl Store {
             waybills: tree("waybills")?,
             outbox_index: tree("outbox_index")?,
             inline_blobs: tree("inline_blobs")?,
-            material_index: tree("material_index")?,
             materials: MaterialLog::open(&data_dir.join("materials.log"))?,
             case_states: tree("case_states")?,
             checkpoints: tree("checkpoints")?,
@@ -839,12 +837,6 @@ impl Store {
         self.materials.append(content)
     }
 
-    /// Makes every material appended so far durable (what the next commit
-    /// would do first), so a caller can do it before taking locks.
-    pub async fn sync_materials(&self) -> Result<(), StoreError> {
-        self.materials.sync().await
-    }
-
     /// A small material's content, read back checked against its digest
     /// (None: it is a file, or absent).
     pub fn small_material(&self, m: &MaterialRef) -> Result<Option<Vec<u8>>, StoreError> {
@@ -854,20 +846,8 @@ impl Store {
         }
     }
 
-    /// A small material stored by an older version, by hex SHA-256: in the
-    /// log through `material_index`, or whole in `inline_blobs`.
+    /// A small material an earlier version stored whole, by hex SHA-256.
     fn legacy_small_material(&self, sha256_hex: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let at = self
-            .material_index
-            .get(sha256_hex.as_bytes())
-            .map_err(StoreError::db("failed to read material index"))?;
-        if let Some(at) = at {
-            let at = decode_span(&at).ok_or_else(|| StoreError::Corrupt {
-                tree: "material_index",
-                reason: format!("location of {sha256_hex} is damaged"),
-            })?;
-            return self.materials.read(at, sha256_hex).map(Some);
-        }
         Ok(self
             .inline_blobs
             .get(sha256_hex.as_bytes())

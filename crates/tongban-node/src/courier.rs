@@ -214,22 +214,15 @@ impl Courier {
     /// flight, leaving out cases that have an entry in flight (their later
     /// entries wait behind it).
     fn next_batch(&self, dest: &str, partner: &Partner) -> Result<Vec<Pending>, NodeError> {
-        let d = self.ctx.delivery;
-        let mut waiting: HashSet<String> = HashSet::new();
         let entries = self
             .ctx
             .store
-            .outbox_for(dest, d.batch_size, |key| partner.keys.contains(&key))?;
+            .outbox_for(dest, self.ctx.delivery.batch_size, |key| {
+                partner.keys.contains(&key)
+            })?;
         Ok(entries
             .into_iter()
-            .filter(|(_, e, _)| {
-                let busy = partner.cases.contains_key(&e.application_id)
-                    || waiting.contains(&e.application_id);
-                if busy {
-                    waiting.insert(e.application_id.clone());
-                }
-                !busy
-            })
+            .filter(|(_, e, _)| !partner.cases.contains_key(&e.application_id))
             .collect())
     }
 
