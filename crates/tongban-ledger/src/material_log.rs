@@ -102,6 +102,17 @@ impl MaterialLog {
 
     /// Reads a material and checks it against its digest.
     pub(crate) fn read(&self, at: LogSpan, sha256_hex: &str) -> Result<Vec<u8>, StoreError> {
+        // Only small materials are here: a damaged record asking for more
+        // must get an error, not an allocation of its size.
+        if at.len > crate::INLINE_MAX {
+            return Err(StoreError::Corrupt {
+                tree: "materials.log",
+                reason: format!(
+                    "material {sha256_hex} claims {} bytes at offset {}, more than a logged material can hold",
+                    at.len, at.offset
+                ),
+            });
+        }
         let mut buf = vec![0u8; at.len as usize];
         self.file
             .read_exact_at(&mut buf, at.offset)

@@ -1117,6 +1117,24 @@ mod tests {
         let err = store.small_material(&mb).unwrap_err();
         assert!(err.to_string().contains("reads back as"), "{err}");
         assert_eq!(store.small_material(&ma).unwrap().unwrap(), a);
+        // A damaged span: past the end of the log, or absurdly long.
+        let mut past = ma.clone();
+        past.log = Some(LogSpan {
+            offset: 1 << 40,
+            len: 10,
+        });
+        let err = store.small_material(&past).unwrap_err();
+        assert!(err.to_string().contains("materials.log"), "{err}");
+        let mut huge = ma.clone();
+        huge.log = Some(LogSpan {
+            offset: 0,
+            len: u64::MAX,
+        });
+        let err = store.small_material(&huge).unwrap_err();
+        assert!(
+            err.to_string().contains("more than a logged material"),
+            "{err}"
+        );
     }
 
     #[tokio::test]
