@@ -32,8 +32,8 @@ use tongban_proto::federation::v1::{
 use tonic::transport::{Channel, Endpoint};
 
 use crate::NodeError;
+use crate::ctx::Ctx;
 use crate::protocol::{CHUNK_SIZE, FORMAT_VERSION, RECEIPT_DOMAIN};
-use crate::service::Ctx;
 use crate::view;
 
 type Pending = (u64, OutboxEntry, Vec<u8>);

@@ -14,8 +14,8 @@ use tongban_ledger::{
 use tongban_proto::common::v1 as pb;
 use tongban_proto::federation::v1::{CaseUpdate, Envelope, envelope::Body};
 
+use crate::ctx::Ctx;
 use crate::protocol::FORMAT_VERSION;
-use crate::service::Ctx;
 use crate::{NodeError, view};
 
 /// What one change writes besides the case record.

@@ -13,6 +13,7 @@ mod carrier;
 pub mod clock;
 pub mod config;
 mod courier;
+mod ctx;
 mod error;
 mod flow;
 mod ingest;

@@ -5,7 +5,7 @@ use tongban_core::{Directory, mask_id, mask_phone};
 use tongban_ledger::{ApplicantRecord, CaseRecord, MaterialRef, records::unhex};
 use tongban_proto::common::v1 as pb;
 
-use crate::service::Ctx;
+use crate::ctx::Ctx;
 use crate::{NodeError, flow};
 
 /// Material kinds the item requires that the case does not hold.

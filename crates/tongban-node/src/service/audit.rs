@@ -17,8 +17,8 @@ use tongban_proto::audit::v1::*;
 use tongban_proto::common::v1::SignedCheckpoint;
 use tonic::{Request, Response, Status};
 
-use super::Ctx;
 use crate::auth::caller;
+use crate::ctx::Ctx;
 use crate::{NodeError, view};
 
 pub(crate) struct AuditService {

@@ -28,8 +28,8 @@ use tongban_proto::federation::v1::{
 };
 use tonic::{Request, Response, Status, Streaming};
 
-use super::Ctx;
 use crate::auth::caller;
+use crate::ctx::Ctx;
 use crate::ingest::{Ingest, Ingested};
 use crate::protocol::{FORMAT_VERSION, RECEIPT_DOMAIN};
 use crate::{NodeError, flow, validate, view};

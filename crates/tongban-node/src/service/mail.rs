@@ -15,8 +15,8 @@ use tongban_proto::mail::v1::mail_server::Mail;
 use tongban_proto::mail::v1::{EventRequest, SendRequest};
 use tonic::{Request, Response, Status};
 
-use super::Ctx;
 use crate::auth::caller;
+use crate::ctx::Ctx;
 use crate::flow::{self, Change};
 use crate::{NodeError, view};
 

@@ -15,8 +15,8 @@ use tongban_proto::review::v1::review_server::Review;
 use tongban_proto::review::v1::*;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::Ctx;
 use crate::auth::caller;
+use crate::ctx::Ctx;
 use crate::flow::{self, Change};
 use crate::ingest::Ingest;
 use crate::locks::CaseGuard;

@@ -12,8 +12,8 @@ use tongban_proto::window::v1::window_server::Window;
 use tongban_proto::window::v1::*;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::Ctx;
 use crate::auth::caller;
+use crate::ctx::Ctx;
 use crate::flow::{self, Change};
 use crate::ingest::{Ingest, Ingested};
 use crate::locks::CaseGuard;
