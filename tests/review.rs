@@ -718,7 +718,7 @@ async fn review_and_mail_refuse_bad_input_and_change_nothing() {
     refused(
         mail.send(send("parcel", "EMS", WAYBILL_1)).await,
         Code::InvalidArgument,
-        "not materials or result",
+        "is not one of materials, result",
     );
     refused(
         mail.send(send("result", " ", WAYBILL_1)).await,

@@ -12,7 +12,9 @@
 pub mod calendar;
 pub mod codes;
 pub mod directory;
+pub mod event;
 pub mod limits;
+pub mod mail;
 pub mod state;
 
 pub use calendar::{add_working_days, is_working_day, working_days_between};
@@ -23,5 +25,7 @@ pub use codes::{
 pub use directory::{
     Agreement, County, DeliveryMode, Directory, DirectoryError, Item, MaterialSpec,
 };
+pub use event::{CaseEvent, UnknownEvent};
 pub use limits::{DEFAULT_MAX_CASE_BYTES, DEFAULT_MAX_MATERIAL_BYTES};
+pub use mail::{MailLeg, MailStatus, MailTo, UnknownValue};
 pub use state::{CaseState, StateError, window_state};

@@ -13,6 +13,7 @@
 
 mod blobs;
 pub mod chain;
+pub mod entries;
 mod error;
 mod material_log;
 pub mod records;
@@ -20,6 +21,7 @@ mod store;
 
 pub use blobs::{BlobStore, BlobWriter, FinishedBlob, INLINE_MAX, PendingBlob};
 pub use chain::{ENTRY_DOMAIN, EntryHash, entry_hash};
+pub use entries::{EntryBody, MaterialFact, Payload, PayloadError, Received, Sent};
 pub use error::StoreError;
 pub use records::{
     ApplicantRecord, CaseRecord, CorrectionRecord, HandoffRecord, IdentityCheckRecord, LogSpan,

@@ -394,7 +394,7 @@ impl Store {
         for (key, entry, _) in self.outbox()? {
             if entry.parked.is_none() {
                 self.outbox_index
-                    .insert(index_key(&entry.to, key), &[][..])
+                    .insert(index_key(entry.to.as_str(), key), &[][..])
                     .map_err(StoreError::db("failed to index outbox"))?;
             }
         }
@@ -508,18 +508,30 @@ impl Store {
             .iter()
             .map(|c| {
                 let key = state_key(c.side, c.state, &c.application_id);
-                (c.application_id.clone(), c.case_no.clone(), encode(c), key)
+                (
+                    c.application_id.clone(),
+                    c.case_no.to_string(),
+                    encode(c),
+                    key,
+                )
             })
             .collect();
         let enqueue: Vec<(String, Vec<u8>)> = batch
             .enqueue
             .iter()
-            .map(|e| (e.to.clone(), encode(e)))
+            .map(|e| (e.to.to_string(), encode(e)))
             .collect();
         let outbox_put: Vec<(u64, Vec<u8>, Vec<u8>, bool)> = batch
             .outbox_put
             .iter()
-            .map(|(k, e)| (*k, index_key(&e.to, *k), encode(e), e.parked.is_none()))
+            .map(|(k, e)| {
+                (
+                    *k,
+                    index_key(e.to.as_str(), *k),
+                    encode(e),
+                    e.parked.is_none(),
+                )
+            })
             .collect();
         // Which destination each settled entry was for (to drop its index key).
         let settle: Vec<(u64, Vec<u8>, Option<Vec<u8>>)> = batch
@@ -528,7 +540,7 @@ impl Store {
             .map(|(k, expected)| {
                 let to = decode::<OutboxEntry>("outbox", expected)
                     .ok()
-                    .map(|e| index_key(&e.to, *k));
+                    .map(|e| index_key(e.to.as_str(), *k));
                 (*k, expected.clone(), to)
             })
             .collect();
@@ -1001,16 +1013,16 @@ mod tests {
     fn case(id: &str, side: Side, state: CaseState) -> CaseRecord {
         CaseRecord {
             application_id: id.into(),
-            case_no: format!("610702-20261125-{}", &id[1..]),
+            case_no: format!("610702-20261125-{}", &id[1..]).parse().unwrap(),
             side,
-            item_code: "GT-0001".into(),
-            receiving_county: "610702".into(),
-            home_county: "610113".into(),
-            delivery: "mail-applicant".into(),
+            item_code: "GT-0001".parse().unwrap(),
+            receiving_county: "610702".parse().unwrap(),
+            home_county: "610113".parse().unwrap(),
+            delivery: "mail-applicant".parse().unwrap(),
             applicant: ApplicantRecord::Person {
                 name: "n".into(),
-                resident_id: "11010519491231002X".into(),
-                phone: "13812345678".into(),
+                resident_id: "11010519491231002X".parse().unwrap(),
+                phone: "13812345678".parse().unwrap(),
                 address: "a".into(),
             },
             materials: Vec::new(),

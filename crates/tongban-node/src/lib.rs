@@ -10,6 +10,7 @@
 
 pub mod auth;
 mod carrier;
+mod change;
 pub mod clock;
 pub mod config;
 mod courier;

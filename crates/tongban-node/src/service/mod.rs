@@ -7,7 +7,7 @@ mod mail;
 mod review;
 mod window;
 
-use tongban_core::CaseState;
+use tongban_core::{CaseState, DeliveryMode};
 use tongban_ledger::{CaseRecord, Side};
 use tongban_pki::Identity;
 use tongban_proto::common::v1::CaseView;
@@ -19,8 +19,9 @@ pub(crate) use mail::record_event as record_carrier_event;
 pub(crate) use review::ReviewService;
 pub(crate) use window::WindowService;
 
+use crate::change::{self, Change, Outgoing};
 use crate::ctx::Ctx;
-use crate::flow::{self, Change};
+use crate::flow;
 use crate::{NodeError, view};
 
 /// Puts the case's parked outbox entries back in the queue, recording who
@@ -44,7 +45,9 @@ pub(crate) async fn retry_parked(
     }
     let mut batch = tongban_ledger::Batch::default();
     let mut reasons = Vec::new();
+    let mut handoff_ids = Vec::new();
     for (key, entry, _) in parked {
+        handoff_ids.push(entry.handoff_id.clone());
         reasons.push(format!(
             "{} ({})",
             entry.handoff_id,
@@ -55,19 +58,8 @@ pub(crate) async fn retry_parked(
         batch.update_outbox(key, retried);
     }
     let detail = format!("parked handoff(s) queued again: {}", reasons.join("; "));
-    flow::save(
-        ctx,
-        case,
-        Change {
-            actor: who.spiffe_id(),
-            kind: "handoff.retried",
-            detail,
-            fields: serde_json::json!({}),
-            report: None,
-        },
-        batch,
-    )
-    .await?;
+    let body = tongban_ledger::EntryBody::HandoffRetried { handoff_ids };
+    change::save(ctx, case, Change::new(who.spiffe_id(), detail, body), batch).await?;
     ctx.wake.notify_one();
     Ok(())
 }
@@ -96,9 +88,11 @@ pub(crate) async fn hand_out(
     who: &Identity,
 ) -> Result<(), NodeError> {
     let here = match case.side {
-        Side::Window => case.state == CaseState::ReadyForPickup && case.delivery == "mail-window",
+        Side::Window => {
+            case.state == CaseState::ReadyForPickup && case.delivery == DeliveryMode::MailWindow
+        }
         Side::Home => {
-            (case.state == CaseState::ReadyForPickup && case.delivery == "collect-home")
+            (case.state == CaseState::ReadyForPickup && case.delivery == DeliveryMode::CollectHome)
                 || case.state == CaseState::MailReturned
         }
     };
@@ -114,8 +108,10 @@ pub(crate) async fn hand_out(
     }
     let recipient = recipient_id.trim().to_uppercase();
     let collectors: Vec<&str> = match &case.applicant {
-        tongban_ledger::ApplicantRecord::Person { resident_id, .. } => vec![resident_id],
-        tongban_ledger::ApplicantRecord::Company { legal_rep_id, .. } => vec![legal_rep_id],
+        tongban_ledger::ApplicantRecord::Person { resident_id, .. } => vec![resident_id.as_str()],
+        tongban_ledger::ApplicantRecord::Company { legal_rep_id, .. } => {
+            vec![legal_rep_id.as_str()]
+        }
     };
     if !collectors.contains(&recipient.as_str()) {
         tracing::warn!(case = %case.case_no, recipient = %tongban_core::mask_id(&recipient), "hand-out refused: id does not match");
@@ -134,23 +130,15 @@ pub(crate) async fn hand_out(
         "result handed out to {} and case closed",
         tongban_core::mask_id(&recipient)
     );
-    let report = tongban_proto::federation::v1::CaseUpdate {
-        event: "case.closed".into(),
-        ..Default::default()
+    let body = tongban_ledger::EntryBody::CaseClosed {
+        recipient: tongban_core::mask_id(&recipient),
     };
-    flow::save(
-        ctx,
-        case,
-        Change {
-            actor: who.spiffe_id(),
-            kind: "case.closed",
-            detail,
-            fields: serde_json::json!({"recipient": tongban_core::mask_id(&recipient)}),
-            report: Some(report),
-        },
-        tongban_ledger::Batch::default(),
-    )
-    .await
+    let update = tongban_proto::federation::v1::CaseUpdate::default();
+    let change = Change::new(who.spiffe_id(), detail, body).send(Outgoing::Update(
+        tongban_core::CaseEvent::Closed,
+        Box::new(update),
+    ));
+    change::save(ctx, case, change, tongban_ledger::Batch::default()).await
 }
 
 /// Cases on `side` past their promised date, and cases with a mail leg in
