@@ -332,10 +332,19 @@ impl Courier {
                 Some(Outcome::Receipt(signed)) => {
                     match checked.expect("checked with its receipt") {
                         Ok(receipt) => {
-                            let state: CaseState =
-                                receipt.state.parse().unwrap_or(CaseState::HandedOff);
-                            if case.state.can_move_to(state) {
-                                case.state = state;
+                            // The receiver's state moves this case only for
+                            // a handoff of the case itself (QUEUED → HANDED_OFF,
+                            // a supplement taken in). An update's receipt
+                            // carries the receiver's mirror, which may be
+                            // older than this node's own state by now (a
+                            // late receipt once set a case sent again back
+                            // to MAIL_RETURNED).
+                            if entry.kind != "update" {
+                                let state: CaseState =
+                                    receipt.state.parse().unwrap_or(CaseState::HandedOff);
+                                if case.state.can_move_to(state) {
+                                    case.state = state;
+                                }
                             }
                             case.note = format!(
                                 "handed off to {dest}; receipt held (their ledger seq {})",
