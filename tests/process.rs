@@ -174,6 +174,35 @@ fn a_bad_config_exits_64_naming_the_field() {
     assert_eq!(out.status.code(), Some(2), "usage error");
 }
 
+#[test]
+fn a_bad_holiday_calendar_stops_the_node_with_64_naming_the_date() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let configs = write_federation(
+        dir.path(),
+        &pki,
+        &BTreeMap::from([(HANTAI, "127.0.0.1:0".to_owned())]),
+    );
+    let path = dir.path().join("federation.toml");
+    let good = std::fs::read_to_string(&path).unwrap();
+    let bad = good.replacen("\"2026-10-10\"", "\"2026-10-07\"", 1);
+    assert_ne!(bad, good);
+    std::fs::write(&path, bad).unwrap();
+    let out = Command::new(BIN)
+        .args(["node", "--config"])
+        .arg(&configs[HANTAI])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("federation.toml")
+            && stderr
+                .contains("calendar[0]: 2026-10-07 is both a holiday and a make-up working day"),
+        "{stderr}"
+    );
+}
+
 /// A free loopback port (bound and released; the node binds it again).
 fn free_port() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
