@@ -3,7 +3,7 @@
 //! other node reports is applied to this node's copy of the case.
 
 use time::Date;
-use tongban_core::{CaseEvent, CaseState, add_working_days, working_days_between};
+use tongban_core::{Calendar, CaseEvent, CaseState};
 use tongban_ledger::{CaseRecord, CorrectionRecord, MailEventRecord, MailLegRecord};
 use tongban_proto::common::v1 as pb;
 use tongban_proto::federation::v1::CaseUpdate;
@@ -35,23 +35,51 @@ pub(crate) fn format_date(date: Date) -> String {
 }
 
 /// Working days from `today` to the due date (negative when overdue).
-pub(crate) fn days_left(case: &CaseRecord, today: Date) -> Option<i64> {
+pub(crate) fn days_left(calendar: &Calendar, case: &CaseRecord, today: Date) -> Option<i64> {
     let due = parse_date(case.review.due_date.as_deref()?)?;
-    Some(working_days_between(today, due))
+    Some(calendar.working_days_between(today, due))
 }
 
 /// Starts (or resumes) the promised-time clock with `days` working days.
-pub(crate) fn start_clock(case: &mut CaseRecord, today: Date, days: i64) {
-    let due = add_working_days(today, days.max(0) as u32);
+/// Returns what to append to the change's detail: empty, or a note that the
+/// due date was counted Monday to Friday for lack of a holiday calendar.
+#[must_use]
+pub(crate) fn start_clock(
+    calendar: &Calendar,
+    case: &mut CaseRecord,
+    today: Date,
+    days: i64,
+) -> String {
+    let due = calendar.add_working_days(today, days.max(0) as u32);
     case.review.due_date = Some(format_date(due));
     case.review.clock_running = true;
     case.review.paused_days_left = None;
+    calendar_note(calendar, "due date", today, due)
+}
+
+/// `"; due date computed without a holiday calendar for 2027 (monday to
+/// friday)"` when some day in `(from, to]` is in a year the directory has no
+/// calendar for; empty otherwise. `what` names the date computed.
+pub(crate) fn calendar_note(calendar: &Calendar, what: &str, from: Date, to: Date) -> String {
+    let years: Vec<String> = calendar
+        .uncovered_years(from, to)
+        .iter()
+        .map(i32::to_string)
+        .collect();
+    if years.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; {what} computed without a holiday calendar for {} (monday to friday)",
+            years.join(", ")
+        )
+    }
 }
 
 /// Pauses the clock, remembering the working days that were left.
-pub(crate) fn pause_clock(case: &mut CaseRecord, today: Date) {
+pub(crate) fn pause_clock(calendar: &Calendar, case: &mut CaseRecord, today: Date) {
     if case.review.clock_running {
-        case.review.paused_days_left = days_left(case, today);
+        case.review.paused_days_left = days_left(calendar, case, today);
     }
     case.review.clock_running = false;
     case.review.due_date = None;

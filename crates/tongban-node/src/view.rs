@@ -147,7 +147,7 @@ pub(crate) fn case_view(
         note: case.note.clone(),
         history,
         due_date: review.due_date.clone().unwrap_or_default(),
-        working_days_left: flow::days_left(case, ctx.clock.today())
+        working_days_left: flow::days_left(&directory.calendar, case, ctx.clock.today())
             .or(review.paused_days_left)
             .unwrap_or_default() as i32,
         clock_running: review.clock_running,

@@ -442,7 +442,7 @@ impl FederationService {
                         None => store.case(&c.application_id).ok().flatten(),
                     };
                     let before = current.as_ref().map(|case| case.state);
-                    let applied = apply_patch(c, current, &staged.ingested, sender, &now, today);
+                    let applied = apply_patch(c, current, &staged.ingested, sender, &now, today, &ctx.directory.calendar);
                     let (mut case, body, detail, report, waybill) = match applied {
                         Ok(done) => done,
                         Err(e) => {
@@ -577,6 +577,7 @@ fn apply_patch(
     sender: &CountyCode,
     now: &str,
     today: time::Date,
+    calendar: &tongban_core::Calendar,
 ) -> Result<
     (
         CaseRecord,
@@ -625,14 +626,15 @@ fn apply_patch(
                 CaseState::HandedOff
             };
             flow::move_to(&mut case, next)?;
+            let mut note = String::new();
             if let Some(left) = case.review.paused_days_left {
-                flow::start_clock(&mut case, today, left);
+                note = flow::start_clock(calendar, &mut case, today, left);
             }
             let kinds: Vec<&str> = ingested.materials.iter().map(|m| m.kind.as_str()).collect();
             let detail = format!("supplement received from {sender} ({})", kinds.join(", "));
             let resumed = match &case.review.due_date {
                 Some(due) if case.review.clock_running => {
-                    format!("; the clock runs again, due {due}")
+                    format!("; the clock runs again, due {due}{note}")
                 }
                 _ => String::new(),
             };

@@ -151,7 +151,7 @@ pub(crate) fn overdue(ctx: &Ctx, side: Side) -> Result<Vec<CaseView>, NodeError>
         let mut reasons = Vec::new();
         let mut weight = 0;
         if case.review.clock_running
-            && let Some(left) = flow::days_left(&case, today)
+            && let Some(left) = flow::days_left(&ctx.directory.calendar, &case, today)
             && left < 0
         {
             reasons.push(format!(

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use tongban_core::{CaseEvent, CaseState, add_working_days};
+use tongban_core::{CaseEvent, CaseState};
 use tongban_ledger::{Batch, CaseRecord, CorrectionRecord, EntryBody, Side};
 use tongban_proto::common::v1::{CaseView, Correction, CorrectionNeed};
 use tongban_proto::federation::v1::CaseUpdate;
@@ -81,10 +81,15 @@ impl Review for ReviewService {
             .unwrap_or_default();
         flow::move_to(&mut case, CaseState::UnderReview)?;
         case.review.accepted_at = Some(ctx.clock.now_rfc3339());
-        flow::start_clock(&mut case, ctx.clock.today(), i64::from(promised));
+        let note = flow::start_clock(
+            &ctx.directory.calendar,
+            &mut case,
+            ctx.clock.today(),
+            i64::from(promised),
+        );
         let due = case.review.due_date.clone().unwrap_or_default();
         let detail = format!(
-            "accepted for review (受理); promised within {promised} working days, by {due}"
+            "accepted for review (受理); promised within {promised} working days, by {due}{note}"
         );
         let update = CaseUpdate {
             due_date: due.clone(),
@@ -150,10 +155,13 @@ impl Review for ReviewService {
             req.deadline_days
         };
         let today = ctx.clock.today();
-        let deadline = flow::format_date(add_working_days(today, days));
+        let calendar = &ctx.directory.calendar;
+        let deadline_date = calendar.add_working_days(today, days);
+        let note = flow::calendar_note(calendar, "deadline", today, deadline_date);
+        let deadline = flow::format_date(deadline_date);
         let now = ctx.clock.now_rfc3339();
         flow::move_to(&mut case, CaseState::CorrectionRequested)?;
-        flow::pause_clock(&mut case, today);
+        flow::pause_clock(calendar, &mut case, today);
         let record = CorrectionRecord {
             needs: req
                 .needs
@@ -168,7 +176,7 @@ impl Review for ReviewService {
         case.review.corrections.push(record.clone());
         let kinds: Vec<&str> = req.needs.iter().map(|n| n.kind.as_str()).collect();
         let detail = format!(
-            "correction requested (一次性补正): {}; by {deadline}; the promised-time clock is paused",
+            "correction requested (一次性补正): {}; by {deadline}{note}; the promised-time clock is paused",
             kinds.join(", ")
         );
         let body = EntryBody::CorrectionRequested {
