@@ -116,12 +116,16 @@ impl Cluster {
     }
 
     pub async fn start_with(options: Options) -> Self {
-        if std::env::var_os("TONGBAN_TEST_LOG").is_some() {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-                .with_test_writer()
-                .try_init();
-        }
+        // A node that fails is otherwise only seen at stop(): the sandbox
+        // says so at once, at error level, while the test waits.
+        let filter = match std::env::var_os("TONGBAN_TEST_LOG") {
+            Some(_) => "info",
+            None => "tongban_sandbox=error",
+        };
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
         let mut extra = options.extra.clone();
         if options.carriers {
             extra.push_str("[[mail.carrier]]\nname = \"EMS\"\nsecret_file = \"ems.secret\"\n");
