@@ -348,13 +348,6 @@ async fn join(task: JoinHandle<Result<(), NodeError>>) -> Result<(), NodeError> 
 }
 
 impl Sandbox {
-    /// The example federation's counties in a temp dir, all running.
-    pub async fn start_example() -> Result<Self, SandboxError> {
-        let mut sandbox = Builder::new().build()?;
-        sandbox.start_all().await?;
-        Ok(sandbox)
-    }
-
     fn node(&self, code: &str) -> Result<&Node, SandboxError> {
         self.nodes
             .iter()
