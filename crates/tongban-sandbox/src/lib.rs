@@ -16,15 +16,17 @@
 //! Nothing in the core, ledger or pki crates depends on it.
 #![warn(missing_docs)]
 
+mod builder;
 mod certs;
 pub mod directory;
 mod error;
 mod sandbox;
 mod socket;
 
+pub use builder::{Builder, Ports};
 pub use certs::{Pki, Provisioned, provision};
 pub use error::SandboxError;
-pub use sandbox::{Builder, Ports, Sandbox, channel, connect};
+pub use sandbox::{Sandbox, channel, connect};
 
 use tongban_core::CountyCode;
 use tongban_pki::Principal;
