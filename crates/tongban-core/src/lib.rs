@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod authority;
 pub mod calendar;
 pub mod codes;
 pub mod directory;
@@ -17,6 +18,7 @@ pub mod limits;
 pub mod mail;
 pub mod state;
 
+pub use authority::{AuthorityError, Report, Side};
 pub use calendar::Calendar;
 pub use codes::{
     CaseNo, CodeError, CountyCode, CreditCode, ItemCode, Phone, ResidentId, Waybill, mask_id,

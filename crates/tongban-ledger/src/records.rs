@@ -10,6 +10,8 @@ use tongban_core::{
     Phone, ResidentId,
 };
 
+pub use tongban_core::Side;
+
 use crate::StoreError;
 
 /// Version byte in front of every record.
@@ -44,16 +46,6 @@ pub(crate) fn decode<T: DeserializeOwned>(
             reason: "empty record".into(),
         }),
     }
-}
-
-/// Which end of a case this node is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Side {
-    /// The receiving window (county A).
-    Window,
-    /// The home authority (county B).
-    Home,
 }
 
 /// The applicant as stored (in full: the node is the custodian; views mask it).

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use prost::Message;
 use sha2::{Digest, Sha256};
-use tongban_core::CaseEvent;
+use tongban_core::{AuthorityError, CaseEvent, MailLeg, MailStatus, Report};
 use tongban_core::{CaseNo, CaseState, CountyCode, ItemCode};
 use tongban_ledger::entries::facts;
 use tongban_ledger::records::hex;
@@ -56,7 +56,7 @@ enum Patch {
     /// The supplement of a correction request.
     Supplement,
     /// A step the other side reports.
-    Update(CaseEvent, Box<CaseUpdate>),
+    Update(Report, Box<CaseUpdate>),
 }
 
 /// An envelope that passed its checks.
@@ -313,17 +313,12 @@ impl FederationService {
                         "a case update carries no materials".into(),
                     ));
                 }
-                if !update.state.is_empty() {
-                    update
-                        .state
-                        .parse::<CaseState>()
-                        .map_err(|e| NodeError::Invalid(format!("update state: {e}")))?;
-                }
-                let event: CaseEvent = update
-                    .event
-                    .parse()
-                    .map_err(|e| NodeError::Invalid(format!("update event: {e}")))?;
-                Patch::Update(event, Box::new(update))
+                // Who may say it is checked when it is applied, under the
+                // case's lock and after the stream's earlier envelopes for
+                // the same case (an approval and its result leg often
+                // travel together).
+                let report = report_of(&update)?;
+                Patch::Update(report, Box::new(update))
             }
             None => return Err(NodeError::Invalid("the envelope carries nothing".into())),
         };
@@ -562,9 +557,61 @@ impl FederationService {
     }
 }
 
+/// Parses what a partner's update says happened: the event, its mail leg
+/// and the state it reports (names exactly as the protocol spells them).
+fn report_of(update: &CaseUpdate) -> Result<Report, NodeError> {
+    let event: CaseEvent = update
+        .event
+        .parse()
+        .map_err(|e| NodeError::Invalid(format!("update event: {e}")))?;
+    let (leg, status) = match &update.mail {
+        Some(m) => (
+            Some(
+                m.leg
+                    .parse::<MailLeg>()
+                    .map_err(|e| NodeError::Invalid(format!("update mail leg: {e}")))?,
+            ),
+            Some(
+                m.status
+                    .parse::<MailStatus>()
+                    .map_err(|e| NodeError::Invalid(format!("update mail status: {e}")))?,
+            ),
+        ),
+        None => (None, None),
+    };
+    let state = match update.state.as_str() {
+        "" => None,
+        s => Some(
+            CaseState::parse_wire(s)
+                .map_err(|e| NodeError::Invalid(format!("update state: {e}")))?,
+        ),
+    };
+    Ok(Report {
+        event,
+        leg,
+        state,
+        status,
+    })
+}
+
+/// Who may say what: the step must be the sender's side's to report, in a
+/// state of this node's copy where it can happen, moving it only where
+/// that step can (see `tongban_core::authority`). A refusal names the
+/// event, the side and the state.
+fn authorize(case: &CaseRecord, report: &Report) -> Result<(), NodeError> {
+    report
+        .check(case.side, case.state, case.delivery)
+        .map_err(|e| match e {
+            AuthorityError::NoLeg { .. } => {
+                NodeError::Invalid(format!("case {}: {e}", case.case_no))
+            }
+            e => NodeError::NotPermitted(format!("case {}: {e}", case.case_no)),
+        })
+}
+
 /// A report this node sends back when a received envelope changes its side
 /// of the case: (event, update, detail).
-type Report = (CaseEvent, CaseUpdate, String);
+type Reply = (CaseEvent, CaseUpdate, String);
 
 /// Applies a checked envelope to the case it concerns. Returns the case, the
 /// ledger entry kind and detail, a report for the sender if any, and a
@@ -578,16 +625,7 @@ fn apply_patch(
     now: &str,
     today: time::Date,
     calendar: &tongban_core::Calendar,
-) -> Result<
-    (
-        CaseRecord,
-        EntryBody,
-        String,
-        Option<Report>,
-        Option<String>,
-    ),
-    NodeError,
-> {
+) -> Result<(CaseRecord, EntryBody, String, Option<Reply>, Option<String>), NodeError> {
     match &checked.patch {
         Patch::Create(case) => {
             if current.is_some() {
@@ -656,16 +694,17 @@ fn apply_patch(
                 None,
             ))
         }
-        Patch::Update(event, update) => {
+        Patch::Update(report, update) => {
             let mut case = current.ok_or_else(|| {
                 NodeError::NotFound(format!("case {} is gone", checked.application_id))
             })?;
+            authorize(&case, report)?;
             let at = if checked.sent_at.is_empty() {
                 now
             } else {
                 checked.sent_at.as_str()
             };
-            let waybill = flow::mirror(&mut case, *event, update, at)?;
+            let waybill = flow::mirror(&mut case, report.event, update, at)?;
             let detail = format!("{} at {sender}: {}", update.event, update.detail);
             let body = EntryBody::UpdateReceived {
                 event: update.event.clone(),
