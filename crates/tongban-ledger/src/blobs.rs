@@ -1,9 +1,9 @@
 //! Content-addressed material files under `<data_dir>/blobs/`.
 //!
 //! Materials up to [`INLINE_MAX`] bytes are not files at all: the writer
-//! keeps them in memory and the caller hands them to the commit that names
-//! them (`Batch::put_blob`), which appends them to the material log, so one
-//! sync makes a whole batch of small materials durable instead of two
+//! keeps them in memory and the caller appends them to the material log
+//! (`Store::append_material`), which the commit that names them syncs, so
+//! one sync makes a whole batch of small materials durable instead of two
 //! fsyncs per file.
 //!
 //! A larger blob is written to a temporary file by a thread of its own
@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 use crate::StoreError;
 use crate::records::hex;
 
-/// Materials up to this size are stored inline in the database.
+/// Materials up to this size go to the material log, not to files.
 pub const INLINE_MAX: u64 = 256 * 1024;
 
 /// While a large blob arrives, its written part is synced in the
@@ -227,8 +227,8 @@ pub struct FinishedBlob {
     /// Whether this write created a file (false: inline, or the same
     /// content was already stored).
     pub created: bool,
-    /// The content of an inline material, for the caller to store with its
-    /// commit (`Batch::put_blob`).
+    /// The content of a small material, for the caller to append to the
+    /// material log (`Store::append_material`).
     pub inline: Option<Vec<u8>>,
 }
 

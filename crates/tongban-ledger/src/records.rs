@@ -97,8 +97,7 @@ pub struct MaterialRef {
     /// Lowercase hex SHA-256.
     pub sha256: String,
     /// For a small material, where its bytes are in this node's material
-    /// log; otherwise (and for small materials stored by older versions)
-    /// the content is found by `sha256`.
+    /// log; otherwise the content is the blob file named by `sha256`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<LogSpan>,
 }
@@ -141,16 +140,12 @@ pub struct HandoffRecord {
     /// later rewrite of the case carry every receipt of its history.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt_seq: Option<u64>,
-    /// The encoded `SignedReceipt`, as records written before
-    /// `receipt_seq` held it; read, no longer written.
-    #[serde(default, with = "hex_opt", skip_serializing_if = "Option::is_none")]
-    pub signed_receipt: Option<Vec<u8>>,
 }
 
 impl HandoffRecord {
     /// Whether the receipt is held (sent) or was given (received).
     pub fn receipted(&self) -> bool {
-        self.receipt_seq.is_some() || self.signed_receipt.is_some()
+        self.receipt_seq.is_some()
     }
 }
 
@@ -333,32 +328,6 @@ mod hex_bytes {
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let text = String::deserialize(d)?;
         super::unhex(&text).ok_or_else(|| serde::de::Error::custom("not hex"))
-    }
-}
-
-/// [`hex_bytes`] for optional fields.
-mod hex_opt {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(
-        bytes: &Option<Vec<u8>>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        match bytes {
-            Some(b) => s.serialize_some(&super::hex(b)),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Vec<u8>>, D::Error> {
-        match Option::<String>::deserialize(d)? {
-            Some(text) => super::unhex(&text)
-                .map(Some)
-                .ok_or_else(|| serde::de::Error::custom("not hex")),
-            None => Ok(None),
-        }
     }
 }
 

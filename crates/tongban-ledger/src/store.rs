@@ -4,8 +4,7 @@
 //! `case_index` (application id, 0, seq → ()), `cases` (application id →
 //! record), `case_nos` (case number → application id), `outbox` (key →
 //! entry), `received` (sender county, '/', handoff id → record), `meta`
-//! (head, counters); `inline_blobs` is read only, for small materials an
-//! earlier version stored whole (new ones are in the material log, see
+//! (head, counters); small materials are in the material log (see
 //! [`crate::material_log`]). Numeric keys are big-endian so they sort.
 //!
 //! Writes are serialised by a mutex around the transaction (no retry storms
@@ -208,8 +207,6 @@ pub struct Store {
     meta: sled::Tree,
     waybills: sled::Tree,
     outbox_index: sled::Tree,
-    /// Small materials as an earlier version stored them (read only).
-    inline_blobs: sled::Tree,
     materials: MaterialLog,
     case_states: sled::Tree,
     checkpoints: sled::Tree,
@@ -353,7 +350,6 @@ impl Store {
             meta: tree("meta")?,
             waybills: tree("waybills")?,
             outbox_index: tree("outbox_index")?,
-            inline_blobs: tree("inline_blobs")?,
             materials: MaterialLog::open(&data_dir.join("materials.log"))?,
             case_states: tree("case_states")?,
             checkpoints: tree("checkpoints")?,
@@ -365,40 +361,7 @@ impl Store {
         };
         // Whatever the database holds when it opens is on disk.
         *store.durable.lock().unwrap_or_else(|p| p.into_inner()) = store.head()?;
-        store.index_outbox()?;
-        store.index_case_states()?;
         Ok(store)
-    }
-
-    /// Builds the case state index for data written before it existed.
-    fn index_case_states(&self) -> Result<(), StoreError> {
-        if !self.case_states.is_empty() || self.cases.is_empty() {
-            return Ok(());
-        }
-        for case in self.cases()? {
-            self.case_states
-                .insert(
-                    state_key(case.side, case.state, &case.application_id),
-                    &[][..],
-                )
-                .map_err(StoreError::db("failed to index cases"))?;
-        }
-        Ok(())
-    }
-
-    /// Builds the outbox index for data written before it existed.
-    fn index_outbox(&self) -> Result<(), StoreError> {
-        if !self.outbox_index.is_empty() || self.outbox.is_empty() {
-            return Ok(());
-        }
-        for (key, entry, _) in self.outbox()? {
-            if entry.parked.is_none() {
-                self.outbox_index
-                    .insert(index_key(&entry.to, key), &[][..])
-                    .map_err(StoreError::db("failed to index outbox"))?;
-            }
-        }
-        Ok(())
     }
 
     /// The material blobs.
@@ -838,21 +801,11 @@ impl Store {
     }
 
     /// A small material's content, read back checked against its digest
-    /// (None: it is a file, or absent).
+    /// (None: it is a file).
     pub fn small_material(&self, m: &MaterialRef) -> Result<Option<Vec<u8>>, StoreError> {
-        match m.log {
-            Some(span) => self.materials.read(span, &m.sha256).map(Some),
-            None => self.legacy_small_material(&m.sha256),
-        }
-    }
-
-    /// A small material an earlier version stored whole, by hex SHA-256.
-    fn legacy_small_material(&self, sha256_hex: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .inline_blobs
-            .get(sha256_hex.as_bytes())
-            .map_err(StoreError::db("failed to read material"))?
-            .map(|v| v.to_vec()))
+        m.log
+            .map(|span| self.materials.read(span, &m.sha256))
+            .transpose()
     }
 
     /// The oldest `limit` unparked outbox entries for `to` whose keys `skip`
@@ -1089,11 +1042,7 @@ mod tests {
             assert_eq!(store.small_material(&ma).unwrap().unwrap(), a);
             let mut absent = ma.clone();
             absent.log = None;
-            assert_eq!(
-                store.small_material(&absent).unwrap(),
-                None,
-                "not in a legacy tree either"
-            );
+            assert_eq!(store.small_material(&absent).unwrap(), None, "a file");
             (ma, mb)
         };
         let store = Store::open(dir.path()).unwrap();

@@ -121,7 +121,6 @@ pub(crate) async fn save(
             peer: entry.to.clone(),
             sent: true,
             receipt_seq: None,
-            signed_receipt: None,
         });
         batch.enqueue(entry);
     }

@@ -472,7 +472,6 @@ impl FederationService {
                         peer: sender.to_string(),
                         sent: false,
                         receipt_seq: Some(seq),
-                        signed_receipt: None,
                     });
                     let materials: Vec<_> = staged
                         .ingested
@@ -513,7 +512,6 @@ impl FederationService {
                             peer: entry.to.clone(),
                             sent: true,
                             receipt_seq: None,
-                            signed_receipt: None,
                         });
                         let fields = serde_json::json!({"handoff_id": entry.handoff_id, "to": entry.to,
                             "envelope_sha256": flow::envelope_sha(&entry.envelope)});

@@ -418,7 +418,6 @@ impl Window for WindowService {
             peer: case.home_county.clone(),
             sent: true,
             receipt_seq: None,
-            signed_receipt: None,
         });
         let mut batch = Batch::default();
         batch
@@ -514,7 +513,6 @@ impl Window for WindowService {
             peer: case.home_county.clone(),
             sent: true,
             receipt_seq: None,
-            signed_receipt: None,
         });
         let kinds: Vec<&str> = supplied.iter().map(|m| m.kind.as_str()).collect();
         let detail = format!(
