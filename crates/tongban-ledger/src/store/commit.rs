@@ -43,15 +43,20 @@ fn now_rfc3339() -> String {
 impl Store {
     /// Commits a batch and flushes. See [`Store::commit_with`].
     pub async fn commit(&self, batch: Batch) -> Result<Committed, StoreError> {
-        self.commit_with(|_| batch).await
+        self.commit_with(|_| Ok::<_, StoreError>(batch)).await
     }
 
     /// Builds a batch knowing the seq its first entry will get, commits it
     /// atomically and flushes to disk before returning.
-    pub async fn commit_with(
+    ///
+    /// `build` runs under the write lock, so what it reads from the store
+    /// stays true until its batch is written (it must not commit itself).
+    /// When it fails, its error comes back unchanged and nothing is
+    /// written; a storage failure comes back through `E::from`.
+    pub async fn commit_with<E: From<StoreError>>(
         &self,
-        build: impl FnOnce(u64) -> Batch,
-    ) -> Result<Committed, StoreError> {
+        build: impl FnOnce(u64) -> Result<Batch, E>,
+    ) -> Result<Committed, E> {
         // Materials the batch names were appended before this call: make
         // them durable before any record naming them is written. Outside
         // the write lock, so other commits do not wait on this sync.
@@ -62,7 +67,7 @@ impl Store {
             // process, that stalled the other node's work in the benchmark).
             let _guard = self.write_lock.lock().await;
             let (head_seq, _) = self.head()?;
-            let batch = build(head_seq + 1);
+            let batch = build(head_seq + 1)?;
             self.apply(&batch)?
         };
         self.flusher.flush().await?;
@@ -289,8 +294,48 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{NewEntry, Store};
+    use super::super::{NewEntry, Store, test_case};
     use super::*;
+    use crate::records::Side;
+    use tongban_core::CaseState;
+
+    #[tokio::test]
+    async fn a_batch_that_fails_to_build_writes_nothing_and_its_error_comes_back() {
+        #[derive(Debug, PartialEq)]
+        enum Refused {
+            No(u64),
+            Store(String),
+        }
+        impl From<StoreError> for Refused {
+            fn from(e: StoreError) -> Self {
+                Self::Store(e.to_string())
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let before = store.head().unwrap();
+        let err = store
+            .commit_with(|next_seq| {
+                let mut batch = Batch::default();
+                batch
+                    .put_case(test_case("a1", Side::Window, CaseState::Queued))
+                    .append(NewEntry {
+                        application_id: "a1".into(),
+                        kind: "case.applied".into(),
+                        ..Default::default()
+                    });
+                if next_seq == 1 {
+                    return Err(Refused::No(next_seq));
+                }
+                Ok(batch)
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err, Refused::No(1), "the closure's own error");
+        assert_eq!(store.head().unwrap(), before);
+        assert!(store.case("a1").unwrap().is_none());
+        assert!(store.case_entries("a1").unwrap().is_empty());
+    }
 
     #[tokio::test]
     async fn the_durable_head_follows_completed_flushes() {

@@ -401,12 +401,11 @@ impl FederationService {
         let _guards = ctx.locks.lock_all(ids).await;
         let mut results: Vec<Option<HandoffResult>> = vec![None; slots.len()];
         let mut failed = Vec::new();
-        let mut sign_error = None;
         let mut wake = false;
         let store = &ctx.store;
         let node_id = ctx.node_id();
         store
-            .commit_with(|next_seq| {
+            .commit_with(|next_seq| -> Result<Batch, NodeError> {
                 let mut batch = Batch::default();
                 if let Some((seq, signed)) = checkpoint {
                     batch.put_partner_checkpoint(sender.as_str(), seq, signed);
@@ -417,7 +416,7 @@ impl FederationService {
                     let Slot::Staged(staged) = slot else { continue };
                     let c = &staged.checked;
                     // Re-checked under the write lock: a retry may have raced this stream.
-                    if let Ok(Some(prior)) = store.received(sender.as_str(), &c.handoff_id) {
+                    if let Some(prior) = store.received(sender.as_str(), &c.handoff_id)? {
                         results[i] = Some(if prior.envelope_sha256 == c.envelope_sha {
                             receipt_result(&c.handoff_id, &prior.signed_receipt)
                         } else {
@@ -427,7 +426,7 @@ impl FederationService {
                     }
                     let current = match cases.get(&c.application_id).cloned() {
                         Some(case) => Some(case),
-                        None => store.case(&c.application_id).ok().flatten(),
+                        None => store.case(&c.application_id)?,
                     };
                     let applied = apply_patch(c, current, &staged.ingested, sender, &now, today);
                     let (mut case, kind, detail, report, waybill) = match applied {
@@ -453,13 +452,7 @@ impl FederationService {
                         state: case.state.as_str().to_owned(),
                     }
                     .encode_to_vec();
-                    let signature = match ctx.signer.sign(RECEIPT_DOMAIN, &receipt) {
-                        Ok(s) => s,
-                        Err(e) => {
-                            sign_error = Some(e);
-                            return Batch::default();
-                        }
-                    };
+                    let signature = ctx.signer.sign(RECEIPT_DOMAIN, &receipt)?;
                     let signed = SignedReceipt {
                         receipt,
                         signature,
@@ -533,12 +526,9 @@ impl FederationService {
                 for case in cases.into_values() {
                     batch.put_case(case);
                 }
-                batch
+                Ok(batch)
             })
             .await?;
-        if let Some(e) = sign_error {
-            return Err(e.into());
-        }
         for i in failed {
             if let Slot::Staged(s) = &slots[i] {
                 s.ingested.discard(&ctx.store);
