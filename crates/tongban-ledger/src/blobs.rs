@@ -76,12 +76,6 @@ impl BlobStore {
         self.path(sha256_hex).is_file()
     }
 
-    /// Opens a blob for reading.
-    pub fn open_blob(&self, sha256_hex: &str) -> Result<File, StoreError> {
-        let path = self.path(sha256_hex);
-        File::open(&path).map_err(StoreError::io("failed to open blob", path))
-    }
-
     /// Removes a blob (used to undo blobs whose ledger write failed).
     pub fn remove(&self, sha256_hex: &str) {
         let _ = fs::remove_file(self.path(sha256_hex));

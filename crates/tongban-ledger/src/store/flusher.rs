@@ -42,9 +42,9 @@ impl Flusher {
 
     pub(super) async fn flush(&self) -> Result<(), StoreError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let gone = || StoreError::Corrupt {
-            tree: "-",
-            reason: "the flush thread stopped".into(),
+        let gone = || StoreError::Db {
+            action: "failed to flush ledger",
+            source: sled::Error::Io(std::io::Error::other("the flush thread stopped")),
         };
         self.requests
             .as_ref()

@@ -35,6 +35,7 @@ pub use batch::{Batch, NewEntry};
 pub use commit::Committed;
 pub use entries::StoredEntry;
 use flusher::Flusher;
+pub use materials::MaterialReader;
 
 /// A node's storage. Open one per process.
 pub struct Store {
