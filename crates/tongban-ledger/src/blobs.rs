@@ -12,7 +12,9 @@
 //! fsynced, renamed to `blobs/<first two hex>/<sha256 hex>` and the
 //! directory fsynced, all before any ledger entry names it. A writer dropped
 //! before [`BlobWriter::finish`] removes its temporary file, so a truncated or
-//! refused upload leaves nothing behind.
+//! refused upload leaves nothing behind; a finished blob no commit names yet
+//! is held by [`StagedBlobs`], which removes it when dropped unless the
+//! commit that names it kept it ([`crate::Batch::keep_blobs`]).
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -76,11 +78,6 @@ impl BlobStore {
         self.path(sha256_hex).is_file()
     }
 
-    /// Removes a blob (used to undo blobs whose ledger write failed).
-    pub fn remove(&self, sha256_hex: &str) {
-        let _ = fs::remove_file(self.path(sha256_hex));
-    }
-
     /// Starts writing a blob that must come to exactly `size` bytes with this
     /// SHA-256. `what` names it in errors (e.g. `material "id-card"`).
     pub fn writer(
@@ -118,6 +115,52 @@ impl BlobStore {
             sha256,
             dir: self.dir.clone(),
         })
+    }
+}
+
+/// Blob files an upload created that no committed record names yet.
+///
+/// Dropped, it removes them: an upload refused, broken off, or whose
+/// commit failed leaves nothing half-stored. Handed to the batch that names
+/// them ([`crate::Batch::keep_blobs`]), they stay once that batch is
+/// written, and go with it if the commit fails.
+#[derive(Debug, Default)]
+#[must_use = "dropping staged blobs removes their files"]
+pub struct StagedBlobs {
+    files: Vec<PathBuf>,
+}
+
+impl StagedBlobs {
+    /// Stages a finished blob: its file, if this write created one (a small
+    /// material, or content already stored, adds nothing).
+    pub fn add(&mut self, blobs: &BlobStore, blob: &FinishedBlob) {
+        if blob.created {
+            self.files.push(blobs.path(&blob.sha256_hex));
+        }
+    }
+
+    /// Whether no file is staged.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Takes over the files of `other`.
+    pub(crate) fn absorb(&mut self, mut other: StagedBlobs) {
+        self.files.append(&mut other.files);
+    }
+
+    /// Keeps the files for good: a committed record names them.
+    pub(crate) fn keep(mut self) {
+        self.files.clear();
+    }
+}
+
+impl Drop for StagedBlobs {
+    fn drop(&mut self) {
+        for file in self.files.drain(..) {
+            // Gone already is fine: nothing of it remains either way.
+            let _ = fs::remove_file(file);
+        }
     }
 }
 

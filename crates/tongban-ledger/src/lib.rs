@@ -18,7 +18,7 @@ mod material_log;
 pub mod records;
 mod store;
 
-pub use blobs::{BlobStore, BlobWriter, FinishedBlob, INLINE_MAX, PendingBlob};
+pub use blobs::{BlobStore, BlobWriter, FinishedBlob, INLINE_MAX, PendingBlob, StagedBlobs};
 pub use chain::{ENTRY_DOMAIN, EntryHash, entry_hash};
 pub use error::StoreError;
 pub use records::{

@@ -7,6 +7,7 @@
 use tongban_core::CaseState;
 
 use super::keys::{partner_checkpoint_key, received_key};
+use crate::StagedBlobs;
 use crate::records::{CaseRecord, OutboxEntry, ReceivedHandoff};
 
 /// A ledger entry to append.
@@ -37,6 +38,7 @@ pub struct Batch {
     pub(super) received: Vec<(Vec<u8>, ReceivedHandoff)>,
     pub(super) waybills: Vec<(String, String)>,
     pub(super) partner_checkpoints: Vec<(Vec<u8>, Vec<u8>)>,
+    pub(super) blobs: StagedBlobs,
 }
 
 impl Batch {
@@ -96,7 +98,15 @@ impl Batch {
         self
     }
 
-    /// Whether the batch writes nothing.
+    /// Keeps the blob files an upload staged once this batch is written
+    /// (its records name them); if the commit fails they are removed with
+    /// the batch.
+    pub fn keep_blobs(&mut self, staged: StagedBlobs) -> &mut Self {
+        self.blobs.absorb(staged);
+        self
+    }
+
+    /// Whether the batch writes nothing (blobs it keeps are not writes).
     pub fn is_empty(&self) -> bool {
         self.cases.is_empty()
             && self.entries.is_empty()

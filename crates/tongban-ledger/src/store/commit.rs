@@ -52,7 +52,9 @@ impl Store {
     /// `build` runs under the write lock, so what it reads from the store
     /// stays true until its batch is written (it must not commit itself).
     /// When it fails, its error comes back unchanged and nothing is
-    /// written; a storage failure comes back through `E::from`.
+    /// written; a storage failure comes back through `E::from`. Blob files
+    /// the batch keeps ([`Batch::keep_blobs`]) stay once its records are
+    /// written, and are removed if the commit fails before that.
     pub async fn commit_with<E: From<StoreError>>(
         &self,
         build: impl FnOnce(u64) -> Result<Batch, E>,
@@ -67,8 +69,12 @@ impl Store {
             // process, that stalled the other node's work in the benchmark).
             let _guard = self.write_lock.lock().await;
             let (head_seq, _) = self.head()?;
-            let batch = build(head_seq + 1)?;
-            self.apply(&batch)?
+            let mut batch = build(head_seq + 1)?;
+            let committed = self.apply(&batch)?;
+            // Written records name these files: they stay even if the flush
+            // below fails, since the write may still reach the disk.
+            std::mem::take(&mut batch.blobs).keep();
+            committed
         };
         self.flusher.flush().await?;
         self.became_durable((committed.head_seq, committed.head_hash));
@@ -335,6 +341,49 @@ mod tests {
         assert_eq!(store.head().unwrap(), before);
         assert!(store.case("a1").unwrap().is_none());
         assert!(store.case_entries("a1").unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn staged_blobs_stay_with_the_commit_that_keeps_them_and_go_otherwise() {
+        use sha2::Digest;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let stage = |seed: u8| {
+            let content = vec![seed; crate::INLINE_MAX as usize + 1];
+            let sha: [u8; 32] = sha2::Sha256::digest(&content).into();
+            let mut w = store
+                .blobs()
+                .writer("m".into(), content.len() as u64, sha)
+                .unwrap();
+            w.write(content.into()).unwrap();
+            let blob = w.finish().unwrap();
+            let mut staged = crate::StagedBlobs::default();
+            staged.add(store.blobs(), &blob);
+            assert!(!staged.is_empty());
+            (staged, store.blobs().path(&blob.sha256_hex))
+        };
+        let (dropped, dropped_path) = stage(1);
+        assert!(dropped_path.is_file());
+        drop(dropped);
+        assert!(!dropped_path.is_file(), "an upload dropped leaves nothing");
+
+        let (refused, refused_path) = stage(2);
+        let err = store
+            .commit_with(|_| {
+                let mut batch = Batch::default();
+                batch.keep_blobs(refused);
+                Err::<Batch, _>(StoreError::Content("refused".into()))
+            })
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("refused"));
+        assert!(!refused_path.is_file(), "gone with the failed commit");
+
+        let (kept, kept_path) = stage(3);
+        let mut batch = Batch::default();
+        batch.keep_blobs(kept);
+        store.commit(batch).await.unwrap();
+        assert!(kept_path.is_file(), "kept by its commit");
     }
 
     #[tokio::test]

@@ -400,7 +400,6 @@ impl FederationService {
         });
         let _guards = ctx.locks.lock_all(ids).await;
         let mut results: Vec<Option<HandoffResult>> = vec![None; slots.len()];
-        let mut failed = Vec::new();
         let mut wake = false;
         let store = &ctx.store;
         let node_id = ctx.node_id();
@@ -412,7 +411,7 @@ impl FederationService {
                 }
                 let mut cases: BTreeMap<String, CaseRecord> = BTreeMap::new();
                 let mut seq = next_seq;
-                for (i, slot) in slots.iter().enumerate() {
+                for (i, slot) in slots.iter_mut().enumerate() {
                     let Slot::Staged(staged) = slot else { continue };
                     let c = &staged.checked;
                     // Re-checked under the write lock: a retry may have raced this stream.
@@ -433,8 +432,8 @@ impl FederationService {
                         Ok(done) => done,
                         Err(e) => {
                             tracing::warn!(peer = %sender, handoff = %c.handoff_id, error = %e, "handoff refused");
+                            // Its staged blobs go when the stream's slots do.
                             results[i] = Some(refusal(&c.handoff_id, code_of(&e), e.to_string()));
-                            failed.push(i);
                             continue;
                         }
                     };
@@ -520,6 +519,7 @@ impl FederationService {
                         wake = true;
                     }
                     results[i] = Some(receipt_result(&c.handoff_id, &signed));
+                    batch.keep_blobs(std::mem::take(&mut staged.ingested.blobs));
                     cases.insert(case.application_id.clone(), case);
                     seq += 1;
                 }
@@ -529,11 +529,6 @@ impl FederationService {
                 Ok(batch)
             })
             .await?;
-        for i in failed {
-            if let Slot::Staged(s) = &slots[i] {
-                s.ingested.discard(&ctx.store);
-            }
-        }
         if wake {
             ctx.wake.notify_one();
         }
@@ -675,13 +670,6 @@ impl Federation for FederationService {
         // of its own cost a sync of its own in the flush), or alone if the
         // stream commits nothing.
         let mut checkpoint: Option<(u64, Vec<u8>)> = None;
-        let discard = |slots: &[Slot]| {
-            for slot in slots {
-                if let Slot::Staged(s) = slot {
-                    s.ingested.discard(&ctx.store);
-                }
-            }
-        };
         // Ends the current envelope. A content problem refuses it; a local
         // write failure (disk full, I/O) fails the whole stream instead, so
         // that the sender retries rather than parking a good handoff.
@@ -713,8 +701,6 @@ impl Federation for FederationService {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
                 Err(status) => {
-                    drop(current);
-                    discard(&slots);
                     tracing::warn!(peer = %sender, error = %status, "handoff stream broke off; nothing stored");
                     return Err(Status::new(
                         status.code(),
@@ -728,7 +714,6 @@ impl Federation for FederationService {
             match frame.frame {
                 Some(Frame::Envelope(bytes)) => {
                     if let Err(e) = close(current.take(), &mut slots) {
-                        discard(&slots);
                         tracing::error!(peer = %sender, error = %e, "cannot store a received material; the sender will retry");
                         return Err(e.into());
                     }
@@ -754,8 +739,6 @@ impl Federation for FederationService {
                             Current::Skipping(result)
                         }
                         Err(CheckFail::Retry(status)) => {
-                            drop(current);
-                            discard(&slots);
                             tracing::warn!(peer = %sender, error = %status.message(), "handoff stream failed, sender will retry");
                             return Err(status);
                         }
@@ -774,8 +757,6 @@ impl Federation for FederationService {
                             // this node's trouble: fail the stream so the
                             // sender retries, instead of a final refusal.
                             Err(e @ NodeError::Store(_)) => {
-                                drop(r);
-                                discard(&slots);
                                 tracing::error!(peer = %sender, error = %e, "cannot store a received material; the sender will retry");
                                 return Err(e.into());
                             }
@@ -791,19 +772,15 @@ impl Federation for FederationService {
                     }
                     Some(skipping @ Current::Skipping(_)) => current = Some(skipping),
                     None => {
-                        discard(&slots);
                         return Err(Status::invalid_argument("a chunk came before any envelope"));
                     }
                 },
                 None => {
-                    drop(current);
-                    discard(&slots);
                     return Err(Status::invalid_argument("empty handoff frame"));
                 }
             }
         }
         if let Err(e) = close(current.take(), &mut slots) {
-            discard(&slots);
             tracing::error!(peer = %sender, error = %e, "cannot store a received material; the sender will retry");
             return Err(e.into());
         }
@@ -811,7 +788,6 @@ impl Federation for FederationService {
             match self.commit(&sender, &mut slots, checkpoint.take()).await {
                 Ok(results) => results,
                 Err(e) => {
-                    discard(&slots);
                     return Err(e.into());
                 }
             }

@@ -331,11 +331,9 @@ impl Review for ReviewService {
                 ..Default::default()
             }),
         };
-        let batch = Batch::default();
-        if let Err(e) = flow::save(ctx, &mut case, change, batch).await {
-            ingested.discard(&ctx.store);
-            return Err(e.into());
-        }
+        let mut batch = Batch::default();
+        batch.keep_blobs(ingested.blobs);
+        flow::save(ctx, &mut case, change, batch).await?;
         self.view(&case)
     }
 

@@ -219,10 +219,8 @@ impl Window for WindowService {
                     "materials": material_json(&case.materials), "missing": missing}),
             ),
         });
-        if let Err(e) = ctx.store.commit(batch).await {
-            ingested.discard(&ctx.store);
-            return Err(NodeError::from(e).into());
-        }
+        batch.keep_blobs(ingested.blobs);
+        ctx.store.commit(batch).await.map_err(NodeError::from)?;
         tracing::info!(case = %case.case_no, item = %item_code, home = %home, state = %case.state, "case applied");
         Ok(Response::new(self.view(&case)?))
     }
@@ -307,10 +305,8 @@ impl Window for WindowService {
                 serde_json::json!({"materials": material_json(&ingested.materials), "missing": missing}),
             ),
         });
-        if let Err(e) = ctx.store.commit(batch).await {
-            ingested.discard(&ctx.store);
-            return Err(NodeError::from(e).into());
-        }
+        batch.keep_blobs(ingested.blobs);
+        ctx.store.commit(batch).await.map_err(NodeError::from)?;
         Ok(Response::new(self.view(&case)?))
     }
 
