@@ -17,6 +17,8 @@ mod error;
 mod material_log;
 pub mod records;
 mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use blobs::{BlobStore, BlobWriter, FinishedBlob, INLINE_MAX, PendingBlob, StagedBlobs};
 pub use chain::{ENTRY_DOMAIN, EntryHash, entry_hash};
