@@ -1,8 +1,6 @@
 //! The records the store keeps besides the ledger itself: cases, outbox
 //! entries and received handoffs. Each is stored as one format-version byte
 //! followed by JSON, so a later version can read (or refuse) older data.
-//!
-//! Fields added later carry `#[serde(default)]` so old records still load.
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tongban_core::CaseState;
@@ -177,22 +175,16 @@ pub struct CaseRecord {
     /// RFC 3339 creation time on this node.
     pub created_at: String,
     /// RFC 3339 time of acceptance at the window.
-    #[serde(default)]
     pub accepted_at: Option<String>,
     /// The next step, or the last delivery problem.
-    #[serde(default)]
     pub note: String,
     /// Handoffs of this case.
-    #[serde(default)]
     pub handoffs: Vec<HandoffRecord>,
     /// Review at the home authority (mirrored on the window's node).
-    #[serde(default)]
     pub review: ReviewRecord,
     /// Mail legs.
-    #[serde(default)]
     pub mail: Vec<MailLegRecord>,
     /// RFC 3339 time the case was closed.
-    #[serde(default)]
     pub closed_at: Option<String>,
 }
 
@@ -200,31 +192,22 @@ pub struct CaseRecord {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReviewRecord {
     /// RFC 3339 time of acceptance at home (受理).
-    #[serde(default)]
     pub accepted_at: Option<String>,
     /// Promised completion date, `YYYY-MM-DD`, while the clock runs.
-    #[serde(default)]
     pub due_date: Option<String>,
     /// Working days left when the clock was paused for a correction.
-    #[serde(default)]
     pub paused_days_left: Option<i64>,
     /// Whether the promised-time clock is running.
-    #[serde(default)]
     pub clock_running: bool,
     /// Correction requests, oldest first.
-    #[serde(default)]
     pub corrections: Vec<CorrectionRecord>,
     /// RFC 3339 time the paper originals arrived at home.
-    #[serde(default)]
     pub paper_received_at: Option<String>,
     /// Licence number given with an approval.
-    #[serde(default)]
     pub licence_no: String,
     /// The result document of an approval.
-    #[serde(default)]
     pub result: Option<MaterialRef>,
     /// Reason given with a denial.
-    #[serde(default)]
     pub denial_reason: String,
 }
 
@@ -238,10 +221,8 @@ pub struct CorrectionRecord {
     /// RFC 3339 time of the request.
     pub requested_at: String,
     /// RFC 3339 time the supplement arrived (home) or was resubmitted (window).
-    #[serde(default)]
     pub answered_at: Option<String>,
     /// Kinds attached at the window since the request (window side).
-    #[serde(default)]
     pub supplied: Vec<String>,
 }
 
@@ -261,7 +242,6 @@ pub struct MailLegRecord {
     /// Latest status.
     pub status: String,
     /// Carrier events, oldest first.
-    #[serde(default)]
     pub events: Vec<MailEventRecord>,
 }
 
@@ -273,7 +253,6 @@ pub struct MailEventRecord {
     /// RFC 3339 time.
     pub at: String,
     /// Carrier's note.
-    #[serde(default)]
     pub note: String,
 }
 
@@ -290,18 +269,12 @@ pub struct OutboxEntry {
     #[serde(with = "hex_bytes")]
     pub envelope: Vec<u8>,
     /// What the envelope carries: `application`, `supplement` or `update`.
-    #[serde(default = "default_kind")]
     pub kind: String,
     /// The materials whose blobs follow the envelope, in order.
     pub materials: Vec<MaterialRef>,
     /// Set when the receiver refused it (final) or attempts ran out: the
     /// worker leaves a parked entry alone.
-    #[serde(default)]
     pub parked: Option<String>,
-}
-
-fn default_kind() -> String {
-    "application".into()
 }
 
 /// A handoff this node received and receipted, kept for deduplication.
