@@ -15,12 +15,20 @@
 //! refused upload leaves nothing behind; a finished blob no commit names yet
 //! is held by [`StagedBlobs`], which removes it when dropped unless the
 //! commit that names it kept it ([`crate::Batch::keep_blobs`]).
+//!
+//! Content addressing lets uploads share a file: two of the same content
+//! (in one stream, or concurrently) stage one file, counted twice, and it
+//! goes only when neither is kept. A file already in place that no upload
+//! has staged is a committed one (or a leftover of a crash) and is never
+//! removed here.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
@@ -40,12 +48,31 @@ pub const INLINE_MAX: u64 = 256 * 1024;
 /// the transfer.)
 const WRITE_BEHIND: u64 = 8 << 20;
 
+/// Files uploads have put in place that no commit has kept yet, with how
+/// many uploads hold each. Moving a file into place, counting it and
+/// removing it all happen under this lock, so a file with a count exists,
+/// and one in place without a count is never an upload's to remove.
+type Staging = Arc<Mutex<HashMap<PathBuf, usize>>>;
+
+/// Counts one more holder of `dest` if an upload staged it, under the
+/// staging lock; false when it is not staged (committed: not ours to count).
+fn hold_if_staged(staged: &mut HashMap<PathBuf, usize>, dest: &Path) -> bool {
+    match staged.get_mut(dest) {
+        Some(n) => {
+            *n += 1;
+            true
+        }
+        None => false,
+    }
+}
+
 /// The blob directory of one node.
 #[derive(Debug)]
 pub struct BlobStore {
     dir: PathBuf,
     tmp: PathBuf,
     counter: AtomicU64,
+    staging: Staging,
 }
 
 impl BlobStore {
@@ -63,6 +90,7 @@ impl BlobStore {
             dir: dir.to_path_buf(),
             tmp,
             counter: AtomicU64::new(0),
+            staging: Staging::default(),
         })
     }
 
@@ -114,31 +142,26 @@ impl BlobStore {
             size,
             sha256,
             dir: self.dir.clone(),
+            staging: self.staging.clone(),
         })
     }
 }
 
-/// Blob files an upload created that no committed record names yet.
+/// Blob files uploads put in place that no committed record names yet.
 ///
-/// Dropped, it removes them: an upload refused, broken off, or whose
-/// commit failed leaves nothing half-stored. Handed to the batch that names
-/// them ([`crate::Batch::keep_blobs`]), they stay once that batch is
-/// written, and go with it if the commit fails.
+/// Dropped, it removes them (a file another upload also holds stays until
+/// that one lets go): an upload refused, broken off, or whose commit
+/// failed leaves nothing half-stored. Handed to the batch that names them
+/// ([`crate::Batch::keep_blobs`]), they stay for good once that batch is
+/// written, and go with it if the commit fails. Files get here only from
+/// [`BlobWriter::finish`] and [`PendingBlob::wait`].
 #[derive(Debug, Default)]
 #[must_use = "dropping staged blobs removes their files"]
 pub struct StagedBlobs {
-    files: Vec<PathBuf>,
+    files: Vec<(PathBuf, Staging)>,
 }
 
 impl StagedBlobs {
-    /// Stages a finished blob: its file, if this write created one (a small
-    /// material, or content already stored, adds nothing).
-    pub fn add(&mut self, blobs: &BlobStore, blob: &FinishedBlob) {
-        if blob.created {
-            self.files.push(blobs.path(&blob.sha256_hex));
-        }
-    }
-
     /// Whether no file is staged.
     pub fn is_empty(&self) -> bool {
         self.files.is_empty()
@@ -149,17 +172,30 @@ impl StagedBlobs {
         self.files.append(&mut other.files);
     }
 
-    /// Keeps the files for good: a committed record names them.
+    /// Keeps the files for good: a committed record names them (and every
+    /// other holder's claim on them lapses).
     pub(crate) fn keep(mut self) {
-        self.files.clear();
+        for (path, staging) in self.files.drain(..) {
+            staging
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&path);
+        }
     }
 }
 
 impl Drop for StagedBlobs {
     fn drop(&mut self) {
-        for file in self.files.drain(..) {
-            // Gone already is fine: nothing of it remains either way.
-            let _ = fs::remove_file(file);
+        for (path, staging) in self.files.drain(..) {
+            let mut staged = staging.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(n) = staged.get_mut(&path) {
+                *n -= 1;
+                if *n == 0 {
+                    staged.remove(&path);
+                    // Gone already is fine: nothing of it remains either way.
+                    let _ = fs::remove_file(&path);
+                }
+            }
         }
     }
 }
@@ -254,6 +290,7 @@ pub struct BlobWriter {
     size: u64,
     sha256: [u8; 32],
     dir: PathBuf,
+    staging: Staging,
 }
 
 /// A blob made durable.
@@ -261,9 +298,6 @@ pub struct BlobWriter {
 pub struct FinishedBlob {
     /// Its lowercase hex SHA-256.
     pub sha256_hex: String,
-    /// Whether this write created a file (false: inline, or the same
-    /// content was already stored).
-    pub created: bool,
     /// The content of a small material, for the caller to append to the
     /// material log (`Store::append_material`).
     pub inline: Option<Vec<u8>>,
@@ -321,9 +355,11 @@ impl BlobWriter {
         Ok(())
     }
 
-    /// Checks size and digest, then makes the blob durable under its digest.
-    pub fn finish(self) -> Result<FinishedBlob, StoreError> {
-        self.finish_later()?.wait()
+    /// Checks size and digest, then makes the blob durable under its
+    /// digest; a file it put in place (or shares with another upload not
+    /// yet committed) is staged in `staged`.
+    pub fn finish(self, staged: &mut StagedBlobs) -> Result<FinishedBlob, StoreError> {
+        self.finish_later()?.wait(staged)
     }
 
     /// Checks size and digest now; the last sync and the move into place
@@ -339,11 +375,13 @@ impl BlobWriter {
         if let Some((hasher, memory)) = self.memory.take() {
             let digest: [u8; 32] = hasher.finalize().into();
             self.check(&digest)?;
-            return Ok(PendingBlob::done(FinishedBlob {
-                sha256_hex: hex(&digest),
-                created: false,
-                inline: Some(memory),
-            }));
+            return Ok(PendingBlob::done(
+                FinishedBlob {
+                    sha256_hex: hex(&digest),
+                    inline: Some(memory),
+                },
+                StagedBlobs::default(),
+            ));
         }
         let (file, digest) = self
             .sink
@@ -355,30 +393,55 @@ impl BlobWriter {
         let sha256_hex = hex(&digest);
         let sub = self.dir.join(&sha256_hex[..2]);
         let dest = sub.join(&sha256_hex);
-        if dest.is_file() {
-            // Same content already stored: content addressing makes this the
-            // same blob (the temporary file goes when the writer drops).
-            drop(file);
-            return Ok(PendingBlob::done(FinishedBlob {
-                sha256_hex,
-                created: false,
-                inline: None,
-            }));
+        {
+            let mut staged = self.staging.lock().unwrap_or_else(|p| p.into_inner());
+            if dest.is_file() {
+                // Same content already stored: content addressing makes this
+                // the same blob (the temporary file goes when the writer
+                // drops). If an upload not yet committed put it there, this
+                // one holds it too.
+                drop(file);
+                let mut stake = StagedBlobs::default();
+                if hold_if_staged(&mut staged, &dest) {
+                    stake.files.push((dest, self.staging.clone()));
+                }
+                return Ok(PendingBlob::done(
+                    FinishedBlob {
+                        sha256_hex,
+                        inline: None,
+                    },
+                    stake,
+                ));
+            }
         }
         // From here the thread owns the temporary file (and removes it if
         // it cannot move it into place).
         self.sink = None;
         let tmp = self.tmp.clone();
+        let staging = self.staging.clone();
+        let into_place = dest.clone();
         let durable = std::thread::Builder::new()
             .name("blob-sync".into())
             .spawn(move || {
+                let mut held = false;
                 let result = (|| {
                     file.sync_all()
                         .map_err(StoreError::io("failed to sync", &tmp))?;
                     drop(file);
                     fs::create_dir_all(&sub).map_err(StoreError::io("failed to create", &sub))?;
-                    fs::rename(&tmp, &dest)
-                        .map_err(StoreError::io("failed to move blob to", &dest))?;
+                    {
+                        let mut staged = staging.lock().unwrap_or_else(|p| p.into_inner());
+                        if into_place.is_file() {
+                            // The same content arrived meanwhile: share it.
+                            held = hold_if_staged(&mut staged, &into_place);
+                            let _ = fs::remove_file(&tmp);
+                        } else {
+                            fs::rename(&tmp, &into_place)
+                                .map_err(StoreError::io("failed to move blob to", &into_place))?;
+                            *staged.entry(into_place.clone()).or_insert(0) += 1;
+                            held = true;
+                        }
+                    }
                     // The rename is durable only once the directory entry is.
                     File::open(&sub)
                         .and_then(|d| d.sync_all())
@@ -387,16 +450,18 @@ impl BlobWriter {
                 if result.is_err() {
                     let _ = fs::remove_file(&tmp);
                 }
-                result
+                (held, result)
             })
             .map_err(StoreError::io("failed to start syncing", &self.tmp))?;
         Ok(PendingBlob {
             blob: FinishedBlob {
                 sha256_hex,
-                created: true,
                 inline: None,
             },
             durable: Some(durable),
+            stake: StagedBlobs::default(),
+            dest,
+            staging: self.staging.clone(),
         })
     }
 }
@@ -406,14 +471,22 @@ impl BlobWriter {
 #[derive(Debug)]
 pub struct PendingBlob {
     blob: FinishedBlob,
-    durable: Option<JoinHandle<Result<(), StoreError>>>,
+    /// The sync thread: whether it holds the file in place, and how it went.
+    durable: Option<JoinHandle<(bool, Result<(), StoreError>)>>,
+    /// The file this blob holds, once known.
+    stake: StagedBlobs,
+    dest: PathBuf,
+    staging: Staging,
 }
 
 impl PendingBlob {
-    fn done(blob: FinishedBlob) -> Self {
+    fn done(blob: FinishedBlob, stake: StagedBlobs) -> Self {
         Self {
             blob,
             durable: None,
+            stake,
+            dest: PathBuf::new(),
+            staging: Staging::default(),
         }
     }
 
@@ -422,13 +495,30 @@ impl PendingBlob {
         &self.blob
     }
 
-    /// Waits until the blob is durable under its digest.
-    pub fn wait(mut self) -> Result<FinishedBlob, StoreError> {
+    /// Waits for the sync thread; what it put in place is then in `stake`.
+    fn settle(&mut self) -> Result<(), StoreError> {
         if let Some(t) = self.durable.take() {
-            t.join().unwrap_or_else(|_| {
-                Err(StoreError::Content("the blob sync thread panicked".into()))
-            })?;
+            let (held, result) = t.join().unwrap_or_else(|_| {
+                (
+                    false,
+                    Err(StoreError::Content("the blob sync thread panicked".into())),
+                )
+            });
+            if held {
+                self.stake
+                    .files
+                    .push((self.dest.clone(), self.staging.clone()));
+            }
+            result?;
         }
+        Ok(())
+    }
+
+    /// Waits until the blob is durable under its digest; its file is then
+    /// staged in `staged`. On an error the file it put in place is removed.
+    pub fn wait(mut self, staged: &mut StagedBlobs) -> Result<FinishedBlob, StoreError> {
+        self.settle()?;
+        staged.absorb(std::mem::take(&mut self.stake));
         Ok(self.blob.clone())
     }
 }
@@ -436,10 +526,8 @@ impl PendingBlob {
 impl Drop for PendingBlob {
     fn drop(&mut self) {
         // Never leave the thread behind: once this returns, the blob is in
-        // place or gone, so a caller removing what it created misses nothing.
-        if let Some(t) = self.durable.take() {
-            let _ = t.join();
-        }
+        // place and staged (then removed with `stake`, after this), or gone.
+        let _ = self.settle();
     }
 }
 
@@ -466,16 +554,18 @@ mod tests {
     fn stores_by_digest_and_refuses_bad_content_without_leftovers() {
         let dir = tempfile::tempdir().unwrap();
         let blobs = BlobStore::open(dir.path()).unwrap();
+        let mut staged = StagedBlobs::default();
         let mut w = blobs.writer("m".into(), 5, sha(b"hello")).unwrap();
         w.write(Bytes::from_static(b"hel")).unwrap();
         w.write(Bytes::from_static(b"lo")).unwrap();
-        let done = w.finish().unwrap();
+        let done = w.finish(&mut staged).unwrap();
         assert_eq!(
             done.inline.as_deref(),
             Some(&b"hello"[..]),
             "small: kept for the database"
         );
         assert!(!blobs.contains(&done.sha256_hex));
+        assert!(staged.is_empty(), "no file to stage");
 
         // Large enough for the writer thread to sync behind it once.
         let big: Vec<u8> = (0..WRITE_BEHIND as usize + (1 << 20))
@@ -487,8 +577,8 @@ mod tests {
         for piece in big.chunks(64 * 1024) {
             w.write(Bytes::copy_from_slice(piece)).unwrap();
         }
-        let done = w.finish().unwrap();
-        assert!(done.created && done.inline.is_none());
+        let done = w.finish(&mut staged).unwrap();
+        assert!(!staged.is_empty() && done.inline.is_none());
         assert_eq!(fs::read(blobs.path(&done.sha256_hex)).unwrap(), big);
 
         // The same content again: no second file, no leftover.
@@ -496,7 +586,12 @@ mod tests {
             .writer("m".into(), big.len() as u64, sha(&big))
             .unwrap();
         w.write(Bytes::from(big.clone())).unwrap();
-        assert!(!w.finish().unwrap().created);
+        let mut again = StagedBlobs::default();
+        w.finish(&mut again).unwrap();
+        assert!(!again.is_empty(), "held by both uploads");
+        staged.keep();
+        drop(again);
+        assert!(blobs.contains(&done.sha256_hex), "kept by the first");
         // A large one abandoned half way, or with the wrong digest, leaves nothing.
         let mut w = blobs
             .writer("m".into(), big.len() as u64, sha(&big))
@@ -507,7 +602,12 @@ mod tests {
             .writer("m".into(), big.len() as u64, sha(b"other"))
             .unwrap();
         w.write(Bytes::from(big.clone())).unwrap();
-        assert!(w.finish().unwrap_err().to_string().contains("SHA-256"));
+        assert!(
+            w.finish(&mut StagedBlobs::default())
+                .unwrap_err()
+                .to_string()
+                .contains("SHA-256")
+        );
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
 
         let mut w = blobs.writer("m".into(), 5, sha(b"hello")).unwrap();
@@ -520,10 +620,60 @@ mod tests {
         drop(w);
         let mut w = blobs.writer("m".into(), 5, sha(b"hello")).unwrap();
         w.write(Bytes::from_static(b"hell")).unwrap();
-        assert!(w.finish().unwrap_err().to_string().contains("truncated"));
+        assert!(
+            w.finish(&mut StagedBlobs::default())
+                .unwrap_err()
+                .to_string()
+                .contains("truncated")
+        );
         let mut w = blobs.writer("m".into(), 5, sha(b"hello")).unwrap();
         w.write(Bytes::from_static(b"jello")).unwrap();
-        assert!(w.finish().unwrap_err().to_string().contains("SHA-256"));
+        assert!(
+            w.finish(&mut StagedBlobs::default())
+                .unwrap_err()
+                .to_string()
+                .contains("SHA-256")
+        );
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_file_two_uploads_share_goes_only_when_neither_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = BlobStore::open(dir.path()).unwrap();
+        let big = vec![7u8; INLINE_MAX as usize + 1];
+        let upload = || {
+            let mut w = blobs
+                .writer("m".into(), big.len() as u64, sha(&big))
+                .unwrap();
+            w.write(Bytes::from(big.clone())).unwrap();
+            w.finish_later().unwrap()
+        };
+        // Both under way at once, then each waited for.
+        let (first, second) = (upload(), upload());
+        let path = blobs.path(&first.blob().sha256_hex);
+        let (mut a, mut b) = (StagedBlobs::default(), StagedBlobs::default());
+        first.wait(&mut a).unwrap();
+        second.wait(&mut b).unwrap();
+        drop(a);
+        assert!(path.is_file(), "the second upload still holds it");
+        drop(b);
+        assert!(!path.is_file(), "neither kept it");
+
+        // A pending upload dropped removes what it put in place.
+        let pending = upload();
+        drop(pending);
+        assert!(!path.is_file());
+
+        // Kept once, it is committed: a later upload of it never removes it.
+        let mut kept = StagedBlobs::default();
+        upload().wait(&mut kept).unwrap();
+        kept.keep();
+        let mut later = StagedBlobs::default();
+        upload().wait(&mut later).unwrap();
+        assert!(later.is_empty(), "a committed file is nobody's to stage");
+        drop(later);
+        assert!(path.is_file());
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
     }
 }

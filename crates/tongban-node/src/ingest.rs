@@ -100,7 +100,6 @@ impl<'a> Ingest<'a> {
         let pending = writer.finish_later().map_err(content_error)?;
         let blob = pending.blob().clone();
         self.pending.push(pending);
-        self.staged.add(self.store.blobs(), &blob);
         // A small material goes to the material log now; the commit that
         // names it syncs the log before writing anything.
         let log = match &blob.inline {
@@ -125,7 +124,7 @@ impl<'a> Ingest<'a> {
             self.finish_current()?;
         }
         for pending in self.pending.drain(..) {
-            pending.wait().map_err(content_error)?;
+            pending.wait(&mut self.staged).map_err(content_error)?;
         }
         Ok(Ingested {
             materials: std::mem::take(&mut self.done),
@@ -137,8 +136,8 @@ impl<'a> Ingest<'a> {
 impl Drop for Ingest<'_> {
     fn drop(&mut self) {
         // An upload dropped before `finish` (client went away, refusal)
-        // leaves nothing. Dropping a pending blob waits for its thread, so
-        // what it created is in place before the staged files go with
+        // leaves nothing: a pending blob dropped waits for its thread and
+        // removes what it put in place; the files already staged go with
         // `staged`, after this.
         self.writer = None;
         self.pending.clear();

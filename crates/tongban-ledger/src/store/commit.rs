@@ -356,9 +356,8 @@ mod tests {
                 .writer("m".into(), content.len() as u64, sha)
                 .unwrap();
             w.write(content.into()).unwrap();
-            let blob = w.finish().unwrap();
             let mut staged = crate::StagedBlobs::default();
-            staged.add(store.blobs(), &blob);
+            let blob = w.finish(&mut staged).unwrap();
             assert!(!staged.is_empty());
             (staged, store.blobs().path(&blob.sha256_hex))
         };

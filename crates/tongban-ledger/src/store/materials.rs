@@ -183,7 +183,8 @@ mod tests {
             .writer("m".into(), content.len() as u64, sha)
             .unwrap();
         w.write(content.clone().into()).unwrap();
-        let blob = w.finish().unwrap();
+        let mut staged = crate::StagedBlobs::default();
+        let blob = w.finish(&mut staged).unwrap();
         let m = MaterialRef {
             kind: "k".into(),
             filename: "f".into(),
