@@ -94,15 +94,17 @@ impl BlobStore {
         })
     }
 
-    /// Where the blob with this digest lives.
-    pub fn path(&self, sha256_hex: &str) -> PathBuf {
+    /// Where the blob with this digest lives (read it through
+    /// [`crate::Store::open_material`]).
+    pub(crate) fn path(&self, sha256_hex: &str) -> PathBuf {
         self.dir
             .join(&sha256_hex[..2.min(sha256_hex.len())])
             .join(sha256_hex)
     }
 
     /// Whether the blob is present.
-    pub fn contains(&self, sha256_hex: &str) -> bool {
+    #[cfg(test)]
+    fn contains(&self, sha256_hex: &str) -> bool {
         self.path(sha256_hex).is_file()
     }
 

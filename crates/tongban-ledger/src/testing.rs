@@ -4,7 +4,7 @@
 //!
 //! Only built with the `testing` feature, and never for a running node: it
 //! writes around [`crate::Store`]'s one write path on purpose. The tree
-//! names and key encodings are the store's own ([`crate::store`]'s `keys`).
+//! names and key encodings are the store's own (its `keys` module).
 
 use std::path::Path;
 
