@@ -1,113 +1,25 @@
-//! Content-addressed material files under `<data_dir>/blobs/`.
+//! Writing one blob: [`BlobWriter`] receives the chunks (a large blob on a
+//! thread of its own), checks size and digest, and moves the file into
+//! place; [`PendingBlob`] is one whose last sync may still run.
 //!
-//! Materials up to [`INLINE_MAX`] bytes are not files at all: the writer
-//! keeps them in memory and the caller appends them to the material log
-//! (`Store::append_material`), which the commit that names them syncs, so
-//! one sync makes a whole batch of small materials durable instead of two
-//! fsyncs per file.
-//!
-//! A larger blob is written to a temporary file by a thread of its own
-//! (hashing and writing while the caller receives the next chunk, syncing
-//! behind itself every 8 MiB) while its digest and size are checked, then
-//! fsynced, renamed to `blobs/<first two hex>/<sha256 hex>` and the
-//! directory fsynced, all before any ledger entry names it. A writer dropped
-//! before [`BlobWriter::finish`] removes its temporary file, so a truncated or
-//! refused upload leaves nothing behind; a finished blob no commit names yet
-//! is held by [`StagedBlobs`], which removes it when dropped unless the
-//! commit that names it kept it ([`crate::Batch::keep_blobs`]).
-//!
-//! Content addressing lets uploads share a file: two of the same content
-//! (in one stream, or concurrently) stage one file, counted twice, and it
-//! goes only when neither is kept. A file already in place that no upload
-//! has staged is a committed one (or a leftover of a crash) and is never
-//! removed here.
+//! Which files stay is `staging`'s: a file put in place is staged there.
 
-use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{SyncSender, sync_channel};
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
-
 use sha2::{Digest, Sha256};
 
+use super::staging::{Staging, hold_if_staged};
+use super::{BlobStore, INLINE_MAX, StagedBlobs, WRITE_BEHIND};
 use crate::StoreError;
 use crate::records::hex;
 
-/// Materials up to this size go to the material log, not to files.
-pub const INLINE_MAX: u64 = 256 * 1024;
-
-/// While a large blob arrives, its written part is synced in the
-/// background every this many bytes, so the disk writes alongside the
-/// network instead of after it: the final fsync then finds little left.
-/// (Receiving 256 MiB, a final fsync of the whole took as long again as
-/// the transfer.)
-const WRITE_BEHIND: u64 = 8 << 20;
-
-/// Files uploads have put in place that no commit has kept yet, with how
-/// many uploads hold each. Moving a file into place, counting it and
-/// removing it all happen under this lock, so a file with a count exists,
-/// and one in place without a count is never an upload's to remove.
-type Staging = Arc<Mutex<HashMap<PathBuf, usize>>>;
-
-/// Counts one more holder of `dest` if an upload staged it, under the
-/// staging lock; false when it is not staged (committed: not ours to count).
-fn hold_if_staged(staged: &mut HashMap<PathBuf, usize>, dest: &Path) -> bool {
-    match staged.get_mut(dest) {
-        Some(n) => {
-            *n += 1;
-            true
-        }
-        None => false,
-    }
-}
-
-/// The blob directory of one node.
-#[derive(Debug)]
-pub struct BlobStore {
-    dir: PathBuf,
-    tmp: PathBuf,
-    counter: AtomicU64,
-    staging: Staging,
-}
-
 impl BlobStore {
-    /// Opens (creating) `dir`, discarding temporary files a crash left.
-    pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let tmp = dir.join("tmp");
-        fs::create_dir_all(&tmp).map_err(StoreError::io("failed to create", &tmp))?;
-        for leftover in fs::read_dir(&tmp)
-            .map_err(StoreError::io("failed to read", &tmp))?
-            .flatten()
-        {
-            let _ = fs::remove_file(leftover.path());
-        }
-        Ok(Self {
-            dir: dir.to_path_buf(),
-            tmp,
-            counter: AtomicU64::new(0),
-            staging: Staging::default(),
-        })
-    }
-
-    /// Where the blob with this digest lives (read it through
-    /// [`crate::Store::open_material`]).
-    pub(crate) fn path(&self, sha256_hex: &str) -> PathBuf {
-        self.dir
-            .join(&sha256_hex[..2.min(sha256_hex.len())])
-            .join(sha256_hex)
-    }
-
-    /// Whether the blob is present.
-    #[cfg(test)]
-    fn contains(&self, sha256_hex: &str) -> bool {
-        self.path(sha256_hex).is_file()
-    }
-
     /// Starts writing a blob that must come to exactly `size` bytes with this
     /// SHA-256. `what` names it in errors (e.g. `material "id-card"`).
     pub fn writer(
@@ -146,59 +58,6 @@ impl BlobStore {
             dir: self.dir.clone(),
             staging: self.staging.clone(),
         })
-    }
-}
-
-/// Blob files uploads put in place that no committed record names yet.
-///
-/// Dropped, it removes them (a file another upload also holds stays until
-/// that one lets go): an upload refused, broken off, or whose commit
-/// failed leaves nothing half-stored. Handed to the batch that names them
-/// ([`crate::Batch::keep_blobs`]), they stay for good once that batch is
-/// written, and go with it if the commit fails. Files get here only from
-/// [`BlobWriter::finish`] and [`PendingBlob::wait`].
-#[derive(Debug, Default)]
-#[must_use = "dropping staged blobs removes their files"]
-pub struct StagedBlobs {
-    files: Vec<(PathBuf, Staging)>,
-}
-
-impl StagedBlobs {
-    /// Whether no file is staged.
-    pub fn is_empty(&self) -> bool {
-        self.files.is_empty()
-    }
-
-    /// Takes over the files of `other`.
-    pub(crate) fn absorb(&mut self, mut other: StagedBlobs) {
-        self.files.append(&mut other.files);
-    }
-
-    /// Keeps the files for good: a committed record names them (and every
-    /// other holder's claim on them lapses).
-    pub(crate) fn keep(mut self) {
-        for (path, staging) in self.files.drain(..) {
-            staging
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&path);
-        }
-    }
-}
-
-impl Drop for StagedBlobs {
-    fn drop(&mut self) {
-        for (path, staging) in self.files.drain(..) {
-            let mut staged = staging.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(n) = staged.get_mut(&path) {
-                *n -= 1;
-                if *n == 0 {
-                    staged.remove(&path);
-                    // Gone already is fine: nothing of it remains either way.
-                    let _ = fs::remove_file(&path);
-                }
-            }
-        }
     }
 }
 
@@ -636,46 +495,6 @@ mod tests {
                 .to_string()
                 .contains("SHA-256")
         );
-        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
-    }
-
-    #[test]
-    fn a_file_two_uploads_share_goes_only_when_neither_is_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let blobs = BlobStore::open(dir.path()).unwrap();
-        let big = vec![7u8; INLINE_MAX as usize + 1];
-        let upload = || {
-            let mut w = blobs
-                .writer("m".into(), big.len() as u64, sha(&big))
-                .unwrap();
-            w.write(Bytes::from(big.clone())).unwrap();
-            w.finish_later().unwrap()
-        };
-        // Both under way at once, then each waited for.
-        let (first, second) = (upload(), upload());
-        let path = blobs.path(&first.blob().sha256_hex);
-        let (mut a, mut b) = (StagedBlobs::default(), StagedBlobs::default());
-        first.wait(&mut a).unwrap();
-        second.wait(&mut b).unwrap();
-        drop(a);
-        assert!(path.is_file(), "the second upload still holds it");
-        drop(b);
-        assert!(!path.is_file(), "neither kept it");
-
-        // A pending upload dropped removes what it put in place.
-        let pending = upload();
-        drop(pending);
-        assert!(!path.is_file());
-
-        // Kept once, it is committed: a later upload of it never removes it.
-        let mut kept = StagedBlobs::default();
-        upload().wait(&mut kept).unwrap();
-        kept.keep();
-        let mut later = StagedBlobs::default();
-        upload().wait(&mut later).unwrap();
-        assert!(later.is_empty(), "a committed file is nobody's to stage");
-        drop(later);
-        assert!(path.is_file());
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
     }
 }
