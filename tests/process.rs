@@ -174,6 +174,133 @@ fn a_bad_config_exits_64_naming_the_field() {
     assert_eq!(out.status.code(), Some(2), "usage error");
 }
 
+#[test]
+fn a_bad_holiday_calendar_stops_the_node_with_64_naming_the_date() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let configs = write_federation(
+        dir.path(),
+        &pki,
+        &BTreeMap::from([(HANTAI, "127.0.0.1:0".to_owned())]),
+    );
+    let path = dir.path().join("federation.toml");
+    let good = std::fs::read_to_string(&path).unwrap();
+    let bad = good.replacen("\"2026-10-10\"", "\"2026-10-07\"", 1);
+    assert_ne!(bad, good);
+    std::fs::write(&path, bad).unwrap();
+    let out = Command::new(BIN)
+        .args(["node", "--config"])
+        .arg(&configs[HANTAI])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("federation.toml")
+            && stderr
+                .contains("calendar[0]: 2026-10-07 is both a holiday and a make-up working day"),
+        "{stderr}"
+    );
+}
+
+/// Runs `tongban directory ARGS` in `dir`: exit code, stdout, stderr.
+fn directory(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(BIN)
+        .arg("directory")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn item_guides_are_read_offline_from_the_directory_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("federation.toml"),
+        include_str!("../examples/federation.toml"),
+    )
+    .unwrap();
+
+    // The default path is ./federation.toml.
+    let (code, out, err) = directory(dir.path(), &["guide", "GT-0001"]);
+    assert_eq!(code, Some(0), "{err}");
+    for line in [
+        "GT-0001 个体工商户登记",
+        "category   商事登记",
+        "promised   5 working days",
+        "holiday calendar: 2026",
+        "mail-window",
+        "application-form 个体工商户登记申请书: paper original, mailed to the home county",
+        "id-card          经营者身份证明: electronic copy",
+        "at 雁塔区 610113 for 汉台区 610702, 商州区 611002",
+        "at 汉台区 610702 for 雁塔区 610113",
+    ] {
+        assert!(out.contains(line), "{line:?} in\n{out}");
+    }
+    assert!(
+        !out.contains("at 商州区 611002 for 汉台区"),
+        "no agreement: {out}"
+    );
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let file = dir.path().join("federation.toml");
+    let file = file.to_str().unwrap();
+    let (code, out, err) = directory(
+        elsewhere.path(),
+        &["guide", "HJ-0001", "--directory", file, "--json"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("one json document");
+    assert_eq!(v["name"], "户口迁移");
+    assert_eq!(v["promised_days"], 10);
+    assert_eq!(
+        v["delivery"],
+        serde_json::json!(["mail-applicant", "collect-home"])
+    );
+    assert_eq!(v["materials"][0]["kind"], "hukou-book");
+    assert_eq!(v["materials"][0]["paper"], true);
+    assert_eq!(v["materials"][1]["paper"], false);
+    let intake = v["intake"].as_array().unwrap();
+    assert_eq!(intake.len(), 2, "{v}");
+    assert_eq!(intake[0]["county"]["name"], "汉台区");
+    assert_eq!(intake[0]["for"][0]["code"], "610113");
+    assert_eq!(intake[1]["county"]["code"], "610113");
+    assert_eq!(intake[1]["for"][0]["name"], "汉台区");
+
+    // An unknown item: refused (1), naming it and what it may have meant.
+    let (code, out, err) = directory(dir.path(), &["guide", "GT-001"]);
+    assert_eq!(code, Some(1));
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains("item \"GT-001\"") && err.contains("did you mean GT-0001 (个体工商户登记)?"),
+        "{err}"
+    );
+    let (code, _, err) = directory(dir.path(), &["guide", "XX-9999"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("item \"XX-9999\"") && err.contains("tongban directory items"),
+        "{err}"
+    );
+    let (code, out, _) = directory(dir.path(), &["items"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("SP-0001    食品经营许可"), "{out}");
+
+    // No directory file: a configuration problem (64).
+    let (code, _, err) = directory(elsewhere.path(), &["guide", "GT-0001"]);
+    assert_eq!(code, Some(64));
+    assert!(
+        err.contains("failed to load the federation directory federation.toml")
+            && err.contains("--directory"),
+        "{err}"
+    );
+}
+
 /// A free loopback port (bound and released; the node binds it again).
 fn free_port() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -333,6 +333,118 @@ async fn a_correction_round_trip_pauses_and_resumes_the_clock() {
     assert_eq!(at_a.due_date, back.due_date);
 }
 
+/// Moves the test clock to `day` (China Standard Time), keeping the time of day.
+fn set_today(clock: &TestClock, day: time::Date) {
+    clock.advance_days((day - clock.clock().today()).whole_days());
+}
+
+/// Sends a signed lease for the open correction request and resubmits.
+async fn supplement(window: &mut Window, case_no: &str) {
+    window
+        .attach(tokio_stream::iter(attach_frames(
+            case_no,
+            "premises-proof",
+            b"signed lease",
+        )))
+        .await
+        .expect("attach");
+    window
+        .resubmit(tongban_proto::window::v1::CaseRef {
+            case_no: case_no.to_owned(),
+        })
+        .await
+        .expect("resubmit");
+}
+
+#[tokio::test]
+async fn the_clock_skips_the_national_day_holiday_across_a_correction_pause() {
+    let clock = TestClock::default();
+    set_today(&clock, time::macros::date!(2026 - 09 - 28));
+    let cluster = Cluster::start_with(Options {
+        clock: Some(clock.clock()),
+        ..Options::default()
+    })
+    .await;
+    // Accepted on Monday 28 September with 5 working days: 29 and 30
+    // September, then 1-7 October are holidays, then 8, 9 and the make-up
+    // Saturday 10 October.
+    let (mut window, mut review, case_no) = under_review(&cluster, "mail-applicant").await;
+    let accepted = home_state(&mut review, &case_no, "UNDER_REVIEW").await;
+    assert_eq!(accepted.due_date, "2026-10-10");
+    assert!(
+        accepted
+            .history
+            .iter()
+            .any(|h| h.event == "review.accepted" && h.detail.ends_with("by 2026-10-10")),
+        "counted with the 2026 calendar, nothing to say: {:?}",
+        accepted.history
+    );
+
+    // Paused on Wednesday 30 September: 8, 9 and 10 October are left.
+    set_today(&clock, time::macros::date!(2026 - 09 - 30));
+    let asked = request_correction(&mut review, &case_no).await;
+    assert!(!asked.clock_running);
+    assert_eq!(asked.working_days_left, 3);
+    assert_eq!(
+        asked.corrections[0].deadline, "2026-10-10",
+        "3 working days for the applicant: 8, 9 and the make-up Saturday 10 October"
+    );
+    window_state(&mut window, &case_no, "CORRECTION_REQUESTED").await;
+
+    // The supplement arrives on Monday 5 October, during the holiday: the
+    // clock resumes, and the holiday days still do not count.
+    set_today(&clock, time::macros::date!(2026 - 10 - 05));
+    supplement(&mut window, &case_no).await;
+    let back = home_case_until(&mut review, &case_no, "resumed", |c| c.clock_running).await;
+    assert_eq!(
+        back.due_date, "2026-10-10",
+        "Monday to Friday would say 2026-10-08"
+    );
+    assert_eq!(back.working_days_left, 3);
+    // The window hears of it with the new due date.
+    let at_window = window_case_until(&mut window, &case_no, "resumed", |c| {
+        c.clock_running
+            && c.history
+                .iter()
+                .any(|h| h.detail.contains("the clock runs again, due 2026-10-10"))
+    })
+    .await;
+    assert_eq!(at_window.due_date, "2026-10-10");
+}
+
+#[tokio::test]
+async fn a_due_date_in_a_year_without_a_calendar_says_so() {
+    let clock = TestClock::default();
+    set_today(&clock, time::macros::date!(2026 - 12 - 28));
+    let cluster = Cluster::start_with(Options {
+        clock: Some(clock.clock()),
+        ..Options::default()
+    })
+    .await;
+    // Monday 28 December + 5: 29, 30, 31 December, then 2027, which the
+    // example directory has no calendar for: Friday 1 and Monday 4 January.
+    let (mut window, mut review, case_no) = under_review(&cluster, "mail-applicant").await;
+    let accepted = home_state(&mut review, &case_no, "UNDER_REVIEW").await;
+    assert_eq!(accepted.due_date, "2027-01-04");
+    // The acceptance's entry in each node's history says so (the case note
+    // moves on with the next event).
+    let note = "due date computed without a holiday calendar for 2027 (monday to friday)";
+    let says_so = |c: &CaseView, event: &str| {
+        c.history
+            .iter()
+            .any(|h| h.event == event && h.detail.contains(note))
+    };
+    assert!(
+        says_so(&accepted, "review.accepted"),
+        "{:?}",
+        accepted.history
+    );
+    window_case_until(&mut window, &case_no, "the note on the due date", |c| {
+        c.due_date == "2027-01-04" && says_so(c, "update.received")
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_denial_reaches_both_nodes() {
     let cluster = Cluster::start().await;
@@ -718,7 +830,7 @@ async fn review_and_mail_refuse_bad_input_and_change_nothing() {
     refused(
         mail.send(send("parcel", "EMS", WAYBILL_1)).await,
         Code::InvalidArgument,
-        "not materials or result",
+        "is not one of materials, result",
     );
     refused(
         mail.send(send("result", " ", WAYBILL_1)).await,

@@ -70,6 +70,9 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: MailCommand,
     },
+    /// Read the federation directory file offline: item guides (办事指南).
+    #[command(subcommand)]
+    Directory(DirectoryCommand),
     /// Run a whole local federation for trying tongban: creates (or reuses)
     /// a CA, certificates, configs and client profiles in DIR, starts three
     /// county nodes on loopback, runs a sample case to CLOSED, prints its
@@ -81,6 +84,32 @@ pub(crate) enum Command {
         /// The nodes listen on 127.0.0.1 at this port and the next two.
         #[arg(long, default_value_t = 7001)]
         base_port: u16,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DirectoryCommand {
+    /// An item's guide (办事指南): category, materials (which paper originals
+    /// are mailed), promised working days, delivery modes, and which counties
+    /// take it in for which.
+    Guide {
+        /// The item's code, e.g. GT-0001.
+        item: String,
+        /// The federation directory file.
+        #[arg(long, default_value = "federation.toml")]
+        directory: PathBuf,
+        /// One JSON document on stdout instead of human output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The item catalogue: code, name, category, promised working days.
+    Items {
+        /// The federation directory file.
+        #[arg(long, default_value = "federation.toml")]
+        directory: PathBuf,
+        /// One JSON document on stdout instead of human output.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -1,5 +1,5 @@
 //! The federation directory (`federation.toml`): trust domain, counties,
-//! item catalogue and agreements, with the validation that makes a loaded
+//! item catalogue, agreements and the holiday calendar, with the validation that makes a loaded
 //! directory safe to trust, and the lookups a node needs to decide whether it
 //! may take in or accept an item for a county.
 //!
@@ -11,13 +11,15 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::calendar::Calendar;
 use crate::codes::{CountyCode, ItemCode};
 
 /// Why a directory could not be loaded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DirectoryError {
     /// The text is not valid TOML or does not have the directory's shape
-    /// (including malformed codes and unknown keys).
+    /// (including malformed codes, unknown keys and a `[[calendar]]` table
+    /// that breaks a rule of the calendar).
     #[error("invalid federation directory: {0}")]
     Parse(String),
     /// The text parsed but breaks a rule of the directory.
@@ -98,6 +100,10 @@ pub struct Directory {
     /// Which counties take in which items for each other (`[[agreement]]`).
     #[serde(rename = "agreement", default)]
     pub agreements: Vec<Agreement>,
+    /// The State Council's holidays and make-up working days, year by year
+    /// (`[[calendar]]`); promised times are counted in its working days.
+    #[serde(rename = "calendar", default)]
+    pub calendar: Calendar,
 }
 
 /// A member county and where its node listens.
@@ -435,6 +441,11 @@ items = ["GT-0001", "HZ-0101"]
 [[agreement]]
 counties = ["611002", "610113"]
 items = ["SP-0001"]
+
+[[calendar]]
+year = 2026
+holidays = ["2026-10-01..2026-10-07"]
+workdays = ["2026-10-10"]
 "#;
 
     fn code(s: &str) -> CountyCode {
@@ -494,6 +505,12 @@ items = ["SP-0001"]
         assert_eq!(d.partners(&code("610702")), [&code("610113")]);
         assert!(d.partners(&code("610722")).is_empty());
 
+        assert!(d.calendar.covers(2026));
+        assert!(
+            d.calendar
+                .is_working_day(time::macros::date!(2026 - 10 - 10))
+        );
+
         // What we write we can read back.
         let again = Directory::from_toml_str(&toml::to_string(&d).unwrap()).unwrap();
         assert_eq!(again, d);
@@ -531,6 +548,22 @@ items = ["SP-0001"]
             broken("trust_domain = ", "trust_domain = = "),
             DirectoryError::Parse(_)
         ));
+    }
+
+    #[test]
+    fn calendar_errors_name_the_table_and_its_line() {
+        let err = broken("\"2026-10-10\"", "\"2026-10-03\"");
+        let DirectoryError::Parse(msg) = err else {
+            panic!("{err:?}")
+        };
+        assert!(
+            msg.contains("calendar[0]: 2026-10-03 is both a holiday and a make-up working day"),
+            "{msg}"
+        );
+        assert!(msg.contains("line 59"), "{msg}");
+        let none = SAMPLE.split("[[calendar]]").next().unwrap();
+        let d = Directory::from_toml_str(none).unwrap();
+        assert_eq!(d.calendar.years().count(), 0, "the calendar is optional");
     }
 
     #[test]

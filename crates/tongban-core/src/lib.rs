@@ -1,6 +1,6 @@
 //! The tongban domain, with no I/O: identifier codes and their validation,
 //! the federation directory, the case state machine, working-day arithmetic
-//! and size limits.
+//! over the published holiday calendar and size limits.
 //!
 //! Everything here is pure: callers read files and clocks and pass text and
 //! dates in, which keeps this crate fast to test and safe to share between
@@ -12,10 +12,12 @@
 pub mod calendar;
 pub mod codes;
 pub mod directory;
+pub mod event;
 pub mod limits;
+pub mod mail;
 pub mod state;
 
-pub use calendar::{add_working_days, is_working_day, working_days_between};
+pub use calendar::Calendar;
 pub use codes::{
     CaseNo, CodeError, CountyCode, CreditCode, ItemCode, Phone, ResidentId, Waybill, mask_id,
     mask_phone,
@@ -23,5 +25,7 @@ pub use codes::{
 pub use directory::{
     Agreement, County, DeliveryMode, Directory, DirectoryError, Item, MaterialSpec,
 };
+pub use event::{CaseEvent, UnknownEvent};
 pub use limits::{DEFAULT_MAX_CASE_BYTES, DEFAULT_MAX_MATERIAL_BYTES};
+pub use mail::{MailLeg, MailStatus, MailTo, UnknownValue};
 pub use state::{CaseState, StateError, window_state};

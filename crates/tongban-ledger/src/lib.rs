@@ -23,6 +23,7 @@
 
 mod blobs;
 pub mod chain;
+pub mod entries;
 mod error;
 mod material_log;
 pub mod records;
@@ -32,6 +33,7 @@ pub mod testing;
 
 pub use blobs::{BlobStore, BlobWriter, FinishedBlob, INLINE_MAX, PendingBlob, StagedBlobs};
 pub use chain::{ENTRY_DOMAIN, EntryHash, entry_hash};
+pub use entries::{EntryBody, MaterialFact, Payload, PayloadError, Received, Sent};
 pub use error::StoreError;
 pub use records::{
     ApplicantRecord, CaseRecord, CorrectionRecord, HandoffRecord, IdentityCheckRecord, LogSpan,

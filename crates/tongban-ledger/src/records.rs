@@ -3,7 +3,10 @@
 //! followed by JSON, so a later version can read (or refuse) older data.
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use tongban_core::CaseState;
+use tongban_core::{
+    CaseNo, CaseState, CountyCode, CreditCode, DeliveryMode, ItemCode, MailLeg, MailStatus, MailTo,
+    Phone, ResidentId,
+};
 
 use crate::StoreError;
 
@@ -60,9 +63,9 @@ pub enum ApplicantRecord {
         /// Name.
         name: String,
         /// GB 11643 resident ID.
-        resident_id: String,
+        resident_id: ResidentId,
         /// Phone.
-        phone: String,
+        phone: Phone,
         /// Postal address.
         address: String,
     },
@@ -71,13 +74,13 @@ pub enum ApplicantRecord {
         /// Registered name.
         name: String,
         /// GB 32100 unified social credit code.
-        credit_code: String,
+        credit_code: CreditCode,
         /// Legal representative's name.
         legal_rep_name: String,
         /// Legal representative's resident ID.
-        legal_rep_id: String,
+        legal_rep_id: ResidentId,
         /// Phone.
-        phone: String,
+        phone: Phone,
         /// Postal address.
         address: String,
     },
@@ -128,7 +131,7 @@ pub struct HandoffRecord {
     /// What it carried ("application", ...).
     pub kind: String,
     /// County it went to (sent) or came from (received).
-    pub peer: String,
+    pub peer: CountyCode,
     /// Whether this node sent it.
     pub sent: bool,
     /// The receiver's ledger seq its receipt names, once the receipt is held
@@ -153,17 +156,17 @@ pub struct CaseRecord {
     /// Application id (UUID v7).
     pub application_id: String,
     /// Case number.
-    pub case_no: String,
+    pub case_no: CaseNo,
     /// Which end this node is.
     pub side: Side,
     /// Item code.
-    pub item_code: String,
+    pub item_code: ItemCode,
     /// Receiving window's county.
-    pub receiving_county: String,
+    pub receiving_county: CountyCode,
     /// Home authority's county.
-    pub home_county: String,
-    /// Delivery mode (`mail-applicant`, ...).
-    pub delivery: String,
+    pub home_county: CountyCode,
+    /// How the result is delivered.
+    pub delivery: DeliveryMode,
     /// The applicant.
     pub applicant: ApplicantRecord,
     /// Materials held, one per kind.
@@ -227,29 +230,29 @@ pub struct CorrectionRecord {
 }
 
 /// A tracked postal leg.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MailLegRecord {
-    /// `materials` or `result`.
-    pub leg: String,
+    /// Which leg.
+    pub leg: MailLeg,
     /// Carrier name.
     pub carrier: String,
     /// Waybill number.
     pub waybill: String,
-    /// `home`, `applicant` or `window`.
-    pub to: String,
+    /// Who it is addressed to.
+    pub to: MailTo,
     /// RFC 3339 time recorded as sent.
     pub sent_at: String,
     /// Latest status.
-    pub status: String,
+    pub status: MailStatus,
     /// Carrier events, oldest first.
     pub events: Vec<MailEventRecord>,
 }
 
 /// A carrier event.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MailEventRecord {
     /// Status.
-    pub status: String,
+    pub status: MailStatus,
     /// RFC 3339 time.
     pub at: String,
     /// Carrier's note.
@@ -264,7 +267,7 @@ pub struct OutboxEntry {
     /// Application id of the case.
     pub application_id: String,
     /// Destination county.
-    pub to: String,
+    pub to: CountyCode,
     /// The encoded envelope, built once so every retry sends the same bytes.
     #[serde(with = "hex_bytes")]
     pub envelope: Vec<u8>,
@@ -291,14 +294,14 @@ pub struct ReceivedHandoff {
 
 /// Byte fields as hex strings: JSON would otherwise spell every byte as a
 /// number in a list, several times larger and slower to decode.
-mod hex_bytes {
+pub(crate) mod hex_bytes {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(super) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&super::hex(bytes))
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let text = String::deserialize(d)?;
         super::unhex(&text).ok_or_else(|| serde::de::Error::custom("not hex"))
     }

@@ -24,7 +24,7 @@ use tongban_proto::mail::v1::EventRequest;
 
 use crate::NodeError;
 use crate::config::Carrier;
-use crate::service::Ctx;
+use crate::ctx::Ctx;
 
 /// Largest body accepted.
 const MAX_BODY: usize = 64 * 1024;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
+use time::Date;
 use tongban_core::{CountyCode, Directory};
 use tongban_pki::tls::TlsMaterial;
 use tongban_pki::{Identity, NodeSigner, Principal, TrustAnchor};
@@ -279,6 +280,22 @@ impl std::fmt::Debug for NodeConfig {
     }
 }
 
+/// The years a due date or correction deadline set on `today` could reach
+/// (the longest promised time of any item, or the correction deadline) that
+/// the directory's calendar does not cover, today's year included.
+pub fn years_without_calendar(directory: &Directory, review: &Review, today: Date) -> Vec<i32> {
+    let longest = directory
+        .items
+        .iter()
+        .map(|i| i.promised_days)
+        .chain([review.correction_deadline_days])
+        .max()
+        .unwrap_or_default();
+    let calendar = &directory.calendar;
+    let last = calendar.add_working_days(today, longest);
+    calendar.uncovered_years(today.previous_day().unwrap_or(today), last)
+}
+
 /// Reads and parses a federation directory file.
 pub fn load_directory(path: &Path) -> Result<Directory, ConfigError> {
     let text = std::fs::read_to_string(path)
@@ -470,6 +487,15 @@ impl NodeConfig {
                 "initial_backoff_ms, batch_size, streams and connect_timeout_ms must be positive and max_backoff_ms not below initial_backoff_ms",
             ));
         }
+        let uncovered = years_without_calendar(&directory, &raw.review, Clock::system().today());
+        if !uncovered.is_empty() {
+            tracing::warn!(
+                directory = %directory_path.display(),
+                years = ?uncovered,
+                covered = %directory.calendar,
+                "the directory has no holiday calendar for a year that due dates set now can reach; those years count monday to friday only"
+            );
+        }
         Ok(Self {
             path: path.to_path_buf(),
             county,
@@ -500,5 +526,49 @@ impl NodeConfig {
             carriers,
             audit: raw.audit,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    fn example() -> Directory {
+        Directory::from_toml_str(include_str!("../../../examples/federation.toml")).unwrap()
+    }
+
+    #[test]
+    fn the_example_directory_carries_the_2026_calendar() {
+        let d = example();
+        assert!(d.calendar.covers(2026));
+        assert_eq!(
+            d.calendar.add_working_days(date!(2026 - 09 - 30), 5),
+            date!(2026 - 10 - 13)
+        );
+    }
+
+    #[test]
+    fn years_without_a_calendar_are_those_due_dates_can_reach() {
+        let d = example();
+        let review = Review::default();
+        // Ten working days (户口迁移) from early November stay in 2026.
+        assert!(years_without_calendar(&d, &review, date!(2026 - 11 - 02)).is_empty());
+        // From mid-December they reach into 2027, which has no table yet.
+        assert_eq!(
+            years_without_calendar(&d, &review, date!(2026 - 12 - 21)),
+            [2027]
+        );
+        assert_eq!(
+            years_without_calendar(&d, &review, date!(2027 - 03 - 01)),
+            [2027]
+        );
+        let long = Review {
+            correction_deadline_days: 300,
+        };
+        assert_eq!(
+            years_without_calendar(&d, &long, date!(2025 - 12 - 01)),
+            [2025, 2027]
+        );
     }
 }

@@ -21,8 +21,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tongban_core::CaseState;
-use tongban_ledger::records::{hex, unhex};
-use tongban_ledger::{Batch, CaseRecord, MaterialRef, NewEntry, OutboxEntry};
+use tongban_ledger::records::unhex;
+use tongban_ledger::{Batch, CaseRecord, EntryBody, MaterialRef, NewEntry, OutboxEntry, Payload};
 use tongban_pki::Principal;
 use tongban_proto::common::v1::{MaterialChunk, Receipt, SignedReceipt};
 use tongban_proto::federation::v1::federation_client::FederationClient;
@@ -32,9 +32,9 @@ use tongban_proto::federation::v1::{
 use tonic::transport::{Channel, Endpoint};
 
 use crate::NodeError;
+use crate::change::{self, Change};
+use crate::ctx::Ctx;
 use crate::protocol::{CHUNK_SIZE, FORMAT_VERSION, RECEIPT_DOMAIN};
-use crate::service::Ctx;
-use crate::view;
 
 type Pending = (u64, OutboxEntry, Vec<u8>);
 
@@ -332,10 +332,19 @@ impl Courier {
                 Some(Outcome::Receipt(signed)) => {
                     match checked.expect("checked with its receipt") {
                         Ok(receipt) => {
-                            let state: CaseState =
-                                receipt.state.parse().unwrap_or(CaseState::HandedOff);
-                            if case.state.can_move_to(state) {
-                                case.state = state;
+                            // The receiver's state moves this case only for
+                            // a handoff of the case itself (QUEUED → HANDED_OFF,
+                            // a supplement taken in). An update's receipt
+                            // carries the receiver's mirror, which may be
+                            // older than this node's own state by now (a
+                            // late receipt once set a case sent again back
+                            // to MAIL_RETURNED).
+                            if entry.kind != "update" {
+                                let state: CaseState =
+                                    receipt.state.parse().unwrap_or(CaseState::HandedOff);
+                                if case.state.can_move_to(state) {
+                                    case.state = state;
+                                }
                             }
                             case.note = format!(
                                 "handed off to {dest}; receipt held (their ledger seq {})",
@@ -348,36 +357,35 @@ impl Courier {
                             {
                                 h.receipt_seq = Some(receipt.ledger_seq);
                             }
-                            commit
-                            .append(NewEntry {
-                                application_id: case.application_id.clone(),
-                                case_no: case.case_no.clone(),
-                                actor: ctx.node_id(),
-                                kind: "handoff.receipted".into(),
-                                state: (entry.kind != "update").then_some(case.state),
-                                payload: view::payload(
-                                    format!("receipt from {dest} for handoff {}", entry.handoff_id),
-                                    serde_json::json!({"handoff_id": entry.handoff_id, "to": dest,
-                                        "receipt": hex(&signed.receipt), "signature": hex(&signed.signature), "signer_certificate": hex(&signed.signer_certificate),
-                                        "receiver_seq": receipt.ledger_seq}),
-                                ),
-                            })
-                            .settle_outbox(*key, raw.clone());
+                            let note = case.note.clone();
+                            let body = EntryBody::HandoffReceipted {
+                                handoff_id: entry.handoff_id.clone(),
+                                to: entry.to.clone(),
+                                receipt: signed.receipt,
+                                signature: signed.signature,
+                                signer_certificate: signed.signer_certificate,
+                                receiver_seq: receipt.ledger_seq,
+                            };
+                            let detail =
+                                format!("receipt from {dest} for handoff {}", entry.handoff_id);
+                            let mut change = Change::new(ctx.node_id(), detail, body).note(note);
+                            // An update's receipt does not move the case here.
+                            if entry.kind == "update" {
+                                change = change.without_state();
+                            }
+                            change::stage(ctx, case, None, change, &mut commit);
+                            commit.settle_outbox(*key, raw.clone());
                         }
                         Err(reason) => {
                             // The receiver replays the same receipt on every
                             // retry, so retrying cannot help: park it.
                             let reason = format!("receipt from {dest} rejected: {reason}");
                             tracing::error!(peer = %dest, handoff = %entry.handoff_id, %reason, "handoff parked");
-                            park_in(
-                                &mut commit,
-                                ctx,
-                                case,
-                                *key,
-                                entry,
-                                "handoff.parked",
-                                reason,
-                            );
+                            let body = EntryBody::HandoffParked {
+                                handoff_id: entry.handoff_id.clone(),
+                                to: entry.to.clone(),
+                            };
+                            park_in(&mut commit, ctx, case, *key, entry, body, reason);
                         }
                     }
                 }
@@ -387,15 +395,11 @@ impl Courier {
                         .unwrap_or("UNKNOWN");
                     let reason = format!("refused by {dest} ({code}): {}", r.message);
                     tracing::warn!(peer = %dest, handoff = %entry.handoff_id, %reason, "handoff refused, parked");
-                    park_in(
-                        &mut commit,
-                        ctx,
-                        case,
-                        *key,
-                        entry,
-                        "handoff.refused",
-                        reason,
-                    );
+                    let body = EntryBody::HandoffRefused {
+                        handoff_id: entry.handoff_id.clone(),
+                        to: entry.to.clone(),
+                    };
+                    park_in(&mut commit, ctx, case, *key, entry, body, reason);
                 }
                 None => problems.push(format!(
                     "{dest} answered nothing for handoff {}",
@@ -488,23 +492,23 @@ impl Courier {
                     case.note = format!(
                         "{reason}; the handoff is parked: fix the cause, then `tongban window retry` (or `review retry`) the case"
                     );
-                    let no = case.case_no.clone();
+                    let no = case.case_no.to_string();
                     cases.insert(case.application_id.clone(), case);
                     no
                 }
                 _ => String::new(),
             };
-            commit.update_outbox(*key, parked).append(NewEntry {
-                application_id: entry.application_id.clone(),
-                case_no,
-                actor: ctx.node_id(),
-                kind: "handoff.parked".into(),
-                state: None,
-                payload: view::payload(
-                    reason.to_owned(),
-                    serde_json::json!({"handoff_id": entry.handoff_id, "to": entry.to}),
-                ),
-            });
+            let payload = Payload::new(
+                reason,
+                EntryBody::HandoffParked {
+                    handoff_id: entry.handoff_id.clone(),
+                    to: entry.to.clone(),
+                },
+            );
+            let mut parked_entry = NewEntry::node(ctx.node_id(), &payload);
+            parked_entry.application_id = entry.application_id.clone();
+            parked_entry.case_no = case_no;
+            commit.update_outbox(*key, parked).append(parked_entry);
         }
         for case in cases.into_values() {
             commit.put_case(case);
@@ -523,27 +527,19 @@ fn park_in(
     case: &mut CaseRecord,
     key: u64,
     entry: &OutboxEntry,
-    kind: &str,
+    body: EntryBody,
     reason: String,
 ) {
-    case.note = format!(
+    let note = format!(
         "{reason}; the handoff is parked: fix the cause, then `tongban window retry` (or `review retry`) the case"
     );
     let mut parked = entry.clone();
     parked.parked = Some(reason.clone());
-    commit
-        .append(NewEntry {
-            application_id: case.application_id.clone(),
-            case_no: case.case_no.clone(),
-            actor: ctx.node_id(),
-            kind: kind.into(),
-            state: None,
-            payload: view::payload(
-                reason,
-                serde_json::json!({"handoff_id": entry.handoff_id, "to": entry.to}),
-            ),
-        })
-        .update_outbox(key, parked);
+    let change = Change::new(ctx.node_id(), reason, body)
+        .note(note)
+        .without_state();
+    change::stage(ctx, case, None, change, commit);
+    commit.update_outbox(key, parked);
 }
 
 /// Feeds envelopes and their material chunks, read from the blob store.

@@ -1,149 +1,14 @@
-//! How a change to a case is made durable and told to the other county.
-//!
-//! Every change at one node is one commit: the case record, its ledger
-//! entry and (when the other node must mirror it) an outbox entry carrying a
-//! `CaseUpdate`, which travels through the same courier, signed receipts and
-//! deduplication as the first handoff. [`mirror`] is the receiving side.
+//! The promised-time clock of a case (start, pause, days left), the wire
+//! forms of its corrections and mail legs, and [`mirror`]: how a step the
+//! other node reports is applied to this node's copy of the case.
 
-use prost::Message;
 use time::Date;
-use tongban_core::{CaseState, add_working_days, working_days_between};
-use tongban_ledger::{
-    Batch, CaseRecord, CorrectionRecord, MailEventRecord, MailLegRecord, NewEntry, OutboxEntry,
-};
+use tongban_core::{Calendar, CaseEvent, CaseState};
+use tongban_ledger::{CaseRecord, CorrectionRecord, MailEventRecord, MailLegRecord};
 use tongban_proto::common::v1 as pb;
-use tongban_proto::federation::v1::{CaseUpdate, Envelope, envelope::Body};
+use tongban_proto::federation::v1::CaseUpdate;
 
-use crate::protocol::FORMAT_VERSION;
-use crate::service::Ctx;
-use crate::{NodeError, view};
-
-/// What one change writes besides the case record.
-pub(crate) struct Change {
-    /// SPIFFE ID of who made it.
-    pub(crate) actor: String,
-    /// Ledger entry kind.
-    pub(crate) kind: &'static str,
-    /// Human detail (personal data masked).
-    pub(crate) detail: String,
-    /// Structured payload fields.
-    pub(crate) fields: serde_json::Value,
-    /// The update the other node mirrors, if any.
-    pub(crate) report: Option<CaseUpdate>,
-}
-
-/// The county at the other end of a case.
-pub(crate) fn peer_of(ctx: &Ctx, case: &CaseRecord) -> String {
-    if case.receiving_county == ctx.county.as_str() {
-        case.home_county.clone()
-    } else {
-        case.receiving_county.clone()
-    }
-}
-
-/// An outbox entry carrying `body` (with `materials`) to the other county.
-pub(crate) fn outbox_entry(
-    ctx: &Ctx,
-    case: &CaseRecord,
-    actor: &str,
-    kind: &str,
-    body: Body,
-    materials: Vec<tongban_ledger::MaterialRef>,
-) -> OutboxEntry {
-    let handoff_id = uuid::Uuid::now_v7().to_string();
-    let envelope = Envelope {
-        version: FORMAT_VERSION,
-        handoff_id: handoff_id.clone(),
-        application_id: case.application_id.clone(),
-        case_no: case.case_no.clone(),
-        receiving_county: case.receiving_county.clone(),
-        home_county: case.home_county.clone(),
-        sent_at: ctx.clock.now_rfc3339(),
-        actor: actor.to_owned(),
-        body: Some(body),
-        materials: materials.iter().map(view::header).collect(),
-    }
-    .encode_to_vec();
-    OutboxEntry {
-        handoff_id,
-        application_id: case.application_id.clone(),
-        to: peer_of(ctx, case),
-        envelope,
-        kind: kind.to_owned(),
-        materials,
-        parked: None,
-    }
-}
-
-/// Writes `case` with its ledger entry and, if the change has a report, the
-/// outbox entry to the other county; flushes; wakes the courier.
-pub(crate) async fn save(
-    ctx: &Ctx,
-    case: &mut CaseRecord,
-    change: Change,
-    mut batch: Batch,
-) -> Result<(), NodeError> {
-    let mut fields = change.fields;
-    if !change.detail.is_empty() {
-        case.note = change.detail.clone();
-    }
-    let reported = change.report.is_some();
-    if let Some(mut update) = change.report {
-        // Only a step that moved the case reports a state (see `mirror`).
-        let before = ctx.store.case(&case.application_id)?.map(|c| c.state);
-        update.state = if before == Some(case.state) {
-            String::new()
-        } else {
-            case.state.as_str().to_owned()
-        };
-        update.detail = change.detail.clone();
-        let entry = outbox_entry(
-            ctx,
-            case,
-            &change.actor,
-            "update",
-            Body::Update(update),
-            Vec::new(),
-        );
-        // The sender's side of the handoff, for auditors to match with the
-        // receiver's receipt.
-        if let serde_json::Value::Object(map) = &mut fields {
-            map.insert("handoff_id".into(), entry.handoff_id.clone().into());
-            map.insert(
-                "envelope_sha256".into(),
-                envelope_sha(&entry.envelope).into(),
-            );
-            map.insert("to".into(), entry.to.clone().into());
-        }
-        case.handoffs.push(tongban_ledger::HandoffRecord {
-            handoff_id: entry.handoff_id.clone(),
-            kind: "update".into(),
-            peer: entry.to.clone(),
-            sent: true,
-            receipt_seq: None,
-        });
-        batch.enqueue(entry);
-    }
-    batch.put_case(case.clone()).append(NewEntry {
-        application_id: case.application_id.clone(),
-        case_no: case.case_no.clone(),
-        actor: change.actor,
-        kind: change.kind.into(),
-        state: Some(case.state),
-        payload: view::payload(change.detail, fields),
-    });
-    ctx.store.commit(batch).await?;
-    if reported {
-        ctx.wake.notify_one();
-    }
-    Ok(())
-}
-
-/// Lowercase hex SHA-256 of an envelope.
-pub(crate) fn envelope_sha(envelope: &[u8]) -> String {
-    use sha2::Digest;
-    tongban_ledger::records::hex(&sha2::Sha256::digest(envelope))
-}
+use crate::NodeError;
 
 /// Moves a case to `next`, refusing moves the state machine does not allow.
 pub(crate) fn move_to(case: &mut CaseRecord, next: CaseState) -> Result<(), NodeError> {
@@ -170,23 +35,51 @@ pub(crate) fn format_date(date: Date) -> String {
 }
 
 /// Working days from `today` to the due date (negative when overdue).
-pub(crate) fn days_left(case: &CaseRecord, today: Date) -> Option<i64> {
+pub(crate) fn days_left(calendar: &Calendar, case: &CaseRecord, today: Date) -> Option<i64> {
     let due = parse_date(case.review.due_date.as_deref()?)?;
-    Some(working_days_between(today, due))
+    Some(calendar.working_days_between(today, due))
 }
 
 /// Starts (or resumes) the promised-time clock with `days` working days.
-pub(crate) fn start_clock(case: &mut CaseRecord, today: Date, days: i64) {
-    let due = add_working_days(today, days.max(0) as u32);
+/// Returns what to append to the change's detail: empty, or a note that the
+/// due date was counted Monday to Friday for lack of a holiday calendar.
+#[must_use]
+pub(crate) fn start_clock(
+    calendar: &Calendar,
+    case: &mut CaseRecord,
+    today: Date,
+    days: i64,
+) -> String {
+    let due = calendar.add_working_days(today, days.max(0) as u32);
     case.review.due_date = Some(format_date(due));
     case.review.clock_running = true;
     case.review.paused_days_left = None;
+    calendar_note(calendar, "due date", today, due)
+}
+
+/// `"; due date computed without a holiday calendar for 2027 (monday to
+/// friday)"` when some day in `(from, to]` is in a year the directory has no
+/// calendar for; empty otherwise. `what` names the date computed.
+pub(crate) fn calendar_note(calendar: &Calendar, what: &str, from: Date, to: Date) -> String {
+    let years: Vec<String> = calendar
+        .uncovered_years(from, to)
+        .iter()
+        .map(i32::to_string)
+        .collect();
+    if years.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; {what} computed without a holiday calendar for {} (monday to friday)",
+            years.join(", ")
+        )
+    }
 }
 
 /// Pauses the clock, remembering the working days that were left.
-pub(crate) fn pause_clock(case: &mut CaseRecord, today: Date) {
+pub(crate) fn pause_clock(calendar: &Calendar, case: &mut CaseRecord, today: Date) {
     if case.review.clock_running {
-        case.review.paused_days_left = days_left(case, today);
+        case.review.paused_days_left = days_left(calendar, case, today);
     }
     case.review.clock_running = false;
     case.review.due_date = None;
@@ -215,48 +108,56 @@ pub(crate) fn correction_pb(c: &CorrectionRecord) -> pb::Correction {
 
 pub(crate) fn mail_leg_pb(m: &MailLegRecord) -> pb::MailLeg {
     pb::MailLeg {
-        leg: m.leg.clone(),
+        leg: m.leg.to_string(),
         carrier: m.carrier.clone(),
         waybill: m.waybill.clone(),
         sent_at: m.sent_at.clone(),
-        status: m.status.clone(),
+        status: m.status.to_string(),
         events: m
             .events
             .iter()
             .map(|e| pb::MailEvent {
-                status: e.status.clone(),
+                status: e.status.to_string(),
                 at: e.at.clone(),
                 note: e.note.clone(),
             })
             .collect(),
-        to: m.to.clone(),
+        to: m.to.to_string(),
     }
 }
 
-fn mail_leg_record(m: &pb::MailLeg) -> MailLegRecord {
-    MailLegRecord {
-        leg: m.leg.clone(),
+/// A mail leg the other node reports, parsed: every name must be one this
+/// node knows.
+fn mail_leg_record(m: &pb::MailLeg) -> Result<MailLegRecord, NodeError> {
+    let invalid = |e: tongban_core::UnknownValue| NodeError::Invalid(format!("mail leg: {e}"));
+    let waybill = tongban_core::Waybill::parse(&m.waybill)
+        .map_err(|e| NodeError::Invalid(format!("mail leg: {e}")))?;
+    Ok(MailLegRecord {
+        leg: m.leg.parse().map_err(invalid)?,
         carrier: m.carrier.clone(),
-        waybill: m.waybill.clone(),
-        to: m.to.clone(),
+        waybill: waybill.to_string(),
+        to: m.to.parse().map_err(invalid)?,
         sent_at: m.sent_at.clone(),
-        status: m.status.clone(),
+        status: m.status.parse().map_err(invalid)?,
         events: m
             .events
             .iter()
-            .map(|e| MailEventRecord {
-                status: e.status.clone(),
-                at: e.at.clone(),
-                note: e.note.clone(),
+            .map(|e| {
+                Ok(MailEventRecord {
+                    status: e.status.parse().map_err(invalid)?,
+                    at: e.at.clone(),
+                    note: e.note.clone(),
+                })
             })
-            .collect(),
-    }
+            .collect::<Result<_, NodeError>>()?,
+    })
 }
 
 /// Applies an update from the other node to this node's copy of the case.
 /// Returns the waybill to index, if the update carries a mail leg.
 pub(crate) fn mirror(
     case: &mut CaseRecord,
+    event: CaseEvent,
     update: &CaseUpdate,
     at: &str,
 ) -> Result<Option<String>, NodeError> {
@@ -272,7 +173,7 @@ pub(crate) fn mirror(
         if state != case.state && !case.state.can_move_to(state) {
             // Several steps at once (e.g. approved and ready for pickup):
             // allowed, but worth a line in the log.
-            tracing::info!(case = %case.case_no, from = %case.state, to = %state, event = %update.event, "mirrored state jump");
+            tracing::info!(case = %case.case_no, from = %case.state, to = %state, %event, "mirrored state jump");
         }
         case.state = state;
     }
@@ -287,9 +188,9 @@ pub(crate) fn mirror(
         case.review.due_date = None;
     }
     let mut waybill = None;
-    match update.event.as_str() {
-        "review.accepted" => case.review.accepted_at = Some(at.to_owned()),
-        "review.correction-requested" => {
+    match event {
+        CaseEvent::ReviewAccepted => case.review.accepted_at = Some(at.to_owned()),
+        CaseEvent::CorrectionRequested => {
             let c = update
                 .correction
                 .as_ref()
@@ -306,10 +207,12 @@ pub(crate) fn mirror(
                 supplied: Vec::new(),
             });
         }
-        "review.paper-received" => {
+        // The state, clock and note above are all it changes here.
+        CaseEvent::SupplementReceived => {}
+        CaseEvent::PaperReceived => {
             case.review.paper_received_at = Some(update.paper_received_at.clone())
         }
-        "review.approved" => {
+        CaseEvent::Approved => {
             case.review.licence_no = update.licence_no.clone();
             case.review.result = update.result.as_ref().map(|r| tongban_ledger::MaterialRef {
                 kind: r.kind.clone(),
@@ -320,21 +223,20 @@ pub(crate) fn mirror(
                 log: None,
             });
         }
-        "review.denied" => case.review.denial_reason = update.reason.clone(),
-        "mail.sent" | "mail.event" => {
+        CaseEvent::Denied => case.review.denial_reason = update.reason.clone(),
+        CaseEvent::MailSent | CaseEvent::MailEvent => {
             let leg = update
                 .mail
                 .as_ref()
                 .ok_or_else(|| NodeError::Invalid("mail update without its leg".into()))?;
-            let record = mail_leg_record(leg);
+            let record = mail_leg_record(leg)?;
             waybill = Some(record.waybill.clone());
             match case.mail.iter_mut().find(|m| m.waybill == record.waybill) {
                 Some(existing) => *existing = record,
                 None => case.mail.push(record),
             }
         }
-        "case.closed" => case.closed_at = Some(at.to_owned()),
-        _ => {}
+        CaseEvent::Closed => case.closed_at = Some(at.to_owned()),
     }
     Ok(waybill)
 }
@@ -348,16 +250,16 @@ mod tests {
     fn case(state: CaseState) -> CaseRecord {
         CaseRecord {
             application_id: "a".into(),
-            case_no: "610702-20261125-1".into(),
+            case_no: "610702-20261125-1".parse().unwrap(),
             side: Side::Home,
-            item_code: "GT-0001".into(),
-            receiving_county: "610702".into(),
-            home_county: "610113".into(),
-            delivery: "mail-applicant".into(),
+            item_code: "GT-0001".parse().unwrap(),
+            receiving_county: "610702".parse().unwrap(),
+            home_county: "610113".parse().unwrap(),
+            delivery: "mail-applicant".parse().unwrap(),
             applicant: ApplicantRecord::Person {
                 name: "n".into(),
-                resident_id: "11010519491231002X".into(),
-                phone: "13812345678".into(),
+                resident_id: "11010519491231002X".parse().unwrap(),
+                phone: "13812345678".parse().unwrap(),
                 address: "a".into(),
             },
             materials: Vec::new(),
@@ -383,11 +285,13 @@ mod tests {
             mail: Some(MailLeg {
                 leg: "materials".into(),
                 waybill: "EA473124829CN".into(),
+                to: "home".into(),
+                status: "posted".into(),
                 ..Default::default()
             }),
             ..Default::default()
         };
-        let waybill = mirror(&mut c, &update, "2026-11-25T00:00:00Z").unwrap();
+        let waybill = mirror(&mut c, CaseEvent::MailSent, &update, "2026-11-25T00:00:00Z").unwrap();
         assert_eq!(c.state, CaseState::UnderReview);
         assert_eq!(waybill.as_deref(), Some("EA473124829CN"));
         assert_eq!(c.mail.len(), 1, "the leg itself is recorded");
@@ -402,7 +306,7 @@ mod tests {
             licence_no: "L-1".into(),
             ..Default::default()
         };
-        mirror(&mut c, &update, "2026-11-25T00:00:00Z").unwrap();
+        mirror(&mut c, CaseEvent::Approved, &update, "2026-11-25T00:00:00Z").unwrap();
         assert_eq!(c.state, CaseState::ReadyForPickup);
         assert_eq!(c.review.licence_no, "L-1");
     }

@@ -10,9 +10,11 @@
 
 pub mod auth;
 mod carrier;
+mod change;
 pub mod clock;
 pub mod config;
 mod courier;
+mod ctx;
 mod error;
 mod flow;
 mod ingest;

@@ -17,9 +17,8 @@ use tonic::transport::Server;
 
 use crate::auth::{Access, Gate};
 use crate::courier::Courier;
-use crate::service::{
-    AuditService, Ctx, FederationService, MailService, ReviewService, WindowService,
-};
+use crate::ctx::Ctx;
+use crate::service::{AuditService, FederationService, MailService, ReviewService, WindowService};
 use crate::{NodeConfig, NodeError};
 
 /// How long in-flight calls may take to finish after a shutdown signal.

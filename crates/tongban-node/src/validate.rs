@@ -58,24 +58,18 @@ pub(crate) fn applicant(a: Option<&Applicant>) -> Result<ApplicantRecord, NodeEr
         Some(Who::Person(p)) => Ok(ApplicantRecord::Person {
             name: non_empty("person name", &p.name)?,
             resident_id: ResidentId::parse(&p.resident_id)
-                .map_err(|e| NodeError::Invalid(format!("person id: {e}")))?
-                .as_str()
-                .to_owned(),
-            phone: phone.as_str().to_owned(),
+                .map_err(|e| NodeError::Invalid(format!("person id: {e}")))?,
+            phone,
             address,
         }),
         Some(Who::Company(c)) => Ok(ApplicantRecord::Company {
             name: non_empty("company name", &c.name)?,
             credit_code: CreditCode::parse(&c.credit_code)
-                .map_err(|e| NodeError::Invalid(format!("credit code: {e}")))?
-                .as_str()
-                .to_owned(),
+                .map_err(|e| NodeError::Invalid(format!("credit code: {e}")))?,
             legal_rep_name: non_empty("legal representative name", &c.legal_rep_name)?,
             legal_rep_id: ResidentId::parse(&c.legal_rep_id)
-                .map_err(|e| NodeError::Invalid(format!("legal representative id: {e}")))?
-                .as_str()
-                .to_owned(),
-            phone: phone.as_str().to_owned(),
+                .map_err(|e| NodeError::Invalid(format!("legal representative id: {e}")))?,
+            phone,
             address,
         }),
         None => Err(NodeError::Invalid(

@@ -1,17 +1,17 @@
 //! Turning stored records into the views callers see: personal data masked,
 //! missing materials listed, history read from the ledger.
 
-use tongban_core::{Directory, mask_id, mask_phone};
-use tongban_ledger::{ApplicantRecord, CaseRecord, MaterialRef, records::unhex};
+use tongban_core::{Directory, Phone, ResidentId, mask_id, mask_phone};
+use tongban_ledger::{ApplicantRecord, CaseRecord, MaterialRef, Payload, records::unhex};
 use tongban_proto::common::v1 as pb;
 
-use crate::service::Ctx;
+use crate::ctx::Ctx;
 use crate::{NodeError, flow};
 
 /// Material kinds the item requires that the case does not hold.
 pub(crate) fn missing(directory: &Directory, case: &CaseRecord) -> Vec<String> {
     directory
-        .item_str(&case.item_code)
+        .item(&case.item_code)
         .map(|item| {
             item.materials
                 .iter()
@@ -44,8 +44,20 @@ pub(crate) fn header(m: &MaterialRef) -> pb::MaterialHeader {
 
 /// The applicant in full (for the home authority) or masked (for views).
 pub(crate) fn applicant(a: &ApplicantRecord, masked: bool) -> pb::Applicant {
-    let id = |v: &str| if masked { mask_id(v) } else { v.to_owned() };
-    let phone = |v: &str| if masked { mask_phone(v) } else { v.to_owned() };
+    let id = |v: &ResidentId| {
+        if masked {
+            mask_id(v.as_str())
+        } else {
+            v.as_str().to_owned()
+        }
+    };
+    let phone = |v: &Phone| {
+        if masked {
+            mask_phone(v.as_str())
+        } else {
+            v.as_str().to_owned()
+        }
+    };
     match a {
         ApplicantRecord::Person {
             name,
@@ -70,7 +82,7 @@ pub(crate) fn applicant(a: &ApplicantRecord, masked: bool) -> pb::Applicant {
         } => pb::Applicant {
             who: Some(pb::applicant::Who::Company(pb::Company {
                 name: name.clone(),
-                credit_code: credit_code.clone(),
+                credit_code: credit_code.to_string(),
                 legal_rep_name: legal_rep_name.clone(),
                 legal_rep_id: id(legal_rep_id),
             })),
@@ -80,16 +92,6 @@ pub(crate) fn applicant(a: &ApplicantRecord, masked: bool) -> pb::Applicant {
     }
 }
 
-/// The payload of a ledger entry: a human `detail` plus structured fields.
-pub(crate) fn payload(detail: impl Into<String>, fields: serde_json::Value) -> Vec<u8> {
-    let mut obj = match fields {
-        serde_json::Value::Object(map) => map,
-        _ => serde_json::Map::new(),
-    };
-    obj.insert("detail".into(), serde_json::Value::String(detail.into()));
-    serde_json::to_vec(&obj).unwrap_or_default()
-}
-
 /// A case as the caller sees it, with its history from this node's ledger.
 pub(crate) fn case_view(
     ctx: &Ctx,
@@ -97,17 +99,18 @@ pub(crate) fn case_view(
     with_history: bool,
 ) -> Result<pb::CaseView, NodeError> {
     let (store, directory, county) = (&ctx.store, &ctx.directory, ctx.county.as_str());
-    let item = directory.item_str(&case.item_code);
+    let item = directory.item(&case.item_code);
     let history = if with_history {
         store
             .case_entries(&case.application_id)?
             .iter()
             .map(|stored| {
                 let entry = stored.decode()?;
-                let detail = serde_json::from_slice::<serde_json::Value>(&stored.payload)
-                    .ok()
-                    .and_then(|v| v.get("detail").and_then(|d| d.as_str()).map(str::to_owned))
-                    .unwrap_or_default();
+                let detail = match Payload::decode(&entry.kind, &stored.payload) {
+                    Ok(payload) => payload.detail,
+                    // Shown, not hidden: `audit verify` names the entry.
+                    Err(e) => format!("(entry {}: {e})", entry.seq),
+                };
                 Ok(pb::CaseEvent {
                     at: entry.at,
                     county: county.to_owned(),
@@ -123,13 +126,13 @@ pub(crate) fn case_view(
     };
     let review = &case.review;
     Ok(pb::CaseView {
-        case_no: case.case_no.clone(),
+        case_no: case.case_no.to_string(),
         application_id: case.application_id.clone(),
-        item_code: case.item_code.clone(),
+        item_code: case.item_code.to_string(),
         item_name: item.map(|i| i.name.clone()).unwrap_or_default(),
-        receiving_county: case.receiving_county.clone(),
-        home_county: case.home_county.clone(),
-        delivery: case.delivery.clone(),
+        receiving_county: case.receiving_county.to_string(),
+        home_county: case.home_county.to_string(),
+        delivery: case.delivery.to_string(),
         state: case.state.as_str().to_owned(),
         missing: missing(directory, case),
         materials: case.materials.iter().map(digest).collect(),
@@ -144,7 +147,7 @@ pub(crate) fn case_view(
         note: case.note.clone(),
         history,
         due_date: review.due_date.clone().unwrap_or_default(),
-        working_days_left: flow::days_left(case, ctx.clock.today())
+        working_days_left: flow::days_left(&directory.calendar, case, ctx.clock.today())
             .or(review.paused_days_left)
             .unwrap_or_default() as i32,
         clock_running: review.clock_running,
@@ -161,7 +164,7 @@ pub(crate) fn case_view(
 /// Material kinds of the case's item whose paper originals must be mailed.
 pub(crate) fn paper_kinds(directory: &Directory, case: &CaseRecord) -> Vec<String> {
     directory
-        .item_str(&case.item_code)
+        .item(&case.item_code)
         .map(|i| {
             i.materials
                 .iter()

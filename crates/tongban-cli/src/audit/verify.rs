@@ -12,6 +12,7 @@ use prost::Message;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tongban_ledger::chain::entry_hash;
+use tongban_ledger::{EntryBody, MaterialFact, Payload};
 use tongban_pki::{Principal, TrustAnchor};
 use tongban_proto::common::v1::{Checkpoint, LedgerEntry, Receipt};
 
@@ -70,30 +71,32 @@ fn decode_entry(e: &EntryHex) -> Option<(LedgerEntry, Vec<u8>)> {
         .map(|l| (l, bytes))
 }
 
-fn payload_json(e: &EntryHex) -> serde_json::Value {
-    serde_json::from_slice(&unhex(&e.payload)).unwrap_or(serde_json::Value::Null)
+/// A case entry with its typed payload, read with the definitions the node
+/// wrote it with. None where the entry or payload does not decode (the chain
+/// check names those) or the payload was withheld.
+fn typed(e: &EntryHex) -> Option<(LedgerEntry, Payload)> {
+    let (entry, _) = decode_entry(e)?;
+    let payload = Payload::decode(&entry.kind, &unhex(&e.payload)).ok()?;
+    Some((entry, payload))
 }
 
-fn field<'a>(v: &'a serde_json::Value, name: &str) -> &'a str {
-    v.get(name).and_then(|x| x.as_str()).unwrap_or_default()
+/// The materials a sending entry records handing over (None for a change
+/// that sends no materials, such as an update).
+fn sent_materials(body: &EntryBody) -> Option<&[MaterialFact]> {
+    match body {
+        EntryBody::CaseAccepted { materials } | EntryBody::CaseResubmitted { materials } => {
+            Some(materials)
+        }
+        _ => None,
+    }
 }
 
-/// (kind, size, sha256 hex) of a payload's or receipt's materials.
-fn materials_of(v: &serde_json::Value) -> Vec<(String, u64, String)> {
-    v.get("materials")
-        .and_then(|m| m.as_array())
-        .map(|ms| {
-            ms.iter()
-                .map(|m| {
-                    (
-                        field(m, "kind").to_owned(),
-                        m.get("size").and_then(|s| s.as_u64()).unwrap_or_default(),
-                        field(m, "sha256").to_owned(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+/// (kind, size, sha256 hex) of recorded materials, as a receipt lists them.
+fn facts_of(materials: &[MaterialFact]) -> Vec<(String, u64, String)> {
+    materials
+        .iter()
+        .map(|m| (m.kind.clone(), m.size, m.sha256.clone()))
+        .collect()
 }
 
 fn rfc3339(text: &str) -> Option<SystemTime> {
@@ -217,7 +220,7 @@ pub(crate) fn verify(bundle: &Bundle, anchor: &TrustAnchor) -> Report {
                     county: county.clone(),
                     actor: entry.actor,
                     event: entry.kind,
-                    detail: field(&payload_json(ce), "detail").to_owned(),
+                    detail: typed(ce).map(|(_, p)| p.detail).unwrap_or_default(),
                     seq: entry.seq,
                 });
             }
@@ -282,13 +285,18 @@ fn check_chain(county: &str, node: &NodeEvidence, cp: &Checkpoint, problems: &mu
         let payload = unhex(&e.payload);
         // An empty payload was withheld (another county's case): the
         // entry itself, which the chain covers, is still checked.
-        if !payload.is_empty()
-            && Sha256::digest(&payload).as_slice() != entry.payload_sha256.as_slice()
-        {
-            problems.push(format!(
-                "node {county}: ledger entry {}'s payload does not match its payload_sha256",
-                entry.seq
-            ));
+        if !payload.is_empty() {
+            if Sha256::digest(&payload).as_slice() != entry.payload_sha256.as_slice() {
+                problems.push(format!(
+                    "node {county}: ledger entry {}'s payload does not match its payload_sha256",
+                    entry.seq
+                ));
+            } else if let Err(err) = Payload::decode(&entry.kind, &payload) {
+                problems.push(format!(
+                    "node {county}: ledger entry {} ({}): {err}",
+                    entry.seq, entry.kind
+                ));
+            }
         }
         prev = Some((entry.seq, entry_hash(&bytes)));
     }
@@ -316,18 +324,26 @@ fn check_handoffs(
     let mut arrows = Vec::new();
     let mut receipted: Vec<String> = Vec::new();
     for (sender, view) in views {
-        for ce in &view.evidence.case_entries {
-            let Some((entry, _)) = decode_entry(ce) else {
+        let entries: Vec<(u64, LedgerEntry, Payload)> = view
+            .evidence
+            .case_entries
+            .iter()
+            .filter_map(|ce| typed(ce).map(|(l, p)| (ce.seq, l, p)))
+            .collect();
+        for (_, entry, p) in &entries {
+            let EntryBody::HandoffReceipted {
+                handoff_id,
+                to,
+                receipt: body,
+                signature,
+                signer_certificate,
+                ..
+            } = &p.body
+            else {
                 continue;
             };
-            if entry.kind != "handoff.receipted" {
-                continue;
-            }
-            let p = payload_json(ce);
-            let id = field(&p, "handoff_id").to_owned();
-            let to = field(&p, "to").to_owned();
+            let (id, to) = (handoff_id.clone(), to.to_string());
             receipted.push(id.clone());
-            let body = unhex(field(&p, "receipt"));
             let Ok(receipt) = Receipt::decode(body.as_slice()) else {
                 problems.push(format!(
                     "handoff {id}: the receipt {sender} holds does not decode"
@@ -335,13 +351,7 @@ fn check_handoffs(
                 continue;
             };
             let at = rfc3339(&receipt.received_at).unwrap_or_else(SystemTime::now);
-            match anchor.verify_signed(
-                &unhex(field(&p, "signer_certificate")),
-                RECEIPT_DOMAIN,
-                &body,
-                &unhex(field(&p, "signature")),
-                at,
-            ) {
+            match anchor.verify_signed(signer_certificate, RECEIPT_DOMAIN, body, signature, at) {
                 Ok(signer) if matches!(&signer.principal, Principal::Node { county } if county.as_str() == to) => {}
                 Ok(signer) => problems.push(format!(
                     "handoff {id}: the receipt {sender} holds is signed by {signer}, not by the node of {to}"
@@ -363,10 +373,11 @@ fn check_handoffs(
                 .map(|m| (m.kind.clone(), m.size, hex(&m.sha256)))
                 .collect();
             // What the sender recorded it sent.
-            let sent = view.evidence.case_entries.iter().find(|e| {
-                decode_entry(e).is_some_and(|(l, _)| {
-                    l.kind != "handoff.receipted" && !l.kind.ends_with(".received")
-                }) && field(&payload_json(e), "handoff_id") == id
+            let sent = entries.iter().find_map(|(seq, _, p)| {
+                p.sent
+                    .as_ref()
+                    .filter(|s| s.handoff_id == id)
+                    .map(|s| (*seq, s, sent_materials(&p.body)))
             });
             let mut matched = true;
             let mut sent_seq = entry.seq;
@@ -377,18 +388,17 @@ fn check_handoffs(
                         "handoff {id}: {sender} holds a receipt but no entry recording what it sent"
                     ));
                 }
-                Some(s) => {
-                    sent_seq = s.seq;
-                    let sp = payload_json(s);
-                    if field(&sp, "envelope_sha256") != hex(&receipt.envelope_sha256) {
+                Some((seq, s, materials)) => {
+                    sent_seq = seq;
+                    if s.envelope_sha256 != hex(&receipt.envelope_sha256) {
                         matched = false;
                         problems.push(format!(
                             "handoff {id}: {sender} recorded sending envelope {} but {to} signed for envelope {} (field envelope_sha256)",
-                            field(&sp, "envelope_sha256"),
+                            s.envelope_sha256,
                             hex(&receipt.envelope_sha256)
                         ));
                     }
-                    if sp.get("materials").is_some() && materials_of(&sp) != receipt_materials {
+                    if materials.is_some_and(|m| facts_of(m) != receipt_materials) {
                         matched = false;
                         problems.push(format!(
                             "handoff {id}: the materials {sender} recorded sending differ from those {to} signed for (field materials)"
@@ -409,29 +419,33 @@ fn check_handoffs(
                     }
                     Some(r) => {
                         received_seq = r.seq;
-                        let rp = payload_json(r);
-                        let kind = decode_entry(r).map(|(l, _)| l.kind).unwrap_or_default();
-                        if !kind.ends_with(".received") || field(&rp, "handoff_id") != id {
-                            matched = false;
-                            problems.push(format!(
-                                "handoff {id}: {to}'s entry {} is {kind} for handoff {}, not the receipt of {id}",
-                                r.seq,
-                                field(&rp, "handoff_id")
-                            ));
-                        } else {
-                            if field(&rp, "envelope_sha256") != hex(&receipt.envelope_sha256) {
-                                matched = false;
-                                problems.push(format!(
-                                    "handoff {id}: {to}'s entry {} records envelope {} but its receipt says {} (field envelope_sha256)",
-                                    r.seq,
-                                    field(&rp, "envelope_sha256"),
-                                    hex(&receipt.envelope_sha256)
-                                ));
+                        let typed_r = typed(r);
+                        let got = typed_r.as_ref().and_then(|(_, p)| p.received.as_ref());
+                        match got {
+                            Some(got) if got.handoff_id == id => {
+                                if got.envelope_sha256 != hex(&receipt.envelope_sha256) {
+                                    matched = false;
+                                    problems.push(format!(
+                                        "handoff {id}: {to}'s entry {} records envelope {} but its receipt says {} (field envelope_sha256)",
+                                        r.seq,
+                                        got.envelope_sha256,
+                                        hex(&receipt.envelope_sha256)
+                                    ));
+                                }
+                                if facts_of(&got.materials) != receipt_materials {
+                                    matched = false;
+                                    problems.push(format!(
+                                        "handoff {id}: {to}'s entry {} records other materials than its receipt (field materials)",
+                                        r.seq
+                                    ));
+                                }
                             }
-                            if materials_of(&rp) != receipt_materials {
+                            _ => {
                                 matched = false;
+                                let kind = typed_r.as_ref().map(|(l, _)| l.kind.as_str()).unwrap_or("an entry that does not decode");
+                                let other = got.map(|g| g.handoff_id.as_str()).unwrap_or("none");
                                 problems.push(format!(
-                                    "handoff {id}: {to}'s entry {} records other materials than its receipt (field materials)",
+                                    "handoff {id}: {to}'s entry {} is {kind} for handoff {other}, not the receipt of {id}",
                                     r.seq
                                 ));
                             }
@@ -452,15 +466,13 @@ fn check_handoffs(
     // Received but not (yet) receipted at the sender: in flight, or lost.
     for (receiver, view) in views {
         for ce in &view.evidence.case_entries {
-            let Some((entry, _)) = decode_entry(ce) else {
+            let Some((entry, p)) = typed(ce) else {
                 continue;
             };
-            if !entry.kind.ends_with(".received") {
+            let Some(got) = &p.received else {
                 continue;
-            }
-            let p = payload_json(ce);
-            let id = field(&p, "handoff_id");
-            let from = field(&p, "from");
+            };
+            let (id, from) = (&got.handoff_id, got.from.as_str());
             if views.contains_key(from) && !receipted.iter().any(|r| r == id) {
                 notes.push(format!(
                     "handoff {id}: {receiver} received it (entry {}) but {from} holds no receipt yet (in flight)",

@@ -3,6 +3,7 @@
 mod audit;
 mod certs;
 mod dev;
+mod directory;
 mod mail;
 mod node;
 mod review;
@@ -25,6 +26,7 @@ pub(crate) async fn run(command: Command) -> Result<()> {
         Command::Window { conn, command } => window::run(&conn, command).await,
         Command::Review { conn, command } => review::run(&conn, command).await,
         Command::Mail { conn, command } => mail::run(&conn, command).await,
+        Command::Directory(c) => directory::run(c),
         Command::Dev { dir, base_port } => dev::run(&dir, base_port).await,
         Command::Audit { auth, command } => audit::run(&auth, command).await,
     }

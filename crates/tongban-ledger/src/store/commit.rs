@@ -123,13 +123,18 @@ impl Store {
             .iter()
             .map(|c| {
                 let key = state_key(c.side, c.state, &c.application_id);
-                (c.application_id.clone(), c.case_no.clone(), encode(c), key)
+                (
+                    c.application_id.clone(),
+                    c.case_no.to_string(),
+                    encode(c),
+                    key,
+                )
             })
             .collect();
         let enqueue: Vec<(String, Vec<u8>)> = batch
             .enqueue
             .iter()
-            .map(|e| (e.to.clone(), encode(e)))
+            .map(|e| (e.to.to_string(), encode(e)))
             .collect();
         let outbox_put: Vec<(u64, Vec<u8>, Vec<u8>, bool)> = batch
             .outbox_put
@@ -137,7 +142,7 @@ impl Store {
             .map(|(k, e)| {
                 (
                     *k,
-                    outbox_index_key(&e.to, *k),
+                    outbox_index_key(e.to.as_str(), *k),
                     encode(e),
                     e.parked.is_none(),
                 )
@@ -150,7 +155,7 @@ impl Store {
             .map(|(k, expected)| {
                 let to = decode::<OutboxEntry>("outbox", expected)
                     .ok()
-                    .map(|e| outbox_index_key(&e.to, *k));
+                    .map(|e| outbox_index_key(e.to.as_str(), *k));
                 (*k, expected.clone(), to)
             })
             .collect();

@@ -167,16 +167,16 @@ pub(crate) fn test_case(
     use crate::records::{ApplicantRecord, CaseRecord};
     CaseRecord {
         application_id: id.into(),
-        case_no: format!("610702-20261125-{}", &id[1..]),
+        case_no: format!("610702-20261125-{}", &id[1..]).parse().unwrap(),
         side,
-        item_code: "GT-0001".into(),
-        receiving_county: "610702".into(),
-        home_county: "610113".into(),
-        delivery: "mail-applicant".into(),
+        item_code: "GT-0001".parse().unwrap(),
+        receiving_county: "610702".parse().unwrap(),
+        home_county: "610113".parse().unwrap(),
+        delivery: "mail-applicant".parse().unwrap(),
         applicant: ApplicantRecord::Person {
             name: "n".into(),
-            resident_id: "11010519491231002X".into(),
-            phone: "13812345678".into(),
+            resident_id: "11010519491231002X".parse().unwrap(),
+            phone: "13812345678".parse().unwrap(),
             address: "a".into(),
         },
         materials: Vec::new(),

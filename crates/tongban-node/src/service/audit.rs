@@ -10,15 +10,15 @@ use std::sync::Arc;
 
 use prost::Message;
 use tokio_stream::Stream;
-use tongban_ledger::{Batch, NewEntry, StoredEntry};
+use tongban_ledger::{Batch, EntryBody, NewEntry, Payload, StoredEntry};
 use tongban_pki::{Identity, Principal};
 use tongban_proto::audit::v1::audit_server::Audit;
 use tongban_proto::audit::v1::*;
 use tongban_proto::common::v1::SignedCheckpoint;
 use tonic::{Request, Response, Status};
 
-use super::Ctx;
 use crate::auth::caller;
+use crate::ctx::Ctx;
 use crate::{NodeError, view};
 
 pub(crate) struct AuditService {
@@ -39,14 +39,11 @@ impl AuditService {
         case_no: &str,
     ) -> Result<(), NodeError> {
         let mut batch = Batch::default();
-        batch.append(NewEntry {
-            application_id: application_id.to_owned(),
-            case_no: case_no.to_owned(),
-            actor: auditor.spiffe_id(),
-            kind: "audit.query".into(),
-            state: None,
-            payload: view::payload(what.clone(), serde_json::json!({"query": what})),
-        });
+        let payload = Payload::new(what.clone(), EntryBody::AuditQuery { query: what });
+        let mut entry = NewEntry::node(auditor.spiffe_id(), &payload);
+        entry.application_id = application_id.to_owned();
+        entry.case_no = case_no.to_owned();
+        batch.append(entry);
         self.ctx.store.commit(batch).await?;
         Ok(())
     }
@@ -83,7 +80,9 @@ fn visible(
             .case(&entry.application_id)
             .ok()
             .flatten()
-            .is_some_and(|c| c.receiving_county == county || c.home_county == county)
+            .is_some_and(|c| {
+                c.receiving_county.as_str() == county || c.home_county.as_str() == county
+            })
     })
 }
 
@@ -105,8 +104,8 @@ impl Audit for AuditService {
             county: Some(county),
             ..
         } = &auditor.principal
-            && county.as_str() != case.receiving_county
-            && county.as_str() != case.home_county
+            && *county != case.receiving_county
+            && *county != case.home_county
         {
             tracing::warn!(auditor = %auditor, case = %case.case_no, "audit refused: case outside the auditor's county");
             return Err(NodeError::NotPermitted(format!(
@@ -126,7 +125,7 @@ impl Audit for AuditService {
         } else {
             format!("case {} read", case.case_no)
         };
-        self.record(&auditor, what, &case.application_id, &case.case_no)
+        self.record(&auditor, what, &case.application_id, case.case_no.as_str())
             .await?;
         tracing::info!(auditor = %auditor, case = %case.case_no, reveal = req.reveal, "audit query");
         let entries = ctx
@@ -139,9 +138,9 @@ impl Audit for AuditService {
         Ok(Response::new(CaseEntriesReply {
             entries,
             applicant: Some(view::applicant(&case.applicant, !req.reveal)),
-            case_no: case.case_no.clone(),
-            receiving_county: case.receiving_county.clone(),
-            home_county: case.home_county.clone(),
+            case_no: case.case_no.to_string(),
+            receiving_county: case.receiving_county.to_string(),
+            home_county: case.home_county.to_string(),
             county: ctx.county.to_string(),
         }))
     }

@@ -13,12 +13,15 @@ use std::sync::Arc;
 
 use prost::Message;
 use sha2::{Digest, Sha256};
+use tongban_core::CaseEvent;
 use tongban_core::{CaseNo, CaseState, CountyCode, ItemCode};
+use tongban_ledger::entries::facts;
 use tongban_ledger::records::hex;
 use tongban_ledger::{
-    Batch, CaseRecord, HandoffRecord, IdentityCheckRecord, NewEntry, ReceivedHandoff, Side,
+    Batch, CaseRecord, EntryBody, HandoffRecord, IdentityCheckRecord, Received, ReceivedHandoff,
+    Side,
 };
-use tongban_pki::Principal;
+use tongban_pki::{Identity, Principal};
 use tongban_proto::common::v1::{Receipt, SignedCheckpoint, SignedReceipt};
 use tongban_proto::federation::v1::federation_server::Federation;
 use tongban_proto::federation::v1::refusal::Code;
@@ -28,8 +31,9 @@ use tongban_proto::federation::v1::{
 };
 use tonic::{Request, Response, Status, Streaming};
 
-use super::Ctx;
 use crate::auth::caller;
+use crate::change::{self, Change, Outgoing};
+use crate::ctx::Ctx;
 use crate::ingest::{Ingest, Ingested};
 use crate::protocol::{FORMAT_VERSION, RECEIPT_DOMAIN};
 use crate::{NodeError, flow, validate, view};
@@ -51,8 +55,8 @@ enum Patch {
     Create(Box<CaseRecord>),
     /// The supplement of a correction request.
     Supplement,
-    /// A state change on the other side.
-    Update(Box<CaseUpdate>),
+    /// A step the other side reports.
+    Update(CaseEvent, Box<CaseUpdate>),
 }
 
 /// An envelope that passed its checks.
@@ -255,12 +259,12 @@ impl FederationService {
                 }
                 Patch::Create(Box::new(CaseRecord {
                     application_id: envelope.application_id.clone(),
-                    case_no: case_no.to_string(),
+                    case_no: case_no.clone(),
                     side: Side::Home,
-                    item_code: item_code.to_string(),
-                    receiving_county: receiving.to_string(),
-                    home_county: home.to_string(),
-                    delivery: delivery.as_str().to_owned(),
+                    item_code,
+                    receiving_county: receiving,
+                    home_county: home,
+                    delivery,
                     applicant,
                     materials: Vec::new(),
                     identity_check: Some(IdentityCheckRecord {
@@ -280,12 +284,12 @@ impl FederationService {
             }
             Some(Body::Supplement(_)) => {
                 let case = self.existing(&envelope.application_id, &case_no)?;
-                if case.side != Side::Home || case.receiving_county != sender.as_str() {
+                if case.side != Side::Home || case.receiving_county != *sender {
                     return Err(NodeError::NotPermitted(format!(
                         "a supplement for {case_no} comes from its receiving window, not from {sender}"
                     )));
                 }
-                let item = ctx.directory.item_str(&case.item_code).ok_or_else(|| {
+                let item = ctx.directory.item(&case.item_code).ok_or_else(|| {
                     NodeError::Invalid(format!("item {} is not in the catalogue", case.item_code))
                 })?;
                 let kept: u64 = case
@@ -299,7 +303,7 @@ impl FederationService {
             }
             Some(Body::Update(update)) => {
                 let case = self.existing(&envelope.application_id, &case_no)?;
-                if flow::peer_of(ctx, &case) != sender.as_str() {
+                if change::peer_of(ctx, &case) != *sender {
                     return Err(NodeError::NotPermitted(format!(
                         "updates for {case_no} come from the county at its other end, not from {sender}"
                     )));
@@ -315,7 +319,11 @@ impl FederationService {
                         .parse::<CaseState>()
                         .map_err(|e| NodeError::Invalid(format!("update state: {e}")))?;
                 }
-                Patch::Update(Box::new(update))
+                let event: CaseEvent = update
+                    .event
+                    .parse()
+                    .map_err(|e| NodeError::Invalid(format!("update event: {e}")))?;
+                Patch::Update(event, Box::new(update))
             }
             None => return Err(NodeError::Invalid("the envelope carries nothing".into())),
         };
@@ -387,6 +395,7 @@ impl FederationService {
     /// Writes every staged handoff in one commit and signs their receipts.
     async fn commit(
         &self,
+        peer: &Identity,
         sender: &CountyCode,
         slots: &mut [Slot],
         checkpoint: Option<(u64, Vec<u8>)>,
@@ -403,6 +412,9 @@ impl FederationService {
         let mut wake = false;
         let store = &ctx.store;
         let node_id = ctx.node_id();
+        // What arrives is the partner's report: its node is the actor, and
+        // the person its envelope names is kept as its claim.
+        let partner = peer.spiffe_id();
         store
             .commit_with(|next_seq| -> Result<Batch, NodeError> {
                 let mut batch = Batch::default();
@@ -427,8 +439,9 @@ impl FederationService {
                         Some(case) => Some(case),
                         None => store.case(&c.application_id)?,
                     };
-                    let applied = apply_patch(c, current, &staged.ingested, sender, &now, today);
-                    let (mut case, kind, detail, report, waybill) = match applied {
+                    let before = current.as_ref().map(|case| case.state);
+                    let applied = apply_patch(c, current, &staged.ingested, sender, &now, today, &ctx.directory.calendar);
+                    let (mut case, body, detail, report, waybill) = match applied {
                         Ok(done) => done,
                         Err(e) => {
                             tracing::warn!(peer = %sender, handoff = %c.handoff_id, error = %e, "handoff refused");
@@ -441,7 +454,7 @@ impl FederationService {
                         version: FORMAT_VERSION,
                         handoff_id: c.handoff_id.clone(),
                         application_id: case.application_id.clone(),
-                        case_no: case.case_no.clone(),
+                        case_no: case.case_no.to_string(),
                         sender_county: sender.to_string(),
                         receiver_county: ctx.county.to_string(),
                         received_at: now.clone(),
@@ -460,61 +473,48 @@ impl FederationService {
                     .encode_to_vec();
                     case.handoffs.push(HandoffRecord {
                         handoff_id: c.handoff_id.clone(),
-                        kind: kind.trim_end_matches(".received").into(),
-                        peer: sender.to_string(),
+                        kind: match &body {
+                            EntryBody::HandoffReceived => "application",
+                            EntryBody::SupplementReceived => "supplement",
+                            _ => "update",
+                        }
+                        .into(),
+                        peer: sender.clone(),
                         sent: false,
                         receipt_seq: Some(seq),
                     });
-                    let materials: Vec<_> = staged
-                        .ingested
-                        .materials
-                        .iter()
-                        .map(|m| serde_json::json!({"kind": m.kind, "size": m.size, "sha256": m.sha256}))
-                        .collect();
-                    batch
-                        .append(NewEntry {
+                    let received = Received {
+                        handoff_id: c.handoff_id.clone(),
+                        from: sender.clone(),
+                        envelope_sha256: c.envelope_sha.clone(),
+                        materials: facts(&staged.ingested.materials),
+                        claimed_actor: c.actor.clone(),
+                    };
+                    let note = case.note.clone();
+                    let change = Change::new(partner.clone(), detail, body).received(received).note(note);
+                    change::stage(ctx, &mut case, before, change, &mut batch);
+                    batch.put_received(
+                        sender.as_str(),
+                        &c.handoff_id,
+                        ReceivedHandoff {
+                            envelope_sha256: c.envelope_sha.clone(),
+                            signed_receipt: signed.clone(),
                             application_id: case.application_id.clone(),
-                            case_no: case.case_no.clone(),
-                            actor: if c.actor.is_empty() { node_id.clone() } else { c.actor.clone() },
-                            kind: kind.into(),
-                            state: Some(case.state),
-                            payload: view::payload(
-                                detail,
-                                serde_json::json!({"handoff_id": c.handoff_id, "from": sender.as_str(),
-                                    "envelope_sha256": c.envelope_sha, "materials": materials}),
-                            ),
-                        })
-                        .put_received(
-                            sender.as_str(),
-                            &c.handoff_id,
-                            ReceivedHandoff {
-                                envelope_sha256: c.envelope_sha.clone(),
-                                signed_receipt: signed.clone(),
-                                application_id: case.application_id.clone(),
-                            },
-                        );
+                        },
+                    );
                     if let Some(waybill) = waybill {
                         batch.put_waybill(&waybill, &case.application_id);
                     }
-                    if let Some((update, kind, detail)) = report {
-                        let entry = flow::outbox_entry(ctx, &case, &node_id, "update", Body::Update(update), Vec::new());
-                        case.handoffs.push(HandoffRecord {
-                            handoff_id: entry.handoff_id.clone(),
-                            kind: "update".into(),
-                            peer: entry.to.clone(),
-                            sent: true,
-                            receipt_seq: None,
-                        });
-                        let fields = serde_json::json!({"handoff_id": entry.handoff_id, "to": entry.to,
-                            "envelope_sha256": flow::envelope_sha(&entry.envelope)});
-                        batch.enqueue(entry).append(NewEntry {
-                            application_id: case.application_id.clone(),
-                            case_no: case.case_no.clone(),
-                            actor: node_id.clone(),
-                            kind: kind.into(),
-                            state: Some(case.state),
-                            payload: view::payload(detail, fields),
-                        });
+                    if let Some((event, update, detail)) = report {
+                        // A step this node took on receiving (the clock runs
+                        // again): its own act, told back to the sender.
+                        let note = case.note.clone();
+                        let change = Change::new(node_id.clone(), detail, EntryBody::SupplementTaken)
+                            .note(note)
+                            .send(Outgoing::Update(event, Box::new(update)));
+                        // The state moved with the received entry; this one
+                        // reports it.
+                        change::stage(ctx, &mut case, before, change, &mut batch);
                         seq += 1;
                         wake = true;
                     }
@@ -547,8 +547,8 @@ impl FederationService {
 }
 
 /// A report this node sends back when a received envelope changes its side
-/// of the case: (update, ledger kind, detail).
-type Report = (CaseUpdate, &'static str, String);
+/// of the case: (event, update, detail).
+type Report = (CaseEvent, CaseUpdate, String);
 
 /// Applies a checked envelope to the case it concerns. Returns the case, the
 /// ledger entry kind and detail, a report for the sender if any, and a
@@ -561,10 +561,11 @@ fn apply_patch(
     sender: &CountyCode,
     now: &str,
     today: time::Date,
+    calendar: &tongban_core::Calendar,
 ) -> Result<
     (
         CaseRecord,
-        &'static str,
+        EntryBody,
         String,
         Option<Report>,
         Option<String>,
@@ -582,7 +583,7 @@ fn apply_patch(
             let mut case = (**case).clone();
             case.materials = ingested.materials.clone();
             let detail = format!("received from {sender} in handoff {}", checked.handoff_id);
-            Ok((case, "handoff.received", detail, None, None))
+            Ok((case, EntryBody::HandoffReceived, detail, None, None))
         }
         Patch::Supplement => {
             let mut case = current.ok_or_else(|| {
@@ -609,33 +610,37 @@ fn apply_patch(
                 CaseState::HandedOff
             };
             flow::move_to(&mut case, next)?;
+            let mut note = String::new();
             if let Some(left) = case.review.paused_days_left {
-                flow::start_clock(&mut case, today, left);
+                note = flow::start_clock(calendar, &mut case, today, left);
             }
             let kinds: Vec<&str> = ingested.materials.iter().map(|m| m.kind.as_str()).collect();
             let detail = format!("supplement received from {sender} ({})", kinds.join(", "));
             let resumed = match &case.review.due_date {
                 Some(due) if case.review.clock_running => {
-                    format!("; the clock runs again, due {due}")
+                    format!("; the clock runs again, due {due}{note}")
                 }
                 _ => String::new(),
             };
             case.note = format!("{detail}{resumed}");
             let report = (
+                CaseEvent::SupplementReceived,
                 CaseUpdate {
-                    event: "review.supplement-received".into(),
-                    state: case.state.as_str().to_owned(),
-                    detail: case.note.clone(),
                     due_date: case.review.due_date.clone().unwrap_or_default(),
                     clock_running: case.review.clock_running,
                     ..Default::default()
                 },
-                "review.supplement-received",
                 case.note.clone(),
             );
-            Ok((case, "supplement.received", detail, Some(report), None))
+            Ok((
+                case,
+                EntryBody::SupplementReceived,
+                detail,
+                Some(report),
+                None,
+            ))
         }
-        Patch::Update(update) => {
+        Patch::Update(event, update) => {
             let mut case = current.ok_or_else(|| {
                 NodeError::NotFound(format!("case {} is gone", checked.application_id))
             })?;
@@ -644,9 +649,12 @@ fn apply_patch(
             } else {
                 checked.sent_at.as_str()
             };
-            let waybill = flow::mirror(&mut case, update, at)?;
+            let waybill = flow::mirror(&mut case, *event, update, at)?;
             let detail = format!("{} at {sender}: {}", update.event, update.detail);
-            Ok((case, "update.received", detail, None, waybill))
+            let body = EntryBody::UpdateReceived {
+                event: update.event.clone(),
+            };
+            Ok((case, body, detail, None, waybill))
         }
     }
 }
@@ -785,7 +793,10 @@ impl Federation for FederationService {
             return Err(e.into());
         }
         let results = if slots.iter().any(|s| matches!(s, Slot::Staged(_))) {
-            match self.commit(&sender, &mut slots, checkpoint.take()).await {
+            match self
+                .commit(&peer, &sender, &mut slots, checkpoint.take())
+                .await
+            {
                 Ok(results) => results,
                 Err(e) => {
                     return Err(e.into());

@@ -7,21 +7,19 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tongban_core::{CaseState, Waybill};
-use tongban_ledger::{Batch, CaseRecord, MailEventRecord, MailLegRecord, Side};
+use tongban_core::{CaseEvent, CaseState, DeliveryMode, MailLeg, MailStatus, MailTo, Waybill};
+use tongban_ledger::{Batch, CaseRecord, EntryBody, MailEventRecord, MailLegRecord, Side};
 use tongban_proto::common::v1::CaseView;
 use tongban_proto::federation::v1::CaseUpdate;
 use tongban_proto::mail::v1::mail_server::Mail;
 use tongban_proto::mail::v1::{EventRequest, SendRequest};
 use tonic::{Request, Response, Status};
 
-use super::Ctx;
 use crate::auth::caller;
-use crate::flow::{self, Change};
+use crate::change::{self, Change, Outgoing};
+use crate::ctx::Ctx;
+use crate::flow;
 use crate::{NodeError, view};
-
-/// Statuses a carrier event may have.
-pub(crate) const STATUSES: [&str; 5] = ["posted", "in-transit", "delivered", "returned", "lost"];
 
 pub(crate) struct MailService {
     ctx: Arc<Ctx>,
@@ -59,15 +57,20 @@ impl Mail for MailService {
                 .store
                 .case(&other)
                 .map_err(NodeError::from)?
-                .map(|c| c.case_no)
+                .map(|c| c.case_no.to_string())
                 .unwrap_or(other);
             return Err(NodeError::Conflict(format!(
                 "waybill {number} is already used by case {owner}"
             ))
             .into());
         }
-        let to = match (req.leg.as_str(), case.side) {
-            ("materials", Side::Window) => {
+        let leg: MailLeg = req
+            .leg
+            .trim()
+            .parse()
+            .map_err(|e: tongban_core::UnknownValue| NodeError::Invalid(e.to_string()))?;
+        let to = match (leg, case.side) {
+            (MailLeg::Materials, Side::Window) => {
                 let paper = view::paper_kinds(&ctx.directory, &case);
                 if paper.is_empty() {
                     return Err(NodeError::Precondition(format!(
@@ -89,9 +92,9 @@ impl Mail for MailService {
                     ))
                     .into());
                 }
-                "home"
+                MailTo::Home
             }
-            ("result", Side::Home) => {
+            (MailLeg::Result, Side::Home) => {
                 if !matches!(case.state, CaseState::Approved | CaseState::MailReturned) {
                     return Err(NodeError::Precondition(format!(
                         "case {} is {}; a result is mailed once APPROVED (or again after MAIL_RETURNED)",
@@ -99,10 +102,10 @@ impl Mail for MailService {
                     ))
                     .into());
                 }
-                match case.delivery.as_str() {
-                    "mail-applicant" => "applicant",
-                    "mail-window" => "window",
-                    _ => {
+                match case.delivery {
+                    DeliveryMode::MailApplicant => MailTo::Applicant,
+                    DeliveryMode::MailWindow => MailTo::Window,
+                    DeliveryMode::CollectHome => {
                         return Err(NodeError::Precondition(format!(
                             "case {} is collected at the home authority (collect-home): there is no result leg",
                             case.case_no
@@ -111,62 +114,55 @@ impl Mail for MailService {
                     }
                 }
             }
-            ("materials", Side::Home) => {
+            (MailLeg::Materials, Side::Home) => {
                 return Err(NodeError::Precondition(
                     "the materials leg is sent by the receiving window".into(),
                 )
                 .into());
             }
-            ("result", Side::Window) => {
+            (MailLeg::Result, Side::Window) => {
                 return Err(NodeError::Precondition(
                     "the result leg is sent by the home authority".into(),
                 )
                 .into());
             }
-            (other, _) => {
-                return Err(NodeError::Invalid(format!(
-                    "leg: {other:?} is not materials or result"
-                ))
-                .into());
-            }
         };
         let now = ctx.clock.now_rfc3339();
-        let leg = MailLegRecord {
-            leg: req.leg.clone(),
+        let record = MailLegRecord {
+            leg,
             carrier: carrier.to_owned(),
             waybill: number.to_string(),
-            to: to.to_owned(),
+            to,
             sent_at: now.clone(),
-            status: "posted".into(),
+            status: MailStatus::Posted,
             events: vec![MailEventRecord {
-                status: "posted".into(),
+                status: MailStatus::Posted,
                 at: now,
                 note: String::new(),
             }],
         };
-        if req.leg == "result" {
+        if leg == MailLeg::Result {
             flow::move_to(&mut case, CaseState::ResultInTransit)?;
         }
-        case.mail.push(leg.clone());
+        case.mail.push(record.clone());
         let mut batch = Batch::default();
         batch.put_waybill(number.as_str(), &case.application_id);
-        let change = Change {
-            actor: who.spiffe_id(),
-            kind: "mail.sent",
-            detail: format!(
-                "{} leg mailed to {to} by {carrier}, waybill {number}",
-                req.leg
-            ),
-            fields: serde_json::json!({"leg": req.leg, "carrier": carrier, "waybill": number.as_str(), "to": to}),
-            report: Some(CaseUpdate {
-                event: "mail.sent".into(),
-                mail: Some(flow::mail_leg_pb(&leg)),
-                due_date: case.review.due_date.clone().unwrap_or_default(),
-                clock_running: case.review.clock_running,
-                ..Default::default()
-            }),
+        let update = CaseUpdate {
+            mail: Some(flow::mail_leg_pb(&record)),
+            due_date: case.review.due_date.clone().unwrap_or_default(),
+            clock_running: case.review.clock_running,
+            ..Default::default()
         };
-        flow::save(ctx, &mut case, change, batch).await?;
+        let detail = format!("{leg} leg mailed to {to} by {carrier}, waybill {number}");
+        let body = EntryBody::MailSent {
+            leg,
+            carrier: carrier.to_owned(),
+            waybill: number.to_string(),
+            to,
+        };
+        let change = Change::new(who.spiffe_id(), detail, body)
+            .send(Outgoing::Update(CaseEvent::MailSent, Box::new(update)));
+        change::save(ctx, &mut case, change, batch).await?;
         Ok(Response::new(view::case_view(ctx, &case, true)?))
     }
 
@@ -188,13 +184,11 @@ pub(crate) async fn record_event(
     actor: &str,
 ) -> Result<CaseRecord, NodeError> {
     let number = waybill(&req.waybill)?;
-    let status = req.status.trim();
-    if !STATUSES.contains(&status) {
-        return Err(NodeError::Invalid(format!(
-            "status: {status:?} is not one of {}",
-            STATUSES.join(", ")
-        )));
-    }
+    let status: MailStatus = req
+        .status
+        .trim()
+        .parse()
+        .map_err(|e: tongban_core::UnknownValue| NodeError::Invalid(e.to_string()))?;
     let at = match req.at.trim() {
         "" => ctx.clock.now_rfc3339(),
         text => {
@@ -230,48 +224,50 @@ pub(crate) async fn record_event(
         return Ok(case);
     }
     leg.events.push(MailEventRecord {
-        status: status.to_owned(),
+        status,
         at: at.clone(),
         note: req.note.trim().to_owned(),
     });
-    leg.status = status.to_owned();
+    leg.status = status;
     let leg = leg.clone();
     let mut detail = format!("{} leg {number}: {status}", leg.leg);
-    if leg.leg == "result" && case.state == CaseState::ResultInTransit {
-        match (status, leg.to.as_str()) {
-            ("delivered", "applicant") => {
+    if leg.leg == MailLeg::Result && case.state == CaseState::ResultInTransit {
+        match (status, leg.to) {
+            (MailStatus::Delivered, MailTo::Applicant) => {
                 flow::move_to(&mut case, CaseState::Closed)?;
                 case.closed_at = Some(at.clone());
                 detail.push_str("; delivered to the applicant, case closed");
             }
-            ("delivered", _) => {
+            (MailStatus::Delivered, _) => {
                 flow::move_to(&mut case, CaseState::ReadyForPickup)?;
                 detail.push_str("; at the receiving window, ready for hand-out");
             }
-            ("returned" | "lost", _) => {
+            (MailStatus::Returned | MailStatus::Lost, _) => {
                 flow::move_to(&mut case, CaseState::MailReturned)?;
                 detail.push_str(
                     "; next: send again with a new waybill (mail send --leg result) or hand out at the home authority (review handout)",
                 );
             }
-            _ => {}
+            // Not yet at its end: the case stays RESULT_IN_TRANSIT.
+            (MailStatus::Posted | MailStatus::InTransit, _) => {}
         }
-    } else if leg.leg == "materials" && status == "delivered" {
+    } else if leg.leg == MailLeg::Materials && status == MailStatus::Delivered {
         detail.push_str("; the home authority confirms with paper-received");
     }
-    let change = Change {
-        actor: actor.to_owned(),
-        kind: "mail.event",
-        detail,
-        fields: serde_json::json!({"waybill": number.as_str(), "status": status, "at": at, "note": req.note}),
-        report: Some(CaseUpdate {
-            event: "mail.event".into(),
-            mail: Some(flow::mail_leg_pb(&leg)),
-            due_date: case.review.due_date.clone().unwrap_or_default(),
-            clock_running: case.review.clock_running,
-            ..Default::default()
-        }),
+    let update = CaseUpdate {
+        mail: Some(flow::mail_leg_pb(&leg)),
+        due_date: case.review.due_date.clone().unwrap_or_default(),
+        clock_running: case.review.clock_running,
+        ..Default::default()
     };
-    flow::save(ctx, &mut case, change, Batch::default()).await?;
+    let body = EntryBody::MailEvent {
+        waybill: number.to_string(),
+        status,
+        at,
+        note: req.note.trim().to_owned(),
+    };
+    let change = Change::new(actor, detail, body)
+        .send(Outgoing::Update(CaseEvent::MailEvent, Box::new(update)));
+    change::save(ctx, &mut case, change, Batch::default()).await?;
     Ok(case)
 }

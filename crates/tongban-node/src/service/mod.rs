@@ -1,5 +1,5 @@
 //! The gRPC service implementations, one module per service, and the
-//! context they share.
+//! steps two of them share (hand-out, parked-handoff retry, overdue lists).
 
 mod audit;
 mod federation;
@@ -7,17 +7,10 @@ mod mail;
 mod review;
 mod window;
 
-use std::sync::Arc;
-
-use prost::Message;
-use tokio::sync::Notify;
-use tongban_core::CaseState;
-use tongban_core::{CountyCode, Directory};
-use tongban_ledger::{CaseRecord, Side, Store};
+use tongban_core::{CaseState, DeliveryMode};
+use tongban_ledger::{CaseRecord, Side};
 use tongban_pki::Identity;
-use tongban_pki::tls::TlsMaterial;
-use tongban_pki::{NodeSigner, TrustAnchor};
-use tongban_proto::common::v1::{CaseView, Checkpoint, SignedCheckpoint};
+use tongban_proto::common::v1::CaseView;
 
 pub(crate) use audit::AuditService;
 pub(crate) use federation::FederationService;
@@ -26,157 +19,10 @@ pub(crate) use mail::record_event as record_carrier_event;
 pub(crate) use review::ReviewService;
 pub(crate) use window::WindowService;
 
-use crate::clock::Clock;
-use crate::config::{Delivery, Limits, MailPolicy, NodeConfig, Review};
-use crate::flow::{self, Change};
-use crate::locks::{CaseGuard, CaseLocks};
+use crate::change::{self, Change, Outgoing};
+use crate::ctx::Ctx;
+use crate::flow;
 use crate::{NodeError, view};
-
-/// What every service and the courier share.
-pub(crate) struct Ctx {
-    pub(crate) county: CountyCode,
-    pub(crate) directory: Arc<Directory>,
-    pub(crate) limits: Limits,
-    pub(crate) delivery: Delivery,
-    pub(crate) store: Arc<Store>,
-    pub(crate) signer: Arc<NodeSigner>,
-    pub(crate) anchor: TrustAnchor,
-    pub(crate) tls: TlsMaterial,
-    pub(crate) clock: Clock,
-    /// Wakes the courier when the outbox gains an entry.
-    pub(crate) wake: Notify,
-    /// Per-case locks for read-change-commit.
-    pub(crate) locks: CaseLocks,
-    pub(crate) review: Review,
-    pub(crate) mail: MailPolicy,
-    /// The checkpoint signed last, with its seq.
-    last_checkpoint: std::sync::Mutex<Option<(u64, SignedCheckpoint)>>,
-}
-
-impl Ctx {
-    pub(crate) fn new(config: &NodeConfig, store: Arc<Store>) -> Self {
-        Self {
-            county: config.county.clone(),
-            directory: config.directory.clone(),
-            limits: config.limits,
-            delivery: config.delivery,
-            store,
-            signer: config.signer.clone(),
-            anchor: config.anchor.clone(),
-            tls: config.tls.clone(),
-            clock: config.clock.clone(),
-            wake: Notify::new(),
-            locks: CaseLocks::default(),
-            review: config.review,
-            mail: config.mail,
-            last_checkpoint: std::sync::Mutex::new(None),
-        }
-    }
-
-    /// This node's SPIFFE ID, the actor of entries the node writes itself.
-    pub(crate) fn node_id(&self) -> String {
-        self.signer.identity().spiffe_id()
-    }
-
-    /// A case by number, which must exist on this node.
-    pub(crate) fn case(&self, case_no: &str) -> Result<CaseRecord, NodeError> {
-        let case_no = case_no.trim();
-        tongban_core::CaseNo::parse(case_no)
-            .map_err(|e| NodeError::Invalid(format!("case number: {e}")))?;
-        self.store.case_by_no(case_no)?.ok_or_else(|| {
-            NodeError::NotFound(format!("no case {case_no} on the node of {}", self.county))
-        })
-    }
-
-    /// A checkpoint of the durable ledger head, signed by this node; reuses
-    /// the last one when that head has not moved. `keep` also stores it in
-    /// the node's own history (the periodic and the auditors' checkpoints);
-    /// the one that opens each handoff stream is not stored, since that
-    /// write cost a sync of its own in the next flush, in the latency path.
-    pub(crate) fn checkpoint(&self, keep: bool) -> Result<SignedCheckpoint, NodeError> {
-        // The durable head, not the head: no flush per handoff stream (it was
-        // one fsync in the latency path), and never a checkpoint over entries
-        // a crash could still take back.
-        let (seq, hash) = self.store.durable_head();
-        let last = self
-            .last_checkpoint
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let reuse = match last {
-            Some((last, signed)) if last == seq => Some(signed),
-            _ => match self.store.latest_checkpoint()? {
-                Some((last, bytes)) if last == seq => {
-                    SignedCheckpoint::decode(bytes.as_slice()).ok()
-                }
-                _ => None,
-            },
-        };
-        if let Some(signed) = reuse {
-            if keep {
-                self.store.put_checkpoint(seq, &signed.encode_to_vec())?;
-            }
-            return Ok(signed);
-        }
-        let checkpoint = Checkpoint {
-            version: crate::protocol::FORMAT_VERSION,
-            county: self.county.to_string(),
-            seq,
-            head_hash: hash.to_vec(),
-            at: self.clock.now_rfc3339(),
-        }
-        .encode_to_vec();
-        let signature = self
-            .signer
-            .sign(crate::protocol::CHECKPOINT_DOMAIN, &checkpoint)?;
-        let signed = SignedCheckpoint {
-            checkpoint,
-            signature,
-            signer_certificate: self.signer.certificate_der().to_vec(),
-        };
-        if keep {
-            self.store.put_checkpoint(seq, &signed.encode_to_vec())?;
-        }
-        *self
-            .last_checkpoint
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some((seq, signed.clone()));
-        Ok(signed)
-    }
-
-    /// A case by number, which must be on this node's `side`.
-    pub(crate) fn case_on(&self, case_no: &str, side: Side) -> Result<CaseRecord, NodeError> {
-        let case = self.case(case_no)?;
-        if case.side != side {
-            return Err(NodeError::NotFound(match side {
-                Side::Window => format!(
-                    "case {case_no} was not taken in at the window of {}",
-                    self.county
-                ),
-                Side::Home => format!(
-                    "case {case_no} was not handed to {} for review",
-                    self.county
-                ),
-            }));
-        }
-        Ok(case)
-    }
-
-    /// A case on `side`, locked, read again under the lock.
-    pub(crate) async fn locked_case(
-        &self,
-        case_no: &str,
-        side: Side,
-    ) -> Result<(CaseGuard, CaseRecord), NodeError> {
-        let id = self.case_on(case_no, side)?.application_id;
-        let guard = self.locks.lock(&id).await;
-        let case = self
-            .store
-            .case(&id)?
-            .ok_or_else(|| NodeError::NotFound(format!("case {case_no} disappeared")))?;
-        Ok((guard, case))
-    }
-}
 
 /// Puts the case's parked outbox entries back in the queue, recording who
 /// did so, and wakes the courier. Refused if none are parked.
@@ -199,7 +45,9 @@ pub(crate) async fn retry_parked(
     }
     let mut batch = tongban_ledger::Batch::default();
     let mut reasons = Vec::new();
+    let mut handoff_ids = Vec::new();
     for (key, entry, _) in parked {
+        handoff_ids.push(entry.handoff_id.clone());
         reasons.push(format!(
             "{} ({})",
             entry.handoff_id,
@@ -210,19 +58,8 @@ pub(crate) async fn retry_parked(
         batch.update_outbox(key, retried);
     }
     let detail = format!("parked handoff(s) queued again: {}", reasons.join("; "));
-    flow::save(
-        ctx,
-        case,
-        Change {
-            actor: who.spiffe_id(),
-            kind: "handoff.retried",
-            detail,
-            fields: serde_json::json!({}),
-            report: None,
-        },
-        batch,
-    )
-    .await?;
+    let body = tongban_ledger::EntryBody::HandoffRetried { handoff_ids };
+    change::save(ctx, case, Change::new(who.spiffe_id(), detail, body), batch).await?;
     ctx.wake.notify_one();
     Ok(())
 }
@@ -251,9 +88,11 @@ pub(crate) async fn hand_out(
     who: &Identity,
 ) -> Result<(), NodeError> {
     let here = match case.side {
-        Side::Window => case.state == CaseState::ReadyForPickup && case.delivery == "mail-window",
+        Side::Window => {
+            case.state == CaseState::ReadyForPickup && case.delivery == DeliveryMode::MailWindow
+        }
         Side::Home => {
-            (case.state == CaseState::ReadyForPickup && case.delivery == "collect-home")
+            (case.state == CaseState::ReadyForPickup && case.delivery == DeliveryMode::CollectHome)
                 || case.state == CaseState::MailReturned
         }
     };
@@ -269,8 +108,10 @@ pub(crate) async fn hand_out(
     }
     let recipient = recipient_id.trim().to_uppercase();
     let collectors: Vec<&str> = match &case.applicant {
-        tongban_ledger::ApplicantRecord::Person { resident_id, .. } => vec![resident_id],
-        tongban_ledger::ApplicantRecord::Company { legal_rep_id, .. } => vec![legal_rep_id],
+        tongban_ledger::ApplicantRecord::Person { resident_id, .. } => vec![resident_id.as_str()],
+        tongban_ledger::ApplicantRecord::Company { legal_rep_id, .. } => {
+            vec![legal_rep_id.as_str()]
+        }
     };
     if !collectors.contains(&recipient.as_str()) {
         tracing::warn!(case = %case.case_no, recipient = %tongban_core::mask_id(&recipient), "hand-out refused: id does not match");
@@ -289,23 +130,15 @@ pub(crate) async fn hand_out(
         "result handed out to {} and case closed",
         tongban_core::mask_id(&recipient)
     );
-    let report = tongban_proto::federation::v1::CaseUpdate {
-        event: "case.closed".into(),
-        ..Default::default()
+    let body = tongban_ledger::EntryBody::CaseClosed {
+        recipient: tongban_core::mask_id(&recipient),
     };
-    flow::save(
-        ctx,
-        case,
-        Change {
-            actor: who.spiffe_id(),
-            kind: "case.closed",
-            detail,
-            fields: serde_json::json!({"recipient": tongban_core::mask_id(&recipient)}),
-            report: Some(report),
-        },
-        tongban_ledger::Batch::default(),
-    )
-    .await
+    let update = tongban_proto::federation::v1::CaseUpdate::default();
+    let change = Change::new(who.spiffe_id(), detail, body).send(Outgoing::Update(
+        tongban_core::CaseEvent::Closed,
+        Box::new(update),
+    ));
+    change::save(ctx, case, change, tongban_ledger::Batch::default()).await
 }
 
 /// Cases on `side` past their promised date, and cases with a mail leg in
@@ -318,7 +151,7 @@ pub(crate) fn overdue(ctx: &Ctx, side: Side) -> Result<Vec<CaseView>, NodeError>
         let mut reasons = Vec::new();
         let mut weight = 0;
         if case.review.clock_running
-            && let Some(left) = flow::days_left(&case, today)
+            && let Some(left) = flow::days_left(&ctx.directory.calendar, &case, today)
             && left < 0
         {
             reasons.push(format!(

@@ -7,17 +7,18 @@
 
 use std::sync::Arc;
 
-use tongban_core::{CaseState, add_working_days};
-use tongban_ledger::{Batch, CaseRecord, CorrectionRecord, Side};
+use tongban_core::{CaseEvent, CaseState};
+use tongban_ledger::{Batch, CaseRecord, CorrectionRecord, EntryBody, Side};
 use tongban_proto::common::v1::{CaseView, Correction, CorrectionNeed};
 use tongban_proto::federation::v1::CaseUpdate;
 use tongban_proto::review::v1::review_server::Review;
 use tongban_proto::review::v1::*;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::Ctx;
 use crate::auth::caller;
-use crate::flow::{self, Change};
+use crate::change::{self, Change, Outgoing};
+use crate::ctx::Ctx;
+use crate::flow;
 use crate::ingest::Ingest;
 use crate::locks::CaseGuard;
 use crate::{NodeError, view};
@@ -75,28 +76,35 @@ impl Review for ReviewService {
         require(&case, &[CaseState::HandedOff], "acceptance (受理)")?;
         let promised = ctx
             .directory
-            .item_str(&case.item_code)
+            .item(&case.item_code)
             .map(|i| i.promised_days)
             .unwrap_or_default();
         flow::move_to(&mut case, CaseState::UnderReview)?;
         case.review.accepted_at = Some(ctx.clock.now_rfc3339());
-        flow::start_clock(&mut case, ctx.clock.today(), i64::from(promised));
+        let note = flow::start_clock(
+            &ctx.directory.calendar,
+            &mut case,
+            ctx.clock.today(),
+            i64::from(promised),
+        );
         let due = case.review.due_date.clone().unwrap_or_default();
-        let change = Change {
-            actor: reviewer.spiffe_id(),
-            kind: "review.accepted",
-            detail: format!(
-                "accepted for review (受理); promised within {promised} working days, by {due}"
-            ),
-            fields: serde_json::json!({"due_date": due, "promised_days": promised}),
-            report: Some(CaseUpdate {
-                event: "review.accepted".into(),
-                due_date: due.clone(),
-                clock_running: true,
-                ..Default::default()
-            }),
+        let detail = format!(
+            "accepted for review (受理); promised within {promised} working days, by {due}{note}"
+        );
+        let update = CaseUpdate {
+            due_date: due.clone(),
+            clock_running: true,
+            ..Default::default()
         };
-        flow::save(ctx, &mut case, change, Batch::default()).await?;
+        let body = EntryBody::ReviewAccepted {
+            due_date: due,
+            promised_days: promised,
+        };
+        let change = Change::new(reviewer.spiffe_id(), detail, body).send(Outgoing::Update(
+            CaseEvent::ReviewAccepted,
+            Box::new(update),
+        ));
+        change::save(ctx, &mut case, change, Batch::default()).await?;
         self.view(&case)
     }
 
@@ -116,7 +124,7 @@ impl Review for ReviewService {
             &[CaseState::HandedOff, CaseState::UnderReview],
             "a correction request",
         )?;
-        let item = ctx.directory.item_str(&case.item_code).ok_or_else(|| {
+        let item = ctx.directory.item(&case.item_code).ok_or_else(|| {
             NodeError::Precondition(format!(
                 "item {} is no longer in the catalogue",
                 case.item_code
@@ -147,10 +155,13 @@ impl Review for ReviewService {
             req.deadline_days
         };
         let today = ctx.clock.today();
-        let deadline = flow::format_date(add_working_days(today, days));
+        let calendar = &ctx.directory.calendar;
+        let deadline_date = calendar.add_working_days(today, days);
+        let note = flow::calendar_note(calendar, "deadline", today, deadline_date);
+        let deadline = flow::format_date(deadline_date);
         let now = ctx.clock.now_rfc3339();
         flow::move_to(&mut case, CaseState::CorrectionRequested)?;
-        flow::pause_clock(&mut case, today);
+        flow::pause_clock(calendar, &mut case, today);
         let record = CorrectionRecord {
             needs: req
                 .needs
@@ -164,35 +175,37 @@ impl Review for ReviewService {
         };
         case.review.corrections.push(record.clone());
         let kinds: Vec<&str> = req.needs.iter().map(|n| n.kind.as_str()).collect();
-        let change = Change {
-            actor: reviewer.spiffe_id(),
-            kind: "review.correction-requested",
-            detail: format!(
-                "correction requested (一次性补正): {}; by {deadline}; the promised-time clock is paused",
-                kinds.join(", ")
-            ),
-            fields: serde_json::json!({"needs": record.needs, "deadline": deadline,
-                "paused_days_left": case.review.paused_days_left}),
-            report: Some(CaseUpdate {
-                event: "review.correction-requested".into(),
-                correction: Some(Correction {
-                    needs: req
-                        .needs
-                        .iter()
-                        .map(|n| CorrectionNeed {
-                            kind: n.kind.clone(),
-                            reason: n.reason.trim().to_owned(),
-                        })
-                        .collect(),
-                    deadline,
-                    requested_at: now,
-                    answered_at: String::new(),
-                }),
-                clock_running: false,
-                ..Default::default()
-            }),
+        let detail = format!(
+            "correction requested (一次性补正): {}; by {deadline}{note}; the promised-time clock is paused",
+            kinds.join(", ")
+        );
+        let body = EntryBody::CorrectionRequested {
+            needs: record.needs,
+            deadline: deadline.clone(),
+            paused_days_left: case.review.paused_days_left,
         };
-        flow::save(ctx, &mut case, change, Batch::default()).await?;
+        let update = CaseUpdate {
+            correction: Some(Correction {
+                needs: req
+                    .needs
+                    .iter()
+                    .map(|n| CorrectionNeed {
+                        kind: n.kind.clone(),
+                        reason: n.reason.trim().to_owned(),
+                    })
+                    .collect(),
+                deadline,
+                requested_at: now,
+                answered_at: String::new(),
+            }),
+            clock_running: false,
+            ..Default::default()
+        };
+        let change = Change::new(reviewer.spiffe_id(), detail, body).send(Outgoing::Update(
+            CaseEvent::CorrectionRequested,
+            Box::new(update),
+        ));
+        change::save(ctx, &mut case, change, Batch::default()).await?;
         self.view(&case)
     }
 
@@ -224,20 +237,17 @@ impl Review for ReviewService {
         }
         let now = ctx.clock.now_rfc3339();
         case.review.paper_received_at = Some(now.clone());
-        let change = Change {
-            actor: reviewer.spiffe_id(),
-            kind: "review.paper-received",
-            detail: format!("paper originals received ({})", paper.join(", ")),
-            fields: serde_json::json!({"kinds": paper}),
-            report: Some(CaseUpdate {
-                event: "review.paper-received".into(),
-                paper_received_at: now,
-                due_date: case.review.due_date.clone().unwrap_or_default(),
-                clock_running: case.review.clock_running,
-                ..Default::default()
-            }),
+        let update = CaseUpdate {
+            paper_received_at: now,
+            due_date: case.review.due_date.clone().unwrap_or_default(),
+            clock_running: case.review.clock_running,
+            ..Default::default()
         };
-        flow::save(ctx, &mut case, change, Batch::default()).await?;
+        let detail = format!("paper originals received ({})", paper.join(", "));
+        let body = EntryBody::PaperReceived { kinds: paper };
+        let change = Change::new(reviewer.spiffe_id(), detail, body)
+            .send(Outgoing::Update(CaseEvent::PaperReceived, Box::new(update)));
+        change::save(ctx, &mut case, change, Batch::default()).await?;
         self.view(&case)
     }
 
@@ -312,28 +322,28 @@ impl Review for ReviewService {
             "" => "approved".to_owned(),
             no => format!("approved; licence {no}"),
         };
-        if case.delivery == "collect-home" {
+        if case.delivery == tongban_core::DeliveryMode::CollectHome {
             flow::move_to(&mut case, CaseState::ReadyForPickup)?;
             detail.push_str("; ready for collection at the home authority");
         } else {
             detail.push_str("; mail the result (mail send --leg result)");
         }
-        let change = Change {
-            actor: reviewer.spiffe_id(),
-            kind: "review.approved",
-            detail,
-            fields: serde_json::json!({"licence_no": case.review.licence_no, "result_sha256": result.sha256, "result_size": result.size}),
-            report: Some(CaseUpdate {
-                event: "review.approved".into(),
-                licence_no: case.review.licence_no.clone(),
-                result: Some(view::digest(&result)),
-                clock_running: false,
-                ..Default::default()
-            }),
+        let update = CaseUpdate {
+            licence_no: case.review.licence_no.clone(),
+            result: Some(view::digest(&result)),
+            clock_running: false,
+            ..Default::default()
         };
+        let body = EntryBody::Approved {
+            licence_no: case.review.licence_no.clone(),
+            result_sha256: result.sha256.clone(),
+            result_size: result.size,
+        };
+        let change = Change::new(reviewer.spiffe_id(), detail, body)
+            .send(Outgoing::Update(CaseEvent::Approved, Box::new(update)));
         let mut batch = Batch::default();
         batch.keep_blobs(ingested.blobs);
-        flow::save(ctx, &mut case, change, batch).await?;
+        change::save(ctx, &mut case, change, batch).await?;
         self.view(&case)
     }
 
@@ -360,18 +370,16 @@ impl Review for ReviewService {
         flow::move_to(&mut case, CaseState::Denied)?;
         flow::stop_clock(&mut case);
         case.review.denial_reason = reason.to_owned();
-        let change = Change {
-            actor: reviewer.spiffe_id(),
-            kind: "review.denied",
-            detail: format!("denied: {reason}"),
-            fields: serde_json::json!({"reason": reason}),
-            report: Some(CaseUpdate {
-                event: "review.denied".into(),
-                reason: reason.to_owned(),
-                ..Default::default()
-            }),
+        let update = CaseUpdate {
+            reason: reason.to_owned(),
+            ..Default::default()
         };
-        flow::save(ctx, &mut case, change, Batch::default()).await?;
+        let body = EntryBody::Denied {
+            reason: reason.to_owned(),
+        };
+        let change = Change::new(reviewer.spiffe_id(), format!("denied: {reason}"), body)
+            .send(Outgoing::Update(CaseEvent::Denied, Box::new(update)));
+        change::save(ctx, &mut case, change, Batch::default()).await?;
         self.view(&case)
     }
 

@@ -5,16 +5,17 @@
 use std::sync::Arc;
 
 use tongban_core::{CaseNo, CaseState, ItemCode, window_state};
-use tongban_ledger::{Batch, CaseRecord, HandoffRecord, IdentityCheckRecord, NewEntry, Side};
+use tongban_ledger::entries::facts;
+use tongban_ledger::{Batch, CaseRecord, EntryBody, IdentityCheckRecord, Side};
 use tongban_proto::common::v1::{CaseView, IdentityCheck, MaterialChunk, MaterialHeader};
-use tongban_proto::federation::v1::{Application, envelope::Body};
+use tongban_proto::federation::v1::{Application, Supplement};
 use tongban_proto::window::v1::window_server::Window;
 use tongban_proto::window::v1::*;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::Ctx;
 use crate::auth::caller;
-use crate::flow::{self, Change};
+use crate::change::{self, Change, Outgoing};
+use crate::ctx::Ctx;
 use crate::ingest::{Ingest, Ingested};
 use crate::locks::CaseGuard;
 use crate::{NodeError, validate, view};
@@ -103,14 +104,6 @@ fn merge(materials: &mut Vec<tongban_ledger::MaterialRef>, new: Vec<tongban_ledg
     }
 }
 
-fn material_json(ms: &[tongban_ledger::MaterialRef]) -> serde_json::Value {
-    serde_json::Value::Array(
-        ms.iter()
-            .map(|m| serde_json::json!({"kind": m.kind, "size": m.size, "sha256": m.sha256}))
-            .collect(),
-    )
-}
-
 #[tonic::async_trait]
 impl Window for WindowService {
     async fn apply(
@@ -176,12 +169,12 @@ impl Window for WindowService {
             CaseNo::new(&ctx.county, today, n).map_err(|e| NodeError::Invalid(e.to_string()))?;
         let mut case = CaseRecord {
             application_id: uuid::Uuid::now_v7().to_string(),
-            case_no: case_no.to_string(),
+            case_no,
             side: Side::Window,
-            item_code: item_code.to_string(),
-            receiving_county: ctx.county.to_string(),
-            home_county: home.to_string(),
-            delivery: delivery.as_str().to_owned(),
+            item_code: item_code.clone(),
+            receiving_county: ctx.county.clone(),
+            home_county: home.clone(),
+            delivery,
             applicant,
             materials: ingested.materials.clone(),
             identity_check: None,
@@ -206,21 +199,18 @@ impl Window for WindowService {
                 format!("missing {}", missing.join(", "))
             }
         );
+        let body = EntryBody::CaseApplied {
+            item: item_code.clone(),
+            home: home.clone(),
+            delivery,
+            materials: facts(&case.materials),
+            missing,
+        };
+        let note = case.note.clone();
+        let change = Change::new(clerk.spiffe_id(), detail, body).note(note);
         let mut batch = Batch::default();
-        batch.put_case(case.clone()).append(NewEntry {
-            application_id: case.application_id.clone(),
-            case_no: case.case_no.clone(),
-            actor: clerk.spiffe_id(),
-            kind: "case.applied".into(),
-            state: Some(case.state),
-            payload: view::payload(
-                detail,
-                serde_json::json!({"item": item_code.as_str(), "home": home.as_str(), "delivery": delivery.as_str(),
-                    "materials": material_json(&case.materials), "missing": missing}),
-            ),
-        });
         batch.keep_blobs(ingested.blobs);
-        ctx.store.commit(batch).await.map_err(NodeError::from)?;
+        change::save(ctx, &mut case, change, batch).await?;
         tracing::info!(case = %case.case_no, item = %item_code, home = %home, state = %case.state, "case applied");
         Ok(Response::new(self.view(&case)?))
     }
@@ -258,7 +248,7 @@ impl Window for WindowService {
         if header.materials.is_empty() {
             return Err(NodeError::Invalid("attach needs at least one material".into()).into());
         }
-        let item = ctx.directory.item_str(&case.item_code).ok_or_else(|| {
+        let item = ctx.directory.item(&case.item_code).ok_or_else(|| {
             NodeError::Precondition(format!(
                 "item {} is no longer in the catalogue",
                 case.item_code
@@ -293,20 +283,20 @@ impl Window for WindowService {
             }
             case.note = "supplement attached: resubmit to send it to the home authority".into();
         }
+        let body = EntryBody::CaseAttached {
+            materials: facts(&ingested.materials),
+            missing,
+        };
+        let note = case.note.clone();
+        let change = Change::new(
+            clerk.spiffe_id(),
+            format!("attached {}", kinds.join(", ")),
+            body,
+        )
+        .note(note);
         let mut batch = Batch::default();
-        batch.put_case(case.clone()).append(NewEntry {
-            application_id: case.application_id.clone(),
-            case_no: case.case_no.clone(),
-            actor: clerk.spiffe_id(),
-            kind: "case.attached".into(),
-            state: Some(case.state),
-            payload: view::payload(
-                format!("attached {}", kinds.join(", ")),
-                serde_json::json!({"materials": material_json(&ingested.materials), "missing": missing}),
-            ),
-        });
         batch.keep_blobs(ingested.blobs);
-        ctx.store.commit(batch).await.map_err(NodeError::from)?;
+        change::save(ctx, &mut case, change, batch).await?;
         Ok(Response::new(self.view(&case)?))
     }
 
@@ -342,23 +332,17 @@ impl Window for WindowService {
         let missing = view::missing(&self.ctx.directory, &case);
         case.state = window_state(missing.is_empty(), true);
         case.note = window_note(&missing, true);
-        let mut batch = Batch::default();
-        batch.put_case(case.clone()).append(NewEntry {
-            application_id: case.application_id.clone(),
-            case_no: case.case_no.clone(),
-            actor: clerk.spiffe_id(),
-            kind: "case.identity-verified".into(),
-            state: Some(case.state),
-            payload: view::payload(
-                format!("identity verified by {method}"),
-                serde_json::json!({"method": method}),
-            ),
-        });
-        self.ctx
-            .store
-            .commit(batch)
-            .await
-            .map_err(NodeError::from)?;
+        let body = EntryBody::IdentityVerified {
+            method: method.to_owned(),
+        };
+        let note = case.note.clone();
+        let change = Change::new(
+            clerk.spiffe_id(),
+            format!("identity verified by {method}"),
+            body,
+        )
+        .note(note);
+        change::save(&self.ctx, &mut case, change, Batch::default()).await?;
         Ok(Response::new(self.view(&case)?))
     }
 
@@ -384,9 +368,9 @@ impl Window for WindowService {
             }
         }
         let now = ctx.clock.now_rfc3339();
-        let application = Body::Application(Application {
-            item_code: case.item_code.clone(),
-            delivery: case.delivery.clone(),
+        let application = Application {
+            item_code: case.item_code.to_string(),
+            delivery: case.delivery.to_string(),
             applicant: Some(view::applicant(&case.applicant, false)),
             identity_check: case.identity_check.as_ref().map(|c| IdentityCheck {
                 method: c.method.clone(),
@@ -394,51 +378,31 @@ impl Window for WindowService {
                 at: c.at.clone(),
             }),
             accepted_at: now.clone(),
-        });
-        let entry = flow::outbox_entry(
-            ctx,
-            &case,
-            &clerk.spiffe_id(),
-            "application",
-            application,
-            case.materials.clone(),
-        );
-        let handoff_id = entry.handoff_id.clone();
-        let envelope_sha = flow::envelope_sha(&entry.envelope);
+        };
         case.state = CaseState::Queued;
         case.accepted_at = Some(now.clone());
-        case.note = format!("queued for handoff to {}", case.home_county);
-        case.handoffs.push(HandoffRecord {
-            handoff_id: handoff_id.clone(),
-            kind: "application".into(),
-            peer: case.home_county.clone(),
-            sent: true,
-            receipt_seq: None,
-        });
-        let mut batch = Batch::default();
-        batch
-            .put_case(case.clone())
-            .append(NewEntry {
-                application_id: case.application_id.clone(),
-                case_no: case.case_no.clone(),
-                actor: clerk.spiffe_id(),
-                kind: "case.accepted".into(),
-                state: Some(CaseState::Queued),
-                payload: view::payload(
-                    format!("accepted at the window; handoff {handoff_id} queued to {}", case.home_county),
-                    serde_json::json!({"handoff_id": handoff_id, "to": case.home_county, "envelope_sha256": envelope_sha,
-                        "materials": material_json(&case.materials)}),
-                ),
-            })
-            .enqueue(entry);
-        ctx.store.commit(batch).await.map_err(NodeError::from)?;
-        ctx.wake.notify_one();
+        let body = EntryBody::CaseAccepted {
+            materials: facts(&case.materials),
+        };
+        let detail = format!(
+            "accepted at the window; handoff queued to {}",
+            case.home_county
+        );
+        let materials = case.materials.clone();
+        let change = Change::new(clerk.spiffe_id(), detail, body)
+            .note(format!("queued for handoff to {}", case.home_county))
+            .send(Outgoing::Application(Box::new(application), materials));
+        change::save(ctx, &mut case, change, Batch::default()).await?;
+        let handoff_id = case
+            .handoffs
+            .last()
+            .map(|h| h.handoff_id.clone())
+            .unwrap_or_default();
         tracing::info!(case = %case.case_no, handoff = %handoff_id, to = %case.home_county, "case accepted, handoff queued");
-        let home_name = case
-            .home_county
-            .parse()
-            .ok()
-            .and_then(|c| ctx.directory.county(&c).map(|c| c.name.clone()))
+        let home_name = ctx
+            .directory
+            .county(&case.home_county)
+            .map(|c| c.name.clone())
             .unwrap_or_default();
         Ok(Response::new(IntakeReceipt {
             case: Some(self.view(&case)?),
@@ -490,50 +454,24 @@ impl Window for WindowService {
             .cloned()
             .collect();
         let now = ctx.clock.now_rfc3339();
-        let entry = flow::outbox_entry(
-            ctx,
-            &case,
-            &clerk.spiffe_id(),
-            "supplement",
-            Body::Supplement(tongban_proto::federation::v1::Supplement {
-                resubmitted_at: now.clone(),
-            }),
-            supplied.clone(),
-        );
         if let Some(open) = case.review.corrections.last_mut() {
-            open.answered_at = Some(now);
+            open.answered_at = Some(now.clone());
         }
-        case.handoffs.push(HandoffRecord {
-            handoff_id: entry.handoff_id.clone(),
-            kind: "supplement".into(),
-            peer: case.home_county.clone(),
-            sent: true,
-            receipt_seq: None,
-        });
         let kinds: Vec<&str> = supplied.iter().map(|m| m.kind.as_str()).collect();
         let detail = format!(
             "supplement ({}) queued to {}",
             kinds.join(", "),
             case.home_county
         );
-        let fields = serde_json::json!({"handoff_id": entry.handoff_id, "to": entry.to,
-            "envelope_sha256": flow::envelope_sha(&entry.envelope), "materials": material_json(&supplied)});
-        let mut batch = Batch::default();
-        batch.enqueue(entry);
-        flow::save(
-            ctx,
-            &mut case,
-            Change {
-                actor: clerk.spiffe_id(),
-                kind: "case.resubmitted",
-                detail,
-                fields,
-                report: None,
-            },
-            batch,
-        )
-        .await?;
-        ctx.wake.notify_one();
+        let body = EntryBody::CaseResubmitted {
+            materials: facts(&supplied),
+        };
+        let supplement = Supplement {
+            resubmitted_at: now,
+        };
+        let change = Change::new(clerk.spiffe_id(), detail, body)
+            .send(Outgoing::Supplement(supplement, supplied));
+        change::save(ctx, &mut case, change, Batch::default()).await?;
         Ok(Response::new(self.view(&case)?))
     }
 

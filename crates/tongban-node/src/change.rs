@@ -1,0 +1,240 @@
+//! A change to a case: the one way anything at this node — a clerk's or a
+//! reviewer's request, a handoff received, a receipt the courier holds —
+//! makes a case change durable.
+//!
+//! A [`Change`] names who acted, the typed ledger entry and, when the other
+//! county must hear of it, the handoff to send ([`Outgoing`]). [`stage`]
+//! writes all of it into one [`Batch`]: the case record, its ledger entry
+//! (with the handoff's id and envelope digest for auditors), the outbox entry
+//! and the case's handoff list. [`save`] commits that batch and wakes the
+//! courier. No handler builds ledger entries or outbox entries by hand.
+
+use prost::Message;
+use tongban_core::{CaseEvent, CaseState, CountyCode};
+use tongban_ledger::{
+    Batch, CaseRecord, EntryBody, HandoffRecord, MaterialRef, NewEntry, OutboxEntry, Payload,
+    Received, Sent,
+};
+use tongban_proto::federation::v1::{
+    Application, CaseUpdate, Envelope, Supplement, envelope::Body,
+};
+
+use crate::ctx::Ctx;
+use crate::protocol::FORMAT_VERSION;
+use crate::{NodeError, view};
+
+/// What a change sends to the node at the case's other end.
+pub(crate) enum Outgoing {
+    /// The first handoff, from the window: the application and its materials.
+    Application(Box<Application>, Vec<MaterialRef>),
+    /// A correction's supplement, from the window, with the materials supplied.
+    Supplement(Supplement, Vec<MaterialRef>),
+    /// A step the other node mirrors.
+    Update(CaseEvent, Box<CaseUpdate>),
+}
+
+impl Outgoing {
+    /// The handoff kind recorded in the outbox and the case's handoff list.
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Application(..) => "application",
+            Self::Supplement(..) => "supplement",
+            Self::Update(..) => "update",
+        }
+    }
+}
+
+/// One change to one case.
+pub(crate) struct Change {
+    actor: String,
+    detail: String,
+    body: EntryBody,
+    note: Option<String>,
+    send: Option<Outgoing>,
+    received: Option<Received>,
+    with_state: bool,
+}
+
+impl Change {
+    /// A change made by `actor`, recorded as `body` with `detail` (which
+    /// also becomes the case's note unless [`Change::note`] says otherwise).
+    pub(crate) fn new(
+        actor: impl Into<String>,
+        detail: impl Into<String>,
+        body: EntryBody,
+    ) -> Self {
+        Self {
+            actor: actor.into(),
+            detail: detail.into(),
+            body,
+            note: None,
+            send: None,
+            received: None,
+            with_state: true,
+        }
+    }
+
+    /// Sends `outgoing` to the other county with this change.
+    pub(crate) fn send(mut self, outgoing: Outgoing) -> Self {
+        self.send = Some(outgoing);
+        self
+    }
+
+    /// Sets the case's note to `note` instead of the detail.
+    pub(crate) fn note(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self
+    }
+
+    /// Records the handoff this change came in.
+    pub(crate) fn received(mut self, received: Received) -> Self {
+        self.received = Some(received);
+        self
+    }
+
+    /// Records the entry without a case state (the case did not move here:
+    /// a park, the receipt of an update).
+    pub(crate) fn without_state(mut self) -> Self {
+        self.with_state = false;
+        self
+    }
+}
+
+/// The county at the other end of a case.
+pub(crate) fn peer_of(ctx: &Ctx, case: &CaseRecord) -> CountyCode {
+    if case.receiving_county == ctx.county {
+        case.home_county.clone()
+    } else {
+        case.receiving_county.clone()
+    }
+}
+
+/// Lowercase hex SHA-256 of an envelope.
+pub(crate) fn envelope_sha(envelope: &[u8]) -> String {
+    use sha2::Digest;
+    tongban_ledger::records::hex(&sha2::Sha256::digest(envelope))
+}
+
+/// The outbox entry carrying `body` (with `materials`) from `actor` to the
+/// other county; the envelope is encoded once, so every retry sends the
+/// same bytes.
+pub(crate) fn outbox_entry(
+    ctx: &Ctx,
+    case: &CaseRecord,
+    actor: &str,
+    kind: &str,
+    body: Body,
+    materials: Vec<MaterialRef>,
+) -> OutboxEntry {
+    let handoff_id = uuid::Uuid::now_v7().to_string();
+    let envelope = Envelope {
+        version: FORMAT_VERSION,
+        handoff_id: handoff_id.clone(),
+        application_id: case.application_id.clone(),
+        case_no: case.case_no.to_string(),
+        receiving_county: case.receiving_county.to_string(),
+        home_county: case.home_county.to_string(),
+        sent_at: ctx.clock.now_rfc3339(),
+        actor: actor.to_owned(),
+        body: Some(body),
+        materials: materials.iter().map(view::header).collect(),
+    }
+    .encode_to_vec();
+    OutboxEntry {
+        handoff_id,
+        application_id: case.application_id.clone(),
+        to: peer_of(ctx, case),
+        envelope,
+        kind: kind.to_owned(),
+        materials,
+        parked: None,
+    }
+}
+
+/// Writes `change` of `case` into `batch`: the handoff to send (if any) and
+/// the ledger entry; the caller puts the case record itself, once, after its
+/// last change in the batch (the receiver and the courier change several
+/// cases, some more than once, in one commit). `before` is the case's state before
+/// the change (None for a new case): an update reports a state only when
+/// the change moved the case, since a step that did not (a paper-originals
+/// leg, paper received) must not set the other node's newer state back.
+/// Returns whether the courier has something new to send.
+pub(crate) fn stage(
+    ctx: &Ctx,
+    case: &mut CaseRecord,
+    before: Option<CaseState>,
+    change: Change,
+    batch: &mut Batch,
+) -> bool {
+    let Change {
+        actor,
+        detail,
+        body,
+        note,
+        send,
+        received,
+        with_state,
+    } = change;
+    match note {
+        Some(note) => case.note = note,
+        None if !detail.is_empty() => case.note = detail.clone(),
+        None => {}
+    }
+    let mut payload = Payload::new(detail, body);
+    payload.received = received;
+    let sends = send.is_some();
+    if let Some(outgoing) = send {
+        let kind = outgoing.kind();
+        let (body, materials) = match outgoing {
+            Outgoing::Application(app, materials) => (Body::Application(*app), materials),
+            Outgoing::Supplement(sup, materials) => (Body::Supplement(sup), materials),
+            Outgoing::Update(event, update) => {
+                let mut update = *update;
+                update.event = event.as_str().to_owned();
+                update.state = if before == Some(case.state) {
+                    String::new()
+                } else {
+                    case.state.as_str().to_owned()
+                };
+                update.detail = payload.detail.clone();
+                (Body::Update(update), Vec::new())
+            }
+        };
+        let entry = outbox_entry(ctx, case, &actor, kind, body, materials);
+        payload.sent = Some(Sent {
+            handoff_id: entry.handoff_id.clone(),
+            to: entry.to.clone(),
+            envelope_sha256: envelope_sha(&entry.envelope),
+        });
+        case.handoffs.push(HandoffRecord {
+            handoff_id: entry.handoff_id.clone(),
+            kind: kind.into(),
+            peer: entry.to.clone(),
+            sent: true,
+            receipt_seq: None,
+        });
+        batch.enqueue(entry);
+    }
+    let state = with_state.then_some(case.state);
+    batch.append(NewEntry::record(case, actor, state, &payload));
+    sends
+}
+
+/// Commits `change` of `case` with whatever `batch` already holds (a waybill
+/// index, outbox updates), flushed before it returns; then wakes the
+/// courier if the change sends something.
+pub(crate) async fn save(
+    ctx: &Ctx,
+    case: &mut CaseRecord,
+    change: Change,
+    mut batch: Batch,
+) -> Result<(), NodeError> {
+    let before = ctx.store.case(&case.application_id)?.map(|c| c.state);
+    let wake = stage(ctx, case, before, change, &mut batch);
+    batch.put_case(case.clone());
+    ctx.store.commit(batch).await?;
+    if wake {
+        ctx.wake.notify_one();
+    }
+    Ok(())
+}

@@ -1,0 +1,165 @@
+//! What every service, the courier and the carrier endpoint share: the
+//! node's identity, directory, store, signer and clock, and the per-case
+//! locks. It sits below the services so that `flow`, `view` and the courier
+//! can use it without pointing up into `service`.
+
+use std::sync::Arc;
+
+use prost::Message;
+use tokio::sync::Notify;
+use tongban_core::{CountyCode, Directory};
+use tongban_ledger::{CaseRecord, Side, Store};
+use tongban_pki::tls::TlsMaterial;
+use tongban_pki::{NodeSigner, TrustAnchor};
+use tongban_proto::common::v1::{Checkpoint, SignedCheckpoint};
+
+use crate::NodeError;
+use crate::clock::Clock;
+use crate::config::{Delivery, Limits, MailPolicy, NodeConfig, Review};
+use crate::locks::{CaseGuard, CaseLocks};
+
+/// What every service and the courier share.
+pub(crate) struct Ctx {
+    pub(crate) county: CountyCode,
+    pub(crate) directory: Arc<Directory>,
+    pub(crate) limits: Limits,
+    pub(crate) delivery: Delivery,
+    pub(crate) store: Arc<Store>,
+    pub(crate) signer: Arc<NodeSigner>,
+    pub(crate) anchor: TrustAnchor,
+    pub(crate) tls: TlsMaterial,
+    pub(crate) clock: Clock,
+    /// Wakes the courier when the outbox gains an entry.
+    pub(crate) wake: Notify,
+    /// Per-case locks for read-change-commit.
+    pub(crate) locks: CaseLocks,
+    pub(crate) review: Review,
+    pub(crate) mail: MailPolicy,
+    /// The checkpoint signed last, with its seq.
+    last_checkpoint: std::sync::Mutex<Option<(u64, SignedCheckpoint)>>,
+}
+
+impl Ctx {
+    pub(crate) fn new(config: &NodeConfig, store: Arc<Store>) -> Self {
+        Self {
+            county: config.county.clone(),
+            directory: config.directory.clone(),
+            limits: config.limits,
+            delivery: config.delivery,
+            store,
+            signer: config.signer.clone(),
+            anchor: config.anchor.clone(),
+            tls: config.tls.clone(),
+            clock: config.clock.clone(),
+            wake: Notify::new(),
+            locks: CaseLocks::default(),
+            review: config.review,
+            mail: config.mail,
+            last_checkpoint: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// This node's SPIFFE ID, the actor of entries the node writes itself.
+    pub(crate) fn node_id(&self) -> String {
+        self.signer.identity().spiffe_id()
+    }
+
+    /// A case by number, which must exist on this node.
+    pub(crate) fn case(&self, case_no: &str) -> Result<CaseRecord, NodeError> {
+        let case_no = case_no.trim();
+        tongban_core::CaseNo::parse(case_no)
+            .map_err(|e| NodeError::Invalid(format!("case number: {e}")))?;
+        self.store.case_by_no(case_no)?.ok_or_else(|| {
+            NodeError::NotFound(format!("no case {case_no} on the node of {}", self.county))
+        })
+    }
+
+    /// A checkpoint of the durable ledger head, signed by this node; reuses
+    /// the last one when that head has not moved. `keep` also stores it in
+    /// the node's own history (the periodic and the auditors' checkpoints);
+    /// the one that opens each handoff stream is not stored, since that
+    /// write cost a sync of its own in the next flush, in the latency path.
+    pub(crate) fn checkpoint(&self, keep: bool) -> Result<SignedCheckpoint, NodeError> {
+        // The durable head, not the head: no flush per handoff stream (it was
+        // one fsync in the latency path), and never a checkpoint over entries
+        // a crash could still take back.
+        let (seq, hash) = self.store.durable_head();
+        let last = self
+            .last_checkpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let reuse = match last {
+            Some((last, signed)) if last == seq => Some(signed),
+            _ => match self.store.latest_checkpoint()? {
+                Some((last, bytes)) if last == seq => {
+                    SignedCheckpoint::decode(bytes.as_slice()).ok()
+                }
+                _ => None,
+            },
+        };
+        if let Some(signed) = reuse {
+            if keep {
+                self.store.put_checkpoint(seq, &signed.encode_to_vec())?;
+            }
+            return Ok(signed);
+        }
+        let checkpoint = Checkpoint {
+            version: crate::protocol::FORMAT_VERSION,
+            county: self.county.to_string(),
+            seq,
+            head_hash: hash.to_vec(),
+            at: self.clock.now_rfc3339(),
+        }
+        .encode_to_vec();
+        let signature = self
+            .signer
+            .sign(crate::protocol::CHECKPOINT_DOMAIN, &checkpoint)?;
+        let signed = SignedCheckpoint {
+            checkpoint,
+            signature,
+            signer_certificate: self.signer.certificate_der().to_vec(),
+        };
+        if keep {
+            self.store.put_checkpoint(seq, &signed.encode_to_vec())?;
+        }
+        *self
+            .last_checkpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some((seq, signed.clone()));
+        Ok(signed)
+    }
+
+    /// A case by number, which must be on this node's `side`.
+    pub(crate) fn case_on(&self, case_no: &str, side: Side) -> Result<CaseRecord, NodeError> {
+        let case = self.case(case_no)?;
+        if case.side != side {
+            return Err(NodeError::NotFound(match side {
+                Side::Window => format!(
+                    "case {case_no} was not taken in at the window of {}",
+                    self.county
+                ),
+                Side::Home => format!(
+                    "case {case_no} was not handed to {} for review",
+                    self.county
+                ),
+            }));
+        }
+        Ok(case)
+    }
+
+    /// A case on `side`, locked, read again under the lock.
+    pub(crate) async fn locked_case(
+        &self,
+        case_no: &str,
+        side: Side,
+    ) -> Result<(CaseGuard, CaseRecord), NodeError> {
+        let id = self.case_on(case_no, side)?.application_id;
+        let guard = self.locks.lock(&id).await;
+        let case = self
+            .store
+            .case(&id)?
+            .ok_or_else(|| NodeError::NotFound(format!("case {case_no} disappeared")))?;
+        Ok((guard, case))
+    }
+}
