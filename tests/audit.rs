@@ -16,16 +16,16 @@ const BIN: &str = env!("CARGO_BIN_EXE_tongban");
 /// Writes an auditor's certificate and key into the cluster's directory and
 /// returns the flags that use them.
 fn auditor(cluster: &Cluster, county: Option<&str>, name: &str) -> Vec<String> {
-    let tls = cluster.pki.issue(Principal::Auditor {
+    let tls = cluster.pki().issue(Principal::Auditor {
         county: county.map(crate::support::county),
         name: name.into(),
     });
-    let dir = cluster.root.path();
+    let dir = cluster.root();
     std::fs::write(dir.join(format!("{name}.crt")), &tls.cert_pem).unwrap();
     std::fs::write(dir.join(format!("{name}.key")), &tls.key_pem).unwrap();
     vec![
         "--ca".into(),
-        dir.join("ca.crt").display().to_string(),
+        cluster.ca_path().display().to_string(),
         "--cert".into(),
         dir.join(format!("{name}.crt")).display().to_string(),
         "--key".into(),
@@ -130,7 +130,7 @@ async fn a_trace_over_three_counties_verifies_and_draws_every_event() {
     let first = handed_off(&cluster, HANTAI).await;
     let second = handed_off(&cluster, SHANGZHOU).await;
     let creds = auditor(&cluster, None, "zhao");
-    let html = cluster.root.path().join("trace.html");
+    let html = cluster.root().join("trace.html");
     let mut args = trace_args(
         &creds,
         &first,
@@ -285,7 +285,7 @@ async fn an_exported_bundle_verifies_offline_and_fails_after_one_byte_changes() 
     let mut cluster = Cluster::start().await;
     let case_no = handed_off(&cluster, HANTAI).await;
     let creds = auditor(&cluster, None, "zhao");
-    let bundle: PathBuf = cluster.root.path().join("case.bundle.json");
+    let bundle: PathBuf = cluster.root().join("case.bundle.json");
     let mut export = vec![
         "export".to_owned(),
         case_no.clone(),
@@ -315,7 +315,7 @@ async fn an_exported_bundle_verifies_offline_and_fails_after_one_byte_changes() 
         .as_array_mut()
         .unwrap()
         .remove(0);
-    let omitted = cluster.root.path().join("omitted.bundle.json");
+    let omitted = cluster.root().join("omitted.bundle.json");
     std::fs::write(&omitted, serde_json::to_string(&doc).unwrap()).unwrap();
     let mut check = vec!["verify-bundle".to_owned(), omitted.display().to_string()];
     check.extend(creds[..2].iter().cloned());

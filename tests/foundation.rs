@@ -43,7 +43,7 @@ async fn health_answers_serving_over_mutual_tls() {
 #[tokio::test]
 async fn refuses_a_client_without_a_certificate() {
     let cluster = Cluster::start().await;
-    let channel = anonymous_channel(cluster.addr(HANTAI), cluster.pki.ca.cert_pem());
+    let channel = anonymous_channel(cluster.addr(HANTAI), cluster.pki().ca.cert_pem());
     let err = list(channel)
         .await
         .expect_err("no certificate must be refused");
@@ -51,7 +51,7 @@ async fn refuses_a_client_without_a_certificate() {
     assert_ne!(err.code(), Code::Ok);
     let mut health = HealthClient::new(anonymous_channel(
         cluster.addr(HANTAI),
-        cluster.pki.ca.cert_pem(),
+        cluster.pki().ca.cert_pem(),
     ));
     assert!(
         health.check(HealthCheckRequest::default()).await.is_err(),
@@ -65,7 +65,7 @@ async fn refuses_a_certificate_from_another_ca() {
     let other = Pki::new();
     let mut tls = other.issue(clerk(HANTAI, "wang"));
     // Trust the right server CA, but present a certificate of another CA.
-    tls.ca_pem = cluster.pki.ca.cert_pem().to_owned();
+    tls.ca_pem = cluster.pki().ca.cert_pem().to_owned();
     let err = list(channel(cluster.addr(HANTAI), &tls).await)
         .await
         .expect_err("foreign CA");
@@ -83,7 +83,7 @@ async fn refuses_an_expired_certificate() {
     let mut spec = Pki::spec(&[&format!("spiffe://{TD}/county/{HANTAI}/clerk/wang")]);
     spec.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(10);
     spec.not_after = time::OffsetDateTime::now_utc() - time::Duration::days(1);
-    let tls = cluster.pki.leaf(spec);
+    let tls = cluster.pki().leaf(spec);
     let err = list(channel(cluster.addr(HANTAI), &tls).await)
         .await
         .expect_err("expired");
@@ -93,7 +93,7 @@ async fn refuses_an_expired_certificate() {
 #[tokio::test]
 async fn refuses_a_certificate_with_two_uri_sans() {
     let cluster = Cluster::start().await;
-    let tls = cluster.pki.leaf(Pki::spec(&[
+    let tls = cluster.pki().leaf(Pki::spec(&[
         &format!("spiffe://{TD}/county/{HANTAI}/clerk/wang"),
         &format!("spiffe://{TD}/county/{HANTAI}/clerk/li"),
     ]));
@@ -107,7 +107,7 @@ async fn refuses_a_certificate_with_two_uri_sans() {
 #[tokio::test]
 async fn refuses_a_certificate_of_another_trust_domain() {
     let cluster = Cluster::start().await;
-    let tls = cluster.pki.leaf(Pki::spec(&[&format!(
+    let tls = cluster.pki().leaf(Pki::spec(&[&format!(
         "spiffe://other.tongban/county/{HANTAI}/clerk/wang"
     )]));
     let err = list(channel(cluster.addr(HANTAI), &tls).await)

@@ -542,7 +542,7 @@ async fn a_receipt_verifies_against_the_receivers_certificate() {
     let Some(Outcome::Receipt(signed)) = result.outcome else {
         panic!("receipt")
     };
-    let anchor = tongban_pki::TrustAnchor::from_pem(cluster.pki.ca.cert_pem()).unwrap();
+    let anchor = tongban_pki::TrustAnchor::from_pem(cluster.pki().ca.cert_pem()).unwrap();
     let verify = |s: &SignedReceipt| {
         anchor.verify_signed(
             &s.signer_certificate,

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -87,54 +87,26 @@ impl Drop for NodeProcess {
     }
 }
 
-/// Writes certificates, the example directory (with `ports`) and one config
-/// per county into `dir`.
-fn write_federation(
-    dir: &Path,
-    pki: &Pki,
-    listen: &BTreeMap<&str, String>,
-) -> BTreeMap<String, PathBuf> {
-    let mut directory = include_str!("../examples/federation.toml").to_owned();
-    for (code, port) in [(HANTAI, "7001"), (YANTA, "7002"), (SHANGZHOU, "7003")] {
-        if let Some(addr) = listen.get(code) {
-            directory = directory.replace(
-                &format!("https://127.0.0.1:{port}"),
-                &format!("https://{addr}"),
-            );
-        }
+/// The sandbox's layout for `counties` with their ports released: the
+/// nodes run as processes of their own and bind the ports in their configs.
+async fn federation(counties: &[&str]) -> Sandbox {
+    let mut sandbox = tongban_sandbox::Builder::new()
+        .temp_prefix("tongban-process-")
+        .counties(counties)
+        .node_config("[delivery]\ninitial_backoff_ms = 20\nmax_backoff_ms = 300\nbatch_size = 16\n")
+        .build()
+        .expect("lay out the federation");
+    for code in counties {
+        sandbox.release(code).await.expect("release the port");
     }
-    std::fs::write(dir.join("federation.toml"), directory).unwrap();
-    std::fs::write(dir.join("ca.crt"), pki.ca.cert_pem()).unwrap();
-    let mut configs = BTreeMap::new();
-    for (code, addr) in listen {
-        let tls = pki.issue(node(code));
-        std::fs::write(dir.join(format!("node-{code}.crt")), &tls.cert_pem).unwrap();
-        std::fs::write(dir.join(format!("node-{code}.key")), &tls.key_pem).unwrap();
-        let path = dir.join(format!("node-{code}.toml"));
-        std::fs::write(
-            &path,
-            format!(
-                "county = \"{code}\"\nlisten = \"{addr}\"\ndata_dir = \"data-{code}\"\ndirectory = \"federation.toml\"\n\
-                 [tls]\nca = \"ca.crt\"\ncert = \"node-{code}.crt\"\nkey = \"node-{code}.key\"\n\
-                 [delivery]\ninitial_backoff_ms = 20\nmax_backoff_ms = 300\nbatch_size = 16\n"
-            ),
-        )
-        .unwrap();
-        configs.insert(code.to_string(), path);
-    }
-    configs
+    sandbox
 }
 
 #[tokio::test]
 async fn the_node_binary_serves_health_and_exits_cleanly_on_sigterm() {
-    let pki = Pki::new();
-    let dir = tempfile::tempdir().unwrap();
-    let configs = write_federation(
-        dir.path(),
-        &pki,
-        &BTreeMap::from([(HANTAI, "127.0.0.1:0".to_owned())]),
-    );
-    let node = NodeProcess::spawn(&configs[HANTAI]);
+    let fed = federation(&[HANTAI]).await;
+    let pki = fed.pki();
+    let node = NodeProcess::spawn(fed.config_path(HANTAI));
     let addr = node.serving();
     let mut health = HealthClient::new(channel(addr, &pki.issue(clerk(HANTAI, "wang"))).await);
     let reply = health
@@ -174,23 +146,17 @@ fn a_bad_config_exits_64_naming_the_field() {
     assert_eq!(out.status.code(), Some(2), "usage error");
 }
 
-#[test]
-fn a_bad_holiday_calendar_stops_the_node_with_64_naming_the_date() {
-    let pki = Pki::new();
-    let dir = tempfile::tempdir().unwrap();
-    let configs = write_federation(
-        dir.path(),
-        &pki,
-        &BTreeMap::from([(HANTAI, "127.0.0.1:0".to_owned())]),
-    );
-    let path = dir.path().join("federation.toml");
+#[tokio::test]
+async fn a_bad_holiday_calendar_stops_the_node_with_64_naming_the_date() {
+    let fed = federation(&[HANTAI]).await;
+    let path = fed.directory_path();
     let good = std::fs::read_to_string(&path).unwrap();
     let bad = good.replacen("\"2026-10-10\"", "\"2026-10-07\"", 1);
     assert_ne!(bad, good);
     std::fs::write(&path, bad).unwrap();
     let out = Command::new(BIN)
         .args(["node", "--config"])
-        .arg(&configs[HANTAI])
+        .arg(fed.config_path(HANTAI))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(64));
@@ -301,12 +267,6 @@ fn item_guides_are_read_offline_from_the_directory_file() {
     );
 }
 
-/// A free loopback port (bound and released; the node binds it again).
-fn free_port() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
-}
-
 /// Handoffs streaming from 汉台 to 雁塔 while 雁塔's process is killed with
 /// SIGKILL at random moments and restarted. At the end every case 汉台
 /// holds a receipt for is in 雁塔's ledger exactly once, and every accepted
@@ -322,17 +282,15 @@ async fn handoffs_survive_the_receiver_being_killed_repeatedly() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(8);
-    let pki = Pki::new();
-    let dir = tempfile::tempdir().unwrap();
-    let listen = BTreeMap::from([(HANTAI, free_port()), (YANTA, free_port())]);
-    let configs = write_federation(dir.path(), &pki, &listen);
-    let a = NodeProcess::spawn(&configs[HANTAI]);
+    let fed = federation(&[HANTAI, YANTA]).await;
+    let pki = fed.pki();
+    let a = NodeProcess::spawn(fed.config_path(HANTAI));
     let a_addr = a.serving();
-    let b = NodeProcess::spawn(&configs[YANTA]);
+    let b = NodeProcess::spawn(fed.config_path(YANTA));
     b.serving();
 
     // The killer: SIGKILL 雁塔 at random moments, restart it each time.
-    let b_config = configs[YANTA].clone();
+    let b_config = fed.config_path(YANTA).to_owned();
     let killer = tokio::spawn(async move {
         let mut b = b;
         for _ in 0..kills {
@@ -384,7 +342,7 @@ async fn handoffs_survive_the_receiver_being_killed_repeatedly() {
     assert!(a.success() && b.success(), "clean exits: {a:?} {b:?}");
 
     // 汉台: every accepted case is HANDED_OFF with the receipt stored.
-    let a_store = Store::open(&dir.path().join(format!("data-{HANTAI}"))).unwrap();
+    let a_store = Store::open(fed.data_dir(HANTAI)).unwrap();
     let mut receipted = BTreeSet::new();
     for case in a_store.cases().unwrap() {
         assert_eq!(
@@ -404,7 +362,7 @@ async fn handoffs_survive_the_receiver_being_killed_repeatedly() {
     assert!(a_store.verify().unwrap().is_ok(), "汉台's chain verifies");
 
     // 雁塔: each receipted case received exactly once.
-    let b_store = Store::open(&dir.path().join(format!("data-{YANTA}"))).unwrap();
+    let b_store = Store::open(fed.data_dir(YANTA)).unwrap();
     let mut received: BTreeMap<String, usize> = BTreeMap::new();
     for e in b_store.entries(1, u64::MAX).unwrap() {
         let entry = e.decode().unwrap();

@@ -555,8 +555,10 @@ async fn push(cluster: &Cluster, body: &str, signature: Option<String>) -> (u16,
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(
-            rustls::pki_types::CertificateDer::from_pem_slice(cluster.pki.ca.cert_pem().as_bytes())
-                .unwrap(),
+            rustls::pki_types::CertificateDer::from_pem_slice(
+                cluster.pki().ca.cert_pem().as_bytes(),
+            )
+            .unwrap(),
         )
         .unwrap();
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(

@@ -1,23 +1,17 @@
-//! The test cluster: a CA per test, pre-bound loopback listeners, a temp dir
-//! per node, configs written as a user would write them, and clients for
-//! each kind of identity.
+//! The tests' layer over `tongban_sandbox`: a sandbox per test (its own CA,
+//! pre-bound loopback listeners held so restarts get their port back, a temp
+//! dir, configs written as a user would write them) under the names the
+//! tests use, and the tests' fixtures (applicants, materials, polling).
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use tempfile::TempDir;
 use time::OffsetDateTime;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-use tongban_node::{NodeConfig, NodeError};
 use tongban_pki::Principal;
-use tongban_pki::issue::{Ca, LeafSpec};
 use tongban_pki::tls::TlsMaterial;
 use tongban_proto::common::v1::{
     Applicant, CaseView, Company, MaterialChunk, MaterialHeader, Person, applicant::Who,
@@ -28,101 +22,22 @@ use tongban_proto::window::v1::window_client::WindowClient;
 use tongban_proto::window::v1::{
     ApplyFrame, ApplyHeader, CaseRef, VerifyIdentityRequest, apply_frame,
 };
+// Each of the two test binaries uses a part of these.
+#[allow(unused_imports)]
+pub use tongban_sandbox::{
+    HANTAI, Pki, SHANGZHOU, Sandbox, TRUST_DOMAIN as TD, YANTA, clerk, county, node, reviewer,
+};
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
-pub const TD: &str = "shaanxi.tongban";
-pub const HANTAI: &str = "610702";
-pub const YANTA: &str = "610113";
-pub const SHANGZHOU: &str = "611002";
 /// A valid resident ID (the GB 11643 test vector).
 pub const PERSON_ID: &str = "11010519491231002X";
 /// A valid unified social credit code (the GB 32100 test vector).
 pub const CREDIT_CODE: &str = "91350100M000100Y43";
 
-/// The example directory shipped in `examples/`, with its loopback ports.
-const EXAMPLE_DIRECTORY: &str = include_str!("../examples/federation.toml");
-const EXAMPLE_PORTS: [(&str, &str); 3] = [(HANTAI, "7001"), (YANTA, "7002"), (SHANGZHOU, "7003")];
-
-/// A CA made for one test.
-pub struct Pki {
-    pub ca: Ca,
-}
-
-impl Pki {
-    pub fn new() -> Self {
-        Self::with_domain(TD)
-    }
-
-    pub fn with_domain(td: &str) -> Self {
-        tongban_pki::install_crypto_provider();
-        Self {
-            ca: Ca::generate(td, 30).expect("generate ca"),
-        }
-    }
-
-    fn material(&self, pair: tongban_pki::issue::PemPair) -> TlsMaterial {
-        TlsMaterial {
-            ca_pem: self.ca.cert_pem().to_owned(),
-            cert_pem: pair.cert_pem,
-            key_pem: pair.key_pem,
-        }
-    }
-
-    /// A valid certificate for `principal`.
-    pub fn issue(&self, principal: Principal) -> TlsMaterial {
-        let hosts = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
-        self.material(self.ca.issue(principal, &hosts, 10).expect("issue"))
-    }
-
-    /// A certificate exactly as specified (odd ones for negative tests).
-    pub fn leaf(&self, spec: LeafSpec) -> TlsMaterial {
-        self.material(self.ca.issue_leaf(&spec).expect("issue leaf"))
-    }
-
-    pub fn spec(uris: &[&str]) -> LeafSpec {
-        let now = OffsetDateTime::now_utc();
-        LeafSpec {
-            uris: uris.iter().map(|u| u.to_string()).collect(),
-            hosts: vec!["127.0.0.1".into()],
-            not_before: now - time::Duration::hours(1),
-            not_after: now + time::Duration::days(1),
-            server: false,
-        }
-    }
-}
-
-pub fn county(code: &str) -> tongban_core::CountyCode {
-    code.parse().expect("county code")
-}
-
-pub fn node(code: &str) -> Principal {
-    Principal::Node {
-        county: county(code),
-    }
-}
-
-pub fn clerk(code: &str, name: &str) -> Principal {
-    Principal::Clerk {
-        county: county(code),
-        name: name.into(),
-    }
-}
-
-pub fn reviewer(code: &str, name: &str) -> Principal {
-    Principal::Reviewer {
-        county: county(code),
-        name: name.into(),
-    }
-}
-
 /// Opens a channel to `addr` presenting `tls` (no call is made yet: with
 /// TLS 1.3 a refused client certificate shows at the first call).
 pub async fn channel(addr: SocketAddr, tls: &TlsMaterial) -> Channel {
-    Endpoint::from_shared(format!("https://{addr}"))
-        .unwrap()
-        .tls_config(tls.client_config("127.0.0.1"))
-        .unwrap()
-        .connect_lazy()
+    tongban_sandbox::channel(addr, tls).expect("channel")
 }
 
 /// A channel that trusts `ca_pem` but presents no certificate.
@@ -136,36 +51,6 @@ pub fn anonymous_channel(addr: SocketAddr, ca_pem: &str) -> Channel {
         )
         .unwrap()
         .connect_lazy()
-}
-
-/// A second handle on a listening socket (the same port, the same queue).
-fn listener_socket(listener: &tokio::net::TcpListener) -> std::net::TcpListener {
-    use std::os::fd::{AsFd, OwnedFd};
-    let fd: OwnedFd = listener.as_fd().try_clone_to_owned().expect("dup listener");
-    std::net::TcpListener::from(fd)
-}
-
-/// A tokio listener on a duplicate of `socket`.
-fn tokio_listener(socket: &std::net::TcpListener) -> tokio::net::TcpListener {
-    let dup = socket.try_clone().expect("dup socket");
-    dup.set_nonblocking(true).expect("nonblocking");
-    tokio::net::TcpListener::from_std(dup).expect("tokio listener")
-}
-
-/// A running node: its stop signal and its task.
-type Running = (oneshot::Sender<()>, JoinHandle<Result<(), NodeError>>);
-
-struct Slot {
-    addr: SocketAddr,
-    carrier_addr: Option<SocketAddr>,
-    config: PathBuf,
-    data_dir: PathBuf,
-    running: Option<Running>,
-    /// The node's listening socket, kept open for the whole test so that no
-    /// other test can take the port while the node is down.
-    socket: std::net::TcpListener,
-    /// While the node is down: the task refusing connections on its socket.
-    refuser: Option<JoinHandle<()>>,
 }
 
 /// The secret of the test carrier "EMS".
@@ -212,12 +97,16 @@ impl TestClock {
     }
 }
 
-/// A running federation of nodes on loopback.
-pub struct Cluster {
-    pub pki: Pki,
-    pub root: TempDir,
-    slots: BTreeMap<String, Slot>,
-    options: Options,
+/// The sandbox of one test, with the clients the tests use; a node that
+/// does not start or stop cleanly fails the test.
+pub struct Cluster(Sandbox);
+
+impl std::ops::Deref for Cluster {
+    type Target = Sandbox;
+
+    fn deref(&self) -> &Sandbox {
+        &self.0
+    }
 }
 
 impl Cluster {
@@ -227,150 +116,53 @@ impl Cluster {
     }
 
     pub async fn start_with(options: Options) -> Self {
-        if std::env::var_os("TONGBAN_TEST_LOG").is_some() {
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-                .with_test_writer()
-                .try_init();
-        }
-        let pki = Pki::new();
-        let root = tempfile::tempdir().unwrap();
-        let mut listeners = Vec::new();
-        let mut directory = EXAMPLE_DIRECTORY.to_owned();
-        for (code, port) in EXAMPLE_PORTS {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = listener.local_addr().unwrap();
-            directory = directory.replace(
-                &format!("https://127.0.0.1:{port}"),
-                &format!("https://{addr}"),
-            );
-            listeners.push((code, listener));
-        }
-        std::fs::write(root.path().join("federation.toml"), &directory).unwrap();
-        std::fs::write(root.path().join("ca.crt"), pki.ca.cert_pem()).unwrap();
-        let mut cluster = Self {
-            pki,
-            root,
-            slots: BTreeMap::new(),
-            options: options.clone(),
+        // A node that fails is otherwise only seen at stop(): the sandbox
+        // says so at once, at error level, while the test waits.
+        let filter = match std::env::var_os("TONGBAN_TEST_LOG") {
+            Some(_) => "info",
+            None => "tongban_sandbox=error",
         };
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
         let mut extra = options.extra.clone();
         if options.carriers {
-            std::fs::write(cluster.root.path().join("ems.secret"), CARRIER_SECRET).unwrap();
             extra.push_str("[[mail.carrier]]\nname = \"EMS\"\nsecret_file = \"ems.secret\"\n");
         }
-        for (code, listener) in listeners {
-            let addr = listener.local_addr().unwrap();
-            let tls = cluster.pki.issue(node(code));
-            let dir = cluster.root.path();
-            std::fs::write(dir.join(format!("node-{code}.crt")), &tls.cert_pem).unwrap();
-            std::fs::write(dir.join(format!("node-{code}.key")), &tls.key_pem).unwrap();
-            let config = dir.join(format!("node-{code}.toml"));
-            std::fs::write(
-                &config,
-                format!(
-                    "county = \"{code}\"\nlisten = \"{addr}\"\ndata_dir = \"data-{code}\"\ndirectory = \"federation.toml\"\n\
-                     [tls]\nca = \"ca.crt\"\ncert = \"node-{code}.crt\"\nkey = \"node-{code}.key\"\n{extra}"
-                ),
-            )
-            .unwrap();
-            cluster.slots.insert(
-                code.to_owned(),
-                Slot {
-                    addr,
-                    socket: listener_socket(&listener),
-                    refuser: None,
-                    carrier_addr: None,
-                    config,
-                    data_dir: dir.join(format!("data-{code}")),
-                    running: None,
-                },
-            );
-            cluster.spawn(code, listener);
+        let mut builder = tongban_sandbox::Builder::new()
+            .temp_prefix("tongban-test-")
+            .node_config(&extra)
+            .carriers(options.carriers);
+        if let Some(clock) = options.clock {
+            builder = builder.clock(clock);
         }
-        cluster
-    }
-
-    fn spawn(&mut self, code: &str, listener: tokio::net::TcpListener) {
-        let slot = self.slots.get_mut(code).expect("county");
-        let mut config = NodeConfig::load(&slot.config).expect("config loads");
-        if let Some(clock) = &self.options.clock {
-            config.clock = clock.clone();
+        let mut sandbox = builder.build().expect("lay out the sandbox");
+        if options.carriers {
+            std::fs::write(sandbox.root().join("ems.secret"), CARRIER_SECRET).unwrap();
         }
-        let carrier = self.options.carriers.then(|| {
-            let std = std::net::TcpListener::bind(
-                slot.carrier_addr.unwrap_or(([127, 0, 0, 1], 0).into()),
-            )
-            .unwrap();
-            std.set_nonblocking(true).unwrap();
-            tokio::net::TcpListener::from_std(std).unwrap()
-        });
-        slot.carrier_addr = carrier.as_ref().map(|l| l.local_addr().unwrap());
-        let (tx, rx) = oneshot::channel();
-        let county = code.to_owned();
-        let handle = tokio::spawn(async move {
-            let result = tongban_node::run_with_carrier(config, listener, carrier, async {
-                let _ = rx.await;
-            })
-            .await;
-            if let Err(e) = &result {
-                // Otherwise only seen at stop(): say it while tests wait.
-                eprintln!("node {county} failed: {e}");
-            }
-            result
-        });
-        slot.running = Some((tx, handle));
+        sandbox.start_all().await.expect("start the nodes");
+        Self(sandbox)
     }
 
     /// Where the node of `code` takes carrier pushes.
     pub fn carrier_addr(&self, code: &str) -> SocketAddr {
-        self.slots[code].carrier_addr.expect("carriers enabled")
-    }
-
-    pub fn addr(&self, code: &str) -> SocketAddr {
-        self.slots[code].addr
-    }
-
-    pub fn data_dir(&self, code: &str) -> &Path {
-        &self.slots[code].data_dir
-    }
-
-    pub fn config_path(&self, code: &str) -> &Path {
-        &self.slots[code].config
+        self.0.carrier_addr(code).expect("carriers enabled")
     }
 
     /// Stops a node and waits until it has shut down. Its port then
     /// refuses connections, like a node that is down.
     pub async fn stop(&mut self, code: &str) {
-        let slot = self.slots.get_mut(code).expect("county");
-        if let Some((tx, handle)) = slot.running.take() {
-            let _ = tx.send(());
-            handle
-                .await
-                .expect("node task")
-                .expect("node stops cleanly");
-            let refusing = tokio_listener(&slot.socket);
-            slot.refuser = Some(tokio::spawn(async move {
-                while let Ok((stream, _)) = refusing.accept().await {
-                    drop(stream);
-                }
-            }));
-        }
+        self.0.stop(code).await.expect("node stops cleanly");
     }
 
     /// Starts a stopped node again on its address, with its data.
     pub async fn restart(&mut self, code: &str) {
-        let slot = self.slots.get_mut(code).expect("county");
-        if let Some(refuser) = slot.refuser.take() {
-            refuser.abort();
-            let _ = refuser.await;
-        }
-        let listener = tokio_listener(&slot.socket);
-        self.spawn(code, listener);
+        self.0.start(code).await.expect("node starts again");
     }
 
     pub async fn client(&self, code: &str, principal: Principal) -> Channel {
-        channel(self.addr(code), &self.pki.issue(principal)).await
+        self.0.client(code, principal)
     }
 
     pub async fn window(&self, code: &str) -> WindowClient<Channel> {

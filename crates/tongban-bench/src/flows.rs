@@ -641,7 +641,7 @@ pub(crate) async fn stream(
     ));
     // The disk is the other limit of a durable handoff: write as many bytes
     // again, with one fdatasync, right after it (same disk, same moment).
-    let disk = disk_write_rate(&fed.root.path().join("disk-probe"), total)?;
+    let disk = disk_write_rate(&fed.root().join("disk-probe"), total)?;
     report.add(
         STREAM,
         "disk right after: write + fdatasync of as many bytes",

@@ -277,12 +277,12 @@ async fn trace(
         county: None,
         name: "zhao".into(),
     })?;
-    let dir = fed.root.path();
+    let dir = fed.root();
     std::fs::write(dir.join("auditor.crt"), &auditor.cert_pem)?;
     std::fs::write(dir.join("auditor.key"), &auditor.key_pem)?;
     let auth = |cmd: &mut Command| {
         cmd.arg("--ca")
-            .arg(dir.join("ca.crt"))
+            .arg(fed.ca_path())
             .arg("--cert")
             .arg(dir.join("auditor.crt"))
             .arg("--key")

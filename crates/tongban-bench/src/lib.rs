@@ -184,7 +184,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
     .iter()
     .any(|p| opts.has(*p));
     if needs_cluster {
-        let mut fed = cluster::Federation::new(opts)?;
+        let mut fed = cluster::Federation::new(opts).await?;
         let result = run_cluster(opts, &mut fed, &mut report).await;
         fed.shutdown().await;
         result?;
