@@ -12,7 +12,7 @@
 //!
 //! This module opens the store and holds its head and counters. Writing is
 //! [`commit`]'s alone; the key encodings are [`keys`]'; reads are by
-//! concern: [`cases`], [`outbox`], [`checkpoints`], [`entries`],
+//! concern: [`cases`], [`outbox`], [`checkpoints`], [`ledger`],
 //! [`materials`].
 
 use std::path::Path;
@@ -25,16 +25,16 @@ mod batch;
 mod cases;
 mod checkpoints;
 mod commit;
-mod entries;
 mod flusher;
 pub(crate) mod keys;
+mod ledger;
 mod materials;
 mod outbox;
 
 pub use batch::{Batch, NewEntry};
 pub use commit::Committed;
-pub use entries::StoredEntry;
 use flusher::Flusher;
+pub use ledger::StoredEntry;
 pub use materials::MaterialReader;
 
 /// A node's storage. Open one per process.
