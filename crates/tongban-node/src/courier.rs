@@ -560,12 +560,13 @@ async fn produce(
         }
         for (index, material) in blobs.iter().enumerate() {
             let sha = &material.sha256;
-            // Small materials live in the material log, the rest in files.
-            if let Some(content) = store.small_material(material).map_err(|e| e.to_string())? {
-                for piece in content.chunks(CHUNK_SIZE) {
+            let mut reader = store.open_material(material).map_err(|e| e.to_string())?;
+            // Small materials come from the material log, already in memory.
+            if reader.in_memory() {
+                while let Some(piece) = reader.read_chunk(CHUNK_SIZE).map_err(|e| e.to_string())? {
                     let chunk = MaterialChunk {
                         material: index as u32,
-                        data: piece.to_vec().into(),
+                        data: piece,
                     };
                     if tx
                         .send(HandoffFrame {
@@ -583,21 +584,11 @@ async fn produce(
             // megabyte at a time and cut them into chunks there, so the two
             // runtime threads never wait on the disk. Each megabyte is read
             // into a buffer of its own that the chunks share (no copy).
-            let path = store.blobs().path(sha);
             let tx = tx.clone();
             let sent = tokio::task::spawn_blocking(move || -> Result<bool, String> {
-                use std::io::Read;
                 const READ: usize = 1 << 20;
-                let mut file =
-                    std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-                loop {
-                    let mut buf = Vec::with_capacity(READ);
-                    (&mut file)
-                        .take(READ as u64)
-                        .read_to_end(&mut buf)
-                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                while let Some(buf) = reader.read_chunk(READ).map_err(|e| e.to_string())? {
                     let filled = buf.len();
-                    let buf = bytes::Bytes::from(buf);
                     for start in (0..filled).step_by(CHUNK_SIZE) {
                         let chunk = MaterialChunk {
                             material: index as u32,
@@ -612,10 +603,8 @@ async fn produce(
                             return Ok(false);
                         }
                     }
-                    if filled < READ {
-                        return Ok(true);
-                    }
                 }
+                Ok(true)
             })
             .await
             .map_err(|e| format!("reading {sha}: {e}"))??;

@@ -404,8 +404,6 @@ impl FederationService {
         });
         let _guards = ctx.locks.lock_all(ids).await;
         let mut results: Vec<Option<HandoffResult>> = vec![None; slots.len()];
-        let mut failed = Vec::new();
-        let mut sign_error = None;
         let mut wake = false;
         let store = &ctx.store;
         let node_id = ctx.node_id();
@@ -413,18 +411,18 @@ impl FederationService {
         // the person its envelope names is kept as its claim.
         let partner = peer.spiffe_id();
         store
-            .commit_with(|next_seq| {
+            .commit_with(|next_seq| -> Result<Batch, NodeError> {
                 let mut batch = Batch::default();
                 if let Some((seq, signed)) = checkpoint {
                     batch.put_partner_checkpoint(sender.as_str(), seq, signed);
                 }
                 let mut cases: BTreeMap<String, CaseRecord> = BTreeMap::new();
                 let mut seq = next_seq;
-                for (i, slot) in slots.iter().enumerate() {
+                for (i, slot) in slots.iter_mut().enumerate() {
                     let Slot::Staged(staged) = slot else { continue };
                     let c = &staged.checked;
                     // Re-checked under the write lock: a retry may have raced this stream.
-                    if let Ok(Some(prior)) = store.received(sender.as_str(), &c.handoff_id) {
+                    if let Some(prior) = store.received(sender.as_str(), &c.handoff_id)? {
                         results[i] = Some(if prior.envelope_sha256 == c.envelope_sha {
                             receipt_result(&c.handoff_id, &prior.signed_receipt)
                         } else {
@@ -434,7 +432,7 @@ impl FederationService {
                     }
                     let current = match cases.get(&c.application_id).cloned() {
                         Some(case) => Some(case),
-                        None => store.case(&c.application_id).ok().flatten(),
+                        None => store.case(&c.application_id)?,
                     };
                     let before = current.as_ref().map(|case| case.state);
                     let applied = apply_patch(c, current, &staged.ingested, sender, &now, today, &ctx.directory.calendar);
@@ -442,8 +440,8 @@ impl FederationService {
                         Ok(done) => done,
                         Err(e) => {
                             tracing::warn!(peer = %sender, handoff = %c.handoff_id, error = %e, "handoff refused");
+                            // Its staged blobs go when the stream's slots do.
                             results[i] = Some(refusal(&c.handoff_id, code_of(&e), e.to_string()));
-                            failed.push(i);
                             continue;
                         }
                     };
@@ -461,13 +459,7 @@ impl FederationService {
                         state: case.state.as_str().to_owned(),
                     }
                     .encode_to_vec();
-                    let signature = match ctx.signer.sign(RECEIPT_DOMAIN, &receipt) {
-                        Ok(s) => s,
-                        Err(e) => {
-                            sign_error = Some(e);
-                            return Batch::default();
-                        }
-                    };
+                    let signature = ctx.signer.sign(RECEIPT_DOMAIN, &receipt)?;
                     let signed = SignedReceipt {
                         receipt,
                         signature,
@@ -485,7 +477,6 @@ impl FederationService {
                         peer: sender.clone(),
                         sent: false,
                         receipt_seq: Some(seq),
-                        signed_receipt: None,
                     });
                     let received = Received {
                         handoff_id: c.handoff_id.clone(),
@@ -523,23 +514,16 @@ impl FederationService {
                         wake = true;
                     }
                     results[i] = Some(receipt_result(&c.handoff_id, &signed));
+                    batch.keep_blobs(std::mem::take(&mut staged.ingested.blobs));
                     cases.insert(case.application_id.clone(), case);
                     seq += 1;
                 }
                 for case in cases.into_values() {
                     batch.put_case(case);
                 }
-                batch
+                Ok(batch)
             })
             .await?;
-        if let Some(e) = sign_error {
-            return Err(e.into());
-        }
-        for i in failed {
-            if let Slot::Staged(s) = &slots[i] {
-                s.ingested.discard(&ctx.store);
-            }
-        }
         if wake {
             ctx.wake.notify_one();
         }
@@ -733,13 +717,6 @@ impl Federation for FederationService {
         // of its own cost a sync of its own in the flush), or alone if the
         // stream commits nothing.
         let mut checkpoint: Option<(u64, Vec<u8>)> = None;
-        let discard = |slots: &[Slot]| {
-            for slot in slots {
-                if let Slot::Staged(s) = slot {
-                    s.ingested.discard(&ctx.store);
-                }
-            }
-        };
         // Ends the current envelope. A content problem refuses it; a local
         // write failure (disk full, I/O) fails the whole stream instead, so
         // that the sender retries rather than parking a good handoff.
@@ -771,8 +748,6 @@ impl Federation for FederationService {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
                 Err(status) => {
-                    drop(current);
-                    discard(&slots);
                     tracing::warn!(peer = %sender, error = %status, "handoff stream broke off; nothing stored");
                     return Err(Status::new(
                         status.code(),
@@ -786,7 +761,6 @@ impl Federation for FederationService {
             match frame.frame {
                 Some(Frame::Envelope(bytes)) => {
                     if let Err(e) = close(current.take(), &mut slots) {
-                        discard(&slots);
                         tracing::error!(peer = %sender, error = %e, "cannot store a received material; the sender will retry");
                         return Err(e.into());
                     }
@@ -812,8 +786,6 @@ impl Federation for FederationService {
                             Current::Skipping(result)
                         }
                         Err(CheckFail::Retry(status)) => {
-                            drop(current);
-                            discard(&slots);
                             tracing::warn!(peer = %sender, error = %status.message(), "handoff stream failed, sender will retry");
                             return Err(status);
                         }
@@ -832,8 +804,6 @@ impl Federation for FederationService {
                             // this node's trouble: fail the stream so the
                             // sender retries, instead of a final refusal.
                             Err(e @ NodeError::Store(_)) => {
-                                drop(r);
-                                discard(&slots);
                                 tracing::error!(peer = %sender, error = %e, "cannot store a received material; the sender will retry");
                                 return Err(e.into());
                             }
@@ -849,19 +819,15 @@ impl Federation for FederationService {
                     }
                     Some(skipping @ Current::Skipping(_)) => current = Some(skipping),
                     None => {
-                        discard(&slots);
                         return Err(Status::invalid_argument("a chunk came before any envelope"));
                     }
                 },
                 None => {
-                    drop(current);
-                    discard(&slots);
                     return Err(Status::invalid_argument("empty handoff frame"));
                 }
             }
         }
         if let Err(e) = close(current.take(), &mut slots) {
-            discard(&slots);
             tracing::error!(peer = %sender, error = %e, "cannot store a received material; the sender will retry");
             return Err(e.into());
         }
@@ -872,7 +838,6 @@ impl Federation for FederationService {
             {
                 Ok(results) => results,
                 Err(e) => {
-                    discard(&slots);
                     return Err(e.into());
                 }
             }
