@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use hyper_util::rt::TokioIo;
 use prost::Message;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -23,12 +24,15 @@ use tokio_stream::wrappers::ReceiverStream;
 use tongban_core::CaseState;
 use tongban_ledger::records::{hex, unhex};
 use tongban_ledger::{Batch, CaseRecord, MaterialRef, NewEntry, OutboxEntry};
-use tongban_pki::Principal;
+use tongban_pki::tls::{PartnerConnector, PartnerStream, TlsMaterial};
+use tongban_pki::{Identity, Principal};
 use tongban_proto::common::v1::{MaterialChunk, Receipt, SignedReceipt};
 use tongban_proto::federation::v1::federation_client::FederationClient;
 use tongban_proto::federation::v1::{
     HandoffFrame, HandoffResult, handoff_frame::Frame, handoff_result::Outcome,
 };
+use tonic::codegen::http::Uri;
+use tonic::codegen::{Context, Future, Pin, Poll, Service};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::NodeError;
@@ -40,7 +44,120 @@ type Pending = (u64, OutboxEntry, Vec<u8>);
 
 pub(crate) struct Courier {
     ctx: Arc<Ctx>,
-    channels: Mutex<HashMap<String, Channel>>,
+    links: Mutex<HashMap<String, Arc<Link>>>,
+}
+
+/// The connection to one partner: dialled by this node (TCP, then TLS that
+/// accepts only the partner's node identity), kept while it works and
+/// dropped after a failure so that the next attempt dials afresh.
+struct Link {
+    endpoint: Endpoint,
+    dial: Dial,
+    channel: tokio::sync::Mutex<Option<Channel>>,
+}
+
+impl Link {
+    fn new(url: &str, tls: &TlsMaterial, expected: Identity) -> Result<Self, NodeError> {
+        let bad = |e: &dyn std::fmt::Display| NodeError::Invalid(format!("endpoint {url}: {e}"));
+        let uri: Uri = url.parse().map_err(|e| bad(&e))?;
+        let authority = uri.authority().ok_or_else(|| bad(&"no host"))?;
+        let addr = match authority.port_u16() {
+            Some(_) => authority.to_string(),
+            None => format!("{authority}:443"),
+        };
+        let connector = tls
+            .partner_connector(&host_of(url), expected)
+            .map_err(|e| bad(&e))?;
+        // The dialler does TLS itself, so tonic sees a plain `http` address;
+        // requests still carry the partner's `https` origin.
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| bad(&e))?
+            .origin(uri)
+            .http2_keep_alive_interval(KEEPALIVE)
+            .keep_alive_timeout(KEEPALIVE)
+            .keep_alive_while_idle(true);
+        Ok(Self {
+            endpoint,
+            dial: Dial {
+                addr,
+                connector: Arc::new(connector),
+            },
+            channel: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    /// The open channel, or a new one: TCP connect, TLS handshake with the
+    /// identity check, HTTP/2 set-up. Nothing of a case is sent before
+    /// this returns.
+    async fn channel(&self) -> Result<Channel, NodeError> {
+        let mut open = self.channel.lock().await;
+        if let Some(channel) = open.as_ref() {
+            return Ok(channel.clone());
+        }
+        let channel = self
+            .endpoint
+            .connect_with_connector(self.dial.clone())
+            .await
+            .map_err(|e| NodeError::Unavailable(error_chain(&e)))?;
+        *open = Some(channel.clone());
+        Ok(channel)
+    }
+
+    /// Forgets the channel after a failure: the next attempt dials again.
+    async fn reset(&self) {
+        *self.channel.lock().await = None;
+    }
+}
+
+/// HTTP/2 pings on partner connections, also while idle, so that a
+/// connection that went dark is noticed and replaced.
+const KEEPALIVE: Duration = Duration::from_secs(10);
+
+/// Dials a partner for tonic: TCP, then the partner's TLS connector.
+#[derive(Clone)]
+struct Dial {
+    addr: String,
+    connector: Arc<PartnerConnector>,
+}
+
+impl Service<Uri> for Dial {
+    type Response = TokioIo<PartnerStream>;
+    type Error = NodeError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, NodeError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), NodeError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Uri) -> Self::Future {
+        let (addr, connector) = (self.addr.clone(), self.connector.clone());
+        Box::pin(async move {
+            let tcp = tokio::net::TcpStream::connect(&addr)
+                .await
+                .map_err(|e| NodeError::Unavailable(format!("cannot connect to {addr}: {e}")))?;
+            let _ = tcp.set_nodelay(true);
+            let tls = connector
+                .connect(tcp)
+                .await
+                .map_err(|e| NodeError::Unavailable(format!("{addr}: {e}")))?;
+            Ok(TokioIo::new(tls))
+        })
+    }
+}
+
+/// An error with its sources, deduplicated (tonic wraps the dialler's
+/// error in layers that each say "transport error").
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }
 
 /// The retry delay after `failures` consecutive failures: doubling from the
@@ -102,7 +219,7 @@ impl Courier {
     pub(crate) fn new(ctx: Arc<Ctx>) -> Self {
         Self {
             ctx,
-            channels: Mutex::new(HashMap::new()),
+            links: Mutex::new(HashMap::new()),
         }
     }
 
@@ -203,7 +320,12 @@ impl Courier {
                         partner.failures = 0;
                         partner.retry_at = None;
                     } else {
-                        tracing::warn!(peer = %dest, error = %err, attempt = partner.failures, retry_in = ?delay, pending = batch.len(), "handoff failed, will retry");
+                        tracing::warn!(partner = %dest, error = %err, attempt = partner.failures, next_try_in = ?delay, pending = batch.len(), "handoff attempt failed");
+                        let note = format!(
+                            "not yet delivered to {dest}: {err}; next try in {}",
+                            humanize(delay)
+                        );
+                        this.note(&batch, &note).await;
                     }
                 }
             }
@@ -226,33 +348,48 @@ impl Courier {
             .collect())
     }
 
-    fn channel(&self, dest: &str) -> Result<Channel, NodeError> {
-        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = channels.get(dest) {
-            return Ok(c.clone());
+    /// The link to `dest`, made on first use: its connector accepts only
+    /// the destination county's node identity.
+    fn link(&self, dest: &str) -> Result<Arc<Link>, NodeError> {
+        let mut links = self.links.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(link) = links.get(dest) {
+            return Ok(link.clone());
         }
-        let code = dest
+        let code: tongban_core::CountyCode = dest
             .parse()
             .map_err(|e| NodeError::Invalid(format!("destination {dest}: {e}")))?;
         let county = self.ctx.directory.county(&code).ok_or_else(|| {
             NodeError::NotPermitted(format!("{dest} is not in the federation directory"))
         })?;
-        let host = host_of(&county.endpoint);
-        let channel = Endpoint::from_shared(county.endpoint.clone())
-            .map_err(|e| NodeError::Invalid(format!("endpoint of {dest}: {e}")))?
-            .tls_config(self.ctx.tls.client_config(&host))
-            .map_err(|e| NodeError::Invalid(format!("tls for {dest}: {e}")))?
-            .connect_timeout(self.ctx.delivery.connect_timeout)
-            .http2_keep_alive_interval(Duration::from_secs(20))
-            .keep_alive_timeout(Duration::from_secs(20))
-            .connect_lazy();
-        channels.insert(dest.to_owned(), channel.clone());
-        Ok(channel)
+        let expected = Identity {
+            trust_domain: self.ctx.directory.trust_domain.clone(),
+            principal: Principal::Node { county: code },
+        };
+        let link = Arc::new(Link::new(&county.endpoint, &self.ctx.tls, expected)?);
+        links.insert(dest.to_owned(), link.clone());
+        Ok(link)
     }
 
     /// Sends one batch and records its outcome.
     async fn deliver(&self, dest: &str, batch: &[Pending]) -> Result<(), NodeError> {
-        let channel = self.channel(dest)?;
+        let link = self.link(dest)?;
+        let result = self.deliver_on(&link, dest, batch).await;
+        if result.is_err() {
+            link.reset().await;
+        }
+        result
+    }
+
+    async fn deliver_on(
+        &self,
+        link: &Link,
+        dest: &str,
+        batch: &[Pending],
+    ) -> Result<(), NodeError> {
+        let connect = self.ctx.delivery.connect_timeout;
+        let channel = tokio::time::timeout(connect, link.channel())
+            .await
+            .map_err(|_| NodeError::Unavailable(format!("no connection within {connect:?}")))??;
         let mut client = FederationClient::new(channel);
         let (tx, rx) = mpsc::channel::<HandoffFrame>(16);
         let (fail_tx, fail_rx) = oneshot::channel::<String>();
@@ -284,9 +421,7 @@ impl Courier {
             Ok(reason) = fail_rx => return Err(NodeError::Unavailable(format!("reading local materials: {reason}"))),
         };
         let reply = reply
-            .map_err(|s| {
-                NodeError::Unavailable(format!("{dest}: {} ({:?})", s.message(), s.code()))
-            })?
+            .map_err(|s| NodeError::Unavailable(format!("{:?}: {}", s.code(), error_chain(&s))))?
             .into_inner();
         if reply.results.len() != batch.len() {
             return Err(NodeError::Unavailable(format!(
@@ -469,6 +604,38 @@ impl Courier {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Notes the last delivery problem on the cases of a batch (a note
+    /// only: the case's state and ledger do not change).
+    async fn note(&self, batch: &[Pending], note: &str) {
+        let ctx = &self.ctx;
+        let _guards = ctx
+            .locks
+            .lock_all(batch.iter().map(|(_, e, _)| e.application_id.clone()))
+            .await;
+        let mut commit = Batch::default();
+        let mut seen = HashSet::new();
+        for (_, entry, _) in batch {
+            if !seen.insert(entry.application_id.as_str()) {
+                continue;
+            }
+            match ctx.store.case(&entry.application_id) {
+                Ok(Some(mut case)) if case.note != note => {
+                    case.note = note.to_owned();
+                    commit.put_case(case);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read a case to note a delivery problem")
+                }
+            }
+        }
+        if !commit.is_empty()
+            && let Err(e) = ctx.store.commit(commit).await
+        {
+            tracing::error!(error = %e, "cannot note a delivery problem");
+        }
     }
 
     /// Parks entries the courier gave up on, noting why on their cases.
@@ -679,6 +846,15 @@ fn check_receipt(
         expect(ok, &format!("material {}", sent.kind))?;
     }
     Ok(r)
+}
+
+/// A delay for people: `750ms`, `2.5s`, `60s`.
+fn humanize(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
 }
 
 /// The host of an `https://host:port` endpoint (for TLS name checks).
