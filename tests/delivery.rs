@@ -1,6 +1,11 @@
 //! How the courier delivers: only to the named partner, in bounded
 //! attempts, backing off per partner, parking only what cannot be sent.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
 use tongban_proto::review::v1::InboxRequest;
 
 use crate::support::*;
@@ -99,4 +104,147 @@ async fn a_case_goes_only_to_the_node_of_its_destination() {
         inbox_case_nos(&cluster, SHANGZHOU).await,
         [to_shangzhou.case_no]
     );
+}
+
+/// A TCP listener that accepts connections and never says a word; counts them.
+async fn hung_partner() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+    (addr, accepted)
+}
+
+#[tokio::test]
+async fn a_hung_partner_fails_its_attempt_in_time_and_delays_no_one_else() {
+    const ATTEMPT: Duration = Duration::from_millis(3000);
+    let mut options = Options::default();
+    options
+        .extra
+        .push_str(&format!("attempt_timeout_ms = {}\n", ATTEMPT.as_millis()));
+    let mut cluster = Cluster::start_with(options).await;
+    let (hung, accepted) = hung_partner().await;
+    point_partner(&mut cluster, YANTA, HANTAI, &format!("https://{hung}")).await;
+    let mut window = cluster.window(YANTA).await;
+    let to_hantai = accepted_case(&mut window, HANTAI).await;
+    let queued_at = tokio::time::Instant::now();
+    let to_shangzhou = accepted_case(&mut window, SHANGZHOU).await;
+
+    // 商州 is served while the attempt to 汉台 still hangs.
+    window_state(&mut window, &to_shangzhou.case_no, "HANDED_OFF").await;
+    let meanwhile = window
+        .get_case(tongban_proto::window::v1::CaseRef {
+            case_no: to_hantai.case_no.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        !meanwhile.note.contains("not yet delivered"),
+        "{}",
+        meanwhile.note
+    );
+
+    // The hung attempt ends at its deadline, noted on its case.
+    let failed = tokio::time::timeout(
+        ATTEMPT * 2,
+        window_case_until(&mut window, &to_hantai.case_no, "a failed attempt", |c| {
+            c.note.contains("not yet delivered to 610702")
+        }),
+    )
+    .await
+    .expect("the attempt fails within its deadline");
+    let took = queued_at.elapsed();
+    assert!(took >= ATTEMPT - Duration::from_millis(100), "{took:?}");
+    assert!(
+        failed
+            .note
+            .contains("no connection (TCP, TLS, HTTP/2) within 3s"),
+        "{}",
+        failed.note
+    );
+    assert_eq!(failed.state, "QUEUED");
+    assert!(accepted.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+}
+
+/// A TCP relay to `upstream` that can go dark: while dark it drops every
+/// byte in both directions but keeps the connections open, like a link
+/// whose packets are lost.
+async fn relay(upstream: SocketAddr) -> (SocketAddr, Arc<AtomicBool>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let dark = Arc::new(AtomicBool::new(false));
+    let is_dark = dark.clone();
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = listener.accept().await {
+            let Ok(outbound) = tokio::net::TcpStream::connect(upstream).await else {
+                continue;
+            };
+            let (ir, iw) = inbound.into_split();
+            let (or, ow) = outbound.into_split();
+            tokio::spawn(pipe(ir, ow, is_dark.clone()));
+            tokio::spawn(pipe(or, iw, is_dark.clone()));
+        }
+    });
+    (addr, dark)
+}
+
+async fn pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    dark: Arc<AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if !dark.load(Ordering::SeqCst) && to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_connection_that_goes_dark_fails_its_stream_in_time() {
+    const ATTEMPT: Duration = Duration::from_millis(1000);
+    let mut options = Options::default();
+    options
+        .extra
+        .push_str(&format!("attempt_timeout_ms = {}\n", ATTEMPT.as_millis()));
+    let mut cluster = Cluster::start_with(options).await;
+    let (relayed, dark) = relay(cluster.addr(HANTAI)).await;
+    point_partner(&mut cluster, YANTA, HANTAI, &format!("https://{relayed}")).await;
+    let mut window = cluster.window(YANTA).await;
+    let first = accepted_case(&mut window, HANTAI).await;
+    window_state(&mut window, &first.case_no, "HANDED_OFF").await;
+
+    // The connection stays open, and then nothing gets through any more.
+    dark.store(true, Ordering::SeqCst);
+    let second = accepted_case(&mut window, HANTAI).await;
+    let failed = tokio::time::timeout(
+        ATTEMPT * 4,
+        window_case_until(&mut window, &second.case_no, "a failed attempt", |c| {
+            c.note.contains("not yet delivered to 610702")
+        }),
+    )
+    .await
+    .expect("the dark connection is noticed within the stream's deadline");
+    assert_eq!(failed.state, "QUEUED");
+
+    // Light again: the next attempt dials a new connection and delivers.
+    dark.store(false, Ordering::SeqCst);
+    window_state(&mut window, &second.case_no, "HANDED_OFF").await;
 }

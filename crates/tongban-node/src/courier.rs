@@ -20,6 +20,7 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tongban_core::CaseState;
 use tongban_ledger::records::{hex, unhex};
@@ -36,6 +37,7 @@ use tonic::codegen::{Context, Future, Pin, Poll, Service};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::NodeError;
+use crate::config::Delivery;
 use crate::protocol::{CHUNK_SIZE, FORMAT_VERSION, RECEIPT_DOMAIN};
 use crate::service::Ctx;
 use crate::view;
@@ -57,7 +59,17 @@ struct Link {
 }
 
 impl Link {
-    fn new(url: &str, tls: &TlsMaterial, expected: Identity) -> Result<Self, NodeError> {
+    fn new(
+        url: &str,
+        tls: &TlsMaterial,
+        expected: Identity,
+        attempt_timeout: Duration,
+    ) -> Result<Self, NodeError> {
+        // Pings every half attempt timeout, answered within the other half,
+        // while a stream is open: a connection that goes dark fails its
+        // streams within the attempt timeout, well inside their budgets.
+        // (No pings on idle connections: servers may refuse them as abuse.)
+        let keepalive = attempt_timeout / 2;
         let bad = |e: &dyn std::fmt::Display| NodeError::Invalid(format!("endpoint {url}: {e}"));
         let uri: Uri = url.parse().map_err(|e| bad(&e))?;
         let authority = uri.authority().ok_or_else(|| bad(&"no host"))?;
@@ -73,9 +85,8 @@ impl Link {
         let endpoint = Endpoint::from_shared(format!("http://{addr}"))
             .map_err(|e| bad(&e))?
             .origin(uri)
-            .http2_keep_alive_interval(KEEPALIVE)
-            .keep_alive_timeout(KEEPALIVE)
-            .keep_alive_while_idle(true);
+            .http2_keep_alive_interval(keepalive)
+            .keep_alive_timeout(keepalive);
         Ok(Self {
             endpoint,
             dial: Dial {
@@ -108,10 +119,6 @@ impl Link {
         *self.channel.lock().await = None;
     }
 }
-
-/// HTTP/2 pings on partner connections, also while idle, so that a
-/// connection that went dark is noticed and replaced.
-const KEEPALIVE: Duration = Duration::from_secs(10);
 
 /// Dials a partner for tonic: TCP, then the partner's TLS connector.
 #[derive(Clone)]
@@ -365,7 +372,12 @@ impl Courier {
             trust_domain: self.ctx.directory.trust_domain.clone(),
             principal: Principal::Node { county: code },
         };
-        let link = Arc::new(Link::new(&county.endpoint, &self.ctx.tls, expected)?);
+        let link = Arc::new(Link::new(
+            &county.endpoint,
+            &self.ctx.tls,
+            expected,
+            self.ctx.delivery.attempt_timeout,
+        )?);
         links.insert(dest.to_owned(), link.clone());
         Ok(link)
     }
@@ -386,13 +398,31 @@ impl Courier {
         dest: &str,
         batch: &[Pending],
     ) -> Result<(), NodeError> {
-        let connect = self.ctx.delivery.connect_timeout;
-        let channel = tokio::time::timeout(connect, link.channel())
+        // One deadline for connecting (TCP, TLS with the identity check,
+        // HTTP/2) and the stream's first frame; the answer is due within a
+        // budget that grows with the bytes sent.
+        let d = self.ctx.delivery;
+        let started = Instant::now();
+        let start_by = started + d.attempt_timeout;
+        let bytes: u64 = batch
+            .iter()
+            .map(|(_, e, _)| {
+                e.envelope.len() as u64 + e.materials.iter().map(|m| m.size).sum::<u64>()
+            })
+            .sum();
+        let budget = stream_budget(&d, bytes);
+        let channel = tokio::time::timeout_at(start_by, link.channel())
             .await
-            .map_err(|_| NodeError::Unavailable(format!("no connection within {connect:?}")))??;
+            .map_err(|_| {
+                NodeError::Unavailable(format!(
+                    "no connection (TCP, TLS, HTTP/2) within {:?}",
+                    d.attempt_timeout
+                ))
+            })??;
         let mut client = FederationClient::new(channel);
         let (tx, rx) = mpsc::channel::<HandoffFrame>(16);
-        let (fail_tx, fail_rx) = oneshot::channel::<String>();
+        let (fail_tx, mut fail_rx) = oneshot::channel::<String>();
+        let (first_tx, mut first_rx) = oneshot::channel::<()>();
         let blobs: Vec<(Vec<u8>, Vec<MaterialRef>)> = batch
             .iter()
             .map(|(_, e, _)| (e.envelope.clone(), e.materials.clone()))
@@ -415,13 +445,45 @@ impl Courier {
                 let _ = fail_tx.send(e);
             }
         });
-        let reply = tokio::select! {
-            reply = client.handoff(ReceiverStream::new(rx)) => reply,
-            // Dropping the call resets the stream, so the receiver stores nothing of it.
-            Ok(reason) = fail_rx => return Err(NodeError::Unavailable(format!("reading local materials: {reason}"))),
+        let mut first_tx = Some(first_tx);
+        let frames = ReceiverStream::new(rx).map(move |frame| {
+            if let Some(first) = first_tx.take() {
+                let _ = first.send(());
+            }
+            frame
+        });
+        let call = client.handoff(frames);
+        tokio::pin!(call);
+        let (mut started_stream, mut reading) = (false, true);
+        let reply = loop {
+            let deadline = if started_stream {
+                started + budget
+            } else {
+                start_by
+            };
+            tokio::select! {
+                reply = &mut call => break reply,
+                first = &mut first_rx, if !started_stream => {
+                    // A dropped sender means the call is over: its outcome follows.
+                    started_stream = true;
+                    let _ = first;
+                }
+                // Dropping the call resets the stream, so the receiver stores nothing of it.
+                failed = &mut fail_rx, if reading => match failed {
+                    Ok(reason) => return Err(NodeError::Unavailable(format!("reading local materials: {reason}"))),
+                    Err(_) => reading = false,
+                },
+                () = tokio::time::sleep_until(deadline) => {
+                    return Err(NodeError::Unavailable(if started_stream {
+                        format!("no answer within {budget:?} for {bytes} bytes")
+                    } else {
+                        format!("the stream did not start within {:?}", d.attempt_timeout)
+                    }));
+                }
+            }
         };
         let reply = reply
-            .map_err(|s| NodeError::Unavailable(format!("{:?}: {}", s.code(), error_chain(&s))))?
+            .map_err(|s| NodeError::Unavailable(status_text(&s)))?
             .into_inner();
         if reply.results.len() != batch.len() {
             return Err(NodeError::Unavailable(format!(
@@ -848,6 +910,27 @@ fn check_receipt(
     Ok(r)
 }
 
+/// A call's failure: code, message and the transport's causes.
+fn status_text(status: &tonic::Status) -> String {
+    use std::error::Error;
+    match status.source() {
+        Some(source) => format!(
+            "{:?}: {}: {}",
+            status.code(),
+            status.message(),
+            error_chain(source)
+        ),
+        None => format!("{:?}: {}", status.code(), status.message()),
+    }
+}
+
+/// How long a stream of `bytes` may take from the start of its attempt
+/// to the partner's answer: the attempt timeout (which also covers the
+/// partner's checks and flush) plus the bytes at the slowest rate allowed.
+fn stream_budget(d: &Delivery, bytes: u64) -> Duration {
+    d.attempt_timeout + Duration::from_secs_f64(bytes as f64 / d.min_rate_bytes_per_s.max(1) as f64)
+}
+
 /// A delay for people: `750ms`, `2.5s`, `60s`.
 fn humanize(d: Duration) -> String {
     if d < Duration::from_secs(1) {
@@ -889,6 +972,17 @@ mod tests {
             let base = Duration::from_millis(base);
             assert!(d >= base && d <= base.mul_f64(1.25), "{failures}: {d:?}");
         }
+    }
+
+    #[test]
+    fn a_stream_gets_the_attempt_timeout_plus_its_bytes_at_the_minimum_rate() {
+        let d = Delivery {
+            attempt_timeout: Duration::from_secs(10),
+            min_rate_bytes_per_s: 64 * 1024,
+            ..Delivery::default()
+        };
+        assert_eq!(stream_budget(&d, 0), Duration::from_secs(10));
+        assert_eq!(stream_budget(&d, 64 * 1024 * 30), Duration::from_secs(40));
     }
 
     #[test]
