@@ -248,3 +248,39 @@ async fn a_connection_that_goes_dark_fails_its_stream_in_time() {
     dark.store(false, Ordering::SeqCst);
     window_state(&mut window, &second.case_no, "HANDED_OFF").await;
 }
+
+#[tokio::test]
+async fn after_an_outage_the_queue_drains_at_once_with_the_shipped_backoff() {
+    // Shipped backoff; batches of two, so four streams fail in each round.
+    let mut cluster = Cluster::start_with(Options {
+        extra: "[delivery]\nbatch_size = 2\n".into(),
+        ..Options::default()
+    })
+    .await;
+    cluster.stop(YANTA).await;
+    let mut window = cluster.window(HANTAI).await;
+    let mut queued = Vec::new();
+    for _ in 0..8 {
+        queued.push(accepted_case(&mut window, YANTA).await.case_no);
+    }
+    for case_no in &queued {
+        window_case_until(&mut window, case_no, "a failed attempt", |c| {
+            c.note.contains("not yet delivered to 610113")
+        })
+        .await;
+    }
+    cluster.restart(YANTA).await;
+    // The outage lasted two rounds or so (about a second): the shipped
+    // backoff then waits at most 2.5 s. Counting each failed stream (four a
+    // round) waited 4 to 8 s here, and a minute after a longer outage.
+    let drained = tokio::time::timeout(Duration::from_secs(5), async {
+        for case_no in &queued {
+            window_state(&mut window, case_no, "HANDED_OFF").await;
+        }
+    })
+    .await;
+    assert!(
+        drained.is_ok(),
+        "not all receipts within 5 s of the partner being back"
+    );
+}

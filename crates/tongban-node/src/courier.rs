@@ -177,6 +177,51 @@ pub(crate) fn backoff(initial: Duration, max: Duration, failures: u32) -> Durati
     base + jitter
 }
 
+/// When a partner may be tried again. Batches started between two
+/// failures form a round; batches of one round that fail (together, as
+/// when the partner goes down under four streams) count as one failure,
+/// so a short outage costs one short wait, not one per stream. A success
+/// resets it, and the next round opens every stream at once.
+#[derive(Debug, Default)]
+struct Retry {
+    /// Consecutive failed rounds.
+    failures: u32,
+    /// The current round; each batch remembers the round it started in.
+    round: u64,
+    /// No new batch before this.
+    at: Option<Instant>,
+}
+
+impl Retry {
+    /// When the partner is backing off at `now`, the end of the wait.
+    fn waiting(&self, now: Instant) -> Option<Instant> {
+        self.at.filter(|at| *at > now)
+    }
+
+    /// A batch of `round` failed at `now`. The first failure of the current
+    /// round counts: it returns the consecutive failures and the wait
+    /// before the next round. Later failures of that round return `None`.
+    fn failed(&mut self, round: u64, now: Instant, d: &Delivery) -> Option<(u32, Duration)> {
+        if round != self.round {
+            return None;
+        }
+        self.failures += 1;
+        self.round += 1;
+        let delay = backoff(d.initial_backoff, d.max_backoff, self.failures);
+        self.at = Some(now + delay);
+        Some((self.failures, delay))
+    }
+
+    /// A batch was delivered: the partner answers. Returns whether it had
+    /// been failing.
+    fn succeeded(&mut self) -> bool {
+        let was_failing = self.failures > 0;
+        self.failures = 0;
+        self.at = None;
+        was_failing
+    }
+}
+
 /// What the courier knows of one partner between batches.
 #[derive(Default)]
 struct Partner {
@@ -186,10 +231,10 @@ struct Partner {
     keys: HashSet<u64>,
     /// Cases with an entry in flight, each with how many.
     cases: HashMap<String, usize>,
-    /// Consecutive failed batches.
-    failures: u32,
-    /// No new batch before this (backing off).
-    retry_at: Option<Instant>,
+    /// Failures and the wait before the next round.
+    retry: Retry,
+    /// The round whose batches are parked after `max_attempts`, and why.
+    gave_up: Option<(u64, String)>,
 }
 
 impl Partner {
@@ -256,7 +301,7 @@ impl Courier {
             let mut next_wake: Option<Instant> = None;
             if !stopping {
                 for (dest, partner) in &mut partners {
-                    if let Some(at) = partner.retry_at.filter(|at| *at > now) {
+                    if let Some(at) = partner.retry.waiting(now) {
                         next_wake = Some(next_wake.map_or(at, |w| w.min(at)));
                         continue;
                     }
@@ -265,16 +310,16 @@ impl Courier {
                             Ok(batch) if !batch.is_empty() => batch,
                             Ok(_) => break,
                             Err(e) => {
-                                tracing::error!(peer = %dest, error = %e, "cannot read the outbox");
+                                tracing::error!(partner = %dest, error = %e, "cannot read the outbox");
                                 break;
                             }
                         };
                         partner.take(&batch);
                         let courier = this.clone();
-                        let dest = dest.clone();
+                        let (dest, round) = (dest.clone(), partner.retry.round);
                         tasks.spawn(async move {
                             let result = courier.deliver(&dest, &batch).await;
-                            (dest, batch, result)
+                            (dest, round, batch, result)
                         });
                     }
                 }
@@ -301,40 +346,58 @@ impl Courier {
                 () = ctx.wake.notified(), if !stopping => continue,
                 () = sleep_until_some(next_wake), if !stopping => continue,
             };
-            let Some(Ok((dest, batch, result))) = joined else {
+            let Some(Ok((dest, round, batch, result))) = joined else {
                 continue;
             };
             let Some(partner) = partners.get_mut(&dest) else {
                 continue;
             };
             partner.give_back(&batch);
-            match result {
+            let err = match result {
                 Ok(()) => {
-                    if partner.failures > 0 {
-                        tracing::info!(peer = %dest, "partner reachable again, handoffs delivered");
+                    if partner.retry.succeeded() {
+                        tracing::info!(partner = %dest, "partner reachable again, handoffs delivered");
                     }
-                    partner.failures = 0;
-                    partner.retry_at = None;
+                    continue;
                 }
-                Err(err) => {
-                    partner.failures += 1;
-                    let delay = backoff(d.initial_backoff, d.max_backoff, partner.failures);
-                    partner.retry_at = Some(Instant::now() + delay);
-                    if d.max_attempts > 0 && partner.failures >= d.max_attempts {
-                        let reason = format!("gave up after {} attempts: {err}", partner.failures);
-                        tracing::error!(peer = %dest, %reason, pending = batch.len(), "handoffs parked");
-                        this.park(&batch, &reason).await;
-                        partner.failures = 0;
-                        partner.retry_at = None;
-                    } else {
-                        tracing::warn!(partner = %dest, error = %err, attempt = partner.failures, next_try_in = ?delay, pending = batch.len(), "handoff attempt failed");
+                Err(err) => err,
+            };
+            let now = Instant::now();
+            match partner.retry.failed(round, now, &d) {
+                Some((attempt, _)) if d.max_attempts > 0 && attempt >= d.max_attempts => {
+                    let reason = format!("gave up after {attempt} attempts: {err}");
+                    tracing::error!(partner = %dest, %reason, pending = batch.len(), "handoffs parked");
+                    this.park(&batch, &reason).await;
+                    partner.retry.succeeded();
+                    partner.gave_up = Some((round, reason));
+                }
+                Some((attempt, delay)) => {
+                    tracing::warn!(partner = %dest, error = %err, attempt, next_try_in = ?delay, "handoff attempt failed");
+                    let note = format!(
+                        "not yet delivered to {dest}: {err}; next try in {}",
+                        humanize(delay)
+                    );
+                    this.note(&batch, &note).await;
+                }
+                // Another stream of a round already counted: same attempt,
+                // same wait (and no second WARN for it).
+                None => match &partner.gave_up {
+                    Some((parked, reason)) if *parked == round => {
+                        this.park(&batch, &reason.clone()).await;
+                    }
+                    _ => {
+                        let wait = partner
+                            .retry
+                            .waiting(now)
+                            .map_or(Duration::ZERO, |at| at - now);
+                        tracing::debug!(partner = %dest, error = %err, "another stream of a failed round failed");
                         let note = format!(
                             "not yet delivered to {dest}: {err}; next try in {}",
-                            humanize(delay)
+                            humanize(wait)
                         );
                         this.note(&batch, &note).await;
                     }
-                }
+                },
             }
         }
     }
@@ -972,6 +1035,55 @@ mod tests {
             let base = Duration::from_millis(base);
             assert!(d >= base && d <= base.mul_f64(1.25), "{failures}: {d:?}");
         }
+    }
+
+    #[test]
+    fn streams_failing_together_count_as_one_failure() {
+        let d = Delivery::default();
+        let now = Instant::now();
+        let mut retry = Retry::default();
+        let round = retry.round;
+        let counted: Vec<_> = (0..4).map(|_| retry.failed(round, now, &d)).collect();
+        assert!(matches!(counted[0], Some((1, _))), "{counted:?}");
+        assert!(counted[1..].iter().all(Option::is_none), "{counted:?}");
+        let wait = retry.waiting(now).expect("backing off") - now;
+        assert!(wait >= d.initial_backoff && wait <= d.initial_backoff.mul_f64(1.25));
+        // The next round's failure is the second; a success resets.
+        let (failures, _) = retry.failed(retry.round, now, &d).expect("a new round");
+        assert_eq!(failures, 2);
+        assert!(retry.succeeded());
+        assert_eq!(retry.failures, 0);
+        assert!(retry.waiting(now).is_none());
+        assert!(!retry.succeeded());
+    }
+
+    /// Shipped defaults: cases queued when a partner goes down for 10 s,
+    /// tried with four streams a round, get their first receipt within
+    /// 10 s of the partner being back (whatever the jitter).
+    #[test]
+    fn a_ten_second_outage_costs_at_most_ten_seconds_after_it() {
+        let d = Delivery::default();
+        let outage = Duration::from_secs(10);
+        let mut worst = Duration::ZERO;
+        for _ in 0..1000 {
+            let start = Instant::now();
+            let back = start + outage;
+            let mut retry = Retry::default();
+            let mut now = start;
+            while now < back {
+                let round = retry.round;
+                for _ in 0..d.streams {
+                    retry.failed(round, now, &d);
+                }
+                now = retry.waiting(now).expect("backing off");
+            }
+            assert!(retry.succeeded());
+            worst = worst.max(now - back);
+        }
+        assert!(
+            worst <= outage,
+            "first receipt {worst:?} after the partner was back"
+        );
     }
 
     #[test]
