@@ -6,7 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use tongban_ledger::records::MaterialRef;
+use tongban_proto::common::v1::CaseView;
 use tongban_proto::review::v1::InboxRequest;
+use tongban_proto::window::v1::window_client::WindowClient;
+use tonic::transport::Channel;
 
 use crate::support::*;
 
@@ -283,4 +287,173 @@ async fn after_an_outage_the_queue_drains_at_once_with_the_shipped_backoff() {
         drained.is_ok(),
         "not all receipts within 5 s of the partner being back"
     );
+}
+
+/// The stored materials of a case at a stopped node, each with the path
+/// its file would have.
+fn stored_materials(
+    data_dir: &std::path::Path,
+    application_id: &str,
+) -> Vec<(MaterialRef, std::path::PathBuf)> {
+    let store = tongban_ledger::Store::open(data_dir).expect("open the stopped node's store");
+    let case = store
+        .case(application_id)
+        .unwrap()
+        .expect("the case is stored");
+    case.materials
+        .into_iter()
+        .map(|m| {
+            let path = store.blobs().path(&m.sha256);
+            (m, path)
+        })
+        .collect()
+}
+
+/// Overwrites `len` bytes of `path` at `offset` with their complement.
+fn damage(path: &std::path::Path, offset: u64, len: usize) {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mut buf = vec![0u8; len];
+    file.read_exact_at(&mut buf, offset).unwrap();
+    for b in &mut buf {
+        *b = !*b;
+    }
+    file.write_all_at(&buf, offset).unwrap();
+}
+
+/// Waits until the window's case is parked, and returns it.
+async fn parked(window: &mut WindowClient<Channel>, case_no: &str) -> CaseView {
+    let case = window_case_until(window, case_no, "parked", |c| {
+        c.history.iter().any(|h| h.event == "handoff.parked")
+    })
+    .await;
+    assert_eq!(case.state, "QUEUED", "not handed off");
+    assert!(case.note.contains("the handoff is parked"), "{}", case.note);
+    case
+}
+
+#[tokio::test]
+async fn a_damaged_record_in_the_material_log_parks_its_handoff_and_the_batch_goes_on() {
+    let mut cluster = Cluster::start().await;
+    cluster.stop(YANTA).await;
+    let mut window = cluster.window(HANTAI).await;
+    let mut cases = Vec::new();
+    for _ in 0..3 {
+        cases.push(accepted_case(&mut window, YANTA).await);
+    }
+    // Damage the second case's application form where the log holds it.
+    cluster.stop(HANTAI).await;
+    let data_dir = cluster.data_dir(HANTAI).to_path_buf();
+    let form = stored_materials(&data_dir, &cases[1].application_id)
+        .into_iter()
+        .find(|(m, _)| m.kind == "application-form")
+        .unwrap()
+        .0;
+    let span = form.log.expect("a small material is in the log");
+    damage(&data_dir.join("materials.log"), span.offset, 4);
+    cluster.restart(YANTA).await;
+    cluster.restart(HANTAI).await;
+
+    let mut window = cluster.window(HANTAI).await;
+    for ok in [&cases[0], &cases[2]] {
+        window_state(&mut window, &ok.case_no, "HANDED_OFF").await;
+    }
+    let bad = parked(&mut window, &cases[1].case_no).await;
+    assert!(
+        bad.note.contains("cannot send material application-form: "),
+        "{}",
+        bad.note
+    );
+    assert!(bad.note.contains("materials.log"), "{}", bad.note);
+    assert_eq!(
+        inbox_case_nos(&cluster, YANTA).await,
+        sorted([cases[0].case_no.clone(), cases[2].case_no.clone()])
+    );
+}
+
+#[tokio::test]
+async fn a_material_file_gone_or_changed_parks_only_its_handoff() {
+    let mut cluster = Cluster::start().await;
+    cluster.stop(YANTA).await;
+    let mut window = cluster.window(HANTAI).await;
+    // Over the log's limit: each id card is a file of its own.
+    let materials = |fill: u8| {
+        vec![
+            ("id-card", vec![fill; 300_000]),
+            ("application-form", b"signed application form".to_vec()),
+            ("premises-proof", b"lease contract".to_vec()),
+        ]
+    };
+    let mut cases = Vec::new();
+    for fill in 1..=3 {
+        let case = apply(
+            &mut window,
+            "GT-0001",
+            YANTA,
+            "mail-applicant",
+            person(),
+            &materials(fill),
+        )
+        .await
+        .expect("apply");
+        window
+            .verify_identity(tongban_proto::window::v1::VerifyIdentityRequest {
+                case_no: case.case_no.clone(),
+                method: "id-card-reader".into(),
+            })
+            .await
+            .unwrap();
+        window
+            .accept(tongban_proto::window::v1::CaseRef {
+                case_no: case.case_no.clone(),
+            })
+            .await
+            .unwrap();
+        cases.push(case);
+    }
+    cluster.stop(HANTAI).await;
+    let data_dir = cluster.data_dir(HANTAI).to_path_buf();
+    let id_card = |case: &CaseView| {
+        stored_materials(&data_dir, &case.application_id)
+            .into_iter()
+            .find(|(m, _)| m.kind == "id-card")
+            .unwrap()
+    };
+    // The first case's file is changed in place (same size), the third's is gone.
+    let (changed, path) = id_card(&cases[0]);
+    assert!(changed.log.is_none(), "a file");
+    damage(&path, 1000, 8);
+    std::fs::remove_file(id_card(&cases[2]).1).unwrap();
+    cluster.restart(YANTA).await;
+    cluster.restart(HANTAI).await;
+
+    let mut window = cluster.window(HANTAI).await;
+    window_state(&mut window, &cases[1].case_no, "HANDED_OFF").await;
+    let changed = parked(&mut window, &cases[0].case_no).await;
+    assert!(
+        changed
+            .note
+            .contains("material id-card no longer matches its digest"),
+        "{}",
+        changed.note
+    );
+    let gone = parked(&mut window, &cases[2].case_no).await;
+    assert!(
+        gone.note.contains("cannot send material id-card: "),
+        "{}",
+        gone.note
+    );
+    assert_eq!(
+        inbox_case_nos(&cluster, YANTA).await,
+        [cases[1].case_no.clone()]
+    );
+}
+
+fn sorted<const N: usize>(mut v: [String; N]) -> [String; N] {
+    v.sort();
+    v
 }

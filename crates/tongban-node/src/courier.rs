@@ -20,7 +20,6 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
-use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tongban_core::CaseState;
 use tongban_ledger::records::{hex, unhex};
@@ -360,7 +359,15 @@ impl Courier {
                     }
                     continue;
                 }
-                Err(err) => err,
+                Err(Failure::Local { index, reason }) => {
+                    // Nothing the partner did: park that handoff; the rest
+                    // of the batch is picked up again at once.
+                    let one = std::slice::from_ref(&batch[index]);
+                    tracing::error!(partner = %dest, handoff = %one[0].1.handoff_id, %reason, "handoff parked");
+                    this.park(one, &reason).await;
+                    continue;
+                }
+                Err(Failure::Partner(err)) => err,
             };
             let now = Instant::now();
             match partner.retry.failed(round, now, &d) {
@@ -446,21 +453,16 @@ impl Courier {
     }
 
     /// Sends one batch and records its outcome.
-    async fn deliver(&self, dest: &str, batch: &[Pending]) -> Result<(), NodeError> {
+    async fn deliver(&self, dest: &str, batch: &[Pending]) -> Result<(), Failure> {
         let link = self.link(dest)?;
         let result = self.deliver_on(&link, dest, batch).await;
-        if result.is_err() {
+        if let Err(Failure::Partner(_)) = result {
             link.reset().await;
         }
         result
     }
 
-    async fn deliver_on(
-        &self,
-        link: &Link,
-        dest: &str,
-        batch: &[Pending],
-    ) -> Result<(), NodeError> {
+    async fn deliver_on(&self, link: &Link, dest: &str, batch: &[Pending]) -> Result<(), Failure> {
         // One deadline for connecting (TCP, TLS with the identity check,
         // HTTP/2) and the stream's first frame; the answer is due within a
         // budget that grows with the bytes sent.
@@ -484,12 +486,21 @@ impl Courier {
             })??;
         let mut client = FederationClient::new(channel);
         let (tx, rx) = mpsc::channel::<HandoffFrame>(16);
-        let (fail_tx, mut fail_rx) = oneshot::channel::<String>();
+        // A handoff this node cannot send: (its index in the batch, why).
+        let (fail_tx, mut fail_rx) = mpsc::channel::<(usize, String)>(2);
         let (first_tx, mut first_rx) = oneshot::channel::<()>();
-        let blobs: Vec<(Vec<u8>, Vec<MaterialRef>)> = batch
+        let (done_tx, done_rx) = oneshot::channel::<()>();
+        let items: Vec<(Vec<u8>, Vec<MaterialRef>)> = batch
             .iter()
             .map(|(_, e, _)| (e.envelope.clone(), e.materials.clone()))
             .collect();
+        let frames = Checked::new(
+            ReceiverStream::new(rx),
+            &items,
+            first_tx,
+            done_rx,
+            fail_tx.clone(),
+        );
         let store = self.ctx.store.clone();
         // Every stream starts with this node's signed checkpoint: the
         // partner keeps it as evidence of our history.
@@ -504,20 +515,20 @@ impl Courier {
             {
                 return;
             }
-            if let Err(e) = produce(&store, blobs, &tx).await {
-                let _ = fail_tx.send(e);
+            // One handoff at a time, so that a material that cannot be
+            // read is known by the handoff it belongs to.
+            for (index, item) in items.into_iter().enumerate() {
+                if let Err(e) = produce(&store, vec![item], &tx).await {
+                    let _ = fail_tx.send((index, e)).await;
+                    return;
+                }
             }
-        });
-        let mut first_tx = Some(first_tx);
-        let frames = ReceiverStream::new(rx).map(move |frame| {
-            if let Some(first) = first_tx.take() {
-                let _ = first.send(());
-            }
-            frame
+            // Only now may the stream end cleanly (see `Checked`).
+            let _ = done_tx.send(());
         });
         let call = client.handoff(frames);
         tokio::pin!(call);
-        let (mut started_stream, mut reading) = (false, true);
+        let (mut started_stream, mut watching) = (false, true);
         let reply = loop {
             let deadline = if started_stream {
                 started + budget
@@ -531,17 +542,21 @@ impl Courier {
                     started_stream = true;
                     let _ = first;
                 }
-                // Dropping the call resets the stream, so the receiver stores nothing of it.
-                failed = &mut fail_rx, if reading => match failed {
-                    Ok(reason) => return Err(NodeError::Unavailable(format!("reading local materials: {reason}"))),
-                    Err(_) => reading = false,
+                // Returning drops the call, which resets the stream: the
+                // receiver stores nothing of it.
+                failed = fail_rx.recv(), if watching => match failed {
+                    Some((index, reason)) => {
+                        let reason = self.unsendable(&batch[index].1, reason);
+                        return Err(Failure::Local { index, reason });
+                    }
+                    None => watching = false,
                 },
                 () = tokio::time::sleep_until(deadline) => {
-                    return Err(NodeError::Unavailable(if started_stream {
+                    return Err(Failure::Partner(NodeError::Unavailable(if started_stream {
                         format!("no answer within {budget:?} for {bytes} bytes")
                     } else {
                         format!("the stream did not start within {:?}", d.attempt_timeout)
-                    }));
+                    })));
                 }
             }
         };
@@ -549,13 +564,38 @@ impl Courier {
             .map_err(|s| NodeError::Unavailable(status_text(&s)))?
             .into_inner();
         if reply.results.len() != batch.len() {
-            return Err(NodeError::Unavailable(format!(
+            return Err(Failure::Partner(NodeError::Unavailable(format!(
                 "{dest} answered {} results for {} envelopes",
                 reply.results.len(),
                 batch.len()
-            )));
+            ))));
         }
-        self.record(dest, batch, reply.results).await
+        Ok(self.record(dest, batch, reply.results).await?)
+    }
+
+    /// Why a handoff cannot be sent, naming the material: `reason` is what
+    /// the sending found; a look at each of its materials finds which one.
+    fn unsendable(&self, entry: &OutboxEntry, reason: String) -> String {
+        let store = &self.ctx.store;
+        if reason.starts_with("material ") {
+            return reason; // found by the check of what was sent
+        }
+        let culprit = entry.materials.iter().find(|m| {
+            if reason.contains(&m.sha256) {
+                return true;
+            }
+            match store.small_material(m) {
+                Ok(Some(_)) => false,
+                Err(_) => true,
+                Ok(None) => std::fs::metadata(store.blobs().path(&m.sha256))
+                    .map_or(true, |meta| meta.len() != m.size),
+            }
+        });
+        match culprit {
+            // The kind, not the file name: a name may carry personal data.
+            Some(m) => format!("cannot send material {}: {reason}", m.kind),
+            None => format!("cannot send its materials: {reason}"),
+        }
     }
 
     /// Stores receipts and refusals of one batch in one commit.
@@ -836,6 +876,162 @@ fn park_in(
             ),
         })
         .update_outbox(key, parked);
+}
+
+/// Why a batch was not delivered.
+#[derive(Debug)]
+enum Failure {
+    /// The partner, or the way to it: the batch is retried after a wait.
+    Partner(NodeError),
+    /// This node cannot send one handoff of the batch (a stored material
+    /// that is damaged, gone, or no longer matches its digest): that one is
+    /// parked, the rest of the batch goes again at once.
+    Local {
+        /// Its index in the batch.
+        index: usize,
+        /// Why, naming the material.
+        reason: String,
+    },
+}
+
+impl From<NodeError> for Failure {
+    fn from(e: NodeError) -> Self {
+        Self::Partner(e)
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Partner(e) => e.fmt(f),
+            Self::Local { reason, .. } => f.write_str(reason),
+        }
+    }
+}
+
+/// The frames of a stream on their way out, checked: every material that
+/// is not read from the material log (which checks its digest on reading)
+/// must have the size and SHA-256 its envelope declares, checked before
+/// the next envelope or the end of the stream goes out. On a mismatch, or
+/// if the producer did not finish, the stream never ends cleanly: the
+/// failure is reported and the call dropped, so the receiver keeps nothing.
+/// Also tells when the first frame is taken (the stream has started).
+struct Checked {
+    inner: ReceiverStream<HandoffFrame>,
+    /// Per handoff, its materials.
+    items: Vec<Vec<MaterialRef>>,
+    /// The handoff whose frames are going out.
+    item: Option<usize>,
+    /// Its materials so far: digest and bytes.
+    sums: Vec<(Sha256, u64)>,
+    first: Option<oneshot::Sender<()>>,
+    done: oneshot::Receiver<()>,
+    fail: mpsc::Sender<(usize, String)>,
+    stuck: bool,
+}
+
+impl Checked {
+    fn new(
+        inner: ReceiverStream<HandoffFrame>,
+        items: &[(Vec<u8>, Vec<MaterialRef>)],
+        first: oneshot::Sender<()>,
+        done: oneshot::Receiver<()>,
+        fail: mpsc::Sender<(usize, String)>,
+    ) -> Self {
+        Self {
+            inner,
+            items: items.iter().map(|(_, m)| m.clone()).collect(),
+            item: None,
+            sums: Vec::new(),
+            first: Some(first),
+            done,
+            fail,
+            stuck: false,
+        }
+    }
+
+    /// Checks the handoff whose frames are all out.
+    fn finish_item(&mut self) -> Result<(), (usize, String)> {
+        let Some(index) = self.item else {
+            return Ok(());
+        };
+        let sums = std::mem::take(&mut self.sums);
+        for (m, (sum, n)) in self.items[index].iter().zip(sums) {
+            if m.log.is_some() {
+                continue;
+            }
+            let got = hex(&sum.finalize());
+            if n != m.size || got != m.sha256 {
+                return Err((
+                    index,
+                    format!(
+                        "material {} no longer matches its digest: {n} bytes with SHA-256 {got}, stored as {} bytes with {}",
+                        m.kind, m.size, m.sha256
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn stick(&mut self, failure: (usize, String)) -> Poll<Option<HandoffFrame>> {
+        self.stuck = true;
+        let _ = self.fail.try_send(failure);
+        Poll::Pending
+    }
+}
+
+impl tokio_stream::Stream for Checked {
+    type Item = HandoffFrame;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<HandoffFrame>> {
+        let this = self.get_mut();
+        if this.stuck {
+            // The call is being dropped for the failure reported.
+            return Poll::Pending;
+        }
+        let Poll::Ready(next) = Pin::new(&mut this.inner).poll_next(cx) else {
+            return Poll::Pending;
+        };
+        let Some(frame) = next else {
+            if let Err(failure) = this.finish_item() {
+                return this.stick(failure);
+            }
+            if this.done.try_recv().is_err() {
+                // The producer stopped without finishing; it reported why
+                // (or panicked): the receiver must not see a clean end.
+                let index = this.item.unwrap_or(0);
+                return this.stick((index, "the stream was not produced to its end".into()));
+            }
+            return Poll::Ready(None);
+        };
+        match &frame.frame {
+            Some(Frame::Envelope(_)) => {
+                if let Err(failure) = this.finish_item() {
+                    return this.stick(failure);
+                }
+                let index = this.item.map_or(0, |i| i + 1);
+                let n = this.items.get(index).map_or(0, Vec::len);
+                this.item = Some(index);
+                this.sums = (0..n).map(|_| (Sha256::new(), 0)).collect();
+            }
+            Some(Frame::Chunk(chunk)) => {
+                let skip = this
+                    .item
+                    .and_then(|i| this.items[i].get(chunk.material as usize))
+                    .is_none_or(|m| m.log.is_some());
+                if !skip && let Some((sum, n)) = this.sums.get_mut(chunk.material as usize) {
+                    sum.update(&chunk.data);
+                    *n += chunk.data.len() as u64;
+                }
+            }
+            _ => {}
+        }
+        if let Some(first) = this.first.take() {
+            let _ = first.send(());
+        }
+        Poll::Ready(Some(frame))
+    }
 }
 
 /// Feeds envelopes and their material chunks, read from the blob store.
