@@ -3,13 +3,21 @@
 //! Entries go per destination in batches, each over a stream of its own
 //! (the receiver makes a batch durable with one flush), up to `streams`
 //! batches per partner in flight; a case never has entries in two batches
-//! at once, so its handoffs arrive in order. Receipts are checked
-//! (signature, signer is the destination's node, every field and digest as
-//! sent) and stored with the cases' new states in one commit, which also
-//! removes each outbox entry if it is unchanged. A refusal is final: the
-//! entry is parked and the case notes why. A failed transfer backs off
-//! exponentially with jitter per destination; since the outbox is on disk,
-//! a restart resumes where the last run stopped.
+//! at once, so its handoffs arrive in order. The connection to a partner
+//! accepts only the destination county's node identity, checked in the TLS
+//! handshake before anything is sent ([`Link`]). Every attempt is bounded:
+//! one deadline to connect and start the stream, then a budget for the
+//! answer that grows with the bytes sent. Receipts are checked (signature,
+//! signer is the destination's node, every field and digest as sent) and
+//! stored with the cases' new states in one commit, which also removes each
+//! outbox entry if it is unchanged. A refusal is final: the entry is parked
+//! and the case notes why; so is a handoff whose stored material cannot be
+//! sent, while the rest of its batch goes on. A failed round of batches
+//! backs off exponentially with jitter per destination ([`Retry`]); since
+//! the outbox is on disk, a restart resumes where the last run stopped.
+//!
+//! Not here: what the partner checks (`service::federation`), how materials
+//! are stored (the ledger crate), TLS itself (`tongban_pki::tls`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
