@@ -202,12 +202,14 @@ impl Default for RawDelivery {
 /// How the outbox worker delivers to partners (`[delivery]`).
 #[derive(Debug, Clone, Copy)]
 pub struct Delivery {
-    /// First retry delay after a failure (`initial_backoff_ms`, default 500).
+    /// First retry delay after a failed round of attempts to a partner
+    /// (`initial_backoff_ms`, default 500).
     pub initial_backoff: Duration,
     /// Retry delays double up to this (`max_backoff_ms`, default 60000).
     pub max_backoff: Duration,
-    /// Attempts before an entry is parked for an operator (`max_attempts`,
-    /// default 0: never park, keep retrying at `max_backoff`).
+    /// Consecutive failed rounds to a partner before their batches are
+    /// parked for an operator (`max_attempts`, default 0: never park, keep
+    /// retrying at `max_backoff`).
     pub max_attempts: u32,
     /// Handoffs sent in one stream and made durable with one flush at the
     /// receiver (`batch_size`, default 64).

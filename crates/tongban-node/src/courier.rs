@@ -908,15 +908,6 @@ impl From<NodeError> for Failure {
     }
 }
 
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Partner(e) => e.fmt(f),
-            Self::Local { reason, .. } => f.write_str(reason),
-        }
-    }
-}
-
 /// The frames of a stream on their way out, checked: every material that
 /// is not read from the material log (which checks its digest on reading)
 /// must have the size and SHA-256 its envelope declares, checked before
