@@ -35,11 +35,13 @@ use tongban_ledger::{Batch, CaseRecord, MaterialRef, NewEntry, OutboxEntry};
 use tongban_pki::tls::{PartnerConnector, PartnerStream, TlsMaterial};
 use tongban_pki::{Identity, Principal};
 use tongban_proto::common::v1::{MaterialChunk, Receipt, SignedReceipt};
-use tongban_proto::federation::v1::federation_client::FederationClient;
+use tongban_proto::federation::v1::federation_server;
 use tongban_proto::federation::v1::{
-    HandoffFrame, HandoffResult, handoff_frame::Frame, handoff_result::Outcome,
+    HandoffFrame, HandoffReply, HandoffResult, handoff_frame::Frame, handoff_result::Outcome,
 };
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::Uri;
+use tonic::codegen::http::uri::PathAndQuery;
 use tonic::codegen::{Context, Future, Pin, Poll, Service};
 use tonic::transport::{Channel, Endpoint};
 
@@ -492,7 +494,6 @@ impl Courier {
                     d.attempt_timeout
                 ))
             })??;
-        let mut client = FederationClient::new(channel);
         let (tx, rx) = mpsc::channel::<HandoffFrame>(16);
         // A handoff this node cannot send: (its index in the batch, why).
         let (fail_tx, mut fail_rx) = mpsc::channel::<(usize, String)>(2);
@@ -534,9 +535,12 @@ impl Courier {
             // Only now may the stream end cleanly (see `Checked`).
             let _ = done_tx.send(());
         });
-        let call = client.handoff(frames);
+        let call = handoff(channel, frames);
         tokio::pin!(call);
         let (mut started_stream, mut watching) = (false, true);
+        // A handoff this node cannot send, once known: the stream is being
+        // aborted, and its end awaited so that the abort reaches the partner.
+        let mut local: Option<(usize, String)> = None;
         let reply = loop {
             let deadline = if started_stream {
                 started + budget
@@ -550,16 +554,20 @@ impl Courier {
                     started_stream = true;
                     let _ = first;
                 }
-                // Returning drops the call, which resets the stream: the
-                // receiver stores nothing of it.
                 failed = fail_rx.recv(), if watching => match failed {
-                    Some((index, reason)) => {
-                        let reason = self.unsendable(&batch[index].1, reason);
-                        return Err(Failure::Local { index, reason });
+                    Some(failure) => {
+                        local.get_or_insert(failure);
                     }
                     None => watching = false,
                 },
                 () = tokio::time::sleep_until(deadline) => {
+                    if local.is_some() {
+                        // The abort did not get through in time either.
+                        break Err(tonic::Status::deadline_exceeded("aborting the stream"));
+                    }
+                    // Dropping the call cancels the stream; the partner may
+                    // keep the whole envelopes it had (at least once: a
+                    // retry gets their receipts replayed).
                     return Err(Failure::Partner(NodeError::Unavailable(if started_stream {
                         format!("no answer within {budget:?} for {bytes} bytes")
                     } else {
@@ -568,6 +576,10 @@ impl Courier {
                 }
             }
         };
+        if let Some((index, reason)) = local {
+            let reason = self.unsendable(&batch[index].1, reason);
+            return Err(Failure::Local { index, reason });
+        }
         let reply = reply
             .map_err(|s| NodeError::Unavailable(status_text(&s)))?
             .into_inner();
@@ -913,8 +925,9 @@ impl From<NodeError> for Failure {
 /// must have the size and SHA-256 its envelope declares, checked before
 /// the next envelope or the end of the stream goes out. On a mismatch, or
 /// if the producer did not finish, the stream never ends cleanly: the
-/// failure is reported and the call dropped, so the receiver keeps nothing.
-/// Also tells when the first frame is taken (the stream has started).
+/// failure is reported and the stream aborted ([`Outgoing::Abort`]), so
+/// the receiver keeps nothing of it. Also tells when the first frame is
+/// taken (the stream has started).
 struct Checked {
     inner: ReceiverStream<HandoffFrame>,
     /// Per handoff, its materials.
@@ -926,7 +939,7 @@ struct Checked {
     first: Option<oneshot::Sender<()>>,
     done: oneshot::Receiver<()>,
     fail: mpsc::Sender<(usize, String)>,
-    stuck: bool,
+    aborted: bool,
 }
 
 impl Checked {
@@ -945,7 +958,7 @@ impl Checked {
             first: Some(first),
             done,
             fail,
-            stuck: false,
+            aborted: false,
         }
     }
 
@@ -973,20 +986,22 @@ impl Checked {
         Ok(())
     }
 
-    fn stick(&mut self, failure: (usize, String)) -> Poll<Option<HandoffFrame>> {
-        self.stuck = true;
+    /// Reports `failure` and aborts the stream.
+    fn abort(&mut self, failure: (usize, String)) -> Poll<Option<Outgoing>> {
+        self.aborted = true;
         let _ = self.fail.try_send(failure);
-        Poll::Pending
+        Poll::Ready(Some(Outgoing::Abort))
     }
 }
 
 impl tokio_stream::Stream for Checked {
-    type Item = HandoffFrame;
+    type Item = Outgoing;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<HandoffFrame>> {
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Outgoing>> {
         let this = self.get_mut();
-        if this.stuck {
-            // The call is being dropped for the failure reported.
+        if this.aborted {
+            // Never a clean end after an abort (the transport stops
+            // polling at the abort anyway).
             return Poll::Pending;
         }
         let Poll::Ready(next) = Pin::new(&mut this.inner).poll_next(cx) else {
@@ -994,20 +1009,20 @@ impl tokio_stream::Stream for Checked {
         };
         let Some(frame) = next else {
             if let Err(failure) = this.finish_item() {
-                return this.stick(failure);
+                return this.abort(failure);
             }
             if this.done.try_recv().is_err() {
                 // The producer stopped without finishing; it reported why
                 // (or panicked): the receiver must not see a clean end.
                 let index = this.item.unwrap_or(0);
-                return this.stick((index, "the stream was not produced to its end".into()));
+                return this.abort((index, "the stream was not produced to its end".into()));
             }
             return Poll::Ready(None);
         };
         match &frame.frame {
             Some(Frame::Envelope(_)) => {
                 if let Err(failure) = this.finish_item() {
-                    return this.stick(failure);
+                    return this.abort(failure);
                 }
                 let index = this.item.map_or(0, |i| i + 1);
                 let n = this.items.get(index).map_or(0, Vec::len);
@@ -1029,7 +1044,97 @@ impl tokio_stream::Stream for Checked {
         if let Some(first) = this.first.take() {
             let _ = first.send(());
         }
-        Poll::Ready(Some(frame))
+        Poll::Ready(Some(Outgoing::Frame(frame)))
+    }
+}
+
+/// Calls `Handoff` on `channel` with `frames` (the generated client's call,
+/// with [`HandoffCodec`]).
+async fn handoff(
+    channel: Channel,
+    frames: Checked,
+) -> Result<tonic::Response<HandoffReply>, tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready()
+        .await
+        .map_err(|e| tonic::Status::unavailable(format!("connection not ready: {e}")))?;
+    let mut request = tonic::Request::new(frames);
+    request.extensions_mut().insert(tonic::GrpcMethod::new(
+        federation_server::SERVICE_NAME,
+        "Handoff",
+    ));
+    grpc.client_streaming(
+        request,
+        PathAndQuery::from_static(HANDOFF_PATH),
+        HandoffCodec,
+    )
+    .await
+}
+
+/// What goes into a handoff stream: a frame, or the order to abort it.
+///
+/// Dropping a call is not enough to abort: the transport then sends
+/// RST_STREAM(CANCEL), which hyper and tonic servers read as a clean end of
+/// the client's stream, so the receiver would commit and receipt the
+/// envelopes it had so far. An error from the request body instead makes
+/// the transport send RST_STREAM(INTERNAL_ERROR), which every receiver
+/// sees as a broken stream and stores nothing of (protocol §7.4).
+enum Outgoing {
+    Frame(HandoffFrame),
+    Abort,
+}
+
+/// The `Handoff` call with [`Outgoing`] items: frames encoded as protobuf,
+/// `Abort` failing the encoder (hence the request body).
+struct HandoffCodec;
+
+/// The method's path, as the generated client has it.
+const HANDOFF_PATH: &str = "/tongban.federation.v1.Federation/Handoff";
+
+struct HandoffEncoder;
+
+struct ReplyDecoder;
+
+impl Codec for HandoffCodec {
+    type Encode = Outgoing;
+    type Decode = HandoffReply;
+    type Encoder = HandoffEncoder;
+    type Decoder = ReplyDecoder;
+
+    fn encoder(&mut self) -> HandoffEncoder {
+        HandoffEncoder
+    }
+
+    fn decoder(&mut self) -> ReplyDecoder {
+        ReplyDecoder
+    }
+}
+
+impl Encoder for HandoffEncoder {
+    type Item = Outgoing;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Outgoing, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        match item {
+            // The buffer grows as needed: encoding cannot run out of room.
+            Outgoing::Frame(frame) => frame
+                .encode(dst)
+                .map_err(|e| tonic::Status::internal(format!("encoding a frame: {e}"))),
+            Outgoing::Abort => Err(tonic::Status::aborted(
+                "the sender aborted the handoff stream",
+            )),
+        }
+    }
+}
+
+impl Decoder for ReplyDecoder {
+    type Item = HandoffReply;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<HandoffReply>, tonic::Status> {
+        HandoffReply::decode(src)
+            .map(Some)
+            .map_err(|e| tonic::Status::internal(format!("decoding the reply: {e}")))
     }
 }
 
@@ -1290,6 +1395,14 @@ mod tests {
         };
         assert_eq!(stream_budget(&d, 0), Duration::from_secs(10));
         assert_eq!(stream_budget(&d, 64 * 1024 * 30), Duration::from_secs(40));
+    }
+
+    #[test]
+    fn the_handoff_path_is_the_services() {
+        assert_eq!(
+            HANDOFF_PATH,
+            format!("/{}/Handoff", federation_server::SERVICE_NAME)
+        );
     }
 
     #[test]
