@@ -688,7 +688,7 @@ impl Courier {
                             // The receiver replays the same receipt on every
                             // retry, so retrying cannot help: park it.
                             let reason = format!("receipt from {dest} rejected: {reason}");
-                            tracing::error!(peer = %dest, handoff = %entry.handoff_id, %reason, "handoff parked");
+                            tracing::error!(partner = %dest, handoff = %entry.handoff_id, %reason, "handoff parked");
                             park_in(
                                 &mut commit,
                                 ctx,
@@ -706,7 +706,7 @@ impl Courier {
                         .map(|c| c.as_str_name())
                         .unwrap_or("UNKNOWN");
                     let reason = format!("refused by {dest} ({code}): {}", r.message);
-                    tracing::warn!(peer = %dest, handoff = %entry.handoff_id, %reason, "handoff refused, parked");
+                    tracing::warn!(partner = %dest, handoff = %entry.handoff_id, %reason, "handoff refused, parked");
                     park_in(
                         &mut commit,
                         ctx,
