@@ -236,3 +236,9 @@ mod tests {
         assert_eq!(store.case_entries("x1").unwrap().len(), 2);
     }
 }
+
+/// Where the material file with this digest lives in a node's data dir, for
+/// tests that damage one.
+pub fn blob_path(data_dir: &Path, sha256_hex: &str) -> std::path::PathBuf {
+    crate::BlobStore::path_in(&data_dir.join("blobs"), sha256_hex)
+}

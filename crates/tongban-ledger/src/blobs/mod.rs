@@ -80,8 +80,12 @@ impl BlobStore {
     /// Where the blob with this digest lives (read it through
     /// [`crate::Store::open_material`]).
     pub(crate) fn path(&self, sha256_hex: &str) -> PathBuf {
-        self.dir
-            .join(&sha256_hex[..2.min(sha256_hex.len())])
+        Self::path_in(&self.dir, sha256_hex)
+    }
+
+    /// Where the blob with this digest lives under the blob dir `dir`.
+    pub(crate) fn path_in(dir: &Path, sha256_hex: &str) -> PathBuf {
+        dir.join(&sha256_hex[..2.min(sha256_hex.len())])
             .join(sha256_hex)
     }
 
