@@ -187,6 +187,12 @@ fn missing(seq: u64) -> StoreError {
     }
 }
 
+/// Where the material file with this digest lives in a node's data dir, for
+/// tests that damage one.
+pub fn blob_path(data_dir: &Path, sha256_hex: &str) -> std::path::PathBuf {
+    crate::BlobStore::path_in(&data_dir.join("blobs"), sha256_hex)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,10 +241,4 @@ mod tests {
         assert_eq!(store.verify().unwrap(), Ok(2));
         assert_eq!(store.case_entries("x1").unwrap().len(), 2);
     }
-}
-
-/// Where the material file with this digest lives in a node's data dir, for
-/// tests that damage one.
-pub fn blob_path(data_dir: &Path, sha256_hex: &str) -> std::path::PathBuf {
-    crate::BlobStore::path_in(&data_dir.join("blobs"), sha256_hex)
 }
