@@ -1,4 +1,4 @@
-//! The command line, as CONTRACT.md names it.
+//! The command line, as docs/cli.md names it for users.
 
 // Parsed once per process; boxing variants would only obscure the definitions.
 #![allow(clippy::large_enum_variant)]

@@ -1,4 +1,4 @@
-//! The node configuration file (`tongban node --config FILE`, CONTRACT.md)
+//! The node configuration file (`tongban node --config FILE`, docs/cli.md)
 //! and the federation directory it names, loaded and validated together so
 //! that a bad file stops the node before it binds anything.
 //!
