@@ -57,7 +57,7 @@ pub(crate) fn error_chain(err: &anyhow::Error) -> String {
 
 /// Lowercase hex.
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 fn material_json(m: &MaterialDigest) -> Value {

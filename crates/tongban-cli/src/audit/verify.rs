@@ -63,15 +63,23 @@ pub(crate) struct Report {
     pub(crate) applicant: serde_json::Value,
 }
 
-fn decode_entry(e: &EntryHex) -> Option<(LedgerEntry, Vec<u8>)> {
-    let bytes = unhex(&e.entry);
-    LedgerEntry::decode(bytes.as_slice())
-        .ok()
-        .map(|l| (l, bytes))
+/// The entry and its bytes; bad hex and undecodable entries are reported
+/// once, by [`check_chain`] for the range and by [`verify`] for the case's
+/// entries, so other checks may skip them.
+fn decode_entry(e: &EntryHex) -> Result<(LedgerEntry, Vec<u8>), String> {
+    let bytes = unhex("entry", &e.entry).map_err(|err| err.to_string())?;
+    let entry =
+        LedgerEntry::decode(bytes.as_slice()).map_err(|err| format!("does not decode: {err}"))?;
+    Ok((entry, bytes))
 }
 
+/// The payload as JSON, or null when it is withheld, not hex (reported as
+/// for [`decode_entry`]) or not JSON.
 fn payload_json(e: &EntryHex) -> serde_json::Value {
-    serde_json::from_slice(&unhex(&e.payload)).unwrap_or(serde_json::Value::Null)
+    unhex("payload", &e.payload)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or(serde_json::Value::Null)
 }
 
 fn field<'a>(v: &'a serde_json::Value, name: &str) -> &'a str {
@@ -108,17 +116,14 @@ fn check_checkpoint(
     signed: &Signed,
     county: Option<&str>,
 ) -> Result<Checkpoint, String> {
-    let body = unhex(&signed.body);
+    let bad = |e: super::BadHex| format!("does not decode: {e}");
+    let body = unhex("body", &signed.body).map_err(bad)?;
+    let certificate = unhex("signer_certificate", &signed.signer_certificate).map_err(bad)?;
+    let signature = unhex("signature", &signed.signature).map_err(bad)?;
     let cp = Checkpoint::decode(body.as_slice()).map_err(|e| format!("does not decode: {e}"))?;
     let at = rfc3339(&cp.at).unwrap_or_else(SystemTime::now);
     let signer = anchor
-        .verify_signed(
-            &unhex(&signed.signer_certificate),
-            CHECKPOINT_DOMAIN,
-            &body,
-            &unhex(&signed.signature),
-            at,
-        )
+        .verify_signed(&certificate, CHECKPOINT_DOMAIN, &body, &signature, at)
         .map_err(|e| e.to_string())?;
     let expected = county.unwrap_or(&cp.county);
     match &signer.principal {
@@ -167,12 +172,12 @@ pub(crate) fn verify(bundle: &Bundle, anchor: &TrustAnchor) -> Report {
         let case_ids: std::collections::BTreeSet<String> = node
             .case_entries
             .iter()
-            .filter_map(|e| decode_entry(e).map(|(l, _)| l.application_id))
+            .filter_map(|e| decode_entry(e).ok().map(|(l, _)| l.application_id))
             .filter(|id| !id.is_empty())
             .collect();
         let listed_to = node.case_entries.iter().map(|e| e.seq).max().unwrap_or(0);
         for e in node.entries.iter().filter(|e| e.seq < listed_to) {
-            if let Some((l, _)) = decode_entry(e)
+            if let Ok((l, _)) = decode_entry(e)
                 && case_ids.contains(&l.application_id)
                 && !node.case_entries.iter().any(|c| c.seq == e.seq)
             {
@@ -183,6 +188,11 @@ pub(crate) fn verify(bundle: &Bundle, anchor: &TrustAnchor) -> Report {
             }
         }
         for ce in &node.case_entries {
+            if let Err(e) = decode_entry(ce)
+                .and_then(|_| unhex("payload", &ce.payload).map_err(|e| e.to_string()))
+            {
+                problems.push(format!("node {county}: case entry {}: {e}", ce.seq));
+            }
             match by_seq.get(&ce.seq) {
                 Some(e) if e.entry == ce.entry && e.payload == ce.payload => {}
                 Some(_) => problems.push(format!(
@@ -211,7 +221,7 @@ pub(crate) fn verify(bundle: &Bundle, anchor: &TrustAnchor) -> Report {
     let mut timeline = Vec::new();
     for (county, view) in &views {
         for ce in &view.evidence.case_entries {
-            if let Some((entry, _)) = decode_entry(ce) {
+            if let Ok((entry, _)) = decode_entry(ce) {
                 timeline.push(Event {
                     at: entry.at,
                     county: county.clone(),
@@ -256,12 +266,12 @@ fn check_chain(county: &str, node: &NodeEvidence, cp: &Checkpoint, problems: &mu
     let mut prev: Option<(u64, [u8; 32])> = None;
     for (i, e) in node.entries.iter().enumerate() {
         let expected_seq = first.seq + i as u64;
-        let Some((entry, bytes)) = decode_entry(e) else {
-            problems.push(format!(
-                "node {county}: ledger entry {} does not decode",
-                e.seq
-            ));
-            return;
+        let (entry, bytes) = match decode_entry(e) {
+            Ok(decoded) => decoded,
+            Err(why) => {
+                problems.push(format!("node {county}: ledger entry {} {why}", e.seq));
+                return;
+            }
         };
         if entry.seq != expected_seq || e.seq != expected_seq {
             problems.push(format!(
@@ -279,7 +289,13 @@ fn check_chain(county: &str, node: &NodeEvidence, cp: &Checkpoint, problems: &mu
             ));
             return;
         }
-        let payload = unhex(&e.payload);
+        let payload = match unhex("payload", &e.payload) {
+            Ok(payload) => payload,
+            Err(why) => {
+                problems.push(format!("node {county}: ledger entry {}: {why}", entry.seq));
+                return;
+            }
+        };
         // An empty payload was withheld (another county's case): the
         // entry itself, which the chain covers, is still checked.
         if !payload.is_empty()
@@ -317,7 +333,7 @@ fn check_handoffs(
     let mut receipted: Vec<String> = Vec::new();
     for (sender, view) in views {
         for ce in &view.evidence.case_entries {
-            let Some((entry, _)) = decode_entry(ce) else {
+            let Ok((entry, _)) = decode_entry(ce) else {
                 continue;
             };
             if entry.kind != "handoff.receipted" {
@@ -327,7 +343,20 @@ fn check_handoffs(
             let id = field(&p, "handoff_id").to_owned();
             let to = field(&p, "to").to_owned();
             receipted.push(id.clone());
-            let body = unhex(field(&p, "receipt"));
+            let fields = unhex("receipt", field(&p, "receipt")).and_then(|body| {
+                Ok((
+                    body,
+                    unhex("signer_certificate", field(&p, "signer_certificate"))?,
+                    unhex("signature", field(&p, "signature"))?,
+                ))
+            });
+            let (body, certificate, signature) = match fields {
+                Ok(fields) => fields,
+                Err(e) => {
+                    problems.push(format!("handoff {id}: the receipt {sender} holds: {e}"));
+                    continue;
+                }
+            };
             let Ok(receipt) = Receipt::decode(body.as_slice()) else {
                 problems.push(format!(
                     "handoff {id}: the receipt {sender} holds does not decode"
@@ -335,13 +364,7 @@ fn check_handoffs(
                 continue;
             };
             let at = rfc3339(&receipt.received_at).unwrap_or_else(SystemTime::now);
-            match anchor.verify_signed(
-                &unhex(field(&p, "signer_certificate")),
-                RECEIPT_DOMAIN,
-                &body,
-                &unhex(field(&p, "signature")),
-                at,
-            ) {
+            match anchor.verify_signed(&certificate, RECEIPT_DOMAIN, &body, &signature, at) {
                 Ok(signer) if matches!(&signer.principal, Principal::Node { county } if county.as_str() == to) => {}
                 Ok(signer) => problems.push(format!(
                     "handoff {id}: the receipt {sender} holds is signed by {signer}, not by the node of {to}"
@@ -364,7 +387,7 @@ fn check_handoffs(
                 .collect();
             // What the sender recorded it sent.
             let sent = view.evidence.case_entries.iter().find(|e| {
-                decode_entry(e).is_some_and(|(l, _)| {
+                decode_entry(e).is_ok_and(|(l, _)| {
                     l.kind != "handoff.receipted" && !l.kind.ends_with(".received")
                 }) && field(&payload_json(e), "handoff_id") == id
             });
@@ -452,7 +475,7 @@ fn check_handoffs(
     // Received but not (yet) receipted at the sender: in flight, or lost.
     for (receiver, view) in views {
         for ce in &view.evidence.case_entries {
-            let Some((entry, _)) = decode_entry(ce) else {
+            let Ok((entry, _)) = decode_entry(ce) else {
                 continue;
             };
             if !entry.kind.ends_with(".received") {
@@ -504,7 +527,10 @@ fn check_partner_checkpoints(
             }
             match subject.by_seq.get(&cp.seq) {
                 Some(e) => {
-                    if entry_hash(&unhex(&e.entry)).as_slice() != cp.head_hash.as_slice() {
+                    // Bad hex in the range was reported by check_chain.
+                    if let Ok(bytes) = unhex("entry", &e.entry)
+                        && entry_hash(&bytes).as_slice() != cp.head_hash.as_slice()
+                    {
                         problems.push(format!(
                             "node {who}: ledger entry {} is not the entry {who} signed for in the checkpoint {holder} holds (signed {}): history was rewritten",
                             cp.seq, cp.at

@@ -95,7 +95,9 @@ fn verify_bundle(
     // The auditor's own CA is the trust root; a bundle made under another
     // CA fails here rather than vouching for itself.
     let anchor = TrustAnchor::from_pem(&ca_only(&auth.ca, auth.profile.as_deref())?)?;
-    if unhex(&bundle.ca_certificate) != anchor.ca_der() {
+    let bundle_ca = unhex("ca_certificate", &bundle.ca_certificate)
+        .with_context(|| format!("{} is damaged", file.display()))?;
+    if bundle_ca != anchor.ca_der() {
         bail!(
             "{} was made under another federation CA than --ca",
             file.display()
