@@ -123,7 +123,16 @@ pub(crate) async fn channel(url: &str, tls: &TlsMaterial) -> Result<Channel> {
         .connect_timeout(std::time::Duration::from_secs(10))
         .connect()
         .await
-        .with_context(|| format!("cannot reach the node at {url}"))
+        .map_err(|err| {
+            // tonic and hyper wrap the socket's error in layers that repeat
+            // each other ("transport error: tcp connect error: tcp connect
+            // error: ..."); the innermost one says what happened.
+            let root = std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
+                .last()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            anyhow::anyhow!("cannot reach the node at {url}: {root}")
+        })
 }
 
 /// A material file to upload, hashed up front.

@@ -40,21 +40,6 @@ pub(crate) fn quiet_broken_pipe() {
     }));
 }
 
-/// The error and its causes on one line, each said once: library errors
-/// often repeat their cause in their own message, and `{:#}` would print it
-/// again for every level.
-pub(crate) fn error_chain(err: &anyhow::Error) -> String {
-    let mut line = err.to_string();
-    for cause in err.chain().skip(1) {
-        let text = cause.to_string();
-        if !line.contains(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-    }
-    line
-}
-
 /// Lowercase hex.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     hex::encode(bytes)

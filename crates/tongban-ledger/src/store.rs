@@ -271,7 +271,7 @@ impl Flusher {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(StoreError::Db {
                 action: "failed to flush ledger",
-                source: sled::Error::Io(std::io::Error::other(e)),
+                cause: sled::Error::Io(std::io::Error::other(e)),
             }),
             Err(_) => Err(gone()),
         }
@@ -663,7 +663,7 @@ impl Store {
             Err(TransactionError::Abort(e)) => Err(e),
             Err(TransactionError::Storage(e)) => Err(StoreError::Db {
                 action: "failed to write ledger",
-                source: e,
+                cause: e,
             }),
         }
     }
