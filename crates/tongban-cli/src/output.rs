@@ -1,8 +1,9 @@
 //! What the CLI prints: logging setup, human tables, and the JSON documents
 //! `--json` promises (one per command, on stdout).
 
-use serde_json::{Value, json};
-use tongban_proto::common::v1::{Applicant, CaseView, MaterialDigest, applicant::Who};
+use anyhow::Context;
+use serde::Serialize;
+use tongban_proto::common::v1::{Applicant, CaseView, applicant::Who};
 
 use crate::args::LogFormat;
 
@@ -45,72 +46,22 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     hex::encode(bytes)
 }
 
-fn material_json(m: &MaterialDigest) -> Value {
-    json!({"kind": m.kind, "filename": m.filename, "size": m.size, "sha256": hex(&m.sha256)})
-}
-
-pub(crate) fn applicant_json(a: &Applicant) -> Value {
-    let who = match &a.who {
-        Some(Who::Person(p)) => {
-            json!({"kind": "person", "name": p.name, "resident_id": p.resident_id})
-        }
-        Some(Who::Company(c)) => {
-            json!({"kind": "company", "name": c.name, "credit_code": c.credit_code,
-            "legal_rep_name": c.legal_rep_name, "legal_rep_id": c.legal_rep_id})
-        }
-        None => json!(null),
-    };
-    json!({"who": who, "phone": a.phone, "address": a.address})
-}
-
-/// A case as JSON.
-pub(crate) fn case_json(c: &CaseView) -> Value {
-    json!({
-        "case_no": c.case_no,
-        "application_id": c.application_id,
-        "state": c.state,
-        "item_code": c.item_code,
-        "item_name": c.item_name,
-        "receiving_county": c.receiving_county,
-        "home_county": c.home_county,
-        "delivery": c.delivery,
-        "missing": c.missing,
-        "materials": c.materials.iter().map(material_json).collect::<Vec<_>>(),
-        "applicant": c.applicant.as_ref().map(applicant_json),
-        "identity_check": c.identity_check.as_ref().map(|i| json!({"method": i.method, "by": i.by, "at": i.at})),
-        "created_at": c.created_at,
-        "promised_days": c.promised_days,
-        "note": c.note,
-        "due_date": c.due_date,
-        "working_days_left": c.working_days_left,
-        "clock_running": c.clock_running,
-        "corrections": c.corrections.iter().map(|k| json!({"needs": k.needs.iter().map(|n| json!({"kind": n.kind, "reason": n.reason})).collect::<Vec<_>>(),
-            "deadline": k.deadline, "requested_at": k.requested_at, "answered_at": k.answered_at})).collect::<Vec<_>>(),
-        "licence_no": c.licence_no,
-        "result": c.result.as_ref().map(material_json),
-        "denial_reason": c.denial_reason,
-        "paper_kinds": c.paper_kinds,
-        "paper_received_at": c.paper_received_at,
-        "mail": c.mail.iter().map(|m| json!({"leg": m.leg, "to": m.to, "carrier": m.carrier, "waybill": m.waybill,
-            "sent_at": m.sent_at, "status": m.status,
-            "events": m.events.iter().map(|e| json!({"status": e.status, "at": e.at, "note": e.note})).collect::<Vec<_>>()})).collect::<Vec<_>>(),
-        "history": c.history.iter().map(|h| json!({"at": h.at, "county": h.county, "actor": h.actor,
-            "event": h.event, "detail": h.detail, "seq": h.seq})).collect::<Vec<_>>(),
-    })
+/// Prints one JSON document: `value` as its serde impl has it (for proto
+/// messages, the generated proto3 JSON mapping with `.proto` field names).
+pub(crate) fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value).context("cannot encode the reply as JSON")?;
+    println!("{text}");
+    Ok(())
 }
 
 /// Prints a case for a person, or as one JSON document with `--json`.
-pub(crate) fn show_case(c: &CaseView, as_json: bool) {
+pub(crate) fn show_case(c: &CaseView, as_json: bool) -> anyhow::Result<()> {
     if as_json {
-        print_json(&case_json(c));
+        print_json(c)
     } else {
         print_case(c);
+        Ok(())
     }
-}
-
-/// Prints one JSON document.
-pub(crate) fn print_json(v: &Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
 fn applicant_line(a: Option<&Applicant>) -> String {
@@ -231,15 +182,19 @@ pub(crate) fn print_case(c: &CaseView) {
     }
 }
 
-/// Prints cases as a table, or as `{"cases": [...]}` with `--json`.
-pub(crate) fn print_cases(cases: &[CaseView], as_json: bool) {
+/// Prints the cases of a list reply as a table, or the whole reply
+/// (`{"cases": [...]}`) with `--json`.
+pub(crate) fn print_cases<R: Serialize>(
+    reply: &R,
+    cases: &[CaseView],
+    as_json: bool,
+) -> anyhow::Result<()> {
     if as_json {
-        print_json(&json!({"cases": cases.iter().map(case_json).collect::<Vec<_>>()}));
-        return;
+        return print_json(reply);
     }
     if cases.is_empty() {
         println!("no cases");
-        return;
+        return Ok(());
     }
     println!(
         "{:<22} {:<22} {:<10} {:<7} {:<7} NOTE",
@@ -261,4 +216,5 @@ pub(crate) fn print_cases(cases: &[CaseView], as_json: bool) {
             c.case_no, c.state, c.item_code, c.receiving_county, c.home_county, due, left, c.note
         );
     }
+    Ok(())
 }

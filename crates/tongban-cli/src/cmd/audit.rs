@@ -54,6 +54,15 @@ pub(crate) async fn run(auth: &AuditAuth, command: AuditCommand) -> Result<()> {
             std::fs::write(&out, text)
                 .with_context(|| format!("cannot write {}", out.display()))?;
             let report = verify::verify(&bundle, &tls.trust_anchor()?);
+            if auth.json {
+                return print_json(&serde_json::json!({
+                    "out": out.display().to_string(),
+                    "case_no": bundle.case_no,
+                    "nodes": bundle.nodes.len(),
+                    "verified": report.verified,
+                    "problems": report.problems,
+                }));
+            }
             println!(
                 "wrote {} ({} nodes; {})",
                 out.display(),
@@ -113,7 +122,7 @@ fn finish(report: &Report, json: bool, html_out: Option<&std::path::Path>) -> Re
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if json {
-        print_json(&serde_json::to_value(report)?);
+        print_json(report)?;
     } else {
         print_report(report);
     }
@@ -261,7 +270,7 @@ async fn verify_node(url: &str, tls: &tongban_pki::tls::TlsMaterial, json: bool)
             &serde_json::json!({"node": url, "signer": signer.to_string(), "checkpoint_seq": cp.seq,
             "checked_through": checked_to, "first_bad_seq": bad.as_ref().map(|b| b.0),
             "reason": bad.as_ref().map(|b| b.1.clone()), "verified": bad.is_none()}),
-        );
+        )?;
     } else {
         println!(
             "node {url} ({signer}), checkpoint at seq {} signed {}",

@@ -78,7 +78,7 @@ pub(crate) fn run(command: CertsCommand) -> Result<()> {
                         .map(|r| json!({"file": r.file, "identity": r.identity,
                         "not_after": r.not_after.map(|t| t.to_string()), "problems": r.problems}))
                         .collect::<Vec<_>>()
-                ));
+                ))?;
             } else {
                 println!(
                     "{:<32} {:<58} {:<12} PROBLEMS",

@@ -45,6 +45,5 @@ pub(crate) async fn run(conn: &ConnArgs, command: MailCommand) -> Result<()> {
     }
     .map_err(status_error)?
     .into_inner();
-    show_case(&case, conn.json);
-    Ok(())
+    show_case(&case, conn.json)
 }

@@ -19,8 +19,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: ReviewCommand) -> Result<()> {
                 .await
                 .map_err(status_error)?
                 .into_inner();
-            print_cases(&reply.cases, conn.json);
-            return Ok(());
+            return print_cases(&reply, &reply.cases, conn.json);
         }
         ReviewCommand::Overdue => {
             let reply = client
@@ -28,8 +27,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: ReviewCommand) -> Result<()> {
                 .await
                 .map_err(status_error)?
                 .into_inner();
-            print_cases(&reply.cases, conn.json);
-            return Ok(());
+            return print_cases(&reply, &reply.cases, conn.json);
         }
         ReviewCommand::Accept { case } => client.accept(CaseRef { case_no: case }).await,
         ReviewCommand::Correct {
@@ -102,6 +100,5 @@ pub(crate) async fn run(conn: &ConnArgs, command: ReviewCommand) -> Result<()> {
     }
     .map_err(status_error)?
     .into_inner();
-    show_case(&case, conn.json);
-    Ok(())
+    show_case(&case, conn.json)
 }

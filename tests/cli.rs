@@ -1,0 +1,204 @@
+//! The `tongban` client commands as real processes against an in-process
+//! cluster: `--json` prints one JSON document holding every field of the
+//! reply's proto message, so a new field cannot go missing from scripts.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use prost::Message;
+use prost_types::{DescriptorProto, FileDescriptorSet};
+use serde_json::Value;
+use tongban_pki::Principal;
+
+use crate::support::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tongban");
+
+/// Writes `principal`'s certificate, key and a profile into the cluster's
+/// directory; returns the profile's path.
+fn profile(cluster: &Cluster, county: &str, name: &str, principal: Principal) -> PathBuf {
+    let tls = cluster.pki.issue(principal);
+    let dir = cluster.root.path();
+    std::fs::write(dir.join(format!("{name}.crt")), &tls.cert_pem).unwrap();
+    std::fs::write(dir.join(format!("{name}.key")), &tls.key_pem).unwrap();
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "node = \"https://{}\"\nca = \"ca.crt\"\ncert = \"{name}.crt\"\nkey = \"{name}.key\"\n",
+            cluster.addr(county)
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Runs `tongban ARGS --profile P --json` off the async runtime and parses
+/// its stdout as one JSON document.
+async fn json(profile: &Path, args: &[&str]) -> Value {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .arg("--profile")
+        .arg(profile)
+        .arg("--json");
+    let what = format!("{args:?}");
+    tokio::task::spawn_blocking(move || {
+        let out = command.output().expect("run tongban");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{what}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("{what}: stdout is not one JSON document ({e}): {stdout}"))
+    })
+    .await
+    .unwrap()
+}
+
+/// The message `name` (e.g. `.tongban.common.v1.CaseView`) of the
+/// compiled protocol.
+fn message(name: &str) -> DescriptorProto {
+    let set = FileDescriptorSet::decode(tongban_proto::FILE_DESCRIPTOR_SET).unwrap();
+    set.file
+        .iter()
+        .flat_map(|f| {
+            f.message_type
+                .iter()
+                .map(move |m| (format!(".{}.{}", f.package(), m.name()), m))
+        })
+        .find(|(full, _)| full == name)
+        .map(|(_, m)| m.clone())
+        .unwrap_or_else(|| panic!("no message {name}"))
+}
+
+/// Asserts that `doc` has every field of `name` under its `.proto` name.
+/// As in the proto3 JSON mapping, the fields with presence (a oneof's, a
+/// single message) appear only when set; the test sets those it checks.
+fn assert_every_field(doc: &Value, name: &str) {
+    use prost_types::field_descriptor_proto::{Label, Type};
+    let m = message(name);
+    assert!(!m.field.is_empty(), "{name} has fields");
+    let has_presence = |f: &prost_types::FieldDescriptorProto| {
+        f.oneof_index.is_some() || (f.r#type() == Type::Message && f.label() != Label::Repeated)
+    };
+    for f in m.field.iter().filter(|f| !has_presence(f)) {
+        assert!(
+            doc.get(f.name()).is_some(),
+            "{name}.{} is missing from --json: {doc:#}",
+            f.name()
+        );
+    }
+}
+
+const CASE_VIEW: &str = ".tongban.common.v1.CaseView";
+
+#[tokio::test]
+async fn json_of_every_client_reply_holds_every_field_of_its_message() {
+    let cluster = Cluster::start().await;
+    let clerk = profile(&cluster, HANTAI, "clerk", clerk(HANTAI, "wang"));
+    let reviewer = profile(&cluster, YANTA, "reviewer", reviewer(YANTA, "li"));
+    let dir = cluster.root.path();
+    let mut material_args = Vec::new();
+    for (kind, data) in gt_materials() {
+        let path = dir.join(format!("{kind}.pdf"));
+        std::fs::write(&path, data).unwrap();
+        material_args.push("--material".to_owned());
+        material_args.push(format!("{kind}={}", path.display()));
+    }
+
+    let mut apply = vec![
+        "window",
+        "apply",
+        "--item",
+        "GT-0001",
+        "--home",
+        YANTA,
+        "--delivery",
+        "mail-applicant",
+        "--person-name",
+        "张三",
+        "--person-id",
+        PERSON_ID,
+        "--phone",
+        "13812345678",
+        "--address",
+        "汉中市汉台区",
+    ];
+    apply.extend(material_args.iter().map(String::as_str));
+    let case = json(&clerk, &apply).await;
+    assert_every_field(&case, CASE_VIEW);
+    assert_every_field(&case["materials"][0], ".tongban.common.v1.MaterialDigest");
+    assert_every_field(&case["applicant"], ".tongban.common.v1.Applicant");
+    assert!(case["applicant"]["person"]["name"].is_string(), "{case:#}");
+    let case_no = case["case_no"].as_str().expect("case_no").to_owned();
+
+    let case = json(
+        &clerk,
+        &["window", "verify-identity", &case_no, "--method", "face"],
+    )
+    .await;
+    assert_every_field(&case["identity_check"], ".tongban.common.v1.IdentityCheck");
+
+    let receipt = json(&clerk, &["window", "accept", &case_no]).await;
+    assert_every_field(&receipt, ".tongban.window.v1.IntakeReceipt");
+    assert_every_field(&receipt["case"], CASE_VIEW);
+    assert_eq!(receipt["case"]["case_no"], case_no.as_str());
+
+    for args in [&["window", "list"][..], &["window", "overdue"]] {
+        let list = json(&clerk, args).await;
+        assert_every_field(&list, ".tongban.window.v1.ListCasesReply");
+    }
+    let list = json(&clerk, &["window", "list"]).await;
+    assert_every_field(&list["cases"][0], CASE_VIEW);
+    assert_every_field(
+        &json(&clerk, &["window", "status", &case_no]).await,
+        CASE_VIEW,
+    );
+
+    let mut review = cluster.review(YANTA).await;
+    home_state(&mut review, &case_no, "HANDED_OFF").await;
+    let inbox = json(&reviewer, &["review", "inbox"]).await;
+    assert_every_field(&inbox, ".tongban.review.v1.InboxReply");
+    assert_eq!(inbox["cases"][0]["case_no"], case_no.as_str());
+    assert_every_field(
+        &json(&reviewer, &["review", "overdue"]).await,
+        ".tongban.review.v1.InboxReply",
+    );
+    let case = json(&reviewer, &["review", "accept", &case_no]).await;
+    assert_every_field(&case, CASE_VIEW);
+    assert_eq!(case["state"], "UNDER_REVIEW");
+
+    let case = json(
+        &clerk,
+        &[
+            "mail",
+            "send",
+            &case_no,
+            "--leg",
+            "materials",
+            "--carrier",
+            "EMS",
+            "--waybill",
+            "EA473124829CN",
+        ],
+    )
+    .await;
+    assert_every_field(&case, CASE_VIEW);
+    assert_every_field(&case["mail"][0], ".tongban.common.v1.MailLeg");
+    let case = json(
+        &clerk,
+        &[
+            "mail",
+            "event",
+            "--waybill",
+            "EA473124829CN",
+            "--status",
+            "in-transit",
+        ],
+    )
+    .await;
+    assert_every_field(&case, CASE_VIEW);
+}
