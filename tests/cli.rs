@@ -202,3 +202,61 @@ async fn json_of_every_client_reply_holds_every_field_of_its_message() {
     .await;
     assert_every_field(&case, CASE_VIEW);
 }
+
+/// Runs `tongban ARGS` with `env` set, off the async runtime; returns (exit
+/// code, stdout, stderr).
+async fn run(args: &[&str], env: &[(&str, &Path)]) -> (i32, String, String) {
+    let mut command = Command::new(BIN);
+    command.args(args).env_remove("TONGBAN_PROFILE");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    tokio::task::spawn_blocking(move || {
+        let out = command.output().expect("run tongban");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+/// Asserts the exit code of `tongban ARGS` and that stderr says `says`.
+async fn exits(code: i32, args: &[&str], env: &[(&str, &Path)], says: &str) {
+    let (got, out, err) = run(args, env).await;
+    assert_eq!(got, code, "{args:?}: {out}{err}");
+    assert!(err.contains(says), "{args:?}: {says:?} in {err}");
+}
+
+#[tokio::test]
+async fn completions_man_page_and_version() {
+    for shell in ["bash", "zsh", "fish"] {
+        let (code, out, err) = run(&["completions", shell], &[]).await;
+        assert_eq!(code, 0, "{shell}: {err}");
+        assert!(out.contains("verify-identity"), "{shell}: {out}");
+        assert!(
+            out.contains("in-transit"),
+            "{shell} completes values: {out}"
+        );
+    }
+    exits(2, &["completions", "cmd.exe"], &[], "possible values").await;
+    let (code, out, err) = run(&["man"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with(".ie") || out.contains(".TH tongban"),
+        "{out}"
+    );
+    let (code, out, _) = run(&["--version"], &[]).await;
+    assert_eq!(code, 0);
+    let commit = out
+        .trim()
+        .strip_prefix(concat!("tongban ", env!("CARGO_PKG_VERSION"), " ("))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("tongban VERSION (COMMIT): {out}"));
+    assert!(
+        commit == "unknown" || (commit.len() >= 7 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+        "{out}"
+    );
+}

@@ -8,7 +8,7 @@ mod node;
 mod review;
 mod window;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::args::Command;
 
@@ -27,6 +27,17 @@ pub(crate) async fn run(command: Command) -> Result<()> {
         Command::Mail { conn, command } => mail::run(&conn, command).await,
         Command::Dev { dir, base_port } => dev::run(&dir, base_port).await,
         Command::Audit { auth, command } => audit::run(&auth, command).await,
+        Command::Completions { shell } => {
+            let mut cli = <crate::args::Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cli, "tongban", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => {
+            let cli = <crate::args::Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cli)
+                .render(&mut std::io::stdout())
+                .context("cannot write the manual page")
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use tongban_proto::window::v1::window_client::WindowClient;
 use tongban_proto::window::v1::*;
 
 use super::status_error;
-use crate::args::{ApplyArgs, ConnArgs, WindowCommand};
+use crate::args::{ApplyArgs, ConnArgs, WindowCommand, wire};
 use crate::client::{connect, materials, upload};
 use crate::output::{hex, print_cases, print_json, show_case};
 
@@ -41,7 +41,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
             let header = ApplyHeader {
                 item_code: a.item.clone(),
                 home_county: a.home.clone(),
-                delivery: a.delivery.clone(),
+                delivery: wire(&a.delivery),
                 applicant: Some(applicant(&a)?),
                 materials: files.iter().map(|f| f.header.clone()).collect(),
             };
@@ -77,7 +77,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
         WindowCommand::VerifyIdentity { case, method } => client
             .verify_identity(VerifyIdentityRequest {
                 case_no: case,
-                method,
+                method: wire(&method),
             })
             .await
             .map_err(status_error)?
@@ -141,7 +141,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
         WindowCommand::List { state, limit } => {
             let reply = client
                 .list_cases(ListCasesRequest {
-                    state: state.unwrap_or_default(),
+                    state: state.as_ref().map(wire).unwrap_or_default(),
                     limit,
                 })
                 .await
