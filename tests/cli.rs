@@ -231,6 +231,280 @@ async fn exits(code: i32, args: &[&str], env: &[(&str, &Path)], says: &str) {
 }
 
 #[tokio::test]
+async fn certs_and_node_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    exits(
+        2,
+        &["certs", "create-ca", "--dir", d],
+        &[],
+        "--trust-domain",
+    )
+    .await;
+    exits(
+        2,
+        &[
+            "certs",
+            "create-user",
+            "--dir",
+            d,
+            "--county",
+            "610702",
+            "--role",
+            "boss",
+            "--name",
+            "x",
+        ],
+        &[],
+        "[possible values: clerk, reviewer]",
+    )
+    .await;
+    exits(
+        1,
+        &[
+            "certs",
+            "create-node",
+            "--dir",
+            d,
+            "--county",
+            "610702",
+            "--host",
+            "x",
+        ],
+        &[],
+        "ca.crt",
+    )
+    .await;
+    let (code, out, err) = run(
+        &["certs", "create-ca", "--dir", d, "--trust-domain", TD],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = run(&["certs", "list", "--dir", d], &[]).await;
+    assert_eq!(code, 0, "no problems: {out}{err}");
+
+    exits(2, &["node"], &[], "--config").await;
+    let missing = dir.path().join("node.toml");
+    let m = missing.to_str().unwrap();
+    exits(
+        64,
+        &["node", "--config", m],
+        &[],
+        &format!("{m}: cannot read the file:"),
+    )
+    .await;
+    std::fs::write(&missing, "county = 1\n").unwrap();
+    exits(64, &["node", "--config", m], &[], m).await;
+}
+
+#[tokio::test]
+async fn client_exit_codes_usage_2_profile_64_refused_1() {
+    let cluster = Cluster::start().await;
+    let clerk_profile = profile(&cluster, HANTAI, "clerk", clerk(HANTAI, "wang"));
+    let reviewer_profile = profile(&cluster, YANTA, "reviewer", reviewer(YANTA, "li"));
+    let clerk = clerk_profile.to_str().unwrap();
+    let reviewer = reviewer_profile.to_str().unwrap();
+    let dir = cluster.root.path();
+    let missing = dir.join("missing.toml");
+    let invalid = dir.join("invalid.toml");
+    std::fs::write(&invalid, "node = \"https://127.0.0.1:1\"\nca = 5\n").unwrap();
+    let unknown_case = "610702-20261201-999";
+
+    // Usage: connection flags that nothing gives, values outside their set.
+    exits(
+        2,
+        &["window", "status", unknown_case],
+        &[],
+        "--ca is required",
+    )
+    .await;
+    exits(
+        2,
+        &["review", "inbox", "--node", "https://127.0.0.1:1"],
+        &[],
+        "--ca is required",
+    )
+    .await;
+    exits(
+        2,
+        &[
+            "window",
+            "verify-identity",
+            unknown_case,
+            "--method",
+            "retina",
+            "--profile",
+            clerk,
+        ],
+        &[],
+        "[possible values: id-card-reader, face, manual]",
+    )
+    .await;
+    exits(
+        2,
+        &["window", "list", "--state", "LOST", "--profile", clerk],
+        &[],
+        "QUEUED",
+    )
+    .await;
+    exits(
+        2,
+        &[
+            "window",
+            "attach",
+            unknown_case,
+            "--material",
+            "no-equals",
+            "--profile",
+            clerk,
+        ],
+        &[],
+        "expected KIND=PATH",
+    )
+    .await;
+    exits(
+        2,
+        &[
+            "review",
+            "correct",
+            unknown_case,
+            "--need",
+            "no-colon",
+            "--profile",
+            reviewer,
+        ],
+        &[],
+        "expected KIND:REASON",
+    )
+    .await;
+    exits(
+        2,
+        &[
+            "mail",
+            "send",
+            unknown_case,
+            "--leg",
+            "boat",
+            "--carrier",
+            "EMS",
+            "--waybill",
+            "x",
+        ],
+        &[],
+        "[possible values: materials, result]",
+    )
+    .await;
+    exits(2, &["audit", "trace", unknown_case], &[], "--node").await;
+
+    // Configuration: a profile that is missing or invalid, by flag or environment.
+    let m = missing.to_str().unwrap();
+    exits(
+        64,
+        &["window", "list", "--profile", m],
+        &[],
+        "cannot read profile",
+    )
+    .await;
+    exits(
+        64,
+        &["review", "inbox"],
+        &[("TONGBAN_PROFILE", &invalid)],
+        "line 2",
+    )
+    .await;
+    exits(
+        64,
+        &[
+            "mail",
+            "event",
+            "--waybill",
+            "x",
+            "--status",
+            "lost",
+            "--profile",
+            m,
+        ],
+        &[],
+        m,
+    )
+    .await;
+    exits(
+        64,
+        &[
+            "audit",
+            "verify",
+            "--node",
+            "https://127.0.0.1:1",
+            "--profile",
+            m,
+        ],
+        &[],
+        "cannot read profile",
+    )
+    .await;
+
+    // Refused by the node or failed: exit 1, the message says what.
+    exits(
+        1,
+        &["window", "status", unknown_case, "--profile", clerk],
+        &[],
+        unknown_case,
+    )
+    .await;
+    let (code, _, err) = run(&["window", "status", "not-a-case", "--profile", clerk], &[]).await;
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(err.matches("case number").count(), 1, "said once: {err}");
+    exits(
+        1,
+        &["review", "accept", unknown_case, "--profile", reviewer],
+        &[],
+        unknown_case,
+    )
+    .await;
+    exits(
+        1,
+        &[
+            "mail",
+            "event",
+            "--waybill",
+            "EA473124829CN",
+            "--status",
+            "lost",
+            "--profile",
+            clerk,
+        ],
+        &[],
+        "EA473124829CN",
+    )
+    .await;
+    let bundle = dir.join("none.bundle.json");
+    exits(
+        1,
+        &[
+            "audit",
+            "verify-bundle",
+            bundle.to_str().unwrap(),
+            "--profile",
+            clerk,
+        ],
+        &[],
+        "cannot read",
+    )
+    .await;
+
+    // Success.
+    let (code, out, err) = run(&["window", "list", "--profile", clerk], &[]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = run(
+        &["review", "inbox"],
+        &[("TONGBAN_PROFILE", &reviewer_profile)],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[tokio::test]
 async fn completions_man_page_and_version() {
     for shell in ["bash", "zsh", "fish"] {
         let (code, out, err) = run(&["completions", shell], &[]).await;

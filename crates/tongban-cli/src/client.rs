@@ -13,6 +13,7 @@ use tongban_proto::common::v1::{MaterialChunk, MaterialHeader};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::args::ConnArgs;
+use crate::cmd::{BadConfig, Usage};
 
 /// Chunk size for uploads.
 const CHUNK: usize = 64 * 1024;
@@ -30,6 +31,33 @@ struct Profile {
     key: PathBuf,
 }
 
+impl Profile {
+    /// Reads a profile; its relative paths become relative to its directory.
+    /// A missing or invalid profile is a configuration problem (exit 64).
+    fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| BadConfig(format!("cannot read profile {}: {e}", path.display())))?;
+        let p: Profile = toml::from_str(&text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|span| format!("line {}: ", text[..span.start].matches('\n').count() + 1))
+                .unwrap_or_default();
+            BadConfig(format!(
+                "profile {} is not valid: {line}{}",
+                path.display(),
+                e.message()
+            ))
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Ok(Profile {
+            node: p.node,
+            ca: base.join(p.ca),
+            cert: base.join(p.cert),
+            key: base.join(p.key),
+        })
+    }
+}
+
 /// Opens a mutual-TLS channel to the node the arguments name. Flags win
 /// over the profile; relative paths in a profile are relative to it.
 pub(crate) async fn connect(conn: &ConnArgs) -> Result<Channel> {
@@ -40,7 +68,8 @@ pub(crate) async fn connect(conn: &ConnArgs) -> Result<Channel> {
         &conn.key,
         conn.profile.as_deref(),
     )?;
-    let node = node.context("--node is required (or --profile / TONGBAN_PROFILE)")?;
+    let node = node
+        .ok_or_else(|| Usage("--node is required (or --profile / TONGBAN_PROFILE)".to_owned()))?;
     channel(&node, &tls).await
 }
 
@@ -53,26 +82,14 @@ pub(crate) fn credentials(
     key: &Option<PathBuf>,
     profile: Option<&Path>,
 ) -> Result<(Option<String>, TlsMaterial)> {
-    let profile = match profile {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read profile {}", path.display()))?;
-            let p: Profile = toml::from_str(&text)
-                .with_context(|| format!("profile {} is not valid", path.display()))?;
-            let base = path.parent().unwrap_or(Path::new("."));
-            Some(Profile {
-                node: p.node,
-                ca: base.join(p.ca),
-                cert: base.join(p.cert),
-                key: base.join(p.key),
-            })
-        }
-        None => None,
-    };
+    let profile = profile.map(Profile::load).transpose()?;
     let pick = |flag: &Option<PathBuf>, from: Option<&PathBuf>, name: &str| -> Result<PathBuf> {
-        flag.clone()
-            .or_else(|| from.cloned())
-            .with_context(|| format!("--{name} is required (or --profile / TONGBAN_PROFILE)"))
+        flag.clone().or_else(|| from.cloned()).ok_or_else(|| {
+            Usage(format!(
+                "--{name} is required (or --profile / TONGBAN_PROFILE)"
+            ))
+            .into()
+        })
     };
     let node = node.map(str::to_owned).or_else(|| {
         profile
@@ -91,14 +108,12 @@ pub(crate) fn credentials(
 pub(crate) fn ca_only(ca: &Option<PathBuf>, profile: Option<&Path>) -> Result<String> {
     let path = match (ca, profile) {
         (Some(ca), _) => ca.clone(),
-        (None, Some(path)) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read profile {}", path.display()))?;
-            let p: Profile = toml::from_str(&text)
-                .with_context(|| format!("profile {} is not valid", path.display()))?;
-            path.parent().unwrap_or(Path::new(".")).join(p.ca)
+        (None, Some(path)) => Profile::load(path)?.ca,
+        (None, None) => {
+            return Err(
+                Usage("--ca is required (or --profile / TONGBAN_PROFILE)".to_owned()).into(),
+            );
         }
-        (None, None) => anyhow::bail!("--ca is required (or --profile / TONGBAN_PROFILE)"),
     };
     std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))
 }
@@ -147,7 +162,7 @@ pub(crate) fn materials(args: &[String]) -> Result<Vec<MaterialFile>> {
         .map(|arg| {
             let (kind, path) = arg
                 .split_once('=')
-                .with_context(|| format!("--material {arg:?}: expected KIND=PATH"))?;
+                .ok_or_else(|| Usage(format!("--material {arg:?}: expected KIND=PATH")))?;
             let path = PathBuf::from(path);
             let mut file = std::fs::File::open(&path)
                 .with_context(|| format!("cannot open material {}", path.display()))?;

@@ -10,7 +10,8 @@ use crate::args::{CertsCommand, UserRole};
 use crate::output::print_json;
 
 fn county(code: &str) -> Result<tongban_core::CountyCode> {
-    code.parse().with_context(|| format!("--county {code:?}"))
+    // The parse error names the value; the context names the flag.
+    code.parse().context("--county")
 }
 
 fn report(issued: &Issued) {

@@ -12,10 +12,16 @@ use anyhow::{Context, Result};
 
 use crate::args::Command;
 
-/// A configuration problem: exit code 64.
+/// A configuration problem (a node config, a client profile): exit code 64.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub(crate) struct BadConfig(pub(crate) String);
+
+/// A usage error clap cannot see, such as a connection flag that neither
+/// the command line nor a profile gives: exit code 2, as clap's own.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct Usage(pub(crate) String);
 
 /// Runs one command.
 pub(crate) async fn run(command: Command) -> Result<()> {
@@ -41,10 +47,13 @@ pub(crate) async fn run(command: Command) -> Result<()> {
     }
 }
 
-/// 64 for configuration problems, 1 for everything else (clap exits 2 itself).
+/// 64 for configuration problems, 2 for usage errors (clap exits 2 itself
+/// for those it finds), 1 for everything else.
 pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
     if err.downcast_ref::<BadConfig>().is_some() {
         64
+    } else if err.downcast_ref::<Usage>().is_some() {
+        2
     } else {
         1
     }
