@@ -283,6 +283,13 @@ async fn certs_and_node_exit_codes() {
     assert_eq!(code, 0, "{out}{err}");
     let (code, out, err) = run(&["certs", "list", "--dir", d], &[]).await;
     assert_eq!(code, 0, "no problems: {out}{err}");
+    let line = out.lines().nth(1).expect("a row");
+    let not_after = line.split_whitespace().nth(3).expect("not after");
+    assert!(
+        time::OffsetDateTime::parse(not_after, &time::format_description::well_known::Rfc3339)
+            .is_ok(),
+        "RFC 3339: {out}"
+    );
 
     exits(2, &["node"], &[], "--config").await;
     let missing = dir.path().join("node.toml");

@@ -196,25 +196,159 @@ pub(crate) fn print_cases<R: Serialize>(
         println!("no cases");
         return Ok(());
     }
-    println!(
-        "{:<22} {:<22} {:<10} {:<7} {:<7} NOTE",
-        "CASE", "STATE", "ITEM", "FROM", "HOME"
-    );
+    print!("{}", cases_table(cases).render());
+    Ok(())
+}
+
+/// The cases as a table: number, state, item, counties, due date, working
+/// days left, note.
+fn cases_table(cases: &[CaseView]) -> Table {
+    let mut table = Table::new(&[
+        "CASE", "STATE", "ITEM", "FROM", "HOME", "DUE", "LEFT", "NOTE",
+    ]);
     for c in cases {
-        let due = if c.due_date.is_empty() {
-            "-"
-        } else {
-            c.due_date.as_str()
-        };
         let left = if c.due_date.is_empty() && c.working_days_left == 0 {
-            "-".to_owned()
+            String::new()
         } else {
             c.working_days_left.to_string()
         };
-        println!(
-            "{:<22} {:<22} {:<10} {:<7} {:<7} {:<11} {:>5} {}",
-            c.case_no, c.state, c.item_code, c.receiving_county, c.home_county, due, left, c.note
+        table.row([
+            c.case_no.clone(),
+            c.state.clone(),
+            c.item_code.clone(),
+            c.receiving_county.clone(),
+            c.home_county.clone(),
+            c.due_date.clone(),
+            left,
+            c.note.clone(),
+        ]);
+    }
+    table
+}
+
+/// A table for people: a header over every column, each column as wide as
+/// its widest cell (in characters), an empty cell shown as `-`, the last
+/// column not padded.
+pub(crate) struct Table {
+    header: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// A table with these column headers.
+    pub(crate) fn new(header: &[&'static str]) -> Self {
+        Self {
+            header: header.to_vec(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Adds a row; it must have a cell for every column.
+    pub(crate) fn row<const N: usize>(&mut self, cells: [String; N]) {
+        assert_eq!(N, self.header.len(), "a cell for every column");
+        self.rows.push(
+            cells
+                .into_iter()
+                .map(|c| if c.is_empty() { "-".to_owned() } else { c })
+                .collect(),
         );
     }
-    Ok(())
+
+    /// The header line and the rows, each ending in a newline.
+    pub(crate) fn render(&self) -> String {
+        let width = |i: usize| {
+            self.rows
+                .iter()
+                .map(|r| r[i].chars().count())
+                .chain([self.header[i].chars().count()])
+                .max()
+                .unwrap_or_default()
+        };
+        let widths: Vec<usize> = (0..self.header.len()).map(width).collect();
+        let line = |cells: Vec<&str>| {
+            let mut out = String::new();
+            for (i, cell) in cells.iter().enumerate() {
+                if i + 1 == cells.len() {
+                    out.push_str(cell);
+                } else {
+                    let pad = widths[i] - cell.chars().count();
+                    out.push_str(cell);
+                    out.push_str(&" ".repeat(pad + 2));
+                }
+            }
+            out.push('\n');
+            out
+        };
+        let mut out = line(self.header.clone());
+        for r in &self.rows {
+            out.push_str(&line(r.iter().map(String::as_str).collect()));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_column_has_a_header_and_columns_line_up() {
+        let mut t = Table::new(&["CASE", "STATE", "LEFT", "NOTE"]);
+        t.row([
+            "610702-20261201-1".into(),
+            "QUEUED".into(),
+            "5".into(),
+            "waiting for 雁塔区".into(),
+        ]);
+        t.row([
+            "610702-20261201-10".into(),
+            "CORRECTION_AT_WINDOW".into(),
+            String::new(),
+            String::new(),
+        ]);
+        let text = t.render();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0].split_whitespace().count(), 4, "{text}");
+        let starts = |l: &str| -> Vec<usize> {
+            let chars: Vec<char> = l.chars().collect();
+            (0..chars.len())
+                .filter(|&i| chars[i] != ' ' && (i == 0 || chars[i - 1] == ' '))
+                .collect()
+        };
+        let header = starts(lines[0]);
+        assert_eq!(starts(lines[2]), header, "{text}");
+        // The free text of the last column may have spaces; its start still lines up.
+        assert_eq!(&starts(lines[1])[..4], &header[..], "{text}");
+        assert!(lines[2].ends_with("  -"), "an empty cell is '-': {text}");
+    }
+
+    #[test]
+    fn a_case_list_has_a_header_over_every_column() {
+        let case = CaseView {
+            case_no: "610702-20261201-1".into(),
+            state: "UNDER_REVIEW".into(),
+            item_code: "GT-0001".into(),
+            receiving_county: "610702".into(),
+            home_county: "610113".into(),
+            due_date: "2026-12-08".into(),
+            working_days_left: 5,
+            note: "ok".into(),
+            ..Default::default()
+        };
+        let paused = CaseView {
+            case_no: "610702-20261201-2".into(),
+            state: "CORRECTION_REQUESTED".into(),
+            ..case.clone()
+        };
+        let t = cases_table(&[case, paused]);
+        let text = t.render();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0].split_whitespace().count(), 8, "{text}");
+        for row in &lines[1..] {
+            assert_eq!(row.split_whitespace().count(), 8, "{text}");
+            assert_eq!(row.find("2026-12-08"), lines[0].find("DUE"), "{text}");
+            assert_eq!(row.find("ok"), lines[0].find("NOTE"), "{text}");
+        }
+    }
 }
