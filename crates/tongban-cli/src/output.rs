@@ -41,6 +41,24 @@ pub(crate) fn quiet_broken_pipe() {
     }));
 }
 
+/// A size in binary units, as people read them: `512 B`, `1.5 KiB`, `64 MiB`.
+pub(crate) fn binary_size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut unit = 0;
+    let mut whole = bytes;
+    while whole >= 1024 && unit + 1 < UNITS.len() {
+        whole /= 1024;
+        unit += 1;
+    }
+    if unit == 0 {
+        return format!("{bytes} B");
+    }
+    let value = bytes as f64 / (1u64 << (10 * unit)) as f64;
+    let text = format!("{value:.1}");
+    let text = text.strip_suffix(".0").unwrap_or(&text);
+    format!("{text} {}", UNITS[unit])
+}
+
 /// Lowercase hex.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     hex::encode(bytes)
@@ -104,9 +122,9 @@ pub(crate) fn print_case(c: &CaseView) {
     }
     for m in &c.materials {
         println!(
-            "material        {:<20} {:>10} B  sha256 {}  {}",
+            "material        {:<20} {:>10}  sha256 {}  {}",
             m.kind,
-            m.size,
+            binary_size(m.size),
             hex(&m.sha256),
             m.filename
         );
@@ -157,7 +175,11 @@ pub(crate) fn print_case(c: &CaseView) {
         println!("licence         {}", c.licence_no);
     }
     if let Some(r) = &c.result {
-        println!("result          {} B  sha256 {}", r.size, hex(&r.sha256));
+        println!(
+            "result          {}  sha256 {}",
+            binary_size(r.size),
+            hex(&r.sha256)
+        );
     }
     if !c.denial_reason.is_empty() {
         println!("denied          {}", c.denial_reason);
@@ -290,6 +312,17 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_are_in_binary_units() {
+        assert_eq!(binary_size(0), "0 B");
+        assert_eq!(binary_size(1023), "1023 B");
+        assert_eq!(binary_size(1024), "1 KiB");
+        assert_eq!(binary_size(1536), "1.5 KiB");
+        assert_eq!(binary_size(64 * 1024 * 1024), "64 MiB");
+        assert_eq!(binary_size(67_108_864 + 10 * 1024 * 1024), "74 MiB");
+        assert_eq!(binary_size(5 << 40), "5 TiB");
+    }
 
     #[test]
     fn every_column_has_a_header_and_columns_line_up() {

@@ -8,7 +8,7 @@ use tongban_proto::window::v1::*;
 use super::status_error;
 use crate::args::{ApplyArgs, ConnArgs, WindowCommand, wire};
 use crate::client::{connect, materials, upload};
-use crate::output::{hex, print_cases, print_json, show_case};
+use crate::output::{binary_size, hex, print_cases, print_json, show_case};
 
 fn applicant(a: &ApplyArgs) -> Result<Applicant> {
     let who = match (&a.person_name, &a.company_name) {
@@ -106,9 +106,9 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
             );
             for m in &case.materials {
                 println!(
-                    "material        {:<20} {:>10} B  sha256 {}",
+                    "material        {:<20} {:>10}  sha256 {}",
                     m.kind,
-                    m.size,
+                    binary_size(m.size),
                     hex(&m.sha256)
                 );
             }
