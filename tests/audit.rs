@@ -297,8 +297,13 @@ async fn an_exported_bundle_verifies_offline_and_fails_after_one_byte_changes() 
         export.push(url(&cluster, county));
     }
     export.extend(creds.iter().cloned());
+    export.push("--json".into());
     let (code, out) = audit(export).await;
     assert_eq!(code, 0, "{out}");
+    let written: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+    assert_eq!(written["out"], bundle.display().to_string(), "{out}");
+    assert_eq!(written["nodes"], 2, "{out}");
+    assert_eq!(written["verified"], true, "{out}");
     // Offline: the nodes are gone.
     cluster.stop(HANTAI).await;
     cluster.stop(YANTA).await;

@@ -5,6 +5,7 @@
 mod support;
 
 mod audit;
+mod cli;
 mod delivery;
 mod foundation;
 mod handoff;

@@ -1,5 +1,6 @@
 //! Compiles `proto/` with protox (pure Rust, no system protoc) and feeds the
-//! descriptor set to tonic-prost-build.
+//! descriptor set to tonic-prost-build, and to pbjson-build for the serde
+//! impls behind the CLI's `--json` (proto3 JSON mapping, proto field names).
 
 use std::path::PathBuf;
 
@@ -24,10 +25,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let fds = protox::compile(FILES, [&root])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
-    std::fs::write(
-        out.join("tongban_descriptor.bin"),
-        prost::Message::encode_to_vec(&fds),
-    )?;
+    let descriptors = prost::Message::encode_to_vec(&fds);
+    std::fs::write(out.join("tongban_descriptor.bin"), &descriptors)?;
+    // Every field is emitted, defaults included, so a script sees the same
+    // keys whatever the case's state; snake_case names as in the .proto.
+    pbjson_build::Builder::new()
+        .register_descriptors(&descriptors)?
+        .preserve_proto_field_names()
+        .emit_fields()
+        .build(&[".tongban"])?;
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)

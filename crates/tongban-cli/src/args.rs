@@ -1,4 +1,4 @@
-//! The command line, as CONTRACT.md names it.
+//! The command line, as docs/cli.md names it for users.
 
 // Parsed once per process; boxing variants would only obscure the definitions.
 #![allow(clippy::large_enum_variant)]
@@ -7,16 +7,40 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// The help heading of the flags that say how to reach a node.
+const CONNECTION: &str = "Connection";
+/// The help heading of the logging flags.
+const LOGGING: &str = "Logging";
+
+/// The name a value has on the command line, which is also its name on the
+/// wire (`mail-applicant`, `in-transit`, `QUEUED`).
+pub(crate) fn wire<T: ValueEnum>(value: &T) -> String {
+    value
+        .to_possible_value()
+        .map(|v| v.get_name().to_owned())
+        .unwrap_or_default()
+}
+
+/// `tongban 0.1.0 (COMMIT)`: the commit is read by build.rs, or `unknown`.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("TONGBAN_COMMIT"), ")");
+
 /// tongban: cross-region joint handling of government applications (跨域通办)
 /// between county nodes over mutual TLS.
 #[derive(Debug, Parser)]
-#[command(name = "tongban", version, about, propagate_version = true)]
+#[command(
+    name = "tongban",
+    version = VERSION,
+    about,
+    propagate_version = true,
+    after_help = "Exit codes: 0 ok, 1 refused or failed, 2 usage, 64 bad configuration or profile.\n\
+                  Example: tongban window status 610702-20261201-1 --profile clerk.toml"
+)]
 pub(crate) struct Cli {
     /// Log format on stderr.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, help_heading = LOGGING)]
     pub(crate) log_format: LogFormat,
     /// Log filter (tracing env-filter syntax), e.g. `info` or `tongban_node=debug`.
-    #[arg(long, global = true, env = "TONGBAN_LOG", default_value = "info")]
+    #[arg(long, global = true, env = "TONGBAN_LOG", default_value = "info", help_heading = LOGGING)]
     pub(crate) log_level: String,
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -34,15 +58,20 @@ pub(crate) enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Issue and inspect federation certificates.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example: tongban certs create-ca --dir certs --trust-domain shaanxi.tongban"
+    )]
     Certs(CertsCommand),
     /// Run a county node.
+    #[command(after_help = "Example: tongban node --config /etc/tongban/node.toml")]
     Node {
         /// The node's config file (TOML).
         #[arg(long)]
         config: PathBuf,
     },
     /// Window clerk commands (receiving county).
+    #[command(after_help = "Example: tongban window list --state QUEUED --profile clerk.toml")]
     Window {
         #[command(flatten)]
         conn: ConnArgs,
@@ -50,6 +79,7 @@ pub(crate) enum Command {
         command: WindowCommand,
     },
     /// Reviewer commands (home authority).
+    #[command(after_help = "Example: tongban review inbox --profile reviewer.toml")]
     Review {
         #[command(flatten)]
         conn: ConnArgs,
@@ -57,6 +87,9 @@ pub(crate) enum Command {
         command: ReviewCommand,
     },
     /// Auditor commands: trace a case across counties, verify ledgers, export evidence.
+    #[command(
+        after_help = "Example: tongban audit trace 610702-20261201-1 --node https://10.0.0.5:7001 --node https://10.0.1.5:7001 --profile auditor.toml"
+    )]
     Audit {
         #[command(flatten)]
         auth: AuditAuth,
@@ -64,6 +97,9 @@ pub(crate) enum Command {
         command: AuditCommand,
     },
     /// Tracked post, on either side.
+    #[command(
+        after_help = "Example: tongban mail event --waybill EA473124829CN --status delivered --profile clerk.toml"
+    )]
     Mail {
         #[command(flatten)]
         conn: ConnArgs,
@@ -77,6 +113,7 @@ pub(crate) enum Command {
     /// a CA, certificates, configs and client profiles in DIR, starts three
     /// county nodes on loopback, runs a sample case to CLOSED, prints its
     /// trace and the commands to try by hand, and serves until Ctrl-C.
+    #[command(after_help = "Example: tongban dev --dir /tmp/tongban-dev --base-port 7101")]
     Dev {
         /// Directory of the federation (certificates, configs, profiles, data).
         #[arg(long, default_value = "tongban-dev")]
@@ -85,6 +122,15 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 7001)]
         base_port: u16,
     },
+    /// Print a shell completion script on stdout.
+    #[command(after_help = "Example: tongban completions bash > /etc/bash_completion.d/tongban")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on stdout.
+    #[command(after_help = "Example: tongban man > /usr/local/share/man/man1/tongban.1")]
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,13 +162,18 @@ pub(crate) enum DirectoryCommand {
 #[derive(Debug, Subcommand)]
 pub(crate) enum ReviewCommand {
     /// Cases handed to this county, oldest first, with working days left.
+    #[command(after_help = "Example: tongban review inbox --json")]
     Inbox,
     /// Accept a case for review (受理); starts the promised-time clock.
+    #[command(after_help = "Example: tongban review accept 610702-20261201-1")]
     Accept {
         /// Case number.
         case: String,
     },
     /// Ask for a correction naming everything needed at once (一次性补正).
+    #[command(
+        after_help = "Example: tongban review correct 610702-20261201-1 --need 'premises-proof:the lease is not signed' --deadline 5"
+    )]
     Correct {
         /// Case number.
         case: String,
@@ -134,11 +185,15 @@ pub(crate) enum ReviewCommand {
         deadline: Option<u32>,
     },
     /// Record that the paper originals arrived.
+    #[command(after_help = "Example: tongban review paper-received 610702-20261201-1")]
     PaperReceived {
         /// Case number.
         case: String,
     },
     /// Approve with the result document.
+    #[command(
+        after_help = "Example: tongban review approve 610702-20261201-1 --result licence.pdf --licence-no 610113600012345"
+    )]
     Approve {
         /// Case number.
         case: String,
@@ -150,6 +205,9 @@ pub(crate) enum ReviewCommand {
         licence_no: Option<String>,
     },
     /// Deny with a reason.
+    #[command(
+        after_help = "Example: tongban review deny 610702-20261201-1 --reason 'the premises are not commercial'"
+    )]
     Deny {
         /// Case number.
         case: String,
@@ -158,6 +216,9 @@ pub(crate) enum ReviewCommand {
         reason: String,
     },
     /// Hand the result out at the home authority and close the case.
+    #[command(
+        after_help = "Example: tongban review handout 610702-20261201-1 --to-id 11010519491231002X"
+    )]
     Handout {
         /// Case number.
         case: String,
@@ -166,13 +227,16 @@ pub(crate) enum ReviewCommand {
         to_id: String,
     },
     /// One case with its history.
+    #[command(after_help = "Example: tongban review status 610702-20261201-1 --json")]
     Status {
         /// Case number.
         case: String,
     },
     /// Cases past their promised date, and mail legs in transit too long.
+    #[command(after_help = "Example: tongban review overdue")]
     Overdue,
     /// Send again this case's parked reports (after fixing the cause).
+    #[command(after_help = "Example: tongban review retry 610702-20261201-1")]
     Retry {
         /// Case number.
         case: String,
@@ -182,12 +246,15 @@ pub(crate) enum ReviewCommand {
 #[derive(Debug, Subcommand)]
 pub(crate) enum MailCommand {
     /// Record a leg as sent.
+    #[command(
+        after_help = "Example: tongban mail send 610702-20261201-1 --leg result --carrier EMS --waybill EA473124829CN"
+    )]
     Send {
         /// Case number.
         case: String,
         /// materials (paper originals to home) or result (result back).
-        #[arg(long)]
-        leg: String,
+        #[arg(long, value_enum)]
+        leg: Leg,
         /// Carrier name, e.g. EMS.
         #[arg(long)]
         carrier: String,
@@ -196,13 +263,16 @@ pub(crate) enum MailCommand {
         waybill: String,
     },
     /// Record a carrier event.
+    #[command(
+        after_help = "Example: tongban mail event --waybill EA473124829CN --status in-transit --note 'arrived at Xi an'"
+    )]
     Event {
         /// Waybill number.
         #[arg(long)]
         waybill: String,
-        /// posted, in-transit, delivered, returned or lost.
-        #[arg(long)]
-        status: String,
+        /// What happened to the item.
+        #[arg(long, value_enum)]
+        status: MailStatus,
         /// RFC 3339 time of the event (default: now).
         #[arg(long)]
         at: Option<String>,
@@ -215,6 +285,9 @@ pub(crate) enum MailCommand {
 #[derive(Debug, Subcommand)]
 pub(crate) enum CertsCommand {
     /// Create the federation CA (ca.crt, ca.key).
+    #[command(
+        after_help = "Example: tongban certs create-ca --dir certs --trust-domain shaanxi.tongban"
+    )]
     CreateCa {
         /// Directory to write into.
         #[arg(long)]
@@ -230,6 +303,9 @@ pub(crate) enum CertsCommand {
         overwrite: bool,
     },
     /// Issue a node certificate (node-CODE.crt, node-CODE.key).
+    #[command(
+        after_help = "Example: tongban certs create-node --dir certs --county 610702 --host node.hantai.example --host 10.0.0.5"
+    )]
     CreateNode {
         /// Directory holding ca.crt and ca.key; the certificate is written there.
         #[arg(long)]
@@ -248,6 +324,9 @@ pub(crate) enum CertsCommand {
         overwrite: bool,
     },
     /// Issue a clerk or reviewer certificate (ROLE-CODE-NAME.crt/.key).
+    #[command(
+        after_help = "Example: tongban certs create-user --dir certs --county 610702 --role clerk --name wang"
+    )]
     CreateUser {
         /// Directory holding ca.crt and ca.key.
         #[arg(long)]
@@ -269,6 +348,7 @@ pub(crate) enum CertsCommand {
         overwrite: bool,
     },
     /// Issue an auditor certificate (auditor-NAME or auditor-CODE-NAME).
+    #[command(after_help = "Example: tongban certs create-auditor --dir certs --name zhao")]
     CreateAuditor {
         /// Directory holding ca.crt and ca.key.
         #[arg(long)]
@@ -287,6 +367,7 @@ pub(crate) enum CertsCommand {
         overwrite: bool,
     },
     /// List the certificates in a directory with their identity, expiry and problems.
+    #[command(after_help = "Example: tongban certs list --dir certs")]
     List {
         /// The directory.
         #[arg(long)]
@@ -310,30 +391,36 @@ pub(crate) enum UserRole {
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ConnArgs {
     /// Node URL, e.g. https://127.0.0.1:7001.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = CONNECTION)]
     pub(crate) node: Option<String>,
     /// Federation CA certificate.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = CONNECTION)]
     pub(crate) ca: Option<PathBuf>,
     /// Your certificate.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = CONNECTION)]
     pub(crate) cert: Option<PathBuf>,
     /// Your key.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = CONNECTION)]
     pub(crate) key: Option<PathBuf>,
     /// A TOML profile with node, ca, cert, key.
-    #[arg(long, global = true, env = "TONGBAN_PROFILE")]
+    #[arg(long, global = true, env = "TONGBAN_PROFILE", help_heading = CONNECTION)]
     pub(crate) profile: Option<PathBuf>,
     /// One JSON document on stdout instead of human output.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Output")]
     pub(crate) json: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum WindowCommand {
     /// Take in an application.
+    #[command(
+        after_help = "Example: tongban window apply --item GT-0001 --home 610113 --delivery mail-applicant --person-name 张三 --person-id 11010519491231002X --phone 13812345678 --address 汉中市汉台区 --material id-card=scan.jpg"
+    )]
     Apply(ApplyArgs),
     /// Add materials to a case.
+    #[command(
+        after_help = "Example: tongban window attach 610702-20261201-1 --material premises-proof=lease.pdf"
+    )]
     Attach {
         /// Case number.
         case: String,
@@ -342,24 +429,32 @@ pub(crate) enum WindowCommand {
         materials: Vec<String>,
     },
     /// Record the identity check.
+    #[command(
+        after_help = "Example: tongban window verify-identity 610702-20261201-1 --method face"
+    )]
     VerifyIdentity {
         /// Case number.
         case: String,
-        /// id-card-reader, face or manual.
-        #[arg(long)]
-        method: String,
+        /// How the applicant's identity was checked.
+        #[arg(long, value_enum)]
+        method: IdMethod,
     },
     /// Accept a complete case and queue its handoff; prints the intake receipt.
+    #[command(after_help = "Example: tongban window accept 610702-20261201-1")]
     Accept {
         /// Case number.
         case: String,
     },
     /// Send the supplement of a correction request.
+    #[command(after_help = "Example: tongban window resubmit 610702-20261201-1")]
     Resubmit {
         /// Case number.
         case: String,
     },
     /// Hand the result out and close the case.
+    #[command(
+        after_help = "Example: tongban window handout 610702-20261201-1 --to-id 11010519491231002X"
+    )]
     Handout {
         /// Case number.
         case: String,
@@ -368,22 +463,26 @@ pub(crate) enum WindowCommand {
         to_id: String,
     },
     /// One case with its history.
+    #[command(after_help = "Example: tongban window status 610702-20261201-1")]
     Status {
         /// Case number.
         case: String,
     },
     /// Cases taken in at this window.
+    #[command(after_help = "Example: tongban window list --state QUEUED --limit 20")]
     List {
-        /// Only this state (e.g. QUEUED).
-        #[arg(long)]
-        state: Option<String>,
+        /// Only cases in this state.
+        #[arg(long, value_enum, ignore_case = true)]
+        state: Option<CaseState>,
         /// At most this many.
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
     /// Cases past their promised date.
+    #[command(after_help = "Example: tongban window overdue --json")]
     Overdue,
     /// Send again this case's parked handoffs (after fixing the cause).
+    #[command(after_help = "Example: tongban window retry 610702-20261201-1")]
     Retry {
         /// Case number.
         case: String,
@@ -398,9 +497,9 @@ pub(crate) struct ApplyArgs {
     /// Home county code.
     #[arg(long)]
     pub(crate) home: String,
-    /// mail-applicant, mail-window or collect-home.
-    #[arg(long)]
-    pub(crate) delivery: String,
+    /// How the result reaches the applicant.
+    #[arg(long, value_enum)]
+    pub(crate) delivery: Delivery,
     /// Applicant's name (a person).
     #[arg(long, requires = "person_id", conflicts_with = "company_name")]
     pub(crate) person_name: Option<String>,
@@ -434,25 +533,28 @@ pub(crate) struct ApplyArgs {
 #[derive(Debug, Clone, Args)]
 pub(crate) struct AuditAuth {
     /// Federation CA certificate.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = CONNECTION)]
     pub(crate) ca: Option<PathBuf>,
     /// Your auditor certificate.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = CONNECTION)]
     pub(crate) cert: Option<PathBuf>,
     /// Your key.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = CONNECTION)]
     pub(crate) key: Option<PathBuf>,
     /// A TOML profile with ca, cert, key (its node is not used).
-    #[arg(long, global = true, env = "TONGBAN_PROFILE")]
+    #[arg(long, global = true, env = "TONGBAN_PROFILE", help_heading = CONNECTION)]
     pub(crate) profile: Option<PathBuf>,
     /// One JSON document on stdout instead of human output.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Output")]
     pub(crate) json: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum AuditCommand {
     /// Trace one case across the nodes it touched and verify everything.
+    #[command(
+        after_help = "Example: tongban audit trace 610702-20261201-1 --node https://10.0.0.5:7001 --node https://10.0.1.5:7001 --html trace.html"
+    )]
     Trace {
         /// Case number.
         case: String,
@@ -467,6 +569,7 @@ pub(crate) enum AuditCommand {
         reveal: bool,
     },
     /// Verify a node's whole ledger against its signed checkpoint.
+    #[command(after_help = "Example: tongban audit verify --node https://10.0.0.5:7001")]
     Verify {
         /// The node's URL.
         #[arg(long)]
@@ -474,6 +577,9 @@ pub(crate) enum AuditCommand {
     },
     /// Write the evidence of one case (entries, receipts, checkpoints,
     /// certificates) to a bundle that verify-bundle checks offline.
+    #[command(
+        after_help = "Example: tongban audit export 610702-20261201-1 --node https://10.0.0.5:7001 --node https://10.0.1.5:7001 --out case.bundle.json"
+    )]
     Export {
         /// Case number.
         case: String,
@@ -488,6 +594,7 @@ pub(crate) enum AuditCommand {
         reveal: bool,
     },
     /// Verify an exported bundle with no network.
+    #[command(after_help = "Example: tongban audit verify-bundle case.bundle.json --ca ca.crt")]
     VerifyBundle {
         /// The bundle file.
         file: PathBuf,
@@ -495,4 +602,113 @@ pub(crate) enum AuditCommand {
         #[arg(long)]
         html: Option<PathBuf>,
     },
+}
+
+/// A mail leg.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum Leg {
+    /// The paper originals, from the window to the home authority.
+    Materials,
+    /// The result, from the home authority to the applicant or the window.
+    Result,
+}
+
+/// A carrier's event for a waybill.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum MailStatus {
+    /// Handed to the carrier.
+    Posted,
+    /// On its way.
+    InTransit,
+    /// Delivered.
+    Delivered,
+    /// Returned to the sender.
+    Returned,
+    /// Lost by the carrier.
+    Lost,
+}
+
+/// How an applicant's identity was checked at the window.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum IdMethod {
+    /// The resident ID card's chip, read by a card reader.
+    IdCardReader,
+    /// Face comparison against the ID photo.
+    Face,
+    /// Checked by the clerk by hand.
+    Manual,
+}
+
+/// How the result reaches the applicant.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum Delivery {
+    /// Mailed to the applicant.
+    MailApplicant,
+    /// Mailed to the receiving window, collected there.
+    MailWindow,
+    /// Collected at the home authority.
+    CollectHome,
+}
+
+/// A case state, as docs/cli.md names it.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+#[value(rename_all = "SCREAMING_SNAKE_CASE")]
+pub(crate) enum CaseState {
+    /// Materials missing at intake.
+    CorrectionAtWindow,
+    /// Complete, identity checked, not yet accepted.
+    ReadyAtWindow,
+    /// Accepted at the window, handoff not yet receipted.
+    Queued,
+    /// The home node's receipt is held.
+    HandedOff,
+    /// Accepted at home.
+    UnderReview,
+    /// The reviewer asked for a correction.
+    CorrectionRequested,
+    /// Approved.
+    Approved,
+    /// Denied.
+    Denied,
+    /// The result is in the post.
+    ResultInTransit,
+    /// The result waits at a window.
+    ReadyForPickup,
+    /// The post returned the result.
+    MailReturned,
+    /// Handed out.
+    Closed,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn enumerated_values_have_their_wire_names() {
+        assert_eq!(wire(&Delivery::MailApplicant), "mail-applicant");
+        assert_eq!(wire(&MailStatus::InTransit), "in-transit");
+        assert_eq!(wire(&IdMethod::IdCardReader), "id-card-reader");
+        assert_eq!(wire(&CaseState::CorrectionAtWindow), "CORRECTION_AT_WINDOW");
+        assert_eq!(wire(&Leg::Result), "result");
+        // Every state name the core knows is accepted by --state, and no other.
+        let names: Vec<String> = CaseState::value_variants().iter().map(wire).collect();
+        assert_eq!(names.len(), 12);
+        for d in Delivery::value_variants() {
+            assert!(
+                wire(d).parse::<tongban_core::DeliveryMode>().is_ok(),
+                "{d:?}"
+            );
+        }
+        for name in &names {
+            assert!(name.parse::<tongban_core::CaseState>().is_ok(), "{name}");
+        }
+    }
 }

@@ -1,10 +1,12 @@
 //! Reaching a node as a client: connection settings from flags, a profile
 //! file or `TONGBAN_PROFILE`; mutual TLS; streaming material files.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -13,10 +15,12 @@ use tongban_proto::common::v1::{MaterialChunk, MaterialHeader};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::args::ConnArgs;
+use crate::cmd::{BadConfig, Usage};
+use crate::output::binary_size;
 
 /// Chunk size for uploads.
 const CHUNK: usize = 64 * 1024;
-/// Uploads above this show a progress bar on a terminal.
+/// Hashing and uploads above this show a progress bar on a terminal.
 const PROGRESS_ABOVE: u64 = 4 * 1024 * 1024;
 
 #[derive(Deserialize)]
@@ -30,6 +34,33 @@ struct Profile {
     key: PathBuf,
 }
 
+impl Profile {
+    /// Reads a profile; its relative paths become relative to its directory.
+    /// A missing or invalid profile is a configuration problem (exit 64).
+    fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| BadConfig(format!("cannot read profile {}: {e}", path.display())))?;
+        let p: Profile = toml::from_str(&text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|span| format!("line {}: ", text[..span.start].matches('\n').count() + 1))
+                .unwrap_or_default();
+            BadConfig(format!(
+                "profile {} is not valid: {line}{}",
+                path.display(),
+                e.message()
+            ))
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Ok(Profile {
+            node: p.node,
+            ca: base.join(p.ca),
+            cert: base.join(p.cert),
+            key: base.join(p.key),
+        })
+    }
+}
+
 /// Opens a mutual-TLS channel to the node the arguments name. Flags win
 /// over the profile; relative paths in a profile are relative to it.
 pub(crate) async fn connect(conn: &ConnArgs) -> Result<Channel> {
@@ -40,7 +71,8 @@ pub(crate) async fn connect(conn: &ConnArgs) -> Result<Channel> {
         &conn.key,
         conn.profile.as_deref(),
     )?;
-    let node = node.context("--node is required (or --profile / TONGBAN_PROFILE)")?;
+    let node = node
+        .ok_or_else(|| Usage("--node is required (or --profile / TONGBAN_PROFILE)".to_owned()))?;
     channel(&node, &tls).await
 }
 
@@ -53,26 +85,14 @@ pub(crate) fn credentials(
     key: &Option<PathBuf>,
     profile: Option<&Path>,
 ) -> Result<(Option<String>, TlsMaterial)> {
-    let profile = match profile {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read profile {}", path.display()))?;
-            let p: Profile = toml::from_str(&text)
-                .with_context(|| format!("profile {} is not valid", path.display()))?;
-            let base = path.parent().unwrap_or(Path::new("."));
-            Some(Profile {
-                node: p.node,
-                ca: base.join(p.ca),
-                cert: base.join(p.cert),
-                key: base.join(p.key),
-            })
-        }
-        None => None,
-    };
+    let profile = profile.map(Profile::load).transpose()?;
     let pick = |flag: &Option<PathBuf>, from: Option<&PathBuf>, name: &str| -> Result<PathBuf> {
-        flag.clone()
-            .or_else(|| from.cloned())
-            .with_context(|| format!("--{name} is required (or --profile / TONGBAN_PROFILE)"))
+        flag.clone().or_else(|| from.cloned()).ok_or_else(|| {
+            Usage(format!(
+                "--{name} is required (or --profile / TONGBAN_PROFILE)"
+            ))
+            .into()
+        })
     };
     let node = node.map(str::to_owned).or_else(|| {
         profile
@@ -91,14 +111,12 @@ pub(crate) fn credentials(
 pub(crate) fn ca_only(ca: &Option<PathBuf>, profile: Option<&Path>) -> Result<String> {
     let path = match (ca, profile) {
         (Some(ca), _) => ca.clone(),
-        (None, Some(path)) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read profile {}", path.display()))?;
-            let p: Profile = toml::from_str(&text)
-                .with_context(|| format!("profile {} is not valid", path.display()))?;
-            path.parent().unwrap_or(Path::new(".")).join(p.ca)
+        (None, Some(path)) => Profile::load(path)?.ca,
+        (None, None) => {
+            return Err(
+                Usage("--ca is required (or --profile / TONGBAN_PROFILE)".to_owned()).into(),
+            );
         }
-        (None, None) => anyhow::bail!("--ca is required (or --profile / TONGBAN_PROFILE)"),
     };
     std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))
 }
@@ -123,7 +141,16 @@ pub(crate) async fn channel(url: &str, tls: &TlsMaterial) -> Result<Channel> {
         .connect_timeout(std::time::Duration::from_secs(10))
         .connect()
         .await
-        .with_context(|| format!("cannot reach the node at {url}"))
+        .map_err(|err| {
+            // tonic and hyper wrap the socket's error in layers that repeat
+            // each other ("transport error: tcp connect error: tcp connect
+            // error: ..."); the innermost one says what happened.
+            let root = std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
+                .last()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            anyhow::anyhow!("cannot reach the node at {url}: {root}")
+        })
 }
 
 /// A material file to upload, hashed up front.
@@ -132,14 +159,26 @@ pub(crate) struct MaterialFile {
     pub(crate) path: PathBuf,
 }
 
-/// Parses `KIND=PATH` arguments and hashes each file.
+/// Parses `KIND=PATH` arguments and hashes each file, with a progress
+/// bar when they are large.
 pub(crate) fn materials(args: &[String]) -> Result<Vec<MaterialFile>> {
-    args.iter()
+    let parsed = args
+        .iter()
         .map(|arg| {
             let (kind, path) = arg
                 .split_once('=')
-                .with_context(|| format!("--material {arg:?}: expected KIND=PATH"))?;
+                .ok_or_else(|| Usage(format!("--material {arg:?}: expected KIND=PATH")))?;
             let path = PathBuf::from(path);
+            let size = std::fs::metadata(&path)
+                .with_context(|| format!("cannot open material {}", path.display()))?
+                .len();
+            Ok((kind.to_owned(), path, size))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut bar = Progress::new("hashing", parsed.iter().map(|(_, _, size)| size).sum());
+    let files = parsed
+        .into_iter()
+        .map(|(kind, path, _)| {
             let mut file = std::fs::File::open(&path)
                 .with_context(|| format!("cannot open material {}", path.display()))?;
             let mut hasher = Sha256::new();
@@ -148,16 +187,17 @@ pub(crate) fn materials(args: &[String]) -> Result<Vec<MaterialFile>> {
             loop {
                 let n = file
                     .read(&mut buf)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
+                    .with_context(|| format!("cannot read material {}", path.display()))?;
                 if n == 0 {
                     break;
                 }
                 hasher.update(&buf[..n]);
                 size += n as u64;
+                bar.inc(n as u64);
             }
             Ok(MaterialFile {
                 header: MaterialHeader {
-                    kind: kind.to_owned(),
+                    kind,
                     filename: path
                         .file_name()
                         .map(|f| f.to_string_lossy().into_owned())
@@ -168,25 +208,27 @@ pub(crate) fn materials(args: &[String]) -> Result<Vec<MaterialFile>> {
                 path,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>>>();
+    bar.finish();
+    files
 }
 
-/// Streams a header frame and then every file's chunks, built by `frame`.
-/// Shows a progress bar on stderr for large uploads when stdout is a terminal.
+/// Streams a header frame and then every file's chunks, built by `frame`,
+/// with a progress bar when they are large.
 pub(crate) fn upload<F: Send + 'static>(
     first: F,
     files: Vec<MaterialFile>,
     frame: fn(MaterialChunk) -> F,
 ) -> tokio_stream::wrappers::ReceiverStream<F> {
     let (tx, rx) = mpsc::channel(16);
-    let total: u64 = files.iter().map(|f| f.header.size).sum();
-    let show = total > PROGRESS_ABOVE && std::io::stdout().is_terminal();
+    let mut bar = Progress::new("sending", files.iter().map(|f| f.header.size).sum());
     tokio::task::spawn_blocking(move || {
         if tx.blocking_send(first).is_err() {
             return;
         }
-        let mut sent = 0u64;
         for (index, f) in files.iter().enumerate() {
+            // A file that changed or vanished since it was hashed is sent
+            // short; the node then refuses the upload, naming the material.
             let Ok(mut file) = std::fs::File::open(&f.path) else {
                 return;
             };
@@ -197,7 +239,6 @@ pub(crate) fn upload<F: Send + 'static>(
                     Ok(n) => n,
                 };
                 buf.truncate(n);
-                sent += n as u64;
                 let chunk = MaterialChunk {
                     material: index as u32,
                     data: buf.into(),
@@ -205,30 +246,68 @@ pub(crate) fn upload<F: Send + 'static>(
                 if tx.blocking_send(frame(chunk)).is_err() {
                     return;
                 }
-                if show {
-                    progress(sent, total);
-                }
+                bar.inc(n as u64);
             }
         }
-        if show {
-            eprintln!();
-        }
+        bar.finish();
     });
     tokio_stream::wrappers::ReceiverStream::new(rx)
 }
 
-fn progress(sent: u64, total: u64) {
-    let width = 30;
-    let done = (sent * width / total.max(1)) as usize;
-    let mut err = std::io::stderr();
-    let _ = write!(
-        err,
-        "\r[{}{}] {:>3}% {:.1}/{:.1} MB",
-        "#".repeat(done),
-        " ".repeat(width as usize - done),
-        sent * 100 / total.max(1),
-        sent as f64 / 1e6,
-        total as f64 / 1e6
-    );
-    let _ = err.flush();
+/// A progress bar on stderr for `total` bytes, shown only above
+/// [`PROGRESS_ABOVE`] and when stderr is a terminal; sizes in binary units.
+struct Progress {
+    bar: ProgressBar,
+    done: u64,
+    drawn: Instant,
+}
+
+/// The bar is redrawn at most this often. indicatif's own rate limit
+/// lets bursts through: measured 26 redraws a second while hashing.
+const REDRAW: Duration = Duration::from_millis(100);
+
+impl Progress {
+    fn new(what: &'static str, total: u64) -> Self {
+        let bar = if total <= PROGRESS_ABOVE || !std::io::stderr().is_terminal() {
+            ProgressBar::hidden()
+        } else {
+            let style = ProgressStyle::with_template(
+                "{prefix:>7} [{bar:30}] {percent:>3}% {done} of {size}, {rate}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .with_key("done", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = w.write_str(&binary_size(s.pos()));
+            })
+            .with_key("size", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = w.write_str(&binary_size(s.len().unwrap_or_default()));
+            })
+            .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{}/s", binary_size(s.per_sec() as u64));
+            })
+            .progress_chars("#> ");
+            let bar =
+                ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10));
+            bar.set_style(style);
+            bar.set_prefix(what);
+            bar
+        };
+        Self {
+            bar,
+            done: 0,
+            drawn: Instant::now(),
+        }
+    }
+
+    /// Counts `n` more bytes; redraws if the last redraw is [`REDRAW`] old.
+    fn inc(&mut self, n: u64) {
+        self.done += n;
+        if self.drawn.elapsed() >= REDRAW {
+            self.bar.set_position(self.done);
+            self.drawn = Instant::now();
+        }
+    }
+
+    fn finish(&self) {
+        self.bar.finish();
+    }
 }

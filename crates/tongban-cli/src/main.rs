@@ -36,7 +36,9 @@ fn main() -> ExitCode {
     match runtime.block_on(cmd::run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {}", output::error_chain(&err));
+            // Each cause once: library errors keep their cause out of
+            // `source()` when their message already says it.
+            eprintln!("error: {err:#}");
             ExitCode::from(cmd::exit_code(&err))
         }
     }

@@ -1,8 +1,9 @@
 //! What the CLI prints: logging setup, human tables, and the JSON documents
 //! `--json` promises (one per command, on stdout).
 
-use serde_json::{Value, json};
-use tongban_proto::common::v1::{Applicant, CaseView, MaterialDigest, applicant::Who};
+use anyhow::Context;
+use serde::Serialize;
+use tongban_proto::common::v1::{Applicant, CaseView, applicant::Who};
 
 use crate::args::LogFormat;
 
@@ -40,92 +41,45 @@ pub(crate) fn quiet_broken_pipe() {
     }));
 }
 
-/// The error and its causes on one line, each said once: library errors
-/// often repeat their cause in their own message, and `{:#}` would print it
-/// again for every level.
-pub(crate) fn error_chain(err: &anyhow::Error) -> String {
-    let mut line = err.to_string();
-    for cause in err.chain().skip(1) {
-        let text = cause.to_string();
-        if !line.contains(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
+/// A size in binary units, as people read them: `512 B`, `1.5 KiB`, `64 MiB`.
+pub(crate) fn binary_size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut unit = 0;
+    let mut whole = bytes;
+    while whole >= 1024 && unit + 1 < UNITS.len() {
+        whole /= 1024;
+        unit += 1;
     }
-    line
+    if unit == 0 {
+        return format!("{bytes} B");
+    }
+    let value = bytes as f64 / (1u64 << (10 * unit)) as f64;
+    let text = format!("{value:.1}");
+    let text = text.strip_suffix(".0").unwrap_or(&text);
+    format!("{text} {}", UNITS[unit])
 }
 
 /// Lowercase hex.
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
-fn material_json(m: &MaterialDigest) -> Value {
-    json!({"kind": m.kind, "filename": m.filename, "size": m.size, "sha256": hex(&m.sha256)})
-}
-
-pub(crate) fn applicant_json(a: &Applicant) -> Value {
-    let who = match &a.who {
-        Some(Who::Person(p)) => {
-            json!({"kind": "person", "name": p.name, "resident_id": p.resident_id})
-        }
-        Some(Who::Company(c)) => {
-            json!({"kind": "company", "name": c.name, "credit_code": c.credit_code,
-            "legal_rep_name": c.legal_rep_name, "legal_rep_id": c.legal_rep_id})
-        }
-        None => json!(null),
-    };
-    json!({"who": who, "phone": a.phone, "address": a.address})
-}
-
-/// A case as JSON.
-pub(crate) fn case_json(c: &CaseView) -> Value {
-    json!({
-        "case_no": c.case_no,
-        "application_id": c.application_id,
-        "state": c.state,
-        "item_code": c.item_code,
-        "item_name": c.item_name,
-        "receiving_county": c.receiving_county,
-        "home_county": c.home_county,
-        "delivery": c.delivery,
-        "missing": c.missing,
-        "materials": c.materials.iter().map(material_json).collect::<Vec<_>>(),
-        "applicant": c.applicant.as_ref().map(applicant_json),
-        "identity_check": c.identity_check.as_ref().map(|i| json!({"method": i.method, "by": i.by, "at": i.at})),
-        "created_at": c.created_at,
-        "promised_days": c.promised_days,
-        "note": c.note,
-        "due_date": c.due_date,
-        "working_days_left": c.working_days_left,
-        "clock_running": c.clock_running,
-        "corrections": c.corrections.iter().map(|k| json!({"needs": k.needs.iter().map(|n| json!({"kind": n.kind, "reason": n.reason})).collect::<Vec<_>>(),
-            "deadline": k.deadline, "requested_at": k.requested_at, "answered_at": k.answered_at})).collect::<Vec<_>>(),
-        "licence_no": c.licence_no,
-        "result": c.result.as_ref().map(material_json),
-        "denial_reason": c.denial_reason,
-        "paper_kinds": c.paper_kinds,
-        "paper_received_at": c.paper_received_at,
-        "mail": c.mail.iter().map(|m| json!({"leg": m.leg, "to": m.to, "carrier": m.carrier, "waybill": m.waybill,
-            "sent_at": m.sent_at, "status": m.status,
-            "events": m.events.iter().map(|e| json!({"status": e.status, "at": e.at, "note": e.note})).collect::<Vec<_>>()})).collect::<Vec<_>>(),
-        "history": c.history.iter().map(|h| json!({"at": h.at, "county": h.county, "actor": h.actor,
-            "event": h.event, "detail": h.detail, "seq": h.seq})).collect::<Vec<_>>(),
-    })
+/// Prints one JSON document: `value` as its serde impl has it (for proto
+/// messages, the generated proto3 JSON mapping with `.proto` field names).
+pub(crate) fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value).context("cannot encode the reply as JSON")?;
+    println!("{text}");
+    Ok(())
 }
 
 /// Prints a case for a person, or as one JSON document with `--json`.
-pub(crate) fn show_case(c: &CaseView, as_json: bool) {
+pub(crate) fn show_case(c: &CaseView, as_json: bool) -> anyhow::Result<()> {
     if as_json {
-        print_json(&case_json(c));
+        print_json(c)
     } else {
         print_case(c);
+        Ok(())
     }
-}
-
-/// Prints one JSON document.
-pub(crate) fn print_json(v: &Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
 fn applicant_line(a: Option<&Applicant>) -> String {
@@ -168,9 +122,9 @@ pub(crate) fn print_case(c: &CaseView) {
     }
     for m in &c.materials {
         println!(
-            "material        {:<20} {:>10} B  sha256 {}  {}",
+            "material        {:<20} {:>10}  sha256 {}  {}",
             m.kind,
-            m.size,
+            binary_size(m.size),
             hex(&m.sha256),
             m.filename
         );
@@ -221,7 +175,11 @@ pub(crate) fn print_case(c: &CaseView) {
         println!("licence         {}", c.licence_no);
     }
     if let Some(r) = &c.result {
-        println!("result          {} B  sha256 {}", r.size, hex(&r.sha256));
+        println!(
+            "result          {}  sha256 {}",
+            binary_size(r.size),
+            hex(&r.sha256)
+        );
     }
     if !c.denial_reason.is_empty() {
         println!("denied          {}", c.denial_reason);
@@ -246,34 +204,184 @@ pub(crate) fn print_case(c: &CaseView) {
     }
 }
 
-/// Prints cases as a table, or as `{"cases": [...]}` with `--json`.
-pub(crate) fn print_cases(cases: &[CaseView], as_json: bool) {
+/// Prints the cases of a list reply as a table, or the whole reply
+/// (`{"cases": [...]}`) with `--json`.
+pub(crate) fn print_cases<R: Serialize>(
+    reply: &R,
+    cases: &[CaseView],
+    as_json: bool,
+) -> anyhow::Result<()> {
     if as_json {
-        print_json(&json!({"cases": cases.iter().map(case_json).collect::<Vec<_>>()}));
-        return;
+        return print_json(reply);
     }
     if cases.is_empty() {
         println!("no cases");
-        return;
+        return Ok(());
     }
-    println!(
-        "{:<22} {:<22} {:<10} {:<7} {:<7} NOTE",
-        "CASE", "STATE", "ITEM", "FROM", "HOME"
-    );
+    print!("{}", cases_table(cases).render());
+    Ok(())
+}
+
+/// The cases as a table: number, state, item, counties, due date, working
+/// days left, note.
+fn cases_table(cases: &[CaseView]) -> Table {
+    let mut table = Table::new(&[
+        "CASE", "STATE", "ITEM", "FROM", "HOME", "DUE", "LEFT", "NOTE",
+    ]);
     for c in cases {
-        let due = if c.due_date.is_empty() {
-            "-"
-        } else {
-            c.due_date.as_str()
-        };
         let left = if c.due_date.is_empty() && c.working_days_left == 0 {
-            "-".to_owned()
+            String::new()
         } else {
             c.working_days_left.to_string()
         };
-        println!(
-            "{:<22} {:<22} {:<10} {:<7} {:<7} {:<11} {:>5} {}",
-            c.case_no, c.state, c.item_code, c.receiving_county, c.home_county, due, left, c.note
+        table.row([
+            c.case_no.clone(),
+            c.state.clone(),
+            c.item_code.clone(),
+            c.receiving_county.clone(),
+            c.home_county.clone(),
+            c.due_date.clone(),
+            left,
+            c.note.clone(),
+        ]);
+    }
+    table
+}
+
+/// A table for people: a header over every column, each column as wide as
+/// its widest cell (in characters), an empty cell shown as `-`, the last
+/// column not padded.
+pub(crate) struct Table {
+    header: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// A table with these column headers.
+    pub(crate) fn new(header: &[&'static str]) -> Self {
+        Self {
+            header: header.to_vec(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Adds a row; it must have a cell for every column.
+    pub(crate) fn row<const N: usize>(&mut self, cells: [String; N]) {
+        assert_eq!(N, self.header.len(), "a cell for every column");
+        self.rows.push(
+            cells
+                .into_iter()
+                .map(|c| if c.is_empty() { "-".to_owned() } else { c })
+                .collect(),
         );
+    }
+
+    /// The header line and the rows, each ending in a newline.
+    pub(crate) fn render(&self) -> String {
+        let width = |i: usize| {
+            self.rows
+                .iter()
+                .map(|r| r[i].chars().count())
+                .chain([self.header[i].chars().count()])
+                .max()
+                .unwrap_or_default()
+        };
+        let widths: Vec<usize> = (0..self.header.len()).map(width).collect();
+        let line = |cells: Vec<&str>| {
+            let mut out = String::new();
+            for (i, cell) in cells.iter().enumerate() {
+                if i + 1 == cells.len() {
+                    out.push_str(cell);
+                } else {
+                    let pad = widths[i] - cell.chars().count();
+                    out.push_str(cell);
+                    out.push_str(&" ".repeat(pad + 2));
+                }
+            }
+            out.push('\n');
+            out
+        };
+        let mut out = line(self.header.clone());
+        for r in &self.rows {
+            out.push_str(&line(r.iter().map(String::as_str).collect()));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_in_binary_units() {
+        assert_eq!(binary_size(0), "0 B");
+        assert_eq!(binary_size(1023), "1023 B");
+        assert_eq!(binary_size(1024), "1 KiB");
+        assert_eq!(binary_size(1536), "1.5 KiB");
+        assert_eq!(binary_size(64 * 1024 * 1024), "64 MiB");
+        assert_eq!(binary_size(67_108_864 + 10 * 1024 * 1024), "74 MiB");
+        assert_eq!(binary_size(5 << 40), "5 TiB");
+    }
+
+    #[test]
+    fn every_column_has_a_header_and_columns_line_up() {
+        let mut t = Table::new(&["CASE", "STATE", "LEFT", "NOTE"]);
+        t.row([
+            "610702-20261201-1".into(),
+            "QUEUED".into(),
+            "5".into(),
+            "waiting for 雁塔区".into(),
+        ]);
+        t.row([
+            "610702-20261201-10".into(),
+            "CORRECTION_AT_WINDOW".into(),
+            String::new(),
+            String::new(),
+        ]);
+        let text = t.render();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0].split_whitespace().count(), 4, "{text}");
+        let starts = |l: &str| -> Vec<usize> {
+            let chars: Vec<char> = l.chars().collect();
+            (0..chars.len())
+                .filter(|&i| chars[i] != ' ' && (i == 0 || chars[i - 1] == ' '))
+                .collect()
+        };
+        let header = starts(lines[0]);
+        assert_eq!(starts(lines[2]), header, "{text}");
+        // The free text of the last column may have spaces; its start still lines up.
+        assert_eq!(&starts(lines[1])[..4], &header[..], "{text}");
+        assert!(lines[2].ends_with("  -"), "an empty cell is '-': {text}");
+    }
+
+    #[test]
+    fn a_case_list_has_a_header_over_every_column() {
+        let case = CaseView {
+            case_no: "610702-20261201-1".into(),
+            state: "UNDER_REVIEW".into(),
+            item_code: "GT-0001".into(),
+            receiving_county: "610702".into(),
+            home_county: "610113".into(),
+            due_date: "2026-12-08".into(),
+            working_days_left: 5,
+            note: "ok".into(),
+            ..Default::default()
+        };
+        let paused = CaseView {
+            case_no: "610702-20261201-2".into(),
+            state: "CORRECTION_REQUESTED".into(),
+            ..case.clone()
+        };
+        let t = cases_table(&[case, paused]);
+        let text = t.render();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0].split_whitespace().count(), 8, "{text}");
+        for row in &lines[1..] {
+            assert_eq!(row.split_whitespace().count(), 8, "{text}");
+            assert_eq!(row.find("2026-12-08"), lines[0].find("DUE"), "{text}");
+            assert_eq!(row.find("ok"), lines[0].find("NOTE"), "{text}");
+        }
     }
 }

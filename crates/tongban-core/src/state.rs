@@ -1,4 +1,4 @@
-//! The case state machine: the twelve states of CONTRACT.md, their wire
+//! The case state machine: the twelve states of docs/cli.md, their wire
 //! names, and which transitions are allowed.
 //!
 //! This module only says whether a move is legal; recording it (ledger,

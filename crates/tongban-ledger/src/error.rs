@@ -1,4 +1,9 @@
 //! The error type of the store.
+//!
+//! A variant that wraps a lower-level error says it in its own message and
+//! does not also return it from `source()`: the node logs errors with their
+//! `Display` and the CLI prints the `{:#}` chain, and both then show each
+//! cause exactly once.
 
 use std::path::PathBuf;
 
@@ -6,22 +11,22 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// sled failed while doing `action`.
-    #[error("{action}: {source}")]
+    #[error("{action}: {cause}")]
     Db {
         /// What was being done.
         action: &'static str,
-        /// The cause.
-        source: sled::Error,
+        /// The cause (in the message, not the `source()` chain).
+        cause: sled::Error,
     },
     /// A blob file operation failed.
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}: {cause}")]
     Io {
         /// What was being done.
         action: &'static str,
         /// The file.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (in the message, not the `source()` chain).
+        cause: std::io::Error,
     },
     /// A stored record does not decode: the data dir is damaged or was
     /// written by an incompatible version.
@@ -54,7 +59,7 @@ pub enum StoreError {
 
 impl StoreError {
     pub(crate) fn db(action: &'static str) -> impl FnOnce(sled::Error) -> Self {
-        move |source| Self::Db { action, source }
+        move |cause| Self::Db { action, cause }
     }
 
     pub(crate) fn io(
@@ -62,10 +67,10 @@ impl StoreError {
         path: impl Into<PathBuf>,
     ) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
-        move |source| Self::Io {
+        move |cause| Self::Io {
             action,
             path,
-            source,
+            cause,
         }
     }
 
@@ -80,9 +85,9 @@ impl StoreError {
     /// Whether the failure is the disk being full (ENOSPC).
     pub fn is_disk_full(&self) -> bool {
         let io = match self {
-            Self::Io { source, .. } => Some(source),
+            Self::Io { cause, .. } => Some(cause),
             Self::Db {
-                source: sled::Error::Io(e),
+                cause: sled::Error::Io(e),
                 ..
             } => Some(e),
             _ => None,

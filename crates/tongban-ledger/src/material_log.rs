@@ -93,7 +93,7 @@ impl MaterialLog {
             .map_err(|e| StoreError::Io {
                 action: "failed to sync",
                 path: path.clone(),
-                source: std::io::Error::other(e),
+                cause: std::io::Error::other(e),
             })?
             .map_err(StoreError::io("failed to sync", path))?;
         self.synced.fetch_max(upto, Ordering::AcqRel);

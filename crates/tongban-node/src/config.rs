@@ -1,4 +1,4 @@
-//! The node configuration file (`tongban node --config FILE`, CONTRACT.md)
+//! The node configuration file (`tongban node --config FILE`, docs/cli.md)
 //! and the federation directory it names, loaded and validated together so
 //! that a bad file stops the node before it binds anything.
 //!
@@ -19,8 +19,7 @@ use tongban_pki::{Identity, NodeSigner, Principal, TrustAnchor};
 use crate::clock::Clock;
 
 /// A configuration problem, naming the file and the field.
-#[derive(Debug, thiserror::Error)]
-#[error("{}: {field}: {reason}", path.display())]
+#[derive(Debug)]
 pub struct ConfigError {
     /// The file with the problem.
     pub path: PathBuf,
@@ -29,6 +28,18 @@ pub struct ConfigError {
     /// What is wrong.
     pub reason: String,
 }
+
+/// `FILE: FIELD: REASON`, or `FILE: REASON` when the problem is the whole file.
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.field.as_str() {
+            "-" => write!(f, "{}: {}", self.path.display(), self.reason),
+            field => write!(f, "{}: {field}: {}", self.path.display(), self.reason),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 impl ConfigError {
     fn new(path: &Path, field: &str, reason: impl std::fmt::Display) -> Self {
@@ -311,7 +322,7 @@ pub fn years_without_calendar(directory: &Directory, review: &Review, today: Dat
 /// Reads and parses a federation directory file.
 pub fn load_directory(path: &Path) -> Result<Directory, ConfigError> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::new(path, "-", format!("cannot read: {e}")))?;
+        .map_err(|e| ConfigError::new(path, "-", format!("cannot read the file: {e}")))?;
     Directory::from_toml_str(&text).map_err(|e| match e {
         tongban_core::DirectoryError::Invalid { field, reason } => {
             ConfigError::new(path, &field, reason)
@@ -327,7 +338,7 @@ impl NodeConfig {
     /// domain is the directory's.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::new(path, "-", format!("cannot read: {e}")))?;
+            .map_err(|e| ConfigError::new(path, "-", format!("cannot read the file: {e}")))?;
         let raw: RawConfig = toml::from_str(&text).map_err(|e| {
             let msg = e.message().to_owned();
             let field = e

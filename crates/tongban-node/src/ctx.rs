@@ -67,8 +67,7 @@ impl Ctx {
     /// A case by number, which must exist on this node.
     pub(crate) fn case(&self, case_no: &str) -> Result<CaseRecord, NodeError> {
         let case_no = case_no.trim();
-        tongban_core::CaseNo::parse(case_no)
-            .map_err(|e| NodeError::Invalid(format!("case number: {e}")))?;
+        tongban_core::CaseNo::parse(case_no).map_err(|e| NodeError::Invalid(e.to_string()))?;
         self.store.case_by_no(case_no)?.ok_or_else(|| {
             NodeError::NotFound(format!("no case {case_no} on the node of {}", self.county))
         })

@@ -31,13 +31,27 @@ pub enum NodeError {
     Unavailable(String),
     /// Storage failed.
     #[error("storage: {0}")]
-    Store(#[from] tongban_ledger::StoreError),
+    Store(tongban_ledger::StoreError),
     /// A certificate, key or signature problem.
     #[error("pki: {0}")]
-    Pki(#[from] tongban_pki::PkiError),
+    Pki(tongban_pki::PkiError),
     /// The server could not start or stopped with an error.
     #[error("server: {0}")]
     Server(String),
+}
+
+// Not `#[from]`, which would also make the wrapped error the `source()`:
+// the message already says it, and a `{:#}` chain would say it twice.
+impl From<tongban_ledger::StoreError> for NodeError {
+    fn from(err: tongban_ledger::StoreError) -> Self {
+        Self::Store(err)
+    }
+}
+
+impl From<tongban_pki::PkiError> for NodeError {
+    fn from(err: tongban_pki::PkiError) -> Self {
+        Self::Pki(err)
+    }
 }
 
 impl From<NodeError> for Status {

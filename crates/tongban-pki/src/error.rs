@@ -1,4 +1,8 @@
 //! The error type of this crate.
+//!
+//! A variant that wraps a lower-level error says it in its own message and
+//! does not also return it from `source()`, so that a `{:#}` chain or a log
+//! line shows each cause once.
 
 use std::path::PathBuf;
 
@@ -6,14 +10,14 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
     /// A file could not be read or written.
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}: {cause}")]
     Io {
         /// What was being done ("failed to read", ...).
         action: &'static str,
         /// The file.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (in the message, not the `source()` chain).
+        cause: std::io::Error,
     },
     /// A file exists and `--overwrite` was not given.
     #[error("{path} already exists (pass --overwrite to replace it)")]
@@ -37,7 +41,7 @@ pub enum PkiError {
     Refused(String),
     /// Certificate generation failed inside the library.
     #[error("certificate generation failed: {0}")]
-    Generate(#[from] rcgen::Error),
+    Generate(rcgen::Error),
     /// A TLS configuration could not be built.
     #[error("tls configuration: {0}")]
     Tls(String),
@@ -61,16 +65,23 @@ pub enum PkiError {
     Signature(String),
 }
 
+/// Not `#[from]`, which would also make rcgen's error the `source()`.
+impl From<rcgen::Error> for PkiError {
+    fn from(cause: rcgen::Error) -> Self {
+        Self::Generate(cause)
+    }
+}
+
 impl PkiError {
     pub(crate) fn io(
         action: &'static str,
         path: impl Into<PathBuf>,
-        source: std::io::Error,
+        cause: std::io::Error,
     ) -> Self {
         Self::Io {
             action,
             path: path.into(),
-            source,
+            cause,
         }
     }
 
@@ -79,5 +90,25 @@ impl PkiError {
             what: what.into(),
             reason: reason.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wrapped_cause_is_in_the_message_and_not_the_chain_again() {
+        use std::error::Error as _;
+        let err = PkiError::io(
+            "failed to read",
+            "/x/ca.crt",
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        );
+        assert_eq!(
+            err.to_string(),
+            "failed to read /x/ca.crt: entity not found"
+        );
+        assert!(err.source().is_none());
     }
 }

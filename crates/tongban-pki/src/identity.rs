@@ -1,7 +1,7 @@
 //! SPIFFE identities: the one URI SAN every federation certificate carries,
 //! parsed once into a typed [`Identity`] that request handlers read.
 //!
-//! Forms (PRODUCT.md §3):
+//! Forms (docs/cli.md):
 //! `spiffe://TD/county/CODE/node`, `spiffe://TD/county/CODE/clerk/NAME`,
 //! `spiffe://TD/county/CODE/reviewer/NAME`, `spiffe://TD/auditor/NAME`,
 //! `spiffe://TD/county/CODE/auditor/NAME`.

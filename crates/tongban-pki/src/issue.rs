@@ -278,7 +278,7 @@ impl Ca {
     }
 
     /// Issues for `principal` and writes the pair into `dir` under the
-    /// CONTRACT.md file name (`node-CODE`, `clerk-CODE-NAME`, ...).
+    /// docs/cli.md file name (`node-CODE`, `clerk-CODE-NAME`, ...).
     pub fn issue_to_dir(
         &self,
         dir: &Path,
@@ -308,7 +308,7 @@ impl Ca {
     }
 }
 
-/// The file stem CONTRACT.md gives each kind of certificate.
+/// The file stem docs/cli.md gives each kind of certificate.
 pub fn file_stem(principal: &Principal) -> String {
     match principal {
         Principal::Node { county } => format!("node-{county}"),

@@ -114,12 +114,10 @@ pub(crate) async fn fetch(
         let entries = range(&mut p.client, from, cp.seq)
             .await
             .with_context(|| format!("reading the ledger of {}", p.url))?;
-        let applicant = p
-            .reply
-            .applicant
-            .as_ref()
-            .map(crate::output::applicant_json)
-            .unwrap_or(serde_json::Value::Null);
+        let applicant = match &p.reply.applicant {
+            Some(a) => serde_json::to_value(a).context("cannot encode the applicant as JSON")?,
+            None => serde_json::Value::Null,
+        };
         nodes.push(NodeEvidence {
             url: p.url,
             county,

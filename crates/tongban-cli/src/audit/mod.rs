@@ -68,14 +68,24 @@ pub(crate) struct EntryHex {
     pub(crate) payload: String,
 }
 
+/// Lowercase hex, as every byte field of a bundle is written.
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    crate::output::hex(bytes)
+    ::hex::encode(bytes)
 }
 
-pub(crate) fn unhex(text: &str) -> Vec<u8> {
-    (0..text.len() / 2)
-        .filter_map(|i| u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok())
-        .collect()
+/// A byte field of a bundle or of a ledger payload that is not hex.
+#[derive(Debug, thiserror::Error)]
+#[error("{field} is not hex ({reason})")]
+pub(crate) struct BadHex {
+    /// The field, e.g. `signature` or `ca_certificate`.
+    pub(crate) field: &'static str,
+    /// What is wrong with it (odd length, a character that is not a digit).
+    pub(crate) reason: ::hex::FromHexError,
+}
+
+/// Decodes the hex of the named field.
+pub(crate) fn unhex(field: &'static str, text: &str) -> Result<Vec<u8>, BadHex> {
+    ::hex::decode(text).map_err(|reason| BadHex { field, reason })
 }
 
 impl From<&tongban_proto::common::v1::SignedCheckpoint> for Signed {
@@ -95,5 +105,19 @@ impl From<&tongban_proto::audit::v1::AuditEntry> for EntryHex {
             entry: hex(&e.entry),
             payload: hex(&e.payload),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_hex_is_an_error_naming_the_field() {
+        assert_eq!(unhex("body", &hex(&[0, 0xab])).unwrap(), vec![0, 0xab]);
+        let err = unhex("signature", "abz1").unwrap_err().to_string();
+        assert!(err.starts_with("signature is not hex"), "{err}");
+        let err = unhex("ca_certificate", "abc").unwrap_err().to_string();
+        assert!(err.starts_with("ca_certificate is not hex"), "{err}");
     }
 }

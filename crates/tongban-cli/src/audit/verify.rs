@@ -64,19 +64,22 @@ pub(crate) struct Report {
     pub(crate) applicant: serde_json::Value,
 }
 
-fn decode_entry(e: &EntryHex) -> Option<(LedgerEntry, Vec<u8>)> {
-    let bytes = unhex(&e.entry);
-    LedgerEntry::decode(bytes.as_slice())
-        .ok()
-        .map(|l| (l, bytes))
+/// The entry and its bytes; bad hex and undecodable entries are reported
+/// once, by [`check_chain`] for the range and by [`verify`] for the case's
+/// entries, so other checks may skip them.
+fn decode_entry(e: &EntryHex) -> Result<(LedgerEntry, Vec<u8>), String> {
+    let bytes = unhex("entry", &e.entry).map_err(|err| err.to_string())?;
+    let entry =
+        LedgerEntry::decode(bytes.as_slice()).map_err(|err| format!("does not decode: {err}"))?;
+    Ok((entry, bytes))
 }
 
 /// A case entry with its typed payload, read with the definitions the node
 /// wrote it with. None where the entry or payload does not decode (the chain
 /// check names those) or the payload was withheld.
 fn typed(e: &EntryHex) -> Option<(LedgerEntry, Payload)> {
-    let (entry, _) = decode_entry(e)?;
-    let payload = Payload::decode(&entry.kind, &unhex(&e.payload)).ok()?;
+    let (entry, _) = decode_entry(e).ok()?;
+    let payload = Payload::decode(&entry.kind, &unhex("payload", &e.payload).ok()?).ok()?;
     Some((entry, payload))
 }
 
@@ -111,17 +114,14 @@ fn check_checkpoint(
     signed: &Signed,
     county: Option<&str>,
 ) -> Result<Checkpoint, String> {
-    let body = unhex(&signed.body);
+    let bad = |e: super::BadHex| format!("does not decode: {e}");
+    let body = unhex("body", &signed.body).map_err(bad)?;
+    let certificate = unhex("signer_certificate", &signed.signer_certificate).map_err(bad)?;
+    let signature = unhex("signature", &signed.signature).map_err(bad)?;
     let cp = Checkpoint::decode(body.as_slice()).map_err(|e| format!("does not decode: {e}"))?;
     let at = rfc3339(&cp.at).unwrap_or_else(SystemTime::now);
     let signer = anchor
-        .verify_signed(
-            &unhex(&signed.signer_certificate),
-            CHECKPOINT_DOMAIN,
-            &body,
-            &unhex(&signed.signature),
-            at,
-        )
+        .verify_signed(&certificate, CHECKPOINT_DOMAIN, &body, &signature, at)
         .map_err(|e| e.to_string())?;
     let expected = county.unwrap_or(&cp.county);
     match &signer.principal {
@@ -170,12 +170,12 @@ pub(crate) fn verify(bundle: &Bundle, anchor: &TrustAnchor) -> Report {
         let case_ids: std::collections::BTreeSet<String> = node
             .case_entries
             .iter()
-            .filter_map(|e| decode_entry(e).map(|(l, _)| l.application_id))
+            .filter_map(|e| decode_entry(e).ok().map(|(l, _)| l.application_id))
             .filter(|id| !id.is_empty())
             .collect();
         let listed_to = node.case_entries.iter().map(|e| e.seq).max().unwrap_or(0);
         for e in node.entries.iter().filter(|e| e.seq < listed_to) {
-            if let Some((l, _)) = decode_entry(e)
+            if let Ok((l, _)) = decode_entry(e)
                 && case_ids.contains(&l.application_id)
                 && !node.case_entries.iter().any(|c| c.seq == e.seq)
             {
@@ -186,6 +186,11 @@ pub(crate) fn verify(bundle: &Bundle, anchor: &TrustAnchor) -> Report {
             }
         }
         for ce in &node.case_entries {
+            if let Err(e) = decode_entry(ce)
+                .and_then(|_| unhex("payload", &ce.payload).map_err(|e| e.to_string()))
+            {
+                problems.push(format!("node {county}: case entry {}: {e}", ce.seq));
+            }
             match by_seq.get(&ce.seq) {
                 Some(e) if e.entry == ce.entry && e.payload == ce.payload => {}
                 Some(_) => problems.push(format!(
@@ -214,7 +219,7 @@ pub(crate) fn verify(bundle: &Bundle, anchor: &TrustAnchor) -> Report {
     let mut timeline = Vec::new();
     for (county, view) in &views {
         for ce in &view.evidence.case_entries {
-            if let Some((entry, _)) = decode_entry(ce) {
+            if let Ok((entry, _)) = decode_entry(ce) {
                 timeline.push(Event {
                     at: entry.at,
                     county: county.clone(),
@@ -259,12 +264,12 @@ fn check_chain(county: &str, node: &NodeEvidence, cp: &Checkpoint, problems: &mu
     let mut prev: Option<(u64, [u8; 32])> = None;
     for (i, e) in node.entries.iter().enumerate() {
         let expected_seq = first.seq + i as u64;
-        let Some((entry, bytes)) = decode_entry(e) else {
-            problems.push(format!(
-                "node {county}: ledger entry {} does not decode",
-                e.seq
-            ));
-            return;
+        let (entry, bytes) = match decode_entry(e) {
+            Ok(decoded) => decoded,
+            Err(why) => {
+                problems.push(format!("node {county}: ledger entry {} {why}", e.seq));
+                return;
+            }
         };
         if entry.seq != expected_seq || e.seq != expected_seq {
             problems.push(format!(
@@ -282,7 +287,13 @@ fn check_chain(county: &str, node: &NodeEvidence, cp: &Checkpoint, problems: &mu
             ));
             return;
         }
-        let payload = unhex(&e.payload);
+        let payload = match unhex("payload", &e.payload) {
+            Ok(payload) => payload,
+            Err(why) => {
+                problems.push(format!("node {county}: ledger entry {}: {why}", entry.seq));
+                return;
+            }
+        };
         // An empty payload was withheld (another county's case): the
         // entry itself, which the chain covers, is still checked.
         if !payload.is_empty() {
@@ -516,7 +527,10 @@ fn check_partner_checkpoints(
             }
             match subject.by_seq.get(&cp.seq) {
                 Some(e) => {
-                    if entry_hash(&unhex(&e.entry)).as_slice() != cp.head_hash.as_slice() {
+                    // Bad hex in the range was reported by check_chain.
+                    if let Ok(bytes) = unhex("entry", &e.entry)
+                        && entry_hash(&bytes).as_slice() != cp.head_hash.as_slice()
+                    {
                         problems.push(format!(
                             "node {who}: ledger entry {} is not the entry {who} signed for in the checkpoint {holder} holds (signed {}): history was rewritten",
                             cp.seq, cp.at

@@ -54,6 +54,15 @@ pub(crate) async fn run(auth: &AuditAuth, command: AuditCommand) -> Result<()> {
             std::fs::write(&out, text)
                 .with_context(|| format!("cannot write {}", out.display()))?;
             let report = verify::verify(&bundle, &tls.trust_anchor()?);
+            if auth.json {
+                return print_json(&serde_json::json!({
+                    "out": out.display().to_string(),
+                    "case_no": bundle.case_no,
+                    "nodes": bundle.nodes.len(),
+                    "verified": report.verified,
+                    "problems": report.problems,
+                }));
+            }
             println!(
                 "wrote {} ({} nodes; {})",
                 out.display(),
@@ -95,7 +104,9 @@ fn verify_bundle(
     // The auditor's own CA is the trust root; a bundle made under another
     // CA fails here rather than vouching for itself.
     let anchor = TrustAnchor::from_pem(&ca_only(&auth.ca, auth.profile.as_deref())?)?;
-    if unhex(&bundle.ca_certificate) != anchor.ca_der() {
+    let bundle_ca = unhex("ca_certificate", &bundle.ca_certificate)
+        .with_context(|| format!("{} is damaged", file.display()))?;
+    if bundle_ca != anchor.ca_der() {
         bail!(
             "{} was made under another federation CA than --ca",
             file.display()
@@ -111,7 +122,7 @@ fn finish(report: &Report, json: bool, html_out: Option<&std::path::Path>) -> Re
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if json {
-        print_json(&serde_json::to_value(report)?);
+        print_json(report)?;
     } else {
         print_report(report);
     }
@@ -259,7 +270,7 @@ async fn verify_node(url: &str, tls: &tongban_pki::tls::TlsMaterial, json: bool)
             &serde_json::json!({"node": url, "signer": signer.to_string(), "checkpoint_seq": cp.seq,
             "checked_through": checked_to, "first_bad_seq": bad.as_ref().map(|b| b.0),
             "reason": bad.as_ref().map(|b| b.1.clone()), "verified": bad.is_none()}),
-        );
+        )?;
     } else {
         println!(
             "node {url} ({signer}), checkpoint at seq {} signed {}",

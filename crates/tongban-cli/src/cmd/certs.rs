@@ -1,16 +1,17 @@
 //! `tongban certs`: create the CA, issue node, user and auditor
 //! certificates, and list a directory's certificates with their problems.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use serde_json::json;
 use tongban_pki::Principal;
 use tongban_pki::issue::{Ca, Issued};
 
 use crate::args::{CertsCommand, UserRole};
-use crate::output::print_json;
+use crate::output::{Table, print_json};
 
 fn county(code: &str) -> Result<tongban_core::CountyCode> {
-    code.parse().with_context(|| format!("--county {code:?}"))
+    // The parse error names the value; the context names the flag.
+    code.parse().context("--county")
 }
 
 fn report(issued: &Issued) {
@@ -71,34 +72,37 @@ pub(crate) fn run(command: CertsCommand) -> Result<()> {
         }
         CertsCommand::List { dir, json } => {
             let reports = tongban_pki::issue::list(&dir)?;
+            let rfc3339 = |t: &time::OffsetDateTime| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_else(|_| t.to_string())
+            };
             if json {
                 print_json(&json!(
                     reports
                         .iter()
                         .map(|r| json!({"file": r.file, "identity": r.identity,
-                        "not_after": r.not_after.map(|t| t.to_string()), "problems": r.problems}))
+                        "not_after": r.not_after.as_ref().map(rfc3339), "problems": r.problems}))
                         .collect::<Vec<_>>()
-                ));
+                ))?;
             } else {
-                println!(
-                    "{:<32} {:<58} {:<12} PROBLEMS",
-                    "FILE", "IDENTITY", "NOT AFTER"
-                );
+                let mut table = Table::new(&["FILE", "IDENTITY", "NOT AFTER", "PROBLEMS"]);
                 for r in &reports {
-                    let not_after = r
-                        .not_after
-                        .map(|t| t.date().to_string())
-                        .unwrap_or_else(|| "-".into());
-                    let problems = if r.problems.is_empty() {
-                        "-".to_owned()
-                    } else {
-                        r.problems.join("; ")
-                    };
-                    println!(
-                        "{:<32} {:<58} {:<12} {problems}",
-                        r.file, r.identity, not_after
-                    );
+                    table.row([
+                        r.file.clone(),
+                        r.identity.clone(),
+                        r.not_after.as_ref().map(rfc3339).unwrap_or_default(),
+                        r.problems.join("; "),
+                    ]);
                 }
+                print!("{}", table.render());
+            }
+            let with_problems = reports.iter().filter(|r| !r.problems.is_empty()).count();
+            if with_problems > 0 {
+                bail!(
+                    "{with_problems} of {} certificates in {} have problems",
+                    reports.len(),
+                    dir.display()
+                );
             }
         }
     }

@@ -27,7 +27,7 @@ pub(crate) fn run(command: DirectoryCommand) -> Result<()> {
             };
             let intake = intake(&dir, found);
             if json {
-                print_json(&guide_json(&dir, found, &intake));
+                print_json(&guide_json(&dir, found, &intake))?;
             } else {
                 print!("{}", guide_text(&dir, found, &intake));
             }
@@ -40,7 +40,7 @@ pub(crate) fn run(command: DirectoryCommand) -> Result<()> {
                     .iter()
                     .map(|i| json!({"code": i.code.as_str(), "name": i.name, "category": i.category, "promised_days": i.promised_days}))
                     .collect();
-                print_json(&json!({ "items": items }));
+                print_json(&json!({ "items": items }))?;
             } else {
                 for i in &dir.items {
                     println!(

@@ -5,7 +5,7 @@ use tongban_proto::mail::v1::mail_client::MailClient;
 use tongban_proto::mail::v1::{EventRequest, SendRequest};
 
 use super::status_error;
-use crate::args::{ConnArgs, MailCommand};
+use crate::args::{ConnArgs, MailCommand, wire};
 use crate::client::connect;
 use crate::output::show_case;
 
@@ -21,7 +21,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: MailCommand) -> Result<()> {
             client
                 .send(SendRequest {
                     case_no: case,
-                    leg,
+                    leg: wire(&leg),
                     carrier,
                     waybill,
                 })
@@ -36,7 +36,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: MailCommand) -> Result<()> {
             client
                 .event(EventRequest {
                     waybill,
-                    status,
+                    status: wire(&status),
                     at: at.unwrap_or_default(),
                     note: note.unwrap_or_default(),
                 })
@@ -45,6 +45,5 @@ pub(crate) async fn run(conn: &ConnArgs, command: MailCommand) -> Result<()> {
     }
     .map_err(status_error)?
     .into_inner();
-    show_case(&case, conn.json);
-    Ok(())
+    show_case(&case, conn.json)
 }

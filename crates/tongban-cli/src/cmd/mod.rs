@@ -9,14 +9,20 @@ mod node;
 mod review;
 mod window;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::args::Command;
 
-/// A configuration problem: exit code 64.
+/// A configuration problem (a node config, a client profile): exit code 64.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub(crate) struct BadConfig(pub(crate) String);
+
+/// A usage error clap cannot see, such as a connection flag that neither
+/// the command line nor a profile gives: exit code 2, as clap's own.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct Usage(pub(crate) String);
 
 /// Runs one command.
 pub(crate) async fn run(command: Command) -> Result<()> {
@@ -29,13 +35,27 @@ pub(crate) async fn run(command: Command) -> Result<()> {
         Command::Directory(c) => directory::run(c),
         Command::Dev { dir, base_port } => dev::run(&dir, base_port).await,
         Command::Audit { auth, command } => audit::run(&auth, command).await,
+        Command::Completions { shell } => {
+            let mut cli = <crate::args::Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cli, "tongban", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => {
+            let cli = <crate::args::Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cli)
+                .render(&mut std::io::stdout())
+                .context("cannot write the manual page")
+        }
     }
 }
 
-/// 64 for configuration problems, 1 for everything else (clap exits 2 itself).
+/// 64 for configuration problems, 2 for usage errors (clap exits 2 itself
+/// for those it finds), 1 for everything else.
 pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
     if err.downcast_ref::<BadConfig>().is_some() {
         64
+    } else if err.downcast_ref::<Usage>().is_some() {
+        2
     } else {
         1
     }

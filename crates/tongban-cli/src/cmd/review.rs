@@ -1,11 +1,11 @@
 //! `tongban review`: the reviewer's commands at the home authority.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use tongban_proto::common::v1::CorrectionNeed;
 use tongban_proto::review::v1::review_client::ReviewClient;
 use tongban_proto::review::v1::*;
 
-use super::status_error;
+use super::{Usage, status_error};
 use crate::args::{ConnArgs, ReviewCommand};
 use crate::client::{connect, materials, upload};
 use crate::output::{print_cases, show_case};
@@ -19,8 +19,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: ReviewCommand) -> Result<()> {
                 .await
                 .map_err(status_error)?
                 .into_inner();
-            print_cases(&reply.cases, conn.json);
-            return Ok(());
+            return print_cases(&reply, &reply.cases, conn.json);
         }
         ReviewCommand::Overdue => {
             let reply = client
@@ -28,8 +27,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: ReviewCommand) -> Result<()> {
                 .await
                 .map_err(status_error)?
                 .into_inner();
-            print_cases(&reply.cases, conn.json);
-            return Ok(());
+            return print_cases(&reply, &reply.cases, conn.json);
         }
         ReviewCommand::Accept { case } => client.accept(CaseRef { case_no: case }).await,
         ReviewCommand::Correct {
@@ -42,7 +40,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: ReviewCommand) -> Result<()> {
                 .map(|n| {
                     let (kind, reason) = n
                         .split_once(':')
-                        .with_context(|| format!("--need {n:?}: expected KIND:REASON"))?;
+                        .ok_or_else(|| Usage(format!("--need {n:?}: expected KIND:REASON")))?;
                     Ok(CorrectionNeed {
                         kind: kind.trim().to_owned(),
                         reason: reason.trim().to_owned(),
@@ -102,6 +100,5 @@ pub(crate) async fn run(conn: &ConnArgs, command: ReviewCommand) -> Result<()> {
     }
     .map_err(status_error)?
     .into_inner();
-    show_case(&case, conn.json);
-    Ok(())
+    show_case(&case, conn.json)
 }

@@ -1,15 +1,14 @@
 //! `tongban window`: the clerk's commands at the receiving window.
 
 use anyhow::{Result, bail};
-use serde_json::json;
 use tongban_proto::common::v1::{Applicant, Company, Person, applicant::Who};
 use tongban_proto::window::v1::window_client::WindowClient;
 use tongban_proto::window::v1::*;
 
 use super::status_error;
-use crate::args::{ApplyArgs, ConnArgs, WindowCommand};
+use crate::args::{ApplyArgs, ConnArgs, WindowCommand, wire};
 use crate::client::{connect, materials, upload};
-use crate::output::{case_json, hex, print_cases, print_json, show_case};
+use crate::output::{binary_size, hex, print_cases, print_json, show_case};
 
 fn applicant(a: &ApplyArgs) -> Result<Applicant> {
     let who = match (&a.person_name, &a.company_name) {
@@ -42,7 +41,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
             let header = ApplyHeader {
                 item_code: a.item.clone(),
                 home_county: a.home.clone(),
-                delivery: a.delivery.clone(),
+                delivery: wire(&a.delivery),
                 applicant: Some(applicant(&a)?),
                 materials: files.iter().map(|f| f.header.clone()).collect(),
             };
@@ -78,7 +77,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
         WindowCommand::VerifyIdentity { case, method } => client
             .verify_identity(VerifyIdentityRequest {
                 case_no: case,
-                method,
+                method: wire(&method),
             })
             .await
             .map_err(status_error)?
@@ -89,35 +88,31 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
                 .await
                 .map_err(status_error)?
                 .into_inner();
-            let case = receipt.case.unwrap_or_default();
             if conn.json {
-                print_json(
-                    &json!({"intake_receipt": {"accepted_at": receipt.accepted_at,
-                    "home_county_name": receipt.home_county_name}, "case": case_json(&case)}),
-                );
-            } else {
-                println!("受理回执 intake receipt");
-                println!("case_no         {}", case.case_no);
-                println!("item            {} {}", case.item_code, case.item_name);
-                println!(
-                    "home county     {} {}",
-                    case.home_county, receipt.home_county_name
-                );
-                println!("accepted at     {}", receipt.accepted_at);
-                println!(
-                    "promised        {} working days from acceptance at home",
-                    case.promised_days
-                );
-                for m in &case.materials {
-                    println!(
-                        "material        {:<20} {:>10} B  sha256 {}",
-                        m.kind,
-                        m.size,
-                        hex(&m.sha256)
-                    );
-                }
-                println!("state           {}", case.state);
+                return print_json(&receipt);
             }
+            let case = receipt.case.unwrap_or_default();
+            println!("受理回执 intake receipt");
+            println!("case_no         {}", case.case_no);
+            println!("item            {} {}", case.item_code, case.item_name);
+            println!(
+                "home county     {} {}",
+                case.home_county, receipt.home_county_name
+            );
+            println!("accepted at     {}", receipt.accepted_at);
+            println!(
+                "promised        {} working days from acceptance at home",
+                case.promised_days
+            );
+            for m in &case.materials {
+                println!(
+                    "material        {:<20} {:>10}  sha256 {}",
+                    m.kind,
+                    binary_size(m.size),
+                    hex(&m.sha256)
+                );
+            }
+            println!("state           {}", case.state);
             return Ok(());
         }
         WindowCommand::Resubmit { case } => client
@@ -146,14 +141,13 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
         WindowCommand::List { state, limit } => {
             let reply = client
                 .list_cases(ListCasesRequest {
-                    state: state.unwrap_or_default(),
+                    state: state.as_ref().map(wire).unwrap_or_default(),
                     limit,
                 })
                 .await
                 .map_err(status_error)?
                 .into_inner();
-            print_cases(&reply.cases, conn.json);
-            return Ok(());
+            return print_cases(&reply, &reply.cases, conn.json);
         }
         WindowCommand::Overdue => {
             let reply = client
@@ -161,10 +155,8 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
                 .await
                 .map_err(status_error)?
                 .into_inner();
-            print_cases(&reply.cases, conn.json);
-            return Ok(());
+            return print_cases(&reply, &reply.cases, conn.json);
         }
     };
-    show_case(&case, conn.json);
-    Ok(())
+    show_case(&case, conn.json)
 }

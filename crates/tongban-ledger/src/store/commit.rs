@@ -287,7 +287,7 @@ impl Store {
             Err(TransactionError::Abort(e)) => Err(e),
             Err(TransactionError::Storage(e)) => Err(StoreError::Db {
                 action: "failed to write ledger",
-                source: e,
+                cause: e,
             }),
         }
     }

@@ -44,7 +44,7 @@ impl Flusher {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let gone = || StoreError::Db {
             action: "failed to flush ledger",
-            source: sled::Error::Io(std::io::Error::other("the flush thread stopped")),
+            cause: sled::Error::Io(std::io::Error::other("the flush thread stopped")),
         };
         self.requests
             .as_ref()
@@ -55,7 +55,7 @@ impl Flusher {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(StoreError::Db {
                 action: "failed to flush ledger",
-                source: sled::Error::Io(std::io::Error::other(e)),
+                cause: sled::Error::Io(std::io::Error::other(e)),
             }),
             Err(_) => Err(gone()),
         }

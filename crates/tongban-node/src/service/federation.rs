@@ -201,8 +201,8 @@ impl FederationService {
                 envelope.application_id
             ))
         })?;
-        let case_no = CaseNo::parse(&envelope.case_no)
-            .map_err(|e| NodeError::Invalid(format!("case number: {e}")))?;
+        let case_no =
+            CaseNo::parse(&envelope.case_no).map_err(|e| NodeError::Invalid(e.to_string()))?;
         let receiving = validate::county("receiving county", &envelope.receiving_county)?;
         let home = validate::county("home county", &envelope.home_county)?;
         let patch = match envelope.body {
