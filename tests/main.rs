@@ -7,4 +7,5 @@ mod support;
 mod audit;
 mod foundation;
 mod handoff;
+mod hygiene;
 mod review;

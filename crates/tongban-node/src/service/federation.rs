@@ -234,7 +234,7 @@ impl FederationService {
                     )));
                 }
                 let delivery = validate::delivery(item, &app.delivery)?;
-                let applicant = validate::applicant(app.applicant.as_ref())?;
+                let applicant = validate::applicant(app.applicant.as_ref(), ctx.clock.today())?;
                 let check = app.identity_check.ok_or_else(|| {
                     NodeError::Invalid("the application carries no identity check".into())
                 })?;
