@@ -1,8 +1,11 @@
 //! Input hygiene and personal data at rest, over real nodes: free text with
 //! control characters and implausible resident IDs refused at every edge
 //! (the window, the reviewer, the mail service, a partner's envelope, the
-//! `tongban` command) with the field named and nothing stored.
+//! `tongban` command) with the field named and nothing stored; the data
+//! dir readable only by the node's user, and put right at a restart.
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::process::Command;
 
 use prost::Message;
@@ -428,4 +431,104 @@ async fn the_tongban_command_exits_1_naming_the_field() {
         .unwrap()
         .into_inner();
     assert!(listed.cases.is_empty());
+}
+
+/// Paths with their modes.
+type Modes = Vec<(String, u32)>;
+
+/// Every directory under `root` (and itself) with its mode, and every file.
+fn modes(root: &Path) -> (Modes, Modes) {
+    let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777;
+    let mut dirs = vec![(root.display().to_string(), mode(root))];
+    let mut files = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push((path.display().to_string(), mode(&path)));
+                stack.push(path);
+            } else {
+                files.push((path.display().to_string(), mode(&path)));
+            }
+        }
+    }
+    (dirs, files)
+}
+
+fn assert_private(root: &Path) {
+    let (dirs, files) = modes(root);
+    let open: Vec<_> = dirs
+        .iter()
+        .filter(|(_, m)| *m != 0o700)
+        .chain(files.iter().filter(|(_, m)| *m != 0o600))
+        .map(|(p, m)| format!("{p} {m:04o}"))
+        .collect();
+    assert!(open.is_empty(), "not private: {open:#?}");
+    assert!(
+        files.iter().any(|(p, _)| p.ends_with("materials.log")),
+        "{files:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_data_dir_is_private_and_a_loosened_mode_is_fixed_at_restart() {
+    let mut cluster = Cluster::start().await;
+    let mut window = cluster.window(HANTAI).await;
+    let mut review = cluster.review(YANTA).await;
+    // id-card is over the inline limit: a blob file of its own.
+    let mut materials = gt_materials();
+    materials[0].1 = vec![7; 300 * 1024];
+    let case = apply(
+        &mut window,
+        "GT-0001",
+        YANTA,
+        "mail-applicant",
+        person(),
+        &materials,
+    )
+    .await
+    .unwrap();
+    window
+        .verify_identity(tongban_proto::window::v1::VerifyIdentityRequest {
+            case_no: case.case_no.clone(),
+            method: "manual".into(),
+        })
+        .await
+        .unwrap();
+    window
+        .accept(CaseRef {
+            case_no: case.case_no.clone(),
+        })
+        .await
+        .unwrap();
+    home_state(&mut review, &case.case_no, "HANDED_OFF").await;
+    for code in [HANTAI, YANTA] {
+        let data = cluster.data_dir(code);
+        assert!(
+            walk(&data.join("blobs"))
+                .iter()
+                .any(|p| !p.starts_with(data.join("blobs/tmp"))),
+            "a blob file was written on {code}"
+        );
+        assert_private(data);
+    }
+
+    // Someone loosens the modes (a restore without -p, a careless chmod).
+    let data = cluster.data_dir(YANTA).to_owned();
+    let blob = walk(&data.join("blobs"))
+        .into_iter()
+        .next()
+        .expect("a blob");
+    let set =
+        |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    cluster.stop(YANTA).await;
+    set(&data, 0o755);
+    set(&data.join("materials.log"), 0o644);
+    set(&data.join("ledger.sled"), 0o775);
+    set(&blob, 0o664);
+    cluster.restart(YANTA).await;
+    // Once it serves again (the store is open), the modes are right.
+    home_state(&mut review, &case.case_no, "HANDED_OFF").await;
+    assert_private(&data);
 }

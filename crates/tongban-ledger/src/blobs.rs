@@ -50,7 +50,7 @@ impl BlobStore {
     /// Opens (creating) `dir`, discarding temporary files a crash left.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let tmp = dir.join("tmp");
-        fs::create_dir_all(&tmp).map_err(StoreError::io("failed to create", &tmp))?;
+        crate::modes::create_dir(&tmp)?;
         for leftover in fs::read_dir(&tmp)
             .map_err(StoreError::io("failed to read", &tmp))?
             .flatten()
@@ -103,7 +103,7 @@ impl BlobStore {
                 Some((Sha256::new(), Vec::with_capacity(size as usize))),
             )
         } else {
-            let file = File::create(&tmp).map_err(StoreError::io("failed to create", &tmp))?;
+            let file = crate::modes::create_new_file(&tmp)?;
             let sink =
                 FileSink::start(file).map_err(StoreError::io("failed to start writing", &tmp));
             match sink {
@@ -339,7 +339,7 @@ impl BlobWriter {
                     file.sync_all()
                         .map_err(StoreError::io("failed to sync", &tmp))?;
                     drop(file);
-                    fs::create_dir_all(&sub).map_err(StoreError::io("failed to create", &sub))?;
+                    crate::modes::create_dir(&sub)?;
                     fs::rename(&tmp, &dest)
                         .map_err(StoreError::io("failed to move blob to", &dest))?;
                     // The rename is durable only once the directory entry is.

@@ -16,6 +16,7 @@ pub mod chain;
 pub mod entries;
 mod error;
 mod material_log;
+mod modes;
 pub mod records;
 mod store;
 
