@@ -11,6 +11,7 @@ mod audit;
 mod client;
 mod cmd;
 mod output;
+mod sanitize;
 
 // The node allocates and frees many short buffers per handoff (frames,
 // records, sled pages) from both runtime threads at once; glibc's malloc
@@ -36,7 +37,7 @@ fn main() -> ExitCode {
     match runtime.block_on(cmd::run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {}", output::error_chain(&err));
+            eprintln!("error: {}", sanitize::text(&output::error_chain(&err)));
             ExitCode::from(cmd::exit_code(&err))
         }
     }

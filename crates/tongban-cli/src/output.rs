@@ -141,6 +141,7 @@ fn applicant_line(a: Option<&Applicant>) -> String {
 
 /// Prints a case for a person at a window.
 pub(crate) fn print_case(c: &CaseView) {
+    let c = &crate::sanitize::case_view(c);
     println!("case_no         {}", c.case_no);
     println!("application_id  {}", c.application_id);
     println!("state           {}", c.state);
@@ -261,6 +262,7 @@ pub(crate) fn print_cases(cases: &[CaseView], as_json: bool) {
         "CASE", "STATE", "ITEM", "FROM", "HOME"
     );
     for c in cases {
+        let c = &crate::sanitize::case_view(c);
         let due = if c.due_date.is_empty() {
             "-"
         } else {

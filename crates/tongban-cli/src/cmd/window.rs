@@ -96,13 +96,12 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
                     "home_county_name": receipt.home_county_name}, "case": case_json(&case)}),
                 );
             } else {
+                let case = crate::sanitize::case_view(&case);
+                let home_county_name = crate::sanitize::text(&receipt.home_county_name);
                 println!("受理回执 intake receipt");
                 println!("case_no         {}", case.case_no);
                 println!("item            {} {}", case.item_code, case.item_name);
-                println!(
-                    "home county     {} {}",
-                    case.home_county, receipt.home_county_name
-                );
+                println!("home county     {} {}", case.home_county, home_county_name);
                 println!("accepted at     {}", receipt.accepted_at);
                 println!(
                     "promised        {} working days from acceptance at home",
