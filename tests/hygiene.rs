@@ -366,6 +366,64 @@ async fn a_partners_envelope_gets_the_same_rules() {
 }
 
 #[tokio::test]
+async fn a_partners_case_update_with_a_control_character_is_refused() {
+    let cluster = Cluster::start().await;
+    let mut window = cluster.window(HANTAI).await;
+    let mut review = cluster.review(YANTA).await;
+    let case = accepted_case(&mut window, YANTA).await;
+    home_state(&mut review, &case.case_no, "HANDED_OFF").await;
+    // 雁塔's node (or something holding its certificate) denies with a
+    // reason that would repaint the clerk's terminal.
+    let update = Envelope {
+        version: 1,
+        handoff_id: uuid::Uuid::now_v7().to_string(),
+        application_id: case.application_id.clone(),
+        case_no: case.case_no.clone(),
+        receiving_county: HANTAI.into(),
+        home_county: YANTA.into(),
+        sent_at: "2026-11-25T08:00:00Z".into(),
+        actor: format!("spiffe://{TD}/county/{YANTA}/reviewer/li"),
+        body: Some(Body::Update(tongban_proto::federation::v1::CaseUpdate {
+            event: "review.denied".into(),
+            state: "DENIED".into(),
+            reason: "denied\u{1b}[2J".into(),
+            ..Default::default()
+        })),
+        materials: Vec::new(),
+    };
+    let mut fed = cluster.federation_as(HANTAI, YANTA).await;
+    let frames = vec![HandoffFrame {
+        frame: Some(Frame::Envelope(update.encode_to_vec())),
+    }];
+    let mut reply = fed
+        .handoff(tokio_stream::iter(frames))
+        .await
+        .expect("handoff call")
+        .into_inner();
+    match reply.results.remove(0).outcome {
+        Some(Outcome::Refusal(r)) => {
+            assert_eq!(r.code(), RefusalCode::Invalid, "{}", r.message);
+            assert!(
+                r.message
+                    .contains("update reason: contains a control character (U+001B) at position 7"),
+                "{}",
+                r.message
+            );
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let at_window = window
+        .get_case(CaseRef {
+            case_no: case.case_no.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(at_window.state, "HANDED_OFF");
+    assert!(at_window.denial_reason.is_empty());
+}
+
+#[tokio::test]
 async fn the_tongban_command_exits_1_naming_the_field() {
     let cluster = Cluster::start().await;
     let dir = cluster.root();

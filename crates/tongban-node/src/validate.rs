@@ -10,6 +10,7 @@ use time::Date;
 use tongban_core::{CountyCode, CreditCode, DeliveryMode, Item, Phone, ResidentId};
 use tongban_ledger::ApplicantRecord;
 use tongban_proto::common::v1::{Applicant, MaterialHeader, applicant::Who};
+use tongban_proto::federation::v1::CaseUpdate;
 
 use crate::NodeError;
 use crate::config::Limits;
@@ -95,6 +96,31 @@ pub(crate) fn applicant(a: Option<&Applicant>, today: Date) -> Result<ApplicantR
             "applicant must be a person or a company".into(),
         )),
     }
+}
+
+/// Checks the free text of a partner's case update for control characters
+/// (its lengths are the sender's business: it checked them at its edge).
+pub(crate) fn update(u: &CaseUpdate) -> Result<(), NodeError> {
+    let mut fields: Vec<(String, &str)> = vec![
+        ("update detail".into(), &u.detail),
+        ("update licence number".into(), &u.licence_no),
+        ("update reason".into(), &u.reason),
+    ];
+    if let Some(c) = &u.correction {
+        for n in &c.needs {
+            fields.push((format!("update need {:?} reason", n.kind), &n.reason));
+        }
+    }
+    if let Some(m) = &u.mail {
+        fields.push(("update mail carrier".into(), &m.carrier));
+        for e in &m.events {
+            fields.push(("update mail event note".into(), &e.note));
+        }
+    }
+    for (field, value) in fields {
+        optional_text(&field, value, usize::MAX)?;
+    }
+    Ok(())
 }
 
 /// Checks material declarations against the item's material list and the

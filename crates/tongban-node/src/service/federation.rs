@@ -313,6 +313,7 @@ impl FederationService {
                         "a case update carries no materials".into(),
                     ));
                 }
+                validate::update(&update)?;
                 if !update.state.is_empty() {
                     update
                         .state
