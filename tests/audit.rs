@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use prost::Message;
 use sha2::{Digest, Sha256};
+use tongban_ledger::testing::Tamper;
 use tongban_pki::Principal;
 use tongban_proto::common::v1::LedgerEntry;
 
@@ -87,78 +87,41 @@ async fn handed_off(cluster: &Cluster, from: &str) -> String {
 
 /// Rewrites a stopped node's ledger as a dishonest operator would: `edit`
 /// changes the entry at `seq` (and may change its payload); with
-/// `rechain`, every later entry and the head are recomputed so the chain
-/// is internally consistent again.
+/// `rechain`, its payload digest, every later entry and the head are
+/// recomputed so the chain is internally consistent again.
 fn rewrite(
     data_dir: &Path,
     seq: u64,
     rechain: bool,
     edit: impl FnOnce(&mut LedgerEntry, &mut Vec<u8>),
 ) {
-    let db = sled::open(data_dir.join("ledger.sled")).unwrap();
-    let ledger = db.open_tree("ledger").unwrap();
-    let payloads = db.open_tree("payloads").unwrap();
-    let meta = db.open_tree("meta").unwrap();
-    let key = seq.to_be_bytes();
-    let mut entry = LedgerEntry::decode(ledger.get(key).unwrap().unwrap().as_ref()).unwrap();
-    let mut payload = payloads.get(key).unwrap().unwrap().to_vec();
+    let tamper = Tamper::open(data_dir).unwrap();
+    let (mut entry, mut payload) = tamper.entry(seq).unwrap();
     edit(&mut entry, &mut payload);
     if rechain {
         entry.payload_sha256 = Sha256::digest(&payload).to_vec();
     }
-    ledger.insert(key, entry.encode_to_vec()).unwrap();
-    payloads.insert(key, payload).unwrap();
+    tamper.overwrite(seq, &entry, &payload).unwrap();
     if rechain {
-        let mut hash = tongban_ledger::chain::entry_hash(&entry.encode_to_vec());
-        let mut last = seq;
-        for kv in ledger.range((seq + 1).to_be_bytes()..) {
-            let (k, v) = kv.unwrap();
-            let mut e = LedgerEntry::decode(v.as_ref()).unwrap();
-            e.prev_hash = hash.to_vec();
-            let bytes = e.encode_to_vec();
-            hash = tongban_ledger::chain::entry_hash(&bytes);
-            last = e.seq;
-            ledger.insert(k, bytes).unwrap();
-        }
-        let mut head = last.to_be_bytes().to_vec();
-        head.extend_from_slice(&hash);
-        meta.insert("head", head).unwrap();
+        tamper.rechain_after(seq).unwrap();
     }
-    db.flush().unwrap();
 }
 
 /// Drops a stopped node's entries after `keep`, resetting its head.
 fn truncate(data_dir: &Path, keep: u64) {
-    let db = sled::open(data_dir.join("ledger.sled")).unwrap();
-    let ledger = db.open_tree("ledger").unwrap();
-    let meta = db.open_tree("meta").unwrap();
-    let keys: Vec<_> = ledger
-        .range((keep + 1).to_be_bytes()..)
-        .keys()
-        .map(|k| k.unwrap())
-        .collect();
-    for k in keys {
-        ledger.remove(k).unwrap();
-    }
-    let last = ledger.get(keep.to_be_bytes()).unwrap().unwrap();
-    let mut head = keep.to_be_bytes().to_vec();
-    head.extend_from_slice(&tongban_ledger::chain::entry_hash(&last));
-    meta.insert("head", head).unwrap();
-    db.flush().unwrap();
+    Tamper::open(data_dir)
+        .unwrap()
+        .truncate_after(keep)
+        .unwrap();
 }
 
 /// The seq of the first entry of `kind` for `case_no` in a stopped node's ledger.
 fn find(data_dir: &Path, case_no: &str, kind: &str) -> u64 {
-    let db = sled::open(data_dir.join("ledger.sled")).unwrap();
-    let ledger = db.open_tree("ledger").unwrap();
-    for kv in ledger.iter() {
-        let (_, v) = kv.unwrap();
-        let e = LedgerEntry::decode(v.as_ref()).unwrap();
-        if e.case_no == case_no && e.kind == kind {
-            return e.seq;
-        }
-    }
-    panic!("no {kind} for {case_no}");
+    Tamper::open(data_dir)
+        .unwrap()
+        .find(|e| e.case_no == case_no && e.kind == kind)
+        .unwrap()
+        .unwrap_or_else(|| panic!("no {kind} for {case_no}"))
 }
 
 #[tokio::test]

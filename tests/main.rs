@@ -5,6 +5,7 @@
 mod support;
 
 mod audit;
+mod delivery;
 mod foundation;
 mod handoff;
 mod hygiene;

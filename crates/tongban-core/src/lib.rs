@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod authority;
 pub mod calendar;
 pub mod codes;
 pub mod directory;
@@ -19,6 +20,7 @@ pub mod mail;
 pub mod state;
 pub mod text;
 
+pub use authority::{AuthorityError, Report, Side};
 pub use calendar::Calendar;
 pub use codes::{
     CaseNo, CodeError, CountyCode, CreditCode, ItemCode, Phone, ResidentId, Waybill, mask_id,

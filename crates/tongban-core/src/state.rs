@@ -154,6 +154,19 @@ impl fmt::Display for CaseState {
     }
 }
 
+impl CaseState {
+    /// Parses a state name exactly as the wire spells it (`HANDED_OFF`),
+    /// for what partner nodes send; people may type any case ([`FromStr`]).
+    pub fn parse_wire(s: &str) -> Result<Self, StateError> {
+        Self::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| StateError::Unknown {
+                value: s.to_owned(),
+            })
+    }
+}
+
 impl FromStr for CaseState {
     type Err = StateError;
     /// Case-insensitive, so `--state queued` works on the command line.

@@ -35,6 +35,21 @@ pub enum StoreError {
     /// A material's content does not match what was declared.
     #[error("{0}")]
     Content(String),
+    /// A stored material is missing, its size differs from its record's,
+    /// or its bytes do not match its SHA-256: this node's copy is damaged.
+    ///
+    /// Permanent and local: reading it again gives the same answer (unlike
+    /// [`StoreError::Io`], which may pass), and no partner is to blame. The
+    /// material has to be restored (from a backup, or a partner's copy)
+    /// before anything that sends it can succeed. See
+    /// [`StoreError::is_damaged`].
+    #[error("stored material {sha256} is damaged: {reason}")]
+    Damaged {
+        /// The material's recorded SHA-256 (lowercase hex).
+        sha256: String,
+        /// What is wrong, naming the file.
+        reason: String,
+    },
 }
 
 impl StoreError {
@@ -52,6 +67,14 @@ impl StoreError {
             path,
             source,
         }
+    }
+
+    /// Whether the failure is permanent damage to this node's stored data:
+    /// a damaged material ([`StoreError::Damaged`]) or a record that does
+    /// not decode ([`StoreError::Corrupt`]). Retrying will not help; an I/O
+    /// or database error may pass and is not damage.
+    pub fn is_damaged(&self) -> bool {
+        matches!(self, Self::Damaged { .. } | Self::Corrupt { .. })
     }
 
     /// Whether the failure is the disk being full (ENOSPC).

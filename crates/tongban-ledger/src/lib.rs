@@ -4,10 +4,20 @@
 //! larger ones.
 //!
 //! This is the only crate that names sled. Every state change goes through
-//! [`Store::commit`], which syncs the material log, writes the records, the
-//! ledger entries and the outbox changes in one sled transaction and flushes
+//! [`Store::commit`] (or [`Store::commit_with`], whose batch may fail to
+//! build), which syncs the material log, writes the records, the ledger
+//! entries and the outbox changes in one sled transaction and flushes
 //! before it returns, so a caller that acknowledges after `commit` never
 //! acknowledges anything that is not on disk.
+//!
+//! Materials come in through a [`BlobWriter`]; the files an upload put in
+//! place are [`StagedBlobs`] until the batch naming them is committed
+//! ([`Batch::keep_blobs`]), and go if it is not. They go out through
+//! [`Store::open_material`], wherever they are stored; a copy that is
+//! missing or does not match its record is [`StoreError::Damaged`].
+//!
+//! With the `testing` feature, `testing::Tamper` lets tests change a
+//! stopped node's ledger on disk as a dishonest operator would.
 
 #![warn(missing_docs)]
 
@@ -19,8 +29,10 @@ mod material_log;
 mod modes;
 pub mod records;
 mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
-pub use blobs::{BlobStore, BlobWriter, FinishedBlob, INLINE_MAX, PendingBlob};
+pub use blobs::{BlobStore, BlobWriter, FinishedBlob, INLINE_MAX, PendingBlob, StagedBlobs};
 pub use chain::{ENTRY_DOMAIN, EntryHash, entry_hash};
 pub use entries::{EntryBody, MaterialFact, Payload, PayloadError, Received, Sent};
 pub use error::StoreError;
@@ -28,4 +40,4 @@ pub use records::{
     ApplicantRecord, CaseRecord, CorrectionRecord, HandoffRecord, IdentityCheckRecord, LogSpan,
     MailEventRecord, MailLegRecord, MaterialRef, OutboxEntry, ReceivedHandoff, ReviewRecord, Side,
 };
-pub use store::{Batch, Committed, NewEntry, Store, StoredEntry};
+pub use store::{Batch, Committed, MaterialReader, NewEntry, Store, StoredEntry};

@@ -100,33 +100,44 @@ impl MaterialLog {
         Ok(())
     }
 
-    /// Reads a material and checks it against its digest.
+    /// Reads a material and checks it against its digest. A span past the
+    /// end of the log, one longer than a logged material can be, or bytes
+    /// that do not match are [`StoreError::Damaged`].
     pub(crate) fn read(&self, at: LogSpan, sha256_hex: &str) -> Result<Vec<u8>, StoreError> {
+        let damaged = |reason: String| StoreError::Damaged {
+            sha256: sha256_hex.to_owned(),
+            reason,
+        };
         // Only small materials are here: a damaged record asking for more
         // must get an error, not an allocation of its size.
         if at.len > crate::INLINE_MAX {
-            return Err(StoreError::Corrupt {
-                tree: "materials.log",
-                reason: format!(
-                    "material {sha256_hex} claims {} bytes at offset {}, more than a logged material can hold",
-                    at.len, at.offset
-                ),
-            });
+            return Err(damaged(format!(
+                "its record claims {} bytes at offset {} of {}, more than a logged material can hold",
+                at.len,
+                at.offset,
+                self.path.display()
+            )));
         }
         let mut buf = vec![0u8; at.len as usize];
         self.file
             .read_exact_at(&mut buf, at.offset)
-            .map_err(StoreError::io("failed to read", &self.path))?;
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => damaged(format!(
+                    "{} ends before its {} bytes at offset {}",
+                    self.path.display(),
+                    at.len,
+                    at.offset
+                )),
+                _ => StoreError::io("failed to read", &self.path)(e),
+            })?;
         let got = hex(&Sha256::digest(&buf));
         if got != sha256_hex {
-            return Err(StoreError::Corrupt {
-                tree: "materials.log",
-                reason: format!(
-                    "material {sha256_hex} at offset {} of {} reads back as {got}",
-                    at.offset,
-                    self.path.display()
-                ),
-            });
+            return Err(damaged(format!(
+                "its {} bytes at offset {} of {} read back as {got}",
+                at.len,
+                at.offset,
+                self.path.display()
+            )));
         }
         Ok(buf)
     }

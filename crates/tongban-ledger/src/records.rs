@@ -1,14 +1,14 @@
 //! The records the store keeps besides the ledger itself: cases, outbox
 //! entries and received handoffs. Each is stored as one format-version byte
 //! followed by JSON, so a later version can read (or refuse) older data.
-//!
-//! Fields added later carry `#[serde(default)]` so old records still load.
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tongban_core::{
     CaseNo, CaseState, CountyCode, CreditCode, DeliveryMode, ItemCode, MailLeg, MailStatus, MailTo,
     Phone, ResidentId,
 };
+
+pub use tongban_core::Side;
 
 use crate::StoreError;
 
@@ -44,16 +44,6 @@ pub(crate) fn decode<T: DeserializeOwned>(
             reason: "empty record".into(),
         }),
     }
-}
-
-/// Which end of a case this node is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Side {
-    /// The receiving window (county A).
-    Window,
-    /// The home authority (county B).
-    Home,
 }
 
 /// The applicant as stored (in full: the node is the custodian; views mask it).
@@ -100,8 +90,7 @@ pub struct MaterialRef {
     /// Lowercase hex SHA-256.
     pub sha256: String,
     /// For a small material, where its bytes are in this node's material
-    /// log; otherwise (and for small materials stored by older versions)
-    /// the content is found by `sha256`.
+    /// log; otherwise the content is the blob file named by `sha256`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<LogSpan>,
 }
@@ -144,16 +133,12 @@ pub struct HandoffRecord {
     /// later rewrite of the case carry every receipt of its history.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt_seq: Option<u64>,
-    /// The encoded `SignedReceipt`, as records written before
-    /// `receipt_seq` held it; read, no longer written.
-    #[serde(default, with = "hex_opt", skip_serializing_if = "Option::is_none")]
-    pub signed_receipt: Option<Vec<u8>>,
 }
 
 impl HandoffRecord {
     /// Whether the receipt is held (sent) or was given (received).
     pub fn receipted(&self) -> bool {
-        self.receipt_seq.is_some() || self.signed_receipt.is_some()
+        self.receipt_seq.is_some()
     }
 }
 
@@ -185,22 +170,16 @@ pub struct CaseRecord {
     /// RFC 3339 creation time on this node.
     pub created_at: String,
     /// RFC 3339 time of acceptance at the window.
-    #[serde(default)]
     pub accepted_at: Option<String>,
     /// The next step, or the last delivery problem.
-    #[serde(default)]
     pub note: String,
     /// Handoffs of this case.
-    #[serde(default)]
     pub handoffs: Vec<HandoffRecord>,
     /// Review at the home authority (mirrored on the window's node).
-    #[serde(default)]
     pub review: ReviewRecord,
     /// Mail legs.
-    #[serde(default)]
     pub mail: Vec<MailLegRecord>,
     /// RFC 3339 time the case was closed.
-    #[serde(default)]
     pub closed_at: Option<String>,
 }
 
@@ -208,31 +187,22 @@ pub struct CaseRecord {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReviewRecord {
     /// RFC 3339 time of acceptance at home (受理).
-    #[serde(default)]
     pub accepted_at: Option<String>,
     /// Promised completion date, `YYYY-MM-DD`, while the clock runs.
-    #[serde(default)]
     pub due_date: Option<String>,
     /// Working days left when the clock was paused for a correction.
-    #[serde(default)]
     pub paused_days_left: Option<i64>,
     /// Whether the promised-time clock is running.
-    #[serde(default)]
     pub clock_running: bool,
     /// Correction requests, oldest first.
-    #[serde(default)]
     pub corrections: Vec<CorrectionRecord>,
     /// RFC 3339 time the paper originals arrived at home.
-    #[serde(default)]
     pub paper_received_at: Option<String>,
     /// Licence number given with an approval.
-    #[serde(default)]
     pub licence_no: String,
     /// The result document of an approval.
-    #[serde(default)]
     pub result: Option<MaterialRef>,
     /// Reason given with a denial.
-    #[serde(default)]
     pub denial_reason: String,
 }
 
@@ -246,10 +216,8 @@ pub struct CorrectionRecord {
     /// RFC 3339 time of the request.
     pub requested_at: String,
     /// RFC 3339 time the supplement arrived (home) or was resubmitted (window).
-    #[serde(default)]
     pub answered_at: Option<String>,
     /// Kinds attached at the window since the request (window side).
-    #[serde(default)]
     pub supplied: Vec<String>,
 }
 
@@ -269,7 +237,6 @@ pub struct MailLegRecord {
     /// Latest status.
     pub status: MailStatus,
     /// Carrier events, oldest first.
-    #[serde(default)]
     pub events: Vec<MailEventRecord>,
 }
 
@@ -281,7 +248,6 @@ pub struct MailEventRecord {
     /// RFC 3339 time.
     pub at: String,
     /// Carrier's note.
-    #[serde(default)]
     pub note: String,
 }
 
@@ -298,18 +264,12 @@ pub struct OutboxEntry {
     #[serde(with = "hex_bytes")]
     pub envelope: Vec<u8>,
     /// What the envelope carries: `application`, `supplement` or `update`.
-    #[serde(default = "default_kind")]
     pub kind: String,
     /// The materials whose blobs follow the envelope, in order.
     pub materials: Vec<MaterialRef>,
     /// Set when the receiver refused it (final) or attempts ran out: the
     /// worker leaves a parked entry alone.
-    #[serde(default)]
     pub parked: Option<String>,
-}
-
-fn default_kind() -> String {
-    "application".into()
 }
 
 /// A handoff this node received and receipted, kept for deduplication.
@@ -336,32 +296,6 @@ pub(crate) mod hex_bytes {
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let text = String::deserialize(d)?;
         super::unhex(&text).ok_or_else(|| serde::de::Error::custom("not hex"))
-    }
-}
-
-/// [`hex_bytes`] for optional fields.
-mod hex_opt {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(
-        bytes: &Option<Vec<u8>>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        match bytes {
-            Some(b) => s.serialize_some(&super::hex(b)),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<Vec<u8>>, D::Error> {
-        match Option::<String>::deserialize(d)? {
-            Some(text) => super::unhex(&text)
-                .map(Some)
-                .ok_or_else(|| serde::de::Error::custom("not hex")),
-            None => Ok(None),
-        }
     }
 }
 

@@ -212,7 +212,6 @@ pub(crate) fn stage(
             peer: entry.to.clone(),
             sent: true,
             receipt_seq: None,
-            signed_receipt: None,
         });
         batch.enqueue(entry);
     }

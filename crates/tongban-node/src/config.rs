@@ -181,7 +181,8 @@ struct RawDelivery {
     max_attempts: u32,
     batch_size: usize,
     streams: usize,
-    connect_timeout_ms: u64,
+    attempt_timeout_ms: u64,
+    min_rate_bytes_per_s: u64,
 }
 
 impl Default for RawDelivery {
@@ -193,7 +194,8 @@ impl Default for RawDelivery {
             max_attempts: d.max_attempts,
             batch_size: d.batch_size,
             streams: d.streams,
-            connect_timeout_ms: d.connect_timeout.as_millis() as u64,
+            attempt_timeout_ms: d.attempt_timeout.as_millis() as u64,
+            min_rate_bytes_per_s: d.min_rate_bytes_per_s,
         }
     }
 }
@@ -201,12 +203,14 @@ impl Default for RawDelivery {
 /// How the outbox worker delivers to partners (`[delivery]`).
 #[derive(Debug, Clone, Copy)]
 pub struct Delivery {
-    /// First retry delay after a failure (`initial_backoff_ms`, default 500).
+    /// First retry delay after a failed round of attempts to a partner
+    /// (`initial_backoff_ms`, default 500).
     pub initial_backoff: Duration,
     /// Retry delays double up to this (`max_backoff_ms`, default 60000).
     pub max_backoff: Duration,
-    /// Attempts before an entry is parked for an operator (`max_attempts`,
-    /// default 0: never park, keep retrying at `max_backoff`).
+    /// Consecutive failed rounds to a partner before their batches are
+    /// parked for an operator (`max_attempts`, default 0: never park, keep
+    /// retrying at `max_backoff`).
     pub max_attempts: u32,
     /// Handoffs sent in one stream and made durable with one flush at the
     /// receiver (`batch_size`, default 64).
@@ -215,8 +219,15 @@ pub struct Delivery {
     /// (`streams`, default 4; four beat two by a quarter in the drain
     /// benchmark); a case never has entries in two batches at once.
     pub streams: usize,
-    /// Time to connect to a partner (`connect_timeout_ms`, default 5000).
-    pub connect_timeout: Duration,
+    /// One deadline for the start of an attempt: TCP connect, TLS
+    /// handshake with the partner's identity check, HTTP/2 set-up and the
+    /// first frame of the stream (`attempt_timeout_ms`, default 10000).
+    /// HTTP/2 pings every half of it detect a connection that goes dark.
+    pub attempt_timeout: Duration,
+    /// The slowest transfer a stream may make: its answer is due within
+    /// `attempt_timeout` plus its bytes at this rate
+    /// (`min_rate_bytes_per_s`, default 65536, i.e. 64 KiB/s).
+    pub min_rate_bytes_per_s: u64,
 }
 
 impl Default for Delivery {
@@ -227,7 +238,8 @@ impl Default for Delivery {
             max_attempts: 0,
             batch_size: 64,
             streams: 4,
-            connect_timeout: Duration::from_secs(5),
+            attempt_timeout: Duration::from_secs(10),
+            min_rate_bytes_per_s: 64 * 1024,
         }
     }
 }
@@ -479,12 +491,13 @@ impl NodeConfig {
             || d.max_backoff_ms < d.initial_backoff_ms
             || d.batch_size == 0
             || d.streams == 0
-            || d.connect_timeout_ms == 0
+            || d.attempt_timeout_ms == 0
+            || d.min_rate_bytes_per_s == 0
         {
             return Err(ConfigError::new(
                 path,
                 "delivery",
-                "initial_backoff_ms, batch_size, streams and connect_timeout_ms must be positive and max_backoff_ms not below initial_backoff_ms",
+                "initial_backoff_ms, batch_size, streams, attempt_timeout_ms and min_rate_bytes_per_s must be positive and max_backoff_ms not below initial_backoff_ms",
             ));
         }
         let uncovered = years_without_calendar(&directory, &raw.review, Clock::system().today());
@@ -512,7 +525,8 @@ impl NodeConfig {
                 max_attempts: d.max_attempts,
                 batch_size: d.batch_size,
                 streams: d.streams,
-                connect_timeout: Duration::from_millis(d.connect_timeout_ms),
+                attempt_timeout: Duration::from_millis(d.attempt_timeout_ms),
+                min_rate_bytes_per_s: d.min_rate_bytes_per_s,
             },
             clock: Clock::system(),
             review: raw.review,

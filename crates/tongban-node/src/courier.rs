@@ -3,18 +3,27 @@
 //! Entries go per destination in batches, each over a stream of its own
 //! (the receiver makes a batch durable with one flush), up to `streams`
 //! batches per partner in flight; a case never has entries in two batches
-//! at once, so its handoffs arrive in order. Receipts are checked
-//! (signature, signer is the destination's node, every field and digest as
-//! sent) and stored with the cases' new states in one commit, which also
-//! removes each outbox entry if it is unchanged. A refusal is final: the
-//! entry is parked and the case notes why. A failed transfer backs off
-//! exponentially with jitter per destination; since the outbox is on disk,
-//! a restart resumes where the last run stopped.
+//! at once, so its handoffs arrive in order. The connection to a partner
+//! accepts only the destination county's node identity, checked in the TLS
+//! handshake before anything is sent ([`Link`]). Every attempt is bounded:
+//! one deadline to connect and start the stream, then a budget for the
+//! answer that grows with the bytes sent. Receipts are checked (signature,
+//! signer is the destination's node, every field and digest as sent) and
+//! stored with the cases' new states in one commit, which also removes each
+//! outbox entry if it is unchanged. A refusal is final: the entry is parked
+//! and the case notes why; so is a handoff whose stored material cannot be
+//! sent, while the rest of its batch goes on. A failed round of batches
+//! backs off exponentially with jitter per destination ([`Retry`]); since
+//! the outbox is on disk, a restart resumes where the last run stopped.
+//!
+//! Not here: what the partner checks (`service::federation`), how materials
+//! are stored (the ledger crate), TLS itself (`tongban_pki::tls`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use hyper_util::rt::TokioIo;
 use prost::Message;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -23,16 +32,22 @@ use tokio_stream::wrappers::ReceiverStream;
 use tongban_core::CaseState;
 use tongban_ledger::records::unhex;
 use tongban_ledger::{Batch, CaseRecord, EntryBody, MaterialRef, NewEntry, OutboxEntry, Payload};
-use tongban_pki::Principal;
+use tongban_pki::tls::{PartnerConnector, PartnerStream, TlsMaterial};
+use tongban_pki::{Identity, Principal};
 use tongban_proto::common::v1::{MaterialChunk, Receipt, SignedReceipt};
-use tongban_proto::federation::v1::federation_client::FederationClient;
+use tongban_proto::federation::v1::federation_server;
 use tongban_proto::federation::v1::{
-    HandoffFrame, HandoffResult, handoff_frame::Frame, handoff_result::Outcome,
+    HandoffFrame, HandoffReply, HandoffResult, handoff_frame::Frame, handoff_result::Outcome,
 };
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codegen::http::Uri;
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::codegen::{Context, Future, Pin, Poll, Service};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::NodeError;
 use crate::change::{self, Change};
+use crate::config::Delivery;
 use crate::ctx::Ctx;
 use crate::protocol::{CHUNK_SIZE, FORMAT_VERSION, RECEIPT_DOMAIN};
 
@@ -40,7 +55,125 @@ type Pending = (u64, OutboxEntry, Vec<u8>);
 
 pub(crate) struct Courier {
     ctx: Arc<Ctx>,
-    channels: Mutex<HashMap<String, Channel>>,
+    links: Mutex<HashMap<String, Arc<Link>>>,
+}
+
+/// The connection to one partner: dialled by this node (TCP, then TLS that
+/// accepts only the partner's node identity), kept while it works and
+/// dropped after a failure so that the next attempt dials afresh.
+struct Link {
+    endpoint: Endpoint,
+    dial: Dial,
+    channel: tokio::sync::Mutex<Option<Channel>>,
+}
+
+impl Link {
+    fn new(
+        url: &str,
+        tls: &TlsMaterial,
+        expected: Identity,
+        attempt_timeout: Duration,
+    ) -> Result<Self, NodeError> {
+        // Pings every half attempt timeout, answered within the other half,
+        // while a stream is open: a connection that goes dark fails its
+        // streams within the attempt timeout, well inside their budgets.
+        // (No pings on idle connections: servers may refuse them as abuse.)
+        let keepalive = attempt_timeout / 2;
+        let bad = |e: &dyn std::fmt::Display| NodeError::Invalid(format!("endpoint {url}: {e}"));
+        let uri: Uri = url.parse().map_err(|e| bad(&e))?;
+        let authority = uri.authority().ok_or_else(|| bad(&"no host"))?;
+        let addr = match authority.port_u16() {
+            Some(_) => authority.to_string(),
+            None => format!("{authority}:443"),
+        };
+        let connector = tls
+            .partner_connector(&host_of(url), expected)
+            .map_err(|e| bad(&e))?;
+        // The dialler does TLS itself, so tonic sees a plain `http` address;
+        // requests still carry the partner's `https` origin.
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| bad(&e))?
+            .origin(uri)
+            .http2_keep_alive_interval(keepalive)
+            .keep_alive_timeout(keepalive);
+        Ok(Self {
+            endpoint,
+            dial: Dial {
+                addr,
+                connector: Arc::new(connector),
+            },
+            channel: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    /// The open channel, or a new one: TCP connect, TLS handshake with the
+    /// identity check, HTTP/2 set-up. Nothing of a case is sent before
+    /// this returns.
+    async fn channel(&self) -> Result<Channel, NodeError> {
+        let mut open = self.channel.lock().await;
+        if let Some(channel) = open.as_ref() {
+            return Ok(channel.clone());
+        }
+        let channel = self
+            .endpoint
+            .connect_with_connector(self.dial.clone())
+            .await
+            .map_err(|e| NodeError::Unavailable(error_chain(&e)))?;
+        *open = Some(channel.clone());
+        Ok(channel)
+    }
+
+    /// Forgets the channel after a failure: the next attempt dials again.
+    async fn reset(&self) {
+        *self.channel.lock().await = None;
+    }
+}
+
+/// Dials a partner for tonic: TCP, then the partner's TLS connector.
+#[derive(Clone)]
+struct Dial {
+    addr: String,
+    connector: Arc<PartnerConnector>,
+}
+
+impl Service<Uri> for Dial {
+    type Response = TokioIo<PartnerStream>;
+    type Error = NodeError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, NodeError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), NodeError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Uri) -> Self::Future {
+        let (addr, connector) = (self.addr.clone(), self.connector.clone());
+        Box::pin(async move {
+            let tcp = tokio::net::TcpStream::connect(&addr)
+                .await
+                .map_err(|e| NodeError::Unavailable(format!("cannot connect to {addr}: {e}")))?;
+            let _ = tcp.set_nodelay(true);
+            let tls = connector
+                .connect(tcp)
+                .await
+                .map_err(|e| NodeError::Unavailable(format!("{addr}: {e}")))?;
+            Ok(TokioIo::new(tls))
+        })
+    }
+}
+
+/// An error with its sources, deduplicated (tonic wraps the dialler's
+/// error in layers that each say "transport error").
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }
 
 /// The retry delay after `failures` consecutive failures: doubling from the
@@ -53,6 +186,51 @@ pub(crate) fn backoff(initial: Duration, max: Duration, failures: u32) -> Durati
     base + jitter
 }
 
+/// When a partner may be tried again. Batches started between two
+/// failures form a round; batches of one round that fail (together, as
+/// when the partner goes down under four streams) count as one failure,
+/// so a short outage costs one short wait, not one per stream. A success
+/// resets it, and the next round opens every stream at once.
+#[derive(Debug, Default)]
+struct Retry {
+    /// Consecutive failed rounds.
+    failures: u32,
+    /// The current round; each batch remembers the round it started in.
+    round: u64,
+    /// No new batch before this.
+    at: Option<Instant>,
+}
+
+impl Retry {
+    /// When the partner is backing off at `now`, the end of the wait.
+    fn waiting(&self, now: Instant) -> Option<Instant> {
+        self.at.filter(|at| *at > now)
+    }
+
+    /// A batch of `round` failed at `now`. The first failure of the current
+    /// round counts: it returns the consecutive failures and the wait
+    /// before the next round. Later failures of that round return `None`.
+    fn failed(&mut self, round: u64, now: Instant, d: &Delivery) -> Option<(u32, Duration)> {
+        if round != self.round {
+            return None;
+        }
+        self.failures += 1;
+        self.round += 1;
+        let delay = backoff(d.initial_backoff, d.max_backoff, self.failures);
+        self.at = Some(now + delay);
+        Some((self.failures, delay))
+    }
+
+    /// A batch was delivered: the partner answers. Returns whether it had
+    /// been failing.
+    fn succeeded(&mut self) -> bool {
+        let was_failing = self.failures > 0;
+        self.failures = 0;
+        self.at = None;
+        was_failing
+    }
+}
+
 /// What the courier knows of one partner between batches.
 #[derive(Default)]
 struct Partner {
@@ -62,10 +240,10 @@ struct Partner {
     keys: HashSet<u64>,
     /// Cases with an entry in flight, each with how many.
     cases: HashMap<String, usize>,
-    /// Consecutive failed batches.
-    failures: u32,
-    /// No new batch before this (backing off).
-    retry_at: Option<Instant>,
+    /// Failures and the wait before the next round.
+    retry: Retry,
+    /// The round whose batches are parked after `max_attempts`, and why.
+    gave_up: Option<(u64, String)>,
 }
 
 impl Partner {
@@ -102,7 +280,7 @@ impl Courier {
     pub(crate) fn new(ctx: Arc<Ctx>) -> Self {
         Self {
             ctx,
-            channels: Mutex::new(HashMap::new()),
+            links: Mutex::new(HashMap::new()),
         }
     }
 
@@ -132,7 +310,7 @@ impl Courier {
             let mut next_wake: Option<Instant> = None;
             if !stopping {
                 for (dest, partner) in &mut partners {
-                    if let Some(at) = partner.retry_at.filter(|at| *at > now) {
+                    if let Some(at) = partner.retry.waiting(now) {
                         next_wake = Some(next_wake.map_or(at, |w| w.min(at)));
                         continue;
                     }
@@ -141,16 +319,16 @@ impl Courier {
                             Ok(batch) if !batch.is_empty() => batch,
                             Ok(_) => break,
                             Err(e) => {
-                                tracing::error!(peer = %dest, error = %e, "cannot read the outbox");
+                                tracing::error!(partner = %dest, error = %e, "cannot read the outbox");
                                 break;
                             }
                         };
                         partner.take(&batch);
                         let courier = this.clone();
-                        let dest = dest.clone();
+                        let (dest, round) = (dest.clone(), partner.retry.round);
                         tasks.spawn(async move {
                             let result = courier.deliver(&dest, &batch).await;
-                            (dest, batch, result)
+                            (dest, round, batch, result)
                         });
                     }
                 }
@@ -177,35 +355,66 @@ impl Courier {
                 () = ctx.wake.notified(), if !stopping => continue,
                 () = sleep_until_some(next_wake), if !stopping => continue,
             };
-            let Some(Ok((dest, batch, result))) = joined else {
+            let Some(Ok((dest, round, batch, result))) = joined else {
                 continue;
             };
             let Some(partner) = partners.get_mut(&dest) else {
                 continue;
             };
             partner.give_back(&batch);
-            match result {
+            let err = match result {
                 Ok(()) => {
-                    if partner.failures > 0 {
-                        tracing::info!(peer = %dest, "partner reachable again, handoffs delivered");
+                    if partner.retry.succeeded() {
+                        tracing::info!(partner = %dest, "partner reachable again, handoffs delivered");
                     }
-                    partner.failures = 0;
-                    partner.retry_at = None;
+                    continue;
                 }
-                Err(err) => {
-                    partner.failures += 1;
-                    let delay = backoff(d.initial_backoff, d.max_backoff, partner.failures);
-                    partner.retry_at = Some(Instant::now() + delay);
-                    if d.max_attempts > 0 && partner.failures >= d.max_attempts {
-                        let reason = format!("gave up after {} attempts: {err}", partner.failures);
-                        tracing::error!(peer = %dest, %reason, pending = batch.len(), "handoffs parked");
-                        this.park(&batch, &reason).await;
-                        partner.failures = 0;
-                        partner.retry_at = None;
-                    } else {
-                        tracing::warn!(peer = %dest, error = %err, attempt = partner.failures, retry_in = ?delay, pending = batch.len(), "handoff failed, will retry");
+                Err(Failure::Local { index, reason }) => {
+                    // Nothing the partner did: park that handoff; the rest
+                    // of the batch is picked up again at once.
+                    let one = std::slice::from_ref(&batch[index]);
+                    tracing::error!(partner = %dest, handoff = %one[0].1.handoff_id, %reason, "handoff parked");
+                    this.park(one, &reason).await;
+                    continue;
+                }
+                Err(Failure::Partner(err)) => err,
+            };
+            let now = Instant::now();
+            match partner.retry.failed(round, now, &d) {
+                Some((attempt, _)) if d.max_attempts > 0 && attempt >= d.max_attempts => {
+                    let reason = format!("gave up after {attempt} attempts: {err}");
+                    tracing::error!(partner = %dest, %reason, pending = batch.len(), "handoffs parked");
+                    this.park(&batch, &reason).await;
+                    partner.retry.succeeded();
+                    partner.gave_up = Some((round, reason));
+                }
+                Some((attempt, delay)) => {
+                    tracing::warn!(partner = %dest, error = %err, attempt, next_try_in = ?delay, "handoff attempt failed");
+                    let note = format!(
+                        "not yet delivered to {dest}: {err}; next try in {}",
+                        humanize(delay)
+                    );
+                    this.note(&batch, &note).await;
+                }
+                // Another stream of a round already counted: same attempt,
+                // same wait (and no second WARN for it).
+                None => match &partner.gave_up {
+                    Some((parked, reason)) if *parked == round => {
+                        this.park(&batch, &reason.clone()).await;
                     }
-                }
+                    _ => {
+                        let wait = partner
+                            .retry
+                            .waiting(now)
+                            .map_or(Duration::ZERO, |at| at - now);
+                        tracing::debug!(partner = %dest, error = %err, "another stream of a failed round failed");
+                        let note = format!(
+                            "not yet delivered to {dest}: {err}; next try in {}",
+                            humanize(wait)
+                        );
+                        this.note(&batch, &note).await;
+                    }
+                },
             }
         }
     }
@@ -226,40 +435,81 @@ impl Courier {
             .collect())
     }
 
-    fn channel(&self, dest: &str) -> Result<Channel, NodeError> {
-        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = channels.get(dest) {
-            return Ok(c.clone());
+    /// The link to `dest`, made on first use: its connector accepts only
+    /// the destination county's node identity.
+    fn link(&self, dest: &str) -> Result<Arc<Link>, NodeError> {
+        let mut links = self.links.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(link) = links.get(dest) {
+            return Ok(link.clone());
         }
-        let code = dest
+        let code: tongban_core::CountyCode = dest
             .parse()
             .map_err(|e| NodeError::Invalid(format!("destination {dest}: {e}")))?;
         let county = self.ctx.directory.county(&code).ok_or_else(|| {
             NodeError::NotPermitted(format!("{dest} is not in the federation directory"))
         })?;
-        let host = host_of(&county.endpoint);
-        let channel = Endpoint::from_shared(county.endpoint.clone())
-            .map_err(|e| NodeError::Invalid(format!("endpoint of {dest}: {e}")))?
-            .tls_config(self.ctx.tls.client_config(&host))
-            .map_err(|e| NodeError::Invalid(format!("tls for {dest}: {e}")))?
-            .connect_timeout(self.ctx.delivery.connect_timeout)
-            .http2_keep_alive_interval(Duration::from_secs(20))
-            .keep_alive_timeout(Duration::from_secs(20))
-            .connect_lazy();
-        channels.insert(dest.to_owned(), channel.clone());
-        Ok(channel)
+        let expected = Identity {
+            trust_domain: self.ctx.directory.trust_domain.clone(),
+            principal: Principal::Node { county: code },
+        };
+        let link = Arc::new(Link::new(
+            &county.endpoint,
+            &self.ctx.tls,
+            expected,
+            self.ctx.delivery.attempt_timeout,
+        )?);
+        links.insert(dest.to_owned(), link.clone());
+        Ok(link)
     }
 
     /// Sends one batch and records its outcome.
-    async fn deliver(&self, dest: &str, batch: &[Pending]) -> Result<(), NodeError> {
-        let channel = self.channel(dest)?;
-        let mut client = FederationClient::new(channel);
+    async fn deliver(&self, dest: &str, batch: &[Pending]) -> Result<(), Failure> {
+        let link = self.link(dest)?;
+        let result = self.deliver_on(&link, dest, batch).await;
+        if let Err(Failure::Partner(_)) = result {
+            link.reset().await;
+        }
+        result
+    }
+
+    async fn deliver_on(&self, link: &Link, dest: &str, batch: &[Pending]) -> Result<(), Failure> {
+        // One deadline for connecting (TCP, TLS with the identity check,
+        // HTTP/2) and the stream's first frame; the answer is due within a
+        // budget that grows with the bytes sent.
+        let d = self.ctx.delivery;
+        let started = Instant::now();
+        let start_by = started + d.attempt_timeout;
+        let bytes: u64 = batch
+            .iter()
+            .map(|(_, e, _)| {
+                e.envelope.len() as u64 + e.materials.iter().map(|m| m.size).sum::<u64>()
+            })
+            .sum();
+        let budget = stream_budget(&d, bytes);
+        let channel = tokio::time::timeout_at(start_by, link.channel())
+            .await
+            .map_err(|_| {
+                NodeError::Unavailable(format!(
+                    "no connection (TCP, TLS, HTTP/2) within {:?}",
+                    d.attempt_timeout
+                ))
+            })??;
         let (tx, rx) = mpsc::channel::<HandoffFrame>(16);
-        let (fail_tx, fail_rx) = oneshot::channel::<String>();
-        let blobs: Vec<(Vec<u8>, Vec<MaterialRef>)> = batch
+        // A handoff this node cannot send: (its index in the batch, why).
+        let (fail_tx, mut fail_rx) = mpsc::channel::<(usize, String)>(2);
+        let (first_tx, mut first_rx) = oneshot::channel::<()>();
+        let (done_tx, done_rx) = oneshot::channel::<()>();
+        let items: Vec<(Vec<u8>, Vec<MaterialRef>)> = batch
             .iter()
             .map(|(_, e, _)| (e.envelope.clone(), e.materials.clone()))
             .collect();
+        let frames = Checked::new(
+            ReceiverStream::new(rx),
+            &items,
+            first_tx,
+            done_rx,
+            fail_tx.clone(),
+        );
         let store = self.ctx.store.clone();
         // Every stream starts with this node's signed checkpoint: the
         // partner keeps it as evidence of our history.
@@ -274,28 +524,94 @@ impl Courier {
             {
                 return;
             }
-            if let Err(e) = produce(&store, blobs, &tx).await {
-                let _ = fail_tx.send(e);
+            // One handoff at a time, so that a material that cannot be
+            // read is known by the handoff it belongs to.
+            for (index, item) in items.into_iter().enumerate() {
+                if let Err(e) = produce(&store, vec![item], &tx).await {
+                    let _ = fail_tx.send((index, e)).await;
+                    return;
+                }
             }
+            // Only now may the stream end cleanly (see `Checked`).
+            let _ = done_tx.send(());
         });
-        let reply = tokio::select! {
-            reply = client.handoff(ReceiverStream::new(rx)) => reply,
-            // Dropping the call resets the stream, so the receiver stores nothing of it.
-            Ok(reason) = fail_rx => return Err(NodeError::Unavailable(format!("reading local materials: {reason}"))),
+        let call = handoff(channel, frames);
+        tokio::pin!(call);
+        let (mut started_stream, mut watching) = (false, true);
+        // A handoff this node cannot send, once known: the stream is being
+        // aborted, and its end awaited so that the abort reaches the partner.
+        let mut local: Option<(usize, String)> = None;
+        let reply = loop {
+            let deadline = if started_stream {
+                started + budget
+            } else {
+                start_by
+            };
+            tokio::select! {
+                reply = &mut call => break reply,
+                first = &mut first_rx, if !started_stream => {
+                    // A dropped sender means the call is over: its outcome follows.
+                    started_stream = true;
+                    let _ = first;
+                }
+                failed = fail_rx.recv(), if watching => match failed {
+                    Some(failure) => {
+                        local.get_or_insert(failure);
+                    }
+                    None => watching = false,
+                },
+                () = tokio::time::sleep_until(deadline) => {
+                    if local.is_some() {
+                        // The abort did not get through in time either.
+                        break Err(tonic::Status::deadline_exceeded("aborting the stream"));
+                    }
+                    // Dropping the call cancels the stream; the partner may
+                    // keep the whole envelopes it had (at least once: a
+                    // retry gets their receipts replayed).
+                    return Err(Failure::Partner(NodeError::Unavailable(if started_stream {
+                        format!("no answer within {budget:?} for {bytes} bytes")
+                    } else {
+                        format!("the stream did not start within {:?}", d.attempt_timeout)
+                    })));
+                }
+            }
         };
+        if let Some((index, reason)) = local {
+            let reason = self.unsendable(&batch[index].1, reason);
+            return Err(Failure::Local { index, reason });
+        }
         let reply = reply
-            .map_err(|s| {
-                NodeError::Unavailable(format!("{dest}: {} ({:?})", s.message(), s.code()))
-            })?
+            .map_err(|s| NodeError::Unavailable(status_text(&s)))?
             .into_inner();
         if reply.results.len() != batch.len() {
-            return Err(NodeError::Unavailable(format!(
+            return Err(Failure::Partner(NodeError::Unavailable(format!(
                 "{dest} answered {} results for {} envelopes",
                 reply.results.len(),
                 batch.len()
-            )));
+            ))));
         }
-        self.record(dest, batch, reply.results).await
+        Ok(self.record(dest, batch, reply.results).await?)
+    }
+
+    /// Why a handoff cannot be sent, naming the material: `reason` is what
+    /// the sending found; a look at each of its materials finds which one.
+    fn unsendable(&self, entry: &OutboxEntry, reason: String) -> String {
+        let store = &self.ctx.store;
+        if reason.starts_with("material ") {
+            return reason; // found by the check of what was sent
+        }
+        let culprit = entry.materials.iter().find(|m| {
+            if reason.contains(&m.sha256) {
+                return true;
+            }
+            // Opening checks a logged material's digest and a file's size.
+            store.open_material(m).is_err()
+        });
+        match culprit {
+            // The kind, not the file name: a name may carry personal data.
+            Some(m) => format!("cannot send material {}: {reason}", m.kind),
+            None => format!("cannot send its materials: {reason}"),
+        }
     }
 
     /// Stores receipts and refusals of one batch in one commit.
@@ -380,7 +696,7 @@ impl Courier {
                             // The receiver replays the same receipt on every
                             // retry, so retrying cannot help: park it.
                             let reason = format!("receipt from {dest} rejected: {reason}");
-                            tracing::error!(peer = %dest, handoff = %entry.handoff_id, %reason, "handoff parked");
+                            tracing::error!(partner = %dest, handoff = %entry.handoff_id, %reason, "handoff parked");
                             let body = EntryBody::HandoffParked {
                                 handoff_id: entry.handoff_id.clone(),
                                 to: entry.to.clone(),
@@ -394,7 +710,7 @@ impl Courier {
                         .map(|c| c.as_str_name())
                         .unwrap_or("UNKNOWN");
                     let reason = format!("refused by {dest} ({code}): {}", r.message);
-                    tracing::warn!(peer = %dest, handoff = %entry.handoff_id, %reason, "handoff refused, parked");
+                    tracing::warn!(partner = %dest, handoff = %entry.handoff_id, %reason, "handoff refused, parked");
                     let body = EntryBody::HandoffRefused {
                         handoff_id: entry.handoff_id.clone(),
                         to: entry.to.clone(),
@@ -475,6 +791,38 @@ impl Courier {
             .collect()
     }
 
+    /// Notes the last delivery problem on the cases of a batch (a note
+    /// only: the case's state and ledger do not change).
+    async fn note(&self, batch: &[Pending], note: &str) {
+        let ctx = &self.ctx;
+        let _guards = ctx
+            .locks
+            .lock_all(batch.iter().map(|(_, e, _)| e.application_id.clone()))
+            .await;
+        let mut commit = Batch::default();
+        let mut seen = HashSet::new();
+        for (_, entry, _) in batch {
+            if !seen.insert(entry.application_id.as_str()) {
+                continue;
+            }
+            match ctx.store.case(&entry.application_id) {
+                Ok(Some(mut case)) if case.note != note => {
+                    case.note = note.to_owned();
+                    commit.put_case(case);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read a case to note a delivery problem")
+                }
+            }
+        }
+        if !commit.is_empty()
+            && let Err(e) = ctx.store.commit(commit).await
+        {
+            tracing::error!(error = %e, "cannot note a delivery problem");
+        }
+    }
+
     /// Parks entries the courier gave up on, noting why on their cases.
     async fn park(&self, batch: &[Pending], reason: &str) {
         let ctx = &self.ctx;
@@ -542,6 +890,246 @@ fn park_in(
     commit.update_outbox(key, parked);
 }
 
+/// Why a batch was not delivered.
+#[derive(Debug)]
+enum Failure {
+    /// The partner, or the way to it: the batch is retried after a wait.
+    Partner(NodeError),
+    /// This node cannot send one handoff of the batch (a stored material
+    /// that is damaged, gone, or no longer matches its digest): that one is
+    /// parked, the rest of the batch goes again at once.
+    Local {
+        /// Its index in the batch.
+        index: usize,
+        /// Why, naming the material.
+        reason: String,
+    },
+}
+
+impl From<NodeError> for Failure {
+    fn from(e: NodeError) -> Self {
+        Self::Partner(e)
+    }
+}
+
+/// The frames of a stream on their way out, checked: every material that
+/// is not read from the material log (which checks its digest on reading)
+/// must have the size and SHA-256 its envelope declares, checked before
+/// the next envelope or the end of the stream goes out. On a mismatch, or
+/// if the producer did not finish, the stream never ends cleanly: the
+/// failure is reported and the stream aborted ([`Outgoing::Abort`]), so
+/// the receiver keeps nothing of it. Also tells when the first frame is
+/// taken (the stream has started).
+struct Checked {
+    inner: ReceiverStream<HandoffFrame>,
+    /// Per handoff, its materials.
+    items: Vec<Vec<MaterialRef>>,
+    /// The handoff whose frames are going out.
+    item: Option<usize>,
+    /// Its materials so far: digest and bytes.
+    sums: Vec<(Sha256, u64)>,
+    first: Option<oneshot::Sender<()>>,
+    done: oneshot::Receiver<()>,
+    fail: mpsc::Sender<(usize, String)>,
+    aborted: bool,
+}
+
+impl Checked {
+    fn new(
+        inner: ReceiverStream<HandoffFrame>,
+        items: &[(Vec<u8>, Vec<MaterialRef>)],
+        first: oneshot::Sender<()>,
+        done: oneshot::Receiver<()>,
+        fail: mpsc::Sender<(usize, String)>,
+    ) -> Self {
+        Self {
+            inner,
+            items: items.iter().map(|(_, m)| m.clone()).collect(),
+            item: None,
+            sums: Vec::new(),
+            first: Some(first),
+            done,
+            fail,
+            aborted: false,
+        }
+    }
+
+    /// Checks the handoff whose frames are all out.
+    fn finish_item(&mut self) -> Result<(), (usize, String)> {
+        let Some(index) = self.item else {
+            return Ok(());
+        };
+        let sums = std::mem::take(&mut self.sums);
+        for (m, (sum, n)) in self.items[index].iter().zip(sums) {
+            if m.log.is_some() {
+                continue;
+            }
+            let got = tongban_ledger::records::hex(&sum.finalize());
+            if n != m.size || got != m.sha256 {
+                return Err((
+                    index,
+                    format!(
+                        "material {} no longer matches its digest: {n} bytes with SHA-256 {got}, stored as {} bytes with {}",
+                        m.kind, m.size, m.sha256
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reports `failure` and aborts the stream.
+    fn abort(&mut self, failure: (usize, String)) -> Poll<Option<Outgoing>> {
+        self.aborted = true;
+        let _ = self.fail.try_send(failure);
+        Poll::Ready(Some(Outgoing::Abort))
+    }
+}
+
+impl tokio_stream::Stream for Checked {
+    type Item = Outgoing;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Outgoing>> {
+        let this = self.get_mut();
+        if this.aborted {
+            // Never a clean end after an abort (the transport stops
+            // polling at the abort anyway).
+            return Poll::Pending;
+        }
+        let Poll::Ready(next) = Pin::new(&mut this.inner).poll_next(cx) else {
+            return Poll::Pending;
+        };
+        let Some(frame) = next else {
+            if let Err(failure) = this.finish_item() {
+                return this.abort(failure);
+            }
+            if this.done.try_recv().is_err() {
+                // The producer stopped without finishing; it reported why
+                // (or panicked): the receiver must not see a clean end.
+                let index = this.item.unwrap_or(0);
+                return this.abort((index, "the stream was not produced to its end".into()));
+            }
+            return Poll::Ready(None);
+        };
+        match &frame.frame {
+            Some(Frame::Envelope(_)) => {
+                if let Err(failure) = this.finish_item() {
+                    return this.abort(failure);
+                }
+                let index = this.item.map_or(0, |i| i + 1);
+                let n = this.items.get(index).map_or(0, Vec::len);
+                this.item = Some(index);
+                this.sums = (0..n).map(|_| (Sha256::new(), 0)).collect();
+            }
+            Some(Frame::Chunk(chunk)) => {
+                let skip = this
+                    .item
+                    .and_then(|i| this.items[i].get(chunk.material as usize))
+                    .is_none_or(|m| m.log.is_some());
+                if !skip && let Some((sum, n)) = this.sums.get_mut(chunk.material as usize) {
+                    sum.update(&chunk.data);
+                    *n += chunk.data.len() as u64;
+                }
+            }
+            _ => {}
+        }
+        if let Some(first) = this.first.take() {
+            let _ = first.send(());
+        }
+        Poll::Ready(Some(Outgoing::Frame(frame)))
+    }
+}
+
+/// Calls `Handoff` on `channel` with `frames` (the generated client's call,
+/// with [`HandoffCodec`]).
+async fn handoff(
+    channel: Channel,
+    frames: Checked,
+) -> Result<tonic::Response<HandoffReply>, tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready()
+        .await
+        .map_err(|e| tonic::Status::unavailable(format!("connection not ready: {e}")))?;
+    let mut request = tonic::Request::new(frames);
+    request.extensions_mut().insert(tonic::GrpcMethod::new(
+        federation_server::SERVICE_NAME,
+        "Handoff",
+    ));
+    grpc.client_streaming(
+        request,
+        PathAndQuery::from_static(HANDOFF_PATH),
+        HandoffCodec,
+    )
+    .await
+}
+
+/// What goes into a handoff stream: a frame, or the order to abort it.
+///
+/// Dropping a call is not enough to abort: the transport then sends
+/// RST_STREAM(CANCEL), which hyper and tonic servers read as a clean end of
+/// the client's stream, so the receiver would commit and receipt the
+/// envelopes it had so far. An error from the request body instead makes
+/// the transport send RST_STREAM(INTERNAL_ERROR), which every receiver
+/// sees as a broken stream and stores nothing of (protocol §7.4).
+enum Outgoing {
+    Frame(HandoffFrame),
+    Abort,
+}
+
+/// The `Handoff` call with [`Outgoing`] items: frames encoded as protobuf,
+/// `Abort` failing the encoder (hence the request body).
+struct HandoffCodec;
+
+/// The method's path, as the generated client has it.
+const HANDOFF_PATH: &str = "/tongban.federation.v1.Federation/Handoff";
+
+struct HandoffEncoder;
+
+struct ReplyDecoder;
+
+impl Codec for HandoffCodec {
+    type Encode = Outgoing;
+    type Decode = HandoffReply;
+    type Encoder = HandoffEncoder;
+    type Decoder = ReplyDecoder;
+
+    fn encoder(&mut self) -> HandoffEncoder {
+        HandoffEncoder
+    }
+
+    fn decoder(&mut self) -> ReplyDecoder {
+        ReplyDecoder
+    }
+}
+
+impl Encoder for HandoffEncoder {
+    type Item = Outgoing;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Outgoing, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        match item {
+            // The buffer grows as needed: encoding cannot run out of room.
+            Outgoing::Frame(frame) => frame
+                .encode(dst)
+                .map_err(|e| tonic::Status::internal(format!("encoding a frame: {e}"))),
+            Outgoing::Abort => Err(tonic::Status::aborted(
+                "the sender aborted the handoff stream",
+            )),
+        }
+    }
+}
+
+impl Decoder for ReplyDecoder {
+    type Item = HandoffReply;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<HandoffReply>, tonic::Status> {
+        HandoffReply::decode(src)
+            .map(Some)
+            .map_err(|e| tonic::Status::internal(format!("decoding the reply: {e}")))
+    }
+}
+
 /// Feeds envelopes and their material chunks, read from the blob store.
 async fn produce(
     store: &tongban_ledger::Store,
@@ -560,12 +1148,13 @@ async fn produce(
         }
         for (index, material) in blobs.iter().enumerate() {
             let sha = &material.sha256;
-            // Small materials live in the material log, the rest in files.
-            if let Some(content) = store.small_material(material).map_err(|e| e.to_string())? {
-                for piece in content.chunks(CHUNK_SIZE) {
+            let mut reader = store.open_material(material).map_err(|e| e.to_string())?;
+            // Small materials come from the material log, already in memory.
+            if reader.in_memory() {
+                while let Some(piece) = reader.read_chunk(CHUNK_SIZE).map_err(|e| e.to_string())? {
                     let chunk = MaterialChunk {
                         material: index as u32,
-                        data: piece.to_vec().into(),
+                        data: piece,
                     };
                     if tx
                         .send(HandoffFrame {
@@ -583,21 +1172,11 @@ async fn produce(
             // megabyte at a time and cut them into chunks there, so the two
             // runtime threads never wait on the disk. Each megabyte is read
             // into a buffer of its own that the chunks share (no copy).
-            let path = store.blobs().path(sha);
             let tx = tx.clone();
             let sent = tokio::task::spawn_blocking(move || -> Result<bool, String> {
-                use std::io::Read;
                 const READ: usize = 1 << 20;
-                let mut file =
-                    std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-                loop {
-                    let mut buf = Vec::with_capacity(READ);
-                    (&mut file)
-                        .take(READ as u64)
-                        .read_to_end(&mut buf)
-                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                while let Some(buf) = reader.read_chunk(READ).map_err(|e| e.to_string())? {
                     let filled = buf.len();
-                    let buf = bytes::Bytes::from(buf);
                     for start in (0..filled).step_by(CHUNK_SIZE) {
                         let chunk = MaterialChunk {
                             material: index as u32,
@@ -612,10 +1191,8 @@ async fn produce(
                             return Ok(false);
                         }
                     }
-                    if filled < READ {
-                        return Ok(true);
-                    }
                 }
+                Ok(true)
             })
             .await
             .map_err(|e| format!("reading {sha}: {e}"))??;
@@ -677,6 +1254,36 @@ fn check_receipt(
     Ok(r)
 }
 
+/// A call's failure: code, message and the transport's causes.
+fn status_text(status: &tonic::Status) -> String {
+    use std::error::Error;
+    match status.source() {
+        Some(source) => format!(
+            "{:?}: {}: {}",
+            status.code(),
+            status.message(),
+            error_chain(source)
+        ),
+        None => format!("{:?}: {}", status.code(), status.message()),
+    }
+}
+
+/// How long a stream of `bytes` may take from the start of its attempt
+/// to the partner's answer: the attempt timeout (which also covers the
+/// partner's checks and flush) plus the bytes at the slowest rate allowed.
+fn stream_budget(d: &Delivery, bytes: u64) -> Duration {
+    d.attempt_timeout + Duration::from_secs_f64(bytes as f64 / d.min_rate_bytes_per_s.max(1) as f64)
+}
+
+/// A delay for people: `750ms`, `2.5s`, `60s`.
+fn humanize(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
 /// The host of an `https://host:port` endpoint (for TLS name checks).
 pub(crate) fn host_of(endpoint: &str) -> String {
     let rest = endpoint.split_once("://").map_or(endpoint, |(_, r)| r);
@@ -709,6 +1316,74 @@ mod tests {
             let base = Duration::from_millis(base);
             assert!(d >= base && d <= base.mul_f64(1.25), "{failures}: {d:?}");
         }
+    }
+
+    #[test]
+    fn streams_failing_together_count_as_one_failure() {
+        let d = Delivery::default();
+        let now = Instant::now();
+        let mut retry = Retry::default();
+        let round = retry.round;
+        let counted: Vec<_> = (0..4).map(|_| retry.failed(round, now, &d)).collect();
+        assert!(matches!(counted[0], Some((1, _))), "{counted:?}");
+        assert!(counted[1..].iter().all(Option::is_none), "{counted:?}");
+        let wait = retry.waiting(now).expect("backing off") - now;
+        assert!(wait >= d.initial_backoff && wait <= d.initial_backoff.mul_f64(1.25));
+        // The next round's failure is the second; a success resets.
+        let (failures, _) = retry.failed(retry.round, now, &d).expect("a new round");
+        assert_eq!(failures, 2);
+        assert!(retry.succeeded());
+        assert_eq!(retry.failures, 0);
+        assert!(retry.waiting(now).is_none());
+        assert!(!retry.succeeded());
+    }
+
+    /// Shipped defaults: cases queued when a partner goes down for 10 s,
+    /// tried with four streams a round, get their first receipt within
+    /// 10 s of the partner being back (whatever the jitter).
+    #[test]
+    fn a_ten_second_outage_costs_at_most_ten_seconds_after_it() {
+        let d = Delivery::default();
+        let outage = Duration::from_secs(10);
+        let mut worst = Duration::ZERO;
+        for _ in 0..1000 {
+            let start = Instant::now();
+            let back = start + outage;
+            let mut retry = Retry::default();
+            let mut now = start;
+            while now < back {
+                let round = retry.round;
+                for _ in 0..d.streams {
+                    retry.failed(round, now, &d);
+                }
+                now = retry.waiting(now).expect("backing off");
+            }
+            assert!(retry.succeeded());
+            worst = worst.max(now - back);
+        }
+        assert!(
+            worst <= outage,
+            "first receipt {worst:?} after the partner was back"
+        );
+    }
+
+    #[test]
+    fn a_stream_gets_the_attempt_timeout_plus_its_bytes_at_the_minimum_rate() {
+        let d = Delivery {
+            attempt_timeout: Duration::from_secs(10),
+            min_rate_bytes_per_s: 64 * 1024,
+            ..Delivery::default()
+        };
+        assert_eq!(stream_budget(&d, 0), Duration::from_secs(10));
+        assert_eq!(stream_budget(&d, 64 * 1024 * 30), Duration::from_secs(40));
+    }
+
+    #[test]
+    fn the_handoff_path_is_the_services() {
+        assert_eq!(
+            HANDOFF_PATH,
+            format!("/{}/Handoff", federation_server::SERVICE_NAME)
+        );
     }
 
     #[test]

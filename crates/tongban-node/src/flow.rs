@@ -166,9 +166,7 @@ pub(crate) fn mirror(
     // which may be newer. A state that is set reports a move the sender made
     // and is authoritative for.
     if !update.state.is_empty() {
-        let state: CaseState = update
-            .state
-            .parse()
+        let state = CaseState::parse_wire(&update.state)
             .map_err(|e| NodeError::Invalid(format!("update state: {e}")))?;
         if state != case.state && !case.state.can_move_to(state) {
             // Several steps at once (e.g. approved and ready for pickup):

@@ -3,10 +3,12 @@
 //! uploads content (apply, attach, handoff, approve).
 //!
 //! Nothing is kept of a material that fails: its temporary file goes when
-//! its writer is dropped. Blobs this upload created are listed so the caller
-//! can remove them if the ledger write that should name them fails.
+//! its writer is dropped. Blob files this upload created are staged
+//! ([`StagedBlobs`]): they are removed when the upload or its result is
+//! dropped, unless the batch that names them keeps them
+//! (`Batch::keep_blobs`) and is committed.
 
-use tongban_ledger::{BlobWriter, MaterialRef, PendingBlob, Store};
+use tongban_ledger::{BlobWriter, MaterialRef, PendingBlob, StagedBlobs, Store};
 use tongban_proto::common::v1::{MaterialChunk, MaterialHeader};
 
 use crate::NodeError;
@@ -20,7 +22,7 @@ pub(crate) struct Ingest<'a> {
     done: Vec<MaterialRef>,
     /// Large materials whose last sync runs while the next one arrives.
     pending: Vec<PendingBlob>,
-    created: Vec<String>,
+    staged: StagedBlobs,
 }
 
 /// A finished upload.
@@ -28,17 +30,9 @@ pub(crate) struct Ingest<'a> {
 pub(crate) struct Ingested {
     /// The materials, in declaration order.
     pub(crate) materials: Vec<MaterialRef>,
-    /// Blobs this upload created (digests), to remove if the commit fails.
-    pub(crate) created: Vec<String>,
-}
-
-impl Ingested {
-    /// Removes the blobs this upload created (after a failed commit).
-    pub(crate) fn discard(&self, store: &Store) {
-        for sha in &self.created {
-            store.blobs().remove(sha);
-        }
-    }
+    /// Blob files this upload created: removed when dropped, unless handed
+    /// to the batch that names them (`Batch::keep_blobs`).
+    pub(crate) blobs: StagedBlobs,
 }
 
 fn what(h: &MaterialHeader, i: usize) -> String {
@@ -55,7 +49,7 @@ impl<'a> Ingest<'a> {
             writer: None,
             done: Vec::new(),
             pending: Vec::new(),
-            created: Vec::new(),
+            staged: StagedBlobs::default(),
         }
     }
 
@@ -106,9 +100,6 @@ impl<'a> Ingest<'a> {
         let pending = writer.finish_later().map_err(content_error)?;
         let blob = pending.blob().clone();
         self.pending.push(pending);
-        if blob.created {
-            self.created.push(blob.sha256_hex.clone());
-        }
         // A small material goes to the material log now; the commit that
         // names it syncs the log before writing anything.
         let log = match &blob.inline {
@@ -127,43 +118,29 @@ impl<'a> Ingest<'a> {
     }
 
     /// Completes the upload: every declared material must be whole.
+    /// On an error, the upload is dropped and leaves nothing.
     pub(crate) fn finish(mut self) -> Result<Ingested, NodeError> {
-        let result = (|| {
-            while self.current < self.headers.len() {
-                self.finish_current()?;
-            }
-            for pending in self.pending.drain(..) {
-                pending.wait().map_err(content_error)?;
-            }
-            Ok(())
-        })();
-        if let Err(e) = result {
-            self.abandon();
-            return Err(e);
+        while self.current < self.headers.len() {
+            self.finish_current()?;
+        }
+        for pending in self.pending.drain(..) {
+            pending.wait(&mut self.staged).map_err(content_error)?;
         }
         Ok(Ingested {
             materials: std::mem::take(&mut self.done),
-            created: std::mem::take(&mut self.created),
+            blobs: std::mem::take(&mut self.staged),
         })
-    }
-
-    /// Drops everything received so far, including completed blobs this
-    /// upload created.
-    pub(crate) fn abandon(&mut self) {
-        self.writer = None;
-        // Dropping a pending blob waits for its thread, so what it created
-        // is in place before it is removed below.
-        self.pending.clear();
-        for sha in self.created.drain(..) {
-            self.store.blobs().remove(&sha);
-        }
     }
 }
 
 impl Drop for Ingest<'_> {
     fn drop(&mut self) {
-        // An upload dropped before `finish` (client went away, refusal) leaves nothing.
-        self.abandon();
+        // An upload dropped before `finish` (client went away, refusal)
+        // leaves nothing: a pending blob dropped waits for its thread and
+        // removes what it put in place; the files already staged go with
+        // `staged`, after this.
+        self.writer = None;
+        self.pending.clear();
     }
 }
 

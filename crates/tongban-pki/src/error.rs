@@ -44,6 +44,18 @@ pub enum PkiError {
     /// A certificate does not chain to the federation CA, or is not valid now.
     #[error("certificate not trusted: {0}")]
     Untrusted(String),
+    /// A partner's server certificate is valid but names another identity
+    /// than the partner this connection is for.
+    #[error("wrong partner: server certificate is {presented}, expected {expected}")]
+    WrongPeer {
+        /// The SPIFFE ID the connection is for.
+        expected: String,
+        /// What the certificate carries.
+        presented: String,
+    },
+    /// A TLS handshake with a partner failed.
+    #[error("tls handshake failed: {0}")]
+    Handshake(String),
     /// A signature does not verify.
     #[error("bad signature: {0}")]
     Signature(String),

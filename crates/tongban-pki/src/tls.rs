@@ -1,13 +1,17 @@
 //! TLS for every port: a TLS 1.3 server that requires a client certificate
-//! chaining to the federation CA, the accept loop that feeds tonic, and the
-//! client configuration used by the CLI and by nodes calling partners.
+//! chaining to the federation CA, the accept loop that feeds tonic, the
+//! client configuration used by the CLI, and the connector a node uses to
+//! call one partner, which accepts only that partner's node certificate.
 
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::ServerConfig;
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, ServerConfig, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
@@ -16,7 +20,7 @@ pub use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::{PkiError, TrustAnchor};
+use crate::{Identity, PkiError, TrustAnchor};
 
 /// How long a peer may take to finish its TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -115,6 +119,181 @@ impl TlsMaterial {
             ))
             .domain_name(domain)
     }
+
+    /// A connector to the partner node whose identity is `expected`, at
+    /// `host` (the name or IP its certificate must carry): TLS 1.3, this
+    /// node's certificate as client certificate, ALPN `h2`, and a server
+    /// certificate that must chain to the federation CA **and** carry
+    /// exactly `expected` as its SPIFFE ID. The check runs inside the
+    /// handshake, before this side sends its certificate or any data.
+    pub fn partner_connector(
+        &self,
+        host: &str,
+        expected: Identity,
+    ) -> Result<PartnerConnector, PkiError> {
+        let anchor = self.trust_anchor()?;
+        let (certs, key) = self.chain()?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from(anchor.ca_der().to_vec()))
+            .map_err(|e| PkiError::Tls(format!("ca certificate not usable as a root: {e}")))?;
+        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()
+            .map_err(|e| PkiError::Tls(e.to_string()))?;
+        let verifier = PartnerVerifier {
+            webpki,
+            expected: expected.clone(),
+        };
+        let mut config = ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| PkiError::Tls(e.to_string()))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_client_auth_cert(certs, key)
+            .map_err(|e| PkiError::Tls(format!("certificate and key: {e}")))?;
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        let server_name = ServerName::try_from(host.to_owned())
+            .map_err(|e| PkiError::Tls(format!("{host:?} is not a server name: {e}")))?;
+        Ok(PartnerConnector {
+            connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            server_name,
+            expected,
+        })
+    }
+}
+
+/// The TLS stream to a partner, once its identity is checked.
+pub type PartnerStream = tokio_rustls::client::TlsStream<TcpStream>;
+
+/// Connects to one partner node and accepts only that partner's identity
+/// (see [`TlsMaterial::partner_connector`]).
+#[derive(Clone)]
+pub struct PartnerConnector {
+    connector: tokio_rustls::TlsConnector,
+    server_name: ServerName<'static>,
+    expected: Identity,
+}
+
+impl std::fmt::Debug for PartnerConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartnerConnector")
+            .field("expected", &self.expected.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartnerConnector {
+    /// The identity the partner must present.
+    pub fn expected(&self) -> &Identity {
+        &self.expected
+    }
+
+    /// Runs the TLS handshake over `tcp`. A server certificate with another
+    /// identity fails with [`PkiError::WrongPeer`], having sent nothing but
+    /// the ClientHello and an alert.
+    pub async fn connect(&self, tcp: TcpStream) -> Result<PartnerStream, PkiError> {
+        self.connector
+            .connect(self.server_name.clone(), tcp)
+            .await
+            .map_err(|err| match wrong_peer(&err) {
+                Some(wrong) => PkiError::WrongPeer {
+                    expected: wrong.expected.to_string(),
+                    presented: wrong.presented.clone(),
+                },
+                None => PkiError::Handshake(err.to_string()),
+            })
+    }
+}
+
+/// The partner presented a valid federation certificate, but not the
+/// expected one (carried through rustls inside its error).
+#[derive(Debug)]
+struct WrongPeerCert {
+    expected: Identity,
+    presented: String,
+}
+
+impl std::fmt::Display for WrongPeerCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "server certificate is {}, expected {}",
+            self.presented, self.expected
+        )
+    }
+}
+
+impl std::error::Error for WrongPeerCert {}
+
+/// Finds a [`WrongPeerCert`] inside a handshake's I/O error.
+fn wrong_peer(err: &std::io::Error) -> Option<&WrongPeerCert> {
+    match err.get_ref()?.downcast_ref::<rustls::Error>()? {
+        rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) => {
+            other.0.downcast_ref::<WrongPeerCert>()
+        }
+        _ => None,
+    }
+}
+
+/// The webpki chain and name check, then the SPIFFE ID check against the
+/// one partner this connection is for.
+#[derive(Debug)]
+struct PartnerVerifier {
+    webpki: Arc<WebPkiServerVerifier>,
+    expected: Identity,
+}
+
+impl ServerCertVerifier for PartnerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let verified = self.webpki.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        )?;
+        let presented = match Identity::from_cert_der(end_entity.as_ref()) {
+            Ok(id) if id == self.expected => return Ok(verified),
+            Ok(id) => id.to_string(),
+            Err(e) => format!("no tongban identity ({e})"),
+        };
+        Err(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::Other(rustls::OtherError(Arc::new(WrongPeerCert {
+                expected: self.expected.clone(),
+                presented,
+            }))),
+        ))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
 }
 
 /// Accepts TCP connections, runs each TLS handshake in its own task (a slow
@@ -166,5 +345,112 @@ async fn handshake(
         Ok(Ok(stream)) => Ok(stream),
         Ok(Err(err)) => Err(err.to_string()),
         Err(_) => Err(format!("no handshake within {HANDSHAKE_TIMEOUT:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tongban_core::CountyCode;
+
+    use super::*;
+    use crate::Principal;
+    use crate::issue::Ca;
+
+    fn node(ca: &Ca, county: &str) -> TlsMaterial {
+        let county: CountyCode = county.parse().unwrap();
+        let pair = ca
+            .issue(Principal::Node { county }, &["127.0.0.1".into()], 10)
+            .unwrap();
+        TlsMaterial {
+            ca_pem: ca.cert_pem().to_owned(),
+            cert_pem: pair.cert_pem,
+            key_pem: pair.key_pem,
+        }
+    }
+
+    fn node_id(county: &str) -> Identity {
+        Identity::parse(&format!("spiffe://tongban.test/county/{county}/node")).unwrap()
+    }
+
+    /// A server with `tls` that takes one connection and reports whether
+    /// its handshake completed and how many application bytes arrived.
+    async fn one_connection(
+        tls: &TlsMaterial,
+    ) -> (SocketAddr, tokio::task::JoinHandle<(bool, usize)>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let acceptor = tls.server_acceptor().unwrap();
+        let task = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            match acceptor.accept(tcp).await {
+                Err(_) => (false, 0),
+                Ok(mut stream) => {
+                    let mut got = Vec::new();
+                    let _ = stream.read_to_end(&mut got).await;
+                    (true, got.len())
+                }
+            }
+        });
+        (addr, task)
+    }
+
+    #[tokio::test]
+    async fn a_valid_certificate_of_another_node_gets_no_data() {
+        crate::install_crypto_provider();
+        let ca = Ca::generate("tongban.test", 30).unwrap();
+        // 商州's real node certificate, at the address the sender has for 汉台.
+        let (addr, impostor) = one_connection(&node(&ca, "611002")).await;
+        let sender = node(&ca, "610113")
+            .partner_connector("127.0.0.1", node_id("610702"))
+            .unwrap();
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let err = sender.connect(tcp).await.expect_err("wrong partner");
+        assert!(
+            matches!(&err, PkiError::WrongPeer { expected, presented }
+                if expected == "spiffe://tongban.test/county/610702/node"
+                && presented == "spiffe://tongban.test/county/611002/node"),
+            "{err}"
+        );
+        let (handshake_done, bytes) = impostor.await.unwrap();
+        assert!(!handshake_done, "the impostor's handshake never completes");
+        assert_eq!(bytes, 0);
+    }
+
+    #[tokio::test]
+    async fn the_named_partner_is_connected() {
+        crate::install_crypto_provider();
+        let ca = Ca::generate("tongban.test", 30).unwrap();
+        let (addr, partner) = one_connection(&node(&ca, "611002")).await;
+        let sender = node(&ca, "610113")
+            .partner_connector("127.0.0.1", node_id("611002"))
+            .unwrap();
+        let mut stream = sender
+            .connect(TcpStream::connect(addr).await.unwrap())
+            .await
+            .expect("the partner's identity");
+        assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+        stream.write_all(b"hello").await.unwrap();
+        stream.shutdown().await.unwrap();
+        assert_eq!(partner.await.unwrap(), (true, 5));
+    }
+
+    #[tokio::test]
+    async fn a_certificate_of_another_federation_is_refused_by_the_chain_check() {
+        crate::install_crypto_provider();
+        let (ours, theirs) = (
+            Ca::generate("tongban.test", 30).unwrap(),
+            Ca::generate("tongban.test", 30).unwrap(),
+        );
+        let (addr, stranger) = one_connection(&node(&theirs, "610702")).await;
+        let sender = node(&ours, "610113")
+            .partner_connector("127.0.0.1", node_id("610702"))
+            .unwrap();
+        let err = sender
+            .connect(TcpStream::connect(addr).await.unwrap())
+            .await
+            .expect_err("untrusted");
+        assert!(matches!(err, PkiError::Handshake(_)), "{err}");
+        assert_eq!(stranger.await.unwrap(), (false, 0));
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use prost::Message;
 use sha2::{Digest, Sha256};
-use tongban_core::CaseEvent;
+use tongban_core::{AuthorityError, CaseEvent, MailLeg, MailStatus, Report};
 use tongban_core::{CaseNo, CaseState, CountyCode, ItemCode};
 use tongban_ledger::entries::facts;
 use tongban_ledger::records::hex;
@@ -56,7 +56,7 @@ enum Patch {
     /// The supplement of a correction request.
     Supplement,
     /// A step the other side reports.
-    Update(CaseEvent, Box<CaseUpdate>),
+    Update(Report, Box<CaseUpdate>),
 }
 
 /// An envelope that passed its checks.
@@ -314,17 +314,12 @@ impl FederationService {
                     ));
                 }
                 validate::update(&update)?;
-                if !update.state.is_empty() {
-                    update
-                        .state
-                        .parse::<CaseState>()
-                        .map_err(|e| NodeError::Invalid(format!("update state: {e}")))?;
-                }
-                let event: CaseEvent = update
-                    .event
-                    .parse()
-                    .map_err(|e| NodeError::Invalid(format!("update event: {e}")))?;
-                Patch::Update(event, Box::new(update))
+                // Who may say it is checked when it is applied, under the
+                // case's lock and after the stream's earlier envelopes for
+                // the same case (an approval and its result leg often
+                // travel together).
+                let report = report_of(&update)?;
+                Patch::Update(report, Box::new(update))
             }
             None => return Err(NodeError::Invalid("the envelope carries nothing".into())),
         };
@@ -410,8 +405,6 @@ impl FederationService {
         });
         let _guards = ctx.locks.lock_all(ids).await;
         let mut results: Vec<Option<HandoffResult>> = vec![None; slots.len()];
-        let mut failed = Vec::new();
-        let mut sign_error = None;
         let mut wake = false;
         let store = &ctx.store;
         let node_id = ctx.node_id();
@@ -419,18 +412,18 @@ impl FederationService {
         // the person its envelope names is kept as its claim.
         let partner = peer.spiffe_id();
         store
-            .commit_with(|next_seq| {
+            .commit_with(|next_seq| -> Result<Batch, NodeError> {
                 let mut batch = Batch::default();
                 if let Some((seq, signed)) = checkpoint {
                     batch.put_partner_checkpoint(sender.as_str(), seq, signed);
                 }
                 let mut cases: BTreeMap<String, CaseRecord> = BTreeMap::new();
                 let mut seq = next_seq;
-                for (i, slot) in slots.iter().enumerate() {
+                for (i, slot) in slots.iter_mut().enumerate() {
                     let Slot::Staged(staged) = slot else { continue };
                     let c = &staged.checked;
                     // Re-checked under the write lock: a retry may have raced this stream.
-                    if let Ok(Some(prior)) = store.received(sender.as_str(), &c.handoff_id) {
+                    if let Some(prior) = store.received(sender.as_str(), &c.handoff_id)? {
                         results[i] = Some(if prior.envelope_sha256 == c.envelope_sha {
                             receipt_result(&c.handoff_id, &prior.signed_receipt)
                         } else {
@@ -440,7 +433,7 @@ impl FederationService {
                     }
                     let current = match cases.get(&c.application_id).cloned() {
                         Some(case) => Some(case),
-                        None => store.case(&c.application_id).ok().flatten(),
+                        None => store.case(&c.application_id)?,
                     };
                     let before = current.as_ref().map(|case| case.state);
                     let applied = apply_patch(c, current, &staged.ingested, sender, &now, today, &ctx.directory.calendar);
@@ -448,8 +441,8 @@ impl FederationService {
                         Ok(done) => done,
                         Err(e) => {
                             tracing::warn!(peer = %sender, handoff = %c.handoff_id, error = %e, "handoff refused");
+                            // Its staged blobs go when the stream's slots do.
                             results[i] = Some(refusal(&c.handoff_id, code_of(&e), e.to_string()));
-                            failed.push(i);
                             continue;
                         }
                     };
@@ -467,13 +460,7 @@ impl FederationService {
                         state: case.state.as_str().to_owned(),
                     }
                     .encode_to_vec();
-                    let signature = match ctx.signer.sign(RECEIPT_DOMAIN, &receipt) {
-                        Ok(s) => s,
-                        Err(e) => {
-                            sign_error = Some(e);
-                            return Batch::default();
-                        }
-                    };
+                    let signature = ctx.signer.sign(RECEIPT_DOMAIN, &receipt)?;
                     let signed = SignedReceipt {
                         receipt,
                         signature,
@@ -491,7 +478,6 @@ impl FederationService {
                         peer: sender.clone(),
                         sent: false,
                         receipt_seq: Some(seq),
-                        signed_receipt: None,
                     });
                     let received = Received {
                         handoff_id: c.handoff_id.clone(),
@@ -529,23 +515,16 @@ impl FederationService {
                         wake = true;
                     }
                     results[i] = Some(receipt_result(&c.handoff_id, &signed));
+                    batch.keep_blobs(std::mem::take(&mut staged.ingested.blobs));
                     cases.insert(case.application_id.clone(), case);
                     seq += 1;
                 }
                 for case in cases.into_values() {
                     batch.put_case(case);
                 }
-                batch
+                Ok(batch)
             })
             .await?;
-        if let Some(e) = sign_error {
-            return Err(e.into());
-        }
-        for i in failed {
-            if let Slot::Staged(s) = &slots[i] {
-                s.ingested.discard(&ctx.store);
-            }
-        }
         if wake {
             ctx.wake.notify_one();
         }
@@ -563,9 +542,61 @@ impl FederationService {
     }
 }
 
+/// Parses what a partner's update says happened: the event, its mail leg
+/// and the state it reports (names exactly as the protocol spells them).
+fn report_of(update: &CaseUpdate) -> Result<Report, NodeError> {
+    let event: CaseEvent = update
+        .event
+        .parse()
+        .map_err(|e| NodeError::Invalid(format!("update event: {e}")))?;
+    let (leg, status) = match &update.mail {
+        Some(m) => (
+            Some(
+                m.leg
+                    .parse::<MailLeg>()
+                    .map_err(|e| NodeError::Invalid(format!("update mail leg: {e}")))?,
+            ),
+            Some(
+                m.status
+                    .parse::<MailStatus>()
+                    .map_err(|e| NodeError::Invalid(format!("update mail status: {e}")))?,
+            ),
+        ),
+        None => (None, None),
+    };
+    let state = match update.state.as_str() {
+        "" => None,
+        s => Some(
+            CaseState::parse_wire(s)
+                .map_err(|e| NodeError::Invalid(format!("update state: {e}")))?,
+        ),
+    };
+    Ok(Report {
+        event,
+        leg,
+        state,
+        status,
+    })
+}
+
+/// Who may say what: the step must be the sender's side's to report, in a
+/// state of this node's copy where it can happen, moving it only where
+/// that step can (see `tongban_core::authority`). A refusal names the
+/// event, the side and the state.
+fn authorize(case: &CaseRecord, report: &Report) -> Result<(), NodeError> {
+    report
+        .check(case.side, case.state, case.delivery)
+        .map_err(|e| match e {
+            AuthorityError::NoLeg { .. } => {
+                NodeError::Invalid(format!("case {}: {e}", case.case_no))
+            }
+            e => NodeError::NotPermitted(format!("case {}: {e}", case.case_no)),
+        })
+}
+
 /// A report this node sends back when a received envelope changes its side
 /// of the case: (event, update, detail).
-type Report = (CaseEvent, CaseUpdate, String);
+type Reply = (CaseEvent, CaseUpdate, String);
 
 /// Applies a checked envelope to the case it concerns. Returns the case, the
 /// ledger entry kind and detail, a report for the sender if any, and a
@@ -579,16 +610,7 @@ fn apply_patch(
     now: &str,
     today: time::Date,
     calendar: &tongban_core::Calendar,
-) -> Result<
-    (
-        CaseRecord,
-        EntryBody,
-        String,
-        Option<Report>,
-        Option<String>,
-    ),
-    NodeError,
-> {
+) -> Result<(CaseRecord, EntryBody, String, Option<Reply>, Option<String>), NodeError> {
     match &checked.patch {
         Patch::Create(case) => {
             if current.is_some() {
@@ -657,16 +679,17 @@ fn apply_patch(
                 None,
             ))
         }
-        Patch::Update(event, update) => {
+        Patch::Update(report, update) => {
             let mut case = current.ok_or_else(|| {
                 NodeError::NotFound(format!("case {} is gone", checked.application_id))
             })?;
+            authorize(&case, report)?;
             let at = if checked.sent_at.is_empty() {
                 now
             } else {
                 checked.sent_at.as_str()
             };
-            let waybill = flow::mirror(&mut case, *event, update, at)?;
+            let waybill = flow::mirror(&mut case, report.event, update, at)?;
             let detail = format!("{} at {sender}: {}", update.event, update.detail);
             let body = EntryBody::UpdateReceived {
                 event: update.event.clone(),
@@ -695,13 +718,6 @@ impl Federation for FederationService {
         // of its own cost a sync of its own in the flush), or alone if the
         // stream commits nothing.
         let mut checkpoint: Option<(u64, Vec<u8>)> = None;
-        let discard = |slots: &[Slot]| {
-            for slot in slots {
-                if let Slot::Staged(s) = slot {
-                    s.ingested.discard(&ctx.store);
-                }
-            }
-        };
         // Ends the current envelope. A content problem refuses it; a local
         // write failure (disk full, I/O) fails the whole stream instead, so
         // that the sender retries rather than parking a good handoff.
@@ -733,8 +749,6 @@ impl Federation for FederationService {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
                 Err(status) => {
-                    drop(current);
-                    discard(&slots);
                     tracing::warn!(peer = %sender, error = %status, "handoff stream broke off; nothing stored");
                     return Err(Status::new(
                         status.code(),
@@ -748,7 +762,6 @@ impl Federation for FederationService {
             match frame.frame {
                 Some(Frame::Envelope(bytes)) => {
                     if let Err(e) = close(current.take(), &mut slots) {
-                        discard(&slots);
                         tracing::error!(peer = %sender, error = %e, "cannot store a received material; the sender will retry");
                         return Err(e.into());
                     }
@@ -774,8 +787,6 @@ impl Federation for FederationService {
                             Current::Skipping(result)
                         }
                         Err(CheckFail::Retry(status)) => {
-                            drop(current);
-                            discard(&slots);
                             tracing::warn!(peer = %sender, error = %status.message(), "handoff stream failed, sender will retry");
                             return Err(status);
                         }
@@ -794,8 +805,6 @@ impl Federation for FederationService {
                             // this node's trouble: fail the stream so the
                             // sender retries, instead of a final refusal.
                             Err(e @ NodeError::Store(_)) => {
-                                drop(r);
-                                discard(&slots);
                                 tracing::error!(peer = %sender, error = %e, "cannot store a received material; the sender will retry");
                                 return Err(e.into());
                             }
@@ -811,19 +820,15 @@ impl Federation for FederationService {
                     }
                     Some(skipping @ Current::Skipping(_)) => current = Some(skipping),
                     None => {
-                        discard(&slots);
                         return Err(Status::invalid_argument("a chunk came before any envelope"));
                     }
                 },
                 None => {
-                    drop(current);
-                    discard(&slots);
                     return Err(Status::invalid_argument("empty handoff frame"));
                 }
             }
         }
         if let Err(e) = close(current.take(), &mut slots) {
-            discard(&slots);
             tracing::error!(peer = %sender, error = %e, "cannot store a received material; the sender will retry");
             return Err(e.into());
         }
@@ -834,7 +839,6 @@ impl Federation for FederationService {
             {
                 Ok(results) => results,
                 Err(e) => {
-                    discard(&slots);
                     return Err(e.into());
                 }
             }

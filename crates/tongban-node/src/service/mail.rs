@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tongban_core::{CaseEvent, CaseState, DeliveryMode, MailLeg, MailStatus, MailTo, Waybill};
+use tongban_core::{
+    CaseEvent, CaseState, DeliveryMode, MailLeg, MailStatus, MailTo, Report, Waybill,
+};
 use tongban_ledger::{Batch, CaseRecord, EntryBody, MailEventRecord, MailLegRecord, Side};
 use tongban_proto::common::v1::CaseView;
 use tongban_proto::federation::v1::CaseUpdate;
@@ -221,6 +223,18 @@ pub(crate) async fn record_event(
                 case.case_no
             ))
         })?;
+    // Each leg's carrier events are its sending side's to record (the
+    // addressee window may confirm a result's arrival): recorded here, they
+    // would only be refused by the partner.
+    let report = Report {
+        event: CaseEvent::MailEvent,
+        leg: Some(case.mail[leg_index].leg),
+        state: None,
+        status: Some(status),
+    };
+    report
+        .may_report(case.side, case.state, case.delivery)
+        .map_err(|e| NodeError::NotPermitted(format!("waybill {number}: {e}")))?;
     let leg = &mut case.mail[leg_index];
     if leg.events.iter().any(|e| e.status == status && e.at == at) {
         return Ok(case);

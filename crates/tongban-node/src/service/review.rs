@@ -351,10 +351,9 @@ impl Review for ReviewService {
         };
         let change = Change::new(reviewer.spiffe_id(), detail, body)
             .send(Outgoing::Update(CaseEvent::Approved, Box::new(update)));
-        if let Err(e) = change::save(ctx, &mut case, change, Batch::default()).await {
-            ingested.discard(&ctx.store);
-            return Err(e.into());
-        }
+        let mut batch = Batch::default();
+        batch.keep_blobs(ingested.blobs);
+        change::save(ctx, &mut case, change, batch).await?;
         self.view(&case)
     }
 

@@ -208,10 +208,9 @@ impl Window for WindowService {
         };
         let note = case.note.clone();
         let change = Change::new(clerk.spiffe_id(), detail, body).note(note);
-        if let Err(e) = change::save(ctx, &mut case, change, Batch::default()).await {
-            ingested.discard(&ctx.store);
-            return Err(e.into());
-        }
+        let mut batch = Batch::default();
+        batch.keep_blobs(ingested.blobs);
+        change::save(ctx, &mut case, change, batch).await?;
         tracing::info!(case = %case.case_no, item = %item_code, home = %home, state = %case.state, "case applied");
         Ok(Response::new(self.view(&case)?))
     }
@@ -295,10 +294,9 @@ impl Window for WindowService {
             body,
         )
         .note(note);
-        if let Err(e) = change::save(ctx, &mut case, change, Batch::default()).await {
-            ingested.discard(&ctx.store);
-            return Err(e.into());
-        }
+        let mut batch = Batch::default();
+        batch.keep_blobs(ingested.blobs);
+        change::save(ctx, &mut case, change, batch).await?;
         Ok(Response::new(self.view(&case)?))
     }
 

@@ -1,92 +1,25 @@
-//! Content-addressed material files under `<data_dir>/blobs/`.
+//! Writing one blob: [`BlobWriter`] receives the chunks (a large blob on a
+//! thread of its own), checks size and digest, and moves the file into
+//! place; [`PendingBlob`] is one whose last sync may still run.
 //!
-//! Materials up to [`INLINE_MAX`] bytes are not files at all: the writer
-//! keeps them in memory and the caller hands them to the commit that names
-//! them (`Batch::put_blob`), which appends them to the material log, so one
-//! sync makes a whole batch of small materials durable instead of two
-//! fsyncs per file.
-//!
-//! A larger blob is written to a temporary file by a thread of its own
-//! (hashing and writing while the caller receives the next chunk, syncing
-//! behind itself every 8 MiB) while its digest and size are checked, then
-//! fsynced, renamed to `blobs/<first two hex>/<sha256 hex>` and the
-//! directory fsynced, all before any ledger entry names it. A writer dropped
-//! before [`BlobWriter::finish`] removes its temporary file, so a truncated or
-//! refused upload leaves nothing behind.
+//! Which files stay is `staging`'s: a file put in place is staged there.
 
 use std::fs::{self, File};
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
-
 use sha2::{Digest, Sha256};
 
+use super::staging::{Staging, hold_if_staged};
+use super::{BlobStore, INLINE_MAX, StagedBlobs, WRITE_BEHIND};
 use crate::StoreError;
 use crate::records::hex;
 
-/// Materials up to this size are stored inline in the database.
-pub const INLINE_MAX: u64 = 256 * 1024;
-
-/// While a large blob arrives, its written part is synced in the
-/// background every this many bytes, so the disk writes alongside the
-/// network instead of after it: the final fsync then finds little left.
-/// (Receiving 256 MiB, a final fsync of the whole took as long again as
-/// the transfer.)
-const WRITE_BEHIND: u64 = 8 << 20;
-
-/// The blob directory of one node.
-#[derive(Debug)]
-pub struct BlobStore {
-    dir: PathBuf,
-    tmp: PathBuf,
-    counter: AtomicU64,
-}
-
 impl BlobStore {
-    /// Opens (creating) `dir`, discarding temporary files a crash left.
-    pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let tmp = dir.join("tmp");
-        crate::modes::create_dir(&tmp)?;
-        for leftover in fs::read_dir(&tmp)
-            .map_err(StoreError::io("failed to read", &tmp))?
-            .flatten()
-        {
-            let _ = fs::remove_file(leftover.path());
-        }
-        Ok(Self {
-            dir: dir.to_path_buf(),
-            tmp,
-            counter: AtomicU64::new(0),
-        })
-    }
-
-    /// Where the blob with this digest lives.
-    pub fn path(&self, sha256_hex: &str) -> PathBuf {
-        self.dir
-            .join(&sha256_hex[..2.min(sha256_hex.len())])
-            .join(sha256_hex)
-    }
-
-    /// Whether the blob is present.
-    pub fn contains(&self, sha256_hex: &str) -> bool {
-        self.path(sha256_hex).is_file()
-    }
-
-    /// Opens a blob for reading.
-    pub fn open_blob(&self, sha256_hex: &str) -> Result<File, StoreError> {
-        let path = self.path(sha256_hex);
-        File::open(&path).map_err(StoreError::io("failed to open blob", path))
-    }
-
-    /// Removes a blob (used to undo blobs whose ledger write failed).
-    pub fn remove(&self, sha256_hex: &str) {
-        let _ = fs::remove_file(self.path(sha256_hex));
-    }
-
     /// Starts writing a blob that must come to exactly `size` bytes with this
     /// SHA-256. `what` names it in errors (e.g. `material "id-card"`).
     pub fn writer(
@@ -123,6 +56,7 @@ impl BlobStore {
             size,
             sha256,
             dir: self.dir.clone(),
+            staging: self.staging.clone(),
         })
     }
 }
@@ -217,6 +151,7 @@ pub struct BlobWriter {
     size: u64,
     sha256: [u8; 32],
     dir: PathBuf,
+    staging: Staging,
 }
 
 /// A blob made durable.
@@ -224,11 +159,8 @@ pub struct BlobWriter {
 pub struct FinishedBlob {
     /// Its lowercase hex SHA-256.
     pub sha256_hex: String,
-    /// Whether this write created a file (false: inline, or the same
-    /// content was already stored).
-    pub created: bool,
-    /// The content of an inline material, for the caller to store with its
-    /// commit (`Batch::put_blob`).
+    /// The content of a small material, for the caller to append to the
+    /// material log (`Store::append_material`).
     pub inline: Option<Vec<u8>>,
 }
 
@@ -284,9 +216,11 @@ impl BlobWriter {
         Ok(())
     }
 
-    /// Checks size and digest, then makes the blob durable under its digest.
-    pub fn finish(self) -> Result<FinishedBlob, StoreError> {
-        self.finish_later()?.wait()
+    /// Checks size and digest, then makes the blob durable under its
+    /// digest; a file it put in place (or shares with another upload not
+    /// yet committed) is staged in `staged`.
+    pub fn finish(self, staged: &mut StagedBlobs) -> Result<FinishedBlob, StoreError> {
+        self.finish_later()?.wait(staged)
     }
 
     /// Checks size and digest now; the last sync and the move into place
@@ -302,11 +236,13 @@ impl BlobWriter {
         if let Some((hasher, memory)) = self.memory.take() {
             let digest: [u8; 32] = hasher.finalize().into();
             self.check(&digest)?;
-            return Ok(PendingBlob::done(FinishedBlob {
-                sha256_hex: hex(&digest),
-                created: false,
-                inline: Some(memory),
-            }));
+            return Ok(PendingBlob::done(
+                FinishedBlob {
+                    sha256_hex: hex(&digest),
+                    inline: Some(memory),
+                },
+                StagedBlobs::default(),
+            ));
         }
         let (file, digest) = self
             .sink
@@ -318,30 +254,55 @@ impl BlobWriter {
         let sha256_hex = hex(&digest);
         let sub = self.dir.join(&sha256_hex[..2]);
         let dest = sub.join(&sha256_hex);
-        if dest.is_file() {
-            // Same content already stored: content addressing makes this the
-            // same blob (the temporary file goes when the writer drops).
-            drop(file);
-            return Ok(PendingBlob::done(FinishedBlob {
-                sha256_hex,
-                created: false,
-                inline: None,
-            }));
+        {
+            let mut staged = self.staging.lock().unwrap_or_else(|p| p.into_inner());
+            if dest.is_file() {
+                // Same content already stored: content addressing makes this
+                // the same blob (the temporary file goes when the writer
+                // drops). If an upload not yet committed put it there, this
+                // one holds it too.
+                drop(file);
+                let mut stake = StagedBlobs::default();
+                if hold_if_staged(&mut staged, &dest) {
+                    stake.files.push((dest, self.staging.clone()));
+                }
+                return Ok(PendingBlob::done(
+                    FinishedBlob {
+                        sha256_hex,
+                        inline: None,
+                    },
+                    stake,
+                ));
+            }
         }
         // From here the thread owns the temporary file (and removes it if
         // it cannot move it into place).
         self.sink = None;
         let tmp = self.tmp.clone();
+        let staging = self.staging.clone();
+        let into_place = dest.clone();
         let durable = std::thread::Builder::new()
             .name("blob-sync".into())
             .spawn(move || {
+                let mut held = false;
                 let result = (|| {
                     file.sync_all()
                         .map_err(StoreError::io("failed to sync", &tmp))?;
                     drop(file);
                     crate::modes::create_dir(&sub)?;
-                    fs::rename(&tmp, &dest)
-                        .map_err(StoreError::io("failed to move blob to", &dest))?;
+                    {
+                        let mut staged = staging.lock().unwrap_or_else(|p| p.into_inner());
+                        if into_place.is_file() {
+                            // The same content arrived meanwhile: share it.
+                            held = hold_if_staged(&mut staged, &into_place);
+                            let _ = fs::remove_file(&tmp);
+                        } else {
+                            fs::rename(&tmp, &into_place)
+                                .map_err(StoreError::io("failed to move blob to", &into_place))?;
+                            *staged.entry(into_place.clone()).or_insert(0) += 1;
+                            held = true;
+                        }
+                    }
                     // The rename is durable only once the directory entry is.
                     File::open(&sub)
                         .and_then(|d| d.sync_all())
@@ -350,16 +311,18 @@ impl BlobWriter {
                 if result.is_err() {
                     let _ = fs::remove_file(&tmp);
                 }
-                result
+                (held, result)
             })
             .map_err(StoreError::io("failed to start syncing", &self.tmp))?;
         Ok(PendingBlob {
             blob: FinishedBlob {
                 sha256_hex,
-                created: true,
                 inline: None,
             },
             durable: Some(durable),
+            stake: StagedBlobs::default(),
+            dest,
+            staging: self.staging.clone(),
         })
     }
 }
@@ -369,14 +332,22 @@ impl BlobWriter {
 #[derive(Debug)]
 pub struct PendingBlob {
     blob: FinishedBlob,
-    durable: Option<JoinHandle<Result<(), StoreError>>>,
+    /// The sync thread: whether it holds the file in place, and how it went.
+    durable: Option<JoinHandle<(bool, Result<(), StoreError>)>>,
+    /// The file this blob holds, once known.
+    stake: StagedBlobs,
+    dest: PathBuf,
+    staging: Staging,
 }
 
 impl PendingBlob {
-    fn done(blob: FinishedBlob) -> Self {
+    fn done(blob: FinishedBlob, stake: StagedBlobs) -> Self {
         Self {
             blob,
             durable: None,
+            stake,
+            dest: PathBuf::new(),
+            staging: Staging::default(),
         }
     }
 
@@ -385,13 +356,30 @@ impl PendingBlob {
         &self.blob
     }
 
-    /// Waits until the blob is durable under its digest.
-    pub fn wait(mut self) -> Result<FinishedBlob, StoreError> {
+    /// Waits for the sync thread; what it put in place is then in `stake`.
+    fn settle(&mut self) -> Result<(), StoreError> {
         if let Some(t) = self.durable.take() {
-            t.join().unwrap_or_else(|_| {
-                Err(StoreError::Content("the blob sync thread panicked".into()))
-            })?;
+            let (held, result) = t.join().unwrap_or_else(|_| {
+                (
+                    false,
+                    Err(StoreError::Content("the blob sync thread panicked".into())),
+                )
+            });
+            if held {
+                self.stake
+                    .files
+                    .push((self.dest.clone(), self.staging.clone()));
+            }
+            result?;
         }
+        Ok(())
+    }
+
+    /// Waits until the blob is durable under its digest; its file is then
+    /// staged in `staged`. On an error the file it put in place is removed.
+    pub fn wait(mut self, staged: &mut StagedBlobs) -> Result<FinishedBlob, StoreError> {
+        self.settle()?;
+        staged.absorb(std::mem::take(&mut self.stake));
         Ok(self.blob.clone())
     }
 }
@@ -399,10 +387,8 @@ impl PendingBlob {
 impl Drop for PendingBlob {
     fn drop(&mut self) {
         // Never leave the thread behind: once this returns, the blob is in
-        // place or gone, so a caller removing what it created misses nothing.
-        if let Some(t) = self.durable.take() {
-            let _ = t.join();
-        }
+        // place and staged (then removed with `stake`, after this), or gone.
+        let _ = self.settle();
     }
 }
 
@@ -429,16 +415,18 @@ mod tests {
     fn stores_by_digest_and_refuses_bad_content_without_leftovers() {
         let dir = tempfile::tempdir().unwrap();
         let blobs = BlobStore::open(dir.path()).unwrap();
+        let mut staged = StagedBlobs::default();
         let mut w = blobs.writer("m".into(), 5, sha(b"hello")).unwrap();
         w.write(Bytes::from_static(b"hel")).unwrap();
         w.write(Bytes::from_static(b"lo")).unwrap();
-        let done = w.finish().unwrap();
+        let done = w.finish(&mut staged).unwrap();
         assert_eq!(
             done.inline.as_deref(),
             Some(&b"hello"[..]),
             "small: kept for the database"
         );
         assert!(!blobs.contains(&done.sha256_hex));
+        assert!(staged.is_empty(), "no file to stage");
 
         // Large enough for the writer thread to sync behind it once.
         let big: Vec<u8> = (0..WRITE_BEHIND as usize + (1 << 20))
@@ -450,8 +438,8 @@ mod tests {
         for piece in big.chunks(64 * 1024) {
             w.write(Bytes::copy_from_slice(piece)).unwrap();
         }
-        let done = w.finish().unwrap();
-        assert!(done.created && done.inline.is_none());
+        let done = w.finish(&mut staged).unwrap();
+        assert!(!staged.is_empty() && done.inline.is_none());
         assert_eq!(fs::read(blobs.path(&done.sha256_hex)).unwrap(), big);
 
         // The same content again: no second file, no leftover.
@@ -459,7 +447,12 @@ mod tests {
             .writer("m".into(), big.len() as u64, sha(&big))
             .unwrap();
         w.write(Bytes::from(big.clone())).unwrap();
-        assert!(!w.finish().unwrap().created);
+        let mut again = StagedBlobs::default();
+        w.finish(&mut again).unwrap();
+        assert!(!again.is_empty(), "held by both uploads");
+        staged.keep();
+        drop(again);
+        assert!(blobs.contains(&done.sha256_hex), "kept by the first");
         // A large one abandoned half way, or with the wrong digest, leaves nothing.
         let mut w = blobs
             .writer("m".into(), big.len() as u64, sha(&big))
@@ -470,7 +463,12 @@ mod tests {
             .writer("m".into(), big.len() as u64, sha(b"other"))
             .unwrap();
         w.write(Bytes::from(big.clone())).unwrap();
-        assert!(w.finish().unwrap_err().to_string().contains("SHA-256"));
+        assert!(
+            w.finish(&mut StagedBlobs::default())
+                .unwrap_err()
+                .to_string()
+                .contains("SHA-256")
+        );
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
 
         let mut w = blobs.writer("m".into(), 5, sha(b"hello")).unwrap();
@@ -483,10 +481,20 @@ mod tests {
         drop(w);
         let mut w = blobs.writer("m".into(), 5, sha(b"hello")).unwrap();
         w.write(Bytes::from_static(b"hell")).unwrap();
-        assert!(w.finish().unwrap_err().to_string().contains("truncated"));
+        assert!(
+            w.finish(&mut StagedBlobs::default())
+                .unwrap_err()
+                .to_string()
+                .contains("truncated")
+        );
         let mut w = blobs.writer("m".into(), 5, sha(b"hello")).unwrap();
         w.write(Bytes::from_static(b"jello")).unwrap();
-        assert!(w.finish().unwrap_err().to_string().contains("SHA-256"));
+        assert!(
+            w.finish(&mut StagedBlobs::default())
+                .unwrap_err()
+                .to_string()
+                .contains("SHA-256")
+        );
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
     }
 }

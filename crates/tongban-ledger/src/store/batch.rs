@@ -1,0 +1,120 @@
+//! What a commit writes: [`Batch`] collects records, ledger entries and
+//! outbox changes for one atomic write; [`NewEntry`] is a ledger entry to
+//! append.
+//!
+//! A batch only collects: encoding and writing are [`super::commit`]'s.
+
+use tongban_core::CaseState;
+
+use super::keys::{partner_checkpoint_key, received_key};
+use crate::StagedBlobs;
+use crate::records::{CaseRecord, OutboxEntry, ReceivedHandoff};
+
+/// A ledger entry to append.
+#[derive(Debug, Clone, Default)]
+pub struct NewEntry {
+    /// Application id, empty for node-level entries.
+    pub application_id: String,
+    /// Case number, empty for node-level entries.
+    pub case_no: String,
+    /// SPIFFE ID of who caused it.
+    pub actor: String,
+    /// Entry kind (`case.applied`, `handoff.received`, ...).
+    pub kind: String,
+    /// Case state after the entry, if it changes one.
+    pub state: Option<CaseState>,
+    /// Details; the entry holds their SHA-256.
+    pub payload: Vec<u8>,
+}
+
+/// One atomic write: records, ledger entries and outbox changes.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub(super) cases: Vec<CaseRecord>,
+    pub(super) entries: Vec<NewEntry>,
+    pub(super) enqueue: Vec<OutboxEntry>,
+    pub(super) outbox_put: Vec<(u64, OutboxEntry)>,
+    pub(super) outbox_settle: Vec<(u64, Vec<u8>)>,
+    pub(super) received: Vec<(Vec<u8>, ReceivedHandoff)>,
+    pub(super) waybills: Vec<(String, String)>,
+    pub(super) partner_checkpoints: Vec<(Vec<u8>, Vec<u8>)>,
+    pub(super) blobs: StagedBlobs,
+}
+
+impl Batch {
+    /// Writes (creates or replaces) a case record.
+    pub fn put_case(&mut self, case: CaseRecord) -> &mut Self {
+        self.cases.push(case);
+        self
+    }
+
+    /// Appends a ledger entry.
+    pub fn append(&mut self, entry: NewEntry) -> &mut Self {
+        self.entries.push(entry);
+        self
+    }
+
+    /// Queues a new outbox entry.
+    pub fn enqueue(&mut self, entry: OutboxEntry) -> &mut Self {
+        self.enqueue.push(entry);
+        self
+    }
+
+    /// Replaces the outbox entry at `key` (e.g. to park it).
+    pub fn update_outbox(&mut self, key: u64, entry: OutboxEntry) -> &mut Self {
+        self.outbox_put.push((key, entry));
+        self
+    }
+
+    /// Removes the outbox entry at `key` if it still holds `expected` bytes.
+    pub fn settle_outbox(&mut self, key: u64, expected: Vec<u8>) -> &mut Self {
+        self.outbox_settle.push((key, expected));
+        self
+    }
+
+    /// Records a received handoff under (sender county, handoff id).
+    pub fn put_received(
+        &mut self,
+        sender: &str,
+        handoff_id: &str,
+        record: ReceivedHandoff,
+    ) -> &mut Self {
+        self.received
+            .push((received_key(sender, handoff_id), record));
+        self
+    }
+
+    /// Keeps a checkpoint a partner sent (see [`crate::Store::put_partner_checkpoint`]).
+    pub fn put_partner_checkpoint(&mut self, county: &str, seq: u64, signed: Vec<u8>) -> &mut Self {
+        self.partner_checkpoints
+            .push((partner_checkpoint_key(county, seq), signed));
+        self
+    }
+
+    /// Indexes a waybill number to the case it belongs to.
+    pub fn put_waybill(&mut self, waybill: &str, application_id: &str) -> &mut Self {
+        self.waybills
+            .push((waybill.to_owned(), application_id.to_owned()));
+        self
+    }
+
+    /// Keeps the blob files an upload staged once this batch is written
+    /// (its records name them); if the commit fails they are removed with
+    /// the batch.
+    pub fn keep_blobs(&mut self, staged: StagedBlobs) -> &mut Self {
+        self.blobs.absorb(staged);
+        self
+    }
+
+    /// Whether the batch writes nothing (blobs it keeps are not writes).
+    pub fn is_empty(&self) -> bool {
+        self.cases.is_empty()
+            && self.entries.is_empty()
+            && self.enqueue.is_empty()
+            && self.outbox_put.is_empty()
+            && self.outbox_settle.is_empty()
+            && self.received.is_empty()
+            && self.waybills.is_empty()
+            && self.partner_checkpoints.is_empty()
+    }
+}

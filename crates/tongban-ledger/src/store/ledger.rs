@@ -1,0 +1,121 @@
+//! Reading the ledger back: entries by seq, a case's entries through the
+//! case index, and the check of the whole chain against the stored head.
+//!
+//! Appending is [`super::commit`]'s; the chain rule is [`crate::chain`]'s.
+
+use prost::Message;
+use tongban_proto::common::v1::LedgerEntry;
+
+use super::Store;
+use super::keys::case_index_prefix;
+use crate::StoreError;
+use crate::chain::{ChainBreak, verify_run};
+
+/// A ledger entry as stored.
+#[derive(Debug, Clone)]
+pub struct StoredEntry {
+    /// Its sequence number.
+    pub seq: u64,
+    /// The encoded `LedgerEntry`, exactly as hashed.
+    pub entry: Vec<u8>,
+    /// The payload.
+    pub payload: Vec<u8>,
+}
+
+impl StoredEntry {
+    /// Decodes the entry.
+    pub fn decode(&self) -> Result<LedgerEntry, StoreError> {
+        LedgerEntry::decode(self.entry.as_slice()).map_err(|e| StoreError::Corrupt {
+            tree: "ledger",
+            reason: format!("entry {}: {e}", self.seq),
+        })
+    }
+}
+
+impl Store {
+    /// Ledger entries `from..=to` (clamped to the head).
+    pub fn entries(&self, from: u64, to: u64) -> Result<Vec<StoredEntry>, StoreError> {
+        let from = from.max(1);
+        self.ledger
+            .range(from.to_be_bytes()..=to.to_be_bytes())
+            .map(|kv| {
+                let (k, v) = kv.map_err(StoreError::db("failed to scan ledger"))?;
+                self.stored(&k, v.to_vec())
+            })
+            .collect()
+    }
+
+    /// The ledger entries of one case, in order.
+    pub fn case_entries(&self, application_id: &str) -> Result<Vec<StoredEntry>, StoreError> {
+        let prefix = case_index_prefix(application_id);
+        self.case_index
+            .scan_prefix(&prefix)
+            .map(|kv| {
+                let (k, _) = kv.map_err(StoreError::db("failed to scan case index"))?;
+                let key = &k[prefix.len()..];
+                let entry = self
+                    .ledger
+                    .get(key)
+                    .map_err(StoreError::db("failed to read ledger"))?
+                    .ok_or_else(|| StoreError::Corrupt {
+                        tree: "case_index",
+                        reason: "index names a missing entry".into(),
+                    })?;
+                self.stored(key, entry.to_vec())
+            })
+            .collect()
+    }
+
+    fn stored(&self, key: &[u8], entry: Vec<u8>) -> Result<StoredEntry, StoreError> {
+        let seq = key
+            .try_into()
+            .map(u64::from_be_bytes)
+            .map_err(|_| StoreError::Corrupt {
+                tree: "ledger",
+                reason: "bad key".into(),
+            })?;
+        let payload = self
+            .payloads
+            .get(key)
+            .map_err(StoreError::db("failed to read payload"))?
+            .map(|v| v.to_vec())
+            .unwrap_or_default();
+        Ok(StoredEntry {
+            seq,
+            entry,
+            payload,
+        })
+    }
+
+    /// Checks the whole chain against the stored head. Returns the head seq.
+    pub fn verify(&self) -> Result<Result<u64, ChainBreak>, StoreError> {
+        let mut prev = (0u64, [0u8; 32]);
+        let mut batch = Vec::new();
+        for kv in self.ledger.iter() {
+            let (_, v) = kv.map_err(StoreError::db("failed to scan ledger"))?;
+            batch.push(v);
+            if batch.len() == 4096 {
+                match verify_run(prev, batch.iter().map(|v| v.as_ref())) {
+                    Ok(p) => prev = p,
+                    Err(b) => return Ok(Err(b)),
+                }
+                batch.clear();
+            }
+        }
+        match verify_run(prev, batch.iter().map(|v| v.as_ref())) {
+            Ok(p) => prev = p,
+            Err(b) => return Ok(Err(b)),
+        }
+        let head = self.head()?;
+        if head != prev {
+            return Ok(Err(ChainBreak {
+                seq: head.0.min(prev.0 + 1),
+                reason: format!(
+                    "stored head is seq {}, the chain ends at seq {}",
+                    head.0, prev.0
+                ),
+            }));
+        }
+        Ok(Ok(prev.0))
+    }
+}

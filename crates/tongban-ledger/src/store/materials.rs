@@ -1,0 +1,303 @@
+//! Materials as the store serves them: appending a small one to the
+//! material log, and opening any one for reading, wherever it is stored
+//! ([`Store::open_material`]), so no caller opens a file of the data dir.
+//!
+//! Receiving uploads into files is [`crate::blobs`]'s; the log's format is
+//! [`crate::material_log`]'s.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+
+use super::Store;
+use crate::StoreError;
+use crate::records::{LogSpan, MaterialRef};
+
+/// A stored material opened for reading: its content in chunks, checked
+/// as far as the store can without a second pass. A logged material was
+/// read and checked against its SHA-256 when it was opened; a file was
+/// checked against its recorded size (its SHA-256 is checked by whoever
+/// receives it). A file shorter than its record is
+/// [`StoreError::Damaged`] at the point the bytes run out.
+#[derive(Debug)]
+pub struct MaterialReader {
+    sha256: String,
+    size: u64,
+    source: Source,
+}
+
+#[derive(Debug)]
+enum Source {
+    /// A logged material, whole; what has not been handed out yet.
+    Memory(Bytes),
+    /// A blob file and how many of its recorded bytes are still to read.
+    File {
+        file: File,
+        path: PathBuf,
+        left: u64,
+    },
+}
+
+impl MaterialReader {
+    /// The material's size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Whether the content is already in memory (a logged material), so
+    /// that reading it never waits on the disk.
+    pub fn in_memory(&self) -> bool {
+        matches!(self.source, Source::Memory(_))
+    }
+
+    /// The next at most `max` bytes (`max` > 0), `None` after the last.
+    /// Reading a file blocks: outside [`MaterialReader::in_memory`], call
+    /// this on a blocking thread.
+    pub fn read_chunk(&mut self, max: usize) -> Result<Option<Bytes>, StoreError> {
+        let max = max.max(1);
+        match &mut self.source {
+            Source::Memory(rest) => {
+                if rest.is_empty() {
+                    return Ok(None);
+                }
+                Ok(Some(rest.split_to(max.min(rest.len()))))
+            }
+            Source::File { file, path, left } => {
+                if *left == 0 {
+                    return Ok(None);
+                }
+                let n = (*left).min(max as u64) as usize;
+                let mut buf = vec![0u8; n];
+                file.read_exact(&mut buf).map_err(|e| match e.kind() {
+                    std::io::ErrorKind::UnexpectedEof => StoreError::Damaged {
+                        sha256: self.sha256.clone(),
+                        reason: format!(
+                            "{} ended before its recorded {} bytes",
+                            path.display(),
+                            self.size
+                        ),
+                    },
+                    _ => StoreError::io("failed to read", path.as_path())(e),
+                })?;
+                *left -= n as u64;
+                Ok(Some(Bytes::from(buf)))
+            }
+        }
+    }
+}
+
+impl Store {
+    /// Appends a small material to the material log and says where it is
+    /// (for its `MaterialRef`). Durable with the next commit, which syncs
+    /// the log before it writes anything.
+    pub fn append_material(&self, content: &[u8]) -> Result<LogSpan, StoreError> {
+        self.materials.append(content)
+    }
+
+    /// Opens a material for reading, from the material log or its blob
+    /// file. A logged material is read whole and checked against its
+    /// SHA-256 here (it is at most [`crate::INLINE_MAX`] bytes); a file is
+    /// opened and checked against the recorded size. A material that is
+    /// missing or does not match its record is [`StoreError::Damaged`]; a
+    /// failing read is [`StoreError::Io`].
+    pub fn open_material(&self, m: &MaterialRef) -> Result<MaterialReader, StoreError> {
+        let damaged = |reason: String| StoreError::Damaged {
+            sha256: m.sha256.clone(),
+            reason,
+        };
+        let source = match m.log {
+            Some(span) => {
+                if span.len != m.size {
+                    return Err(damaged(format!(
+                        "its record says {} bytes, its span in the material log {}",
+                        m.size, span.len
+                    )));
+                }
+                Source::Memory(self.materials.read(span, &m.sha256)?.into())
+            }
+            None => {
+                let path = self.blobs.path(&m.sha256);
+                let file = File::open(&path).map_err(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => {
+                        damaged(format!("its file {} is missing", path.display()))
+                    }
+                    _ => StoreError::io("failed to open material", &path)(e),
+                })?;
+                let len = file
+                    .metadata()
+                    .map_err(StoreError::io("failed to read the size of", &path))?
+                    .len();
+                if len != m.size {
+                    return Err(damaged(format!(
+                        "its file {} holds {len} bytes, its record says {}",
+                        path.display(),
+                        m.size
+                    )));
+                }
+                Source::File {
+                    file,
+                    path,
+                    left: len,
+                }
+            }
+        };
+        Ok(MaterialReader {
+            sha256: m.sha256.clone(),
+            size: m.size,
+            source,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Batch, test_case as case};
+    use super::*;
+    use crate::records::Side;
+    use tongban_core::CaseState;
+
+    fn read_all(store: &Store, m: &MaterialRef) -> Result<Vec<u8>, StoreError> {
+        let mut reader = store.open_material(m)?;
+        let mut out = Vec::new();
+        while let Some(chunk) = reader.read_chunk(1000)? {
+            assert!(chunk.len() <= 1000);
+            out.extend_from_slice(&chunk);
+        }
+        assert_eq!(out.len() as u64, reader.size());
+        Ok(out)
+    }
+
+    #[test]
+    fn a_file_is_read_in_chunks_and_one_missing_or_of_another_size_is_damaged() {
+        use sha2::Digest;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let content: Vec<u8> = (0..crate::INLINE_MAX as usize + 4321)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let sha: [u8; 32] = sha2::Sha256::digest(&content).into();
+        let mut w = store
+            .blobs()
+            .writer("m".into(), content.len() as u64, sha)
+            .unwrap();
+        w.write(content.clone().into()).unwrap();
+        let mut staged = crate::StagedBlobs::default();
+        let blob = w.finish(&mut staged).unwrap();
+        let m = MaterialRef {
+            kind: "k".into(),
+            filename: "f".into(),
+            size: content.len() as u64,
+            sha256: blob.sha256_hex.clone(),
+            log: None,
+        };
+        assert!(!store.open_material(&m).unwrap().in_memory());
+        assert_eq!(read_all(&store, &m).unwrap(), content);
+
+        let path = store.blobs().path(&blob.sha256_hex);
+        std::fs::write(&path, &content[..100]).unwrap();
+        let err = read_all(&store, &m).unwrap_err();
+        assert!(err.is_damaged(), "{err}");
+        assert!(err.to_string().contains("holds 100 bytes"), "{err}");
+        std::fs::remove_file(&path).unwrap();
+        let err = read_all(&store, &m).unwrap_err();
+        assert!(err.is_damaged(), "{err}");
+        assert!(err.to_string().contains("missing"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn small_materials_are_durable_before_the_commit_that_names_them_and_read_back_checked() {
+        use sha2::Digest;
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("materials.log");
+        let a = b"id card scan".to_vec();
+        let b = vec![9u8; 16 * 1024];
+        let material = |store: &Store, content: &[u8]| MaterialRef {
+            kind: "k".into(),
+            filename: "f".into(),
+            size: content.len() as u64,
+            sha256: crate::records::hex(&sha2::Sha256::digest(content)),
+            log: Some(store.append_material(content).unwrap()),
+        };
+        let (ma, mb) = {
+            let store = Store::open(dir.path()).unwrap();
+            let ma = material(&store, &a);
+            let mb = material(&store, &b);
+            assert_eq!(
+                store
+                    .materials
+                    .synced
+                    .load(std::sync::atomic::Ordering::Acquire),
+                0
+            );
+            let mut c = case("a1", Side::Window, CaseState::Queued);
+            c.materials = vec![ma.clone(), mb.clone()];
+            let mut batch = Batch::default();
+            batch.put_case(c);
+            store.commit(batch).await.unwrap();
+            assert_eq!(
+                store
+                    .materials
+                    .synced
+                    .load(std::sync::atomic::Ordering::Acquire),
+                (a.len() + b.len()) as u64,
+                "the commit synced the log first"
+            );
+            assert_eq!(read_all(&store, &ma).unwrap(), a);
+            let mut absent = ma.clone();
+            absent.log = None;
+            let err = read_all(&store, &absent).unwrap_err();
+            assert!(
+                err.is_damaged() && err.to_string().contains("missing"),
+                "without a span it is a file, and there is none: {err}"
+            );
+            (ma, mb)
+        };
+        let store = Store::open(dir.path()).unwrap();
+        let held = store.case("a1").unwrap().unwrap();
+        assert_eq!(
+            held.materials,
+            vec![ma.clone(), mb.clone()],
+            "spans kept in the record"
+        );
+        assert_eq!(read_all(&store, &mb).unwrap(), b, "after a reopen");
+        // Bytes changed on disk are caught on read, not handed out.
+        drop(store);
+        let mut bytes = std::fs::read(&log).unwrap();
+        bytes[a.len() + 5] ^= 1;
+        std::fs::write(&log, bytes).unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let err = read_all(&store, &mb).unwrap_err();
+        assert!(err.is_damaged(), "{err}");
+        assert!(err.to_string().contains("read back as"), "{err}");
+        assert_eq!(read_all(&store, &ma).unwrap(), a);
+        // A damaged span: past the end of the log, or absurdly long.
+        let mut past = ma.clone();
+        past.log = Some(LogSpan {
+            offset: 1 << 40,
+            len: 10,
+        });
+        past.size = 10;
+        let err = read_all(&store, &past).unwrap_err();
+        assert!(err.is_damaged(), "{err}");
+        assert!(err.to_string().contains("materials.log"), "{err}");
+        let mut huge = ma.clone();
+        huge.log = Some(LogSpan {
+            offset: 0,
+            len: u64::MAX,
+        });
+        let err = read_all(&store, &huge).unwrap_err();
+        assert!(
+            err.is_damaged() && err.to_string().contains("its record says"),
+            "a span of another size than the record: {err}"
+        );
+        huge.size = u64::MAX;
+        let err = read_all(&store, &huge).unwrap_err();
+        assert!(err.is_damaged(), "{err}");
+        assert!(
+            err.to_string().contains("more than a logged material"),
+            "{err}"
+        );
+    }
+}

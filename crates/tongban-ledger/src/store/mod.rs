@@ -1,0 +1,198 @@
+//! The sled database of a node: [`Store`], opened once per process, and
+//! where each concern of it lives.
+//!
+//! Trees: `ledger` (seq → encoded `LedgerEntry`), `payloads` (seq → payload),
+//! `case_index` (application id, 0, seq → ()), `cases` (application id →
+//! record), `case_nos` (case number → application id), `case_states` (side,
+//! state, 0, application id → ()), `outbox` (key → entry), `outbox_index`
+//! (destination, '/', key → ()), `received` (sender county, '/', handoff id
+//! → record), `waybills`, `checkpoints`, `partner_checkpoints`, `meta`
+//! (head, counters); small materials are in the material log (see
+//! [`crate::material_log`]), larger ones in files ([`crate::blobs`]).
+//!
+//! This module opens the store and holds its head and counters. Writing is
+//! [`commit`]'s alone; the key encodings are [`keys`]'; reads are by
+//! concern: [`cases`], [`outbox`], [`checkpoints`], [`ledger`],
+//! [`materials`].
+
+use std::path::Path;
+
+use crate::chain::EntryHash;
+use crate::material_log::MaterialLog;
+use crate::{BlobStore, StoreError};
+
+mod batch;
+mod cases;
+mod checkpoints;
+mod commit;
+mod flusher;
+pub(crate) mod keys;
+mod ledger;
+mod materials;
+mod outbox;
+
+pub use batch::{Batch, NewEntry};
+pub use commit::Committed;
+use flusher::Flusher;
+pub use ledger::StoredEntry;
+pub use materials::MaterialReader;
+
+/// A node's storage. Open one per process.
+pub struct Store {
+    ledger: sled::Tree,
+    payloads: sled::Tree,
+    case_index: sled::Tree,
+    cases: sled::Tree,
+    case_nos: sled::Tree,
+    outbox: sled::Tree,
+    received: sled::Tree,
+    meta: sled::Tree,
+    waybills: sled::Tree,
+    outbox_index: sled::Tree,
+    materials: MaterialLog,
+    case_states: sled::Tree,
+    checkpoints: sled::Tree,
+    partner_checkpoints: sled::Tree,
+    blobs: BlobStore,
+    write_lock: tokio::sync::Mutex<()>,
+    /// The newest head known to be on disk (see [`Store::durable_head`]).
+    durable: std::sync::Mutex<(u64, EntryHash)>,
+    flusher: Flusher,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+/// Opens the sled database. sled releases its lock file only when the
+/// last of its I/O threads lets go of a closed database, a moment after the
+/// store is dropped: a reopen in the same process (a node restarted in
+/// place) waits up to a second for that instead of failing. Another process
+/// holding the database still gets the error, after that second.
+pub(crate) fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        match sled::Config::new().path(path).open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other.map_err(StoreError::db("failed to open ledger")),
+        }
+    }
+}
+
+impl Store {
+    /// Opens (creating) the store in `data_dir`: `data_dir/ledger.sled` and `data_dir/blobs`.
+    /// The data dir and everything in it is then private to this user
+    /// (see `modes`).
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        let sled_dir = data_dir.join("ledger.sled");
+        crate::modes::create_dir(&sled_dir)?;
+        let db = open_db(&sled_dir)?;
+        let tree = |name: &'static str| {
+            db.open_tree(name)
+                .map_err(StoreError::db("failed to open tree"))
+        };
+        let store = Self {
+            ledger: tree(keys::LEDGER)?,
+            payloads: tree(keys::PAYLOADS)?,
+            case_index: tree(keys::CASE_INDEX)?,
+            cases: tree(keys::CASES)?,
+            case_nos: tree(keys::CASE_NOS)?,
+            outbox: tree(keys::OUTBOX)?,
+            received: tree(keys::RECEIVED)?,
+            meta: tree(keys::META)?,
+            waybills: tree(keys::WAYBILLS)?,
+            outbox_index: tree(keys::OUTBOX_INDEX)?,
+            materials: MaterialLog::open(&data_dir.join("materials.log"))?,
+            case_states: tree(keys::CASE_STATES)?,
+            checkpoints: tree(keys::CHECKPOINTS)?,
+            partner_checkpoints: tree(keys::PARTNER_CHECKPOINTS)?,
+            blobs: BlobStore::open(&data_dir.join("blobs"))?,
+            flusher: Flusher::start(db)?,
+            write_lock: tokio::sync::Mutex::new(()),
+            durable: std::sync::Mutex::new((0, [0; 32])),
+        };
+        // After sled has created its files, with the umask's modes.
+        crate::modes::secure(data_dir, &sled_dir)?;
+        // Whatever the database holds when it opens is on disk.
+        *store.durable.lock().unwrap_or_else(|p| p.into_inner()) = store.head()?;
+        Ok(store)
+    }
+
+    /// The material blobs.
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    /// Seq and hash of the ledger head (`(0, zeros)` when empty).
+    pub fn head(&self) -> Result<(u64, EntryHash), StoreError> {
+        Ok(self
+            .meta
+            .get(keys::HEAD)
+            .map_err(StoreError::db("failed to read head"))?
+            .and_then(|v| keys::decode_head(&v))
+            .unwrap_or((0, [0; 32])))
+    }
+
+    /// Allocates the next number in a named counter (e.g. case numbers of a
+    /// day). Durable with the next commit's flush; a number taken by a
+    /// request that then fails is skipped, never reused while the node runs.
+    pub fn next_counter(&self, name: &str) -> Result<u64, StoreError> {
+        let key = format!("counter/{name}");
+        let next = self
+            .meta
+            .update_and_fetch(key.as_bytes(), |old| {
+                let n = old
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_be_bytes)
+                    .unwrap_or(0);
+                Some((n + 1).to_be_bytes().to_vec())
+            })
+            .map_err(StoreError::db("failed to allocate counter"))?;
+        Ok(next
+            .and_then(|b| b.as_ref().try_into().ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(1))
+    }
+}
+
+/// A case record for the store's tests.
+#[cfg(test)]
+pub(crate) fn test_case(
+    id: &str,
+    side: crate::records::Side,
+    state: tongban_core::CaseState,
+) -> crate::records::CaseRecord {
+    use crate::records::{ApplicantRecord, CaseRecord};
+    CaseRecord {
+        application_id: id.into(),
+        case_no: format!("610702-20261125-{}", &id[1..]).parse().unwrap(),
+        side,
+        item_code: "GT-0001".parse().unwrap(),
+        receiving_county: "610702".parse().unwrap(),
+        home_county: "610113".parse().unwrap(),
+        delivery: "mail-applicant".parse().unwrap(),
+        applicant: ApplicantRecord::Person {
+            name: "n".into(),
+            resident_id: "11010519491231002X".parse().unwrap(),
+            phone: "13812345678".parse().unwrap(),
+            address: "a".into(),
+        },
+        materials: Vec::new(),
+        identity_check: None,
+        state,
+        created_at: String::new(),
+        accepted_at: None,
+        note: String::new(),
+        handoffs: Vec::new(),
+        review: Default::default(),
+        mail: Vec::new(),
+        closed_at: None,
+    }
+}

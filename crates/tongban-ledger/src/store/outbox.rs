@@ -1,0 +1,79 @@
+//! The two ends of a handoff as stored: the outbox of handoffs to send
+//! (read whole, or per destination through its index), and the handoffs
+//! received, kept for deduplication with the receipt given.
+//!
+//! Enqueueing, parking and settling are [`super::Batch`] operations.
+
+use super::Store;
+use super::keys::received_key;
+use crate::StoreError;
+use crate::records::{OutboxEntry, ReceivedHandoff, decode};
+
+impl Store {
+    /// Every outbox entry with its key and stored bytes, oldest first.
+    pub fn outbox(&self) -> Result<Vec<(u64, OutboxEntry, Vec<u8>)>, StoreError> {
+        self.outbox
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv.map_err(StoreError::db("failed to scan outbox"))?;
+                let key = k.as_ref().try_into().map(u64::from_be_bytes).map_err(|_| {
+                    StoreError::Corrupt {
+                        tree: "outbox",
+                        reason: "bad key".into(),
+                    }
+                })?;
+                Ok((key, decode("outbox", &v)?, v.to_vec()))
+            })
+            .collect()
+    }
+
+    /// The oldest `limit` unparked outbox entries for `to` whose keys `skip`
+    /// does not name, read through the per-destination index so the courier
+    /// never decodes the whole outbox (nor the entries it has in flight).
+    pub fn outbox_for(
+        &self,
+        to: &str,
+        limit: usize,
+        skip: impl Fn(u64) -> bool,
+    ) -> Result<Vec<(u64, OutboxEntry, Vec<u8>)>, StoreError> {
+        let mut prefix = to.as_bytes().to_vec();
+        prefix.push(b'/');
+        let mut out = Vec::new();
+        for kv in self.outbox_index.scan_prefix(&prefix) {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, _) = kv.map_err(StoreError::db("failed to scan outbox index"))?;
+            let key = <[u8; 8]>::try_from(&k[prefix.len()..])
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt {
+                    tree: "outbox_index",
+                    reason: "bad key".into(),
+                })?;
+            if skip(key) {
+                continue;
+            }
+            if let Some(v) = self
+                .outbox
+                .get(key.to_be_bytes())
+                .map_err(StoreError::db("failed to read outbox"))?
+            {
+                out.push((key, decode("outbox", &v)?, v.to_vec()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// A received handoff, by (sender county, handoff id).
+    pub fn received(
+        &self,
+        sender: &str,
+        handoff_id: &str,
+    ) -> Result<Option<ReceivedHandoff>, StoreError> {
+        self.received
+            .get(received_key(sender, handoff_id))
+            .map_err(StoreError::db("failed to read received handoff"))?
+            .map(|v| decode("received", &v))
+            .transpose()
+    }
+}

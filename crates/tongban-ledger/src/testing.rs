@@ -1,0 +1,244 @@
+//! For tests that play a dishonest operator: [`Tamper`] changes a stopped
+//! node's ledger on disk the way an audit must catch, so no crate but this
+//! one names sled or spells its trees and keys.
+//!
+//! Only built with the `testing` feature, and never for a running node: it
+//! writes around [`crate::Store`]'s one write path on purpose. The tree
+//! names and key encodings are the store's own (its `keys` module).
+
+use std::path::Path;
+
+use prost::Message;
+use tongban_proto::common::v1::LedgerEntry;
+
+use crate::StoreError;
+use crate::chain::entry_hash;
+use crate::store::keys;
+
+/// Direct access to the ledger of a stopped node.
+pub struct Tamper {
+    db: sled::Db,
+    ledger: sled::Tree,
+    payloads: sled::Tree,
+    case_index: sled::Tree,
+    meta: sled::Tree,
+}
+
+impl std::fmt::Debug for Tamper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tamper").finish_non_exhaustive()
+    }
+}
+
+impl Tamper {
+    /// Opens the ledger in `data_dir` (the node must be stopped: one
+    /// process at a time may hold it).
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        let db = crate::store::open_db(&data_dir.join("ledger.sled"))?;
+        let tree = |name: &'static str| {
+            db.open_tree(name)
+                .map_err(StoreError::db("failed to open tree"))
+        };
+        Ok(Self {
+            ledger: tree(keys::LEDGER)?,
+            payloads: tree(keys::PAYLOADS)?,
+            case_index: tree(keys::CASE_INDEX)?,
+            meta: tree(keys::META)?,
+            db,
+        })
+    }
+
+    /// The seq of the first entry that `matches`, if any.
+    pub fn find(&self, matches: impl Fn(&LedgerEntry) -> bool) -> Result<Option<u64>, StoreError> {
+        for kv in self.ledger.iter() {
+            let (_, v) = kv.map_err(StoreError::db("failed to scan ledger"))?;
+            let entry = decode_entry(&v)?;
+            if matches(&entry) {
+                return Ok(Some(entry.seq));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The entry at `seq`, decoded, and its payload.
+    pub fn entry(&self, seq: u64) -> Result<(LedgerEntry, Vec<u8>), StoreError> {
+        let key = seq.to_be_bytes();
+        let entry = self
+            .ledger
+            .get(key)
+            .map_err(StoreError::db("failed to read ledger"))?
+            .ok_or_else(|| missing(seq))?;
+        let payload = self
+            .payloads
+            .get(key)
+            .map_err(StoreError::db("failed to read payload"))?
+            .map(|v| v.to_vec())
+            .unwrap_or_default();
+        Ok((decode_entry(&entry)?, payload))
+    }
+
+    /// Overwrites the entry at `seq` and its payload with these, as given:
+    /// no digest or hash is recomputed (see [`Tamper::rechain_after`]).
+    pub fn overwrite(
+        &self,
+        seq: u64,
+        entry: &LedgerEntry,
+        payload: &[u8],
+    ) -> Result<(), StoreError> {
+        let key = seq.to_be_bytes();
+        self.ledger
+            .insert(key, entry.encode_to_vec())
+            .map_err(StoreError::db("failed to overwrite entry"))?;
+        self.payloads
+            .insert(key, payload)
+            .map_err(StoreError::db("failed to overwrite payload"))?;
+        self.flush()
+    }
+
+    /// Makes the chain consistent again after the entry at `seq`: every
+    /// later entry's `prev_hash` and the stored head are recomputed from
+    /// the entry at `seq` as it is now.
+    pub fn rechain_after(&self, seq: u64) -> Result<(), StoreError> {
+        let first = self
+            .ledger
+            .get(seq.to_be_bytes())
+            .map_err(StoreError::db("failed to read ledger"))?
+            .ok_or_else(|| missing(seq))?;
+        let mut hash = entry_hash(&first);
+        let mut last = seq;
+        for kv in self.ledger.range((seq + 1).to_be_bytes()..) {
+            let (k, v) = kv.map_err(StoreError::db("failed to scan ledger"))?;
+            let mut entry = decode_entry(&v)?;
+            entry.prev_hash = hash.to_vec();
+            let bytes = entry.encode_to_vec();
+            hash = entry_hash(&bytes);
+            last = entry.seq;
+            self.ledger
+                .insert(k, bytes)
+                .map_err(StoreError::db("failed to rewrite entry"))?;
+        }
+        self.set_head(last, &hash)
+    }
+
+    /// Drops every entry after `keep`, with its payload and its case index
+    /// key, and makes the entry at `keep` the head.
+    pub fn truncate_after(&self, keep: u64) -> Result<(), StoreError> {
+        let later: Vec<_> = self
+            .ledger
+            .range((keep + 1).to_be_bytes()..)
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::db("failed to scan ledger"))?;
+        for k in later {
+            self.ledger
+                .remove(&k)
+                .map_err(StoreError::db("failed to remove entry"))?;
+            self.payloads
+                .remove(&k)
+                .map_err(StoreError::db("failed to remove payload"))?;
+        }
+        for kv in self.case_index.iter() {
+            let (k, _) = kv.map_err(StoreError::db("failed to scan case index"))?;
+            let seq = k
+                .len()
+                .checked_sub(8)
+                .and_then(|at| <[u8; 8]>::try_from(&k[at..]).ok())
+                .map(u64::from_be_bytes);
+            if seq.is_some_and(|seq| seq > keep) {
+                self.case_index
+                    .remove(&k)
+                    .map_err(StoreError::db("failed to remove case index key"))?;
+            }
+        }
+        let last = self
+            .ledger
+            .get(keep.to_be_bytes())
+            .map_err(StoreError::db("failed to read ledger"))?
+            .ok_or_else(|| missing(keep))?;
+        self.set_head(keep, &entry_hash(&last))
+    }
+
+    fn set_head(&self, seq: u64, hash: &crate::EntryHash) -> Result<(), StoreError> {
+        self.meta
+            .insert(keys::HEAD, keys::encode_head(seq, hash))
+            .map_err(StoreError::db("failed to write head"))?;
+        self.flush()
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db
+            .flush()
+            .map_err(StoreError::db("failed to flush ledger"))?;
+        Ok(())
+    }
+}
+
+fn decode_entry(bytes: &[u8]) -> Result<LedgerEntry, StoreError> {
+    LedgerEntry::decode(bytes).map_err(|e| StoreError::Corrupt {
+        tree: keys::LEDGER,
+        reason: e.to_string(),
+    })
+}
+
+fn missing(seq: u64) -> StoreError {
+    StoreError::Corrupt {
+        tree: keys::LEDGER,
+        reason: format!("no entry at seq {seq}"),
+    }
+}
+
+/// Where the material file with this digest lives in a node's data dir, for
+/// tests that damage one.
+pub fn blob_path(data_dir: &Path, sha256_hex: &str) -> std::path::PathBuf {
+    crate::BlobStore::path_in(&data_dir.join("blobs"), sha256_hex)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Batch, NewEntry, Store};
+
+    #[tokio::test]
+    async fn an_edit_breaks_the_chain_a_rechain_mends_it_and_a_truncation_keeps_it_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            for kind in ["a", "b", "c", "d"] {
+                let mut batch = Batch::default();
+                batch.append(NewEntry {
+                    application_id: "x1".into(),
+                    kind: kind.into(),
+                    payload: kind.as_bytes().to_vec(),
+                    ..Default::default()
+                });
+                store.commit(batch).await.unwrap();
+            }
+        }
+        let tamper = Tamper::open(dir.path()).unwrap();
+        let seq = tamper.find(|e| e.kind == "b").unwrap().unwrap();
+        assert_eq!(seq, 2);
+        let (mut entry, payload) = tamper.entry(seq).unwrap();
+        assert_eq!(payload, b"b");
+        entry.actor = "forger".into();
+        tamper.overwrite(seq, &entry, b"B").unwrap();
+        drop(tamper);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.verify().unwrap().unwrap_err().seq, 3);
+        drop(store);
+
+        let tamper = Tamper::open(dir.path()).unwrap();
+        tamper.rechain_after(seq).unwrap();
+        drop(tamper);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.verify().unwrap(), Ok(4));
+        assert_eq!(store.entries(2, 2).unwrap()[0].payload, b"B");
+        drop(store);
+
+        let tamper = Tamper::open(dir.path()).unwrap();
+        tamper.truncate_after(2).unwrap();
+        drop(tamper);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.verify().unwrap(), Ok(2));
+        assert_eq!(store.case_entries("x1").unwrap().len(), 2);
+    }
+}
