@@ -9,4 +9,5 @@ mod cli;
 mod delivery;
 mod foundation;
 mod handoff;
+mod hygiene;
 mod review;

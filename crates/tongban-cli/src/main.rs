@@ -11,6 +11,7 @@ mod audit;
 mod client;
 mod cmd;
 mod output;
+mod sanitize;
 
 // The node allocates and frees many short buffers per handoff (frames,
 // records, sled pages) from both runtime threads at once; glibc's malloc
@@ -37,8 +38,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             // Each cause once: library errors keep their cause out of
-            // `source()` when their message already says it.
-            eprintln!("error: {err:#}");
+            // `source()` when their message already says it. What came over
+            // the network is shown without control characters.
+            eprintln!("error: {}", sanitize::text(&format!("{err:#}")));
             ExitCode::from(cmd::exit_code(&err))
         }
     }

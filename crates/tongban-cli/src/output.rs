@@ -95,6 +95,7 @@ fn applicant_line(a: Option<&Applicant>) -> String {
 
 /// Prints a case for a person at a window.
 pub(crate) fn print_case(c: &CaseView) {
+    let c = &crate::sanitize::case_view(c);
     println!("case_no         {}", c.case_no);
     println!("application_id  {}", c.application_id);
     println!("state           {}", c.state);
@@ -229,6 +230,7 @@ fn cases_table(cases: &[CaseView]) -> Table {
         "CASE", "STATE", "ITEM", "FROM", "HOME", "DUE", "LEFT", "NOTE",
     ]);
     for c in cases {
+        let c = &crate::sanitize::case_view(c);
         let left = if c.due_date.is_empty() && c.working_days_left == 0 {
             String::new()
         } else {

@@ -86,13 +86,24 @@ pub enum CodeError {
         /// The eight date digits (YYYYMMDD) only, never the whole ID.
         value: String,
     },
-    /// A county code does not start with a province prefix of GB/T 2260.
-    #[error("county code {value}: {prefix} is not a province prefix")]
+    /// A county code or resident ID does not start with a province prefix
+    /// of GB/T 2260.
+    #[error("{what} {value}: {prefix} is not a province prefix")]
     Province {
-        /// The code as given.
+        /// The kind of code.
+        what: &'static str,
+        /// The input (masked for personal data).
         value: String,
         /// Its first two digits.
         prefix: String,
+    },
+    /// The birth date in a resident ID is after the day it was checked on.
+    #[error("resident id birth date {value} is after today ({today})")]
+    FutureBirthDate {
+        /// The eight date digits (YYYYMMDD) only, never the whole ID.
+        value: String,
+        /// The day of the check.
+        today: Date,
     },
     /// A division code ends in `00`, which names a prefecture, not a county.
     #[error("county code {value}: ends in 00, which is a prefecture, not a county")]
@@ -236,6 +247,24 @@ fn digits(
     Ok(())
 }
 
+/// Checks that the first two characters (ASCII digits, checked by the
+/// caller) are a province prefix of GB/T 2260.
+fn province(what: &'static str, shown: &str, chars: &[char]) -> Result<(), CodeError> {
+    let prefix = digit(chars[0]) * 10 + digit(chars[1]);
+    let known = matches!(
+        prefix,
+        11..=15 | 21..=23 | 31..=37 | 41..=46 | 50..=54 | 61..=65 | 71 | 81 | 82
+    );
+    if !known {
+        return Err(CodeError::Province {
+            what,
+            value: shown.to_owned(),
+            prefix: format!("{prefix:02}"),
+        });
+    }
+    Ok(())
+}
+
 /// Value of an ASCII digit; callers check `is_ascii_digit` first.
 fn digit(c: char) -> u32 {
     c as u32 - '0' as u32
@@ -262,17 +291,7 @@ impl CountyCode {
     pub fn parse(s: &str) -> Result<Self, CodeError> {
         let chars = exact_len(Self::WHAT, s, s, 6)?;
         digits(Self::WHAT, s, &chars, 0..6)?;
-        let province = digit(chars[0]) * 10 + digit(chars[1]);
-        let known = matches!(
-            province,
-            11..=15 | 21..=23 | 31..=37 | 41..=46 | 50..=54 | 61..=65 | 71 | 81 | 82
-        );
-        if !known {
-            return Err(CodeError::Province {
-                value: s.to_owned(),
-                prefix: s[..2].to_owned(),
-            });
-        }
+        province(Self::WHAT, s, &chars)?;
         if s.ends_with("00") {
             return Err(CodeError::NotCounty {
                 value: s.to_owned(),
@@ -285,7 +304,12 @@ impl CountyCode {
 // ---------------------------------------------------------------------------
 
 /// A resident identity card number of GB 11643 (18 characters, ISO 7064
-/// MOD 11-2 check character, birth date in characters 7-14).
+/// MOD 11-2 check character, birth date in characters 7-14, a province of
+/// GB/T 2260 in characters 1-2).
+///
+/// New input is parsed with [`ResidentId::parse_on`], which also refuses a
+/// birth date after the given day; [`ResidentId::parse`] leaves that out,
+/// for text with no "today" to compare with (stored records, files).
 ///
 /// `Debug` prints the masked form and there is no `Display`, so the full
 /// number only leaves through an explicit [`ResidentId::as_str`].
@@ -306,8 +330,23 @@ impl ResidentId {
     const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
     const CHECK: [char; 11] = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'];
 
-    /// Parses and validates a resident ID; a lowercase `x` check character
-    /// is accepted and stored as `X`.
+    /// Parses and validates a resident ID typed or received on `today`: as
+    /// [`ResidentId::parse`], and the birth date is not after `today`.
+    pub fn parse_on(s: &str, today: Date) -> Result<Self, CodeError> {
+        let id = Self::parse(s)?;
+        if id.birth_date() > today {
+            return Err(CodeError::FutureBirthDate {
+                value: id.0[6..14].to_owned(),
+                today,
+            });
+        }
+        Ok(id)
+    }
+
+    /// Parses and validates a resident ID: digits, a province prefix, a real
+    /// birth date in 1900 or later and the check character; a lowercase `x`
+    /// check character is accepted and stored as `X`. Whether the birth date
+    /// is in the future needs a date: see [`ResidentId::parse_on`].
     pub fn parse(s: &str) -> Result<Self, CodeError> {
         let shown = mask_id(s);
         let chars = exact_len(Self::WHAT, s, &shown, 18)?;
@@ -322,6 +361,7 @@ impl ResidentId {
                 expected: "a digit or X",
             });
         }
+        province(Self::WHAT, &shown, &chars)?;
         // Past this point the input is all ASCII, so byte slicing is safe.
         let normalised = s.to_ascii_uppercase();
         birth_date(&normalised[6..14])?;
@@ -913,6 +953,41 @@ mod tests {
             ResidentId::parse("110105194913010021"),
             Err(CodeError::BirthDate { .. })
         ));
+    }
+
+    #[test]
+    fn resident_id_province_and_future_birth_dates() {
+        assert_eq!(
+            ResidentId::parse("000105194912310024")
+                .unwrap_err()
+                .to_string(),
+            "resident id 000***********0024: 00 is not a province prefix"
+        );
+        assert!(matches!(
+            ResidentId::parse("160105194912310021"),
+            Err(CodeError::Province { what: "resident id", ref prefix, .. }) if prefix == "16"
+        ));
+        // Valid check characters, so only the province or the date can fail.
+        for (id, ok) in [
+            ("810000200001010014", true),
+            ("720000200001010012", false),
+            ("910000200001010018", false),
+        ] {
+            assert_eq!(ResidentId::parse(id).is_ok(), ok, "{id}");
+        }
+        let today = date!(2026 - 12 - 01);
+        let vector = ResidentId::parse_on("11010519491231002x", today).unwrap();
+        assert_eq!(vector.as_str(), "11010519491231002X");
+        // Born 2099-01-01: valid in shape, refused against today.
+        let future = "110105209901010012";
+        assert!(ResidentId::parse(future).is_ok());
+        assert_eq!(
+            ResidentId::parse_on(future, today).unwrap_err().to_string(),
+            "resident id birth date 20990101 is after today (2026-12-01)"
+        );
+        // Born today is fine.
+        assert!(ResidentId::parse_on("110105202612010014", today).is_ok());
+        assert!(ResidentId::parse_on("11010520261202001X", today).is_err());
     }
 
     #[test]

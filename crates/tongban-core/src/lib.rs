@@ -1,6 +1,7 @@
 //! The tongban domain, with no I/O: identifier codes and their validation,
 //! the federation directory, the case state machine, working-day arithmetic
-//! over the published holiday calendar and size limits.
+//! over the published holiday calendar, size limits and the check on free
+//! text.
 //!
 //! Everything here is pure: callers read files and clocks and pass text and
 //! dates in, which keeps this crate fast to test and safe to share between
@@ -17,6 +18,7 @@ pub mod event;
 pub mod limits;
 pub mod mail;
 pub mod state;
+pub mod text;
 
 pub use authority::{AuthorityError, Report, Side};
 pub use calendar::Calendar;
@@ -31,3 +33,4 @@ pub use event::{CaseEvent, UnknownEvent};
 pub use limits::{DEFAULT_MAX_CASE_BYTES, DEFAULT_MAX_MATERIAL_BYTES};
 pub use mail::{MailLeg, MailStatus, MailTo, UnknownValue};
 pub use state::{CaseState, StateError, window_state};
+pub use text::{TextError, free_text, optional_text};

@@ -26,6 +26,7 @@ pub mod chain;
 pub mod entries;
 mod error;
 mod material_log;
+mod modes;
 pub mod records;
 mod store;
 #[cfg(any(test, feature = "testing"))]

@@ -13,7 +13,7 @@
 //! upload that was refused after appending, is bytes no record names:
 //! never read, harmless. Reads check the content against its digest.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,7 +39,7 @@ pub(crate) struct MaterialLog {
 
 impl MaterialLog {
     pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
-        let file = OpenOptions::new()
+        let file = crate::modes::create_file()
             .read(true)
             .write(true)
             .create(true)

@@ -1,12 +1,16 @@
 //! Parsing what arrives on the wire into checked domain values, once, at the
-//! edge: applicants, material declarations, codes. Everything here returns
-//! [`NodeError::Invalid`] naming the field and what was wrong with it.
+//! edge: applicants, material declarations, codes, free text. Everything
+//! here returns [`NodeError::Invalid`] naming the field and what was wrong
+//! with it. The receiver checks a partner's envelope with the same functions
+//! as the window checks a clerk's input.
 
 use std::collections::HashSet;
 
+use time::Date;
 use tongban_core::{CountyCode, CreditCode, DeliveryMode, Item, Phone, ResidentId};
 use tongban_ledger::ApplicantRecord;
 use tongban_proto::common::v1::{Applicant, MaterialHeader, applicant::Who};
+use tongban_proto::federation::v1::CaseUpdate;
 
 use crate::NodeError;
 use crate::config::Limits;
@@ -35,40 +39,56 @@ pub(crate) fn delivery(item: &Item, value: &str) -> Result<DeliveryMode, NodeErr
     Ok(mode)
 }
 
-fn non_empty(field: &str, value: &str) -> Result<String, NodeError> {
-    let v = value.trim();
-    if v.is_empty() {
-        return Err(NodeError::Invalid(format!("{field} is required")));
-    }
-    if v.chars().count() > 200 {
-        return Err(NodeError::Invalid(format!(
-            "{field} is longer than 200 characters"
-        )));
-    }
-    Ok(v.to_owned())
+/// Length limits of free-text fields, in characters.
+pub(crate) const NAME_CHARS: usize = 200;
+/// A reason for a correction or a denial.
+pub(crate) const REASON_CHARS: usize = 1000;
+/// A note on a mail event.
+pub(crate) const NOTE_CHARS: usize = 500;
+/// A carrier's name, a licence number, a hand-out recipient's ID as typed.
+pub(crate) const SHORT_CHARS: usize = 64;
+
+/// A required free-text field (see [`tongban_core::text`]), trimmed.
+pub(crate) fn text(field: &str, value: &str, max_chars: usize) -> Result<String, NodeError> {
+    tongban_core::free_text(field, value, max_chars).map_err(|e| NodeError::Invalid(e.to_string()))
 }
 
-/// Checks every field of an applicant: names present, ID check characters
-/// and birth dates, credit code check character, phone.
-pub(crate) fn applicant(a: Option<&Applicant>) -> Result<ApplicantRecord, NodeError> {
+/// A free-text field that may be empty, trimmed.
+pub(crate) fn optional_text(
+    field: &str,
+    value: &str,
+    max_chars: usize,
+) -> Result<String, NodeError> {
+    tongban_core::optional_text(field, value, max_chars)
+        .map_err(|e| NodeError::Invalid(e.to_string()))
+}
+
+/// A resident ID given on `today`.
+fn resident_id(field: &str, value: &str, today: Date) -> Result<ResidentId, NodeError> {
+    ResidentId::parse_on(value, today).map_err(|e| NodeError::Invalid(format!("{field}: {e}")))
+}
+
+/// Checks every field of an applicant as given on `today`: names and
+/// address present and free of control characters, IDs (check character,
+/// province, birth date not after today), credit code check character,
+/// phone.
+pub(crate) fn applicant(a: Option<&Applicant>, today: Date) -> Result<ApplicantRecord, NodeError> {
     let a = a.ok_or_else(|| NodeError::Invalid("applicant is required".into()))?;
     let phone = Phone::parse(&a.phone).map_err(|e| NodeError::Invalid(format!("phone: {e}")))?;
-    let address = non_empty("address", &a.address)?;
+    let address = text("address", &a.address, NAME_CHARS)?;
     match &a.who {
         Some(Who::Person(p)) => Ok(ApplicantRecord::Person {
-            name: non_empty("person name", &p.name)?,
-            resident_id: ResidentId::parse(&p.resident_id)
-                .map_err(|e| NodeError::Invalid(format!("person id: {e}")))?,
+            name: text("person name", &p.name, NAME_CHARS)?,
+            resident_id: resident_id("person id", &p.resident_id, today)?,
             phone,
             address,
         }),
         Some(Who::Company(c)) => Ok(ApplicantRecord::Company {
-            name: non_empty("company name", &c.name)?,
+            name: text("company name", &c.name, NAME_CHARS)?,
             credit_code: CreditCode::parse(&c.credit_code)
                 .map_err(|e| NodeError::Invalid(format!("credit code: {e}")))?,
-            legal_rep_name: non_empty("legal representative name", &c.legal_rep_name)?,
-            legal_rep_id: ResidentId::parse(&c.legal_rep_id)
-                .map_err(|e| NodeError::Invalid(format!("legal representative id: {e}")))?,
+            legal_rep_name: text("legal representative name", &c.legal_rep_name, NAME_CHARS)?,
+            legal_rep_id: resident_id("legal representative id", &c.legal_rep_id, today)?,
             phone,
             address,
         }),
@@ -76,6 +96,31 @@ pub(crate) fn applicant(a: Option<&Applicant>) -> Result<ApplicantRecord, NodeEr
             "applicant must be a person or a company".into(),
         )),
     }
+}
+
+/// Checks the free text of a partner's case update for control characters
+/// (its lengths are the sender's business: it checked them at its edge).
+pub(crate) fn update(u: &CaseUpdate) -> Result<(), NodeError> {
+    let mut fields: Vec<(String, &str)> = vec![
+        ("update detail".into(), &u.detail),
+        ("update licence number".into(), &u.licence_no),
+        ("update reason".into(), &u.reason),
+    ];
+    if let Some(c) = &u.correction {
+        for n in &c.needs {
+            fields.push((format!("update need {:?} reason", n.kind), &n.reason));
+        }
+    }
+    if let Some(m) = &u.mail {
+        fields.push(("update mail carrier".into(), &m.carrier));
+        for e in &m.events {
+            fields.push(("update mail event note".into(), &e.note));
+        }
+    }
+    for (field, value) in fields {
+        optional_text(&field, value, usize::MAX)?;
+    }
+    Ok(())
 }
 
 /// Checks material declarations against the item's material list and the
@@ -92,6 +137,7 @@ pub(crate) fn materials(
     let mut total = already;
     for (i, h) in headers.iter().enumerate() {
         let field = format!("material[{i}]");
+        optional_text(&format!("{field} filename"), &h.filename, NAME_CHARS)?;
         if item.material(&h.kind).is_none() {
             let kinds: Vec<&str> = item.materials.iter().map(|m| m.kind.as_str()).collect();
             return Err(NodeError::Invalid(format!(

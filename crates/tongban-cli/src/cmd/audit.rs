@@ -15,6 +15,7 @@ use crate::audit::verify::{self, Report};
 use crate::audit::{BUNDLE_FORMAT, Bundle, fetch, html, unhex};
 use crate::client::{ca_only, channel, credentials};
 use crate::output::print_json;
+use crate::sanitize::text;
 
 /// A failed verification: the report was printed, the exit code is 1.
 #[derive(Debug, thiserror::Error)]
@@ -147,8 +148,10 @@ fn short_actor(actor: &str) -> String {
     }
 }
 
+/// A report for a person. Everything in it came from nodes, so text goes
+/// through [`text`] (the applicant is JSON, escaped already).
 fn print_report(r: &Report) {
-    println!("case {}", r.case_no);
+    println!("case {}", text(&r.case_no));
     if !r.applicant.is_null() {
         println!("applicant {}", r.applicant);
     }
@@ -160,18 +163,20 @@ fn print_report(r: &Report) {
     for e in &r.timeline {
         println!(
             "{:<32} {:<7} {:<22} {:<28} {}",
-            e.at,
-            e.county,
-            short_actor(&e.actor),
-            format!("#{} {}", e.seq, e.event),
-            e.detail
+            text(&e.at),
+            text(&e.county),
+            text(&short_actor(&e.actor)),
+            format!("#{} {}", e.seq, text(&e.event)),
+            text(&e.detail)
         );
     }
     println!();
     for c in &r.coverage {
         println!(
             "ledger of {}: entries {}..={} checked against its signed checkpoint",
-            c.county, c.from_seq, c.to_seq
+            text(&c.county),
+            c.from_seq,
+            c.to_seq
         );
     }
     let matched = r.handoffs.iter().filter(|a| a.matched).count();
@@ -180,14 +185,14 @@ fn print_report(r: &Report) {
         r.handoffs.len()
     );
     for n in &r.notes {
-        println!("note: {n}");
+        println!("note: {}", text(n));
     }
     if r.verified {
         println!("VERIFIED");
     } else {
         println!("FAILED");
         for p in &r.problems {
-            println!("  - {p}");
+            println!("  - {}", text(p));
         }
     }
 }
@@ -274,7 +279,8 @@ async fn verify_node(url: &str, tls: &tongban_pki::tls::TlsMaterial, json: bool)
     } else {
         println!(
             "node {url} ({signer}), checkpoint at seq {} signed {}",
-            cp.seq, cp.at
+            cp.seq,
+            text(&cp.at)
         );
         match &bad {
             None => println!("VERIFIED entries 1..={}", prev.0),

@@ -91,14 +91,12 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
             if conn.json {
                 return print_json(&receipt);
             }
-            let case = receipt.case.unwrap_or_default();
+            let case = crate::sanitize::case_view(&receipt.case.unwrap_or_default());
+            let home_county_name = crate::sanitize::text(&receipt.home_county_name);
             println!("受理回执 intake receipt");
             println!("case_no         {}", case.case_no);
             println!("item            {} {}", case.item_code, case.item_name);
-            println!(
-                "home county     {} {}",
-                case.home_county, receipt.home_county_name
-            );
+            println!("home county     {} {home_county_name}", case.home_county);
             println!("accepted at     {}", receipt.accepted_at);
             println!(
                 "promised        {} working days from acceptance at home",

@@ -62,7 +62,7 @@ impl BlobStore {
     /// Opens (creating) `dir`, discarding temporary files a crash left.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let tmp = dir.join("tmp");
-        fs::create_dir_all(&tmp).map_err(StoreError::io("failed to create", &tmp))?;
+        crate::modes::create_dir(&tmp)?;
         for leftover in fs::read_dir(&tmp)
             .map_err(StoreError::io("failed to read", &tmp))?
             .flatten()

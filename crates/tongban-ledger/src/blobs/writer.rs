@@ -36,7 +36,7 @@ impl BlobStore {
                 Some((Sha256::new(), Vec::with_capacity(size as usize))),
             )
         } else {
-            let file = File::create(&tmp).map_err(StoreError::io("failed to create", &tmp))?;
+            let file = crate::modes::create_new_file(&tmp)?;
             let sink =
                 FileSink::start(file).map_err(StoreError::io("failed to start writing", &tmp));
             match sink {
@@ -289,7 +289,7 @@ impl BlobWriter {
                     file.sync_all()
                         .map_err(StoreError::io("failed to sync", &tmp))?;
                     drop(file);
-                    fs::create_dir_all(&sub).map_err(StoreError::io("failed to create", &sub))?;
+                    crate::modes::create_dir(&sub)?;
                     {
                         let mut staged = staging.lock().unwrap_or_else(|p| p.into_inner());
                         if into_place.is_file() {

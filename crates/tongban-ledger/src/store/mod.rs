@@ -88,9 +88,12 @@ pub(crate) fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
 
 impl Store {
     /// Opens (creating) the store in `data_dir`: `data_dir/ledger.sled` and `data_dir/blobs`.
+    /// The data dir and everything in it is then private to this user
+    /// (see `modes`).
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(StoreError::io("failed to create", data_dir))?;
-        let db = open_db(&data_dir.join("ledger.sled"))?;
+        let sled_dir = data_dir.join("ledger.sled");
+        crate::modes::create_dir(&sled_dir)?;
+        let db = open_db(&sled_dir)?;
         let tree = |name: &'static str| {
             db.open_tree(name)
                 .map_err(StoreError::db("failed to open tree"))
@@ -115,6 +118,8 @@ impl Store {
             write_lock: tokio::sync::Mutex::new(()),
             durable: std::sync::Mutex::new((0, [0; 32])),
         };
+        // After sled has created its files, with the umask's modes.
+        crate::modes::secure(data_dir, &sled_dir)?;
         // Whatever the database holds when it opens is on disk.
         *store.durable.lock().unwrap_or_else(|p| p.into_inner()) = store.head()?;
         Ok(store)

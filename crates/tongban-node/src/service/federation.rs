@@ -234,7 +234,7 @@ impl FederationService {
                     )));
                 }
                 let delivery = validate::delivery(item, &app.delivery)?;
-                let applicant = validate::applicant(app.applicant.as_ref())?;
+                let applicant = validate::applicant(app.applicant.as_ref(), ctx.clock.today())?;
                 let check = app.identity_check.ok_or_else(|| {
                     NodeError::Invalid("the application carries no identity check".into())
                 })?;
@@ -313,6 +313,7 @@ impl FederationService {
                         "a case update carries no materials".into(),
                     ));
                 }
+                validate::update(&update)?;
                 // Who may say it is checked when it is applied, under the
                 // case's lock and after the stream's earlier envelopes for
                 // the same case (an approval and its result leg often

@@ -21,7 +21,7 @@ use crate::auth::caller;
 use crate::change::{self, Change, Outgoing};
 use crate::ctx::Ctx;
 use crate::flow;
-use crate::{NodeError, view};
+use crate::{NodeError, validate, view};
 
 pub(crate) struct MailService {
     ctx: Arc<Ctx>,
@@ -44,10 +44,11 @@ impl Mail for MailService {
         let ctx = &self.ctx;
         let req = req.into_inner();
         let number = waybill(&req.waybill)?;
-        let carrier = req.carrier.trim();
-        if carrier.is_empty() {
+        if req.carrier.trim().is_empty() {
             return Err(NodeError::Invalid("carrier: name the carrier (e.g. EMS)".into()).into());
         }
+        let carrier = validate::text("carrier", &req.carrier, validate::SHORT_CHARS)?;
+        let carrier = carrier.as_str();
         let case_side = ctx.case(&req.case_no)?.side;
         let (_lock, mut case) = ctx.locked_case(&req.case_no, case_side).await?;
         if let Some(other) = ctx
@@ -186,6 +187,7 @@ pub(crate) async fn record_event(
     actor: &str,
 ) -> Result<CaseRecord, NodeError> {
     let number = waybill(&req.waybill)?;
+    let note = validate::optional_text("note", &req.note, validate::NOTE_CHARS)?;
     let status: MailStatus = req
         .status
         .trim()
@@ -240,7 +242,7 @@ pub(crate) async fn record_event(
     leg.events.push(MailEventRecord {
         status,
         at: at.clone(),
-        note: req.note.trim().to_owned(),
+        note: note.clone(),
     });
     leg.status = status;
     let leg = leg.clone();
@@ -278,7 +280,7 @@ pub(crate) async fn record_event(
         waybill: number.to_string(),
         status,
         at,
-        note: req.note.trim().to_owned(),
+        note,
     };
     let change = Change::new(actor, detail, body)
         .send(Outgoing::Update(CaseEvent::MailEvent, Box::new(update)));

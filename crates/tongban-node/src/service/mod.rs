@@ -87,6 +87,9 @@ pub(crate) async fn hand_out(
     recipient_id: &str,
     who: &Identity,
 ) -> Result<(), NodeError> {
+    let recipient =
+        crate::validate::text("recipient id", recipient_id, crate::validate::SHORT_CHARS)?
+            .to_uppercase();
     let here = match case.side {
         Side::Window => {
             case.state == CaseState::ReadyForPickup && case.delivery == DeliveryMode::MailWindow
@@ -106,7 +109,6 @@ pub(crate) async fn hand_out(
             case.case_no, case.state, case.delivery
         )));
     }
-    let recipient = recipient_id.trim().to_uppercase();
     let collectors: Vec<&str> = match &case.applicant {
         tongban_ledger::ApplicantRecord::Person { resident_id, .. } => vec![resident_id.as_str()],
         tongban_ledger::ApplicantRecord::Company { legal_rep_id, .. } => {

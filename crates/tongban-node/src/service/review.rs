@@ -21,7 +21,7 @@ use crate::ctx::Ctx;
 use crate::flow;
 use crate::ingest::Ingest;
 use crate::locks::CaseGuard;
-use crate::{NodeError, view};
+use crate::{NodeError, validate, view};
 
 pub(crate) struct ReviewService {
     ctx: Arc<Ctx>,
@@ -130,6 +130,7 @@ impl Review for ReviewService {
                 case.item_code
             ))
         })?;
+        let mut reasons = Vec::with_capacity(req.needs.len());
         for need in &req.needs {
             if item.material(&need.kind).is_none() {
                 let kinds: Vec<&str> = item.materials.iter().map(|m| m.kind.as_str()).collect();
@@ -148,6 +149,11 @@ impl Review for ReviewService {
                 ))
                 .into());
             }
+            reasons.push(validate::text(
+                &format!("need {:?} reason", need.kind),
+                &need.reason,
+                validate::REASON_CHARS,
+            )?);
         }
         let days = if req.deadline_days == 0 {
             ctx.review.correction_deadline_days
@@ -166,7 +172,8 @@ impl Review for ReviewService {
             needs: req
                 .needs
                 .iter()
-                .map(|n| (n.kind.clone(), n.reason.trim().to_owned()))
+                .zip(&reasons)
+                .map(|(n, reason)| (n.kind.clone(), reason.clone()))
                 .collect(),
             deadline: deadline.clone(),
             requested_at: now.clone(),
@@ -189,9 +196,10 @@ impl Review for ReviewService {
                 needs: req
                     .needs
                     .iter()
-                    .map(|n| CorrectionNeed {
+                    .zip(&reasons)
+                    .map(|(n, reason)| CorrectionNeed {
                         kind: n.kind.clone(),
-                        reason: n.reason.trim().to_owned(),
+                        reason: reason.clone(),
                     })
                     .collect(),
                 deadline,
@@ -268,6 +276,8 @@ impl Review for ReviewService {
                 ));
             }
         };
+        let licence_no =
+            validate::optional_text("licence number", &header.licence_no, validate::SHORT_CHARS)?;
         let (_lock, mut case) = self.locked(&header.case_no).await?;
         require(&case, &[CaseState::UnderReview], "approval")?;
         let paper = view::paper_kinds(&ctx.directory, &case);
@@ -316,7 +326,7 @@ impl Review for ReviewService {
         let result = ingested.materials[0].clone();
         flow::move_to(&mut case, CaseState::Approved)?;
         flow::stop_clock(&mut case);
-        case.review.licence_no = header.licence_no.trim().to_owned();
+        case.review.licence_no = licence_no;
         case.review.result = Some(result.clone());
         let mut detail = match case.review.licence_no.as_str() {
             "" => "approved".to_owned(),
@@ -351,12 +361,13 @@ impl Review for ReviewService {
         let reviewer = caller(&req)?;
         let ctx = &self.ctx;
         let req = req.into_inner();
-        let reason = req.reason.trim();
-        if reason.is_empty() {
+        if req.reason.trim().is_empty() {
             return Err(
                 NodeError::Invalid("a denial needs its reason (--reason TEXT)".into()).into(),
             );
         }
+        let reason = validate::text("reason", &req.reason, validate::REASON_CHARS)?;
+        let reason = reason.as_str();
         let (_lock, mut case) = self.locked(&req.case_no).await?;
         require(
             &case,

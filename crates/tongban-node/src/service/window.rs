@@ -151,7 +151,7 @@ impl Window for WindowService {
             .into());
         }
         let delivery = validate::delivery(item, &header.delivery)?;
-        let applicant = validate::applicant(header.applicant.as_ref())?;
+        let applicant = validate::applicant(header.applicant.as_ref(), ctx.clock.today())?;
         validate::materials(item, &header.materials, &ctx.limits, 0)?;
 
         let ingested = receive(ctx, header.materials, &mut stream, |f| match f.frame {
