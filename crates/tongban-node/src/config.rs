@@ -194,6 +194,7 @@ struct RawDelivery {
     streams: usize,
     attempt_timeout_ms: u64,
     min_rate_bytes_per_s: u64,
+    receipt_skew_s: u64,
 }
 
 impl Default for RawDelivery {
@@ -207,6 +208,7 @@ impl Default for RawDelivery {
             streams: d.streams,
             attempt_timeout_ms: d.attempt_timeout.as_millis() as u64,
             min_rate_bytes_per_s: d.min_rate_bytes_per_s,
+            receipt_skew_s: d.receipt_skew.as_secs(),
         }
     }
 }
@@ -239,6 +241,11 @@ pub struct Delivery {
     /// `attempt_timeout` plus its bytes at this rate
     /// (`min_rate_bytes_per_s`, default 65536, i.e. 64 KiB/s).
     pub min_rate_bytes_per_s: u64,
+    /// How far a receipt's `received_at` may be from this node's clock when
+    /// it arrives (`receipt_skew_s`, default 300); a receipt further off is
+    /// parked as invalid: a receiver with a wrong clock signs receipts an
+    /// auditor cannot place in time.
+    pub receipt_skew: Duration,
 }
 
 impl Default for Delivery {
@@ -251,6 +258,7 @@ impl Default for Delivery {
             streams: 4,
             attempt_timeout: Duration::from_secs(10),
             min_rate_bytes_per_s: 64 * 1024,
+            receipt_skew: Duration::from_secs(300),
         }
     }
 }
@@ -538,6 +546,7 @@ impl NodeConfig {
                 streams: d.streams,
                 attempt_timeout: Duration::from_millis(d.attempt_timeout_ms),
                 min_rate_bytes_per_s: d.min_rate_bytes_per_s,
+                receipt_skew: Duration::from_secs(d.receipt_skew_s),
             },
             clock: Clock::system(),
             review: raw.review,

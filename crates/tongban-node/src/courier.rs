@@ -49,7 +49,8 @@ use crate::NodeError;
 use crate::change::{self, Change};
 use crate::config::Delivery;
 use crate::ctx::Ctx;
-use crate::protocol::{CHUNK_SIZE, FORMAT_VERSION, RECEIPT_DOMAIN};
+use crate::protocol::CHUNK_SIZE;
+use crate::receipt;
 
 type Pending = (u64, OutboxEntry, Vec<u8>);
 
@@ -1212,45 +1213,26 @@ fn check_receipt(
     entry: &OutboxEntry,
     signed: &SignedReceipt,
 ) -> Result<Receipt, String> {
-    let signer = ctx
-        .anchor
-        .verify_signed(
-            &signed.signer_certificate,
-            RECEIPT_DOMAIN,
-            &signed.receipt,
-            &signed.signature,
-            SystemTime::now(),
-        )
-        .map_err(|e| e.to_string())?;
-    match &signer.principal {
-        Principal::Node { county } if county.as_str() == dest => {}
-        _ => return Err(format!("signed by {signer}, not by the node of {dest}")),
-    }
-    let r =
-        Receipt::decode(signed.receipt.as_slice()).map_err(|e| format!("does not decode: {e}"))?;
-    let expect = |ok: bool, field: &str| {
-        if ok {
-            Ok(())
-        } else {
-            Err(format!("{field} does not match what was sent"))
-        }
+    // The certificate is checked against the real time, the receipt's date
+    // against this node's clock (the one its own entries are dated by).
+    let r = receipt::verify(&ctx.anchor, signed, SystemTime::now()).map_err(|e| e.to_string())?;
+    let materials: Vec<(String, u64, Vec<u8>)> = entry
+        .materials
+        .iter()
+        .map(|m| (m.kind.clone(), m.size, unhex(&m.sha256).unwrap_or_default()))
+        .collect();
+    let envelope_sha256 = Sha256::digest(&entry.envelope);
+    let sent = receipt::Sent {
+        handoff_id: &entry.handoff_id,
+        application_id: Some(&entry.application_id),
+        sender: ctx.county.as_str(),
+        receiver: dest,
+        envelope_sha256: envelope_sha256.as_slice(),
+        materials: Some(&materials),
     };
-    expect(r.version == FORMAT_VERSION, "version")?;
-    expect(r.handoff_id == entry.handoff_id, "handoff_id")?;
-    expect(r.application_id == entry.application_id, "application_id")?;
-    expect(r.sender_county == ctx.county.as_str(), "sender_county")?;
-    expect(r.receiver_county == dest, "receiver_county")?;
-    expect(
-        r.envelope_sha256 == Sha256::digest(&entry.envelope).as_slice(),
-        "envelope_sha256",
-    )?;
-    expect(r.materials.len() == entry.materials.len(), "materials")?;
-    for (got, sent) in r.materials.iter().zip(&entry.materials) {
-        let ok = got.kind == sent.kind
-            && got.size == sent.size
-            && Some(&got.sha256) == unhex(&sent.sha256).as_ref();
-        expect(ok, &format!("material {}", sent.kind))?;
-    }
+    receipt::matches(&r, &sent).map_err(|e| e.to_string())?;
+    let now = SystemTime::from(ctx.clock.now());
+    receipt::check_time(&r, now, ctx.delivery.receipt_skew).map_err(|e| e.to_string())?;
     Ok(r)
 }
 

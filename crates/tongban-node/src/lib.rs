@@ -20,6 +20,7 @@ mod flow;
 mod ingest;
 mod locks;
 pub mod protocol;
+pub mod receipt;
 mod server;
 mod service;
 mod validate;
