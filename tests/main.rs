@@ -5,6 +5,7 @@
 mod support;
 
 mod audit;
+mod authority;
 mod cli;
 mod delivery;
 mod foundation;
