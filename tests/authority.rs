@@ -287,3 +287,60 @@ async fn a_partners_report_is_recorded_as_the_partner_nodes() {
         accepted.actor
     );
 }
+
+#[tokio::test]
+async fn a_receipt_an_hour_off_is_parked_and_a_reissued_one_is_taken() {
+    let mut cluster = Cluster::start().await;
+    // 雁塔's clock runs an hour ahead: its receipts are dated an hour off.
+    cluster.stop(YANTA).await;
+    cluster.set_clock(
+        YANTA,
+        tongban_node::Clock::from_fn(|| time::OffsetDateTime::now_utc() + time::Duration::hours(1)),
+    );
+    cluster.restart(YANTA).await;
+    let mut window = cluster.window(HANTAI).await;
+    let case = accepted_case(&mut window, YANTA).await;
+    let parked = window_case_until(&mut window, &case.case_no, "parked", |c| {
+        c.note.contains("parked")
+    })
+    .await;
+    assert!(
+        parked
+            .note
+            .contains("from this node's clock (at most 300 s allowed)"),
+        "{}",
+        parked.note
+    );
+    assert_eq!(parked.state, "QUEUED", "no receipt is held");
+
+    // 雁塔's operator fixes the clock and re-issues the receipt, node stopped.
+    cluster.stop(YANTA).await;
+    let handoff_id = {
+        let store = tongban_ledger::Store::open(cluster.data_dir(YANTA)).unwrap();
+        let held = store.case_by_no(&case.case_no).unwrap().expect("received");
+        held.handoffs[0].handoff_id.clone()
+    };
+    let config = tongban_node::NodeConfig::load(cluster.config_path(YANTA)).unwrap();
+    let done = tongban_node::operator::reissue_receipt(&config, &county(HANTAI), &handoff_id)
+        .await
+        .expect("re-issue");
+    assert_eq!(done.case_no, case.case_no);
+    cluster.set_clock(YANTA, tongban_node::Clock::system());
+    cluster.restart(YANTA).await;
+
+    // The window's retry gets the new receipt, which it takes.
+    window
+        .retry(CaseRef {
+            case_no: case.case_no.clone(),
+        })
+        .await
+        .expect("retry");
+    let handed = window_state(&mut window, &case.case_no, "HANDED_OFF").await;
+    assert_eq!(receipts(&handed), 1);
+    let mut review = cluster.review(YANTA).await;
+    let home = home_state(&mut review, &case.case_no, "HANDED_OFF").await;
+    assert!(
+        home.history.iter().any(|h| h.event == "receipt.reissued"),
+        "the home ledger records the re-issue"
+    );
+}

@@ -19,6 +19,7 @@ mod error;
 mod flow;
 mod ingest;
 mod locks;
+pub mod operator;
 pub mod protocol;
 pub mod receipt;
 mod server;

@@ -88,6 +88,8 @@ pub struct Sandbox {
     provisioned: Provisioned,
     nodes: Vec<Node>,
     clock: Option<Clock>,
+    /// Clocks of single nodes, over `clock` (a node whose clock is off).
+    clocks: std::collections::BTreeMap<String, Clock>,
     runtime: Handle,
     /// Each node task says here, with its generation, that it has ended.
     exit_tx: mpsc::UnboundedSender<(String, u64)>,
@@ -118,6 +120,7 @@ impl Sandbox {
             provisioned,
             nodes,
             clock,
+            clocks: Default::default(),
             runtime,
             exit_tx,
             exits,
@@ -210,13 +213,18 @@ impl Sandbox {
         self.node(code).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// Gives the node of `code` a clock of its own from its next start.
+    pub fn set_clock(&mut self, code: &str, clock: Clock) {
+        self.clocks.insert(code.to_owned(), clock);
+    }
+
     /// Starts the node of `code` on its held socket (a restart, if it ran
     /// before, with its data). Does nothing if it runs.
     pub async fn start(&mut self, code: &str) -> Result<(), SandboxError> {
         self.generation += 1;
         let generation = self.generation;
         let (clock, runtime, exit_tx) = (
-            self.clock.clone(),
+            self.clocks.get(code).or(self.clock.as_ref()).cloned(),
             self.runtime.clone(),
             self.exit_tx.clone(),
         );
