@@ -69,6 +69,20 @@ struct RawConfig {
     mail: RawMail,
     #[serde(default)]
     audit: Audit,
+    #[serde(default)]
+    admin: RawAdmin,
+}
+
+/// `[admin]`: the plain-HTTP port for Prometheus and health probes.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    #[serde(default)]
+    listen: Option<String>,
+    /// The port is plain HTTP without authentication: an address other
+    /// than loopback must be asked for in so many words.
+    #[serde(default)]
+    allow_non_loopback: bool,
 }
 
 /// Audit settings (`[audit]`).
@@ -298,6 +312,10 @@ pub struct NodeConfig {
     pub carriers: Vec<Carrier>,
     /// Audit settings.
     pub audit: Audit,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served over plain
+    /// HTTP (`[admin] listen`), if anywhere: loopback unless
+    /// `allow_non_loopback` is set.
+    pub admin_listen: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for NodeConfig {
@@ -505,6 +523,7 @@ impl NodeConfig {
                 "must be positive",
             ));
         }
+        let admin_listen = admin_listen(path, &raw.admin)?;
         let d = raw.delivery;
         if d.initial_backoff_ms == 0
             || d.max_backoff_ms < d.initial_backoff_ms
@@ -559,8 +578,34 @@ impl NodeConfig {
             carrier_listen,
             carriers,
             audit: raw.audit,
+            admin_listen,
         })
     }
+}
+
+/// `[admin] listen`, refused on an address other than loopback unless
+/// `allow_non_loopback = true`: the port has no TLS and no authentication.
+fn admin_listen(path: &Path, raw: &RawAdmin) -> Result<Option<SocketAddr>, ConfigError> {
+    let Some(text) = &raw.listen else {
+        return Ok(None);
+    };
+    let addr: SocketAddr = text.parse().map_err(|e| {
+        ConfigError::new(
+            path,
+            "admin.listen",
+            format!("{text:?} is not an address like 127.0.0.1:9101: {e}"),
+        )
+    })?;
+    if !addr.ip().is_loopback() && !raw.allow_non_loopback {
+        return Err(ConfigError::new(
+            path,
+            "admin.listen",
+            format!(
+                "{addr} is not a loopback address; the admin port is plain HTTP without authentication, so set admin.allow_non_loopback = true to serve it there"
+            ),
+        ));
+    }
+    Ok(Some(addr))
 }
 
 #[cfg(test)]
@@ -570,6 +615,27 @@ mod tests {
 
     fn example() -> Directory {
         Directory::from_toml_str(include_str!("../../../examples/federation.toml")).unwrap()
+    }
+
+    #[test]
+    fn the_admin_port_is_loopback_unless_allowed_otherwise() {
+        let path = Path::new("node.toml");
+        let admin = |listen: &str, allow| RawAdmin {
+            listen: Some(listen.into()),
+            allow_non_loopback: allow,
+        };
+        assert_eq!(admin_listen(path, &RawAdmin::default()).unwrap(), None);
+        assert_eq!(
+            admin_listen(path, &admin("127.0.0.1:9101", false)).unwrap(),
+            Some("127.0.0.1:9101".parse().unwrap())
+        );
+        assert!(admin_listen(path, &admin("[::1]:9101", false)).is_ok());
+        let err = admin_listen(path, &admin("0.0.0.0:9101", false)).unwrap_err();
+        assert_eq!(err.field, "admin.listen");
+        assert!(err.reason.contains("allow_non_loopback"), "{err}");
+        assert!(admin_listen(path, &admin("10.1.2.3:9101", true)).is_ok());
+        let err = admin_listen(path, &admin("localhost:9101", false)).unwrap_err();
+        assert!(err.reason.contains("not an address"), "{err}");
     }
 
     #[test]

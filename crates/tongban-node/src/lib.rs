@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+mod admin;
 pub mod auth;
 mod carrier;
 mod change;
@@ -19,6 +20,7 @@ mod error;
 mod flow;
 mod ingest;
 mod locks;
+mod metrics;
 pub mod protocol;
 pub mod receipt;
 mod server;
@@ -29,4 +31,4 @@ mod view;
 pub use clock::Clock;
 pub use config::{ConfigError, NodeConfig};
 pub use error::NodeError;
-pub use server::{run, run_with_carrier};
+pub use server::{Listeners, run, run_with, run_with_carrier};
