@@ -69,6 +69,10 @@ pub(crate) enum Command {
         /// The node's config file (TOML).
         #[arg(long)]
         config: PathBuf,
+        /// Only check the config, directory, certificates and data dir;
+        /// print every problem; exit 0 (warnings allowed) or 64.
+        #[arg(long)]
+        check: bool,
     },
     /// Window clerk commands (receiving county).
     #[command(after_help = "Example: tongban window list --state QUEUED --profile clerk.toml")]

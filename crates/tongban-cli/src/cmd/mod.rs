@@ -28,7 +28,8 @@ pub(crate) struct Usage(pub(crate) String);
 pub(crate) async fn run(command: Command) -> Result<()> {
     match command {
         Command::Certs(c) => certs::run(c),
-        Command::Node { config } => node::run(&config).await,
+        Command::Node { config, check } if check => node::check(&config),
+        Command::Node { config, .. } => node::run(&config).await,
         Command::Window { conn, command } => window::run(&conn, command).await,
         Command::Review { conn, command } => review::run(&conn, command).await,
         Command::Mail { conn, command } => mail::run(&conn, command).await,

@@ -1,5 +1,6 @@
 //! `tongban node --config FILE`: load and validate the configuration (exit
 //! 64 if it is bad), bind the listener, serve until SIGINT or SIGTERM.
+//! With `--check`, only print every problem of the configuration.
 
 use std::path::Path;
 
@@ -19,6 +20,27 @@ pub(crate) async fn run(config: &Path) -> Result<()> {
             )
         })?;
     tongban_node::run(config, listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// `--check`: every problem on stdout, one a line; 64 if any is an error.
+pub(crate) fn check(config: &Path) -> Result<()> {
+    let check = NodeConfig::check(config);
+    for e in &check.errors {
+        println!("error: {e}");
+    }
+    for w in &check.warnings {
+        println!("warning: {w}");
+    }
+    let (errors, warnings) = (check.errors.len(), check.warnings.len());
+    if errors > 0 {
+        return Err(BadConfig(format!(
+            "{}: {errors} error(s), {warnings} warning(s)",
+            config.display()
+        ))
+        .into());
+    }
+    println!("{}: ok, {warnings} warning(s)", config.display());
     Ok(())
 }
 
