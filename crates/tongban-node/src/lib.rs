@@ -21,6 +21,7 @@ mod flow;
 mod ingest;
 mod locks;
 mod metrics;
+mod pidlock;
 pub mod protocol;
 pub mod receipt;
 mod server;

@@ -93,6 +93,9 @@ pub async fn run_with(
         carrier: carrier_listener,
         admin: admin_listener,
     } = listeners;
+    // Before the store opens: a second node on this data dir is told who
+    // has it, not sled's lock error.
+    let pid_lock = crate::pidlock::PidLock::acquire(&config.data_dir)?;
     let store = Arc::new(Store::open(&config.data_dir)?);
     let acceptor = config.tls.server_acceptor()?;
     let addr = listener
@@ -240,6 +243,7 @@ pub async fn run_with(
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     drop(store);
+    drop(pid_lock);
     tracing::info!(county = %config.county, "node stopped");
     Ok(())
 }
