@@ -99,7 +99,14 @@ async fn readyz(State(admin): State<Admin>) -> (StatusCode, String) {
             .map_err(|e| format!("cannot read the ledger: {e}"))?;
         let write = || -> std::io::Result<()> {
             use std::io::Write;
-            let mut f = std::fs::File::create(&probe)?;
+            use std::os::unix::fs::OpenOptionsExt;
+            // The data dir's file mode (the store sets and checks 0600).
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&probe)?;
             f.write_all(b"ready?\n")?;
             f.sync_all()?;
             std::fs::remove_file(&probe)
