@@ -11,4 +11,5 @@ mod delivery;
 mod foundation;
 mod handoff;
 mod hygiene;
+mod ops;
 mod review;

@@ -71,6 +71,10 @@ pub(crate) enum Command {
         /// The node's config file (TOML).
         #[arg(long)]
         config: PathBuf,
+        /// Only check the config, directory, certificates and data dir;
+        /// print every problem; exit 0 (warnings allowed) or 64.
+        #[arg(long)]
+        check: bool,
         /// Instead of serving: re-issue this node's receipt for the handoff
         /// with this id, dated now (the node must be stopped; the sender's
         /// `retry` then gets the new receipt).
