@@ -137,6 +137,7 @@ pub(crate) fn case_view(c: &CaseView) -> CaseView {
             &mut h.actor,
             &mut h.event,
             &mut h.detail,
+            &mut h.state,
         ] {
             clean(s);
         }

@@ -119,6 +119,7 @@ pub(crate) fn case_view(
                     detail,
                     seq: entry.seq,
                     entry_hash: tongban_ledger::chain::entry_hash(&stored.entry).to_vec(),
+                    state: entry.state,
                 })
             })
             .collect::<Result<Vec<_>, NodeError>>()?
