@@ -177,7 +177,7 @@ pub(crate) fn case_view(
 }
 
 /// A county's name from the directory, empty if it has none there.
-fn county_name(directory: &Directory, code: &tongban_core::CountyCode) -> String {
+pub(crate) fn county_name(directory: &Directory, code: &tongban_core::CountyCode) -> String {
     directory
         .county(code)
         .map(|c| c.name.clone())

@@ -43,7 +43,7 @@ pub(crate) async fn run(auth: &AuditAuth, command: AuditCommand) -> Result<()> {
         } => {
             let bundle = fetch::fetch(&case, &nodes, &tls, reveal).await?;
             let report = verify::verify(&bundle, &tls.trust_anchor()?);
-            finish(&report, auth.json, html.as_deref())
+            finish(&report, &bundle, auth.json, html.as_deref())
         }
         AuditCommand::Export {
             case,
@@ -231,12 +231,17 @@ fn verify_bundle(
         );
     }
     let report = verify::verify(&bundle, &anchor);
-    finish(&report, auth.json, html)
+    finish(&report, &bundle, auth.json, html)
 }
 
-fn finish(report: &Report, json: bool, html_out: Option<&std::path::Path>) -> Result<()> {
+fn finish(
+    report: &Report,
+    bundle: &Bundle,
+    json: bool,
+    html_out: Option<&std::path::Path>,
+) -> Result<()> {
     if let Some(path) = html_out {
-        std::fs::write(path, html::render(report))
+        std::fs::write(path, html::render(report, &bundle.county_names()))
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if json {
