@@ -11,5 +11,6 @@ mod delivery;
 mod foundation;
 mod handoff;
 mod hygiene;
+mod notice;
 mod ops;
 mod review;
