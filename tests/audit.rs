@@ -151,6 +151,8 @@ async fn a_trace_over_three_counties_verifies_and_draws_every_event() {
     ] {
         assert!(out.contains(event), "{event} in the trace: {out}");
     }
+    // What 雁塔 received is 汉台's node's report of its clerk's act.
+    assert!(out.contains("610702/node reports clerk wang"), "{out}");
     // Every event of the trace (as --json lists it) is drawn on the page.
     let mut json_args = trace_args(
         &creds,
@@ -171,6 +173,10 @@ async fn a_trace_over_three_counties_verifies_and_draws_every_event() {
     assert!(
         page.contains("<svg") && page.contains("marker-end"),
         "lanes and arrows"
+    );
+    assert!(
+        page.contains("610702/node reports clerk wang"),
+        "the report's actor on the page"
     );
 
     let (code, out) = trace(&cluster, &creds, &second, &[SHANGZHOU, YANTA]).await;

@@ -26,9 +26,34 @@ pub(crate) struct Event {
     pub(crate) at: String,
     pub(crate) county: String,
     pub(crate) actor: String,
+    /// Who the partner said acted, for an entry recording a partner's
+    /// report (its `received.claimed_actor`); empty otherwise.
+    pub(crate) claimed_actor: String,
     pub(crate) event: String,
     pub(crate) detail: String,
     pub(crate) seq: u64,
+}
+
+impl Event {
+    /// Who acted, for people: `clerk/wang`, or for a partner's report
+    /// `610113/node reports reviewer li` — the partner node is the actor
+    /// here, the person is its claim.
+    pub(crate) fn who(&self) -> String {
+        let actor = short_actor(&self.actor);
+        if self.claimed_actor.is_empty() {
+            return actor;
+        }
+        format!(
+            "{actor} reports {}",
+            short_actor(&self.claimed_actor).replace('/', " ")
+        )
+    }
+}
+
+/// The last two segments of a SPIFFE ID (`clerk/wang`, `610702/node`).
+fn short_actor(actor: &str) -> String {
+    let parts: Vec<&str> = actor.rsplit('/').take(2).collect();
+    parts.into_iter().rev().collect::<Vec<_>>().join("/")
 }
 
 /// A handoff seen from both sides.
@@ -219,12 +244,19 @@ pub(crate) fn verify(bundle: &Bundle, anchor: &TrustAnchor) -> Report {
     for (county, view) in &views {
         for ce in &view.evidence.case_entries {
             if let Ok((entry, _)) = decode_entry(ce) {
+                let payload = typed(ce).map(|(_, p)| p);
+                let claimed_actor = payload
+                    .as_ref()
+                    .and_then(|p| p.received.as_ref())
+                    .map(|r| r.claimed_actor.clone())
+                    .unwrap_or_default();
                 timeline.push(Event {
                     at: entry.at,
                     county: county.clone(),
                     actor: entry.actor,
+                    claimed_actor,
                     event: entry.kind,
-                    detail: typed(ce).map(|(_, p)| p.detail).unwrap_or_default(),
+                    detail: payload.map(|p| p.detail).unwrap_or_default(),
                     seq: entry.seq,
                 });
             }
@@ -551,5 +583,26 @@ fn check_partner_checkpoints(
                 )),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Event;
+
+    #[test]
+    fn a_partners_report_names_the_partner_node_and_its_claim() {
+        let mut e = Event {
+            at: String::new(),
+            county: "610702".into(),
+            actor: "spiffe://shaanxi.tongban/county/610113/node".into(),
+            claimed_actor: "spiffe://shaanxi.tongban/county/610113/reviewer/li".into(),
+            event: "update.received".into(),
+            detail: String::new(),
+            seq: 9,
+        };
+        assert_eq!(e.who(), "610113/node reports reviewer li");
+        e.claimed_actor.clear();
+        assert_eq!(e.who(), "610113/node");
     }
 }

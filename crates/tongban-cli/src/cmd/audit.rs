@@ -261,15 +261,6 @@ fn finish(
     }
 }
 
-fn short_actor(actor: &str) -> String {
-    // spiffe://TD/county/CODE/clerk/NAME → clerk/NAME
-    let parts: Vec<&str> = actor.split('/').collect();
-    match parts.len() {
-        n if n >= 2 => format!("{}/{}", parts[n - 2], parts[n - 1]),
-        _ => actor.to_owned(),
-    }
-}
-
 /// A report for a person. Everything in it came from nodes, so text goes
 /// through [`text`] (the applicant is JSON, escaped already).
 fn print_report(r: &Report) {
@@ -279,15 +270,15 @@ fn print_report(r: &Report) {
     }
     println!();
     println!(
-        "{:<32} {:<7} {:<22} {:<28} DETAIL",
+        "{:<32} {:<7} {:<36} {:<28} DETAIL",
         "TIME", "COUNTY", "ACTOR", "EVENT"
     );
     for e in &r.timeline {
         println!(
-            "{:<32} {:<7} {:<22} {:<28} {}",
+            "{:<32} {:<7} {:<36} {:<28} {}",
             text(&e.at),
             text(&e.county),
-            text(&short_actor(&e.actor)),
+            text(&e.who()),
             format!("#{} {}", e.seq, text(&e.event)),
             text(&e.detail)
         );
