@@ -179,6 +179,14 @@ async fn a_trace_over_three_counties_verifies_and_draws_every_event() {
         "the report's actor on the page"
     );
 
+    // Asked alone, the sender claims only what it can show.
+    let (code, out) = trace(&cluster, &creds, &first, &[HANTAI]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("nodes asked: 610702")
+            && out.contains("0 of 1 matched on both sides; 1 checked on the sender's side only"),
+        "{out}"
+    );
     let (code, out) = trace(&cluster, &creds, &second, &[SHANGZHOU, YANTA]).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("611002") && out.contains("VERIFIED"), "{out}");

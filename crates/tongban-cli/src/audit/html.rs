@@ -256,6 +256,7 @@ mod tests {
                 sent_seq: 3,
                 received_seq: 1,
                 matched: true,
+                both_sides: true,
             }],
             timeline: vec![
                 event("610702", 3, "case.accepted"),

@@ -64,7 +64,11 @@ pub(crate) struct Arrow {
     pub(crate) to: String,
     pub(crate) sent_seq: u64,
     pub(crate) received_seq: u64,
+    /// Both sides agree (as far as they were asked).
     pub(crate) matched: bool,
+    /// Whether the receiver's ledger was asked too; if not, only the
+    /// sender's side and the receiver's signature were checked.
+    pub(crate) both_sides: bool,
 }
 
 /// What a node's chain check covered.
@@ -457,6 +461,7 @@ fn check_handoffs(
                 }
             }
             let mut received_seq = receipt.ledger_seq;
+            let both_sides = views.contains_key(&to);
             match views.get(&to) {
                 None => notes.push(format!("handoff {id}: {to} was not queried; only {sender}'s side and {to}'s signature checked")),
                 Some(receiver) => match receiver.evidence.case_entries.iter().find(|e| e.seq == receipt.ledger_seq) {
@@ -510,6 +515,7 @@ fn check_handoffs(
                 sent_seq,
                 received_seq,
                 matched,
+                both_sides,
             });
         }
     }

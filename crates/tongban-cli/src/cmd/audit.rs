@@ -292,11 +292,26 @@ fn print_report(r: &Report) {
             c.to_seq
         );
     }
-    let matched = r.handoffs.iter().filter(|a| a.matched).count();
-    println!(
-        "handoffs: {matched} of {} matched on both sides",
+    let asked: Vec<&str> = r.coverage.iter().map(|c| c.county.as_str()).collect();
+    println!("nodes asked: {}", text(&asked.join(", ")));
+    let both = r
+        .handoffs
+        .iter()
+        .filter(|a| a.matched && a.both_sides)
+        .count();
+    let one = r
+        .handoffs
+        .iter()
+        .filter(|a| a.matched && !a.both_sides)
+        .count();
+    print!(
+        "handoffs: {both} of {} matched on both sides",
         r.handoffs.len()
     );
+    if one > 0 {
+        print!("; {one} checked on the sender's side only (the receiver was not asked)");
+    }
+    println!();
     for n in &r.notes {
         println!("note: {}", text(n));
     }
