@@ -134,23 +134,61 @@ pub(crate) async fn channel(url: &str, tls: &TlsMaterial) -> Result<Channel> {
         .unwrap_or_default()
         .trim_matches(|c| c == '[' || c == ']')
         .to_owned();
-    Endpoint::from_shared(url.to_owned())
+    // A clerk or a reviewer talks only to their own county's node, checked
+    // in the handshake before anything of the call (an applicant's data) is
+    // sent. Auditors ask whichever nodes hold a case; their peers are
+    // checked against the federation CA as for everyone.
+    let me = tongban_pki::Identity::from_cert_pem(&tls.cert_pem)
+        .context("cannot read the identity of the client certificate")?;
+    let endpoint = Endpoint::from_shared(url.to_owned())
         .with_context(|| format!("bad node url {url:?}"))?
-        .tls_config(tls.client_config(&host))
-        .context("tls configuration")?
-        .connect_timeout(std::time::Duration::from_secs(10))
-        .connect()
-        .await
-        .map_err(|err| {
-            // tonic and hyper wrap the socket's error in layers that repeat
-            // each other ("transport error: tcp connect error: tcp connect
-            // error: ..."); the innermost one says what happened.
-            let root = std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
-                .last()
-                .map(ToString::to_string)
-                .unwrap_or_default();
-            anyhow::anyhow!("cannot reach the node at {url}: {root}")
-        })
+        .connect_timeout(std::time::Duration::from_secs(10));
+    let own_county = match &me.principal {
+        tongban_pki::Principal::Clerk { county, .. }
+        | tongban_pki::Principal::Reviewer { county, .. } => Some(county),
+        _ => None,
+    };
+    let connected = match own_county {
+        Some(county) => {
+            let expected = tongban_pki::Identity {
+                trust_domain: me.trust_domain.clone(),
+                principal: tongban_pki::Principal::Node {
+                    county: county.clone(),
+                },
+            };
+            let connector = tls
+                .partner_connector(&host, expected)
+                .context("tls configuration")?;
+            let addr = url
+                .trim_start_matches("https://")
+                .split('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            Endpoint::from_shared(format!("http://{addr}"))
+                .with_context(|| format!("bad node url {url:?}"))?
+                .connect_timeout(std::time::Duration::from_secs(10))
+                .connect_with_connector(tongban_node::dial::Dial::new(addr, connector))
+                .await
+        }
+        None => {
+            endpoint
+                .tls_config(tls.client_config(&host))
+                .context("tls configuration")?
+                .connect()
+                .await
+        }
+    };
+    connected.map_err(|err| {
+        // tonic and hyper wrap the socket's error in layers that repeat
+        // each other ("transport error: tcp connect error: tcp connect
+        // error: ..."); the innermost one says what happened.
+        let root = std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
+            .last()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        anyhow::anyhow!("cannot reach the node at {url}: {root}")
+    })
 }
 
 /// A material file to upload, hashed up front.

@@ -16,6 +16,7 @@ pub mod clock;
 pub mod config;
 mod courier;
 mod ctx;
+pub mod dial;
 mod error;
 mod flow;
 mod ingest;
