@@ -521,3 +521,25 @@ async fn completions_man_page_and_version() {
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn a_clerk_talks_only_to_the_node_of_their_county() {
+    let cluster = Cluster::start().await;
+    // 汉台's clerk with a profile that points at 雁塔's node.
+    let wrong = profile(&cluster, YANTA, "astray", clerk(HANTAI, "wang"));
+    let wrong = wrong.to_str().unwrap();
+    exits(
+        1,
+        &["window", "list", "--profile", wrong],
+        &[],
+        "expected spiffe://shaanxi.tongban/county/610702/node",
+    )
+    .await;
+    let right = profile(&cluster, HANTAI, "home", clerk(HANTAI, "wang"));
+    let (code, out, err) = run(
+        &["window", "list", "--profile", right.to_str().unwrap()],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+}
