@@ -45,7 +45,9 @@ impl Store {
             .collect()
     }
 
-    /// The ledger entries of one case, in order.
+    /// The ledger entries of one case, in order. An entry the case index
+    /// names but the ledger no longer holds is [`StoreError::MissingEntry`]
+    /// with its seq.
     pub fn case_entries(&self, application_id: &str) -> Result<Vec<StoredEntry>, StoreError> {
         let prefix = case_index_prefix(application_id);
         self.case_index
@@ -57,9 +59,15 @@ impl Store {
                     .ledger
                     .get(key)
                     .map_err(StoreError::db("failed to read ledger"))?
-                    .ok_or_else(|| StoreError::Corrupt {
-                        tree: "case_index",
-                        reason: "index names a missing entry".into(),
+                    .ok_or_else(|| match <[u8; 8]>::try_from(key) {
+                        Ok(seq) => StoreError::MissingEntry {
+                            seq: u64::from_be_bytes(seq),
+                            index: "case index",
+                        },
+                        Err(_) => StoreError::Corrupt {
+                            tree: "case_index",
+                            reason: "a key does not end in a sequence number".into(),
+                        },
                     })?;
                 self.stored(key, entry.to_vec())
             })

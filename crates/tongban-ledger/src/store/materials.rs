@@ -88,7 +88,63 @@ impl MaterialReader {
     }
 }
 
+/// A stored material as re-read for an audit: the digest and size of the
+/// bytes that are there now, whatever its record says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rehashed {
+    /// Lowercase hex SHA-256 of the bytes read.
+    pub sha256: String,
+    /// How many bytes were read.
+    pub size: u64,
+}
+
+/// Blob files are hashed in pieces of this size: large enough that a read
+/// costs little beside hashing it, small enough to stay in cache.
+const REHASH_CHUNK: usize = 256 * 1024;
+
 impl Store {
+    /// Re-reads a stored material and hashes what is there, without
+    /// comparing it with its record (the auditor does that): the span of a
+    /// logged material, a blob file to its end (so a truncated or extended
+    /// file shows in the size). A missing file or a span past the end of
+    /// the log is [`StoreError::Damaged`]; a failing read is
+    /// [`StoreError::Io`]. Blocks: call it on a blocking thread.
+    pub fn rehash_material(&self, m: &MaterialRef) -> Result<Rehashed, StoreError> {
+        use sha2::{Digest, Sha256};
+        if let Some(span) = m.log {
+            let bytes = self.materials.read_unchecked(span, &m.sha256)?;
+            return Ok(Rehashed {
+                sha256: crate::records::hex(&Sha256::digest(&bytes)),
+                size: bytes.len() as u64,
+            });
+        }
+        let path = self.blobs.path(&m.sha256);
+        let mut file = File::open(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => StoreError::Damaged {
+                sha256: m.sha256.clone(),
+                reason: format!("its file {} is missing", path.display()),
+            },
+            _ => StoreError::io("failed to open material", &path)(e),
+        })?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; REHASH_CHUNK];
+        let mut size = 0u64;
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(StoreError::io("failed to read material", &path)(e)),
+            };
+            hasher.update(&buf[..n]);
+            size += n as u64;
+        }
+        Ok(Rehashed {
+            sha256: crate::records::hex(&hasher.finalize()),
+            size,
+        })
+    }
+
     /// Appends a small material to the material log and says where it is
     /// (for its `MaterialRef`). Durable with the next commit, which syncs
     /// the log before it writes anything.
