@@ -195,13 +195,16 @@ impl Audit for AuditService {
         self.record(&auditor, what, &case.application_id, case.case_no.as_str())
             .await?;
         tracing::info!(auditor = %auditor, case = %case.case_no, reveal = req.reveal, "audit query");
-        let entries = ctx
+        // What the ledger holds is shown and what it lost is named, for the
+        // auditor's verifier to report as it reports a gap in a range.
+        let (entries, missing_seqs) = ctx
             .store
-            .case_entries(&case.application_id)
-            .map_err(audit_status)?
-            .into_iter()
-            .map(audit_entry)
-            .collect();
+            .case_entries_held(&case.application_id)
+            .map_err(audit_status)?;
+        if !missing_seqs.is_empty() {
+            tracing::warn!(case = %case.case_no, missing = ?missing_seqs, "audit: the case index names entries the ledger does not hold");
+        }
+        let entries = entries.into_iter().map(audit_entry).collect();
         Ok(Response::new(CaseEntriesReply {
             entries,
             applicant: Some(view::applicant(&case.applicant, !req.reveal)),
@@ -209,6 +212,7 @@ impl Audit for AuditService {
             receiving_county: case.receiving_county.to_string(),
             home_county: case.home_county.to_string(),
             county: ctx.county.to_string(),
+            missing_seqs,
         }))
     }
 
@@ -333,7 +337,14 @@ impl Audit for AuditService {
         let mut materials = Vec::new();
         for case in cases.into_iter().filter(|c| in_scope(c)) {
             let no = case.case_no.to_string();
-            for m in case.materials.iter().chain(case.review.result.iter()) {
+            // The result document's content is at home; the window's record
+            // holds only its digest.
+            let result = case
+                .review
+                .result
+                .iter()
+                .filter(|_| case.side == tongban_ledger::Side::Home);
+            for m in case.materials.iter().chain(result) {
                 materials.push((no.clone(), m.clone()));
             }
             case_nos.insert(case.application_id, no);
