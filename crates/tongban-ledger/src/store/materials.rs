@@ -262,6 +262,54 @@ mod tests {
         assert!(err.to_string().contains("missing"), "{err}");
     }
 
+    #[test]
+    fn a_rehash_reports_what_is_stored_now_and_names_a_missing_file() {
+        use sha2::Digest;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let small = b"application form".to_vec();
+        let logged = MaterialRef {
+            kind: "k".into(),
+            filename: "f".into(),
+            size: small.len() as u64,
+            sha256: crate::records::hex(&sha2::Sha256::digest(&small)),
+            log: Some(store.append_material(&small).unwrap()),
+        };
+        let r = store.rehash_material(&logged).unwrap();
+        assert_eq!((r.sha256.as_str(), r.size), (logged.sha256.as_str(), 16));
+
+        let content = vec![7u8; crate::INLINE_MAX as usize + 10];
+        let sha: [u8; 32] = sha2::Sha256::digest(&content).into();
+        let mut w = store
+            .blobs()
+            .writer("m".into(), content.len() as u64, sha)
+            .unwrap();
+        w.write(content.clone().into()).unwrap();
+        let mut staged = crate::StagedBlobs::default();
+        let blob = w.finish(&mut staged).unwrap();
+        let file = MaterialRef {
+            log: None,
+            size: content.len() as u64,
+            sha256: blob.sha256_hex.clone(),
+            ..logged.clone()
+        };
+        assert_eq!(
+            store.rehash_material(&file).unwrap().sha256,
+            blob.sha256_hex
+        );
+        let path = store.blobs().path(&blob.sha256_hex);
+        std::fs::write(&path, &content[..100]).unwrap();
+        let r = store.rehash_material(&file).unwrap();
+        assert_eq!(r.size, 100, "a truncated file is hashed as it is");
+        assert_ne!(r.sha256, blob.sha256_hex);
+        std::fs::remove_file(&path).unwrap();
+        let err = store.rehash_material(&file).unwrap_err();
+        assert!(
+            err.is_damaged() && err.to_string().contains("missing"),
+            "{err}"
+        );
+    }
+
     #[tokio::test]
     async fn small_materials_are_durable_before_the_commit_that_names_them_and_read_back_checked() {
         use sha2::Digest;
