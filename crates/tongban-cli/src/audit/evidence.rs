@@ -394,3 +394,74 @@ fn receipt_facts(r: &Receipt) -> Vec<(String, u64, String)> {
         .map(|m| (m.kind.clone(), m.size, hex(&m.sha256)))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn material(kind: &str, recorded: &str, got: &str, size: u64, problem: &str) -> MaterialHash {
+        MaterialHash {
+            case_no: "610702-20261201-1".into(),
+            kind: kind.into(),
+            recorded_sha256: recorded.into(),
+            sha256: got.into(),
+            recorded_size: 4,
+            size,
+            stored_in: "log".into(),
+            problem: problem.into(),
+        }
+    }
+
+    #[test]
+    fn each_material_is_named_by_case_kind_and_the_entry_naming_its_digest() {
+        let mut index = Index::default();
+        let entry = LedgerEntry {
+            seq: 3,
+            case_no: "610702-20261201-1".into(),
+            kind: "case.applied".into(),
+            ..Default::default()
+        };
+        let fact = |kind: &str, sha: &str| MaterialFact {
+            kind: kind.into(),
+            size: 4,
+            sha256: sha.into(),
+        };
+        let payload = Payload::new(
+            "applied",
+            EntryBody::CaseApplied {
+                item: "GT-0001".parse().unwrap(),
+                home: "610113".parse().unwrap(),
+                delivery: "mail-applicant".parse().unwrap(),
+                materials: vec![fact("id-card", "aa"), fact("form", "bb")],
+                missing: vec![],
+            },
+        );
+        index.add(&entry, &payload);
+        let mut problems = Vec::new();
+        index.check_materials(
+            "610702",
+            &[
+                material("id-card", "aa", "aa", 4, ""),
+                material("form", "bb", "cc", 4, ""),
+                material("lease", "dd", "dd", 4, ""),
+                material("id-card", "aa", "", 0, "its file x is missing"),
+            ],
+            &mut problems,
+        );
+        assert_eq!(problems.len(), 3, "{problems:#?}");
+        assert!(
+            problems[0].starts_with(
+                "node 610702: case 610702-20261201-1 material form (ledger entry 3) was altered: its 4 bytes in materials.log hash to cc"
+            ),
+            "{problems:#?}"
+        );
+        assert!(
+            problems[1].contains("material lease: its digest dd is named by no ledger entry"),
+            "{problems:#?}"
+        );
+        assert!(
+            problems[2].contains("material id-card (ledger entry 3) cannot be read"),
+            "{problems:#?}"
+        );
+    }
+}
