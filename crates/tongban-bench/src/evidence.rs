@@ -67,29 +67,36 @@ pub(crate) async fn run(
     })?;
     let channel = tongban_sandbox::connect(fed.a_addr(), &auditor).await?;
     let mut client = AuditClient::new(channel);
-    let started = Instant::now();
-    let mut stream = client
-        .evidence(EvidenceRequest {
-            case_no: String::new(),
-        })
-        .await?
-        .into_inner();
-    let (mut materials, mut bytes, mut bad) = (0usize, 0usize, 0usize);
-    while let Some(f) = stream.message().await? {
-        if let Some(evidence_frame::Frame::Material(m)) = f.frame {
-            materials += 1;
-            bytes += m.size as usize;
-            if m.sha256 != m.recorded_sha256 || !m.problem.is_empty() {
-                bad += 1;
+    // Best of three each, interleaved: the machine is shared, and the best
+    // run is the one least disturbed by others.
+    let (mut took, mut floor) = (Duration::MAX, 0f64);
+    let (mut materials, mut bytes) = (0usize, 0usize);
+    for _ in 0..3 {
+        let started = Instant::now();
+        let mut stream = client
+            .evidence(EvidenceRequest {
+                case_no: String::new(),
+            })
+            .await?
+            .into_inner();
+        let (mut n, mut b, mut bad) = (0usize, 0usize, 0usize);
+        while let Some(f) = stream.message().await? {
+            if let Some(evidence_frame::Frame::Material(m)) = f.frame {
+                n += 1;
+                b += m.size as usize;
+                if m.sha256 != m.recorded_sha256 || !m.problem.is_empty() {
+                    bad += 1;
+                }
             }
         }
+        took = took.min(started.elapsed());
+        anyhow::ensure!(
+            bad == 0,
+            "{bad} of {n} materials did not re-hash to their record"
+        );
+        (materials, bytes) = (n, b);
+        floor = floor.max(sha256_floor(bytes));
     }
-    let took: Duration = started.elapsed();
-    anyhow::ensure!(
-        bad == 0,
-        "{bad} of {materials} materials did not re-hash to their record"
-    );
-    let floor = sha256_floor(bytes);
     report.add(SECTION, FLOOR, floor, "MB/s");
     report.show_last();
     let r = mb_per_s(bytes, took);
@@ -105,7 +112,7 @@ pub(crate) async fn run(
     report.note(format!(
         "evidence: {materials} materials of {A} ({:.1} MB; {CASES} cases of {} MiB scans plus \
          whatever earlier parts stored) re-hashed in {:.2} s, from the page cache (written just \
-         before); the floor hashes as many bytes from memory",
+         before); the floor hashes as many bytes from memory; best of three of each, interleaved",
         bytes as f64 / 1e6,
         per_case >> 20,
         took.as_secs_f64()
