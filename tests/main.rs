@@ -5,9 +5,12 @@
 mod support;
 
 mod audit;
+mod authority;
 mod cli;
 mod delivery;
 mod foundation;
 mod handoff;
 mod hygiene;
+mod notice;
+mod ops;
 mod review;

@@ -1,8 +1,6 @@
 //! Review at the home authority, correction round trips, decisions and
 //! tracked mail, across two nodes over mutual TLS.
 
-use std::sync::Arc;
-
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tongban_proto::common::v1::{CaseView, CorrectionNeed, MaterialChunk};
 use tongban_proto::mail::v1::{EventRequest, SendRequest};
@@ -551,29 +549,13 @@ async fn waybill_numbers_are_checked() {
 
 /// POSTs a carrier push over HTTPS and returns the status code and body.
 async fn push(cluster: &Cluster, body: &str, signature: Option<String>) -> (u16, String) {
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(
-            rustls::pki_types::CertificateDer::from_pem_slice(
-                cluster.pki().ca.cert_pem().as_bytes(),
-            )
-            .unwrap(),
-        )
-        .unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(cluster.carrier_addr(YANTA))
-        .await
-        .unwrap();
-    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let mut tls = connector.connect(name, tcp).await.expect("https");
+    let mut tls = tongban_pki::tls::connect_server_only(
+        cluster.carrier_addr(YANTA),
+        cluster.pki().ca.cert_pem(),
+        "127.0.0.1",
+    )
+    .await
+    .expect("https");
     let sig = signature
         .map(|s| format!("X-Tongban-Signature: sha256={s}\r\n"))
         .unwrap_or_default();

@@ -20,8 +20,7 @@ use tongban_proto::common::v1::{Checkpoint, LedgerEntry, Receipt, SignedReceipt}
 use super::evidence::Index;
 use super::{Bundle, EntryHex, NodeEvidence, Signed, hex, unhex};
 
-const RECEIPT_DOMAIN: &str = "tongban-receipt-v1";
-const CHECKPOINT_DOMAIN: &str = "tongban-checkpoint-v1";
+use tongban_node::protocol::CHECKPOINT_DOMAIN;
 
 /// One event of the merged timeline.
 #[derive(Debug, Clone, Serialize)]
@@ -344,8 +343,9 @@ fn check_chain(county: &str, node: &NodeEvidence, cp: &Checkpoint, problems: &mu
 }
 
 /// Checks one signed receipt of handoff `id` from `from` to `to`: it
-/// decodes, its signature verifies against the CA at its `received_at`, the
-/// node of `to` signed it, and it names `id`, `from` and `to`. `whose` names
+/// decodes, its signature verifies against the CA at its `received_at` (the
+/// courier's check, [`tongban_node::receipt::verify`]), the node of `to`
+/// signed it, and it names `id`, `from` and `to`. `whose` names
 /// the copy in problems (`the receipt A holds`). The receipt, unless it does
 /// not decode.
 pub(crate) fn check_receipt(
@@ -361,20 +361,16 @@ pub(crate) fn check_receipt(
         problems.push(format!("handoff {id}: {whose} does not decode"));
         return None;
     };
+    // The one receipt check the courier makes too, against the
+    // certificate's validity when the receipt was signed.
     let at = rfc3339(&receipt.received_at).unwrap_or_else(SystemTime::now);
-    match anchor.verify_signed(
-        &signed.signer_certificate,
-        RECEIPT_DOMAIN,
-        &signed.receipt,
-        &signed.signature,
-        at,
-    ) {
-        Ok(signer) if matches!(&signer.principal, Principal::Node { county } if county.as_str() == to) =>
-            {}
-        Ok(signer) => problems.push(format!(
-            "handoff {id}: {whose} is signed by {signer}, not by the node of {to}"
+    match tongban_node::receipt::verify(anchor, signed, at) {
+        Ok(_) if receipt.receiver_county == to => {}
+        Ok(_) => problems.push(format!(
+            "handoff {id}: {whose} is signed by the node of {}, not by the node of {to}",
+            receipt.receiver_county
         )),
-        Err(e) => problems.push(format!("handoff {id}: {whose} has a bad signature ({e})")),
+        Err(e) => problems.push(format!("handoff {id}: {whose}: {e}")),
     }
     if receipt.handoff_id != id || receipt.sender_county != from || receipt.receiver_county != to {
         problems.push(format!(
