@@ -602,12 +602,17 @@ pub(crate) enum AuditCommand {
         #[arg(long)]
         reveal: bool,
     },
-    /// Verify a node's whole ledger against its signed checkpoint.
+    /// Verify a node's whole ledger against its signed checkpoint, and the
+    /// evidence behind it: every stored material re-hashed by the node
+    /// against the digest its ledger names, every receipt it holds or gave.
     #[command(after_help = "Example: tongban audit verify --node https://10.0.0.5:7001")]
     Verify {
         /// The node's URL.
         #[arg(long)]
         node: String,
+        /// Check only the hash chain, not the materials and receipts.
+        #[arg(long)]
+        quick: bool,
     },
     /// Write the evidence of one case (entries, receipts, checkpoints,
     /// certificates) to a bundle that verify-bundle checks offline.

@@ -294,7 +294,8 @@ pub(crate) fn upload<F: Send + 'static>(
 
 /// A progress bar on stderr for `total` bytes, shown only above
 /// [`PROGRESS_ABOVE`] and when stderr is a terminal; sizes in binary units.
-struct Progress {
+/// ([`Progress::count`] counts things instead, such as ledger entries.)
+pub(crate) struct Progress {
     bar: ProgressBar,
     done: u64,
     drawn: Instant,
@@ -305,7 +306,30 @@ struct Progress {
 const REDRAW: Duration = Duration::from_millis(100);
 
 impl Progress {
-    fn new(what: &'static str, total: u64) -> Self {
+    /// A bar for `total` things (`what` names them), shown when stderr is a
+    /// terminal and there are more than a few thousand.
+    pub(crate) fn count(what: &'static str, total: u64) -> Self {
+        let bar = if total <= 4096 || !std::io::stderr().is_terminal() {
+            ProgressBar::hidden()
+        } else {
+            let style =
+                ProgressStyle::with_template("{prefix:>7} [{bar:30}] {percent:>3}% {pos} of {len}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("#> ");
+            let bar =
+                ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10));
+            bar.set_style(style);
+            bar.set_prefix(what);
+            bar
+        };
+        Self {
+            bar,
+            done: 0,
+            drawn: Instant::now(),
+        }
+    }
+
+    pub(crate) fn new(what: &'static str, total: u64) -> Self {
         let bar = if total <= PROGRESS_ABOVE || !std::io::stderr().is_terminal() {
             ProgressBar::hidden()
         } else {
@@ -337,7 +361,7 @@ impl Progress {
     }
 
     /// Counts `n` more bytes; redraws if the last redraw is [`REDRAW`] old.
-    fn inc(&mut self, n: u64) {
+    pub(crate) fn inc(&mut self, n: u64) {
         self.done += n;
         if self.drawn.elapsed() >= REDRAW {
             self.bar.set_position(self.done);
@@ -345,7 +369,7 @@ impl Progress {
         }
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         self.bar.finish();
     }
 }

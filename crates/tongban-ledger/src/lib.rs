@@ -40,4 +40,4 @@ pub use records::{
     ApplicantRecord, CaseRecord, CorrectionRecord, HandoffRecord, IdentityCheckRecord, LogSpan,
     MailEventRecord, MailLegRecord, MaterialRef, OutboxEntry, ReceivedHandoff, ReviewRecord, Side,
 };
-pub use store::{Batch, Committed, MaterialReader, NewEntry, Store, StoredEntry};
+pub use store::{Batch, Committed, MaterialReader, NewEntry, Rehashed, Store, StoredEntry};

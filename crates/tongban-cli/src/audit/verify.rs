@@ -1,9 +1,10 @@
 //! Checking a bundle: each node's signed checkpoint, the hash chain of the
 //! range it showed up to that checkpoint, payload digests, the case's entries
 //! against that range, every receipt's signature against the federation CA,
-//! both sides of every handoff, and the partner checkpoints nodes hold of
-//! each other. Every problem names the node, the entry or handoff, and the
-//! field.
+//! both sides of every handoff, the partner checkpoints nodes hold of each
+//! other, and the evidence behind the case's entries (its stored materials,
+//! the receipts each node gave; see [`super::evidence`]). Every problem
+//! names the node, the entry or handoff, and the field.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -16,6 +17,7 @@ use tongban_ledger::{EntryBody, MaterialFact, Payload};
 use tongban_pki::{Principal, TrustAnchor};
 use tongban_proto::common::v1::{Checkpoint, LedgerEntry, Receipt, SignedReceipt};
 
+use super::evidence::Index;
 use super::{Bundle, EntryHex, NodeEvidence, Signed, hex, unhex};
 
 use tongban_node::protocol::CHECKPOINT_DOMAIN;
@@ -231,6 +233,22 @@ pub(crate) fn verify(bundle: &Bundle, anchor: &TrustAnchor) -> Report {
                 )),
             }
         }
+        for seq in &node.missing_seqs {
+            problems.push(format!(
+                "node {county}: ledger entry {seq} of the case is missing: the node's case index names it, its ledger does not hold it"
+            ));
+        }
+        // The evidence behind the case's entries: its stored materials and
+        // the receipts this node gave (the receipts it holds as sender are
+        // checked with both sides of each handoff below).
+        let mut index = Index::default();
+        for ce in &node.case_entries {
+            if let Some((entry, payload)) = typed(ce) {
+                index.add(&entry, &payload);
+            }
+        }
+        index.check_materials(&county, &node.materials, &mut problems);
+        index.check_given(anchor, &county, &node.given_receipts, &mut problems);
         views.insert(
             county,
             NodeView {
@@ -360,6 +378,45 @@ fn check_chain(county: &str, node: &NodeEvidence, cp: &Checkpoint, problems: &mu
     }
 }
 
+/// Checks one signed receipt of handoff `id` from `from` to `to`: it
+/// decodes, its signature verifies against the CA at its `received_at` (the
+/// courier's check, [`tongban_node::receipt::verify`]), the node of `to`
+/// signed it, and it names `id`, `from` and `to`. `whose` names
+/// the copy in problems (`the receipt A holds`). The receipt, unless it does
+/// not decode.
+pub(crate) fn check_receipt(
+    anchor: &TrustAnchor,
+    whose: &str,
+    id: &str,
+    from: &str,
+    to: &str,
+    signed: &SignedReceipt,
+    problems: &mut Vec<String>,
+) -> Option<Receipt> {
+    let Ok(receipt) = Receipt::decode(signed.receipt.as_slice()) else {
+        problems.push(format!("handoff {id}: {whose} does not decode"));
+        return None;
+    };
+    // The one receipt check the courier makes too, against the
+    // certificate's validity when the receipt was signed.
+    let at = rfc3339(&receipt.received_at).unwrap_or_else(SystemTime::now);
+    match tongban_node::receipt::verify(anchor, signed, at) {
+        Ok(_) if receipt.receiver_county == to => {}
+        Ok(_) => problems.push(format!(
+            "handoff {id}: {whose} is signed by the node of {}, not by the node of {to}",
+            receipt.receiver_county
+        )),
+        Err(e) => problems.push(format!("handoff {id}: {whose}: {e}")),
+    }
+    if receipt.handoff_id != id || receipt.sender_county != from || receipt.receiver_county != to {
+        problems.push(format!(
+            "handoff {id}: the receipt names handoff {} from {} to {}, not {id} from {from} to {to}",
+            receipt.handoff_id, receipt.sender_county, receipt.receiver_county
+        ));
+    }
+    Some(receipt)
+}
+
 /// Matches both sides of every receipted handoff of the case.
 fn check_handoffs(
     anchor: &TrustAnchor,
@@ -390,37 +447,16 @@ fn check_handoffs(
             };
             let (id, to) = (handoff_id.clone(), to.to_string());
             receipted.push(id.clone());
-            let Ok(receipt) = Receipt::decode(body.as_slice()) else {
-                problems.push(format!(
-                    "handoff {id}: the receipt {sender} holds does not decode"
-                ));
-                continue;
-            };
-            // The one receipt check the courier makes too, against the
-            // certificate's validity when the receipt was signed.
-            let at = rfc3339(&receipt.received_at).unwrap_or_else(SystemTime::now);
             let signed = SignedReceipt {
                 receipt: body.clone(),
                 signature: signature.clone(),
                 signer_certificate: signer_certificate.clone(),
             };
-            match tongban_node::receipt::verify(anchor, &signed, at) {
-                Ok(_) if receipt.receiver_county == to => {}
-                Ok(_) => problems.push(format!(
-                    "handoff {id}: the receipt {sender} holds is signed by the node of {}, not by the node of {to}",
-                    receipt.receiver_county
-                )),
-                Err(e) => problems.push(format!("handoff {id}: the receipt {sender} holds: {e}")),
-            }
-            if receipt.handoff_id != id
-                || receipt.sender_county != *sender
-                || receipt.receiver_county != to
-            {
-                problems.push(format!(
-                    "handoff {id}: the receipt names handoff {} from {} to {}, not {id} from {sender} to {to}",
-                    receipt.handoff_id, receipt.sender_county, receipt.receiver_county
-                ));
-            }
+            let whose = format!("the receipt {sender} holds");
+            let Some(receipt) = check_receipt(anchor, &whose, &id, sender, &to, &signed, problems)
+            else {
+                continue;
+            };
             let receipt_materials: Vec<(String, u64, String)> = receipt
                 .materials
                 .iter()

@@ -35,7 +35,7 @@ pub use batch::{Batch, NewEntry};
 pub use commit::Committed;
 use flusher::Flusher;
 pub use ledger::StoredEntry;
-pub use materials::MaterialReader;
+pub use materials::{MaterialReader, Rehashed};
 
 /// A node's storage. Open one per process.
 pub struct Store {

@@ -84,4 +84,21 @@ impl Store {
             .map(|v| decode("received", &v))
             .transpose()
     }
+
+    /// Every received handoff as (sender county, handoff id, record), in
+    /// key order: the receipts this node gave, for an audit.
+    pub fn received_all(&self) -> Result<Vec<(String, String, ReceivedHandoff)>, StoreError> {
+        self.received
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv.map_err(StoreError::db("failed to scan received handoffs"))?;
+                let key = String::from_utf8_lossy(&k);
+                let (sender, id) = key.split_once('/').ok_or_else(|| StoreError::Corrupt {
+                    tree: "received",
+                    reason: format!("key {key:?} is not sender/handoff id"),
+                })?;
+                Ok((sender.to_owned(), id.to_owned(), decode("received", &v)?))
+            })
+            .collect()
+    }
 }
