@@ -21,10 +21,10 @@ use super::keys::{
 use super::{Batch, Store};
 use crate::StoreError;
 use crate::chain::{EntryHash, entry_hash};
-use crate::records::{CaseRecord, OutboxEntry, decode, encode};
+use crate::records::{CaseRecord, OutboxEntry, RequestRecord, decode, encode};
 
 /// What a commit wrote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Committed {
     /// Seq of the first entry appended (the next seq if none).
     pub first_seq: u64,
@@ -32,6 +32,8 @@ pub struct Committed {
     pub head_seq: u64,
     /// Hash of the ledger head after the commit.
     pub head_hash: EntryHash,
+    /// The reply the batch built ([`Batch::reply`]), as remembered.
+    pub reply: Option<Vec<u8>>,
 }
 
 fn now_rfc3339() -> String {
@@ -70,7 +72,11 @@ impl Store {
             let _guard = self.write_lock.lock().await;
             let (head_seq, _) = self.head()?;
             let mut batch = build(head_seq + 1)?;
-            let committed = self.apply(&batch)?;
+            // The entries' time and first seq, fixed before the transaction
+            // so the reply can name them and be written with them.
+            let at = now_rfc3339();
+            let reply = batch.reply.0.take().map(|build| build(head_seq + 1, &at));
+            let committed = self.apply(&batch, &at, reply)?;
             // Written records name these files: they stay even if the flush
             // below fails, since the write may still reach the disk.
             std::mem::take(&mut batch.blobs).keep();
@@ -96,8 +102,12 @@ impl Store {
         }
     }
 
-    fn apply(&self, batch: &Batch) -> Result<Committed, StoreError> {
-        let at = now_rfc3339();
+    fn apply(
+        &self,
+        batch: &Batch,
+        at: &str,
+        reply: Option<Vec<u8>>,
+    ) -> Result<Committed, StoreError> {
         let entries: Vec<(LedgerEntry, Vec<u8>)> = batch
             .entries
             .iter()
@@ -107,7 +117,7 @@ impl Store {
                     version: 1,
                     seq: 0,
                     prev_hash: Vec::new(),
-                    at: at.clone(),
+                    at: at.to_owned(),
                     application_id: e.application_id.clone(),
                     case_no: e.case_no.clone(),
                     actor: e.actor.clone(),
@@ -164,6 +174,19 @@ impl Store {
             .iter()
             .map(|(k, r)| (k.clone(), encode(r)))
             .collect();
+        let request: Option<(&[u8], Vec<u8>)> = match &batch.request {
+            Some((key, content_sha256)) => {
+                let reply = reply.clone().ok_or_else(|| {
+                    StoreError::Content("a batch remembers a request without its reply".into())
+                })?;
+                let record = RequestRecord {
+                    content_sha256: content_sha256.clone(),
+                    reply,
+                };
+                Some((key.as_slice(), encode(&record)))
+            }
+            None => None,
+        };
 
         let trees = (
             &self.ledger,
@@ -178,6 +201,7 @@ impl Store {
             &self.outbox_index,
             &self.case_states,
             &self.partner_checkpoints,
+            &self.requests,
         );
         let result = trees.transaction(
             |(
@@ -193,6 +217,7 @@ impl Store {
                 outbox_index,
                 case_states,
                 partner_checkpoints,
+                requests,
             )| {
                 let corrupt = || {
                     ConflictableTransactionError::Abort(StoreError::Corrupt {
@@ -275,10 +300,14 @@ impl Store {
                 for (key, signed) in &batch.partner_checkpoints {
                     partner_checkpoints.insert(key.as_slice(), signed.as_slice())?;
                 }
+                if let Some((key, record)) = &request {
+                    requests.insert(*key, record.as_slice())?;
+                }
                 Ok(Committed {
                     first_seq,
                     head_seq: seq,
                     head_hash: hash,
+                    reply: reply.clone(),
                 })
             },
         );
@@ -409,6 +438,37 @@ mod tests {
             store.durable_head(),
             (c.head_seq, c.head_hash),
             "after a reopen"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_remembered_request_is_written_with_its_change_and_its_reply_comes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut batch = Batch::default();
+        batch
+            .append(NewEntry {
+                kind: "node.test".into(),
+                ..Default::default()
+            })
+            .reply(|first_seq, at| format!("{first_seq} {at}").into_bytes())
+            .remember("spiffe://a/clerk/x", "r1", "abcd".into());
+        let c = store.commit(batch).await.unwrap();
+        let reply = c.reply.clone().unwrap();
+        assert!(String::from_utf8(reply.clone()).unwrap().starts_with("1 "));
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        let record = store.request("spiffe://a/clerk/x", "r1").unwrap().unwrap();
+        assert_eq!(record.reply, reply, "durable, byte for byte");
+        assert_eq!(record.content_sha256, "abcd");
+        assert!(
+            store.request("spiffe://a/clerk/y", "r1").unwrap().is_none(),
+            "per caller"
+        );
+        let at = store.entries(1, 1).unwrap()[0].decode().unwrap().at;
+        assert!(
+            String::from_utf8(reply).unwrap().ends_with(&at),
+            "the entry's own time"
         );
     }
 }
