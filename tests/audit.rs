@@ -350,6 +350,7 @@ async fn a_correction_round_trip_traces_with_every_handoff_matched() {
     let mut window = cluster.window(HANTAI).await;
     let r = |case_no: &str| tongban_proto::review::v1::CaseRef {
         case_no: case_no.into(),
+        request_id: String::new(),
     };
     review.accept(r(&case_no)).await.unwrap();
     review
@@ -360,6 +361,7 @@ async fn a_correction_round_trip_traces_with_every_handoff_matched() {
                 reason: "unsigned".into(),
             }],
             deadline_days: 0,
+            request_id: String::new(),
         })
         .await
         .unwrap();
@@ -371,6 +373,7 @@ async fn a_correction_round_trip_traces_with_every_handoff_matched() {
                 tongban_proto::window::v1::AttachHeader {
                     case_no: case_no.clone(),
                     materials: vec![header("premises-proof", &data)],
+                    request_id: String::new(),
                 },
             )),
         },
@@ -387,6 +390,7 @@ async fn a_correction_round_trip_traces_with_every_handoff_matched() {
     window
         .resubmit(tongban_proto::window::v1::CaseRef {
             case_no: case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .unwrap();

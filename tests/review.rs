@@ -22,6 +22,7 @@ type Window = tongban_proto::window::v1::window_client::WindowClient<Channel>;
 fn case_ref(case_no: &str) -> CaseRef {
     CaseRef {
         case_no: case_no.into(),
+        request_id: String::new(),
     }
 }
 
@@ -51,6 +52,7 @@ async fn approve(review: &mut Review, case_no: &str) -> Result<CaseView, tonic::
                 case_no: case_no.into(),
                 licence_no: "92610702MA6YX0001A".into(),
                 result: Some(header("result", &doc)),
+                request_id: String::new(),
             })),
         },
         ApproveFrame {
@@ -75,6 +77,7 @@ async fn paper(cluster: &Cluster, review: &mut Review, case_no: &str, waybill: &
             leg: "materials".into(),
             carrier: "EMS".into(),
             waybill: waybill.into(),
+            request_id: String::new(),
         })
         .await
         .expect("materials leg")
@@ -97,6 +100,7 @@ async fn send_result(
         leg: "result".into(),
         carrier: "EMS".into(),
         waybill: waybill.into(),
+        request_id: String::new(),
     })
     .await
     .map(|r| r.into_inner())
@@ -109,6 +113,7 @@ async fn event(cluster: &Cluster, county: &str, waybill: &str, status: &str) -> 
         status: status.into(),
         at: String::new(),
         note: String::new(),
+        request_id: String::new(),
     })
     .await
     .expect("event")
@@ -165,6 +170,7 @@ async fn each_delivery_mode_runs_from_intake_to_closed_on_both_nodes() {
         .handout(tongban_proto::window::v1::HandoutRequest {
             case_no: case_no.clone(),
             recipient_id: "110105194912310021".into(),
+            request_id: String::new(),
         })
         .await
         .expect_err("wrong person");
@@ -178,6 +184,7 @@ async fn each_delivery_mode_runs_from_intake_to_closed_on_both_nodes() {
         .handout(tongban_proto::window::v1::HandoutRequest {
             case_no: case_no.clone(),
             recipient_id: PERSON_ID.to_lowercase(),
+            request_id: String::new(),
         })
         .await
         .expect("handout")
@@ -202,6 +209,7 @@ async fn each_delivery_mode_runs_from_intake_to_closed_on_both_nodes() {
         .handout(HandoutRequest {
             case_no: case_no.clone(),
             recipient_id: PERSON_ID.into(),
+            request_id: String::new(),
         })
         .await
         .expect("handout at home")
@@ -220,6 +228,7 @@ fn attach_frames(case_no: &str, kind: &str, data: &[u8]) -> Vec<AttachFrame> {
             frame: Some(attach_frame::Frame::Header(AttachHeader {
                 case_no: case_no.into(),
                 materials: vec![header(kind, data)],
+                request_id: String::new(),
             })),
         },
         AttachFrame {
@@ -240,6 +249,7 @@ async fn request_correction(review: &mut Review, case_no: &str) -> CaseView {
                 reason: "租赁合同未签字 (the lease is not signed)".into(),
             }],
             deadline_days: 3,
+            request_id: String::new(),
         })
         .await
         .expect("correct")
@@ -273,6 +283,7 @@ async fn a_correction_round_trip_pauses_and_resumes_the_clock() {
     let err = window
         .resubmit(tongban_proto::window::v1::CaseRef {
             case_no: case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .expect_err("nothing attached yet");
@@ -295,6 +306,7 @@ async fn a_correction_round_trip_pauses_and_resumes_the_clock() {
     window
         .resubmit(tongban_proto::window::v1::CaseRef {
             case_no: case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .expect("resubmit");
@@ -322,7 +334,10 @@ async fn a_correction_round_trip_pauses_and_resumes_the_clock() {
         let case_no = case_no.clone();
         async move {
             let c = w
-                .get_case(tongban_proto::window::v1::CaseRef { case_no })
+                .get_case(tongban_proto::window::v1::CaseRef {
+                    case_no,
+                    request_id: String::new(),
+                })
                 .await
                 .ok()?
                 .into_inner();
@@ -351,6 +366,7 @@ async fn supplement(window: &mut Window, case_no: &str) {
     window
         .resubmit(tongban_proto::window::v1::CaseRef {
             case_no: case_no.to_owned(),
+            request_id: String::new(),
         })
         .await
         .expect("resubmit");
@@ -453,6 +469,7 @@ async fn a_denial_reaches_both_nodes() {
         .deny(DenyRequest {
             case_no: case_no.clone(),
             reason: " ".into(),
+            request_id: String::new(),
         })
         .await
         .expect_err("reason required");
@@ -461,6 +478,7 @@ async fn a_denial_reaches_both_nodes() {
         .deny(DenyRequest {
             case_no: case_no.clone(),
             reason: "经营范围涉及前置许可 (needs a prior licence)".into(),
+            request_id: String::new(),
         })
         .await
         .expect("deny")
@@ -707,6 +725,7 @@ async fn restarts_in_the_middle_of_a_correction_round_trip_lose_nothing() {
     window
         .resubmit(tongban_proto::window::v1::CaseRef {
             case_no: case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .unwrap();
@@ -749,6 +768,7 @@ async fn review_and_mail_refuse_bad_input_and_change_nothing() {
         case_no: case_no.clone(),
         needs,
         deadline_days: 0,
+        request_id: String::new(),
     };
     refused(
         review.correct(correct(vec![])).await,
@@ -777,6 +797,7 @@ async fn review_and_mail_refuse_bad_input_and_change_nothing() {
                 case_no: case_no.clone(),
                 licence_no: "L".into(),
                 result: Some(header("result", &doc)),
+                request_id: String::new(),
             })),
         },
         ApproveFrame {
@@ -801,6 +822,7 @@ async fn review_and_mail_refuse_bad_input_and_change_nothing() {
                 size: 1 << 40,
                 sha256: vec![0; 32],
             }),
+            request_id: String::new(),
         })),
     }];
     refused(
@@ -813,6 +835,7 @@ async fn review_and_mail_refuse_bad_input_and_change_nothing() {
             case_no: case_no.clone(),
             licence_no: String::new(),
             result: None,
+            request_id: String::new(),
         })),
     }];
     refused(
@@ -828,6 +851,7 @@ async fn review_and_mail_refuse_bad_input_and_change_nothing() {
         leg: leg.into(),
         carrier: carrier.into(),
         waybill: waybill.into(),
+        request_id: String::new(),
     };
     refused(
         mail.send(send("parcel", "EMS", WAYBILL_1)).await,
@@ -854,6 +878,7 @@ async fn review_and_mail_refuse_bad_input_and_change_nothing() {
         status: status.into(),
         at: at.into(),
         note: String::new(),
+        request_id: String::new(),
     };
     refused(
         mail.event(event(WAYBILL_1, "delivered", "")).await,

@@ -33,6 +33,8 @@ pub(crate) struct Ctx {
     pub(crate) wake: Notify,
     /// Per-case locks for read-change-commit.
     pub(crate) locks: CaseLocks,
+    /// Per-request-id locks (see `requests::begin`), taken before a case lock.
+    pub(crate) request_locks: CaseLocks,
     pub(crate) review: Review,
     pub(crate) mail: MailPolicy,
     /// The checkpoint signed last, with its seq.
@@ -53,6 +55,7 @@ impl Ctx {
             clock: config.clock.clone(),
             wake: Notify::new(),
             locks: CaseLocks::default(),
+            request_locks: CaseLocks::default(),
             review: config.review,
             mail: config.mail,
             last_checkpoint: std::sync::Mutex::new(None),

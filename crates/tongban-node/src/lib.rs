@@ -20,6 +20,7 @@ mod flow;
 mod ingest;
 mod locks;
 pub mod protocol;
+mod requests;
 mod server;
 mod service;
 mod validate;

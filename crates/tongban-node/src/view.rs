@@ -92,6 +92,30 @@ pub(crate) fn applicant(a: &ApplicantRecord, masked: bool) -> pb::Applicant {
     }
 }
 
+/// One ledger entry of a case's history as the caller sees it.
+pub(crate) fn event(
+    county: &str,
+    seq: u64,
+    at: String,
+    actor: String,
+    kind: String,
+    payload: &[u8],
+) -> pb::CaseEvent {
+    let detail = match Payload::decode(&kind, payload) {
+        Ok(payload) => payload.detail,
+        // Shown, not hidden: `audit verify` names the entry.
+        Err(e) => format!("(entry {seq}: {e})"),
+    };
+    pb::CaseEvent {
+        at,
+        county: county.to_owned(),
+        actor,
+        event: kind,
+        detail,
+        seq,
+    }
+}
+
 /// A case as the caller sees it, with its history from this node's ledger.
 pub(crate) fn case_view(
     ctx: &Ctx,
@@ -106,19 +130,14 @@ pub(crate) fn case_view(
             .iter()
             .map(|stored| {
                 let entry = stored.decode()?;
-                let detail = match Payload::decode(&entry.kind, &stored.payload) {
-                    Ok(payload) => payload.detail,
-                    // Shown, not hidden: `audit verify` names the entry.
-                    Err(e) => format!("(entry {}: {e})", entry.seq),
-                };
-                Ok(pb::CaseEvent {
-                    at: entry.at,
-                    county: county.to_owned(),
-                    actor: entry.actor,
-                    event: entry.kind,
-                    detail,
-                    seq: entry.seq,
-                })
+                Ok(event(
+                    county,
+                    entry.seq,
+                    entry.at,
+                    entry.actor,
+                    entry.kind,
+                    &stored.payload,
+                ))
             })
             .collect::<Result<Vec<_>, NodeError>>()?
     } else {

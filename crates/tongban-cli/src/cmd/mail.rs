@@ -24,6 +24,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: MailCommand) -> Result<()> {
                     leg: wire(&leg),
                     carrier,
                     waybill,
+                    request_id: String::new(),
                 })
                 .await
         }
@@ -39,6 +40,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: MailCommand) -> Result<()> {
                     status: wire(&status),
                     at: at.unwrap_or_default(),
                     note: note.unwrap_or_default(),
+                    request_id: String::new(),
                 })
                 .await
         }

@@ -29,7 +29,14 @@ pub(crate) async fn run(conn: &ConnArgs, command: ReviewCommand) -> Result<()> {
                 .into_inner();
             return print_cases(&reply, &reply.cases, conn.json);
         }
-        ReviewCommand::Accept { case } => client.accept(CaseRef { case_no: case }).await,
+        ReviewCommand::Accept { case } => {
+            client
+                .accept(CaseRef {
+                    case_no: case,
+                    request_id: String::new(),
+                })
+                .await
+        }
         ReviewCommand::Correct {
             case,
             needs,
@@ -52,11 +59,17 @@ pub(crate) async fn run(conn: &ConnArgs, command: ReviewCommand) -> Result<()> {
                     case_no: case,
                     needs,
                     deadline_days: deadline.unwrap_or(0),
+                    request_id: String::new(),
                 })
                 .await
         }
         ReviewCommand::PaperReceived { case } => {
-            client.paper_received(CaseRef { case_no: case }).await
+            client
+                .paper_received(CaseRef {
+                    case_no: case,
+                    request_id: String::new(),
+                })
+                .await
         }
         ReviewCommand::Approve {
             case,
@@ -69,6 +82,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: ReviewCommand) -> Result<()> {
                 case_no: case,
                 licence_no: licence_no.unwrap_or_default(),
                 result: files.first().map(|f| f.header.clone()),
+                request_id: String::new(),
             };
             files.truncate(1);
             let first = ApproveFrame {
@@ -84,6 +98,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: ReviewCommand) -> Result<()> {
                 .deny(DenyRequest {
                     case_no: case,
                     reason,
+                    request_id: String::new(),
                 })
                 .await
         }
@@ -92,11 +107,26 @@ pub(crate) async fn run(conn: &ConnArgs, command: ReviewCommand) -> Result<()> {
                 .handout(HandoutRequest {
                     case_no: case,
                     recipient_id: to_id,
+                    request_id: String::new(),
                 })
                 .await
         }
-        ReviewCommand::Retry { case } => client.retry(CaseRef { case_no: case }).await,
-        ReviewCommand::Status { case } => client.get_case(CaseRef { case_no: case }).await,
+        ReviewCommand::Retry { case } => {
+            client
+                .retry(CaseRef {
+                    case_no: case,
+                    request_id: String::new(),
+                })
+                .await
+        }
+        ReviewCommand::Status { case } => {
+            client
+                .get_case(CaseRef {
+                    case_no: case,
+                    request_id: String::new(),
+                })
+                .await
+        }
     }
     .map_err(status_error)?
     .into_inner();

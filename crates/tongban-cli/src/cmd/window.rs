@@ -44,6 +44,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
                 delivery: wire(&a.delivery),
                 applicant: Some(applicant(&a)?),
                 materials: files.iter().map(|f| f.header.clone()).collect(),
+                request_id: String::new(),
             };
             let first = ApplyFrame {
                 frame: Some(apply_frame::Frame::Header(header)),
@@ -63,6 +64,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
                 frame: Some(attach_frame::Frame::Header(AttachHeader {
                     case_no: case,
                     materials: files.iter().map(|f| f.header.clone()).collect(),
+                    request_id: String::new(),
                 })),
             };
             let stream = upload(first, files, |c| AttachFrame {
@@ -78,13 +80,17 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
             .verify_identity(VerifyIdentityRequest {
                 case_no: case,
                 method: wire(&method),
+                request_id: String::new(),
             })
             .await
             .map_err(status_error)?
             .into_inner(),
         WindowCommand::Accept { case } => {
             let receipt = client
-                .accept(CaseRef { case_no: case })
+                .accept(CaseRef {
+                    case_no: case,
+                    request_id: String::new(),
+                })
                 .await
                 .map_err(status_error)?
                 .into_inner();
@@ -114,7 +120,10 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
             return Ok(());
         }
         WindowCommand::Resubmit { case } => client
-            .resubmit(CaseRef { case_no: case })
+            .resubmit(CaseRef {
+                case_no: case,
+                request_id: String::new(),
+            })
             .await
             .map_err(status_error)?
             .into_inner(),
@@ -122,17 +131,24 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
             .handout(HandoutRequest {
                 case_no: case,
                 recipient_id: to_id,
+                request_id: String::new(),
             })
             .await
             .map_err(status_error)?
             .into_inner(),
         WindowCommand::Retry { case } => client
-            .retry(CaseRef { case_no: case })
+            .retry(CaseRef {
+                case_no: case,
+                request_id: String::new(),
+            })
             .await
             .map_err(status_error)?
             .into_inner(),
         WindowCommand::Status { case } => client
-            .get_case(CaseRef { case_no: case })
+            .get_case(CaseRef {
+                case_no: case,
+                request_id: String::new(),
+            })
             .await
             .map_err(status_error)?
             .into_inner(),
