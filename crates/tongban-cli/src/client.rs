@@ -1,5 +1,7 @@
 //! Reaching a node as a client: connection settings from flags, a profile
-//! file or `TONGBAN_PROFILE`; mutual TLS; streaming material files.
+//! file or `TONGBAN_PROFILE`; mutual TLS; streaming material files; and
+//! state-changing calls made idempotent by a request id, retried with it
+//! when the node does not answer.
 
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
@@ -153,7 +155,90 @@ pub(crate) async fn channel(url: &str, tls: &TlsMaterial) -> Result<Channel> {
         })
 }
 
+/// Attempts of a state-changing call whose node does not answer.
+const ATTEMPTS: u32 = 4;
+/// The wait before the second attempt; doubled before each further one.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// How long one attempt of a unary call may take.
+const UNARY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The request id of this invocation's state-changing call: `--request-id`,
+/// or a new random UUID.
+pub(crate) fn request_id(conn: &ConnArgs) -> String {
+    conn.request_id
+        .unwrap_or_else(uuid::Uuid::new_v4)
+        .hyphenated()
+        .to_string()
+}
+
+/// A unary request with a deadline per attempt (uploads have none: a large
+/// one may take long).
+pub(crate) fn unary<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(UNARY_TIMEOUT);
+    request
+}
+
+/// Whether a status means the node did not answer (so the request may or
+/// may not have been applied), rather than an answer.
+fn unanswered(status: &tonic::Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::Unavailable
+            | tonic::Code::DeadlineExceeded
+            | tonic::Code::Cancelled
+            | tonic::Code::Unknown
+    )
+}
+
+/// Makes a state-changing call that carries `request_id`: when the node
+/// does not answer (unavailable, connection lost, deadline), the same call
+/// with the same id is made again, [`ATTEMPTS`] times in all with doubling
+/// waits; the node applies a request id once and answers a repeat with the
+/// original reply, so this is safe. If it never answers, the error says the
+/// outcome is unknown and how to find out safely.
+pub(crate) async fn idempotent<T, F, Fut>(request_id: &str, mut call: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    let mut backoff = FIRST_BACKOFF;
+    let mut attempt = 1;
+    loop {
+        let status = match call().await {
+            Ok(reply) => return Ok(reply.into_inner()),
+            Err(status) if unanswered(&status) => status,
+            Err(status) => return Err(crate::cmd::status_error(status)),
+        };
+        if attempt == ATTEMPTS {
+            return Err(OutcomeUnknown {
+                request_id: request_id.to_owned(),
+                attempts: attempt,
+                status,
+            }
+            .into());
+        }
+        tracing::warn!(attempt, request = %request_id, code = ?status.code(), "the node did not answer; trying again with the same request id");
+        tokio::time::sleep(backoff).await;
+        backoff *= 2;
+        attempt += 1;
+    }
+}
+
+/// A state-changing call the node never answered: exit code 75.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the node did not answer after {attempts} attempts ({}); the request may or may not have been applied. Run the same command again with --request-id {request_id}: that is safe, the node applies one request id once and answers a repeat with the original reply",
+    crate::cmd::status_error(status.clone())
+)]
+pub(crate) struct OutcomeUnknown {
+    request_id: String,
+    attempts: u32,
+    status: tonic::Status,
+}
+
 /// A material file to upload, hashed up front.
+#[derive(Clone)]
 pub(crate) struct MaterialFile {
     pub(crate) header: MaterialHeader,
     pub(crate) path: PathBuf,
