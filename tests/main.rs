@@ -10,4 +10,5 @@ mod delivery;
 mod foundation;
 mod handoff;
 mod hygiene;
+mod idempotency;
 mod review;
