@@ -396,3 +396,55 @@ impl Progress {
         self.bar.finish();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unanswered_call_is_made_again_with_backoff_and_then_said_to_be_unknown() {
+        let calls = Mutex::new(Vec::new());
+        let answer_after = |n: usize| {
+            let calls = &calls;
+            move || {
+                let mut calls = calls.lock().unwrap();
+                calls.push(tokio::time::Instant::now());
+                let reply = if calls.len() > n {
+                    Ok(tonic::Response::new(7))
+                } else {
+                    Err(tonic::Status::unavailable("connection refused"))
+                };
+                async move { reply }
+            }
+        };
+        assert_eq!(idempotent("r", answer_after(2)).await.unwrap(), 7);
+        let at = std::mem::take(&mut *calls.lock().unwrap());
+        assert_eq!(at.len(), 3);
+        assert_eq!(at[1] - at[0], FIRST_BACKOFF);
+        assert_eq!(at[2] - at[1], FIRST_BACKOFF * 2);
+
+        let err = idempotent("0192f0c4-8a9b-4c3d-9e1f-0a1b2c3d4e5f", answer_after(99))
+            .await
+            .unwrap_err();
+        assert_eq!(calls.lock().unwrap().len(), ATTEMPTS as usize);
+        assert_eq!(crate::cmd::exit_code(&err), 75);
+        let text = format!("{err:#}");
+        assert!(text.contains("may or may not have been applied"), "{text}");
+        assert!(
+            text.contains("--request-id 0192f0c4-8a9b-4c3d-9e1f-0a1b2c3d4e5f"),
+            "{text}"
+        );
+
+        // An answer, even a refusal, is not retried.
+        calls.lock().unwrap().clear();
+        let refusal = || {
+            calls.lock().unwrap().push(tokio::time::Instant::now());
+            async { Err::<tonic::Response<()>, _>(tonic::Status::failed_precondition("no")) }
+        };
+        let err = idempotent("r", refusal).await.unwrap_err();
+        assert_eq!(calls.lock().unwrap().len(), 1);
+        assert_eq!(crate::cmd::exit_code(&err), 1);
+    }
+}
