@@ -5,10 +5,12 @@
 mod support;
 
 mod audit;
+mod authority;
 mod cli;
 mod delivery;
 mod foundation;
 mod handoff;
 mod hygiene;
 mod idempotency;
+mod ops;
 mod review;

@@ -63,12 +63,26 @@ pub(crate) enum Command {
         after_help = "Example: tongban certs create-ca --dir certs --trust-domain shaanxi.tongban"
     )]
     Certs(CertsCommand),
-    /// Run a county node.
-    #[command(after_help = "Example: tongban node --config /etc/tongban/node.toml")]
+    /// Run a county node (or, with it stopped, re-issue a receipt).
+    #[command(after_help = "Example: tongban node --config /etc/tongban/node.toml\n\
+        Re-issue a bad receipt (node stopped): tongban node --config node.toml \\\n  \
+        --reissue-receipt 0193a5c2-7d4e-7c1a-9f00-6a2b9d1e4f10 --from 610702")]
     Node {
         /// The node's config file (TOML).
         #[arg(long)]
         config: PathBuf,
+        /// Only check the config, directory, certificates and data dir;
+        /// print every problem; exit 0 (warnings allowed) or 64.
+        #[arg(long)]
+        check: bool,
+        /// Instead of serving: re-issue this node's receipt for the handoff
+        /// with this id, dated now (the node must be stopped; the sender's
+        /// `retry` then gets the new receipt).
+        #[arg(long, value_name = "HANDOFF_ID", requires = "from")]
+        reissue_receipt: Option<String>,
+        /// The county that sent the handoff (with --reissue-receipt).
+        #[arg(long, value_name = "COUNTY", requires = "reissue_receipt")]
+        from: Option<String>,
     },
     /// Window clerk commands (receiving county).
     #[command(after_help = "Example: tongban window list --state QUEUED --profile clerk.toml")]
