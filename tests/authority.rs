@@ -8,7 +8,6 @@ use tongban_proto::common::v1::{CaseView, MailLeg};
 use tongban_proto::federation::v1::refusal::Code as RefusalCode;
 use tongban_proto::federation::v1::{
     CaseUpdate, Envelope, HandoffFrame, HandoffResult, envelope::Body, handoff_frame::Frame,
-    handoff_result::Outcome,
 };
 use tongban_proto::review::v1::{CaseRef as ReviewRef, InboxRequest};
 use tongban_proto::window::v1::CaseRef;
@@ -34,24 +33,10 @@ fn update(case: &CaseView, from: &str, update: CaseUpdate) -> Vec<u8> {
 
 /// Sends one envelope to `to` as the node of `from`; returns its result.
 async fn send(cluster: &Cluster, to: &str, from: &str, envelope: Vec<u8>) -> HandoffResult {
-    let mut fed = cluster.federation_as(to, from).await;
     let frames = vec![HandoffFrame {
         frame: Some(Frame::Envelope(envelope)),
     }];
-    let mut reply = fed
-        .handoff(tokio_stream::iter(frames))
-        .await
-        .expect("handoff call")
-        .into_inner();
-    assert_eq!(reply.results.len(), 1);
-    reply.results.remove(0)
-}
-
-fn refusal(result: &HandoffResult) -> (RefusalCode, String) {
-    match &result.outcome {
-        Some(Outcome::Refusal(r)) => (RefusalCode::try_from(r.code).unwrap(), r.message.clone()),
-        other => panic!("expected a refusal, got {other:?}"),
-    }
+    handoff_as(cluster, to, from, frames).await
 }
 
 fn leg(leg: &str) -> Option<MailLeg> {

@@ -2,36 +2,16 @@
 //! cluster: `--json` prints one JSON document holding every field of the
 //! reply's proto message, so a new field cannot go missing from scripts.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use prost::Message;
 use prost_types::{DescriptorProto, FileDescriptorSet};
 use serde_json::Value;
-use tongban_pki::Principal;
 
 use crate::support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tongban");
-
-/// Writes `principal`'s certificate, key and a profile into the cluster's
-/// directory; returns the profile's path.
-fn profile(cluster: &Cluster, county: &str, name: &str, principal: Principal) -> PathBuf {
-    let tls = cluster.pki().issue(principal);
-    let dir = cluster.root();
-    std::fs::write(dir.join(format!("{name}.crt")), &tls.cert_pem).unwrap();
-    std::fs::write(dir.join(format!("{name}.key")), &tls.key_pem).unwrap();
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(
-        &path,
-        format!(
-            "node = \"https://{}\"\nca = \"certs/ca.crt\"\ncert = \"{name}.crt\"\nkey = \"{name}.key\"\n",
-            cluster.addr(county)
-        ),
-    )
-    .unwrap();
-    path
-}
 
 /// Runs `tongban ARGS --profile P --json` off the async runtime and parses
 /// its stdout as one JSON document.

@@ -12,5 +12,6 @@ mod foundation;
 mod handoff;
 mod hygiene;
 mod idempotency;
+mod notice;
 mod ops;
 mod review;

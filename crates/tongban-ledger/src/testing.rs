@@ -193,6 +193,42 @@ pub fn blob_path(data_dir: &Path, sha256_hex: &str) -> std::path::PathBuf {
     crate::BlobStore::path_in(&data_dir.join("blobs"), sha256_hex)
 }
 
+/// A case record to store in tests: GT-0001 from 汉台区 (610702) to 雁塔区
+/// (610113), a person applicant, case number `610702-20261125-<id without
+/// its first character>`.
+pub fn sample_case(
+    id: &str,
+    side: crate::records::Side,
+    state: tongban_core::CaseState,
+) -> crate::records::CaseRecord {
+    use crate::records::{ApplicantRecord, CaseRecord};
+    CaseRecord {
+        application_id: id.into(),
+        case_no: format!("610702-20261125-{}", &id[1..]).parse().unwrap(),
+        side,
+        item_code: "GT-0001".parse().unwrap(),
+        receiving_county: "610702".parse().unwrap(),
+        home_county: "610113".parse().unwrap(),
+        delivery: "mail-applicant".parse().unwrap(),
+        applicant: ApplicantRecord::Person {
+            name: "n".into(),
+            resident_id: "11010519491231002X".parse().unwrap(),
+            phone: "13812345678".parse().unwrap(),
+            address: "a".into(),
+        },
+        materials: Vec::new(),
+        identity_check: None,
+        state,
+        created_at: String::new(),
+        accepted_at: None,
+        note: String::new(),
+        handoffs: Vec::new(),
+        review: Default::default(),
+        mail: Vec::new(),
+        closed_at: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -245,28 +245,18 @@ where
     let wake = stage(ctx, case, before, change, &mut batch);
     batch.put_case(case.clone());
     // The view with the history committed so far; the entries this commit
-    // appends join it once the store has given them their seq and time, so
-    // the reply is the view a read after the commit would give.
+    // appends join it as the store is about to write them (seq, time, chain
+    // hash), so the reply is the view a read after the commit gives.
     let mut view = view::case_view(ctx, case, true)?;
     let county = ctx.county.to_string();
-    let new: Vec<(u64, NewEntry)> = batch.entries()[first..]
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| e.application_id == case.application_id)
-        .map(|(i, e)| ((first + i) as u64, e.clone()))
-        .collect();
-    batch.reply(move |first_seq, at| {
-        for (index, e) in new {
-            view.history.push(view::event(
-                &county,
-                first_seq + index,
-                at.to_owned(),
-                e.actor,
-                e.kind,
-                &e.payload,
-            ));
+    let application_id = case.application_id.clone();
+    batch.reply(move |stored| {
+        for entry in stored.iter().skip(first) {
+            if entry.decode()?.application_id == application_id {
+                view.history.push(view::event(&county, entry)?);
+            }
         }
-        reply(view).encode_to_vec()
+        Ok(reply(view).encode_to_vec())
     });
     if let Some(r) = request.remember() {
         batch.remember(&r.caller, &r.request_id, r.content_sha256.clone());

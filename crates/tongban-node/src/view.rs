@@ -2,7 +2,9 @@
 //! missing materials listed, history read from the ledger.
 
 use tongban_core::{Directory, Phone, ResidentId, mask_id, mask_phone};
-use tongban_ledger::{ApplicantRecord, CaseRecord, MaterialRef, Payload, records::unhex};
+use tongban_ledger::{
+    ApplicantRecord, CaseRecord, MaterialRef, Payload, StoredEntry, records::unhex,
+};
 use tongban_proto::common::v1 as pb;
 
 use crate::ctx::Ctx;
@@ -92,28 +94,28 @@ pub(crate) fn applicant(a: &ApplicantRecord, masked: bool) -> pb::Applicant {
     }
 }
 
-/// One ledger entry of a case's history as the caller sees it.
+/// One ledger entry of a case's history as the caller sees it (also the
+/// entries a commit is about to write, see `change::save`).
 pub(crate) fn event(
     county: &str,
-    seq: u64,
-    at: String,
-    actor: String,
-    kind: String,
-    payload: &[u8],
-) -> pb::CaseEvent {
-    let detail = match Payload::decode(&kind, payload) {
+    stored: &StoredEntry,
+) -> Result<pb::CaseEvent, tongban_ledger::StoreError> {
+    let entry = stored.decode()?;
+    let detail = match Payload::decode(&entry.kind, &stored.payload) {
         Ok(payload) => payload.detail,
         // Shown, not hidden: `audit verify` names the entry.
-        Err(e) => format!("(entry {seq}: {e})"),
+        Err(e) => format!("(entry {}: {e})", entry.seq),
     };
-    pb::CaseEvent {
-        at,
+    Ok(pb::CaseEvent {
+        at: entry.at,
         county: county.to_owned(),
-        actor,
-        event: kind,
+        actor: entry.actor,
+        event: entry.kind,
         detail,
-        seq,
-    }
+        seq: entry.seq,
+        entry_hash: tongban_ledger::chain::entry_hash(&stored.entry).to_vec(),
+        state: entry.state,
+    })
 }
 
 /// A case as the caller sees it, with its history from this node's ledger.
@@ -128,18 +130,8 @@ pub(crate) fn case_view(
         store
             .case_entries(&case.application_id)?
             .iter()
-            .map(|stored| {
-                let entry = stored.decode()?;
-                Ok(event(
-                    county,
-                    entry.seq,
-                    entry.at,
-                    entry.actor,
-                    entry.kind,
-                    &stored.payload,
-                ))
-            })
-            .collect::<Result<Vec<_>, NodeError>>()?
+            .map(|stored| event(county, stored))
+            .collect::<Result<Vec<_>, _>>()?
     } else {
         Vec::new()
     };
@@ -177,7 +169,28 @@ pub(crate) fn case_view(
         mail: case.mail.iter().map(flow::mail_leg_pb).collect(),
         paper_received_at: review.paper_received_at.clone().unwrap_or_default(),
         paper_kinds: paper_kinds(directory, case),
+        receiving_county_name: county_name(directory, &case.receiving_county),
+        home_county_name: county_name(directory, &case.home_county),
+        required_materials: item
+            .map(|i| {
+                i.materials
+                    .iter()
+                    .map(|m| pb::RequiredMaterial {
+                        kind: m.kind.clone(),
+                        name: m.name.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
     })
+}
+
+/// A county's name from the directory, empty if it has none there.
+pub(crate) fn county_name(directory: &Directory, code: &tongban_core::CountyCode) -> String {
+    directory
+        .county(code)
+        .map(|c| c.name.clone())
+        .unwrap_or_default()
 }
 
 /// Material kinds of the case's item whose paper originals must be mailed.

@@ -6,6 +6,7 @@ mod dev;
 mod directory;
 mod mail;
 mod node;
+mod notice;
 mod review;
 mod window;
 
@@ -39,6 +40,12 @@ pub(crate) async fn run(command: Command) -> Result<()> {
         Command::Window { conn, command } => window::run(&conn, command).await,
         Command::Review { conn, command } => review::run(&conn, command).await,
         Command::Mail { conn, command } => mail::run(&conn, command).await,
+        Command::Notice {
+            conn,
+            case,
+            kind,
+            out,
+        } => notice::run(&conn, &case, kind, &out).await,
         Command::Directory(c) => directory::run(c),
         Command::Dev { dir, base_port } => dev::run(&dir, base_port).await,
         Command::Audit { auth, command } => audit::run(&auth, command).await,

@@ -6,9 +6,10 @@
 
 use tongban_core::CaseState;
 
+use super::StoredEntry;
 use super::keys::{partner_checkpoint_key, received_key, request_key};
-use crate::StagedBlobs;
 use crate::records::{CaseRecord, OutboxEntry, ReceivedHandoff};
+use crate::{StagedBlobs, StoreError};
 
 /// A ledger entry to append.
 #[derive(Debug, Clone, Default)]
@@ -27,10 +28,10 @@ pub struct NewEntry {
     pub payload: Vec<u8>,
 }
 
-/// Builds the encoded reply of the request a batch carries out from the seq
-/// of the batch's first entry and the entries' time, both known only once
-/// the write starts.
-type ReplyFn = Box<dyn FnOnce(u64, &str) -> Vec<u8> + Send>;
+/// Builds the encoded reply of the request a batch carries out from the
+/// batch's entries as they will be stored (seq, time and chain hash are
+/// known only once the write starts).
+type ReplyFn = Box<dyn FnOnce(&[StoredEntry]) -> Result<Vec<u8>, StoreError> + Send>;
 
 /// The reply a batch builds (see [`Batch::reply`]).
 #[derive(Default)]
@@ -134,12 +135,13 @@ impl Batch {
     }
 
     /// Builds the reply to the request this batch carries out during the
-    /// commit, when the seq of the batch's first entry and the entries' time
-    /// are known; [`crate::Committed::reply`] returns it. A second call
-    /// replaces the first.
+    /// commit, from the batch's entries as they will be stored (in the order
+    /// appended); [`crate::Committed::reply`] returns it. If it fails,
+    /// nothing is written and its error comes back. A second call replaces
+    /// the first.
     pub fn reply(
         &mut self,
-        build: impl FnOnce(u64, &str) -> Vec<u8> + Send + 'static,
+        build: impl FnOnce(&[StoredEntry]) -> Result<Vec<u8>, StoreError> + Send + 'static,
     ) -> &mut Self {
         self.reply = Reply(Some(Box::new(build)));
         self

@@ -153,9 +153,10 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Batch, test_case as case};
+    use super::super::Batch;
     use super::*;
     use crate::records::Side;
+    use crate::testing::sample_case as case;
     use tongban_core::CaseState;
 
     fn read_all(store: &Store, m: &MaterialRef) -> Result<Vec<u8>, StoreError> {
