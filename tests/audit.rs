@@ -364,6 +364,7 @@ async fn a_correction_round_trip_traces_with_every_handoff_matched() {
     let mut window = cluster.window(HANTAI).await;
     let r = |case_no: &str| tongban_proto::review::v1::CaseRef {
         case_no: case_no.into(),
+        request_id: String::new(),
     };
     review.accept(r(&case_no)).await.unwrap();
     review
@@ -374,6 +375,7 @@ async fn a_correction_round_trip_traces_with_every_handoff_matched() {
                 reason: "unsigned".into(),
             }],
             deadline_days: 0,
+            request_id: String::new(),
         })
         .await
         .unwrap();
@@ -385,6 +387,7 @@ async fn a_correction_round_trip_traces_with_every_handoff_matched() {
                 tongban_proto::window::v1::AttachHeader {
                     case_no: case_no.clone(),
                     materials: vec![header("premises-proof", &data)],
+                    request_id: String::new(),
                 },
             )),
         },
@@ -401,6 +404,7 @@ async fn a_correction_round_trip_traces_with_every_handoff_matched() {
     window
         .resubmit(tongban_proto::window::v1::CaseRef {
             case_no: case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .unwrap();
@@ -443,6 +447,7 @@ async fn handed_off_with_a_blob(cluster: &Cluster) -> (String, Vec<u8>) {
     .expect("apply");
     window
         .verify_identity(tongban_proto::window::v1::VerifyIdentityRequest {
+            request_id: String::new(),
             case_no: case.case_no.clone(),
             method: "id-card-reader".into(),
         })
@@ -450,6 +455,7 @@ async fn handed_off_with_a_blob(cluster: &Cluster) -> (String, Vec<u8>) {
         .expect("verify identity");
     window
         .accept(tongban_proto::window::v1::CaseRef {
+            request_id: String::new(),
             case_no: case.case_no.clone(),
         })
         .await

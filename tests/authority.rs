@@ -94,6 +94,7 @@ async fn home_view(cluster: &Cluster, case_no: &str) -> (CaseView, Vec<(String, 
     let case = review
         .get_case(ReviewRef {
             case_no: case_no.into(),
+            request_id: String::new(),
         })
         .await
         .expect("home case")
@@ -170,6 +171,7 @@ async fn the_home_node_cannot_speak_for_the_window() {
     let after = window
         .get_case(CaseRef {
             case_no: case.case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .unwrap()
@@ -221,6 +223,7 @@ async fn a_step_that_cannot_happen_now_or_names_no_known_event_is_refused() {
     let after = window
         .get_case(CaseRef {
             case_no: case.case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .unwrap()
@@ -239,6 +242,7 @@ async fn a_partners_report_is_recorded_as_the_partner_nodes() {
     review
         .accept(ReviewRef {
             case_no: case.case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .expect("accept for review");
@@ -257,6 +261,7 @@ async fn a_partners_report_is_recorded_as_the_partner_nodes() {
     let home = review
         .get_case(ReviewRef {
             case_no: case.case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .unwrap()
@@ -317,6 +322,7 @@ async fn a_receipt_an_hour_off_is_parked_and_a_reissued_one_is_taken() {
     window
         .retry(CaseRef {
             case_no: case.case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .expect("retry");

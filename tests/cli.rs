@@ -543,3 +543,52 @@ async fn a_clerk_talks_only_to_the_node_of_their_county() {
     .await;
     assert_eq!(code, 0, "{out}{err}");
 }
+
+#[tokio::test]
+async fn a_command_repeated_with_its_request_id_is_applied_once() {
+    let cluster = Cluster::start().await;
+    let clerk = profile(&cluster, HANTAI, "clerk", clerk(HANTAI, "wang"));
+    let dir = cluster.root();
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut apply = vec![
+        "window".to_owned(),
+        "apply".to_owned(),
+        "--item=GT-0001".to_owned(),
+        format!("--home={YANTA}"),
+        "--delivery=mail-applicant".to_owned(),
+        "--person-name=张三".to_owned(),
+        format!("--person-id={PERSON_ID}"),
+        "--phone=13812345678".to_owned(),
+        "--address=汉中市汉台区".to_owned(),
+        format!("--request-id={id}"),
+    ];
+    for (kind, data) in gt_materials() {
+        let path = dir.join(format!("{kind}.pdf"));
+        std::fs::write(&path, data).unwrap();
+        apply.push(format!("--material={kind}={}", path.display()));
+    }
+    let apply: Vec<&str> = apply.iter().map(String::as_str).collect();
+    let first = json(&clerk, &apply).await;
+    let again = json(&clerk, &apply).await;
+    assert_eq!(first["case_no"], again["case_no"], "{first:#}\n{again:#}");
+    assert_eq!(first, again, "the original reply");
+    let list = json(&clerk, &["window", "list"]).await;
+    assert_eq!(list["cases"].as_array().map(Vec::len), Some(1), "{list:#}");
+
+    // Without the flag, each invocation is a request of its own.
+    let fresh: Vec<&str> = apply
+        .iter()
+        .copied()
+        .filter(|a| !a.starts_with("--request-id"))
+        .collect();
+    let other = json(&clerk, &fresh).await;
+    assert_ne!(other["case_no"], first["case_no"]);
+
+    // A flag that is not a UUID is a usage error.
+    let mut bad = fresh.clone();
+    bad.push("--request-id=42");
+    bad.push("--profile");
+    let profile_path = clerk.display().to_string();
+    bad.push(&profile_path);
+    exits(2, &bad, &[], "expected a UUID").await;
+}

@@ -53,6 +53,7 @@ async fn a_person_case_is_handed_off_with_a_receipt_on_both_sides() {
     let at_b = review
         .get_case(tongban_proto::review::v1::CaseRef {
             case_no: accepted.case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .expect("the home node holds the case")
@@ -108,12 +109,14 @@ async fn a_company_case_is_handed_off() {
         .verify_identity(tongban_proto::window::v1::VerifyIdentityRequest {
             case_no: case.case_no.clone(),
             method: "face".into(),
+            request_id: String::new(),
         })
         .await
         .unwrap();
     let receipt = window
         .accept(CaseRef {
             case_no: case.case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .expect("accept")
@@ -253,6 +256,7 @@ async fn missing_materials_give_one_notice_naming_all_of_them() {
     let err = window
         .accept(CaseRef {
             case_no: case.case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .expect_err("incomplete case");
@@ -272,6 +276,7 @@ async fn missing_materials_give_one_notice_naming_all_of_them() {
                         header("application-form", b"f"),
                         header("premises-proof", b"p"),
                     ],
+                    request_id: String::new(),
                 },
             )),
         },
@@ -362,6 +367,7 @@ async fn a_case_waits_in_the_outbox_while_the_home_node_is_down() {
     let still = window
         .get_case(CaseRef {
             case_no: case.case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .unwrap()
@@ -375,6 +381,7 @@ async fn a_case_waits_in_the_outbox_while_the_home_node_is_down() {
         .await
         .get_case(tongban_proto::review::v1::CaseRef {
             case_no: case.case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .unwrap()
@@ -606,7 +613,14 @@ async fn a_handoff_is_parked_when_its_attempts_run_out() {
         let mut w = window.clone();
         let case_no = case.case_no.clone();
         async move {
-            let c = w.get_case(CaseRef { case_no }).await.ok()?.into_inner();
+            let c = w
+                .get_case(CaseRef {
+                    case_no,
+                    request_id: String::new(),
+                })
+                .await
+                .ok()?
+                .into_inner();
             c.note.contains("gave up after 3 attempts").then_some(c)
         }
     })
@@ -619,6 +633,7 @@ async fn a_handoff_is_parked_when_its_attempts_run_out() {
     let still = window
         .get_case(CaseRef {
             case_no: case.case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .unwrap()
@@ -628,6 +643,7 @@ async fn a_handoff_is_parked_when_its_attempts_run_out() {
     let retried = window
         .retry(CaseRef {
             case_no: case.case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .expect("retry")
@@ -637,6 +653,7 @@ async fn a_handoff_is_parked_when_its_attempts_run_out() {
     let err = window
         .retry(CaseRef {
             case_no: case.case_no,
+            request_id: String::new(),
         })
         .await
         .expect_err("nothing parked any more");

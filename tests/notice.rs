@@ -184,6 +184,7 @@ async fn every_kind_of_notice_is_printed_and_its_code_checks_out() {
     let accepted = review
         .accept(CaseRef {
             case_no: case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .expect("accept")
@@ -213,6 +214,7 @@ async fn every_kind_of_notice_is_printed_and_its_code_checks_out() {
                 reason: "<租赁合同未签字>".into(),
             }],
             deadline_days: 5,
+            request_id: String::new(),
         })
         .await
         .expect("correct");
@@ -241,6 +243,7 @@ async fn every_kind_of_notice_is_printed_and_its_code_checks_out() {
     review
         .accept(CaseRef {
             case_no: denied.clone(),
+            request_id: String::new(),
         })
         .await
         .expect("accept");
@@ -248,6 +251,7 @@ async fn every_kind_of_notice_is_printed_and_its_code_checks_out() {
         .deny(DenyRequest {
             case_no: denied.clone(),
             reason: "经营场所位于住宅楼内".into(),
+            request_id: String::new(),
         })
         .await
         .expect("deny");

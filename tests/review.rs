@@ -20,6 +20,7 @@ type Window = tongban_proto::window::v1::window_client::WindowClient<Channel>;
 fn case_ref(case_no: &str) -> CaseRef {
     CaseRef {
         case_no: case_no.into(),
+        request_id: String::new(),
     }
 }
 
@@ -49,6 +50,7 @@ async fn approve(review: &mut Review, case_no: &str) -> Result<CaseView, tonic::
                 case_no: case_no.into(),
                 licence_no: "92610702MA6YX0001A".into(),
                 result: Some(header("result", &doc)),
+                request_id: String::new(),
             })),
         },
         ApproveFrame {
@@ -73,6 +75,7 @@ async fn paper(cluster: &Cluster, review: &mut Review, case_no: &str, waybill: &
             leg: "materials".into(),
             carrier: "EMS".into(),
             waybill: waybill.into(),
+            request_id: String::new(),
         })
         .await
         .expect("materials leg")
@@ -95,6 +98,7 @@ async fn send_result(
         leg: "result".into(),
         carrier: "EMS".into(),
         waybill: waybill.into(),
+        request_id: String::new(),
     })
     .await
     .map(|r| r.into_inner())
@@ -107,6 +111,7 @@ async fn event(cluster: &Cluster, county: &str, waybill: &str, status: &str) -> 
         status: status.into(),
         at: String::new(),
         note: String::new(),
+        request_id: String::new(),
     })
     .await
     .expect("event")
@@ -163,6 +168,7 @@ async fn each_delivery_mode_runs_from_intake_to_closed_on_both_nodes() {
         .handout(tongban_proto::window::v1::HandoutRequest {
             case_no: case_no.clone(),
             recipient_id: "110105194912310021".into(),
+            request_id: String::new(),
         })
         .await
         .expect_err("wrong person");
@@ -176,6 +182,7 @@ async fn each_delivery_mode_runs_from_intake_to_closed_on_both_nodes() {
         .handout(tongban_proto::window::v1::HandoutRequest {
             case_no: case_no.clone(),
             recipient_id: PERSON_ID.to_lowercase(),
+            request_id: String::new(),
         })
         .await
         .expect("handout")
@@ -200,6 +207,7 @@ async fn each_delivery_mode_runs_from_intake_to_closed_on_both_nodes() {
         .handout(HandoutRequest {
             case_no: case_no.clone(),
             recipient_id: PERSON_ID.into(),
+            request_id: String::new(),
         })
         .await
         .expect("handout at home")
@@ -218,6 +226,7 @@ fn attach_frames(case_no: &str, kind: &str, data: &[u8]) -> Vec<AttachFrame> {
             frame: Some(attach_frame::Frame::Header(AttachHeader {
                 case_no: case_no.into(),
                 materials: vec![header(kind, data)],
+                request_id: String::new(),
             })),
         },
         AttachFrame {
@@ -238,6 +247,7 @@ async fn request_correction(review: &mut Review, case_no: &str) -> CaseView {
                 reason: "租赁合同未签字 (the lease is not signed)".into(),
             }],
             deadline_days: 3,
+            request_id: String::new(),
         })
         .await
         .expect("correct")
@@ -271,6 +281,7 @@ async fn a_correction_round_trip_pauses_and_resumes_the_clock() {
     let err = window
         .resubmit(tongban_proto::window::v1::CaseRef {
             case_no: case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .expect_err("nothing attached yet");
@@ -293,6 +304,7 @@ async fn a_correction_round_trip_pauses_and_resumes_the_clock() {
     window
         .resubmit(tongban_proto::window::v1::CaseRef {
             case_no: case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .expect("resubmit");
@@ -320,7 +332,10 @@ async fn a_correction_round_trip_pauses_and_resumes_the_clock() {
         let case_no = case_no.clone();
         async move {
             let c = w
-                .get_case(tongban_proto::window::v1::CaseRef { case_no })
+                .get_case(tongban_proto::window::v1::CaseRef {
+                    case_no,
+                    request_id: String::new(),
+                })
                 .await
                 .ok()?
                 .into_inner();
@@ -349,6 +364,7 @@ async fn supplement(window: &mut Window, case_no: &str) {
     window
         .resubmit(tongban_proto::window::v1::CaseRef {
             case_no: case_no.to_owned(),
+            request_id: String::new(),
         })
         .await
         .expect("resubmit");
@@ -451,6 +467,7 @@ async fn a_denial_reaches_both_nodes() {
         .deny(DenyRequest {
             case_no: case_no.clone(),
             reason: " ".into(),
+            request_id: String::new(),
         })
         .await
         .expect_err("reason required");
@@ -459,6 +476,7 @@ async fn a_denial_reaches_both_nodes() {
         .deny(DenyRequest {
             case_no: case_no.clone(),
             reason: "经营范围涉及前置许可 (needs a prior licence)".into(),
+            request_id: String::new(),
         })
         .await
         .expect("deny")
@@ -689,6 +707,7 @@ async fn restarts_in_the_middle_of_a_correction_round_trip_lose_nothing() {
     window
         .resubmit(tongban_proto::window::v1::CaseRef {
             case_no: case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .unwrap();
@@ -731,6 +750,7 @@ async fn review_and_mail_refuse_bad_input_and_change_nothing() {
         case_no: case_no.clone(),
         needs,
         deadline_days: 0,
+        request_id: String::new(),
     };
     refused(
         review.correct(correct(vec![])).await,
@@ -759,6 +779,7 @@ async fn review_and_mail_refuse_bad_input_and_change_nothing() {
                 case_no: case_no.clone(),
                 licence_no: "L".into(),
                 result: Some(header("result", &doc)),
+                request_id: String::new(),
             })),
         },
         ApproveFrame {
@@ -783,6 +804,7 @@ async fn review_and_mail_refuse_bad_input_and_change_nothing() {
                 size: 1 << 40,
                 sha256: vec![0; 32],
             }),
+            request_id: String::new(),
         })),
     }];
     refused(
@@ -795,6 +817,7 @@ async fn review_and_mail_refuse_bad_input_and_change_nothing() {
             case_no: case_no.clone(),
             licence_no: String::new(),
             result: None,
+            request_id: String::new(),
         })),
     }];
     refused(
@@ -810,6 +833,7 @@ async fn review_and_mail_refuse_bad_input_and_change_nothing() {
         leg: leg.into(),
         carrier: carrier.into(),
         waybill: waybill.into(),
+        request_id: String::new(),
     };
     refused(
         mail.send(send("parcel", "EMS", WAYBILL_1)).await,
@@ -836,6 +860,7 @@ async fn review_and_mail_refuse_bad_input_and_change_nothing() {
         status: status.into(),
         at: at.into(),
         note: String::new(),
+        request_id: String::new(),
     };
     refused(
         mail.event(event(WAYBILL_1, "delivered", "")).await,

@@ -271,6 +271,7 @@ pub async fn apply(
         delivery: delivery.into(),
         applicant: Some(applicant),
         materials: materials.iter().map(|(k, d)| header(k, d)).collect(),
+        request_id: String::new(),
     };
     let mut frames = vec![ApplyFrame {
         frame: Some(apply_frame::Frame::Header(header)),
@@ -311,12 +312,14 @@ pub async fn accepted_case_with(
         .verify_identity(VerifyIdentityRequest {
             case_no: case.case_no.clone(),
             method: "id-card-reader".into(),
+            request_id: String::new(),
         })
         .await
         .expect("verify identity");
     window
         .accept(CaseRef {
             case_no: case.case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .expect("accept")
@@ -357,7 +360,10 @@ pub async fn home_case_until(
         let done = &done;
         async move {
             let c = r
-                .get_case(tongban_proto::review::v1::CaseRef { case_no })
+                .get_case(tongban_proto::review::v1::CaseRef {
+                    case_no,
+                    request_id: String::new(),
+                })
                 .await
                 .ok()?
                 .into_inner();
@@ -379,7 +385,14 @@ pub async fn window_case_until(
         let case_no = case_no.to_owned();
         let done = &done;
         async move {
-            let c = w.get_case(CaseRef { case_no }).await.ok()?.into_inner();
+            let c = w
+                .get_case(CaseRef {
+                    case_no,
+                    request_id: String::new(),
+                })
+                .await
+                .ok()?
+                .into_inner();
             done(&c).then_some(c)
         }
     })

@@ -26,6 +26,7 @@ pub mod operator;
 mod pidlock;
 pub mod protocol;
 pub mod receipt;
+mod requests;
 mod server;
 mod service;
 mod validate;

@@ -6,7 +6,8 @@
 //! record), `case_nos` (case number → application id), `case_states` (side,
 //! state, 0, application id → ()), `outbox` (key → entry), `outbox_index`
 //! (destination, '/', key → ()), `received` (sender county, '/', handoff id
-//! → record), `waybills`, `checkpoints`, `partner_checkpoints`, `meta`
+//! → record), `requests` (caller SPIFFE ID, 0, request id → request
+//! record), `waybills`, `checkpoints`, `partner_checkpoints`, `meta`
 //! (head, counters); small materials are in the material log (see
 //! [`crate::material_log`]), larger ones in files ([`crate::blobs`]).
 //!
@@ -46,6 +47,7 @@ pub struct Store {
     case_nos: sled::Tree,
     outbox: sled::Tree,
     received: sled::Tree,
+    requests: sled::Tree,
     meta: sled::Tree,
     waybills: sled::Tree,
     outbox_index: sled::Tree,
@@ -106,6 +108,7 @@ impl Store {
             case_nos: tree(keys::CASE_NOS)?,
             outbox: tree(keys::OUTBOX)?,
             received: tree(keys::RECEIVED)?,
+            requests: tree(keys::REQUESTS)?,
             meta: tree(keys::META)?,
             waybills: tree(keys::WAYBILLS)?,
             outbox_index: tree(keys::OUTBOX_INDEX)?,
