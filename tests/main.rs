@@ -7,6 +7,7 @@ mod support;
 mod audit;
 mod cli;
 mod delivery;
+mod durability;
 mod foundation;
 mod handoff;
 mod hygiene;

@@ -36,7 +36,8 @@ impl Store {
     /// Ledger entries `from..=to` (clamped to the head).
     pub fn entries(&self, from: u64, to: u64) -> Result<Vec<StoredEntry>, StoreError> {
         let from = from.max(1);
-        self.ledger
+        self.trees()?
+            .ledger
             .range(from.to_be_bytes()..=to.to_be_bytes())
             .map(|kv| {
                 let (k, v) = kv.map_err(StoreError::db("failed to scan ledger"))?;
@@ -48,12 +49,14 @@ impl Store {
     /// The ledger entries of one case, in order.
     pub fn case_entries(&self, application_id: &str) -> Result<Vec<StoredEntry>, StoreError> {
         let prefix = case_index_prefix(application_id);
-        self.case_index
+        self.trees()?
+            .case_index
             .scan_prefix(&prefix)
             .map(|kv| {
                 let (k, _) = kv.map_err(StoreError::db("failed to scan case index"))?;
                 let key = &k[prefix.len()..];
                 let entry = self
+                    .trees()?
                     .ledger
                     .get(key)
                     .map_err(StoreError::db("failed to read ledger"))?
@@ -75,6 +78,7 @@ impl Store {
                 reason: "bad key".into(),
             })?;
         let payload = self
+            .trees()?
             .payloads
             .get(key)
             .map_err(StoreError::db("failed to read payload"))?
@@ -91,7 +95,7 @@ impl Store {
     pub fn verify(&self) -> Result<Result<u64, ChainBreak>, StoreError> {
         let mut prev = (0u64, [0u8; 32]);
         let mut batch = Vec::new();
-        for kv in self.ledger.iter() {
+        for kv in self.trees()?.ledger.iter() {
             let (_, v) = kv.map_err(StoreError::db("failed to scan ledger"))?;
             batch.push(v);
             if batch.len() == 4096 {

@@ -12,7 +12,8 @@ use crate::records::{OutboxEntry, ReceivedHandoff, decode};
 impl Store {
     /// Every outbox entry with its key and stored bytes, oldest first.
     pub fn outbox(&self) -> Result<Vec<(u64, OutboxEntry, Vec<u8>)>, StoreError> {
-        self.outbox
+        self.trees()?
+            .outbox
             .iter()
             .map(|kv| {
                 let (k, v) = kv.map_err(StoreError::db("failed to scan outbox"))?;
@@ -39,7 +40,7 @@ impl Store {
         let mut prefix = to.as_bytes().to_vec();
         prefix.push(b'/');
         let mut out = Vec::new();
-        for kv in self.outbox_index.scan_prefix(&prefix) {
+        for kv in self.trees()?.outbox_index.scan_prefix(&prefix) {
             if out.len() >= limit {
                 break;
             }
@@ -54,6 +55,7 @@ impl Store {
                 continue;
             }
             if let Some(v) = self
+                .trees()?
                 .outbox
                 .get(key.to_be_bytes())
                 .map_err(StoreError::db("failed to read outbox"))?
@@ -70,7 +72,8 @@ impl Store {
         sender: &str,
         handoff_id: &str,
     ) -> Result<Option<ReceivedHandoff>, StoreError> {
-        self.received
+        self.trees()?
+            .received
             .get(received_key(sender, handoff_id))
             .map_err(StoreError::db("failed to read received handoff"))?
             .map(|v| decode("received", &v))
