@@ -6,6 +6,7 @@ mod support;
 
 mod audit;
 mod cli;
+mod decoding;
 mod delivery;
 mod durability;
 mod foundation;

@@ -185,6 +185,7 @@ pub async fn run_with_carrier(
 
     tracing::info!(county = %config.county, %addr, data_dir = %config.data_dir.display(), "node serving");
     let server = Server::builder()
+        .layer(crate::error::DecodeErrors)
         .add_service(InterceptedService::new(health, gate(Access::Member)))
         .add_service(InterceptedService::new(reflection, gate(Access::Member)))
         .add_service(FederationServer::with_interceptor(
