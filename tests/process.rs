@@ -554,13 +554,13 @@ fn check(report: &CrashReport) {
     );
 }
 
-/// The short crash run of the default suite: a handful of SIGKILLs of each
-/// node while two clerks work.
+/// The short crash run of the default suite: ten SIGKILLs of each node
+/// while two clerks work (a few seconds).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handoffs_survive_the_receiver_being_killed_repeatedly() {
     check(
         &crash_run(Crashes {
-            kills: 4,
+            kills: 10,
             budget: Duration::from_secs(15),
         })
         .await,
