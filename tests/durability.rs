@@ -153,6 +153,7 @@ async fn a_full_disk_refuses_writes_shows_what_is_on_disk_and_recovers_by_itself
     })
     .await;
     let recovered = started.elapsed();
+    println!("writes taken again {recovered:?} after the space came back");
     assert!(
         recovered < Duration::from_secs(5),
         "took {recovered:?} to take writes again"
