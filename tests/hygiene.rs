@@ -372,6 +372,8 @@ async fn a_partners_case_update_with_a_control_character_is_refused() {
     let mut review = cluster.review(YANTA).await;
     let case = accepted_case(&mut window, YANTA).await;
     home_state(&mut review, &case.case_no, "HANDED_OFF").await;
+    // The window holds the receipt (else its state may still be QUEUED).
+    window_state(&mut window, &case.case_no, "HANDED_OFF").await;
     // 雁塔's node (or something holding its certificate) denies with a
     // reason that would repaint the clerk's terminal.
     let update = Envelope {

@@ -5,6 +5,7 @@
 mod support;
 
 mod audit;
+mod authority;
 mod cli;
 mod decoding;
 mod delivery;
@@ -12,4 +13,6 @@ mod durability;
 mod foundation;
 mod handoff;
 mod hygiene;
+mod notice;
+mod ops;
 mod review;

@@ -781,3 +781,40 @@ fn certs_are_issued_with_one_spiffe_id_and_bad_requests_are_refused() {
     );
     assert!(line("node-610702.crt").ends_with('-'), "no problems: {out}");
 }
+
+#[tokio::test]
+async fn a_second_node_on_the_same_data_dir_exits_64_naming_the_first() {
+    let fed = federation(&[HANTAI]).await;
+    let first = NodeProcess::spawn(fed.config_path(HANTAI));
+    first.serving();
+    // The same config on another port: only the data dir is shared.
+    let config = fed.root().join("second.toml");
+    let text = std::fs::read_to_string(fed.config_path(HANTAI)).unwrap();
+    std::fs::write(
+        &config,
+        text.replace(&fed.addr(HANTAI).to_string(), "127.0.0.1:0"),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["node", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let expected = format!(
+        "data dir {} is in use by another tongban node (pid {})",
+        fed.data_dir(HANTAI).display(),
+        first.child.id()
+    );
+    assert!(stderr.contains(&expected), "{expected:?} in {stderr}");
+    assert!(!stderr.contains("WouldBlock"), "{stderr}");
+    // The first node is untouched and stops cleanly; then the dir is free.
+    let status = tokio::task::spawn_blocking(move || first.terminate())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    let again = NodeProcess::spawn(&config);
+    again.serving();
+    again.kill();
+}

@@ -163,6 +163,11 @@ impl Cluster {
         self.0.stop(code).await.expect("node stops cleanly");
     }
 
+    /// Gives the node of `code` a clock of its own from its next start.
+    pub fn set_clock(&mut self, code: &str, clock: tongban_node::Clock) {
+        self.0.set_clock(code, clock);
+    }
+
     /// Starts a stopped node again on its address, with its data.
     pub async fn restart(&mut self, code: &str) {
         self.0.start(code).await.expect("node starts again");

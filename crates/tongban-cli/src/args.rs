@@ -63,12 +63,26 @@ pub(crate) enum Command {
         after_help = "Example: tongban certs create-ca --dir certs --trust-domain shaanxi.tongban"
     )]
     Certs(CertsCommand),
-    /// Run a county node.
-    #[command(after_help = "Example: tongban node --config /etc/tongban/node.toml")]
+    /// Run a county node (or, with it stopped, re-issue a receipt).
+    #[command(after_help = "Example: tongban node --config /etc/tongban/node.toml\n\
+        Re-issue a bad receipt (node stopped): tongban node --config node.toml \\\n  \
+        --reissue-receipt 0193a5c2-7d4e-7c1a-9f00-6a2b9d1e4f10 --from 610702")]
     Node {
         /// The node's config file (TOML).
         #[arg(long)]
         config: PathBuf,
+        /// Only check the config, directory, certificates and data dir;
+        /// print every problem; exit 0 (warnings allowed) or 64.
+        #[arg(long)]
+        check: bool,
+        /// Instead of serving: re-issue this node's receipt for the handoff
+        /// with this id, dated now (the node must be stopped; the sender's
+        /// `retry` then gets the new receipt).
+        #[arg(long, value_name = "HANDOFF_ID", requires = "from")]
+        reissue_receipt: Option<String>,
+        /// The county that sent the handoff (with --reissue-receipt).
+        #[arg(long, value_name = "COUNTY", requires = "reissue_receipt")]
+        from: Option<String>,
     },
     /// Window clerk commands (receiving county).
     #[command(after_help = "Example: tongban window list --state QUEUED --profile clerk.toml")]
@@ -95,6 +109,26 @@ pub(crate) enum Command {
         auth: AuditAuth,
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Print a formal notice of a case as an HTML page (clerks and reviewers):
+    /// the intake receipt (受理回执), the one-time correction notice
+    /// (补正材料通知书), the acceptance notice (受理通知书) or the denial
+    /// decision (不予许可决定书), with a verification code an auditor checks
+    /// with `tongban audit check-notice`.
+    #[command(
+        after_help = "Example: tongban notice 610702-20261201-1 --kind intake-receipt --out receipt.html --profile clerk.toml"
+    )]
+    Notice {
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// Case number.
+        case: String,
+        /// Which notice.
+        #[arg(long, value_enum)]
+        kind: crate::notice::Kind,
+        /// The HTML file to write (A4, prints as it looks).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Tracked post, on either side.
     #[command(
@@ -592,6 +626,22 @@ pub(crate) enum AuditCommand {
         /// Include personal data unmasked (province auditors; recorded).
         #[arg(long)]
         reveal: bool,
+    },
+    /// Check a notice's verification code against the case's ledger entries:
+    /// it must name a real entry, of the kind the notice rests on, in a
+    /// ledger that verifies.
+    #[command(
+        name = "check-notice",
+        after_help = "Example: tongban audit check-notice 610702-20261201-1 3f2a-9c41-0b7e-d215 --node https://10.0.0.5:7001 --node https://10.0.1.5:7001"
+    )]
+    CheckNotice {
+        /// Case number.
+        case: String,
+        /// The verification code printed on the notice (dashes optional).
+        code: String,
+        /// A node's URL (repeatable: the counties the case touched).
+        #[arg(long = "node", required = true)]
+        nodes: Vec<String>,
     },
     /// Verify an exported bundle with no network.
     #[command(after_help = "Example: tongban audit verify-bundle case.bundle.json --ca ca.crt")]

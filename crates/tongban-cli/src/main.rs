@@ -10,7 +10,9 @@ mod args;
 mod audit;
 mod client;
 mod cmd;
+mod notice;
 mod output;
+mod page;
 mod sanitize;
 
 // The node allocates and frees many short buffers per handoff (frames,

@@ -68,6 +68,9 @@ pub(crate) fn case_view(c: &CaseView) -> CaseView {
         mail,
         paper_received_at,
         paper_kinds,
+        receiving_county_name,
+        home_county_name,
+        required_materials,
     } = &mut c;
     for s in [
         case_no,
@@ -84,8 +87,14 @@ pub(crate) fn case_view(c: &CaseView) -> CaseView {
         licence_no,
         denial_reason,
         paper_received_at,
+        receiving_county_name,
+        home_county_name,
     ] {
         clean(s);
+    }
+    for m in required_materials {
+        clean(&mut m.kind);
+        clean(&mut m.name);
     }
     missing
         .iter_mut()
@@ -128,6 +137,7 @@ pub(crate) fn case_view(c: &CaseView) -> CaseView {
             &mut h.actor,
             &mut h.event,
             &mut h.detail,
+            &mut h.state,
         ] {
             clean(s);
         }

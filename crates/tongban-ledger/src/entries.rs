@@ -246,6 +246,21 @@ pub enum EntryBody {
         /// The carrier's note.
         note: String,
     },
+    /// This node's operator re-issued the receipt of a handoff it had
+    /// received (its first receipt was bad, e.g. dated by a wrong clock):
+    /// the new receipt replaces the one replayed to the sender.
+    #[serde(rename = "receipt.reissued")]
+    ReceiptReissued {
+        /// The handoff id.
+        handoff_id: String,
+        /// The county that sent it.
+        from: CountyCode,
+        /// Lowercase hex SHA-256 of the encoded signed receipt replaced.
+        replaced_sha256: String,
+        /// The new receipt, encoded `SignedReceipt`.
+        #[serde(with = "hex_bytes")]
+        receipt: Vec<u8>,
+    },
     /// An auditor queried this node.
     #[serde(rename = "audit.query")]
     AuditQuery {
@@ -279,6 +294,7 @@ impl EntryBody {
             Self::Denied { .. } => "review.denied",
             Self::MailSent { .. } => "mail.sent",
             Self::MailEvent { .. } => "mail.event",
+            Self::ReceiptReissued { .. } => "receipt.reissued",
             Self::AuditQuery { .. } => "audit.query",
         }
     }
@@ -359,7 +375,8 @@ impl Payload {
         match &self.body {
             EntryBody::HandoffReceipted { handoff_id, .. }
             | EntryBody::HandoffRefused { handoff_id, .. }
-            | EntryBody::HandoffParked { handoff_id, .. } => Some(handoff_id),
+            | EntryBody::HandoffParked { handoff_id, .. }
+            | EntryBody::ReceiptReissued { handoff_id, .. } => Some(handoff_id),
             _ => None,
         }
     }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use time::Date;
 use tongban_core::{CountyCode, Directory};
+use tongban_pki::check::Part;
 use tongban_pki::tls::TlsMaterial;
 use tongban_pki::{Identity, NodeSigner, Principal, TrustAnchor};
 
@@ -69,6 +70,20 @@ struct RawConfig {
     mail: RawMail,
     #[serde(default)]
     audit: Audit,
+    #[serde(default)]
+    admin: RawAdmin,
+}
+
+/// `[admin]`: the plain-HTTP port for Prometheus and health probes.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    #[serde(default)]
+    listen: Option<String>,
+    /// The port is plain HTTP without authentication: an address other
+    /// than loopback must be asked for in so many words.
+    #[serde(default)]
+    allow_non_loopback: bool,
 }
 
 /// Audit settings (`[audit]`).
@@ -194,6 +209,7 @@ struct RawDelivery {
     streams: usize,
     attempt_timeout_ms: u64,
     min_rate_bytes_per_s: u64,
+    receipt_skew_s: u64,
 }
 
 impl Default for RawDelivery {
@@ -207,6 +223,7 @@ impl Default for RawDelivery {
             streams: d.streams,
             attempt_timeout_ms: d.attempt_timeout.as_millis() as u64,
             min_rate_bytes_per_s: d.min_rate_bytes_per_s,
+            receipt_skew_s: d.receipt_skew.as_secs(),
         }
     }
 }
@@ -239,6 +256,11 @@ pub struct Delivery {
     /// `attempt_timeout` plus its bytes at this rate
     /// (`min_rate_bytes_per_s`, default 65536, i.e. 64 KiB/s).
     pub min_rate_bytes_per_s: u64,
+    /// How far a receipt's `received_at` may be from this node's clock when
+    /// it arrives (`receipt_skew_s`, default 300); a receipt further off is
+    /// parked as invalid: a receiver with a wrong clock signs receipts an
+    /// auditor cannot place in time.
+    pub receipt_skew: Duration,
 }
 
 impl Default for Delivery {
@@ -251,6 +273,7 @@ impl Default for Delivery {
             streams: 4,
             attempt_timeout: Duration::from_secs(10),
             min_rate_bytes_per_s: 64 * 1024,
+            receipt_skew: Duration::from_secs(300),
         }
     }
 }
@@ -290,6 +313,10 @@ pub struct NodeConfig {
     pub carriers: Vec<Carrier>,
     /// Audit settings.
     pub audit: Audit,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served over plain
+    /// HTTP (`[admin] listen`), if anywhere: loopback unless
+    /// `allow_non_loopback` is set.
+    pub admin_listen: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for NodeConfig {
@@ -331,15 +358,67 @@ pub fn load_directory(path: &Path) -> Result<Directory, ConfigError> {
     })
 }
 
+/// Everything wrong with a config, as `tongban node --check` reports it.
+#[derive(Debug, Default)]
+pub struct Check {
+    /// Problems that stop the node (exit 64).
+    pub errors: Vec<ConfigError>,
+    /// Problems it can run with (a certificate expiring soon, a data dir
+    /// others can read).
+    pub warnings: Vec<ConfigError>,
+}
+
+impl Check {
+    fn error(&mut self, e: ConfigError) {
+        self.errors.push(e);
+    }
+
+    fn warn(&mut self, e: ConfigError) {
+        self.warnings.push(e);
+    }
+
+    /// Records `result`'s error, if any, and passes its value on.
+    fn ok<T>(&mut self, result: Result<T, ConfigError>) -> Option<T> {
+        result.map_err(|e| self.error(e)).ok()
+    }
+}
+
 impl NodeConfig {
     /// Loads the config file, the directory and the TLS files it names, and
     /// checks that they agree: the county is in the directory, the
     /// certificate is this county's node certificate, and the CA's trust
-    /// domain is the directory's.
+    /// domain is the directory's. Fails with the first problem; warnings
+    /// are logged.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::new(path, "-", format!("cannot read the file: {e}")))?;
-        let raw: RawConfig = toml::from_str(&text).map_err(|e| {
+        let mut check = Check::default();
+        let config = Self::validate(path, &mut check);
+        for w in &check.warnings {
+            tracing::warn!(file = %w.path.display(), field = %w.field, "{}", w.reason);
+        }
+        match (config, check.errors.into_iter().next()) {
+            (Some(config), None) => Ok(config),
+            (_, Some(e)) => Err(e),
+            (None, None) => Err(ConfigError::new(path, "-", "invalid")),
+        }
+    }
+
+    /// Every problem [`NodeConfig::load`] would find, and those of the data
+    /// dir (exists or can be created; not open to group or others), without
+    /// binding, creating or writing anything.
+    pub fn check(path: &Path) -> Check {
+        let mut check = Check::default();
+        if let Some(config) = Self::validate(path, &mut check) {
+            check_data_dir(path, &config.data_dir, &mut check);
+        }
+        check
+    }
+
+    /// Checks everything, recording each problem in `check`; the config if
+    /// none is an error.
+    fn validate(path: &Path, check: &mut Check) -> Option<Self> {
+        let text = check.ok(std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(path, "-", format!("cannot read the file: {e}"))))?;
+        let raw: RawConfig = check.ok(toml::from_str(&text).map_err(|e| {
             let msg = e.message().to_owned();
             let field = e
                 .span()
@@ -349,7 +428,7 @@ impl NodeConfig {
                 })
                 .unwrap_or_else(|| "-".into());
             ConfigError::new(path, &field, msg)
-        })?;
+        }))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let resolve = |p: &Path| {
             if p.is_absolute() {
@@ -359,11 +438,11 @@ impl NodeConfig {
             }
         };
 
-        let county: CountyCode = raw
+        let county: Option<CountyCode> = check.ok(raw
             .county
             .parse()
-            .map_err(|e| ConfigError::new(path, "county", e))?;
-        let listen: SocketAddr = raw.listen.parse().map_err(|e| {
+            .map_err(|e| ConfigError::new(path, "county", e)));
+        let listen: Option<SocketAddr> = check.ok(raw.listen.parse().map_err(|e| {
             ConfigError::new(
                 path,
                 "listen",
@@ -372,11 +451,30 @@ impl NodeConfig {
                     raw.listen
                 ),
             )
-        })?;
+        }));
         let directory_path = resolve(&raw.directory);
-        let directory = load_directory(&directory_path)?;
-        if directory.county(&county).is_none() {
-            return Err(ConfigError::new(
+        let directory = match load_directory(&directory_path) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                // Named as the config's field, so that a missing file says
+                // which setting points at it.
+                let e = if e.field == "-" {
+                    ConfigError::new(
+                        path,
+                        "directory",
+                        format!("{}: {}", e.path.display(), e.reason),
+                    )
+                } else {
+                    e
+                };
+                check.error(e);
+                None
+            }
+        };
+        if let (Some(directory), Some(county)) = (&directory, &county)
+            && directory.county(county).is_none()
+        {
+            check.error(ConfigError::new(
                 path,
                 "county",
                 format!("{county} is not a county in {}", directory_path.display()),
@@ -387,95 +485,74 @@ impl NodeConfig {
             resolve(&raw.tls.cert),
             resolve(&raw.tls.key),
         );
-        let read = |p: &Path, field: &str| {
-            std::fs::read_to_string(p).map_err(|e| {
+        let mut read = |p: &Path, field: &str| {
+            check.ok(std::fs::read_to_string(p).map_err(|e| {
                 ConfigError::new(path, field, format!("cannot read {}: {e}", p.display()))
-            })
+            }))
         };
-        let tls = TlsMaterial {
-            ca_pem: read(&ca, "tls.ca")?,
-            cert_pem: read(&cert, "tls.cert")?,
-            key_pem: read(&key, "tls.key")?,
-        };
-        let anchor = tls
-            .trust_anchor()
-            .map_err(|e| ConfigError::new(path, "tls.ca", e))?;
-        if anchor.trust_domain() != directory.trust_domain {
-            return Err(ConfigError::new(
-                path,
-                "tls.ca",
-                format!(
-                    "the CA is for trust domain {:?} but the directory says {:?}",
-                    anchor.trust_domain(),
-                    directory.trust_domain
-                ),
-            ));
+        let (ca_pem, cert_pem, key_pem) = (
+            read(&ca, "tls.ca"),
+            read(&cert, "tls.cert"),
+            read(&key, "tls.key"),
+        );
+        let mut pki = None;
+        if let (Some(ca_pem), Some(cert_pem), Some(key_pem)) = (ca_pem, cert_pem, key_pem) {
+            let tls = TlsMaterial {
+                ca_pem,
+                cert_pem,
+                key_pem,
+            };
+            pki = check_tls(path, &tls, &key, county.as_ref(), directory.as_ref(), check)
+                .map(|(anchor, signer)| (tls, anchor, signer));
         }
-        let signer = NodeSigner::from_pem(&tls.cert_pem, &tls.key_pem)
-            .map_err(|e| ConfigError::new(path, "tls.key", e))?;
-        let identity = anchor
-            .verify_cert(signer.certificate_der(), std::time::SystemTime::now())
-            .map_err(|e| ConfigError::new(path, "tls.cert", e))?;
-        let expected = Identity {
-            trust_domain: directory.trust_domain.clone(),
-            principal: Principal::Node {
-                county: county.clone(),
-            },
-        };
-        if identity != expected {
-            return Err(ConfigError::new(
-                path,
-                "tls.cert",
-                format!("certificate is {identity}, expected {expected}"),
-            ));
-        }
-        // Fail now rather than at the first connection.
-        tls.server_acceptor()
-            .map_err(|e| ConfigError::new(path, "tls", e))?;
         if raw.limits.max_material_bytes == 0
             || raw.limits.max_case_bytes < raw.limits.max_material_bytes
         {
-            return Err(ConfigError::new(
+            check.error(ConfigError::new(
                 path,
                 "limits",
                 "max_material_bytes must be positive and not above max_case_bytes",
             ));
         }
         let carrier_listen = match &raw.mail.push_listen {
-            None => None,
-            Some(text) => Some(text.parse::<SocketAddr>().map_err(|e| {
-                ConfigError::new(
-                    path,
-                    "mail.push_listen",
-                    format!("{text:?} is not an address like 127.0.0.1:7101: {e}"),
-                )
-            })?),
+            None => Some(None),
+            Some(text) => check
+                .ok(text.parse::<SocketAddr>().map_err(|e| {
+                    ConfigError::new(
+                        path,
+                        "mail.push_listen",
+                        format!("{text:?} is not an address like 127.0.0.1:7101: {e}"),
+                    )
+                }))
+                .map(Some),
         };
         let mut carriers = Vec::new();
         for (i, c) in raw.mail.carrier.iter().enumerate() {
             let field = format!("mail.carrier[{i}].secret_file");
             let file = resolve(&c.secret_file);
-            let secret = std::fs::read(&file).map_err(|e| {
-                ConfigError::new(path, &field, format!("cannot read {}: {e}", file.display()))
-            })?;
-            let secret = String::from_utf8_lossy(&secret).trim().as_bytes().to_vec();
-            if secret.len() < 16 {
-                return Err(ConfigError::new(
-                    path,
-                    &field,
-                    "the secret must be at least 16 bytes",
-                ));
-            }
             if c.name.is_empty()
                 || !c
                     .name
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             {
-                return Err(ConfigError::new(
+                check.error(ConfigError::new(
                     path,
                     &format!("mail.carrier[{i}].name"),
                     "use letters, digits, '-' or '_'",
+                ));
+            }
+            let Some(secret) = check.ok(std::fs::read(&file).map_err(|e| {
+                ConfigError::new(path, &field, format!("cannot read {}: {e}", file.display()))
+            })) else {
+                continue;
+            };
+            let secret = String::from_utf8_lossy(&secret).trim().as_bytes().to_vec();
+            if secret.len() < 16 {
+                check.error(ConfigError::new(
+                    path,
+                    &field,
+                    "the secret must be at least 16 bytes",
                 ));
             }
             carriers.push(Carrier {
@@ -483,20 +560,21 @@ impl NodeConfig {
                 secret,
             });
         }
-        if carrier_listen.is_some() && carriers.is_empty() {
-            return Err(ConfigError::new(
+        if raw.mail.push_listen.is_some() && raw.mail.carrier.is_empty() {
+            check.error(ConfigError::new(
                 path,
                 "mail.push_listen",
                 "set, but no [[mail.carrier]] may push",
             ));
         }
         if raw.audit.checkpoint_interval_secs == 0 {
-            return Err(ConfigError::new(
+            check.error(ConfigError::new(
                 path,
                 "audit.checkpoint_interval_secs",
                 "must be positive",
             ));
         }
+        let admin_listen = check.ok(admin_listen(path, &raw.admin));
         let d = raw.delivery;
         if d.initial_backoff_ms == 0
             || d.max_backoff_ms < d.initial_backoff_ms
@@ -505,12 +583,13 @@ impl NodeConfig {
             || d.attempt_timeout_ms == 0
             || d.min_rate_bytes_per_s == 0
         {
-            return Err(ConfigError::new(
+            check.error(ConfigError::new(
                 path,
                 "delivery",
                 "initial_backoff_ms, batch_size, streams, attempt_timeout_ms and min_rate_bytes_per_s must be positive and max_backoff_ms not below initial_backoff_ms",
             ));
         }
+        let directory = directory?;
         let uncovered = years_without_calendar(&directory, &raw.review, Clock::system().today());
         if !uncovered.is_empty() {
             tracing::warn!(
@@ -520,7 +599,12 @@ impl NodeConfig {
                 "the directory has no holiday calendar for a year that due dates set now can reach; those years count monday to friday only"
             );
         }
-        Ok(Self {
+        let (county, listen, (tls, anchor, signer), carrier_listen, admin_listen) =
+            (county?, listen?, pki?, carrier_listen?, admin_listen?);
+        if !check.errors.is_empty() {
+            return None;
+        }
+        Some(Self {
             path: path.to_path_buf(),
             county,
             listen,
@@ -538,6 +622,7 @@ impl NodeConfig {
                 streams: d.streams,
                 attempt_timeout: Duration::from_millis(d.attempt_timeout_ms),
                 min_rate_bytes_per_s: d.min_rate_bytes_per_s,
+                receipt_skew: Duration::from_secs(d.receipt_skew_s),
             },
             clock: Clock::system(),
             review: raw.review,
@@ -550,8 +635,176 @@ impl NodeConfig {
             carrier_listen,
             carriers,
             audit: raw.audit,
+            admin_listen,
         })
     }
+}
+
+/// The TLS files against the CA and this county's node identity (in the
+/// directory's trust domain, or the CA's when the directory did not load):
+/// every problem goes into `check`; the trust anchor and signer if none is
+/// an error.
+fn check_tls(
+    path: &Path,
+    tls: &TlsMaterial,
+    key_path: &Path,
+    county: Option<&CountyCode>,
+    directory: Option<&Directory>,
+    check: &mut Check,
+) -> Option<(TrustAnchor, NodeSigner)> {
+    let anchor = tls.trust_anchor().ok();
+    if let (Some(anchor), Some(directory)) = (&anchor, directory)
+        && anchor.trust_domain() != directory.trust_domain
+    {
+        check.error(ConfigError::new(
+            path,
+            "tls.ca",
+            format!(
+                "the CA is for trust domain {:?} but the directory says {:?}",
+                anchor.trust_domain(),
+                directory.trust_domain
+            ),
+        ));
+    }
+    let trust_domain = directory
+        .map(|d| d.trust_domain.clone())
+        .or_else(|| anchor.as_ref().map(|a| a.trust_domain().to_owned()));
+    let (Some(county), Some(trust_domain)) = (county, trust_domain) else {
+        // Without the county or any trust domain only the CA can be checked.
+        if anchor.is_none()
+            && let Err(e) = tls.trust_anchor()
+        {
+            check.error(ConfigError::new(path, "tls.ca", e));
+        }
+        return None;
+    };
+    let expected = Identity {
+        trust_domain,
+        principal: Principal::Node {
+            county: county.clone(),
+        },
+    };
+    let findings = tongban_pki::check::node_files(
+        tls,
+        Some(key_path),
+        &expected,
+        std::time::SystemTime::now(),
+    );
+    let failed = findings.iter().any(|f| !f.warning);
+    for f in findings {
+        let field = match f.part {
+            Part::Ca => "tls.ca",
+            Part::Cert => "tls.cert",
+            Part::Key => "tls.key",
+        };
+        let e = ConfigError::new(path, field, f.message);
+        if f.warning {
+            check.warn(e);
+        } else {
+            check.error(e);
+        }
+    }
+    if failed {
+        return None;
+    }
+    let signer = check.ok(NodeSigner::from_pem(&tls.cert_pem, &tls.key_pem)
+        .map_err(|e| ConfigError::new(path, "tls.key", e)))?;
+    // Fail now rather than at the first connection.
+    check.ok(tls
+        .server_acceptor()
+        .map_err(|e| ConfigError::new(path, "tls", e)))?;
+    Some((anchor?, signer))
+}
+
+/// The data dir exists as a directory this user may write, or its nearest
+/// existing parent does (so it can be created); a warning if group or
+/// others have any access to it. Reads only.
+fn check_data_dir(path: &Path, data_dir: &Path, check: &mut Check) {
+    use std::os::unix::fs::PermissionsExt;
+    let field = "data_dir";
+    let mut existing = data_dir;
+    while !existing.exists() {
+        match existing.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => existing = parent,
+            _ => {
+                existing = Path::new(".");
+                break;
+            }
+        }
+    }
+    let meta = match std::fs::metadata(existing) {
+        Ok(m) => m,
+        Err(e) => {
+            check.error(ConfigError::new(
+                path,
+                field,
+                format!("cannot read {}: {e}", existing.display()),
+            ));
+            return;
+        }
+    };
+    if !meta.is_dir() {
+        check.error(ConfigError::new(
+            path,
+            field,
+            format!("{} is not a directory", existing.display()),
+        ));
+        return;
+    }
+    let writable = rustix::fs::access(
+        existing,
+        rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK,
+    );
+    if let Err(e) = writable {
+        let what = if existing == data_dir {
+            format!("{} is not writable by this user: {e}", data_dir.display())
+        } else {
+            format!(
+                "{} does not exist and cannot be created: {} is not writable by this user: {e}",
+                data_dir.display(),
+                existing.display()
+            )
+        };
+        check.error(ConfigError::new(path, field, what));
+    }
+    if existing == data_dir {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            check.warn(ConfigError::new(
+                path,
+                field,
+                format!(
+                    "{} is open to group or others (mode {mode:o}); chmod 700 it",
+                    data_dir.display()
+                ),
+            ));
+        }
+    }
+}
+
+/// `[admin] listen`, refused on an address other than loopback unless
+/// `allow_non_loopback = true`: the port has no TLS and no authentication.
+fn admin_listen(path: &Path, raw: &RawAdmin) -> Result<Option<SocketAddr>, ConfigError> {
+    let Some(text) = &raw.listen else {
+        return Ok(None);
+    };
+    let addr: SocketAddr = text.parse().map_err(|e| {
+        ConfigError::new(
+            path,
+            "admin.listen",
+            format!("{text:?} is not an address like 127.0.0.1:9101: {e}"),
+        )
+    })?;
+    if !addr.ip().is_loopback() && !raw.allow_non_loopback {
+        return Err(ConfigError::new(
+            path,
+            "admin.listen",
+            format!(
+                "{addr} is not a loopback address; the admin port is plain HTTP without authentication, so set admin.allow_non_loopback = true to serve it there"
+            ),
+        ));
+    }
+    Ok(Some(addr))
 }
 
 #[cfg(test)]
@@ -561,6 +814,27 @@ mod tests {
 
     fn example() -> Directory {
         Directory::from_toml_str(include_str!("../../../examples/federation.toml")).unwrap()
+    }
+
+    #[test]
+    fn the_admin_port_is_loopback_unless_allowed_otherwise() {
+        let path = Path::new("node.toml");
+        let admin = |listen: &str, allow| RawAdmin {
+            listen: Some(listen.into()),
+            allow_non_loopback: allow,
+        };
+        assert_eq!(admin_listen(path, &RawAdmin::default()).unwrap(), None);
+        assert_eq!(
+            admin_listen(path, &admin("127.0.0.1:9101", false)).unwrap(),
+            Some("127.0.0.1:9101".parse().unwrap())
+        );
+        assert!(admin_listen(path, &admin("[::1]:9101", false)).is_ok());
+        let err = admin_listen(path, &admin("0.0.0.0:9101", false)).unwrap_err();
+        assert_eq!(err.field, "admin.listen");
+        assert!(err.reason.contains("allow_non_loopback"), "{err}");
+        assert!(admin_listen(path, &admin("10.1.2.3:9101", true)).is_ok());
+        let err = admin_listen(path, &admin("localhost:9101", false)).unwrap_err();
+        assert!(err.reason.contains("not an address"), "{err}");
     }
 
     #[test]

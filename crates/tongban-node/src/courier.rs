@@ -49,7 +49,8 @@ use crate::NodeError;
 use crate::change::{self, Change};
 use crate::config::Delivery;
 use crate::ctx::Ctx;
-use crate::protocol::{CHUNK_SIZE, FORMAT_VERSION, RECEIPT_DOMAIN};
+use crate::protocol::CHUNK_SIZE;
+use crate::receipt;
 
 type Pending = (u64, OutboxEntry, Vec<u8>);
 
@@ -374,17 +375,18 @@ impl Courier {
                     // of the batch is picked up again at once.
                     let one = std::slice::from_ref(&batch[index]);
                     tracing::error!(partner = %dest, handoff = %one[0].1.handoff_id, %reason, "handoff parked");
-                    this.park(one, &reason).await;
+                    this.park(&dest, one, &reason).await;
                     continue;
                 }
                 Err(Failure::Partner(err)) => err,
             };
+            ctx.metrics.attempt_failed(&dest, &err);
             let now = Instant::now();
             match partner.retry.failed(round, now, &d) {
                 Some((attempt, _)) if d.max_attempts > 0 && attempt >= d.max_attempts => {
                     let reason = format!("gave up after {attempt} attempts: {err}");
                     tracing::error!(partner = %dest, %reason, pending = batch.len(), "handoffs parked");
-                    this.park(&batch, &reason).await;
+                    this.park(&dest, &batch, &reason).await;
                     partner.retry.succeeded();
                     partner.gave_up = Some((round, reason));
                 }
@@ -400,7 +402,7 @@ impl Courier {
                 // same wait (and no second WARN for it).
                 None => match &partner.gave_up {
                     Some((parked, reason)) if *parked == round => {
-                        this.park(&batch, &reason.clone()).await;
+                        this.park(&dest, &batch, &reason.clone()).await;
                     }
                     _ => {
                         let wait = partner
@@ -590,6 +592,7 @@ impl Courier {
                 batch.len()
             ))));
         }
+        self.ctx.metrics.sent(dest, batch.len());
         Ok(self.record(dest, batch, reply.results).await?)
     }
 
@@ -630,6 +633,7 @@ impl Courier {
         let mut cases: BTreeMap<String, CaseRecord> = BTreeMap::new();
         let mut commit = Batch::default();
         let mut problems = Vec::new();
+        let mut tally = crate::metrics::Tally::default();
         for (((key, entry, raw), result), checked) in batch.iter().zip(results).zip(checked) {
             let case = match cases.get_mut(&entry.application_id) {
                 Some(c) => c,
@@ -648,6 +652,7 @@ impl Courier {
                 Some(Outcome::Receipt(signed)) => {
                     match checked.expect("checked with its receipt") {
                         Ok(receipt) => {
+                            tally.receipt(&entry.handoff_id);
                             // The receiver's state moves this case only for
                             // a handoff of the case itself (QUEUED → HANDED_OFF,
                             // a supplement taken in). An update's receipt
@@ -696,6 +701,7 @@ impl Courier {
                             // The receiver replays the same receipt on every
                             // retry, so retrying cannot help: park it.
                             let reason = format!("receipt from {dest} rejected: {reason}");
+                            tally.rejected += 1;
                             tracing::error!(partner = %dest, handoff = %entry.handoff_id, %reason, "handoff parked");
                             let body = EntryBody::HandoffParked {
                                 handoff_id: entry.handoff_id.clone(),
@@ -710,6 +716,7 @@ impl Courier {
                         .map(|c| c.as_str_name())
                         .unwrap_or("UNKNOWN");
                     let reason = format!("refused by {dest} ({code}): {}", r.message);
+                    tally.refused += 1;
                     tracing::warn!(partner = %dest, handoff = %entry.handoff_id, %reason, "handoff refused, parked");
                     let body = EntryBody::HandoffRefused {
                         handoff_id: entry.handoff_id.clone(),
@@ -729,6 +736,7 @@ impl Courier {
         if !commit.is_empty() {
             ctx.store.commit(commit).await?;
         }
+        ctx.metrics.recorded(dest, &tally);
         match problems.first() {
             None => Ok(()),
             Some(p) => Err(NodeError::Unavailable(p.clone())),
@@ -824,7 +832,7 @@ impl Courier {
     }
 
     /// Parks entries the courier gave up on, noting why on their cases.
-    async fn park(&self, batch: &[Pending], reason: &str) {
+    async fn park(&self, dest: &str, batch: &[Pending], reason: &str) {
         let ctx = &self.ctx;
         let _guards = ctx
             .locks
@@ -861,8 +869,9 @@ impl Courier {
         for case in cases.into_values() {
             commit.put_case(case);
         }
-        if let Err(e) = ctx.store.commit(commit).await {
-            tracing::error!(error = %e, "cannot park outbox entries");
+        match ctx.store.commit(commit).await {
+            Ok(_) => ctx.metrics.gave_up(dest, batch.len()),
+            Err(e) => tracing::error!(error = %e, "cannot park outbox entries"),
         }
     }
 }
@@ -1212,45 +1221,26 @@ fn check_receipt(
     entry: &OutboxEntry,
     signed: &SignedReceipt,
 ) -> Result<Receipt, String> {
-    let signer = ctx
-        .anchor
-        .verify_signed(
-            &signed.signer_certificate,
-            RECEIPT_DOMAIN,
-            &signed.receipt,
-            &signed.signature,
-            SystemTime::now(),
-        )
-        .map_err(|e| e.to_string())?;
-    match &signer.principal {
-        Principal::Node { county } if county.as_str() == dest => {}
-        _ => return Err(format!("signed by {signer}, not by the node of {dest}")),
-    }
-    let r =
-        Receipt::decode(signed.receipt.as_slice()).map_err(|e| format!("does not decode: {e}"))?;
-    let expect = |ok: bool, field: &str| {
-        if ok {
-            Ok(())
-        } else {
-            Err(format!("{field} does not match what was sent"))
-        }
+    // The certificate is checked against the real time, the receipt's date
+    // against this node's clock (the one its own entries are dated by).
+    let r = receipt::verify(&ctx.anchor, signed, SystemTime::now()).map_err(|e| e.to_string())?;
+    let materials: Vec<(String, u64, Vec<u8>)> = entry
+        .materials
+        .iter()
+        .map(|m| (m.kind.clone(), m.size, unhex(&m.sha256).unwrap_or_default()))
+        .collect();
+    let envelope_sha256 = Sha256::digest(&entry.envelope);
+    let sent = receipt::Sent {
+        handoff_id: &entry.handoff_id,
+        application_id: Some(&entry.application_id),
+        sender: ctx.county.as_str(),
+        receiver: dest,
+        envelope_sha256: envelope_sha256.as_slice(),
+        materials: Some(&materials),
     };
-    expect(r.version == FORMAT_VERSION, "version")?;
-    expect(r.handoff_id == entry.handoff_id, "handoff_id")?;
-    expect(r.application_id == entry.application_id, "application_id")?;
-    expect(r.sender_county == ctx.county.as_str(), "sender_county")?;
-    expect(r.receiver_county == dest, "receiver_county")?;
-    expect(
-        r.envelope_sha256 == Sha256::digest(&entry.envelope).as_slice(),
-        "envelope_sha256",
-    )?;
-    expect(r.materials.len() == entry.materials.len(), "materials")?;
-    for (got, sent) in r.materials.iter().zip(&entry.materials) {
-        let ok = got.kind == sent.kind
-            && got.size == sent.size
-            && Some(&got.sha256) == unhex(&sent.sha256).as_ref();
-        expect(ok, &format!("material {}", sent.kind))?;
-    }
+    receipt::matches(&r, &sent).map_err(|e| e.to_string())?;
+    let now = SystemTime::from(ctx.clock.now());
+    receipt::check_time(&r, now, ctx.delivery.receipt_skew).map_err(|e| e.to_string())?;
     Ok(r)
 }
 

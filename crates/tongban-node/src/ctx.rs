@@ -17,6 +17,7 @@ use crate::NodeError;
 use crate::clock::Clock;
 use crate::config::{Delivery, Limits, MailPolicy, NodeConfig, Review};
 use crate::locks::{CaseGuard, CaseLocks};
+use crate::metrics::Metrics;
 
 /// What every service and the courier share.
 pub(crate) struct Ctx {
@@ -35,6 +36,8 @@ pub(crate) struct Ctx {
     pub(crate) locks: CaseLocks,
     pub(crate) review: Review,
     pub(crate) mail: MailPolicy,
+    /// Counters the courier bumps; gauges computed when scraped.
+    pub(crate) metrics: Metrics,
     /// The checkpoint signed last, with its seq.
     last_checkpoint: std::sync::Mutex<Option<(u64, SignedCheckpoint)>>,
 }
@@ -55,6 +58,7 @@ impl Ctx {
             locks: CaseLocks::default(),
             review: config.review,
             mail: config.mail,
+            metrics: Metrics::new(config.county.as_str(), &config.data_dir),
             last_checkpoint: std::sync::Mutex::new(None),
         }
     }

@@ -45,6 +45,15 @@ pub enum NodeError {
     /// The server could not start or stopped with an error.
     #[error("server: {0}")]
     Server(String),
+    /// Another node holds the data dir's lock (a configuration problem:
+    /// two nodes configured with one data dir).
+    #[error("data dir {} is in use by another tongban node ({})", dir.display(), match pid { Some(pid) => format!("pid {pid}"), None => "pid unknown".into() })]
+    DataDirInUse {
+        /// The data dir.
+        dir: std::path::PathBuf,
+        /// The holder's pid, from the lock file.
+        pid: Option<u32>,
+    },
 }
 
 // Not `#[from]`, which would also make the wrapped error the `source()`:
@@ -75,7 +84,10 @@ impl From<NodeError> for Status {
                 tracing::error!(error = %err, "storage full");
                 return Status::unavailable("the node's storage is full; nothing was stored");
             }
-            NodeError::Store(_) | NodeError::Pki(_) | NodeError::Server(_) => {
+            NodeError::Store(_)
+            | NodeError::Pki(_)
+            | NodeError::Server(_)
+            | NodeError::DataDirInUse { .. } => {
                 tracing::error!(error = %err, "internal error");
                 return Status::internal("internal error; nothing was stored (see the node's log)");
             }

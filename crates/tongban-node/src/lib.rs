@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+mod admin;
 pub mod auth;
 mod carrier;
 mod change;
@@ -19,7 +20,11 @@ mod error;
 mod flow;
 mod ingest;
 mod locks;
+mod metrics;
+pub mod operator;
+mod pidlock;
 pub mod protocol;
+pub mod receipt;
 mod server;
 mod service;
 mod validate;
@@ -28,4 +33,4 @@ mod view;
 pub use clock::Clock;
 pub use config::{ConfigError, NodeConfig};
 pub use error::NodeError;
-pub use server::{run, run_with_carrier};
+pub use server::{Listeners, run, run_with, run_with_carrier};

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::net::TcpListener;
 use tongban_ledger::Store;
@@ -86,9 +87,22 @@ async fn watch_storage(
     }
 }
 
+/// The listening sockets of a node, bound by the caller (tests bind
+/// `127.0.0.1:0` and pass them in).
+#[derive(Debug)]
+pub struct Listeners {
+    /// The gRPC port (mutual TLS).
+    pub grpc: TcpListener,
+    /// The carrier push port (`[mail] push_listen`), if served.
+    pub carrier: Option<TcpListener>,
+    /// The admin port (`[admin] listen`: metrics and health), if served.
+    pub admin: Option<TcpListener>,
+}
+
 /// Runs a node on `listener` until `shutdown` resolves, then stops accepting,
-/// lets in-flight calls finish and returns. The carrier push port, if the
-/// config sets `[mail] push_listen`, is bound here.
+/// lets in-flight calls finish and returns. The carrier push port and the
+/// admin port, if the config sets `[mail] push_listen` or `[admin] listen`,
+/// are bound here.
 pub async fn run(
     config: NodeConfig,
     listener: TcpListener,
@@ -100,17 +114,50 @@ pub async fn run(
         })?),
         None => None,
     };
-    run_with_carrier(config, listener, carrier, shutdown).await
+    let admin = match config.admin_listen {
+        Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| {
+            NodeError::Server(format!("cannot listen for the admin port on {addr}: {e}"))
+        })?),
+        None => None,
+    };
+    let listeners = Listeners {
+        grpc: listener,
+        carrier,
+        admin,
+    };
+    run_with(config, listeners, shutdown).await
 }
 
-/// Like [`run`], with the carrier push listener bound by the caller (tests
-/// bind `127.0.0.1:0`).
+/// Like [`run`], with the carrier push listener bound by the caller and no
+/// admin port.
 pub async fn run_with_carrier(
     config: NodeConfig,
     listener: TcpListener,
     carrier_listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), NodeError> {
+    let listeners = Listeners {
+        grpc: listener,
+        carrier: carrier_listener,
+        admin: None,
+    };
+    run_with(config, listeners, shutdown).await
+}
+
+/// Like [`run`], with every listener bound by the caller.
+pub async fn run_with(
+    config: NodeConfig,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), NodeError> {
+    let Listeners {
+        grpc: listener,
+        carrier: carrier_listener,
+        admin: admin_listener,
+    } = listeners;
+    // Before the store opens: a second node on this data dir is told who
+    // has it, not sled's lock error.
+    let pid_lock = crate::pidlock::PidLock::acquire(&config.data_dir)?;
     let store = Arc::new(Store::open(&config.data_dir)?);
     let acceptor = config.tls.server_acceptor()?;
     let addr = listener
@@ -178,12 +225,36 @@ pub async fn run_with_carrier(
             stop_rx.clone(),
         ));
     }
-    let shutdown = async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
+    let serving = Arc::new(AtomicBool::new(false));
+    let admin = match admin_listener {
+        Some(admin_listener) => {
+            let admin_addr = admin_listener
+                .local_addr()
+                .map_err(|e| NodeError::Server(e.to_string()))?;
+            tracing::info!(addr = %admin_addr, "admin port serving");
+            Some(tokio::spawn(crate::admin::serve(
+                ctx.clone(),
+                config.data_dir.clone(),
+                serving.clone(),
+                admin_listener,
+                stop_rx.clone(),
+            )))
+        }
+        None => None,
+    };
+    let shutdown = {
+        let serving = serving.clone();
+        async move {
+            shutdown.await;
+            serving.store(false, Ordering::SeqCst);
+            let _ = stop_tx.send(true);
+        }
     };
 
     tracing::info!(county = %config.county, %addr, data_dir = %config.data_dir.display(), "node serving");
+    // The listener is bound, so calls queue from here on until the server
+    // below takes them.
+    serving.store(true, Ordering::SeqCst);
     let server = Server::builder()
         .layer(crate::error::DecodeErrors)
         .add_service(InterceptedService::new(health, gate(Access::Member)))
@@ -214,6 +285,13 @@ pub async fn run_with_carrier(
     if tokio::time::timeout(SHUTDOWN_GRACE, courier).await.is_err() {
         abort.abort();
     }
+    // The admin port stops on the same signal; it holds the store too.
+    if let Some(admin) = admin {
+        let abort = admin.abort_handle();
+        if tokio::time::timeout(SHUTDOWN_GRACE, admin).await.is_err() {
+            abort.abort();
+        }
+    }
     // Tasks that still hold the store (a delivery's file reader, a
     // connection finishing) end within moments. Wait for them, so that the
     // database is closed when `run` returns and can be opened again at once.
@@ -223,6 +301,7 @@ pub async fn run_with_carrier(
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     drop(store);
+    drop(pid_lock);
     tracing::info!(county = %config.county, "node stopped");
     Ok(())
 }

@@ -118,6 +118,8 @@ pub(crate) fn case_view(
                     event: entry.kind,
                     detail,
                     seq: entry.seq,
+                    entry_hash: tongban_ledger::chain::entry_hash(&stored.entry).to_vec(),
+                    state: entry.state,
                 })
             })
             .collect::<Result<Vec<_>, NodeError>>()?
@@ -158,7 +160,28 @@ pub(crate) fn case_view(
         mail: case.mail.iter().map(flow::mail_leg_pb).collect(),
         paper_received_at: review.paper_received_at.clone().unwrap_or_default(),
         paper_kinds: paper_kinds(directory, case),
+        receiving_county_name: county_name(directory, &case.receiving_county),
+        home_county_name: county_name(directory, &case.home_county),
+        required_materials: item
+            .map(|i| {
+                i.materials
+                    .iter()
+                    .map(|m| pb::RequiredMaterial {
+                        kind: m.kind.clone(),
+                        name: m.name.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
     })
+}
+
+/// A county's name from the directory, empty if it has none there.
+pub(crate) fn county_name(directory: &Directory, code: &tongban_core::CountyCode) -> String {
+    directory
+        .county(code)
+        .map(|c| c.name.clone())
+        .unwrap_or_default()
 }
 
 /// Material kinds of the case's item whose paper originals must be mailed.

@@ -7,6 +7,7 @@
 
 #![warn(missing_docs)]
 
+pub mod check;
 mod error;
 pub mod hmac;
 pub mod identity;

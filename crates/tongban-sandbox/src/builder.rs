@@ -36,6 +36,7 @@ pub struct Builder {
     ports: Ports,
     node_extra: String,
     carriers: bool,
+    admin: bool,
     clock: Option<Clock>,
     runtime: Option<Handle>,
     users: Vec<Principal>,
@@ -53,6 +54,7 @@ impl Default for Builder {
             ports: Ports::Any,
             node_extra: String::new(),
             carriers: false,
+            admin: false,
             clock: None,
             runtime: None,
             users: Vec::new(),
@@ -109,6 +111,13 @@ impl Builder {
     /// Holds a carrier-push socket for each node and serves it.
     pub fn carriers(mut self, on: bool) -> Self {
         self.carriers = on;
+        self
+    }
+
+    /// Holds an admin socket (`[admin] listen`: metrics and health) for
+    /// each node and serves it.
+    pub fn admin(mut self, on: bool) -> Self {
+        self.admin = on;
         self
     }
 
@@ -209,12 +218,18 @@ impl Builder {
             } else {
                 None
             };
+            let admin = if self.admin {
+                Some(Held::bind((Ipv4Addr::LOCALHOST, 0).into())?)
+            } else {
+                None
+            };
             nodes.push(Node::new(
                 county,
                 dir.join(format!("node-{code}.toml")),
                 dir.join("data").join(&code),
                 socket,
                 carrier,
+                admin,
             ));
         }
 
@@ -241,6 +256,10 @@ impl Builder {
 
         for n in &nodes {
             let code = &n.county.code;
+            let admin = match n.admin_addr() {
+                Some(addr) => format!("\n[admin]\nlisten = \"{addr}\"\n"),
+                None => String::new(),
+            };
             write(
                 &n.config,
                 &format!(
@@ -254,7 +273,7 @@ impl Builder {
                      [tls]\n\
                      ca = \"certs/{CA_CERT}\"\n\
                      cert = \"certs/node-{code}.crt\"\n\
-                     key = \"certs/node-{code}.key\"\n{extra}",
+                     key = \"certs/node-{code}.key\"\n{admin}{extra}",
                     name = n.county.name,
                     who = self.written_by,
                     addr = n.addr,

@@ -8,7 +8,7 @@
 //! creates or reuses a CA and the node certificates under `certs/`, and
 //! writes one node config per county, all as a user would lay them out. The
 //! [`Sandbox`] then starts, stops and restarts nodes with
-//! `tongban_node::run_with_carrier(cfg, listener, carrier, shutdown)` on the
+//! `tongban_node::run_with(cfg, listeners, shutdown)` on the
 //! held sockets, and opens mTLS channels as any principal.
 //!
 //! It owns the layout and the lifecycle; it does not own what is done with

@@ -51,6 +51,7 @@ pub(crate) struct Node {
     /// `None` once released for a process of its own.
     socket: Option<Held>,
     carrier: Option<Held>,
+    admin: Option<Held>,
     running: Option<Running>,
 }
 
@@ -61,6 +62,7 @@ impl Node {
         data_dir: PathBuf,
         socket: Held,
         carrier: Option<Held>,
+        admin: Option<Held>,
     ) -> Self {
         Self {
             county,
@@ -69,12 +71,23 @@ impl Node {
             data_dir,
             socket: Some(socket),
             carrier,
+            admin,
             running: None,
         }
     }
 
+    /// Where the node's admin port listens, if it has one.
+    pub(crate) fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(Held::addr)
+    }
+
     fn refuse(&mut self, rt: &Handle) -> Result<(), SandboxError> {
-        for held in self.socket.iter_mut().chain(self.carrier.iter_mut()) {
+        for held in self
+            .socket
+            .iter_mut()
+            .chain(self.carrier.iter_mut())
+            .chain(self.admin.iter_mut())
+        {
             held.refuse(rt)?;
         }
         Ok(())
@@ -88,6 +101,8 @@ pub struct Sandbox {
     provisioned: Provisioned,
     nodes: Vec<Node>,
     clock: Option<Clock>,
+    /// Clocks of single nodes, over `clock` (a node whose clock is off).
+    clocks: std::collections::BTreeMap<String, Clock>,
     runtime: Handle,
     /// Each node task says here, with its generation, that it has ended.
     exit_tx: mpsc::UnboundedSender<(String, u64)>,
@@ -118,6 +133,7 @@ impl Sandbox {
             provisioned,
             nodes,
             clock,
+            clocks: Default::default(),
             runtime,
             exit_tx,
             exits,
@@ -201,6 +217,12 @@ impl Sandbox {
         &self.expect(code).data_dir
     }
 
+    /// Where the node of `code` serves `/metrics`, `/healthz` and
+    /// `/readyz`, if the admin port is on ([`crate::Builder::admin`]).
+    pub fn admin_addr(&self, code: &str) -> Option<SocketAddr> {
+        self.expect(code).admin_addr()
+    }
+
     /// Where the node of `code` takes carrier pushes, if carriers are on.
     pub fn carrier_addr(&self, code: &str) -> Option<SocketAddr> {
         self.expect(code).carrier.as_ref().map(Held::addr)
@@ -210,13 +232,18 @@ impl Sandbox {
         self.node(code).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// Gives the node of `code` a clock of its own from its next start.
+    pub fn set_clock(&mut self, code: &str, clock: Clock) {
+        self.clocks.insert(code.to_owned(), clock);
+    }
+
     /// Starts the node of `code` on its held socket (a restart, if it ran
     /// before, with its data). Does nothing if it runs.
     pub async fn start(&mut self, code: &str) -> Result<(), SandboxError> {
         self.generation += 1;
         let generation = self.generation;
         let (clock, runtime, exit_tx) = (
-            self.clock.clone(),
+            self.clocks.get(code).or(self.clock.as_ref()).cloned(),
             self.runtime.clone(),
             self.exit_tx.clone(),
         );
@@ -241,10 +268,17 @@ impl Sandbox {
             }
             None => None,
         };
+        let admin = match node.admin.as_mut() {
+            Some(held) => {
+                held.stop_refusing().await;
+                Some(held.duplicate()?)
+            }
+            None => None,
+        };
         let (stop, stopped) = oneshot::channel::<()>();
         let county = code.to_owned();
         let task = runtime.spawn(async move {
-            let result = serve(config, listener, carrier, async {
+            let result = serve(config, listener, carrier, admin, async {
                 let _ = stopped.await;
             })
             .await;
@@ -360,7 +394,13 @@ impl Sandbox {
     pub async fn release(&mut self, code: &str) -> Result<(), SandboxError> {
         self.stop(code).await?;
         let node = self.node_mut(code)?;
-        for mut held in node.socket.take().into_iter().chain(node.carrier.take()) {
+        for mut held in node
+            .socket
+            .take()
+            .into_iter()
+            .chain(node.carrier.take())
+            .chain(node.admin.take())
+        {
             // Its refuser's duplicate must be closed too before the port is free.
             held.stop_refusing().await;
         }
@@ -389,14 +429,18 @@ async fn serve(
     config: NodeConfig,
     listener: std::net::TcpListener,
     carrier: Option<std::net::TcpListener>,
+    admin: Option<std::net::TcpListener>,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), NodeError> {
     // Registered here, with the reactor of the runtime that serves them.
     let register =
         |l| tokio::net::TcpListener::from_std(l).map_err(|e| NodeError::Server(e.to_string()));
-    let listener = register(listener)?;
-    let carrier = carrier.map(register).transpose()?;
-    tongban_node::run_with_carrier(config, listener, carrier, shutdown).await
+    let listeners = tongban_node::Listeners {
+        grpc: register(listener)?,
+        carrier: carrier.map(register).transpose()?,
+        admin: admin.map(register).transpose()?,
+    };
+    tongban_node::run_with(config, listeners, shutdown).await
 }
 
 /// A lazy channel to `addr` presenting `tls`.

@@ -123,6 +123,8 @@ pub(crate) async fn fetch(
             county,
             receiving_county: p.reply.receiving_county.clone(),
             home_county: p.reply.home_county.clone(),
+            receiving_county_name: p.reply.receiving_county_name.clone(),
+            home_county_name: p.reply.home_county_name.clone(),
             applicant,
             checkpoint: Signed::from(&signed),
             entries: entries.iter().map(EntryHex::from).collect(),

@@ -40,6 +40,13 @@ pub(crate) struct NodeEvidence {
     pub(crate) receiving_county: String,
     /// The case's home county, as the node holds it.
     pub(crate) home_county: String,
+    /// The receiving county's name in the node's directory (for people;
+    /// not checked), empty if it has none.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) receiving_county_name: String,
+    /// The home county's name in the node's directory (for people; not checked).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) home_county_name: String,
     /// The applicant as shown (masked unless revealed).
     pub(crate) applicant: serde_json::Value,
     /// The node's checkpoint, signed at the time of the audit.
@@ -66,6 +73,25 @@ pub(crate) struct EntryHex {
     pub(crate) seq: u64,
     pub(crate) entry: String,
     pub(crate) payload: String,
+}
+
+impl Bundle {
+    /// County names by code, as the nodes' directories give them: for
+    /// showing beside codes, never for checking.
+    pub(crate) fn county_names(&self) -> std::collections::BTreeMap<String, String> {
+        let mut names = std::collections::BTreeMap::new();
+        for n in &self.nodes {
+            for (code, name) in [
+                (&n.receiving_county, &n.receiving_county_name),
+                (&n.home_county, &n.home_county_name),
+            ] {
+                if !name.is_empty() {
+                    names.entry(code.clone()).or_insert_with(|| name.clone());
+                }
+            }
+        }
+        names
+    }
 }
 
 /// Lowercase hex, as every byte field of a bundle is written.

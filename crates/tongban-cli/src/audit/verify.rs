@@ -14,12 +14,11 @@ use sha2::{Digest, Sha256};
 use tongban_ledger::chain::entry_hash;
 use tongban_ledger::{EntryBody, MaterialFact, Payload};
 use tongban_pki::{Principal, TrustAnchor};
-use tongban_proto::common::v1::{Checkpoint, LedgerEntry, Receipt};
+use tongban_proto::common::v1::{Checkpoint, LedgerEntry, Receipt, SignedReceipt};
 
 use super::{Bundle, EntryHex, NodeEvidence, Signed, hex, unhex};
 
-const RECEIPT_DOMAIN: &str = "tongban-receipt-v1";
-const CHECKPOINT_DOMAIN: &str = "tongban-checkpoint-v1";
+use tongban_node::protocol::CHECKPOINT_DOMAIN;
 
 /// One event of the merged timeline.
 #[derive(Debug, Clone, Serialize)]
@@ -361,13 +360,21 @@ fn check_handoffs(
                 ));
                 continue;
             };
+            // The one receipt check the courier makes too, against the
+            // certificate's validity when the receipt was signed.
             let at = rfc3339(&receipt.received_at).unwrap_or_else(SystemTime::now);
-            match anchor.verify_signed(signer_certificate, RECEIPT_DOMAIN, body, signature, at) {
-                Ok(signer) if matches!(&signer.principal, Principal::Node { county } if county.as_str() == to) => {}
-                Ok(signer) => problems.push(format!(
-                    "handoff {id}: the receipt {sender} holds is signed by {signer}, not by the node of {to}"
+            let signed = SignedReceipt {
+                receipt: body.clone(),
+                signature: signature.clone(),
+                signer_certificate: signer_certificate.clone(),
+            };
+            match tongban_node::receipt::verify(anchor, &signed, at) {
+                Ok(_) if receipt.receiver_county == to => {}
+                Ok(_) => problems.push(format!(
+                    "handoff {id}: the receipt {sender} holds is signed by the node of {}, not by the node of {to}",
+                    receipt.receiver_county
                 )),
-                Err(e) => problems.push(format!("handoff {id}: the receipt {sender} holds has a bad signature ({e})")),
+                Err(e) => problems.push(format!("handoff {id}: the receipt {sender} holds: {e}")),
             }
             if receipt.handoff_id != id
                 || receipt.sender_county != *sender

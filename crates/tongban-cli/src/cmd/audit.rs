@@ -9,11 +9,12 @@ use tongban_proto::audit::v1::audit_client::AuditClient;
 use tongban_proto::audit::v1::{CheckpointRequest, RangeRequest};
 use tongban_proto::common::v1::{Checkpoint, LedgerEntry};
 
-use super::status_error;
+use super::{Usage, status_error};
 use crate::args::{AuditAuth, AuditCommand};
 use crate::audit::verify::{self, Report};
 use crate::audit::{BUNDLE_FORMAT, Bundle, fetch, html, unhex};
 use crate::client::{ca_only, channel, credentials};
+use crate::notice;
 use crate::output::print_json;
 use crate::sanitize::text;
 
@@ -42,7 +43,7 @@ pub(crate) async fn run(auth: &AuditAuth, command: AuditCommand) -> Result<()> {
         } => {
             let bundle = fetch::fetch(&case, &nodes, &tls, reveal).await?;
             let report = verify::verify(&bundle, &tls.trust_anchor()?);
-            finish(&report, auth.json, html.as_deref())
+            finish(&report, &bundle, auth.json, html.as_deref())
         }
         AuditCommand::Export {
             case,
@@ -78,6 +79,122 @@ pub(crate) async fn run(auth: &AuditAuth, command: AuditCommand) -> Result<()> {
         }
         AuditCommand::VerifyBundle { .. } => unreachable!("handled above: it needs no credentials"),
         AuditCommand::Verify { node } => verify_node(&node, &tls, auth.json).await,
+        AuditCommand::CheckNotice { case, code, nodes } => {
+            check_notice(&case, &code, &nodes, &tls, auth.json).await
+        }
+    }
+}
+
+/// The entry a notice's code names, and the notice it is.
+struct Named {
+    kind: notice::Kind,
+    county: String,
+    entry: LedgerEntry,
+    reported: Option<String>,
+}
+
+/// Finds the case entry whose verification code for some notice kind is
+/// `code` (docs/audit.md, "Notice verification codes").
+fn find_notice(bundle: &Bundle, code: &str) -> Result<Option<Named>> {
+    for node in &bundle.nodes {
+        for e in &node.case_entries {
+            let bytes = unhex("entry", &e.entry)?;
+            let entry = LedgerEntry::decode(bytes.as_slice())
+                .with_context(|| format!("entry {} of {} does not decode", e.seq, node.county))?;
+            let hash = tongban_ledger::chain::entry_hash(&bytes);
+            let Some(kind) = notice::Kind::ALL
+                .into_iter()
+                .find(|k| notice::code(*k, &node.county, entry.seq, &hash) == code)
+            else {
+                continue;
+            };
+            // A partner's report names the event it reports in the payload.
+            let reported = unhex("payload", &e.payload)
+                .ok()
+                .and_then(|p| tongban_ledger::Payload::decode(&entry.kind, &p).ok())
+                .and_then(|p| match p.body {
+                    tongban_ledger::EntryBody::UpdateReceived { event } => Some(event),
+                    _ => None,
+                });
+            return Ok(Some(Named {
+                kind,
+                county: node.county.clone(),
+                entry,
+                reported,
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// `audit check-notice`: the code must name an entry of the case, of a
+/// kind that carries that notice, in ledgers that verify.
+async fn check_notice(
+    case: &str,
+    typed: &str,
+    nodes: &[String],
+    tls: &tongban_pki::tls::TlsMaterial,
+    json: bool,
+) -> Result<()> {
+    let code = notice::normalize_code(typed).ok_or_else(|| {
+        Usage(format!(
+            "{typed:?} is not a verification code (16 hex digits, e.g. 3f2a-9c41-0b7e-d215)"
+        ))
+    })?;
+    let bundle = fetch::fetch(case, nodes, tls, false).await?;
+    let report = verify::verify(&bundle, &tls.trust_anchor()?);
+    let named = find_notice(&bundle, &code)?;
+    let problem = match &named {
+        None => Some(format!(
+            "no notice of case {case} has verification code {code} on the nodes asked"
+        )),
+        Some(n) if n.entry.case_no != case => Some(format!(
+            "code {code} names entry {} of {}, which is not of case {case}",
+            n.entry.seq, n.county
+        )),
+        Some(n) if !notice::fits(n.kind, &n.entry.kind, &n.entry.state, n.reported.as_deref()) => {
+            Some(format!(
+                "code {code} names entry {} of {} ({}), which carries no {} notice",
+                n.entry.seq,
+                n.county,
+                n.entry.kind,
+                n.kind.as_str()
+            ))
+        }
+        Some(_) if !report.verified => Some(format!(
+            "the ledgers of case {case} do not verify ({} problem(s); run audit trace for details)",
+            report.problems.len()
+        )),
+        Some(_) => None,
+    };
+    if json {
+        print_json(&serde_json::json!({
+            "case_no": case,
+            "code": code,
+            "valid": problem.is_none(),
+            "notice": named.as_ref().map(|n| n.kind.as_str()),
+            "county": named.as_ref().map(|n| n.county.clone()),
+            "seq": named.as_ref().map(|n| n.entry.seq),
+            "entry_kind": named.as_ref().map(|n| n.entry.kind.clone()),
+            "at": named.as_ref().map(|n| n.entry.at.clone()),
+            "verified": report.verified,
+            "problem": problem,
+        }))?;
+    } else if let (None, Some(n)) = (&problem, &named) {
+        println!(
+            "VALID {code}: the {} ({}) of case {} rests on entry {} of {}'s ledger ({}, {}), which verifies",
+            n.kind.as_str(),
+            n.kind.title(),
+            text(case),
+            n.entry.seq,
+            text(&n.county),
+            text(&n.entry.kind),
+            text(&crate::page::local_time(&n.entry.at)),
+        );
+    }
+    match problem {
+        None => Ok(()),
+        Some(p) => Err(Failed(p).into()),
     }
 }
 
@@ -114,12 +231,17 @@ fn verify_bundle(
         );
     }
     let report = verify::verify(&bundle, &anchor);
-    finish(&report, auth.json, html)
+    finish(&report, &bundle, auth.json, html)
 }
 
-fn finish(report: &Report, json: bool, html_out: Option<&std::path::Path>) -> Result<()> {
+fn finish(
+    report: &Report,
+    bundle: &Bundle,
+    json: bool,
+    html_out: Option<&std::path::Path>,
+) -> Result<()> {
     if let Some(path) = html_out {
-        std::fs::write(path, html::render(report))
+        std::fs::write(path, html::render(report, &bundle.county_names()))
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if json {

@@ -6,6 +6,7 @@ mod dev;
 mod directory;
 mod mail;
 mod node;
+mod notice;
 mod review;
 mod window;
 
@@ -28,10 +29,23 @@ pub(crate) struct Usage(pub(crate) String);
 pub(crate) async fn run(command: Command) -> Result<()> {
     match command {
         Command::Certs(c) => certs::run(c),
-        Command::Node { config } => node::run(&config).await,
+        Command::Node { config, check, .. } if check => node::check(&config),
+        Command::Node {
+            config,
+            reissue_receipt: Some(handoff),
+            from: Some(from),
+            ..
+        } => node::reissue(&config, &handoff, &from).await,
+        Command::Node { config, .. } => node::run(&config).await,
         Command::Window { conn, command } => window::run(&conn, command).await,
         Command::Review { conn, command } => review::run(&conn, command).await,
         Command::Mail { conn, command } => mail::run(&conn, command).await,
+        Command::Notice {
+            conn,
+            case,
+            kind,
+            out,
+        } => notice::run(&conn, &case, kind, &out).await,
         Command::Directory(c) => directory::run(c),
         Command::Dev { dir, base_port } => dev::run(&dir, base_port).await,
         Command::Audit { auth, command } => audit::run(&auth, command).await,
@@ -49,10 +63,16 @@ pub(crate) async fn run(command: Command) -> Result<()> {
     }
 }
 
-/// 64 for configuration problems, 2 for usage errors (clap exits 2 itself
-/// for those it finds), 1 for everything else.
+/// 64 for configuration problems (a data dir another node holds is one),
+/// 2 for usage errors (clap exits 2 itself for those it finds), 1 for
+/// everything else.
 pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
-    if err.downcast_ref::<BadConfig>().is_some() {
+    if err.downcast_ref::<BadConfig>().is_some()
+        || matches!(
+            err.downcast_ref::<tongban_node::NodeError>(),
+            Some(tongban_node::NodeError::DataDirInUse { .. })
+        )
+    {
         64
     } else if err.downcast_ref::<Usage>().is_some() {
         2

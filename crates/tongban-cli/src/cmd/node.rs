@@ -1,5 +1,7 @@
 //! `tongban node --config FILE`: load and validate the configuration (exit
 //! 64 if it is bad), bind the listener, serve until SIGINT or SIGTERM.
+//! With `--check`, only print every problem of the configuration; with
+//! `--reissue-receipt`, re-issue one receipt instead (node stopped).
 
 use std::path::Path;
 
@@ -19,6 +21,44 @@ pub(crate) async fn run(config: &Path) -> Result<()> {
             )
         })?;
     tongban_node::run(config, listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Re-issues this node's receipt for handoff `handoff` from `from`.
+pub(crate) async fn reissue(config: &Path, handoff: &str, from: &str) -> Result<()> {
+    let config = NodeConfig::load(config).map_err(|e| BadConfig(e.to_string()))?;
+    let from = from
+        .parse()
+        .map_err(|e| super::Usage(format!("--from: {e}")))?;
+    let done = tongban_node::operator::reissue_receipt(&config, &from, handoff)
+        .await
+        .with_context(|| format!("cannot re-issue the receipt of handoff {handoff} from {from}"))?;
+    println!(
+        "receipt of handoff {handoff} (case {}) re-issued, dated {}, ledger entry {}; \
+         start the node, then ask {from} to retry the case",
+        done.case_no, done.received_at, done.seq
+    );
+    Ok(())
+}
+
+/// `--check`: every problem on stdout, one a line; 64 if any is an error.
+pub(crate) fn check(config: &Path) -> Result<()> {
+    let check = NodeConfig::check(config);
+    for e in &check.errors {
+        println!("error: {e}");
+    }
+    for w in &check.warnings {
+        println!("warning: {w}");
+    }
+    let (errors, warnings) = (check.errors.len(), check.warnings.len());
+    if errors > 0 {
+        return Err(BadConfig(format!(
+            "{}: {errors} error(s), {warnings} warning(s)",
+            config.display()
+        ))
+        .into());
+    }
+    println!("{}: ok, {warnings} warning(s)", config.display());
     Ok(())
 }
 

@@ -47,6 +47,18 @@ impl Store {
             .collect()
     }
 
+    /// How many cases on `side` are in `state`, counted on the state index
+    /// without decoding them (metrics, at scrape time); 0 while the
+    /// database is closed after a failed write.
+    pub fn case_count(&self, side: Side, state: CaseState) -> usize {
+        self.trees().map_or(0, |t| {
+            t.case_states
+                .scan_prefix(state_key(side, state, ""))
+                .keys()
+                .count()
+        })
+    }
+
     /// Cases on `side` in any of `states`, through the state index: oldest
     /// first (application ids are UUID v7), or newest first; at most `limit`.
     pub fn cases_in(

@@ -28,6 +28,16 @@ impl Store {
             .collect()
     }
 
+    /// How many unparked outbox entries wait for `to`, counted on the
+    /// per-destination index without decoding them (metrics, at scrape
+    /// time); 0 while the database is closed after a failed write.
+    pub fn outbox_depth(&self, to: &str) -> usize {
+        let mut prefix = to.as_bytes().to_vec();
+        prefix.push(b'/');
+        self.trees()
+            .map_or(0, |t| t.outbox_index.scan_prefix(&prefix).keys().count())
+    }
+
     /// The oldest `limit` unparked outbox entries for `to` whose keys `skip`
     /// does not name, read through the per-destination index so the courier
     /// never decodes the whole outbox (nor the entries it has in flight).

@@ -142,6 +142,8 @@ impl Audit for AuditService {
             receiving_county: case.receiving_county.to_string(),
             home_county: case.home_county.to_string(),
             county: ctx.county.to_string(),
+            receiving_county_name: view::county_name(&ctx.directory, &case.receiving_county),
+            home_county_name: view::county_name(&ctx.directory, &case.home_county),
         }))
     }
 

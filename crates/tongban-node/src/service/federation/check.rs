@@ -1,0 +1,314 @@
+//! Checking an envelope before its materials are read: the sender from its
+//! certificate, the agreement, the applicant, sizes and digests, and
+//! deduplication on (sender county, handoff id).
+
+use prost::Message;
+use sha2::{Digest, Sha256};
+use tongban_core::{CaseEvent, MailLeg, MailStatus, Report};
+use tongban_core::{CaseNo, CaseState, CountyCode, ItemCode};
+use tongban_ledger::records::hex;
+use tongban_ledger::{CaseRecord, IdentityCheckRecord, Side};
+use tongban_pki::Principal;
+use tongban_proto::common::v1::SignedCheckpoint;
+use tongban_proto::federation::v1::refusal::Code;
+use tongban_proto::federation::v1::{CaseUpdate, Envelope, envelope::Body};
+
+use crate::change::{self};
+use crate::protocol::FORMAT_VERSION;
+use crate::{NodeError, validate};
+
+use super::{CheckFail, Checked, FederationService, Patch, code_of, receipt_result, refusal};
+
+impl FederationService {
+    /// Checks an envelope from `sender`; `Err` carries the final result
+    /// (refusal or replayed receipt).
+    pub(super) fn check(
+        &self,
+        sender: &CountyCode,
+        bytes: &[u8],
+    ) -> Result<(Checked, Vec<tongban_proto::common::v1::MaterialHeader>), CheckFail> {
+        let ctx = &self.ctx;
+        let envelope = Envelope::decode(bytes).map_err(|e| {
+            CheckFail::Final(refusal(
+                "",
+                Code::Invalid,
+                format!("envelope does not decode: {e}"),
+            ))
+        })?;
+        let id = envelope.handoff_id.clone();
+        // Storage trouble is this node's problem, not the envelope's: the
+        // stream fails as UNAVAILABLE and the sender retries it.
+        let refuse = |e: NodeError| match e {
+            NodeError::Store(_) | NodeError::Unavailable(_) => CheckFail::Retry(e.into()),
+            e => CheckFail::Final(refusal(&id, code_of(&e), e.to_string())),
+        };
+        if uuid::Uuid::parse_str(&id).is_err() {
+            return Err(refuse(NodeError::Invalid(format!(
+                "handoff id {id:?} is not a UUID"
+            ))));
+        }
+        let envelope_sha = hex(&Sha256::digest(bytes));
+        match ctx.store.received(sender.as_str(), &id) {
+            Ok(Some(prior)) if prior.envelope_sha256 == envelope_sha => {
+                tracing::info!(peer = %sender, handoff = %id, "duplicate handoff, replaying its receipt");
+                return Err(CheckFail::Replay(receipt_result(
+                    &id,
+                    &prior.signed_receipt,
+                )));
+            }
+            Ok(Some(_)) => {
+                tracing::warn!(peer = %sender, handoff = %id, "handoff id reused with other content, refused");
+                return Err(refuse(NodeError::Conflict(format!(
+                    "handoff {id} from {sender} was already received with other content"
+                ))));
+            }
+            Ok(None) => {}
+            Err(e) => return Err(refuse(NodeError::Store(e))),
+        }
+        self.check_new(sender, envelope, envelope_sha)
+            .map_err(refuse)
+    }
+
+    fn check_new(
+        &self,
+        sender: &CountyCode,
+        envelope: Envelope,
+        envelope_sha: String,
+    ) -> Result<(Checked, Vec<tongban_proto::common::v1::MaterialHeader>), NodeError> {
+        let ctx = &self.ctx;
+        if envelope.version != FORMAT_VERSION {
+            return Err(NodeError::Invalid(format!(
+                "envelope version {} is not supported (this node speaks {FORMAT_VERSION})",
+                envelope.version
+            )));
+        }
+        uuid::Uuid::parse_str(&envelope.application_id).map_err(|_| {
+            NodeError::Invalid(format!(
+                "application id {:?} is not a UUID",
+                envelope.application_id
+            ))
+        })?;
+        let case_no =
+            CaseNo::parse(&envelope.case_no).map_err(|e| NodeError::Invalid(e.to_string()))?;
+        let receiving = validate::county("receiving county", &envelope.receiving_county)?;
+        let home = validate::county("home county", &envelope.home_county)?;
+        let patch = match envelope.body {
+            Some(Body::Application(app)) => {
+                if &receiving != sender {
+                    return Err(NodeError::NotPermitted(format!(
+                        "the envelope names receiving county {receiving} but was sent by the node of {sender}"
+                    )));
+                }
+                if home != ctx.county {
+                    return Err(NodeError::NotPermitted(format!(
+                        "the case's home county is {home}, not this node's county {}",
+                        ctx.county
+                    )));
+                }
+                if &case_no.county() != sender {
+                    return Err(NodeError::NotPermitted(format!(
+                        "case number {case_no} was not issued by {sender}"
+                    )));
+                }
+                let item_code = ItemCode::parse(&app.item_code)
+                    .map_err(|e| NodeError::Invalid(format!("item: {e}")))?;
+                let item = ctx.directory.item(&item_code).ok_or_else(|| {
+                    NodeError::Invalid(format!("item {item_code} is not in the catalogue"))
+                })?;
+                if !ctx.directory.covers(sender, &home, &item_code) {
+                    return Err(NodeError::NotPermitted(format!(
+                        "no agreement lets {sender} take in {item_code} for {home}"
+                    )));
+                }
+                let delivery = validate::delivery(item, &app.delivery)?;
+                let applicant = validate::applicant(app.applicant.as_ref(), ctx.clock.today())?;
+                let check = app.identity_check.ok_or_else(|| {
+                    NodeError::Invalid("the application carries no identity check".into())
+                })?;
+                validate::materials(item, &envelope.materials, &ctx.limits, 0)?;
+                let missing: Vec<&str> = item
+                    .materials
+                    .iter()
+                    .filter(|m| !envelope.materials.iter().any(|h| h.kind == m.kind))
+                    .map(|m| m.kind.as_str())
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(NodeError::Invalid(format!(
+                        "the application lacks required materials: {}",
+                        missing.join(", ")
+                    )));
+                }
+                if ctx.store.case(&envelope.application_id)?.is_some() {
+                    return Err(NodeError::Conflict(format!(
+                        "case {case_no} ({}) was already received in another handoff",
+                        envelope.application_id
+                    )));
+                }
+                Patch::Create(Box::new(CaseRecord {
+                    application_id: envelope.application_id.clone(),
+                    case_no: case_no.clone(),
+                    side: Side::Home,
+                    item_code,
+                    receiving_county: receiving,
+                    home_county: home,
+                    delivery,
+                    applicant,
+                    materials: Vec::new(),
+                    identity_check: Some(IdentityCheckRecord {
+                        method: check.method,
+                        by: check.by,
+                        at: check.at,
+                    }),
+                    state: CaseState::HandedOff,
+                    created_at: ctx.clock.now_rfc3339(),
+                    accepted_at: Some(app.accepted_at),
+                    note: "handed over: waiting for acceptance by a reviewer".into(),
+                    handoffs: Vec::new(),
+                    review: Default::default(),
+                    mail: Vec::new(),
+                    closed_at: None,
+                }))
+            }
+            Some(Body::Supplement(_)) => {
+                let case = self.existing(&envelope.application_id, &case_no)?;
+                if case.side != Side::Home || case.receiving_county != *sender {
+                    return Err(NodeError::NotPermitted(format!(
+                        "a supplement for {case_no} comes from its receiving window, not from {sender}"
+                    )));
+                }
+                let item = ctx.directory.item(&case.item_code).ok_or_else(|| {
+                    NodeError::Invalid(format!("item {} is not in the catalogue", case.item_code))
+                })?;
+                let kept: u64 = case
+                    .materials
+                    .iter()
+                    .filter(|m| !envelope.materials.iter().any(|h| h.kind == m.kind))
+                    .map(|m| m.size)
+                    .sum();
+                validate::materials(item, &envelope.materials, &ctx.limits, kept)?;
+                Patch::Supplement
+            }
+            Some(Body::Update(update)) => {
+                let case = self.existing(&envelope.application_id, &case_no)?;
+                if change::peer_of(ctx, &case) != *sender {
+                    return Err(NodeError::NotPermitted(format!(
+                        "updates for {case_no} come from the county at its other end, not from {sender}"
+                    )));
+                }
+                if !envelope.materials.is_empty() {
+                    return Err(NodeError::Invalid(
+                        "a case update carries no materials".into(),
+                    ));
+                }
+                validate::update(&update)?;
+                // Who may say it is checked when it is applied, under the
+                // case's lock and after the stream's earlier envelopes for
+                // the same case (an approval and its result leg often
+                // travel together).
+                let report = report_of(&update)?;
+                Patch::Update(report, Box::new(update))
+            }
+            None => return Err(NodeError::Invalid("the envelope carries nothing".into())),
+        };
+        Ok((
+            Checked {
+                handoff_id: envelope.handoff_id,
+                envelope_sha,
+                application_id: envelope.application_id,
+                sent_at: envelope.sent_at,
+                patch,
+                actor: envelope.actor,
+            },
+            envelope.materials,
+        ))
+    }
+
+    /// Checks a partner's signed checkpoint is the sender's own and returns
+    /// what to keep: (seq, encoded). A bad one is logged and dropped: it
+    /// proves nothing.
+    pub(super) fn check_checkpoint(
+        &self,
+        sender: &CountyCode,
+        signed: &SignedCheckpoint,
+    ) -> Option<(u64, Vec<u8>)> {
+        let ctx = &self.ctx;
+        let checked = ctx
+            .anchor
+            .verify_signed(
+                &signed.signer_certificate,
+                crate::protocol::CHECKPOINT_DOMAIN,
+                &signed.checkpoint,
+                &signed.signature,
+                std::time::SystemTime::now(),
+            )
+            .map_err(|e| e.to_string())
+            .and_then(|signer| match signer.principal {
+                Principal::Node { county } if &county == sender => Ok(()),
+                _ => Err(format!("signed by {signer}, not by the node of {sender}")),
+            })
+            .and_then(|()| {
+                tongban_proto::common::v1::Checkpoint::decode(signed.checkpoint.as_slice())
+                    .map_err(|e| e.to_string())
+            })
+            .and_then(|cp| {
+                if cp.county == sender.as_str() {
+                    Ok(cp)
+                } else {
+                    Err(format!("checkpoint of {} sent by {sender}", cp.county))
+                }
+            });
+        match checked {
+            Ok(cp) => Some((cp.seq, signed.encode_to_vec())),
+            Err(reason) => {
+                tracing::warn!(peer = %sender, %reason, "partner checkpoint rejected");
+                None
+            }
+        }
+    }
+
+    /// A case this node already holds.
+    fn existing(&self, application_id: &str, case_no: &CaseNo) -> Result<CaseRecord, NodeError> {
+        self.ctx.store.case(application_id)?.ok_or_else(|| {
+            NodeError::NotFound(format!(
+                "case {case_no} ({application_id}) is not on this node"
+            ))
+        })
+    }
+}
+
+/// Parses what a partner's update says happened: the event, its mail leg
+/// and the state it reports (names exactly as the protocol spells them).
+pub(super) fn report_of(update: &CaseUpdate) -> Result<Report, NodeError> {
+    let event: CaseEvent = update
+        .event
+        .parse()
+        .map_err(|e| NodeError::Invalid(format!("update event: {e}")))?;
+    let (leg, status) = match &update.mail {
+        Some(m) => (
+            Some(
+                m.leg
+                    .parse::<MailLeg>()
+                    .map_err(|e| NodeError::Invalid(format!("update mail leg: {e}")))?,
+            ),
+            Some(
+                m.status
+                    .parse::<MailStatus>()
+                    .map_err(|e| NodeError::Invalid(format!("update mail status: {e}")))?,
+            ),
+        ),
+        None => (None, None),
+    };
+    let state = match update.state.as_str() {
+        "" => None,
+        s => Some(
+            CaseState::parse_wire(s)
+                .map_err(|e| NodeError::Invalid(format!("update state: {e}")))?,
+        ),
+    };
+    Ok(Report {
+        event,
+        leg,
+        state,
+        status,
+    })
+}

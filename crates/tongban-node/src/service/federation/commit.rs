@@ -1,0 +1,170 @@
+//! The one write of a handoff stream: every staged envelope applied, its
+//! ledger entry, the received record kept for deduplication and the signed
+//! receipt, in one commit; the receipts are returned only after it.
+
+use std::collections::BTreeMap;
+
+use prost::Message;
+use tongban_core::CountyCode;
+use tongban_ledger::entries::facts;
+use tongban_ledger::{Batch, CaseRecord, EntryBody, HandoffRecord, Received, ReceivedHandoff};
+use tongban_pki::Identity;
+use tongban_proto::common::v1::Receipt;
+use tongban_proto::federation::v1::HandoffResult;
+use tongban_proto::federation::v1::refusal::Code;
+
+use crate::change::{self, Change, Outgoing};
+use crate::protocol::FORMAT_VERSION;
+use crate::receipt;
+use crate::{NodeError, view};
+
+use super::apply::Applied;
+use super::{FederationService, Slot, code_of, receipt_result, refusal};
+
+impl FederationService {
+    /// Writes every staged handoff in one commit and signs their receipts.
+    pub(super) async fn commit(
+        &self,
+        peer: &Identity,
+        sender: &CountyCode,
+        slots: &mut [Slot],
+        checkpoint: Option<(u64, Vec<u8>)>,
+    ) -> Result<Vec<HandoffResult>, NodeError> {
+        let ctx = &self.ctx;
+        let now = ctx.clock.now_rfc3339();
+        let today = ctx.clock.today();
+        let ids = slots.iter().filter_map(|s| match s {
+            Slot::Staged(s) => Some(s.checked.application_id.clone()),
+            Slot::Done(_) => None,
+        });
+        let _guards = ctx.locks.lock_all(ids).await;
+        let mut results: Vec<Option<HandoffResult>> = vec![None; slots.len()];
+        let mut wake = false;
+        let store = &ctx.store;
+        let node_id = ctx.node_id();
+        // What arrives is the partner's report: its node is the actor, and
+        // the person its envelope names is kept as its claim.
+        let partner = peer.spiffe_id();
+        store
+            .commit_with(|next_seq| -> Result<Batch, NodeError> {
+                let mut batch = Batch::default();
+                if let Some((seq, signed)) = checkpoint {
+                    batch.put_partner_checkpoint(sender.as_str(), seq, signed);
+                }
+                let mut cases: BTreeMap<String, CaseRecord> = BTreeMap::new();
+                let mut seq = next_seq;
+                for (i, slot) in slots.iter_mut().enumerate() {
+                    let Slot::Staged(staged) = slot else { continue };
+                    let c = &staged.checked;
+                    // Re-checked under the write lock: a retry may have raced this stream.
+                    if let Some(prior) = store.received(sender.as_str(), &c.handoff_id)? {
+                        results[i] = Some(if prior.envelope_sha256 == c.envelope_sha {
+                            receipt_result(&c.handoff_id, &prior.signed_receipt)
+                        } else {
+                            refusal(&c.handoff_id, Code::AlreadyExists, format!("handoff {} was already received with other content", c.handoff_id))
+                        });
+                        continue;
+                    }
+                    let current = match cases.get(&c.application_id).cloned() {
+                        Some(case) => Some(case),
+                        None => store.case(&c.application_id)?,
+                    };
+                    let before = current.as_ref().map(|case| case.state);
+                    let applied = super::apply::apply_patch(c, current, &staged.ingested, sender, &now, today, &ctx.directory.calendar);
+                    let Applied { mut case, body, detail, reply: report, waybill } = match applied {
+                        Ok(done) => done,
+                        Err(e) => {
+                            tracing::warn!(peer = %sender, handoff = %c.handoff_id, error = %e, "handoff refused");
+                            // Its staged blobs go when the stream's slots do.
+                            results[i] = Some(refusal(&c.handoff_id, code_of(&e), e.to_string()));
+                            continue;
+                        }
+                    };
+                    let receipt = Receipt {
+                        version: FORMAT_VERSION,
+                        handoff_id: c.handoff_id.clone(),
+                        application_id: case.application_id.clone(),
+                        case_no: case.case_no.to_string(),
+                        sender_county: sender.to_string(),
+                        receiver_county: ctx.county.to_string(),
+                        received_at: now.clone(),
+                        envelope_sha256: tongban_ledger::records::unhex(&c.envelope_sha).unwrap_or_default(),
+                        materials: staged.ingested.materials.iter().map(view::digest).collect(),
+                        ledger_seq: seq,
+                        state: case.state.as_str().to_owned(),
+                    };
+                    let signed = receipt::sign(&ctx.signer, &receipt)?.encode_to_vec();
+                    case.handoffs.push(HandoffRecord {
+                        handoff_id: c.handoff_id.clone(),
+                        kind: match &body {
+                            EntryBody::HandoffReceived => "application",
+                            EntryBody::SupplementReceived => "supplement",
+                            _ => "update",
+                        }
+                        .into(),
+                        peer: sender.clone(),
+                        sent: false,
+                        receipt_seq: Some(seq),
+                    });
+                    let received = Received {
+                        handoff_id: c.handoff_id.clone(),
+                        from: sender.clone(),
+                        envelope_sha256: c.envelope_sha.clone(),
+                        materials: facts(&staged.ingested.materials),
+                        claimed_actor: c.actor.clone(),
+                    };
+                    let note = case.note.clone();
+                    let change = Change::new(partner.clone(), detail, body).received(received).note(note);
+                    change::stage(ctx, &mut case, before, change, &mut batch);
+                    batch.put_received(
+                        sender.as_str(),
+                        &c.handoff_id,
+                        ReceivedHandoff {
+                            envelope_sha256: c.envelope_sha.clone(),
+                            signed_receipt: signed.clone(),
+                            application_id: case.application_id.clone(),
+                        },
+                    );
+                    if let Some(waybill) = waybill {
+                        batch.put_waybill(&waybill, &case.application_id);
+                    }
+                    if let Some((event, update, detail)) = report {
+                        // A step this node took on receiving (the clock runs
+                        // again): its own act, told back to the sender.
+                        let note = case.note.clone();
+                        let change = Change::new(node_id.clone(), detail, EntryBody::SupplementTaken)
+                            .note(note)
+                            .send(Outgoing::Update(event, Box::new(update)));
+                        // The state moved with the received entry; this one
+                        // reports it.
+                        change::stage(ctx, &mut case, before, change, &mut batch);
+                        seq += 1;
+                        wake = true;
+                    }
+                    results[i] = Some(receipt_result(&c.handoff_id, &signed));
+                    batch.keep_blobs(std::mem::take(&mut staged.ingested.blobs));
+                    cases.insert(case.application_id.clone(), case);
+                    seq += 1;
+                }
+                for case in cases.into_values() {
+                    batch.put_case(case);
+                }
+                Ok(batch)
+            })
+            .await?;
+        if wake {
+            ctx.wake.notify_one();
+        }
+        Ok(slots
+            .iter_mut()
+            .zip(results)
+            .map(|(slot, r)| match (slot, r) {
+                (_, Some(r)) => r,
+                (Slot::Done(r), None) => r.clone(),
+                (Slot::Staged(s), None) => {
+                    refusal(&s.checked.handoff_id, Code::Invalid, "not processed".into())
+                }
+            })
+            .collect())
+    }
+}
