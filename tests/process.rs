@@ -55,12 +55,18 @@ impl NodeProcess {
     }
 
     /// Waits for the "node serving" log line and returns the bound address.
+    /// A node that exits first fails the test with what it logged.
     fn serving(&self) -> SocketAddr {
+        let mut seen = Vec::new();
         loop {
-            let line = self
-                .lines
-                .recv_timeout(Duration::from_secs(30))
-                .expect("node logs that it is serving");
+            let line = match self.lines.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => line,
+                Err(e) => panic!(
+                    "node logs that it is serving ({e}); its last lines:\n{}",
+                    seen[seen.len().saturating_sub(5)..].join("\n")
+                ),
+            };
+            seen.push(line.clone());
             if line.contains("node serving") {
                 let v: serde_json::Value = serde_json::from_str(&line).expect("json log line");
                 return v["fields"]["addr"]
