@@ -146,8 +146,8 @@ impl Store {
         }
     }
 
-    /// Whether writes reach the disk: `false` from a failed write until a
-    /// commit (or [`Store::probe`]) succeeds again. The node reports its
+    /// Whether writes are taken: `false` from a failed write (or a space
+    /// reserve that cannot be put in place) until [`Store::probe`] succeeds. The node reports its
     /// health from it.
     pub fn writable(&self) -> tokio::sync::watch::Receiver<bool> {
         self.writable.subscribe()
@@ -265,8 +265,12 @@ impl Store {
         Ok(trees)
     }
 
-    /// Whether the database holds the head a commit wrote.
+    /// Whether the database holds the head a commit wrote. Only a commit
+    /// that appended entries can tell: its head is new.
     fn holds(&self, committed: &Committed) -> bool {
+        if committed.head_seq < committed.first_seq {
+            return false;
+        }
         let found = self.trees().and_then(|trees| {
             trees
                 .ledger
