@@ -287,6 +287,8 @@ struct Crashes {
     kills: usize,
     /// When to stop killing even if `kills` are not done (the soak's bound).
     budget: Duration,
+    /// How long a node runs between its restart and its next kill (ms).
+    up: std::ops::Range<u64>,
 }
 
 /// What a crash run counted.
@@ -338,7 +340,7 @@ async fn killer(
     let mut node = first;
     let mut kills = 0;
     while kills < crashes.kills && started.elapsed() < crashes.budget {
-        tokio::time::sleep(Duration::from_millis(fastrand::u64(20..200))).await;
+        tokio::time::sleep(Duration::from_millis(fastrand::u64(crashes.up.clone()))).await;
         node.kill();
         kills += 1;
         tokio::time::sleep(Duration::from_millis(fastrand::u64(0..50))).await;
@@ -561,13 +563,16 @@ fn check(report: &CrashReport) {
 }
 
 /// The short crash run of the default suite: ten SIGKILLs of each node
-/// while two clerks work (a few seconds).
+/// while two clerks work (a few seconds; the nodes stay up a little longer
+/// than in the soak).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handoffs_survive_the_receiver_being_killed_repeatedly() {
     check(
         &crash_run(Crashes {
             kills: 10,
             budget: Duration::from_secs(15),
+            // Long enough for a clerk's three calls on a loaded machine.
+            up: 50..400,
         })
         .await,
     );
@@ -592,6 +597,7 @@ async fn crash_soak() {
         &crash_run(Crashes {
             kills: env("TONGBAN_SOAK_KILLS", 1000) as usize,
             budget: Duration::from_secs(env("TONGBAN_SOAK_SECS", 1200)),
+            up: 20..200,
         })
         .await,
     );
