@@ -116,6 +116,12 @@ impl Cluster {
     }
 
     pub async fn start_with(options: Options) -> Self {
+        Self::start_after(options, |_| {}).await
+    }
+
+    /// Like [`Cluster::start_with`], with `setup` run on the laid-out
+    /// sandbox before any node starts (to put a data dir somewhere else).
+    pub async fn start_after(options: Options, setup: impl FnOnce(&Sandbox)) -> Self {
         // A node that fails is otherwise only seen at stop(): the sandbox
         // says so at once, at error level, while the test waits.
         let filter = match std::env::var_os("TONGBAN_TEST_LOG") {
@@ -141,6 +147,7 @@ impl Cluster {
         if options.carriers {
             std::fs::write(sandbox.root().join("ems.secret"), CARRIER_SECRET).unwrap();
         }
+        setup(&sandbox);
         sandbox.start_all().await.expect("start the nodes");
         Self(sandbox)
     }

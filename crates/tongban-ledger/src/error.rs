@@ -95,6 +95,13 @@ impl StoreError {
         )
     }
 
+    /// Whether the database or a file failed (as opposed to a record or a
+    /// material being wrong): after such a failure in a commit the store
+    /// reopens its database from disk.
+    pub fn is_storage_failure(&self) -> bool {
+        matches!(self, Self::Db { .. } | Self::Io { .. })
+    }
+
     /// Whether the failure is the disk being full (ENOSPC).
     pub fn is_disk_full(&self) -> bool {
         let io = match self {

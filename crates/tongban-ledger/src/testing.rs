@@ -39,7 +39,7 @@ impl Tamper {
     /// Opens the ledger in `data_dir` (the node must be stopped: one
     /// process at a time may hold it).
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        let db = crate::store::open_db(&data_dir.join("ledger.sled"))?;
+        let db = crate::store::open_db(&data_dir.join("ledger.sled"), crate::store::OPEN_WAIT)?;
         let tree = |name: &'static str| {
             db.open_tree(name)
                 .map_err(StoreError::db("failed to open tree"))

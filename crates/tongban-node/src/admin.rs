@@ -91,6 +91,13 @@ async fn readyz(State(admin): State<Admin>) -> (StatusCode, String) {
     if !admin.serving.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, "not serving\n".into());
     }
+    if !*admin.ctx.store.writable().borrow() {
+        // Refused since a write failed; the store's probe ends it.
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the node's storage refuses writes since a write failed (see the log)\n".into(),
+        );
+    }
     let ctx = admin.ctx.clone();
     let probe = admin.data_dir.join(PROBE_FILE);
     let checked = tokio::task::spawn_blocking(move || -> Result<(), String> {

@@ -2,7 +2,14 @@
 //!
 //! Callers get a small fixed set of codes with a message that names what was
 //! wrong; internal failures are logged in full and reported without detail.
+//! A request that does not decode is the caller's mistake too: tonic
+//! answers it `INTERNAL`, and [`DecodeErrors`] makes it `INVALID_ARGUMENT`.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tonic::codegen::{Service, http};
 use tonic::{Code, Status};
 
 /// Why a node operation failed.
@@ -86,5 +93,112 @@ impl From<NodeError> for Status {
             }
         };
         Status::new(code, err.to_string())
+    }
+}
+
+/// How tonic words a request that does not decode, all as `INTERNAL`: the
+/// message does not parse as protobuf (tonic-prost's codec passes on
+/// prost's `DecodeError`), a frame's compression flag is neither 0 nor 1,
+/// the body ends inside a frame. The handlers of streaming calls put the
+/// text after a prefix of their own, so it is looked for anywhere in the
+/// message. (A compressed flag without `grpc-encoding` stays `INTERNAL`,
+/// as the gRPC spec requires.)
+const DECODE_ERRORS: [&str; 3] = [
+    "failed to decode Protobuf message",
+    "protocol error: received message with invalid compression flag",
+    "Unexpected EOF decoding stream",
+];
+
+/// `status` as the caller should see it: a request that does not decode is
+/// `INVALID_ARGUMENT` with tonic's text, which names the decode error.
+pub(crate) fn request_status(status: Status) -> Status {
+    if status.code() == Code::Internal && DECODE_ERRORS.iter().any(|e| status.message().contains(e))
+    {
+        return Status::invalid_argument(format!(
+            "the request does not decode: {}",
+            status.message()
+        ));
+    }
+    status
+}
+
+/// A layer over every service of the server that answers a request that
+/// does not decode with `INVALID_ARGUMENT` (see [`request_status`]).
+///
+/// tonic decodes in the generated service, after every interceptor, and
+/// the codec cannot be swapped without codegen options; but every such
+/// answer is a trailers-only response (no RPC here streams both ways, so a
+/// request stream fails before any reply is sent), whose status is in its
+/// headers: it is rewritten there.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct DecodeErrors;
+
+impl<S> tower_layer::Layer<S> for DecodeErrors {
+    type Service = DecodeErrorsService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        DecodeErrorsService { inner }
+    }
+}
+
+/// The service [`DecodeErrors`] wraps around the server's routes.
+#[derive(Debug, Clone)]
+pub(crate) struct DecodeErrorsService<S> {
+    inner: S,
+}
+
+impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for DecodeErrorsService<S>
+where
+    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<ResBody>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let mut response = response.await?;
+            let headers = response.headers_mut();
+            if let Some(status) = Status::from_header_map(headers)
+                && status.code() == Code::Internal
+            {
+                let rewritten = request_status(status);
+                if rewritten.code() != Code::Internal {
+                    tracing::debug!(error = %rewritten.message(), "request does not decode");
+                    if let Err(e) = rewritten.add_header(headers) {
+                        tracing::warn!(error = %e, "cannot rewrite the status of an undecodable request");
+                    }
+                }
+            }
+            Ok(response)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_decode_failures_become_invalid_argument() {
+        let s = request_status(Status::internal(
+            "upload interrupted, nothing was stored: failed to decode Protobuf message: invalid varint",
+        ));
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert_eq!(
+            s.message(),
+            "the request does not decode: upload interrupted, nothing was stored: \
+             failed to decode Protobuf message: invalid varint"
+        );
+        let other = request_status(Status::internal("internal error; nothing was stored"));
+        assert_eq!(other.code(), Code::Internal);
+        let not_internal = request_status(Status::unavailable("failed to decode Protobuf message"));
+        assert_eq!(not_internal.code(), Code::Unavailable);
     }
 }

@@ -25,6 +25,68 @@ use crate::{NodeConfig, NodeError};
 /// How long in-flight calls may take to finish after a shutdown signal.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// How often a node whose storage refuses writes tries a small write again.
+const STORAGE_PROBE_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Every service the node serves, by its gRPC name, and the whole server
+/// (`""`): all of them need the store to write.
+const SERVICES: [&str; 6] = [
+    "",
+    <FederationServer<FederationService> as tonic::server::NamedService>::NAME,
+    <WindowServer<WindowService> as tonic::server::NamedService>::NAME,
+    <ReviewServer<ReviewService> as tonic::server::NamedService>::NAME,
+    <AuditServer<AuditService> as tonic::server::NamedService>::NAME,
+    <MailServer<MailService> as tonic::server::NamedService>::NAME,
+];
+
+async fn set_health(
+    reporter: &tonic_health::server::HealthReporter,
+    status: tonic_health::ServingStatus,
+) {
+    for name in SERVICES {
+        reporter.set_service_status(name, status).await;
+    }
+}
+
+/// Health follows the store: `NOT_SERVING` from a write that did not reach
+/// the disk until one does. Meanwhile a small write is tried every
+/// [`STORAGE_PROBE_EVERY`], so the node takes writes again by itself once
+/// the disk has room (see docs/operations.md, "Disk full and I/O errors").
+async fn watch_storage(
+    store: Arc<Store>,
+    reporter: tonic_health::server::HealthReporter,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut writable = store.writable();
+    loop {
+        let ok = *writable.borrow_and_update();
+        let status = if ok {
+            tonic_health::ServingStatus::Serving
+        } else {
+            tonic_health::ServingStatus::NotServing
+        };
+        set_health(&reporter, status).await;
+        let stopped = if ok {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => true,
+                changed = writable.changed() => changed.is_err(),
+            }
+        } else {
+            let stopped = tokio::select! {
+                _ = stop.wait_for(|s| *s) => true,
+                () = tokio::time::sleep(STORAGE_PROBE_EVERY) => false,
+            };
+            if !stopped && let Err(e) = store.probe().await {
+                tracing::debug!(error = %e, "storage still refuses writes");
+            }
+            stopped
+        };
+        if stopped {
+            return;
+        }
+    }
+}
+
 /// The listening sockets of a node, bound by the caller (tests bind
 /// `127.0.0.1:0` and pass them in).
 #[derive(Debug)]
@@ -104,17 +166,7 @@ pub async fn run_with(
     let gate = |access| Gate::new(access, config.county.clone(), config.directory.clone());
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
-    for name in [
-        <FederationServer<FederationService> as tonic::server::NamedService>::NAME,
-        <WindowServer<WindowService> as tonic::server::NamedService>::NAME,
-        <ReviewServer<ReviewService> as tonic::server::NamedService>::NAME,
-        <AuditServer<AuditService> as tonic::server::NamedService>::NAME,
-        <MailServer<MailService> as tonic::server::NamedService>::NAME,
-    ] {
-        health_reporter
-            .set_service_status(name, tonic_health::ServingStatus::Serving)
-            .await;
-    }
+    set_health(&health_reporter, tonic_health::ServingStatus::Serving).await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(tongban_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -154,6 +206,11 @@ pub async fn run_with(
             }
         });
     }
+    tokio::spawn(watch_storage(
+        store.clone(),
+        health_reporter,
+        stop_rx.clone(),
+    ));
     if let Some(carrier_listener) = carrier_listener {
         let carrier_addr = carrier_listener
             .local_addr()
@@ -199,6 +256,7 @@ pub async fn run_with(
     // below takes them.
     serving.store(true, Ordering::SeqCst);
     let server = Server::builder()
+        .layer(crate::error::DecodeErrors)
         .add_service(InterceptedService::new(health, gate(Access::Member)))
         .add_service(InterceptedService::new(reflection, gate(Access::Member)))
         .add_service(FederationServer::with_interceptor(

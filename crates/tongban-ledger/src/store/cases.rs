@@ -14,7 +14,8 @@ use crate::records::{CaseRecord, Side, decode};
 impl Store {
     /// A case by application id.
     pub fn case(&self, application_id: &str) -> Result<Option<CaseRecord>, StoreError> {
-        self.cases
+        self.trees()?
+            .cases
             .get(application_id.as_bytes())
             .map_err(StoreError::db("failed to read case"))?
             .map(|v| decode("cases", &v))
@@ -24,6 +25,7 @@ impl Store {
     /// A case by case number.
     pub fn case_by_no(&self, case_no: &str) -> Result<Option<CaseRecord>, StoreError> {
         match self
+            .trees()?
             .case_nos
             .get(case_no.as_bytes())
             .map_err(StoreError::db("failed to read case number"))?
@@ -35,7 +37,8 @@ impl Store {
 
     /// Every case, in application-id order (UUID v7: creation order).
     pub fn cases(&self) -> Result<Vec<CaseRecord>, StoreError> {
-        self.cases
+        self.trees()?
+            .cases
             .iter()
             .map(|kv| {
                 let (_, v) = kv.map_err(StoreError::db("failed to scan cases"))?;
@@ -45,12 +48,15 @@ impl Store {
     }
 
     /// How many cases on `side` are in `state`, counted on the state index
-    /// without decoding them (metrics, at scrape time).
+    /// without decoding them (metrics, at scrape time); 0 while the
+    /// database is closed after a failed write.
     pub fn case_count(&self, side: Side, state: CaseState) -> usize {
-        self.case_states
-            .scan_prefix(state_key(side, state, ""))
-            .keys()
-            .count()
+        self.trees().map_or(0, |t| {
+            t.case_states
+                .scan_prefix(state_key(side, state, ""))
+                .keys()
+                .count()
+        })
     }
 
     /// Cases on `side` in any of `states`, through the state index: oldest
@@ -68,7 +74,7 @@ impl Store {
         let mut ids: Vec<Vec<u8>> = Vec::new();
         for state in states {
             let prefix = state_key(side, *state, "");
-            let scan = self.case_states.scan_prefix(&prefix);
+            let scan = self.trees()?.case_states.scan_prefix(&prefix);
             let keys: Box<dyn Iterator<Item = _>> = if newest_first {
                 Box::new(scan.rev())
             } else {
@@ -87,6 +93,7 @@ impl Store {
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(v) = self
+                .trees()?
                 .cases
                 .get(&id)
                 .map_err(StoreError::db("failed to read case"))?
@@ -100,6 +107,7 @@ impl Store {
     /// The application id a waybill belongs to.
     pub fn waybill(&self, waybill: &str) -> Result<Option<String>, StoreError> {
         Ok(self
+            .trees()?
             .waybills
             .get(waybill.as_bytes())
             .map_err(StoreError::db("failed to read waybill"))?

@@ -12,7 +12,8 @@ impl Store {
     /// Keeps a checkpoint this node signed (seq → encoded `SignedCheckpoint`).
     /// Not a ledger entry: checkpoints are about the ledger, not in it.
     pub fn put_checkpoint(&self, seq: u64, signed: &[u8]) -> Result<(), StoreError> {
-        self.checkpoints
+        self.trees()?
+            .checkpoints
             .insert(seq.to_be_bytes(), signed)
             .map_err(StoreError::db("failed to store checkpoint"))?;
         Ok(())
@@ -21,6 +22,7 @@ impl Store {
     /// The latest checkpoint this node signed, with its seq.
     pub fn latest_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         Ok(self
+            .trees()?
             .checkpoints
             .last()
             .map_err(StoreError::db("failed to read checkpoint"))?
@@ -34,7 +36,8 @@ impl Store {
         seq: u64,
         signed: &[u8],
     ) -> Result<(), StoreError> {
-        self.partner_checkpoints
+        self.trees()?
+            .partner_checkpoints
             .insert(partner_checkpoint_key(county, seq), signed)
             .map_err(StoreError::db("failed to store partner checkpoint"))?;
         Ok(())
@@ -44,7 +47,7 @@ impl Store {
     pub fn partner_checkpoints(&self) -> Result<Vec<(String, u64, Vec<u8>)>, StoreError> {
         let mut latest: std::collections::BTreeMap<String, (u64, Vec<u8>)> =
             std::collections::BTreeMap::new();
-        for kv in self.partner_checkpoints.iter() {
+        for kv in self.trees()?.partner_checkpoints.iter() {
             let (k, v) = kv.map_err(StoreError::db("failed to scan partner checkpoints"))?;
             let Some(split) = k.iter().position(|b| *b == b'/') else {
                 continue;

@@ -18,7 +18,9 @@ use tongban_proto::common::v1::LedgerEntry;
 use super::keys::{
     HEAD, OUTBOX_SEQ, case_index_key, decode_head, encode_head, outbox_index_key, state_key,
 };
-use super::{Batch, NewEntry, Store, StoredEntry};
+use std::sync::Arc;
+
+use super::{Batch, NewEntry, REOPEN_WAIT, Store, StoredEntry, Trees};
 use crate::StoreError;
 use crate::chain::{EntryHash, entry_hash};
 use crate::records::{CaseRecord, OutboxEntry, RequestRecord, decode, encode};
@@ -89,20 +91,51 @@ impl Store {
     /// written; a storage failure comes back through `E::from`. Blob files
     /// the batch keeps ([`Batch::keep_blobs`]) stay once its records are
     /// written, and are removed if the commit fails before that.
+    ///
+    /// While the store is not [`Store::writable`], commits are refused
+    /// (the error says why the last write failed) without touching the
+    /// database.
     pub async fn commit_with<E: From<StoreError>>(
         &self,
         build: impl FnOnce(u64) -> Result<Batch, E>,
     ) -> Result<Committed, E> {
+        self.commit_inner(build, false).await
+    }
+
+    /// [`Store::commit_with`]; a `probe` commits while writes are refused,
+    /// and its success ends the refusal.
+    async fn commit_inner<E: From<StoreError>>(
+        &self,
+        build: impl FnOnce(u64) -> Result<Batch, E>,
+        probe: bool,
+    ) -> Result<Committed, E> {
+        if !probe {
+            self.refuse_while_unwritable()?;
+        }
         // Materials the batch names were appended before this call: make
         // them durable before any record naming them is written. Outside
         // the write lock, so other commits do not wait on this sync.
-        self.materials.sync().await?;
-        let committed = {
+        if let Err(e) = self.materials.sync().await {
+            // Nothing is in the database yet; the probe finds out when the
+            // log takes writes again.
+            self.set_writable(false, Some(&e));
+            return Err(e.into());
+        }
+        let (committed, trees) = {
             // An async lock: a commit waiting for another must not block
             // one of the runtime's two threads (with two nodes in one
             // process, that stalled the other node's work in the benchmark).
-            let _guard = self.write_lock.lock().await;
-            let head = self.head()?;
+            let guard = self.write_lock.lock().await;
+            if !probe {
+                // A commit that failed while this one waited stopped writes.
+                self.refuse_while_unwritable()?;
+            }
+            let trees = match self.trees() {
+                Ok(trees) => trees,
+                // An earlier reopen failed: the probe tries again.
+                Err(_) => self.reopen(&guard).await?,
+            };
+            let head = trees.head()?;
             let mut batch = build(head.0 + 1)?;
             // The entries chained onto the head before the transaction (the
             // write lock keeps the head where it is), so that the reply can
@@ -112,15 +145,187 @@ impl Store {
                 Some(build) => Some(build(&chained).map_err(E::from)?),
                 None => None,
             };
-            let committed = self.apply(&batch, head, &chained, reply)?;
+            let committed = match self.apply(&trees, &batch, head, &chained, reply) {
+                Ok(committed) => committed,
+                Err(e) => {
+                    if e.is_storage_failure() {
+                        let generation = trees.generation;
+                        drop(trees);
+                        self.failed(&guard, generation, &e).await;
+                    }
+                    return Err(e.into());
+                }
+            };
             // Written records name these files: they stay even if the flush
             // below fails, since the write may still reach the disk.
             std::mem::take(&mut batch.blobs).keep();
-            committed
+            (committed, trees)
         };
-        self.flusher.flush().await?;
-        self.became_durable((committed.head_seq, committed.head_hash));
-        Ok(committed)
+        let flushed = trees.flusher.flush().await;
+        let generation = trees.generation;
+        // Before waiting for the lock: a reopen waits for every user of the
+        // failed database to let go of it.
+        drop(trees);
+        match flushed {
+            Ok(()) => {
+                self.became_durable((committed.head_seq, committed.head_hash));
+                if probe {
+                    self.set_writable(true, None);
+                }
+                Ok(committed)
+            }
+            Err(e) => {
+                let guard = self.write_lock.lock().await;
+                self.failed(&guard, generation, &e).await;
+                // The database now shows what the disk holds, and the
+                // commit may have reached it before the failure.
+                if self.holds(&committed) {
+                    self.became_durable((committed.head_seq, committed.head_hash));
+                    return Ok(committed);
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Whether writes are taken: `false` from a failed write (or a space
+    /// reserve that cannot be put in place) until [`Store::probe`] succeeds. The node reports its
+    /// health from it.
+    pub fn writable(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.writable.subscribe()
+    }
+
+    /// Tries to end a refusal of writes: opens the database again if an
+    /// earlier reopen failed, puts the space reserve back, and commits a
+    /// small write (an empty batch: the ledger head is written again) with
+    /// its flush. While the store is not [`Store::writable`], the node
+    /// calls this every few hundred milliseconds, so that writes are taken
+    /// again by themselves once the disk has room.
+    pub async fn probe(&self) -> Result<(), StoreError> {
+        {
+            let guard = self.write_lock.lock().await;
+            if self.trees().is_err() {
+                self.reopen(&guard).await?;
+            }
+            self.reserve.ensure()?;
+        }
+        self.commit_inner(|_| Ok::<_, StoreError>(Batch::default()), true)
+            .await
+            .map(|_| ())
+    }
+
+    fn refuse_while_unwritable(&self) -> Result<(), StoreError> {
+        if *self.writable.borrow() {
+            return Ok(());
+        }
+        let kind = *self.refused.lock().unwrap_or_else(|p| p.into_inner());
+        Err(StoreError::Db {
+            action: "refused a write",
+            cause: sled::Error::Io(std::io::Error::new(
+                kind,
+                "an earlier write did not reach the disk; writes resume once it takes them again",
+            )),
+        })
+    }
+
+    pub(super) fn set_writable(&self, writable: bool, cause: Option<&StoreError>) {
+        if let Some(e) = cause {
+            let kind = if e.is_disk_full() {
+                std::io::ErrorKind::StorageFull
+            } else {
+                std::io::ErrorKind::Other
+            };
+            *self.refused.lock().unwrap_or_else(|p| p.into_inner()) = kind;
+        }
+        let changed = self
+            .writable
+            .send_if_modified(|w| std::mem::replace(w, writable) != writable);
+        match (changed, cause) {
+            (true, Some(e)) => tracing::error!(error = %e, "storage refuses writes"),
+            (true, None) => tracing::info!("storage takes writes again"),
+            (false, _) => {}
+        }
+    }
+
+    /// After a failed write or flush of opening `generation`: sled keeps
+    /// the batch applied in memory and refuses every later write, so the
+    /// database is closed and opened again from disk (unless a commit that
+    /// failed with it already did). Under the write lock: no commit starts
+    /// on either opening meanwhile.
+    async fn failed(
+        &self,
+        guard: &tokio::sync::MutexGuard<'_, ()>,
+        generation: u64,
+        err: &StoreError,
+    ) {
+        self.set_writable(false, Some(err));
+        if err.is_disk_full() {
+            // sled needs room to open; the probe takes it back.
+            self.reserve.release();
+        }
+        let current = self
+            .trees
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|t| t.generation);
+        if current.is_some_and(|g| g != generation) {
+            return; // already reopened after this failure
+        }
+        if let Err(e) = self.reopen(guard).await {
+            // Reads and writes fail until a later commit or probe reopens it.
+            tracing::error!(error = %e, "cannot open the ledger again after a failed write");
+        }
+    }
+
+    /// Drops the current opening of the database and opens it again from
+    /// disk; the durable head is then the head it holds.
+    async fn reopen(
+        &self,
+        _guard: &tokio::sync::MutexGuard<'_, ()>,
+    ) -> Result<Arc<Trees>, StoreError> {
+        let old = self.trees.write().unwrap_or_else(|p| p.into_inner()).take();
+        let generation = self
+            .openings
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        // The last user of the failed opening closes it; sled then releases
+        // its lock file, which the open below waits for.
+        drop(old);
+        let dir = self.sled_dir.clone();
+        let trees = tokio::task::spawn_blocking(move || Trees::open(&dir, generation, REOPEN_WAIT))
+            .await
+            .map_err(|e| StoreError::Db {
+                action: "failed to open ledger again",
+                cause: sled::Error::Io(std::io::Error::other(e)),
+            })??;
+        let head = trees.head()?;
+        *self.durable.lock().unwrap_or_else(|p| p.into_inner()) = head;
+        let trees = Arc::new(trees);
+        *self.trees.write().unwrap_or_else(|p| p.into_inner()) = Some(trees.clone());
+        tracing::warn!(head = head.0, generation, "ledger opened again from disk");
+        Ok(trees)
+    }
+
+    /// Whether the database holds the head a commit wrote. Only a commit
+    /// that appended entries can tell: its head is new.
+    fn holds(&self, committed: &Committed) -> bool {
+        if committed.head_seq < committed.first_seq {
+            return false;
+        }
+        let found = self.trees().and_then(|trees| {
+            trees
+                .ledger
+                .get(committed.head_seq.to_be_bytes())
+                .map_err(StoreError::db("failed to read ledger"))
+        });
+        match found {
+            Ok(entry) => entry.is_some_and(|bytes| entry_hash(&bytes) == committed.head_hash),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot tell whether a failed commit reached the disk");
+                false
+            }
+        }
     }
 
     /// Seq and hash of the newest ledger head known to be on disk: what a
@@ -140,6 +345,7 @@ impl Store {
 
     fn apply(
         &self,
+        trees: &Trees,
         batch: &Batch,
         head: (u64, EntryHash),
         chained: &[StoredEntry],
@@ -211,22 +417,22 @@ impl Store {
             None => None,
         };
 
-        let trees = (
-            &self.ledger,
-            &self.payloads,
-            &self.case_index,
-            &self.cases,
-            &self.case_nos,
-            &self.outbox,
-            &self.received,
-            &self.meta,
-            &self.waybills,
-            &self.outbox_index,
-            &self.case_states,
-            &self.partner_checkpoints,
-            &self.requests,
+        let all = (
+            &trees.ledger,
+            &trees.payloads,
+            &trees.case_index,
+            &trees.cases,
+            &trees.case_nos,
+            &trees.outbox,
+            &trees.received,
+            &trees.meta,
+            &trees.waybills,
+            &trees.outbox_index,
+            &trees.case_states,
+            &trees.partner_checkpoints,
+            &trees.requests,
         );
-        let result = trees.transaction(
+        let result = all.transaction(
             |(
                 ledger,
                 payloads,
@@ -348,19 +554,30 @@ impl Store {
     pub async fn flush(&self) -> Result<(), StoreError> {
         // Every entry up to the head read here was applied before the flush
         // starts, so the flush covers it.
-        let head = self.head()?;
-        self.flusher.flush().await?;
-        self.became_durable(head);
-        Ok(())
+        let trees = self.trees()?;
+        let head = trees.head()?;
+        let flushed = trees.flusher.flush().await;
+        let generation = trees.generation;
+        drop(trees);
+        match flushed {
+            Ok(()) => {
+                self.became_durable(head);
+                Ok(())
+            }
+            Err(e) => {
+                let guard = self.write_lock.lock().await;
+                self.failed(&guard, generation, &e).await;
+                Err(e)
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::{NewEntry, Store};
+    use super::super::{NewEntry, Store, test_case};
     use super::*;
     use crate::records::Side;
-    use crate::testing::sample_case as test_case;
     use tongban_core::CaseState;
 
     #[tokio::test]

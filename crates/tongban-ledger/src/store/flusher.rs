@@ -10,21 +10,22 @@ use crate::StoreError;
 /// flushes are made with the blocking `flush` here instead: every request
 /// waiting when a flush starts is answered by that one flush.
 pub(super) struct Flusher {
-    requests: Option<std::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Result<(), String>>>>,
+    requests:
+        Option<std::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Result<(), sled::Error>>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Flusher {
     pub(super) fn start(db: sled::Db) -> Result<Self, StoreError> {
         let (tx, rx) =
-            std::sync::mpsc::channel::<tokio::sync::oneshot::Sender<Result<(), String>>>();
+            std::sync::mpsc::channel::<tokio::sync::oneshot::Sender<Result<(), sled::Error>>>();
         let thread = std::thread::Builder::new()
             .name("ledger-flush".into())
             .spawn(move || {
                 while let Ok(first) = rx.recv() {
                     let mut waiting = vec![first];
                     waiting.extend(rx.try_iter());
-                    let result = db.flush().map(|_| ()).map_err(|e| e.to_string());
+                    let result = db.flush().map(|_| ());
                     for w in waiting {
                         let _ = w.send(result.clone());
                     }
@@ -53,9 +54,11 @@ impl Flusher {
             .map_err(|_| gone())?;
         match rx.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(StoreError::Db {
+            // The error itself, not its text: whether the disk is full is
+            // read from its kind.
+            Ok(Err(cause)) => Err(StoreError::Db {
                 action: "failed to flush ledger",
-                cause: sled::Error::Io(std::io::Error::other(e)),
+                cause,
             }),
             Err(_) => Err(gone()),
         }

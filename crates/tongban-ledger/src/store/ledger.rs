@@ -36,7 +36,8 @@ impl Store {
     /// Ledger entries `from..=to` (clamped to the head).
     pub fn entries(&self, from: u64, to: u64) -> Result<Vec<StoredEntry>, StoreError> {
         let from = from.max(1);
-        self.ledger
+        self.trees()?
+            .ledger
             .range(from.to_be_bytes()..=to.to_be_bytes())
             .map(|kv| {
                 let (k, v) = kv.map_err(StoreError::db("failed to scan ledger"))?;
@@ -70,7 +71,8 @@ impl Store {
         let prefix = case_index_prefix(application_id);
         let mut entries = Vec::new();
         let mut missing = Vec::new();
-        for kv in self.case_index.scan_prefix(&prefix) {
+        let trees = self.trees()?;
+        for kv in trees.case_index.scan_prefix(&prefix) {
             let (k, _) = kv.map_err(StoreError::db("failed to scan case index"))?;
             let key = &k[prefix.len()..];
             let seq = <[u8; 8]>::try_from(key)
@@ -79,7 +81,7 @@ impl Store {
                     tree: "case_index",
                     reason: "a key does not end in a sequence number".into(),
                 })?;
-            match self
+            match trees
                 .ledger
                 .get(key)
                 .map_err(StoreError::db("failed to read ledger"))?
@@ -100,6 +102,7 @@ impl Store {
                 reason: "bad key".into(),
             })?;
         let payload = self
+            .trees()?
             .payloads
             .get(key)
             .map_err(StoreError::db("failed to read payload"))?
@@ -116,7 +119,7 @@ impl Store {
     pub fn verify(&self) -> Result<Result<u64, ChainBreak>, StoreError> {
         let mut prev = (0u64, [0u8; 32]);
         let mut batch = Vec::new();
-        for kv in self.ledger.iter() {
+        for kv in self.trees()?.ledger.iter() {
             let (_, v) = kv.map_err(StoreError::db("failed to scan ledger"))?;
             batch.push(v);
             if batch.len() == 4096 {

@@ -16,7 +16,9 @@
 //! concern: [`cases`], [`outbox`], [`checkpoints`], [`ledger`],
 //! [`materials`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::chain::EntryHash;
 use crate::material_log::MaterialLog;
@@ -31,15 +33,44 @@ pub(crate) mod keys;
 mod ledger;
 mod materials;
 mod outbox;
+mod reserve;
 
 pub use batch::{Batch, NewEntry};
 pub use commit::Committed;
 use flusher::Flusher;
 pub use ledger::StoredEntry;
 pub use materials::{MaterialReader, Rehashed};
+use reserve::Reserve;
 
 /// A node's storage. Open one per process.
 pub struct Store {
+    /// `data_dir/ledger.sled`, opened again by [`Store::recover`].
+    sled_dir: PathBuf,
+    /// The open database; `None` while a reopen has failed (the disk still
+    /// refuses it), when every read and write says so until one succeeds.
+    trees: std::sync::RwLock<Option<Arc<Trees>>>,
+    /// How many times the database was opened again (the generations).
+    openings: std::sync::atomic::AtomicU64,
+    materials: MaterialLog,
+    blobs: BlobStore,
+    write_lock: tokio::sync::Mutex<()>,
+    /// The newest head known to be on disk (see [`Store::durable_head`]).
+    durable: std::sync::Mutex<(u64, EntryHash)>,
+    /// Whether writes are taken (see [`Store::writable`]).
+    writable: tokio::sync::watch::Sender<bool>,
+    /// What the failure that stopped writes was (for the refusals meanwhile).
+    refused: std::sync::Mutex<std::io::ErrorKind>,
+    /// Room given up to reopen the database after the disk filled up.
+    reserve: Reserve,
+}
+
+/// One opening of the sled database: its trees and its flush thread,
+/// replaced whole when the store recovers from a failed write. After a
+/// failed flush sled keeps the batch applied in memory and refuses every
+/// later write, so the only way back to what the disk holds is a new `Db`.
+pub(super) struct Trees {
+    /// Which opening this is (0 first, one more per [`Store::recover`]).
+    generation: u64,
     ledger: sled::Tree,
     payloads: sled::Tree,
     case_index: sled::Tree,
@@ -51,15 +82,48 @@ pub struct Store {
     meta: sled::Tree,
     waybills: sled::Tree,
     outbox_index: sled::Tree,
-    materials: MaterialLog,
     case_states: sled::Tree,
     checkpoints: sled::Tree,
     partner_checkpoints: sled::Tree,
-    blobs: BlobStore,
-    write_lock: tokio::sync::Mutex<()>,
-    /// The newest head known to be on disk (see [`Store::durable_head`]).
-    durable: std::sync::Mutex<(u64, EntryHash)>,
     flusher: Flusher,
+}
+
+impl Trees {
+    fn open(sled_dir: &Path, generation: u64, wait: Duration) -> Result<Self, StoreError> {
+        let db = open_db(sled_dir, wait)?;
+        let tree = |name: &'static str| {
+            db.open_tree(name)
+                .map_err(StoreError::db("failed to open tree"))
+        };
+        Ok(Self {
+            generation,
+            ledger: tree(keys::LEDGER)?,
+            payloads: tree(keys::PAYLOADS)?,
+            case_index: tree(keys::CASE_INDEX)?,
+            cases: tree(keys::CASES)?,
+            case_nos: tree(keys::CASE_NOS)?,
+            outbox: tree(keys::OUTBOX)?,
+            received: tree(keys::RECEIVED)?,
+            requests: tree(keys::REQUESTS)?,
+            meta: tree(keys::META)?,
+            waybills: tree(keys::WAYBILLS)?,
+            outbox_index: tree(keys::OUTBOX_INDEX)?,
+            case_states: tree(keys::CASE_STATES)?,
+            checkpoints: tree(keys::CHECKPOINTS)?,
+            partner_checkpoints: tree(keys::PARTNER_CHECKPOINTS)?,
+            flusher: Flusher::start(db)?,
+        })
+    }
+
+    /// Seq and hash of the ledger head of this opening.
+    fn head(&self) -> Result<(u64, EntryHash), StoreError> {
+        Ok(self
+            .meta
+            .get(keys::HEAD)
+            .map_err(StoreError::db("failed to read head"))?
+            .and_then(|v| keys::decode_head(&v))
+            .unwrap_or((0, [0; 32])))
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -68,13 +132,21 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// How long a first open waits for a lock held by a closing database.
+pub(crate) const OPEN_WAIT: Duration = Duration::from_secs(1);
+
+/// How long a reopen after a failed write waits for the failed database's
+/// last users (a commit finding out its flush failed) to let it go.
+const REOPEN_WAIT: Duration = Duration::from_secs(5);
+
 /// Opens the sled database. sled releases its lock file only when the
 /// last of its I/O threads lets go of a closed database, a moment after the
 /// store is dropped: a reopen in the same process (a node restarted in
-/// place) waits up to a second for that instead of failing. Another process
-/// holding the database still gets the error, after that second.
-pub(crate) fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+/// place, or [`Store::recover`]) waits up to `wait` for that instead of
+/// failing. Another process holding the database still gets the error,
+/// after that wait.
+pub(crate) fn open_db(path: &Path, wait: Duration) -> Result<sled::Db, StoreError> {
+    let deadline = std::time::Instant::now() + wait;
     loop {
         match sled::Config::new().path(path).open() {
             Err(sled::Error::Io(e))
@@ -95,37 +167,43 @@ impl Store {
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         let sled_dir = data_dir.join("ledger.sled");
         crate::modes::create_dir(&sled_dir)?;
-        let db = open_db(&sled_dir)?;
-        let tree = |name: &'static str| {
-            db.open_tree(name)
-                .map_err(StoreError::db("failed to open tree"))
-        };
+        let trees = Trees::open(&sled_dir, 0, OPEN_WAIT)?;
+        // Whatever the database holds when it opens is on disk.
+        let head = trees.head()?;
         let store = Self {
-            ledger: tree(keys::LEDGER)?,
-            payloads: tree(keys::PAYLOADS)?,
-            case_index: tree(keys::CASE_INDEX)?,
-            cases: tree(keys::CASES)?,
-            case_nos: tree(keys::CASE_NOS)?,
-            outbox: tree(keys::OUTBOX)?,
-            received: tree(keys::RECEIVED)?,
-            requests: tree(keys::REQUESTS)?,
-            meta: tree(keys::META)?,
-            waybills: tree(keys::WAYBILLS)?,
-            outbox_index: tree(keys::OUTBOX_INDEX)?,
+            trees: std::sync::RwLock::new(Some(Arc::new(trees))),
+            sled_dir: sled_dir.clone(),
+            openings: std::sync::atomic::AtomicU64::new(0),
             materials: MaterialLog::open(&data_dir.join("materials.log"))?,
-            case_states: tree(keys::CASE_STATES)?,
-            checkpoints: tree(keys::CHECKPOINTS)?,
-            partner_checkpoints: tree(keys::PARTNER_CHECKPOINTS)?,
             blobs: BlobStore::open(&data_dir.join("blobs"))?,
-            flusher: Flusher::start(db)?,
             write_lock: tokio::sync::Mutex::new(()),
-            durable: std::sync::Mutex::new((0, [0; 32])),
+            durable: std::sync::Mutex::new(head),
+            writable: tokio::sync::watch::Sender::new(true),
+            refused: std::sync::Mutex::new(std::io::ErrorKind::Other),
+            reserve: Reserve::new(data_dir.join("space.reserve")),
         };
+        // Without its reserve the store starts refusing writes; the node's
+        // probe puts it in place once there is room.
+        if let Err(e) = store.reserve.ensure() {
+            store.set_writable(false, Some(&e));
+        }
         // After sled has created its files, with the umask's modes.
         crate::modes::secure(data_dir, &sled_dir)?;
-        // Whatever the database holds when it opens is on disk.
-        *store.durable.lock().unwrap_or_else(|p| p.into_inner()) = store.head()?;
         Ok(store)
+    }
+
+    /// The current opening of the database, or why there is none.
+    pub(super) fn trees(&self) -> Result<Arc<Trees>, StoreError> {
+        self.trees
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| StoreError::Db {
+                action: "failed to read ledger",
+                cause: sled::Error::Io(std::io::Error::other(
+                    "the database is closed after a failed write and could not be opened again yet",
+                )),
+            })
     }
 
     /// The material blobs.
@@ -135,12 +213,7 @@ impl Store {
 
     /// Seq and hash of the ledger head (`(0, zeros)` when empty).
     pub fn head(&self) -> Result<(u64, EntryHash), StoreError> {
-        Ok(self
-            .meta
-            .get(keys::HEAD)
-            .map_err(StoreError::db("failed to read head"))?
-            .and_then(|v| keys::decode_head(&v))
-            .unwrap_or((0, [0; 32])))
+        self.trees()?.head()
     }
 
     /// Allocates the next number in a named counter (e.g. case numbers of a
@@ -149,6 +222,7 @@ impl Store {
     pub fn next_counter(&self, name: &str) -> Result<u64, StoreError> {
         let key = format!("counter/{name}");
         let next = self
+            .trees()?
             .meta
             .update_and_fetch(key.as_bytes(), |old| {
                 let n = old
@@ -162,5 +236,40 @@ impl Store {
             .and_then(|b| b.as_ref().try_into().ok())
             .map(u64::from_be_bytes)
             .unwrap_or(1))
+    }
+}
+
+/// A case record for the store's tests.
+#[cfg(test)]
+pub(crate) fn test_case(
+    id: &str,
+    side: crate::records::Side,
+    state: tongban_core::CaseState,
+) -> crate::records::CaseRecord {
+    use crate::records::{ApplicantRecord, CaseRecord};
+    CaseRecord {
+        application_id: id.into(),
+        case_no: format!("610702-20261125-{}", &id[1..]).parse().unwrap(),
+        side,
+        item_code: "GT-0001".parse().unwrap(),
+        receiving_county: "610702".parse().unwrap(),
+        home_county: "610113".parse().unwrap(),
+        delivery: "mail-applicant".parse().unwrap(),
+        applicant: ApplicantRecord::Person {
+            name: "n".into(),
+            resident_id: "11010519491231002X".parse().unwrap(),
+            phone: "13812345678".parse().unwrap(),
+            address: "a".into(),
+        },
+        materials: Vec::new(),
+        identity_check: None,
+        state,
+        created_at: String::new(),
+        accepted_at: None,
+        note: String::new(),
+        handoffs: Vec::new(),
+        review: Default::default(),
+        mail: Vec::new(),
+        closed_at: None,
     }
 }

@@ -13,7 +13,8 @@ use crate::records::{OutboxEntry, ReceivedHandoff, RequestRecord, decode};
 impl Store {
     /// Every outbox entry with its key and stored bytes, oldest first.
     pub fn outbox(&self) -> Result<Vec<(u64, OutboxEntry, Vec<u8>)>, StoreError> {
-        self.outbox
+        self.trees()?
+            .outbox
             .iter()
             .map(|kv| {
                 let (k, v) = kv.map_err(StoreError::db("failed to scan outbox"))?;
@@ -29,11 +30,13 @@ impl Store {
     }
 
     /// How many unparked outbox entries wait for `to`, counted on the
-    /// per-destination index without decoding them (metrics, at scrape time).
+    /// per-destination index without decoding them (metrics, at scrape
+    /// time); 0 while the database is closed after a failed write.
     pub fn outbox_depth(&self, to: &str) -> usize {
         let mut prefix = to.as_bytes().to_vec();
         prefix.push(b'/');
-        self.outbox_index.scan_prefix(&prefix).keys().count()
+        self.trees()
+            .map_or(0, |t| t.outbox_index.scan_prefix(&prefix).keys().count())
     }
 
     /// The oldest `limit` unparked outbox entries for `to` whose keys `skip`
@@ -48,7 +51,7 @@ impl Store {
         let mut prefix = to.as_bytes().to_vec();
         prefix.push(b'/');
         let mut out = Vec::new();
-        for kv in self.outbox_index.scan_prefix(&prefix) {
+        for kv in self.trees()?.outbox_index.scan_prefix(&prefix) {
             if out.len() >= limit {
                 break;
             }
@@ -63,6 +66,7 @@ impl Store {
                 continue;
             }
             if let Some(v) = self
+                .trees()?
                 .outbox
                 .get(key.to_be_bytes())
                 .map_err(StoreError::db("failed to read outbox"))?
@@ -79,7 +83,8 @@ impl Store {
         sender: &str,
         handoff_id: &str,
     ) -> Result<Option<ReceivedHandoff>, StoreError> {
-        self.received
+        self.trees()?
+            .received
             .get(received_key(sender, handoff_id))
             .map_err(StoreError::db("failed to read received handoff"))?
             .map(|v| decode("received", &v))
@@ -89,7 +94,8 @@ impl Store {
     /// Every received handoff as (sender county, handoff id, record), in
     /// key order: the receipts this node gave, for an audit.
     pub fn received_all(&self) -> Result<Vec<(String, String, ReceivedHandoff)>, StoreError> {
-        self.received
+        self.trees()?
+            .received
             .iter()
             .map(|kv| {
                 let (k, v) = kv.map_err(StoreError::db("failed to scan received handoffs"))?;
@@ -109,7 +115,8 @@ impl Store {
         caller: &str,
         request_id: &str,
     ) -> Result<Option<RequestRecord>, StoreError> {
-        self.requests
+        self.trees()?
+            .requests
             .get(request_key(caller, request_id))
             .map_err(StoreError::db("failed to read request record"))?
             .map(|v| decode("requests", &v))
