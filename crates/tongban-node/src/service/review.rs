@@ -229,7 +229,7 @@ impl Review for ReviewService {
             ))
             .into());
         }
-        if case.state.is_terminal() {
+        if matches!(case.state, CaseState::Denied | CaseState::Closed) {
             return Err(NodeError::Precondition(format!(
                 "case {} is {}",
                 case.case_no, case.state
@@ -388,7 +388,14 @@ impl Review for ReviewService {
         let body = EntryBody::Denied {
             reason: reason.to_owned(),
         };
-        let change = Change::new(reviewer.spiffe_id(), format!("denied: {reason}"), body)
+        let next = match case.delivery {
+            tongban_core::DeliveryMode::CollectHome => {
+                "hand it out at the home authority (review handout)"
+            }
+            _ => "mail the written denial (mail send --leg result)",
+        };
+        let detail = format!("denied: {reason}; {next}");
+        let change = Change::new(reviewer.spiffe_id(), detail, body)
             .send(Outgoing::Update(CaseEvent::Denied, Box::new(update)));
         change::save(ctx, &mut case, change, Batch::default()).await?;
         self.view(&case)
