@@ -436,6 +436,7 @@ fn envelope(
                 at: sent_at.into(),
             }),
             accepted_at: sent_at.into(),
+            commitment: None,
         })),
         materials: materials.iter().map(|(k, d)| header(k, d)).collect(),
     }

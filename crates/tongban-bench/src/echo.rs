@@ -14,7 +14,7 @@ use tongban_proto::common::v1::{CaseView, MaterialChunk};
 use tongban_proto::window::v1::window_client::WindowClient;
 use tongban_proto::window::v1::window_server::{Window, WindowServer};
 use tongban_proto::window::v1::{
-    ApplyFrame, AttachFrame, CaseRef, HandoutRequest, IntakeReceipt, ListCasesReply,
+    ApplyFrame, AttachFrame, CaseRef, CommitRequest, HandoutRequest, IntakeReceipt, ListCasesReply,
     ListCasesRequest, OverdueRequest, VerifyIdentityRequest, apply_frame,
 };
 use tonic::codegen::Bytes;
@@ -65,6 +65,12 @@ impl Window for Echo {
         Err(Status::unimplemented("echo"))
     }
     async fn resubmit(&self, _: Request<CaseRef>) -> R<CaseView> {
+        Err(Status::unimplemented("echo"))
+    }
+    async fn commit(&self, _: Request<CommitRequest>) -> R<CaseView> {
+        Err(Status::unimplemented("echo"))
+    }
+    async fn supply(&self, _: Request<Streaming<AttachFrame>>) -> R<CaseView> {
         Err(Status::unimplemented("echo"))
     }
     async fn handout(&self, _: Request<HandoutRequest>) -> R<CaseView> {

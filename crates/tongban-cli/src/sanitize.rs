@@ -71,6 +71,7 @@ pub(crate) fn case_view(c: &CaseView) -> CaseView {
         receiving_county_name,
         home_county_name,
         required_materials,
+        commitment,
     } = &mut c;
     for s in [
         case_no,
@@ -91,6 +92,18 @@ pub(crate) fn case_view(c: &CaseView) -> CaseView {
         home_county_name,
     ] {
         clean(s);
+    }
+    if let Some(c) = commitment {
+        for s in [
+            &mut c.signer,
+            &mut c.due_date,
+            &mut c.signed_at,
+            &mut c.by,
+            &mut c.fulfilled_at,
+        ] {
+            clean(s);
+        }
+        c.kinds.iter_mut().for_each(clean);
     }
     for m in required_materials {
         clean(&mut m.kind);

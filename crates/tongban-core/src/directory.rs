@@ -135,6 +135,10 @@ pub struct Item {
     /// The required materials (`[[item.material]]`).
     #[serde(rename = "material", default)]
     pub materials: Vec<MaterialSpec>,
+    /// Whether the home authority may approve while a material the
+    /// applicant committed to supply (告知承诺) has not yet arrived.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub approve_before_commitment: bool,
 }
 
 impl Item {
@@ -160,6 +164,11 @@ pub struct MaterialSpec {
     /// Whether the paper original must be mailed to the home county.
     #[serde(default)]
     pub paper: bool,
+    /// Whether the window may accept the case without it (容缺受理) when
+    /// the applicant signs a commitment to supply it by a deadline (告知承诺).
+    /// Materials not marked so can never be waived.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub waivable: bool,
 }
 
 /// An agreement: each listed county takes in the listed items for the others.
@@ -426,6 +435,10 @@ delivery = ["mail-applicant"]
 [[item.material]]
 kind = "household-register"
 name = "户口簿"
+[[item.material]]
+kind = "marriage-certificate"
+name = "结婚证"
+waivable = true
 
 [[item]]
 code = "SP-0001"
@@ -489,6 +502,12 @@ workdays = ["2026-10-10"]
             "paper defaults to false"
         );
         assert!(!hz.allows(DeliveryMode::MailWindow));
+        assert!(hz.material("marriage-certificate").unwrap().waivable);
+        assert!(
+            !hz.material("household-register").unwrap().waivable,
+            "waivable defaults to false"
+        );
+        assert!(!hz.approve_before_commitment, "defaults to false");
         assert!(d.item_str("GT-9999").is_none());
 
         assert!(d.covers(&code("610702"), &code("610113"), &item("GT-0001")));
@@ -560,7 +579,7 @@ workdays = ["2026-10-10"]
             msg.contains("calendar[0]: 2026-10-03 is both a holiday and a make-up working day"),
             "{msg}"
         );
-        assert!(msg.contains("line 59"), "{msg}");
+        assert!(msg.contains("line 63"), "{msg}");
         let none = SAMPLE.split("[[calendar]]").next().unwrap();
         let d = Directory::from_toml_str(none).unwrap();
         assert_eq!(d.calendar.years().count(), 0, "the calendar is optional");
@@ -641,6 +660,26 @@ workdays = ["2026-10-10"]
             invalid_msg("\"application-form\"", "\"id-card\""),
             "item[0].material[1].kind: duplicate material kind \"id-card\""
         );
+    }
+
+    #[test]
+    fn a_misspelt_waiver_key_is_refused_at_load() {
+        let err = broken("waivable = true", "waiveable = true");
+        let DirectoryError::Parse(msg) = err else {
+            panic!("{err:?}")
+        };
+        assert!(msg.contains("unknown field `waiveable`"), "{msg}");
+        assert!(msg.contains("waivable"), "names the expected keys: {msg}");
+        // On the item rather than a material.
+        let err = broken("promised_days = 10", "promised_days = 10\nwaivable = true");
+        let DirectoryError::Parse(msg) = err else {
+            panic!("{err:?}")
+        };
+        assert!(msg.contains("unknown field `waivable`"), "{msg}");
+        assert!(matches!(
+            broken("waivable = true", "waivable = \"yes\""),
+            DirectoryError::Parse(_)
+        ));
     }
 
     #[test]

@@ -114,6 +114,26 @@ pub enum EntryBody {
         /// Materials handed over.
         materials: Vec<MaterialFact>,
     },
+    /// The applicant signed a commitment (告知承诺) to supply missing
+    /// waivable materials by a deadline; the window may accept without them.
+    #[serde(rename = "case.commitment-signed")]
+    CommitmentSigned {
+        /// Name of the person who signed.
+        signer: String,
+        /// The committed material kinds.
+        kinds: Vec<String>,
+        /// The deadline, `YYYY-MM-DD`.
+        due_date: String,
+    },
+    /// Committed materials were supplied after acceptance (sent by the
+    /// window, taken in at home).
+    #[serde(rename = "case.commitment-supplied")]
+    CommitmentSupplied {
+        /// Materials supplied.
+        materials: Vec<MaterialFact>,
+        /// Committed kinds still outstanding (empty: fulfilled).
+        outstanding: Vec<String>,
+    },
     /// The window sent the supplement of a correction request.
     #[serde(rename = "case.resubmitted")]
     CaseResubmitted {
@@ -277,6 +297,8 @@ impl EntryBody {
             Self::CaseAttached { .. } => "case.attached",
             Self::IdentityVerified { .. } => "case.identity-verified",
             Self::CaseAccepted { .. } => "case.accepted",
+            Self::CommitmentSigned { .. } => "case.commitment-signed",
+            Self::CommitmentSupplied { .. } => "case.commitment-supplied",
             Self::CaseResubmitted { .. } => "case.resubmitted",
             Self::CaseClosed { .. } => "case.closed",
             Self::HandoffReceipted { .. } => "handoff.receipted",
@@ -452,6 +474,15 @@ mod tests {
         for body in [
             EntryBody::HandoffReceived,
             EntryBody::SupplementTaken,
+            EntryBody::CommitmentSigned {
+                signer: "张三".into(),
+                kinds: vec!["marriage-certificate".into()],
+                due_date: "2026-10-09".into(),
+            },
+            EntryBody::CommitmentSupplied {
+                materials: Vec::new(),
+                outstanding: Vec::new(),
+            },
             EntryBody::HandoffReceipted {
                 handoff_id: "h".into(),
                 to: "610113".parse().unwrap(),

@@ -270,6 +270,7 @@ mod tests {
             review: Default::default(),
             mail: Vec::new(),
             closed_at: None,
+            commitment: None,
         }
     }
 

@@ -25,6 +25,8 @@ fn kind_label(kind: &str) -> Option<&'static str> {
         "case.identity-verified" => "身份核验 · identity verified",
         "case.accepted" => "窗口受理 · accepted at the window",
         "case.resubmitted" => "提交补正 · supplement sent",
+        "case.commitment-signed" => "告知承诺 · commitment signed",
+        "case.commitment-supplied" => "承诺补交 · committed materials supplied",
         "case.closed" => "办结 · handed out, closed",
         "handoff.receipted" => "收到回执 · signed receipt held",
         "handoff.refused" => "被拒收 · handoff refused",

@@ -74,6 +74,23 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
                 .map_err(status_error)?
                 .into_inner()
         }
+        WindowCommand::Supply { case, materials: m } => {
+            let files = materials(&m)?;
+            let first = AttachFrame {
+                frame: Some(attach_frame::Frame::Header(AttachHeader {
+                    case_no: case,
+                    materials: files.iter().map(|f| f.header.clone()).collect(),
+                })),
+            };
+            let stream = upload(first, files, |c| AttachFrame {
+                frame: Some(attach_frame::Frame::Chunk(c)),
+            });
+            client
+                .supply(stream)
+                .await
+                .map_err(status_error)?
+                .into_inner()
+        }
         WindowCommand::VerifyIdentity { case, method } => client
             .verify_identity(VerifyIdentityRequest {
                 case_no: case,
@@ -82,7 +99,23 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
             .await
             .map_err(status_error)?
             .into_inner(),
-        WindowCommand::Accept { case } => {
+        WindowCommand::Accept {
+            case,
+            commitment_signer,
+            commitment_kinds,
+            commitment_days,
+        } => {
+            if let Some(signer) = commitment_signer {
+                client
+                    .commit(CommitRequest {
+                        case_no: case.clone(),
+                        signer,
+                        kinds: commitment_kinds,
+                        days: commitment_days.unwrap_or_default(),
+                    })
+                    .await
+                    .map_err(status_error)?;
+            }
             let receipt = client
                 .accept(CaseRef { case_no: case })
                 .await

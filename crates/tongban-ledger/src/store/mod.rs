@@ -194,5 +194,6 @@ pub(crate) fn test_case(
         review: Default::default(),
         mail: Vec::new(),
         closed_at: None,
+        commitment: None,
     }
 }

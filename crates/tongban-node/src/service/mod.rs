@@ -171,6 +171,18 @@ pub(crate) fn overdue(ctx: &Ctx, side: Side) -> Result<Vec<CaseView>, NodeError>
             ));
             weight = -left;
         }
+        if let Some(c) = &case.commitment
+            && c.fulfilled_at.is_none()
+            && let Some(due) = flow::parse_date(&c.due_date)
+            && due < today
+        {
+            reasons.push(format!(
+                "committed materials ({}) were due {} (告知承诺)",
+                c.kinds.join(", "),
+                c.due_date
+            ));
+            weight = weight.max((today - due).whole_days());
+        }
         for leg in &case.mail {
             if matches!(leg.status.as_str(), "delivered" | "returned" | "lost") {
                 continue;

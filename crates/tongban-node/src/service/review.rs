@@ -289,6 +289,22 @@ impl Review for ReviewService {
             ))
             .into());
         }
+        if let Some(c) = &case.commitment
+            && c.fulfilled_at.is_none()
+            && !ctx
+                .directory
+                .item(&case.item_code)
+                .is_some_and(|i| i.approve_before_commitment)
+        {
+            return Err(NodeError::Precondition(format!(
+                "case {}: the committed materials ({}) have not arrived (due {}); item {} is not approved before they do",
+                case.case_no,
+                c.kinds.join(", "),
+                c.due_date,
+                case.item_code
+            ))
+            .into());
+        }
         let mut result = header.result.ok_or_else(|| {
             NodeError::Invalid("approval needs the result document (--result PATH)".into())
         })?;

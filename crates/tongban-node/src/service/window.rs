@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tongban_core::{CaseNo, CaseState, ItemCode, window_state};
 use tongban_ledger::entries::facts;
-use tongban_ledger::{Batch, CaseRecord, EntryBody, IdentityCheckRecord, Side};
+use tongban_ledger::{Batch, CaseRecord, CommitmentRecord, EntryBody, IdentityCheckRecord, Side};
 use tongban_proto::common::v1::{CaseView, IdentityCheck, MaterialChunk, MaterialHeader};
 use tongban_proto::federation::v1::{Application, Supplement};
 use tongban_proto::window::v1::window_server::Window;
@@ -18,7 +18,7 @@ use crate::change::{self, Change, Outgoing};
 use crate::ctx::Ctx;
 use crate::ingest::{Ingest, Ingested};
 use crate::locks::CaseGuard;
-use crate::{NodeError, validate, view};
+use crate::{NodeError, flow, validate, view};
 
 pub(crate) struct WindowService {
     ctx: Arc<Ctx>,
@@ -186,6 +186,7 @@ impl Window for WindowService {
             review: Default::default(),
             mail: Vec::new(),
             closed_at: None,
+            commitment: None,
         };
         let missing = view::missing(&ctx.directory, &case);
         case.state = window_state(missing.is_empty(), false);
@@ -271,8 +272,17 @@ impl Window for WindowService {
         merge(&mut case.materials, ingested.materials.clone());
         let missing = view::missing(&ctx.directory, &case);
         if case.state != CaseState::CorrectionRequested {
-            case.state = window_state(missing.is_empty(), case.identity_check.is_some());
-            case.note = window_note(&missing, case.identity_check.is_some());
+            // A committed material brought in before acceptance is no longer
+            // committed.
+            if let Some(c) = &mut case.commitment {
+                c.kinds.retain(|k| !kinds.contains(k));
+                if c.kinds.is_empty() {
+                    case.commitment = None;
+                }
+            }
+            let open = view::uncommitted(&ctx.directory, &case);
+            case.state = window_state(open.is_empty(), case.identity_check.is_some());
+            case.note = window_note(&open, case.identity_check.is_some());
         } else {
             if let Some(open) = case.review.corrections.last_mut() {
                 for kind in &kinds {
@@ -329,9 +339,9 @@ impl Window for WindowService {
             by: clerk.spiffe_id(),
             at: self.ctx.clock.now_rfc3339(),
         });
-        let missing = view::missing(&self.ctx.directory, &case);
-        case.state = window_state(missing.is_empty(), true);
-        case.note = window_note(&missing, true);
+        let open = view::uncommitted(&self.ctx.directory, &case);
+        case.state = window_state(open.is_empty(), true);
+        case.note = window_note(&open, true);
         let body = EntryBody::IdentityVerified {
             method: method.to_owned(),
         };
@@ -378,6 +388,7 @@ impl Window for WindowService {
                 at: c.at.clone(),
             }),
             accepted_at: now.clone(),
+            commitment: case.commitment.as_ref().map(view::commitment_pb),
         };
         case.state = CaseState::Queued;
         case.accepted_at = Some(now.clone());
@@ -468,10 +479,184 @@ impl Window for WindowService {
         };
         let supplement = Supplement {
             resubmitted_at: now,
+            fulfils_commitment: false,
         };
         let change = Change::new(clerk.spiffe_id(), detail, body)
             .send(Outgoing::Supplement(supplement, supplied));
         change::save(ctx, &mut case, change, Batch::default()).await?;
+        Ok(Response::new(self.view(&case)?))
+    }
+
+    async fn commit(&self, req: Request<CommitRequest>) -> Result<Response<CaseView>, Status> {
+        let clerk = caller(&req)?;
+        let ctx = &self.ctx;
+        let req = req.into_inner();
+        let (_lock, mut case) = self.locked(&req.case_no).await?;
+        if !matches!(
+            case.state,
+            CaseState::CorrectionAtWindow | CaseState::ReadyAtWindow
+        ) {
+            return Err(NodeError::Precondition(format!(
+                "case {} is {}; a commitment (告知承诺) is signed before acceptance",
+                case.case_no, case.state
+            ))
+            .into());
+        }
+        let item = ctx.directory.item(&case.item_code).ok_or_else(|| {
+            NodeError::Precondition(format!(
+                "item {} is no longer in the catalogue",
+                case.item_code
+            ))
+        })?;
+        let missing = view::missing(&ctx.directory, &case);
+        let today = ctx.clock.today();
+        let calendar = &ctx.directory.calendar;
+        let signed = tongban_core::commitment::check(
+            item,
+            &missing,
+            &req.signer,
+            &req.kinds,
+            req.days,
+            today,
+            calendar,
+        )
+        .map_err(|e| NodeError::Invalid(e.to_string()))?;
+        let due_date = flow::format_date(signed.due);
+        let calendar_note = flow::calendar_note(calendar, "deadline", today, signed.due);
+        case.commitment = Some(CommitmentRecord {
+            signer: signed.signer.clone(),
+            kinds: signed.kinds.clone(),
+            due_date: due_date.clone(),
+            signed_at: ctx.clock.now_rfc3339(),
+            by: clerk.spiffe_id(),
+            fulfilled_at: None,
+        });
+        let open = view::uncommitted(&ctx.directory, &case);
+        case.state = window_state(open.is_empty(), case.identity_check.is_some());
+        case.note = window_note(&open, case.identity_check.is_some());
+        let detail = format!(
+            "commitment (告知承诺) signed: {} to be supplied by {due_date}{calendar_note}",
+            signed.kinds.join(", ")
+        );
+        let body = EntryBody::CommitmentSigned {
+            signer: signed.signer,
+            kinds: signed.kinds,
+            due_date,
+        };
+        let note = case.note.clone();
+        let change = Change::new(clerk.spiffe_id(), detail, body).note(note);
+        change::save(ctx, &mut case, change, Batch::default()).await?;
+        Ok(Response::new(self.view(&case)?))
+    }
+
+    async fn supply(
+        &self,
+        req: Request<Streaming<AttachFrame>>,
+    ) -> Result<Response<CaseView>, Status> {
+        let clerk = caller(&req)?;
+        let ctx = &self.ctx;
+        let mut stream = req.into_inner();
+        let header = match stream.message().await? {
+            Some(AttachFrame {
+                frame: Some(attach_frame::Frame::Header(h)),
+            }) => h,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "the first frame must be the attach header",
+                ));
+            }
+        };
+        let (_lock, mut case) = self.locked(&header.case_no).await?;
+        let outstanding: Vec<String> = match &case.commitment {
+            Some(c) if c.fulfilled_at.is_none() => c
+                .kinds
+                .iter()
+                .filter(|k| !case.materials.iter().any(|m| &m.kind == *k))
+                .cloned()
+                .collect(),
+            _ => {
+                return Err(NodeError::Precondition(format!(
+                    "case {} has no open commitment (告知承诺) to supply materials for",
+                    case.case_no
+                ))
+                .into());
+            }
+        };
+        if !matches!(
+            case.state,
+            CaseState::Queued
+                | CaseState::HandedOff
+                | CaseState::UnderReview
+                | CaseState::CorrectionRequested
+        ) {
+            return Err(NodeError::Precondition(format!(
+                "case {} is {}; committed materials are supplied after acceptance and before the decision (before acceptance: window attach)",
+                case.case_no, case.state
+            ))
+            .into());
+        }
+        if header.materials.is_empty() {
+            return Err(NodeError::Invalid("supply needs at least one material".into()).into());
+        }
+        if let Some(h) = header
+            .materials
+            .iter()
+            .find(|h| !outstanding.contains(&h.kind))
+        {
+            return Err(NodeError::Invalid(format!(
+                "material {:?} is not a committed material still outstanding for case {} (outstanding: {})",
+                h.kind,
+                case.case_no,
+                outstanding.join(", ")
+            ))
+            .into());
+        }
+        let item = ctx.directory.item(&case.item_code).ok_or_else(|| {
+            NodeError::Precondition(format!(
+                "item {} is no longer in the catalogue",
+                case.item_code
+            ))
+        })?;
+        let kept: u64 = case.materials.iter().map(|m| m.size).sum();
+        validate::materials(item, &header.materials, &ctx.limits, kept)?;
+        let ingested = receive(ctx, header.materials, &mut stream, |f| match f.frame {
+            Some(attach_frame::Frame::Chunk(c)) => Some(c),
+            _ => None,
+        })
+        .await?;
+        let kinds: Vec<String> = ingested.materials.iter().map(|m| m.kind.clone()).collect();
+        merge(&mut case.materials, ingested.materials.clone());
+        let left: Vec<String> = outstanding
+            .into_iter()
+            .filter(|k| !kinds.contains(k))
+            .collect();
+        let now = ctx.clock.now_rfc3339();
+        let mut detail = format!(
+            "committed materials ({}) supplied and queued to {}",
+            kinds.join(", "),
+            case.home_county
+        );
+        if left.is_empty() {
+            if let Some(c) = &mut case.commitment {
+                c.fulfilled_at = Some(now.clone());
+            }
+            detail.push_str("; commitment fulfilled");
+        } else {
+            detail.push_str(&format!("; still outstanding: {}", left.join(", ")));
+        }
+        let body = EntryBody::CommitmentSupplied {
+            materials: facts(&ingested.materials),
+            outstanding: left,
+        };
+        let supplement = Supplement {
+            resubmitted_at: now,
+            fulfils_commitment: true,
+        };
+        let change = Change::new(clerk.spiffe_id(), detail, body)
+            .send(Outgoing::Supplement(supplement, ingested.materials.clone()));
+        let mut batch = Batch::default();
+        batch.keep_blobs(ingested.blobs);
+        change::save(ctx, &mut case, change, batch).await?;
         Ok(Response::new(self.view(&case)?))
     }
 
