@@ -437,6 +437,7 @@ fn envelope(
             }),
             accepted_at: sent_at.into(),
             commitment: None,
+            consultation: None,
         })),
         materials: materials.iter().map(|(k, d)| header(k, d)).collect(),
     }

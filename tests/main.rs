@@ -8,6 +8,7 @@ mod audit;
 mod authority;
 mod cli;
 mod commitment;
+mod consultation;
 mod delivery;
 mod foundation;
 mod handoff;

@@ -492,6 +492,24 @@ pub(crate) enum WindowCommand {
         #[arg(long, allow_negative_numbers = true, requires = "commitment_signer")]
         commitment_days: Option<i64>,
     },
+    /// Record the video consultation with the home authority (异地视频会商)
+    /// that items taken in by video consultation need before acceptance.
+    #[command(
+        after_help = "Example: tongban window consult 610702-20261201-1 --at 2026-12-01T10:00:00+08:00 --reviewer spiffe://shaanxi.tongban/county/610113/reviewer/li --outcome \"materials agreed; storage plan to follow\""
+    )]
+    Consult {
+        /// Case number.
+        case: String,
+        /// When it took place (RFC 3339).
+        #[arg(long)]
+        at: String,
+        /// The home authority's reviewer: a SPIFFE ID or a name.
+        #[arg(long)]
+        reviewer: String,
+        /// What was agreed.
+        #[arg(long)]
+        outcome: String,
+    },
     /// Deliver committed materials (告知承诺) after acceptance; they go to the
     /// home authority at once.
     #[command(

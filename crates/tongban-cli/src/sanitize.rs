@@ -72,6 +72,7 @@ pub(crate) fn case_view(c: &CaseView) -> CaseView {
         home_county_name,
         required_materials,
         commitment,
+        consultation,
     } = &mut c;
     for s in [
         case_no,
@@ -104,6 +105,16 @@ pub(crate) fn case_view(c: &CaseView) -> CaseView {
             clean(s);
         }
         c.kinds.iter_mut().for_each(clean);
+    }
+    if let Some(v) = consultation {
+        for s in [
+            &mut v.at,
+            &mut v.reviewer,
+            &mut v.outcome,
+            &mut v.recorded_by,
+        ] {
+            clean(s);
+        }
     }
     for m in required_materials {
         clean(&mut m.kind);

@@ -135,6 +135,11 @@ pub struct Item {
     /// The required materials (`[[item.material]]`).
     #[serde(rename = "material", default)]
     pub materials: Vec<MaterialSpec>,
+    /// How the window takes the application in: at the counter, or (for
+    /// complex items) only after a video consultation with the home
+    /// authority (异地视频会商, seed L2968-2970).
+    #[serde(default, skip_serializing_if = "IntakeMode::is_counter")]
+    pub intake: IntakeMode,
     /// Whether the home authority may approve while a material the
     /// applicant committed to supply (告知承诺) has not yet arrived.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -150,6 +155,38 @@ impl Item {
     /// Whether the result may be delivered this way.
     pub fn allows(&self, mode: DeliveryMode) -> bool {
         self.delivery.contains(&mode)
+    }
+}
+
+/// How a window takes in an item's applications (商州's routing rule).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IntakeMode {
+    /// Simple items: the clerk takes the materials in (代收代审).
+    #[default]
+    Counter,
+    /// Complex items: the clerk records a video consultation with the home
+    /// authority before the case can be accepted (异地视频会商方式收件).
+    VideoConsultation,
+}
+
+impl IntakeMode {
+    /// The name as in `federation.toml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Counter => "counter",
+            Self::VideoConsultation => "video-consultation",
+        }
+    }
+
+    fn is_counter(&self) -> bool {
+        *self == Self::Counter
+    }
+}
+
+impl fmt::Display for IntakeMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -446,6 +483,7 @@ name = "食品经营许可"
 category = "商事登记"
 promised_days = 15
 delivery = ["mail-window", "collect-home"]
+intake = "video-consultation"
 
 [[agreement]]
 counties = ["610702", "610113"]
@@ -508,6 +546,11 @@ workdays = ["2026-10-10"]
             "waivable defaults to false"
         );
         assert!(!hz.approve_before_commitment, "defaults to false");
+        assert_eq!(hz.intake, IntakeMode::Counter, "defaults to counter");
+        assert_eq!(
+            d.item_str("SP-0001").unwrap().intake,
+            IntakeMode::VideoConsultation
+        );
         assert!(d.item_str("GT-9999").is_none());
 
         assert!(d.covers(&code("610702"), &code("610113"), &item("GT-0001")));
@@ -579,7 +622,7 @@ workdays = ["2026-10-10"]
             msg.contains("calendar[0]: 2026-10-03 is both a holiday and a make-up working day"),
             "{msg}"
         );
-        assert!(msg.contains("line 63"), "{msg}");
+        assert!(msg.contains("line 64"), "{msg}");
         let none = SAMPLE.split("[[calendar]]").next().unwrap();
         let d = Directory::from_toml_str(none).unwrap();
         assert_eq!(d.calendar.years().count(), 0, "the calendar is optional");
@@ -680,6 +723,19 @@ workdays = ["2026-10-10"]
             broken("waivable = true", "waivable = \"yes\""),
             DirectoryError::Parse(_)
         ));
+    }
+
+    #[test]
+    fn an_unknown_intake_mode_is_refused_at_load() {
+        let err = broken("intake = \"video-consultation\"", "intake = \"phone\"");
+        let DirectoryError::Parse(msg) = err else {
+            panic!("{err:?}")
+        };
+        assert!(msg.contains("unknown variant `phone`"), "{msg}");
+        assert!(
+            msg.contains("`counter`") && msg.contains("`video-consultation`"),
+            "names the modes: {msg}"
+        );
     }
 
     #[test]

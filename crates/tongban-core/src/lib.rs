@@ -29,7 +29,7 @@ pub use codes::{
 };
 pub use commitment::{Commitment, CommitmentError};
 pub use directory::{
-    Agreement, County, DeliveryMode, Directory, DirectoryError, Item, MaterialSpec,
+    Agreement, County, DeliveryMode, Directory, DirectoryError, IntakeMode, Item, MaterialSpec,
 };
 pub use event::{CaseEvent, UnknownEvent};
 pub use limits::{DEFAULT_MAX_CASE_BYTES, DEFAULT_MAX_MATERIAL_BYTES};

@@ -125,6 +125,17 @@ pub enum EntryBody {
         /// The deadline, `YYYY-MM-DD`.
         due_date: String,
     },
+    /// The clerk recorded the video consultation with the home authority
+    /// at intake (异地视频会商).
+    #[serde(rename = "case.video-consultation")]
+    ConsultationRecorded {
+        /// RFC 3339 time it took place.
+        at: String,
+        /// The home authority's reviewer.
+        reviewer: String,
+        /// What was agreed.
+        outcome: String,
+    },
     /// Committed materials were supplied after acceptance (sent by the
     /// window, taken in at home).
     #[serde(rename = "case.commitment-supplied")]
@@ -299,6 +310,7 @@ impl EntryBody {
             Self::CaseAccepted { .. } => "case.accepted",
             Self::CommitmentSigned { .. } => "case.commitment-signed",
             Self::CommitmentSupplied { .. } => "case.commitment-supplied",
+            Self::ConsultationRecorded { .. } => "case.video-consultation",
             Self::CaseResubmitted { .. } => "case.resubmitted",
             Self::CaseClosed { .. } => "case.closed",
             Self::HandoffReceipted { .. } => "handoff.receipted",
@@ -482,6 +494,11 @@ mod tests {
             EntryBody::CommitmentSupplied {
                 materials: Vec::new(),
                 outstanding: Vec::new(),
+            },
+            EntryBody::ConsultationRecorded {
+                at: "2026-12-01T09:00:00+08:00".into(),
+                reviewer: "李审".into(),
+                outcome: "materials agreed".into(),
             },
             EntryBody::HandoffReceipted {
                 handoff_id: "h".into(),

@@ -185,6 +185,22 @@ pub struct CaseRecord {
     /// if the case is accepted under one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commitment: Option<CommitmentRecord>,
+    /// The video consultation held at intake (异地视频会商), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consultation: Option<ConsultationRecord>,
+}
+
+/// A video consultation with the home authority at intake.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsultationRecord {
+    /// RFC 3339 time it took place.
+    pub at: String,
+    /// The home authority's reviewer (SPIFFE ID or name).
+    pub reviewer: String,
+    /// What was agreed.
+    pub outcome: String,
+    /// SPIFFE ID of the clerk who recorded it.
+    pub recorded_by: String,
 }
 
 /// A commitment signed at the window (告知承诺), as both nodes hold it.

@@ -271,6 +271,7 @@ mod tests {
             mail: Vec::new(),
             closed_at: None,
             commitment: None,
+            consultation: None,
         }
     }
 

@@ -200,7 +200,18 @@ pub(crate) fn case_view(
             })
             .unwrap_or_default(),
         commitment: case.commitment.as_ref().map(commitment_pb),
+        consultation: case.consultation.as_ref().map(consultation_pb),
     })
+}
+
+/// A video consultation as sent on the wire.
+pub(crate) fn consultation_pb(c: &tongban_ledger::ConsultationRecord) -> pb::Consultation {
+    pb::Consultation {
+        at: c.at.clone(),
+        reviewer: c.reviewer.clone(),
+        outcome: c.outcome.clone(),
+        recorded_by: c.recorded_by.clone(),
+    }
 }
 
 /// A county's name from the directory, empty if it has none there.

@@ -27,6 +27,7 @@ fn kind_label(kind: &str) -> Option<&'static str> {
         "case.resubmitted" => "提交补正 · supplement sent",
         "case.commitment-signed" => "告知承诺 · commitment signed",
         "case.commitment-supplied" => "承诺补交 · committed materials supplied",
+        "case.video-consultation" => "视频会商 · video consultation at intake",
         "case.closed" => "办结 · handed out, closed",
         "handoff.receipted" => "收到回执 · signed receipt held",
         "handoff.refused" => "被拒收 · handoff refused",

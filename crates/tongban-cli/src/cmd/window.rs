@@ -74,6 +74,21 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
                 .map_err(status_error)?
                 .into_inner()
         }
+        WindowCommand::Consult {
+            case,
+            at,
+            reviewer,
+            outcome,
+        } => client
+            .consult(ConsultRequest {
+                case_no: case,
+                at,
+                reviewer,
+                outcome,
+            })
+            .await
+            .map_err(status_error)?
+            .into_inner(),
         WindowCommand::Supply { case, materials: m } => {
             let files = materials(&m)?;
             let first = AttachFrame {

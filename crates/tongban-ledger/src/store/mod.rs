@@ -195,5 +195,6 @@ pub(crate) fn test_case(
         mail: Vec::new(),
         closed_at: None,
         commitment: None,
+        consultation: None,
     }
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use tongban_core::{CaseNo, CaseState, ItemCode, window_state};
 use tongban_ledger::entries::facts;
-use tongban_ledger::{Batch, CaseRecord, CommitmentRecord, EntryBody, IdentityCheckRecord, Side};
+use tongban_ledger::{
+    Batch, CaseRecord, CommitmentRecord, ConsultationRecord, EntryBody, IdentityCheckRecord, Side,
+};
 use tongban_proto::common::v1::{CaseView, IdentityCheck, MaterialChunk, MaterialHeader};
 use tongban_proto::federation::v1::{Application, Supplement};
 use tongban_proto::window::v1::window_server::Window;
@@ -187,6 +189,7 @@ impl Window for WindowService {
             mail: Vec::new(),
             closed_at: None,
             commitment: None,
+            consultation: None,
         };
         let missing = view::missing(&ctx.directory, &case);
         case.state = window_state(missing.is_empty(), false);
@@ -377,6 +380,17 @@ impl Window for WindowService {
                 .into());
             }
         }
+        let needs_consultation = ctx
+            .directory
+            .item(&case.item_code)
+            .is_some_and(|i| i.intake == tongban_core::IntakeMode::VideoConsultation);
+        if needs_consultation && case.consultation.is_none() {
+            return Err(NodeError::Precondition(format!(
+                "case {}: item {} is taken in by video consultation with the home authority (异地视频会商); record it first (window consult)",
+                case.case_no, case.item_code
+            ))
+            .into());
+        }
         let now = ctx.clock.now_rfc3339();
         let application = Application {
             item_code: case.item_code.to_string(),
@@ -389,6 +403,7 @@ impl Window for WindowService {
             }),
             accepted_at: now.clone(),
             commitment: case.commitment.as_ref().map(view::commitment_pb),
+            consultation: case.consultation.as_ref().map(view::consultation_pb),
         };
         case.state = CaseState::Queued;
         case.accepted_at = Some(now.clone());
@@ -542,6 +557,68 @@ impl Window for WindowService {
             signer: signed.signer,
             kinds: signed.kinds,
             due_date,
+        };
+        let note = case.note.clone();
+        let change = Change::new(clerk.spiffe_id(), detail, body).note(note);
+        change::save(ctx, &mut case, change, Batch::default()).await?;
+        Ok(Response::new(self.view(&case)?))
+    }
+
+    async fn consult(&self, req: Request<ConsultRequest>) -> Result<Response<CaseView>, Status> {
+        let clerk = caller(&req)?;
+        let ctx = &self.ctx;
+        let req = req.into_inner();
+        let at = time::OffsetDateTime::parse(
+            req.at.trim(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .map_err(|e| {
+            NodeError::Invalid(format!("at: {:?} is not an RFC 3339 time: {e}", req.at))
+        })?;
+        if at > ctx.clock.now() {
+            return Err(NodeError::Invalid(format!(
+                "at: {} is in the future; record a consultation once it has taken place",
+                req.at.trim()
+            ))
+            .into());
+        }
+        let reviewer = validate::text("reviewer", &req.reviewer, validate::SHORT_CHARS)?;
+        let outcome = validate::text("outcome", &req.outcome, validate::REASON_CHARS)?;
+        let (_lock, mut case) = self.locked(&req.case_no).await?;
+        if !matches!(
+            case.state,
+            CaseState::CorrectionAtWindow | CaseState::ReadyAtWindow
+        ) {
+            return Err(NodeError::Precondition(format!(
+                "case {} is {}; the video consultation is held at intake, before acceptance",
+                case.case_no, case.state
+            ))
+            .into());
+        }
+        let needs = ctx
+            .directory
+            .item(&case.item_code)
+            .is_some_and(|i| i.intake == tongban_core::IntakeMode::VideoConsultation);
+        if !needs {
+            return Err(NodeError::Precondition(format!(
+                "item {} is taken in at the counter; it has no video consultation at intake",
+                case.item_code
+            ))
+            .into());
+        }
+        let at = crate::clock::rfc3339(at);
+        case.consultation = Some(ConsultationRecord {
+            at: at.clone(),
+            reviewer: reviewer.clone(),
+            outcome: outcome.clone(),
+            recorded_by: clerk.spiffe_id(),
+        });
+        let detail =
+            format!("video consultation (异地视频会商) at {at} with {reviewer}: {outcome}");
+        let body = EntryBody::ConsultationRecorded {
+            at,
+            reviewer,
+            outcome,
         };
         let note = case.note.clone();
         let change = Change::new(clerk.spiffe_id(), detail, body).note(note);

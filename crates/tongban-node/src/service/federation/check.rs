@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use tongban_core::{CaseEvent, MailLeg, MailStatus, Report};
 use tongban_core::{CaseNo, CaseState, CountyCode, ItemCode};
 use tongban_ledger::records::hex;
-use tongban_ledger::{CaseRecord, CommitmentRecord, IdentityCheckRecord, Side};
+use tongban_ledger::{CaseRecord, CommitmentRecord, ConsultationRecord, IdentityCheckRecord, Side};
 use tongban_pki::Principal;
 use tongban_proto::common::v1::SignedCheckpoint;
 use tongban_proto::federation::v1::refusal::Code;
@@ -132,6 +132,33 @@ impl FederationService {
                     .filter(|m| !envelope.materials.iter().any(|h| h.kind == m.kind))
                     .map(|m| m.kind.as_str())
                     .collect();
+                let consultation = app
+                    .consultation
+                    .take()
+                    .map(|c| {
+                        Ok::<_, NodeError>(ConsultationRecord {
+                            at: c.at,
+                            reviewer: validate::text(
+                                "consultation reviewer",
+                                &c.reviewer,
+                                validate::SHORT_CHARS,
+                            )?,
+                            outcome: validate::text(
+                                "consultation outcome",
+                                &c.outcome,
+                                validate::REASON_CHARS,
+                            )?,
+                            recorded_by: c.recorded_by,
+                        })
+                    })
+                    .transpose()?;
+                if item.intake == tongban_core::IntakeMode::VideoConsultation
+                    && consultation.is_none()
+                {
+                    return Err(NodeError::Invalid(format!(
+                        "item {item_code} is taken in by video consultation, and the application records none"
+                    )));
+                }
                 // 容缺受理: only waivable materials under a commitment may be missing.
                 let commitment = commitment_of(item, app.commitment.take())?;
                 let uncovered: Vec<&str> = missing
@@ -178,6 +205,7 @@ impl FederationService {
                     mail: Vec::new(),
                     closed_at: None,
                     commitment,
+                    consultation,
                 }))
             }
             Some(Body::Supplement(supplement)) => {
