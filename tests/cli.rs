@@ -592,3 +592,76 @@ async fn a_command_repeated_with_its_request_id_is_applied_once() {
     bad.push(&profile_path);
     exits(2, &bad, &[], "expected a UUID").await;
 }
+
+#[tokio::test]
+async fn window_accept_records_a_commitment_from_the_command_line() {
+    let cluster = Cluster::start().await;
+    let clerk_profile = profile(&cluster, HANTAI, "clerk", clerk(HANTAI, "wang"));
+    let mut window = cluster.window(HANTAI).await;
+    let materials: Vec<_> = gt_materials()
+        .into_iter()
+        .filter(|(k, _)| *k != "premises-proof")
+        .collect();
+    let case = apply(
+        &mut window,
+        "GT-0001",
+        YANTA,
+        "mail-applicant",
+        person(),
+        &materials,
+    )
+    .await
+    .expect("apply");
+    let case_no = case.case_no.as_str();
+    window
+        .verify_identity(tongban_proto::window::v1::VerifyIdentityRequest {
+            request_id: String::new(),
+            case_no: case_no.into(),
+            method: "face".into(),
+        })
+        .await
+        .expect("verify identity");
+    let p = clerk_profile.as_path();
+    let accept = |days: &'static str| {
+        vec![
+            "window",
+            "accept",
+            case_no,
+            "--commitment-signer",
+            "张三",
+            "--commitment-kinds",
+            "premises-proof",
+            "--commitment-days",
+            days,
+            "--profile",
+            p.to_str().unwrap(),
+        ]
+    };
+    exits(1, &accept("0"), &[], "deadline today").await;
+    exits(1, &accept("-1"), &[], "deadline in the past").await;
+    let mut partial = accept("3");
+    partial.truncate(5);
+    partial.extend(["--profile", p.to_str().unwrap()]);
+    exits(2, &partial, &[], "--commitment-kinds").await;
+    let receipt = json(
+        &clerk_profile,
+        &[
+            "window",
+            "accept",
+            case_no,
+            "--commitment-signer",
+            "张三",
+            "--commitment-kinds",
+            "premises-proof",
+            "--commitment-days",
+            "3",
+        ],
+    )
+    .await;
+    assert_eq!(receipt["case"]["state"], "QUEUED");
+    assert_every_field(
+        &receipt["case"]["commitment"],
+        ".tongban.common.v1.Commitment",
+    );
+    assert_eq!(receipt["case"]["commitment"]["kinds"][0], "premises-proof");
+}

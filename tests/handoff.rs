@@ -443,6 +443,8 @@ fn envelope(
                 at: sent_at.into(),
             }),
             accepted_at: sent_at.into(),
+            commitment: None,
+            consultation: None,
         })),
         materials: materials.iter().map(|(k, d)| header(k, d)).collect(),
     }

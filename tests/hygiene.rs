@@ -318,6 +318,8 @@ fn envelope(case_no: &str, applicant: Applicant, materials: &[(&str, Vec<u8>)]) 
                 at: at.into(),
             }),
             accepted_at: at.into(),
+            commitment: None,
+            consultation: None,
         })),
         materials: materials.iter().map(|(k, d)| header(k, d)).collect(),
     }

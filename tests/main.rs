@@ -7,6 +7,8 @@ mod support;
 mod audit;
 mod authority;
 mod cli;
+mod commitment;
+mod consultation;
 mod decoding;
 mod delivery;
 mod durability;

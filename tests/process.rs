@@ -198,6 +198,49 @@ fn directory(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
 }
 
 #[test]
+fn waivers_and_intake_modes_are_checked_when_the_directory_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = include_str!("../examples/federation.toml");
+    for (from, to, says) in [
+        (
+            "waivable = true",
+            "waiveable = true",
+            "unknown field `waiveable`",
+        ),
+        (
+            "promised_days = 5",
+            "promised_days = 5\nwaivable = true",
+            "unknown field `waivable`",
+        ),
+        (
+            "intake = \"video-consultation\"",
+            "intake = \"phone\"",
+            "unknown variant `phone`, expected `counter` or `video-consultation`",
+        ),
+    ] {
+        assert!(example.contains(from), "{from}");
+        std::fs::write(
+            dir.path().join("federation.toml"),
+            example.replacen(from, to, 1),
+        )
+        .unwrap();
+        let (code, _, err) = directory(dir.path(), &["guide", "GT-0001"]);
+        assert_eq!(code, Some(64), "{to}: {err}");
+        assert!(err.contains(says), "{says:?} in {err}");
+    }
+    std::fs::write(dir.path().join("federation.toml"), example).unwrap();
+    let (code, out, err) = directory(dir.path(), &["guide", "WH-0001"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("intake     by video consultation"), "{out}");
+    let (code, out, err) = directory(dir.path(), &["guide", "GT-0001", "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("one json document");
+    assert_eq!(v["intake_mode"], "counter");
+    assert_eq!(v["materials"][2]["kind"], "premises-proof");
+    assert_eq!(v["materials"][2]["waivable"], true);
+}
+
+#[test]
 fn item_guides_are_read_offline_from_the_directory_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

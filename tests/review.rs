@@ -486,6 +486,102 @@ async fn a_denial_reaches_both_nodes() {
     assert!(at_a.denial_reason.contains("prior licence"));
 }
 
+async fn deny(review: &mut Review, case_no: &str) -> CaseView {
+    review
+        .deny(DenyRequest {
+            request_id: String::new(),
+            case_no: case_no.into(),
+            reason: "经营范围涉及前置许可 (needs a prior licence)".into(),
+        })
+        .await
+        .expect("deny")
+        .into_inner()
+}
+
+#[tokio::test]
+async fn a_denied_case_is_delivered_and_closes_in_each_delivery_mode_on_both_nodes() {
+    let cluster = Cluster::start().await;
+
+    // Mailed to the applicant: delivery closes the case.
+    let (mut window, mut review, case_no) = under_review(&cluster, "mail-applicant").await;
+    assert_eq!(deny(&mut review, &case_no).await.state, "DENIED");
+    window_state(&mut window, &case_no, "DENIED").await;
+    let inbox = review
+        .inbox(InboxRequest {})
+        .await
+        .expect("inbox")
+        .into_inner();
+    assert!(
+        inbox.cases.iter().any(|c| c.case_no == case_no),
+        "a denial still to deliver stays in the inbox"
+    );
+    let sent = send_result(&cluster, &case_no, WAYBILL_1)
+        .await
+        .expect("the written denial is mailed");
+    assert_eq!(sent.state, "RESULT_IN_TRANSIT");
+    window_state(&mut window, &case_no, "RESULT_IN_TRANSIT").await;
+    let closed = event(&cluster, YANTA, WAYBILL_1, "delivered").await;
+    assert_eq!(closed.state, "CLOSED");
+    let at_a = window_state(&mut window, &case_no, "CLOSED").await;
+    assert!(at_a.denial_reason.contains("prior licence"));
+
+    // Mailed to the window and handed out there.
+    let (mut window, mut review, case_no) = under_review(&cluster, "mail-window").await;
+    deny(&mut review, &case_no).await;
+    window_state(&mut window, &case_no, "DENIED").await;
+    let sent = send_result(&cluster, &case_no, WAYBILL_2)
+        .await
+        .expect("the written denial is mailed to the window");
+    assert_eq!(
+        sent.mail.iter().find(|m| m.leg == "result").unwrap().to,
+        "window"
+    );
+    window_state(&mut window, &case_no, "RESULT_IN_TRANSIT").await;
+    let arrived = event(&cluster, HANTAI, WAYBILL_2, "delivered").await;
+    assert_eq!(arrived.state, "READY_FOR_PICKUP");
+    home_state(&mut review, &case_no, "READY_FOR_PICKUP").await;
+    let closed = window
+        .handout(tongban_proto::window::v1::HandoutRequest {
+            request_id: String::new(),
+            case_no: case_no.clone(),
+            recipient_id: PERSON_ID.into(),
+        })
+        .await
+        .expect("handout at the window")
+        .into_inner();
+    assert_eq!(closed.state, "CLOSED");
+    home_state(&mut review, &case_no, "CLOSED").await;
+
+    // Collected at home: no result leg; handed out from DENIED.
+    let (mut window, mut review, case_no) = under_review(&cluster, "collect-home").await;
+    deny(&mut review, &case_no).await;
+    window_state(&mut window, &case_no, "DENIED").await;
+    let err = send_result(&cluster, &case_no, WAYBILL_3)
+        .await
+        .expect_err("no result leg for collect-home");
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    let err = window
+        .handout(tongban_proto::window::v1::HandoutRequest {
+            request_id: String::new(),
+            case_no: case_no.clone(),
+            recipient_id: PERSON_ID.into(),
+        })
+        .await
+        .expect_err("not handed out at the window");
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    let closed = review
+        .handout(HandoutRequest {
+            request_id: String::new(),
+            case_no: case_no.clone(),
+            recipient_id: PERSON_ID.into(),
+        })
+        .await
+        .expect("handout at home")
+        .into_inner();
+    assert_eq!(closed.state, "CLOSED");
+    window_state(&mut window, &case_no, "CLOSED").await;
+}
+
 #[tokio::test]
 async fn approval_waits_for_the_paper_originals() {
     let cluster = Cluster::start().await;

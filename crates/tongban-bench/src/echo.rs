@@ -14,8 +14,8 @@ use tongban_proto::common::v1::{CaseView, MaterialChunk};
 use tongban_proto::window::v1::window_client::WindowClient;
 use tongban_proto::window::v1::window_server::{Window, WindowServer};
 use tongban_proto::window::v1::{
-    ApplyFrame, AttachFrame, CaseRef, HandoutRequest, IntakeReceipt, ListCasesReply,
-    ListCasesRequest, OverdueRequest, VerifyIdentityRequest, apply_frame,
+    ApplyFrame, AttachFrame, CaseRef, CommitRequest, ConsultRequest, HandoutRequest, IntakeReceipt,
+    ListCasesReply, ListCasesRequest, OverdueRequest, VerifyIdentityRequest, apply_frame,
 };
 use tonic::codegen::Bytes;
 use tonic::transport::{Channel, Endpoint, Server};
@@ -65,6 +65,15 @@ impl Window for Echo {
         Err(Status::unimplemented("echo"))
     }
     async fn resubmit(&self, _: Request<CaseRef>) -> R<CaseView> {
+        Err(Status::unimplemented("echo"))
+    }
+    async fn commit(&self, _: Request<CommitRequest>) -> R<CaseView> {
+        Err(Status::unimplemented("echo"))
+    }
+    async fn supply(&self, _: Request<Streaming<AttachFrame>>) -> R<CaseView> {
+        Err(Status::unimplemented("echo"))
+    }
+    async fn consult(&self, _: Request<ConsultRequest>) -> R<CaseView> {
         Err(Status::unimplemented("echo"))
     }
     async fn handout(&self, _: Request<HandoutRequest>) -> R<CaseView> {

@@ -489,10 +489,53 @@ pub(crate) enum WindowCommand {
         method: IdMethod,
     },
     /// Accept a complete case and queue its handoff; prints the intake receipt.
-    #[command(after_help = "Example: tongban window accept 610702-20261201-1")]
+    /// With --commitment-*, first records the applicant's signed commitment
+    /// (告知承诺) to supply missing waivable materials (容缺受理).
+    #[command(
+        after_help = "Examples: tongban window accept 610702-20261201-1\n  tongban window accept 610702-20261201-1 --commitment-signer 张三 --commitment-kinds marriage-certificate --commitment-days 10"
+    )]
     Accept {
         /// Case number.
         case: String,
+        /// Who signed the commitment (the applicant or the company's representative).
+        #[arg(long, requires_all = ["commitment_kinds", "commitment_days"])]
+        commitment_signer: Option<String>,
+        /// The missing material kinds committed, comma-separated; each must be waivable.
+        #[arg(long, value_delimiter = ',', requires = "commitment_signer")]
+        commitment_kinds: Vec<String>,
+        /// Working days from today to the deadline (at least 1; holidays of the directory's calendar do not count).
+        #[arg(long, allow_negative_numbers = true, requires = "commitment_signer")]
+        commitment_days: Option<i64>,
+    },
+    /// Record the video consultation with the home authority (异地视频会商)
+    /// that items taken in by video consultation need before acceptance.
+    #[command(
+        after_help = "Example: tongban window consult 610702-20261201-1 --at 2026-12-01T10:00:00+08:00 --reviewer spiffe://shaanxi.tongban/county/610113/reviewer/li --outcome \"materials agreed; storage plan to follow\""
+    )]
+    Consult {
+        /// Case number.
+        case: String,
+        /// When it took place (RFC 3339).
+        #[arg(long)]
+        at: String,
+        /// The home authority's reviewer: a SPIFFE ID or a name.
+        #[arg(long)]
+        reviewer: String,
+        /// What was agreed.
+        #[arg(long)]
+        outcome: String,
+    },
+    /// Deliver committed materials (告知承诺) after acceptance; they go to the
+    /// home authority at once.
+    #[command(
+        after_help = "Example: tongban window supply 610702-20261201-1 --material marriage-certificate=cert.pdf"
+    )]
+    Supply {
+        /// Case number.
+        case: String,
+        /// KIND=PATH (repeatable), committed kinds only.
+        #[arg(long = "material", required = true)]
+        materials: Vec<String>,
     },
     /// Send the supplement of a correction request.
     #[command(after_help = "Example: tongban window resubmit 610702-20261201-1")]

@@ -185,6 +185,23 @@ pub(crate) fn print_case(c: &CaseView) {
     if !c.denial_reason.is_empty() {
         println!("denied          {}", c.denial_reason);
     }
+    if let Some(v) = &c.consultation {
+        println!(
+            "consultation    视频会商 {} with {}: {}",
+            v.at, v.reviewer, v.outcome
+        );
+    }
+    if let Some(k) = &c.commitment {
+        let status = match k.fulfilled_at.as_str() {
+            "" => format!("due {}", k.due_date),
+            at => format!("fulfilled {at}"),
+        };
+        println!(
+            "commitment      告知承诺 by {}: {} {status}",
+            k.signer,
+            k.kinds.join(", ")
+        );
+    }
     for m in &c.mail {
         println!(
             "mail            {} leg to {} by {} waybill {}: {}",

@@ -71,6 +71,8 @@ pub(crate) fn case_view(c: &CaseView) -> CaseView {
         receiving_county_name,
         home_county_name,
         required_materials,
+        commitment,
+        consultation,
     } = &mut c;
     for s in [
         case_no,
@@ -91,6 +93,28 @@ pub(crate) fn case_view(c: &CaseView) -> CaseView {
         home_county_name,
     ] {
         clean(s);
+    }
+    if let Some(c) = commitment {
+        for s in [
+            &mut c.signer,
+            &mut c.due_date,
+            &mut c.signed_at,
+            &mut c.by,
+            &mut c.fulfilled_at,
+        ] {
+            clean(s);
+        }
+        c.kinds.iter_mut().for_each(clean);
+    }
+    if let Some(v) = consultation {
+        for s in [
+            &mut v.at,
+            &mut v.reviewer,
+            &mut v.outcome,
+            &mut v.recorded_by,
+        ] {
+            clean(s);
+        }
     }
     for m in required_materials {
         clean(&mut m.kind);

@@ -209,8 +209,9 @@ impl Report {
                 S::Queued | S::HandedOff | S::UnderReview | S::CorrectionRequested
             ),
             (E::Approved, _) => state == S::UnderReview,
+            // The written denial is mailed like a result.
             (E::MailSent, Some(MailLeg::Result)) => {
-                matches!(state, S::Approved | S::MailReturned)
+                matches!(state, S::Approved | S::Denied | S::MailReturned)
             }
             (E::MailEvent, Some(MailLeg::Result)) => matches!(
                 state,
@@ -222,7 +223,10 @@ impl Report {
                 S::HandedOff | S::UnderReview | S::CorrectionRequested
             ),
             (E::MailEvent, _) => !matches!(state, S::CorrectionAtWindow | S::ReadyAtWindow),
-            (E::Closed, _) => matches!(state, S::MailReturned | S::ReadyForPickup),
+            // A denial collected at home closes straight from DENIED.
+            (E::Closed, _) => {
+                matches!(state, S::MailReturned | S::ReadyForPickup | S::Denied)
+            }
         }
     }
 
@@ -383,5 +387,38 @@ mod tests {
                 .check(Side::Window, UnderReview, CollectHome)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_denial_is_delivered_like_a_result() {
+        // Mailed from DENIED, by the home node only.
+        let sent = report(
+            CaseEvent::MailSent,
+            Some(MailLeg::Result),
+            Some(ResultInTransit),
+        );
+        for delivery in [MailApplicant, MailWindow] {
+            assert_eq!(sent.check(Side::Window, Denied, delivery), Ok(()));
+            assert!(matches!(
+                sent.check(Side::Home, Denied, delivery),
+                Err(AuthorityError::WrongSide { .. })
+            ));
+        }
+        // Collected at home: closed straight from DENIED, by the home node.
+        let closed = report(CaseEvent::Closed, None, Some(Closed));
+        assert_eq!(closed.check(Side::Window, Denied, CollectHome), Ok(()));
+        assert!(matches!(
+            closed.check(Side::Home, Denied, CollectHome),
+            Err(AuthorityError::WrongSide { .. })
+        ));
+        // A denial cannot be approved afterwards.
+        assert!(matches!(
+            report(CaseEvent::Approved, None, Some(Approved)).check(
+                Side::Window,
+                Denied,
+                MailApplicant
+            ),
+            Err(AuthorityError::WrongState { .. })
+        ));
     }
 }

@@ -135,6 +135,15 @@ pub struct Item {
     /// The required materials (`[[item.material]]`).
     #[serde(rename = "material", default)]
     pub materials: Vec<MaterialSpec>,
+    /// How the window takes the application in: at the counter, or (for
+    /// complex items) only after a video consultation with the home
+    /// authority (异地视频会商, seed L2968-2970).
+    #[serde(default, skip_serializing_if = "IntakeMode::is_counter")]
+    pub intake: IntakeMode,
+    /// Whether the home authority may approve while a material the
+    /// applicant committed to supply (告知承诺) has not yet arrived.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub approve_before_commitment: bool,
 }
 
 impl Item {
@@ -149,6 +158,38 @@ impl Item {
     }
 }
 
+/// How a window takes in an item's applications (商州's routing rule).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IntakeMode {
+    /// Simple items: the clerk takes the materials in (代收代审).
+    #[default]
+    Counter,
+    /// Complex items: the clerk records a video consultation with the home
+    /// authority before the case can be accepted (异地视频会商方式收件).
+    VideoConsultation,
+}
+
+impl IntakeMode {
+    /// The name as in `federation.toml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Counter => "counter",
+            Self::VideoConsultation => "video-consultation",
+        }
+    }
+
+    fn is_counter(&self) -> bool {
+        *self == Self::Counter
+    }
+}
+
+impl fmt::Display for IntakeMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One required material of an item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -160,6 +201,11 @@ pub struct MaterialSpec {
     /// Whether the paper original must be mailed to the home county.
     #[serde(default)]
     pub paper: bool,
+    /// Whether the window may accept the case without it (容缺受理) when
+    /// the applicant signs a commitment to supply it by a deadline (告知承诺).
+    /// Materials not marked so can never be waived.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub waivable: bool,
 }
 
 /// An agreement: each listed county takes in the listed items for the others.
@@ -426,6 +472,10 @@ delivery = ["mail-applicant"]
 [[item.material]]
 kind = "household-register"
 name = "户口簿"
+[[item.material]]
+kind = "marriage-certificate"
+name = "结婚证"
+waivable = true
 
 [[item]]
 code = "SP-0001"
@@ -433,6 +483,7 @@ name = "食品经营许可"
 category = "商事登记"
 promised_days = 15
 delivery = ["mail-window", "collect-home"]
+intake = "video-consultation"
 
 [[agreement]]
 counties = ["610702", "610113"]
@@ -489,6 +540,17 @@ workdays = ["2026-10-10"]
             "paper defaults to false"
         );
         assert!(!hz.allows(DeliveryMode::MailWindow));
+        assert!(hz.material("marriage-certificate").unwrap().waivable);
+        assert!(
+            !hz.material("household-register").unwrap().waivable,
+            "waivable defaults to false"
+        );
+        assert!(!hz.approve_before_commitment, "defaults to false");
+        assert_eq!(hz.intake, IntakeMode::Counter, "defaults to counter");
+        assert_eq!(
+            d.item_str("SP-0001").unwrap().intake,
+            IntakeMode::VideoConsultation
+        );
         assert!(d.item_str("GT-9999").is_none());
 
         assert!(d.covers(&code("610702"), &code("610113"), &item("GT-0001")));
@@ -560,7 +622,7 @@ workdays = ["2026-10-10"]
             msg.contains("calendar[0]: 2026-10-03 is both a holiday and a make-up working day"),
             "{msg}"
         );
-        assert!(msg.contains("line 59"), "{msg}");
+        assert!(msg.contains("line 64"), "{msg}");
         let none = SAMPLE.split("[[calendar]]").next().unwrap();
         let d = Directory::from_toml_str(none).unwrap();
         assert_eq!(d.calendar.years().count(), 0, "the calendar is optional");
@@ -640,6 +702,39 @@ workdays = ["2026-10-10"]
         assert_eq!(
             invalid_msg("\"application-form\"", "\"id-card\""),
             "item[0].material[1].kind: duplicate material kind \"id-card\""
+        );
+    }
+
+    #[test]
+    fn a_misspelt_waiver_key_is_refused_at_load() {
+        let err = broken("waivable = true", "waiveable = true");
+        let DirectoryError::Parse(msg) = err else {
+            panic!("{err:?}")
+        };
+        assert!(msg.contains("unknown field `waiveable`"), "{msg}");
+        assert!(msg.contains("waivable"), "names the expected keys: {msg}");
+        // On the item rather than a material.
+        let err = broken("promised_days = 10", "promised_days = 10\nwaivable = true");
+        let DirectoryError::Parse(msg) = err else {
+            panic!("{err:?}")
+        };
+        assert!(msg.contains("unknown field `waivable`"), "{msg}");
+        assert!(matches!(
+            broken("waivable = true", "waivable = \"yes\""),
+            DirectoryError::Parse(_)
+        ));
+    }
+
+    #[test]
+    fn an_unknown_intake_mode_is_refused_at_load() {
+        let err = broken("intake = \"video-consultation\"", "intake = \"phone\"");
+        let DirectoryError::Parse(msg) = err else {
+            panic!("{err:?}")
+        };
+        assert!(msg.contains("unknown variant `phone`"), "{msg}");
+        assert!(
+            msg.contains("`counter`") && msg.contains("`video-consultation`"),
+            "names the modes: {msg}"
         );
     }
 

@@ -13,6 +13,7 @@
 pub mod authority;
 pub mod calendar;
 pub mod codes;
+pub mod commitment;
 pub mod directory;
 pub mod event;
 pub mod limits;
@@ -26,8 +27,9 @@ pub use codes::{
     CaseNo, CodeError, CountyCode, CreditCode, ItemCode, Phone, ResidentId, Waybill, mask_id,
     mask_phone,
 };
+pub use commitment::{Commitment, CommitmentError};
 pub use directory::{
-    Agreement, County, DeliveryMode, Directory, DirectoryError, Item, MaterialSpec,
+    Agreement, County, DeliveryMode, Directory, DirectoryError, IntakeMode, Item, MaterialSpec,
 };
 pub use event::{CaseEvent, UnknownEvent};
 pub use limits::{DEFAULT_MAX_CASE_BYTES, DEFAULT_MAX_MATERIAL_BYTES};

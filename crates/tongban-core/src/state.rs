@@ -52,7 +52,8 @@ pub enum CaseState {
     CorrectionRequested,
     /// Approved; the result is about to be delivered.
     Approved,
-    /// Denied (terminal).
+    /// Denied; the written denial is delivered like a result (mailed, or
+    /// collected at home) and the case then closes.
     Denied,
     /// The result is in the mail.
     ResultInTransit,
@@ -99,9 +100,9 @@ impl CaseState {
         }
     }
 
-    /// Whether no further transition is possible (`CLOSED`, `DENIED`).
+    /// Whether no further transition is possible (`CLOSED`).
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Closed | Self::Denied)
+        self == Self::Closed
     }
 
     /// Whether a case in this state may move to `next`.
@@ -118,10 +119,13 @@ impl CaseState {
             // (Queued), or straight on once the home node holds them.
             CorrectionRequested => matches!(next, Queued | HandedOff | UnderReview | Denied),
             Approved => matches!(next, ResultInTransit | ReadyForPickup),
+            // The written denial is mailed (to the applicant or the window)
+            // or collected at home, where handing it out closes the case.
+            Denied => matches!(next, ResultInTransit | Closed),
             ResultInTransit => matches!(next, ReadyForPickup | Closed | MailReturned),
             MailReturned => matches!(next, ResultInTransit | ReadyForPickup),
             ReadyForPickup => matches!(next, Closed),
-            Denied | Closed => false,
+            Closed => false,
         }
     }
 
@@ -228,6 +232,8 @@ mod tests {
             (CorrectionRequested, Denied),
             (Approved, ResultInTransit),
             (Approved, ReadyForPickup),
+            (Denied, ResultInTransit),
+            (Denied, Closed),
             (ResultInTransit, ReadyForPickup),
             (ResultInTransit, Closed),
             (ResultInTransit, MailReturned),

@@ -114,6 +114,37 @@ pub enum EntryBody {
         /// Materials handed over.
         materials: Vec<MaterialFact>,
     },
+    /// The applicant signed a commitment (告知承诺) to supply missing
+    /// waivable materials by a deadline; the window may accept without them.
+    #[serde(rename = "case.commitment-signed")]
+    CommitmentSigned {
+        /// Name of the person who signed.
+        signer: String,
+        /// The committed material kinds.
+        kinds: Vec<String>,
+        /// The deadline, `YYYY-MM-DD`.
+        due_date: String,
+    },
+    /// The clerk recorded the video consultation with the home authority
+    /// at intake (异地视频会商).
+    #[serde(rename = "case.video-consultation")]
+    ConsultationRecorded {
+        /// RFC 3339 time it took place.
+        at: String,
+        /// The home authority's reviewer.
+        reviewer: String,
+        /// What was agreed.
+        outcome: String,
+    },
+    /// Committed materials were supplied after acceptance (sent by the
+    /// window, taken in at home).
+    #[serde(rename = "case.commitment-supplied")]
+    CommitmentSupplied {
+        /// Materials supplied.
+        materials: Vec<MaterialFact>,
+        /// Committed kinds still outstanding (empty: fulfilled).
+        outstanding: Vec<String>,
+    },
     /// The window sent the supplement of a correction request.
     #[serde(rename = "case.resubmitted")]
     CaseResubmitted {
@@ -277,6 +308,9 @@ impl EntryBody {
             Self::CaseAttached { .. } => "case.attached",
             Self::IdentityVerified { .. } => "case.identity-verified",
             Self::CaseAccepted { .. } => "case.accepted",
+            Self::CommitmentSigned { .. } => "case.commitment-signed",
+            Self::CommitmentSupplied { .. } => "case.commitment-supplied",
+            Self::ConsultationRecorded { .. } => "case.video-consultation",
             Self::CaseResubmitted { .. } => "case.resubmitted",
             Self::CaseClosed { .. } => "case.closed",
             Self::HandoffReceipted { .. } => "handoff.receipted",
@@ -452,6 +486,20 @@ mod tests {
         for body in [
             EntryBody::HandoffReceived,
             EntryBody::SupplementTaken,
+            EntryBody::CommitmentSigned {
+                signer: "张三".into(),
+                kinds: vec!["marriage-certificate".into()],
+                due_date: "2026-10-09".into(),
+            },
+            EntryBody::CommitmentSupplied {
+                materials: Vec::new(),
+                outstanding: Vec::new(),
+            },
+            EntryBody::ConsultationRecorded {
+                at: "2026-12-01T09:00:00+08:00".into(),
+                reviewer: "李审".into(),
+                outcome: "materials agreed".into(),
+            },
             EntryBody::HandoffReceipted {
                 handoff_id: "h".into(),
                 to: "610113".parse().unwrap(),

@@ -37,8 +37,8 @@ pub use chain::{ENTRY_DOMAIN, EntryHash, entry_hash};
 pub use entries::{EntryBody, MaterialFact, Payload, PayloadError, Received, Sent};
 pub use error::StoreError;
 pub use records::{
-    ApplicantRecord, CaseRecord, CorrectionRecord, HandoffRecord, IdentityCheckRecord, LogSpan,
-    MailEventRecord, MailLegRecord, MaterialRef, OutboxEntry, ReceivedHandoff, RequestRecord,
-    ReviewRecord, Side,
+    ApplicantRecord, CaseRecord, CommitmentRecord, ConsultationRecord, CorrectionRecord,
+    HandoffRecord, IdentityCheckRecord, LogSpan, MailEventRecord, MailLegRecord, MaterialRef,
+    OutboxEntry, ReceivedHandoff, RequestRecord, ReviewRecord, Side,
 };
 pub use store::{Batch, Committed, MaterialReader, NewEntry, Rehashed, Store, StoredEntry};

@@ -181,6 +181,43 @@ pub struct CaseRecord {
     pub mail: Vec<MailLegRecord>,
     /// RFC 3339 time the case was closed.
     pub closed_at: Option<String>,
+    /// The applicant's commitment to supply missing materials (告知承诺),
+    /// if the case is accepted under one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commitment: Option<CommitmentRecord>,
+    /// The video consultation held at intake (异地视频会商), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consultation: Option<ConsultationRecord>,
+}
+
+/// A video consultation with the home authority at intake.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsultationRecord {
+    /// RFC 3339 time it took place.
+    pub at: String,
+    /// The home authority's reviewer (SPIFFE ID or name).
+    pub reviewer: String,
+    /// What was agreed.
+    pub outcome: String,
+    /// SPIFFE ID of the clerk who recorded it.
+    pub recorded_by: String,
+}
+
+/// A commitment signed at the window (告知承诺), as both nodes hold it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitmentRecord {
+    /// Name of the person who signed it.
+    pub signer: String,
+    /// The committed (waivable, missing) material kinds.
+    pub kinds: Vec<String>,
+    /// The deadline, `YYYY-MM-DD`.
+    pub due_date: String,
+    /// RFC 3339 time it was recorded at the window.
+    pub signed_at: String,
+    /// SPIFFE ID of the clerk who recorded it.
+    pub by: String,
+    /// RFC 3339 time the last committed material arrived.
+    pub fulfilled_at: Option<String>,
 }
 
 /// Review at the home authority.

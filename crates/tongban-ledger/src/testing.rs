@@ -305,6 +305,8 @@ pub fn sample_case(
         review: Default::default(),
         mail: Vec::new(),
         closed_at: None,
+        commitment: None,
+        consultation: None,
     }
 }
 

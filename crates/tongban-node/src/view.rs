@@ -24,6 +24,32 @@ pub(crate) fn missing(directory: &Directory, case: &CaseRecord) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The missing material kinds no open commitment (告知承诺) covers: what
+/// still stands between a case at the window and its acceptance.
+pub(crate) fn uncommitted(directory: &Directory, case: &CaseRecord) -> Vec<String> {
+    let committed = |kind: &String| {
+        case.commitment
+            .as_ref()
+            .is_some_and(|c| c.kinds.contains(kind))
+    };
+    missing(directory, case)
+        .into_iter()
+        .filter(|kind| !committed(kind))
+        .collect()
+}
+
+/// A commitment as sent on the wire.
+pub(crate) fn commitment_pb(c: &tongban_ledger::CommitmentRecord) -> pb::Commitment {
+    pb::Commitment {
+        signer: c.signer.clone(),
+        kinds: c.kinds.clone(),
+        due_date: c.due_date.clone(),
+        signed_at: c.signed_at.clone(),
+        by: c.by.clone(),
+        fulfilled_at: c.fulfilled_at.clone().unwrap_or_default(),
+    }
+}
+
 /// A material as sent on the wire.
 pub(crate) fn digest(m: &MaterialRef) -> pb::MaterialDigest {
     pb::MaterialDigest {
@@ -182,7 +208,19 @@ pub(crate) fn case_view(
                     .collect()
             })
             .unwrap_or_default(),
+        commitment: case.commitment.as_ref().map(commitment_pb),
+        consultation: case.consultation.as_ref().map(consultation_pb),
     })
+}
+
+/// A video consultation as sent on the wire.
+pub(crate) fn consultation_pb(c: &tongban_ledger::ConsultationRecord) -> pb::Consultation {
+    pb::Consultation {
+        at: c.at.clone(),
+        reviewer: c.reviewer.clone(),
+        outcome: c.outcome.clone(),
+        recorded_by: c.recorded_by.clone(),
+    }
 }
 
 /// A county's name from the directory, empty if it has none there.

@@ -117,9 +117,9 @@ fn typed(e: &EntryHex) -> Option<(LedgerEntry, Payload)> {
 /// that sends no materials, such as an update).
 fn sent_materials(body: &EntryBody) -> Option<&[MaterialFact]> {
     match body {
-        EntryBody::CaseAccepted { materials } | EntryBody::CaseResubmitted { materials } => {
-            Some(materials)
-        }
+        EntryBody::CaseAccepted { materials }
+        | EntryBody::CaseResubmitted { materials }
+        | EntryBody::CommitmentSupplied { materials, .. } => Some(materials),
         _ => None,
     }
 }

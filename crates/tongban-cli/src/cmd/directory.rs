@@ -112,6 +112,9 @@ fn guide_text(dir: &Directory, item: &Item, intake: &[(&County, Vec<&County>)]) 
         "promised   {} working days from acceptance at the home county, not counting that day (holiday calendar: {})\n",
         item.promised_days, dir.calendar
     );
+    if item.intake == tongban_core::IntakeMode::VideoConsultation {
+        out += "intake     by video consultation with the home authority before acceptance (异地视频会商; window consult)\n";
+    }
     out += "delivery\n";
     for mode in &item.delivery {
         out += &format!("  {:<15} {}\n", mode.as_str(), delivery_text(*mode));
@@ -132,7 +135,12 @@ fn guide_text(dir: &Directory, item: &Item, intake: &[(&County, Vec<&County>)]) 
         } else {
             "electronic copy"
         };
-        out += &format!("  {:<width$} {}: {how}\n", m.kind, m.name);
+        let waivable = if m.waivable {
+            "; may follow under a signed commitment (容缺受理, 告知承诺)"
+        } else {
+            ""
+        };
+        out += &format!("  {:<width$} {}: {how}{waivable}\n", m.kind, m.name);
     }
     out += "taken in\n";
     if intake.is_empty() {
@@ -154,7 +162,9 @@ fn guide_json(dir: &Directory, item: &Item, intake: &[(&County, Vec<&County>)]) 
         "promised_days": item.promised_days,
         "calendar_years": dir.calendar.years().collect::<Vec<_>>(),
         "delivery": item.delivery.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
-        "materials": item.materials.iter().map(|m| json!({"kind": m.kind, "name": m.name, "paper": m.paper})).collect::<Vec<_>>(),
+        "intake_mode": item.intake.as_str(),
+        "approve_before_commitment": item.approve_before_commitment,
+        "materials": item.materials.iter().map(|m| json!({"kind": m.kind, "name": m.name, "paper": m.paper, "waivable": m.waivable})).collect::<Vec<_>>(),
         "intake": intake.iter().map(|(receiving, homes)| json!({
             "county": county(receiving),
             "for": homes.iter().map(|h| county(h)).collect::<Vec<_>>(),

@@ -34,7 +34,7 @@ fn applicant(a: &ApplyArgs) -> Result<Applicant> {
 }
 
 pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
-    let client = WindowClient::new(connect(conn).await?);
+    let mut client = WindowClient::new(connect(conn).await?);
     let mut reader = client.clone();
     let id = request_id(conn);
     let case = match command {
@@ -78,6 +78,39 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
             })
             .await?
         }
+        WindowCommand::Consult {
+            case,
+            at,
+            reviewer,
+            outcome,
+        } => client
+            .consult(ConsultRequest {
+                case_no: case,
+                at,
+                reviewer,
+                outcome,
+            })
+            .await
+            .map_err(status_error)?
+            .into_inner(),
+        WindowCommand::Supply { case, materials: m } => {
+            let files = materials(&m)?;
+            let first = AttachFrame {
+                frame: Some(attach_frame::Frame::Header(AttachHeader {
+                    case_no: case,
+                    materials: files.iter().map(|f| f.header.clone()).collect(),
+                    request_id: id.clone(),
+                })),
+            };
+            let stream = upload(first, files, |c| AttachFrame {
+                frame: Some(attach_frame::Frame::Chunk(c)),
+            });
+            client
+                .supply(stream)
+                .await
+                .map_err(status_error)?
+                .into_inner()
+        }
         WindowCommand::VerifyIdentity { case, method } => {
             let request = VerifyIdentityRequest {
                 case_no: case,
@@ -91,7 +124,24 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
             })
             .await?
         }
-        WindowCommand::Accept { case } => {
+        WindowCommand::Accept {
+            case,
+            commitment_signer,
+            commitment_kinds,
+            commitment_days,
+        } => {
+            // 容缺受理: the applicant's commitment is recorded first.
+            if let Some(signer) = commitment_signer {
+                client
+                    .commit(CommitRequest {
+                        case_no: case.clone(),
+                        signer,
+                        kinds: commitment_kinds,
+                        days: commitment_days.unwrap_or_default(),
+                    })
+                    .await
+                    .map_err(status_error)?;
+            }
             let request = CaseRef {
                 case_no: case,
                 request_id: id.clone(),

@@ -271,5 +271,7 @@ pub(crate) fn test_case(
         review: Default::default(),
         mail: Vec::new(),
         closed_at: None,
+        commitment: None,
+        consultation: None,
     }
 }

@@ -103,9 +103,13 @@ impl Mail for MailService {
                 MailTo::Home
             }
             (MailLeg::Result, Side::Home) => {
-                if !matches!(case.state, CaseState::Approved | CaseState::MailReturned) {
+                // The written denial is delivered like a result.
+                if !matches!(
+                    case.state,
+                    CaseState::Approved | CaseState::Denied | CaseState::MailReturned
+                ) {
                     return Err(NodeError::Precondition(format!(
-                        "case {} is {}; a result is mailed once APPROVED (or again after MAIL_RETURNED)",
+                        "case {} is {}; a result is mailed once APPROVED or DENIED (or again after MAIL_RETURNED)",
                         case.case_no, case.state
                     ))
                     .into());

@@ -68,7 +68,8 @@ pub(crate) async fn retry_parked(
 }
 
 /// Every state of a case that is not finished.
-pub(crate) const OPEN_STATES: [CaseState; 10] = [
+/// A denied case is open until its written denial is delivered.
+pub(crate) const OPEN_STATES: [CaseState; 11] = [
     CaseState::CorrectionAtWindow,
     CaseState::ReadyAtWindow,
     CaseState::Queued,
@@ -76,14 +77,15 @@ pub(crate) const OPEN_STATES: [CaseState; 10] = [
     CaseState::UnderReview,
     CaseState::CorrectionRequested,
     CaseState::Approved,
+    CaseState::Denied,
     CaseState::ResultInTransit,
     CaseState::ReadyForPickup,
     CaseState::MailReturned,
 ];
 
-/// Hands the result to the applicant (or the company's legal
-/// representative) and closes the case: at the window for results mailed
-/// to it, at home for collection there.
+/// Hands the result (or the written denial) to the applicant (or the
+/// company's legal representative) and closes the case: at the window for
+/// results mailed to it, at home for collection there.
 pub(crate) async fn hand_out(
     ctx: &Ctx,
     case: &mut CaseRecord,
@@ -99,7 +101,8 @@ pub(crate) async fn hand_out(
             case.state == CaseState::ReadyForPickup && case.delivery == DeliveryMode::MailWindow
         }
         Side::Home => {
-            (case.state == CaseState::ReadyForPickup && case.delivery == DeliveryMode::CollectHome)
+            (matches!(case.state, CaseState::ReadyForPickup | CaseState::Denied)
+                && case.delivery == DeliveryMode::CollectHome)
                 || case.state == CaseState::MailReturned
         }
     };
@@ -109,7 +112,7 @@ pub(crate) async fn hand_out(
             Side::Home => "at the home authority (delivery collect-home, or a returned result)",
         };
         return Err(NodeError::Precondition(format!(
-            "case {} is {} with delivery {}; results are handed out {place} when READY_FOR_PICKUP",
+            "case {} is {} with delivery {}; results are handed out {place} when READY_FOR_PICKUP (a denial collected at home: when DENIED)",
             case.case_no, case.state, case.delivery
         )));
     }
@@ -126,6 +129,11 @@ pub(crate) async fn hand_out(
             tongban_core::mask_id(&recipient)
         )));
     }
+    let what = if case.state == CaseState::Denied {
+        "written denial"
+    } else {
+        "result"
+    };
     if case.state == CaseState::MailReturned {
         flow::move_to(case, CaseState::ReadyForPickup)?;
     }
@@ -133,7 +141,7 @@ pub(crate) async fn hand_out(
     let now = ctx.clock.now_rfc3339();
     case.closed_at = Some(now);
     let detail = format!(
-        "result handed out to {} and case closed",
+        "{what} handed out to {} and case closed",
         tongban_core::mask_id(&recipient)
     );
     let body = tongban_ledger::EntryBody::CaseClosed {
@@ -167,6 +175,18 @@ pub(crate) fn overdue(ctx: &Ctx, side: Side) -> Result<Vec<CaseView>, NodeError>
                 case.review.due_date.as_deref().unwrap_or_default()
             ));
             weight = -left;
+        }
+        if let Some(c) = &case.commitment
+            && c.fulfilled_at.is_none()
+            && let Some(due) = flow::parse_date(&c.due_date)
+            && due < today
+        {
+            reasons.push(format!(
+                "committed materials ({}) were due {} (告知承诺)",
+                c.kinds.join(", "),
+                c.due_date
+            ));
+            weight = weight.max((today - due).whole_days());
         }
         for leg in &case.mail {
             if matches!(leg.status.as_str(), "delivered" | "returned" | "lost") {

@@ -255,7 +255,7 @@ impl Review for ReviewService {
             ))
             .into());
         }
-        if case.state.is_terminal() {
+        if matches!(case.state, CaseState::Denied | CaseState::Closed) {
             return Err(NodeError::Precondition(format!(
                 "case {} is {}",
                 case.case_no, case.state
@@ -319,6 +319,22 @@ impl Review for ReviewService {
                 "case {}: the paper originals ({}) have not arrived; record them with paper-received first",
                 case.case_no,
                 paper.join(", ")
+            ))
+            .into());
+        }
+        if let Some(c) = &case.commitment
+            && c.fulfilled_at.is_none()
+            && !ctx
+                .directory
+                .item(&case.item_code)
+                .is_some_and(|i| i.approve_before_commitment)
+        {
+            return Err(NodeError::Precondition(format!(
+                "case {}: the committed materials ({}) have not arrived (due {}); item {} is not approved before they do",
+                case.case_no,
+                c.kinds.join(", "),
+                c.due_date,
+                case.item_code
             ))
             .into());
         }
@@ -426,7 +442,14 @@ impl Review for ReviewService {
         let body = EntryBody::Denied {
             reason: reason.to_owned(),
         };
-        let change = Change::new(reviewer.spiffe_id(), format!("denied: {reason}"), body)
+        let next = match case.delivery {
+            tongban_core::DeliveryMode::CollectHome => {
+                "hand it out at the home authority (review handout)"
+            }
+            _ => "mail the written denial (mail send --leg result)",
+        };
+        let detail = format!("denied: {reason}; {next}");
+        let change = Change::new(reviewer.spiffe_id(), detail, body)
             .send(Outgoing::Update(CaseEvent::Denied, Box::new(update)));
         let view = change::save(ctx, &mut case, change, Batch::default(), &ticket, |v| v).await?;
         Ok(Response::new(view))

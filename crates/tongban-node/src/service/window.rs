@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use tongban_core::{CaseNo, CaseState, ItemCode, window_state};
 use tongban_ledger::entries::facts;
-use tongban_ledger::{Batch, CaseRecord, EntryBody, IdentityCheckRecord, Side};
+use tongban_ledger::{
+    Batch, CaseRecord, CommitmentRecord, ConsultationRecord, EntryBody, IdentityCheckRecord, Side,
+};
 use tongban_proto::common::v1::{CaseView, IdentityCheck, MaterialChunk, MaterialHeader};
 use tongban_proto::federation::v1::{Application, Supplement};
 use tongban_proto::window::v1::window_server::Window;
@@ -19,7 +21,7 @@ use crate::ctx::Ctx;
 use crate::ingest::{Ingest, Ingested};
 use crate::locks::CaseGuard;
 use crate::requests::{self, Begun};
-use crate::{NodeError, validate, view};
+use crate::{NodeError, flow, validate, view};
 
 pub(crate) struct WindowService {
     ctx: Arc<Ctx>,
@@ -192,6 +194,8 @@ impl Window for WindowService {
             review: Default::default(),
             mail: Vec::new(),
             closed_at: None,
+            commitment: None,
+            consultation: None,
         };
         let missing = view::missing(&ctx.directory, &case);
         case.state = window_state(missing.is_empty(), false);
@@ -283,8 +287,17 @@ impl Window for WindowService {
         merge(&mut case.materials, ingested.materials.clone());
         let missing = view::missing(&ctx.directory, &case);
         if case.state != CaseState::CorrectionRequested {
-            case.state = window_state(missing.is_empty(), case.identity_check.is_some());
-            case.note = window_note(&missing, case.identity_check.is_some());
+            // A committed material brought in before acceptance is no longer
+            // committed.
+            if let Some(c) = &mut case.commitment {
+                c.kinds.retain(|k| !kinds.contains(k));
+                if c.kinds.is_empty() {
+                    case.commitment = None;
+                }
+            }
+            let open = view::uncommitted(&ctx.directory, &case);
+            case.state = window_state(open.is_empty(), case.identity_check.is_some());
+            case.note = window_note(&open, case.identity_check.is_some());
         } else {
             if let Some(open) = case.review.corrections.last_mut() {
                 for kind in &kinds {
@@ -353,9 +366,9 @@ impl Window for WindowService {
             by: clerk.spiffe_id(),
             at: self.ctx.clock.now_rfc3339(),
         });
-        let missing = view::missing(&self.ctx.directory, &case);
-        case.state = window_state(missing.is_empty(), true);
-        case.note = window_note(&missing, true);
+        let open = view::uncommitted(&self.ctx.directory, &case);
+        case.state = window_state(open.is_empty(), true);
+        case.note = window_note(&open, true);
         let body = EntryBody::IdentityVerified {
             method: method.to_owned(),
         };
@@ -397,6 +410,17 @@ impl Window for WindowService {
                 .into());
             }
         }
+        let needs_consultation = ctx
+            .directory
+            .item(&case.item_code)
+            .is_some_and(|i| i.intake == tongban_core::IntakeMode::VideoConsultation);
+        if needs_consultation && case.consultation.is_none() {
+            return Err(NodeError::Precondition(format!(
+                "case {}: item {} is taken in by video consultation with the home authority (异地视频会商); record it first (window consult)",
+                case.case_no, case.item_code
+            ))
+            .into());
+        }
         let now = ctx.clock.now_rfc3339();
         let application = Application {
             item_code: case.item_code.to_string(),
@@ -408,6 +432,8 @@ impl Window for WindowService {
                 at: c.at.clone(),
             }),
             accepted_at: now.clone(),
+            commitment: case.commitment.as_ref().map(view::commitment_pb),
+            consultation: case.consultation.as_ref().map(view::consultation_pb),
         };
         case.state = CaseState::Queued;
         case.accepted_at = Some(now.clone());
@@ -508,11 +534,275 @@ impl Window for WindowService {
         };
         let supplement = Supplement {
             resubmitted_at: now,
+            fulfils_commitment: false,
         };
         let change = Change::new(clerk.spiffe_id(), detail, body)
             .send(Outgoing::Supplement(supplement, supplied));
         let view = change::save(ctx, &mut case, change, Batch::default(), &ticket, |v| v).await?;
         Ok(Response::new(view))
+    }
+
+    async fn commit(&self, req: Request<CommitRequest>) -> Result<Response<CaseView>, Status> {
+        let clerk = caller(&req)?;
+        let ctx = &self.ctx;
+        let req = req.into_inner();
+        let (_lock, mut case) = self.locked(&req.case_no).await?;
+        if !matches!(
+            case.state,
+            CaseState::CorrectionAtWindow | CaseState::ReadyAtWindow
+        ) {
+            return Err(NodeError::Precondition(format!(
+                "case {} is {}; a commitment (告知承诺) is signed before acceptance",
+                case.case_no, case.state
+            ))
+            .into());
+        }
+        let item = ctx.directory.item(&case.item_code).ok_or_else(|| {
+            NodeError::Precondition(format!(
+                "item {} is no longer in the catalogue",
+                case.item_code
+            ))
+        })?;
+        let missing = view::missing(&ctx.directory, &case);
+        let today = ctx.clock.today();
+        let calendar = &ctx.directory.calendar;
+        let signed = tongban_core::commitment::check(
+            item,
+            &missing,
+            &req.signer,
+            &req.kinds,
+            req.days,
+            today,
+            calendar,
+        )
+        .map_err(|e| NodeError::Invalid(e.to_string()))?;
+        let due_date = flow::format_date(signed.due);
+        let calendar_note = flow::calendar_note(calendar, "deadline", today, signed.due);
+        case.commitment = Some(CommitmentRecord {
+            signer: signed.signer.clone(),
+            kinds: signed.kinds.clone(),
+            due_date: due_date.clone(),
+            signed_at: ctx.clock.now_rfc3339(),
+            by: clerk.spiffe_id(),
+            fulfilled_at: None,
+        });
+        let open = view::uncommitted(&ctx.directory, &case);
+        case.state = window_state(open.is_empty(), case.identity_check.is_some());
+        case.note = window_note(&open, case.identity_check.is_some());
+        let detail = format!(
+            "commitment (告知承诺) signed: {} to be supplied by {due_date}{calendar_note}",
+            signed.kinds.join(", ")
+        );
+        let body = EntryBody::CommitmentSigned {
+            signer: signed.signer,
+            kinds: signed.kinds,
+            due_date,
+        };
+        let note = case.note.clone();
+        let change = Change::new(clerk.spiffe_id(), detail, body).note(note);
+        // Not yet idempotent by request id (a repeat is refused by the
+        // case's state instead).
+        let view = change::save(
+            ctx,
+            &mut case,
+            change,
+            Batch::default(),
+            &requests::Ticket::none(),
+            |v| v,
+        )
+        .await?;
+        Ok(Response::new(view))
+    }
+
+    async fn consult(&self, req: Request<ConsultRequest>) -> Result<Response<CaseView>, Status> {
+        let clerk = caller(&req)?;
+        let ctx = &self.ctx;
+        let req = req.into_inner();
+        let at = time::OffsetDateTime::parse(
+            req.at.trim(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .map_err(|e| {
+            NodeError::Invalid(format!("at: {:?} is not an RFC 3339 time: {e}", req.at))
+        })?;
+        if at > ctx.clock.now() {
+            return Err(NodeError::Invalid(format!(
+                "at: {} is in the future; record a consultation once it has taken place",
+                req.at.trim()
+            ))
+            .into());
+        }
+        let reviewer = validate::text("reviewer", &req.reviewer, validate::SHORT_CHARS)?;
+        let outcome = validate::text("outcome", &req.outcome, validate::REASON_CHARS)?;
+        let (_lock, mut case) = self.locked(&req.case_no).await?;
+        if !matches!(
+            case.state,
+            CaseState::CorrectionAtWindow | CaseState::ReadyAtWindow
+        ) {
+            return Err(NodeError::Precondition(format!(
+                "case {} is {}; the video consultation is held at intake, before acceptance",
+                case.case_no, case.state
+            ))
+            .into());
+        }
+        let needs = ctx
+            .directory
+            .item(&case.item_code)
+            .is_some_and(|i| i.intake == tongban_core::IntakeMode::VideoConsultation);
+        if !needs {
+            return Err(NodeError::Precondition(format!(
+                "item {} is taken in at the counter; it has no video consultation at intake",
+                case.item_code
+            ))
+            .into());
+        }
+        let at = crate::clock::rfc3339(at);
+        case.consultation = Some(ConsultationRecord {
+            at: at.clone(),
+            reviewer: reviewer.clone(),
+            outcome: outcome.clone(),
+            recorded_by: clerk.spiffe_id(),
+        });
+        let detail =
+            format!("video consultation (异地视频会商) at {at} with {reviewer}: {outcome}");
+        let body = EntryBody::ConsultationRecorded {
+            at,
+            reviewer,
+            outcome,
+        };
+        let note = case.note.clone();
+        let change = Change::new(clerk.spiffe_id(), detail, body).note(note);
+        // Not yet idempotent by request id (a repeat is refused by the
+        // case's state instead).
+        let view = change::save(
+            ctx,
+            &mut case,
+            change,
+            Batch::default(),
+            &requests::Ticket::none(),
+            |v| v,
+        )
+        .await?;
+        Ok(Response::new(view))
+    }
+
+    async fn supply(
+        &self,
+        req: Request<Streaming<AttachFrame>>,
+    ) -> Result<Response<CaseView>, Status> {
+        let clerk = caller(&req)?;
+        let ctx = &self.ctx;
+        let mut stream = req.into_inner();
+        let header = match stream.message().await? {
+            Some(AttachFrame {
+                frame: Some(attach_frame::Frame::Header(h)),
+            }) => h,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "the first frame must be the attach header",
+                ));
+            }
+        };
+        let (_lock, mut case) = self.locked(&header.case_no).await?;
+        let outstanding: Vec<String> = match &case.commitment {
+            Some(c) if c.fulfilled_at.is_none() => c
+                .kinds
+                .iter()
+                .filter(|k| !case.materials.iter().any(|m| &m.kind == *k))
+                .cloned()
+                .collect(),
+            _ => {
+                return Err(NodeError::Precondition(format!(
+                    "case {} has no open commitment (告知承诺) to supply materials for",
+                    case.case_no
+                ))
+                .into());
+            }
+        };
+        if !matches!(
+            case.state,
+            CaseState::Queued
+                | CaseState::HandedOff
+                | CaseState::UnderReview
+                | CaseState::CorrectionRequested
+        ) {
+            return Err(NodeError::Precondition(format!(
+                "case {} is {}; committed materials are supplied after acceptance and before the decision (before acceptance: window attach)",
+                case.case_no, case.state
+            ))
+            .into());
+        }
+        if header.materials.is_empty() {
+            return Err(NodeError::Invalid("supply needs at least one material".into()).into());
+        }
+        if let Some(h) = header
+            .materials
+            .iter()
+            .find(|h| !outstanding.contains(&h.kind))
+        {
+            return Err(NodeError::Invalid(format!(
+                "material {:?} is not a committed material still outstanding for case {} (outstanding: {})",
+                h.kind,
+                case.case_no,
+                outstanding.join(", ")
+            ))
+            .into());
+        }
+        let item = ctx.directory.item(&case.item_code).ok_or_else(|| {
+            NodeError::Precondition(format!(
+                "item {} is no longer in the catalogue",
+                case.item_code
+            ))
+        })?;
+        let kept: u64 = case.materials.iter().map(|m| m.size).sum();
+        validate::materials(item, &header.materials, &ctx.limits, kept)?;
+        let ingested = receive(ctx, header.materials, &mut stream, |f| match f.frame {
+            Some(attach_frame::Frame::Chunk(c)) => Some(c),
+            _ => None,
+        })
+        .await?;
+        let kinds: Vec<String> = ingested.materials.iter().map(|m| m.kind.clone()).collect();
+        merge(&mut case.materials, ingested.materials.clone());
+        let left: Vec<String> = outstanding
+            .into_iter()
+            .filter(|k| !kinds.contains(k))
+            .collect();
+        let now = ctx.clock.now_rfc3339();
+        let mut detail = format!(
+            "committed materials ({}) supplied and queued to {}",
+            kinds.join(", "),
+            case.home_county
+        );
+        if left.is_empty() {
+            if let Some(c) = &mut case.commitment {
+                c.fulfilled_at = Some(now.clone());
+            }
+            detail.push_str("; commitment fulfilled");
+        } else {
+            detail.push_str(&format!("; still outstanding: {}", left.join(", ")));
+        }
+        let body = EntryBody::CommitmentSupplied {
+            materials: facts(&ingested.materials),
+            outstanding: left,
+        };
+        let supplement = Supplement {
+            resubmitted_at: now,
+            fulfils_commitment: true,
+        };
+        let change = Change::new(clerk.spiffe_id(), detail, body)
+            .send(Outgoing::Supplement(supplement, ingested.materials.clone()));
+        let mut batch = Batch::default();
+        batch.keep_blobs(ingested.blobs);
+        change::save(
+            ctx,
+            &mut case,
+            change,
+            batch,
+            &requests::Ticket::none(),
+            |v: CaseView| v,
+        )
+        .await?;
+        Ok(Response::new(self.view(&case)?))
     }
 
     async fn handout(&self, req: Request<HandoutRequest>) -> Result<Response<CaseView>, Status> {

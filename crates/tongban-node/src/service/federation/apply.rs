@@ -77,7 +77,49 @@ pub(super) fn apply_patch(
                 waybill: None,
             })
         }
-        Patch::Supplement => {
+        Patch::Supplement { fulfils: true } => {
+            let mut case = current.ok_or_else(|| {
+                NodeError::NotFound(format!("case {} is gone", checked.application_id))
+            })?;
+            for m in &ingested.materials {
+                match case.materials.iter_mut().find(|have| have.kind == m.kind) {
+                    Some(slot) => *slot = m.clone(),
+                    None => case.materials.push(m.clone()),
+                }
+            }
+            let kinds: Vec<String> = ingested.materials.iter().map(|m| m.kind.clone()).collect();
+            let mut detail = format!(
+                "committed materials received from {sender} ({})",
+                kinds.join(", ")
+            );
+            let mut outstanding = Vec::new();
+            if let Some(c) = &mut case.commitment {
+                outstanding = c
+                    .kinds
+                    .iter()
+                    .filter(|k| !case.materials.iter().any(|m| &m.kind == *k))
+                    .cloned()
+                    .collect();
+                if outstanding.is_empty() {
+                    c.fulfilled_at = Some(now.to_owned());
+                    detail.push_str("; commitment (告知承诺) fulfilled");
+                } else {
+                    detail.push_str(&format!("; still outstanding: {}", outstanding.join(", ")));
+                }
+            }
+            case.note = detail.clone();
+            Ok(Applied {
+                case,
+                body: EntryBody::CommitmentSupplied {
+                    materials: tongban_ledger::entries::facts(&ingested.materials),
+                    outstanding,
+                },
+                detail,
+                reply: None,
+                waybill: None,
+            })
+        }
+        Patch::Supplement { fulfils: false } => {
             let mut case = current.ok_or_else(|| {
                 NodeError::NotFound(format!("case {} is gone", checked.application_id))
             })?;

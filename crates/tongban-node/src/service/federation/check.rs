@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use tongban_core::{CaseEvent, MailLeg, MailStatus, Report};
 use tongban_core::{CaseNo, CaseState, CountyCode, ItemCode};
 use tongban_ledger::records::hex;
-use tongban_ledger::{CaseRecord, IdentityCheckRecord, Side};
+use tongban_ledger::{CaseRecord, CommitmentRecord, ConsultationRecord, IdentityCheckRecord, Side};
 use tongban_pki::Principal;
 use tongban_proto::common::v1::SignedCheckpoint;
 use tongban_proto::federation::v1::refusal::Code;
@@ -93,7 +93,7 @@ impl FederationService {
         let receiving = validate::county("receiving county", &envelope.receiving_county)?;
         let home = validate::county("home county", &envelope.home_county)?;
         let patch = match envelope.body {
-            Some(Body::Application(app)) => {
+            Some(Body::Application(mut app)) => {
                 if &receiving != sender {
                     return Err(NodeError::NotPermitted(format!(
                         "the envelope names receiving county {receiving} but was sent by the node of {sender}"
@@ -132,10 +132,47 @@ impl FederationService {
                     .filter(|m| !envelope.materials.iter().any(|h| h.kind == m.kind))
                     .map(|m| m.kind.as_str())
                     .collect();
-                if !missing.is_empty() {
+                let consultation = app
+                    .consultation
+                    .take()
+                    .map(|c| {
+                        Ok::<_, NodeError>(ConsultationRecord {
+                            at: c.at,
+                            reviewer: validate::text(
+                                "consultation reviewer",
+                                &c.reviewer,
+                                validate::SHORT_CHARS,
+                            )?,
+                            outcome: validate::text(
+                                "consultation outcome",
+                                &c.outcome,
+                                validate::REASON_CHARS,
+                            )?,
+                            recorded_by: c.recorded_by,
+                        })
+                    })
+                    .transpose()?;
+                if item.intake == tongban_core::IntakeMode::VideoConsultation
+                    && consultation.is_none()
+                {
+                    return Err(NodeError::Invalid(format!(
+                        "item {item_code} is taken in by video consultation, and the application records none"
+                    )));
+                }
+                // 容缺受理: only waivable materials under a commitment may be missing.
+                let commitment = commitment_of(item, app.commitment.take())?;
+                let uncovered: Vec<&str> = missing
+                    .into_iter()
+                    .filter(|kind| {
+                        !commitment
+                            .as_ref()
+                            .is_some_and(|c| c.kinds.iter().any(|k| k.as_str() == *kind))
+                    })
+                    .collect();
+                if !uncovered.is_empty() {
                     return Err(NodeError::Invalid(format!(
                         "the application lacks required materials: {}",
-                        missing.join(", ")
+                        uncovered.join(", ")
                     )));
                 }
                 if ctx.store.case(&envelope.application_id)?.is_some() {
@@ -167,9 +204,11 @@ impl FederationService {
                     review: Default::default(),
                     mail: Vec::new(),
                     closed_at: None,
+                    commitment,
+                    consultation,
                 }))
             }
-            Some(Body::Supplement(_)) => {
+            Some(Body::Supplement(supplement)) => {
                 let case = self.existing(&envelope.application_id, &case_no)?;
                 if case.side != Side::Home || case.receiving_county != *sender {
                     return Err(NodeError::NotPermitted(format!(
@@ -186,7 +225,28 @@ impl FederationService {
                     .map(|m| m.size)
                     .sum();
                 validate::materials(item, &envelope.materials, &ctx.limits, kept)?;
-                Patch::Supplement
+                let fulfils = supplement.fulfils_commitment;
+                if fulfils {
+                    let outstanding: Vec<&String> = match &case.commitment {
+                        Some(c) if c.fulfilled_at.is_none() => c.kinds.iter().collect(),
+                        _ => {
+                            return Err(NodeError::Precondition(format!(
+                                "case {case_no} has no open commitment (告知承诺) here"
+                            )));
+                        }
+                    };
+                    if let Some(h) = envelope
+                        .materials
+                        .iter()
+                        .find(|h| !outstanding.contains(&&h.kind))
+                    {
+                        return Err(NodeError::Invalid(format!(
+                            "material {:?} is not committed for case {case_no}",
+                            h.kind
+                        )));
+                    }
+                }
+                Patch::Supplement { fulfils }
             }
             Some(Body::Update(update)) => {
                 let case = self.existing(&envelope.application_id, &case_no)?;
@@ -311,4 +371,44 @@ pub(super) fn report_of(update: &CaseUpdate) -> Result<Report, NodeError> {
         state,
         status,
     })
+}
+
+/// The commitment (告知承诺) an application carries, checked against this
+/// node's directory: every committed kind is a waivable material of the
+/// item, the deadline a date, the signer plain text.
+fn commitment_of(
+    item: &tongban_core::Item,
+    commitment: Option<tongban_proto::common::v1::Commitment>,
+) -> Result<Option<CommitmentRecord>, NodeError> {
+    let Some(c) = commitment else {
+        return Ok(None);
+    };
+    if c.kinds.is_empty() {
+        return Err(NodeError::Invalid(
+            "the application's commitment names no material".into(),
+        ));
+    }
+    for kind in &c.kinds {
+        if !item.material(kind).is_some_and(|m| m.waivable) {
+            return Err(NodeError::Invalid(format!(
+                "the application's commitment names {kind:?}, which is not a waivable material of item {}",
+                item.code
+            )));
+        }
+    }
+    if crate::flow::parse_date(&c.due_date).is_none() {
+        return Err(NodeError::Invalid(format!(
+            "the application's commitment deadline {:?} is not a YYYY-MM-DD date",
+            c.due_date
+        )));
+    }
+    let signer = validate::text("commitment signer", &c.signer, validate::SHORT_CHARS)?;
+    Ok(Some(CommitmentRecord {
+        signer,
+        kinds: c.kinds,
+        due_date: c.due_date,
+        signed_at: c.signed_at,
+        by: c.by,
+        fulfilled_at: None,
+    }))
 }

@@ -51,8 +51,12 @@ impl FederationService {
 enum Patch {
     /// A new application: the case to create (materials added at commit).
     Create(Box<CaseRecord>),
-    /// The supplement of a correction request.
-    Supplement,
+    /// The supplement of a correction request, or (`fulfils`) committed
+    /// materials of a case accepted under a commitment.
+    Supplement {
+        /// Whether it delivers committed materials (the case does not move).
+        fulfils: bool,
+    },
     /// A step the other side reports.
     Update(Report, Box<CaseUpdate>),
 }

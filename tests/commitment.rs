@@ -1,0 +1,275 @@
+//! 容缺受理 with 告知承诺: a case accepted at the window with a waivable
+//! material missing under the applicant's signed commitment, across two
+//! nodes over mutual TLS.
+
+use tongban_proto::common::v1::{CaseView, MaterialChunk};
+use tongban_proto::mail::v1::SendRequest;
+use tongban_proto::review::v1::{
+    ApproveFrame, ApproveHeader, CaseRef as ReviewRef, OverdueRequest, approve_frame,
+};
+use tongban_proto::window::v1::{
+    AttachFrame, AttachHeader, CaseRef, CommitRequest, VerifyIdentityRequest, attach_frame,
+};
+use tonic::Code;
+use tonic::transport::Channel;
+
+use crate::support::*;
+
+type Window = tongban_proto::window::v1::window_client::WindowClient<Channel>;
+type Review = tongban_proto::review::v1::review_client::ReviewClient<Channel>;
+
+/// A GT-0001 case at the window with `materials` only, identity verified.
+async fn without(window: &mut Window, kinds: &[&str]) -> String {
+    let materials: Vec<_> = gt_materials()
+        .into_iter()
+        .filter(|(k, _)| !kinds.contains(k))
+        .collect();
+    let case = apply(
+        window,
+        "GT-0001",
+        YANTA,
+        "mail-applicant",
+        person(),
+        &materials,
+    )
+    .await
+    .expect("apply");
+    window
+        .verify_identity(VerifyIdentityRequest {
+            request_id: String::new(),
+            case_no: case.case_no.clone(),
+            method: "id-card-reader".into(),
+        })
+        .await
+        .expect("verify identity");
+    case.case_no
+}
+
+async fn commit(
+    window: &mut Window,
+    case_no: &str,
+    kinds: &[&str],
+    days: i64,
+) -> Result<CaseView, tonic::Status> {
+    window
+        .commit(CommitRequest {
+            case_no: case_no.into(),
+            signer: "张三".into(),
+            kinds: kinds.iter().map(|k| k.to_string()).collect(),
+            days,
+        })
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn approve(review: &mut Review, case_no: &str) -> Result<CaseView, tonic::Status> {
+    let doc = b"business licence PDF".to_vec();
+    let frames = vec![
+        ApproveFrame {
+            frame: Some(approve_frame::Frame::Header(ApproveHeader {
+                request_id: String::new(),
+                case_no: case_no.into(),
+                licence_no: "92610702MA6YX0001A".into(),
+                result: Some(header("result", &doc)),
+            })),
+        },
+        ApproveFrame {
+            frame: Some(approve_frame::Frame::Chunk(MaterialChunk {
+                material: 0,
+                data: doc.into(),
+            })),
+        },
+    ];
+    review
+        .approve(tokio_stream::iter(frames))
+        .await
+        .map(|r| r.into_inner())
+}
+
+#[tokio::test]
+async fn bad_commitments_are_refused_naming_the_kind_and_change_nothing() {
+    let cluster = Cluster::start().await;
+    let mut window = cluster.window(HANTAI).await;
+    let case_no = without(&mut window, &["premises-proof"]).await;
+    let refused = |r: Result<CaseView, tonic::Status>| {
+        let err = r.expect_err("refused");
+        assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+        err.message().to_owned()
+    };
+    let msg = refused(commit(&mut window, &case_no, &["passport"], 5).await);
+    assert!(
+        msg.contains("\"passport\" is not a material of item GT-0001"),
+        "{msg}"
+    );
+    let msg = refused(commit(&mut window, &case_no, &["premises-proof"], 0).await);
+    assert!(msg.contains("deadline today"), "{msg}");
+    let msg = refused(commit(&mut window, &case_no, &["premises-proof"], -2).await);
+    assert!(msg.contains("deadline in the past"), "{msg}");
+    let msg = refused(commit(&mut window, &case_no, &["id-card"], 5).await);
+    assert!(
+        msg.contains("id-card (经营者身份证明) is not waivable"),
+        "{msg}"
+    );
+    // Without a commitment the case cannot be accepted.
+    let err = window
+        .accept(CaseRef {
+            request_id: String::new(),
+            case_no: case_no.clone(),
+        })
+        .await
+        .expect_err("incomplete");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(
+        err.message().contains("premises-proof"),
+        "{}",
+        err.message()
+    );
+    let case = window_state(&mut window, &case_no, "CORRECTION_AT_WINDOW").await;
+    assert!(case.commitment.is_none(), "nothing stored");
+
+    // A non-waivable material missing too: it is named, not waived.
+    let other = without(&mut window, &["premises-proof", "application-form"]).await;
+    let msg = refused(commit(&mut window, &other, &["application-form"], 5).await);
+    assert!(
+        msg.contains("application-form (个体工商户登记申请书) is not waivable"),
+        "{msg}"
+    );
+    let msg = refused(commit(&mut window, &other, &["premises-proof"], 5).await);
+    assert!(
+        msg.contains("application-form (个体工商户登记申请书) is missing and the commitment does not cover it"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn a_committed_material_is_supplied_later_and_gates_the_approval() {
+    let clock = TestClock::default();
+    let cluster = Cluster::start_with(Options {
+        clock: Some(clock.clock()),
+        ..Options::default()
+    })
+    .await;
+    let mut window = cluster.window(HANTAI).await;
+    let mut review = cluster.review(YANTA).await;
+    let case_no = without(&mut window, &["premises-proof"]).await;
+    let committed = commit(&mut window, &case_no, &["premises-proof"], 3)
+        .await
+        .expect("commitment");
+    assert_eq!(committed.state, "READY_AT_WINDOW");
+    let due = committed
+        .commitment
+        .as_ref()
+        .expect("shown")
+        .due_date
+        .clone();
+    assert!(!due.is_empty());
+    window
+        .accept(CaseRef {
+            request_id: String::new(),
+            case_no: case_no.clone(),
+        })
+        .await
+        .expect("accept under the commitment");
+
+    // The reviewer sees the commitment.
+    let at_home = home_state(&mut review, &case_no, "HANDED_OFF").await;
+    let c = at_home
+        .commitment
+        .expect("the commitment travels with the application");
+    assert_eq!(c.kinds, ["premises-proof"]);
+    assert_eq!(c.signer, "张三");
+    assert_eq!(c.due_date, due);
+    assert!(c.fulfilled_at.is_empty());
+    review
+        .accept(ReviewRef {
+            request_id: String::new(),
+            case_no: case_no.clone(),
+        })
+        .await
+        .expect("review accept");
+    // The paper originals of the application form.
+    cluster
+        .mail(HANTAI)
+        .await
+        .send(SendRequest {
+            request_id: String::new(),
+            case_no: case_no.clone(),
+            leg: "materials".into(),
+            carrier: "EMS".into(),
+            waybill: "EA473124829CN".into(),
+        })
+        .await
+        .expect("materials leg");
+    review
+        .paper_received(ReviewRef {
+            request_id: String::new(),
+            case_no: case_no.clone(),
+        })
+        .await
+        .expect("paper received");
+
+    // Past the deadline and still missing: overdue at both nodes.
+    clock.advance_days(10);
+    let listed = |cases: &[CaseView]| {
+        cases.iter().any(|c| {
+            c.case_no == case_no && c.note.contains("committed materials (premises-proof)")
+        })
+    };
+    let home_overdue = review
+        .overdue(OverdueRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed(&home_overdue.cases), "{:?}", home_overdue.cases);
+    let window_overdue = window
+        .overdue(tongban_proto::window::v1::OverdueRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed(&window_overdue.cases), "{:?}", window_overdue.cases);
+
+    // The item does not allow approval before the material arrives.
+    let err = approve(&mut review, &case_no).await.expect_err("gated");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(
+        err.message().contains("premises-proof"),
+        "{}",
+        err.message()
+    );
+
+    // Supplied at the window: fulfilled at both nodes.
+    let data = b"lease contract".to_vec();
+    let frames = vec![
+        AttachFrame {
+            frame: Some(attach_frame::Frame::Header(AttachHeader {
+                request_id: String::new(),
+                case_no: case_no.clone(),
+                materials: vec![header("premises-proof", &data)],
+            })),
+        },
+        AttachFrame {
+            frame: Some(attach_frame::Frame::Chunk(MaterialChunk {
+                material: 0,
+                data: data.into(),
+            })),
+        },
+    ];
+    let supplied = window
+        .supply(tokio_stream::iter(frames))
+        .await
+        .expect("supply")
+        .into_inner();
+    assert!(!supplied.commitment.unwrap().fulfilled_at.is_empty());
+    let at_home = home_case_until(&mut review, &case_no, "commitment fulfilled", |c| {
+        c.commitment
+            .as_ref()
+            .is_some_and(|k| !k.fulfilled_at.is_empty())
+    })
+    .await;
+    assert!(at_home.materials.iter().any(|m| m.kind == "premises-proof"));
+    assert_eq!(at_home.state, "UNDER_REVIEW");
+    let events: Vec<&str> = at_home.history.iter().map(|h| h.event.as_str()).collect();
+    assert!(events.contains(&"case.commitment-supplied"), "{events:?}");
+    let approved = approve(&mut review, &case_no).await.expect("approve");
+    assert_eq!(approved.state, "APPROVED");
+}
