@@ -7,6 +7,7 @@ mod support;
 mod audit;
 mod authority;
 mod cli;
+mod console;
 mod delivery;
 mod foundation;
 mod handoff;
