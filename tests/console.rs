@@ -270,6 +270,27 @@ async fn clerk_reviewer_and_auditor_in_a_browser() {
     fill(&b, "input[name=address]", "陕西省汉中市汉台区北关街1号").await;
     shot(&b, "02-clerk-form-wrong-id").await;
     click(&b, "#apply button[type=submit]").await;
+    assert!(
+        b.current_url().await.unwrap().path().ends_with("/new"),
+        "the script keeps the form"
+    );
+    // Past the script (form.submit() skips it), the console checks again,
+    // and the form comes back as typed.
+    b.execute("document.getElementById('apply').submit()", vec![])
+        .await
+        .unwrap();
+    until_text(&b, "#error", "校验码", false).await;
+    let kept = b
+        .find(Locator::Css("input[name=person_name]"))
+        .await
+        .unwrap();
+    assert_eq!(kept.prop("value").await.unwrap().as_deref(), Some("张三"));
+    let kept = b.find(Locator::Css("input[name=address]")).await.unwrap();
+    assert_eq!(
+        kept.prop("value").await.unwrap().as_deref(),
+        Some("陕西省汉中市汉台区北关街1号")
+    );
+    shot(&b, "02b-clerk-form-refused").await;
     b.goto(&format!("{clerk_origin}/")).await.unwrap();
     until_text(&b, "#no-cases", "没有案件", false).await;
 

@@ -134,6 +134,19 @@ pub(super) fn failure(msg: &str) -> Markup {
     }
 }
 
+/// What the node refused, and in which form of the page.
+pub(super) struct Problem<'a> {
+    /// The form's id (`attach`, `approve`, ...).
+    pub(super) form: &'a str,
+    /// The node's words.
+    pub(super) msg: &'a str,
+}
+
+/// The problem's box, inside the form it belongs to.
+fn problem_at(problem: Option<&Problem<'_>>, form: &str) -> Markup {
+    error_box(problem.filter(|p| p.form == form).map(|p| p.msg))
+}
+
 fn error_box(error: Option<&str>) -> Markup {
     html! { @if let Some(e) = error { p.error role="alert" id="error" { (e) } } }
 }
@@ -378,7 +391,7 @@ fn corrections(k: &CaseView) -> Markup {
 
 /// The clerk's case page: what is missing, the forms for the next step,
 /// the materials and the history.
-pub(super) fn clerk_case(c: &Console, k: &CaseView, error: Option<&str>) -> Markup {
+pub(super) fn clerk_case(c: &Console, k: &CaseView, error: Option<&Problem<'_>>) -> Markup {
     let no = &k.case_no;
     let state = k.state.as_str();
     let before_accept = matches!(state, "CORRECTION_AT_WINDOW" | "READY_AT_WINDOW");
@@ -388,7 +401,6 @@ pub(super) fn clerk_case(c: &Console, k: &CaseView, error: Option<&str>) -> Mark
         c,
         &format!("案件 {no}"),
         html! {
-            (error_box(error))
             (facts(k))
             @if !k.missing.is_empty() {
                 section.notice-box #missing {
@@ -400,6 +412,7 @@ pub(super) fn clerk_case(c: &Console, k: &CaseView, error: Option<&str>) -> Mark
             (corrections(k))
             @if before_accept || correcting {
                 form.action #attach method="post" action={ "/case/" (no) "/attach" } enctype="multipart/form-data" {
+                    (problem_at(error, "attach"))
                     h2 { @if correcting { "上传补正材料" } @else { "补充材料" } }
                     @for m in &k.required_materials {
                         @if k.missing.contains(&m.kind) || correcting || before_accept {
@@ -411,6 +424,7 @@ pub(super) fn clerk_case(c: &Console, k: &CaseView, error: Option<&str>) -> Mark
             }
             @if before_accept {
                 form.action #verify method="post" action={ "/case/" (no) "/verify" } {
+                    (problem_at(error, "verify"))
                     h2 { "身份核验" }
                     label { "方式 "
                         select name="method" {
@@ -424,6 +438,7 @@ pub(super) fn clerk_case(c: &Console, k: &CaseView, error: Option<&str>) -> Mark
             }
             @if state == "READY_AT_WINDOW" {
                 form.action #accept method="post" action={ "/case/" (no) "/accept" } {
+                    (problem_at(error, "accept"))
                     h2 { "窗口受理" }
                     p.dim { "受理后案件移交属地审批部门，并打印受理回执。" }
                     button type="submit" { "受理并打印回执" }
@@ -431,6 +446,7 @@ pub(super) fn clerk_case(c: &Console, k: &CaseView, error: Option<&str>) -> Mark
             }
             @if correcting && open_correction {
                 form.action #resubmit method="post" action={ "/case/" (no) "/resubmit" } {
+                    (problem_at(error, "resubmit"))
                     h2 { "提交补正" }
                     button type="submit" { "将补正材料提交属地" }
                 }
@@ -450,19 +466,19 @@ pub(super) fn review_inbox(c: &Console, cases: &[CaseView]) -> Markup {
 }
 
 /// The reviewer's case page with the decisions its state allows.
-pub(super) fn review_case(c: &Console, k: &CaseView, error: Option<&str>) -> Markup {
+pub(super) fn review_case(c: &Console, k: &CaseView, error: Option<&Problem<'_>>) -> Markup {
     let no = &k.case_no;
     let state = k.state.as_str();
     layout(
         c,
         &format!("案件 {no}"),
         html! {
-            (error_box(error))
             (facts(k))
             (corrections(k))
             (materials_table(k))
             @if state == "HANDED_OFF" {
                 form.action #accept method="post" action={ "/case/" (no) "/accept" } {
+                    (problem_at(error, "accept"))
                     h2 { "受理" }
                     p.dim { "受理后开始计算承诺时限。" }
                     button type="submit" { "受理" }
@@ -470,6 +486,7 @@ pub(super) fn review_case(c: &Console, k: &CaseView, error: Option<&str>) -> Mar
             }
             @if state == "UNDER_REVIEW" && !k.paper_kinds.is_empty() && k.paper_received_at.is_empty() {
                 form.action #paper method="post" action={ "/case/" (no) "/paper-received" } {
+                    (problem_at(error, "paper"))
                     h2 { "纸质原件" }
                     p { "需邮寄的纸质原件："
                         @for (i, kind) in k.paper_kinds.iter().enumerate() {
@@ -481,6 +498,7 @@ pub(super) fn review_case(c: &Console, k: &CaseView, error: Option<&str>) -> Mar
             }
             @if state == "UNDER_REVIEW" {
                 form.action #correct method="post" action={ "/case/" (no) "/correct" } enctype="multipart/form-data" {
+                    (problem_at(error, "correct"))
                     h2 { "一次性告知补正" }
                     @for m in &k.required_materials {
                         div.need {
@@ -492,12 +510,14 @@ pub(super) fn review_case(c: &Console, k: &CaseView, error: Option<&str>) -> Mar
                     button type="submit" { "发出补正要求" }
                 }
                 form.action #approve method="post" action={ "/case/" (no) "/approve" } enctype="multipart/form-data" {
+                    (problem_at(error, "approve"))
                     h2 { "准予许可" }
                     label { "审批结果文件" input type="file" name="result" required; }
                     label { "许可证号" input name="licence_no"; }
                     button type="submit" { "准予许可" }
                 }
                 form.action #deny method="post" action={ "/case/" (no) "/deny" } {
+                    (problem_at(error, "deny"))
                     h2 { "不予许可" }
                     label { "理由" textarea name="reason" required rows="3" {} }
                     button.danger type="submit" { "不予许可" }

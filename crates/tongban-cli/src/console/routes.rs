@@ -350,9 +350,15 @@ async fn get_window_case(c: &Console, no: &str) -> Result<CaseView, Failure> {
         .into_inner())
 }
 
-/// Shows the case again with the node's complaint beside the form.
-async fn case_with_error(c: &Console, no: &str, status: tonic::Status) -> Response {
+/// Shows the case again with the node's complaint in the form `form`.
+async fn case_with_error(
+    c: &Console,
+    no: &str,
+    form: &'static str,
+    status: tonic::Status,
+) -> Response {
     let msg = Failure::from(status).0;
+    let problem = pages::Problem { form, msg: &msg };
     let case = match c.role {
         Role::Reviewer => get_review_case(c, no).await,
         _ => get_window_case(c, no).await,
@@ -360,8 +366,8 @@ async fn case_with_error(c: &Console, no: &str, status: tonic::Status) -> Respon
     match case {
         Ok(case) => {
             let body = match c.role {
-                Role::Reviewer => pages::review_case(c, &case, Some(&msg)),
-                _ => pages::clerk_case(c, &case, Some(&msg)),
+                Role::Reviewer => pages::review_case(c, &case, Some(&problem)),
+                _ => pages::clerk_case(c, &case, Some(&problem)),
             };
             (StatusCode::UNPROCESSABLE_ENTITY, Html(body.into_string())).into_response()
         }
@@ -399,7 +405,7 @@ async fn clerk_attach(State(c): Shared, Path(no): Path<String>, mp: Multipart) -
         .collect();
     match c.window().attach(tokio_stream::iter(frames)).await {
         Ok(_) => back_to(&no),
-        Err(s) => case_with_error(&c, &no, s).await,
+        Err(s) => case_with_error(&c, &no, "attach", s).await,
     }
 }
 
@@ -415,7 +421,7 @@ async fn clerk_verify(
     };
     match c.window().verify_identity(req).await {
         Ok(_) => back_to(&no),
-        Err(s) => case_with_error(&c, &no, s).await,
+        Err(s) => case_with_error(&c, &no, "verify", s).await,
     }
 }
 
@@ -426,7 +432,7 @@ async fn clerk_accept(State(c): Shared, Path(no): Path<String>) -> Response {
     };
     match c.window().accept(req).await {
         Ok(_) => Redirect::to(&format!("/case/{no}/notice/intake-receipt")).into_response(),
-        Err(s) => case_with_error(&c, &no, s).await,
+        Err(s) => case_with_error(&c, &no, "accept", s).await,
     }
 }
 
@@ -437,7 +443,7 @@ async fn clerk_resubmit(State(c): Shared, Path(no): Path<String>) -> Response {
     };
     match c.window().resubmit(req).await {
         Ok(_) => back_to(&no),
-        Err(s) => case_with_error(&c, &no, s).await,
+        Err(s) => case_with_error(&c, &no, "resubmit", s).await,
     }
 }
 
@@ -509,7 +515,7 @@ async fn review_accept(State(c): Shared, Path(no): Path<String>) -> Response {
     };
     match c.review().accept(req).await {
         Ok(_) => back_to(&no),
-        Err(s) => case_with_error(&c, &no, s).await,
+        Err(s) => case_with_error(&c, &no, "accept", s).await,
     }
 }
 
@@ -520,7 +526,7 @@ async fn review_paper_received(State(c): Shared, Path(no): Path<String>) -> Resp
     };
     match c.review().paper_received(req).await {
         Ok(_) => back_to(&no),
-        Err(s) => case_with_error(&c, &no, s).await,
+        Err(s) => case_with_error(&c, &no, "paper", s).await,
     }
 }
 
@@ -546,7 +552,7 @@ async fn review_correct(State(c): Shared, Path(no): Path<String>, mp: Multipart)
     };
     match c.review().correct(req).await {
         Ok(_) => back_to(&no),
-        Err(s) => case_with_error(&c, &no, s).await,
+        Err(s) => case_with_error(&c, &no, "correct", s).await,
     }
 }
 
@@ -557,7 +563,7 @@ async fn review_approve(State(c): Shared, Path(no): Path<String>, mp: Multipart)
     };
     let Some((_, filename, data)) = form.files.iter().find(|(n, _, _)| n == "result") else {
         let status = tonic::Status::invalid_argument("choose the result document to approve with");
-        return case_with_error(&c, &no, status).await;
+        return case_with_error(&c, &no, "approve", status).await;
     };
     let result = (header("result", filename, data), data.clone());
     let first = review::v1::ApproveFrame {
@@ -579,7 +585,7 @@ async fn review_approve(State(c): Shared, Path(no): Path<String>, mp: Multipart)
         .collect();
     match c.review().approve(tokio_stream::iter(frames)).await {
         Ok(_) => back_to(&no),
-        Err(s) => case_with_error(&c, &no, s).await,
+        Err(s) => case_with_error(&c, &no, "approve", s).await,
     }
 }
 
@@ -595,7 +601,7 @@ async fn review_deny(
     };
     match c.review().deny(req).await {
         Ok(_) => back_to(&no),
-        Err(s) => case_with_error(&c, &no, s).await,
+        Err(s) => case_with_error(&c, &no, "deny", s).await,
     }
 }
 
