@@ -426,3 +426,130 @@ async fn clerk_reviewer_and_auditor_in_a_browser() {
 
     b.close().await.unwrap();
 }
+
+/// Applies through the clerk's form with every material of GT-0001,
+/// verifies identity and accepts: the case number.
+async fn apply_complete(b: &Client, clerk_origin: &str, files: &[String; 3]) -> String {
+    b.goto(&format!("{clerk_origin}/new")).await.unwrap();
+    fill(b, "input[name=person_name]", "李四").await;
+    fill(b, "#person_id", PERSON_ID).await;
+    fill(b, "input[name=phone]", "13812345678").await;
+    fill(b, "input[name=address]", "陕西省汉中市汉台区北关街2号").await;
+    let set = "fieldset[data-materials-for='GT-0001']";
+    for (kind, path) in ["id-card", "application-form", "premises-proof"]
+        .iter()
+        .zip(files)
+    {
+        b.find(Locator::Css(&format!(
+            "{set} input[name='material:{kind}']"
+        )))
+        .await
+        .unwrap()
+        .send_keys(path)
+        .await
+        .unwrap();
+    }
+    click(b, "#apply button[type=submit]").await;
+    until_text(b, "#state", "CORRECTION_AT_WINDOW", false).await;
+    let case_no = b
+        .find(Locator::Css("#case-no"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    click(b, "#verify button[type=submit]").await;
+    until_text(b, "#state", "READY_AT_WINDOW", false).await;
+    click(b, "#accept button[type=submit]").await;
+    until_text(b, "body", "受理回执", false).await;
+    case_no
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn correction_round_trip_and_denial_in_a_browser() {
+    let cluster = Cluster::start().await;
+    let files = tempfile::tempdir().unwrap();
+    let file = |name: &str, data: &[u8]| {
+        let p = files.path().join(name);
+        std::fs::write(&p, data).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let materials = [
+        file("id-card.jpg", b"scan of the id card"),
+        file("application-form.pdf", b"signed application form"),
+        file("old-lease.pdf", b"an expired lease"),
+    ];
+    let new_lease = file("new-lease.pdf", b"a lease that runs until 2030");
+    let clerk = profile(&cluster, HANTAI, "clerk", clerk(HANTAI, "wang"));
+    let reviewer = profile(&cluster, YANTA, "reviewer", reviewer(YANTA, "li"));
+    let ((_c, clerk_url), (_r, reviewer_url)) = tokio::join!(console(&clerk), console(&reviewer));
+    let (clerk_origin, reviewer_origin) = (origin(&clerk_url), origin(&reviewer_url));
+    let (_driver, b) = browser().await;
+    b.goto(&clerk_url).await.unwrap();
+    until_text(&b, "h1", "本窗口案件", false).await;
+    let case_no = apply_complete(&b, &clerk_origin, &materials).await;
+
+    // The reviewer accepts and asks for a new lease, all at once.
+    b.goto(&reviewer_url).await.unwrap();
+    b.goto(&format!("{reviewer_origin}/case/{case_no}"))
+        .await
+        .unwrap();
+    until_text(&b, "#state", "HANDED_OFF", true).await;
+    click(&b, "#accept button[type=submit]").await;
+    until_text(&b, "#state", "UNDER_REVIEW", false).await;
+    click(&b, "#correct input[name=need][value=premises-proof]").await;
+    fill(
+        &b,
+        "#correct input[name='reason:premises-proof']",
+        "租赁合同已过期",
+    )
+    .await;
+    fill(&b, "#correct input[name=deadline]", "5").await;
+    shot(&b, "20-reviewer-correction-form").await;
+    click(&b, "#correct button[type=submit]").await;
+    until_text(&b, "#state", "CORRECTION_REQUESTED", false).await;
+
+    // The clerk sees what is asked, attaches it and resubmits.
+    b.goto(&format!("{clerk_origin}/case/{case_no}"))
+        .await
+        .unwrap();
+    until_text(&b, "#state", "CORRECTION_REQUESTED", true).await;
+    until_text(&b, "main", "租赁合同已过期", false).await;
+    shot(&b, "21-clerk-correction-requested").await;
+    b.find(Locator::Css(
+        "#attach input[name='material:premises-proof']",
+    ))
+    .await
+    .unwrap()
+    .send_keys(&new_lease)
+    .await
+    .unwrap();
+    click(&b, "#attach button[type=submit]").await;
+    until_text(&b, "table.materials", "new-lease.pdf", false).await;
+    click(&b, "#resubmit button[type=submit]").await;
+    until_text(&b, "main", "已于", false).await;
+    shot(&b, "22-clerk-resubmitted").await;
+
+    // Back under review at home, the reviewer denies with a reason.
+    b.goto(&format!("{reviewer_origin}/case/{case_no}"))
+        .await
+        .unwrap();
+    until_text(&b, "#state", "UNDER_REVIEW", true).await;
+    until_text(&b, "table.materials", "new-lease.pdf", false).await;
+    fill(&b, "#deny textarea[name=reason]", "经营场所不符合规划用途").await;
+    click(&b, "#deny button[type=submit]").await;
+    until_text(&b, "#state", "DENIED", false).await;
+    shot(&b, "23-reviewer-denied").await;
+    b.goto(&format!("{reviewer_origin}/case/{case_no}/notice/denial"))
+        .await
+        .unwrap();
+    until_text(&b, "body", "经营场所不符合规划用途", false).await;
+    shot(&b, "24-denial-notice").await;
+
+    b.goto(&format!("{clerk_origin}/case/{case_no}"))
+        .await
+        .unwrap();
+    until_text(&b, "#state", "DENIED", true).await;
+    shot(&b, "25-clerk-denied").await;
+    b.close().await.unwrap();
+}
