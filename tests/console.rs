@@ -247,6 +247,14 @@ async fn clerk_reviewer_and_auditor_in_a_browser() {
     let clerk_origin = origin(&clerk_url);
     assert_eq!(status_without_session(&clerk_origin, "/").await, 401);
     assert_eq!(status_without_session(&clerk_origin, "/new").await, 401);
+    assert_eq!(
+        status_without_session(&clerk_origin, "/case/610702-20261201-1").await,
+        401
+    );
+    assert_eq!(
+        status_without_session(&clerk_origin, "/assets/console.css").await,
+        200
+    );
     b.goto(&format!("{clerk_origin}/")).await.unwrap();
     until_text(&b, "h1", "未登录", false).await;
     shot(&b, "00-refused").await;

@@ -113,7 +113,7 @@ pub(super) fn refused() -> Markup {
             head { meta charset="utf-8"; title { "未登录" } link rel="stylesheet" href="/assets/console.css"; }
             body { main {
                 h1 { "未登录 (not signed in)" }
-                p { "请使用启动控制台时打印的一次性链接登录。The console opens only through the one-time URL that `tongban console` printed." }
+                p { "请使用启动控制台时打印的一次性链接登录。The console opens only through the one-time URL that tongban console printed when it started." }
             } }
         }
     }

@@ -60,14 +60,16 @@ pub(super) fn router(console: Arc<Console>) -> Router {
             .route("/", get(audit_find))
             .route("/trace", get(audit_trace)),
     };
+    // The assets are the same for everyone and hold nothing of a case, so
+    // the refusal page can use the stylesheet too.
     pages
-        .route("/assets/console.css", get(css))
-        .route("/assets/console.js", get(js))
         .layer(middleware::from_fn_with_state(
             console.clone(),
             require_session,
         ))
         .route("/login", get(login))
+        .route("/assets/console.css", get(css))
+        .route("/assets/console.js", get(js))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(console)
 }
@@ -288,7 +290,7 @@ async fn clerk_apply(State(c): Shared, mp: Multipart) -> Response {
         )
             .into_response()
     };
-    if !tongban_id_ok(&draft.id) {
+    if !resident_id_ok(&draft.id) {
         return again(format!(
             "身份证号码 {} 的校验码不对，请核对后重新输入 (the ID number's check character is wrong)",
             draft.id
@@ -331,7 +333,7 @@ async fn clerk_apply(State(c): Shared, mp: Multipart) -> Response {
 
 /// GB 11643 check of an 18-character resident ID (the same rule the
 /// page's script applies as the clerk types; the node checks again).
-fn tongban_id_ok(id: &str) -> bool {
+fn resident_id_ok(id: &str) -> bool {
     id.parse::<tongban_core::ResidentId>().is_ok()
 }
 
