@@ -184,9 +184,14 @@ async fn until_text(b: &Client, css: &str, want: &str, reload: bool) -> String {
 /// The status code of `GET path` with no cookie.
 async fn status_without_session(origin: &str, path: &str) -> u16 {
     let addr = origin.trim_start_matches("http://");
+    status_for_host(addr, addr, path).await
+}
+
+/// The status code of `GET path` sent to `addr` naming `host`.
+async fn status_for_host(addr: &str, host: &str, path: &str) -> u16 {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
     )
     .await
     .unwrap();
@@ -255,12 +260,16 @@ async fn clerk_reviewer_and_auditor_in_a_browser() {
         status_without_session(&clerk_origin, "/assets/console.css").await,
         200
     );
+    // A page under another name (DNS rebinding) cannot even log in.
+    let clerk_addr = clerk_origin.trim_start_matches("http://");
+    let token_path = clerk_url.trim_start_matches(&clerk_origin);
+    let rebound = format!("evil.example:{}", clerk_addr.rsplit(':').next().unwrap());
+    assert_eq!(status_for_host(clerk_addr, &rebound, token_path).await, 403);
     b.goto(&format!("{clerk_origin}/")).await.unwrap();
     until_text(&b, "h1", "未登录", false).await;
     shot(&b, "00-refused").await;
     b.goto(&clerk_url).await.unwrap();
     until_text(&b, "h1", "本窗口案件", false).await;
-    let token_path = clerk_url.trim_start_matches(&clerk_origin);
     assert_eq!(
         status_without_session(&clerk_origin, token_path).await,
         403,

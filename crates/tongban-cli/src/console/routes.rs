@@ -70,8 +70,36 @@ pub(super) fn router(console: Arc<Console>) -> Router {
         .route("/login", get(login))
         .route("/assets/console.css", get(css))
         .route("/assets/console.js", get(js))
+        .layer(middleware::from_fn_with_state(
+            console.clone(),
+            require_loopback_host,
+        ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(console)
+}
+
+/// Refuses requests addressed to any host but the console's loopback
+/// address: a web page whose own name was made to resolve to 127.0.0.1
+/// (DNS rebinding) cannot reach the console, even before the session check.
+async fn require_loopback_host(State(c): Shared, req: Request, next: Next) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if host_ok(host, c.sessions.port()) {
+        next.run(req).await
+    } else {
+        (StatusCode::FORBIDDEN, Html(pages::refused().into_string())).into_response()
+    }
+}
+
+/// Whether `host` (a `Host` header) names this machine's loopback on `port`.
+fn host_ok(host: &str, port: u16) -> bool {
+    let Some((name, p)) = host.rsplit_once(':') else {
+        return false;
+    };
+    p.parse() == Ok(port) && matches!(name, "127.0.0.1" | "localhost" | "[::1]")
 }
 
 /// Refuses every request without an open session.
@@ -671,4 +699,20 @@ async fn trace(c: &Console, case_no: &str) -> Result<String, String> {
     let anchor = c.tls.trust_anchor().map_err(|e| e.to_string())?;
     let report = crate::audit::verify::verify(&bundle, &anchor);
     Ok(crate::audit::html::render(&report, &bundle.county_names()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_hosts_on_our_port() {
+        assert!(host_ok("127.0.0.1:8080", 8080));
+        assert!(host_ok("localhost:8080", 8080));
+        assert!(host_ok("[::1]:8080", 8080));
+        assert!(!host_ok("127.0.0.1:8081", 8080));
+        assert!(!host_ok("evil.example:8080", 8080));
+        assert!(!host_ok("127.0.0.1", 8080));
+        assert!(!host_ok("", 8080));
+    }
 }

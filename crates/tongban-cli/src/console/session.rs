@@ -12,6 +12,8 @@ pub(crate) struct Sessions {
     /// across the ports of one host, and two consoles (a clerk's and a
     /// reviewer's) on one machine must not log each other out.
     cookie: String,
+    /// The console's port.
+    port: u16,
     inner: Mutex<Inner>,
 }
 
@@ -35,6 +37,7 @@ impl Sessions {
     pub(crate) fn new(port: u16) -> Self {
         Self {
             cookie: format!("tongban_console_{port}"),
+            port,
             inner: Mutex::new(Inner {
                 token: Some(random()),
                 open: HashSet::new(),
@@ -46,6 +49,11 @@ impl Sessions {
         // A poisoned lock only means a handler panicked while holding it;
         // the sets stay consistent (each change is one insert or take).
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The port of the console these sessions belong to.
+    pub(crate) fn port(&self) -> u16 {
+        self.port
     }
 
     /// The token for the printed URL (empty once spent).
