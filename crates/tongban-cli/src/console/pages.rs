@@ -549,3 +549,40 @@ pub(super) fn audit_find(c: &Console, case_no: &str, error: Option<&str>) -> Mar
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_case_state_has_a_name() {
+        for state in tongban_core::CaseState::ALL {
+            assert!(!state_name(state.as_str()).is_empty(), "{state:?}");
+        }
+    }
+
+    #[test]
+    fn days_left_marks_overdue_and_paused() {
+        let due = |left| CaseView {
+            due_date: "2026-12-09".into(),
+            working_days_left: left,
+            clock_running: true,
+            ..Default::default()
+        };
+        let overdue = days_left(&due(-2)).into_string();
+        assert!(overdue.contains("class=\"overdue\""), "{overdue}");
+        assert!(overdue.contains("已超期 2 个工作日"), "{overdue}");
+        assert!(days_left(&due(3)).into_string().contains("剩 3 个工作日"));
+        let paused = CaseView {
+            corrections: vec![Default::default()],
+            ..Default::default()
+        };
+        assert!(days_left(&paused).into_string().contains("计时暂停"));
+    }
+
+    #[test]
+    fn text_from_the_network_is_escaped() {
+        let page = state_badge("<script>").into_string();
+        assert!(!page.contains("<script>"), "{page}");
+    }
+}
