@@ -151,6 +151,8 @@ async fn a_trace_over_three_counties_verifies_and_draws_every_event() {
     ] {
         assert!(out.contains(event), "{event} in the trace: {out}");
     }
+    // What 雁塔 received is 汉台's node's report of its clerk's act.
+    assert!(out.contains("610702/node reports clerk wang"), "{out}");
     // Every event of the trace (as --json lists it) is drawn on the page.
     let mut json_args = trace_args(
         &creds,
@@ -172,7 +174,19 @@ async fn a_trace_over_three_counties_verifies_and_draws_every_event() {
         page.contains("<svg") && page.contains("marker-end"),
         "lanes and arrows"
     );
+    assert!(
+        page.contains("610702/node reports clerk wang"),
+        "the report's actor on the page"
+    );
 
+    // Asked alone, the sender claims only what it can show.
+    let (code, out) = trace(&cluster, &creds, &first, &[HANTAI]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("nodes asked: 610702")
+            && out.contains("0 of 1 matched on both sides; 1 checked on the sender's side only"),
+        "{out}"
+    );
     let (code, out) = trace(&cluster, &creds, &second, &[SHANGZHOU, YANTA]).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("611002") && out.contains("VERIFIED"), "{out}");
@@ -350,6 +364,7 @@ async fn a_correction_round_trip_traces_with_every_handoff_matched() {
     let mut window = cluster.window(HANTAI).await;
     let r = |case_no: &str| tongban_proto::review::v1::CaseRef {
         case_no: case_no.into(),
+        request_id: String::new(),
     };
     review.accept(r(&case_no)).await.unwrap();
     review
@@ -360,6 +375,7 @@ async fn a_correction_round_trip_traces_with_every_handoff_matched() {
                 reason: "unsigned".into(),
             }],
             deadline_days: 0,
+            request_id: String::new(),
         })
         .await
         .unwrap();
@@ -371,6 +387,7 @@ async fn a_correction_round_trip_traces_with_every_handoff_matched() {
                 tongban_proto::window::v1::AttachHeader {
                     case_no: case_no.clone(),
                     materials: vec![header("premises-proof", &data)],
+                    request_id: String::new(),
                 },
             )),
         },
@@ -387,6 +404,7 @@ async fn a_correction_round_trip_traces_with_every_handoff_matched() {
     window
         .resubmit(tongban_proto::window::v1::CaseRef {
             case_no: case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .unwrap();
@@ -398,4 +416,218 @@ async fn a_correction_round_trip_traces_with_every_handoff_matched() {
     let (code, out) = trace(&cluster, &creds, &case_no, &[HANTAI, YANTA]).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("handoffs: 5 of 5 matched"), "{out}");
+}
+
+/// Runs `tongban audit verify` against the node of `county`.
+async fn verify(cluster: &Cluster, creds: &[String], county: &str) -> (i32, String) {
+    let mut args = vec!["verify".to_owned(), "--node".into(), url(cluster, county)];
+    args.extend(creds.iter().cloned());
+    audit(args).await
+}
+
+/// A case from 汉台 to 雁塔, handed off, whose id-card scan is large enough
+/// to be a blob file at both nodes (over `INLINE_MAX`); the others are in
+/// the material log. Returns the case number and the scan.
+async fn handed_off_with_a_blob(cluster: &Cluster) -> (String, Vec<u8>) {
+    let mut window = cluster.window(HANTAI).await;
+    let scan: Vec<u8> = (0..tongban_ledger::INLINE_MAX as usize + 12_345)
+        .map(|i| (i % 253) as u8)
+        .collect();
+    let mut materials = gt_materials();
+    materials[0].1 = scan.clone();
+    let case = apply(
+        &mut window,
+        "GT-0001",
+        YANTA,
+        "mail-applicant",
+        person(),
+        &materials,
+    )
+    .await
+    .expect("apply");
+    window
+        .verify_identity(tongban_proto::window::v1::VerifyIdentityRequest {
+            request_id: String::new(),
+            case_no: case.case_no.clone(),
+            method: "id-card-reader".into(),
+        })
+        .await
+        .expect("verify identity");
+    window
+        .accept(tongban_proto::window::v1::CaseRef {
+            request_id: String::new(),
+            case_no: case.case_no.clone(),
+        })
+        .await
+        .expect("accept");
+    window_state(&mut window, &case.case_no, "HANDED_OFF").await;
+    (case.case_no, scan)
+}
+
+/// The handoff id an entry of a stopped node records receiving.
+fn received_handoff_id(data_dir: &Path, seq: u64) -> String {
+    let (_, payload) = Tamper::open(data_dir).unwrap().entry(seq).unwrap();
+    let p: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    p["received"]["handoff_id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn verify_rehashes_every_material_and_checks_every_receipt_on_both_nodes() {
+    let cluster = Cluster::start().await;
+    let (case_no, _) = handed_off_with_a_blob(&cluster).await;
+    let creds = auditor(&cluster, None, "zhao");
+    let (code, out) = verify(&cluster, &creds, HANTAI).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("materials: 3 re-hashed by the node"), "{out}");
+    assert!(out.contains("receipts: 1 held as sender, 0 given"), "{out}");
+    assert!(out.contains("VERIFIED entries 1..="), "{out}");
+    let (code, out) = verify(&cluster, &creds, YANTA).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("materials: 3 re-hashed by the node"), "{out}");
+    assert!(out.contains("receipts: 0 held as sender, 1 given"), "{out}");
+    let (code, out) = trace(&cluster, &creds, &case_no, &[HANTAI, YANTA]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("VERIFIED"), "{out}");
+    // --quick checks the chain only.
+    let mut quick = vec!["verify".to_owned(), "--quick".into(), "--node".into()];
+    quick.push(url(&cluster, YANTA));
+    quick.extend(creds.iter().cloned());
+    let (code, out) = audit(quick).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("evidence not checked (--quick)"), "{out}");
+}
+
+#[tokio::test]
+async fn a_byte_flipped_in_the_material_log_at_the_window_is_named_by_verify_and_trace() {
+    let mut cluster = Cluster::start().await;
+    let case_no = handed_off(&cluster, HANTAI).await;
+    let creds = auditor(&cluster, None, "zhao");
+    cluster.stop(HANTAI).await;
+    let dir = cluster.data_dir(HANTAI);
+    let span = Tamper::open(dir)
+        .unwrap()
+        .material(&case_no, "application-form")
+        .unwrap()
+        .expect("the case holds its application form")
+        .log
+        .expect("a small material is in the log");
+    let log = tongban_ledger::testing::material_log_path(dir);
+    let mut bytes = std::fs::read(&log).unwrap();
+    bytes[span.offset as usize + 3] ^= 0x20;
+    std::fs::write(&log, bytes).unwrap();
+    let seq = find(dir, &case_no, "case.accepted");
+    cluster.restart(HANTAI).await;
+
+    let named = format!(
+        "node 610702: case {case_no} material application-form (ledger entry {seq}) was altered"
+    );
+    let (code, out) = verify(&cluster, &creds, HANTAI).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&named), "{out}");
+    assert!(out.contains("in materials.log hash to"), "{out}");
+    assert!(!out.contains("VERIFIED"), "{out}");
+    let (code, out) = trace(&cluster, &creds, &case_no, &[HANTAI, YANTA]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAILED") && out.contains(&named), "{out}");
+}
+
+#[tokio::test]
+async fn a_truncated_blob_at_home_and_a_deleted_one_at_the_window_are_named() {
+    let mut cluster = Cluster::start().await;
+    let (case_no, scan) = handed_off_with_a_blob(&cluster).await;
+    let digest = hex::encode(sha256(&scan));
+    let creds = auditor(&cluster, None, "zhao");
+    cluster.stop(YANTA).await;
+    let home = tongban_ledger::testing::blob_path(cluster.data_dir(YANTA), &digest);
+    let half = std::fs::read(&home).unwrap()[..scan.len() / 2].to_vec();
+    std::fs::write(&home, half).unwrap();
+    let home_seq = find(cluster.data_dir(YANTA), &case_no, "handoff.received");
+    cluster.restart(YANTA).await;
+    cluster.stop(HANTAI).await;
+    std::fs::remove_file(tongban_ledger::testing::blob_path(
+        cluster.data_dir(HANTAI),
+        &digest,
+    ))
+    .unwrap();
+    let window_seq = find(cluster.data_dir(HANTAI), &case_no, "case.accepted");
+    cluster.restart(HANTAI).await;
+
+    let truncated = format!(
+        "node 610113: case {case_no} material id-card (ledger entry {home_seq}) was altered: its {} bytes in its file",
+        scan.len() / 2
+    );
+    let deleted = format!(
+        "node 610702: case {case_no} material id-card (ledger entry {window_seq}) cannot be read in its file"
+    );
+    let (code, out) = verify(&cluster, &creds, YANTA).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&truncated), "{out}");
+    let (code, out) = verify(&cluster, &creds, HANTAI).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&deleted) && out.contains("missing"), "{out}");
+    let (code, out) = trace(&cluster, &creds, &case_no, &[HANTAI, YANTA]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&truncated) && out.contains(&deleted), "{out}");
+}
+
+#[tokio::test]
+async fn a_byte_flipped_in_the_receivers_replay_receipt_is_named() {
+    let mut cluster = Cluster::start().await;
+    let case_no = handed_off(&cluster, HANTAI).await;
+    let creds = auditor(&cluster, None, "zhao");
+    cluster.stop(YANTA).await;
+    let dir = cluster.data_dir(YANTA);
+    let seq = find(dir, &case_no, "handoff.received");
+    let id = received_handoff_id(dir, seq);
+    let tamper = Tamper::open(dir).unwrap();
+    let mut record = tamper.received(&id).unwrap().expect("a received record");
+    // A byte of the receipt body, which the signature covers.
+    record.signed_receipt[10] ^= 0x01;
+    tamper.overwrite_received(&id, &record).unwrap();
+    drop(tamper);
+    cluster.restart(YANTA).await;
+
+    let named =
+        format!("handoff {id}: the receipt 610113 gave for case {case_no} (its entry {seq})");
+    let (code, out) = verify(&cluster, &creds, YANTA).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&named), "{out}");
+    let (code, out) = trace(&cluster, &creds, &case_no, &[HANTAI, YANTA]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAILED") && out.contains(&named), "{out}");
+}
+
+#[tokio::test]
+async fn a_dropped_middle_entry_is_named_by_trace_as_by_verify() {
+    let mut cluster = Cluster::start().await;
+    let case_no = handed_off(&cluster, HANTAI).await;
+    let creds = auditor(&cluster, None, "zhao");
+    cluster.stop(HANTAI).await;
+    let seq = find(cluster.data_dir(HANTAI), &case_no, "case.identity-verified");
+    Tamper::open(cluster.data_dir(HANTAI))
+        .unwrap()
+        .remove_entry(seq)
+        .unwrap();
+    cluster.restart(HANTAI).await;
+
+    let (code, out) = verify(&cluster, &creds, HANTAI).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("FAILED at entry {seq}: it is missing")),
+        "{out}"
+    );
+    let (code, out) = trace(&cluster, &creds, &case_no, &[HANTAI, YANTA]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAILED"), "{out}");
+    assert!(
+        out.contains(&format!("node 610702: ledger entry {seq} is missing")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "node 610702: ledger entry {seq} of the case is missing"
+        )),
+        "{out}"
+    );
+    assert!(!out.to_lowercase().contains("internal"), "{out}");
 }

@@ -8,7 +8,6 @@ use tongban_proto::common::v1::{CaseView, MailLeg};
 use tongban_proto::federation::v1::refusal::Code as RefusalCode;
 use tongban_proto::federation::v1::{
     CaseUpdate, Envelope, HandoffFrame, HandoffResult, envelope::Body, handoff_frame::Frame,
-    handoff_result::Outcome,
 };
 use tongban_proto::review::v1::{CaseRef as ReviewRef, InboxRequest};
 use tongban_proto::window::v1::CaseRef;
@@ -34,24 +33,10 @@ fn update(case: &CaseView, from: &str, update: CaseUpdate) -> Vec<u8> {
 
 /// Sends one envelope to `to` as the node of `from`; returns its result.
 async fn send(cluster: &Cluster, to: &str, from: &str, envelope: Vec<u8>) -> HandoffResult {
-    let mut fed = cluster.federation_as(to, from).await;
     let frames = vec![HandoffFrame {
         frame: Some(Frame::Envelope(envelope)),
     }];
-    let mut reply = fed
-        .handoff(tokio_stream::iter(frames))
-        .await
-        .expect("handoff call")
-        .into_inner();
-    assert_eq!(reply.results.len(), 1);
-    reply.results.remove(0)
-}
-
-fn refusal(result: &HandoffResult) -> (RefusalCode, String) {
-    match &result.outcome {
-        Some(Outcome::Refusal(r)) => (RefusalCode::try_from(r.code).unwrap(), r.message.clone()),
-        other => panic!("expected a refusal, got {other:?}"),
-    }
+    handoff_as(cluster, to, from, frames).await
 }
 
 fn leg(leg: &str) -> Option<MailLeg> {
@@ -109,6 +94,7 @@ async fn home_view(cluster: &Cluster, case_no: &str) -> (CaseView, Vec<(String, 
     let case = review
         .get_case(ReviewRef {
             case_no: case_no.into(),
+            request_id: String::new(),
         })
         .await
         .expect("home case")
@@ -185,6 +171,7 @@ async fn the_home_node_cannot_speak_for_the_window() {
     let after = window
         .get_case(CaseRef {
             case_no: case.case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .unwrap()
@@ -236,6 +223,7 @@ async fn a_step_that_cannot_happen_now_or_names_no_known_event_is_refused() {
     let after = window
         .get_case(CaseRef {
             case_no: case.case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .unwrap()
@@ -254,6 +242,7 @@ async fn a_partners_report_is_recorded_as_the_partner_nodes() {
     review
         .accept(ReviewRef {
             case_no: case.case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .expect("accept for review");
@@ -272,6 +261,7 @@ async fn a_partners_report_is_recorded_as_the_partner_nodes() {
     let home = review
         .get_case(ReviewRef {
             case_no: case.case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .unwrap()
@@ -332,6 +322,7 @@ async fn a_receipt_an_hour_off_is_parked_and_a_reissued_one_is_taken() {
     window
         .retry(CaseRef {
             case_no: case.case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .expect("retry");

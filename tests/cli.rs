@@ -2,36 +2,16 @@
 //! cluster: `--json` prints one JSON document holding every field of the
 //! reply's proto message, so a new field cannot go missing from scripts.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use prost::Message;
 use prost_types::{DescriptorProto, FileDescriptorSet};
 use serde_json::Value;
-use tongban_pki::Principal;
 
 use crate::support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tongban");
-
-/// Writes `principal`'s certificate, key and a profile into the cluster's
-/// directory; returns the profile's path.
-fn profile(cluster: &Cluster, county: &str, name: &str, principal: Principal) -> PathBuf {
-    let tls = cluster.pki().issue(principal);
-    let dir = cluster.root();
-    std::fs::write(dir.join(format!("{name}.crt")), &tls.cert_pem).unwrap();
-    std::fs::write(dir.join(format!("{name}.key")), &tls.key_pem).unwrap();
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(
-        &path,
-        format!(
-            "node = \"https://{}\"\nca = \"certs/ca.crt\"\ncert = \"{name}.crt\"\nkey = \"{name}.key\"\n",
-            cluster.addr(county)
-        ),
-    )
-    .unwrap();
-    path
-}
 
 /// Runs `tongban ARGS --profile P --json` off the async runtime and parses
 /// its stdout as one JSON document.
@@ -540,4 +520,75 @@ async fn completions_man_page_and_version() {
         commit == "unknown" || (commit.len() >= 7 && commit.chars().all(|c| c.is_ascii_hexdigit())),
         "{out}"
     );
+}
+
+#[tokio::test]
+async fn a_clerk_talks_only_to_the_node_of_their_county() {
+    let cluster = Cluster::start().await;
+    // 汉台's clerk with a profile that points at 雁塔's node.
+    let wrong = profile(&cluster, YANTA, "astray", clerk(HANTAI, "wang"));
+    let wrong = wrong.to_str().unwrap();
+    exits(
+        1,
+        &["window", "list", "--profile", wrong],
+        &[],
+        "expected spiffe://shaanxi.tongban/county/610702/node",
+    )
+    .await;
+    let right = profile(&cluster, HANTAI, "home", clerk(HANTAI, "wang"));
+    let (code, out, err) = run(
+        &["window", "list", "--profile", right.to_str().unwrap()],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[tokio::test]
+async fn a_command_repeated_with_its_request_id_is_applied_once() {
+    let cluster = Cluster::start().await;
+    let clerk = profile(&cluster, HANTAI, "clerk", clerk(HANTAI, "wang"));
+    let dir = cluster.root();
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut apply = vec![
+        "window".to_owned(),
+        "apply".to_owned(),
+        "--item=GT-0001".to_owned(),
+        format!("--home={YANTA}"),
+        "--delivery=mail-applicant".to_owned(),
+        "--person-name=张三".to_owned(),
+        format!("--person-id={PERSON_ID}"),
+        "--phone=13812345678".to_owned(),
+        "--address=汉中市汉台区".to_owned(),
+        format!("--request-id={id}"),
+    ];
+    for (kind, data) in gt_materials() {
+        let path = dir.join(format!("{kind}.pdf"));
+        std::fs::write(&path, data).unwrap();
+        apply.push(format!("--material={kind}={}", path.display()));
+    }
+    let apply: Vec<&str> = apply.iter().map(String::as_str).collect();
+    let first = json(&clerk, &apply).await;
+    let again = json(&clerk, &apply).await;
+    assert_eq!(first["case_no"], again["case_no"], "{first:#}\n{again:#}");
+    assert_eq!(first, again, "the original reply");
+    let list = json(&clerk, &["window", "list"]).await;
+    assert_eq!(list["cases"].as_array().map(Vec::len), Some(1), "{list:#}");
+
+    // Without the flag, each invocation is a request of its own.
+    let fresh: Vec<&str> = apply
+        .iter()
+        .copied()
+        .filter(|a| !a.starts_with("--request-id"))
+        .collect();
+    let other = json(&clerk, &fresh).await;
+    assert_ne!(other["case_no"], first["case_no"]);
+
+    // A flag that is not a UUID is a usage error.
+    let mut bad = fresh.clone();
+    bad.push("--request-id=42");
+    bad.push("--profile");
+    let profile_path = clerk.display().to_string();
+    bad.push(&profile_path);
+    exits(2, &bad, &[], "expected a UUID").await;
 }

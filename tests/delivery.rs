@@ -149,6 +149,7 @@ async fn a_hung_partner_fails_its_attempt_in_time_and_delays_no_one_else() {
     let meanwhile = window
         .get_case(tongban_proto::window::v1::CaseRef {
             case_no: to_hantai.case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .unwrap()
@@ -404,12 +405,14 @@ async fn a_material_file_gone_or_changed_parks_only_its_handoff() {
             .verify_identity(tongban_proto::window::v1::VerifyIdentityRequest {
                 case_no: case.case_no.clone(),
                 method: "id-card-reader".into(),
+                request_id: String::new(),
             })
             .await
             .unwrap();
         window
             .accept(tongban_proto::window::v1::CaseRef {
                 case_no: case.case_no.clone(),
+                request_id: String::new(),
             })
             .await
             .unwrap();

@@ -4,7 +4,7 @@ use prost::Message;
 use tongban_proto::common::v1::{IdentityCheck, SignedReceipt};
 use tongban_proto::federation::v1::refusal::Code as RefusalCode;
 use tongban_proto::federation::v1::{
-    Application, Envelope, HandoffFrame, HandoffResult, envelope::Body, handoff_frame::Frame,
+    Application, Envelope, HandoffFrame, envelope::Body, handoff_frame::Frame,
     handoff_result::Outcome,
 };
 use tongban_proto::review::v1::InboxRequest;
@@ -53,6 +53,7 @@ async fn a_person_case_is_handed_off_with_a_receipt_on_both_sides() {
     let at_b = review
         .get_case(tongban_proto::review::v1::CaseRef {
             case_no: accepted.case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .expect("the home node holds the case")
@@ -108,12 +109,14 @@ async fn a_company_case_is_handed_off() {
         .verify_identity(tongban_proto::window::v1::VerifyIdentityRequest {
             case_no: case.case_no.clone(),
             method: "face".into(),
+            request_id: String::new(),
         })
         .await
         .unwrap();
     let receipt = window
         .accept(CaseRef {
             case_no: case.case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .expect("accept")
@@ -253,6 +256,7 @@ async fn missing_materials_give_one_notice_naming_all_of_them() {
     let err = window
         .accept(CaseRef {
             case_no: case.case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .expect_err("incomplete case");
@@ -272,6 +276,7 @@ async fn missing_materials_give_one_notice_naming_all_of_them() {
                         header("application-form", b"f"),
                         header("premises-proof", b"p"),
                     ],
+                    request_id: String::new(),
                 },
             )),
         },
@@ -362,6 +367,7 @@ async fn a_case_waits_in_the_outbox_while_the_home_node_is_down() {
     let still = window
         .get_case(CaseRef {
             case_no: case.case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .unwrap()
@@ -375,6 +381,7 @@ async fn a_case_waits_in_the_outbox_while_the_home_node_is_down() {
         .await
         .get_case(tongban_proto::review::v1::CaseRef {
             case_no: case.case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .unwrap()
@@ -471,24 +478,6 @@ fn frames(envelope: Vec<u8>, materials: &[(&str, Vec<u8>)]) -> Vec<HandoffFrame>
     out
 }
 
-async fn send(cluster: &Cluster, frames: Vec<HandoffFrame>) -> HandoffResult {
-    let mut fed = cluster.federation_as(YANTA, HANTAI).await;
-    let mut reply = fed
-        .handoff(tokio_stream::iter(frames))
-        .await
-        .expect("handoff call")
-        .into_inner();
-    assert_eq!(reply.results.len(), 1);
-    reply.results.remove(0)
-}
-
-fn refusal(result: &HandoffResult) -> (RefusalCode, String) {
-    match &result.outcome {
-        Some(Outcome::Refusal(r)) => (RefusalCode::try_from(r.code).unwrap(), r.message.clone()),
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-}
-
 #[tokio::test]
 async fn a_duplicate_gets_the_same_receipt_and_other_content_is_refused() {
     let cluster = Cluster::start().await;
@@ -502,8 +491,8 @@ async fn a_duplicate_gets_the_same_receipt_and_other_content_is_refused() {
         &materials,
         "2026-11-25T08:00:00Z",
     );
-    let a = send(&cluster, frames(first.clone(), &materials)).await;
-    let b = send(&cluster, frames(first, &materials)).await;
+    let a = handoff_as(&cluster, YANTA, HANTAI, frames(first.clone(), &materials)).await;
+    let b = handoff_as(&cluster, YANTA, HANTAI, frames(first, &materials)).await;
     let (Some(Outcome::Receipt(ra)), Some(Outcome::Receipt(rb))) = (&a.outcome, &b.outcome) else {
         panic!("receipts expected: {a:?} {b:?}");
     };
@@ -525,7 +514,7 @@ async fn a_duplicate_gets_the_same_receipt_and_other_content_is_refused() {
         &materials,
         "2026-11-25T09:00:00Z",
     );
-    let c = send(&cluster, frames(other, &materials)).await;
+    let c = handoff_as(&cluster, YANTA, HANTAI, frames(other, &materials)).await;
     let (code, message) = refusal(&c);
     assert_eq!(code, RefusalCode::AlreadyExists);
     assert!(message.contains(&handoff_id), "{message}");
@@ -538,7 +527,7 @@ async fn a_receipt_verifies_against_the_receivers_certificate() {
     let cluster = Cluster::start().await;
     let materials = gt_materials();
     let env = fresh_envelope("610702-20261125-8", &materials);
-    let result = send(&cluster, frames(env, &materials)).await;
+    let result = handoff_as(&cluster, YANTA, HANTAI, frames(env, &materials)).await;
     let Some(Outcome::Receipt(signed)) = result.outcome else {
         panic!("receipt")
     };
@@ -576,14 +565,14 @@ async fn a_tampered_or_truncated_upload_is_refused_and_nothing_is_stored() {
         data[10] ^= 0xff;
         c.data = data.into();
     }
-    let (code, message) = refusal(&send(&cluster, tampered).await);
+    let (code, message) = refusal(&handoff_as(&cluster, YANTA, HANTAI, tampered).await);
     assert_eq!(code, RefusalCode::Invalid);
     assert!(message.contains("SHA-256"), "{message}");
 
     let env = fresh_envelope("610702-20261125-10", &materials);
     let mut truncated = frames(env, &materials);
     truncated.pop();
-    let (code, message) = refusal(&send(&cluster, truncated).await);
+    let (code, message) = refusal(&handoff_as(&cluster, YANTA, HANTAI, truncated).await);
     assert_eq!(code, RefusalCode::Invalid);
     assert!(message.contains("truncated"), "{message}");
 
@@ -624,7 +613,14 @@ async fn a_handoff_is_parked_when_its_attempts_run_out() {
         let mut w = window.clone();
         let case_no = case.case_no.clone();
         async move {
-            let c = w.get_case(CaseRef { case_no }).await.ok()?.into_inner();
+            let c = w
+                .get_case(CaseRef {
+                    case_no,
+                    request_id: String::new(),
+                })
+                .await
+                .ok()?
+                .into_inner();
             c.note.contains("gave up after 3 attempts").then_some(c)
         }
     })
@@ -637,6 +633,7 @@ async fn a_handoff_is_parked_when_its_attempts_run_out() {
     let still = window
         .get_case(CaseRef {
             case_no: case.case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .unwrap()
@@ -646,6 +643,7 @@ async fn a_handoff_is_parked_when_its_attempts_run_out() {
     let retried = window
         .retry(CaseRef {
             case_no: case.case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .expect("retry")
@@ -655,6 +653,7 @@ async fn a_handoff_is_parked_when_its_attempts_run_out() {
     let err = window
         .retry(CaseRef {
             case_no: case.case_no,
+            request_id: String::new(),
         })
         .await
         .expect_err("nothing parked any more");
@@ -665,8 +664,10 @@ async fn a_handoff_is_parked_when_its_attempts_run_out() {
 async fn garbage_from_a_partner_is_refused_and_stores_nothing() {
     let cluster = Cluster::start().await;
     // An envelope that does not decode gets a refusal; the stream goes on.
-    let result = send(
+    let result = handoff_as(
         &cluster,
+        YANTA,
+        HANTAI,
         vec![HandoffFrame {
             frame: Some(Frame::Envelope(vec![0xff; 40])),
         }],
@@ -692,8 +693,10 @@ async fn garbage_from_a_partner_is_refused_and_stores_nothing() {
     let materials = gt_materials();
     let env = fresh_envelope("610702-20261125-12", &materials);
     let (code, message) = refusal(
-        &send(
+        &handoff_as(
             &cluster,
+            YANTA,
+            HANTAI,
             vec![HandoffFrame {
                 frame: Some(Frame::Envelope(env)),
             }],

@@ -150,12 +150,14 @@ async fn control_characters_and_implausible_ids_are_refused_at_the_window() {
         .verify_identity(tongban_proto::window::v1::VerifyIdentityRequest {
             case_no: case.case_no.clone(),
             method: "manual".into(),
+            request_id: String::new(),
         })
         .await
         .unwrap();
     window
         .accept(CaseRef {
             case_no: case.case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .unwrap();
@@ -179,6 +181,7 @@ async fn reviewers_and_mail_get_the_same_free_text_rules() {
     review
         .accept(tongban_proto::review::v1::CaseRef {
             case_no: case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .expect("accept for review");
@@ -192,6 +195,7 @@ async fn reviewers_and_mail_get_the_same_free_text_rules() {
                     reason: "unsigned\u{1b}]8;;http://x\u{7}".into(),
                 }],
                 deadline_days: 0,
+                request_id: String::new(),
             })
             .await,
         Code::InvalidArgument,
@@ -202,6 +206,7 @@ async fn reviewers_and_mail_get_the_same_free_text_rules() {
             .deny(DenyRequest {
                 case_no: case_no.clone(),
                 reason: "not eligible\r\nforged line".into(),
+                request_id: String::new(),
             })
             .await,
         Code::InvalidArgument,
@@ -214,6 +219,7 @@ async fn reviewers_and_mail_get_the_same_free_text_rules() {
                 case_no: case_no.clone(),
                 licence_no: "JY6107\u{0}02".into(),
                 result: Some(header("result", &result)),
+                request_id: String::new(),
             })),
         },
         ApproveFrame {
@@ -237,6 +243,7 @@ async fn reviewers_and_mail_get_the_same_free_text_rules() {
             leg: "materials".into(),
             carrier: "EMS\u{9b}".into(),
             waybill: "EA473124829CN".into(),
+            request_id: String::new(),
         })
         .await,
         Code::InvalidArgument,
@@ -248,6 +255,7 @@ async fn reviewers_and_mail_get_the_same_free_text_rules() {
             status: "in-transit".into(),
             at: String::new(),
             note: "sorted\u{8}\u{8}lost".into(),
+            request_id: String::new(),
         })
         .await,
         Code::InvalidArgument,
@@ -258,6 +266,7 @@ async fn reviewers_and_mail_get_the_same_free_text_rules() {
             .handout(HandoutRequest {
                 case_no: case_no.clone(),
                 recipient_id: format!("{PERSON_ID}\u{1b}"),
+                request_id: String::new(),
             })
             .await,
         Code::InvalidArgument,
@@ -267,6 +276,7 @@ async fn reviewers_and_mail_get_the_same_free_text_rules() {
     let home = review
         .get_case(tongban_proto::review::v1::CaseRef {
             case_no: case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .unwrap()
@@ -275,7 +285,10 @@ async fn reviewers_and_mail_get_the_same_free_text_rules() {
     assert!(home.corrections.is_empty() && home.denial_reason.is_empty());
     assert!(home.licence_no.is_empty() && home.result.is_none());
     let at_window = window
-        .get_case(CaseRef { case_no })
+        .get_case(CaseRef {
+            case_no,
+            request_id: String::new(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -417,6 +430,7 @@ async fn a_partners_case_update_with_a_control_character_is_refused() {
     let at_window = window
         .get_case(CaseRef {
             case_no: case.case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .unwrap()
@@ -553,12 +567,14 @@ async fn the_data_dir_is_private_and_a_loosened_mode_is_fixed_at_restart() {
         .verify_identity(tongban_proto::window::v1::VerifyIdentityRequest {
             case_no: case.case_no.clone(),
             method: "manual".into(),
+            request_id: String::new(),
         })
         .await
         .unwrap();
     window
         .accept(CaseRef {
             case_no: case.case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .unwrap();

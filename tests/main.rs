@@ -12,6 +12,7 @@ mod delivery;
 mod foundation;
 mod handoff;
 mod hygiene;
+mod idempotency;
 mod notice;
 mod ops;
 mod review;

@@ -4,10 +4,9 @@
 //! code that the auditor's check confirms against the ledgers, and a
 //! notice that does not fit the case's state, or a tampered code, is refused.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use tongban_pki::Principal;
 use tongban_proto::common::v1::CorrectionNeed;
 use tongban_proto::review::v1::{CaseRef, CorrectRequest, DenyRequest};
 
@@ -16,24 +15,6 @@ use crate::support::*;
 const BIN: &str = env!("CARGO_BIN_EXE_tongban");
 /// The counties every case here touches.
 const BOTH: &[&str] = &[HANTAI, YANTA];
-
-/// A profile for `principal` on `county`'s node, in the cluster's directory.
-fn profile(cluster: &Cluster, county: &str, name: &str, principal: Principal) -> PathBuf {
-    let tls = cluster.pki().issue(principal);
-    let dir = cluster.root();
-    std::fs::write(dir.join(format!("{name}.crt")), &tls.cert_pem).unwrap();
-    std::fs::write(dir.join(format!("{name}.key")), &tls.key_pem).unwrap();
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(
-        &path,
-        format!(
-            "node = \"https://{}\"\nca = \"certs/ca.crt\"\ncert = \"{name}.crt\"\nkey = \"{name}.key\"\n",
-            cluster.addr(county)
-        ),
-    )
-    .unwrap();
-    path
-}
 
 /// Runs `tongban ARGS` off the async runtime: (exit code, stdout, stderr).
 async fn run(args: Vec<String>) -> (i32, String, String) {
@@ -203,6 +184,7 @@ async fn every_kind_of_notice_is_printed_and_its_code_checks_out() {
     let accepted = review
         .accept(CaseRef {
             case_no: case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .expect("accept")
@@ -232,6 +214,7 @@ async fn every_kind_of_notice_is_printed_and_its_code_checks_out() {
                 reason: "<租赁合同未签字>".into(),
             }],
             deadline_days: 5,
+            request_id: String::new(),
         })
         .await
         .expect("correct");
@@ -260,6 +243,7 @@ async fn every_kind_of_notice_is_printed_and_its_code_checks_out() {
     review
         .accept(CaseRef {
             case_no: denied.clone(),
+            request_id: String::new(),
         })
         .await
         .expect("accept");
@@ -267,6 +251,7 @@ async fn every_kind_of_notice_is_printed_and_its_code_checks_out() {
         .deny(DenyRequest {
             case_no: denied.clone(),
             reason: "经营场所位于住宅楼内".into(),
+            request_id: String::new(),
         })
         .await
         .expect("deny");

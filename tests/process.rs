@@ -465,12 +465,8 @@ fn certs_are_issued_with_one_spiffe_id_and_bad_requests_are_refused() {
             & 0o777;
         assert_eq!(mode, 0o600, "{file}");
     }
-    let der = {
-        use rustls::pki_types::pem::PemObject;
-        let pem = std::fs::read(dir.path().join("clerk-610702-wang.crt")).unwrap();
-        rustls::pki_types::CertificateDer::from_pem_slice(&pem).unwrap()
-    };
-    let id = tongban_pki::Identity::from_cert_der(der.as_ref()).expect("exactly one URI SAN");
+    let pem = std::fs::read_to_string(dir.path().join("clerk-610702-wang.crt")).unwrap();
+    let id = tongban_pki::Identity::from_cert_pem(&pem).expect("exactly one URI SAN");
     assert_eq!(
         id.to_string(),
         "spiffe://shaanxi.tongban/county/610702/clerk/wang"

@@ -1,8 +1,6 @@
 //! Review at the home authority, correction round trips, decisions and
 //! tracked mail, across two nodes over mutual TLS.
 
-use std::sync::Arc;
-
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tongban_proto::common::v1::{CaseView, CorrectionNeed, MaterialChunk};
 use tongban_proto::mail::v1::{EventRequest, SendRequest};
@@ -22,6 +20,7 @@ type Window = tongban_proto::window::v1::window_client::WindowClient<Channel>;
 fn case_ref(case_no: &str) -> CaseRef {
     CaseRef {
         case_no: case_no.into(),
+        request_id: String::new(),
     }
 }
 
@@ -51,6 +50,7 @@ async fn approve(review: &mut Review, case_no: &str) -> Result<CaseView, tonic::
                 case_no: case_no.into(),
                 licence_no: "92610702MA6YX0001A".into(),
                 result: Some(header("result", &doc)),
+                request_id: String::new(),
             })),
         },
         ApproveFrame {
@@ -75,6 +75,7 @@ async fn paper(cluster: &Cluster, review: &mut Review, case_no: &str, waybill: &
             leg: "materials".into(),
             carrier: "EMS".into(),
             waybill: waybill.into(),
+            request_id: String::new(),
         })
         .await
         .expect("materials leg")
@@ -97,6 +98,7 @@ async fn send_result(
         leg: "result".into(),
         carrier: "EMS".into(),
         waybill: waybill.into(),
+        request_id: String::new(),
     })
     .await
     .map(|r| r.into_inner())
@@ -109,6 +111,7 @@ async fn event(cluster: &Cluster, county: &str, waybill: &str, status: &str) -> 
         status: status.into(),
         at: String::new(),
         note: String::new(),
+        request_id: String::new(),
     })
     .await
     .expect("event")
@@ -165,6 +168,7 @@ async fn each_delivery_mode_runs_from_intake_to_closed_on_both_nodes() {
         .handout(tongban_proto::window::v1::HandoutRequest {
             case_no: case_no.clone(),
             recipient_id: "110105194912310021".into(),
+            request_id: String::new(),
         })
         .await
         .expect_err("wrong person");
@@ -178,6 +182,7 @@ async fn each_delivery_mode_runs_from_intake_to_closed_on_both_nodes() {
         .handout(tongban_proto::window::v1::HandoutRequest {
             case_no: case_no.clone(),
             recipient_id: PERSON_ID.to_lowercase(),
+            request_id: String::new(),
         })
         .await
         .expect("handout")
@@ -202,6 +207,7 @@ async fn each_delivery_mode_runs_from_intake_to_closed_on_both_nodes() {
         .handout(HandoutRequest {
             case_no: case_no.clone(),
             recipient_id: PERSON_ID.into(),
+            request_id: String::new(),
         })
         .await
         .expect("handout at home")
@@ -220,6 +226,7 @@ fn attach_frames(case_no: &str, kind: &str, data: &[u8]) -> Vec<AttachFrame> {
             frame: Some(attach_frame::Frame::Header(AttachHeader {
                 case_no: case_no.into(),
                 materials: vec![header(kind, data)],
+                request_id: String::new(),
             })),
         },
         AttachFrame {
@@ -240,6 +247,7 @@ async fn request_correction(review: &mut Review, case_no: &str) -> CaseView {
                 reason: "租赁合同未签字 (the lease is not signed)".into(),
             }],
             deadline_days: 3,
+            request_id: String::new(),
         })
         .await
         .expect("correct")
@@ -273,6 +281,7 @@ async fn a_correction_round_trip_pauses_and_resumes_the_clock() {
     let err = window
         .resubmit(tongban_proto::window::v1::CaseRef {
             case_no: case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .expect_err("nothing attached yet");
@@ -295,6 +304,7 @@ async fn a_correction_round_trip_pauses_and_resumes_the_clock() {
     window
         .resubmit(tongban_proto::window::v1::CaseRef {
             case_no: case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .expect("resubmit");
@@ -322,7 +332,10 @@ async fn a_correction_round_trip_pauses_and_resumes_the_clock() {
         let case_no = case_no.clone();
         async move {
             let c = w
-                .get_case(tongban_proto::window::v1::CaseRef { case_no })
+                .get_case(tongban_proto::window::v1::CaseRef {
+                    case_no,
+                    request_id: String::new(),
+                })
                 .await
                 .ok()?
                 .into_inner();
@@ -351,6 +364,7 @@ async fn supplement(window: &mut Window, case_no: &str) {
     window
         .resubmit(tongban_proto::window::v1::CaseRef {
             case_no: case_no.to_owned(),
+            request_id: String::new(),
         })
         .await
         .expect("resubmit");
@@ -453,6 +467,7 @@ async fn a_denial_reaches_both_nodes() {
         .deny(DenyRequest {
             case_no: case_no.clone(),
             reason: " ".into(),
+            request_id: String::new(),
         })
         .await
         .expect_err("reason required");
@@ -461,6 +476,7 @@ async fn a_denial_reaches_both_nodes() {
         .deny(DenyRequest {
             case_no: case_no.clone(),
             reason: "经营范围涉及前置许可 (needs a prior licence)".into(),
+            request_id: String::new(),
         })
         .await
         .expect("deny")
@@ -551,29 +567,13 @@ async fn waybill_numbers_are_checked() {
 
 /// POSTs a carrier push over HTTPS and returns the status code and body.
 async fn push(cluster: &Cluster, body: &str, signature: Option<String>) -> (u16, String) {
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(
-            rustls::pki_types::CertificateDer::from_pem_slice(
-                cluster.pki().ca.cert_pem().as_bytes(),
-            )
-            .unwrap(),
-        )
-        .unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(cluster.carrier_addr(YANTA))
-        .await
-        .unwrap();
-    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let mut tls = connector.connect(name, tcp).await.expect("https");
+    let mut tls = tongban_pki::tls::connect_server_only(
+        cluster.carrier_addr(YANTA),
+        cluster.pki().ca.cert_pem(),
+        "127.0.0.1",
+    )
+    .await
+    .expect("https");
     let sig = signature
         .map(|s| format!("X-Tongban-Signature: sha256={s}\r\n"))
         .unwrap_or_default();
@@ -707,6 +707,7 @@ async fn restarts_in_the_middle_of_a_correction_round_trip_lose_nothing() {
     window
         .resubmit(tongban_proto::window::v1::CaseRef {
             case_no: case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .unwrap();
@@ -749,6 +750,7 @@ async fn review_and_mail_refuse_bad_input_and_change_nothing() {
         case_no: case_no.clone(),
         needs,
         deadline_days: 0,
+        request_id: String::new(),
     };
     refused(
         review.correct(correct(vec![])).await,
@@ -777,6 +779,7 @@ async fn review_and_mail_refuse_bad_input_and_change_nothing() {
                 case_no: case_no.clone(),
                 licence_no: "L".into(),
                 result: Some(header("result", &doc)),
+                request_id: String::new(),
             })),
         },
         ApproveFrame {
@@ -801,6 +804,7 @@ async fn review_and_mail_refuse_bad_input_and_change_nothing() {
                 size: 1 << 40,
                 sha256: vec![0; 32],
             }),
+            request_id: String::new(),
         })),
     }];
     refused(
@@ -813,6 +817,7 @@ async fn review_and_mail_refuse_bad_input_and_change_nothing() {
             case_no: case_no.clone(),
             licence_no: String::new(),
             result: None,
+            request_id: String::new(),
         })),
     }];
     refused(
@@ -828,6 +833,7 @@ async fn review_and_mail_refuse_bad_input_and_change_nothing() {
         leg: leg.into(),
         carrier: carrier.into(),
         waybill: waybill.into(),
+        request_id: String::new(),
     };
     refused(
         mail.send(send("parcel", "EMS", WAYBILL_1)).await,
@@ -854,6 +860,7 @@ async fn review_and_mail_refuse_bad_input_and_change_nothing() {
         status: status.into(),
         at: at.into(),
         note: String::new(),
+        request_id: String::new(),
     };
     refused(
         mail.event(event(WAYBILL_1, "delivered", "")).await,

@@ -271,6 +271,7 @@ pub async fn apply(
         delivery: delivery.into(),
         applicant: Some(applicant),
         materials: materials.iter().map(|(k, d)| header(k, d)).collect(),
+        request_id: String::new(),
     };
     let mut frames = vec![ApplyFrame {
         frame: Some(apply_frame::Frame::Header(header)),
@@ -311,12 +312,14 @@ pub async fn accepted_case_with(
         .verify_identity(VerifyIdentityRequest {
             case_no: case.case_no.clone(),
             method: "id-card-reader".into(),
+            request_id: String::new(),
         })
         .await
         .expect("verify identity");
     window
         .accept(CaseRef {
             case_no: case.case_no.clone(),
+            request_id: String::new(),
         })
         .await
         .expect("accept")
@@ -357,7 +360,10 @@ pub async fn home_case_until(
         let done = &done;
         async move {
             let c = r
-                .get_case(tongban_proto::review::v1::CaseRef { case_no })
+                .get_case(tongban_proto::review::v1::CaseRef {
+                    case_no,
+                    request_id: String::new(),
+                })
                 .await
                 .ok()?
                 .into_inner();
@@ -379,7 +385,14 @@ pub async fn window_case_until(
         let case_no = case_no.to_owned();
         let done = &done;
         async move {
-            let c = w.get_case(CaseRef { case_no }).await.ok()?.into_inner();
+            let c = w
+                .get_case(CaseRef {
+                    case_no,
+                    request_id: String::new(),
+                })
+                .await
+                .ok()?
+                .into_inner();
             done(&c).then_some(c)
         }
     })
@@ -448,4 +461,61 @@ pub fn refused<T: std::fmt::Debug>(
         "{needle:?} in {:?}",
         err.message()
     );
+}
+
+/// Writes a client profile for `principal` on `county`'s node into the
+/// cluster's directory (certificate, key and the TOML the CLI reads) and
+/// returns its path.
+pub fn profile(
+    cluster: &Cluster,
+    county: &str,
+    name: &str,
+    principal: Principal,
+) -> std::path::PathBuf {
+    let tls = cluster.pki().issue(principal);
+    let dir = cluster.root();
+    std::fs::write(dir.join(format!("{name}.crt")), &tls.cert_pem).unwrap();
+    std::fs::write(dir.join(format!("{name}.key")), &tls.key_pem).unwrap();
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "node = \"https://{}\"\nca = \"certs/ca.crt\"\ncert = \"{name}.crt\"\nkey = \"{name}.key\"\n",
+            cluster.addr(county)
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Sends `frames` as one handoff stream to `to`'s node, as the node of
+/// `from`; returns the single result.
+pub async fn handoff_as(
+    cluster: &Cluster,
+    to: &str,
+    from: &str,
+    frames: Vec<tongban_proto::federation::v1::HandoffFrame>,
+) -> tongban_proto::federation::v1::HandoffResult {
+    let mut fed = cluster.federation_as(to, from).await;
+    let mut reply = fed
+        .handoff(tokio_stream::iter(frames))
+        .await
+        .expect("handoff call")
+        .into_inner();
+    assert_eq!(reply.results.len(), 1);
+    reply.results.remove(0)
+}
+
+/// The code and message of a result that must be a refusal.
+pub fn refusal(
+    result: &tongban_proto::federation::v1::HandoffResult,
+) -> (tongban_proto::federation::v1::refusal::Code, String) {
+    use tongban_proto::federation::v1::handoff_result::Outcome;
+    match &result.outcome {
+        Some(Outcome::Refusal(r)) => (
+            tongban_proto::federation::v1::refusal::Code::try_from(r.code).unwrap(),
+            r.message.clone(),
+        ),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
 }

@@ -80,6 +80,10 @@ impl Federation {
         Ok(self.sandbox.start(B).await?)
     }
 
+    pub(crate) fn a_addr(&self) -> SocketAddr {
+        self.sandbox.addr(A)
+    }
+
     pub(crate) fn b_addr(&self) -> SocketAddr {
         self.sandbox.addr(B)
     }

@@ -160,6 +160,7 @@ async fn unary(
                 let view = client
                     .get_case(CaseRef {
                         case_no: "610702-20260101-1".into(),
+                        request_id: String::new(),
                     })
                     .await?
                     .into_inner();

@@ -93,6 +93,7 @@ pub(crate) async fn apply(
                 sha256: Sha256::digest(data).to_vec(),
             })
             .collect(),
+        request_id: String::new(),
     };
     let mut frames = vec![ApplyFrame {
         frame: Some(apply_frame::Frame::Header(header)),
@@ -122,11 +123,13 @@ pub(crate) async fn verify_and_accept(
         .verify_identity(VerifyIdentityRequest {
             case_no: case_no.into(),
             method: "id-card-reader".into(),
+            request_id: String::new(),
         })
         .await?;
     let receipt = window
         .accept(CaseRef {
             case_no: case_no.into(),
+            request_id: String::new(),
         })
         .await?
         .into_inner();
@@ -229,6 +232,7 @@ async fn wait_handed_off(
         let case = window
             .get_case(CaseRef {
                 case_no: case_no.into(),
+                request_id: String::new(),
             })
             .await?
             .into_inner();
@@ -484,6 +488,7 @@ pub(crate) async fn latency(
         let at_b = reviewer
             .get_case(ReviewCaseRef {
                 case_no: case.case_no.clone(),
+                request_id: String::new(),
             })
             .await?
             .into_inner();

@@ -259,6 +259,7 @@ async fn trace(
         let view = window
             .get_case(tongban_proto::window::v1::CaseRef {
                 case_no: case.case_no.clone(),
+                request_id: String::new(),
             })
             .await?
             .into_inner();

@@ -2,13 +2,15 @@
 //! run on loopback: the baseline (a trivial tonic service over the same
 //! mutual TLS), the handoff drain rate, handoff latency, intake rate,
 //! material streaming, and the ledger at size (append, verify, node start-up
-//! with a large ledger, `audit trace`).
+//! with a large ledger, `audit trace`), and the audit's re-hash of stored
+//! materials.
 //!
 //! [`run`] does the work at the sizes in [`Options`]; the `tongban-bench`
 //! binary picks full or `--quick` sizes and writes `docs/benchmarks.md`.
 
 mod cluster;
 mod echo;
+mod evidence;
 mod flows;
 mod ledger;
 mod report;
@@ -34,17 +36,20 @@ pub enum Part {
     Stream,
     /// Ledger append and verify, node start-up, audit trace.
     Ledger,
+    /// Stored materials re-hashed for an audit, beside SHA-256.
+    Evidence,
 }
 
 impl Part {
     /// Every part, in run order.
-    pub const ALL: [Part; 6] = [
+    pub const ALL: [Part; 7] = [
         Part::Echo,
         Part::Drain,
         Part::Latency,
         Part::Intake,
         Part::Stream,
         Part::Ledger,
+        Part::Evidence,
     ];
 
     /// The name used on the command line.
@@ -56,6 +61,7 @@ impl Part {
             Part::Intake => "intake",
             Part::Stream => "stream",
             Part::Ledger => "ledger",
+            Part::Evidence => "evidence",
         }
     }
 }
@@ -67,7 +73,9 @@ impl std::str::FromStr for Part {
             .into_iter()
             .find(|p| p.name() == s)
             .ok_or_else(|| {
-                format!("unknown part {s:?} (echo, drain, latency, intake, stream, ledger)")
+                format!(
+                    "unknown part {s:?} (echo, drain, latency, intake, stream, ledger, evidence)"
+                )
             })
     }
 }
@@ -180,6 +188,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
         Part::Intake,
         Part::Stream,
         Part::Ledger,
+        Part::Evidence,
     ]
     .iter()
     .any(|p| opts.has(*p));
@@ -214,6 +223,9 @@ async fn run_cluster(
     }
     if opts.has(Part::Ledger) {
         ledger::run(opts, fed, report).await?;
+    }
+    if opts.has(Part::Evidence) {
+        evidence::run(opts, fed, report).await?;
     }
     Ok(())
 }

@@ -448,6 +448,21 @@ pub(crate) struct ConnArgs {
     /// One JSON document on stdout instead of human output.
     #[arg(long, global = true, help_heading = "Output")]
     pub(crate) json: bool,
+    /// Request id (a UUID) of a state-changing command instead of a new one:
+    /// the node applies one id once and answers a repeat with the original
+    /// reply. Read-only commands ignore it.
+    #[arg(long, global = true, value_name = "UUID", value_parser = request_id, help_heading = "Retries")]
+    pub(crate) request_id: Option<uuid::Uuid>,
+}
+
+/// A `--request-id`: a UUID in 8-4-4-4-12 hex, as the node requires.
+fn request_id(text: &str) -> Result<uuid::Uuid, String> {
+    match uuid::Uuid::try_parse(text) {
+        Ok(id) if text.len() == 36 => Ok(id),
+        _ => Err(
+            "expected a UUID in 8-4-4-4-12 hex, e.g. 0192f0c4-8a9b-4c3d-9e1f-0a1b2c3d4e5f".into(),
+        ),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -608,12 +623,17 @@ pub(crate) enum AuditCommand {
         #[arg(long)]
         reveal: bool,
     },
-    /// Verify a node's whole ledger against its signed checkpoint.
+    /// Verify a node's whole ledger against its signed checkpoint, and the
+    /// evidence behind it: every stored material re-hashed by the node
+    /// against the digest its ledger names, every receipt it holds or gave.
     #[command(after_help = "Example: tongban audit verify --node https://10.0.0.5:7001")]
     Verify {
         /// The node's URL.
         #[arg(long)]
         node: String,
+        /// Check only the hash chain, not the materials and receipts.
+        #[arg(long)]
+        quick: bool,
     },
     /// Write the evidence of one case (entries, receipts, checkpoints,
     /// certificates) to a bundle that verify-bundle checks offline.

@@ -1,5 +1,7 @@
 //! Reaching a node as a client: connection settings from flags, a profile
-//! file or `TONGBAN_PROFILE`; mutual TLS; streaming material files.
+//! file or `TONGBAN_PROFILE`; mutual TLS; streaming material files; and
+//! state-changing calls made idempotent by a request id, retried with it
+//! when the node does not answer.
 
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
@@ -134,26 +136,147 @@ pub(crate) async fn channel(url: &str, tls: &TlsMaterial) -> Result<Channel> {
         .unwrap_or_default()
         .trim_matches(|c| c == '[' || c == ']')
         .to_owned();
-    Endpoint::from_shared(url.to_owned())
+    // A clerk or a reviewer talks only to their own county's node, checked
+    // in the handshake before anything of the call (an applicant's data) is
+    // sent. Auditors ask whichever nodes hold a case; their peers are
+    // checked against the federation CA as for everyone.
+    let me = tongban_pki::Identity::from_cert_pem(&tls.cert_pem)
+        .context("cannot read the identity of the client certificate")?;
+    let endpoint = Endpoint::from_shared(url.to_owned())
         .with_context(|| format!("bad node url {url:?}"))?
-        .tls_config(tls.client_config(&host))
-        .context("tls configuration")?
-        .connect_timeout(std::time::Duration::from_secs(10))
-        .connect()
-        .await
-        .map_err(|err| {
-            // tonic and hyper wrap the socket's error in layers that repeat
-            // each other ("transport error: tcp connect error: tcp connect
-            // error: ..."); the innermost one says what happened.
-            let root = std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
-                .last()
-                .map(ToString::to_string)
-                .unwrap_or_default();
-            anyhow::anyhow!("cannot reach the node at {url}: {root}")
-        })
+        .connect_timeout(std::time::Duration::from_secs(10));
+    let own_county = match &me.principal {
+        tongban_pki::Principal::Clerk { county, .. }
+        | tongban_pki::Principal::Reviewer { county, .. } => Some(county),
+        _ => None,
+    };
+    let connected = match own_county {
+        Some(county) => {
+            let expected = tongban_pki::Identity {
+                trust_domain: me.trust_domain.clone(),
+                principal: tongban_pki::Principal::Node {
+                    county: county.clone(),
+                },
+            };
+            let connector = tls
+                .partner_connector(&host, expected)
+                .context("tls configuration")?;
+            let addr = url
+                .trim_start_matches("https://")
+                .split('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            Endpoint::from_shared(format!("http://{addr}"))
+                .with_context(|| format!("bad node url {url:?}"))?
+                .connect_timeout(std::time::Duration::from_secs(10))
+                .connect_with_connector(tongban_node::dial::Dial::new(addr, connector))
+                .await
+        }
+        None => {
+            endpoint
+                .tls_config(tls.client_config(&host))
+                .context("tls configuration")?
+                .connect()
+                .await
+        }
+    };
+    connected.map_err(|err| {
+        // tonic and hyper wrap the socket's error in layers that repeat
+        // each other ("transport error: tcp connect error: tcp connect
+        // error: ..."); the innermost one says what happened.
+        let root = std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
+            .last()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        anyhow::anyhow!("cannot reach the node at {url}: {root}")
+    })
+}
+
+/// Attempts of a state-changing call whose node does not answer.
+const ATTEMPTS: u32 = 4;
+/// The wait before the second attempt; doubled before each further one.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// How long one attempt of a unary call may take.
+const UNARY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The request id of this invocation's state-changing call: `--request-id`,
+/// or a new random UUID.
+pub(crate) fn request_id(conn: &ConnArgs) -> String {
+    conn.request_id
+        .unwrap_or_else(uuid::Uuid::new_v4)
+        .hyphenated()
+        .to_string()
+}
+
+/// A unary request with a deadline per attempt (uploads have none: a large
+/// one may take long).
+pub(crate) fn unary<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(UNARY_TIMEOUT);
+    request
+}
+
+/// Whether a status means the node did not answer (so the request may or
+/// may not have been applied), rather than an answer.
+fn unanswered(status: &tonic::Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::Unavailable
+            | tonic::Code::DeadlineExceeded
+            | tonic::Code::Cancelled
+            | tonic::Code::Unknown
+    )
+}
+
+/// Makes a state-changing call that carries `request_id`: when the node
+/// does not answer (unavailable, connection lost, deadline), the same call
+/// with the same id is made again, [`ATTEMPTS`] times in all with doubling
+/// waits; the node applies a request id once and answers a repeat with the
+/// original reply, so this is safe. If it never answers, the error says the
+/// outcome is unknown and how to find out safely.
+pub(crate) async fn idempotent<T, F, Fut>(request_id: &str, mut call: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    let mut backoff = FIRST_BACKOFF;
+    let mut attempt = 1;
+    loop {
+        let status = match call().await {
+            Ok(reply) => return Ok(reply.into_inner()),
+            Err(status) if unanswered(&status) => status,
+            Err(status) => return Err(crate::cmd::status_error(status)),
+        };
+        if attempt == ATTEMPTS {
+            return Err(OutcomeUnknown {
+                request_id: request_id.to_owned(),
+                attempts: attempt,
+                status,
+            }
+            .into());
+        }
+        tracing::warn!(attempt, request = %request_id, code = ?status.code(), "the node did not answer; trying again with the same request id");
+        tokio::time::sleep(backoff).await;
+        backoff *= 2;
+        attempt += 1;
+    }
+}
+
+/// A state-changing call the node never answered: exit code 75.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the node did not answer after {attempts} attempts ({}); the request may or may not have been applied. Run the same command again with --request-id {request_id}: that is safe, the node applies one request id once and answers a repeat with the original reply",
+    crate::cmd::status_error(status.clone())
+)]
+pub(crate) struct OutcomeUnknown {
+    request_id: String,
+    attempts: u32,
+    status: tonic::Status,
 }
 
 /// A material file to upload, hashed up front.
+#[derive(Clone)]
 pub(crate) struct MaterialFile {
     pub(crate) header: MaterialHeader,
     pub(crate) path: PathBuf,
@@ -256,7 +379,8 @@ pub(crate) fn upload<F: Send + 'static>(
 
 /// A progress bar on stderr for `total` bytes, shown only above
 /// [`PROGRESS_ABOVE`] and when stderr is a terminal; sizes in binary units.
-struct Progress {
+/// ([`Progress::count`] counts things instead, such as ledger entries.)
+pub(crate) struct Progress {
     bar: ProgressBar,
     done: u64,
     drawn: Instant,
@@ -267,7 +391,30 @@ struct Progress {
 const REDRAW: Duration = Duration::from_millis(100);
 
 impl Progress {
-    fn new(what: &'static str, total: u64) -> Self {
+    /// A bar for `total` things (`what` names them), shown when stderr is a
+    /// terminal and there are more than a few thousand.
+    pub(crate) fn count(what: &'static str, total: u64) -> Self {
+        let bar = if total <= 4096 || !std::io::stderr().is_terminal() {
+            ProgressBar::hidden()
+        } else {
+            let style =
+                ProgressStyle::with_template("{prefix:>7} [{bar:30}] {percent:>3}% {pos} of {len}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("#> ");
+            let bar =
+                ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10));
+            bar.set_style(style);
+            bar.set_prefix(what);
+            bar
+        };
+        Self {
+            bar,
+            done: 0,
+            drawn: Instant::now(),
+        }
+    }
+
+    pub(crate) fn new(what: &'static str, total: u64) -> Self {
         let bar = if total <= PROGRESS_ABOVE || !std::io::stderr().is_terminal() {
             ProgressBar::hidden()
         } else {
@@ -299,7 +446,7 @@ impl Progress {
     }
 
     /// Counts `n` more bytes; redraws if the last redraw is [`REDRAW`] old.
-    fn inc(&mut self, n: u64) {
+    pub(crate) fn inc(&mut self, n: u64) {
         self.done += n;
         if self.drawn.elapsed() >= REDRAW {
             self.bar.set_position(self.done);
@@ -307,7 +454,59 @@ impl Progress {
         }
     }
 
-    fn finish(&self) {
+    pub(crate) fn finish(&self) {
         self.bar.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unanswered_call_is_made_again_with_backoff_and_then_said_to_be_unknown() {
+        let calls = Mutex::new(Vec::new());
+        let answer_after = |n: usize| {
+            let calls = &calls;
+            move || {
+                let mut calls = calls.lock().unwrap();
+                calls.push(tokio::time::Instant::now());
+                let reply = if calls.len() > n {
+                    Ok(tonic::Response::new(7))
+                } else {
+                    Err(tonic::Status::unavailable("connection refused"))
+                };
+                async move { reply }
+            }
+        };
+        assert_eq!(idempotent("r", answer_after(2)).await.unwrap(), 7);
+        let at = std::mem::take(&mut *calls.lock().unwrap());
+        assert_eq!(at.len(), 3);
+        assert_eq!(at[1] - at[0], FIRST_BACKOFF);
+        assert_eq!(at[2] - at[1], FIRST_BACKOFF * 2);
+
+        let err = idempotent("0192f0c4-8a9b-4c3d-9e1f-0a1b2c3d4e5f", answer_after(99))
+            .await
+            .unwrap_err();
+        assert_eq!(calls.lock().unwrap().len(), ATTEMPTS as usize);
+        assert_eq!(crate::cmd::exit_code(&err), 75);
+        let text = format!("{err:#}");
+        assert!(text.contains("may or may not have been applied"), "{text}");
+        assert!(
+            text.contains("--request-id 0192f0c4-8a9b-4c3d-9e1f-0a1b2c3d4e5f"),
+            "{text}"
+        );
+
+        // An answer, even a refusal, is not retried.
+        calls.lock().unwrap().clear();
+        let refusal = || {
+            calls.lock().unwrap().push(tokio::time::Instant::now());
+            async { Err::<tonic::Response<()>, _>(tonic::Status::failed_precondition("no")) }
+        };
+        let err = idempotent("r", refusal).await.unwrap_err();
+        assert_eq!(calls.lock().unwrap().len(), 1);
+        assert_eq!(crate::cmd::exit_code(&err), 1);
     }
 }

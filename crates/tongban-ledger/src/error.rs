@@ -37,6 +37,15 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+    /// An index names a ledger entry that the ledger does not hold: the
+    /// entry was removed from the data dir after it was written.
+    #[error("ledger entry {seq} is missing: the {index} names it, the ledger does not hold it")]
+    MissingEntry {
+        /// The entry's sequence number.
+        seq: u64,
+        /// The index that names it (`case index`).
+        index: &'static str,
+    },
     /// A material's content does not match what was declared.
     #[error("{0}")]
     Content(String),
@@ -75,11 +84,15 @@ impl StoreError {
     }
 
     /// Whether the failure is permanent damage to this node's stored data:
-    /// a damaged material ([`StoreError::Damaged`]) or a record that does
-    /// not decode ([`StoreError::Corrupt`]). Retrying will not help; an I/O
-    /// or database error may pass and is not damage.
+    /// a damaged material ([`StoreError::Damaged`]), a record that does
+    /// not decode ([`StoreError::Corrupt`]) or an entry gone from the ledger
+    /// ([`StoreError::MissingEntry`]). Retrying will not help; an I/O or
+    /// database error may pass and is not damage.
     pub fn is_damaged(&self) -> bool {
-        matches!(self, Self::Damaged { .. } | Self::Corrupt { .. })
+        matches!(
+            self,
+            Self::Damaged { .. } | Self::Corrupt { .. } | Self::MissingEntry { .. }
+        )
     }
 
     /// Whether the failure is the disk being full (ENOSPC).

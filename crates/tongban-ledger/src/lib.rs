@@ -38,6 +38,7 @@ pub use entries::{EntryBody, MaterialFact, Payload, PayloadError, Received, Sent
 pub use error::StoreError;
 pub use records::{
     ApplicantRecord, CaseRecord, CorrectionRecord, HandoffRecord, IdentityCheckRecord, LogSpan,
-    MailEventRecord, MailLegRecord, MaterialRef, OutboxEntry, ReceivedHandoff, ReviewRecord, Side,
+    MailEventRecord, MailLegRecord, MaterialRef, OutboxEntry, ReceivedHandoff, RequestRecord,
+    ReviewRecord, Side,
 };
-pub use store::{Batch, Committed, MaterialReader, NewEntry, Store, StoredEntry};
+pub use store::{Batch, Committed, MaterialReader, NewEntry, Rehashed, Store, StoredEntry};

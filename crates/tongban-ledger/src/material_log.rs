@@ -104,6 +104,31 @@ impl MaterialLog {
     /// end of the log, one longer than a logged material can be, or bytes
     /// that do not match are [`StoreError::Damaged`].
     pub(crate) fn read(&self, at: LogSpan, sha256_hex: &str) -> Result<Vec<u8>, StoreError> {
+        let buf = self.read_unchecked(at, sha256_hex)?;
+        let got = hex(&Sha256::digest(&buf));
+        if got != sha256_hex {
+            return Err(StoreError::Damaged {
+                sha256: sha256_hex.to_owned(),
+                reason: format!(
+                    "its {} bytes at offset {} of {} read back as {got}",
+                    at.len,
+                    at.offset,
+                    self.path.display()
+                ),
+            });
+        }
+        Ok(buf)
+    }
+
+    /// Reads the bytes of a span as they are, for a caller that hashes them
+    /// itself (an audit's re-hash). A span past the end of the log or
+    /// longer than a logged material can be is [`StoreError::Damaged`]
+    /// (named by `sha256_hex`, the digest its record holds).
+    pub(crate) fn read_unchecked(
+        &self,
+        at: LogSpan,
+        sha256_hex: &str,
+    ) -> Result<Vec<u8>, StoreError> {
         let damaged = |reason: String| StoreError::Damaged {
             sha256: sha256_hex.to_owned(),
             reason,
@@ -130,15 +155,6 @@ impl MaterialLog {
                 )),
                 _ => StoreError::io("failed to read", &self.path)(e),
             })?;
-        let got = hex(&Sha256::digest(&buf));
-        if got != sha256_hex {
-            return Err(damaged(format!(
-                "its {} bytes at offset {} of {} read back as {got}",
-                at.len,
-                at.offset,
-                self.path.display()
-            )));
-        }
         Ok(buf)
     }
 }

@@ -284,6 +284,19 @@ pub struct ReceivedHandoff {
     pub application_id: String,
 }
 
+/// A client request this node carried out, kept under (caller, request id)
+/// in the same commit as the change it made, so that a repeat of the request
+/// is answered with the same reply instead of being applied again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    /// Lowercase hex SHA-256 of what the request asked for (the node defines
+    /// the content), to tell a repeat from another request under the same id.
+    pub content_sha256: String,
+    /// The encoded reply given, replayed byte for byte to a repeat.
+    #[serde(with = "hex_bytes")]
+    pub reply: Vec<u8>,
+}
+
 /// Byte fields as hex strings: JSON would otherwise spell every byte as a
 /// number in a list, several times larger and slower to decode.
 pub(crate) mod hex_bytes {

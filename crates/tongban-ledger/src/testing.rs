@@ -1,6 +1,8 @@
 //! For tests that play a dishonest operator: [`Tamper`] changes a stopped
-//! node's ledger on disk the way an audit must catch, so no crate but this
-//! one names sled or spells its trees and keys.
+//! node's ledger, case records and received-handoff records on disk the way
+//! an audit must catch, and says where a material's bytes are
+//! ([`Tamper::material`], [`material_log_path`], [`blob_path`]), so no crate
+//! but this one names sled or spells its trees, keys and files.
 //!
 //! Only built with the `testing` feature, and never for a running node: it
 //! writes around [`crate::Store`]'s one write path on purpose. The tree
@@ -13,6 +15,7 @@ use tongban_proto::common::v1::LedgerEntry;
 
 use crate::StoreError;
 use crate::chain::entry_hash;
+use crate::records::{CaseRecord, MaterialRef, ReceivedHandoff, decode, encode};
 use crate::store::keys;
 
 /// Direct access to the ledger of a stopped node.
@@ -22,6 +25,8 @@ pub struct Tamper {
     payloads: sled::Tree,
     case_index: sled::Tree,
     meta: sled::Tree,
+    cases: sled::Tree,
+    received: sled::Tree,
 }
 
 impl std::fmt::Debug for Tamper {
@@ -44,6 +49,8 @@ impl Tamper {
             payloads: tree(keys::PAYLOADS)?,
             case_index: tree(keys::CASE_INDEX)?,
             meta: tree(keys::META)?,
+            cases: tree(keys::CASES)?,
+            received: tree(keys::RECEIVED)?,
             db,
         })
     }
@@ -158,6 +165,72 @@ impl Tamper {
         self.set_head(keep, &entry_hash(&last))
     }
 
+    /// Removes the entry at `seq` and its payload, leaving the case index,
+    /// the later entries and the head as they are: an entry dropped from
+    /// the middle of the ledger.
+    pub fn remove_entry(&self, seq: u64) -> Result<(), StoreError> {
+        let key = seq.to_be_bytes();
+        self.ledger
+            .remove(key)
+            .map_err(StoreError::db("failed to remove entry"))?
+            .ok_or_else(|| missing(seq))?;
+        self.payloads
+            .remove(key)
+            .map_err(StoreError::db("failed to remove payload"))?;
+        self.flush()
+    }
+
+    /// The material of `kind` that the case numbered `case_no` holds, as
+    /// its record names it (with its span in the material log, if logged).
+    pub fn material(&self, case_no: &str, kind: &str) -> Result<Option<MaterialRef>, StoreError> {
+        for kv in self.cases.iter() {
+            let (_, v) = kv.map_err(StoreError::db("failed to scan cases"))?;
+            let case: CaseRecord = decode(keys::CASES, &v)?;
+            if case.case_no.as_str() == case_no {
+                return Ok(case.materials.into_iter().find(|m| m.kind == kind));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The record of the handoff `handoff_id` this node received, with the
+    /// receipt it gave.
+    pub fn received(&self, handoff_id: &str) -> Result<Option<ReceivedHandoff>, StoreError> {
+        Ok(self.received_key(handoff_id)?.map(|(_, record)| record))
+    }
+
+    /// Overwrites the record of a received handoff (found by handoff id).
+    pub fn overwrite_received(
+        &self,
+        handoff_id: &str,
+        record: &ReceivedHandoff,
+    ) -> Result<(), StoreError> {
+        let (key, _) = self
+            .received_key(handoff_id)?
+            .ok_or_else(|| StoreError::Corrupt {
+                tree: keys::RECEIVED,
+                reason: format!("no received handoff {handoff_id}"),
+            })?;
+        self.received
+            .insert(key, encode(record))
+            .map_err(StoreError::db("failed to overwrite received handoff"))?;
+        self.flush()
+    }
+
+    fn received_key(
+        &self,
+        handoff_id: &str,
+    ) -> Result<Option<(sled::IVec, ReceivedHandoff)>, StoreError> {
+        let suffix = format!("/{handoff_id}");
+        for kv in self.received.iter() {
+            let (k, v) = kv.map_err(StoreError::db("failed to scan received handoffs"))?;
+            if k.ends_with(suffix.as_bytes()) {
+                return Ok(Some((k, decode(keys::RECEIVED, &v)?)));
+            }
+        }
+        Ok(None)
+    }
+
     fn set_head(&self, seq: u64, hash: &crate::EntryHash) -> Result<(), StoreError> {
         self.meta
             .insert(keys::HEAD, keys::encode_head(seq, hash))
@@ -187,10 +260,52 @@ fn missing(seq: u64) -> StoreError {
     }
 }
 
+/// The material log of a node's data dir, where materials up to
+/// [`crate::INLINE_MAX`] bytes are (at their [`MaterialRef::log`] span).
+pub fn material_log_path(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("materials.log")
+}
+
 /// Where the material file with this digest lives in a node's data dir, for
 /// tests that damage one.
 pub fn blob_path(data_dir: &Path, sha256_hex: &str) -> std::path::PathBuf {
     crate::BlobStore::path_in(&data_dir.join("blobs"), sha256_hex)
+}
+
+/// A case record to store in tests: GT-0001 from 汉台区 (610702) to 雁塔区
+/// (610113), a person applicant, case number `610702-20261125-<id without
+/// its first character>`.
+pub fn sample_case(
+    id: &str,
+    side: crate::records::Side,
+    state: tongban_core::CaseState,
+) -> crate::records::CaseRecord {
+    use crate::records::{ApplicantRecord, CaseRecord};
+    CaseRecord {
+        application_id: id.into(),
+        case_no: format!("610702-20261125-{}", &id[1..]).parse().unwrap(),
+        side,
+        item_code: "GT-0001".parse().unwrap(),
+        receiving_county: "610702".parse().unwrap(),
+        home_county: "610113".parse().unwrap(),
+        delivery: "mail-applicant".parse().unwrap(),
+        applicant: ApplicantRecord::Person {
+            name: "n".into(),
+            resident_id: "11010519491231002X".parse().unwrap(),
+            phone: "13812345678".parse().unwrap(),
+            address: "a".into(),
+        },
+        materials: Vec::new(),
+        identity_check: None,
+        state,
+        created_at: String::new(),
+        accepted_at: None,
+        note: String::new(),
+        handoffs: Vec::new(),
+        review: Default::default(),
+        mail: Vec::new(),
+        closed_at: None,
+    }
 }
 
 #[cfg(test)]

@@ -159,13 +159,19 @@ async fn handle(ctx: &Ctx, carriers: &[Carrier], req: Request<Incoming>) -> Resp
         status: push.status,
         at: push.at,
         note: push.note,
+        request_id: String::new(),
     };
-    match crate::service::record_carrier_event(ctx, &event, &format!("carrier:{name}")).await {
+    // A carrier's push has no request id: the same event twice is recorded
+    // once by its content (see `record_event`).
+    let no_id = crate::requests::Ticket::none();
+    match crate::service::record_carrier_event(ctx, &event, &format!("carrier:{name}"), &no_id)
+        .await
+    {
         Ok(case) => {
             tracing::info!(carrier = %name, waybill = %event.waybill, status = %event.status, case = %case.case_no, "carrier event recorded");
             reply(
                 StatusCode::OK,
-                serde_json::json!({"case_no": case.case_no, "state": case.state.as_str()}),
+                serde_json::json!({"case_no": case.case_no, "state": case.state}),
             )
         }
         Err(NodeError::NotFound(m)) => refuse(&name, StatusCode::NOT_FOUND, m),

@@ -6,8 +6,8 @@
 //! county must hear of it, the handoff to send ([`Outgoing`]). [`stage`]
 //! writes all of it into one [`Batch`]: the case record, its ledger entry
 //! (with the handoff's id and envelope digest for auditors), the outbox entry
-//! and the case's handoff list. [`save`] commits that batch and wakes the
-//! courier. No handler builds ledger entries or outbox entries by hand.
+//! and the case's handoff list. [`save`] commits that batch, with the
+//! client request it carries out (see `requests`), and wakes the courier. No handler builds ledger entries or outbox entries by hand.
 
 use prost::Message;
 use tongban_core::{CaseEvent, CaseState, CountyCode};
@@ -15,12 +15,14 @@ use tongban_ledger::{
     Batch, CaseRecord, EntryBody, HandoffRecord, MaterialRef, NewEntry, OutboxEntry, Payload,
     Received, Sent,
 };
+use tongban_proto::common::v1::CaseView;
 use tongban_proto::federation::v1::{
     Application, CaseUpdate, Envelope, Supplement, envelope::Body,
 };
 
 use crate::ctx::Ctx;
 use crate::protocol::FORMAT_VERSION;
+use crate::requests::Ticket;
 use crate::{NodeError, view};
 
 /// What a change sends to the node at the case's other end.
@@ -222,19 +224,48 @@ pub(crate) fn stage(
 
 /// Commits `change` of `case` with whatever `batch` already holds (a waybill
 /// index, outbox updates), flushed before it returns; then wakes the
-/// courier if the change sends something.
-pub(crate) async fn save(
+/// courier if the change sends something. Returns the caller's reply:
+/// `reply` of the case's view after the change (with its history, the new
+/// entry included). When `request` carries a request id, the reply is
+/// remembered with it in the same commit (see `requests`), and what is
+/// returned is exactly what a repeat of the request will get.
+pub(crate) async fn save<M>(
     ctx: &Ctx,
     case: &mut CaseRecord,
     change: Change,
     mut batch: Batch,
-) -> Result<(), NodeError> {
+    request: &Ticket,
+    reply: impl FnOnce(CaseView) -> M + Send + 'static,
+) -> Result<M, NodeError>
+where
+    M: Message + Default,
+{
     let before = ctx.store.case(&case.application_id)?.map(|c| c.state);
+    let first = batch.entries().len();
     let wake = stage(ctx, case, before, change, &mut batch);
     batch.put_case(case.clone());
-    ctx.store.commit(batch).await?;
+    // The view with the history committed so far; the entries this commit
+    // appends join it as the store is about to write them (seq, time, chain
+    // hash), so the reply is the view a read after the commit gives.
+    let mut view = view::case_view(ctx, case, true)?;
+    let county = ctx.county.to_string();
+    let application_id = case.application_id.clone();
+    batch.reply(move |stored| {
+        for entry in stored.iter().skip(first) {
+            if entry.decode()?.application_id == application_id {
+                view.history.push(view::event(&county, entry)?);
+            }
+        }
+        Ok(reply(view).encode_to_vec())
+    });
+    if let Some(r) = request.remember() {
+        batch.remember(&r.caller, &r.request_id, r.content_sha256.clone());
+    }
+    let committed = ctx.store.commit(batch).await?;
     if wake {
         ctx.wake.notify_one();
     }
-    Ok(())
+    let bytes = committed.reply.unwrap_or_default();
+    M::decode(bytes.as_slice())
+        .map_err(|e| NodeError::Server(format!("failed to decode the reply just built: {e}")))
 }

@@ -23,7 +23,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use hyper_util::rt::TokioIo;
 use prost::Message;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -32,7 +31,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tongban_core::CaseState;
 use tongban_ledger::records::unhex;
 use tongban_ledger::{Batch, CaseRecord, EntryBody, MaterialRef, NewEntry, OutboxEntry, Payload};
-use tongban_pki::tls::{PartnerConnector, PartnerStream, TlsMaterial};
+use tongban_pki::tls::TlsMaterial;
 use tongban_pki::{Identity, Principal};
 use tongban_proto::common::v1::{MaterialChunk, Receipt, SignedReceipt};
 use tongban_proto::federation::v1::federation_server;
@@ -42,13 +41,14 @@ use tongban_proto::federation::v1::{
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::Uri;
 use tonic::codegen::http::uri::PathAndQuery;
-use tonic::codegen::{Context, Future, Pin, Poll, Service};
+use tonic::codegen::{Context, Pin, Poll};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::NodeError;
 use crate::change::{self, Change};
 use crate::config::Delivery;
 use crate::ctx::Ctx;
+use crate::dial::Dial;
 use crate::protocol::CHUNK_SIZE;
 use crate::receipt;
 
@@ -99,10 +99,7 @@ impl Link {
             .keep_alive_timeout(keepalive);
         Ok(Self {
             endpoint,
-            dial: Dial {
-                addr,
-                connector: Arc::new(connector),
-            },
+            dial: Dial::new(addr, connector),
             channel: tokio::sync::Mutex::new(None),
         })
     }
@@ -127,38 +124,6 @@ impl Link {
     /// Forgets the channel after a failure: the next attempt dials again.
     async fn reset(&self) {
         *self.channel.lock().await = None;
-    }
-}
-
-/// Dials a partner for tonic: TCP, then the partner's TLS connector.
-#[derive(Clone)]
-struct Dial {
-    addr: String,
-    connector: Arc<PartnerConnector>,
-}
-
-impl Service<Uri> for Dial {
-    type Response = TokioIo<PartnerStream>;
-    type Error = NodeError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, NodeError>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), NodeError>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: Uri) -> Self::Future {
-        let (addr, connector) = (self.addr.clone(), self.connector.clone());
-        Box::pin(async move {
-            let tcp = tokio::net::TcpStream::connect(&addr)
-                .await
-                .map_err(|e| NodeError::Unavailable(format!("cannot connect to {addr}: {e}")))?;
-            let _ = tcp.set_nodelay(true);
-            let tls = connector
-                .connect(tcp)
-                .await
-                .map_err(|e| NodeError::Unavailable(format!("{addr}: {e}")))?;
-            Ok(TokioIo::new(tls))
-        })
     }
 }
 

@@ -34,6 +34,8 @@ pub(crate) struct Ctx {
     pub(crate) wake: Notify,
     /// Per-case locks for read-change-commit.
     pub(crate) locks: CaseLocks,
+    /// Per-request-id locks (see `requests::begin`), taken before a case lock.
+    pub(crate) request_locks: CaseLocks,
     pub(crate) review: Review,
     pub(crate) mail: MailPolicy,
     /// Counters the courier bumps; gauges computed when scraped.
@@ -56,6 +58,7 @@ impl Ctx {
             clock: config.clock.clone(),
             wake: Notify::new(),
             locks: CaseLocks::default(),
+            request_locks: CaseLocks::default(),
             review: config.review,
             mail: config.mail,
             metrics: Metrics::new(config.county.as_str(), &config.data_dir),

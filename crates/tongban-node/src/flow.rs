@@ -242,35 +242,13 @@ pub(crate) fn mirror(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tongban_ledger::{ApplicantRecord, Side};
+    use tongban_ledger::Side;
     use tongban_proto::common::v1::MailLeg;
 
     fn case(state: CaseState) -> CaseRecord {
-        CaseRecord {
-            application_id: "a".into(),
-            case_no: "610702-20261125-1".parse().unwrap(),
-            side: Side::Home,
-            item_code: "GT-0001".parse().unwrap(),
-            receiving_county: "610702".parse().unwrap(),
-            home_county: "610113".parse().unwrap(),
-            delivery: "mail-applicant".parse().unwrap(),
-            applicant: ApplicantRecord::Person {
-                name: "n".into(),
-                resident_id: "11010519491231002X".parse().unwrap(),
-                phone: "13812345678".parse().unwrap(),
-                address: "a".into(),
-            },
-            materials: Vec::new(),
-            identity_check: None,
-            state,
-            created_at: String::new(),
-            accepted_at: None,
-            note: String::new(),
-            handoffs: Vec::new(),
-            review: Default::default(),
-            mail: Vec::new(),
-            closed_at: None,
-        }
+        let mut case = tongban_ledger::testing::sample_case("a1", Side::Home, state);
+        case.application_id = "a".into();
+        case
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! missing materials listed, history read from the ledger.
 
 use tongban_core::{Directory, Phone, ResidentId, mask_id, mask_phone};
-use tongban_ledger::{ApplicantRecord, CaseRecord, MaterialRef, Payload, records::unhex};
+use tongban_ledger::{
+    ApplicantRecord, CaseRecord, MaterialRef, Payload, StoredEntry, records::unhex,
+};
 use tongban_proto::common::v1 as pb;
 
 use crate::ctx::Ctx;
@@ -92,6 +94,30 @@ pub(crate) fn applicant(a: &ApplicantRecord, masked: bool) -> pb::Applicant {
     }
 }
 
+/// One ledger entry of a case's history as the caller sees it (also the
+/// entries a commit is about to write, see `change::save`).
+pub(crate) fn event(
+    county: &str,
+    stored: &StoredEntry,
+) -> Result<pb::CaseEvent, tongban_ledger::StoreError> {
+    let entry = stored.decode()?;
+    let detail = match Payload::decode(&entry.kind, &stored.payload) {
+        Ok(payload) => payload.detail,
+        // Shown, not hidden: `audit verify` names the entry.
+        Err(e) => format!("(entry {}: {e})", entry.seq),
+    };
+    Ok(pb::CaseEvent {
+        at: entry.at,
+        county: county.to_owned(),
+        actor: entry.actor,
+        event: entry.kind,
+        detail,
+        seq: entry.seq,
+        entry_hash: tongban_ledger::chain::entry_hash(&stored.entry).to_vec(),
+        state: entry.state,
+    })
+}
+
 /// A case as the caller sees it, with its history from this node's ledger.
 pub(crate) fn case_view(
     ctx: &Ctx,
@@ -104,25 +130,8 @@ pub(crate) fn case_view(
         store
             .case_entries(&case.application_id)?
             .iter()
-            .map(|stored| {
-                let entry = stored.decode()?;
-                let detail = match Payload::decode(&entry.kind, &stored.payload) {
-                    Ok(payload) => payload.detail,
-                    // Shown, not hidden: `audit verify` names the entry.
-                    Err(e) => format!("(entry {}: {e})", entry.seq),
-                };
-                Ok(pb::CaseEvent {
-                    at: entry.at,
-                    county: county.to_owned(),
-                    actor: entry.actor,
-                    event: entry.kind,
-                    detail,
-                    seq: entry.seq,
-                    entry_hash: tongban_ledger::chain::entry_hash(&stored.entry).to_vec(),
-                    state: entry.state,
-                })
-            })
-            .collect::<Result<Vec<_>, NodeError>>()?
+            .map(|stored| event(county, stored))
+            .collect::<Result<Vec<_>, _>>()?
     } else {
         Vec::new()
     };

@@ -122,6 +122,12 @@ impl Identity {
         Self::new(td, principal).map_err(|e| bad(&e.to_string()))
     }
 
+    /// Reads the identity from the first certificate of a PEM file, as
+    /// [`Identity::from_cert_der`] does.
+    pub fn from_cert_pem(pem: &str) -> Result<Self, PkiError> {
+        Self::from_cert_der(&crate::issue::pem_to_der(pem, "certificate")?)
+    }
+
     /// Reads the identity from a DER certificate: it must carry exactly one
     /// URI SAN, and that URI must be a tongban SPIFFE ID.
     pub fn from_cert_der(der: &[u8]) -> Result<Self, PkiError> {

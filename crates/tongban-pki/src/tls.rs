@@ -348,6 +348,37 @@ async fn handshake(
     }
 }
 
+/// A TLS client connection to `addr` that checks the server against the CA
+/// in `ca_pem` for `server_name` and presents no certificate: how a carrier
+/// (or a test standing in for one) reaches a node's carrier push port.
+pub async fn connect_server_only(
+    addr: SocketAddr,
+    ca_pem: &str,
+    server_name: &str,
+) -> Result<impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin, PkiError> {
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = CertificateDer::from_pem_slice(ca_pem.as_bytes())
+        .map_err(|e| PkiError::malformed("ca certificate", format!("{e:?}")))?;
+    roots
+        .add(ca)
+        .map_err(|e| PkiError::malformed("ca certificate", e))?;
+    let config =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| PkiError::malformed("tls versions", e))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let name = ServerName::try_from(server_name.to_owned())
+        .map_err(|e| PkiError::malformed("server name", e))?;
+    let tcp = TcpStream::connect(addr)
+        .await
+        .map_err(|e| PkiError::malformed(format!("connection to {addr}"), e))?;
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| PkiError::malformed(format!("tls handshake with {addr}"), e))
+}
+
 #[cfg(test)]
 mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -1,17 +1,19 @@
 //! Collecting the evidence of one case from the nodes it touched.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use prost::Message;
 use tongban_pki::tls::TlsMaterial;
 use tongban_proto::audit::v1::audit_client::AuditClient;
 use tongban_proto::audit::v1::{
-    CaseEntriesRequest, CheckpointRequest, PartnerCheckpointsRequest, RangeRequest,
+    CaseEntriesRequest, CheckpointRequest, EvidenceRequest, PartnerCheckpointsRequest,
+    RangeRequest, evidence_frame,
 };
 use tongban_proto::common::v1::{Checkpoint, SignedCheckpoint};
 use tonic::transport::Channel;
 
+use super::evidence::{GivenHex, MaterialHash};
 use super::{BUNDLE_FORMAT, Bundle, EntryHex, NodeEvidence, Signed, hex};
-use crate::client::channel;
+use crate::client::{Progress, channel};
 use crate::cmd::status_error;
 
 async fn range(
@@ -34,9 +36,53 @@ async fn range(
     Ok(out)
 }
 
+/// Streams a node's evidence (of one case, or every case for an empty
+/// `case_no`): its re-hashed materials, with a progress bar by bytes if
+/// `bar`, the receipts it gave, and the seconds it took.
+pub(crate) async fn evidence(
+    client: &mut AuditClient<Channel>,
+    case_no: &str,
+    bar: bool,
+) -> Result<(Vec<MaterialHash>, Vec<GivenHex>, f64)> {
+    let started = std::time::Instant::now();
+    let mut stream = client
+        .evidence(EvidenceRequest {
+            case_no: case_no.to_owned(),
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let mut materials = Vec::new();
+    let mut given = Vec::new();
+    let mut progress: Option<Progress> = None;
+    while let Some(f) = stream.message().await.map_err(status_error)? {
+        match f.frame {
+            Some(evidence_frame::Frame::Header(h)) => {
+                if bar {
+                    progress = Some(Progress::new("rehash", h.material_bytes));
+                }
+            }
+            Some(evidence_frame::Frame::Material(m)) => {
+                if let Some(p) = &mut progress {
+                    p.inc(m.recorded_size);
+                }
+                materials.push(MaterialHash::from(m));
+            }
+            Some(evidence_frame::Frame::Receipt(r)) => given.push(GivenHex::from(r)),
+            None => bail!("the node sent an empty evidence frame"),
+        }
+    }
+    if let Some(p) = &progress {
+        p.finish();
+    }
+    Ok((materials, given, started.elapsed().as_secs_f64()))
+}
+
 /// Fetches the case from every node: its entries first (which the node
-/// records), the partner checkpoints, then a fresh checkpoint and the range
-/// of the ledger from the earliest entry anyone needs up to that checkpoint.
+/// records), the partner checkpoints, the case's evidence (its materials
+/// re-hashed by the node, the receipts it gave), then a fresh checkpoint and
+/// the range of the ledger from the earliest entry anyone needs up to that
+/// checkpoint.
 pub(crate) async fn fetch(
     case_no: &str,
     urls: &[String],
@@ -48,6 +94,8 @@ pub(crate) async fn fetch(
         client: AuditClient<Channel>,
         reply: tongban_proto::audit::v1::CaseEntriesReply,
         partners: Vec<SignedCheckpoint>,
+        materials: Vec<MaterialHash>,
+        given: Vec<GivenHex>,
     }
     let mut partials = Vec::new();
     for url in urls {
@@ -68,11 +116,16 @@ pub(crate) async fn fetch(
             .with_context(|| format!("reading partner checkpoints from {url}"))?
             .into_inner()
             .checkpoints;
+        let (materials, given, _) = evidence(&mut client, case_no, false)
+            .await
+            .with_context(|| format!("reading the evidence of case {case_no} from {url}"))?;
         partials.push(Partial {
             url: url.clone(),
             client,
             reply,
             partners,
+            materials,
+            given,
         });
     }
     // Checkpoints other nodes hold about each county: that county's range
@@ -130,6 +183,9 @@ pub(crate) async fn fetch(
             entries: entries.iter().map(EntryHex::from).collect(),
             case_entries: p.reply.entries.iter().map(EntryHex::from).collect(),
             partner_checkpoints: p.partners.iter().map(Signed::from).collect(),
+            missing_seqs: p.reply.missing_seqs.clone(),
+            materials: p.materials,
+            given_receipts: p.given,
         });
     }
     let ca_der = rustls_free_der(&tls.ca_pem)?;

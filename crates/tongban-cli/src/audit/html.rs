@@ -68,12 +68,6 @@ fn named(code: &str, names: &BTreeMap<String, String>) -> String {
     }
 }
 
-/// The last two segments of a SPIFFE ID (`clerk/wang`, `610702/node`).
-fn short_actor(actor: &str) -> String {
-    let parts: Vec<&str> = actor.rsplit('/').take(2).collect();
-    parts.into_iter().rev().collect::<Vec<_>>().join("/")
-}
-
 /// Renders the report; `names` maps county codes to names.
 pub(crate) fn render(report: &Report, names: &BTreeMap<String, String>) -> String {
     // Lanes in the order the counties first appear: the receiving county
@@ -177,7 +171,7 @@ pub(crate) fn render(report: &Report, names: &BTreeMap<String, String>) -> Strin
             y + 14.0,
             esc(&local_time(&e.at)),
             esc(&named(&e.county, names)),
-            esc(&short_actor(&e.actor))
+            esc(&e.who())
         );
     }
     svg.push_str("</svg>\n");
@@ -189,7 +183,7 @@ pub(crate) fn render(report: &Report, names: &BTreeMap<String, String>) -> Strin
             "<tr><td class=\"nowrap\">{}</td><td class=\"nowrap\">{}</td><td>{}</td><td>{}<br><span class=\"kind\">#{} {}</span></td><td>{}</td></tr>",
             esc(&local_time(&e.at)),
             esc(&named(&e.county, names)),
-            esc(&e.actor),
+            esc(&e.who()),
             esc(&event_label(&e.event, &e.detail, names)),
             e.seq,
             esc(&e.event),
@@ -244,6 +238,7 @@ mod tests {
             at: "2026-12-01T18:31:48.996890903Z".into(),
             county: county.into(),
             actor: "spiffe://shaanxi.tongban/county/610702/clerk/wang".into(),
+            claimed_actor: String::new(),
             event: kind.into(),
             detail: "<b>detail</b>".into(),
             seq,
@@ -261,6 +256,7 @@ mod tests {
                 sent_seq: 3,
                 received_seq: 1,
                 matched: true,
+                both_sides: true,
             }],
             timeline: vec![
                 event("610702", 3, "case.accepted"),

@@ -1,10 +1,12 @@
 //! Auditing across counties: an evidence bundle (what each node showed the
 //! auditor: its signed checkpoint, a verified range of its ledger, the
-//! case's entries, the partner checkpoints it holds), fetched over mutual
+//! case's entries, the partner checkpoints it holds, the case's materials
+//! as it re-hashed them and the receipts it gave), fetched over mutual
 //! TLS or read from a file, and one verifier for both. `trace` is fetch +
 //! verify, `export` is fetch + write, `verify-bundle` is read + verify, so
 //! online and offline checks can never disagree.
 
+pub(crate) mod evidence;
 pub(crate) mod fetch;
 pub(crate) mod html;
 pub(crate) mod verify;
@@ -57,6 +59,16 @@ pub(crate) struct NodeEvidence {
     pub(crate) case_entries: Vec<EntryHex>,
     /// The partner checkpoints the node holds.
     pub(crate) partner_checkpoints: Vec<Signed>,
+    /// Sequence numbers the node's case index names that its ledger does
+    /// not hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) missing_seqs: Vec<u64>,
+    /// The case's stored materials, as the node re-hashed them.
+    #[serde(default)]
+    pub(crate) materials: Vec<evidence::MaterialHash>,
+    /// The receipts the node gave for the case's handoffs it received.
+    #[serde(default)]
+    pub(crate) given_receipts: Vec<evidence::GivenHex>,
 }
 
 /// A signed message: body, signature and signer certificate, all hex.

@@ -1,9 +1,10 @@
 //! Checking a bundle: each node's signed checkpoint, the hash chain of the
 //! range it showed up to that checkpoint, payload digests, the case's entries
 //! against that range, every receipt's signature against the federation CA,
-//! both sides of every handoff, and the partner checkpoints nodes hold of
-//! each other. Every problem names the node, the entry or handoff, and the
-//! field.
+//! both sides of every handoff, the partner checkpoints nodes hold of each
+//! other, and the evidence behind the case's entries (its stored materials,
+//! the receipts each node gave; see [`super::evidence`]). Every problem
+//! names the node, the entry or handoff, and the field.
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -16,6 +17,7 @@ use tongban_ledger::{EntryBody, MaterialFact, Payload};
 use tongban_pki::{Principal, TrustAnchor};
 use tongban_proto::common::v1::{Checkpoint, LedgerEntry, Receipt, SignedReceipt};
 
+use super::evidence::Index;
 use super::{Bundle, EntryHex, NodeEvidence, Signed, hex, unhex};
 
 use tongban_node::protocol::CHECKPOINT_DOMAIN;
@@ -26,9 +28,34 @@ pub(crate) struct Event {
     pub(crate) at: String,
     pub(crate) county: String,
     pub(crate) actor: String,
+    /// Who the partner said acted, for an entry recording a partner's
+    /// report (its `received.claimed_actor`); empty otherwise.
+    pub(crate) claimed_actor: String,
     pub(crate) event: String,
     pub(crate) detail: String,
     pub(crate) seq: u64,
+}
+
+impl Event {
+    /// Who acted, for people: `clerk/wang`, or for a partner's report
+    /// `610113/node reports reviewer li` — the partner node is the actor
+    /// here, the person is its claim.
+    pub(crate) fn who(&self) -> String {
+        let actor = short_actor(&self.actor);
+        if self.claimed_actor.is_empty() {
+            return actor;
+        }
+        format!(
+            "{actor} reports {}",
+            short_actor(&self.claimed_actor).replace('/', " ")
+        )
+    }
+}
+
+/// The last two segments of a SPIFFE ID (`clerk/wang`, `610702/node`).
+fn short_actor(actor: &str) -> String {
+    let parts: Vec<&str> = actor.rsplit('/').take(2).collect();
+    parts.into_iter().rev().collect::<Vec<_>>().join("/")
 }
 
 /// A handoff seen from both sides.
@@ -39,7 +66,11 @@ pub(crate) struct Arrow {
     pub(crate) to: String,
     pub(crate) sent_seq: u64,
     pub(crate) received_seq: u64,
+    /// Both sides agree (as far as they were asked).
     pub(crate) matched: bool,
+    /// Whether the receiver's ledger was asked too; if not, only the
+    /// sender's side and the receiver's signature were checked.
+    pub(crate) both_sides: bool,
 }
 
 /// What a node's chain check covered.
@@ -202,6 +233,22 @@ pub(crate) fn verify(bundle: &Bundle, anchor: &TrustAnchor) -> Report {
                 )),
             }
         }
+        for seq in &node.missing_seqs {
+            problems.push(format!(
+                "node {county}: ledger entry {seq} of the case is missing: the node's case index names it, its ledger does not hold it"
+            ));
+        }
+        // The evidence behind the case's entries: its stored materials and
+        // the receipts this node gave (the receipts it holds as sender are
+        // checked with both sides of each handoff below).
+        let mut index = Index::default();
+        for ce in &node.case_entries {
+            if let Some((entry, payload)) = typed(ce) {
+                index.add(&entry, &payload);
+            }
+        }
+        index.check_materials(&county, &node.materials, &mut problems);
+        index.check_given(anchor, &county, &node.given_receipts, &mut problems);
         views.insert(
             county,
             NodeView {
@@ -219,12 +266,19 @@ pub(crate) fn verify(bundle: &Bundle, anchor: &TrustAnchor) -> Report {
     for (county, view) in &views {
         for ce in &view.evidence.case_entries {
             if let Ok((entry, _)) = decode_entry(ce) {
+                let payload = typed(ce).map(|(_, p)| p);
+                let claimed_actor = payload
+                    .as_ref()
+                    .and_then(|p| p.received.as_ref())
+                    .map(|r| r.claimed_actor.clone())
+                    .unwrap_or_default();
                 timeline.push(Event {
                     at: entry.at,
                     county: county.clone(),
                     actor: entry.actor,
+                    claimed_actor,
                     event: entry.kind,
-                    detail: typed(ce).map(|(_, p)| p.detail).unwrap_or_default(),
+                    detail: payload.map(|p| p.detail).unwrap_or_default(),
                     seq: entry.seq,
                 });
             }
@@ -324,6 +378,45 @@ fn check_chain(county: &str, node: &NodeEvidence, cp: &Checkpoint, problems: &mu
     }
 }
 
+/// Checks one signed receipt of handoff `id` from `from` to `to`: it
+/// decodes, its signature verifies against the CA at its `received_at` (the
+/// courier's check, [`tongban_node::receipt::verify`]), the node of `to`
+/// signed it, and it names `id`, `from` and `to`. `whose` names
+/// the copy in problems (`the receipt A holds`). The receipt, unless it does
+/// not decode.
+pub(crate) fn check_receipt(
+    anchor: &TrustAnchor,
+    whose: &str,
+    id: &str,
+    from: &str,
+    to: &str,
+    signed: &SignedReceipt,
+    problems: &mut Vec<String>,
+) -> Option<Receipt> {
+    let Ok(receipt) = Receipt::decode(signed.receipt.as_slice()) else {
+        problems.push(format!("handoff {id}: {whose} does not decode"));
+        return None;
+    };
+    // The one receipt check the courier makes too, against the
+    // certificate's validity when the receipt was signed.
+    let at = rfc3339(&receipt.received_at).unwrap_or_else(SystemTime::now);
+    match tongban_node::receipt::verify(anchor, signed, at) {
+        Ok(_) if receipt.receiver_county == to => {}
+        Ok(_) => problems.push(format!(
+            "handoff {id}: {whose} is signed by the node of {}, not by the node of {to}",
+            receipt.receiver_county
+        )),
+        Err(e) => problems.push(format!("handoff {id}: {whose}: {e}")),
+    }
+    if receipt.handoff_id != id || receipt.sender_county != from || receipt.receiver_county != to {
+        problems.push(format!(
+            "handoff {id}: the receipt names handoff {} from {} to {}, not {id} from {from} to {to}",
+            receipt.handoff_id, receipt.sender_county, receipt.receiver_county
+        ));
+    }
+    Some(receipt)
+}
+
 /// Matches both sides of every receipted handoff of the case.
 fn check_handoffs(
     anchor: &TrustAnchor,
@@ -354,37 +447,16 @@ fn check_handoffs(
             };
             let (id, to) = (handoff_id.clone(), to.to_string());
             receipted.push(id.clone());
-            let Ok(receipt) = Receipt::decode(body.as_slice()) else {
-                problems.push(format!(
-                    "handoff {id}: the receipt {sender} holds does not decode"
-                ));
-                continue;
-            };
-            // The one receipt check the courier makes too, against the
-            // certificate's validity when the receipt was signed.
-            let at = rfc3339(&receipt.received_at).unwrap_or_else(SystemTime::now);
             let signed = SignedReceipt {
                 receipt: body.clone(),
                 signature: signature.clone(),
                 signer_certificate: signer_certificate.clone(),
             };
-            match tongban_node::receipt::verify(anchor, &signed, at) {
-                Ok(_) if receipt.receiver_county == to => {}
-                Ok(_) => problems.push(format!(
-                    "handoff {id}: the receipt {sender} holds is signed by the node of {}, not by the node of {to}",
-                    receipt.receiver_county
-                )),
-                Err(e) => problems.push(format!("handoff {id}: the receipt {sender} holds: {e}")),
-            }
-            if receipt.handoff_id != id
-                || receipt.sender_county != *sender
-                || receipt.receiver_county != to
-            {
-                problems.push(format!(
-                    "handoff {id}: the receipt names handoff {} from {} to {}, not {id} from {sender} to {to}",
-                    receipt.handoff_id, receipt.sender_county, receipt.receiver_county
-                ));
-            }
+            let whose = format!("the receipt {sender} holds");
+            let Some(receipt) = check_receipt(anchor, &whose, &id, sender, &to, &signed, problems)
+            else {
+                continue;
+            };
             let receipt_materials: Vec<(String, u64, String)> = receipt
                 .materials
                 .iter()
@@ -425,6 +497,7 @@ fn check_handoffs(
                 }
             }
             let mut received_seq = receipt.ledger_seq;
+            let both_sides = views.contains_key(&to);
             match views.get(&to) {
                 None => notes.push(format!("handoff {id}: {to} was not queried; only {sender}'s side and {to}'s signature checked")),
                 Some(receiver) => match receiver.evidence.case_entries.iter().find(|e| e.seq == receipt.ledger_seq) {
@@ -478,6 +551,7 @@ fn check_handoffs(
                 sent_seq,
                 received_seq,
                 matched,
+                both_sides,
             });
         }
     }
@@ -551,5 +625,26 @@ fn check_partner_checkpoints(
                 )),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Event;
+
+    #[test]
+    fn a_partners_report_names_the_partner_node_and_its_claim() {
+        let mut e = Event {
+            at: String::new(),
+            county: "610702".into(),
+            actor: "spiffe://shaanxi.tongban/county/610113/node".into(),
+            claimed_actor: "spiffe://shaanxi.tongban/county/610113/reviewer/li".into(),
+            event: "update.received".into(),
+            detail: String::new(),
+            seq: 9,
+        };
+        assert_eq!(e.who(), "610113/node reports reviewer li");
+        e.claimed_actor.clear();
+        assert_eq!(e.who(), "610113/node");
     }
 }

@@ -4,6 +4,7 @@
 use anyhow::{Context, Result, bail};
 use prost::Message;
 use sha2::{Digest, Sha256};
+use tongban_ledger::Payload;
 use tongban_pki::TrustAnchor;
 use tongban_proto::audit::v1::audit_client::AuditClient;
 use tongban_proto::audit::v1::{CheckpointRequest, RangeRequest};
@@ -11,9 +12,10 @@ use tongban_proto::common::v1::{Checkpoint, LedgerEntry};
 
 use super::{Usage, status_error};
 use crate::args::{AuditAuth, AuditCommand};
+use crate::audit::evidence::Index;
 use crate::audit::verify::{self, Report};
 use crate::audit::{BUNDLE_FORMAT, Bundle, fetch, html, unhex};
-use crate::client::{ca_only, channel, credentials};
+use crate::client::{Progress, ca_only, channel, credentials};
 use crate::notice;
 use crate::output::print_json;
 use crate::sanitize::text;
@@ -78,7 +80,7 @@ pub(crate) async fn run(auth: &AuditAuth, command: AuditCommand) -> Result<()> {
             Ok(())
         }
         AuditCommand::VerifyBundle { .. } => unreachable!("handled above: it needs no credentials"),
-        AuditCommand::Verify { node } => verify_node(&node, &tls, auth.json).await,
+        AuditCommand::Verify { node, quick } => verify_node(&node, &tls, auth.json, quick).await,
         AuditCommand::CheckNotice { case, code, nodes } => {
             check_notice(&case, &code, &nodes, &tls, auth.json).await
         }
@@ -261,15 +263,6 @@ fn finish(
     }
 }
 
-fn short_actor(actor: &str) -> String {
-    // spiffe://TD/county/CODE/clerk/NAME → clerk/NAME
-    let parts: Vec<&str> = actor.split('/').collect();
-    match parts.len() {
-        n if n >= 2 => format!("{}/{}", parts[n - 2], parts[n - 1]),
-        _ => actor.to_owned(),
-    }
-}
-
 /// A report for a person. Everything in it came from nodes, so text goes
 /// through [`text`] (the applicant is JSON, escaped already).
 fn print_report(r: &Report) {
@@ -279,15 +272,15 @@ fn print_report(r: &Report) {
     }
     println!();
     println!(
-        "{:<32} {:<7} {:<22} {:<28} DETAIL",
+        "{:<32} {:<7} {:<36} {:<28} DETAIL",
         "TIME", "COUNTY", "ACTOR", "EVENT"
     );
     for e in &r.timeline {
         println!(
-            "{:<32} {:<7} {:<22} {:<28} {}",
+            "{:<32} {:<7} {:<36} {:<28} {}",
             text(&e.at),
             text(&e.county),
-            text(&short_actor(&e.actor)),
+            text(&e.who()),
             format!("#{} {}", e.seq, text(&e.event)),
             text(&e.detail)
         );
@@ -301,11 +294,26 @@ fn print_report(r: &Report) {
             c.to_seq
         );
     }
-    let matched = r.handoffs.iter().filter(|a| a.matched).count();
-    println!(
-        "handoffs: {matched} of {} matched on both sides",
+    let asked: Vec<&str> = r.coverage.iter().map(|c| c.county.as_str()).collect();
+    println!("nodes asked: {}", text(&asked.join(", ")));
+    let both = r
+        .handoffs
+        .iter()
+        .filter(|a| a.matched && a.both_sides)
+        .count();
+    let one = r
+        .handoffs
+        .iter()
+        .filter(|a| a.matched && !a.both_sides)
+        .count();
+    print!(
+        "handoffs: {both} of {} matched on both sides",
         r.handoffs.len()
     );
+    if one > 0 {
+        print!("; {one} checked on the sender's side only (the receiver was not asked)");
+    }
+    println!();
     for n in &r.notes {
         println!("note: {}", text(n));
     }
@@ -319,8 +327,23 @@ fn print_report(r: &Report) {
     }
 }
 
-/// Streams a node's whole ledger and checks it against a fresh checkpoint.
-async fn verify_node(url: &str, tls: &tongban_pki::tls::TlsMaterial, json: bool) -> Result<()> {
+/// What a node's evidence stream held, as checked.
+struct EvidenceSummary {
+    materials: u64,
+    material_bytes: u64,
+    seconds: f64,
+    held: usize,
+    given: usize,
+}
+
+/// Streams a node's whole ledger and checks it against a fresh checkpoint,
+/// then (unless `quick`) the evidence behind it (see [`crate::audit::evidence`]).
+async fn verify_node(
+    url: &str,
+    tls: &tongban_pki::tls::TlsMaterial,
+    json: bool,
+    quick: bool,
+) -> Result<()> {
     let anchor: TrustAnchor = tls.trust_anchor()?;
     let mut client = AuditClient::new(channel(url, tls).await?);
     let signed = client
@@ -339,6 +362,10 @@ async fn verify_node(url: &str, tls: &tongban_pki::tls::TlsMaterial, json: bool)
             std::time::SystemTime::now(),
         )
         .context("the node's checkpoint signature does not verify")?;
+    let county = match &signer.principal {
+        tongban_pki::Principal::Node { county } => county.to_string(),
+        _ => bail!("the checkpoint of {url} is signed by {signer}, which is not a node"),
+    };
     let mut stream = client
         .range(RangeRequest {
             from_seq: 1,
@@ -349,12 +376,27 @@ async fn verify_node(url: &str, tls: &tongban_pki::tls::TlsMaterial, json: bool)
         .into_inner();
     let mut prev: (u64, [u8; 32]) = (0, [0; 32]);
     let mut bad: Option<(u64, String)> = None;
+    let mut index = Index::default();
+    let mut progress = (!json).then(|| Progress::count("ledger", cp.seq));
     while let Some(e) = stream.message().await.map_err(status_error)? {
+        if let Some(p) = &mut progress {
+            p.inc(1);
+        }
+        let entry = LedgerEntry::decode(e.entry.as_slice());
+        // The evidence is checked against every entry that reads, also
+        // after the chain broke; a withheld payload adds nothing.
+        if let Ok(entry) = &entry
+            && !e.payload.is_empty()
+            && Sha256::digest(&e.payload).as_slice() == entry.payload_sha256.as_slice()
+            && let Ok(payload) = Payload::decode(&entry.kind, &e.payload)
+        {
+            index.add(entry, &payload);
+        }
         if bad.is_some() {
             continue;
         }
         let expected = prev.0 + 1;
-        let entry = match LedgerEntry::decode(e.entry.as_slice()) {
+        let entry = match entry {
             Ok(entry) => entry,
             Err(err) => {
                 bad = Some((expected, format!("does not decode: {err}")));
@@ -382,6 +424,9 @@ async fn verify_node(url: &str, tls: &tongban_pki::tls::TlsMaterial, json: bool)
             prev = (expected, tongban_ledger::chain::entry_hash(&e.entry));
         }
     }
+    if let Some(p) = &progress {
+        p.finish();
+    }
     if bad.is_none() && (prev.0 != cp.seq || prev.1.as_slice() != cp.head_hash.as_slice()) {
         bad = Some((
             prev.0.max(1),
@@ -392,11 +437,35 @@ async fn verify_node(url: &str, tls: &tongban_pki::tls::TlsMaterial, json: bool)
         Some((seq, _)) => seq.saturating_sub(1),
         None => prev.0,
     };
+    let mut problems = Vec::new();
+    let summary = if quick {
+        None
+    } else {
+        let (materials, given, seconds) = fetch::evidence(&mut client, "", !json)
+            .await
+            .with_context(|| format!("reading the evidence of {url}"))?;
+        index.check_materials(&county, &materials, &mut problems);
+        index.check_given(&anchor, &county, &given, &mut problems);
+        index.check_held(&anchor, &county, &mut problems);
+        Some(EvidenceSummary {
+            materials: materials.len() as u64,
+            material_bytes: materials.iter().map(|m| m.size).sum(),
+            seconds,
+            held: index.held(),
+            given: given.len(),
+        })
+    };
+    let verified = bad.is_none() && problems.is_empty();
     if json {
         print_json(
             &serde_json::json!({"node": url, "signer": signer.to_string(), "checkpoint_seq": cp.seq,
             "checked_through": checked_to, "first_bad_seq": bad.as_ref().map(|b| b.0),
-            "reason": bad.as_ref().map(|b| b.1.clone()), "verified": bad.is_none()}),
+            "reason": bad.as_ref().map(|b| b.1.clone()), "quick": quick,
+            "materials": summary.as_ref().map(|s| s.materials),
+            "material_bytes": summary.as_ref().map(|s| s.material_bytes),
+            "receipts_held": summary.as_ref().map(|s| s.held),
+            "receipts_given": summary.as_ref().map(|s| s.given),
+            "problems": problems, "verified": verified}),
         )?;
     } else {
         println!(
@@ -404,19 +473,46 @@ async fn verify_node(url: &str, tls: &tongban_pki::tls::TlsMaterial, json: bool)
             cp.seq,
             text(&cp.at)
         );
+        match &summary {
+            None => println!("evidence not checked (--quick): materials and receipts"),
+            Some(s) => {
+                let mb = s.material_bytes as f64 / 1e6;
+                println!(
+                    "materials: {} re-hashed by the node, {mb:.1} MB at {:.0} MB/s",
+                    s.materials,
+                    mb / s.seconds.max(1e-6)
+                );
+                println!(
+                    "receipts: {} held as sender, {} given as receiver",
+                    s.held, s.given
+                );
+            }
+        }
         match &bad {
-            None => println!("VERIFIED entries 1..={}", prev.0),
+            None if problems.is_empty() => println!("VERIFIED entries 1..={}", prev.0),
+            None => println!(
+                "FAILED: entries 1..={} verify, the evidence does not",
+                prev.0
+            ),
             Some((seq, why)) => {
                 println!("FAILED at entry {seq}: it {why}");
                 println!("checked entries 1..={checked_to} before it");
             }
         }
+        for p in &problems {
+            println!("  - {}", text(p));
+        }
     }
     match bad {
-        None => Ok(()),
         Some((seq, _)) => Err(Failed(format!(
             "the ledger of {url} does not verify: first bad entry {seq}"
         ))
         .into()),
+        None if !problems.is_empty() => Err(Failed(format!(
+            "the evidence of {url} does not verify: {} problem(s)",
+            problems.len()
+        ))
+        .into()),
+        None => Ok(()),
     }
 }

@@ -4,13 +4,13 @@ use anyhow::Result;
 use tongban_proto::mail::v1::mail_client::MailClient;
 use tongban_proto::mail::v1::{EventRequest, SendRequest};
 
-use super::status_error;
 use crate::args::{ConnArgs, MailCommand, wire};
-use crate::client::connect;
+use crate::client::{connect, idempotent, request_id, unary};
 use crate::output::show_case;
 
 pub(crate) async fn run(conn: &ConnArgs, command: MailCommand) -> Result<()> {
-    let mut client = MailClient::new(connect(conn).await?);
+    let client = MailClient::new(connect(conn).await?);
+    let id = request_id(conn);
     let case = match command {
         MailCommand::Send {
             case,
@@ -18,14 +18,19 @@ pub(crate) async fn run(conn: &ConnArgs, command: MailCommand) -> Result<()> {
             carrier,
             waybill,
         } => {
-            client
-                .send(SendRequest {
-                    case_no: case,
-                    leg: wire(&leg),
-                    carrier,
-                    waybill,
-                })
-                .await
+            let request = SendRequest {
+                case_no: case,
+                leg: wire(&leg),
+                carrier,
+                waybill,
+                request_id: id.clone(),
+            };
+            idempotent(&id, || {
+                let mut client = client.clone();
+                let request = unary(request.clone());
+                async move { client.send(request).await }
+            })
+            .await?
         }
         MailCommand::Event {
             waybill,
@@ -33,17 +38,20 @@ pub(crate) async fn run(conn: &ConnArgs, command: MailCommand) -> Result<()> {
             at,
             note,
         } => {
-            client
-                .event(EventRequest {
-                    waybill,
-                    status: wire(&status),
-                    at: at.unwrap_or_default(),
-                    note: note.unwrap_or_default(),
-                })
-                .await
+            let request = EventRequest {
+                waybill,
+                status: wire(&status),
+                at: at.unwrap_or_default(),
+                note: note.unwrap_or_default(),
+                request_id: id.clone(),
+            };
+            idempotent(&id, || {
+                let mut client = client.clone();
+                let request = unary(request.clone());
+                async move { client.event(request).await }
+            })
+            .await?
         }
-    }
-    .map_err(status_error)?
-    .into_inner();
+    };
     show_case(&case, conn.json)
 }

@@ -65,7 +65,8 @@ pub(crate) async fn run(command: Command) -> Result<()> {
 }
 
 /// 64 for configuration problems (a data dir another node holds is one),
-/// 2 for usage errors (clap exits 2 itself for those it finds), 1 for
+/// 2 for usage errors (clap exits 2 itself for those it finds), 75 when a
+/// state-changing call was never answered (its outcome is unknown), 1 for
 /// everything else.
 pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
     if err.downcast_ref::<BadConfig>().is_some()
@@ -75,6 +76,11 @@ pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
         )
     {
         64
+    } else if err
+        .downcast_ref::<crate::client::OutcomeUnknown>()
+        .is_some()
+    {
+        75
     } else if err.downcast_ref::<Usage>().is_some() {
         2
     } else {

@@ -24,6 +24,7 @@ async fn fetch(conn: &ConnArgs, case_no: &str) -> Result<CaseView> {
     let window = WindowClient::new(channel.clone())
         .get_case(tongban_proto::window::v1::CaseRef {
             case_no: case_no.to_owned(),
+            request_id: String::new(),
         })
         .await;
     match window {
@@ -32,6 +33,7 @@ async fn fetch(conn: &ConnArgs, case_no: &str) -> Result<CaseView> {
             Ok(ReviewClient::new(channel)
                 .get_case(tongban_proto::review::v1::CaseRef {
                     case_no: case_no.to_owned(),
+                    request_id: String::new(),
                 })
                 .await
                 .map_err(status_error)?

@@ -7,14 +7,16 @@ use tongban_proto::review::v1::*;
 
 use super::{Usage, status_error};
 use crate::args::{ConnArgs, ReviewCommand};
-use crate::client::{connect, materials, upload};
+use crate::client::{connect, idempotent, materials, request_id, unary, upload};
 use crate::output::{print_cases, show_case};
 
 pub(crate) async fn run(conn: &ConnArgs, command: ReviewCommand) -> Result<()> {
-    let mut client = ReviewClient::new(connect(conn).await?);
+    let client = ReviewClient::new(connect(conn).await?);
+    let mut reader = client.clone();
+    let id = request_id(conn);
     let case = match command {
         ReviewCommand::Inbox => {
-            let reply = client
+            let reply = reader
                 .inbox(InboxRequest {})
                 .await
                 .map_err(status_error)?
@@ -22,14 +24,25 @@ pub(crate) async fn run(conn: &ConnArgs, command: ReviewCommand) -> Result<()> {
             return print_cases(&reply, &reply.cases, conn.json);
         }
         ReviewCommand::Overdue => {
-            let reply = client
+            let reply = reader
                 .overdue(OverdueRequest {})
                 .await
                 .map_err(status_error)?
                 .into_inner();
             return print_cases(&reply, &reply.cases, conn.json);
         }
-        ReviewCommand::Accept { case } => client.accept(CaseRef { case_no: case }).await,
+        ReviewCommand::Accept { case } => {
+            let request = CaseRef {
+                case_no: case,
+                request_id: id.clone(),
+            };
+            idempotent(&id, || {
+                let mut client = client.clone();
+                let request = unary(request.clone());
+                async move { client.accept(request).await }
+            })
+            .await?
+        }
         ReviewCommand::Correct {
             case,
             needs,
@@ -47,16 +60,30 @@ pub(crate) async fn run(conn: &ConnArgs, command: ReviewCommand) -> Result<()> {
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            client
-                .correct(CorrectRequest {
-                    case_no: case,
-                    needs,
-                    deadline_days: deadline.unwrap_or(0),
-                })
-                .await
+            let request = CorrectRequest {
+                case_no: case,
+                needs,
+                deadline_days: deadline.unwrap_or(0),
+                request_id: id.clone(),
+            };
+            idempotent(&id, || {
+                let mut client = client.clone();
+                let request = unary(request.clone());
+                async move { client.correct(request).await }
+            })
+            .await?
         }
         ReviewCommand::PaperReceived { case } => {
-            client.paper_received(CaseRef { case_no: case }).await
+            let request = CaseRef {
+                case_no: case,
+                request_id: id.clone(),
+            };
+            idempotent(&id, || {
+                let mut client = client.clone();
+                let request = unary(request.clone());
+                async move { client.paper_received(request).await }
+            })
+            .await?
         }
         ReviewCommand::Approve {
             case,
@@ -69,36 +96,67 @@ pub(crate) async fn run(conn: &ConnArgs, command: ReviewCommand) -> Result<()> {
                 case_no: case,
                 licence_no: licence_no.unwrap_or_default(),
                 result: files.first().map(|f| f.header.clone()),
+                request_id: id.clone(),
             };
             files.truncate(1);
             let first = ApproveFrame {
                 frame: Some(approve_frame::Frame::Header(header)),
             };
-            let stream = upload(first, files, |c| ApproveFrame {
-                frame: Some(approve_frame::Frame::Chunk(c)),
-            });
-            client.approve(stream).await
+            idempotent(&id, || {
+                let mut client = client.clone();
+                let stream = upload(first.clone(), files.clone(), |c| ApproveFrame {
+                    frame: Some(approve_frame::Frame::Chunk(c)),
+                });
+                async move { client.approve(stream).await }
+            })
+            .await?
         }
         ReviewCommand::Deny { case, reason } => {
-            client
-                .deny(DenyRequest {
-                    case_no: case,
-                    reason,
-                })
-                .await
+            let request = DenyRequest {
+                case_no: case,
+                reason,
+                request_id: id.clone(),
+            };
+            idempotent(&id, || {
+                let mut client = client.clone();
+                let request = unary(request.clone());
+                async move { client.deny(request).await }
+            })
+            .await?
         }
         ReviewCommand::Handout { case, to_id } => {
-            client
-                .handout(HandoutRequest {
-                    case_no: case,
-                    recipient_id: to_id,
-                })
-                .await
+            let request = HandoutRequest {
+                case_no: case,
+                recipient_id: to_id,
+                request_id: id.clone(),
+            };
+            idempotent(&id, || {
+                let mut client = client.clone();
+                let request = unary(request.clone());
+                async move { client.handout(request).await }
+            })
+            .await?
         }
-        ReviewCommand::Retry { case } => client.retry(CaseRef { case_no: case }).await,
-        ReviewCommand::Status { case } => client.get_case(CaseRef { case_no: case }).await,
-    }
-    .map_err(status_error)?
-    .into_inner();
+        ReviewCommand::Retry { case } => {
+            let request = CaseRef {
+                case_no: case,
+                request_id: id.clone(),
+            };
+            idempotent(&id, || {
+                let mut client = client.clone();
+                let request = unary(request.clone());
+                async move { client.retry(request).await }
+            })
+            .await?
+        }
+        ReviewCommand::Status { case } => reader
+            .get_case(CaseRef {
+                case_no: case,
+                request_id: String::new(),
+            })
+            .await
+            .map_err(status_error)?
+            .into_inner(),
+    };
     show_case(&case, conn.json)
 }

@@ -7,7 +7,7 @@ use tongban_proto::window::v1::*;
 
 use super::status_error;
 use crate::args::{ApplyArgs, ConnArgs, WindowCommand, wire};
-use crate::client::{connect, materials, upload};
+use crate::client::{connect, idempotent, materials, request_id, unary, upload};
 use crate::output::{binary_size, hex, print_cases, print_json, show_case};
 
 fn applicant(a: &ApplyArgs) -> Result<Applicant> {
@@ -34,7 +34,9 @@ fn applicant(a: &ApplyArgs) -> Result<Applicant> {
 }
 
 pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
-    let mut client = WindowClient::new(connect(conn).await?);
+    let client = WindowClient::new(connect(conn).await?);
+    let mut reader = client.clone();
+    let id = request_id(conn);
     let case = match command {
         WindowCommand::Apply(a) => {
             let files = materials(&a.materials)?;
@@ -44,18 +46,19 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
                 delivery: wire(&a.delivery),
                 applicant: Some(applicant(&a)?),
                 materials: files.iter().map(|f| f.header.clone()).collect(),
+                request_id: id.clone(),
             };
             let first = ApplyFrame {
                 frame: Some(apply_frame::Frame::Header(header)),
             };
-            let stream = upload(first, files, |c| ApplyFrame {
-                frame: Some(apply_frame::Frame::Chunk(c)),
-            });
-            client
-                .apply(stream)
-                .await
-                .map_err(status_error)?
-                .into_inner()
+            idempotent(&id, || {
+                let mut client = client.clone();
+                let stream = upload(first.clone(), files.clone(), |c| ApplyFrame {
+                    frame: Some(apply_frame::Frame::Chunk(c)),
+                });
+                async move { client.apply(stream).await }
+            })
+            .await?
         }
         WindowCommand::Attach { case, materials: m } => {
             let files = materials(&m)?;
@@ -63,31 +66,42 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
                 frame: Some(attach_frame::Frame::Header(AttachHeader {
                     case_no: case,
                     materials: files.iter().map(|f| f.header.clone()).collect(),
+                    request_id: id.clone(),
                 })),
             };
-            let stream = upload(first, files, |c| AttachFrame {
-                frame: Some(attach_frame::Frame::Chunk(c)),
-            });
-            client
-                .attach(stream)
-                .await
-                .map_err(status_error)?
-                .into_inner()
+            idempotent(&id, || {
+                let mut client = client.clone();
+                let stream = upload(first.clone(), files.clone(), |c| AttachFrame {
+                    frame: Some(attach_frame::Frame::Chunk(c)),
+                });
+                async move { client.attach(stream).await }
+            })
+            .await?
         }
-        WindowCommand::VerifyIdentity { case, method } => client
-            .verify_identity(VerifyIdentityRequest {
+        WindowCommand::VerifyIdentity { case, method } => {
+            let request = VerifyIdentityRequest {
                 case_no: case,
                 method: wire(&method),
+                request_id: id.clone(),
+            };
+            idempotent(&id, || {
+                let mut client = client.clone();
+                let request = unary(request.clone());
+                async move { client.verify_identity(request).await }
             })
-            .await
-            .map_err(status_error)?
-            .into_inner(),
+            .await?
+        }
         WindowCommand::Accept { case } => {
-            let receipt = client
-                .accept(CaseRef { case_no: case })
-                .await
-                .map_err(status_error)?
-                .into_inner();
+            let request = CaseRef {
+                case_no: case,
+                request_id: id.clone(),
+            };
+            let receipt = idempotent(&id, || {
+                let mut client = client.clone();
+                let request = unary(request.clone());
+                async move { client.accept(request).await }
+            })
+            .await?;
             if conn.json {
                 return print_json(&receipt);
             }
@@ -113,31 +127,53 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
             println!("state           {}", case.state);
             return Ok(());
         }
-        WindowCommand::Resubmit { case } => client
-            .resubmit(CaseRef { case_no: case })
-            .await
-            .map_err(status_error)?
-            .into_inner(),
-        WindowCommand::Handout { case, to_id } => client
-            .handout(HandoutRequest {
+        WindowCommand::Resubmit { case } => {
+            let request = CaseRef {
+                case_no: case,
+                request_id: id.clone(),
+            };
+            idempotent(&id, || {
+                let mut client = client.clone();
+                let request = unary(request.clone());
+                async move { client.resubmit(request).await }
+            })
+            .await?
+        }
+        WindowCommand::Handout { case, to_id } => {
+            let request = HandoutRequest {
                 case_no: case,
                 recipient_id: to_id,
+                request_id: id.clone(),
+            };
+            idempotent(&id, || {
+                let mut client = client.clone();
+                let request = unary(request.clone());
+                async move { client.handout(request).await }
+            })
+            .await?
+        }
+        WindowCommand::Retry { case } => {
+            let request = CaseRef {
+                case_no: case,
+                request_id: id.clone(),
+            };
+            idempotent(&id, || {
+                let mut client = client.clone();
+                let request = unary(request.clone());
+                async move { client.retry(request).await }
+            })
+            .await?
+        }
+        WindowCommand::Status { case } => reader
+            .get_case(CaseRef {
+                case_no: case,
+                request_id: String::new(),
             })
             .await
             .map_err(status_error)?
             .into_inner(),
-        WindowCommand::Retry { case } => client
-            .retry(CaseRef { case_no: case })
-            .await
-            .map_err(status_error)?
-            .into_inner(),
-        WindowCommand::Status { case } => client
-            .get_case(CaseRef { case_no: case })
-            .await
-            .map_err(status_error)?
-            .into_inner(),
         WindowCommand::List { state, limit } => {
-            let reply = client
+            let reply = reader
                 .list_cases(ListCasesRequest {
                     state: state.as_ref().map(wire).unwrap_or_default(),
                     limit,
@@ -148,7 +184,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
             return print_cases(&reply, &reply.cases, conn.json);
         }
         WindowCommand::Overdue => {
-            let reply = client
+            let reply = reader
                 .overdue(OverdueRequest {})
                 .await
                 .map_err(status_error)?

@@ -20,8 +20,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 use tokio::net::TcpListener;
 use tongban_core::directory::Directory;
 use tongban_pki::tls::TlsMaterial;
@@ -48,9 +46,10 @@ pub(crate) struct Console {
     pub(crate) identity: Identity,
     /// The role of `identity`.
     pub(crate) role: Role,
-    /// The channel to the profile's node (lazy: a node that is down shows as
-    /// an error on the page, not as a console that does not start).
-    /// `None` for an auditor, who names nodes per trace.
+    /// The channel to the profile's node, opened as the CLI opens it (the
+    /// node's certificate must be the own county's); it reconnects by
+    /// itself after the node restarts. `None` for an auditor, who names
+    /// nodes per trace.
     pub(crate) node: Option<Channel>,
     /// The profile's certificates (an auditor connects to each node).
     pub(crate) tls: TlsMaterial,
@@ -94,7 +93,7 @@ pub(crate) async fn run(args: ConsoleArgs) -> Result<()> {
     let addr = listener
         .local_addr()
         .context("cannot read the bound address")?;
-    let console = Console::new(node.as_deref(), tls, directory, addr.port())?;
+    let console = Console::new(node.as_deref(), tls, directory, addr.port()).await?;
     let token = console.sessions.token();
     println!("{}", login_url(addr, &token));
     if directory_path.is_none() && console.role == Role::Clerk {
@@ -128,15 +127,13 @@ fn find_directory(profile: &Path) -> Option<PathBuf> {
 impl Console {
     /// The console for the identity in `tls` on `port`; `node` is the
     /// profile's node URL (not needed by an auditor).
-    pub(crate) fn new(
+    pub(crate) async fn new(
         node: Option<&str>,
         tls: TlsMaterial,
         directory: Option<Directory>,
         port: u16,
     ) -> Result<Self> {
-        let der = CertificateDer::from_pem_slice(tls.cert_pem.as_bytes())
-            .map_err(|e| BadConfig(format!("profile certificate is not PEM: {e}")))?;
-        let identity = Identity::from_cert_der(&der)
+        let identity = Identity::from_cert_pem(&tls.cert_pem)
             .map_err(|e| BadConfig(format!("profile certificate: {e}")))?;
         let role = match identity.principal {
             Principal::Clerk { .. } => Role::Clerk,
@@ -152,7 +149,7 @@ impl Console {
         };
         let node = match (role, node) {
             (Role::Auditor, _) => None,
-            (_, Some(url)) => Some(lazy_channel(url, &tls)?),
+            (_, Some(url)) => Some(crate::client::channel(url, &tls).await?),
             (_, None) => {
                 return Err(BadConfig("the profile names no node".to_owned()).into());
             }
@@ -166,27 +163,6 @@ impl Console {
             sessions: session::Sessions::new(port),
         })
     }
-}
-
-/// A mutual-TLS channel that connects on first use.
-fn lazy_channel(url: &str, tls: &TlsMaterial) -> Result<Channel> {
-    if !url.starts_with("https://") {
-        return Err(BadConfig(format!("node url {url:?} must start with https://")).into());
-    }
-    let host = url
-        .trim_start_matches("https://")
-        .split('/')
-        .next()
-        .map(|a| a.rsplit_once(':').map_or(a, |(h, _)| h))
-        .unwrap_or_default()
-        .trim_matches(|c| c == '[' || c == ']')
-        .to_owned();
-    Ok(tonic::transport::Endpoint::from_shared(url.to_owned())
-        .with_context(|| format!("bad node url {url:?}"))?
-        .tls_config(tls.client_config(&host))
-        .context("tls configuration")?
-        .connect_timeout(std::time::Duration::from_secs(10))
-        .connect_lazy())
 }
 
 /// Serves the console on `listener` until `shutdown` completes.

@@ -6,9 +6,10 @@
 
 use tongban_core::CaseState;
 
-use super::keys::{partner_checkpoint_key, received_key};
-use crate::StagedBlobs;
+use super::StoredEntry;
+use super::keys::{partner_checkpoint_key, received_key, request_key};
 use crate::records::{CaseRecord, OutboxEntry, ReceivedHandoff};
+use crate::{StagedBlobs, StoreError};
 
 /// A ledger entry to append.
 #[derive(Debug, Clone, Default)]
@@ -27,6 +28,25 @@ pub struct NewEntry {
     pub payload: Vec<u8>,
 }
 
+/// Builds the encoded reply of the request a batch carries out from the
+/// batch's entries as they will be stored (seq, time and chain hash are
+/// known only once the write starts).
+type ReplyFn = Box<dyn FnOnce(&[StoredEntry]) -> Result<Vec<u8>, StoreError> + Send>;
+
+/// The reply a batch builds (see [`Batch::reply`]).
+#[derive(Default)]
+pub(super) struct Reply(pub(super) Option<ReplyFn>);
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Reply(..)"
+        } else {
+            "None"
+        })
+    }
+}
+
 /// One atomic write: records, ledger entries and outbox changes.
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -39,6 +59,9 @@ pub struct Batch {
     pub(super) waybills: Vec<(String, String)>,
     pub(super) partner_checkpoints: Vec<(Vec<u8>, Vec<u8>)>,
     pub(super) blobs: StagedBlobs,
+    pub(super) reply: Reply,
+    /// Request key and content digest of the request remembered.
+    pub(super) request: Option<(Vec<u8>, String)>,
 }
 
 impl Batch {
@@ -106,6 +129,39 @@ impl Batch {
         self
     }
 
+    /// The ledger entries appended so far, in order.
+    pub fn entries(&self) -> &[NewEntry] {
+        &self.entries
+    }
+
+    /// Builds the reply to the request this batch carries out during the
+    /// commit, from the batch's entries as they will be stored (in the order
+    /// appended); [`crate::Committed::reply`] returns it. If it fails,
+    /// nothing is written and its error comes back. A second call replaces
+    /// the first.
+    pub fn reply(
+        &mut self,
+        build: impl FnOnce(&[StoredEntry]) -> Result<Vec<u8>, StoreError> + Send + 'static,
+    ) -> &mut Self {
+        self.reply = Reply(Some(Box::new(build)));
+        self
+    }
+
+    /// Remembers the client request this batch carries out under (caller's
+    /// SPIFFE ID, request id), with the digest of its content and the reply
+    /// [`Batch::reply`] builds: written in the same transaction as the
+    /// change, so it is durable exactly when the change is (see
+    /// [`crate::Store::request`]).
+    pub fn remember(
+        &mut self,
+        caller: &str,
+        request_id: &str,
+        content_sha256: String,
+    ) -> &mut Self {
+        self.request = Some((request_key(caller, request_id), content_sha256));
+        self
+    }
+
     /// Whether the batch writes nothing (blobs it keeps are not writes).
     pub fn is_empty(&self) -> bool {
         self.cases.is_empty()
@@ -116,5 +172,6 @@ impl Batch {
             && self.received.is_empty()
             && self.waybills.is_empty()
             && self.partner_checkpoints.is_empty()
+            && self.request.is_none()
     }
 }

@@ -109,8 +109,9 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Batch, test_case as case};
+    use super::super::Batch;
     use super::*;
+    use crate::testing::sample_case as case;
 
     #[tokio::test]
     async fn the_state_index_follows_every_change_and_survives_a_reopen() {

@@ -18,13 +18,13 @@ use tongban_proto::common::v1::LedgerEntry;
 use super::keys::{
     HEAD, OUTBOX_SEQ, case_index_key, decode_head, encode_head, outbox_index_key, state_key,
 };
-use super::{Batch, Store};
+use super::{Batch, NewEntry, Store, StoredEntry};
 use crate::StoreError;
 use crate::chain::{EntryHash, entry_hash};
-use crate::records::{CaseRecord, OutboxEntry, decode, encode};
+use crate::records::{CaseRecord, OutboxEntry, RequestRecord, decode, encode};
 
 /// What a commit wrote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Committed {
     /// Seq of the first entry appended (the next seq if none).
     pub first_seq: u64,
@@ -32,12 +32,46 @@ pub struct Committed {
     pub head_seq: u64,
     /// Hash of the ledger head after the commit.
     pub head_hash: EntryHash,
+    /// The reply the batch built ([`Batch::reply`]), as remembered.
+    pub reply: Option<Vec<u8>>,
 }
 
 fn now_rfc3339() -> String {
     OffsetDateTime::now_utc()
         .format(&Rfc3339)
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+}
+
+/// The batch's `entries` as they will be stored: chained onto `head`, from
+/// its next seq on, all at time `at`.
+fn chain(entries: &[NewEntry], head: (u64, EntryHash), at: &str) -> Vec<StoredEntry> {
+    use sha2::Digest;
+    let (mut seq, mut hash) = head;
+    entries
+        .iter()
+        .map(|e| {
+            seq += 1;
+            let entry = LedgerEntry {
+                version: 1,
+                seq,
+                prev_hash: hash.to_vec(),
+                at: at.to_owned(),
+                application_id: e.application_id.clone(),
+                case_no: e.case_no.clone(),
+                actor: e.actor.clone(),
+                kind: e.kind.clone(),
+                payload_sha256: sha2::Sha256::digest(&e.payload).to_vec(),
+                state: e.state.map(|s| s.as_str().to_owned()).unwrap_or_default(),
+            }
+            .encode_to_vec();
+            hash = entry_hash(&entry);
+            StoredEntry {
+                seq,
+                entry,
+                payload: e.payload.clone(),
+            }
+        })
+        .collect()
 }
 
 impl Store {
@@ -68,9 +102,17 @@ impl Store {
             // one of the runtime's two threads (with two nodes in one
             // process, that stalled the other node's work in the benchmark).
             let _guard = self.write_lock.lock().await;
-            let (head_seq, _) = self.head()?;
-            let mut batch = build(head_seq + 1)?;
-            let committed = self.apply(&batch)?;
+            let head = self.head()?;
+            let mut batch = build(head.0 + 1)?;
+            // The entries chained onto the head before the transaction (the
+            // write lock keeps the head where it is), so that the reply can
+            // show them as stored and be written with them.
+            let chained = chain(&batch.entries, head, &now_rfc3339());
+            let reply = match batch.reply.0.take() {
+                Some(build) => Some(build(&chained).map_err(E::from)?),
+                None => None,
+            };
+            let committed = self.apply(&batch, head, &chained, reply)?;
             // Written records name these files: they stay even if the flush
             // below fails, since the write may still reach the disk.
             std::mem::take(&mut batch.blobs).keep();
@@ -96,28 +138,19 @@ impl Store {
         }
     }
 
-    fn apply(&self, batch: &Batch) -> Result<Committed, StoreError> {
-        let at = now_rfc3339();
-        let entries: Vec<(LedgerEntry, Vec<u8>)> = batch
-            .entries
-            .iter()
-            .map(|e| {
-                use sha2::Digest;
-                let entry = LedgerEntry {
-                    version: 1,
-                    seq: 0,
-                    prev_hash: Vec::new(),
-                    at: at.clone(),
-                    application_id: e.application_id.clone(),
-                    case_no: e.case_no.clone(),
-                    actor: e.actor.clone(),
-                    kind: e.kind.clone(),
-                    payload_sha256: sha2::Sha256::digest(&e.payload).to_vec(),
-                    state: e.state.map(|s| s.as_str().to_owned()).unwrap_or_default(),
-                };
-                (entry, e.payload.clone())
-            })
-            .collect();
+    fn apply(
+        &self,
+        batch: &Batch,
+        head: (u64, EntryHash),
+        chained: &[StoredEntry],
+        reply: Option<Vec<u8>>,
+    ) -> Result<Committed, StoreError> {
+        let (mut seq, mut hash) = head;
+        for stored in chained {
+            seq = stored.seq;
+            hash = entry_hash(&stored.entry);
+        }
+        let (first_seq, new_head) = (head.0 + 1, (seq, hash));
         let cases: Vec<(String, String, Vec<u8>, Vec<u8>)> = batch
             .cases
             .iter()
@@ -164,6 +197,19 @@ impl Store {
             .iter()
             .map(|(k, r)| (k.clone(), encode(r)))
             .collect();
+        let request: Option<(&[u8], Vec<u8>)> = match &batch.request {
+            Some((key, content_sha256)) => {
+                let reply = reply.clone().ok_or_else(|| {
+                    StoreError::Content("a batch remembers a request without its reply".into())
+                })?;
+                let record = RequestRecord {
+                    content_sha256: content_sha256.clone(),
+                    reply,
+                };
+                Some((key.as_slice(), encode(&record)))
+            }
+            None => None,
+        };
 
         let trees = (
             &self.ledger,
@@ -178,6 +224,7 @@ impl Store {
             &self.outbox_index,
             &self.case_states,
             &self.partner_checkpoints,
+            &self.requests,
         );
         let result = trees.transaction(
             |(
@@ -193,33 +240,34 @@ impl Store {
                 outbox_index,
                 case_states,
                 partner_checkpoints,
+                requests,
             )| {
-                let corrupt = || {
+                let corrupt = |reason: &str| {
                     ConflictableTransactionError::Abort(StoreError::Corrupt {
                         tree: "meta",
-                        reason: "ledger head record is damaged".into(),
+                        reason: reason.into(),
                     })
                 };
-                let (mut seq, mut hash) = match meta.get(HEAD)? {
-                    Some(v) => decode_head(&v).ok_or_else(corrupt)?,
+                let stored_head = match meta.get(HEAD)? {
+                    Some(v) => {
+                        decode_head(&v).ok_or_else(|| corrupt("ledger head record is damaged"))?
+                    }
                     None => (0, [0; 32]),
                 };
-                let first_seq = seq + 1;
-                for (entry, payload) in &entries {
-                    seq += 1;
-                    let mut entry = entry.clone();
-                    entry.seq = seq;
-                    entry.prev_hash = hash.to_vec();
-                    let bytes = entry.encode_to_vec();
-                    hash = entry_hash(&bytes);
-                    let key = seq.to_be_bytes();
-                    ledger.insert(&key, bytes)?;
-                    payloads.insert(&key, payload.as_slice())?;
-                    if !entry.application_id.is_empty() {
-                        case_index.insert(case_index_key(&entry.application_id, seq), &[][..])?;
+                // Only this write path moves the head, under the write lock.
+                if stored_head != head {
+                    return Err(corrupt("ledger head moved during a commit"));
+                }
+                for (stored, e) in chained.iter().zip(&batch.entries) {
+                    let key = stored.seq.to_be_bytes();
+                    ledger.insert(&key, stored.entry.as_slice())?;
+                    payloads.insert(&key, stored.payload.as_slice())?;
+                    if !e.application_id.is_empty() {
+                        case_index
+                            .insert(case_index_key(&e.application_id, stored.seq), &[][..])?;
                     }
                 }
-                meta.insert(HEAD, encode_head(seq, &hash))?;
+                meta.insert(HEAD, encode_head(new_head.0, &new_head.1))?;
                 for (id, case_no, bytes, key) in &cases {
                     // Keep the (side, state) index in step with the record.
                     if let Some(old) = cases_t.get(id.as_bytes())?
@@ -275,10 +323,14 @@ impl Store {
                 for (key, signed) in &batch.partner_checkpoints {
                     partner_checkpoints.insert(key.as_slice(), signed.as_slice())?;
                 }
+                if let Some((key, record)) = &request {
+                    requests.insert(*key, record.as_slice())?;
+                }
                 Ok(Committed {
                     first_seq,
-                    head_seq: seq,
-                    head_hash: hash,
+                    head_seq: new_head.0,
+                    head_hash: new_head.1,
+                    reply: reply.clone(),
                 })
             },
         );
@@ -305,9 +357,10 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{NewEntry, Store, test_case};
+    use super::super::{NewEntry, Store};
     use super::*;
     use crate::records::Side;
+    use crate::testing::sample_case as test_case;
     use tongban_core::CaseState;
 
     #[tokio::test]
@@ -409,6 +462,40 @@ mod tests {
             store.durable_head(),
             (c.head_seq, c.head_hash),
             "after a reopen"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_remembered_request_is_written_with_its_change_and_its_reply_comes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut batch = Batch::default();
+        batch
+            .append(NewEntry {
+                kind: "node.test".into(),
+                ..Default::default()
+            })
+            .reply(|stored| {
+                let entry = stored[0].decode()?;
+                Ok(format!("{} {}", entry.seq, entry.at).into_bytes())
+            })
+            .remember("spiffe://a/clerk/x", "r1", "abcd".into());
+        let c = store.commit(batch).await.unwrap();
+        let reply = c.reply.clone().unwrap();
+        assert!(String::from_utf8(reply.clone()).unwrap().starts_with("1 "));
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        let record = store.request("spiffe://a/clerk/x", "r1").unwrap().unwrap();
+        assert_eq!(record.reply, reply, "durable, byte for byte");
+        assert_eq!(record.content_sha256, "abcd");
+        assert!(
+            store.request("spiffe://a/clerk/y", "r1").unwrap().is_none(),
+            "per caller"
+        );
+        let at = store.entries(1, 1).unwrap()[0].decode().unwrap().at;
+        assert!(
+            String::from_utf8(reply).unwrap().ends_with(&at),
+            "the entry's own time"
         );
     }
 }

@@ -28,6 +28,8 @@ pub(crate) const OUTBOX: &str = "outbox";
 pub(crate) const OUTBOX_INDEX: &str = "outbox_index";
 /// [`received_key`] → received handoff.
 pub(crate) const RECEIVED: &str = "received";
+/// [`request_key`] → request record.
+pub(crate) const REQUESTS: &str = "requests";
 /// Waybill number → application id.
 pub(crate) const WAYBILLS: &str = "waybills";
 /// seq → this node's signed checkpoint.
@@ -87,6 +89,14 @@ pub(crate) fn partner_checkpoint_key(county: &str, seq: u64) -> Vec<u8> {
 /// Key of a received handoff: sender county, '/', handoff id.
 pub(crate) fn received_key(sender: &str, handoff_id: &str) -> Vec<u8> {
     format!("{sender}/{handoff_id}").into_bytes()
+}
+
+/// Key of a remembered client request: caller's SPIFFE ID, 0, request id.
+pub(crate) fn request_key(caller: &str, request_id: &str) -> Vec<u8> {
+    let mut key = caller.as_bytes().to_vec();
+    key.push(0);
+    key.extend_from_slice(request_id.as_bytes());
+    key
 }
 
 /// The ledger head record: seq, then hash (40 bytes).

@@ -45,25 +45,50 @@ impl Store {
             .collect()
     }
 
-    /// The ledger entries of one case, in order.
+    /// The ledger entries of one case, in order. An entry the case index
+    /// names but the ledger no longer holds is [`StoreError::MissingEntry`]
+    /// with its seq.
     pub fn case_entries(&self, application_id: &str) -> Result<Vec<StoredEntry>, StoreError> {
+        let (entries, missing) = self.case_entries_held(application_id)?;
+        match missing.first() {
+            Some(&seq) => Err(StoreError::MissingEntry {
+                seq,
+                index: "case index",
+            }),
+            None => Ok(entries),
+        }
+    }
+
+    /// The ledger entries of one case that the ledger holds, in order, and
+    /// the seqs the case index names that it does not hold (entries removed
+    /// from the data dir): for an audit, which shows what is there and names
+    /// what is gone.
+    pub fn case_entries_held(
+        &self,
+        application_id: &str,
+    ) -> Result<(Vec<StoredEntry>, Vec<u64>), StoreError> {
         let prefix = case_index_prefix(application_id);
-        self.case_index
-            .scan_prefix(&prefix)
-            .map(|kv| {
-                let (k, _) = kv.map_err(StoreError::db("failed to scan case index"))?;
-                let key = &k[prefix.len()..];
-                let entry = self
-                    .ledger
-                    .get(key)
-                    .map_err(StoreError::db("failed to read ledger"))?
-                    .ok_or_else(|| StoreError::Corrupt {
-                        tree: "case_index",
-                        reason: "index names a missing entry".into(),
-                    })?;
-                self.stored(key, entry.to_vec())
-            })
-            .collect()
+        let mut entries = Vec::new();
+        let mut missing = Vec::new();
+        for kv in self.case_index.scan_prefix(&prefix) {
+            let (k, _) = kv.map_err(StoreError::db("failed to scan case index"))?;
+            let key = &k[prefix.len()..];
+            let seq = <[u8; 8]>::try_from(key)
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt {
+                    tree: "case_index",
+                    reason: "a key does not end in a sequence number".into(),
+                })?;
+            match self
+                .ledger
+                .get(key)
+                .map_err(StoreError::db("failed to read ledger"))?
+            {
+                Some(entry) => entries.push(self.stored(key, entry.to_vec())?),
+                None => missing.push(seq),
+            }
+        }
+        Ok((entries, missing))
     }
 
     fn stored(&self, key: &[u8], entry: Vec<u8>) -> Result<StoredEntry, StoreError> {

@@ -88,7 +88,63 @@ impl MaterialReader {
     }
 }
 
+/// A stored material as re-read for an audit: the digest and size of the
+/// bytes that are there now, whatever its record says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rehashed {
+    /// Lowercase hex SHA-256 of the bytes read.
+    pub sha256: String,
+    /// How many bytes were read.
+    pub size: u64,
+}
+
+/// Blob files are hashed in pieces of this size: large enough that a read
+/// costs little beside hashing it, small enough to stay in cache.
+const REHASH_CHUNK: usize = 256 * 1024;
+
 impl Store {
+    /// Re-reads a stored material and hashes what is there, without
+    /// comparing it with its record (the auditor does that): the span of a
+    /// logged material, a blob file to its end (so a truncated or extended
+    /// file shows in the size). A missing file or a span past the end of
+    /// the log is [`StoreError::Damaged`]; a failing read is
+    /// [`StoreError::Io`]. Blocks: call it on a blocking thread.
+    pub fn rehash_material(&self, m: &MaterialRef) -> Result<Rehashed, StoreError> {
+        use sha2::{Digest, Sha256};
+        if let Some(span) = m.log {
+            let bytes = self.materials.read_unchecked(span, &m.sha256)?;
+            return Ok(Rehashed {
+                sha256: crate::records::hex(&Sha256::digest(&bytes)),
+                size: bytes.len() as u64,
+            });
+        }
+        let path = self.blobs.path(&m.sha256);
+        let mut file = File::open(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => StoreError::Damaged {
+                sha256: m.sha256.clone(),
+                reason: format!("its file {} is missing", path.display()),
+            },
+            _ => StoreError::io("failed to open material", &path)(e),
+        })?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; REHASH_CHUNK];
+        let mut size = 0u64;
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(StoreError::io("failed to read material", &path)(e)),
+            };
+            hasher.update(&buf[..n]);
+            size += n as u64;
+        }
+        Ok(Rehashed {
+            sha256: crate::records::hex(&hasher.finalize()),
+            size,
+        })
+    }
+
     /// Appends a small material to the material log and says where it is
     /// (for its `MaterialRef`). Durable with the next commit, which syncs
     /// the log before it writes anything.
@@ -153,9 +209,10 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Batch, test_case as case};
+    use super::super::Batch;
     use super::*;
     use crate::records::Side;
+    use crate::testing::sample_case as case;
     use tongban_core::CaseState;
 
     fn read_all(store: &Store, m: &MaterialRef) -> Result<Vec<u8>, StoreError> {
@@ -204,6 +261,54 @@ mod tests {
         let err = read_all(&store, &m).unwrap_err();
         assert!(err.is_damaged(), "{err}");
         assert!(err.to_string().contains("missing"), "{err}");
+    }
+
+    #[test]
+    fn a_rehash_reports_what_is_stored_now_and_names_a_missing_file() {
+        use sha2::Digest;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let small = b"application form".to_vec();
+        let logged = MaterialRef {
+            kind: "k".into(),
+            filename: "f".into(),
+            size: small.len() as u64,
+            sha256: crate::records::hex(&sha2::Sha256::digest(&small)),
+            log: Some(store.append_material(&small).unwrap()),
+        };
+        let r = store.rehash_material(&logged).unwrap();
+        assert_eq!((r.sha256.as_str(), r.size), (logged.sha256.as_str(), 16));
+
+        let content = vec![7u8; crate::INLINE_MAX as usize + 10];
+        let sha: [u8; 32] = sha2::Sha256::digest(&content).into();
+        let mut w = store
+            .blobs()
+            .writer("m".into(), content.len() as u64, sha)
+            .unwrap();
+        w.write(content.clone().into()).unwrap();
+        let mut staged = crate::StagedBlobs::default();
+        let blob = w.finish(&mut staged).unwrap();
+        let file = MaterialRef {
+            log: None,
+            size: content.len() as u64,
+            sha256: blob.sha256_hex.clone(),
+            ..logged.clone()
+        };
+        assert_eq!(
+            store.rehash_material(&file).unwrap().sha256,
+            blob.sha256_hex
+        );
+        let path = store.blobs().path(&blob.sha256_hex);
+        std::fs::write(&path, &content[..100]).unwrap();
+        let r = store.rehash_material(&file).unwrap();
+        assert_eq!(r.size, 100, "a truncated file is hashed as it is");
+        assert_ne!(r.sha256, blob.sha256_hex);
+        std::fs::remove_file(&path).unwrap();
+        let err = store.rehash_material(&file).unwrap_err();
+        assert!(
+            err.is_damaged() && err.to_string().contains("missing"),
+            "{err}"
+        );
     }
 
     #[tokio::test]

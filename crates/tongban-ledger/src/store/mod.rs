@@ -6,7 +6,8 @@
 //! record), `case_nos` (case number → application id), `case_states` (side,
 //! state, 0, application id → ()), `outbox` (key → entry), `outbox_index`
 //! (destination, '/', key → ()), `received` (sender county, '/', handoff id
-//! → record), `waybills`, `checkpoints`, `partner_checkpoints`, `meta`
+//! → record), `requests` (caller SPIFFE ID, 0, request id → request
+//! record), `waybills`, `checkpoints`, `partner_checkpoints`, `meta`
 //! (head, counters); small materials are in the material log (see
 //! [`crate::material_log`]), larger ones in files ([`crate::blobs`]).
 //!
@@ -35,7 +36,7 @@ pub use batch::{Batch, NewEntry};
 pub use commit::Committed;
 use flusher::Flusher;
 pub use ledger::StoredEntry;
-pub use materials::MaterialReader;
+pub use materials::{MaterialReader, Rehashed};
 
 /// A node's storage. Open one per process.
 pub struct Store {
@@ -46,6 +47,7 @@ pub struct Store {
     case_nos: sled::Tree,
     outbox: sled::Tree,
     received: sled::Tree,
+    requests: sled::Tree,
     meta: sled::Tree,
     waybills: sled::Tree,
     outbox_index: sled::Tree,
@@ -106,6 +108,7 @@ impl Store {
             case_nos: tree(keys::CASE_NOS)?,
             outbox: tree(keys::OUTBOX)?,
             received: tree(keys::RECEIVED)?,
+            requests: tree(keys::REQUESTS)?,
             meta: tree(keys::META)?,
             waybills: tree(keys::WAYBILLS)?,
             outbox_index: tree(keys::OUTBOX_INDEX)?,
@@ -159,40 +162,5 @@ impl Store {
             .and_then(|b| b.as_ref().try_into().ok())
             .map(u64::from_be_bytes)
             .unwrap_or(1))
-    }
-}
-
-/// A case record for the store's tests.
-#[cfg(test)]
-pub(crate) fn test_case(
-    id: &str,
-    side: crate::records::Side,
-    state: tongban_core::CaseState,
-) -> crate::records::CaseRecord {
-    use crate::records::{ApplicantRecord, CaseRecord};
-    CaseRecord {
-        application_id: id.into(),
-        case_no: format!("610702-20261125-{}", &id[1..]).parse().unwrap(),
-        side,
-        item_code: "GT-0001".parse().unwrap(),
-        receiving_county: "610702".parse().unwrap(),
-        home_county: "610113".parse().unwrap(),
-        delivery: "mail-applicant".parse().unwrap(),
-        applicant: ApplicantRecord::Person {
-            name: "n".into(),
-            resident_id: "11010519491231002X".parse().unwrap(),
-            phone: "13812345678".parse().unwrap(),
-            address: "a".into(),
-        },
-        materials: Vec::new(),
-        identity_check: None,
-        state,
-        created_at: String::new(),
-        accepted_at: None,
-        note: String::new(),
-        handoffs: Vec::new(),
-        review: Default::default(),
-        mail: Vec::new(),
-        closed_at: None,
     }
 }

@@ -1,13 +1,14 @@
 //! The two ends of a handoff as stored: the outbox of handoffs to send
 //! (read whole, or per destination through its index), and the handoffs
-//! received, kept for deduplication with the receipt given.
+//! received, kept for deduplication with the receipt given; and the client
+//! requests carried out, kept for the same reason with the reply given.
 //!
 //! Enqueueing, parking and settling are [`super::Batch`] operations.
 
 use super::Store;
-use super::keys::received_key;
+use super::keys::{received_key, request_key};
 use crate::StoreError;
-use crate::records::{OutboxEntry, ReceivedHandoff, decode};
+use crate::records::{OutboxEntry, ReceivedHandoff, RequestRecord, decode};
 
 impl Store {
     /// Every outbox entry with its key and stored bytes, oldest first.
@@ -82,6 +83,36 @@ impl Store {
             .get(received_key(sender, handoff_id))
             .map_err(StoreError::db("failed to read received handoff"))?
             .map(|v| decode("received", &v))
+            .transpose()
+    }
+
+    /// Every received handoff as (sender county, handoff id, record), in
+    /// key order: the receipts this node gave, for an audit.
+    pub fn received_all(&self) -> Result<Vec<(String, String, ReceivedHandoff)>, StoreError> {
+        self.received
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv.map_err(StoreError::db("failed to scan received handoffs"))?;
+                let key = String::from_utf8_lossy(&k);
+                let (sender, id) = key.split_once('/').ok_or_else(|| StoreError::Corrupt {
+                    tree: "received",
+                    reason: format!("key {key:?} is not sender/handoff id"),
+                })?;
+                Ok((sender.to_owned(), id.to_owned(), decode("received", &v)?))
+            })
+            .collect()
+    }
+
+    /// A client request carried out, by (caller's SPIFFE ID, request id).
+    pub fn request(
+        &self,
+        caller: &str,
+        request_id: &str,
+    ) -> Result<Option<RequestRecord>, StoreError> {
+        self.requests
+            .get(request_key(caller, request_id))
+            .map_err(StoreError::db("failed to read request record"))?
+            .map(|v| decode("requests", &v))
             .transpose()
     }
 }

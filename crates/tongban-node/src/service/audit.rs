@@ -1,16 +1,22 @@
 //! The audit service: a case's ledger entries, ranges of the ledger, fresh
-//! signed checkpoints and the partner checkpoints this node holds. Auditors
+//! signed checkpoints, the partner checkpoints this node holds, and the
+//! evidence behind the ledger (its stored materials re-hashed here, the
+//! receipts it gave). Auditors
 //! only; a county auditor reads only cases that touched its county, and only
 //! province auditors may reveal personal data. Every query is itself
 //! recorded in this node's ledger (who asked for what) before it is
 //! answered.
+//!
+//! Damaged data (an entry gone from the ledger, a material that cannot be
+//! read) is `DATA_LOSS` naming what is damaged, never `INTERNAL`: it is
+//! what the auditor came to find.
 
 use std::pin::Pin;
 use std::sync::Arc;
 
 use prost::Message;
 use tokio_stream::Stream;
-use tongban_ledger::{Batch, EntryBody, NewEntry, Payload, StoredEntry};
+use tongban_ledger::{Batch, EntryBody, MaterialRef, NewEntry, Payload, StoreError, StoredEntry};
 use tongban_pki::{Identity, Principal};
 use tongban_proto::audit::v1::audit_server::Audit;
 use tongban_proto::audit::v1::*;
@@ -46,6 +52,32 @@ impl AuditService {
         batch.append(entry);
         self.ctx.store.commit(batch).await?;
         Ok(())
+    }
+}
+
+/// The status for a store error met while answering an auditor: damage to
+/// this node's data is named (`DATA_LOSS`), anything else goes through the
+/// node's one mapping. Only the variants whose messages hold sequence
+/// numbers, digests and paths are passed on: no personal data.
+fn audit_status(e: StoreError) -> Status {
+    match e {
+        StoreError::MissingEntry { .. } | StoreError::Damaged { .. } => {
+            tracing::warn!(error = %e, "audit found damaged data");
+            Status::data_loss(format!("this node's stored data is damaged: {e}"))
+        }
+        other => NodeError::from(other).into(),
+    }
+}
+
+/// The county whose cases alone a county auditor may see on this node
+/// (None: every case, for a province auditor or on its own county's node).
+fn scope(auditor: &Identity, node: &tongban_core::CountyCode) -> Option<String> {
+    match &auditor.principal {
+        Principal::Auditor {
+            county: Some(county),
+            ..
+        } if county != node => Some(county.to_string()),
+        _ => None,
     }
 }
 
@@ -87,10 +119,45 @@ fn visible(
 }
 
 type EntryStream = Pin<Box<dyn Stream<Item = Result<AuditEntry, Status>> + Send>>;
+type EvidenceStream = Pin<Box<dyn Stream<Item = Result<EvidenceFrame, Status>> + Send>>;
+
+/// Re-hashes one stored material (blocking): what the auditor compares
+/// with the digest the ledger names.
+fn check_material(store: &tongban_ledger::Store, case_no: &str, m: &MaterialRef) -> MaterialCheck {
+    let mut check = MaterialCheck {
+        case_no: case_no.to_owned(),
+        kind: m.kind.clone(),
+        recorded_sha256: m.sha256.clone(),
+        sha256: String::new(),
+        recorded_size: m.size,
+        size: 0,
+        stored_in: if m.log.is_some() { "log" } else { "file" }.into(),
+        problem: String::new(),
+    };
+    match store.rehash_material(m) {
+        Ok(r) => {
+            check.sha256 = r.sha256;
+            check.size = r.size;
+        }
+        Err(e) => {
+            tracing::warn!(case = %case_no, kind = %m.kind, error = %e, "audit: a stored material cannot be read");
+            check.problem = match e {
+                StoreError::Damaged { reason, .. } => reason,
+                other => other.to_string(),
+            };
+        }
+    }
+    check
+}
+
+fn frame(f: evidence_frame::Frame) -> EvidenceFrame {
+    EvidenceFrame { frame: Some(f) }
+}
 
 #[tonic::async_trait]
 impl Audit for AuditService {
     type RangeStream = EntryStream;
+    type EvidenceStream = EvidenceStream;
 
     async fn case_entries(
         &self,
@@ -128,13 +195,16 @@ impl Audit for AuditService {
         self.record(&auditor, what, &case.application_id, case.case_no.as_str())
             .await?;
         tracing::info!(auditor = %auditor, case = %case.case_no, reveal = req.reveal, "audit query");
-        let entries = ctx
+        // What the ledger holds is shown and what it lost is named, for the
+        // auditor's verifier to report as it reports a gap in a range.
+        let (entries, missing_seqs) = ctx
             .store
-            .case_entries(&case.application_id)
-            .map_err(NodeError::from)?
-            .into_iter()
-            .map(audit_entry)
-            .collect();
+            .case_entries_held(&case.application_id)
+            .map_err(audit_status)?;
+        if !missing_seqs.is_empty() {
+            tracing::warn!(case = %case.case_no, missing = ?missing_seqs, "audit: the case index names entries the ledger does not hold");
+        }
+        let entries = entries.into_iter().map(audit_entry).collect();
         Ok(Response::new(CaseEntriesReply {
             entries,
             applicant: Some(view::applicant(&case.applicant, !req.reveal)),
@@ -144,6 +214,7 @@ impl Audit for AuditService {
             county: ctx.county.to_string(),
             receiving_county_name: view::county_name(&ctx.directory, &case.receiving_county),
             home_county_name: view::county_name(&ctx.directory, &case.home_county),
+            missing_seqs,
         }))
     }
 
@@ -154,13 +225,7 @@ impl Audit for AuditService {
         // A county auditor sees every entry (the chain needs them all) but
         // only the payloads of cases that touched its county; the others are
         // withheld, which the entries' payload digests allow.
-        let scope = match &auditor.principal {
-            Principal::Auditor {
-                county: Some(county),
-                ..
-            } if county != &ctx.county => Some(county.to_string()),
-            _ => None,
-        };
+        let scope = scope(&auditor, &ctx.county);
         let (head, _) = ctx.store.head().map_err(NodeError::from)?;
         let to = if req.to_seq == 0 {
             head
@@ -182,7 +247,7 @@ impl Audit for AuditService {
                 let page = match store.entries(next, last) {
                     Ok(p) => p,
                     Err(e) => {
-                        let _ = tx.send(Err(Status::from(NodeError::from(e)))).await;
+                        let _ = tx.send(Err(audit_status(e))).await;
                         return;
                     }
                 };
@@ -230,5 +295,108 @@ impl Audit for AuditService {
             .filter_map(|(_, _, bytes)| SignedCheckpoint::decode(bytes.as_slice()).ok())
             .collect();
         Ok(Response::new(PartnerCheckpointsReply { checkpoints }))
+    }
+
+    async fn evidence(
+        &self,
+        req: Request<EvidenceRequest>,
+    ) -> Result<Response<EvidenceStream>, Status> {
+        let auditor = caller(&req)?;
+        let req = req.into_inner();
+        let ctx = &self.ctx;
+        let scope = scope(&auditor, &ctx.county);
+        let in_scope = |c: &tongban_ledger::CaseRecord| {
+            scope.as_deref().is_none_or(|county| {
+                c.receiving_county.as_str() == county || c.home_county.as_str() == county
+            })
+        };
+        let cases = if req.case_no.is_empty() {
+            self.record(&auditor, "evidence read".into(), "", "")
+                .await?;
+            ctx.store.cases().map_err(NodeError::from)?
+        } else {
+            let case = ctx.case(&req.case_no)?;
+            if !in_scope(&case) {
+                return Err(NodeError::NotPermitted(format!(
+                    "an auditor of {0} may read only cases that touched {0}; {1} is between {2} and {3}",
+                    scope.unwrap_or_default(),
+                    case.case_no,
+                    case.receiving_county,
+                    case.home_county
+                ))
+                .into());
+            }
+            self.record(
+                &auditor,
+                format!("case {} evidence read", case.case_no),
+                &case.application_id,
+                case.case_no.as_str(),
+            )
+            .await?;
+            vec![case]
+        };
+        let mut case_nos = std::collections::HashMap::new();
+        let mut materials = Vec::new();
+        for case in cases.into_iter().filter(|c| in_scope(c)) {
+            let no = case.case_no.to_string();
+            // The result document's content is at home; the window's record
+            // holds only its digest.
+            let result = case
+                .review
+                .result
+                .iter()
+                .filter(|_| case.side == tongban_ledger::Side::Home);
+            for m in case.materials.iter().chain(result) {
+                materials.push((no.clone(), m.clone()));
+            }
+            case_nos.insert(case.application_id, no);
+        }
+        let receipts: Vec<GivenReceipt> = ctx
+            .store
+            .received_all()
+            .map_err(NodeError::from)?
+            .into_iter()
+            .filter_map(|(from, handoff_id, r)| {
+                let case_no = case_nos.get(&r.application_id)?.clone();
+                Some(GivenReceipt {
+                    from,
+                    handoff_id,
+                    case_no,
+                    envelope_sha256: r.envelope_sha256,
+                    signed_receipt: r.signed_receipt,
+                })
+            })
+            .collect();
+        let header = EvidenceHeader {
+            materials: materials.len() as u64,
+            material_bytes: materials.iter().map(|(_, m)| m.size).sum(),
+            receipts: receipts.len() as u64,
+        };
+        tracing::info!(auditor = %auditor, materials = header.materials, receipts = header.receipts, "audit evidence query");
+        // One blocking thread re-reads the materials in order; the channel
+        // holds a few results so hashing and sending overlap.
+        let store = ctx.store.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        tokio::task::spawn_blocking(move || {
+            let send = |f| tx.blocking_send(Ok(frame(f))).is_ok();
+            if !send(evidence_frame::Frame::Header(header)) {
+                return;
+            }
+            for (case_no, m) in &materials {
+                if !send(evidence_frame::Frame::Material(check_material(
+                    &store, case_no, m,
+                ))) {
+                    return;
+                }
+            }
+            for r in receipts {
+                if !send(evidence_frame::Frame::Receipt(r)) {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 }

@@ -10,7 +10,7 @@ use time::format_description::well_known::Rfc3339;
 use tongban_core::{
     CaseEvent, CaseState, DeliveryMode, MailLeg, MailStatus, MailTo, Report, Waybill,
 };
-use tongban_ledger::{Batch, CaseRecord, EntryBody, MailEventRecord, MailLegRecord, Side};
+use tongban_ledger::{Batch, EntryBody, MailEventRecord, MailLegRecord, Side};
 use tongban_proto::common::v1::CaseView;
 use tongban_proto::federation::v1::CaseUpdate;
 use tongban_proto::mail::v1::mail_server::Mail;
@@ -21,6 +21,7 @@ use crate::auth::caller;
 use crate::change::{self, Change, Outgoing};
 use crate::ctx::Ctx;
 use crate::flow;
+use crate::requests::{self, Begun, Ticket};
 use crate::{NodeError, validate, view};
 
 pub(crate) struct MailService {
@@ -43,6 +44,10 @@ impl Mail for MailService {
         let who = caller(&req)?;
         let ctx = &self.ctx;
         let req = req.into_inner();
+        let ticket = match requests::begin(ctx, &who, "/tongban.mail.v1.Mail/Send", &req).await? {
+            Begun::Replay(reply) => return Ok(Response::new(reply)),
+            Begun::Go(ticket) => ticket,
+        };
         let number = waybill(&req.waybill)?;
         if req.carrier.trim().is_empty() {
             return Err(NodeError::Invalid("carrier: name the carrier (e.g. EMS)".into()).into());
@@ -165,27 +170,33 @@ impl Mail for MailService {
         };
         let change = Change::new(who.spiffe_id(), detail, body)
             .send(Outgoing::Update(CaseEvent::MailSent, Box::new(update)));
-        change::save(ctx, &mut case, change, batch).await?;
-        Ok(Response::new(view::case_view(ctx, &case, true)?))
+        let view = change::save(ctx, &mut case, change, batch, &ticket, |v| v).await?;
+        Ok(Response::new(view))
     }
 
     async fn event(&self, req: Request<EventRequest>) -> Result<Response<CaseView>, Status> {
         let who = caller(&req)?;
+        let ctx = &self.ctx;
         let req = req.into_inner();
-        let case = record_event(&self.ctx, &req, &who.spiffe_id()).await?;
-        Ok(Response::new(view::case_view(&self.ctx, &case, true)?))
+        let ticket = match requests::begin(ctx, &who, "/tongban.mail.v1.Mail/Event", &req).await? {
+            Begun::Replay(reply) => return Ok(Response::new(reply)),
+            Begun::Go(ticket) => ticket,
+        };
+        let view = record_event(ctx, &req, &who.spiffe_id(), &ticket).await?;
+        Ok(Response::new(view))
     }
 }
 
 /// Records a carrier event (from a person or a carrier push) and applies its
 /// effect: a delivered result closes the case or makes it ready at the
 /// window; a returned or lost result puts it in MAIL_RETURNED. The same event
-/// (waybill, status, time) twice is recorded once.
+/// (waybill, status, time) twice is recorded once. Returns the case's view.
 pub(crate) async fn record_event(
     ctx: &Ctx,
     req: &EventRequest,
     actor: &str,
-) -> Result<CaseRecord, NodeError> {
+    request: &Ticket,
+) -> Result<CaseView, NodeError> {
     let number = waybill(&req.waybill)?;
     let note = validate::optional_text("note", &req.note, validate::NOTE_CHARS)?;
     let status: MailStatus = req
@@ -237,7 +248,7 @@ pub(crate) async fn record_event(
         .map_err(|e| NodeError::NotPermitted(format!("waybill {number}: {e}")))?;
     let leg = &mut case.mail[leg_index];
     if leg.events.iter().any(|e| e.status == status && e.at == at) {
-        return Ok(case);
+        return view::case_view(ctx, &case, true);
     }
     leg.events.push(MailEventRecord {
         status,
@@ -284,6 +295,5 @@ pub(crate) async fn record_event(
     };
     let change = Change::new(actor, detail, body)
         .send(Outgoing::Update(CaseEvent::MailEvent, Box::new(update)));
-    change::save(ctx, &mut case, change, Batch::default()).await?;
-    Ok(case)
+    change::save(ctx, &mut case, change, Batch::default(), request, |v| v).await
 }

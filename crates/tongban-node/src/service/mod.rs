@@ -22,6 +22,7 @@ pub(crate) use window::WindowService;
 use crate::change::{self, Change, Outgoing};
 use crate::ctx::Ctx;
 use crate::flow;
+use crate::requests::Ticket;
 use crate::{NodeError, view};
 
 /// Puts the case's parked outbox entries back in the queue, recording who
@@ -30,7 +31,8 @@ pub(crate) async fn retry_parked(
     ctx: &Ctx,
     case: &mut CaseRecord,
     who: &Identity,
-) -> Result<(), NodeError> {
+    request: &Ticket,
+) -> Result<CaseView, NodeError> {
     let parked: Vec<_> = ctx
         .store
         .outbox()?
@@ -59,9 +61,10 @@ pub(crate) async fn retry_parked(
     }
     let detail = format!("parked handoff(s) queued again: {}", reasons.join("; "));
     let body = tongban_ledger::EntryBody::HandoffRetried { handoff_ids };
-    change::save(ctx, case, Change::new(who.spiffe_id(), detail, body), batch).await?;
+    let change = Change::new(who.spiffe_id(), detail, body);
+    let view = change::save(ctx, case, change, batch, request, |v| v).await?;
     ctx.wake.notify_one();
-    Ok(())
+    Ok(view)
 }
 
 /// Every state of a case that is not finished.
@@ -86,7 +89,8 @@ pub(crate) async fn hand_out(
     case: &mut CaseRecord,
     recipient_id: &str,
     who: &Identity,
-) -> Result<(), NodeError> {
+    request: &Ticket,
+) -> Result<CaseView, NodeError> {
     let recipient =
         crate::validate::text("recipient id", recipient_id, crate::validate::SHORT_CHARS)?
             .to_uppercase();
@@ -140,7 +144,8 @@ pub(crate) async fn hand_out(
         tongban_core::CaseEvent::Closed,
         Box::new(update),
     ));
-    change::save(ctx, case, change, tongban_ledger::Batch::default()).await
+    let batch = tongban_ledger::Batch::default();
+    change::save(ctx, case, change, batch, request, |v| v).await
 }
 
 /// Cases on `side` past their promised date, and cases with a mail leg in

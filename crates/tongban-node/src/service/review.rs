@@ -21,6 +21,7 @@ use crate::ctx::Ctx;
 use crate::flow;
 use crate::ingest::Ingest;
 use crate::locks::CaseGuard;
+use crate::requests::{self, Begun};
 use crate::{NodeError, validate, view};
 
 pub(crate) struct ReviewService {
@@ -72,7 +73,14 @@ impl Review for ReviewService {
     async fn accept(&self, req: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
         let reviewer = caller(&req)?;
         let ctx = &self.ctx;
-        let (_lock, mut case) = self.locked(&req.get_ref().case_no).await?;
+        let req = req.into_inner();
+        let ticket = match requests::begin(ctx, &reviewer, "/tongban.review.v1.Review/Accept", &req)
+            .await?
+        {
+            Begun::Replay(reply) => return Ok(Response::new(reply)),
+            Begun::Go(ticket) => ticket,
+        };
+        let (_lock, mut case) = self.locked(&req.case_no).await?;
         require(&case, &[CaseState::HandedOff], "acceptance (受理)")?;
         let promised = ctx
             .directory
@@ -104,14 +112,20 @@ impl Review for ReviewService {
             CaseEvent::ReviewAccepted,
             Box::new(update),
         ));
-        change::save(ctx, &mut case, change, Batch::default()).await?;
-        self.view(&case)
+        let view = change::save(ctx, &mut case, change, Batch::default(), &ticket, |v| v).await?;
+        Ok(Response::new(view))
     }
 
     async fn correct(&self, req: Request<CorrectRequest>) -> Result<Response<CaseView>, Status> {
         let reviewer = caller(&req)?;
         let ctx = &self.ctx;
         let req = req.into_inner();
+        let ticket =
+            match requests::begin(ctx, &reviewer, "/tongban.review.v1.Review/Correct", &req).await?
+            {
+                Begun::Replay(reply) => return Ok(Response::new(reply)),
+                Begun::Go(ticket) => ticket,
+            };
         if req.needs.is_empty() {
             return Err(NodeError::Invalid(
                 "a correction request names at least one --need KIND:REASON".into(),
@@ -213,14 +227,26 @@ impl Review for ReviewService {
             CaseEvent::CorrectionRequested,
             Box::new(update),
         ));
-        change::save(ctx, &mut case, change, Batch::default()).await?;
-        self.view(&case)
+        let view = change::save(ctx, &mut case, change, Batch::default(), &ticket, |v| v).await?;
+        Ok(Response::new(view))
     }
 
     async fn paper_received(&self, req: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
         let reviewer = caller(&req)?;
         let ctx = &self.ctx;
-        let (_lock, mut case) = self.locked(&req.get_ref().case_no).await?;
+        let req = req.into_inner();
+        let ticket = match requests::begin(
+            ctx,
+            &reviewer,
+            "/tongban.review.v1.Review/PaperReceived",
+            &req,
+        )
+        .await?
+        {
+            Begun::Replay(reply) => return Ok(Response::new(reply)),
+            Begun::Go(ticket) => ticket,
+        };
+        let (_lock, mut case) = self.locked(&req.case_no).await?;
         let paper = view::paper_kinds(&ctx.directory, &case);
         if paper.is_empty() {
             return Err(NodeError::Precondition(format!(
@@ -255,8 +281,8 @@ impl Review for ReviewService {
         let body = EntryBody::PaperReceived { kinds: paper };
         let change = Change::new(reviewer.spiffe_id(), detail, body)
             .send(Outgoing::Update(CaseEvent::PaperReceived, Box::new(update)));
-        change::save(ctx, &mut case, change, Batch::default()).await?;
-        self.view(&case)
+        let view = change::save(ctx, &mut case, change, Batch::default(), &ticket, |v| v).await?;
+        Ok(Response::new(view))
     }
 
     async fn approve(
@@ -276,6 +302,13 @@ impl Review for ReviewService {
                 ));
             }
         };
+        let ticket =
+            match requests::begin(ctx, &reviewer, "/tongban.review.v1.Review/Approve", &header)
+                .await?
+            {
+                Begun::Replay(reply) => return Ok(Response::new(reply)),
+                Begun::Go(ticket) => ticket,
+            };
         let licence_no =
             validate::optional_text("licence number", &header.licence_no, validate::SHORT_CHARS)?;
         let (_lock, mut case) = self.locked(&header.case_no).await?;
@@ -353,14 +386,19 @@ impl Review for ReviewService {
             .send(Outgoing::Update(CaseEvent::Approved, Box::new(update)));
         let mut batch = Batch::default();
         batch.keep_blobs(ingested.blobs);
-        change::save(ctx, &mut case, change, batch).await?;
-        self.view(&case)
+        let view = change::save(ctx, &mut case, change, batch, &ticket, |v| v).await?;
+        Ok(Response::new(view))
     }
 
     async fn deny(&self, req: Request<DenyRequest>) -> Result<Response<CaseView>, Status> {
         let reviewer = caller(&req)?;
         let ctx = &self.ctx;
         let req = req.into_inner();
+        let ticket =
+            match requests::begin(ctx, &reviewer, "/tongban.review.v1.Review/Deny", &req).await? {
+                Begun::Replay(reply) => return Ok(Response::new(reply)),
+                Begun::Go(ticket) => ticket,
+            };
         if req.reason.trim().is_empty() {
             return Err(
                 NodeError::Invalid("a denial needs its reason (--reason TEXT)".into()).into(),
@@ -390,16 +428,23 @@ impl Review for ReviewService {
         };
         let change = Change::new(reviewer.spiffe_id(), format!("denied: {reason}"), body)
             .send(Outgoing::Update(CaseEvent::Denied, Box::new(update)));
-        change::save(ctx, &mut case, change, Batch::default()).await?;
-        self.view(&case)
+        let view = change::save(ctx, &mut case, change, Batch::default(), &ticket, |v| v).await?;
+        Ok(Response::new(view))
     }
 
     async fn handout(&self, req: Request<HandoutRequest>) -> Result<Response<CaseView>, Status> {
         let reviewer = caller(&req)?;
+        let ctx = &self.ctx;
         let req = req.into_inner();
+        let ticket =
+            match requests::begin(ctx, &reviewer, "/tongban.review.v1.Review/Handout", &req).await?
+            {
+                Begun::Replay(reply) => return Ok(Response::new(reply)),
+                Begun::Go(ticket) => ticket,
+            };
         let (_lock, mut case) = self.locked(&req.case_no).await?;
-        super::hand_out(&self.ctx, &mut case, &req.recipient_id, &reviewer).await?;
-        self.view(&case)
+        let view = super::hand_out(ctx, &mut case, &req.recipient_id, &reviewer, &ticket).await?;
+        Ok(Response::new(view))
     }
 
     async fn get_case(&self, req: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
@@ -409,9 +454,16 @@ impl Review for ReviewService {
 
     async fn retry(&self, req: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
         let reviewer = caller(&req)?;
-        let (_lock, mut case) = self.locked(&req.get_ref().case_no).await?;
-        super::retry_parked(&self.ctx, &mut case, &reviewer).await?;
-        self.view(&case)
+        let ctx = &self.ctx;
+        let req = req.into_inner();
+        let ticket =
+            match requests::begin(ctx, &reviewer, "/tongban.review.v1.Review/Retry", &req).await? {
+                Begun::Replay(reply) => return Ok(Response::new(reply)),
+                Begun::Go(ticket) => ticket,
+            };
+        let (_lock, mut case) = self.locked(&req.case_no).await?;
+        let view = super::retry_parked(ctx, &mut case, &reviewer, &ticket).await?;
+        Ok(Response::new(view))
     }
 
     async fn overdue(&self, _: Request<OverdueRequest>) -> Result<Response<InboxReply>, Status> {

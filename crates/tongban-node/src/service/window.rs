@@ -18,6 +18,7 @@ use crate::change::{self, Change, Outgoing};
 use crate::ctx::Ctx;
 use crate::ingest::{Ingest, Ingested};
 use crate::locks::CaseGuard;
+use crate::requests::{self, Begun};
 use crate::{NodeError, validate, view};
 
 pub(crate) struct WindowService {
@@ -123,6 +124,11 @@ impl Window for WindowService {
                 ));
             }
         };
+        let ticket =
+            match requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Apply", &header).await? {
+                Begun::Replay(reply) => return Ok(Response::new(reply)),
+                Begun::Go(ticket) => ticket,
+            };
         let item_code = ItemCode::parse(&header.item_code)
             .map_err(|e| NodeError::Invalid(format!("item: {e}")))?;
         let item = ctx.directory.item(&item_code).ok_or_else(|| {
@@ -210,9 +216,9 @@ impl Window for WindowService {
         let change = Change::new(clerk.spiffe_id(), detail, body).note(note);
         let mut batch = Batch::default();
         batch.keep_blobs(ingested.blobs);
-        change::save(ctx, &mut case, change, batch).await?;
+        let view = change::save(ctx, &mut case, change, batch, &ticket, |v| v).await?;
         tracing::info!(case = %case.case_no, item = %item_code, home = %home, state = %case.state, "case applied");
-        Ok(Response::new(self.view(&case)?))
+        Ok(Response::new(view))
     }
 
     async fn attach(
@@ -231,6 +237,12 @@ impl Window for WindowService {
                     "the first frame must be the attach header",
                 ));
             }
+        };
+        let ticket = match requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Attach", &header)
+            .await?
+        {
+            Begun::Replay(reply) => return Ok(Response::new(reply)),
+            Begun::Go(ticket) => ticket,
         };
         let (_lock, mut case) = self.locked(&header.case_no).await?;
         if !matches!(
@@ -296,8 +308,8 @@ impl Window for WindowService {
         .note(note);
         let mut batch = Batch::default();
         batch.keep_blobs(ingested.blobs);
-        change::save(ctx, &mut case, change, batch).await?;
-        Ok(Response::new(self.view(&case)?))
+        let view = change::save(ctx, &mut case, change, batch, &ticket, |v| v).await?;
+        Ok(Response::new(view))
     }
 
     async fn verify_identity(
@@ -305,7 +317,19 @@ impl Window for WindowService {
         req: Request<VerifyIdentityRequest>,
     ) -> Result<Response<CaseView>, Status> {
         let clerk = caller(&req)?;
+        let ctx = &self.ctx;
         let req = req.into_inner();
+        let ticket = match requests::begin(
+            ctx,
+            &clerk,
+            "/tongban.window.v1.Window/VerifyIdentity",
+            &req,
+        )
+        .await?
+        {
+            Begun::Replay(reply) => return Ok(Response::new(reply)),
+            Begun::Go(ticket) => ticket,
+        };
         let method = req.method.trim();
         if !matches!(method, "id-card-reader" | "face" | "manual") {
             return Err(NodeError::Invalid(format!(
@@ -342,14 +366,20 @@ impl Window for WindowService {
             body,
         )
         .note(note);
-        change::save(&self.ctx, &mut case, change, Batch::default()).await?;
-        Ok(Response::new(self.view(&case)?))
+        let view = change::save(ctx, &mut case, change, Batch::default(), &ticket, |v| v).await?;
+        Ok(Response::new(view))
     }
 
     async fn accept(&self, req: Request<CaseRef>) -> Result<Response<IntakeReceipt>, Status> {
         let clerk = caller(&req)?;
         let ctx = &self.ctx;
-        let (_lock, mut case) = self.locked(&req.get_ref().case_no).await?;
+        let req = req.into_inner();
+        let ticket =
+            match requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Accept", &req).await? {
+                Begun::Replay(reply) => return Ok(Response::new(reply)),
+                Begun::Go(ticket) => ticket,
+            };
+        let (_lock, mut case) = self.locked(&req.case_no).await?;
         match case.state {
             CaseState::ReadyAtWindow => {}
             CaseState::CorrectionAtWindow => {
@@ -392,29 +422,39 @@ impl Window for WindowService {
         let change = Change::new(clerk.spiffe_id(), detail, body)
             .note(format!("queued for handoff to {}", case.home_county))
             .send(Outgoing::Application(Box::new(application), materials));
-        change::save(ctx, &mut case, change, Batch::default()).await?;
+        let home_county_name = ctx
+            .directory
+            .county(&case.home_county)
+            .map(|c| c.name.clone())
+            .unwrap_or_default();
+        let accepted_at = now.clone();
+        let receipt = change::save(ctx, &mut case, change, Batch::default(), &ticket, |v| {
+            IntakeReceipt {
+                case: Some(v),
+                accepted_at,
+                home_county_name,
+            }
+        })
+        .await?;
         let handoff_id = case
             .handoffs
             .last()
             .map(|h| h.handoff_id.clone())
             .unwrap_or_default();
         tracing::info!(case = %case.case_no, handoff = %handoff_id, to = %case.home_county, "case accepted, handoff queued");
-        let home_name = ctx
-            .directory
-            .county(&case.home_county)
-            .map(|c| c.name.clone())
-            .unwrap_or_default();
-        Ok(Response::new(IntakeReceipt {
-            case: Some(self.view(&case)?),
-            accepted_at: now,
-            home_county_name: home_name,
-        }))
+        Ok(Response::new(receipt))
     }
 
     async fn resubmit(&self, req: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
         let clerk = caller(&req)?;
         let ctx = &self.ctx;
-        let (_lock, mut case) = self.locked(&req.get_ref().case_no).await?;
+        let req = req.into_inner();
+        let ticket =
+            match requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Resubmit", &req).await? {
+                Begun::Replay(reply) => return Ok(Response::new(reply)),
+                Begun::Go(ticket) => ticket,
+            };
+        let (_lock, mut case) = self.locked(&req.case_no).await?;
         if case.state != CaseState::CorrectionRequested {
             return Err(NodeError::Precondition(format!(
                 "case {} is {}; only a case with a correction request can be resubmitted",
@@ -471,16 +511,22 @@ impl Window for WindowService {
         };
         let change = Change::new(clerk.spiffe_id(), detail, body)
             .send(Outgoing::Supplement(supplement, supplied));
-        change::save(ctx, &mut case, change, Batch::default()).await?;
-        Ok(Response::new(self.view(&case)?))
+        let view = change::save(ctx, &mut case, change, Batch::default(), &ticket, |v| v).await?;
+        Ok(Response::new(view))
     }
 
     async fn handout(&self, req: Request<HandoutRequest>) -> Result<Response<CaseView>, Status> {
         let clerk = caller(&req)?;
+        let ctx = &self.ctx;
         let req = req.into_inner();
+        let ticket =
+            match requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Handout", &req).await? {
+                Begun::Replay(reply) => return Ok(Response::new(reply)),
+                Begun::Go(ticket) => ticket,
+            };
         let (_lock, mut case) = self.locked(&req.case_no).await?;
-        super::hand_out(&self.ctx, &mut case, &req.recipient_id, &clerk).await?;
-        Ok(Response::new(self.view(&case)?))
+        let view = super::hand_out(ctx, &mut case, &req.recipient_id, &clerk, &ticket).await?;
+        Ok(Response::new(view))
     }
 
     async fn get_case(&self, req: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
@@ -521,9 +567,16 @@ impl Window for WindowService {
 
     async fn retry(&self, req: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
         let clerk = caller(&req)?;
-        let (_lock, mut case) = self.locked(&req.get_ref().case_no).await?;
-        super::retry_parked(&self.ctx, &mut case, &clerk).await?;
-        Ok(Response::new(self.view(&case)?))
+        let ctx = &self.ctx;
+        let req = req.into_inner();
+        let ticket =
+            match requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Retry", &req).await? {
+                Begun::Replay(reply) => return Ok(Response::new(reply)),
+                Begun::Go(ticket) => ticket,
+            };
+        let (_lock, mut case) = self.locked(&req.case_no).await?;
+        let view = super::retry_parked(ctx, &mut case, &clerk, &ticket).await?;
+        Ok(Response::new(view))
     }
 
     async fn overdue(

@@ -161,12 +161,14 @@ where
 pub(super) fn window_ref(case_no: &str) -> tongban_proto::window::v1::CaseRef {
     tongban_proto::window::v1::CaseRef {
         case_no: case_no.to_owned(),
+        request_id: String::new(),
     }
 }
 
 pub(super) fn review_ref(case_no: &str) -> tongban_proto::review::v1::CaseRef {
     tongban_proto::review::v1::CaseRef {
         case_no: case_no.to_owned(),
+        request_id: String::new(),
     }
 }
 
@@ -201,6 +203,7 @@ pub(super) async fn sample_case(c: &Clients) -> Result<String> {
                 sha256: sha256(bytes),
             })
             .collect(),
+        request_id: String::new(),
     };
     let mut frames = vec![ApplyFrame {
         frame: Some(apply_frame::Frame::Header(header)),
@@ -229,6 +232,7 @@ pub(super) async fn sample_case(c: &Clients) -> Result<String> {
         .verify_identity(VerifyIdentityRequest {
             case_no: case_no.clone(),
             method: "id-card-reader".into(),
+            request_id: String::new(),
         })
         .await
         .map_err(status_error)
@@ -299,6 +303,7 @@ pub(super) async fn sample_case(c: &Clients) -> Result<String> {
             leg: "materials".into(),
             carrier: "EMS".into(),
             waybill: materials_waybill.clone(),
+            request_id: String::new(),
         })
         .await
         .map_err(status_error)
@@ -344,6 +349,7 @@ pub(super) async fn sample_case(c: &Clients) -> Result<String> {
                     size: doc.len() as u64,
                     sha256: sha256(&doc),
                 }),
+                request_id: String::new(),
             })),
         },
         ApproveFrame {
@@ -372,6 +378,7 @@ pub(super) async fn sample_case(c: &Clients) -> Result<String> {
             leg: "result".into(),
             carrier: "EMS".into(),
             waybill: result_waybill.clone(),
+            request_id: String::new(),
         })
         .await
         .map_err(status_error)
@@ -388,6 +395,7 @@ pub(super) async fn sample_case(c: &Clients) -> Result<String> {
             status: "delivered".into(),
             at: String::new(),
             note: "本人签收".into(),
+            request_id: String::new(),
         })
         .await
         .map_err(status_error)

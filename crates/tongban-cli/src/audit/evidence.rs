@@ -1,0 +1,467 @@
+//! Checking the evidence behind a node's ledger: the materials it stores
+//! (which it re-hashed itself and reported, see the `Evidence` RPC) against
+//! the digests its ledger entries name, and the receipts it holds (the
+//! sender's copy, in its `handoff.receipted` entries) and gave (the
+//! receiver's copy, in its received-handoff records) against the CA and
+//! against its entries. `audit verify` checks a whole ledger this way and
+//! `audit trace` one case; each problem names the case, the material kind or
+//! the handoff, and the entry.
+//!
+//! What this proves and what it does not is in `docs/audit.md` §4.1: a node
+//! that lies about its own re-hash is caught only by its partner's copy and
+//! the receipts, which name the same digests.
+
+use std::collections::HashMap;
+
+use prost::Message;
+use serde::{Deserialize, Serialize};
+use tongban_ledger::{EntryBody, MaterialFact, Payload};
+use tongban_pki::TrustAnchor;
+use tongban_proto::audit::v1::{GivenReceipt, MaterialCheck};
+use tongban_proto::common::v1::{LedgerEntry, Receipt, SignedReceipt};
+
+use super::verify::check_receipt;
+use super::{hex, unhex};
+
+/// A stored material as the node re-read it (the `MaterialCheck` it sent).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct MaterialHash {
+    pub(crate) case_no: String,
+    pub(crate) kind: String,
+    /// The digest the node's case record names.
+    pub(crate) recorded_sha256: String,
+    /// The digest of the bytes read now; empty if they could not be read.
+    pub(crate) sha256: String,
+    pub(crate) recorded_size: u64,
+    pub(crate) size: u64,
+    /// `log` (materials.log) or `file` (a blob file).
+    pub(crate) stored_in: String,
+    /// Why the bytes could not be read; empty if they were.
+    pub(crate) problem: String,
+}
+
+/// A receipt the node gave for a handoff it received, hex.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct GivenHex {
+    pub(crate) from: String,
+    pub(crate) handoff_id: String,
+    pub(crate) case_no: String,
+    pub(crate) envelope_sha256: String,
+    /// The encoded `SignedReceipt`, exactly as the node stores it.
+    pub(crate) signed_receipt: String,
+}
+
+impl From<MaterialCheck> for MaterialHash {
+    fn from(m: MaterialCheck) -> Self {
+        Self {
+            case_no: m.case_no,
+            kind: m.kind,
+            recorded_sha256: m.recorded_sha256,
+            sha256: m.sha256,
+            recorded_size: m.recorded_size,
+            size: m.size,
+            stored_in: m.stored_in,
+            problem: m.problem,
+        }
+    }
+}
+
+impl From<GivenReceipt> for GivenHex {
+    fn from(r: GivenReceipt) -> Self {
+        Self {
+            from: r.from,
+            handoff_id: r.handoff_id,
+            case_no: r.case_no,
+            envelope_sha256: r.envelope_sha256,
+            signed_receipt: hex(&r.signed_receipt),
+        }
+    }
+}
+
+/// What the entry recording a received handoff says.
+struct ReceivedAt {
+    seq: u64,
+    kind: String,
+    envelope_sha256: String,
+    materials: Vec<MaterialFact>,
+}
+
+/// What the entry queuing a sent handoff says.
+struct SentAt {
+    seq: u64,
+    envelope_sha256: String,
+    materials: Option<Vec<MaterialFact>>,
+}
+
+/// A `handoff.receipted` entry: the sender's copy of a receipt.
+struct Held {
+    seq: u64,
+    handoff_id: String,
+    to: String,
+    receiver_seq: u64,
+    signed: SignedReceipt,
+}
+
+/// What a node's ledger entries (a whole ledger, or one case's) say about
+/// materials and handoffs, built one entry at a time as they stream in.
+#[derive(Default)]
+pub(crate) struct Index {
+    /// (case, kind, sha256) → (seq, size) of the last entry naming it.
+    materials: HashMap<(String, String, String), (u64, u64)>,
+    received: HashMap<String, ReceivedAt>,
+    sent: HashMap<String, SentAt>,
+    held: Vec<Held>,
+}
+
+impl Index {
+    /// Takes in one entry with its payload (entries whose payload was
+    /// withheld are not added: their cases' evidence is withheld too).
+    pub(crate) fn add(&mut self, entry: &LedgerEntry, payload: &Payload) {
+        let seq = entry.seq;
+        let mut name = |m: &MaterialFact| {
+            self.materials.insert(
+                (entry.case_no.clone(), m.kind.clone(), m.sha256.clone()),
+                (seq, m.size),
+            );
+        };
+        match &payload.body {
+            EntryBody::CaseApplied { materials, .. }
+            | EntryBody::CaseAttached { materials, .. }
+            | EntryBody::CaseAccepted { materials }
+            | EntryBody::CaseResubmitted { materials } => materials.iter().for_each(&mut name),
+            EntryBody::Approved {
+                result_sha256,
+                result_size,
+                ..
+            } => name(&MaterialFact {
+                kind: "result".into(),
+                size: *result_size,
+                sha256: result_sha256.clone(),
+            }),
+            _ => {}
+        }
+        if let Some(r) = &payload.received {
+            r.materials.iter().for_each(&mut name);
+            self.received.insert(
+                r.handoff_id.clone(),
+                ReceivedAt {
+                    seq,
+                    kind: entry.kind.clone(),
+                    envelope_sha256: r.envelope_sha256.clone(),
+                    materials: r.materials.clone(),
+                },
+            );
+        }
+        if let Some(s) = &payload.sent {
+            let materials = match &payload.body {
+                EntryBody::CaseAccepted { materials }
+                | EntryBody::CaseResubmitted { materials } => Some(materials.clone()),
+                _ => None,
+            };
+            self.sent.insert(
+                s.handoff_id.clone(),
+                SentAt {
+                    seq,
+                    envelope_sha256: s.envelope_sha256.clone(),
+                    materials,
+                },
+            );
+        }
+        if let EntryBody::HandoffReceipted {
+            handoff_id,
+            to,
+            receipt,
+            signature,
+            signer_certificate,
+            receiver_seq,
+        } = &payload.body
+        {
+            self.held.push(Held {
+                seq,
+                handoff_id: handoff_id.clone(),
+                to: to.to_string(),
+                receiver_seq: *receiver_seq,
+                signed: SignedReceipt {
+                    receipt: receipt.clone(),
+                    signature: signature.clone(),
+                    signer_certificate: signer_certificate.clone(),
+                },
+            });
+        }
+    }
+
+    /// How many receipts the entries hold as sender.
+    pub(crate) fn held(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Each stored material against the entry naming its digest: it could
+    /// be read, and its bytes hash to that digest and have that size.
+    pub(crate) fn check_materials(
+        &self,
+        county: &str,
+        materials: &[MaterialHash],
+        problems: &mut Vec<String>,
+    ) {
+        for m in materials {
+            let what = format!("node {county}: case {} material {}", m.case_no, m.kind);
+            let key = (m.case_no.clone(), m.kind.clone(), m.recorded_sha256.clone());
+            let Some(&(seq, size)) = self.materials.get(&key) else {
+                problems.push(format!(
+                    "{what}: its digest {} is named by no ledger entry of the case",
+                    m.recorded_sha256
+                ));
+                continue;
+            };
+            let stored = match m.stored_in.as_str() {
+                "log" => "in materials.log",
+                _ => "in its file",
+            };
+            if !m.problem.is_empty() {
+                problems.push(format!(
+                    "{what} (ledger entry {seq}) cannot be read {stored}: {}",
+                    m.problem
+                ));
+            } else if m.sha256 != m.recorded_sha256 || m.size != size || m.recorded_size != size {
+                problems.push(format!(
+                    "{what} (ledger entry {seq}) was altered: its {} bytes {stored} hash to {}, the entry names {} of {size} bytes",
+                    m.size, m.sha256, m.recorded_sha256
+                ));
+            }
+        }
+    }
+
+    /// The receipts the node of `county` gave: each verifies, names what
+    /// its record and its ledger entry say; and every handoff its entries
+    /// record receiving has one.
+    pub(crate) fn check_given(
+        &self,
+        anchor: &TrustAnchor,
+        county: &str,
+        given: &[GivenHex],
+        problems: &mut Vec<String>,
+    ) {
+        for g in given {
+            let id = &g.handoff_id;
+            let entry = self.received.get(id);
+            let whose = match entry {
+                Some(r) => format!(
+                    "the receipt {county} gave for case {} (its entry {})",
+                    g.case_no, r.seq
+                ),
+                None => format!("the receipt {county} gave for case {}", g.case_no),
+            };
+            let signed = unhex("signed_receipt", &g.signed_receipt)
+                .ok()
+                .and_then(|b| SignedReceipt::decode(b.as_slice()).ok());
+            let Some(signed) = signed else {
+                problems.push(format!("handoff {id}: {whose} does not decode"));
+                continue;
+            };
+            let Some(receipt) =
+                check_receipt(anchor, &whose, id, &g.from, county, &signed, problems)
+            else {
+                continue;
+            };
+            if receipt.case_no != g.case_no {
+                problems.push(format!(
+                    "handoff {id}: {whose} names case {}, not {}",
+                    receipt.case_no, g.case_no
+                ));
+            }
+            if hex(&receipt.envelope_sha256) != g.envelope_sha256 {
+                problems.push(format!(
+                    "handoff {id}: {whose} names envelope {} but its record holds {} (field envelope_sha256)",
+                    hex(&receipt.envelope_sha256),
+                    g.envelope_sha256
+                ));
+            }
+            match entry {
+                None => problems.push(format!(
+                    "handoff {id}: {whose} names its ledger entry {}, but no entry of {county} records receiving {id}",
+                    receipt.ledger_seq
+                )),
+                Some(r) => check_against_entry(county, id, &whose, &receipt, r, problems),
+            }
+        }
+        let mut unreceipted: Vec<(&String, &ReceivedAt)> = self
+            .received
+            .iter()
+            .filter(|(id, _)| !given.iter().any(|g| &g.handoff_id == *id))
+            .collect();
+        unreceipted.sort_by_key(|(_, r)| r.seq);
+        for (id, r) in unreceipted {
+            problems.push(format!(
+                "handoff {id}: {county} recorded receiving it (entry {} {}) but holds no receipt it gave",
+                r.seq, r.kind
+            ));
+        }
+    }
+
+    /// The receipts the node of `county` holds as sender: each verifies,
+    /// names what the entry holding it says, and matches the entry that
+    /// recorded what was sent.
+    pub(crate) fn check_held(
+        &self,
+        anchor: &TrustAnchor,
+        county: &str,
+        problems: &mut Vec<String>,
+    ) {
+        for h in &self.held {
+            let id = &h.handoff_id;
+            let whose = format!("the receipt {county} holds (entry {})", h.seq);
+            let Some(receipt) =
+                check_receipt(anchor, &whose, id, county, &h.to, &h.signed, problems)
+            else {
+                continue;
+            };
+            if receipt.ledger_seq != h.receiver_seq {
+                problems.push(format!(
+                    "handoff {id}: entry {} says {}'s receipt names its entry {}, the receipt names {} (field receiver_seq)",
+                    h.seq, h.to, h.receiver_seq, receipt.ledger_seq
+                ));
+            }
+            let Some(sent) = self.sent.get(id) else {
+                problems.push(format!(
+                    "handoff {id}: {county} holds a receipt (entry {}) but no entry recording what it sent",
+                    h.seq
+                ));
+                continue;
+            };
+            if sent.envelope_sha256 != hex(&receipt.envelope_sha256) {
+                problems.push(format!(
+                    "handoff {id}: {county} recorded sending envelope {} (entry {}) but {} signed for envelope {} (field envelope_sha256)",
+                    sent.envelope_sha256,
+                    sent.seq,
+                    h.to,
+                    hex(&receipt.envelope_sha256)
+                ));
+            }
+            if sent
+                .materials
+                .as_ref()
+                .is_some_and(|m| facts(m) != receipt_facts(&receipt))
+            {
+                problems.push(format!(
+                    "handoff {id}: the materials {county} recorded sending (entry {}) differ from those {} signed for (field materials)",
+                    sent.seq, h.to
+                ));
+            }
+        }
+    }
+}
+
+/// The receiver's entry for a handoff against the receipt it gave.
+fn check_against_entry(
+    county: &str,
+    id: &str,
+    whose: &str,
+    receipt: &Receipt,
+    r: &ReceivedAt,
+    problems: &mut Vec<String>,
+) {
+    if receipt.ledger_seq != r.seq {
+        problems.push(format!(
+            "handoff {id}: {whose} names its ledger entry {}, but {county} recorded receiving {id} in entry {}",
+            receipt.ledger_seq, r.seq
+        ));
+    }
+    if r.envelope_sha256 != hex(&receipt.envelope_sha256) {
+        problems.push(format!(
+            "handoff {id}: {county}'s entry {} records envelope {} but {whose} says {} (field envelope_sha256)",
+            r.seq,
+            r.envelope_sha256,
+            hex(&receipt.envelope_sha256)
+        ));
+    }
+    if facts(&r.materials) != receipt_facts(receipt) {
+        problems.push(format!(
+            "handoff {id}: {county}'s entry {} records other materials than {whose} (field materials)",
+            r.seq
+        ));
+    }
+}
+
+fn facts(m: &[MaterialFact]) -> Vec<(String, u64, String)> {
+    m.iter()
+        .map(|m| (m.kind.clone(), m.size, m.sha256.clone()))
+        .collect()
+}
+
+fn receipt_facts(r: &Receipt) -> Vec<(String, u64, String)> {
+    r.materials
+        .iter()
+        .map(|m| (m.kind.clone(), m.size, hex(&m.sha256)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn material(kind: &str, recorded: &str, got: &str, size: u64, problem: &str) -> MaterialHash {
+        MaterialHash {
+            case_no: "610702-20261201-1".into(),
+            kind: kind.into(),
+            recorded_sha256: recorded.into(),
+            sha256: got.into(),
+            recorded_size: 4,
+            size,
+            stored_in: "log".into(),
+            problem: problem.into(),
+        }
+    }
+
+    #[test]
+    fn each_material_is_named_by_case_kind_and_the_entry_naming_its_digest() {
+        let mut index = Index::default();
+        let entry = LedgerEntry {
+            seq: 3,
+            case_no: "610702-20261201-1".into(),
+            kind: "case.applied".into(),
+            ..Default::default()
+        };
+        let fact = |kind: &str, sha: &str| MaterialFact {
+            kind: kind.into(),
+            size: 4,
+            sha256: sha.into(),
+        };
+        let payload = Payload::new(
+            "applied",
+            EntryBody::CaseApplied {
+                item: "GT-0001".parse().unwrap(),
+                home: "610113".parse().unwrap(),
+                delivery: "mail-applicant".parse().unwrap(),
+                materials: vec![fact("id-card", "aa"), fact("form", "bb")],
+                missing: vec![],
+            },
+        );
+        index.add(&entry, &payload);
+        let mut problems = Vec::new();
+        index.check_materials(
+            "610702",
+            &[
+                material("id-card", "aa", "aa", 4, ""),
+                material("form", "bb", "cc", 4, ""),
+                material("lease", "dd", "dd", 4, ""),
+                material("id-card", "aa", "", 0, "its file x is missing"),
+            ],
+            &mut problems,
+        );
+        assert_eq!(problems.len(), 3, "{problems:#?}");
+        assert!(
+            problems[0].starts_with(
+                "node 610702: case 610702-20261201-1 material form (ledger entry 3) was altered: its 4 bytes in materials.log hash to cc"
+            ),
+            "{problems:#?}"
+        );
+        assert!(
+            problems[1].contains("material lease: its digest dd is named by no ledger entry"),
+            "{problems:#?}"
+        );
+        assert!(
+            problems[2].contains("material id-card (ledger entry 3) cannot be read"),
+            "{problems:#?}"
+        );
+    }
+}
