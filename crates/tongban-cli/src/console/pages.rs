@@ -147,6 +147,13 @@ fn problem_at(problem: Option<&Problem<'_>>, form: &str) -> Markup {
     error_box(problem.filter(|p| p.form == form).map(|p| p.msg))
 }
 
+/// A fresh request id for a state-changing form: sending the same form
+/// twice (a double click, a reload that posts again) sends the same id, and
+/// the node answers the repeat with its first reply instead of acting twice.
+fn request_id() -> Markup {
+    html! { input type="hidden" name="request_id" value=(uuid::Uuid::new_v4().hyphenated()); }
+}
+
 fn error_box(error: Option<&str>) -> Markup {
     html! { @if let Some(e) = error { p.error role="alert" id="error" { (e) } } }
 }
@@ -257,6 +264,7 @@ pub(super) fn clerk_new(c: &Console, d: &Draft, error: Option<&str>) -> Markup {
         html! {
             (error_box(error))
             form #apply method="post" action="/new" enctype="multipart/form-data" {
+                (request_id())
                 fieldset {
                     legend { "事项与属地" }
                     label { "申请事项 → 属地审批部门"
@@ -412,6 +420,7 @@ pub(super) fn clerk_case(c: &Console, k: &CaseView, error: Option<&Problem<'_>>)
             (corrections(k))
             @if before_accept || correcting {
                 form.action #attach method="post" action={ "/case/" (no) "/attach" } enctype="multipart/form-data" {
+                    (request_id())
                     (problem_at(error, "attach"))
                     h2 { @if correcting { "上传补正材料" } @else { "补充材料" } }
                     @for m in &k.required_materials {
@@ -424,6 +433,7 @@ pub(super) fn clerk_case(c: &Console, k: &CaseView, error: Option<&Problem<'_>>)
             }
             @if before_accept {
                 form.action #verify method="post" action={ "/case/" (no) "/verify" } {
+                    (request_id())
                     (problem_at(error, "verify"))
                     h2 { "身份核验" }
                     label { "方式 "
@@ -438,6 +448,7 @@ pub(super) fn clerk_case(c: &Console, k: &CaseView, error: Option<&Problem<'_>>)
             }
             @if state == "READY_AT_WINDOW" {
                 form.action #accept method="post" action={ "/case/" (no) "/accept" } {
+                    (request_id())
                     (problem_at(error, "accept"))
                     h2 { "窗口受理" }
                     p.dim { "受理后案件移交属地审批部门，并打印受理回执。" }
@@ -446,6 +457,7 @@ pub(super) fn clerk_case(c: &Console, k: &CaseView, error: Option<&Problem<'_>>)
             }
             @if correcting && open_correction {
                 form.action #resubmit method="post" action={ "/case/" (no) "/resubmit" } {
+                    (request_id())
                     (problem_at(error, "resubmit"))
                     h2 { "提交补正" }
                     button type="submit" { "将补正材料提交属地" }
@@ -478,6 +490,7 @@ pub(super) fn review_case(c: &Console, k: &CaseView, error: Option<&Problem<'_>>
             (materials_table(k))
             @if state == "HANDED_OFF" {
                 form.action #accept method="post" action={ "/case/" (no) "/accept" } {
+                    (request_id())
                     (problem_at(error, "accept"))
                     h2 { "受理" }
                     p.dim { "受理后开始计算承诺时限。" }
@@ -486,6 +499,7 @@ pub(super) fn review_case(c: &Console, k: &CaseView, error: Option<&Problem<'_>>
             }
             @if state == "UNDER_REVIEW" && !k.paper_kinds.is_empty() && k.paper_received_at.is_empty() {
                 form.action #paper method="post" action={ "/case/" (no) "/paper-received" } {
+                    (request_id())
                     (problem_at(error, "paper"))
                     h2 { "纸质原件" }
                     p { "需邮寄的纸质原件："
@@ -498,6 +512,7 @@ pub(super) fn review_case(c: &Console, k: &CaseView, error: Option<&Problem<'_>>
             }
             @if state == "UNDER_REVIEW" {
                 form.action #correct method="post" action={ "/case/" (no) "/correct" } enctype="multipart/form-data" {
+                    (request_id())
                     (problem_at(error, "correct"))
                     h2 { "一次性告知补正" }
                     @for m in &k.required_materials {
@@ -510,6 +525,7 @@ pub(super) fn review_case(c: &Console, k: &CaseView, error: Option<&Problem<'_>>
                     button type="submit" { "发出补正要求" }
                 }
                 form.action #approve method="post" action={ "/case/" (no) "/approve" } enctype="multipart/form-data" {
+                    (request_id())
                     (problem_at(error, "approve"))
                     h2 { "准予许可" }
                     label { "审批结果文件" input type="file" name="result" required; }
@@ -517,6 +533,7 @@ pub(super) fn review_case(c: &Console, k: &CaseView, error: Option<&Problem<'_>>
                     button type="submit" { "准予许可" }
                 }
                 form.action #deny method="post" action={ "/case/" (no) "/deny" } {
+                    (request_id())
                     (problem_at(error, "deny"))
                     h2 { "不予许可" }
                     label { "理由" textarea name="reason" required rows="3" {} }

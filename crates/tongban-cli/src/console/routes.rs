@@ -1,9 +1,10 @@
 //! The console's routes per role, the session check in front of them, and
 //! the calls to the node behind each form.
 
-// Request messages are built with `..Default::default()` so that fields
-// the protocol adds (request ids on state-changing calls) do not break
-// this module; today every field is named, which clippy points out.
+// Read-only request messages are built with `..Default::default()` so that
+// a field the protocol adds later does not break this module; where every
+// field is named today clippy points that out. State-changing requests
+// name their `request_id` (from the form) explicitly.
 #![allow(clippy::needless_update)]
 
 use std::collections::HashMap;
@@ -256,6 +257,16 @@ fn chunks(materials: &[(MaterialHeader, Vec<u8>)]) -> Vec<MaterialChunk> {
         .collect()
 }
 
+/// The form's request id (every state-changing form carries one; a fresh
+/// one if it did not, so the call is still made once).
+fn request_id_of(fields: &HashMap<String, String>) -> String {
+    fields
+        .get("request_id")
+        .filter(|id| !id.is_empty())
+        .cloned()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().hyphenated().to_string())
+}
+
 /// The application a clerk typed, kept to fill the form again on an error.
 #[derive(Default, Clone)]
 pub(super) struct Draft {
@@ -340,7 +351,7 @@ async fn clerk_apply(State(c): Shared, mp: Multipart) -> Response {
                     address: draft.address.clone(),
                 }),
                 materials: materials.iter().map(|(h, _)| h.clone()).collect(),
-                ..Default::default()
+                request_id: request_id_of(&form.fields),
             },
         )),
     };
@@ -420,7 +431,7 @@ async fn clerk_attach(State(c): Shared, Path(no): Path<String>, mp: Multipart) -
             window::v1::AttachHeader {
                 case_no: no.clone(),
                 materials: materials.iter().map(|(h, _)| h.clone()).collect(),
-                ..Default::default()
+                request_id: request_id_of(&form.fields),
             },
         )),
     };
@@ -447,7 +458,7 @@ async fn clerk_verify(
     let req = window::v1::VerifyIdentityRequest {
         case_no: no.clone(),
         method: f.get("method").cloned().unwrap_or_default(),
-        ..Default::default()
+        request_id: request_id_of(&f),
     };
     match c.window().verify_identity(req).await {
         Ok(_) => back_to(&no),
@@ -455,10 +466,14 @@ async fn clerk_verify(
     }
 }
 
-async fn clerk_accept(State(c): Shared, Path(no): Path<String>) -> Response {
+async fn clerk_accept(
+    State(c): Shared,
+    Path(no): Path<String>,
+    axum::Form(f): axum::Form<HashMap<String, String>>,
+) -> Response {
     let req = window::v1::CaseRef {
         case_no: no.clone(),
-        ..Default::default()
+        request_id: request_id_of(&f),
     };
     match c.window().accept(req).await {
         Ok(_) => Redirect::to(&format!("/case/{no}/notice/intake-receipt")).into_response(),
@@ -466,10 +481,14 @@ async fn clerk_accept(State(c): Shared, Path(no): Path<String>) -> Response {
     }
 }
 
-async fn clerk_resubmit(State(c): Shared, Path(no): Path<String>) -> Response {
+async fn clerk_resubmit(
+    State(c): Shared,
+    Path(no): Path<String>,
+    axum::Form(f): axum::Form<HashMap<String, String>>,
+) -> Response {
     let req = window::v1::CaseRef {
         case_no: no.clone(),
-        ..Default::default()
+        request_id: request_id_of(&f),
     };
     match c.window().resubmit(req).await {
         Ok(_) => back_to(&no),
@@ -538,10 +557,14 @@ async fn review_case(State(c): Shared, Path(no): Path<String>) -> Page {
     page(pages::review_case(&c, &case, None))
 }
 
-async fn review_accept(State(c): Shared, Path(no): Path<String>) -> Response {
+async fn review_accept(
+    State(c): Shared,
+    Path(no): Path<String>,
+    axum::Form(f): axum::Form<HashMap<String, String>>,
+) -> Response {
     let req = review::v1::CaseRef {
         case_no: no.clone(),
-        ..Default::default()
+        request_id: request_id_of(&f),
     };
     match c.review().accept(req).await {
         Ok(_) => back_to(&no),
@@ -549,10 +572,14 @@ async fn review_accept(State(c): Shared, Path(no): Path<String>) -> Response {
     }
 }
 
-async fn review_paper_received(State(c): Shared, Path(no): Path<String>) -> Response {
+async fn review_paper_received(
+    State(c): Shared,
+    Path(no): Path<String>,
+    axum::Form(f): axum::Form<HashMap<String, String>>,
+) -> Response {
     let req = review::v1::CaseRef {
         case_no: no.clone(),
-        ..Default::default()
+        request_id: request_id_of(&f),
     };
     match c.review().paper_received(req).await {
         Ok(_) => back_to(&no),
@@ -578,7 +605,7 @@ async fn review_correct(State(c): Shared, Path(no): Path<String>, mp: Multipart)
         case_no: no.clone(),
         needs,
         deadline_days: form.get("deadline").trim().parse().unwrap_or(0),
-        ..Default::default()
+        request_id: request_id_of(&form.fields),
     };
     match c.review().correct(req).await {
         Ok(_) => back_to(&no),
@@ -602,7 +629,7 @@ async fn review_approve(State(c): Shared, Path(no): Path<String>, mp: Multipart)
                 case_no: no.clone(),
                 licence_no: form.get("licence_no").trim().to_owned(),
                 result: Some(result.0.clone()),
-                ..Default::default()
+                request_id: request_id_of(&form.fields),
             },
         )),
     };
@@ -627,7 +654,7 @@ async fn review_deny(
     let req = review::v1::DenyRequest {
         case_no: no.clone(),
         reason: f.get("reason").cloned().unwrap_or_default(),
-        ..Default::default()
+        request_id: request_id_of(&f),
     };
     match c.review().deny(req).await {
         Ok(_) => back_to(&no),
