@@ -8,6 +8,7 @@ mod audit;
 mod authority;
 mod cli;
 mod commitment;
+mod console;
 mod consultation;
 mod decoding;
 mod delivery;

@@ -156,6 +156,12 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 7001)]
         base_port: u16,
     },
+    /// Serve a web console for one identity (clerk, reviewer or auditor)
+    /// on this machine; prints one URL with a one-time login token.
+    #[command(
+        after_help = "Example: tongban console --profile tongban-dev/profiles/clerk-610702.toml --listen 127.0.0.1:8080"
+    )]
+    Console(ConsoleArgs),
     /// Print a shell completion script on stdout.
     #[command(after_help = "Example: tongban completions bash > /etc/bash_completion.d/tongban")]
     Completions {
@@ -824,4 +830,22 @@ mod tests {
             assert!(name.parse::<tongban_core::CaseState>().is_ok(), "{name}");
         }
     }
+}
+
+/// `tongban console`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ConsoleArgs {
+    /// A TOML profile with node, ca, cert, key; the certificate decides
+    /// the role and so the pages.
+    #[arg(long, env = "TONGBAN_PROFILE")]
+    pub(crate) profile: PathBuf,
+    /// Where to listen: a loopback address (this version refuses others);
+    /// port 0 picks a free one.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub(crate) listen: std::net::SocketAddr,
+    /// The federation directory (items, counties, agreements) for the
+    /// application form and the auditor's node list; default:
+    /// `federation.toml` beside the profile or in its parent directory.
+    #[arg(long)]
+    pub(crate) directory: Option<PathBuf>,
 }

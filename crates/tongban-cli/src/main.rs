@@ -10,6 +10,7 @@ mod args;
 mod audit;
 mod client;
 mod cmd;
+mod console;
 mod notice;
 mod output;
 mod page;

@@ -47,6 +47,7 @@ pub(crate) async fn run(command: Command) -> Result<()> {
             out,
         } => notice::run(&conn, &case, kind, &out).await,
         Command::Directory(c) => directory::run(c),
+        Command::Console(a) => crate::console::run(a).await,
         Command::Dev { dir, base_port } => dev::run(&dir, base_port).await,
         Command::Audit { auth, command } => audit::run(&auth, command).await,
         Command::Completions { shell } => {

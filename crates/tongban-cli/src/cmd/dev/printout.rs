@@ -1,6 +1,6 @@
 //! The printout after the sample run: ready-made commands for trying the
 //! clerk, reviewer, mail and auditor paths by hand with the profiles
-//! `tongban dev` wrote, quoted for a POSIX shell.
+//! `tongban dev` wrote, and the web console for each, quoted for a POSIX shell.
 
 use tongban_sandbox::{HANTAI, YANTA};
 
@@ -87,6 +87,10 @@ pub(super) fn print_commands(fed: &Federation, case_no: &str) {
             fed.endpoint(YANTA),
             d("profiles/auditor.toml")
         ),
+        "  # the web console, one per identity: each prints a one-time URL to open in a browser on this machine".to_owned(),
+        format!("  {t} console --profile {} --listen 127.0.0.1:8080", d("profiles/clerk-610702.toml")),
+        format!("  {t} console --profile {} --listen 127.0.0.1:8081", d("profiles/reviewer-610113.toml")),
+        format!("  {t} console --profile {} --listen 127.0.0.1:8082", d("profiles/auditor.toml")),
         String::new(),
         "Press Ctrl-C to stop every node.".to_owned(),
     ];

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what the web console's browser test needs, from Debian's
+# packages, when it is missing: chromium, its WebDriver (chromedriver) and
+# CJK fonts so Chinese renders in the screenshots. Needs root (or sudo).
+set -euo pipefail
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || missing+=(fonts-noto-cjk)
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+echo "installing ${missing[*]} for the console's browser test" >&2
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+    sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

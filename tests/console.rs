@@ -1,0 +1,572 @@
+//! `tongban console` in a real browser: headless Chromium driven over
+//! WebDriver (chromedriver on a port it picks, loopback only) against
+//! console processes for a clerk, a reviewer and an auditor, each talking
+//! to an in-process cluster over real mutual TLS. A screenshot of every
+//! page goes to `target/console-screenshots/`.
+//!
+//! The browser is a requirement, not an option: without `chromium` and
+//! `chromedriver` the test fails and says how to install them
+//! (`scripts/install-browser.sh`, which `.ci/run` calls).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+use tongban_pki::Principal;
+
+use crate::support::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tongban");
+/// How long any one wait in this test may take.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A profile for `principal` on `county`'s node, beside the cluster's
+/// `federation.toml` (where the console finds it by itself).
+fn profile(cluster: &Cluster, county: &str, name: &str, principal: Principal) -> PathBuf {
+    let tls = cluster.pki().issue(principal);
+    let dir = cluster.root();
+    std::fs::write(dir.join(format!("{name}.crt")), &tls.cert_pem).unwrap();
+    std::fs::write(dir.join(format!("{name}.key")), &tls.key_pem).unwrap();
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "node = \"https://{}\"\nca = \"certs/ca.crt\"\ncert = \"{name}.crt\"\nkey = \"{name}.key\"\n",
+            cluster.addr(county)
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// A running process and the first line it printed.
+struct Started {
+    _child: Child,
+    line: String,
+}
+
+/// Starts `program ARGS` and waits (up to the deadline) for a stdout line
+/// that `wanted` accepts.
+async fn start(program: &str, args: &[&str], wanted: fn(&str) -> bool) -> Started {
+    let mut child = Command::new(program)
+        .args(args)
+        .env_remove("TONGBAN_PROFILE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start {program}: {e}. The console's browser test needs Debian's chromium, \
+                 chromium-driver and fonts-noto-cjk: run scripts/install-browser.sh as root"
+            )
+        });
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(DEADLINE, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if wanted(&line) {
+                return line;
+            }
+        }
+        panic!("{program} ended without printing the expected line");
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{program} printed nothing useful within {DEADLINE:?}"));
+    // Keep draining so the process never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Started {
+        _child: child,
+        line,
+    }
+}
+
+/// `tongban console` for `profile`: its login URL.
+async fn console(profile: &Path) -> (Started, String) {
+    let started = start(
+        BIN,
+        &[
+            "console",
+            "--profile",
+            profile.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        |l| l.starts_with("http://127.0.0.1:"),
+    )
+    .await;
+    let url = started.line.trim().to_owned();
+    (started, url)
+}
+
+/// The origin of a login URL, `http://127.0.0.1:PORT`.
+fn origin(url: &str) -> String {
+    url.split("/login").next().unwrap().to_owned()
+}
+
+/// chromedriver on a port it picks, and a headless Chromium session.
+async fn browser() -> (Started, Client) {
+    let driver = start("chromedriver", &["--port=0"], |l| {
+        l.contains("started successfully on port")
+    })
+    .await;
+    let port = driver
+        .line
+        .trim_end_matches('.')
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--lang=zh-CN", "--window-size=1280,1400", "--no-first-run"],
+        }),
+    );
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("open a headless Chromium session through chromedriver");
+    (driver, client)
+}
+
+fn shots_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn shot(b: &Client, name: &str) {
+    let png = b.screenshot().await.unwrap();
+    std::fs::write(shots_dir().join(format!("{name}.png")), png).unwrap();
+}
+
+/// Waits until the element at `css` has text containing `want`, reloading
+/// the page between looks when `reload` (the node changes the case on its
+/// own time: handoffs, reports).
+async fn until_text(b: &Client, css: &str, want: &str, reload: bool) -> String {
+    let end = Instant::now() + DEADLINE;
+    loop {
+        if let Ok(e) = b.find(Locator::Css(css)).await {
+            if let Ok(text) = e.text().await {
+                if text.contains(want) {
+                    return text;
+                }
+                if Instant::now() > end {
+                    let error = match b.find(Locator::Css("#error")).await {
+                        Ok(e) => e.text().await.unwrap_or_default(),
+                        Err(_) => String::new(),
+                    };
+                    panic!("{css} shows {text:?}, not {want:?} (error on the page: {error:?})");
+                }
+            }
+        } else if Instant::now() > end {
+            panic!(
+                "no {css} on {}: {}",
+                b.current_url().await.unwrap(),
+                b.source().await.unwrap()
+            );
+        }
+        if reload {
+            b.refresh().await.unwrap();
+        } else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The status code of `GET path` with no cookie.
+async fn status_without_session(origin: &str, path: &str) -> u16 {
+    let addr = origin.trim_start_matches("http://");
+    status_for_host(addr, addr, path).await
+}
+
+/// The status code of `GET path` sent to `addr` naming `host`.
+async fn status_for_host(addr: &str, host: &str, path: &str) -> u16 {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).await.unwrap();
+    reply
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn fill(b: &Client, css: &str, text: &str) {
+    let e = b.find(Locator::Css(css)).await.unwrap();
+    e.clear().await.unwrap();
+    e.send_keys(text).await.unwrap();
+}
+
+async fn click(b: &Client, css: &str) {
+    b.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clerk_reviewer_and_auditor_in_a_browser() {
+    let cluster = Cluster::start().await;
+    let files = tempfile::tempdir().unwrap();
+    let file = |name: &str, data: &[u8]| {
+        let p = files.path().join(name);
+        std::fs::write(&p, data).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let id_card = file("id-card.jpg", &b"scan of the id card".repeat(100));
+    let form = file("application-form.pdf", b"signed application form");
+    let lease = file("lease.pdf", b"lease contract");
+    let result = file("licence.pdf", b"the licence document");
+
+    let clerk = profile(&cluster, HANTAI, "clerk", clerk(HANTAI, "wang"));
+    let reviewer = profile(&cluster, YANTA, "reviewer", reviewer(YANTA, "li"));
+    let auditor = profile(
+        &cluster,
+        HANTAI,
+        "auditor",
+        Principal::Auditor {
+            county: None,
+            name: "zhao".into(),
+        },
+    );
+    let ((_c, clerk_url), (_r, reviewer_url), (_a, auditor_url)) =
+        tokio::join!(console(&clerk), console(&reviewer), console(&auditor));
+    let (_driver, b) = browser().await;
+
+    // No session: every page is refused; the token opens one session once.
+    let clerk_origin = origin(&clerk_url);
+    assert_eq!(status_without_session(&clerk_origin, "/").await, 401);
+    assert_eq!(status_without_session(&clerk_origin, "/new").await, 401);
+    assert_eq!(
+        status_without_session(&clerk_origin, "/case/610702-20261201-1").await,
+        401
+    );
+    assert_eq!(
+        status_without_session(&clerk_origin, "/assets/console.css").await,
+        200
+    );
+    // A page under another name (DNS rebinding) cannot even log in.
+    let clerk_addr = clerk_origin.trim_start_matches("http://");
+    let token_path = clerk_url.trim_start_matches(&clerk_origin);
+    let rebound = format!("evil.example:{}", clerk_addr.rsplit(':').next().unwrap());
+    assert_eq!(status_for_host(clerk_addr, &rebound, token_path).await, 403);
+    b.goto(&format!("{clerk_origin}/")).await.unwrap();
+    until_text(&b, "h1", "未登录", false).await;
+    shot(&b, "00-refused").await;
+    b.goto(&clerk_url).await.unwrap();
+    until_text(&b, "h1", "本窗口案件", false).await;
+    assert_eq!(
+        status_without_session(&clerk_origin, token_path).await,
+        403,
+        "the token is good once"
+    );
+    shot(&b, "01-clerk-empty-list").await;
+
+    // A wrong check character is shown at its field, and nothing is stored.
+    b.goto(&format!("{clerk_origin}/new")).await.unwrap();
+    fill(&b, "input[name=person_name]", "张三").await;
+    fill(&b, "#person_id", "110105194912310021").await;
+    let problem = until_text(&b, "#person_id-error", "校验码", false).await;
+    assert!(problem.contains('X'), "{problem}");
+    fill(&b, "input[name=phone]", "13812345678").await;
+    fill(&b, "input[name=address]", "陕西省汉中市汉台区北关街1号").await;
+    shot(&b, "02-clerk-form-wrong-id").await;
+    click(&b, "#apply button[type=submit]").await;
+    assert!(
+        b.current_url().await.unwrap().path().ends_with("/new"),
+        "the script keeps the form"
+    );
+    // Past the script (form.submit() skips it), the console checks again,
+    // and the form comes back as typed.
+    b.execute("document.getElementById('apply').submit()", vec![])
+        .await
+        .unwrap();
+    until_text(&b, "#error", "校验码", false).await;
+    let kept = b
+        .find(Locator::Css("input[name=person_name]"))
+        .await
+        .unwrap();
+    assert_eq!(kept.prop("value").await.unwrap().as_deref(), Some("张三"));
+    let kept = b.find(Locator::Css("input[name=address]")).await.unwrap();
+    assert_eq!(
+        kept.prop("value").await.unwrap().as_deref(),
+        Some("陕西省汉中市汉台区北关街1号")
+    );
+    shot(&b, "02b-clerk-form-refused").await;
+    b.goto(&format!("{clerk_origin}/")).await.unwrap();
+    until_text(&b, "#no-cases", "没有案件", false).await;
+
+    // The form leaving a material out: the correction notice names it.
+    b.goto(&format!("{clerk_origin}/new")).await.unwrap();
+    fill(&b, "input[name=person_name]", "张三").await;
+    fill(&b, "#person_id", PERSON_ID).await;
+    fill(&b, "input[name=phone]", "13812345678").await;
+    fill(&b, "input[name=address]", "陕西省汉中市汉台区北关街1号").await;
+    assert_eq!(
+        b.find(Locator::Css("#person_id-error"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        ""
+    );
+    let set = "fieldset[data-materials-for='GT-0001']";
+    b.find(Locator::Css(&format!(
+        "{set} input[name='material:id-card']"
+    )))
+    .await
+    .unwrap()
+    .send_keys(&id_card)
+    .await
+    .unwrap();
+    b.find(Locator::Css(&format!(
+        "{set} input[name='material:application-form']"
+    )))
+    .await
+    .unwrap()
+    .send_keys(&form)
+    .await
+    .unwrap();
+    shot(&b, "03-clerk-form").await;
+    click(&b, "#apply button[type=submit]").await;
+    until_text(&b, "#missing", "premises-proof", false).await;
+    let case_no = b
+        .find(Locator::Css("#case-no"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    until_text(&b, "#state", "CORRECTION_AT_WINDOW", false).await;
+    shot(&b, "04-clerk-case-missing").await;
+    b.goto(&format!("{clerk_origin}/case/{case_no}/notice/correction"))
+        .await
+        .unwrap();
+    until_text(&b, "body", "补正材料通知书", false).await;
+    shot(&b, "05-correction-notice").await;
+
+    // Attach it, verify identity, accept: the intake receipt.
+    b.goto(&format!("{clerk_origin}/case/{case_no}"))
+        .await
+        .unwrap();
+    b.find(Locator::Css(
+        "#attach input[name='material:premises-proof']",
+    ))
+    .await
+    .unwrap()
+    .send_keys(&lease)
+    .await
+    .unwrap();
+    click(&b, "#attach button[type=submit]").await;
+    until_text(&b, "table.materials", "lease.pdf", false).await;
+    assert!(b.find(Locator::Css("#missing")).await.is_err());
+    click(&b, "#verify button[type=submit]").await;
+    until_text(&b, "#state", "READY_AT_WINDOW", false).await;
+    shot(&b, "06-clerk-case-ready").await;
+    click(&b, "#accept button[type=submit]").await;
+    until_text(&b, "body", "受理回执", false).await;
+    assert!(b.source().await.unwrap().contains(&case_no));
+    shot(&b, "07-intake-receipt").await;
+
+    // The reviewer accepts and approves with a result file.
+    b.goto(&reviewer_url).await.unwrap();
+    until_text(&b, "main", &case_no, true).await;
+    shot(&b, "08-reviewer-inbox").await;
+    b.goto(&format!("{}/case/{case_no}", origin(&reviewer_url)))
+        .await
+        .unwrap();
+    until_text(&b, "#state", "HANDED_OFF", true).await;
+    click(&b, "#accept button[type=submit]").await;
+    until_text(&b, "#state", "UNDER_REVIEW", false).await;
+    shot(&b, "09-reviewer-case").await;
+    b.find(Locator::Css("#approve input[name=result]"))
+        .await
+        .unwrap()
+        .send_keys(&result)
+        .await
+        .unwrap();
+    fill(&b, "#approve input[name=licence_no]", "610113600012345").await;
+    click(&b, "#approve button[type=submit]").await;
+    // The node refuses before the paper originals are in: said in its words.
+    until_text(&b, "#error", "paper originals", false).await;
+    shot(&b, "10-reviewer-refused").await;
+    click(&b, "#paper button[type=submit]").await;
+    until_text(&b, "table.facts", "纸质原件", false).await;
+    b.find(Locator::Css("#approve input[name=result]"))
+        .await
+        .unwrap()
+        .send_keys(&result)
+        .await
+        .unwrap();
+    fill(&b, "#approve input[name=licence_no]", "610113600012345").await;
+    click(&b, "#approve button[type=submit]").await;
+    until_text(&b, "#state", "APPROVED", false).await;
+    shot(&b, "11-reviewer-approved").await;
+
+    // The clerk sees APPROVED once the home node's report arrives.
+    b.goto(&format!("{clerk_origin}/case/{case_no}"))
+        .await
+        .unwrap();
+    until_text(&b, "#state", "APPROVED", true).await;
+    shot(&b, "12-clerk-approved").await;
+    b.goto(&format!("{clerk_origin}/?state=APPROVED"))
+        .await
+        .unwrap();
+    until_text(&b, "table.cases", &case_no, false).await;
+    shot(&b, "13-clerk-list-approved").await;
+
+    // The auditor traces it across both nodes: the `audit trace --html` page.
+    b.goto(&auditor_url).await.unwrap();
+    fill(&b, "#find input[name=case]", &case_no).await;
+    shot(&b, "14-auditor-find").await;
+    click(&b, "#find button[type=submit]").await;
+    let page = until_text(&b, "body", "汉台区", false).await;
+    assert!(page.contains("雁塔区"), "{page}");
+    assert!(page.contains("VERIFIED"), "{page}");
+    shot(&b, "15-auditor-trace").await;
+
+    b.close().await.unwrap();
+}
+
+/// Applies through the clerk's form with every material of GT-0001,
+/// verifies identity and accepts: the case number.
+async fn apply_complete(b: &Client, clerk_origin: &str, files: &[String; 3]) -> String {
+    b.goto(&format!("{clerk_origin}/new")).await.unwrap();
+    fill(b, "input[name=person_name]", "李四").await;
+    fill(b, "#person_id", PERSON_ID).await;
+    fill(b, "input[name=phone]", "13812345678").await;
+    fill(b, "input[name=address]", "陕西省汉中市汉台区北关街2号").await;
+    let set = "fieldset[data-materials-for='GT-0001']";
+    for (kind, path) in ["id-card", "application-form", "premises-proof"]
+        .iter()
+        .zip(files)
+    {
+        b.find(Locator::Css(&format!(
+            "{set} input[name='material:{kind}']"
+        )))
+        .await
+        .unwrap()
+        .send_keys(path)
+        .await
+        .unwrap();
+    }
+    click(b, "#apply button[type=submit]").await;
+    until_text(b, "#state", "CORRECTION_AT_WINDOW", false).await;
+    let case_no = b
+        .find(Locator::Css("#case-no"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    click(b, "#verify button[type=submit]").await;
+    until_text(b, "#state", "READY_AT_WINDOW", false).await;
+    click(b, "#accept button[type=submit]").await;
+    until_text(b, "body", "受理回执", false).await;
+    case_no
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn correction_round_trip_and_denial_in_a_browser() {
+    let cluster = Cluster::start().await;
+    let files = tempfile::tempdir().unwrap();
+    let file = |name: &str, data: &[u8]| {
+        let p = files.path().join(name);
+        std::fs::write(&p, data).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let materials = [
+        file("id-card.jpg", b"scan of the id card"),
+        file("application-form.pdf", b"signed application form"),
+        file("old-lease.pdf", b"an expired lease"),
+    ];
+    let new_lease = file("new-lease.pdf", b"a lease that runs until 2030");
+    let clerk = profile(&cluster, HANTAI, "clerk", clerk(HANTAI, "wang"));
+    let reviewer = profile(&cluster, YANTA, "reviewer", reviewer(YANTA, "li"));
+    let ((_c, clerk_url), (_r, reviewer_url)) = tokio::join!(console(&clerk), console(&reviewer));
+    let (clerk_origin, reviewer_origin) = (origin(&clerk_url), origin(&reviewer_url));
+    let (_driver, b) = browser().await;
+    b.goto(&clerk_url).await.unwrap();
+    until_text(&b, "h1", "本窗口案件", false).await;
+    let case_no = apply_complete(&b, &clerk_origin, &materials).await;
+
+    // The reviewer accepts and asks for a new lease, all at once.
+    b.goto(&reviewer_url).await.unwrap();
+    b.goto(&format!("{reviewer_origin}/case/{case_no}"))
+        .await
+        .unwrap();
+    until_text(&b, "#state", "HANDED_OFF", true).await;
+    click(&b, "#accept button[type=submit]").await;
+    until_text(&b, "#state", "UNDER_REVIEW", false).await;
+    click(&b, "#correct input[name=need][value=premises-proof]").await;
+    fill(
+        &b,
+        "#correct input[name='reason:premises-proof']",
+        "租赁合同已过期",
+    )
+    .await;
+    fill(&b, "#correct input[name=deadline]", "5").await;
+    shot(&b, "20-reviewer-correction-form").await;
+    click(&b, "#correct button[type=submit]").await;
+    until_text(&b, "#state", "CORRECTION_REQUESTED", false).await;
+
+    // The clerk sees what is asked, attaches it and resubmits.
+    b.goto(&format!("{clerk_origin}/case/{case_no}"))
+        .await
+        .unwrap();
+    until_text(&b, "#state", "CORRECTION_REQUESTED", true).await;
+    until_text(&b, "main", "租赁合同已过期", false).await;
+    shot(&b, "21-clerk-correction-requested").await;
+    b.find(Locator::Css(
+        "#attach input[name='material:premises-proof']",
+    ))
+    .await
+    .unwrap()
+    .send_keys(&new_lease)
+    .await
+    .unwrap();
+    click(&b, "#attach button[type=submit]").await;
+    until_text(&b, "table.materials", "new-lease.pdf", false).await;
+    click(&b, "#resubmit button[type=submit]").await;
+    until_text(&b, "main", "已于", false).await;
+    shot(&b, "22-clerk-resubmitted").await;
+
+    // Back under review at home, the reviewer denies with a reason.
+    b.goto(&format!("{reviewer_origin}/case/{case_no}"))
+        .await
+        .unwrap();
+    until_text(&b, "#state", "UNDER_REVIEW", true).await;
+    until_text(&b, "table.materials", "new-lease.pdf", false).await;
+    fill(&b, "#deny textarea[name=reason]", "经营场所不符合规划用途").await;
+    click(&b, "#deny button[type=submit]").await;
+    until_text(&b, "#state", "DENIED", false).await;
+    shot(&b, "23-reviewer-denied").await;
+    b.goto(&format!("{reviewer_origin}/case/{case_no}/notice/denial"))
+        .await
+        .unwrap();
+    until_text(&b, "body", "经营场所不符合规划用途", false).await;
+    shot(&b, "24-denial-notice").await;
+
+    b.goto(&format!("{clerk_origin}/case/{case_no}"))
+        .await
+        .unwrap();
+    until_text(&b, "#state", "DENIED", true).await;
+    shot(&b, "25-clerk-denied").await;
+    b.close().await.unwrap();
+}
