@@ -158,14 +158,14 @@ pub(crate) fn outbox_entry(
 /// the change (None for a new case): an update reports a state only when
 /// the change moved the case, since a step that did not (a paper-originals
 /// leg, paper received) must not set the other node's newer state back.
-/// Returns whether the courier has something new to send.
+/// Returns the partner the change sends to, if it sends something.
 pub(crate) fn stage(
     ctx: &Ctx,
     case: &mut CaseRecord,
     before: Option<CaseState>,
     change: Change,
     batch: &mut Batch,
-) -> bool {
+) -> Option<CountyCode> {
     let Change {
         actor,
         detail,
@@ -182,7 +182,7 @@ pub(crate) fn stage(
     }
     let mut payload = Payload::new(detail, body);
     payload.received = received;
-    let sends = send.is_some();
+    let mut sends = None;
     if let Some(outgoing) = send {
         let kind = outgoing.kind();
         let (body, materials) = match outgoing {
@@ -213,6 +213,7 @@ pub(crate) fn stage(
             sent: true,
             receipt_seq: None,
         });
+        sends = Some(entry.to.clone());
         batch.enqueue(entry);
     }
     let state = with_state.then_some(case.state);
@@ -222,7 +223,7 @@ pub(crate) fn stage(
 
 /// Commits `change` of `case` with whatever `batch` already holds (a waybill
 /// index, outbox updates), flushed before it returns; then wakes the
-/// courier if the change sends something.
+/// courier for the partner if the change sends something.
 pub(crate) async fn save(
     ctx: &Ctx,
     case: &mut CaseRecord,
@@ -230,11 +231,11 @@ pub(crate) async fn save(
     mut batch: Batch,
 ) -> Result<(), NodeError> {
     let before = ctx.store.case(&case.application_id)?.map(|c| c.state);
-    let wake = stage(ctx, case, before, change, &mut batch);
+    let sends = stage(ctx, case, before, change, &mut batch);
     batch.put_case(case.clone());
     ctx.store.commit(batch).await?;
-    if wake {
-        ctx.wake.notify_one();
+    if let Some(to) = sends {
+        ctx.wake.send_to(to.as_str());
     }
     Ok(())
 }

@@ -19,7 +19,7 @@
 //! Not here: what the partner checks (`service::federation`), how materials
 //! are stored (the ledger crate), TLS itself (`tongban_pki::tls`).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -303,14 +303,34 @@ impl Courier {
             .into_iter()
             .map(|dest| (dest.to_string(), Partner::default()))
             .collect();
+        // Partners that may have work: those with entries at start-up, then
+        // those a commit names ([`crate::ctx::Wake`]) and those with a batch
+        // that just ended. A partner leaves the set when its outbox has
+        // nothing to send and nothing of it is in flight; it is taken out of
+        // the wake-up set before its outbox is read, so an entry committed
+        // meanwhile names it again.
+        let mut active: BTreeSet<String> = match ctx.store.outbox_destinations() {
+            Ok(dests) => dests.into_iter().collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the outbox; every partner is tried");
+                partners.keys().cloned().collect()
+            }
+        };
         let mut tasks = tokio::task::JoinSet::new();
         let mut stopping = false;
         loop {
             stopping = stopping || *stop.borrow();
             let now = Instant::now();
             let mut next_wake: Option<Instant> = None;
+            active.extend(ctx.wake.take());
             if !stopping {
-                for (dest, partner) in &mut partners {
+                let mut idle = Vec::new();
+                for dest in &active {
+                    let Some(partner) = partners.get_mut(dest) else {
+                        tracing::error!(partner = %dest, "outbox entries for a county that is not a partner");
+                        idle.push(dest.clone());
+                        continue;
+                    };
                     if let Some(at) = partner.retry.waiting(now) {
                         next_wake = Some(next_wake.map_or(at, |w| w.min(at)));
                         continue;
@@ -318,7 +338,12 @@ impl Courier {
                     while partner.streams < d.streams {
                         let batch = match this.next_batch(dest, partner) {
                             Ok(batch) if !batch.is_empty() => batch,
-                            Ok(_) => break,
+                            Ok(_) => {
+                                if partner.streams == 0 {
+                                    idle.push(dest.clone());
+                                }
+                                break;
+                            }
                             Err(e) => {
                                 tracing::error!(partner = %dest, error = %e, "cannot read the outbox");
                                 break;
@@ -332,6 +357,9 @@ impl Courier {
                             (dest, round, batch, result)
                         });
                     }
+                }
+                for dest in idle {
+                    active.remove(&dest);
                 }
             }
             if tasks.is_empty() {
@@ -363,6 +391,8 @@ impl Courier {
                 continue;
             };
             partner.give_back(&batch);
+            // Whatever happened, look at this partner's outbox again.
+            active.insert(dest.clone());
             let err = match result {
                 Ok(()) => {
                     if partner.retry.succeeded() {

@@ -46,7 +46,9 @@ pub(crate) async fn retry_parked(
     let mut batch = tongban_ledger::Batch::default();
     let mut reasons = Vec::new();
     let mut handoff_ids = Vec::new();
+    let mut partners = std::collections::BTreeSet::new();
     for (key, entry, _) in parked {
+        partners.insert(entry.to.clone());
         handoff_ids.push(entry.handoff_id.clone());
         reasons.push(format!(
             "{} ({})",
@@ -60,7 +62,9 @@ pub(crate) async fn retry_parked(
     let detail = format!("parked handoff(s) queued again: {}", reasons.join("; "));
     let body = tongban_ledger::EntryBody::HandoffRetried { handoff_ids };
     change::save(ctx, case, Change::new(who.spiffe_id(), detail, body), batch).await?;
-    ctx.wake.notify_one();
+    for to in &partners {
+        ctx.wake.send_to(to.as_str());
+    }
     Ok(())
 }
 

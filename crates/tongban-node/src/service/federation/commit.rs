@@ -2,7 +2,7 @@
 //! ledger entry, the received record kept for deduplication and the signed
 //! receipt, in one commit; the receipts are returned only after it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use prost::Message;
 use tongban_core::CountyCode;
@@ -39,7 +39,7 @@ impl FederationService {
         });
         let _guards = ctx.locks.lock_all(ids).await;
         let mut results: Vec<Option<HandoffResult>> = vec![None; slots.len()];
-        let mut wake = false;
+        let mut sends = BTreeSet::new();
         let store = &ctx.store;
         let node_id = ctx.node_id();
         // What arrives is the partner's report: its node is the actor, and
@@ -137,9 +137,8 @@ impl FederationService {
                             .send(Outgoing::Update(event, Box::new(update)));
                         // The state moved with the received entry; this one
                         // reports it.
-                        change::stage(ctx, &mut case, before, change, &mut batch);
+                        sends.extend(change::stage(ctx, &mut case, before, change, &mut batch));
                         seq += 1;
-                        wake = true;
                     }
                     results[i] = Some(receipt_result(&c.handoff_id, &signed));
                     batch.keep_blobs(std::mem::take(&mut staged.ingested.blobs));
@@ -152,8 +151,8 @@ impl FederationService {
                 Ok(batch)
             })
             .await?;
-        if wake {
-            ctx.wake.notify_one();
+        for to in &sends {
+            ctx.wake.send_to(to.as_str());
         }
         Ok(slots
             .iter_mut()
