@@ -715,6 +715,7 @@ impl Courier {
                                 receipt: signed.receipt,
                                 signature: signed.signature,
                                 signer_certificate: signed.signer_certificate,
+                                batch: signed.batch.map(|b| b.encode_to_vec()).unwrap_or_default(),
                                 receiver_seq: receipt.ledger_seq,
                             };
                             let detail =
@@ -802,8 +803,10 @@ impl Courier {
             let n = part.len();
             let (ctx, dest) = (self.ctx.clone(), dest.to_owned());
             let task = tokio::task::spawn_blocking(move || {
+                // A batch-signed root is verified once per part.
+                let mut seen = receipt::Verified::default();
                 part.iter()
-                    .map(|(entry, signed)| check_receipt(&ctx, &dest, entry, signed))
+                    .map(|(entry, signed)| check_receipt(&ctx, &dest, entry, signed, &mut seen))
                     .collect::<Vec<_>>()
             });
             halves.push((n, task));
@@ -1250,10 +1253,12 @@ fn check_receipt(
     dest: &str,
     entry: &OutboxEntry,
     signed: &SignedReceipt,
+    seen: &mut receipt::Verified,
 ) -> Result<Receipt, String> {
     // The certificate is checked against the real time, the receipt's date
     // against this node's clock (the one its own entries are dated by).
-    let r = receipt::verify(&ctx.anchor, signed, SystemTime::now()).map_err(|e| e.to_string())?;
+    let r = receipt::verify_with(&ctx.anchor, signed, SystemTime::now(), seen)
+        .map_err(|e| e.to_string())?;
     let materials: Vec<(String, u64, Vec<u8>)> = entry
         .materials
         .iter()

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use tongban_ledger::chain::entry_hash;
 use tongban_ledger::{EntryBody, MaterialFact, Payload};
 use tongban_pki::{Principal, TrustAnchor};
-use tongban_proto::common::v1::{Checkpoint, LedgerEntry, Receipt, SignedReceipt};
+use tongban_proto::common::v1::{Checkpoint, LedgerEntry, Receipt, ReceiptBatch, SignedReceipt};
 
 use super::{Bundle, EntryHex, NodeEvidence, Signed, hex, unhex};
 
@@ -347,6 +347,7 @@ fn check_handoffs(
                 receipt: body,
                 signature,
                 signer_certificate,
+                batch,
                 ..
             } = &p.body
             else {
@@ -363,10 +364,24 @@ fn check_handoffs(
             // The one receipt check the courier makes too, against the
             // certificate's validity when the receipt was signed.
             let at = rfc3339(&receipt.received_at).unwrap_or_else(SystemTime::now);
+            let batch = if batch.is_empty() {
+                None
+            } else {
+                match ReceiptBatch::decode(batch.as_slice()) {
+                    Ok(b) => Some(b),
+                    Err(e) => {
+                        problems.push(format!(
+                            "handoff {id}: the receipt batch {sender} holds does not decode: {e}"
+                        ));
+                        continue;
+                    }
+                }
+            };
             let signed = SignedReceipt {
                 receipt: body.clone(),
                 signature: signature.clone(),
                 signer_certificate: signer_certificate.clone(),
+                batch,
             };
             match tongban_node::receipt::verify(anchor, &signed, at) {
                 Ok(_) if receipt.receiver_county == to => {}
