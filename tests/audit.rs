@@ -256,17 +256,16 @@ async fn a_forged_receipt_in_a_rewritten_ledger_is_caught() {
     let creds = auditor(&cluster, None, "zhao");
     cluster.stop(HANTAI).await;
     let seq = find(cluster.data_dir(HANTAI), &case_no, "handoff.receipted");
-    // A dishonest 汉台 replaces the receipt's signature and re-chains its
-    // ledger so that its own chain is consistent again.
+    // A dishonest 汉台 replaces the receipt's signature (that of its
+    // batch's root: 雁塔 signs receipts in batches) and re-chains its ledger
+    // so that its own chain is consistent again.
     rewrite(cluster.data_dir(HANTAI), seq, true, |_, payload| {
+        use prost::Message;
         let mut p: serde_json::Value = serde_json::from_slice(payload).unwrap();
-        let sig = p["signature"].as_str().unwrap().to_owned();
-        let flipped = format!(
-            "{}{}",
-            &sig[..sig.len() - 2],
-            if sig.ends_with("00") { "01" } else { "00" }
-        );
-        p["signature"] = flipped.into();
+        let held = hex::decode(p["batch"].as_str().unwrap()).unwrap();
+        let mut batch = tongban_proto::common::v1::ReceiptBatch::decode(held.as_slice()).unwrap();
+        *batch.signature.last_mut().unwrap() ^= 1;
+        p["batch"] = hex::encode(batch.encode_to_vec()).into();
         *payload = serde_json::to_vec(&p).unwrap();
     });
     cluster.restart(HANTAI).await;

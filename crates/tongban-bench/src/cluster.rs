@@ -37,18 +37,9 @@ impl Federation {
     /// Writes the CA, certificates, directory and configs; A's and B's
     /// ports refuse connections until they are started.
     pub(crate) async fn new(opts: &Options) -> anyhow::Result<Self> {
-        // Room for the 256 MiB case: one material of 128 MiB, 256 MiB a case.
-        let max_material = (opts.stream_bytes / 2).max(64 << 20) as u64;
-        let max_case = (opts.stream_bytes as u64 * 2).max(256 << 20);
-        // Batch size and streams stay at their defaults: the drain measures
-        // the product as shipped. Short backoffs: B's start is not waited out.
-        let extra = format!(
-            "[limits]\nmax_material_bytes = {max_material}\nmax_case_bytes = {max_case}\n\
-             [delivery]\ninitial_backoff_ms = 20\nmax_backoff_ms = 200\n"
-        );
         let mut sandbox = tongban_sandbox::Builder::new()
             .temp_prefix("tongban-bench-")
-            .node_config(&extra)
+            .node_config(&node_config(opts))
             .build()?;
         // C is a separate process later.
         sandbox.release(C).await?;
@@ -93,6 +84,15 @@ impl Federation {
         Ok(self.sandbox.pki().try_issue(principal)?)
     }
 
+    /// `n` clerks of A, one connection each.
+    pub(crate) async fn clerks_a(&self, n: usize) -> anyhow::Result<Vec<WindowClient<Channel>>> {
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push(self.clerk_a().await?);
+        }
+        Ok(out)
+    }
+
     /// A clerk of A on a new connection (one connection per clerk), with a
     /// decode limit large enough for `list_cases` of 10,000 cases.
     pub(crate) async fn clerk_a(&self) -> anyhow::Result<WindowClient<Channel>> {
@@ -107,6 +107,95 @@ impl Federation {
     }
 
     /// Stops every running node (waits at most a few seconds each).
+    pub(crate) async fn shutdown(&mut self) {
+        let _ = self.sandbox.stop_all(Duration::from_secs(16)).await;
+    }
+}
+
+/// The node config the bench adds to the sandbox's.
+fn node_config(opts: &Options) -> String {
+    // Room for the 256 MiB case: one material of 128 MiB, 256 MiB a case.
+    let max_material = (opts.stream_bytes / 2).max(64 << 20) as u64;
+    let max_case = (opts.stream_bytes as u64 * 2).max(256 << 20);
+    // Batch size and streams stay at their defaults: the drain measures
+    // the product as shipped. Short backoffs: B's start is not waited out.
+    format!(
+        "[limits]\nmax_material_bytes = {max_material}\nmax_case_bytes = {max_case}\n\
+         [delivery]\ninitial_backoff_ms = 20\nmax_backoff_ms = 200\n"
+    )
+}
+
+/// Counties in the star directory: about as many as China has.
+pub(crate) const STAR_COUNTIES: usize = 2_844;
+
+/// The example directory grown to `counties` counties: the extra ones
+/// (`61xxxx`, their endpoints a closed loopback port, never dialled) each
+/// with an agreement with A for GT-0001, so A has `counties - 1` partners.
+pub(crate) fn star_directory(counties: usize) -> String {
+    let base = tongban_sandbox::directory::EXAMPLE;
+    let taken = [A, B, C];
+    let extra: Vec<String> = (101..10_000)
+        .map(|n| format!("61{n:04}"))
+        .filter(|c| !c.ends_with("00") && !taken.contains(&c.as_str()))
+        .take(counties.saturating_sub(taken.len()))
+        .collect();
+    let mut county_tables = String::new();
+    let mut agreements = String::new();
+    for code in &extra {
+        county_tables.push_str(&format!(
+            "[[county]]\ncode = \"{code}\"\nname = \"县{code}\"\nendpoint = \"https://127.0.0.1:9\"\n\n"
+        ));
+        agreements.push_str(&format!(
+            "[[agreement]]\ncounties = [\"{A}\", \"{code}\"]\nitems = [\"GT-0001\"]\n\n"
+        ));
+    }
+    // Each array of tables stays contiguous: the counties go before the
+    // first item, the agreements before the first agreement.
+    let items = base.find("[[item]]").expect("the example has items");
+    let mut text = String::with_capacity(base.len() + county_tables.len() + agreements.len());
+    text.push_str(&base[..items]);
+    text.push_str(&county_tables);
+    let rest = &base[items..];
+    let first = rest
+        .find("[[agreement]]")
+        .expect("the example has agreements");
+    text.push_str(&rest[..first]);
+    text.push_str(&agreements);
+    text.push_str(&rest[first..]);
+    text
+}
+
+/// A and B of the star directory, both running.
+pub(crate) struct Star {
+    sandbox: Sandbox,
+    clerk_a: TlsMaterial,
+}
+
+impl Star {
+    /// Builds and starts A and B with [`star_directory`] of `counties`.
+    pub(crate) async fn start(opts: &Options, counties: usize) -> anyhow::Result<Self> {
+        let mut sandbox = tongban_sandbox::Builder::new()
+            .temp_prefix("tongban-bench-star-")
+            .directory(&star_directory(counties))
+            .counties(&[A, B])
+            .node_config(&node_config(opts))
+            .build()?;
+        sandbox.start(A).await?;
+        sandbox.start(B).await?;
+        let clerk_a = sandbox.pki().try_issue(tongban_sandbox::clerk(A, "wang"))?;
+        Ok(Self { sandbox, clerk_a })
+    }
+
+    /// `n` clerks of A, one connection each.
+    pub(crate) async fn clerks_a(&self, n: usize) -> anyhow::Result<Vec<WindowClient<Channel>>> {
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push(window_client(self.sandbox.addr(A), &self.clerk_a).await?);
+        }
+        Ok(out)
+    }
+
+    /// Stops both nodes.
     pub(crate) async fn shutdown(&mut self) {
         let _ = self.sandbox.stop_all(Duration::from_secs(16)).await;
     }

@@ -31,6 +31,7 @@ const SECTION: &str = "1. baseline";
 pub(crate) const ECHO_C64: &str = "echo 17 KiB c=64 rate";
 pub(crate) const ECHO_C1_P50: &str = "echo 17 KiB c=1 p50";
 pub(crate) const UPLOAD: &str = "bare upload, 64 KiB chunks";
+pub(crate) const ECHO_CPU: &str = "echo 17 KiB c=64 CPU per request (client + server)";
 
 /// A trivial `Window`: `get_case` answers a fixed 17 KiB view, `apply`
 /// counts streamed bytes.
@@ -221,13 +222,21 @@ pub(crate) async fn run(opts: &Options, report: &mut Report) -> anyhow::Result<(
     // Warm the connection and the allocator.
     unary(&server.channel, 4, 200.min(opts.echo_requests), limit).await?;
     for c in [1usize, 16, 64] {
+        let cpu_before = crate::flows::process_cpu_s();
         let (rps, lat) = unary(&server.channel, c, opts.echo_requests, limit).await?;
+        let cpu = crate::flows::process_cpu_s() - cpu_before;
         report.add(SECTION, &format!("echo 17 KiB c={c} rate"), rps, "req/s");
         report.show_last();
         report.add(SECTION, &format!("echo 17 KiB c={c} p50"), lat.p50_us, "µs");
         report.show_last();
         report.add(SECTION, &format!("echo 17 KiB c={c} p99"), lat.p99_us, "µs");
         report.show_last();
+        if c == 64 {
+            // What one request costs both ends in CPU: the share of a
+            // handoff's floor that is TLS, HTTP/2 and protobuf.
+            report.add(SECTION, ECHO_CPU, cpu * 1e6 / lat.count.max(1) as f64, "µs");
+            report.show_last();
+        }
         if lat.count < opts.echo_requests {
             report.note(format!(
                 "echo c={c}: stopped by the time bound after {} of {} requests",

@@ -19,8 +19,9 @@ use tongban_proto::window::v1::{
 use tonic::codegen::Bytes;
 use tonic::transport::Channel;
 
-use crate::cluster::{B, Federation};
-use crate::echo::{ECHO_C1_P50, ECHO_C64, UPLOAD};
+use crate::cluster::{B, Federation, STAR_COUNTIES, Star};
+use crate::echo::{ECHO_C1_P50, ECHO_C64, ECHO_CPU, UPLOAD};
+use crate::floors::{self, FDATASYNC_P50, SHA256, SIGN, SYNCS_ON_PATH, VERIFY};
 use crate::stats::{latencies, mb_per_s, rate};
 use crate::{Options, Report};
 
@@ -138,20 +139,15 @@ pub(crate) async fn verify_and_accept(
         .ok_or_else(|| anyhow::anyhow!("accept returned no case"))
 }
 
-/// `clerks` concurrent clerks (one connection each) take in `cases` cases
+/// Concurrent clerks (one connection each) take in `cases` cases
 /// with a 16 KiB material: apply + verify-identity + accept. Returns the
 /// elapsed time and the case numbers.
 pub(crate) async fn clerks(
-    fed: &Federation,
+    windows: Vec<WindowClient<Channel>>,
     cases: usize,
-    clerks: usize,
     seed: u64,
     limit: Duration,
 ) -> anyhow::Result<(Duration, Vec<String>)> {
-    let mut windows = Vec::new();
-    for _ in 0..clerks {
-        windows.push(fed.clerk_a().await?);
-    }
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let deadline = started + limit;
@@ -332,7 +328,8 @@ impl Threads {
     }
 }
 
-fn process_cpu_s() -> f64 {
+/// CPU seconds (user + system) this process has used.
+pub(crate) fn process_cpu_s() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let Some(close) = stat.rfind(')') else {
         return 0.0;
@@ -355,7 +352,8 @@ pub(crate) async fn drain(
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let n = opts.drain_cases;
-    let (elapsed, cases) = clerks(fed, n, opts.clerks, 1_000_000, opts.max_phase).await?;
+    let windows = fed.clerks_a(opts.clerks).await?;
+    let (elapsed, cases) = clerks(windows, n, 1_000_000, opts.max_phase).await?;
     anyhow::ensure!(
         cases.len() == n,
         "only {} of {n} cases accepted within {:?}",
@@ -427,6 +425,8 @@ pub(crate) async fn drain(
         f.baseline = Some((ECHO_C64.into(), echo));
         f.target = Some(("≥ 0.5 × echo c=64".into(), r >= 0.5 * echo));
     }
+    let floor = drain_floor(report);
+    report.figures.last_mut().expect("just added").floor = floor.clone();
     report.show_last();
     if let Some(first) = first {
         report.add(
@@ -436,12 +436,14 @@ pub(crate) async fn drain(
             "ms",
         );
         report.show_last();
-        report.add(
-            DRAIN,
-            "drain rate from the first receipt on",
-            rate(n as f64, drained.saturating_sub(first)),
-            "handoffs/s",
-        );
+        report
+            .add(
+                DRAIN,
+                "drain rate from the first receipt on",
+                rate(n as f64, drained.saturating_sub(first)),
+                "handoffs/s",
+            )
+            .floor = floor;
         report.show_last();
     }
     let (_, by_thread) = threads.since(&before);
@@ -451,6 +453,41 @@ pub(crate) async fn drain(
         cpu / drained.as_secs_f64()
     ));
     Ok(())
+}
+
+/// The drain's floor from this run's figures: every handoff costs at least
+/// one signature (B), one verification (A), SHA-256 of its material (B) and
+/// one request's CPU in TLS, HTTP/2 and protobuf (the echo's), spread over
+/// this machine's cores.
+fn drain_floor(report: &Report) -> Option<(String, f64)> {
+    let sign = report.value(SIGN)?;
+    let verify = report.value(VERIFY)?;
+    let sha = report.value(SHA256)?;
+    let echo = report.value(ECHO_CPU)?;
+    let hash = MATERIAL as f64 / sha; // bytes / (MB/s) = µs
+    let cost = sign + verify + hash + echo;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    Some((
+        format!(
+            "{cores:.0} cores / (sign {sign:.0} + verify {verify:.0} + SHA-256 of 16 KiB {hash:.0} + echo CPU {echo:.0} µs)"
+        ),
+        cores * 1e6 / cost,
+    ))
+}
+
+/// The latency floor: the disk syncs on the path at this run's fdatasync
+/// p50, one signature, one verification and one echo round trip.
+fn latency_floor(report: &Report) -> Option<(String, f64)> {
+    let sync = report.value(FDATASYNC_P50)?;
+    let sign = report.value(SIGN)?;
+    let verify = report.value(VERIFY)?;
+    let echo = report.value(ECHO_C1_P50)?;
+    Some((
+        format!(
+            "{SYNCS_ON_PATH:.0} syncs × fdatasync {sync:.0} + sign {sign:.0} + verify {verify:.0} + echo p50 {echo:.0} µs"
+        ),
+        SYNCS_ON_PATH * sync + sign + verify + echo,
+    ))
 }
 
 const LATENCY: &str = "3. handoff latency";
@@ -512,6 +549,8 @@ pub(crate) async fn latency(
         f.baseline = Some((ECHO_C1_P50.into(), echo));
         f.target = Some(("≤ 5 × echo p50".into(), lat.p50_us <= 5.0 * echo));
     }
+    let floor = latency_floor(report);
+    report.figures.last_mut().expect("just added").floor = floor;
     report.show_last();
     let echo99 = report.value("echo 17 KiB c=1 p99");
     let f = report.add(LATENCY, "handoff latency p99", lat.p99_us, "µs");
@@ -543,14 +582,8 @@ pub(crate) async fn intake(
     fed: &mut Federation,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    let (elapsed, cases) = clerks(
-        fed,
-        opts.intake_cases,
-        opts.clerks,
-        3_000_000,
-        opts.max_phase,
-    )
-    .await?;
+    let windows = fed.clerks_a(opts.clerks).await?;
+    let (elapsed, cases) = clerks(windows, opts.intake_cases, 3_000_000, opts.max_phase).await?;
     let n = cases.len();
     anyhow::ensure!(n > 0, "no case taken in");
     let r = rate(n as f64, elapsed);
@@ -578,6 +611,65 @@ pub(crate) async fn intake(
     Ok(())
 }
 
+const STAR: &str = "4b. intake, 2,844-county star";
+
+/// Intake at A with the example's three counties and with a directory of
+/// [`STAR_COUNTIES`] in which A has a partner in every other county, in
+/// turn, twice each (so both see the same machine): the courier's cost
+/// must not grow with the partners that have nothing to send.
+pub(crate) async fn star(
+    opts: &Options,
+    fed: &mut Federation,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let mut star = Star::start(opts, STAR_COUNTIES).await?;
+    let result = star_rounds(opts, fed, &star).await;
+    star.shutdown().await;
+    let ((small_n, small_t), (star_n, star_t)) = result?;
+    let small = rate(small_n as f64, small_t);
+    let big = rate(star_n as f64, star_t);
+    report.add(STAR, "intake, 3-county directory", small, "cases/s");
+    report.show_last();
+    let f = report.add(
+        STAR,
+        &format!("intake, {STAR_COUNTIES}-county star directory"),
+        big,
+        "cases/s",
+    );
+    f.baseline = Some(("intake, 3-county directory".into(), small));
+    f.target = Some(("≥ 0.95 × 3-county".into(), big >= 0.95 * small));
+    report.show_last();
+    report.note(format!(
+        "star: {small_n} and {star_n} cases by {} clerks at A, B up, alternating 3-county / \
+         star rounds twice (the 3-county A also holds the earlier parts' cases); the star's \
+         other {} counties have endpoints that are never dialled (nothing is queued for them)",
+        opts.clerks,
+        STAR_COUNTIES - 3
+    ));
+    Ok(())
+}
+
+type Round = (usize, Duration);
+
+async fn star_rounds(
+    opts: &Options,
+    fed: &Federation,
+    star: &Star,
+) -> anyhow::Result<(Round, Round)> {
+    let per_round = (opts.intake_cases / 2).max(1);
+    let (mut small, mut big): (Round, Round) = ((0, Duration::ZERO), (0, Duration::ZERO));
+    for round in 0..2u64 {
+        let windows = fed.clerks_a(opts.clerks).await?;
+        let seed = 4_000_000 + round * 100_000;
+        let (t, done) = clerks(windows, per_round, seed, opts.max_phase).await?;
+        small = (small.0 + done.len(), small.1 + t);
+        let windows = star.clerks_a(opts.clerks).await?;
+        let (t, done) = clerks(windows, per_round, seed + 50_000, opts.max_phase).await?;
+        big = (big.0 + done.len(), big.1 + t);
+    }
+    Ok((small, big))
+}
+
 const STREAM: &str = "5. material streaming";
 
 /// One case with `stream_bytes` of materials, handed off.
@@ -597,6 +689,10 @@ pub(crate) async fn stream(
         ),
     ];
     let mut window = fed.clerk_a().await?;
+    // The disk is the other limit of a durable handoff: as many bytes
+    // written and synced right before and right after (same disk, same
+    // moment; this VM's disk slows down after a burst).
+    let disk_before = floors::disk(fed.root(), total, floors::DISK_BEFORE, report)?;
     let t = Instant::now();
     let case = apply(&mut window, B, &materials).await?;
     let upload = t.elapsed();
@@ -617,6 +713,8 @@ pub(crate) async fn stream(
         event_at(&case, "case.accepted")?,
         event_at(&case, "handoff.receipted")?,
     );
+    let disk_after = floors::disk(fed.root(), total, floors::DISK_AFTER, report)?;
+    let floor = stream_floor(report, (disk_before + disk_after) / 2.0);
     let bare = report.value(UPLOAD);
     let f = report.add(
         STREAM,
@@ -627,6 +725,7 @@ pub(crate) async fn stream(
     if let Some(bare) = bare {
         f.baseline = Some((UPLOAD.into(), bare));
     }
+    f.floor = floor.clone();
     report.show_last();
     let r = mb_per_s(total, handoff);
     let f = report.add(STREAM, "handoff A → B (accept → receipt at A)", r, "MB/s");
@@ -634,6 +733,7 @@ pub(crate) async fn stream(
         f.baseline = Some((UPLOAD.into(), bare));
         f.target = Some(("≥ 0.6 × bare upload".into(), r >= 0.6 * bare));
     }
+    f.floor = floor;
     report.show_last();
     report.note(format!(
         "streaming: one GT-0001 case of {} MiB ({} + {} + {} MiB), accept → receipt {:.2} s \
@@ -644,35 +744,20 @@ pub(crate) async fn stream(
         (total - 2 * quarter) >> 20,
         handoff.as_secs_f64()
     ));
-    // The disk is the other limit of a durable handoff: write as many bytes
-    // again, with one fdatasync, right after it (same disk, same moment).
-    let disk = disk_write_rate(&fed.root().join("disk-probe"), total)?;
-    report.add(
-        STREAM,
-        "disk right after: write + fdatasync of as many bytes",
-        disk,
-        "MB/s",
-    );
-    report.show_last();
     Ok(())
 }
 
-/// Sequential write of `bytes` in 1 MiB pieces, then one fdatasync (MB/s).
-/// The file is removed afterwards.
-fn disk_write_rate(path: &std::path::Path, bytes: usize) -> anyhow::Result<f64> {
-    use std::io::Write;
-    let piece = vec![0x5au8; 1 << 20];
-    let started = Instant::now();
-    let mut file = std::fs::File::create(path)?;
-    let mut left = bytes;
-    while left > 0 {
-        let n = left.min(piece.len());
-        file.write_all(&piece[..n])?;
-        left -= n;
-    }
-    file.sync_data()?;
-    let rate = mb_per_s(bytes, started.elapsed());
-    drop(file);
-    std::fs::remove_file(path)?;
-    Ok(rate)
+/// The streaming floor: the slower of the disk (write + fdatasync, the mean
+/// of right before and right after) and the bare upload followed by SHA-256
+/// of every byte on one core.
+fn stream_floor(report: &Report, disk: f64) -> Option<(String, f64)> {
+    let upload = report.value(UPLOAD)?;
+    let sha = report.value(SHA256)?;
+    let hashed = 1.0 / (1.0 / upload + 1.0 / sha);
+    Some((
+        format!(
+            "min(disk {disk:.0}, bare upload {upload:.0} then SHA-256 {sha:.0} = {hashed:.0}) MB/s"
+        ),
+        disk.min(hashed),
+    ))
 }

@@ -11,6 +11,7 @@
 mod cluster;
 mod echo;
 mod evidence;
+mod floors;
 mod flows;
 mod ledger;
 mod report;
@@ -24,7 +25,7 @@ pub use report::{Figure, Report};
 /// Which parts to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Part {
-    /// Bare tonic echo and upload.
+    /// Bare tonic echo and upload (run with every part: the floors use it).
     Echo,
     /// Handoff drain rate.
     Drain,
@@ -32,6 +33,8 @@ pub enum Part {
     Latency,
     /// Intake rate at 16 clerks.
     Intake,
+    /// Intake with a 2,844-county star directory beside the 3-county one.
+    Star,
     /// One large case handed off.
     Stream,
     /// Ledger append and verify, node start-up, audit trace.
@@ -42,11 +45,12 @@ pub enum Part {
 
 impl Part {
     /// Every part, in run order.
-    pub const ALL: [Part; 7] = [
+    pub const ALL: [Part; 8] = [
         Part::Echo,
         Part::Drain,
         Part::Latency,
         Part::Intake,
+        Part::Star,
         Part::Stream,
         Part::Ledger,
         Part::Evidence,
@@ -59,6 +63,7 @@ impl Part {
             Part::Drain => "drain",
             Part::Latency => "latency",
             Part::Intake => "intake",
+            Part::Star => "star",
             Part::Stream => "stream",
             Part::Ledger => "ledger",
             Part::Evidence => "evidence",
@@ -74,7 +79,7 @@ impl std::str::FromStr for Part {
             .find(|p| p.name() == s)
             .ok_or_else(|| {
                 format!(
-                    "unknown part {s:?} (echo, drain, latency, intake, stream, ledger, evidence)"
+                    "unknown part {s:?} (echo, drain, latency, intake, star, stream, ledger, evidence)"
                 )
             })
     }
@@ -179,13 +184,18 @@ impl Options {
 pub async fn run(opts: &Options) -> anyhow::Result<Report> {
     tongban_pki::install_crypto_provider();
     let mut report = Report::new(opts);
-    if opts.has(Part::Echo) {
-        echo::run(opts, &mut report).await?;
-    }
+    // The floors and the bare echo always run: every figure stands beside
+    // its floor measured in the same run.
+    let probe = tempfile::Builder::new()
+        .prefix("tongban-bench-floors-")
+        .tempdir()?;
+    floors::run(probe.path(), &mut report)?;
+    echo::run(opts, &mut report).await?;
     let needs_cluster = [
         Part::Drain,
         Part::Latency,
         Part::Intake,
+        Part::Star,
         Part::Stream,
         Part::Ledger,
         Part::Evidence,
@@ -217,6 +227,9 @@ async fn run_cluster(
     }
     if opts.has(Part::Intake) {
         flows::intake(opts, fed, report).await?;
+    }
+    if opts.has(Part::Star) {
+        flows::star(opts, fed, report).await?;
     }
     if opts.has(Part::Stream) {
         flows::stream(opts, fed, report).await?;

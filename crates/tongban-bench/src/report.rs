@@ -18,6 +18,9 @@ pub struct Figure {
     pub unit: String,
     /// The baseline's name and value, if compared with one.
     pub baseline: Option<(String, f64)>,
+    /// The physical floor of this figure measured in the same run (what it
+    /// is made of, and its value in the figure's unit), if it has one.
+    pub floor: Option<(String, f64)>,
     /// The target of issue 6 as text (e.g. "≥ 0.5"), with whether it is met.
     pub target: Option<(String, bool)>,
 }
@@ -29,6 +32,14 @@ impl Figure {
             .as_ref()
             .filter(|(_, b)| *b > 0.0)
             .map(|(_, b)| self.value / b)
+    }
+
+    /// value / floor: ≤ 1 for a rate (1 is the floor reached), ≥ 1 for a latency.
+    pub fn floor_ratio(&self) -> Option<f64> {
+        self.floor
+            .as_ref()
+            .filter(|(_, f)| *f > 0.0)
+            .map(|(_, f)| self.value / f)
     }
 }
 
@@ -70,11 +81,16 @@ impl Report {
         let date = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
+        let mut machine = machine();
+        machine.push((
+            "load average at the start (1, 5, 15 min)".into(),
+            crate::floors::load_average(),
+        ));
         Self {
             label: opts.label.clone(),
             figures: Vec::new(),
             notes: Vec::new(),
-            machine: machine(),
+            machine,
             date,
             elapsed_s: 0.0,
             verbose: opts.verbose,
@@ -84,6 +100,10 @@ impl Report {
 
     pub(crate) fn finish(&mut self) {
         self.elapsed_s = self.started.elapsed().as_secs_f64();
+        self.machine.push((
+            "load average at the end (1, 5, 15 min)".into(),
+            crate::floors::load_average(),
+        ));
     }
 
     /// Finds a figure by section prefix and name.
@@ -103,6 +123,7 @@ impl Report {
             value,
             unit: unit.into(),
             baseline: None,
+            floor: None,
             target: None,
         });
         self.figures.last_mut().expect("just pushed")
@@ -147,7 +168,9 @@ impl Report {
             "Written by `cargo run --release -p tongban-bench --{}` on {} ({} sizes, {:.0} s).\n\
              Everything runs on loopback in one process (client, both nodes and the bare-tonic\n\
              baseline share the machine), except the start-up and `audit trace` figures, which\n\
-             spawn the real `tongban` binary. Each figure stands beside its baseline from the same run.\n",
+             spawn the real `tongban` binary. Each figure stands beside its baseline and its physical\n\
+             floor (section 0: disk syncs and bandwidth, ECDSA, SHA-256, with the bare echo),\n\
+             all measured in the same run; the load average shows how busy the machine was.\n",
             if self.label == "quick" {
                 " --quick"
             } else {
@@ -164,9 +187,9 @@ impl Report {
         let _ = writeln!(md, "\n## Figures\n");
         let _ = writeln!(
             md,
-            "| section | figure | value | unit | baseline (same run) | ratio | target | met |"
+            "| section | figure | value | unit | baseline (same run) | ratio | floor (same run) | ratio to floor | target | met |"
         );
-        let _ = writeln!(md, "|---|---|---:|---|---|---:|---|---|");
+        let _ = writeln!(md, "|---|---|---:|---|---|---:|---|---:|---|---|");
         for f in &self.figures {
             let baseline = f
                 .baseline
@@ -174,6 +197,15 @@ impl Report {
                 .map(|(n, v)| format!("{n} = {}", fmt_value(*v)))
                 .unwrap_or_default();
             let ratio = f.ratio().map(|r| format!("{r:.3}")).unwrap_or_default();
+            let floor = f
+                .floor
+                .as_ref()
+                .map(|(n, v)| format!("{n} = {}", fmt_value(*v)))
+                .unwrap_or_default();
+            let floor_ratio = f
+                .floor_ratio()
+                .map(|r| format!("{r:.3}"))
+                .unwrap_or_default();
             let (target, met) = f
                 .target
                 .as_ref()
@@ -181,13 +213,15 @@ impl Report {
                 .unwrap_or_default();
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 f.section,
                 f.name,
                 fmt_value(f.value),
                 f.unit,
                 baseline,
                 ratio,
+                floor,
+                floor_ratio,
                 target,
                 met
             );
@@ -241,6 +275,12 @@ fn line(f: &Figure) -> String {
         let _ = write!(s, "   vs {n} = {}", fmt_value(*v));
         if let Some(r) = f.ratio() {
             let _ = write!(s, "   ratio {r:.3}");
+        }
+    }
+    if let Some((n, v)) = &f.floor {
+        let _ = write!(s, "   floor {n} = {}", fmt_value(*v));
+        if let Some(r) = f.floor_ratio() {
+            let _ = write!(s, "   ratio to floor {r:.3}");
         }
     }
     if let Some((t, met)) = &f.target {

@@ -173,6 +173,11 @@ pub enum EntryBody {
         /// The signer's DER certificate.
         #[serde(with = "hex_bytes")]
         signer_certificate: Vec<u8>,
+        /// The batch the receipt was signed in (an encoded `ReceiptBatch`:
+        /// root, its signature, leaf index, tree size, inclusion path);
+        /// empty for a receipt signed on its own, whose `signature` covers it.
+        #[serde(default, skip_serializing_if = "Vec::is_empty", with = "hex_bytes")]
+        batch: Vec<u8>,
         /// The receiver's ledger seq the receipt names.
         receiver_seq: u64,
     },
@@ -506,6 +511,7 @@ mod tests {
                 receipt: vec![1, 2, 255],
                 signature: vec![0],
                 signer_certificate: vec![],
+                batch: vec![],
                 receiver_seq: 7,
             },
         ] {

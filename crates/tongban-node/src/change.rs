@@ -160,14 +160,14 @@ pub(crate) fn outbox_entry(
 /// the change (None for a new case): an update reports a state only when
 /// the change moved the case, since a step that did not (a paper-originals
 /// leg, paper received) must not set the other node's newer state back.
-/// Returns whether the courier has something new to send.
+/// Returns the partner the change sends to, if it sends something.
 pub(crate) fn stage(
     ctx: &Ctx,
     case: &mut CaseRecord,
     before: Option<CaseState>,
     change: Change,
     batch: &mut Batch,
-) -> bool {
+) -> Option<CountyCode> {
     let Change {
         actor,
         detail,
@@ -184,7 +184,7 @@ pub(crate) fn stage(
     }
     let mut payload = Payload::new(detail, body);
     payload.received = received;
-    let sends = send.is_some();
+    let mut sends = None;
     if let Some(outgoing) = send {
         let kind = outgoing.kind();
         let (body, materials) = match outgoing {
@@ -215,6 +215,7 @@ pub(crate) fn stage(
             sent: true,
             receipt_seq: None,
         });
+        sends = Some(entry.to.clone());
         batch.enqueue(entry);
     }
     let state = with_state.then_some(case.state);
@@ -224,7 +225,7 @@ pub(crate) fn stage(
 
 /// Commits `change` of `case` with whatever `batch` already holds (a waybill
 /// index, outbox updates), flushed before it returns; then wakes the
-/// courier if the change sends something. Returns the caller's reply:
+/// courier for the partner if the change sends something. Returns the caller's reply:
 /// `reply` of the case's view after the change (with its history, the new
 /// entry included). When `request` carries a request id, the reply is
 /// remembered with it in the same commit (see `requests`), and what is
@@ -242,7 +243,7 @@ where
 {
     let before = ctx.store.case(&case.application_id)?.map(|c| c.state);
     let first = batch.entries().len();
-    let wake = stage(ctx, case, before, change, &mut batch);
+    let sends = stage(ctx, case, before, change, &mut batch);
     batch.put_case(case.clone());
     // The view with the history committed so far; the entries this commit
     // appends join it as the store is about to write them (seq, time, chain
@@ -262,8 +263,8 @@ where
         batch.remember(&r.caller, &r.request_id, r.content_sha256.clone());
     }
     let committed = ctx.store.commit(batch).await?;
-    if wake {
-        ctx.wake.notify_one();
+    if let Some(to) = sends {
+        ctx.wake.send_to(to.as_str());
     }
     let bytes = committed.reply.unwrap_or_default();
     M::decode(bytes.as_slice())

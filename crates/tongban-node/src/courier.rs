@@ -19,7 +19,7 @@
 //! Not here: what the partner checks (`service::federation`), how materials
 //! are stored (the ledger crate), TLS itself (`tongban_pki::tls`).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -268,14 +268,34 @@ impl Courier {
             .into_iter()
             .map(|dest| (dest.to_string(), Partner::default()))
             .collect();
+        // Partners that may have work: those with entries at start-up, then
+        // those a commit names ([`crate::ctx::Wake`]) and those with a batch
+        // that just ended. A partner leaves the set when its outbox has
+        // nothing to send and nothing of it is in flight; it is taken out of
+        // the wake-up set before its outbox is read, so an entry committed
+        // meanwhile names it again.
+        let mut active: BTreeSet<String> = match ctx.store.outbox_destinations() {
+            Ok(dests) => dests.into_iter().collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the outbox; every partner is tried");
+                partners.keys().cloned().collect()
+            }
+        };
         let mut tasks = tokio::task::JoinSet::new();
         let mut stopping = false;
         loop {
             stopping = stopping || *stop.borrow();
             let now = Instant::now();
             let mut next_wake: Option<Instant> = None;
+            active.extend(ctx.wake.take());
             if !stopping {
-                for (dest, partner) in &mut partners {
+                let mut idle = Vec::new();
+                for dest in &active {
+                    let Some(partner) = partners.get_mut(dest) else {
+                        tracing::error!(partner = %dest, "outbox entries for a county that is not a partner");
+                        idle.push(dest.clone());
+                        continue;
+                    };
                     if let Some(at) = partner.retry.waiting(now) {
                         next_wake = Some(next_wake.map_or(at, |w| w.min(at)));
                         continue;
@@ -283,7 +303,12 @@ impl Courier {
                     while partner.streams < d.streams {
                         let batch = match this.next_batch(dest, partner) {
                             Ok(batch) if !batch.is_empty() => batch,
-                            Ok(_) => break,
+                            Ok(_) => {
+                                if partner.streams == 0 {
+                                    idle.push(dest.clone());
+                                }
+                                break;
+                            }
                             Err(e) => {
                                 tracing::error!(partner = %dest, error = %e, "cannot read the outbox");
                                 break;
@@ -297,6 +322,9 @@ impl Courier {
                             (dest, round, batch, result)
                         });
                     }
+                }
+                for dest in idle {
+                    active.remove(&dest);
                 }
             }
             if tasks.is_empty() {
@@ -328,6 +356,8 @@ impl Courier {
                 continue;
             };
             partner.give_back(&batch);
+            // Whatever happened, look at this partner's outbox again.
+            active.insert(dest.clone());
             let err = match result {
                 Ok(()) => {
                     if partner.retry.succeeded() {
@@ -650,6 +680,7 @@ impl Courier {
                                 receipt: signed.receipt,
                                 signature: signed.signature,
                                 signer_certificate: signed.signer_certificate,
+                                batch: signed.batch.map(|b| b.encode_to_vec()).unwrap_or_default(),
                                 receiver_seq: receipt.ledger_seq,
                             };
                             let detail =
@@ -737,8 +768,10 @@ impl Courier {
             let n = part.len();
             let (ctx, dest) = (self.ctx.clone(), dest.to_owned());
             let task = tokio::task::spawn_blocking(move || {
+                // A batch-signed root is verified once per part.
+                let mut seen = receipt::Verified::default();
                 part.iter()
-                    .map(|(entry, signed)| check_receipt(&ctx, &dest, entry, signed))
+                    .map(|(entry, signed)| check_receipt(&ctx, &dest, entry, signed, &mut seen))
                     .collect::<Vec<_>>()
             });
             halves.push((n, task));
@@ -1185,10 +1218,12 @@ fn check_receipt(
     dest: &str,
     entry: &OutboxEntry,
     signed: &SignedReceipt,
+    seen: &mut receipt::Verified,
 ) -> Result<Receipt, String> {
     // The certificate is checked against the real time, the receipt's date
     // against this node's clock (the one its own entries are dated by).
-    let r = receipt::verify(&ctx.anchor, signed, SystemTime::now()).map_err(|e| e.to_string())?;
+    let r = receipt::verify_with(&ctx.anchor, signed, SystemTime::now(), seen)
+        .map_err(|e| e.to_string())?;
     let materials: Vec<(String, u64, Vec<u8>)> = entry
         .materials
         .iter()

@@ -3,6 +3,7 @@
 //! locks. It sits below the services so that `flow`, `view` and the courier
 //! can use it without pointing up into `service`.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use prost::Message;
@@ -19,6 +20,39 @@ use crate::config::{Delivery, Limits, MailPolicy, NodeConfig, Review};
 use crate::locks::{CaseGuard, CaseLocks};
 use crate::metrics::Metrics;
 
+/// The partners whose outbox entries the courier may not have seen yet, and
+/// the wake-up that tells it. A commit that queues a handoff names its
+/// partner here once the commit is durable; the courier takes the names and
+/// reads only those partners' outboxes, so its cost follows the partners
+/// with work, not the size of the directory.
+#[derive(Default)]
+pub(crate) struct Wake {
+    partners: std::sync::Mutex<BTreeSet<String>>,
+    notify: Notify,
+}
+
+impl Wake {
+    /// `to` has entries queued (or queued again) in the store: tell the courier.
+    pub(crate) fn send_to(&self, to: &str) {
+        let mut partners = self.partners.lock().unwrap_or_else(|p| p.into_inner());
+        if !partners.contains(to) {
+            partners.insert(to.to_owned());
+        }
+        drop(partners);
+        self.notify.notify_one();
+    }
+
+    /// The partners named since the last call.
+    pub(crate) fn take(&self) -> BTreeSet<String> {
+        std::mem::take(&mut *self.partners.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Waits until a partner is named (at once if one was since the last wait).
+    pub(crate) async fn notified(&self) {
+        self.notify.notified().await;
+    }
+}
+
 /// What every service and the courier share.
 pub(crate) struct Ctx {
     pub(crate) county: CountyCode,
@@ -30,8 +64,8 @@ pub(crate) struct Ctx {
     pub(crate) anchor: TrustAnchor,
     pub(crate) tls: TlsMaterial,
     pub(crate) clock: Clock,
-    /// Wakes the courier when the outbox gains an entry.
-    pub(crate) wake: Notify,
+    /// The partners with new outbox entries, and the courier's wake-up.
+    pub(crate) wake: Wake,
     /// Per-case locks for read-change-commit.
     pub(crate) locks: CaseLocks,
     /// Per-request-id locks (see `requests::begin`), taken before a case lock.
@@ -56,7 +90,7 @@ impl Ctx {
             anchor: config.anchor.clone(),
             tls: config.tls.clone(),
             clock: config.clock.clone(),
-            wake: Notify::new(),
+            wake: Wake::default(),
             locks: CaseLocks::default(),
             request_locks: CaseLocks::default(),
             review: config.review,

@@ -21,6 +21,7 @@ mod error;
 mod flow;
 mod ingest;
 mod locks;
+pub mod merkle;
 mod metrics;
 pub mod operator;
 mod pidlock;

@@ -3,6 +3,9 @@
 
 /// Domain separator of receipt signatures.
 pub const RECEIPT_DOMAIN: &str = "tongban-receipt-v1";
+/// Signature domain of a batch of receipts: the tree size and Merkle root
+/// of a stream batch's receipts (protocol.md §8.5).
+pub const RECEIPT_BATCH_DOMAIN: &str = "tongban-receipt-batch-v1";
 /// Domain separator of checkpoint signatures.
 pub const CHECKPOINT_DOMAIN: &str = "tongban-checkpoint-v1";
 /// Size of the material chunks this node sends. Receivers accept any size

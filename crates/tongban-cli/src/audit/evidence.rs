@@ -174,8 +174,19 @@ impl Index {
             signature,
             signer_certificate,
             receiver_seq,
+            batch,
         } = &payload.body
         {
+            // A batch that does not decode leaves the receipt without one,
+            // so its signature check fails and says so.
+            let batch = (!batch.is_empty())
+                .then(|| {
+                    <tongban_proto::common::v1::ReceiptBatch as prost::Message>::decode(
+                        batch.as_slice(),
+                    )
+                    .ok()
+                })
+                .flatten();
             self.held.push(Held {
                 seq,
                 handoff_id: handoff_id.clone(),
@@ -185,6 +196,7 @@ impl Index {
                     receipt: receipt.clone(),
                     signature: signature.clone(),
                     signer_certificate: signer_certificate.clone(),
+                    batch,
                 },
             });
         }

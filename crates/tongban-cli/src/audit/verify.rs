@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use tongban_ledger::chain::entry_hash;
 use tongban_ledger::{EntryBody, MaterialFact, Payload};
 use tongban_pki::{Principal, TrustAnchor};
-use tongban_proto::common::v1::{Checkpoint, LedgerEntry, Receipt, SignedReceipt};
+use tongban_proto::common::v1::{Checkpoint, LedgerEntry, Receipt, ReceiptBatch, SignedReceipt};
 
 use super::evidence::Index;
 use super::{Bundle, EntryHex, NodeEvidence, Signed, hex, unhex};
@@ -440,6 +440,7 @@ fn check_handoffs(
                 receipt: body,
                 signature,
                 signer_certificate,
+                batch,
                 ..
             } = &p.body
             else {
@@ -447,10 +448,24 @@ fn check_handoffs(
             };
             let (id, to) = (handoff_id.clone(), to.to_string());
             receipted.push(id.clone());
+            let batch = if batch.is_empty() {
+                None
+            } else {
+                match ReceiptBatch::decode(batch.as_slice()) {
+                    Ok(b) => Some(b),
+                    Err(e) => {
+                        problems.push(format!(
+                            "handoff {id}: the receipt batch {sender} holds does not decode: {e}"
+                        ));
+                        continue;
+                    }
+                }
+            };
             let signed = SignedReceipt {
                 receipt: body.clone(),
                 signature: signature.clone(),
                 signer_certificate: signer_certificate.clone(),
+                batch,
             };
             let whose = format!("the receipt {sender} holds");
             let Some(receipt) = check_receipt(anchor, &whose, &id, sender, &to, &signed, problems)

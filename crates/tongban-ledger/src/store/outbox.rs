@@ -39,6 +39,30 @@ impl Store {
             .map_or(0, |t| t.outbox_index.scan_prefix(&prefix).keys().count())
     }
 
+    /// The destinations with unparked outbox entries, each found with one
+    /// seek on the per-destination index (start-up: what the courier has
+    /// to send before anything new is queued).
+    pub fn outbox_destinations(&self) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        let mut from: Vec<u8> = Vec::new();
+        let trees = self.trees()?;
+        while let Some(kv) = trees.outbox_index.range(from.as_slice()..).next() {
+            let (k, _) = kv.map_err(StoreError::db("failed to scan outbox index"))?;
+            let slash = k
+                .iter()
+                .position(|b| *b == b'/')
+                .ok_or(StoreError::Corrupt {
+                    tree: "outbox_index",
+                    reason: "key without a destination".into(),
+                })?;
+            out.push(String::from_utf8_lossy(&k[..slash]).into_owned());
+            // Past every "<dest>/…" key: '0' is the byte after '/'.
+            from = k[..slash].to_vec();
+            from.push(b'/' + 1);
+        }
+        Ok(out)
+    }
+
     /// The oldest `limit` unparked outbox entries for `to` whose keys `skip`
     /// does not name, read through the per-destination index so the courier
     /// never decodes the whole outbox (nor the entries it has in flight).
@@ -121,5 +145,56 @@ impl Store {
             .map_err(StoreError::db("failed to read request record"))?
             .map(|v| decode("requests", &v))
             .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Batch, Store};
+    use crate::records::OutboxEntry;
+
+    fn entry(to: &str, id: &str) -> OutboxEntry {
+        OutboxEntry {
+            handoff_id: id.into(),
+            application_id: id.into(),
+            to: to.parse().unwrap(),
+            envelope: Vec::new(),
+            kind: "application".into(),
+            materials: Vec::new(),
+            parked: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_destinations_are_those_with_unparked_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.outbox_destinations().unwrap().is_empty());
+        let mut batch = Batch::default();
+        for (to, id) in [
+            ("611002", "a"),
+            ("610113", "b"),
+            ("611002", "c"),
+            ("610702", "d"),
+        ] {
+            batch.enqueue(entry(to, id));
+        }
+        store.commit(batch).await.unwrap();
+        assert_eq!(
+            store.outbox_destinations().unwrap(),
+            ["610113", "610702", "611002"]
+        );
+        // Parked entries are not work: 610702 drops out.
+        let (key, mut parked, _) = store
+            .outbox()
+            .unwrap()
+            .into_iter()
+            .find(|(_, e, _)| e.handoff_id == "d")
+            .unwrap();
+        parked.parked = Some("refused".into());
+        let mut batch = Batch::default();
+        batch.update_outbox(key, parked);
+        store.commit(batch).await.unwrap();
+        assert_eq!(store.outbox_destinations().unwrap(), ["610113", "611002"]);
     }
 }

@@ -48,7 +48,9 @@ pub(crate) async fn retry_parked(
     let mut batch = tongban_ledger::Batch::default();
     let mut reasons = Vec::new();
     let mut handoff_ids = Vec::new();
+    let mut partners = std::collections::BTreeSet::new();
     for (key, entry, _) in parked {
+        partners.insert(entry.to.clone());
         handoff_ids.push(entry.handoff_id.clone());
         reasons.push(format!(
             "{} ({})",
@@ -63,7 +65,9 @@ pub(crate) async fn retry_parked(
     let body = tongban_ledger::EntryBody::HandoffRetried { handoff_ids };
     let change = Change::new(who.spiffe_id(), detail, body);
     let view = change::save(ctx, case, change, batch, request, |v| v).await?;
-    ctx.wake.notify_one();
+    for to in &partners {
+        ctx.wake.send_to(to.as_str());
+    }
     Ok(view)
 }
 

@@ -2,7 +2,7 @@
 //! ledger entry, the received record kept for deduplication and the signed
 //! receipt, in one commit; the receipts are returned only after it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use prost::Message;
 use tongban_core::CountyCode;
@@ -39,7 +39,10 @@ impl FederationService {
         });
         let _guards = ctx.locks.lock_all(ids).await;
         let mut results: Vec<Option<HandoffResult>> = vec![None; slots.len()];
-        let mut wake = false;
+        let mut sends = BTreeSet::new();
+        // Receipts are signed together once the batch is staged: one
+        // signature over their Merkle root (protocol.md §8.5).
+        let mut to_sign: Vec<(usize, String, ReceivedHandoff, Receipt)> = Vec::new();
         let store = &ctx.store;
         let node_id = ctx.node_id();
         // What arrives is the partner's report: its node is the actor, and
@@ -93,7 +96,6 @@ impl FederationService {
                         ledger_seq: seq,
                         state: case.state.as_str().to_owned(),
                     };
-                    let signed = receipt::sign(&ctx.signer, &receipt)?.encode_to_vec();
                     case.handoffs.push(HandoffRecord {
                         handoff_id: c.handoff_id.clone(),
                         kind: match &body {
@@ -116,15 +118,12 @@ impl FederationService {
                     let note = case.note.clone();
                     let change = Change::new(partner.clone(), detail, body).received(received).note(note);
                     change::stage(ctx, &mut case, before, change, &mut batch);
-                    batch.put_received(
-                        sender.as_str(),
-                        &c.handoff_id,
-                        ReceivedHandoff {
-                            envelope_sha256: c.envelope_sha.clone(),
-                            signed_receipt: signed.clone(),
-                            application_id: case.application_id.clone(),
-                        },
-                    );
+                    let received = ReceivedHandoff {
+                        envelope_sha256: c.envelope_sha.clone(),
+                        signed_receipt: Vec::new(),
+                        application_id: case.application_id.clone(),
+                    };
+                    to_sign.push((i, c.handoff_id.clone(), received, receipt));
                     if let Some(waybill) = waybill {
                         batch.put_waybill(&waybill, &case.application_id);
                     }
@@ -137,14 +136,20 @@ impl FederationService {
                             .send(Outgoing::Update(event, Box::new(update)));
                         // The state moved with the received entry; this one
                         // reports it.
-                        change::stage(ctx, &mut case, before, change, &mut batch);
+                        sends.extend(change::stage(ctx, &mut case, before, change, &mut batch));
                         seq += 1;
-                        wake = true;
                     }
-                    results[i] = Some(receipt_result(&c.handoff_id, &signed));
                     batch.keep_blobs(std::mem::take(&mut staged.ingested.blobs));
                     cases.insert(case.application_id.clone(), case);
                     seq += 1;
+                }
+                let (staged, receipts): (Vec<_>, Vec<_>) =
+                    to_sign.drain(..).map(|(i, id, received, r)| ((i, id, received), r)).unzip();
+                let signed = receipt::sign_batch(&ctx.signer, &receipts)?;
+                for ((i, handoff_id, mut received), signed) in staged.into_iter().zip(signed) {
+                    received.signed_receipt = signed.encode_to_vec();
+                    results[i] = Some(receipt_result(&handoff_id, &received.signed_receipt));
+                    batch.put_received(sender.as_str(), &handoff_id, received);
                 }
                 for case in cases.into_values() {
                     batch.put_case(case);
@@ -152,8 +157,8 @@ impl FederationService {
                 Ok(batch)
             })
             .await?;
-        if wake {
-            ctx.wake.notify_one();
+        for to in &sends {
+            ctx.wake.send_to(to.as_str());
         }
         Ok(slots
             .iter_mut()
