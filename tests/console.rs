@@ -4,9 +4,10 @@
 //! to an in-process cluster over real mutual TLS. A screenshot of every
 //! page goes to `target/console-screenshots/`.
 //!
-//! The browser is a requirement, not an option: without `chromium` and
-//! `chromedriver` the test fails and says how to install them
-//! (`scripts/install-browser.sh`, which `.ci/run` calls).
+//! The browser is a requirement, not an option: the test installs Debian's
+//! `chromium`, `chromium-driver` and `fonts-noto-cjk` with
+//! `scripts/install-browser.sh` when they are missing (root), and fails,
+//! saying how to install them, when it cannot.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -106,8 +107,37 @@ fn origin(url: &str) -> String {
     url.split("/login").next().unwrap().to_owned()
 }
 
+/// Installs the browser once per test run when it is missing (the
+/// project's own script, so `cargo test --workspace` works on a fresh
+/// machine as root); a failure fails the test, it never skips.
+fn ensure_browser() {
+    static INSTALLED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    let outcome = INSTALLED.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/install-browser.sh");
+        let status = std::process::Command::new("bash")
+            .arg(&script)
+            .status()
+            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} failed ({status}): the console's browser test needs Debian's chromium, \
+                 chromium-driver and fonts-noto-cjk",
+                script.display()
+            ))
+        }
+    });
+    if let Err(e) = outcome {
+        panic!("{e}");
+    }
+}
+
 /// chromedriver on a port it picks, and a headless Chromium session.
 async fn browser() -> (Started, Client) {
+    tokio::task::spawn_blocking(ensure_browser)
+        .await
+        .expect("the browser check");
     let driver = start("chromedriver", &["--port=0"], |l| {
         l.contains("started successfully on port")
     })
