@@ -1,0 +1,310 @@
+//! One handoff stream on the wire: the frames produced from the outbox
+//! and the stored materials, checked as they go, and aborted (never ended
+//! cleanly) when something cannot be sent.
+
+use prost::Message;
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::ReceiverStream;
+use tongban_ledger::MaterialRef;
+use tongban_proto::common::v1::MaterialChunk;
+use tongban_proto::federation::v1::federation_server;
+use tongban_proto::federation::v1::{HandoffFrame, HandoffReply, handoff_frame::Frame};
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codegen::http::uri::PathAndQuery;
+use tonic::codegen::{Context, Pin, Poll};
+use tonic::transport::Channel;
+
+use crate::protocol::CHUNK_SIZE;
+
+/// The frames of a stream on their way out, checked: every material that
+/// is not read from the material log (which checks its digest on reading)
+/// must have the size and SHA-256 its envelope declares, checked before
+/// the next envelope or the end of the stream goes out. On a mismatch, or
+/// if the producer did not finish, the stream never ends cleanly: the
+/// failure is reported and the stream aborted ([`Outgoing::Abort`]), so
+/// the receiver keeps nothing of it. Also tells when the first frame is
+/// taken (the stream has started).
+pub(super) struct Checked {
+    inner: ReceiverStream<HandoffFrame>,
+    /// Per handoff, its materials.
+    items: Vec<Vec<MaterialRef>>,
+    /// The handoff whose frames are going out.
+    item: Option<usize>,
+    /// Its materials so far: digest and bytes.
+    sums: Vec<(Sha256, u64)>,
+    first: Option<oneshot::Sender<()>>,
+    done: oneshot::Receiver<()>,
+    fail: mpsc::Sender<(usize, String)>,
+    aborted: bool,
+}
+
+impl Checked {
+    pub(super) fn new(
+        inner: ReceiverStream<HandoffFrame>,
+        items: &[(Vec<u8>, Vec<MaterialRef>)],
+        first: oneshot::Sender<()>,
+        done: oneshot::Receiver<()>,
+        fail: mpsc::Sender<(usize, String)>,
+    ) -> Self {
+        Self {
+            inner,
+            items: items.iter().map(|(_, m)| m.clone()).collect(),
+            item: None,
+            sums: Vec::new(),
+            first: Some(first),
+            done,
+            fail,
+            aborted: false,
+        }
+    }
+
+    /// Checks the handoff whose frames are all out.
+    fn finish_item(&mut self) -> Result<(), (usize, String)> {
+        let Some(index) = self.item else {
+            return Ok(());
+        };
+        let sums = std::mem::take(&mut self.sums);
+        for (m, (sum, n)) in self.items[index].iter().zip(sums) {
+            if m.log.is_some() {
+                continue;
+            }
+            let got = tongban_ledger::records::hex(&sum.finalize());
+            if n != m.size || got != m.sha256 {
+                return Err((
+                    index,
+                    format!(
+                        "material {} no longer matches its digest: {n} bytes with SHA-256 {got}, stored as {} bytes with {}",
+                        m.kind, m.size, m.sha256
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reports `failure` and aborts the stream.
+    fn abort(&mut self, failure: (usize, String)) -> Poll<Option<Outgoing>> {
+        self.aborted = true;
+        let _ = self.fail.try_send(failure);
+        Poll::Ready(Some(Outgoing::Abort))
+    }
+}
+
+impl tokio_stream::Stream for Checked {
+    type Item = Outgoing;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Outgoing>> {
+        let this = self.get_mut();
+        if this.aborted {
+            // Never a clean end after an abort (the transport stops
+            // polling at the abort anyway).
+            return Poll::Pending;
+        }
+        let Poll::Ready(next) = Pin::new(&mut this.inner).poll_next(cx) else {
+            return Poll::Pending;
+        };
+        let Some(frame) = next else {
+            if let Err(failure) = this.finish_item() {
+                return this.abort(failure);
+            }
+            if this.done.try_recv().is_err() {
+                // The producer stopped without finishing; it reported why
+                // (or panicked): the receiver must not see a clean end.
+                let index = this.item.unwrap_or(0);
+                return this.abort((index, "the stream was not produced to its end".into()));
+            }
+            return Poll::Ready(None);
+        };
+        match &frame.frame {
+            Some(Frame::Envelope(_)) => {
+                if let Err(failure) = this.finish_item() {
+                    return this.abort(failure);
+                }
+                let index = this.item.map_or(0, |i| i + 1);
+                let n = this.items.get(index).map_or(0, Vec::len);
+                this.item = Some(index);
+                this.sums = (0..n).map(|_| (Sha256::new(), 0)).collect();
+            }
+            Some(Frame::Chunk(chunk)) => {
+                let skip = this
+                    .item
+                    .and_then(|i| this.items[i].get(chunk.material as usize))
+                    .is_none_or(|m| m.log.is_some());
+                if !skip && let Some((sum, n)) = this.sums.get_mut(chunk.material as usize) {
+                    sum.update(&chunk.data);
+                    *n += chunk.data.len() as u64;
+                }
+            }
+            _ => {}
+        }
+        if let Some(first) = this.first.take() {
+            let _ = first.send(());
+        }
+        Poll::Ready(Some(Outgoing::Frame(frame)))
+    }
+}
+
+/// Calls `Handoff` on `channel` with `frames` (the generated client's call,
+/// with [`HandoffCodec`]).
+pub(super) async fn handoff(
+    channel: Channel,
+    frames: Checked,
+) -> Result<tonic::Response<HandoffReply>, tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready()
+        .await
+        .map_err(|e| tonic::Status::unavailable(format!("connection not ready: {e}")))?;
+    let mut request = tonic::Request::new(frames);
+    request.extensions_mut().insert(tonic::GrpcMethod::new(
+        federation_server::SERVICE_NAME,
+        "Handoff",
+    ));
+    grpc.client_streaming(
+        request,
+        PathAndQuery::from_static(HANDOFF_PATH),
+        HandoffCodec,
+    )
+    .await
+}
+
+/// What goes into a handoff stream: a frame, or the order to abort it.
+///
+/// Dropping a call is not enough to abort: the transport then sends
+/// RST_STREAM(CANCEL), which hyper and tonic servers read as a clean end of
+/// the client's stream, so the receiver would commit and receipt the
+/// envelopes it had so far. An error from the request body instead makes
+/// the transport send RST_STREAM(INTERNAL_ERROR), which every receiver
+/// sees as a broken stream and stores nothing of (protocol §7.4).
+pub(super) enum Outgoing {
+    Frame(HandoffFrame),
+    Abort,
+}
+
+/// The `Handoff` call with [`Outgoing`] items: frames encoded as protobuf,
+/// `Abort` failing the encoder (hence the request body).
+pub(super) struct HandoffCodec;
+
+/// The method's path, as the generated client has it.
+pub(super) const HANDOFF_PATH: &str = "/tongban.federation.v1.Federation/Handoff";
+
+pub(super) struct HandoffEncoder;
+
+pub(super) struct ReplyDecoder;
+
+impl Codec for HandoffCodec {
+    type Encode = Outgoing;
+    type Decode = HandoffReply;
+    type Encoder = HandoffEncoder;
+    type Decoder = ReplyDecoder;
+
+    fn encoder(&mut self) -> HandoffEncoder {
+        HandoffEncoder
+    }
+
+    fn decoder(&mut self) -> ReplyDecoder {
+        ReplyDecoder
+    }
+}
+
+impl Encoder for HandoffEncoder {
+    type Item = Outgoing;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Outgoing, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        match item {
+            // The buffer grows as needed: encoding cannot run out of room.
+            Outgoing::Frame(frame) => frame
+                .encode(dst)
+                .map_err(|e| tonic::Status::internal(format!("encoding a frame: {e}"))),
+            Outgoing::Abort => Err(tonic::Status::aborted(
+                "the sender aborted the handoff stream",
+            )),
+        }
+    }
+}
+
+impl Decoder for ReplyDecoder {
+    type Item = HandoffReply;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<HandoffReply>, tonic::Status> {
+        HandoffReply::decode(src)
+            .map(Some)
+            .map_err(|e| tonic::Status::internal(format!("decoding the reply: {e}")))
+    }
+}
+
+/// Feeds envelopes and their material chunks, read from the blob store.
+pub(super) async fn produce(
+    store: &tongban_ledger::Store,
+    items: Vec<(Vec<u8>, Vec<MaterialRef>)>,
+    tx: &mpsc::Sender<HandoffFrame>,
+) -> Result<(), String> {
+    for (envelope, blobs) in items {
+        if tx
+            .send(HandoffFrame {
+                frame: Some(Frame::Envelope(envelope)),
+            })
+            .await
+            .is_err()
+        {
+            return Ok(()); // the call ended; its outcome is reported there
+        }
+        for (index, material) in blobs.iter().enumerate() {
+            let sha = &material.sha256;
+            let mut reader = store.open_material(material).map_err(|e| e.to_string())?;
+            // Small materials come from the material log, already in memory.
+            if reader.in_memory() {
+                while let Some(piece) = reader.read_chunk(CHUNK_SIZE).map_err(|e| e.to_string())? {
+                    let chunk = MaterialChunk {
+                        material: index as u32,
+                        data: piece,
+                    };
+                    if tx
+                        .send(HandoffFrame {
+                            frame: Some(Frame::Chunk(chunk)),
+                        })
+                        .await
+                        .is_err()
+                    {
+                        return Ok(());
+                    }
+                }
+                continue;
+            }
+            // Large materials are files: read them on a blocking thread a
+            // megabyte at a time and cut them into chunks there, so the two
+            // runtime threads never wait on the disk. Each megabyte is read
+            // into a buffer of its own that the chunks share (no copy).
+            let tx = tx.clone();
+            let sent = tokio::task::spawn_blocking(move || -> Result<bool, String> {
+                const READ: usize = 1 << 20;
+                while let Some(buf) = reader.read_chunk(READ).map_err(|e| e.to_string())? {
+                    let filled = buf.len();
+                    for start in (0..filled).step_by(CHUNK_SIZE) {
+                        let chunk = MaterialChunk {
+                            material: index as u32,
+                            data: buf.slice(start..filled.min(start + CHUNK_SIZE)),
+                        };
+                        if tx
+                            .blocking_send(HandoffFrame {
+                                frame: Some(Frame::Chunk(chunk)),
+                            })
+                            .is_err()
+                        {
+                            return Ok(false);
+                        }
+                    }
+                }
+                Ok(true)
+            })
+            .await
+            .map_err(|e| format!("reading {sha}: {e}"))??;
+            if !sent {
+                return Ok(()); // the call ended; its outcome is reported there
+            }
+        }
+    }
+    Ok(())
+}
