@@ -575,9 +575,10 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{NewEntry, Store, test_case};
+    use super::super::{NewEntry, Store};
     use super::*;
     use crate::records::Side;
+    use crate::testing::sample_case as test_case;
     use tongban_core::CaseState;
 
     #[tokio::test]
