@@ -53,6 +53,7 @@ async fn commit(
 ) -> Result<CaseView, tonic::Status> {
     window
         .commit(CommitRequest {
+            request_id: String::new(),
             case_no: case_no.into(),
             signer: "张三".into(),
             kinds: kinds.iter().map(|k| k.to_string()).collect(),
@@ -163,6 +164,18 @@ async fn a_committed_material_is_supplied_later_and_gates_the_approval() {
         .due_date
         .clone();
     assert!(!due.is_empty());
+    // The same commitment sent again with one request id is applied once:
+    // the repeat gets the first reply, not a second entry.
+    let repeat = CommitRequest {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        case_no: case_no.clone(),
+        signer: "张三".into(),
+        kinds: vec!["premises-proof".into()],
+        days: 3,
+    };
+    let first = window.commit(repeat.clone()).await.unwrap().into_inner();
+    let again = window.commit(repeat).await.unwrap().into_inner();
+    assert_eq!(first, again, "the original reply");
     window
         .accept(CaseRef {
             request_id: String::new(),

@@ -32,6 +32,7 @@ async fn consult(
 ) -> Result<(), tonic::Status> {
     window
         .consult(ConsultRequest {
+            request_id: String::new(),
             case_no: case_no.into(),
             at: at.into(),
             reviewer: REVIEWER.into(),

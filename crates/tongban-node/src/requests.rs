@@ -67,6 +67,8 @@ idempotent!(
     tongban_proto::window::v1::VerifyIdentityRequest,
     tongban_proto::window::v1::CaseRef,
     tongban_proto::window::v1::HandoutRequest,
+    tongban_proto::window::v1::CommitRequest,
+    tongban_proto::window::v1::ConsultRequest,
     tongban_proto::review::v1::CaseRef,
     tongban_proto::review::v1::CorrectRequest,
     tongban_proto::review::v1::ApproveHeader,

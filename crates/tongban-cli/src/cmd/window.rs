@@ -89,6 +89,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
                 at,
                 reviewer,
                 outcome,
+                request_id: id.clone(),
             })
             .await
             .map_err(status_error)?
@@ -138,6 +139,9 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
                         signer,
                         kinds: commitment_kinds,
                         days: commitment_days.unwrap_or_default(),
+                        // Its own id, derived from the accept's, so that the
+                        // same command run again replays both calls.
+                        request_id: derived_id(&id),
                     })
                     .await
                     .map_err(status_error)?;
@@ -243,4 +247,14 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
         }
     };
     show_case(&case, conn.json)
+}
+
+/// A request id for a second call of one invocation: the invocation's id
+/// with its last bit flipped (still a UUID, and the same on every rerun with
+/// `--request-id`).
+fn derived_id(id: &str) -> String {
+    match uuid::Uuid::parse_str(id) {
+        Ok(u) => uuid::Uuid::from_u128(u.as_u128() ^ 1).to_string(),
+        Err(_) => String::new(),
+    }
 }

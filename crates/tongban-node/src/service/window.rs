@@ -546,6 +546,11 @@ impl Window for WindowService {
         let clerk = caller(&req)?;
         let ctx = &self.ctx;
         let req = req.into_inner();
+        let ticket =
+            match requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Commit", &req).await? {
+                Begun::Replay(reply) => return Ok(Response::new(reply)),
+                Begun::Go(ticket) => ticket,
+            };
         let (_lock, mut case) = self.locked(&req.case_no).await?;
         if !matches!(
             case.state,
@@ -600,17 +605,7 @@ impl Window for WindowService {
         };
         let note = case.note.clone();
         let change = Change::new(clerk.spiffe_id(), detail, body).note(note);
-        // Not yet idempotent by request id (a repeat is refused by the
-        // case's state instead).
-        let view = change::save(
-            ctx,
-            &mut case,
-            change,
-            Batch::default(),
-            &requests::Ticket::none(),
-            |v| v,
-        )
-        .await?;
+        let view = change::save(ctx, &mut case, change, Batch::default(), &ticket, |v| v).await?;
         Ok(Response::new(view))
     }
 
@@ -618,6 +613,11 @@ impl Window for WindowService {
         let clerk = caller(&req)?;
         let ctx = &self.ctx;
         let req = req.into_inner();
+        let ticket =
+            match requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Consult", &req).await? {
+                Begun::Replay(reply) => return Ok(Response::new(reply)),
+                Begun::Go(ticket) => ticket,
+            };
         let at = time::OffsetDateTime::parse(
             req.at.trim(),
             &time::format_description::well_known::Rfc3339,
@@ -672,17 +672,7 @@ impl Window for WindowService {
         };
         let note = case.note.clone();
         let change = Change::new(clerk.spiffe_id(), detail, body).note(note);
-        // Not yet idempotent by request id (a repeat is refused by the
-        // case's state instead).
-        let view = change::save(
-            ctx,
-            &mut case,
-            change,
-            Batch::default(),
-            &requests::Ticket::none(),
-            |v| v,
-        )
-        .await?;
+        let view = change::save(ctx, &mut case, change, Batch::default(), &ticket, |v| v).await?;
         Ok(Response::new(view))
     }
 
@@ -702,6 +692,12 @@ impl Window for WindowService {
                     "the first frame must be the attach header",
                 ));
             }
+        };
+        let ticket = match requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Supply", &header)
+            .await?
+        {
+            Begun::Replay(reply) => return Ok(Response::new(reply)),
+            Begun::Go(ticket) => ticket,
         };
         let (_lock, mut case) = self.locked(&header.case_no).await?;
         let outstanding: Vec<String> = match &case.commitment {
@@ -793,15 +789,7 @@ impl Window for WindowService {
             .send(Outgoing::Supplement(supplement, ingested.materials.clone()));
         let mut batch = Batch::default();
         batch.keep_blobs(ingested.blobs);
-        change::save(
-            ctx,
-            &mut case,
-            change,
-            batch,
-            &requests::Ticket::none(),
-            |v: CaseView| v,
-        )
-        .await?;
+        change::save(ctx, &mut case, change, batch, &ticket, |v: CaseView| v).await?;
         Ok(Response::new(self.view(&case)?))
     }
 
