@@ -329,7 +329,7 @@ async fn oversized_materials_are_refused_and_leave_nothing() {
     .expect_err("too large");
     assert_eq!(err.code(), Code::ResourceExhausted);
     assert!(
-        err.message().contains("1000 bytes per material"),
+        err.message().contains("1000 B per material"),
         "{}",
         err.message()
     );

@@ -19,3 +19,21 @@ mod tests {
         assert_eq!(DEFAULT_MAX_CASE_BYTES / DEFAULT_MAX_MATERIAL_BYTES, 4);
     }
 }
+
+/// A size in binary units, as people read them: `512 B`, `1.5 KiB`, `64 MiB`.
+pub fn binary_size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut unit = 0;
+    let mut whole = bytes;
+    while whole >= 1024 && unit + 1 < UNITS.len() {
+        whole /= 1024;
+        unit += 1;
+    }
+    if unit == 0 {
+        return format!("{bytes} B");
+    }
+    let value = bytes as f64 / (1u64 << (10 * unit)) as f64;
+    let text = format!("{value:.1}");
+    let text = text.strip_suffix(".0").unwrap_or(&text);
+    format!("{text} {}", UNITS[unit])
+}

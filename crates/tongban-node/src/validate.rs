@@ -168,16 +168,19 @@ pub(crate) fn materials(
         }
         if h.size > limits.max_material_bytes {
             return Err(NodeError::TooLarge(format!(
-                "{field} ({}): {} bytes is over the limit of {} bytes per material",
-                h.kind, h.size, limits.max_material_bytes
+                "{field} ({}): {} is over the limit of {} per material",
+                h.kind,
+                tongban_core::limits::binary_size(h.size),
+                tongban_core::limits::binary_size(limits.max_material_bytes)
             )));
         }
         total += h.size;
     }
     if total > limits.max_case_bytes {
         return Err(NodeError::TooLarge(format!(
-            "the case's materials come to {total} bytes, over the limit of {} bytes per case",
-            limits.max_case_bytes
+            "the case's materials come to {}, over the limit of {} per case",
+            tongban_core::limits::binary_size(total),
+            tongban_core::limits::binary_size(limits.max_case_bytes)
         )));
     }
     Ok(())

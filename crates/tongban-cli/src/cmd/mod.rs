@@ -94,7 +94,6 @@ pub(crate) fn status_error(status: tonic::Status) -> anyhow::Error {
     let msg = status.message();
     let hint = match code {
         tonic::Code::Unauthenticated => " (the node did not accept your certificate)",
-        tonic::Code::PermissionDenied => " (your identity may not do this)",
         tonic::Code::Unavailable => " (is the node running and reachable?)",
         _ => "",
     };

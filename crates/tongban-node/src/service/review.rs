@@ -350,8 +350,9 @@ impl Review for ReviewService {
         }
         if result.size > ctx.limits.max_material_bytes {
             return Err(NodeError::TooLarge(format!(
-                "the result document's {} bytes are over the limit of {} bytes",
-                result.size, ctx.limits.max_material_bytes
+                "the result document's {} are over the limit of {}",
+                tongban_core::limits::binary_size(result.size),
+                tongban_core::limits::binary_size(ctx.limits.max_material_bytes)
             ))
             .into());
         }
