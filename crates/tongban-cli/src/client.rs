@@ -229,6 +229,21 @@ fn unanswered(status: &tonic::Status) -> bool {
     )
 }
 
+/// One unary state-changing call on `client`, retried with its request id
+/// (see [`idempotent`]); the reply's message, or the command's error.
+macro_rules! call_unary {
+    ($id:expr, $client:expr, $method:ident, $request:expr) => {{
+        let request = $request;
+        $crate::client::idempotent($id, || {
+            let mut client = $client.clone();
+            let request = $crate::client::unary(request.clone());
+            async move { client.$method(request).await }
+        })
+        .await?
+    }};
+}
+pub(crate) use call_unary;
+
 /// Makes a state-changing call that carries `request_id`: when the node
 /// does not answer (unavailable, connection lost, deadline), the same call
 /// with the same id is made again, [`ATTEMPTS`] times in all with doubling

@@ -79,11 +79,12 @@ idempotent!(
 );
 
 /// What [`begin`] found.
-pub(crate) enum Begun<M> {
+pub(crate) enum Begun<M, G = Ticket> {
     /// The request was carried out before: its original reply.
     Replay(M),
-    /// Not carried out yet: go ahead, and save with this ticket.
-    Go(Ticket),
+    /// Not carried out yet: go ahead, and save with this ticket (or with
+    /// what a caller built around it).
+    Go(G),
 }
 
 /// A request about to be carried out, holding its request id's lock until

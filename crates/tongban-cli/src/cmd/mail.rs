@@ -5,7 +5,8 @@ use tongban_proto::mail::v1::mail_client::MailClient;
 use tongban_proto::mail::v1::{EventRequest, SendRequest};
 
 use crate::args::{ConnArgs, MailCommand, wire};
-use crate::client::{connect, idempotent, request_id, unary};
+use crate::client::call_unary;
+use crate::client::{connect, request_id};
 use crate::output::show_case;
 
 pub(crate) async fn run(conn: &ConnArgs, command: MailCommand) -> Result<()> {
@@ -25,12 +26,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: MailCommand) -> Result<()> {
                 waybill,
                 request_id: id.clone(),
             };
-            idempotent(&id, || {
-                let mut client = client.clone();
-                let request = unary(request.clone());
-                async move { client.send(request).await }
-            })
-            .await?
+            call_unary!(&id, client, send, request)
         }
         MailCommand::Event {
             waybill,
@@ -45,12 +41,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: MailCommand) -> Result<()> {
                 note: note.unwrap_or_default(),
                 request_id: id.clone(),
             };
-            idempotent(&id, || {
-                let mut client = client.clone();
-                let request = unary(request.clone());
-                async move { client.event(request).await }
-            })
-            .await?
+            call_unary!(&id, client, event, request)
         }
     };
     show_case(&case, conn.json)

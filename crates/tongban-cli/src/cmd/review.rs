@@ -7,7 +7,8 @@ use tongban_proto::review::v1::*;
 
 use super::{Usage, status_error};
 use crate::args::{ConnArgs, ReviewCommand};
-use crate::client::{connect, idempotent, materials, request_id, unary, upload};
+use crate::client::call_unary;
+use crate::client::{connect, idempotent, materials, request_id, upload};
 use crate::output::{print_cases, show_case};
 
 pub(crate) async fn run(conn: &ConnArgs, command: ReviewCommand) -> Result<()> {
@@ -36,12 +37,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: ReviewCommand) -> Result<()> {
                 case_no: case,
                 request_id: id.clone(),
             };
-            idempotent(&id, || {
-                let mut client = client.clone();
-                let request = unary(request.clone());
-                async move { client.accept(request).await }
-            })
-            .await?
+            call_unary!(&id, client, accept, request)
         }
         ReviewCommand::Correct {
             case,
@@ -66,24 +62,14 @@ pub(crate) async fn run(conn: &ConnArgs, command: ReviewCommand) -> Result<()> {
                 deadline_days: deadline.unwrap_or(0),
                 request_id: id.clone(),
             };
-            idempotent(&id, || {
-                let mut client = client.clone();
-                let request = unary(request.clone());
-                async move { client.correct(request).await }
-            })
-            .await?
+            call_unary!(&id, client, correct, request)
         }
         ReviewCommand::PaperReceived { case } => {
             let request = CaseRef {
                 case_no: case,
                 request_id: id.clone(),
             };
-            idempotent(&id, || {
-                let mut client = client.clone();
-                let request = unary(request.clone());
-                async move { client.paper_received(request).await }
-            })
-            .await?
+            call_unary!(&id, client, paper_received, request)
         }
         ReviewCommand::Approve {
             case,
@@ -117,12 +103,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: ReviewCommand) -> Result<()> {
                 reason,
                 request_id: id.clone(),
             };
-            idempotent(&id, || {
-                let mut client = client.clone();
-                let request = unary(request.clone());
-                async move { client.deny(request).await }
-            })
-            .await?
+            call_unary!(&id, client, deny, request)
         }
         ReviewCommand::Handout { case, to_id } => {
             let request = HandoutRequest {
@@ -130,24 +111,14 @@ pub(crate) async fn run(conn: &ConnArgs, command: ReviewCommand) -> Result<()> {
                 recipient_id: to_id,
                 request_id: id.clone(),
             };
-            idempotent(&id, || {
-                let mut client = client.clone();
-                let request = unary(request.clone());
-                async move { client.handout(request).await }
-            })
-            .await?
+            call_unary!(&id, client, handout, request)
         }
         ReviewCommand::Retry { case } => {
             let request = CaseRef {
                 case_no: case,
                 request_id: id.clone(),
             };
-            idempotent(&id, || {
-                let mut client = client.clone();
-                let request = unary(request.clone());
-                async move { client.retry(request).await }
-            })
-            .await?
+            call_unary!(&id, client, retry, request)
         }
         ReviewCommand::Status { case } => reader
             .get_case(CaseRef {

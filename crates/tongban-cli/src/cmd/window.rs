@@ -7,7 +7,8 @@ use tongban_proto::window::v1::*;
 
 use super::status_error;
 use crate::args::{ApplyArgs, ConnArgs, WindowCommand, wire};
-use crate::client::{connect, idempotent, materials, request_id, unary, upload};
+use crate::client::call_unary;
+use crate::client::{connect, idempotent, materials, request_id, upload};
 use crate::output::{binary_size, hex, print_cases, print_json, show_case};
 
 fn applicant(a: &ApplyArgs) -> Result<Applicant> {
@@ -118,12 +119,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
                 method: wire(&method),
                 request_id: id.clone(),
             };
-            idempotent(&id, || {
-                let mut client = client.clone();
-                let request = unary(request.clone());
-                async move { client.verify_identity(request).await }
-            })
-            .await?
+            call_unary!(&id, client, verify_identity, request)
         }
         WindowCommand::Accept {
             case,
@@ -150,12 +146,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
                 case_no: case,
                 request_id: id.clone(),
             };
-            let receipt = idempotent(&id, || {
-                let mut client = client.clone();
-                let request = unary(request.clone());
-                async move { client.accept(request).await }
-            })
-            .await?;
+            let receipt = call_unary!(&id, client, accept, request);
             if conn.json {
                 return print_json(&receipt);
             }
@@ -186,12 +177,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
                 case_no: case,
                 request_id: id.clone(),
             };
-            idempotent(&id, || {
-                let mut client = client.clone();
-                let request = unary(request.clone());
-                async move { client.resubmit(request).await }
-            })
-            .await?
+            call_unary!(&id, client, resubmit, request)
         }
         WindowCommand::Handout { case, to_id } => {
             let request = HandoutRequest {
@@ -199,24 +185,14 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
                 recipient_id: to_id,
                 request_id: id.clone(),
             };
-            idempotent(&id, || {
-                let mut client = client.clone();
-                let request = unary(request.clone());
-                async move { client.handout(request).await }
-            })
-            .await?
+            call_unary!(&id, client, handout, request)
         }
         WindowCommand::Retry { case } => {
             let request = CaseRef {
                 case_no: case,
                 request_id: id.clone(),
             };
-            idempotent(&id, || {
-                let mut client = client.clone();
-                let request = unary(request.clone());
-                async move { client.retry(request).await }
-            })
-            .await?
+            call_unary!(&id, client, retry, request)
         }
         WindowCommand::Status { case } => reader
             .get_case(CaseRef {

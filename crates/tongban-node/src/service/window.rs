@@ -9,6 +9,7 @@ use tongban_ledger::entries::facts;
 use tongban_ledger::{
     Batch, CaseRecord, CommitmentRecord, ConsultationRecord, EntryBody, IdentityCheckRecord, Side,
 };
+use tongban_pki::Identity;
 use tongban_proto::common::v1::{CaseView, IdentityCheck, MaterialChunk, MaterialHeader};
 use tongban_proto::federation::v1::{Application, Supplement};
 use tongban_proto::window::v1::window_server::Window;
@@ -45,6 +46,48 @@ impl WindowService {
     fn view(&self, case: &CaseRecord) -> Result<CaseView, NodeError> {
         view::case_view(&self.ctx, case, true)
     }
+}
+
+/// Reads the attach header that opens an upload (attach, supply) and
+/// looks its request id up: the original reply for a repeat, else the
+/// header and the request's ticket.
+async fn start_attach(
+    ctx: &Ctx,
+    clerk: &Identity,
+    stream: &mut Streaming<AttachFrame>,
+    method: &str,
+) -> Result<Begun<CaseView, (AttachHeader, requests::Ticket)>, Status> {
+    let header = match stream.message().await? {
+        Some(AttachFrame {
+            frame: Some(attach_frame::Frame::Header(h)),
+        }) => h,
+        _ => {
+            return Err(Status::invalid_argument(
+                "the first frame must be the attach header",
+            ));
+        }
+    };
+    Ok(match requests::begin(ctx, clerk, method, &header).await? {
+        Begun::Replay(reply) => Begun::Replay(reply),
+        Begun::Go(ticket) => Begun::Go((header, ticket)),
+    })
+}
+
+/// Checks an upload's declared materials against the item and the limits
+/// (counting `kept` bytes the case holds besides) and receives them.
+async fn receive_attached(
+    ctx: &Ctx,
+    item: &tongban_core::Item,
+    headers: Vec<MaterialHeader>,
+    kept: u64,
+    stream: &mut Streaming<AttachFrame>,
+) -> Result<Ingested, Status> {
+    validate::materials(item, &headers, &ctx.limits, kept)?;
+    receive(ctx, headers, stream, |f| match f.frame {
+        Some(attach_frame::Frame::Chunk(c)) => Some(c),
+        _ => None,
+    })
+    .await
 }
 
 /// Receives the chunks that follow an upload's header.
@@ -232,22 +275,12 @@ impl Window for WindowService {
         let clerk = caller(&req)?;
         let ctx = &self.ctx;
         let mut stream = req.into_inner();
-        let header = match stream.message().await? {
-            Some(AttachFrame {
-                frame: Some(attach_frame::Frame::Header(h)),
-            }) => h,
-            _ => {
-                return Err(Status::invalid_argument(
-                    "the first frame must be the attach header",
-                ));
-            }
-        };
-        let ticket = match requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Attach", &header)
-            .await?
-        {
-            Begun::Replay(reply) => return Ok(Response::new(reply)),
-            Begun::Go(ticket) => ticket,
-        };
+        let (header, ticket) =
+            match start_attach(ctx, &clerk, &mut stream, "/tongban.window.v1.Window/Attach").await?
+            {
+                Begun::Replay(reply) => return Ok(Response::new(reply)),
+                Begun::Go(go) => go,
+            };
         let (_lock, mut case) = self.locked(&header.case_no).await?;
         if !matches!(
             case.state,
@@ -277,12 +310,7 @@ impl Window for WindowService {
             .filter(|m| !header.materials.iter().any(|h| h.kind == m.kind))
             .map(|m| m.size)
             .sum();
-        validate::materials(item, &header.materials, &ctx.limits, kept)?;
-        let ingested = receive(ctx, header.materials, &mut stream, |f| match f.frame {
-            Some(attach_frame::Frame::Chunk(c)) => Some(c),
-            _ => None,
-        })
-        .await?;
+        let ingested = receive_attached(ctx, item, header.materials, kept, &mut stream).await?;
         let kinds: Vec<String> = ingested.materials.iter().map(|m| m.kind.clone()).collect();
         merge(&mut case.materials, ingested.materials.clone());
         let missing = view::missing(&ctx.directory, &case);
@@ -683,22 +711,12 @@ impl Window for WindowService {
         let clerk = caller(&req)?;
         let ctx = &self.ctx;
         let mut stream = req.into_inner();
-        let header = match stream.message().await? {
-            Some(AttachFrame {
-                frame: Some(attach_frame::Frame::Header(h)),
-            }) => h,
-            _ => {
-                return Err(Status::invalid_argument(
-                    "the first frame must be the attach header",
-                ));
-            }
-        };
-        let ticket = match requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Supply", &header)
-            .await?
-        {
-            Begun::Replay(reply) => return Ok(Response::new(reply)),
-            Begun::Go(ticket) => ticket,
-        };
+        let (header, ticket) =
+            match start_attach(ctx, &clerk, &mut stream, "/tongban.window.v1.Window/Supply").await?
+            {
+                Begun::Replay(reply) => return Ok(Response::new(reply)),
+                Begun::Go(go) => go,
+            };
         let (_lock, mut case) = self.locked(&header.case_no).await?;
         let outstanding: Vec<String> = match &case.commitment {
             Some(c) if c.fulfilled_at.is_none() => c
@@ -751,12 +769,7 @@ impl Window for WindowService {
             ))
         })?;
         let kept: u64 = case.materials.iter().map(|m| m.size).sum();
-        validate::materials(item, &header.materials, &ctx.limits, kept)?;
-        let ingested = receive(ctx, header.materials, &mut stream, |f| match f.frame {
-            Some(attach_frame::Frame::Chunk(c)) => Some(c),
-            _ => None,
-        })
-        .await?;
+        let ingested = receive_attached(ctx, item, header.materials, kept, &mut stream).await?;
         let kinds: Vec<String> = ingested.materials.iter().map(|m| m.kind.clone()).collect();
         merge(&mut case.materials, ingested.materials.clone());
         let left: Vec<String> = outstanding
