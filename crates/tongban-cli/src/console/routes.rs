@@ -25,7 +25,7 @@ use tongban_proto::review::v1::review_client::ReviewClient;
 use tongban_proto::window::v1::window_client::WindowClient;
 use tongban_proto::{review, window};
 
-use super::{Console, Role, pages};
+use super::{Console, Role, lang, pages};
 use crate::cmd::status_error;
 
 type Shared = State<Arc<Console>>;
@@ -76,6 +76,8 @@ pub(super) fn router(console: Arc<Console>) -> Router {
             require_loopback_host,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // Outermost, so the refusals above are in the reader's language too.
+        .layer(middleware::from_fn(lang::choose))
         .with_state(console)
 }
 
