@@ -103,7 +103,14 @@ fn layout(c: &Console, title: &str, body: Markup) -> Markup {
                             a href="/" { (t("案件", "Cases")) } a href="/new" { (t("新申请", "New application")) }
                         }
                         (lang_switch())
+                        form.logout method="post" action="/logout" {
+                            button #logout type="submit" { (t("退出登录", "Sign out")) }
+                        }
                     }
+                }
+                p #session-ended role="alert" hidden {
+                    (t("会话已结束：请先复制已填写的内容，再用控制台终端上新打印的链接登录。",
+                       "The session has ended: copy what you typed, then sign in with the new URL the console printed on its terminal."))
                 }
                 main { h1 { (title) } (body) }
             }
@@ -119,7 +126,7 @@ fn lang_switch() -> Markup {
 
 /// A page outside a session (refused, failed): the stylesheet, the language
 /// switch, no navigation.
-fn bare(title: &str, body: Markup) -> Markup {
+pub(super) fn bare(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang=(lang::lang().code()) {
