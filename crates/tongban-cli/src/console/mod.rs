@@ -11,6 +11,7 @@
 //! refused (401). The role comes from the certificate's SPIFFE ID and only
 //! that role's pages exist.
 
+mod lang;
 mod pages;
 mod routes;
 mod session;

@@ -1,10 +1,12 @@
 //! The console's pages (maud templates, compiled in) and its two embedded
-//! assets. zh-CN, CJK-capable fonts first, China Standard Time; personal
+//! assets. zh-CN by default, English through [`lang::t`] pairs written where
+//! the text is shown; CJK-capable fonts first, China Standard Time; personal
 //! data is shown exactly as the node gives it (masked).
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use tongban_proto::common::v1::{CaseView, applicant::Who};
 
+use super::lang::{self, t};
 use super::routes::Draft;
 use super::{Console, Role};
 use crate::output::binary_size;
@@ -50,9 +52,9 @@ fn county(name: &str, code: &str) -> Markup {
 
 fn role_name(role: Role) -> &'static str {
     match role {
-        Role::Clerk => "受理窗口（本地专窗）",
-        Role::Reviewer => "属地审批部门",
-        Role::Auditor => "审计",
+        Role::Clerk => t("受理窗口（本地专窗）", "Service window"),
+        Role::Reviewer => t("属地审批部门", "Home authority"),
+        Role::Auditor => t("审计", "Audit"),
     }
 }
 
@@ -75,28 +77,32 @@ fn who(c: &Console) -> String {
     };
     match county {
         Some(k) => format!("{k} · {name}"),
-        None => format!("全省 · {name}"),
+        None => format!("{} · {name}", t("全省", "Province-wide")),
     }
 }
 
 fn layout(c: &Console, title: &str, body: Markup) -> Markup {
+    let lang = lang::lang();
     html! {
         (DOCTYPE)
-        html lang="zh-CN" {
+        html lang=(lang.code()) {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · 跨域通办" }
+                title { (title) " · " (t("跨域通办", "Tongban")) }
                 style { (PreEscaped(format!(":root {{ --fonts: {FONTS}; }}"))) }
                 link rel="stylesheet" href="/assets/console.css";
                 script src="/assets/console.js" defer {}
             }
             body {
                 header.top {
-                    a.brand href="/" { "跨域通办 · " (role_name(c.role)) }
+                    a.brand href="/" { (t("跨域通办", "Cross-region service")) " · " (role_name(c.role)) }
                     span.who { (who(c)) }
-                    @if c.role == Role::Clerk {
-                        nav { a href="/" { "案件" } a href="/new" { "新申请" } }
+                    nav {
+                        @if c.role == Role::Clerk {
+                            a href="/" { (t("案件", "Cases")) } a href="/new" { (t("新申请", "New application")) }
+                        }
+                        (lang_switch())
                     }
                 }
                 main { h1 { (title) } (body) }
@@ -105,33 +111,52 @@ fn layout(c: &Console, title: &str, body: Markup) -> Markup {
     }
 }
 
-/// The page for a request without a session.
-pub(super) fn refused() -> Markup {
+/// The link to this page in the other language.
+fn lang_switch() -> Markup {
+    let other = lang::lang().other();
+    html! { a #lang-switch href=(lang::switch_href(other)) hreflang=(other.code()) lang=(other.code()) { (other.name()) } }
+}
+
+/// A page outside a session (refused, failed): the stylesheet, the language
+/// switch, no navigation.
+fn bare(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
-        html lang="zh-CN" {
-            head { meta charset="utf-8"; title { "未登录" } link rel="stylesheet" href="/assets/console.css"; }
-            body { main {
-                h1 { "未登录 (not signed in)" }
-                p { "请使用启动控制台时打印的一次性链接登录。The console opens only through the one-time URL that tongban console printed when it started." }
-            } }
+        html lang=(lang::lang().code()) {
+            head {
+                meta charset="utf-8";
+                title { (title) }
+                style { (PreEscaped(format!(":root {{ --fonts: {FONTS}; }}"))) }
+                link rel="stylesheet" href="/assets/console.css";
+            }
+            body {
+                header.top { span.brand { (t("跨域通办", "Cross-region service")) } nav { (lang_switch()) } }
+                main { h1 { (title) } (body) }
+            }
         }
     }
 }
 
+/// The page for a request without a session.
+pub(super) fn refused() -> Markup {
+    bare(
+        t("未登录", "Not signed in"),
+        html! {
+            p { (t("请使用启动控制台时打印的一次性链接登录。",
+                   "The console opens only through the one-time URL that tongban console printed when it started.")) }
+        },
+    )
+}
+
 /// A failure the node reported, on a page of its own.
 pub(super) fn failure(msg: &str) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="zh-CN" {
-            head { meta charset="utf-8"; title { "出错" } link rel="stylesheet" href="/assets/console.css"; }
-            body { main {
-                h1 { "操作未完成" }
-                p.error role="alert" { (msg) }
-                p { a href="/" { "返回" } }
-            } }
-        }
-    }
+    bare(
+        t("操作未完成", "Not done"),
+        html! {
+            p.error role="alert" { (msg) }
+            p { a href="/" { (t("返回", "Back")) } }
+        },
+    )
 }
 
 /// What the node refused, and in which form of the page.

@@ -25,7 +25,7 @@ use tongban_proto::common::v1::{CaseView, MaterialChunk, MaterialHeader};
 use tongban_proto::review::v1::review_client::ReviewClient;
 use tongban_proto::window::v1::window_client::WindowClient;
 
-use super::{Console, Role, pages};
+use super::{Console, Role, lang, pages};
 use crate::cmd::status_error;
 
 /// A handler for a plain (url-encoded) form on a case page: the closure-like
@@ -103,6 +103,8 @@ pub(super) fn router(console: Arc<Console>) -> Router {
             require_loopback_host,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // Outermost, so the refusals above are in the reader's language too.
+        .layer(middleware::from_fn(lang::choose))
         .with_state(console)
 }
 
