@@ -1,0 +1,118 @@
+//! The home authority reviewer's handlers: the inbox and the decisions on
+//! a case.
+
+use axum::extract::{Multipart, Path, State};
+use axum::response::{IntoResponse, Response};
+use tongban_proto::common::v1::CorrectionNeed;
+use tongban_proto::review;
+
+use super::{Form, Page, Shared, frames, header, page, request_id_of, settle};
+use crate::console::pages;
+
+pub(super) async fn inbox(State(c): Shared) -> Page {
+    let mut cases = c
+        .review()
+        .inbox(review::v1::InboxRequest::default())
+        .await?
+        .into_inner()
+        .cases;
+    // Fewest working days left first; cases whose clock has not started
+    // (not yet accepted) after them, oldest first as the node sends them.
+    cases.sort_by_key(|k| {
+        if k.due_date.is_empty() {
+            i64::MAX
+        } else {
+            i64::from(k.working_days_left)
+        }
+    });
+    page(pages::review_inbox(&c, &cases))
+}
+
+pub(super) async fn case(State(c): Shared, Path(no): Path<String>) -> Page {
+    let case = c.case(&no).await?;
+    page(pages::review_case(&c, &case, None))
+}
+
+step!(
+    /// Accepts the case at home: its clock starts.
+    accept,
+    "accept",
+    |c, no, f| c.review().accept(review::v1::CaseRef {
+        case_no: no.clone(),
+        request_id: request_id_of(&f),
+    }),
+);
+
+step!(
+    /// Records that the paper originals arrived.
+    paper_received,
+    "paper",
+    |c, no, f| c.review().paper_received(review::v1::CaseRef {
+        case_no: no.clone(),
+        request_id: request_id_of(&f),
+    }),
+);
+
+pub(super) async fn correct(State(c): Shared, Path(no): Path<String>, mp: Multipart) -> Response {
+    let form = match Form::read(mp).await {
+        Ok(f) => f,
+        Err(e) => return e.into_response(),
+    };
+    let needs = form
+        .multi
+        .iter()
+        .filter(|(name, _)| name == "need")
+        .map(|(_, kind)| CorrectionNeed {
+            kind: kind.clone(),
+            reason: form.get(&format!("reason:{kind}")),
+        })
+        .collect();
+    let req = review::v1::CorrectRequest {
+        case_no: no.clone(),
+        needs,
+        deadline_days: form.get("deadline").trim().parse().unwrap_or(0),
+        request_id: request_id_of(&form.fields),
+    };
+    let reply = c.review().correct(req).await;
+    settle(&c, &no, "correct", reply).await
+}
+
+pub(super) async fn approve(State(c): Shared, Path(no): Path<String>, mp: Multipart) -> Response {
+    let form = match Form::read(mp).await {
+        Ok(f) => f,
+        Err(e) => return e.into_response(),
+    };
+    let Some((_, filename, data)) = form.files.iter().find(|(n, _, _)| n == "result") else {
+        let status = tonic::Status::invalid_argument("choose the result document to approve with");
+        return settle::<()>(&c, &no, "approve", Err(status)).await;
+    };
+    let result = (header("result", filename, data), data.clone());
+    let first = review::v1::ApproveFrame {
+        frame: Some(review::v1::approve_frame::Frame::Header(
+            review::v1::ApproveHeader {
+                case_no: no.clone(),
+                licence_no: form.get("licence_no").trim().to_owned(),
+                result: Some(result.0.clone()),
+                request_id: request_id_of(&form.fields),
+            },
+        )),
+    };
+    let frames = frames(first, std::slice::from_ref(&result), |ch| {
+        review::v1::ApproveFrame {
+            frame: Some(review::v1::approve_frame::Frame::Chunk(ch)),
+        }
+    });
+    let reply = c.review().approve(frames).await;
+    settle(&c, &no, "approve", reply).await
+}
+
+step!(
+    /// Denies with the reviewer's reason.
+    deny,
+    "deny",
+    |c, no, f| c.review().deny(review::v1::DenyRequest {
+        case_no: no.clone(),
+        reason: f.get("reason").cloned().unwrap_or_default(),
+        request_id: request_id_of(&f),
+    }),
+);
