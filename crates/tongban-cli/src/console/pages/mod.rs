@@ -14,10 +14,12 @@ use crate::page::{FONTS, local_time};
 mod audit;
 mod clerk;
 mod review;
+mod steps;
 
 pub(super) use audit::audit_find;
 pub(super) use clerk::{clerk_case, clerk_list, clerk_new};
 pub(super) use review::{review_case, review_inbox};
+pub(super) use steps::{lost_connection, not_found, overdue};
 
 /// The stylesheet.
 pub(super) const CSS: &str = include_str!("console.css");
@@ -109,6 +111,8 @@ fn layout(c: &Console, title: &str, body: Markup) -> Markup {
                         @if c.role == Role::Clerk {
                             a href="/" { (t("案件", "Cases")) } a href="/new" { (t("新申请", "New application")) }
                         }
+                        @if c.role == Role::Reviewer { a href="/" { (t("待办", "Inbox")) } }
+                        @if c.role != Role::Auditor { a #nav-overdue href="/overdue" { (t("超期", "Overdue")) } }
                         (lang_switch())
                     }
                 }

@@ -24,6 +24,7 @@ pub(in crate::console) fn review_case(
         &format!("案件 {no}"),
         html! {
             (facts(k))
+            (steps::retry(k, error))
             (corrections(k))
             (materials_table(k))
             @if state == "HANDED_OFF" {
@@ -78,12 +79,14 @@ pub(in crate::console) fn review_case(
                     button.danger type="submit" { "不予许可" }
                 }
             }
-            @if state == "UNDER_REVIEW" || k.history.iter().any(|e| e.state == "UNDER_REVIEW") {
-                p { a href={ "/case/" (no) "/notice/acceptance" } target="_blank" { "受理通知书" } }
+            @if matches!(state, "APPROVED" | "DENIED" | "MAIL_RETURNED") && k.delivery != "collect-home" {
+                (steps::mail_send(k, "result", t("邮寄审批结果", "Mail the result"), error))
             }
-            @if state == "DENIED" {
-                p { a href={ "/case/" (no) "/notice/denial" } target="_blank" { "不予许可决定书" } }
+            @if (matches!(state, "READY_FOR_PICKUP" | "DENIED") && k.delivery == "collect-home") || state == "MAIL_RETURNED" {
+                (steps::handout(k, error))
             }
+            (steps::notices(k))
+            (steps::mail_legs(k, error))
             (history(k))
         },
     )
