@@ -9,10 +9,14 @@
 //! it is shown — `t("受理", "Accept")` — which keeps two people editing
 //! pages from colliding in a separate table of strings.
 
-use axum::extract::Request;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
+
+use super::Console;
 
 /// The cookie that remembers the choice. One name for every console on the
 /// machine: a language is the person's, not the identity's.
@@ -123,7 +127,7 @@ pub(crate) fn scope<R>(lang: Lang, f: impl FnOnce() -> R) -> R {
 /// The middleware: picks the language (`?lang=` first, then the cookie,
 /// then zh-CN), answers the request inside it, and remembers a `?lang=`
 /// choice in the cookie.
-pub(crate) async fn choose(req: Request, next: Next) -> Response {
+pub(crate) async fn choose(State(c): State<Arc<Console>>, req: Request, next: Next) -> Response {
     let from_query = req
         .uri()
         .query()
@@ -146,8 +150,9 @@ pub(crate) async fn choose(req: Request, next: Next) -> Response {
     let mut res = HERE.scope(here, next.run(req)).await;
     if let Some(chosen) = from_query
         && let Ok(v) = HeaderValue::from_str(&format!(
-            "{COOKIE}={}; Path=/; SameSite=Strict; Max-Age=31536000",
-            chosen.code()
+            "{COOKIE}={}; Path=/; SameSite=Strict; Max-Age=31536000{}",
+            chosen.code(),
+            if c.sessions.secure() { "; Secure" } else { "" }
         ))
     {
         res.headers_mut().append(header::SET_COOKIE, v);

@@ -120,7 +120,32 @@ function watchItem(select) {
   show();
 }
 
+// While someone types into a form, tell the console now and then that the
+// session is in use, so a long form does not outlive the idle limit; if the
+// session has ended anyway, say so at once, before the form is sent.
+const ALIVE_EVERY_MS = 30000;
+function keepAlive() {
+  let last = 0;
+  const ping = () => {
+    const now = Date.now();
+    if (now - last < ALIVE_EVERY_MS) return;
+    last = now;
+    fetch("/session/alive", { method: "POST", credentials: "same-origin" })
+      .then((r) => {
+        if (r.status === 401) {
+          const banner = document.getElementById("session-ended");
+          if (banner) banner.hidden = false;
+        }
+      })
+      .catch(() => {});
+  };
+  for (const form of document.querySelectorAll("form[method=post]")) {
+    form.addEventListener("input", ping);
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  keepAlive();
   for (const input of document.querySelectorAll("input[data-resident-id]")) watchCode(input, residentIdProblem, 18);
   for (const input of document.querySelectorAll("input[data-credit-code]")) watchCode(input, creditCodeProblem, 18);
   for (const input of document.querySelectorAll("input[data-waybill]")) watchCode(input, waybillProblem, 13);

@@ -114,7 +114,14 @@ fn layout(c: &Console, title: &str, body: Markup) -> Markup {
                         @if c.role == Role::Reviewer { a href="/" { (t("待办", "Inbox")) } }
                         @if c.role != Role::Auditor { a #nav-overdue href="/overdue" { (t("超期", "Overdue")) } }
                         (lang_switch())
+                        form.logout method="post" action="/logout" {
+                            button #logout type="submit" { (t("退出登录", "Sign out")) }
+                        }
                     }
+                }
+                p #session-ended role="alert" hidden {
+                    (t("会话已结束：请先复制已填写的内容，再用控制台终端上新打印的链接登录。",
+                       "The session has ended: copy what you typed, then sign in with the new URL the console printed on its terminal."))
                 }
                 main { h1 { (title) } (body) }
             }
@@ -130,7 +137,7 @@ fn lang_switch() -> Markup {
 
 /// A page outside a session (refused, failed): the stylesheet, the language
 /// switch, no navigation.
-fn bare(title: &str, body: Markup) -> Markup {
+pub(super) fn bare(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang=(lang::lang().code()) {

@@ -1,4 +1,4 @@
-//! The console's routes per role and the session check in front of them,
+//! The console's routes per role with the checks of `access` in front,
 //! with what every form shares: reading it, streaming its files to the
 //! node, and the one way a state-changing call ends (on to the next page,
 //! or the page again with the node's words at the form). The handlers
@@ -14,9 +14,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::{StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::Markup;
@@ -26,7 +26,7 @@ use tongban_proto::mail::v1::mail_client::MailClient;
 use tongban_proto::review::v1::review_client::ReviewClient;
 use tongban_proto::window::v1::window_client::WindowClient;
 
-use super::{Console, Role, lang, pages};
+use super::{Console, Role, access, lang, pages};
 use crate::cmd::status_error;
 
 /// A handler for a plain (url-encoded) form on a case page: the closure-like
@@ -110,75 +110,27 @@ pub(super) fn router(console: Arc<Console>) -> Router {
     // The assets are the same for everyone and hold nothing of a case, so
     // the refusal page can use the stylesheet too.
     pages
+        .route("/logout", post(access::logout))
+        .route("/session/alive", post(access::alive))
         .layer(middleware::from_fn_with_state(
             console.clone(),
-            require_session,
+            access::require_session,
         ))
-        .route("/login", get(login))
+        .route("/login", get(access::login))
         .route("/assets/console.css", get(css))
         .route("/assets/console.js", get(js))
         .layer(middleware::from_fn_with_state(
             console.clone(),
-            require_loopback_host,
+            access::require_host,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         // Outermost, so the refusals above are in the reader's language too.
-        .layer(middleware::from_fn(lang::choose))
+        .layer(middleware::from_fn_with_state(
+            console.clone(),
+            lang::choose,
+        ))
+        .layer(middleware::from_fn(access::timing))
         .with_state(console)
-}
-
-/// Refuses requests addressed to any host but the console's loopback
-/// address: a web page whose own name was made to resolve to 127.0.0.1
-/// (DNS rebinding) cannot reach the console, even before the session check.
-async fn require_loopback_host(State(c): Shared, req: Request, next: Next) -> Response {
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if host_ok(host, c.sessions.port()) {
-        next.run(req).await
-    } else {
-        (StatusCode::FORBIDDEN, Html(pages::refused().into_string())).into_response()
-    }
-}
-
-/// Whether `host` (a `Host` header) names this machine's loopback on `port`.
-fn host_ok(host: &str, port: u16) -> bool {
-    let Some((name, p)) = host.rsplit_once(':') else {
-        return false;
-    };
-    p.parse() == Ok(port) && matches!(name, "127.0.0.1" | "localhost" | "[::1]")
-}
-
-/// Refuses every request without an open session.
-async fn require_session(State(c): Shared, req: Request, next: Next) -> Response {
-    let cookie = req
-        .headers()
-        .get(header::COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if c.sessions.check(cookie) {
-        next.run(req).await
-    } else {
-        (
-            StatusCode::UNAUTHORIZED,
-            Html(pages::refused().into_string()),
-        )
-            .into_response()
-    }
-}
-
-async fn login(State(c): Shared, Query(q): Query<HashMap<String, String>>) -> Response {
-    let token = q.get("token").map(String::as_str).unwrap_or_default();
-    match c.sessions.login(token) {
-        Some(id) => (
-            [(header::SET_COOKIE, c.sessions.set_cookie(&id))],
-            Redirect::to("/"),
-        )
-            .into_response(),
-        None => (StatusCode::FORBIDDEN, Html(pages::refused().into_string())).into_response(),
-    }
 }
 
 async fn css() -> impl IntoResponse {
@@ -522,20 +474,4 @@ fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_loopback_hosts_on_our_port() {
-        assert!(host_ok("127.0.0.1:8080", 8080));
-        assert!(host_ok("localhost:8080", 8080));
-        assert!(host_ok("[::1]:8080", 8080));
-        assert!(!host_ok("127.0.0.1:8081", 8080));
-        assert!(!host_ok("evil.example:8080", 8080));
-        assert!(!host_ok("127.0.0.1", 8080));
-        assert!(!host_ok("", 8080));
-    }
 }
