@@ -6,36 +6,113 @@ use std::collections::HashMap;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use tongban_proto::common::v1::{Applicant, Person, applicant::Who};
+use tongban_proto::common::v1::{Applicant, Company, Person, applicant::Who};
 use tongban_proto::window;
 
 use super::{Failure, Form, Page, Shared, frames, page, request_id_of, settle};
+use crate::console::lang::t;
 use crate::console::pages;
 
-/// The application a clerk typed, kept to fill the form again on an error.
+/// The application a clerk typed, kept to fill the form again on an error
+/// (with its request id, so sending it again cannot make a second case).
 #[derive(Default, Clone)]
 pub(crate) struct Draft {
     pub(crate) item: String,
     pub(crate) home: String,
     pub(crate) delivery: String,
+    /// `person` or `company`.
+    pub(crate) kind: String,
     pub(crate) name: String,
     pub(crate) id: String,
+    pub(crate) company_name: String,
+    pub(crate) credit_code: String,
+    pub(crate) legal_rep: String,
+    pub(crate) legal_rep_id: String,
     pub(crate) phone: String,
     pub(crate) address: String,
+    /// The request id of the form that was sent; empty on a new form.
+    pub(crate) request_id: String,
 }
 
 impl Draft {
     fn from_form(f: &Form) -> Self {
         let route = f.get("route");
         let (item, home) = route.split_once('/').unwrap_or((route.as_str(), ""));
+        let upper = |name: &str| f.get(name).trim().to_uppercase();
         Self {
             item: item.to_owned(),
             home: home.to_owned(),
             delivery: f.get("delivery"),
+            kind: if f.get("applicant") == "company" {
+                "company".to_owned()
+            } else {
+                "person".to_owned()
+            },
             name: f.get("person_name"),
-            id: f.get("person_id").trim().to_uppercase(),
+            id: upper("person_id"),
+            company_name: f.get("company_name"),
+            credit_code: upper("credit_code"),
+            legal_rep: f.get("legal_rep"),
+            legal_rep_id: upper("legal_rep_id"),
             phone: f.get("phone"),
             address: f.get("address"),
+            request_id: request_id_of(&f.fields),
+        }
+    }
+
+    fn is_company(&self) -> bool {
+        self.kind == "company"
+    }
+
+    /// The first code whose check character is wrong, as `(field, words)`:
+    /// the same rules the page's script applies as the clerk types; the
+    /// node checks again.
+    fn bad_code(&self) -> Option<(&'static str, String)> {
+        let id_wrong = |id: &str| {
+            format!(
+                "{} {id} {}",
+                t("身份证号码", "The ID number"),
+                t(
+                    "的校验码不对，请核对后重新输入",
+                    "has a wrong check character; check it and type it again"
+                )
+            )
+        };
+        if !self.is_company() {
+            return (!resident_id_ok(&self.id)).then(|| ("person_id", id_wrong(&self.id)));
+        }
+        if let Err(e) = tongban_core::CreditCode::parse(&self.credit_code) {
+            let words = format!(
+                "{} ({e})",
+                t(
+                    "统一社会信用代码不对，请核对后重新输入",
+                    "the unified social credit code is wrong; check it and type it again"
+                )
+            );
+            return Some(("credit_code", words));
+        }
+        (!resident_id_ok(&self.legal_rep_id))
+            .then(|| ("legal_rep_id", id_wrong(&self.legal_rep_id)))
+    }
+
+    fn applicant(&self) -> Applicant {
+        let who = if self.is_company() {
+            Who::Company(Company {
+                name: self.company_name.clone(),
+                credit_code: self.credit_code.clone(),
+                legal_rep_name: self.legal_rep.clone(),
+                legal_rep_id: self.legal_rep_id.clone(),
+            })
+        } else {
+            Who::Person(Person {
+                name: self.name.clone(),
+                resident_id: self.id.clone(),
+            })
+        };
+        Applicant {
+            who: Some(who),
+            phone: self.phone.clone(),
+            address: self.address.clone(),
         }
     }
 }
@@ -65,18 +142,19 @@ pub(super) async fn apply(State(c): Shared, mp: Multipart) -> Response {
         Err(e) => return e.into_response(),
     };
     let draft = Draft::from_form(&form);
-    let again = |msg: String| {
+    let again = |status: StatusCode, field: &'static str, msg: String| {
+        let problem = pages::Problem {
+            form: field,
+            msg: &msg,
+        };
         (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Html(pages::clerk_new(&c, &draft, Some(&msg)).into_string()),
+            status,
+            Html(pages::clerk_new(&c, &draft, Some(&problem)).into_string()),
         )
             .into_response()
     };
-    if !resident_id_ok(&draft.id) {
-        return again(format!(
-            "身份证号码 {} 的校验码不对，请核对后重新输入 (the ID number's check character is wrong)",
-            draft.id
-        ));
+    if let Some((field, msg)) = draft.bad_code() {
+        return again(StatusCode::UNPROCESSABLE_ENTITY, field, msg);
     }
     let materials = form.materials();
     let first = window::v1::ApplyFrame {
@@ -85,16 +163,9 @@ pub(super) async fn apply(State(c): Shared, mp: Multipart) -> Response {
                 item_code: draft.item.clone(),
                 home_county: draft.home.clone(),
                 delivery: draft.delivery.clone(),
-                applicant: Some(Applicant {
-                    who: Some(Who::Person(Person {
-                        name: draft.name.clone(),
-                        resident_id: draft.id.clone(),
-                    })),
-                    phone: draft.phone.clone(),
-                    address: draft.address.clone(),
-                }),
+                applicant: Some(draft.applicant()),
                 materials: materials.iter().map(|(h, _)| h.clone()).collect(),
-                request_id: request_id_of(&form.fields),
+                request_id: draft.request_id.clone(),
             },
         )),
     };
@@ -103,7 +174,18 @@ pub(super) async fn apply(State(c): Shared, mp: Multipart) -> Response {
     });
     match c.window().apply(frames).await {
         Ok(reply) => Redirect::to(&format!("/case/{}", reply.into_inner().case_no)).into_response(),
-        Err(status) => again(Failure::from(status).0),
+        // The form comes back as typed with the same request id: sending it
+        // again either makes the case or replays the one already made.
+        Err(status) if super::lost(&status) => again(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "lost",
+            Failure::from(status).0,
+        ),
+        Err(status) => again(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "",
+            Failure::from(status).0,
+        ),
     }
 }
 
@@ -137,7 +219,14 @@ pub(super) async fn attach(State(c): Shared, Path(no): Path<String>, mp: Multipa
         frame: Some(window::v1::attach_frame::Frame::Chunk(ch)),
     });
     let reply = c.window().attach(frames).await;
-    settle(&c, &no, "attach", reply).await
+    settle(
+        &c,
+        &no,
+        "attach",
+        reply,
+        &form.resend(format!("/case/{no}/attach")),
+    )
+    .await
 }
 
 step!(
@@ -171,3 +260,85 @@ step!(
         request_id: request_id_of(&f),
     }),
 );
+
+step!(
+    /// Records the applicant's signed commitment (告知承诺) to supply the
+    /// ticked missing materials within the days given (容缺受理).
+    commit,
+    "commit",
+    |c, no, f| c.window().commit(window::v1::CommitRequest {
+        case_no: no.clone(),
+        signer: f.get("signer").map(|s| s.trim().to_owned()).unwrap_or_default(),
+        kinds: f
+            .iter()
+            .filter(|(_, v)| *v == "on")
+            .filter_map(|(k, _)| k.strip_prefix("kind:").map(str::to_owned))
+            .collect(),
+        days: f.get("days").and_then(|d| d.trim().parse().ok()).unwrap_or(0),
+        request_id: request_id_of(&f),
+    }),
+);
+
+/// Delivers committed materials after acceptance (they go to the home
+/// authority at once).
+pub(super) async fn supply(State(c): Shared, Path(no): Path<String>, mp: Multipart) -> Response {
+    let form = match Form::read(mp).await {
+        Ok(f) => f,
+        Err(e) => return e.into_response(),
+    };
+    let materials = form.materials();
+    let first = window::v1::AttachFrame {
+        frame: Some(window::v1::attach_frame::Frame::Header(
+            window::v1::AttachHeader {
+                case_no: no.clone(),
+                materials: materials.iter().map(|(h, _)| h.clone()).collect(),
+                request_id: request_id_of(&form.fields),
+            },
+        )),
+    };
+    let frames = frames(first, &materials, |ch| window::v1::AttachFrame {
+        frame: Some(window::v1::attach_frame::Frame::Chunk(ch)),
+    });
+    let reply = c.window().supply(frames).await;
+    settle(
+        &c,
+        &no,
+        "supply",
+        reply,
+        &form.resend(format!("/case/{no}/supply")),
+    )
+    .await
+}
+
+step!(
+    /// Hands the result to the applicant (or the company's legal
+    /// representative), whose ID the node checks against the case's.
+    handout,
+    "handout",
+    |c, no, f| c.window().handout(window::v1::HandoutRequest {
+        case_no: no.clone(),
+        recipient_id: f.get("recipient_id").map(|s| s.trim().to_uppercase()).unwrap_or_default(),
+        request_id: request_id_of(&f),
+    }),
+);
+
+step!(
+    /// Sends the case's parked handoffs again.
+    retry,
+    "retry",
+    |c, no, f| c.window().retry(window::v1::CaseRef {
+        case_no: no.clone(),
+        request_id: request_id_of(&f),
+    }),
+);
+
+/// The window's cases past their promised date.
+pub(super) async fn overdue(State(c): Shared) -> Page {
+    let cases = c
+        .window()
+        .overdue(window::v1::OverdueRequest::default())
+        .await?
+        .into_inner()
+        .cases;
+    page(pages::overdue(&c, &cases))
+}

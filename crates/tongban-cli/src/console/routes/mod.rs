@@ -22,6 +22,7 @@ use axum::routing::{get, post};
 use maud::Markup;
 use sha2::{Digest, Sha256};
 use tongban_proto::common::v1::{CaseView, MaterialChunk, MaterialHeader};
+use tongban_proto::mail::v1::mail_client::MailClient;
 use tongban_proto::review::v1::review_client::ReviewClient;
 use tongban_proto::window::v1::window_client::WindowClient;
 
@@ -36,15 +37,17 @@ macro_rules! step {
     ($(#[$doc:meta])* $name:ident, $form:literal, |$c:ident, $no:ident, $f:ident| $call:expr $(, then $next:expr)? $(,)?) => {
         $(#[$doc])*
         pub(super) async fn $name(
-            axum::extract::State($c): super::Shared,
+            axum::extract::State($c): $crate::console::routes::Shared,
             axum::extract::Path($no): axum::extract::Path<String>,
+            uri: axum::http::Uri,
             axum::Form($f): axum::Form<std::collections::HashMap<String, String>>,
         ) -> axum::response::Response {
             let reply = $call.await;
             #[allow(unused_mut, unused_assignments)]
             let mut next = format!("/case/{}", $no);
             $(next = $next;)?
-            super::settle_to(&$c, &$no, $form, reply, &next).await
+            let again = $crate::console::routes::Resend::plain(uri.path(), &$f);
+            $crate::console::routes::settle_to(&$c, &$no, $form, reply, &next, &again).await
         }
     };
 }
@@ -74,7 +77,14 @@ pub(super) fn router(console: Arc<Console>) -> Router {
             .route("/case/{no}/verify", post(clerk::verify))
             .route("/case/{no}/accept", post(clerk::accept))
             .route("/case/{no}/resubmit", post(clerk::resubmit))
-            .route("/case/{no}/notice/{kind}", get(notice)),
+            .route("/case/{no}/commit", post(clerk::commit))
+            .route("/case/{no}/supply", post(clerk::supply))
+            .route("/case/{no}/handout", post(clerk::handout))
+            .route("/case/{no}/mail", post(mail_send))
+            .route("/case/{no}/mail-event", post(mail_event))
+            .route("/case/{no}/retry", post(clerk::retry))
+            .route("/case/{no}/notice/{kind}", get(notice))
+            .route("/overdue", get(clerk::overdue)),
         Role::Reviewer => Router::new()
             .route("/", get(review::inbox))
             .route("/case/{no}", get(review::case))
@@ -83,11 +93,20 @@ pub(super) fn router(console: Arc<Console>) -> Router {
             .route("/case/{no}/correct", post(review::correct))
             .route("/case/{no}/approve", post(review::approve))
             .route("/case/{no}/deny", post(review::deny))
-            .route("/case/{no}/notice/{kind}", get(notice)),
+            .route("/case/{no}/handout", post(review::handout))
+            .route("/case/{no}/mail", post(mail_send))
+            .route("/case/{no}/mail-event", post(mail_event))
+            .route("/case/{no}/retry", post(review::retry))
+            .route("/case/{no}/notice/{kind}", get(notice))
+            .route("/overdue", get(review::overdue)),
         Role::Auditor => Router::new()
             .route("/", get(audit::find))
             .route("/trace", get(audit::trace)),
     };
+    // Another role's page does not exist here (404) — but only with a
+    // session: without one every address is refused alike (401), so the
+    // refusal does not tell which pages this console has.
+    let pages = pages.fallback(not_found);
     // The assets are the same for everyone and hold nothing of a case, so
     // the refusal page can use the stylesheet too.
     pages
@@ -128,12 +147,62 @@ async fn js() -> impl IntoResponse {
     )
 }
 
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Html(pages::not_found().into_string()),
+    )
+        .into_response()
+}
+
 /// A failure shown as a page: what the node said, in its words.
 struct Failure(String);
 
 impl From<tonic::Status> for Failure {
     fn from(s: tonic::Status) -> Self {
+        if lost(&s) {
+            return Failure(format!(
+                "{}: {:#}",
+                lang::t("与节点的连接中断", "lost the connection to the node"),
+                status_error(s)
+            ));
+        }
         Failure(format!("{:#}", status_error(s)))
+    }
+}
+
+/// Whether the node could not be reached or did not answer: the request may
+/// or may not have been applied, and sending it again with the same request
+/// id is safe (the node applies an id once and answers a repeat with the
+/// first reply).
+fn lost(status: &tonic::Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
+    )
+}
+
+/// What a form sent, to send it again after a lost connection: its action,
+/// its text fields (with the request id) and the names of its files, which
+/// the browser cannot be made to send again and so are chosen again.
+pub(super) struct Resend {
+    /// Where the form posts.
+    pub(super) action: String,
+    /// The text fields, in order.
+    pub(super) fields: Vec<(String, String)>,
+    /// `(input name, file name)` of each file the form carried.
+    pub(super) files: Vec<(String, String)>,
+}
+
+impl Resend {
+    fn plain(action: &str, fields: &HashMap<String, String>) -> Self {
+        let mut fields: Vec<_> = fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        fields.sort();
+        Self {
+            action: action.to_owned(),
+            fields,
+            files: Vec::new(),
+        }
     }
 }
 
@@ -161,6 +230,14 @@ impl Console {
     fn review(&self) -> ReviewClient<tonic::transport::Channel> {
         ReviewClient::new(self.node.clone().expect("reviewer consoles have a node"))
     }
+
+    fn mail(&self) -> MailClient<tonic::transport::Channel> {
+        MailClient::new(
+            self.node
+                .clone()
+                .expect("clerk and reviewer consoles have a node"),
+        )
+    }
 }
 
 // ---- forms ---------------------------------------------------------------
@@ -175,6 +252,19 @@ struct Form {
 }
 
 impl Form {
+    /// The form as sent to `action`, to send it again.
+    fn resend(&self, action: String) -> Resend {
+        Resend {
+            action,
+            fields: self.multi.clone(),
+            files: self
+                .files
+                .iter()
+                .map(|(name, filename, _)| (name.clone(), filename.clone()))
+                .collect(),
+        }
+    }
+
     async fn read(mut mp: Multipart) -> Result<Self, Failure> {
         let mut form = Form::default();
         let bad = |e: axum::extract::multipart::MultipartError| {
@@ -287,16 +377,17 @@ impl Console {
     }
 }
 
-/// How every state-changing form on a case page ends: on success to `next`
-/// (the case page unless said otherwise), on a refusal the case page again
-/// with the node's words inside form `form`.
+/// How every state-changing form on a case page ends: on success to the
+/// case page, on a refusal the case page again with the node's words inside
+/// form `form`, on a lost connection the form again to send as it was.
 async fn settle<T>(
     c: &Console,
     no: &str,
     form: &'static str,
     reply: Result<T, tonic::Status>,
+    again: &Resend,
 ) -> Response {
-    settle_to(c, no, form, reply, &format!("/case/{no}")).await
+    settle_to(c, no, form, reply, &format!("/case/{no}"), again).await
 }
 
 /// [`settle`] going on to `next` on success.
@@ -306,11 +397,20 @@ async fn settle_to<T>(
     form: &'static str,
     reply: Result<T, tonic::Status>,
     next: &str,
+    again: &Resend,
 ) -> Response {
     let status = match reply {
         Ok(_) => return Redirect::to(next).into_response(),
         Err(status) => status,
     };
+    if lost(&status) {
+        let msg = Failure::from(status).0;
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Html(pages::lost_connection(c, no, &msg, again).into_string()),
+        )
+            .into_response();
+    }
     let msg = Failure::from(status).0;
     let problem = pages::Problem { form, msg: &msg };
     match c.case(no).await {
@@ -324,6 +424,35 @@ async fn settle_to<T>(
         Err(e) => e.into_response(),
     }
 }
+
+// Mail legs are either side's: the window mails the paper originals, the
+// home authority the result; each records its own legs' carrier events
+// (and the window a result's arrival). The node decides which is allowed.
+step!(
+    /// Records a leg as sent, with its carrier and waybill.
+    mail_send,
+    "mail",
+    |c, no, f| c.mail().send(tongban_proto::mail::v1::SendRequest {
+        case_no: no.clone(),
+        leg: f.get("leg").cloned().unwrap_or_default(),
+        carrier: f.get("carrier").map(|s| s.trim().to_owned()).unwrap_or_default(),
+        waybill: f.get("waybill").map(|s| s.trim().to_uppercase()).unwrap_or_default(),
+        request_id: request_id_of(&f),
+    }),
+);
+
+step!(
+    /// Records a carrier event of one of the case's waybills.
+    mail_event,
+    "mail-event",
+    |c, no, f| c.mail().event(tongban_proto::mail::v1::EventRequest {
+        waybill: f.get("waybill").cloned().unwrap_or_default(),
+        status: f.get("status").cloned().unwrap_or_default(),
+        at: String::new(),
+        note: f.get("note").map(|s| s.trim().to_owned()).unwrap_or_default(),
+        request_id: request_id_of(&f),
+    }),
+);
 
 /// A printable notice (受理回执, 补正材料通知书, ...), rendered by the same
 /// code as `tongban notice`.

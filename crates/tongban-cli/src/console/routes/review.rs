@@ -74,7 +74,14 @@ pub(super) async fn correct(State(c): Shared, Path(no): Path<String>, mp: Multip
         request_id: request_id_of(&form.fields),
     };
     let reply = c.review().correct(req).await;
-    settle(&c, &no, "correct", reply).await
+    settle(
+        &c,
+        &no,
+        "correct",
+        reply,
+        &form.resend(format!("/case/{no}/correct")),
+    )
+    .await
 }
 
 pub(super) async fn approve(State(c): Shared, Path(no): Path<String>, mp: Multipart) -> Response {
@@ -84,7 +91,14 @@ pub(super) async fn approve(State(c): Shared, Path(no): Path<String>, mp: Multip
     };
     let Some((_, filename, data)) = form.files.iter().find(|(n, _, _)| n == "result") else {
         let status = tonic::Status::invalid_argument("choose the result document to approve with");
-        return settle::<()>(&c, &no, "approve", Err(status)).await;
+        return settle::<()>(
+            &c,
+            &no,
+            "approve",
+            Err(status),
+            &form.resend(format!("/case/{no}/approve")),
+        )
+        .await;
     };
     let result = (header("result", filename, data), data.clone());
     let first = review::v1::ApproveFrame {
@@ -103,7 +117,14 @@ pub(super) async fn approve(State(c): Shared, Path(no): Path<String>, mp: Multip
         }
     });
     let reply = c.review().approve(frames).await;
-    settle(&c, &no, "approve", reply).await
+    settle(
+        &c,
+        &no,
+        "approve",
+        reply,
+        &form.resend(format!("/case/{no}/approve")),
+    )
+    .await
 }
 
 step!(
@@ -116,3 +137,37 @@ step!(
         request_id: request_id_of(&f),
     }),
 );
+
+step!(
+    /// Hands the result out at the home authority (collect-home, a denial
+    /// collected at home, or a result the post returned).
+    handout,
+    "handout",
+    |c, no, f| c.review().handout(review::v1::HandoutRequest {
+        case_no: no.clone(),
+        recipient_id: f.get("recipient_id").map(|s| s.trim().to_uppercase()).unwrap_or_default(),
+        request_id: request_id_of(&f),
+    }),
+);
+
+step!(
+    /// Sends the case's parked reports to the window again.
+    retry,
+    "retry",
+    |c, no, f| c.review().retry(review::v1::CaseRef {
+        case_no: no.clone(),
+        request_id: request_id_of(&f),
+    }),
+);
+
+/// The home authority's cases past their promised date, most overdue first.
+pub(super) async fn overdue(State(c): Shared) -> Page {
+    let mut cases = c
+        .review()
+        .overdue(review::v1::OverdueRequest::default())
+        .await?
+        .into_inner()
+        .cases;
+    cases.sort_by_key(|k| k.working_days_left);
+    page(pages::overdue(&c, &cases))
+}

@@ -7,10 +7,19 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use tongban_proto::common::v1::{CaseView, applicant::Who};
 
 use super::lang::{self, t};
-use super::routes::Draft;
 use super::{Console, Role};
 use crate::output::binary_size;
 use crate::page::{FONTS, local_time};
+
+mod audit;
+mod clerk;
+mod review;
+mod steps;
+
+pub(super) use audit::audit_find;
+pub(super) use clerk::{clerk_case, clerk_list, clerk_new};
+pub(super) use review::{review_case, review_inbox};
+pub(super) use steps::{lost_connection, not_found, overdue};
 
 /// The stylesheet.
 pub(super) const CSS: &str = include_str!("console.css");
@@ -102,6 +111,8 @@ fn layout(c: &Console, title: &str, body: Markup) -> Markup {
                         @if c.role == Role::Clerk {
                             a href="/" { (t("案件", "Cases")) } a href="/new" { (t("新申请", "New application")) }
                         }
+                        @if c.role == Role::Reviewer { a href="/" { (t("待办", "Inbox")) } }
+                        @if c.role != Role::Auditor { a #nav-overdue href="/overdue" { (t("超期", "Overdue")) } }
                         (lang_switch())
                         form.logout method="post" action="/logout" {
                             button #logout type="submit" { (t("退出登录", "Sign out")) }
@@ -237,28 +248,6 @@ fn cases_table(cases: &[CaseView]) -> Markup {
         }
     }
 }
-
-/// The clerk's case list, filtered by state.
-pub(super) fn clerk_list(c: &Console, state: &str, cases: &[CaseView]) -> Markup {
-    layout(
-        c,
-        "本窗口案件",
-        html! {
-            form.filter method="get" action="/" {
-                label { "状态 "
-                    select name="state" onchange="this.form.submit()" {
-                        option value="" selected[state.is_empty()] { "全部" }
-                        @for (s, n) in STATES { option value=(s) selected[state == s] { (n) " " (s) } }
-                    }
-                }
-                noscript { button type="submit" { "筛选" } }
-                a.button href="/new" { "新申请" }
-            }
-            (cases_table(cases))
-        },
-    )
-}
-
 fn delivery_name(mode: &str) -> &'static str {
     match mode {
         "mail-applicant" => "邮寄送达申请人",
@@ -267,86 +256,6 @@ fn delivery_name(mode: &str) -> &'static str {
         _ => "",
     }
 }
-
-/// The application form, driven by the directory: the items this county
-/// takes in, for the home counties an agreement names.
-pub(super) fn clerk_new(c: &Console, d: &Draft, error: Option<&str>) -> Markup {
-    let Some(dir) = c.directory.as_ref() else {
-        return layout(
-            c,
-            "新申请",
-            html! { p.error { "没有联邦目录：请用 --directory 指定 federation.toml 后重新启动控制台。" } },
-        );
-    };
-    let Some(own) = c.identity.county() else {
-        return layout(c, "新申请", html! {});
-    };
-    let mut routes = Vec::new();
-    for item in &dir.items {
-        for home in &dir.counties {
-            if home.code != *own && dir.covers(own, &home.code, &item.code) {
-                routes.push((item, home));
-            }
-        }
-    }
-    let chosen = format!("{}/{}", d.item, d.home);
-    layout(
-        c,
-        "新申请（跨域通办）",
-        html! {
-            (error_box(error))
-            form #apply method="post" action="/new" enctype="multipart/form-data" {
-                (request_id())
-                fieldset {
-                    legend { "事项与属地" }
-                    label { "申请事项 → 属地审批部门"
-                        select name="route" #route required {
-                            @for (item, home) in &routes {
-                                @let value = format!("{}/{}", item.code.as_str(), home.code.as_str());
-                                option value=(value) data-item=(item.code.as_str()) selected[value == chosen] {
-                                    (item.name) " " (item.code.as_str()) " → " (home.name) " " (home.code.as_str())
-                                }
-                            }
-                        }
-                    }
-                    label { "送达方式"
-                        select name="delivery" {
-                            @for m in ["mail-applicant", "mail-window", "collect-home"] {
-                                option value=(m) selected[d.delivery == m] { (delivery_name(m)) }
-                            }
-                        }
-                    }
-                }
-                fieldset {
-                    legend { "申请人（自然人）" }
-                    label { "姓名" input name="person_name" required value=(d.name) autocomplete="off"; }
-                    label { "公民身份号码"
-                        input name="person_id" #person_id required maxlength="18" value=(d.id)
-                            data-resident-id autocomplete="off" spellcheck="false";
-                        span.field-error #person_id-error aria-live="polite" {}
-                    }
-                    label { "联系电话" input name="phone" required value=(d.phone) autocomplete="off"; }
-                    label { "通讯地址" input name="address" required value=(d.address) autocomplete="off"; }
-                }
-                @for item in &dir.items {
-                    fieldset.materials data-materials-for=(item.code.as_str()) {
-                        legend { "申请材料：" (item.name) }
-                        p.dim { "缺少的材料可以先不上传：受理后会一次性告知需补正的全部材料。" }
-                        @for m in &item.materials {
-                            label { (m.name) " " code.dim { (m.kind) }
-                                @if m.paper { span.dim { "（需邮寄纸质原件）" } }
-                                input type="file" name={ "material:" (m.kind) };
-                            }
-                        }
-                    }
-                }
-                @if error.is_some() { p.dim { "文件需重新选择（浏览器不保留已选文件）。" } }
-                button type="submit" { "提交申请" }
-            }
-        },
-    )
-}
-
 fn material_name<'a>(k: &'a CaseView, kind: &'a str) -> &'a str {
     k.required_materials
         .iter()
@@ -428,177 +337,6 @@ fn corrections(k: &CaseView) -> Markup {
         }
     }
 }
-
-/// The clerk's case page: what is missing, the forms for the next step,
-/// the materials and the history.
-pub(super) fn clerk_case(c: &Console, k: &CaseView, error: Option<&Problem<'_>>) -> Markup {
-    let no = &k.case_no;
-    let state = k.state.as_str();
-    let before_accept = matches!(state, "CORRECTION_AT_WINDOW" | "READY_AT_WINDOW");
-    let correcting = state == "CORRECTION_REQUESTED";
-    let open_correction = k.corrections.iter().any(|x| x.answered_at.is_empty());
-    layout(
-        c,
-        &format!("案件 {no}"),
-        html! {
-            (facts(k))
-            @if !k.missing.is_empty() {
-                section.notice-box #missing {
-                    h2 { "一次性补正告知：尚缺以下材料" }
-                    ul { @for m in &k.missing { li data-kind=(m) { (material_name(k, m)) " " code.dim { (m) } } } }
-                    p { a href={ "/case/" (no) "/notice/correction" } target="_blank" { "打印补正材料通知书" } }
-                }
-            }
-            (corrections(k))
-            @if before_accept || correcting {
-                form.action #attach method="post" action={ "/case/" (no) "/attach" } enctype="multipart/form-data" {
-                    (request_id())
-                    (problem_at(error, "attach"))
-                    h2 { @if correcting { "上传补正材料" } @else { "补充材料" } }
-                    @for m in &k.required_materials {
-                        @if k.missing.contains(&m.kind) || correcting || before_accept {
-                            label { (m.name) " " code.dim { (m.kind) } input type="file" name={ "material:" (m.kind) }; }
-                        }
-                    }
-                    button type="submit" { "上传" }
-                }
-            }
-            @if before_accept {
-                form.action #verify method="post" action={ "/case/" (no) "/verify" } {
-                    (request_id())
-                    (problem_at(error, "verify"))
-                    h2 { "身份核验" }
-                    label { "方式 "
-                        select name="method" {
-                            option value="id-card-reader" { "身份证读卡器" }
-                            option value="face" { "人脸识别" }
-                            option value="manual" { "人工核验" }
-                        }
-                    }
-                    button type="submit" { "记录核验" }
-                }
-            }
-            @if state == "READY_AT_WINDOW" {
-                form.action #accept method="post" action={ "/case/" (no) "/accept" } {
-                    (request_id())
-                    (problem_at(error, "accept"))
-                    h2 { "窗口受理" }
-                    p.dim { "受理后案件移交属地审批部门，并打印受理回执。" }
-                    button type="submit" { "受理并打印回执" }
-                }
-            }
-            @if correcting && open_correction {
-                form.action #resubmit method="post" action={ "/case/" (no) "/resubmit" } {
-                    (request_id())
-                    (problem_at(error, "resubmit"))
-                    h2 { "提交补正" }
-                    button type="submit" { "将补正材料提交属地" }
-                }
-            }
-            @if k.history.iter().any(|e| e.event == "case.accepted") {
-                p { a #receipt-link href={ "/case/" (no) "/notice/intake-receipt" } target="_blank" { "受理回执" } }
-            }
-            (materials_table(k))
-            (history(k))
-        },
-    )
-}
-
-/// The reviewer's inbox, fewest days left first.
-pub(super) fn review_inbox(c: &Console, cases: &[CaseView]) -> Markup {
-    layout(c, "待办案件（按剩余时限）", cases_table(cases))
-}
-
-/// The reviewer's case page with the decisions its state allows.
-pub(super) fn review_case(c: &Console, k: &CaseView, error: Option<&Problem<'_>>) -> Markup {
-    let no = &k.case_no;
-    let state = k.state.as_str();
-    layout(
-        c,
-        &format!("案件 {no}"),
-        html! {
-            (facts(k))
-            (corrections(k))
-            (materials_table(k))
-            @if state == "HANDED_OFF" {
-                form.action #accept method="post" action={ "/case/" (no) "/accept" } {
-                    (request_id())
-                    (problem_at(error, "accept"))
-                    h2 { "受理" }
-                    p.dim { "受理后开始计算承诺时限。" }
-                    button type="submit" { "受理" }
-                }
-            }
-            @if state == "UNDER_REVIEW" && !k.paper_kinds.is_empty() && k.paper_received_at.is_empty() {
-                form.action #paper method="post" action={ "/case/" (no) "/paper-received" } {
-                    (request_id())
-                    (problem_at(error, "paper"))
-                    h2 { "纸质原件" }
-                    p { "需邮寄的纸质原件："
-                        @for (i, kind) in k.paper_kinds.iter().enumerate() {
-                            @if i > 0 { "、" } (material_name(k, kind)) " " code.dim { (kind) }
-                        }
-                        "。收到后方可作出决定。" }
-                    button type="submit" { "纸质原件已收到" }
-                }
-            }
-            @if state == "UNDER_REVIEW" {
-                form.action #correct method="post" action={ "/case/" (no) "/correct" } enctype="multipart/form-data" {
-                    (request_id())
-                    (problem_at(error, "correct"))
-                    h2 { "一次性告知补正" }
-                    @for m in &k.required_materials {
-                        div.need {
-                            label { input type="checkbox" name="need" value=(m.kind); " " (m.name) " " code.dim { (m.kind) } }
-                            input name={ "reason:" (m.kind) } placeholder="原因";
-                        }
-                    }
-                    label { "补正期限（工作日，留空用默认）" input name="deadline" inputmode="numeric"; }
-                    button type="submit" { "发出补正要求" }
-                }
-                form.action #approve method="post" action={ "/case/" (no) "/approve" } enctype="multipart/form-data" {
-                    (request_id())
-                    (problem_at(error, "approve"))
-                    h2 { "准予许可" }
-                    label { "审批结果文件" input type="file" name="result" required; }
-                    label { "许可证号" input name="licence_no"; }
-                    button type="submit" { "准予许可" }
-                }
-                form.action #deny method="post" action={ "/case/" (no) "/deny" } {
-                    (request_id())
-                    (problem_at(error, "deny"))
-                    h2 { "不予许可" }
-                    label { "理由" textarea name="reason" required rows="3" {} }
-                    button.danger type="submit" { "不予许可" }
-                }
-            }
-            @if state == "UNDER_REVIEW" || k.history.iter().any(|e| e.state == "UNDER_REVIEW") {
-                p { a href={ "/case/" (no) "/notice/acceptance" } target="_blank" { "受理通知书" } }
-            }
-            @if state == "DENIED" {
-                p { a href={ "/case/" (no) "/notice/denial" } target="_blank" { "不予许可决定书" } }
-            }
-            (history(k))
-        },
-    )
-}
-
-/// The auditor's search form.
-pub(super) fn audit_find(c: &Console, case_no: &str, error: Option<&str>) -> Markup {
-    layout(
-        c,
-        "案件追溯",
-        html! {
-            (error_box(error))
-            form.action #find method="get" action="/trace" {
-                label { "案件编号" input name="case" required value=(case_no) placeholder="610702-20261201-1" spellcheck="false"; }
-                p.dim { "从受理窗口和属地两个节点取回账本，逐条核验后显示经过与结论（与 audit trace --html 同一页面）。" }
-                button type="submit" { "追溯并核验" }
-            }
-        },
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,237 @@
+//! The parts of a case page both sides have: the mail legs with their
+//! forms, hand-out, retrying parked handoffs, the printable notices; and the
+//! pages that are not a case's: overdue cases, another role's address, a
+//! lost connection to the node.
+
+use maud::{Markup, html};
+use tongban_proto::common::v1::CaseView;
+
+use super::*;
+use crate::console::routes::Resend;
+
+/// Carrier statuses a clerk or reviewer records, with their names.
+const MAIL_STATUSES: [(&str, &str, &str); 5] = [
+    ("posted", "已收寄", "posted"),
+    ("in-transit", "运输中", "in transit"),
+    ("delivered", "已妥投", "delivered"),
+    ("returned", "已退回", "returned"),
+    ("lost", "已丢失", "lost"),
+];
+
+fn mail_status_name(status: &str) -> &str {
+    MAIL_STATUSES
+        .iter()
+        .find(|(s, _, _)| *s == status)
+        .map_or(status, |(_, zh, en)| t(zh, en))
+}
+
+fn leg_name(leg: &str) -> &'static str {
+    match leg {
+        "materials" => t("纸质原件（窗口→属地）", "paper originals (window → home)"),
+        "result" => t("审批结果", "the result"),
+        _ => "",
+    }
+}
+
+fn leg_to(to: &str) -> &'static str {
+    match to {
+        "home" => t("属地审批部门", "the home authority"),
+        "applicant" => t("申请人", "the applicant"),
+        "window" => t("受理窗口", "the receiving window"),
+        _ => "",
+    }
+}
+
+/// The case's mail legs, each with its carrier events and, while it is on
+/// its way, the form to record the next one.
+pub(super) fn mail_legs(k: &CaseView, problem: Option<&Problem<'_>>) -> Markup {
+    html! {
+        @if !k.mail.is_empty() {
+            h2 { (t("寄递", "Mail")) }
+            table.mail #mail {
+                thead { tr {
+                    th { (t("寄件", "Leg")) } th { (t("寄往", "To")) } th { (t("承运", "Carrier")) }
+                    th { (t("运单号", "Waybill")) } th { (t("状态", "Status")) } th { (t("经过", "Events")) }
+                } }
+                tbody { @for m in &k.mail {
+                    tr data-waybill=(m.waybill) {
+                        td { (leg_name(&m.leg)) }
+                        td { (leg_to(&m.to)) }
+                        td { (m.carrier) }
+                        td { code { (m.waybill) } }
+                        td.mail-status { (mail_status_name(&m.status)) }
+                        td { ul.events { @for e in &m.events {
+                            li { span.nowrap { (local_time(&e.at)) } " " (mail_status_name(&e.status))
+                                @if !e.note.is_empty() { " · " (e.note) } }
+                        } } }
+                    }
+                } }
+            }
+            @let open: Vec<_> = k.mail.iter().filter(|m| matches!(m.status.as_str(), "posted" | "in-transit")).collect();
+            @if !open.is_empty() {
+                form.action #mail-event method="post" action={ "/case/" (k.case_no) "/mail-event" } {
+                    (request_id())
+                    (problem_at(problem, "mail-event"))
+                    h2 { (t("记录邮件状态", "Record a carrier event")) }
+                    label { (t("运单号", "Waybill"))
+                        select name="waybill" { @for m in &open { option value=(m.waybill) { (m.waybill) " · " (leg_name(&m.leg)) } } }
+                    }
+                    label { (t("状态", "Status"))
+                        select name="status" { @for (s, zh, en) in &MAIL_STATUSES[1..] { option value=(s) { (t(zh, en)) } } }
+                    }
+                    label { (t("备注", "Note")) input name="note" autocomplete="off"; }
+                    button type="submit" { (t("记录", "Record")) }
+                }
+            }
+        }
+    }
+}
+
+/// The form that records a leg as sent: carrier and waybill, its check
+/// digit checked as it is typed (UPU S10) and again by the node.
+pub(super) fn mail_send(
+    k: &CaseView,
+    leg: &str,
+    title: &str,
+    problem: Option<&Problem<'_>>,
+) -> Markup {
+    html! {
+        form.action #mail-send method="post" action={ "/case/" (k.case_no) "/mail" } {
+            (request_id())
+            (problem_at(problem, "mail"))
+            h2 { (title) }
+            input type="hidden" name="leg" value=(leg);
+            label { (t("承运", "Carrier")) input name="carrier" value="EMS" required autocomplete="off"; }
+            label { (t("运单号", "Waybill"))
+                input name="waybill" #waybill required maxlength="13" data-waybill autocomplete="off" spellcheck="false"
+                    placeholder="EA473124829CN";
+                span.field-error #waybill-error aria-live="polite" {}
+            }
+            button type="submit" { (t("登记寄出", "Record as sent")) }
+        }
+    }
+}
+
+/// Hand-out at this side: the collector's ID, checked as it is typed and
+/// by the node against the applicant's (or the legal representative's).
+pub(super) fn handout(k: &CaseView, problem: Option<&Problem<'_>>) -> Markup {
+    html! {
+        form.action #handout method="post" action={ "/case/" (k.case_no) "/handout" } {
+            (request_id())
+            (problem_at(problem, "handout"))
+            h2 { (t("出件（当面交付结果）", "Hand out the result")) }
+            p.dim { (t("核对领取人身份证件：须为申请人本人，或企业的法定代表人。",
+                       "Check the collector's ID card: the applicant, or the company's legal representative.")) }
+            label { (t("领取人公民身份号码", "Collector's resident ID number"))
+                input name="recipient_id" #recipient_id required maxlength="18" data-resident-id autocomplete="off" spellcheck="false";
+                span.field-error #recipient_id-error aria-live="polite" {}
+            }
+            button type="submit" { (t("核验并交付", "Check and hand out")) }
+        }
+    }
+}
+
+/// Whether a handoff of the case is parked (more parks than retries in
+/// its history): then the retry form is offered.
+pub(super) fn parked(k: &CaseView) -> bool {
+    let count = |event: &str| k.history.iter().filter(|e| e.event == event).count();
+    count("handoff.parked") > count("handoff.retried")
+}
+
+/// Sending parked handoffs again, once the cause is fixed.
+pub(super) fn retry(k: &CaseView, problem: Option<&Problem<'_>>) -> Markup {
+    html! {
+        @if parked(k) {
+            form.action.warning #retry method="post" action={ "/case/" (k.case_no) "/retry" } {
+                (request_id())
+                (problem_at(problem, "retry"))
+                h2 { (t("移交已暂停", "A handoff is parked")) }
+                p { (k.note) }
+                button type="submit" { (t("重新发送", "Send again")) }
+            }
+        }
+    }
+}
+
+/// Links to each printable notice the case's history allows.
+pub(super) fn notices(k: &CaseView) -> Markup {
+    let no = &k.case_no;
+    let was = |state: &str| k.state == state || k.history.iter().any(|e| e.state == state);
+    let correcting = matches!(
+        k.state.as_str(),
+        "CORRECTION_AT_WINDOW" | "CORRECTION_REQUESTED"
+    );
+    html! {
+        p.notices #notices { (t("打印：", "Print: "))
+            @if k.history.iter().any(|e| e.event == "case.accepted") {
+                a #receipt-link href={ "/case/" (no) "/notice/intake-receipt" } target="_blank" { (t("受理回执", "intake receipt")) } " "
+            }
+            @if correcting {
+                a #correction-link href={ "/case/" (no) "/notice/correction" } target="_blank" { (t("补正材料通知书", "correction notice")) } " "
+            }
+            @if was("UNDER_REVIEW") {
+                a #acceptance-link href={ "/case/" (no) "/notice/acceptance" } target="_blank" { (t("受理通知书", "acceptance notice")) } " "
+            }
+            @if was("DENIED") {
+                a #denial-link href={ "/case/" (no) "/notice/denial" } target="_blank" { (t("不予许可决定书", "denial decision")) }
+            }
+        }
+    }
+}
+
+/// The cases past their promised date, most overdue first.
+pub(in crate::console) fn overdue(c: &Console, cases: &[CaseView]) -> Markup {
+    layout(
+        c,
+        t("超期案件", "Overdue cases"),
+        html! {
+            p.dim { (t("已过承诺办结日期的案件（按工作日计，节假日按目录中的日历）。",
+                       "Cases past their promised date (working days, with the directory's holiday calendar).")) }
+            (cases_table(cases))
+        },
+    )
+}
+
+/// Another role's address, or none at all, asked with a session.
+pub(in crate::console) fn not_found() -> Markup {
+    bare(
+        t("没有这个页面", "No such page"),
+        html! {
+            p { (t("此控制台按证书的角色只提供该角色的页面。", "This console has only the pages of its certificate's role.")) }
+            p { a href="/" { (t("返回", "Back")) } }
+        },
+    )
+}
+
+/// The node did not answer a form: say so, and offer the form again as it
+/// was sent, with its request id, so sending it again is safe.
+pub(in crate::console) fn lost_connection(
+    c: &Console,
+    no: &str,
+    msg: &str,
+    again: &Resend,
+) -> Markup {
+    let multipart = !again.files.is_empty();
+    layout(
+        c,
+        t("与节点的连接中断", "Lost the connection to the node"),
+        html! {
+            p.error role="alert" #error { (msg) }
+            p { (t("这次提交可能没有送达节点，也可能已经办理。节点恢复后请点“重新提交”：请求编号不变，节点只会办理一次。",
+                   "The request may not have reached the node, or it may have been done. When the node is back, send it again: the request id is the same, so the node does it once.")) }
+            form #resend method="post" action=(again.action) enctype=[multipart.then_some("multipart/form-data")] {
+                @for (name, value) in &again.fields {
+                    input type="hidden" name=(name) value=(value);
+                }
+                @if multipart {
+                    p { (t("浏览器不会重发文件，请重新选择：", "Browsers do not send files again; choose them again:")) }
+                    @for (name, filename) in &again.files {
+                        label { (filename) input type="file" name=(name) required; }
+                    }
+                }
+                button type="submit" { (t("重新提交", "Send again")) }
+            }
+            p { a href={ "/case/" (no) } { (t("返回案件", "Back to the case")) } }
+        },
+    )
+}
