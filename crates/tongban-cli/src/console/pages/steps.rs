@@ -131,11 +131,15 @@ pub(super) fn handout(k: &CaseView, problem: Option<&Problem<'_>>) -> Markup {
     }
 }
 
-/// Whether a handoff of the case is parked (more parks than retries in
-/// its history): then the retry form is offered.
+/// Whether a handoff of the case is parked (a park after the last retry,
+/// which queues every parked handoff of the case again): then the retry
+/// form is offered.
 pub(super) fn parked(k: &CaseView) -> bool {
-    let count = |event: &str| k.history.iter().filter(|e| e.event == event).count();
-    count("handoff.parked") > count("handoff.retried")
+    k.history
+        .iter()
+        .rev()
+        .find(|e| matches!(e.event.as_str(), "handoff.parked" | "handoff.retried"))
+        .is_some_and(|e| e.event == "handoff.parked")
 }
 
 /// Sending parked handoffs again, once the cause is fixed.
