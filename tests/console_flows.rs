@@ -270,6 +270,11 @@ async fn a_company_applicant_mail_legs_and_hand_out_in_a_browser() {
     fill(&b, "#recipient_id", OTHER_ID).await;
     click(&b, "#handout button[type=submit]").await;
     until_text(&b, "#handout .error", "not the applicant", false).await;
+    assert_eq!(
+        value(&b, "#recipient_id").await,
+        OTHER_ID,
+        "the refused form keeps what was typed"
+    );
     shot(&b, "36-clerk-handout-refused").await;
     fill(&b, "#recipient_id", PERSON_ID).await;
     click(&b, "#handout button[type=submit]").await;

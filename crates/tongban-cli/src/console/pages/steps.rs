@@ -44,7 +44,13 @@ fn leg_to(to: &str) -> &'static str {
 
 /// The case's mail legs, each with its carrier events and, while it is on
 /// its way, the form to record the next one.
-pub(super) fn mail_legs(k: &CaseView, problem: Option<&Problem<'_>>) -> Markup {
+pub(super) fn mail_legs(c: &Console, k: &CaseView, problem: Option<&Problem<'_>>) -> Markup {
+    // Each side records its own legs' events; the window also a result's
+    // arrival there.
+    let ours = |leg: &str, to: &str| match c.role {
+        Role::Clerk => leg == "materials" || to == "window",
+        _ => leg == "result",
+    };
     html! {
         @if !k.mail.is_empty() {
             h2 { (t("寄递", "Mail")) }
@@ -67,7 +73,7 @@ pub(super) fn mail_legs(k: &CaseView, problem: Option<&Problem<'_>>) -> Markup {
                     }
                 } }
             }
-            @let open: Vec<_> = k.mail.iter().filter(|m| matches!(m.status.as_str(), "posted" | "in-transit")).collect();
+            @let open: Vec<_> = k.mail.iter().filter(|m| ours(&m.leg, &m.to) && matches!(m.status.as_str(), "posted" | "in-transit")).collect();
             @if !open.is_empty() {
                 form.action #mail-event method="post" action={ "/case/" (k.case_no) "/mail-event" } {
                     (request_id())
@@ -79,7 +85,7 @@ pub(super) fn mail_legs(k: &CaseView, problem: Option<&Problem<'_>>) -> Markup {
                     label { (t("状态", "Status"))
                         select name="status" { @for (s, zh, en) in &MAIL_STATUSES[1..] { option value=(s) { (t(zh, en)) } } }
                     }
-                    label { (t("备注", "Note")) input name="note" autocomplete="off"; }
+                    label { (t("备注", "Note")) input name="note" autocomplete="off" value=(kept(problem, "mail-event", "note")); }
                     button type="submit" { (t("记录", "Record")) }
                 }
             }
@@ -101,10 +107,11 @@ pub(super) fn mail_send(
             (problem_at(problem, "mail"))
             h2 { (title) }
             input type="hidden" name="leg" value=(leg);
-            label { (t("承运", "Carrier")) input name="carrier" value="EMS" required autocomplete="off"; }
+            @let carrier = kept(problem, "mail", "carrier");
+            label { (t("承运", "Carrier")) input name="carrier" value=(if carrier.is_empty() { "EMS" } else { carrier }) required autocomplete="off"; }
             label { (t("运单号", "Waybill"))
                 input name="waybill" #waybill required maxlength="13" data-waybill autocomplete="off" spellcheck="false"
-                    placeholder="EA473124829CN";
+                    value=(kept(problem, "mail", "waybill")) placeholder="EA473124829CN";
                 span.field-error #waybill-error aria-live="polite" {}
             }
             button type="submit" { (t("登记寄出", "Record as sent")) }
@@ -123,7 +130,8 @@ pub(super) fn handout(k: &CaseView, problem: Option<&Problem<'_>>) -> Markup {
             p.dim { (t("核对领取人身份证件：须为申请人本人，或企业的法定代表人。",
                        "Check the collector's ID card: the applicant, or the company's legal representative.")) }
             label { (t("领取人公民身份号码", "Collector's resident ID number"))
-                input name="recipient_id" #recipient_id required maxlength="18" data-resident-id autocomplete="off" spellcheck="false";
+                input name="recipient_id" #recipient_id required maxlength="18" data-resident-id autocomplete="off" spellcheck="false"
+                    value=(kept(problem, "handout", "recipient_id"));
                 span.field-error #recipient_id-error aria-live="polite" {}
             }
             button type="submit" { (t("核验并交付", "Check and hand out")) }
@@ -150,7 +158,8 @@ pub(super) fn retry(k: &CaseView, problem: Option<&Problem<'_>>) -> Markup {
                 (request_id())
                 (problem_at(problem, "retry"))
                 h2 { (t("移交已暂停", "A handoff is parked")) }
-                p { (k.note) }
+                p { (t("向对方节点的移交已停止自动重试（原因见上方“说明”）。排除原因后，点“重新发送”。",
+                       "Sending to the partner node stopped retrying by itself (the reason is in the note above). Once the cause is fixed, send it again.")) }
                 button type="submit" { (t("重新发送", "Send again")) }
             }
         }

@@ -146,6 +146,7 @@ pub(super) async fn apply(State(c): Shared, mp: Multipart) -> Response {
         let problem = pages::Problem {
             form: field,
             msg: &msg,
+            fields: &[],
         };
         (
             status,

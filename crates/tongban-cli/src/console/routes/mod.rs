@@ -412,7 +412,11 @@ async fn settle_to<T>(
             .into_response();
     }
     let msg = Failure::from(status).0;
-    let problem = pages::Problem { form, msg: &msg };
+    let problem = pages::Problem {
+        form,
+        msg: &msg,
+        fields: &again.fields,
+    };
     match c.case(no).await {
         Ok(case) => {
             let body = match c.role {
