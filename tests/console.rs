@@ -51,7 +51,7 @@ pub(crate) fn profile(
 /// A running process and the first line it printed.
 pub(crate) struct Started {
     _child: Child,
-    line: String,
+    pub(crate) line: String,
 }
 
 /// Starts `program ARGS` and waits (up to the deadline) for a stdout line

@@ -9,6 +9,7 @@ mod authority;
 mod cli;
 mod commitment;
 mod console;
+mod console_access;
 mod console_flows;
 mod consultation;
 mod decoding;

@@ -16,6 +16,7 @@
 mod access;
 mod lang;
 mod pages;
+mod paging;
 mod routes;
 mod session;
 

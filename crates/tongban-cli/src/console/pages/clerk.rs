@@ -8,7 +8,12 @@ use super::*;
 use crate::console::routes::Draft;
 
 /// The clerk's case list, filtered by state.
-pub(in crate::console) fn clerk_list(c: &Console, state: &str, cases: &[CaseView]) -> Markup {
+pub(in crate::console) fn clerk_list(
+    c: &Console,
+    state: &str,
+    cases: &[CaseView],
+    pager: &Pager,
+) -> Markup {
     layout(
         c,
         "本窗口案件",
@@ -24,6 +29,7 @@ pub(in crate::console) fn clerk_list(c: &Console, state: &str, cases: &[CaseView
                 a.button href="/new" { "新申请" }
             }
             (cases_table(cases))
+            (pager.links())
         },
     )
 }

@@ -7,6 +7,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use tongban_proto::common::v1::{CaseView, applicant::Who};
 
 use super::lang::{self, t};
+use super::paging::Pager;
 use super::{Console, Role};
 use crate::output::binary_size;
 use crate::page::{FONTS, local_time};

@@ -7,8 +7,12 @@ use tongban_proto::common::v1::CaseView;
 use super::*;
 
 /// The reviewer's inbox, fewest days left first.
-pub(in crate::console) fn review_inbox(c: &Console, cases: &[CaseView]) -> Markup {
-    layout(c, "待办案件（按剩余时限）", cases_table(cases))
+pub(in crate::console) fn review_inbox(c: &Console, cases: &[CaseView], pager: &Pager) -> Markup {
+    layout(
+        c,
+        "待办案件（按剩余时限）",
+        html! { (cases_table(cases)) (pager.links()) },
+    )
 }
 
 /// The reviewer's case page with the decisions its state allows.

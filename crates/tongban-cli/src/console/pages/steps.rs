@@ -193,7 +193,7 @@ pub(super) fn notices(k: &CaseView) -> Markup {
 }
 
 /// The cases past their promised date, most overdue first.
-pub(in crate::console) fn overdue(c: &Console, cases: &[CaseView]) -> Markup {
+pub(in crate::console) fn overdue(c: &Console, cases: &[CaseView], pager: &Pager) -> Markup {
     layout(
         c,
         t("超期案件", "Overdue cases"),
@@ -201,6 +201,7 @@ pub(in crate::console) fn overdue(c: &Console, cases: &[CaseView]) -> Markup {
             p.dim { (t("已过承诺办结日期的案件（按工作日计，节假日按目录中的日历）。",
                        "Cases past their promised date (working days, with the directory's holiday calendar).")) }
             (cases_table(cases))
+            (pager.links())
         },
     )
 }

@@ -12,6 +12,7 @@ use tongban_proto::window;
 use super::{Failure, Form, Page, Shared, frames, page, request_id_of, settle};
 use crate::console::lang::t;
 use crate::console::pages;
+use crate::console::paging::{PAGE, Pager};
 
 /// The application a clerk typed, kept to fill the form again on an error
 /// (with its request id, so sending it again cannot make a second case).
@@ -119,17 +120,18 @@ impl Draft {
 
 pub(super) async fn list(State(c): Shared, Query(q): Query<HashMap<String, String>>) -> Page {
     let state = q.get("state").cloned().unwrap_or_default();
-    let cases = c
+    let pager = Pager::from_query(&q).keep("state", &state);
+    let reply = c
         .window()
         .list_cases(window::v1::ListCasesRequest {
             state: state.clone(),
-            limit: 200,
-            ..Default::default()
+            limit: PAGE,
+            page_token: pager.token().to_owned(),
         })
         .await?
-        .into_inner()
-        .cases;
-    page(pages::clerk_list(&c, &state, &cases))
+        .into_inner();
+    let pager = pager.with_next(reply.next_page_token);
+    page(pages::clerk_list(&c, &state, &reply.cases, &pager))
 }
 
 pub(super) async fn new_form(State(c): Shared) -> Page {
@@ -334,12 +336,16 @@ step!(
 );
 
 /// The window's cases past their promised date.
-pub(super) async fn overdue(State(c): Shared) -> Page {
-    let cases = c
+pub(super) async fn overdue(State(c): Shared, Query(q): Query<HashMap<String, String>>) -> Page {
+    let pager = Pager::from_query(&q);
+    let reply = c
         .window()
-        .overdue(window::v1::OverdueRequest::default())
+        .overdue(window::v1::OverdueRequest {
+            limit: PAGE,
+            page_token: pager.token().to_owned(),
+        })
         .await?
-        .into_inner()
-        .cases;
-    page(pages::overdue(&c, &cases))
+        .into_inner();
+    let pager = pager.with_next(reply.next_page_token);
+    page(pages::overdue(&c, &reply.cases, &pager))
 }

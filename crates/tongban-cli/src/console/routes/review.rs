@@ -1,23 +1,32 @@
 //! The home authority reviewer's handlers: the inbox and the decisions on
 //! a case.
 
-use axum::extract::{Multipart, Path, State};
+use std::collections::HashMap;
+
+use axum::extract::{Multipart, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use tongban_proto::common::v1::CorrectionNeed;
 use tongban_proto::review;
 
 use super::{Form, Page, Shared, frames, header, page, request_id_of, settle};
 use crate::console::pages;
+use crate::console::paging::{PAGE, Pager};
 
-pub(super) async fn inbox(State(c): Shared) -> Page {
-    let mut cases = c
+pub(super) async fn inbox(State(c): Shared, Query(q): Query<HashMap<String, String>>) -> Page {
+    let pager = Pager::from_query(&q);
+    let reply = c
         .review()
-        .inbox(review::v1::InboxRequest::default())
+        .inbox(review::v1::InboxRequest {
+            limit: PAGE,
+            page_token: pager.token().to_owned(),
+        })
         .await?
-        .into_inner()
-        .cases;
-    // Fewest working days left first; cases whose clock has not started
-    // (not yet accepted) after them, oldest first as the node sends them.
+        .into_inner();
+    let pager = pager.with_next(reply.next_page_token);
+    let mut cases = reply.cases;
+    // The node pages oldest first (those received first are due first);
+    // within the page, fewest working days left first, cases whose clock
+    // has not started (not yet accepted) after them.
     cases.sort_by_key(|k| {
         if k.due_date.is_empty() {
             i64::MAX
@@ -25,7 +34,7 @@ pub(super) async fn inbox(State(c): Shared) -> Page {
             i64::from(k.working_days_left)
         }
     });
-    page(pages::review_inbox(&c, &cases))
+    page(pages::review_inbox(&c, &cases, &pager))
 }
 
 pub(super) async fn case(State(c): Shared, Path(no): Path<String>) -> Page {
@@ -161,13 +170,17 @@ step!(
 );
 
 /// The home authority's cases past their promised date, most overdue first.
-pub(super) async fn overdue(State(c): Shared) -> Page {
-    let mut cases = c
+pub(super) async fn overdue(State(c): Shared, Query(q): Query<HashMap<String, String>>) -> Page {
+    let pager = Pager::from_query(&q);
+    // Most overdue first, as the node ranks them across pages.
+    let reply = c
         .review()
-        .overdue(review::v1::OverdueRequest::default())
+        .overdue(review::v1::OverdueRequest {
+            limit: PAGE,
+            page_token: pager.token().to_owned(),
+        })
         .await?
-        .into_inner()
-        .cases;
-    cases.sort_by_key(|k| k.working_days_left);
-    page(pages::overdue(&c, &cases))
+        .into_inner();
+    let pager = pager.with_next(reply.next_page_token);
+    page(pages::overdue(&c, &reply.cases, &pager))
 }
