@@ -380,6 +380,19 @@ async fn overdue_pages_and_each_role_only_its_own_pages_in_a_browser() {
         .await
         .unwrap();
     until_text(&b, "table.facts", "已超期", false).await;
+    // The home authority's acceptance is printable at the window too.
+    let href = b
+        .find(Locator::Css("#acceptance-link"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .expect("a link");
+    b.goto(&format!("{clerk_origin}{href}")).await.unwrap();
+    let notice = until_text(&b, "body", "受理通知书", false).await;
+    assert!(notice.contains(&case_no), "{notice}");
+    shot(&b, "43-clerk-acceptance-notice").await;
     b.close().await.unwrap();
 }
 

@@ -249,3 +249,50 @@ pub(in crate::console) fn lost_connection(
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tongban_proto::common::v1::CaseEvent;
+
+    fn with_events(events: &[&str]) -> CaseView {
+        CaseView {
+            history: events
+                .iter()
+                .map(|e| CaseEvent {
+                    event: (*e).into(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn parked_until_retried_and_again_after_a_new_park() {
+        assert!(!parked(&with_events(&["case.accepted"])));
+        assert!(parked(&with_events(&["case.accepted", "handoff.parked"])));
+        let retried = ["handoff.parked", "handoff.parked", "handoff.retried"];
+        assert!(!parked(&with_events(&retried)));
+        let again = ["handoff.parked", "handoff.retried", "handoff.parked"];
+        assert!(parked(&with_events(&again)));
+    }
+
+    #[test]
+    fn a_refused_form_keeps_its_fields_and_only_its_own() {
+        let fields = vec![("recipient_id".to_owned(), "110105198001010016".to_owned())];
+        let problem = Problem {
+            form: "handout",
+            msg: "refused",
+            fields: &fields,
+        };
+        let k = CaseView {
+            case_no: "610702-20261201-1".into(),
+            ..Default::default()
+        };
+        let page = handout(&k, Some(&problem)).into_string();
+        assert!(page.contains("value=\"110105198001010016\""), "{page}");
+        assert!(page.contains("refused"), "{page}");
+        assert_eq!(kept(Some(&problem), "mail", "recipient_id"), "");
+    }
+}

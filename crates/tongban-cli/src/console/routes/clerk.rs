@@ -349,3 +349,47 @@ pub(super) async fn overdue(State(c): Shared, Query(q): Query<HashMap<String, St
     let pager = pager.with_next(reply.next_page_token);
     page(pages::overdue(&c, &reply.cases, &pager))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn company(code: &str, rep_id: &str) -> Draft {
+        Draft {
+            kind: "company".into(),
+            credit_code: code.into(),
+            legal_rep_id: rep_id.into(),
+            ..Draft::default()
+        }
+    }
+
+    #[test]
+    fn a_wrong_check_character_names_its_field() {
+        const ID: &str = "11010519491231002X";
+        assert!(company("91350100M000100Y43", ID).bad_code().is_none());
+        let (field, words) = company("91350100M000100Y44", ID).bad_code().unwrap();
+        assert_eq!(field, "credit_code");
+        assert!(words.contains("expected 3"), "{words}");
+        let (field, _) = company("91350100M000100Y43", "110105194912310021")
+            .bad_code()
+            .unwrap();
+        assert_eq!(field, "legal_rep_id");
+        let person = Draft {
+            kind: "person".into(),
+            id: "110105194912310021".into(),
+            // A company's fields left over from switching kinds are not checked.
+            credit_code: "bad".into(),
+            ..Draft::default()
+        };
+        assert_eq!(person.bad_code().unwrap().0, "person_id");
+    }
+
+    #[test]
+    fn the_applicant_is_the_chosen_kind() {
+        let d = company("91350100M000100Y43", "11010519491231002X");
+        match d.applicant().who {
+            Some(Who::Company(c)) => assert_eq!(c.legal_rep_id, "11010519491231002X"),
+            other => panic!("{other:?}"),
+        }
+    }
+}
