@@ -476,7 +476,8 @@ async fn a_lost_node_keeps_the_form_and_the_same_request_id_then_a_parked_handof
     b.goto(&format!("{clerk_origin}/case/{case_no}"))
         .await
         .unwrap();
-    until_text(&b, "#retry", "gave up after 3 attempts", true).await;
+    until_text(&b, "#retry", "重新发送", true).await;
+    until_text(&b, "table.facts", "gave up after 3 attempts", false).await;
     shot(&b, "52-clerk-handoff-parked").await;
     cluster.restart(YANTA).await;
     click(&b, "#retry button[type=submit]").await;
