@@ -231,8 +231,8 @@ pub(in crate::console) fn lost_connection(
         t("与节点的连接中断", "Lost the connection to the node"),
         html! {
             p.error role="alert" #error { (msg) }
-            p { (t("这次提交可能没有送达节点，也可能已经办理。节点恢复后请点“重新提交”：请求编号不变，节点只会办理一次。",
-                   "The request may not have reached the node, or it may have been done. When the node is back, send it again: the request id is the same, so the node does it once.")) }
+            p { (t("控制台已用同一请求编号重试数次，节点仍未应答。这次提交可能没有送达节点，也可能已经办理。节点恢复后请点“重新提交”：请求编号不变，节点只会办理一次。",
+                   "The console tried again a few times with the same request id and the node did not answer. The request may not have reached the node, or it may have been done. When the node is back, send it again: the request id is the same, so the node does it once.")) }
             form #resend method="post" action=(again.action) enctype=[multipart.then_some("multipart/form-data")] {
                 @for (name, value) in &again.fields {
                     input type="hidden" name=(name) value=(value);

@@ -10,6 +10,7 @@ use tongban_proto::common::v1::{Applicant, Company, Person, applicant::Who};
 use tongban_proto::window;
 
 use super::{Failure, Form, Page, Shared, frames, page, request_id_of, settle};
+use crate::client::retried;
 use crate::console::lang::t;
 use crate::console::pages;
 use crate::console::paging::{PAGE, Pager};
@@ -172,10 +173,16 @@ pub(super) async fn apply(State(c): Shared, mp: Multipart) -> Response {
             },
         )),
     };
-    let frames = frames(first, &materials, |ch| window::v1::ApplyFrame {
-        frame: Some(window::v1::apply_frame::Frame::Chunk(ch)),
-    });
-    match c.window().apply(frames).await {
+    // The stream is made again for each attempt, from the files in hand.
+    let reply = retried(&draft.request_id, || {
+        let frames = frames(first.clone(), &materials, |ch| window::v1::ApplyFrame {
+            frame: Some(window::v1::apply_frame::Frame::Chunk(ch)),
+        });
+        let mut client = c.window();
+        async move { client.apply(frames).await }
+    })
+    .await;
+    match reply {
         Ok(reply) => Redirect::to(&format!("/case/{}", reply.into_inner().case_no)).into_response(),
         // The form comes back as typed with the same request id: sending it
         // again either makes the case or replays the one already made.
@@ -218,10 +225,14 @@ pub(super) async fn attach(State(c): Shared, Path(no): Path<String>, mp: Multipa
             },
         )),
     };
-    let frames = frames(first, &materials, |ch| window::v1::AttachFrame {
-        frame: Some(window::v1::attach_frame::Frame::Chunk(ch)),
-    });
-    let reply = c.window().attach(frames).await;
+    let reply = retried(&request_id_of(&form.fields), || {
+        let frames = frames(first.clone(), &materials, |ch| window::v1::AttachFrame {
+            frame: Some(window::v1::attach_frame::Frame::Chunk(ch)),
+        });
+        let mut client = c.window();
+        async move { client.attach(frames).await }
+    })
+    .await;
     settle(
         &c,
         &no,
@@ -236,7 +247,7 @@ step!(
     /// Records how the applicant's identity was checked.
     verify,
     "verify",
-    |c, no, f| c.window().verify_identity(window::v1::VerifyIdentityRequest {
+    |c, no, f| window.verify_identity(window::v1::VerifyIdentityRequest {
         case_no: no.clone(),
         method: f.get("method").cloned().unwrap_or_default(),
         request_id: request_id_of(&f),
@@ -247,7 +258,7 @@ step!(
     /// Accepts at the window and goes on to the printable 受理回执.
     accept,
     "accept",
-    |c, no, f| c.window().accept(window::v1::CaseRef {
+    |c, no, f| window.accept(window::v1::CaseRef {
         case_no: no.clone(),
         request_id: request_id_of(&f),
     }),
@@ -258,7 +269,7 @@ step!(
     /// Sends the attached corrections back to the home authority.
     resubmit,
     "resubmit",
-    |c, no, f| c.window().resubmit(window::v1::CaseRef {
+    |c, no, f| window.resubmit(window::v1::CaseRef {
         case_no: no.clone(),
         request_id: request_id_of(&f),
     }),
@@ -269,7 +280,7 @@ step!(
     /// ticked missing materials within the days given (容缺受理).
     commit,
     "commit",
-    |c, no, f| c.window().commit(window::v1::CommitRequest {
+    |c, no, f| window.commit(window::v1::CommitRequest {
         case_no: no.clone(),
         signer: f.get("signer").map(|s| s.trim().to_owned()).unwrap_or_default(),
         kinds: f
@@ -299,10 +310,14 @@ pub(super) async fn supply(State(c): Shared, Path(no): Path<String>, mp: Multipa
             },
         )),
     };
-    let frames = frames(first, &materials, |ch| window::v1::AttachFrame {
-        frame: Some(window::v1::attach_frame::Frame::Chunk(ch)),
-    });
-    let reply = c.window().supply(frames).await;
+    let reply = retried(&request_id_of(&form.fields), || {
+        let frames = frames(first.clone(), &materials, |ch| window::v1::AttachFrame {
+            frame: Some(window::v1::attach_frame::Frame::Chunk(ch)),
+        });
+        let mut client = c.window();
+        async move { client.supply(frames).await }
+    })
+    .await;
     settle(
         &c,
         &no,
@@ -318,7 +333,7 @@ step!(
     /// representative), whose ID the node checks against the case's.
     handout,
     "handout",
-    |c, no, f| c.window().handout(window::v1::HandoutRequest {
+    |c, no, f| window.handout(window::v1::HandoutRequest {
         case_no: no.clone(),
         recipient_id: f.get("recipient_id").map(|s| s.trim().to_uppercase()).unwrap_or_default(),
         request_id: request_id_of(&f),
@@ -329,7 +344,7 @@ step!(
     /// Sends the case's parked handoffs again.
     retry,
     "retry",
-    |c, no, f| c.window().retry(window::v1::CaseRef {
+    |c, no, f| window.retry(window::v1::CaseRef {
         case_no: no.clone(),
         request_id: request_id_of(&f),
     }),
