@@ -90,7 +90,7 @@ pub(crate) async fn start(program: &str, args: &[&str], wanted: fn(&str) -> bool
 }
 
 /// `tongban console` for `profile`: its login URL.
-async fn console(profile: &Path) -> (Started, String) {
+pub(crate) async fn console(profile: &Path) -> (Started, String) {
     let started = start(
         BIN,
         &[
@@ -171,7 +171,7 @@ pub(crate) async fn browser() -> (Started, Client) {
     (driver, client)
 }
 
-fn shots_dir() -> PathBuf {
+pub(crate) fn shots_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -217,13 +217,13 @@ pub(crate) async fn until_text(b: &Client, css: &str, want: &str, reload: bool) 
 }
 
 /// The status code of `GET path` with no cookie.
-async fn status_without_session(origin: &str, path: &str) -> u16 {
+pub(crate) async fn status_without_session(origin: &str, path: &str) -> u16 {
     let addr = origin.trim_start_matches("http://");
     status_for_host(addr, addr, path).await
 }
 
 /// The status code of `GET path` sent to `addr` naming `host`.
-async fn status_for_host(addr: &str, host: &str, path: &str) -> u16 {
+pub(crate) async fn status_for_host(addr: &str, host: &str, path: &str) -> u16 {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(
         format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
@@ -481,7 +481,7 @@ async fn clerk_reviewer_and_auditor_in_a_browser() {
 
 /// Applies through the clerk's form with every material of GT-0001,
 /// verifies identity and accepts: the case number.
-async fn apply_complete(b: &Client, clerk_origin: &str, files: &[String; 3]) -> String {
+pub(crate) async fn apply_complete(b: &Client, clerk_origin: &str, files: &[String; 3]) -> String {
     b.goto(&format!("{clerk_origin}/new")).await.unwrap();
     fill(b, "input[name=person_name]", "李四").await;
     fill(b, "#person_id", PERSON_ID).await;

@@ -10,6 +10,7 @@ mod cli;
 mod commitment;
 mod console;
 mod console_access;
+mod console_flows;
 mod consultation;
 mod decoding;
 mod delivery;

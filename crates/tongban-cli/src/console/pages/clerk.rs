@@ -173,8 +173,9 @@ fn commit_form(c: &Console, k: &CaseView, error: Option<&Problem<'_>>) -> Markup
                 @for kind in &waivable {
                     label.inline { input type="checkbox" name={ "kind:" (kind) } checked; " " (material_name(k, kind)) " " code.dim { (kind) } }
                 }
-                label { (t("承诺人", "Signed by")) input name="signer" required autocomplete="off"; }
-                label { (t("补齐期限（工作日）", "Deadline (working days)")) input name="days" required inputmode="numeric" value="5"; }
+                @let days = kept(error, "commit", "days");
+                label { (t("承诺人", "Signed by")) input name="signer" required autocomplete="off" value=(kept(error, "commit", "signer")); }
+                label { (t("补齐期限（工作日）", "Deadline (working days)")) input name="days" required inputmode="numeric" value=(if days.is_empty() { "5" } else { days }); }
                 button type="submit" { (t("记录承诺", "Record the commitment")) }
             }
         }
@@ -291,7 +292,7 @@ pub(in crate::console) fn clerk_case(
                 (steps::handout(k, error))
             }
             (steps::notices(k))
-            (steps::mail_legs(k, error))
+            (steps::mail_legs(c, k, error))
             (materials_table(k))
             (history(k))
         },

@@ -73,8 +73,7 @@ function watchCode(input, problemOf, length) {
     const problem = problemOf(input.value.trim());
     input.setCustomValidity(problem);
     input.setAttribute("aria-invalid", problem ? "true" : "false");
-    if (out && (problem || out.dataset.fromServer !== "1")) out.textContent = problem;
-    if (out) out.dataset.fromServer = "0";
+    if (out) out.textContent = problem;
   };
   input.addEventListener("input", check);
   input.form.addEventListener("submit", (e) => {
@@ -88,8 +87,10 @@ function watchCode(input, problemOf, length) {
       input.focus();
     }
   });
-  if (out && out.textContent) out.dataset.fromServer = "1";
-  check();
+  // The console's own words at the field (a page sent back) stay until
+  // the value is typed again.
+  if (out && out.textContent) input.setAttribute("aria-invalid", "true");
+  else check();
 }
 
 // A person or a company: only the chosen kind's fields are shown and sent.

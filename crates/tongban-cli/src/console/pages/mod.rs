@@ -184,6 +184,17 @@ pub(super) struct Problem<'a> {
     pub(super) form: &'a str,
     /// The node's words.
     pub(super) msg: &'a str,
+    /// What the form sent, to fill it in again as typed.
+    pub(super) fields: &'a [(String, String)],
+}
+
+/// The value field `name` of form `form` had when the node refused it
+/// (empty otherwise), so nothing typed is lost.
+fn kept<'a>(problem: Option<&Problem<'a>>, form: &str, name: &str) -> &'a str {
+    problem
+        .filter(|p| p.form == form)
+        .and_then(|p| p.fields.iter().find(|(n, _)| n == name))
+        .map_or("", |(_, v)| v.as_str())
 }
 
 /// The problem's box, inside the form it belongs to.

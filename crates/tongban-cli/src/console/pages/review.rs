@@ -60,11 +60,12 @@ pub(in crate::console) fn review_case(
                     h2 { "一次性告知补正" }
                     @for m in &k.required_materials {
                         div.need {
-                            label { input type="checkbox" name="need" value=(m.kind); " " (m.name) " " code.dim { (m.kind) } }
-                            input name={ "reason:" (m.kind) } placeholder="原因";
+                            label { input type="checkbox" name="need" value=(m.kind)
+                                checked[error.is_some_and(|p| p.form == "correct" && p.fields.iter().any(|(n, v)| n == "need" && *v == m.kind))]; " " (m.name) " " code.dim { (m.kind) } }
+                            input name={ "reason:" (m.kind) } placeholder="原因" value=(kept(error, "correct", &format!("reason:{}", m.kind)));
                         }
                     }
-                    label { "补正期限（工作日，留空用默认）" input name="deadline" inputmode="numeric"; }
+                    label { "补正期限（工作日，留空用默认）" input name="deadline" inputmode="numeric" value=(kept(error, "correct", "deadline")); }
                     button type="submit" { "发出补正要求" }
                 }
                 form.action #approve method="post" action={ "/case/" (no) "/approve" } enctype="multipart/form-data" {
@@ -72,14 +73,14 @@ pub(in crate::console) fn review_case(
                     (problem_at(error, "approve"))
                     h2 { "准予许可" }
                     label { "审批结果文件" input type="file" name="result" required; }
-                    label { "许可证号" input name="licence_no"; }
+                    label { "许可证号" input name="licence_no" value=(kept(error, "approve", "licence_no")); }
                     button type="submit" { "准予许可" }
                 }
                 form.action #deny method="post" action={ "/case/" (no) "/deny" } {
                     (request_id())
                     (problem_at(error, "deny"))
                     h2 { "不予许可" }
-                    label { "理由" textarea name="reason" required rows="3" {} }
+                    label { "理由" textarea name="reason" required rows="3" { (kept(error, "deny", "reason")) } }
                     button.danger type="submit" { "不予许可" }
                 }
             }
@@ -90,7 +91,7 @@ pub(in crate::console) fn review_case(
                 (steps::handout(k, error))
             }
             (steps::notices(k))
-            (steps::mail_legs(k, error))
+            (steps::mail_legs(c, k, error))
             (history(k))
         },
     )

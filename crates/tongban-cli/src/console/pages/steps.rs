@@ -44,7 +44,13 @@ fn leg_to(to: &str) -> &'static str {
 
 /// The case's mail legs, each with its carrier events and, while it is on
 /// its way, the form to record the next one.
-pub(super) fn mail_legs(k: &CaseView, problem: Option<&Problem<'_>>) -> Markup {
+pub(super) fn mail_legs(c: &Console, k: &CaseView, problem: Option<&Problem<'_>>) -> Markup {
+    // Each side records its own legs' events; the window also a result's
+    // arrival there.
+    let ours = |leg: &str, to: &str| match c.role {
+        Role::Clerk => leg == "materials" || to == "window",
+        _ => leg == "result",
+    };
     html! {
         @if !k.mail.is_empty() {
             h2 { (t("寄递", "Mail")) }
@@ -67,7 +73,7 @@ pub(super) fn mail_legs(k: &CaseView, problem: Option<&Problem<'_>>) -> Markup {
                     }
                 } }
             }
-            @let open: Vec<_> = k.mail.iter().filter(|m| matches!(m.status.as_str(), "posted" | "in-transit")).collect();
+            @let open: Vec<_> = k.mail.iter().filter(|m| ours(&m.leg, &m.to) && matches!(m.status.as_str(), "posted" | "in-transit")).collect();
             @if !open.is_empty() {
                 form.action #mail-event method="post" action={ "/case/" (k.case_no) "/mail-event" } {
                     (request_id())
@@ -79,7 +85,7 @@ pub(super) fn mail_legs(k: &CaseView, problem: Option<&Problem<'_>>) -> Markup {
                     label { (t("状态", "Status"))
                         select name="status" { @for (s, zh, en) in &MAIL_STATUSES[1..] { option value=(s) { (t(zh, en)) } } }
                     }
-                    label { (t("备注", "Note")) input name="note" autocomplete="off"; }
+                    label { (t("备注", "Note")) input name="note" autocomplete="off" value=(kept(problem, "mail-event", "note")); }
                     button type="submit" { (t("记录", "Record")) }
                 }
             }
@@ -101,10 +107,11 @@ pub(super) fn mail_send(
             (problem_at(problem, "mail"))
             h2 { (title) }
             input type="hidden" name="leg" value=(leg);
-            label { (t("承运", "Carrier")) input name="carrier" value="EMS" required autocomplete="off"; }
+            @let carrier = kept(problem, "mail", "carrier");
+            label { (t("承运", "Carrier")) input name="carrier" value=(if carrier.is_empty() { "EMS" } else { carrier }) required autocomplete="off"; }
             label { (t("运单号", "Waybill"))
                 input name="waybill" #waybill required maxlength="13" data-waybill autocomplete="off" spellcheck="false"
-                    placeholder="EA473124829CN";
+                    value=(kept(problem, "mail", "waybill")) placeholder="EA473124829CN";
                 span.field-error #waybill-error aria-live="polite" {}
             }
             button type="submit" { (t("登记寄出", "Record as sent")) }
@@ -123,7 +130,8 @@ pub(super) fn handout(k: &CaseView, problem: Option<&Problem<'_>>) -> Markup {
             p.dim { (t("核对领取人身份证件：须为申请人本人，或企业的法定代表人。",
                        "Check the collector's ID card: the applicant, or the company's legal representative.")) }
             label { (t("领取人公民身份号码", "Collector's resident ID number"))
-                input name="recipient_id" #recipient_id required maxlength="18" data-resident-id autocomplete="off" spellcheck="false";
+                input name="recipient_id" #recipient_id required maxlength="18" data-resident-id autocomplete="off" spellcheck="false"
+                    value=(kept(problem, "handout", "recipient_id"));
                 span.field-error #recipient_id-error aria-live="polite" {}
             }
             button type="submit" { (t("核验并交付", "Check and hand out")) }
@@ -131,11 +139,15 @@ pub(super) fn handout(k: &CaseView, problem: Option<&Problem<'_>>) -> Markup {
     }
 }
 
-/// Whether a handoff of the case is parked (more parks than retries in
-/// its history): then the retry form is offered.
+/// Whether a handoff of the case is parked (a park after the last retry,
+/// which queues every parked handoff of the case again): then the retry
+/// form is offered.
 pub(super) fn parked(k: &CaseView) -> bool {
-    let count = |event: &str| k.history.iter().filter(|e| e.event == event).count();
-    count("handoff.parked") > count("handoff.retried")
+    k.history
+        .iter()
+        .rev()
+        .find(|e| matches!(e.event.as_str(), "handoff.parked" | "handoff.retried"))
+        .is_some_and(|e| e.event == "handoff.parked")
 }
 
 /// Sending parked handoffs again, once the cause is fixed.
@@ -146,7 +158,8 @@ pub(super) fn retry(k: &CaseView, problem: Option<&Problem<'_>>) -> Markup {
                 (request_id())
                 (problem_at(problem, "retry"))
                 h2 { (t("移交已暂停", "A handoff is parked")) }
-                p { (k.note) }
+                p { (t("向对方节点的移交已停止自动重试（原因见上方“说明”）。排除原因后，点“重新发送”。",
+                       "Sending to the partner node stopped retrying by itself (the reason is in the note above). Once the cause is fixed, send it again.")) }
                 button type="submit" { (t("重新发送", "Send again")) }
             }
         }
@@ -218,8 +231,8 @@ pub(in crate::console) fn lost_connection(
         t("与节点的连接中断", "Lost the connection to the node"),
         html! {
             p.error role="alert" #error { (msg) }
-            p { (t("这次提交可能没有送达节点，也可能已经办理。节点恢复后请点“重新提交”：请求编号不变，节点只会办理一次。",
-                   "The request may not have reached the node, or it may have been done. When the node is back, send it again: the request id is the same, so the node does it once.")) }
+            p { (t("控制台已用同一请求编号重试数次，节点仍未应答。这次提交可能没有送达节点，也可能已经办理。节点恢复后请点“重新提交”：请求编号不变，节点只会办理一次。",
+                   "The console tried again a few times with the same request id and the node did not answer. The request may not have reached the node, or it may have been done. When the node is back, send it again: the request id is the same, so the node does it once.")) }
             form #resend method="post" action=(again.action) enctype=[multipart.then_some("multipart/form-data")] {
                 @for (name, value) in &again.fields {
                     input type="hidden" name=(name) value=(value);
@@ -235,4 +248,51 @@ pub(in crate::console) fn lost_connection(
             p { a href={ "/case/" (no) } { (t("返回案件", "Back to the case")) } }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tongban_proto::common::v1::CaseEvent;
+
+    fn with_events(events: &[&str]) -> CaseView {
+        CaseView {
+            history: events
+                .iter()
+                .map(|e| CaseEvent {
+                    event: (*e).into(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn parked_until_retried_and_again_after_a_new_park() {
+        assert!(!parked(&with_events(&["case.accepted"])));
+        assert!(parked(&with_events(&["case.accepted", "handoff.parked"])));
+        let retried = ["handoff.parked", "handoff.parked", "handoff.retried"];
+        assert!(!parked(&with_events(&retried)));
+        let again = ["handoff.parked", "handoff.retried", "handoff.parked"];
+        assert!(parked(&with_events(&again)));
+    }
+
+    #[test]
+    fn a_refused_form_keeps_its_fields_and_only_its_own() {
+        let fields = vec![("recipient_id".to_owned(), "110105198001010016".to_owned())];
+        let problem = Problem {
+            form: "handout",
+            msg: "refused",
+            fields: &fields,
+        };
+        let k = CaseView {
+            case_no: "610702-20261201-1".into(),
+            ..Default::default()
+        };
+        let page = handout(&k, Some(&problem)).into_string();
+        assert!(page.contains("value=\"110105198001010016\""), "{page}");
+        assert!(page.contains("refused"), "{page}");
+        assert_eq!(kept(Some(&problem), "mail", "recipient_id"), "");
+    }
 }

@@ -10,6 +10,7 @@ use tongban_proto::common::v1::{Applicant, Company, Person, applicant::Who};
 use tongban_proto::window;
 
 use super::{Failure, Form, Page, Shared, frames, page, request_id_of, settle};
+use crate::client::retried;
 use crate::console::lang::t;
 use crate::console::pages;
 use crate::console::paging::{PAGE, Pager};
@@ -148,6 +149,7 @@ pub(super) async fn apply(State(c): Shared, mp: Multipart) -> Response {
         let problem = pages::Problem {
             form: field,
             msg: &msg,
+            fields: &[],
         };
         (
             status,
@@ -171,10 +173,16 @@ pub(super) async fn apply(State(c): Shared, mp: Multipart) -> Response {
             },
         )),
     };
-    let frames = frames(first, &materials, |ch| window::v1::ApplyFrame {
-        frame: Some(window::v1::apply_frame::Frame::Chunk(ch)),
-    });
-    match c.window().apply(frames).await {
+    // The stream is made again for each attempt, from the files in hand.
+    let reply = retried(&draft.request_id, || {
+        let frames = frames(first.clone(), &materials, |ch| window::v1::ApplyFrame {
+            frame: Some(window::v1::apply_frame::Frame::Chunk(ch)),
+        });
+        let mut client = c.window();
+        async move { client.apply(frames).await }
+    })
+    .await;
+    match reply {
         Ok(reply) => Redirect::to(&format!("/case/{}", reply.into_inner().case_no)).into_response(),
         // The form comes back as typed with the same request id: sending it
         // again either makes the case or replays the one already made.
@@ -217,10 +225,14 @@ pub(super) async fn attach(State(c): Shared, Path(no): Path<String>, mp: Multipa
             },
         )),
     };
-    let frames = frames(first, &materials, |ch| window::v1::AttachFrame {
-        frame: Some(window::v1::attach_frame::Frame::Chunk(ch)),
-    });
-    let reply = c.window().attach(frames).await;
+    let reply = retried(&request_id_of(&form.fields), || {
+        let frames = frames(first.clone(), &materials, |ch| window::v1::AttachFrame {
+            frame: Some(window::v1::attach_frame::Frame::Chunk(ch)),
+        });
+        let mut client = c.window();
+        async move { client.attach(frames).await }
+    })
+    .await;
     settle(
         &c,
         &no,
@@ -235,7 +247,7 @@ step!(
     /// Records how the applicant's identity was checked.
     verify,
     "verify",
-    |c, no, f| c.window().verify_identity(window::v1::VerifyIdentityRequest {
+    |c, no, f| window.verify_identity(window::v1::VerifyIdentityRequest {
         case_no: no.clone(),
         method: f.get("method").cloned().unwrap_or_default(),
         request_id: request_id_of(&f),
@@ -246,7 +258,7 @@ step!(
     /// Accepts at the window and goes on to the printable 受理回执.
     accept,
     "accept",
-    |c, no, f| c.window().accept(window::v1::CaseRef {
+    |c, no, f| window.accept(window::v1::CaseRef {
         case_no: no.clone(),
         request_id: request_id_of(&f),
     }),
@@ -257,7 +269,7 @@ step!(
     /// Sends the attached corrections back to the home authority.
     resubmit,
     "resubmit",
-    |c, no, f| c.window().resubmit(window::v1::CaseRef {
+    |c, no, f| window.resubmit(window::v1::CaseRef {
         case_no: no.clone(),
         request_id: request_id_of(&f),
     }),
@@ -268,7 +280,7 @@ step!(
     /// ticked missing materials within the days given (容缺受理).
     commit,
     "commit",
-    |c, no, f| c.window().commit(window::v1::CommitRequest {
+    |c, no, f| window.commit(window::v1::CommitRequest {
         case_no: no.clone(),
         signer: f.get("signer").map(|s| s.trim().to_owned()).unwrap_or_default(),
         kinds: f
@@ -298,10 +310,14 @@ pub(super) async fn supply(State(c): Shared, Path(no): Path<String>, mp: Multipa
             },
         )),
     };
-    let frames = frames(first, &materials, |ch| window::v1::AttachFrame {
-        frame: Some(window::v1::attach_frame::Frame::Chunk(ch)),
-    });
-    let reply = c.window().supply(frames).await;
+    let reply = retried(&request_id_of(&form.fields), || {
+        let frames = frames(first.clone(), &materials, |ch| window::v1::AttachFrame {
+            frame: Some(window::v1::attach_frame::Frame::Chunk(ch)),
+        });
+        let mut client = c.window();
+        async move { client.supply(frames).await }
+    })
+    .await;
     settle(
         &c,
         &no,
@@ -317,7 +333,7 @@ step!(
     /// representative), whose ID the node checks against the case's.
     handout,
     "handout",
-    |c, no, f| c.window().handout(window::v1::HandoutRequest {
+    |c, no, f| window.handout(window::v1::HandoutRequest {
         case_no: no.clone(),
         recipient_id: f.get("recipient_id").map(|s| s.trim().to_uppercase()).unwrap_or_default(),
         request_id: request_id_of(&f),
@@ -328,7 +344,7 @@ step!(
     /// Sends the case's parked handoffs again.
     retry,
     "retry",
-    |c, no, f| c.window().retry(window::v1::CaseRef {
+    |c, no, f| window.retry(window::v1::CaseRef {
         case_no: no.clone(),
         request_id: request_id_of(&f),
     }),
@@ -347,4 +363,48 @@ pub(super) async fn overdue(State(c): Shared, Query(q): Query<HashMap<String, St
         .into_inner();
     let pager = pager.with_next(reply.next_page_token);
     page(pages::overdue(&c, &reply.cases, &pager))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn company(code: &str, rep_id: &str) -> Draft {
+        Draft {
+            kind: "company".into(),
+            credit_code: code.into(),
+            legal_rep_id: rep_id.into(),
+            ..Draft::default()
+        }
+    }
+
+    #[test]
+    fn a_wrong_check_character_names_its_field() {
+        const ID: &str = "11010519491231002X";
+        assert!(company("91350100M000100Y43", ID).bad_code().is_none());
+        let (field, words) = company("91350100M000100Y44", ID).bad_code().unwrap();
+        assert_eq!(field, "credit_code");
+        assert!(words.contains("expected 3"), "{words}");
+        let (field, _) = company("91350100M000100Y43", "110105194912310021")
+            .bad_code()
+            .unwrap();
+        assert_eq!(field, "legal_rep_id");
+        let person = Draft {
+            kind: "person".into(),
+            id: "110105194912310021".into(),
+            // A company's fields left over from switching kinds are not checked.
+            credit_code: "bad".into(),
+            ..Draft::default()
+        };
+        assert_eq!(person.bad_code().unwrap().0, "person_id");
+    }
+
+    #[test]
+    fn the_applicant_is_the_chosen_kind() {
+        let d = company("91350100M000100Y43", "11010519491231002X");
+        match d.applicant().who {
+            Some(Who::Company(c)) => assert_eq!(c.legal_rep_id, "11010519491231002X"),
+            other => panic!("{other:?}"),
+        }
+    }
 }

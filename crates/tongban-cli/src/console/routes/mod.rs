@@ -29,12 +29,16 @@ use tongban_proto::window::v1::window_client::WindowClient;
 use super::{Console, Role, access, lang, pages};
 use crate::cmd::status_error;
 
-/// A handler for a plain (url-encoded) form on a case page: the closure-like
-/// body builds the request from the case number and the form's fields and
-/// calls the node with the console; [`settle`] ends it as form `$form`
-/// (going on to `then` instead of the case page, when given).
+/// A handler for a plain (url-encoded) form on a case page: the body
+/// builds the request from the case number and the form's fields and names
+/// the console's client and method; the call is made as the CLI makes it
+/// (again with the same request id while the node does not answer), and
+/// [`settle_to`] ends it as form `$form` (going on to `then` instead of the
+/// case page, when given).
 macro_rules! step {
-    ($(#[$doc:meta])* $name:ident, $form:literal, |$c:ident, $no:ident, $f:ident| $call:expr $(, then $next:expr)? $(,)?) => {
+    ($(#[$doc:meta])* $name:ident, $form:literal,
+     |$c:ident, $no:ident, $f:ident| $client:ident . $method:ident ($req:expr)
+     $(, then $next:expr)? $(,)?) => {
         $(#[$doc])*
         pub(super) async fn $name(
             axum::extract::State($c): $crate::console::routes::Shared,
@@ -42,7 +46,13 @@ macro_rules! step {
             uri: axum::http::Uri,
             axum::Form($f): axum::Form<std::collections::HashMap<String, String>>,
         ) -> axum::response::Response {
-            let reply = $call.await;
+            let request = $req;
+            let reply = $crate::client::retried(&request.request_id, || {
+                let mut client = $c.$client();
+                let request = $crate::client::unary(request.clone());
+                async move { client.$method(request).await }
+            })
+            .await;
             #[allow(unused_mut, unused_assignments)]
             let mut next = format!("/case/{}", $no);
             $(next = $next;)?
@@ -176,10 +186,7 @@ impl From<tonic::Status> for Failure {
 /// id is safe (the node applies an id once and answers a repeat with the
 /// first reply).
 fn lost(status: &tonic::Status) -> bool {
-    matches!(
-        status.code(),
-        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
-    )
+    crate::client::unanswered(status)
 }
 
 /// What a form sent, to send it again after a lost connection: its action,
@@ -412,7 +419,11 @@ async fn settle_to<T>(
             .into_response();
     }
     let msg = Failure::from(status).0;
-    let problem = pages::Problem { form, msg: &msg };
+    let problem = pages::Problem {
+        form,
+        msg: &msg,
+        fields: &again.fields,
+    };
     match c.case(no).await {
         Ok(case) => {
             let body = match c.role {
@@ -432,7 +443,7 @@ step!(
     /// Records a leg as sent, with its carrier and waybill.
     mail_send,
     "mail",
-    |c, no, f| c.mail().send(tongban_proto::mail::v1::SendRequest {
+    |c, no, f| mail.send(tongban_proto::mail::v1::SendRequest {
         case_no: no.clone(),
         leg: f.get("leg").cloned().unwrap_or_default(),
         carrier: f.get("carrier").map(|s| s.trim().to_owned()).unwrap_or_default(),
@@ -445,7 +456,7 @@ step!(
     /// Records a carrier event of one of the case's waybills.
     mail_event,
     "mail-event",
-    |c, no, f| c.mail().event(tongban_proto::mail::v1::EventRequest {
+    |c, no, f| mail.event(tongban_proto::mail::v1::EventRequest {
         waybill: f.get("waybill").cloned().unwrap_or_default(),
         status: f.get("status").cloned().unwrap_or_default(),
         at: String::new(),

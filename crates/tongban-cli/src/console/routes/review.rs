@@ -9,6 +9,7 @@ use tongban_proto::common::v1::CorrectionNeed;
 use tongban_proto::review;
 
 use super::{Form, Page, Shared, frames, header, page, request_id_of, settle};
+use crate::client::retried;
 use crate::console::pages;
 use crate::console::paging::{PAGE, Pager};
 
@@ -46,7 +47,7 @@ step!(
     /// Accepts the case at home: its clock starts.
     accept,
     "accept",
-    |c, no, f| c.review().accept(review::v1::CaseRef {
+    |c, no, f| review.accept(review::v1::CaseRef {
         case_no: no.clone(),
         request_id: request_id_of(&f),
     }),
@@ -56,7 +57,7 @@ step!(
     /// Records that the paper originals arrived.
     paper_received,
     "paper",
-    |c, no, f| c.review().paper_received(review::v1::CaseRef {
+    |c, no, f| review.paper_received(review::v1::CaseRef {
         case_no: no.clone(),
         request_id: request_id_of(&f),
     }),
@@ -82,7 +83,12 @@ pub(super) async fn correct(State(c): Shared, Path(no): Path<String>, mp: Multip
         deadline_days: form.get("deadline").trim().parse().unwrap_or(0),
         request_id: request_id_of(&form.fields),
     };
-    let reply = c.review().correct(req).await;
+    let reply = retried(&req.request_id, || {
+        let mut client = c.review();
+        let req = crate::client::unary(req.clone());
+        async move { client.correct(req).await }
+    })
+    .await;
     settle(
         &c,
         &no,
@@ -120,12 +126,16 @@ pub(super) async fn approve(State(c): Shared, Path(no): Path<String>, mp: Multip
             },
         )),
     };
-    let frames = frames(first, std::slice::from_ref(&result), |ch| {
-        review::v1::ApproveFrame {
-            frame: Some(review::v1::approve_frame::Frame::Chunk(ch)),
-        }
-    });
-    let reply = c.review().approve(frames).await;
+    let reply = retried(&request_id_of(&form.fields), || {
+        let frames = frames(first.clone(), std::slice::from_ref(&result), |ch| {
+            review::v1::ApproveFrame {
+                frame: Some(review::v1::approve_frame::Frame::Chunk(ch)),
+            }
+        });
+        let mut client = c.review();
+        async move { client.approve(frames).await }
+    })
+    .await;
     settle(
         &c,
         &no,
@@ -140,7 +150,7 @@ step!(
     /// Denies with the reviewer's reason.
     deny,
     "deny",
-    |c, no, f| c.review().deny(review::v1::DenyRequest {
+    |c, no, f| review.deny(review::v1::DenyRequest {
         case_no: no.clone(),
         reason: f.get("reason").cloned().unwrap_or_default(),
         request_id: request_id_of(&f),
@@ -152,7 +162,7 @@ step!(
     /// collected at home, or a result the post returned).
     handout,
     "handout",
-    |c, no, f| c.review().handout(review::v1::HandoutRequest {
+    |c, no, f| review.handout(review::v1::HandoutRequest {
         case_no: no.clone(),
         recipient_id: f.get("recipient_id").map(|s| s.trim().to_uppercase()).unwrap_or_default(),
         request_id: request_id_of(&f),
@@ -163,7 +173,7 @@ step!(
     /// Sends the case's parked reports to the window again.
     retry,
     "retry",
-    |c, no, f| c.review().retry(review::v1::CaseRef {
+    |c, no, f| review.retry(review::v1::CaseRef {
         case_no: no.clone(),
         request_id: request_id_of(&f),
     }),
