@@ -425,6 +425,7 @@ async fn a_lost_node_keeps_the_form_and_the_same_request_id_then_a_parked_handof
     cluster.stop(HANTAI).await;
     click(&b, "#apply button[type=submit]").await;
     until_text(&b, "#error", "连接中断", false).await;
+    until_text(&b, "#lost", "请求编号不变", false).await;
     assert_eq!(value(&b, "input[name=person_name]").await, "王五");
     assert_eq!(
         value(&b, "input[name=address]").await,

@@ -60,6 +60,10 @@ pub(in crate::console) fn clerk_new(c: &Console, d: &Draft, error: Option<&Probl
         "新申请（跨域通办）",
         html! {
             (error_box(error.map(|p| p.msg)))
+            @if error.is_some_and(|p| p.form == "lost") {
+                p #lost { (t("控制台已用同一请求编号重试数次，节点仍未应答；申请可能没有送达，也可能已经立案。节点恢复后重新选择文件再提交：请求编号不变，节点只会立案一次。",
+                             "The console tried again a few times with the same request id and the node did not answer; the application may not have arrived, or the case may be made. When the node is back, choose the files again and send it: the request id is the same, so the node makes one case.")) }
+            }
             form #apply method="post" action="/new" enctype="multipart/form-data" {
                 @if d.request_id.is_empty() { (request_id()) }
                 @else { input type="hidden" name="request_id" value=(d.request_id); }
@@ -168,7 +172,7 @@ fn commit_form(c: &Console, k: &CaseView, error: Option<&Problem<'_>>) -> Markup
                 (request_id())
                 (problem_at(error, "commit"))
                 h2 { (t("容缺受理：告知承诺", "Accept with a commitment (告知承诺)")) }
-                p.dim { (t("申请人签署承诺书，在期限内补齐以下可容缺的材料后，可先行受理。",
+                p.dim { (t("申请人签署承诺书、承诺在期限内补齐以下可容缺的材料，即可先行受理。",
                            "The applicant signs to supply these waivable materials by the deadline; the case can then be accepted without them.")) }
                 @for kind in &waivable {
                     label.inline { input type="checkbox" name={ "kind:" (kind) } checked; " " (material_name(k, kind)) " " code.dim { (kind) } }
