@@ -425,6 +425,7 @@ async fn a_lost_node_keeps_the_form_and_the_same_request_id_then_a_parked_handof
     cluster.stop(HANTAI).await;
     click(&b, "#apply button[type=submit]").await;
     until_text(&b, "#error", "连接中断", false).await;
+    until_text(&b, "#lost", "请求编号不变", false).await;
     assert_eq!(value(&b, "input[name=person_name]").await, "王五");
     assert_eq!(
         value(&b, "input[name=address]").await,
@@ -484,5 +485,97 @@ async fn a_lost_node_keeps_the_form_and_the_same_request_id_then_a_parked_handof
     until_text(&b, "#state", "HANDED_OFF", true).await;
     assert!(b.find(Locator::Css("#retry")).await.is_err());
     shot(&b, "53-clerk-handoff-retried").await;
+    b.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commitment_lets_the_window_accept_and_the_material_follows_in_a_browser() {
+    let cluster = Cluster::start().await;
+    let (_dir, materials, _) = files();
+    let clerk = profile(&cluster, HANTAI, "clerk", clerk(HANTAI, "wang"));
+    let reviewer = profile(&cluster, YANTA, "reviewer", reviewer(YANTA, "li"));
+    let ((_c, clerk_url), (_r, reviewer_url)) = tokio::join!(console(&clerk), console(&reviewer));
+    let (clerk_origin, reviewer_origin) = (origin(&clerk_url), origin(&reviewer_url));
+    let (_driver, b) = browser().await;
+    b.goto(&clerk_url).await.unwrap();
+    until_text(&b, "h1", "本窗口案件", false).await;
+
+    // The premises proof (waivable in the directory) is missing.
+    b.goto(&format!("{clerk_origin}/new")).await.unwrap();
+    fill(&b, "input[name=person_name]", "张三").await;
+    fill(&b, "#person_id", PERSON_ID).await;
+    fill(&b, "input[name=phone]", "13812345678").await;
+    fill(&b, "input[name=address]", "陕西省汉中市汉台区北关街1号").await;
+    let set = "fieldset[data-materials-for='GT-0001']";
+    for (kind, path) in [
+        ("id-card", &materials[0]),
+        ("application-form", &materials[1]),
+    ] {
+        b.find(Locator::Css(&format!(
+            "{set} input[name='material:{kind}']"
+        )))
+        .await
+        .unwrap()
+        .send_keys(path)
+        .await
+        .unwrap();
+    }
+    click(&b, "#apply button[type=submit]").await;
+    until_text(&b, "#missing", "premises-proof", false).await;
+    let case_no = text(&b, "#case-no").await;
+    assert!(
+        b.find(Locator::Css("#accept")).await.is_err(),
+        "not acceptable while it is missing"
+    );
+    click(&b, "#verify button[type=submit]").await;
+    until_text(&b, "#commit", "告知承诺", false).await;
+    fill(&b, "#commit input[name=signer]", "张三").await;
+    fill(&b, "#commit input[name=days]", "3").await;
+    shot(&b, "60-clerk-commitment-form").await;
+    click(&b, "#commit button[type=submit]").await;
+    until_text(&b, "#state", "READY_AT_WINDOW", false).await;
+    until_text(&b, "#commitment", "未补齐", false).await;
+    click(&b, "#accept button[type=submit]").await;
+    until_text(&b, "body", "受理回执", false).await;
+
+    // The home authority sees the commitment outstanding.
+    b.goto(&reviewer_url).await.unwrap();
+    b.goto(&format!("{reviewer_origin}/case/{case_no}"))
+        .await
+        .unwrap();
+    until_text(&b, "#state", "HANDED_OFF", true).await;
+    until_text(&b, "#commitment", "未补齐", false).await;
+    assert!(
+        b.find(Locator::Css("#supply")).await.is_err(),
+        "the window supplies"
+    );
+
+    // The window supplies it; both sides see the commitment fulfilled.
+    b.goto(&format!("{clerk_origin}/case/{case_no}"))
+        .await
+        .unwrap();
+    b.find(Locator::Css(
+        "#supply input[name='material:premises-proof']",
+    ))
+    .await
+    .unwrap()
+    .send_keys(&materials[2])
+    .await
+    .unwrap();
+    shot(&b, "61-clerk-supply").await;
+    click(&b, "#supply button[type=submit]").await;
+    until_text(&b, "#commitment", "已于", false).await;
+    until_text(&b, "table.materials", "lease.pdf", false).await;
+    assert!(
+        b.find(Locator::Css("#supply")).await.is_err(),
+        "nothing left to supply"
+    );
+    shot(&b, "62-clerk-supplied").await;
+    b.goto(&format!("{reviewer_origin}/case/{case_no}"))
+        .await
+        .unwrap();
+    until_text(&b, "table.materials", "lease.pdf", true).await;
+    let box_text = until_text(&b, "#commitment", "已于", true).await;
+    assert!(!box_text.contains("未补齐"), "{box_text}");
     b.close().await.unwrap();
 }

@@ -61,6 +61,10 @@ pub(in crate::console) fn clerk_new(c: &Console, d: &Draft, error: Option<&Probl
         t("新申请（跨域通办）", "New application (cross-region)"),
         html! {
             (error_box(error.map(|p| p.msg)))
+            @if error.is_some_and(|p| p.form == "lost") {
+                p #lost { (t("控制台已用同一请求编号重试数次，节点仍未应答；申请可能没有送达，也可能已经立案。节点恢复后重新选择文件再提交：请求编号不变，节点只会立案一次。",
+                             "The console tried again a few times with the same request id and the node did not answer; the application may not have arrived, or the case may be made. When the node is back, choose the files again and send it: the request id is the same, so the node makes one case.")) }
+            }
             form #apply method="post" action="/new" enctype="multipart/form-data" {
                 @if d.request_id.is_empty() { (request_id()) }
                 @else { input type="hidden" name="request_id" value=(d.request_id); }
@@ -170,7 +174,7 @@ fn commit_form(c: &Console, k: &CaseView, error: Option<&Problem<'_>>) -> Markup
                 (request_id())
                 (problem_at(error, "commit"))
                 h2 { (t("容缺受理：告知承诺", "Accept with a commitment (告知承诺)")) }
-                p.dim { (t("申请人签署承诺书，在期限内补齐以下可容缺的材料后，可先行受理。",
+                p.dim { (t("申请人签署承诺书、承诺在期限内补齐以下可容缺的材料，即可先行受理。",
                            "The applicant signs to supply these waivable materials by the deadline; the case can then be accepted without them.")) }
                 @for kind in &waivable {
                     label.inline { input type="checkbox" name={ "kind:" (kind) } checked; " " (material_name(k, kind)) " " code.dim { (kind) } }
@@ -179,33 +183,6 @@ fn commit_form(c: &Console, k: &CaseView, error: Option<&Problem<'_>>) -> Markup
                 label { (t("承诺人", "Signed by")) input name="signer" required autocomplete="off" value=(kept(error, "commit", "signer")); }
                 label { (t("补齐期限（工作日）", "Deadline (working days)")) input name="days" required inputmode="numeric" value=(if days.is_empty() { "5" } else { days }); }
                 button type="submit" { (t("记录承诺", "Record the commitment")) }
-            }
-        }
-    }
-}
-
-/// The commitment's state, and the form that supplies what it promised.
-fn commitment(k: &CaseView, error: Option<&Problem<'_>>) -> Markup {
-    html! {
-        @if let Some(m) = &k.commitment {
-            section.notice-box #commitment {
-                h2 { (t("告知承诺", "Commitment")) }
-                p { (m.signer) " · " (t("补齐期限 ", "due ")) (m.due_date) " · "
-                    @if m.fulfilled_at.is_empty() { span.overdue { (t("未补齐", "outstanding")) } }
-                    @else { (t("已于 ", "fulfilled ")) (local_time(&m.fulfilled_at)) (t(" 补齐", "")) } }
-                ul { @for kind in &m.kinds { li { (material_name(k, kind)) " " code.dim { (kind) } } } }
-                @let accepted = k.history.iter().any(|e| e.event == "case.accepted");
-                @if accepted && m.fulfilled_at.is_empty() {
-                    form.action #supply method="post" action={ "/case/" (k.case_no) "/supply" } enctype="multipart/form-data" {
-                        (request_id())
-                        (problem_at(error, "supply"))
-                        h2 { (t("补交承诺的材料", "Supply the committed materials")) }
-                        @for kind in &m.kinds {
-                            label { (material_name(k, kind)) " " code.dim { (kind) } input type="file" name={ "material:" (kind) }; }
-                        }
-                        button type="submit" { (t("上传并送属地", "Upload and send home")) }
-                    }
-                }
             }
         }
     }
@@ -242,7 +219,7 @@ pub(in crate::console) fn clerk_case(
                 }
             }
             (corrections(k))
-            (commitment(k, error))
+            (steps::commitment(c, k, error))
             @if before_accept || correcting {
                 form.action #attach method="post" action={ "/case/" (no) "/attach" } enctype="multipart/form-data" {
                     (request_id())

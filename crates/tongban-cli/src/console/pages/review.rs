@@ -35,6 +35,7 @@ pub(in crate::console) fn review_case(
         html! {
             (facts(k))
             (steps::retry(k, error))
+            (steps::commitment(c, k, error))
             (corrections(k))
             (materials_table(k))
             @if state == "HANDED_OFF" {

@@ -192,6 +192,34 @@ pub(super) fn notices(k: &CaseView) -> Markup {
     }
 }
 
+/// The commitment (告知承诺) and its state; at the window, after acceptance,
+/// the form that supplies what it promised.
+pub(super) fn commitment(c: &Console, k: &CaseView, error: Option<&Problem<'_>>) -> Markup {
+    html! {
+        @if let Some(m) = &k.commitment {
+            section.notice-box #commitment {
+                h2 { (t("告知承诺", "Commitment")) }
+                p { (m.signer) " · " (t("补齐期限 ", "due ")) (m.due_date) " · "
+                    @if m.fulfilled_at.is_empty() { span.overdue { (t("未补齐", "outstanding")) } }
+                    @else { (t("已于 ", "fulfilled ")) (local_time(&m.fulfilled_at)) (t(" 补齐", "")) } }
+                ul { @for kind in &m.kinds { li { (material_name(k, kind)) " " code.dim { (kind) } } } }
+                @let accepted = k.history.iter().any(|e| e.event == "case.accepted");
+                @if c.role == Role::Clerk && accepted && m.fulfilled_at.is_empty() {
+                    form.action #supply method="post" action={ "/case/" (k.case_no) "/supply" } enctype="multipart/form-data" {
+                        (request_id())
+                        (problem_at(error, "supply"))
+                        h2 { (t("补交承诺的材料", "Supply the committed materials")) }
+                        @for kind in &m.kinds {
+                            label { (material_name(k, kind)) " " code.dim { (kind) } input type="file" name={ "material:" (kind) }; }
+                        }
+                        button type="submit" { (t("上传并送属地", "Upload and send home")) }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The cases past their promised date, most overdue first.
 pub(in crate::console) fn overdue(c: &Console, cases: &[CaseView], pager: &Pager) -> Markup {
     layout(
