@@ -116,7 +116,7 @@ async fn measure(
         .cloned()
         .unwrap_or_else(|| (template.id.clone(), template.case_no.clone()));
     let requests = if opts.label == "full" { 200 } else { 40 };
-    let pages: [(&Path, &str, Vec<(String, String)>); 3] = [
+    let pages: [(&Path, &str, Vec<Timed>); 3] = [
         (
             &clerk,
             "clerk",
@@ -215,6 +215,9 @@ async fn measure(
     }
     Ok(())
 }
+
+/// A page timed: what it is, and its path.
+type Timed = (String, String);
 
 /// The case that is copied, by its application id and case number.
 struct Template {
