@@ -579,3 +579,97 @@ async fn a_commitment_lets_the_window_accept_and_the_material_follows_in_a_brows
     assert!(!box_text.contains("未补齐"), "{box_text}");
     b.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_video_consultation_is_recorded_before_acceptance_in_a_browser() {
+    let cluster = Cluster::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let clerk = profile(&cluster, HANTAI, "clerk", clerk(HANTAI, "wang"));
+    let (_c, clerk_url) = console(&clerk).await;
+    let clerk_origin = origin(&clerk_url);
+    let (_driver, b) = browser().await;
+    b.goto(&clerk_url).await.unwrap();
+    until_text(&b, "h1", "本窗口案件", false).await;
+
+    b.goto(&format!("{clerk_origin}/new")).await.unwrap();
+    b.find(Locator::Css("#route option[value='WH-0001/610113']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // Only the item's delivery modes can be chosen; its terms are shown.
+    let mail_applicant = b
+        .find(Locator::Css("#delivery option[value=mail-applicant]"))
+        .await
+        .unwrap();
+    assert_eq!(
+        mail_applicant.prop("disabled").await.unwrap().as_deref(),
+        Some("true")
+    );
+    let terms = text(&b, "fieldset[data-materials-for='WH-0001'] .item-terms").await;
+    assert!(terms.contains("视频会商"), "{terms}");
+    fill(&b, "input[name=person_name]", "张三").await;
+    fill(&b, "#person_id", PERSON_ID).await;
+    fill(&b, "input[name=phone]", "13812345678").await;
+    fill(&b, "input[name=address]", "陕西省汉中市汉台区北关街1号").await;
+    shot(&b, "63a-clerk-form-video-item").await;
+    for kind in [
+        "application-form",
+        "safety-assessment",
+        "storage-proof",
+        "legal-rep-id",
+    ] {
+        let path = dir.path().join(format!("{kind}.pdf"));
+        std::fs::write(&path, kind.as_bytes()).unwrap();
+        b.find(Locator::Css(&format!(
+            "fieldset[data-materials-for='WH-0001'] input[name='material:{kind}']"
+        )))
+        .await
+        .unwrap()
+        .send_keys(path.to_str().unwrap())
+        .await
+        .unwrap();
+    }
+    click(&b, "#apply button[type=submit]").await;
+    until_text(&b, "#state", "CORRECTION_AT_WINDOW", false).await;
+    click(&b, "#verify button[type=submit]").await;
+    until_text(&b, "#state", "READY_AT_WINDOW", false).await;
+    // Accepting first is refused in the node's words.
+    click(&b, "#accept button[type=submit]").await;
+    until_text(&b, "#accept .error", "video consultation", false).await;
+
+    // An hour ago, China Standard Time, as the clerk's browser shows it.
+    let an_hour_ago = time::OffsetDateTime::now_utc() + time::Duration::hours(7);
+    let at = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}",
+        an_hour_ago.year(),
+        u8::from(an_hour_ago.month()),
+        an_hour_ago.day(),
+        an_hour_ago.hour(),
+        an_hour_ago.minute()
+    );
+    b.execute(
+        "document.querySelector('#consult input[name=at]').value = arguments[0]",
+        vec![serde_json::json!(at)],
+    )
+    .await
+    .unwrap();
+    fill(&b, "#consult input[name=reviewer]", "雁塔区 李审批").await;
+    fill(
+        &b,
+        "#consult textarea[name=outcome]",
+        "材料齐全，同意窗口受理",
+    )
+    .await;
+    shot(&b, "63-clerk-video-consultation").await;
+    click(&b, "#consult button[type=submit]").await;
+    until_text(&b, "#consultation", "同意窗口受理", false).await;
+    assert!(
+        b.find(Locator::Css("#consult")).await.is_err(),
+        "recorded once"
+    );
+    click(&b, "#accept button[type=submit]").await;
+    until_text(&b, "body", "受理回执", false).await;
+    b.close().await.unwrap();
+}

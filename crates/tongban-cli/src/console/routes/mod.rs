@@ -88,6 +88,7 @@ pub(super) fn router(console: Arc<Console>) -> Router {
             .route("/case/{no}/accept", post(clerk::accept))
             .route("/case/{no}/resubmit", post(clerk::resubmit))
             .route("/case/{no}/commit", post(clerk::commit))
+            .route("/case/{no}/consult", post(clerk::consult))
             .route("/case/{no}/supply", post(clerk::supply))
             .route("/case/{no}/handout", post(clerk::handout))
             .route("/case/{no}/mail", post(mail_send))
