@@ -345,6 +345,15 @@ async fn overdue_pages_and_each_role_only_its_own_pages_in_a_browser() {
         status_with_session(&b, &clerk_origin, "/overdue").await,
         200
     );
+    let reviewer_only = format!("/case/{case_no}/paper-received");
+    assert_eq!(
+        status_with_session(&b, &clerk_origin, &reviewer_only).await,
+        404
+    );
+    assert_eq!(
+        status_without_session(&clerk_origin, &reviewer_only).await,
+        401
+    );
     b.goto(&format!("{clerk_origin}/trace?case={case_no}"))
         .await
         .unwrap();
