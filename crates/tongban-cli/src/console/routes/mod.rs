@@ -259,6 +259,19 @@ struct Form {
     files: Vec<(String, String, Vec<u8>)>,
 }
 
+/// A handler takes the form itself; one that cannot be read is answered
+/// with the failure page.
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Form {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let mp = Multipart::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Form::read(mp).await.map_err(IntoResponse::into_response)
+    }
+}
+
 impl Form {
     /// The form as sent to `action`, to send it again.
     fn resend(&self, action: String) -> Resend {
