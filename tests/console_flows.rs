@@ -10,13 +10,50 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tongban_proto::window::v1::CaseRef;
 
 use crate::console::{
-    apply_complete, browser, click, console, fill, origin, profile, shot, status_without_session,
-    until_text,
+    Started, apply_complete, browser, click, console, fill, origin, profile, shot,
+    status_without_session, until_text,
 };
 use crate::support::*;
 
 /// Another valid resident ID: not the applicant's.
 const OTHER_ID: &str = "110105198001010016";
+
+/// The clerk's console of 汉台区 (and the reviewer's of 雁塔区 when asked
+/// for) and a browser signed in to the clerk's.
+struct Desk {
+    _consoles: Vec<Started>,
+    _driver: Started,
+    b: Client,
+    /// The clerk's console origin.
+    clerk: String,
+    /// The reviewer's login URL (empty without one).
+    reviewer_url: String,
+}
+
+impl Desk {
+    async fn open(cluster: &Cluster, with_reviewer: bool) -> Self {
+        let clerk = profile(cluster, HANTAI, "clerk", clerk(HANTAI, "wang"));
+        let (clerk_console, clerk_url) = console(&clerk).await;
+        let mut consoles = vec![clerk_console];
+        let mut reviewer_url = String::new();
+        if with_reviewer {
+            let reviewer = profile(cluster, YANTA, "reviewer", reviewer(YANTA, "li"));
+            let (started, url) = console(&reviewer).await;
+            consoles.push(started);
+            reviewer_url = url;
+        }
+        let (driver, b) = browser().await;
+        b.goto(&clerk_url).await.unwrap();
+        until_text(&b, "h1", "本窗口案件", false).await;
+        Self {
+            _consoles: consoles,
+            _driver: driver,
+            b,
+            clerk: origin(&clerk_url),
+            reviewer_url,
+        }
+    }
+}
 
 /// Writes the test's material files: `(dir, [id-card, form, lease], result)`.
 fn files() -> (tempfile::TempDir, [String; 3], String) {
@@ -119,13 +156,9 @@ async fn window_case(cluster: &Cluster, case_no: &str) -> tongban_proto::common:
 async fn a_company_applicant_mail_legs_and_hand_out_in_a_browser() {
     let cluster = Cluster::start().await;
     let (_dir, materials, result) = files();
-    let clerk = profile(&cluster, HANTAI, "clerk", clerk(HANTAI, "wang"));
-    let reviewer = profile(&cluster, YANTA, "reviewer", reviewer(YANTA, "li"));
-    let ((_c, clerk_url), (_r, reviewer_url)) = tokio::join!(console(&clerk), console(&reviewer));
-    let (clerk_origin, reviewer_origin) = (origin(&clerk_url), origin(&reviewer_url));
-    let (_driver, b) = browser().await;
-    b.goto(&clerk_url).await.unwrap();
-    until_text(&b, "h1", "本窗口案件", false).await;
+    let desk = Desk::open(&cluster, true).await;
+    let (b, clerk_origin) = (desk.b.clone(), desk.clerk.clone());
+    let (reviewer_url, reviewer_origin) = (desk.reviewer_url.clone(), origin(&desk.reviewer_url));
 
     // A company: its credit code's check character is checked as typed.
     b.goto(&format!("{clerk_origin}/new")).await.unwrap();
@@ -424,12 +457,8 @@ async fn a_lost_node_keeps_the_form_and_the_same_request_id_then_a_parked_handof
     })
     .await;
     let (_dir, materials, _) = files();
-    let clerk = profile(&cluster, HANTAI, "clerk", clerk(HANTAI, "wang"));
-    let (_c, clerk_url) = console(&clerk).await;
-    let clerk_origin = origin(&clerk_url);
-    let (_driver, b) = browser().await;
-    b.goto(&clerk_url).await.unwrap();
-    until_text(&b, "h1", "本窗口案件", false).await;
+    let desk = Desk::open(&cluster, false).await;
+    let (b, clerk_origin) = (desk.b.clone(), desk.clerk.clone());
     // The home county is down all along: the handoff will be parked.
     cluster.stop(YANTA).await;
 
@@ -511,13 +540,9 @@ async fn a_lost_node_keeps_the_form_and_the_same_request_id_then_a_parked_handof
 async fn a_commitment_lets_the_window_accept_and_the_material_follows_in_a_browser() {
     let cluster = Cluster::start().await;
     let (_dir, materials, _) = files();
-    let clerk = profile(&cluster, HANTAI, "clerk", clerk(HANTAI, "wang"));
-    let reviewer = profile(&cluster, YANTA, "reviewer", reviewer(YANTA, "li"));
-    let ((_c, clerk_url), (_r, reviewer_url)) = tokio::join!(console(&clerk), console(&reviewer));
-    let (clerk_origin, reviewer_origin) = (origin(&clerk_url), origin(&reviewer_url));
-    let (_driver, b) = browser().await;
-    b.goto(&clerk_url).await.unwrap();
-    until_text(&b, "h1", "本窗口案件", false).await;
+    let desk = Desk::open(&cluster, true).await;
+    let (b, clerk_origin) = (desk.b.clone(), desk.clerk.clone());
+    let (reviewer_url, reviewer_origin) = (desk.reviewer_url.clone(), origin(&desk.reviewer_url));
 
     // The premises proof (waivable in the directory) is missing.
     b.goto(&format!("{clerk_origin}/new")).await.unwrap();
@@ -603,12 +628,8 @@ async fn a_commitment_lets_the_window_accept_and_the_material_follows_in_a_brows
 async fn a_video_consultation_is_recorded_before_acceptance_in_a_browser() {
     let cluster = Cluster::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let clerk = profile(&cluster, HANTAI, "clerk", clerk(HANTAI, "wang"));
-    let (_c, clerk_url) = console(&clerk).await;
-    let clerk_origin = origin(&clerk_url);
-    let (_driver, b) = browser().await;
-    b.goto(&clerk_url).await.unwrap();
-    until_text(&b, "h1", "本窗口案件", false).await;
+    let desk = Desk::open(&cluster, false).await;
+    let (b, clerk_origin) = (desk.b.clone(), desk.clerk.clone());
 
     b.goto(&format!("{clerk_origin}/new")).await.unwrap();
     b.find(Locator::Css("#route option[value='WH-0001/610113']"))
