@@ -80,6 +80,11 @@ impl Pager {
         self
     }
 
+    /// Whether the list takes more than this one page.
+    pub(crate) fn spans_pages(&self) -> bool {
+        !self.token.is_empty() || !self.next.is_empty()
+    }
+
     /// The list's page number, from 1.
     fn number(&self) -> usize {
         if self.token.is_empty() {
@@ -103,10 +108,10 @@ impl Pager {
     /// The links to the first, previous and next pages, and which page
     /// this is; nothing for a list that fits on one page.
     pub(crate) fn links(&self) -> Markup {
-        let first = self.token.is_empty();
-        if first && self.next.is_empty() {
+        if !self.spans_pages() {
             return html! {};
         }
+        let first = self.token.is_empty();
         let prev = if first {
             None
         } else {

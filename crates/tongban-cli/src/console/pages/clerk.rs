@@ -16,17 +16,17 @@ pub(in crate::console) fn clerk_list(
 ) -> Markup {
     layout(
         c,
-        "本窗口案件",
+        t("本窗口案件", "Cases at this window"),
         html! {
             form.filter method="get" action="/" {
-                label { "状态 "
+                label { (t("状态 ", "State "))
                     select name="state" onchange="this.form.submit()" {
-                        option value="" selected[state.is_empty()] { "全部" }
-                        @for (s, n) in STATES { option value=(s) selected[state == s] { (n) " " (s) } }
+                        option value="" selected[state.is_empty()] { (t("全部", "all")) }
+                        @for (s, zh, en) in STATES { option value=(s) selected[state == s] { (t(zh, en)) " " (s) } }
                     }
                 }
-                noscript { button type="submit" { "筛选" } }
-                a.button href="/new" { "新申请" }
+                noscript { button type="submit" { (t("筛选", "Filter")) } }
+                a.button href="/new" { (t("新申请", "New application")) }
             }
             (cases_table(cases))
             (pager.links())
@@ -39,12 +39,13 @@ pub(in crate::console) fn clerk_new(c: &Console, d: &Draft, error: Option<&Probl
     let Some(dir) = c.directory.as_ref() else {
         return layout(
             c,
-            "新申请",
-            html! { p.error { "没有联邦目录：请用 --directory 指定 federation.toml 后重新启动控制台。" } },
+            t("新申请", "New application"),
+            html! { p.error { (t("没有联邦目录：请用 --directory 指定 federation.toml 后重新启动控制台。",
+            "No federation directory: start the console again with --directory federation.toml.")) } },
         );
     };
     let Some(own) = c.identity.county() else {
-        return layout(c, "新申请", html! {});
+        return layout(c, t("新申请", "New application"), html! {});
     };
     let mut routes = Vec::new();
     for item in &dir.items {
@@ -57,7 +58,7 @@ pub(in crate::console) fn clerk_new(c: &Console, d: &Draft, error: Option<&Probl
     let chosen = format!("{}/{}", d.item, d.home);
     layout(
         c,
-        "新申请（跨域通办）",
+        t("新申请（跨域通办）", "New application (cross-region)"),
         html! {
             (error_box(error.map(|p| p.msg)))
             @if error.is_some_and(|p| p.form == "lost") {
@@ -68,8 +69,8 @@ pub(in crate::console) fn clerk_new(c: &Console, d: &Draft, error: Option<&Probl
                 @if d.request_id.is_empty() { (request_id()) }
                 @else { input type="hidden" name="request_id" value=(d.request_id); }
                 fieldset {
-                    legend { "事项与属地" }
-                    label { "申请事项 → 属地审批部门"
+                    legend { (t("事项与属地", "Item and home authority")) }
+                    label { (t("申请事项 → 属地审批部门", "Item → home authority"))
                         select name="route" #route required {
                             @for (item, home) in &routes {
                                 @let value = format!("{}/{}", item.code.as_str(), home.code.as_str());
@@ -80,7 +81,7 @@ pub(in crate::console) fn clerk_new(c: &Console, d: &Draft, error: Option<&Probl
                             }
                         }
                     }
-                    label { "送达方式"
+                    label { (t("送达方式", "Delivery"))
                         select name="delivery" #delivery {
                             @for m in ["mail-applicant", "mail-window", "collect-home"] {
                                 option value=(m) selected[d.delivery == m] { (delivery_name(m)) }
@@ -91,7 +92,7 @@ pub(in crate::console) fn clerk_new(c: &Console, d: &Draft, error: Option<&Probl
                 (applicant_fields(d, error))
                 @for item in &dir.items {
                     fieldset.materials data-materials-for=(item.code.as_str()) {
-                        legend { "申请材料：" (item.name) }
+                        legend { (t("申请材料：", "Materials: ")) (item.name) }
                         p.item-terms {
                             (t("承诺时限 ", "Promised in ")) (item.promised_days) (t(" 个工作日", " working days"))
                             " · " (t("送达方式：", "delivery: "))
@@ -102,10 +103,11 @@ pub(in crate::console) fn clerk_new(c: &Console, d: &Draft, error: Option<&Probl
                                 " · " strong { (t("受理前须与属地视频会商", "a video consultation with the home authority before acceptance")) }
                             }
                         }
-                        p.dim { "缺少的材料可以先不上传：受理后会一次性告知需补正的全部材料。" }
+                        p.dim { (t("缺少的材料可以先不上传：受理后会一次性告知需补正的全部材料。",
+                                   "Missing materials can follow: the window then lists everything still needed, all at once.")) }
                         @for m in &item.materials {
                             label { (m.name) " " code.dim { (m.kind) }
-                                @if m.paper { span.dim { "（需邮寄纸质原件）" } }
+                                @if m.paper { span.dim { (t("（需邮寄纸质原件）", " (paper original to be mailed)")) } }
                                 @if m.waivable { span.dim { (t("（可容缺，签署告知承诺后补交）", " (may follow under a signed commitment)")) } }
                                 input type="file" name={ "material:" (m.kind) };
                             }
@@ -113,7 +115,7 @@ pub(in crate::console) fn clerk_new(c: &Console, d: &Draft, error: Option<&Probl
                     }
                 }
                 @if error.is_some() { p.dim { (t("文件需重新选择（浏览器不保留已选文件）。", "Choose the files again (browsers do not keep them).")) } }
-                button type="submit" { "提交申请" }
+                button type="submit" { (t("提交申请", "Submit the application")) }
             }
         },
     )

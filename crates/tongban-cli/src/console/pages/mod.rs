@@ -27,27 +27,46 @@ pub(super) const CSS: &str = include_str!("console.css");
 /// The script: ID check characters as typed, the form's item choice.
 pub(super) const JS: &str = include_str!("console.js");
 
-/// Every state a case list can filter by, with its name for people.
-const STATES: [(&str, &str); 12] = [
-    ("CORRECTION_AT_WINDOW", "窗口待补正"),
-    ("READY_AT_WINDOW", "待窗口受理"),
-    ("QUEUED", "待移交"),
-    ("HANDED_OFF", "已移交属地"),
-    ("UNDER_REVIEW", "审查中"),
-    ("CORRECTION_REQUESTED", "属地要求补正"),
-    ("APPROVED", "准予许可"),
-    ("DENIED", "不予许可"),
-    ("RESULT_IN_TRANSIT", "结果寄递中"),
-    ("READY_FOR_PICKUP", "待领取"),
-    ("MAIL_RETURNED", "邮件退回"),
-    ("CLOSED", "已办结"),
+/// Every state a case list can filter by, with its name for people in
+/// Chinese and English (the code itself is shown beside it).
+const STATES: [(&str, &str, &str); 12] = [
+    (
+        "CORRECTION_AT_WINDOW",
+        "窗口待补正",
+        "correction at the window",
+    ),
+    ("READY_AT_WINDOW", "待窗口受理", "ready for acceptance"),
+    ("QUEUED", "待移交", "queued for handoff"),
+    ("HANDED_OFF", "已移交属地", "handed off"),
+    ("UNDER_REVIEW", "审查中", "under review"),
+    (
+        "CORRECTION_REQUESTED",
+        "属地要求补正",
+        "correction requested",
+    ),
+    ("APPROVED", "准予许可", "approved"),
+    ("DENIED", "不予许可", "denied"),
+    ("RESULT_IN_TRANSIT", "结果寄递中", "result in transit"),
+    ("READY_FOR_PICKUP", "待领取", "ready for pickup"),
+    ("MAIL_RETURNED", "邮件退回", "mail returned"),
+    ("CLOSED", "已办结", "closed"),
 ];
 
-fn state_name(state: &str) -> &str {
+fn state_name(state: &str) -> &'static str {
     STATES
         .iter()
-        .find(|(s, _)| *s == state)
-        .map_or("", |(_, n)| n)
+        .find(|(s, _, _)| *s == state)
+        .map_or("", |(_, zh, en)| t(zh, en))
+}
+
+/// The readable label of a ledger event kind, in the page's language (the
+/// audit trace's labels, written "中文 · English"); the kind itself if it
+/// has none.
+fn event_label(kind: &str) -> &str {
+    match crate::audit::html::kind_label(kind).and_then(|l| l.split_once(" · ")) {
+        Some((zh, en)) => t(zh, en),
+        None => kind,
+    }
 }
 
 fn state_badge(state: &str) -> Markup {
@@ -217,12 +236,12 @@ fn error_box(error: Option<&str>) -> Markup {
 fn days_left(k: &CaseView) -> Markup {
     html! {
         @if k.due_date.is_empty() {
-            @if !k.corrections.is_empty() && !k.clock_running { span.paused { "补正中，计时暂停" } }
+            @if !k.corrections.is_empty() && !k.clock_running { span.paused { (t("补正中，计时暂停", "correcting, clock paused")) } }
             @else { span.dim { "—" } }
         } @else if k.working_days_left < 0 {
-            span.overdue { "已超期 " (-k.working_days_left) " 个工作日" } " " span.dim { "(" (k.due_date) ")" }
+            span.overdue { (t("已超期 ", "overdue by ")) (-k.working_days_left) (t(" 个工作日", " working days")) } " " span.dim { "(" (k.due_date) ")" }
         } @else {
-            span.left { "剩 " (k.working_days_left) " 个工作日" } " " span.dim { "(" (k.due_date) ")" }
+            span.left { (t("剩 ", "")) (k.working_days_left) (t(" 个工作日", " working days left")) } " " span.dim { "(" (k.due_date) ")" }
         }
     }
 }
@@ -239,9 +258,13 @@ fn applicant(k: &CaseView) -> Markup {
 
 fn cases_table(cases: &[CaseView]) -> Markup {
     html! {
-        @if cases.is_empty() { p.dim #no-cases { "没有案件。" } } @else {
+        @if cases.is_empty() { p.dim #no-cases { (t("没有案件。", "No cases.")) } } @else {
             table.cases {
-                thead { tr { th { "案件编号" } th { "事项" } th { "申请人" } th { "受理窗口" } th { "属地" } th { "状态" } th { "时限" } th { "申请时间" } } }
+                thead { tr {
+                    th { (t("案件编号", "Case no.")) } th { (t("事项", "Item")) } th { (t("申请人", "Applicant")) }
+                    th { (t("受理窗口", "Window")) } th { (t("属地", "Home")) } th { (t("状态", "State")) }
+                    th { (t("时限", "Time limit")) } th { (t("申请时间", "Applied")) }
+                } }
                 tbody {
                     @for k in cases {
                         tr data-case=(k.case_no) {
@@ -262,9 +285,9 @@ fn cases_table(cases: &[CaseView]) -> Markup {
 }
 fn delivery_name(mode: &str) -> &'static str {
     match mode {
-        "mail-applicant" => "邮寄送达申请人",
-        "mail-window" => "寄回本窗口领取",
-        "collect-home" => "到属地领取",
+        "mail-applicant" => t("邮寄送达申请人", "mailed to the applicant"),
+        "mail-window" => t("寄回本窗口领取", "mailed back to this window for pickup"),
+        "collect-home" => t("到属地领取", "collected at the home authority"),
         _ => "",
     }
 }
@@ -278,34 +301,38 @@ fn material_name<'a>(k: &'a CaseView, kind: &'a str) -> &'a str {
 fn facts(k: &CaseView) -> Markup {
     html! {
         table.facts {
-            tr { th { "案件编号" } td { code #case-no { (k.case_no) } } }
-            tr { th { "状态" } td #state { (state_badge(&k.state)) } }
-            tr { th { "事项" } td { (k.item_name) " " code.dim { (k.item_code) } } }
-            tr { th { "申请人" } td { (applicant(k)) } }
-            @if let Some(a) = &k.applicant { tr { th { "联系电话" } td { (a.phone) } } }
-            tr { th { "受理窗口" } td { (county(&k.receiving_county_name, &k.receiving_county)) } }
-            tr { th { "属地审批" } td { (county(&k.home_county_name, &k.home_county)) } }
-            tr { th { "送达方式" } td { (delivery_name(&k.delivery)) } }
-            tr { th { "时限" } td { "承诺 " (k.promised_days) " 个工作日；" (days_left(k)) } }
-            tr { th { "身份核验" } td {
-                @if let Some(i) = &k.identity_check { (i.method) " · " (local_time(&i.at)) } @else { span.dim { "未核验" } }
+            tr { th { (t("案件编号", "Case no.")) } td { code #case-no { (k.case_no) } } }
+            tr { th { (t("状态", "State")) } td #state { (state_badge(&k.state)) } }
+            tr { th { (t("事项", "Item")) } td { (k.item_name) " " code.dim { (k.item_code) } } }
+            tr { th { (t("申请人", "Applicant")) } td { (applicant(k)) } }
+            @if let Some(a) = &k.applicant { tr { th { (t("联系电话", "Phone")) } td { (a.phone) } } }
+            tr { th { (t("受理窗口", "Window")) } td { (county(&k.receiving_county_name, &k.receiving_county)) } }
+            tr { th { (t("属地审批", "Home authority")) } td { (county(&k.home_county_name, &k.home_county)) } }
+            tr { th { (t("送达方式", "Delivery")) } td { (delivery_name(&k.delivery)) } }
+            tr { th { (t("时限", "Time limit")) } td {
+                (t("承诺 ", "promised ")) (k.promised_days) (t(" 个工作日；", " working days; ")) (days_left(k))
             } }
-            @if !k.licence_no.is_empty() { tr { th { "许可证号" } td { code { (k.licence_no) } } } }
-            @if let Some(r) = &k.result { tr { th { "审批结果" } td { (r.filename) " · " (binary_size(r.size)) } } }
-            @if !k.denial_reason.is_empty() { tr { th { "不予许可理由" } td { (k.denial_reason) } } }
-            @if !k.paper_received_at.is_empty() { tr { th { "纸质原件" } td { "已于 " (local_time(&k.paper_received_at)) " 收到" } } }
-            @if !k.note.is_empty() { tr { th { "说明" } td { (k.note) } } }
-            tr { th { "申请时间" } td { (local_time(&k.created_at)) } }
+            tr { th { (t("身份核验", "Identity check")) } td {
+                @if let Some(i) = &k.identity_check { (i.method) " · " (local_time(&i.at)) } @else { span.dim { (t("未核验", "not checked")) } }
+            } }
+            @if !k.licence_no.is_empty() { tr { th { (t("许可证号", "Licence no.")) } td { code { (k.licence_no) } } } }
+            @if let Some(r) = &k.result { tr { th { (t("审批结果", "Result")) } td { (r.filename) " · " (binary_size(r.size)) } } }
+            @if !k.denial_reason.is_empty() { tr { th { (t("不予许可理由", "Reason for denial")) } td { (k.denial_reason) } } }
+            @if !k.paper_received_at.is_empty() { tr { th { (t("纸质原件", "Paper originals")) } td {
+                (t("已于 ", "received ")) (local_time(&k.paper_received_at)) (t(" 收到", ""))
+            } } }
+            @if !k.note.is_empty() { tr { th { (t("说明", "Note")) } td { (k.note) } } }
+            tr { th { (t("申请时间", "Applied")) } td { (local_time(&k.created_at)) } }
         }
     }
 }
 
 fn materials_table(k: &CaseView) -> Markup {
     html! {
-        h2 { "材料" }
-        @if k.materials.is_empty() { p.dim { "尚无材料。" } } @else {
+        h2 { (t("材料", "Materials")) }
+        @if k.materials.is_empty() { p.dim { (t("尚无材料。", "No materials yet.")) } } @else {
             table.materials {
-                thead { tr { th { "材料" } th { "文件" } th { "大小" } th { "SHA-256" } } }
+                thead { tr { th { (t("材料", "Material")) } th { (t("文件", "File")) } th { (t("大小", "Size")) } th { "SHA-256" } } }
                 tbody { @for m in &k.materials {
                     tr data-kind=(m.kind) {
                         td { (material_name(k, &m.kind)) " " code.dim { (m.kind) } }
@@ -321,14 +348,17 @@ fn materials_table(k: &CaseView) -> Markup {
 
 fn history(k: &CaseView) -> Markup {
     html! {
-        h2 { "办理经过" }
+        h2 { (t("办理经过", "History")) }
         table.history {
-            thead { tr { th { "时间（北京时间）" } th { "节点" } th { "事件" } th { "说明" } th { "状态" } } }
+            thead { tr {
+                th { (t("时间（北京时间）", "Time (China Standard Time)")) } th { (t("节点", "Node")) }
+                th { (t("事件", "Event")) } th { (t("说明", "Detail")) } th { (t("状态", "State")) }
+            } }
             tbody { @for e in &k.history {
                 tr {
                     td.nowrap { (local_time(&e.at)) }
                     td { code { (e.county) } }
-                    td { code { (e.event) } }
+                    td { (event_label(&e.event)) " " code.dim { (e.event) } }
                     td { (e.detail) }
                     td { @if !e.state.is_empty() { (state_badge(&e.state)) } }
                 }
@@ -341,10 +371,10 @@ fn corrections(k: &CaseView) -> Markup {
     html! {
         @for corr in &k.corrections {
             section.notice-box {
-                h2 { "属地审批部门的补正要求" }
-                p.dim { "要求于 " (local_time(&corr.requested_at)) "；补正期限 " (corr.deadline)
-                    @if !corr.answered_at.is_empty() { "；已于 " (local_time(&corr.answered_at)) " 补正" } }
-                ul { @for n in &corr.needs { li { (material_name(k, &n.kind)) " " code.dim { (n.kind) } "：" (n.reason) } } }
+                h2 { (t("属地审批部门的补正要求", "Correction requested by the home authority")) }
+                p.dim { (t("要求于 ", "Requested ")) (local_time(&corr.requested_at)) (t("；补正期限 ", "; due ")) (corr.deadline)
+                    @if !corr.answered_at.is_empty() { (t("；已于 ", "; answered ")) (local_time(&corr.answered_at)) (t(" 补正", "")) } }
+                ul { @for n in &corr.needs { li { (material_name(k, &n.kind)) " " code.dim { (n.kind) } (t("：", ": ")) (n.reason) } } }
             }
         }
     }
@@ -354,10 +384,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_case_state_has_a_name() {
+    fn every_case_state_has_a_name_in_both_languages() {
         for state in tongban_core::CaseState::ALL {
-            assert!(!state_name(state.as_str()).is_empty(), "{state:?}");
+            let zh = state_name(state.as_str());
+            let en = lang::scope(lang::Lang::En, || state_name(state.as_str()));
+            assert!(!zh.is_empty() && !en.is_empty() && zh != en, "{state:?}");
         }
+    }
+
+    #[test]
+    fn event_labels_follow_the_language() {
+        assert_eq!(event_label("review.approved"), "准予许可");
+        assert_eq!(
+            lang::scope(lang::Lang::En, || event_label("review.approved")),
+            "approved"
+        );
+        assert_eq!(event_label("no.such.kind"), "no.such.kind");
     }
 
     #[test]
@@ -372,6 +414,8 @@ mod tests {
         assert!(overdue.contains("class=\"overdue\""), "{overdue}");
         assert!(overdue.contains("已超期 2 个工作日"), "{overdue}");
         assert!(days_left(&due(3)).into_string().contains("剩 3 个工作日"));
+        let english = lang::scope(lang::Lang::En, || days_left(&due(-2)).into_string());
+        assert!(english.contains("overdue by 2 working days"), "{english}");
         let paused = CaseView {
             corrections: vec![Default::default()],
             ..Default::default()

@@ -10,8 +10,14 @@ use super::*;
 pub(in crate::console) fn review_inbox(c: &Console, cases: &[CaseView], pager: &Pager) -> Markup {
     layout(
         c,
-        "待办案件（按剩余时限）",
-        html! { (cases_table(cases)) (pager.links()) },
+        t("待办案件（按剩余时限）", "Inbox (fewest days left first)"),
+        html! {
+            @if pager.spans_pages() {
+                p.dim { (t("每页按剩余时限排序；各页按收到先后。", "Each page is sorted by days left; pages follow the order cases arrived in.")) }
+            }
+            (cases_table(cases))
+            (pager.links())
+        },
     )
 }
 
@@ -25,7 +31,7 @@ pub(in crate::console) fn review_case(
     let state = k.state.as_str();
     layout(
         c,
-        &format!("案件 {no}"),
+        &format!("{} {no}", t("案件", "Case")),
         html! {
             (facts(k))
             (steps::retry(k, error))
@@ -36,53 +42,53 @@ pub(in crate::console) fn review_case(
                 form.action #accept method="post" action={ "/case/" (no) "/accept" } {
                     (request_id())
                     (problem_at(error, "accept"))
-                    h2 { "受理" }
-                    p.dim { "受理后开始计算承诺时限。" }
-                    button type="submit" { "受理" }
+                    h2 { (t("受理", "Accept")) }
+                    p.dim { (t("受理后开始计算承诺时限。", "Accepting starts the clock of the promised days.")) }
+                    button type="submit" { (t("受理", "Accept")) }
                 }
             }
             @if state == "UNDER_REVIEW" && !k.paper_kinds.is_empty() && k.paper_received_at.is_empty() {
                 form.action #paper method="post" action={ "/case/" (no) "/paper-received" } {
                     (request_id())
                     (problem_at(error, "paper"))
-                    h2 { "纸质原件" }
-                    p { "需邮寄的纸质原件："
+                    h2 { (t("纸质原件", "Paper originals")) }
+                    p { (t("需邮寄的纸质原件：", "Paper originals to be mailed: "))
                         @for (i, kind) in k.paper_kinds.iter().enumerate() {
-                            @if i > 0 { "、" } (material_name(k, kind)) " " code.dim { (kind) }
+                            @if i > 0 { (t("、", ", ")) } (material_name(k, kind)) " " code.dim { (kind) }
                         }
-                        "。收到后方可作出决定。" }
-                    button type="submit" { "纸质原件已收到" }
+                        (t("。收到后方可作出决定。", ". A decision needs them in hand.")) }
+                    button type="submit" { (t("纸质原件已收到", "Paper originals received")) }
                 }
             }
             @if state == "UNDER_REVIEW" {
                 form.action #correct method="post" action={ "/case/" (no) "/correct" } enctype="multipart/form-data" {
                     (request_id())
                     (problem_at(error, "correct"))
-                    h2 { "一次性告知补正" }
+                    h2 { (t("一次性告知补正", "Request a correction, all at once")) }
                     @for m in &k.required_materials {
                         div.need {
                             label { input type="checkbox" name="need" value=(m.kind)
                                 checked[error.is_some_and(|p| p.form == "correct" && p.fields.iter().any(|(n, v)| n == "need" && *v == m.kind))]; " " (m.name) " " code.dim { (m.kind) } }
-                            input name={ "reason:" (m.kind) } placeholder="原因" value=(kept(error, "correct", &format!("reason:{}", m.kind)));
+                            input name={ "reason:" (m.kind) } placeholder=(t("原因", "reason")) value=(kept(error, "correct", &format!("reason:{}", m.kind)));
                         }
                     }
-                    label { "补正期限（工作日，留空用默认）" input name="deadline" inputmode="numeric" value=(kept(error, "correct", "deadline")); }
-                    button type="submit" { "发出补正要求" }
+                    label { (t("补正期限（工作日，留空用默认）", "Deadline (working days; empty for the default)")) input name="deadline" inputmode="numeric" value=(kept(error, "correct", "deadline")); }
+                    button type="submit" { (t("发出补正要求", "Send the correction request")) }
                 }
                 form.action #approve method="post" action={ "/case/" (no) "/approve" } enctype="multipart/form-data" {
                     (request_id())
                     (problem_at(error, "approve"))
-                    h2 { "准予许可" }
-                    label { "审批结果文件" input type="file" name="result" required; }
-                    label { "许可证号" input name="licence_no" value=(kept(error, "approve", "licence_no")); }
-                    button type="submit" { "准予许可" }
+                    h2 { (t("准予许可", "Approve")) }
+                    label { (t("审批结果文件", "Result document")) input type="file" name="result" required; }
+                    label { (t("许可证号", "Licence no.")) input name="licence_no" value=(kept(error, "approve", "licence_no")); }
+                    button type="submit" { (t("准予许可", "Approve")) }
                 }
                 form.action #deny method="post" action={ "/case/" (no) "/deny" } {
                     (request_id())
                     (problem_at(error, "deny"))
-                    h2 { "不予许可" }
-                    label { "理由" textarea name="reason" required rows="3" { (kept(error, "deny", "reason")) } }
-                    button.danger type="submit" { "不予许可" }
+                    h2 { (t("不予许可", "Deny")) }
+                    label { (t("理由", "Reason")) textarea name="reason" required rows="3" { (kept(error, "deny", "reason")) } }
+                    button.danger type="submit" { (t("不予许可", "Deny")) }
                 }
             }
             @if matches!(state, "APPROVED" | "DENIED" | "MAIL_RETURNED") && k.delivery != "collect-home" {
