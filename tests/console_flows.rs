@@ -310,6 +310,17 @@ async fn a_company_applicant_mail_legs_and_hand_out_in_a_browser() {
         .await
         .unwrap();
     until_text(&b, "#state", "READY_FOR_PICKUP", true).await;
+    // The same page in English, then back to Chinese (the choice is kept).
+    b.goto(&format!("{clerk_origin}/case/{case_no}?lang=en"))
+        .await
+        .unwrap();
+    until_text(&b, "#handout", "Hand out the result", false).await;
+    until_text(&b, "#mail", "the receiving window", false).await;
+    shot(&b, "35b-clerk-ready-for-pickup-en").await;
+    b.goto(&format!("{clerk_origin}/case/{case_no}?lang=zh-CN"))
+        .await
+        .unwrap();
+    until_text(&b, "#handout", "出件", false).await;
     fill(&b, "#recipient_id", OTHER_ID).await;
     click(&b, "#handout button[type=submit]").await;
     until_text(&b, "#handout .error", "not the applicant", false).await;
