@@ -10,13 +10,50 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tongban_proto::window::v1::CaseRef;
 
 use crate::console::{
-    apply_complete, browser, click, console, fill, origin, profile, shot, status_without_session,
-    until_text,
+    Started, apply_complete, browser, click, console, fill, origin, profile, shot,
+    status_without_session, until_text,
 };
 use crate::support::*;
 
 /// Another valid resident ID: not the applicant's.
 const OTHER_ID: &str = "110105198001010016";
+
+/// The clerk's console of 汉台区 (and the reviewer's of 雁塔区 when asked
+/// for) and a browser signed in to the clerk's.
+struct Desk {
+    _consoles: Vec<Started>,
+    _driver: Started,
+    b: Client,
+    /// The clerk's console origin.
+    clerk: String,
+    /// The reviewer's login URL (empty without one).
+    reviewer_url: String,
+}
+
+impl Desk {
+    async fn open(cluster: &Cluster, with_reviewer: bool) -> Self {
+        let clerk = profile(cluster, HANTAI, "clerk", clerk(HANTAI, "wang"));
+        let (clerk_console, clerk_url) = console(&clerk).await;
+        let mut consoles = vec![clerk_console];
+        let mut reviewer_url = String::new();
+        if with_reviewer {
+            let reviewer = profile(cluster, YANTA, "reviewer", reviewer(YANTA, "li"));
+            let (started, url) = console(&reviewer).await;
+            consoles.push(started);
+            reviewer_url = url;
+        }
+        let (driver, b) = browser().await;
+        b.goto(&clerk_url).await.unwrap();
+        until_text(&b, "h1", "本窗口案件", false).await;
+        Self {
+            _consoles: consoles,
+            _driver: driver,
+            b,
+            clerk: origin(&clerk_url),
+            reviewer_url,
+        }
+    }
+}
 
 /// Writes the test's material files: `(dir, [id-card, form, lease], result)`.
 fn files() -> (tempfile::TempDir, [String; 3], String) {
@@ -119,13 +156,9 @@ async fn window_case(cluster: &Cluster, case_no: &str) -> tongban_proto::common:
 async fn a_company_applicant_mail_legs_and_hand_out_in_a_browser() {
     let cluster = Cluster::start().await;
     let (_dir, materials, result) = files();
-    let clerk = profile(&cluster, HANTAI, "clerk", clerk(HANTAI, "wang"));
-    let reviewer = profile(&cluster, YANTA, "reviewer", reviewer(YANTA, "li"));
-    let ((_c, clerk_url), (_r, reviewer_url)) = tokio::join!(console(&clerk), console(&reviewer));
-    let (clerk_origin, reviewer_origin) = (origin(&clerk_url), origin(&reviewer_url));
-    let (_driver, b) = browser().await;
-    b.goto(&clerk_url).await.unwrap();
-    until_text(&b, "h1", "本窗口案件", false).await;
+    let desk = Desk::open(&cluster, true).await;
+    let (b, clerk_origin) = (desk.b.clone(), desk.clerk.clone());
+    let (reviewer_url, reviewer_origin) = (desk.reviewer_url.clone(), origin(&desk.reviewer_url));
 
     // A company: its credit code's check character is checked as typed.
     b.goto(&format!("{clerk_origin}/new")).await.unwrap();
@@ -205,6 +238,16 @@ async fn a_company_applicant_mail_legs_and_hand_out_in_a_browser() {
     fill(&b, "#waybill", "EA473124828CN").await;
     until_text(&b, "#waybill-error", "校验位", false).await;
     shot(&b, "32-clerk-waybill-wrong").await;
+    // Past the script, the node refuses it, shown in the form as typed.
+    b.execute("document.getElementById('mail-send').submit()", vec![])
+        .await
+        .unwrap();
+    until_text(&b, "#mail-send .error", "check", false).await;
+    assert_eq!(value(&b, "#waybill").await, "EA473124828CN");
+    assert!(
+        b.find(Locator::Css("#mail")).await.is_err(),
+        "no leg stored"
+    );
     fill(&b, "#waybill", "EA473124829CN").await;
     assert_eq!(text(&b, "#waybill-error").await, "");
     click(&b, "#mail-send button[type=submit]").await;
@@ -267,6 +310,17 @@ async fn a_company_applicant_mail_legs_and_hand_out_in_a_browser() {
         .await
         .unwrap();
     until_text(&b, "#state", "READY_FOR_PICKUP", true).await;
+    // The same page in English, then back to Chinese (the choice is kept).
+    b.goto(&format!("{clerk_origin}/case/{case_no}?lang=en"))
+        .await
+        .unwrap();
+    until_text(&b, "#handout", "Hand out the result", false).await;
+    until_text(&b, "#mail", "the receiving window", false).await;
+    shot(&b, "35b-clerk-ready-for-pickup-en").await;
+    b.goto(&format!("{clerk_origin}/case/{case_no}?lang=zh-CN"))
+        .await
+        .unwrap();
+    until_text(&b, "#handout", "出件", false).await;
     fill(&b, "#recipient_id", OTHER_ID).await;
     click(&b, "#handout button[type=submit]").await;
     until_text(&b, "#handout .error", "not the applicant", false).await;
@@ -334,6 +388,15 @@ async fn overdue_pages_and_each_role_only_its_own_pages_in_a_browser() {
     assert_eq!(
         status_with_session(&b, &clerk_origin, "/overdue").await,
         200
+    );
+    let reviewer_only = format!("/case/{case_no}/paper-received");
+    assert_eq!(
+        status_with_session(&b, &clerk_origin, &reviewer_only).await,
+        404
+    );
+    assert_eq!(
+        status_without_session(&clerk_origin, &reviewer_only).await,
+        401
     );
     b.goto(&format!("{clerk_origin}/trace?case={case_no}"))
         .await
@@ -405,12 +468,8 @@ async fn a_lost_node_keeps_the_form_and_the_same_request_id_then_a_parked_handof
     })
     .await;
     let (_dir, materials, _) = files();
-    let clerk = profile(&cluster, HANTAI, "clerk", clerk(HANTAI, "wang"));
-    let (_c, clerk_url) = console(&clerk).await;
-    let clerk_origin = origin(&clerk_url);
-    let (_driver, b) = browser().await;
-    b.goto(&clerk_url).await.unwrap();
-    until_text(&b, "h1", "本窗口案件", false).await;
+    let desk = Desk::open(&cluster, false).await;
+    let (b, clerk_origin) = (desk.b.clone(), desk.clerk.clone());
     // The home county is down all along: the handoff will be parked.
     cluster.stop(YANTA).await;
 
@@ -492,13 +551,9 @@ async fn a_lost_node_keeps_the_form_and_the_same_request_id_then_a_parked_handof
 async fn a_commitment_lets_the_window_accept_and_the_material_follows_in_a_browser() {
     let cluster = Cluster::start().await;
     let (_dir, materials, _) = files();
-    let clerk = profile(&cluster, HANTAI, "clerk", clerk(HANTAI, "wang"));
-    let reviewer = profile(&cluster, YANTA, "reviewer", reviewer(YANTA, "li"));
-    let ((_c, clerk_url), (_r, reviewer_url)) = tokio::join!(console(&clerk), console(&reviewer));
-    let (clerk_origin, reviewer_origin) = (origin(&clerk_url), origin(&reviewer_url));
-    let (_driver, b) = browser().await;
-    b.goto(&clerk_url).await.unwrap();
-    until_text(&b, "h1", "本窗口案件", false).await;
+    let desk = Desk::open(&cluster, true).await;
+    let (b, clerk_origin) = (desk.b.clone(), desk.clerk.clone());
+    let (reviewer_url, reviewer_origin) = (desk.reviewer_url.clone(), origin(&desk.reviewer_url));
 
     // The premises proof (waivable in the directory) is missing.
     b.goto(&format!("{clerk_origin}/new")).await.unwrap();
@@ -577,5 +632,95 @@ async fn a_commitment_lets_the_window_accept_and_the_material_follows_in_a_brows
     until_text(&b, "table.materials", "lease.pdf", true).await;
     let box_text = until_text(&b, "#commitment", "已于", true).await;
     assert!(!box_text.contains("未补齐"), "{box_text}");
+    b.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_video_consultation_is_recorded_before_acceptance_in_a_browser() {
+    let cluster = Cluster::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let desk = Desk::open(&cluster, false).await;
+    let (b, clerk_origin) = (desk.b.clone(), desk.clerk.clone());
+
+    b.goto(&format!("{clerk_origin}/new")).await.unwrap();
+    b.find(Locator::Css("#route option[value='WH-0001/610113']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // Only the item's delivery modes can be chosen; its terms are shown.
+    let mail_applicant = b
+        .find(Locator::Css("#delivery option[value=mail-applicant]"))
+        .await
+        .unwrap();
+    assert_eq!(
+        mail_applicant.prop("disabled").await.unwrap().as_deref(),
+        Some("true")
+    );
+    let terms = text(&b, "fieldset[data-materials-for='WH-0001'] .item-terms").await;
+    assert!(terms.contains("视频会商"), "{terms}");
+    fill(&b, "input[name=person_name]", "张三").await;
+    fill(&b, "#person_id", PERSON_ID).await;
+    fill(&b, "input[name=phone]", "13812345678").await;
+    fill(&b, "input[name=address]", "陕西省汉中市汉台区北关街1号").await;
+    shot(&b, "63a-clerk-form-video-item").await;
+    for kind in [
+        "application-form",
+        "safety-assessment",
+        "storage-proof",
+        "legal-rep-id",
+    ] {
+        let path = dir.path().join(format!("{kind}.pdf"));
+        std::fs::write(&path, kind.as_bytes()).unwrap();
+        b.find(Locator::Css(&format!(
+            "fieldset[data-materials-for='WH-0001'] input[name='material:{kind}']"
+        )))
+        .await
+        .unwrap()
+        .send_keys(path.to_str().unwrap())
+        .await
+        .unwrap();
+    }
+    click(&b, "#apply button[type=submit]").await;
+    until_text(&b, "#state", "CORRECTION_AT_WINDOW", false).await;
+    click(&b, "#verify button[type=submit]").await;
+    until_text(&b, "#state", "READY_AT_WINDOW", false).await;
+    // Accepting first is refused in the node's words.
+    click(&b, "#accept button[type=submit]").await;
+    until_text(&b, "#accept .error", "video consultation", false).await;
+
+    // An hour ago, China Standard Time, as the clerk's browser shows it.
+    let an_hour_ago = time::OffsetDateTime::now_utc() + time::Duration::hours(7);
+    let at = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}",
+        an_hour_ago.year(),
+        u8::from(an_hour_ago.month()),
+        an_hour_ago.day(),
+        an_hour_ago.hour(),
+        an_hour_ago.minute()
+    );
+    b.execute(
+        "document.querySelector('#consult input[name=at]').value = arguments[0]",
+        vec![serde_json::json!(at)],
+    )
+    .await
+    .unwrap();
+    fill(&b, "#consult input[name=reviewer]", "雁塔区 李审批").await;
+    fill(
+        &b,
+        "#consult textarea[name=outcome]",
+        "材料齐全，同意窗口受理",
+    )
+    .await;
+    shot(&b, "63-clerk-video-consultation").await;
+    click(&b, "#consult button[type=submit]").await;
+    until_text(&b, "#consultation", "同意窗口受理", false).await;
+    assert!(
+        b.find(Locator::Css("#consult")).await.is_err(),
+        "recorded once"
+    );
+    click(&b, "#accept button[type=submit]").await;
+    until_text(&b, "body", "受理回执", false).await;
     b.close().await.unwrap();
 }

@@ -74,14 +74,15 @@ pub(in crate::console) fn clerk_new(c: &Console, d: &Draft, error: Option<&Probl
                         select name="route" #route required {
                             @for (item, home) in &routes {
                                 @let value = format!("{}/{}", item.code.as_str(), home.code.as_str());
-                                option value=(value) data-item=(item.code.as_str()) selected[value == chosen] {
+                                @let modes: Vec<&str> = item.delivery.iter().map(|m| m.as_str()).collect();
+                                option value=(value) data-item=(item.code.as_str()) data-delivery=(modes.join(" ")) selected[value == chosen] {
                                     (item.name) " " (item.code.as_str()) " → " (home.name) " " (home.code.as_str())
                                 }
                             }
                         }
                     }
                     label { (t("送达方式", "Delivery"))
-                        select name="delivery" {
+                        select name="delivery" #delivery {
                             @for m in ["mail-applicant", "mail-window", "collect-home"] {
                                 option value=(m) selected[d.delivery == m] { (delivery_name(m)) }
                             }
@@ -92,11 +93,22 @@ pub(in crate::console) fn clerk_new(c: &Console, d: &Draft, error: Option<&Probl
                 @for item in &dir.items {
                     fieldset.materials data-materials-for=(item.code.as_str()) {
                         legend { (t("申请材料：", "Materials: ")) (item.name) }
+                        p.item-terms {
+                            (t("承诺时限 ", "Promised in ")) (item.promised_days) (t(" 个工作日", " working days"))
+                            " · " (t("送达方式：", "delivery: "))
+                            @for (i, m) in item.delivery.iter().enumerate() {
+                                @if i > 0 { (t("、", ", ")) } (delivery_name(m.as_str()))
+                            }
+                            @if item.intake == tongban_core::directory::IntakeMode::VideoConsultation {
+                                " · " strong { (t("受理前须与属地视频会商", "a video consultation with the home authority before acceptance")) }
+                            }
+                        }
                         p.dim { (t("缺少的材料可以先不上传：受理后会一次性告知需补正的全部材料。",
                                    "Missing materials can follow: the window then lists everything still needed, all at once.")) }
                         @for m in &item.materials {
                             label { (m.name) " " code.dim { (m.kind) }
                                 @if m.paper { span.dim { (t("（需邮寄纸质原件）", " (paper original to be mailed)")) } }
+                                @if m.waivable { span.dim { (t("（可容缺，签署告知承诺后补交）", " (may follow under a signed commitment)")) } }
                                 input type="file" name={ "material:" (m.kind) };
                             }
                         }
@@ -188,6 +200,43 @@ fn commit_form(c: &Console, k: &CaseView, error: Option<&Problem<'_>>) -> Markup
     }
 }
 
+/// The video consultation with the home authority (异地视频会商) that an
+/// item with intake `video-consultation` needs before acceptance, and the
+/// form that records it.
+fn consultation(
+    c: &Console,
+    k: &CaseView,
+    before_accept: bool,
+    error: Option<&Problem<'_>>,
+) -> Markup {
+    let needed = c
+        .directory
+        .as_ref()
+        .and_then(|d| d.items.iter().find(|i| i.code.as_str() == k.item_code))
+        .is_some_and(|i| i.intake == tongban_core::directory::IntakeMode::VideoConsultation);
+    html! {
+        @if let Some(v) = &k.consultation {
+            section.notice-box #consultation {
+                h2 { (t("异地视频会商", "Video consultation with the home authority")) }
+                p { (local_time(&v.at)) " · " (v.reviewer) " · " (v.outcome) }
+            }
+        } @else if needed && before_accept {
+            form.action #consult method="post" action={ "/case/" (k.case_no) "/consult" } {
+                (request_id())
+                (problem_at(error, "consult"))
+                h2 { (t("异地视频会商（受理前须记录）", "Video consultation (needed before acceptance)")) }
+                label { (t("会商时间（北京时间）", "When (China Standard Time)"))
+                    input type="datetime-local" name="at" required value=(kept(error, "consult", "at")); }
+                label { (t("属地审批人员", "Home authority's reviewer"))
+                    input name="reviewer" required autocomplete="off" value=(kept(error, "consult", "reviewer")); }
+                label { (t("会商结论", "What was agreed"))
+                    textarea name="outcome" required rows="2" { (kept(error, "consult", "outcome")) } }
+                button type="submit" { (t("记录会商", "Record the consultation")) }
+            }
+        }
+    }
+}
+
 /// The clerk's case page: what is missing, the forms for the next step,
 /// the materials and the history.
 pub(in crate::console) fn clerk_case(
@@ -220,6 +269,7 @@ pub(in crate::console) fn clerk_case(
             }
             (corrections(k))
             (steps::commitment(c, k, error))
+            (consultation(c, k, before_accept, error))
             @if before_accept || correcting {
                 form.action #attach method="post" action={ "/case/" (no) "/attach" } enctype="multipart/form-data" {
                     (request_id())

@@ -109,12 +109,23 @@ function watchApplicant(radios) {
 }
 
 function watchItem(select) {
+  const delivery = document.getElementById("delivery");
   const show = () => {
-    const item = select.selectedOptions[0] ? select.selectedOptions[0].dataset.item : "";
+    const chosen = select.selectedOptions[0];
+    const item = chosen ? chosen.dataset.item : "";
     for (const set of document.querySelectorAll("[data-materials-for]")) {
       const on = set.dataset.materialsFor === item;
       set.hidden = !on;
       set.disabled = !on;
+    }
+    // Only the item's delivery modes can be chosen.
+    if (delivery && chosen && chosen.dataset.delivery) {
+      const allowed = chosen.dataset.delivery.split(" ");
+      for (const o of delivery.options) o.disabled = !allowed.includes(o.value);
+      if (delivery.selectedOptions[0] && delivery.selectedOptions[0].disabled) {
+        const first = Array.from(delivery.options).find((o) => !o.disabled);
+        if (first) first.selected = true;
+      }
     }
   };
   select.addEventListener("change", show);

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use tongban_proto::common::v1::{Applicant, Company, Person, applicant::Who};
@@ -11,6 +11,7 @@ use tongban_proto::window;
 
 use super::{Failure, Form, Page, Shared, frames, page, request_id_of, settle};
 use crate::client::retried;
+use crate::console::Console;
 use crate::console::lang::t;
 use crate::console::pages;
 use crate::console::paging::{PAGE, Pager};
@@ -139,11 +140,7 @@ pub(super) async fn new_form(State(c): Shared) -> Page {
     page(pages::clerk_new(&c, &Draft::default(), None))
 }
 
-pub(super) async fn apply(State(c): Shared, mp: Multipart) -> Response {
-    let form = match Form::read(mp).await {
-        Ok(f) => f,
-        Err(e) => return e.into_response(),
-    };
+pub(super) async fn apply(State(c): Shared, form: Form) -> Response {
     let draft = Draft::from_form(&form);
     let again = |status: StatusCode, field: &'static str, msg: String| {
         let problem = pages::Problem {
@@ -210,37 +207,57 @@ pub(super) async fn case(State(c): Shared, Path(no): Path<String>) -> Page {
     page(pages::clerk_case(&c, &case, None))
 }
 
-pub(super) async fn attach(State(c): Shared, Path(no): Path<String>, mp: Multipart) -> Response {
-    let form = match Form::read(mp).await {
-        Ok(f) => f,
-        Err(e) => return e.into_response(),
+pub(super) async fn attach(State(c): Shared, Path(no): Path<String>, form: Form) -> Response {
+    upload(&c, &no, &form, Upload::Attach).await
+}
+
+/// Delivers committed materials after acceptance (they go to the home
+/// authority at once).
+pub(super) async fn supply(State(c): Shared, Path(no): Path<String>, form: Form) -> Response {
+    upload(&c, &no, &form, Upload::Supply).await
+}
+
+/// The two uploads of a case's materials at the window; both stream an
+/// attach header and the chunks.
+#[derive(Clone, Copy)]
+enum Upload {
+    /// Before acceptance, or the supplement to a correction request.
+    Attach,
+    /// Committed materials after acceptance.
+    Supply,
+}
+
+async fn upload(c: &Console, no: &str, form: &Form, kind: Upload) -> Response {
+    let name = match kind {
+        Upload::Attach => "attach",
+        Upload::Supply => "supply",
     };
+    let request_id = request_id_of(&form.fields);
     let materials = form.materials();
     let first = window::v1::AttachFrame {
         frame: Some(window::v1::attach_frame::Frame::Header(
             window::v1::AttachHeader {
-                case_no: no.clone(),
+                case_no: no.to_owned(),
                 materials: materials.iter().map(|(h, _)| h.clone()).collect(),
-                request_id: request_id_of(&form.fields),
+                request_id: request_id.clone(),
             },
         )),
     };
-    let reply = retried(&request_id_of(&form.fields), || {
+    let reply = retried(&request_id, || {
         let frames = frames(first.clone(), &materials, |ch| window::v1::AttachFrame {
             frame: Some(window::v1::attach_frame::Frame::Chunk(ch)),
         });
         let mut client = c.window();
-        async move { client.attach(frames).await }
+        async move {
+            match kind {
+                Upload::Attach => client.attach(frames).await,
+                Upload::Supply => client.supply(frames).await,
+            }
+        }
     })
     .await;
-    settle(
-        &c,
-        &no,
-        "attach",
-        reply,
-        &form.resend(format!("/case/{no}/attach")),
-    )
-    .await
+    let again = form.resend(format!("/case/{no}/{name}"));
+    settle(c, no, name, reply, &again).await
 }
 
 step!(
@@ -293,39 +310,29 @@ step!(
     }),
 );
 
-/// Delivers committed materials after acceptance (they go to the home
-/// authority at once).
-pub(super) async fn supply(State(c): Shared, Path(no): Path<String>, mp: Multipart) -> Response {
-    let form = match Form::read(mp).await {
-        Ok(f) => f,
-        Err(e) => return e.into_response(),
-    };
-    let materials = form.materials();
-    let first = window::v1::AttachFrame {
-        frame: Some(window::v1::attach_frame::Frame::Header(
-            window::v1::AttachHeader {
-                case_no: no.clone(),
-                materials: materials.iter().map(|(h, _)| h.clone()).collect(),
-                request_id: request_id_of(&form.fields),
-            },
-        )),
-    };
-    let reply = retried(&request_id_of(&form.fields), || {
-        let frames = frames(first.clone(), &materials, |ch| window::v1::AttachFrame {
-            frame: Some(window::v1::attach_frame::Frame::Chunk(ch)),
-        });
-        let mut client = c.window();
-        async move { client.supply(frames).await }
-    })
-    .await;
-    settle(
-        &c,
-        &no,
-        "supply",
-        reply,
-        &form.resend(format!("/case/{no}/supply")),
-    )
-    .await
+step!(
+    /// Records the video consultation held with the home authority at
+    /// intake; the time is typed in China Standard Time.
+    consult,
+    "consult",
+    |c, no, f| window.consult(window::v1::ConsultRequest {
+        case_no: no.clone(),
+        at: cst_rfc3339(f.get("at").map(String::as_str).unwrap_or_default()),
+        reviewer: f.get("reviewer").map(|s| s.trim().to_owned()).unwrap_or_default(),
+        outcome: f.get("outcome").map(|s| s.trim().to_owned()).unwrap_or_default(),
+        request_id: request_id_of(&f),
+    }),
+);
+
+/// A `datetime-local` value (`2026-12-01T10:30`, China Standard Time) as
+/// RFC 3339; anything else is passed on for the node to refuse in its words.
+fn cst_rfc3339(local: &str) -> String {
+    let local = local.trim();
+    match local.len() {
+        16 => format!("{local}:00+08:00"),
+        19 => format!("{local}+08:00"),
+        _ => local.to_owned(),
+    }
 }
 
 step!(
@@ -397,6 +404,16 @@ mod tests {
             ..Draft::default()
         };
         assert_eq!(person.bad_code().unwrap().0, "person_id");
+    }
+
+    #[test]
+    fn a_local_time_is_china_standard_time() {
+        assert_eq!(cst_rfc3339("2026-12-01T10:30"), "2026-12-01T10:30:00+08:00");
+        assert_eq!(
+            cst_rfc3339("2026-12-01T10:30:15"),
+            "2026-12-01T10:30:15+08:00"
+        );
+        assert_eq!(cst_rfc3339(" tomorrow "), "tomorrow");
     }
 
     #[test]

@@ -88,6 +88,7 @@ pub(super) fn router(console: Arc<Console>) -> Router {
             .route("/case/{no}/accept", post(clerk::accept))
             .route("/case/{no}/resubmit", post(clerk::resubmit))
             .route("/case/{no}/commit", post(clerk::commit))
+            .route("/case/{no}/consult", post(clerk::consult))
             .route("/case/{no}/supply", post(clerk::supply))
             .route("/case/{no}/handout", post(clerk::handout))
             .route("/case/{no}/mail", post(mail_send))
@@ -256,6 +257,19 @@ struct Form {
     fields: HashMap<String, String>,
     multi: Vec<(String, String)>,
     files: Vec<(String, String, Vec<u8>)>,
+}
+
+/// A handler takes the form itself; one that cannot be read is answered
+/// with the failure page.
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Form {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let mp = Multipart::from_request(req, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Form::read(mp).await.map_err(IntoResponse::into_response)
+    }
 }
 
 impl Form {

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Multipart, Path, Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
 use tongban_proto::common::v1::CorrectionNeed;
 use tongban_proto::review;
 
@@ -63,11 +63,7 @@ step!(
     }),
 );
 
-pub(super) async fn correct(State(c): Shared, Path(no): Path<String>, mp: Multipart) -> Response {
-    let form = match Form::read(mp).await {
-        Ok(f) => f,
-        Err(e) => return e.into_response(),
-    };
+pub(super) async fn correct(State(c): Shared, Path(no): Path<String>, form: Form) -> Response {
     let needs = form
         .multi
         .iter()
@@ -99,11 +95,7 @@ pub(super) async fn correct(State(c): Shared, Path(no): Path<String>, mp: Multip
     .await
 }
 
-pub(super) async fn approve(State(c): Shared, Path(no): Path<String>, mp: Multipart) -> Response {
-    let form = match Form::read(mp).await {
-        Ok(f) => f,
-        Err(e) => return e.into_response(),
-    };
+pub(super) async fn approve(State(c): Shared, Path(no): Path<String>, form: Form) -> Response {
     let Some((_, filename, data)) = form.files.iter().find(|(n, _, _)| n == "result") else {
         let status = tonic::Status::invalid_argument("choose the result document to approve with");
         return settle::<()>(
@@ -116,17 +108,18 @@ pub(super) async fn approve(State(c): Shared, Path(no): Path<String>, mp: Multip
         .await;
     };
     let result = (header("result", filename, data), data.clone());
+    let request_id = request_id_of(&form.fields);
     let first = review::v1::ApproveFrame {
         frame: Some(review::v1::approve_frame::Frame::Header(
             review::v1::ApproveHeader {
                 case_no: no.clone(),
                 licence_no: form.get("licence_no").trim().to_owned(),
                 result: Some(result.0.clone()),
-                request_id: request_id_of(&form.fields),
+                request_id: request_id.clone(),
             },
         )),
     };
-    let reply = retried(&request_id_of(&form.fields), || {
+    let reply = retried(&request_id, || {
         let frames = frames(first.clone(), std::slice::from_ref(&result), |ch| {
             review::v1::ApproveFrame {
                 frame: Some(review::v1::approve_frame::Frame::Chunk(ch)),
