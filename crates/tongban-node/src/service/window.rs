@@ -618,6 +618,12 @@ impl Window for WindowService {
             signed_at: ctx.clock.now_rfc3339(),
             by: clerk.spiffe_id(),
             fulfilled_at: None,
+            count: Some(flow::count(
+                calendar,
+                today,
+                u32::try_from(req.days).unwrap_or(u32::MAX),
+                signed.due,
+            )),
         });
         let open = view::uncommitted(&ctx.directory, &case);
         case.state = window_state(open.is_empty(), case.identity_check.is_some());
