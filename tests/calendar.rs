@@ -12,7 +12,7 @@ use crate::support::*;
 
 /// The federation directory with its `[[calendar]]` tables (the file ends
 /// with them) taken out: every year counts Monday to Friday.
-fn without_calendar(full: &str) -> String {
+pub(crate) fn without_calendar(full: &str) -> String {
     let at = full
         .find("\n[[calendar]]")
         .expect("the example has a calendar");
@@ -24,7 +24,7 @@ fn without_calendar(full: &str) -> String {
 
 /// Starts 汉台 and 雁塔 on a directory without the calendar, at `at`.
 /// Returns the cluster and the full directory text to put back.
-async fn cluster_without_calendar(clock: &TestClock) -> (Cluster, String) {
+pub(crate) async fn cluster_without_calendar(clock: &TestClock) -> (Cluster, String) {
     let mut full = String::new();
     let cluster = Cluster::start_after(
         Options {
@@ -41,13 +41,13 @@ async fn cluster_without_calendar(clock: &TestClock) -> (Cluster, String) {
 }
 
 /// Restarts 雁塔 on the directory `text`.
-async fn restart_home_with(cluster: &mut Cluster, text: &str) {
+pub(crate) async fn restart_home_with(cluster: &mut Cluster, text: &str) {
     cluster.stop(YANTA).await;
     std::fs::write(cluster.directory_path(), text).unwrap();
     cluster.restart(YANTA).await;
 }
 
-fn recounts(c: &CaseView) -> Vec<&str> {
+pub(crate) fn recounts(c: &CaseView) -> Vec<&str> {
     c.history
         .iter()
         .filter(|h| h.event == "case.due-recomputed")
@@ -56,7 +56,7 @@ fn recounts(c: &CaseView) -> Vec<&str> {
 }
 
 /// A case handed off to 雁塔 and accepted for review there.
-async fn under_review(cluster: &Cluster) -> String {
+pub(crate) async fn under_review(cluster: &Cluster) -> String {
     let mut window = cluster.window(HANTAI).await;
     let mut review = cluster.review(YANTA).await;
     let case = accepted_case(&mut window, YANTA).await;
