@@ -264,3 +264,79 @@ async fn a_clock_paused_for_a_correction_is_counted_again_and_resumes_on_the_cal
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_commitment_deadline_set_at_the_window_is_counted_again_by_the_home_node() {
+    // Wednesday 30 September 2026: 3 working days Monday to Friday are 1, 2
+    // and 5 October; with the calendar 8, 9 and the make-up Saturday 10th.
+    let clock = TestClock::at(datetime!(2026-09-30 02:00 UTC));
+    let (mut cluster, full) = cluster_without_calendar(&clock).await;
+    let mut window = cluster.window(HANTAI).await;
+    let materials: Vec<_> = gt_materials()
+        .into_iter()
+        .filter(|(k, _)| *k != "premises-proof")
+        .collect();
+    let case = apply(
+        &mut window,
+        "GT-0001",
+        YANTA,
+        "mail-applicant",
+        person(),
+        &materials,
+    )
+    .await
+    .expect("apply");
+    let case_no = case.case_no.clone();
+    window
+        .verify_identity(tongban_proto::window::v1::VerifyIdentityRequest {
+            request_id: String::new(),
+            case_no: case_no.clone(),
+            method: "id-card-reader".into(),
+        })
+        .await
+        .expect("verify identity");
+    let committed = window
+        .commit(tongban_proto::window::v1::CommitRequest {
+            request_id: String::new(),
+            case_no: case_no.clone(),
+            signer: "张三".into(),
+            kinds: vec!["premises-proof".into()],
+            days: 3,
+        })
+        .await
+        .expect("commit")
+        .into_inner();
+    assert_eq!(committed.commitment.unwrap().due_date, "2026-10-05");
+    window
+        .accept(CaseRef {
+            request_id: String::new(),
+            case_no: case_no.clone(),
+        })
+        .await
+        .expect("accept");
+    let mut review = cluster.review(YANTA).await;
+    let home = home_state(&mut review, &case_no, "HANDED_OFF").await;
+    assert_eq!(home.commitment.unwrap().days, 3, "the days travel with it");
+
+    restart_home_with(&mut cluster, &full).await;
+    let mut review = cluster.review(YANTA).await;
+    let home = home_case_until(&mut review, &case_no, "recounted", |c| {
+        c.commitment
+            .as_ref()
+            .is_some_and(|k| k.due_date == "2026-10-10")
+    })
+    .await;
+    let entries = recounts(&home);
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert!(
+        entries[0].contains("commitment deadline 2026-10-05 → 2026-10-10"),
+        "{}",
+        entries[0]
+    );
+    window_case_until(&mut window, &case_no, "commitment deadline mirrored", |c| {
+        c.commitment
+            .as_ref()
+            .is_some_and(|k| k.due_date == "2026-10-10")
+    })
+    .await;
+}

@@ -217,6 +217,23 @@ impl Calendar {
             .join(" ")
     }
 
+    /// The identity of the whole calendar: [`Calendar::identity`] of every
+    /// year it covers, or `none`. Unchanged, no date counted with it can
+    /// count differently.
+    pub fn fingerprint(&self) -> String {
+        match (self.years.keys().next(), self.years.keys().last()) {
+            (Some(first), Some(last)) => (*first..=*last)
+                .filter_map(|year| {
+                    self.years
+                        .get(&year)
+                        .map(|y| format!("{year}:{}", y.digest()))
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+            _ => "none".to_owned(),
+        }
+    }
+
     /// The working days a promise of `days` has left after the clock ran
     /// in `runs`, oldest first: `(started, paused)` dates, `paused` None
     /// for a run still going. Returns the days left at the last pause and,
@@ -647,6 +664,8 @@ workdays = ["2026-01-04", "2026-02-14", "2026-02-28", "2026-05-09", "2026-09-20"
             Calendar::default().identity(date!(2026 - 09 - 30), date!(2026 - 10 - 07)),
             "2026:mon-fri"
         );
+        assert_eq!(c.fingerprint(), id, "the whole calendar: 2026 alone");
+        assert_eq!(Calendar::default().fingerprint(), "none");
         let across = c.identity(date!(2026 - 12 - 28), date!(2027 - 01 - 04));
         assert_eq!(across, format!("{id} 2027:mon-fri"));
         // Publishing 2027 changes the identity of spans reaching 2027 only.

@@ -16,9 +16,11 @@
 //! nothing itself: one owner per date, so the two nodes cannot disagree
 //! about a promise while their directories are being replaced.
 //!
-//! A date whose calendar changed but which did not move is not written:
-//! it is counted again (a few microseconds) at each start until it moves or
-//! its case ends, so nothing enters the ledger that changes nothing.
+//! The node remembers the whole calendar it last counted with (a store
+//! setting, [`Calendar::fingerprint`]): started again with the same one it
+//! does not read the cases at all. A date whose calendar changed but which
+//! did not move is not written, so nothing enters the ledger that changes
+//! nothing.
 
 use time::Date;
 use tongban_core::{Calendar, CaseEvent, CaseState, Side};
@@ -34,6 +36,9 @@ use crate::service::OPEN_STATES;
 /// Cases written per commit: a node with many running cases recounts them
 /// in a few large commits, not one flush per case.
 const PER_COMMIT: usize = 500;
+
+/// The store setting naming the calendar the dates were last counted with.
+const CALENDAR_SETTING: &str = "recount-calendar";
 
 /// What counting one case again changed.
 pub(crate) struct Recounted {
@@ -188,6 +193,14 @@ fn recount_date(
     Some(new)
 }
 
+/// Makes the next start read every open case again, whatever the calendar:
+/// a date arrived here counted with another calendar (a window node whose
+/// directory differs) and is to be counted again then.
+pub(crate) fn count_again_at_next_start(ctx: &Ctx) -> Result<(), NodeError> {
+    ctx.store.put_setting(CALENDAR_SETTING, "")?;
+    Ok(())
+}
+
 /// `promised date 2026-10-07 → 2026-10-13; correction deadline ...`.
 fn describe(changes: &[DueChange]) -> String {
     changes
@@ -203,6 +216,12 @@ fn describe(changes: &[DueChange]) -> String {
 /// case meanwhile. Returns how many cases changed.
 pub(crate) async fn at_start(ctx: &Ctx) -> Result<usize, NodeError> {
     let calendar = &ctx.directory.calendar;
+    // The calendar every running date was last counted with: if it is this
+    // one, no date can move and the cases are not read at all.
+    let fingerprint = calendar.fingerprint();
+    if ctx.store.setting(CALENDAR_SETTING)?.as_deref() == Some(fingerprint.as_str()) {
+        return Ok(0);
+    }
     let cases = ctx
         .store
         .cases_in(Side::Home, &OPEN_STATES, false, usize::MAX)?;
@@ -270,6 +289,9 @@ pub(crate) async fn at_start(ctx: &Ctx) -> Result<usize, NodeError> {
     if in_batch > 0 {
         ctx.store.commit(batch).await?;
     }
+    // Remembered after the changes are durable; lost, the next start reads
+    // the cases again and finds nothing to move.
+    ctx.store.put_setting(CALENDAR_SETTING, &fingerprint)?;
     peers.sort();
     peers.dedup();
     for peer in peers {
@@ -383,6 +405,37 @@ workdays = ["2026-09-20", "2026-10-10"]
         assert!(note.is_empty(), "{note}");
         assert_eq!(case.review.due_date.as_deref(), Some("2026-10-10"));
         assert!(recount(&cal2026(), &mut case).is_none());
+    }
+
+    #[test]
+    fn a_commitment_deadline_is_counted_again_until_it_is_fulfilled() {
+        let mon_fri = Calendar::default();
+        let mut case = sample_case("a1", Side::Home, CaseState::HandedOff);
+        let from = parse_date("2026-09-30").unwrap();
+        let due = mon_fri.add_working_days(from, 3);
+        case.commitment = Some(tongban_ledger::CommitmentRecord {
+            signer: "张三".into(),
+            kinds: vec!["premises-proof".into()],
+            due_date: format_date(due),
+            signed_at: "2026-09-30T02:00:00Z".into(),
+            by: "clerk".into(),
+            fulfilled_at: None,
+            count: Some(crate::flow::count(&mon_fri, from, 3, due)),
+        });
+        let mut fulfilled = case.clone();
+        let done = recount(&cal2026(), &mut case).expect("moved");
+        assert_eq!(
+            done.changes,
+            [DueChange {
+                clock: DueClock::Commitment,
+                old: "2026-10-05".into(),
+                new: "2026-10-10".into(),
+            }]
+        );
+        if let Some(k) = fulfilled.commitment.as_mut() {
+            k.fulfilled_at = Some("2026-10-01T00:00:00Z".into());
+        }
+        assert!(recount(&cal2026(), &mut fulfilled).is_none(), "fulfilled");
     }
 
     #[test]

@@ -164,6 +164,13 @@ impl FederationService {
                 // 容缺受理: only waivable materials under a commitment may be missing.
                 let commitment =
                     commitment_of(item, app.commitment.take(), &self.ctx.directory.calendar)?;
+                if commitment
+                    .as_ref()
+                    .and_then(|c| c.count.as_ref())
+                    .is_some_and(|n| n.calendar.is_empty())
+                {
+                    crate::recount::count_again_at_next_start(ctx)?;
+                }
                 let uncovered: Vec<&str> = missing
                     .into_iter()
                     .filter(|kind| {
