@@ -215,12 +215,17 @@ async fn a_clock_paused_for_a_correction_is_counted_again_and_resumes_on_the_cal
         "{}",
         entries[0]
     );
-    window_case_until(&mut window, &case_no, "deadline mirrored", |c| {
+    let at_window = window_case_until(&mut window, &case_no, "deadline mirrored", |c| {
         c.corrections
             .first()
             .is_some_and(|k| k.deadline == "2026-10-12")
     })
     .await;
+    assert!(
+        at_window.note.starts_with("correction requested"),
+        "the window's note still says what is asked: {}",
+        at_window.note
+    );
 
     // Wednesday 30th the supplement arrives: 3 days from then are 8, 9 and
     // the make-up Saturday 10 October.

@@ -218,7 +218,9 @@ pub(crate) fn mirror(
         }
         case.state = state;
     }
-    if !update.detail.is_empty() {
+    // Dates counted again say nothing about the next step: the note stays
+    // (the ledger entry of the update keeps what moved).
+    if !update.detail.is_empty() && event != CaseEvent::DueRecomputed {
         case.note = update.detail.clone();
     }
     if !update.due_date.is_empty() {
