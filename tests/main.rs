@@ -6,6 +6,7 @@ mod support;
 
 mod audit;
 mod authority;
+mod calendar;
 mod cli;
 mod commitment;
 mod console;

@@ -27,6 +27,7 @@ pub mod operator;
 mod pidlock;
 pub mod protocol;
 pub mod receipt;
+mod recount;
 mod requests;
 mod server;
 mod service;

@@ -174,6 +174,9 @@ pub async fn run_with(
         .map_err(|e| NodeError::Server(format!("reflection: {e}")))?;
 
     let ctx = Arc::new(Ctx::new(&config, store.clone()));
+    // Before anyone is served: dates counted with another holiday calendar
+    // are counted again with this directory's (see `recount`).
+    crate::recount::at_start(&ctx).await?;
     let federation = FederationService::new(ctx.clone());
     let window = WindowService::new(ctx.clone());
     let review = ReviewService::new(ctx.clone());

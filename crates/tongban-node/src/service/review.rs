@@ -193,6 +193,7 @@ impl Review for ReviewService {
             requested_at: now.clone(),
             answered_at: None,
             supplied: Vec::new(),
+            count: Some(flow::count(calendar, today, days, deadline_date)),
         };
         case.review.corrections.push(record.clone());
         let kinds: Vec<&str> = req.needs.iter().map(|n| n.kind.as_str()).collect();

@@ -618,6 +618,12 @@ impl Window for WindowService {
             signed_at: ctx.clock.now_rfc3339(),
             by: clerk.spiffe_id(),
             fulfilled_at: None,
+            count: Some(flow::count(
+                calendar,
+                today,
+                u32::try_from(req.days).unwrap_or(u32::MAX),
+                signed.due,
+            )),
         });
         let open = view::uncommitted(&ctx.directory, &case);
         case.state = window_state(open.is_empty(), case.identity_check.is_some());
@@ -733,19 +739,14 @@ impl Window for WindowService {
                 .into());
             }
         };
-        if !matches!(
-            case.state,
-            CaseState::Queued
-                | CaseState::HandedOff
-                | CaseState::UnderReview
-                | CaseState::CorrectionRequested
-        ) {
-            return Err(NodeError::Precondition(format!(
-                "case {} is {}; committed materials are supplied after acceptance and before the decision (before acceptance: window attach)",
-                case.case_no, case.state
+        let item = ctx.directory.item(&case.item_code).ok_or_else(|| {
+            NodeError::Precondition(format!(
+                "item {} is no longer in the catalogue",
+                case.item_code
             ))
-            .into());
-        }
+        })?;
+        tongban_core::commitment::may_supply(case.state, item)
+            .map_err(|e| NodeError::Precondition(format!("case {}: {e}", case.case_no)))?;
         if header.materials.is_empty() {
             return Err(NodeError::Invalid("supply needs at least one material".into()).into());
         }
@@ -762,12 +763,6 @@ impl Window for WindowService {
             ))
             .into());
         }
-        let item = ctx.directory.item(&case.item_code).ok_or_else(|| {
-            NodeError::Precondition(format!(
-                "item {} is no longer in the catalogue",
-                case.item_code
-            ))
-        })?;
         let kept: u64 = case.materials.iter().map(|m| m.size).sum();
         let ingested = receive_attached(ctx, item, header.materials, kept, &mut stream).await?;
         let kinds: Vec<String> = ingested.materials.iter().map(|m| m.kind.clone()).collect();
