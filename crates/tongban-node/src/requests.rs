@@ -173,6 +173,19 @@ pub(crate) async fn begin<M: Message + Default>(
     }))
 }
 
+/// What a handler does with [`begin`]'s answer: a repeat returns its
+/// original reply from the handler at once; else the handler goes on with
+/// the ticket (or what was built around it).
+macro_rules! go_or_replay {
+    ($begun:expr) => {
+        match $begun {
+            $crate::requests::Begun::Replay(reply) => return Ok(tonic::Response::new(reply)),
+            $crate::requests::Begun::Go(go) => go,
+        }
+    };
+}
+pub(crate) use go_or_replay;
+
 /// A request id in canonical form (lowercase, hyphenated): a UUID in
 /// 8-4-4-4-12 hex, any version.
 fn parse(request_id: &str) -> Result<String, NodeError> {

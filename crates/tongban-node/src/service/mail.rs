@@ -21,7 +21,8 @@ use crate::auth::caller;
 use crate::change::{self, Change, Outgoing};
 use crate::ctx::Ctx;
 use crate::flow;
-use crate::requests::{self, Begun, Ticket};
+use crate::requests::{self, Ticket, go_or_replay};
+use crate::service::{AWAITING_DECISION, in_state};
 use crate::{NodeError, validate, view};
 
 pub(crate) struct MailService {
@@ -44,10 +45,8 @@ impl Mail for MailService {
         let who = caller(&req)?;
         let ctx = &self.ctx;
         let req = req.into_inner();
-        let ticket = match requests::begin(ctx, &who, "/tongban.mail.v1.Mail/Send", &req).await? {
-            Begun::Replay(reply) => return Ok(Response::new(reply)),
-            Begun::Go(ticket) => ticket,
-        };
+        let ticket =
+            go_or_replay!(requests::begin(ctx, &who, "/tongban.mail.v1.Mail/Send", &req).await?);
         let number = waybill(&req.waybill)?;
         if req.carrier.trim().is_empty() {
             return Err(NodeError::Invalid("carrier: name the carrier (e.g. EMS)".into()).into());
@@ -87,33 +86,24 @@ impl Mail for MailService {
                     ))
                     .into());
                 }
-                if !matches!(
-                    case.state,
-                    CaseState::Queued
-                        | CaseState::HandedOff
-                        | CaseState::UnderReview
-                        | CaseState::CorrectionRequested
-                ) {
-                    return Err(NodeError::Precondition(format!(
-                        "case {} is {}; paper originals are mailed after acceptance at the window and before the decision",
-                        case.case_no, case.state
-                    ))
-                    .into());
-                }
+                in_state(
+                    &case,
+                    &AWAITING_DECISION,
+                    "paper originals are mailed after acceptance at the window and before the decision",
+                )?;
                 MailTo::Home
             }
             (MailLeg::Result, Side::Home) => {
                 // The written denial is delivered like a result.
-                if !matches!(
-                    case.state,
-                    CaseState::Approved | CaseState::Denied | CaseState::MailReturned
-                ) {
-                    return Err(NodeError::Precondition(format!(
-                        "case {} is {}; a result is mailed once APPROVED or DENIED (or again after MAIL_RETURNED)",
-                        case.case_no, case.state
-                    ))
-                    .into());
-                }
+                in_state(
+                    &case,
+                    &[
+                        CaseState::Approved,
+                        CaseState::Denied,
+                        CaseState::MailReturned,
+                    ],
+                    "a result is mailed once APPROVED or DENIED (or again after MAIL_RETURNED)",
+                )?;
                 match case.delivery {
                     DeliveryMode::MailApplicant => MailTo::Applicant,
                     DeliveryMode::MailWindow => MailTo::Window,
@@ -182,10 +172,8 @@ impl Mail for MailService {
         let who = caller(&req)?;
         let ctx = &self.ctx;
         let req = req.into_inner();
-        let ticket = match requests::begin(ctx, &who, "/tongban.mail.v1.Mail/Event", &req).await? {
-            Begun::Replay(reply) => return Ok(Response::new(reply)),
-            Begun::Go(ticket) => ticket,
-        };
+        let ticket =
+            go_or_replay!(requests::begin(ctx, &who, "/tongban.mail.v1.Mail/Event", &req).await?);
         let view = record_event(ctx, &req, &who.spiffe_id(), &ticket).await?;
         Ok(Response::new(view))
     }

@@ -21,7 +21,8 @@ use crate::change::{self, Change, Outgoing};
 use crate::ctx::Ctx;
 use crate::ingest::{Ingest, Ingested};
 use crate::locks::CaseGuard;
-use crate::requests::{self, Begun};
+use crate::requests::{self, Begun, go_or_replay};
+use crate::service::{AT_INTAKE, by_video, in_state, item_of};
 use crate::{NodeError, validate, view};
 
 mod workflow;
@@ -171,11 +172,9 @@ impl Window for WindowService {
                 ));
             }
         };
-        let ticket =
-            match requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Apply", &header).await? {
-                Begun::Replay(reply) => return Ok(Response::new(reply)),
-                Begun::Go(ticket) => ticket,
-            };
+        let ticket = go_or_replay!(
+            requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Apply", &header).await?
+        );
         let item_code = ItemCode::parse(&header.item_code)
             .map_err(|e| NodeError::Invalid(format!("item: {e}")))?;
         let item = ctx.directory.item(&item_code).ok_or_else(|| {
@@ -277,34 +276,23 @@ impl Window for WindowService {
         let clerk = caller(&req)?;
         let ctx = &self.ctx;
         let mut stream = req.into_inner();
-        let (header, ticket) =
-            match start_attach(ctx, &clerk, &mut stream, "/tongban.window.v1.Window/Attach").await?
-            {
-                Begun::Replay(reply) => return Ok(Response::new(reply)),
-                Begun::Go(go) => go,
-            };
+        let (header, ticket) = go_or_replay!(
+            start_attach(ctx, &clerk, &mut stream, "/tongban.window.v1.Window/Attach").await?
+        );
         let (_lock, mut case) = self.locked(&header.case_no).await?;
-        if !matches!(
-            case.state,
-            CaseState::CorrectionAtWindow
-                | CaseState::ReadyAtWindow
-                | CaseState::CorrectionRequested
-        ) {
-            return Err(NodeError::Precondition(format!(
-                "case {} is {}; materials can be attached only before acceptance or after a correction request",
-                case.case_no, case.state
-            ))
-            .into());
-        }
+        in_state(
+            &case,
+            &[
+                CaseState::CorrectionAtWindow,
+                CaseState::ReadyAtWindow,
+                CaseState::CorrectionRequested,
+            ],
+            "materials can be attached only before acceptance or after a correction request",
+        )?;
         if header.materials.is_empty() {
             return Err(NodeError::Invalid("attach needs at least one material".into()).into());
         }
-        let item = ctx.directory.item(&case.item_code).ok_or_else(|| {
-            NodeError::Precondition(format!(
-                "item {} is no longer in the catalogue",
-                case.item_code
-            ))
-        })?;
+        let item = item_of(ctx, &case)?;
         // Bytes of the materials this upload does not replace still count.
         let kept: u64 = case
             .materials
@@ -362,17 +350,15 @@ impl Window for WindowService {
         let clerk = caller(&req)?;
         let ctx = &self.ctx;
         let req = req.into_inner();
-        let ticket = match requests::begin(
-            ctx,
-            &clerk,
-            "/tongban.window.v1.Window/VerifyIdentity",
-            &req,
-        )
-        .await?
-        {
-            Begun::Replay(reply) => return Ok(Response::new(reply)),
-            Begun::Go(ticket) => ticket,
-        };
+        let ticket = go_or_replay!(
+            requests::begin(
+                ctx,
+                &clerk,
+                "/tongban.window.v1.Window/VerifyIdentity",
+                &req,
+            )
+            .await?
+        );
         let method = req.method.trim();
         if !matches!(method, "id-card-reader" | "face" | "manual") {
             return Err(NodeError::Invalid(format!(
@@ -381,16 +367,7 @@ impl Window for WindowService {
             .into());
         }
         let (_lock, mut case) = self.locked(&req.case_no).await?;
-        if !matches!(
-            case.state,
-            CaseState::CorrectionAtWindow | CaseState::ReadyAtWindow
-        ) {
-            return Err(NodeError::Precondition(format!(
-                "case {} is {}; identity is verified before acceptance",
-                case.case_no, case.state
-            ))
-            .into());
-        }
+        in_state(&case, &AT_INTAKE, "identity is verified before acceptance")?;
         case.identity_check = Some(IdentityCheckRecord {
             method: method.to_owned(),
             by: clerk.spiffe_id(),
@@ -417,11 +394,9 @@ impl Window for WindowService {
         let clerk = caller(&req)?;
         let ctx = &self.ctx;
         let req = req.into_inner();
-        let ticket =
-            match requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Accept", &req).await? {
-                Begun::Replay(reply) => return Ok(Response::new(reply)),
-                Begun::Go(ticket) => ticket,
-            };
+        let ticket = go_or_replay!(
+            requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Accept", &req).await?
+        );
         let (_lock, mut case) = self.locked(&req.case_no).await?;
         match case.state {
             CaseState::ReadyAtWindow => {}
@@ -440,10 +415,7 @@ impl Window for WindowService {
                 .into());
             }
         }
-        let needs_consultation = ctx
-            .directory
-            .item(&case.item_code)
-            .is_some_and(|i| i.intake == tongban_core::IntakeMode::VideoConsultation);
+        let needs_consultation = by_video(ctx, &case);
         if needs_consultation && case.consultation.is_none() {
             return Err(NodeError::Precondition(format!(
                 "case {}: item {} is taken in by video consultation with the home authority (异地视频会商); record it first (window consult)",
@@ -505,11 +477,9 @@ impl Window for WindowService {
         let clerk = caller(&req)?;
         let ctx = &self.ctx;
         let req = req.into_inner();
-        let ticket =
-            match requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Resubmit", &req).await? {
-                Begun::Replay(reply) => return Ok(Response::new(reply)),
-                Begun::Go(ticket) => ticket,
-            };
+        let ticket = go_or_replay!(
+            requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Resubmit", &req).await?
+        );
         let (_lock, mut case) = self.locked(&req.case_no).await?;
         if case.state != CaseState::CorrectionRequested {
             return Err(NodeError::Precondition(format!(
@@ -591,11 +561,9 @@ impl Window for WindowService {
         let clerk = caller(&req)?;
         let ctx = &self.ctx;
         let req = req.into_inner();
-        let ticket =
-            match requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Handout", &req).await? {
-                Begun::Replay(reply) => return Ok(Response::new(reply)),
-                Begun::Go(ticket) => ticket,
-            };
+        let ticket = go_or_replay!(
+            requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Handout", &req).await?
+        );
         let (_lock, mut case) = self.locked(&req.case_no).await?;
         let view = super::hand_out(ctx, &mut case, &req.recipient_id, &clerk, &ticket).await?;
         Ok(Response::new(view))
@@ -641,11 +609,9 @@ impl Window for WindowService {
         let clerk = caller(&req)?;
         let ctx = &self.ctx;
         let req = req.into_inner();
-        let ticket =
-            match requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Retry", &req).await? {
-                Begun::Replay(reply) => return Ok(Response::new(reply)),
-                Begun::Go(ticket) => ticket,
-            };
+        let ticket = go_or_replay!(
+            requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Retry", &req).await?
+        );
         let (_lock, mut case) = self.locked(&req.case_no).await?;
         let view = super::retry_parked(ctx, &mut case, &clerk, &ticket).await?;
         Ok(Response::new(view))

@@ -5,7 +5,7 @@
 //! (异地视频会商) that some items need before acceptance. The `Window`
 //! trait's handlers in the parent module delegate here.
 
-use tongban_core::{CaseState, window_state};
+use tongban_core::window_state;
 use tongban_ledger::entries::facts;
 use tongban_ledger::{Batch, CommitmentRecord, ConsultationRecord, EntryBody};
 use tongban_proto::common::v1::CaseView;
@@ -16,7 +16,8 @@ use tonic::{Request, Response, Status, Streaming};
 use super::{WindowService, merge, receive_attached, start_attach, window_note};
 use crate::auth::caller;
 use crate::change::{self, Change, Outgoing};
-use crate::requests::{self, Begun};
+use crate::requests::{self, go_or_replay};
+use crate::service::{AT_INTAKE, AWAITING_DECISION, by_video, in_state, item_of};
 use crate::{NodeError, flow, validate, view};
 
 impl WindowService {
@@ -27,28 +28,16 @@ impl WindowService {
         let clerk = caller(&req)?;
         let ctx = &self.ctx;
         let req = req.into_inner();
-        let ticket =
-            match requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Commit", &req).await? {
-                Begun::Replay(reply) => return Ok(Response::new(reply)),
-                Begun::Go(ticket) => ticket,
-            };
+        let ticket = go_or_replay!(
+            requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Commit", &req).await?
+        );
         let (_lock, mut case) = self.locked(&req.case_no).await?;
-        if !matches!(
-            case.state,
-            CaseState::CorrectionAtWindow | CaseState::ReadyAtWindow
-        ) {
-            return Err(NodeError::Precondition(format!(
-                "case {} is {}; a commitment (告知承诺) is signed before acceptance",
-                case.case_no, case.state
-            ))
-            .into());
-        }
-        let item = ctx.directory.item(&case.item_code).ok_or_else(|| {
-            NodeError::Precondition(format!(
-                "item {} is no longer in the catalogue",
-                case.item_code
-            ))
-        })?;
+        in_state(
+            &case,
+            &AT_INTAKE,
+            "a commitment (告知承诺) is signed before acceptance",
+        )?;
+        let item = item_of(ctx, &case)?;
         let missing = view::missing(&ctx.directory, &case);
         let today = ctx.clock.today();
         let calendar = &ctx.directory.calendar;
@@ -97,11 +86,9 @@ impl WindowService {
         let clerk = caller(&req)?;
         let ctx = &self.ctx;
         let req = req.into_inner();
-        let ticket =
-            match requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Consult", &req).await? {
-                Begun::Replay(reply) => return Ok(Response::new(reply)),
-                Begun::Go(ticket) => ticket,
-            };
+        let ticket = go_or_replay!(
+            requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Consult", &req).await?
+        );
         let at = time::OffsetDateTime::parse(
             req.at.trim(),
             &time::format_description::well_known::Rfc3339,
@@ -119,20 +106,12 @@ impl WindowService {
         let reviewer = validate::text("reviewer", &req.reviewer, validate::SHORT_CHARS)?;
         let outcome = validate::text("outcome", &req.outcome, validate::REASON_CHARS)?;
         let (_lock, mut case) = self.locked(&req.case_no).await?;
-        if !matches!(
-            case.state,
-            CaseState::CorrectionAtWindow | CaseState::ReadyAtWindow
-        ) {
-            return Err(NodeError::Precondition(format!(
-                "case {} is {}; the video consultation is held at intake, before acceptance",
-                case.case_no, case.state
-            ))
-            .into());
-        }
-        let needs = ctx
-            .directory
-            .item(&case.item_code)
-            .is_some_and(|i| i.intake == tongban_core::IntakeMode::VideoConsultation);
+        in_state(
+            &case,
+            &AT_INTAKE,
+            "the video consultation is held at intake, before acceptance",
+        )?;
+        let needs = by_video(ctx, &case);
         if !needs {
             return Err(NodeError::Precondition(format!(
                 "item {} is taken in at the counter; it has no video consultation at intake",
@@ -167,12 +146,9 @@ impl WindowService {
         let clerk = caller(&req)?;
         let ctx = &self.ctx;
         let mut stream = req.into_inner();
-        let (header, ticket) =
-            match start_attach(ctx, &clerk, &mut stream, "/tongban.window.v1.Window/Supply").await?
-            {
-                Begun::Replay(reply) => return Ok(Response::new(reply)),
-                Begun::Go(go) => go,
-            };
+        let (header, ticket) = go_or_replay!(
+            start_attach(ctx, &clerk, &mut stream, "/tongban.window.v1.Window/Supply").await?
+        );
         let (_lock, mut case) = self.locked(&header.case_no).await?;
         let outstanding: Vec<String> = match &case.commitment {
             Some(c) if c.fulfilled_at.is_none() => c
@@ -189,19 +165,11 @@ impl WindowService {
                 .into());
             }
         };
-        if !matches!(
-            case.state,
-            CaseState::Queued
-                | CaseState::HandedOff
-                | CaseState::UnderReview
-                | CaseState::CorrectionRequested
-        ) {
-            return Err(NodeError::Precondition(format!(
-                "case {} is {}; committed materials are supplied after acceptance and before the decision (before acceptance: window attach)",
-                case.case_no, case.state
-            ))
-            .into());
-        }
+        in_state(
+            &case,
+            &AWAITING_DECISION,
+            "committed materials are supplied after acceptance and before the decision (before acceptance: window attach)",
+        )?;
         if header.materials.is_empty() {
             return Err(NodeError::Invalid("supply needs at least one material".into()).into());
         }
@@ -218,12 +186,7 @@ impl WindowService {
             ))
             .into());
         }
-        let item = ctx.directory.item(&case.item_code).ok_or_else(|| {
-            NodeError::Precondition(format!(
-                "item {} is no longer in the catalogue",
-                case.item_code
-            ))
-        })?;
+        let item = item_of(ctx, &case)?;
         let kept: u64 = case.materials.iter().map(|m| m.size).sum();
         let ingested = receive_attached(ctx, item, header.materials, kept, &mut stream).await?;
         let kinds: Vec<String> = ingested.materials.iter().map(|m| m.kind.clone()).collect();
