@@ -51,46 +51,75 @@ impl WindowService {
     }
 }
 
-/// Reads the attach header that opens an upload (attach, supply) and
-/// looks its request id up: the original reply for a repeat, else the
-/// header and the request's ticket.
-async fn start_attach(
-    ctx: &Ctx,
-    clerk: &Identity,
-    stream: &mut Streaming<AttachFrame>,
-    method: &str,
-) -> Result<Begun<CaseView, (AttachHeader, requests::Ticket)>, Status> {
-    let header = match stream.message().await? {
-        Some(AttachFrame {
-            frame: Some(attach_frame::Frame::Header(h)),
-        }) => h,
-        _ => {
-            return Err(Status::invalid_argument(
-                "the first frame must be the attach header",
-            ));
-        }
-    };
-    Ok(match requests::begin(ctx, clerk, method, &header).await? {
-        Begun::Replay(reply) => Begun::Replay(reply),
-        Begun::Go(ticket) => Begun::Go((header, ticket)),
-    })
+/// An upload (attach, supply) under way: who sends it, its header and
+/// request ticket, and the case, locked.
+struct Upload {
+    clerk: Identity,
+    stream: Streaming<AttachFrame>,
+    header: AttachHeader,
+    ticket: requests::Ticket,
+    lock: CaseGuard,
+    case: CaseRecord,
 }
 
-/// Checks an upload's declared materials against the item and the limits
-/// (counting `kept` bytes the case holds besides) and receives them.
-async fn receive_attached(
+impl WindowService {
+    /// Reads the attach header that opens an upload and looks its request
+    /// id up: the original reply for a repeat, else the upload with its
+    /// case locked.
+    async fn open_upload(
+        &self,
+        req: Request<Streaming<AttachFrame>>,
+        method: &str,
+    ) -> Result<Begun<CaseView, Upload>, Status> {
+        let clerk = caller(&req)?;
+        let mut stream = req.into_inner();
+        let header = match stream.message().await? {
+            Some(AttachFrame {
+                frame: Some(attach_frame::Frame::Header(h)),
+            }) => h,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "the first frame must be the attach header",
+                ));
+            }
+        };
+        let ticket = match requests::begin(&self.ctx, &clerk, method, &header).await? {
+            Begun::Replay(reply) => return Ok(Begun::Replay(reply)),
+            Begun::Go(ticket) => ticket,
+        };
+        let (lock, case) = self.locked(&header.case_no).await?;
+        Ok(Begun::Go(Upload {
+            clerk,
+            stream,
+            header,
+            ticket,
+            lock,
+            case,
+        }))
+    }
+}
+
+/// Checks an upload's declared materials against the case's item and the
+/// limits (counting `kept` bytes the case holds besides), receives them
+/// and merges them into the case's materials: what was received, and its
+/// kinds.
+async fn receive_into(
     ctx: &Ctx,
-    item: &tongban_core::Item,
+    case: &mut CaseRecord,
     headers: Vec<MaterialHeader>,
     kept: u64,
     stream: &mut Streaming<AttachFrame>,
-) -> Result<Ingested, Status> {
+) -> Result<(Ingested, Vec<String>), Status> {
+    let item = item_of(ctx, case)?;
     validate::materials(item, &headers, &ctx.limits, kept)?;
-    receive(ctx, headers, stream, |f| match f.frame {
+    let ingested = receive(ctx, headers, stream, |f| match f.frame {
         Some(attach_frame::Frame::Chunk(c)) => Some(c),
         _ => None,
     })
-    .await
+    .await?;
+    let kinds = ingested.materials.iter().map(|m| m.kind.clone()).collect();
+    merge(&mut case.materials, ingested.materials.clone());
+    Ok((ingested, kinds))
 }
 
 /// Receives the chunks that follow an upload's header.
@@ -273,13 +302,18 @@ impl Window for WindowService {
         &self,
         req: Request<Streaming<AttachFrame>>,
     ) -> Result<Response<CaseView>, Status> {
-        let clerk = caller(&req)?;
         let ctx = &self.ctx;
-        let mut stream = req.into_inner();
-        let (header, ticket) = go_or_replay!(
-            start_attach(ctx, &clerk, &mut stream, "/tongban.window.v1.Window/Attach").await?
+        let Upload {
+            clerk,
+            mut stream,
+            header,
+            ticket,
+            lock: _lock,
+            mut case,
+        } = go_or_replay!(
+            self.open_upload(req, "/tongban.window.v1.Window/Attach")
+                .await?
         );
-        let (_lock, mut case) = self.locked(&header.case_no).await?;
         in_state(
             &case,
             &[
@@ -292,7 +326,6 @@ impl Window for WindowService {
         if header.materials.is_empty() {
             return Err(NodeError::Invalid("attach needs at least one material".into()).into());
         }
-        let item = item_of(ctx, &case)?;
         // Bytes of the materials this upload does not replace still count.
         let kept: u64 = case
             .materials
@@ -300,9 +333,8 @@ impl Window for WindowService {
             .filter(|m| !header.materials.iter().any(|h| h.kind == m.kind))
             .map(|m| m.size)
             .sum();
-        let ingested = receive_attached(ctx, item, header.materials, kept, &mut stream).await?;
-        let kinds: Vec<String> = ingested.materials.iter().map(|m| m.kind.clone()).collect();
-        merge(&mut case.materials, ingested.materials.clone());
+        let (ingested, kinds) =
+            receive_into(ctx, &mut case, header.materials, kept, &mut stream).await?;
         let missing = view::missing(&ctx.directory, &case);
         if case.state != CaseState::CorrectionRequested {
             // A committed material brought in before acceptance is no longer

@@ -13,7 +13,7 @@ use tongban_proto::federation::v1::Supplement;
 use tongban_proto::window::v1::{AttachFrame, CommitRequest, ConsultRequest};
 use tonic::{Request, Response, Status, Streaming};
 
-use super::{WindowService, merge, receive_attached, start_attach, window_note};
+use super::{Upload, WindowService, receive_into, window_note};
 use crate::auth::caller;
 use crate::change::{self, Change, Outgoing};
 use crate::requests::{self, go_or_replay};
@@ -143,13 +143,18 @@ impl WindowService {
         &self,
         req: Request<Streaming<AttachFrame>>,
     ) -> Result<Response<CaseView>, Status> {
-        let clerk = caller(&req)?;
         let ctx = &self.ctx;
-        let mut stream = req.into_inner();
-        let (header, ticket) = go_or_replay!(
-            start_attach(ctx, &clerk, &mut stream, "/tongban.window.v1.Window/Supply").await?
+        let Upload {
+            clerk,
+            mut stream,
+            header,
+            ticket,
+            lock: _lock,
+            mut case,
+        } = go_or_replay!(
+            self.open_upload(req, "/tongban.window.v1.Window/Supply")
+                .await?
         );
-        let (_lock, mut case) = self.locked(&header.case_no).await?;
         let outstanding: Vec<String> = match &case.commitment {
             Some(c) if c.fulfilled_at.is_none() => c
                 .kinds
@@ -186,11 +191,9 @@ impl WindowService {
             ))
             .into());
         }
-        let item = item_of(ctx, &case)?;
         let kept: u64 = case.materials.iter().map(|m| m.size).sum();
-        let ingested = receive_attached(ctx, item, header.materials, kept, &mut stream).await?;
-        let kinds: Vec<String> = ingested.materials.iter().map(|m| m.kind.clone()).collect();
-        merge(&mut case.materials, ingested.materials.clone());
+        let (ingested, kinds) =
+            receive_into(ctx, &mut case, header.materials, kept, &mut stream).await?;
         let left: Vec<String> = outstanding
             .into_iter()
             .filter(|k| !kinds.contains(k))
