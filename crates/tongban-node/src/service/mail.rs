@@ -17,7 +17,6 @@ use tongban_proto::mail::v1::mail_server::Mail;
 use tongban_proto::mail::v1::{EventRequest, SendRequest};
 use tonic::{Request, Response, Status};
 
-use crate::auth::caller;
 use crate::change::{self, Change, Outgoing};
 use crate::ctx::Ctx;
 use crate::flow;
@@ -42,11 +41,9 @@ fn waybill(text: &str) -> Result<Waybill, NodeError> {
 #[tonic::async_trait]
 impl Mail for MailService {
     async fn send(&self, req: Request<SendRequest>) -> Result<Response<CaseView>, Status> {
-        let who = caller(&req)?;
         let ctx = &self.ctx;
-        let req = req.into_inner();
-        let ticket =
-            go_or_replay!(requests::begin(ctx, &who, "/tongban.mail.v1.Mail/Send", &req).await?);
+        let (who, req, ticket) =
+            go_or_replay!(requests::unary(ctx, req, "/tongban.mail.v1.Mail/Send").await?);
         let number = waybill(&req.waybill)?;
         if req.carrier.trim().is_empty() {
             return Err(NodeError::Invalid("carrier: name the carrier (e.g. EMS)".into()).into());
@@ -169,11 +166,9 @@ impl Mail for MailService {
     }
 
     async fn event(&self, req: Request<EventRequest>) -> Result<Response<CaseView>, Status> {
-        let who = caller(&req)?;
         let ctx = &self.ctx;
-        let req = req.into_inner();
-        let ticket =
-            go_or_replay!(requests::begin(ctx, &who, "/tongban.mail.v1.Mail/Event", &req).await?);
+        let (who, req, ticket) =
+            go_or_replay!(requests::unary(ctx, req, "/tongban.mail.v1.Mail/Event").await?);
         let view = record_event(ctx, &req, &who.spiffe_id(), &ticket).await?;
         Ok(Response::new(view))
     }

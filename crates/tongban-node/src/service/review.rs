@@ -69,12 +69,9 @@ impl Review for ReviewService {
     }
 
     async fn accept(&self, req: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
-        let reviewer = caller(&req)?;
         let ctx = &self.ctx;
-        let req = req.into_inner();
-        let ticket = go_or_replay!(
-            requests::begin(ctx, &reviewer, "/tongban.review.v1.Review/Accept", &req).await?
-        );
+        let (reviewer, req, ticket) =
+            go_or_replay!(requests::unary(ctx, req, "/tongban.review.v1.Review/Accept").await?);
         let (_lock, mut case) = self.locked(&req.case_no).await?;
         require(&case, &[CaseState::HandedOff], "acceptance (受理)")?;
         let promised = ctx
@@ -112,12 +109,9 @@ impl Review for ReviewService {
     }
 
     async fn correct(&self, req: Request<CorrectRequest>) -> Result<Response<CaseView>, Status> {
-        let reviewer = caller(&req)?;
         let ctx = &self.ctx;
-        let req = req.into_inner();
-        let ticket = go_or_replay!(
-            requests::begin(ctx, &reviewer, "/tongban.review.v1.Review/Correct", &req).await?
-        );
+        let (reviewer, req, ticket) =
+            go_or_replay!(requests::unary(ctx, req, "/tongban.review.v1.Review/Correct").await?);
         if req.needs.is_empty() {
             return Err(NodeError::Invalid(
                 "a correction request names at least one --need KIND:REASON".into(),
@@ -219,17 +213,9 @@ impl Review for ReviewService {
     }
 
     async fn paper_received(&self, req: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
-        let reviewer = caller(&req)?;
         let ctx = &self.ctx;
-        let req = req.into_inner();
-        let ticket = go_or_replay!(
-            requests::begin(
-                ctx,
-                &reviewer,
-                "/tongban.review.v1.Review/PaperReceived",
-                &req,
-            )
-            .await?
+        let (reviewer, req, ticket) = go_or_replay!(
+            requests::unary(ctx, req, "/tongban.review.v1.Review/PaperReceived").await?
         );
         let (_lock, mut case) = self.locked(&req.case_no).await?;
         let paper = view::paper_kinds(&ctx.directory, &case);
@@ -389,12 +375,9 @@ impl Review for ReviewService {
     }
 
     async fn deny(&self, req: Request<DenyRequest>) -> Result<Response<CaseView>, Status> {
-        let reviewer = caller(&req)?;
         let ctx = &self.ctx;
-        let req = req.into_inner();
-        let ticket = go_or_replay!(
-            requests::begin(ctx, &reviewer, "/tongban.review.v1.Review/Deny", &req).await?
-        );
+        let (reviewer, req, ticket) =
+            go_or_replay!(requests::unary(ctx, req, "/tongban.review.v1.Review/Deny").await?);
         if req.reason.trim().is_empty() {
             return Err(
                 NodeError::Invalid("a denial needs its reason (--reason TEXT)".into()).into(),
@@ -436,12 +419,9 @@ impl Review for ReviewService {
     }
 
     async fn handout(&self, req: Request<HandoutRequest>) -> Result<Response<CaseView>, Status> {
-        let reviewer = caller(&req)?;
         let ctx = &self.ctx;
-        let req = req.into_inner();
-        let ticket = go_or_replay!(
-            requests::begin(ctx, &reviewer, "/tongban.review.v1.Review/Handout", &req).await?
-        );
+        let (reviewer, req, ticket) =
+            go_or_replay!(requests::unary(ctx, req, "/tongban.review.v1.Review/Handout").await?);
         let (_lock, mut case) = self.locked(&req.case_no).await?;
         let view = super::hand_out(ctx, &mut case, &req.recipient_id, &reviewer, &ticket).await?;
         Ok(Response::new(view))
@@ -453,12 +433,9 @@ impl Review for ReviewService {
     }
 
     async fn retry(&self, req: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
-        let reviewer = caller(&req)?;
         let ctx = &self.ctx;
-        let req = req.into_inner();
-        let ticket = go_or_replay!(
-            requests::begin(ctx, &reviewer, "/tongban.review.v1.Review/Retry", &req).await?
-        );
+        let (reviewer, req, ticket) =
+            go_or_replay!(requests::unary(ctx, req, "/tongban.review.v1.Review/Retry").await?);
         let (_lock, mut case) = self.locked(&req.case_no).await?;
         let view = super::retry_parked(ctx, &mut case, &reviewer, &ticket).await?;
         Ok(Response::new(view))

@@ -379,17 +379,9 @@ impl Window for WindowService {
         &self,
         req: Request<VerifyIdentityRequest>,
     ) -> Result<Response<CaseView>, Status> {
-        let clerk = caller(&req)?;
         let ctx = &self.ctx;
-        let req = req.into_inner();
-        let ticket = go_or_replay!(
-            requests::begin(
-                ctx,
-                &clerk,
-                "/tongban.window.v1.Window/VerifyIdentity",
-                &req,
-            )
-            .await?
+        let (clerk, req, ticket) = go_or_replay!(
+            requests::unary(ctx, req, "/tongban.window.v1.Window/VerifyIdentity").await?
         );
         let method = req.method.trim();
         if !matches!(method, "id-card-reader" | "face" | "manual") {
@@ -423,12 +415,9 @@ impl Window for WindowService {
     }
 
     async fn accept(&self, req: Request<CaseRef>) -> Result<Response<IntakeReceipt>, Status> {
-        let clerk = caller(&req)?;
         let ctx = &self.ctx;
-        let req = req.into_inner();
-        let ticket = go_or_replay!(
-            requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Accept", &req).await?
-        );
+        let (clerk, req, ticket) =
+            go_or_replay!(requests::unary(ctx, req, "/tongban.window.v1.Window/Accept").await?);
         let (_lock, mut case) = self.locked(&req.case_no).await?;
         match case.state {
             CaseState::ReadyAtWindow => {}
@@ -506,12 +495,9 @@ impl Window for WindowService {
     }
 
     async fn resubmit(&self, req: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
-        let clerk = caller(&req)?;
         let ctx = &self.ctx;
-        let req = req.into_inner();
-        let ticket = go_or_replay!(
-            requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Resubmit", &req).await?
-        );
+        let (clerk, req, ticket) =
+            go_or_replay!(requests::unary(ctx, req, "/tongban.window.v1.Window/Resubmit").await?);
         let (_lock, mut case) = self.locked(&req.case_no).await?;
         if case.state != CaseState::CorrectionRequested {
             return Err(NodeError::Precondition(format!(
@@ -590,12 +576,9 @@ impl Window for WindowService {
     }
 
     async fn handout(&self, req: Request<HandoutRequest>) -> Result<Response<CaseView>, Status> {
-        let clerk = caller(&req)?;
         let ctx = &self.ctx;
-        let req = req.into_inner();
-        let ticket = go_or_replay!(
-            requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Handout", &req).await?
-        );
+        let (clerk, req, ticket) =
+            go_or_replay!(requests::unary(ctx, req, "/tongban.window.v1.Window/Handout").await?);
         let (_lock, mut case) = self.locked(&req.case_no).await?;
         let view = super::hand_out(ctx, &mut case, &req.recipient_id, &clerk, &ticket).await?;
         Ok(Response::new(view))
@@ -638,12 +621,9 @@ impl Window for WindowService {
     }
 
     async fn retry(&self, req: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
-        let clerk = caller(&req)?;
         let ctx = &self.ctx;
-        let req = req.into_inner();
-        let ticket = go_or_replay!(
-            requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Retry", &req).await?
-        );
+        let (clerk, req, ticket) =
+            go_or_replay!(requests::unary(ctx, req, "/tongban.window.v1.Window/Retry").await?);
         let (_lock, mut case) = self.locked(&req.case_no).await?;
         let view = super::retry_parked(ctx, &mut case, &clerk, &ticket).await?;
         Ok(Response::new(view))

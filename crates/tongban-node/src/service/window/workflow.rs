@@ -14,7 +14,6 @@ use tongban_proto::window::v1::{AttachFrame, CommitRequest, ConsultRequest};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::{Upload, WindowService, receive_into, window_note};
-use crate::auth::caller;
 use crate::change::{self, Change, Outgoing};
 use crate::requests::{self, go_or_replay};
 use crate::service::{AT_INTAKE, AWAITING_DECISION, by_video, in_state, item_of};
@@ -25,12 +24,9 @@ impl WindowService {
         &self,
         req: Request<CommitRequest>,
     ) -> Result<Response<CaseView>, Status> {
-        let clerk = caller(&req)?;
         let ctx = &self.ctx;
-        let req = req.into_inner();
-        let ticket = go_or_replay!(
-            requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Commit", &req).await?
-        );
+        let (clerk, req, ticket) =
+            go_or_replay!(requests::unary(ctx, req, "/tongban.window.v1.Window/Commit").await?);
         let (_lock, mut case) = self.locked(&req.case_no).await?;
         in_state(
             &case,
@@ -83,12 +79,9 @@ impl WindowService {
         &self,
         req: Request<ConsultRequest>,
     ) -> Result<Response<CaseView>, Status> {
-        let clerk = caller(&req)?;
         let ctx = &self.ctx;
-        let req = req.into_inner();
-        let ticket = go_or_replay!(
-            requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Consult", &req).await?
-        );
+        let (clerk, req, ticket) =
+            go_or_replay!(requests::unary(ctx, req, "/tongban.window.v1.Window/Consult").await?);
         let at = time::OffsetDateTime::parse(
             req.at.trim(),
             &time::format_description::well_known::Rfc3339,
