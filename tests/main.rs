@@ -18,6 +18,7 @@ mod foundation;
 mod handoff;
 mod hygiene;
 mod idempotency;
+mod mail;
 mod notice;
 mod ops;
 mod review;

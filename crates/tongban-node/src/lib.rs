@@ -37,4 +37,5 @@ mod view;
 pub use clock::Clock;
 pub use config::{ConfigError, NodeConfig};
 pub use error::NodeError;
+pub use pidlock::{PidLock, PidLockError};
 pub use server::{Listeners, run, run_with, run_with_carrier};

@@ -157,7 +157,7 @@ pub async fn run_with(
     } = listeners;
     // Before the store opens: a second node on this data dir is told who
     // has it, not sled's lock error.
-    let pid_lock = crate::pidlock::PidLock::acquire(&config.data_dir)?;
+    let pid_lock = crate::pidlock::data_dir(&config.data_dir)?;
     let store = Arc::new(Store::open(&config.data_dir)?);
     let acceptor = config.tls.server_acceptor()?;
     let addr = listener
