@@ -21,4 +21,5 @@ mod hygiene;
 mod idempotency;
 mod notice;
 mod ops;
+mod paging;
 mod review;

@@ -143,10 +143,14 @@ pub(crate) async fn choose(State(c): State<Arc<Console>>, req: Request, next: Ne
         .find(|(name, _)| *name == COOKIE)
         .and_then(|(_, v)| Lang::parse(v));
     let lang = from_query.or(from_cookie).unwrap_or_default();
-    let here = Here {
-        lang,
-        uri: without_lang(req.uri()),
+    // The switch links to this address with GET: a form's answer (a POST)
+    // switches on the role's first page instead of re-sending nothing.
+    let uri = if req.method() == axum::http::Method::GET {
+        without_lang(req.uri())
+    } else {
+        "/".to_owned()
     };
+    let here = Here { lang, uri };
     let mut res = HERE.scope(here, next.run(req)).await;
     if let Some(chosen) = from_query
         && let Ok(v) = HeaderValue::from_str(&format!(
