@@ -100,7 +100,7 @@ async fn home_view(cluster: &Cluster, case_no: &str) -> (CaseView, Vec<(String, 
         .expect("home case")
         .into_inner();
     let inbox = review
-        .inbox(InboxRequest {})
+        .inbox(InboxRequest::default())
         .await
         .expect("inbox")
         .into_inner()

@@ -229,13 +229,13 @@ async fn a_committed_material_is_supplied_later_and_gates_the_approval() {
         })
     };
     let home_overdue = review
-        .overdue(OverdueRequest {})
+        .overdue(OverdueRequest::default())
         .await
         .unwrap()
         .into_inner();
     assert!(listed(&home_overdue.cases), "{:?}", home_overdue.cases);
     let window_overdue = window
-        .overdue(tongban_proto::window::v1::OverdueRequest {})
+        .overdue(tongban_proto::window::v1::OverdueRequest::default())
         .await
         .unwrap()
         .into_inner();

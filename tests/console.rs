@@ -26,7 +26,12 @@ const DEADLINE: Duration = Duration::from_secs(30);
 
 /// A profile for `principal` on `county`'s node, beside the cluster's
 /// `federation.toml` (where the console finds it by itself).
-fn profile(cluster: &Cluster, county: &str, name: &str, principal: Principal) -> PathBuf {
+pub(crate) fn profile(
+    cluster: &Cluster,
+    county: &str,
+    name: &str,
+    principal: Principal,
+) -> PathBuf {
     let tls = cluster.pki().issue(principal);
     let dir = cluster.root();
     std::fs::write(dir.join(format!("{name}.crt")), &tls.cert_pem).unwrap();
@@ -44,14 +49,14 @@ fn profile(cluster: &Cluster, county: &str, name: &str, principal: Principal) ->
 }
 
 /// A running process and the first line it printed.
-struct Started {
+pub(crate) struct Started {
     _child: Child,
-    line: String,
+    pub(crate) line: String,
 }
 
 /// Starts `program ARGS` and waits (up to the deadline) for a stdout line
 /// that `wanted` accepts.
-async fn start(program: &str, args: &[&str], wanted: fn(&str) -> bool) -> Started {
+pub(crate) async fn start(program: &str, args: &[&str], wanted: fn(&str) -> bool) -> Started {
     let mut child = Command::new(program)
         .args(args)
         .env_remove("TONGBAN_PROFILE")
@@ -85,7 +90,7 @@ async fn start(program: &str, args: &[&str], wanted: fn(&str) -> bool) -> Starte
 }
 
 /// `tongban console` for `profile`: its login URL.
-async fn console(profile: &Path) -> (Started, String) {
+pub(crate) async fn console(profile: &Path) -> (Started, String) {
     let started = start(
         BIN,
         &[
@@ -103,7 +108,7 @@ async fn console(profile: &Path) -> (Started, String) {
 }
 
 /// The origin of a login URL, `http://127.0.0.1:PORT`.
-fn origin(url: &str) -> String {
+pub(crate) fn origin(url: &str) -> String {
     url.split("/login").next().unwrap().to_owned()
 }
 
@@ -134,7 +139,7 @@ fn ensure_browser() {
 }
 
 /// chromedriver on a port it picks, and a headless Chromium session.
-async fn browser() -> (Started, Client) {
+pub(crate) async fn browser() -> (Started, Client) {
     tokio::task::spawn_blocking(ensure_browser)
         .await
         .expect("the browser check");
@@ -166,13 +171,13 @@ async fn browser() -> (Started, Client) {
     (driver, client)
 }
 
-fn shots_dir() -> PathBuf {
+pub(crate) fn shots_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
-async fn shot(b: &Client, name: &str) {
+pub(crate) async fn shot(b: &Client, name: &str) {
     let png = b.screenshot().await.unwrap();
     std::fs::write(shots_dir().join(format!("{name}.png")), png).unwrap();
 }
@@ -180,7 +185,7 @@ async fn shot(b: &Client, name: &str) {
 /// Waits until the element at `css` has text containing `want`, reloading
 /// the page between looks when `reload` (the node changes the case on its
 /// own time: handoffs, reports).
-async fn until_text(b: &Client, css: &str, want: &str, reload: bool) -> String {
+pub(crate) async fn until_text(b: &Client, css: &str, want: &str, reload: bool) -> String {
     let end = Instant::now() + DEADLINE;
     loop {
         if let Ok(e) = b.find(Locator::Css(css)).await {
@@ -212,13 +217,13 @@ async fn until_text(b: &Client, css: &str, want: &str, reload: bool) -> String {
 }
 
 /// The status code of `GET path` with no cookie.
-async fn status_without_session(origin: &str, path: &str) -> u16 {
+pub(crate) async fn status_without_session(origin: &str, path: &str) -> u16 {
     let addr = origin.trim_start_matches("http://");
     status_for_host(addr, addr, path).await
 }
 
 /// The status code of `GET path` sent to `addr` naming `host`.
-async fn status_for_host(addr: &str, host: &str, path: &str) -> u16 {
+pub(crate) async fn status_for_host(addr: &str, host: &str, path: &str) -> u16 {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(
         format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
@@ -234,13 +239,13 @@ async fn status_for_host(addr: &str, host: &str, path: &str) -> u16 {
         .unwrap_or(0)
 }
 
-async fn fill(b: &Client, css: &str, text: &str) {
+pub(crate) async fn fill(b: &Client, css: &str, text: &str) {
     let e = b.find(Locator::Css(css)).await.unwrap();
     e.clear().await.unwrap();
     e.send_keys(text).await.unwrap();
 }
 
-async fn click(b: &Client, css: &str) {
+pub(crate) async fn click(b: &Client, css: &str) {
     b.find(Locator::Css(css))
         .await
         .unwrap()
@@ -476,7 +481,7 @@ async fn clerk_reviewer_and_auditor_in_a_browser() {
 
 /// Applies through the clerk's form with every material of GT-0001,
 /// verifies identity and accepts: the case number.
-async fn apply_complete(b: &Client, clerk_origin: &str, files: &[String; 3]) -> String {
+pub(crate) async fn apply_complete(b: &Client, clerk_origin: &str, files: &[String; 3]) -> String {
     b.goto(&format!("{clerk_origin}/new")).await.unwrap();
     fill(b, "input[name=person_name]", "李四").await;
     fill(b, "#person_id", PERSON_ID).await;

@@ -226,6 +226,7 @@ async fn crash_run(crashes: Crashes) -> CrashReport {
             .list_cases(ListCasesRequest {
                 state: "QUEUED".into(),
                 limit: 10_000,
+                page_token: String::new(),
             })
             .await
             .map(|r| r.into_inner().cases.len());

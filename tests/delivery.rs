@@ -42,7 +42,7 @@ async fn point_partner(cluster: &mut Cluster, code: &str, partner: &str, endpoin
 async fn inbox_case_nos(cluster: &Cluster, code: &str) -> Vec<String> {
     let mut review = cluster.review(code).await;
     let mut nos: Vec<String> = review
-        .inbox(InboxRequest {})
+        .inbox(InboxRequest::default())
         .await
         .expect("inbox")
         .into_inner()

@@ -455,7 +455,7 @@ fn envelope(
 async fn inbox(cluster: &Cluster) -> tongban_proto::review::v1::InboxReply {
     let mut review = cluster.review(YANTA).await;
     review
-        .inbox(InboxRequest {})
+        .inbox(InboxRequest::default())
         .await
         .expect("inbox")
         .into_inner()

@@ -375,7 +375,11 @@ async fn a_partners_envelope_gets_the_same_rules() {
         }
     }
     let mut review = cluster.review(YANTA).await;
-    let inbox = review.inbox(InboxRequest {}).await.unwrap().into_inner();
+    let inbox = review
+        .inbox(InboxRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
     assert!(inbox.cases.is_empty(), "nothing stored: {:?}", inbox.cases);
     assert_blob_dir_empty(cluster.data_dir(YANTA));
 }

@@ -52,6 +52,7 @@ async fn window_cases(window: &mut WindowClient<Channel>) -> usize {
         .list_cases(ListCasesRequest {
             state: String::new(),
             limit: 1000,
+            page_token: String::new(),
         })
         .await
         .unwrap()
@@ -175,7 +176,7 @@ async fn an_accept_repeated_gets_the_same_receipt_and_queues_one_handoff() {
         .count();
     assert_eq!(accepted, 1, "one acceptance in the ledger");
     let inbox = review
-        .inbox(tongban_proto::review::v1::InboxRequest {})
+        .inbox(tongban_proto::review::v1::InboxRequest::default())
         .await
         .unwrap()
         .into_inner()

@@ -179,7 +179,7 @@ async fn a_denied_case_is_delivered_and_closes_in_each_delivery_mode_on_both_nod
     assert_eq!(deny(&mut review, &case_no).await.state, "DENIED");
     window_state(&mut window, &case_no, "DENIED").await;
     let inbox = review
-        .inbox(InboxRequest {})
+        .inbox(InboxRequest::default())
         .await
         .expect("inbox")
         .into_inner();

@@ -115,6 +115,7 @@ async fn a_correction_round_trip_pauses_and_resumes_the_clock() {
         .list_cases(ListCasesRequest {
             state: "CORRECTION_REQUESTED".into(),
             limit: 0,
+            page_token: String::new(),
         })
         .await
         .unwrap()
@@ -167,7 +168,11 @@ async fn a_correction_round_trip_pauses_and_resumes_the_clock() {
         sha256(&signed),
         "the supplement replaced the material at home"
     );
-    let inbox = review.inbox(InboxRequest {}).await.unwrap().into_inner();
+    let inbox = review
+        .inbox(InboxRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
     assert!(
         inbox
             .cases
@@ -356,7 +361,7 @@ async fn overdue_cases_are_listed_under_a_controlled_clock() {
     let (mut window, mut review, case_no) = under_review(&cluster, "collect-home").await;
     assert!(
         review
-            .overdue(OverdueRequest {})
+            .overdue(OverdueRequest::default())
             .await
             .unwrap()
             .into_inner()
@@ -366,7 +371,7 @@ async fn overdue_cases_are_listed_under_a_controlled_clock() {
     // Three weeks later: 5 promised working days are long gone.
     clock.advance_days(21);
     let overdue = review
-        .overdue(OverdueRequest {})
+        .overdue(OverdueRequest::default())
         .await
         .unwrap()
         .into_inner();
@@ -384,7 +389,7 @@ async fn overdue_cases_are_listed_under_a_controlled_clock() {
         overdue.cases[0].working_days_left
     );
     let at_window = window
-        .overdue(tongban_proto::window::v1::OverdueRequest {})
+        .overdue(tongban_proto::window::v1::OverdueRequest::default())
         .await
         .unwrap()
         .into_inner();

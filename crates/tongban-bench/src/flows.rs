@@ -191,6 +191,7 @@ async fn count_in_state(
         .list_cases(ListCasesRequest {
             state: state.into(),
             limit: limit as u32,
+            page_token: String::new(),
         })
         .await?
         .into_inner()

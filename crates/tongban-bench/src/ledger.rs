@@ -47,7 +47,7 @@ async fn append(store: &Store, n: usize, limit: Duration) -> anyhow::Result<(usi
 }
 
 /// The `tongban` binary next to this executable (building it if missing).
-fn tongban_binary(opts: &Options, report: &mut Report) -> Option<PathBuf> {
+pub(crate) fn tongban_binary(opts: &Options, report: &mut Report) -> Option<PathBuf> {
     let path = match &opts.tongban_bin {
         Some(p) => p.clone(),
         None => std::env::current_exe()

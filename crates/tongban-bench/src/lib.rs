@@ -2,13 +2,14 @@
 //! run on loopback: the baseline (a trivial tonic service over the same
 //! mutual TLS), the handoff drain rate, handoff latency, intake rate,
 //! material streaming, and the ledger at size (append, verify, node start-up
-//! with a large ledger, `audit trace`), and the audit's re-hash of stored
-//! materials.
+//! with a large ledger, `audit trace`), the audit's re-hash of stored
+//! materials, and the web console's pages on nodes with many cases.
 //!
 //! [`run`] does the work at the sizes in [`Options`]; the `tongban-bench`
 //! binary picks full or `--quick` sizes and writes `docs/benchmarks.md`.
 
 mod cluster;
+mod console;
 mod echo;
 mod evidence;
 mod floors;
@@ -41,11 +42,13 @@ pub enum Part {
     Ledger,
     /// Stored materials re-hashed for an audit, beside SHA-256.
     Evidence,
+    /// The web console's pages, server-side, on nodes with many cases.
+    Console,
 }
 
 impl Part {
     /// Every part, in run order.
-    pub const ALL: [Part; 8] = [
+    pub const ALL: [Part; 9] = [
         Part::Echo,
         Part::Drain,
         Part::Latency,
@@ -54,6 +57,7 @@ impl Part {
         Part::Stream,
         Part::Ledger,
         Part::Evidence,
+        Part::Console,
     ];
 
     /// The name used on the command line.
@@ -67,6 +71,7 @@ impl Part {
             Part::Stream => "stream",
             Part::Ledger => "ledger",
             Part::Evidence => "evidence",
+            Part::Console => "console",
         }
     }
 }
@@ -79,7 +84,7 @@ impl std::str::FromStr for Part {
             .find(|p| p.name() == s)
             .ok_or_else(|| {
                 format!(
-                    "unknown part {s:?} (echo, drain, latency, intake, star, stream, ledger, evidence)"
+                    "unknown part {s:?} (echo, drain, latency, intake, star, stream, ledger, evidence, console)"
                 )
             })
     }
@@ -108,6 +113,8 @@ pub struct Options {
     pub stream_bytes: usize,
     /// Ledger entries appended (and in the node whose start-up is timed).
     pub ledger_entries: usize,
+    /// Cases copied into each of the console's two nodes.
+    pub console_cases: usize,
     /// Whether to spawn the real `tongban` binary (start-up, RSS, audit trace).
     pub spawn_binary: bool,
     /// Where the `tongban` binary is; `None`: next to the current executable.
@@ -132,6 +139,7 @@ impl Options {
             clerks: 16,
             stream_bytes: 256 << 20,
             ledger_entries: 1_000_000,
+            console_cases: 100_000,
             spawn_binary: true,
             tongban_bin: None,
             max_phase: Duration::from_secs(300),
@@ -150,6 +158,7 @@ impl Options {
             intake_cases: 320,
             stream_bytes: 32 << 20,
             ledger_entries: 100_000,
+            console_cases: 10_000,
             max_phase: Duration::from_secs(60),
             ..Self::full()
         }
@@ -167,6 +176,7 @@ impl Options {
             clerks: 4,
             stream_bytes: 1 << 20,
             ledger_entries: 2_000,
+            console_cases: 200,
             spawn_binary: false,
             max_phase: Duration::from_secs(20),
             verbose: false,
@@ -207,6 +217,9 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
         let result = run_cluster(opts, &mut fed, &mut report).await;
         fed.shutdown().await;
         result?;
+    }
+    if opts.has(Part::Console) {
+        console::run(opts, &mut report).await?;
     }
     report.finish();
     Ok(report)

@@ -32,7 +32,7 @@ struct Args {
     #[arg(long)]
     no_write: bool,
     /// Only these parts (comma-separated: echo, drain, latency, intake, star, stream, ledger,
-    /// evidence). The floors and the bare echo run with any of them.
+    /// evidence, console). The floors and the bare echo run with any of them.
     #[arg(long, value_delimiter = ',')]
     only: Vec<Part>,
     /// A Markdown file appended to the report instead of the bench's own

@@ -219,7 +219,7 @@ pub(crate) fn unary<T>(message: T) -> tonic::Request<T> {
 
 /// Whether a status means the node did not answer (so the request may or
 /// may not have been applied), rather than an answer.
-fn unanswered(status: &tonic::Status) -> bool {
+pub(crate) fn unanswered(status: &tonic::Status) -> bool {
     matches!(
         status.code(),
         tonic::Code::Unavailable
@@ -250,7 +250,30 @@ pub(crate) use call_unary;
 /// waits; the node applies a request id once and answers a repeat with the
 /// original reply, so this is safe. If it never answers, the error says the
 /// outcome is unknown and how to find out safely.
-pub(crate) async fn idempotent<T, F, Fut>(request_id: &str, mut call: F) -> Result<T>
+pub(crate) async fn idempotent<T, F, Fut>(request_id: &str, call: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    match retried(request_id, call).await {
+        Ok(reply) => Ok(reply.into_inner()),
+        Err(status) if unanswered(&status) => Err(OutcomeUnknown {
+            request_id: request_id.to_owned(),
+            attempts: ATTEMPTS,
+            status,
+        }
+        .into()),
+        Err(status) => Err(crate::cmd::status_error(status)),
+    }
+}
+
+/// The attempts of [`idempotent`], ending in the node's reply or in its
+/// last status (an unanswered one after [`ATTEMPTS`]), for a caller that
+/// shows the outcome its own way (the console).
+pub(crate) async fn retried<T, F, Fut>(
+    request_id: &str,
+    mut call: F,
+) -> Result<tonic::Response<T>, tonic::Status>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
@@ -259,18 +282,9 @@ where
     let mut attempt = 1;
     loop {
         let status = match call().await {
-            Ok(reply) => return Ok(reply.into_inner()),
-            Err(status) if unanswered(&status) => status,
-            Err(status) => return Err(crate::cmd::status_error(status)),
+            Err(status) if unanswered(&status) && attempt < ATTEMPTS => status,
+            done => return done,
         };
-        if attempt == ATTEMPTS {
-            return Err(OutcomeUnknown {
-                request_id: request_id.to_owned(),
-                attempts: attempt,
-                status,
-            }
-            .into());
-        }
         tracing::warn!(attempt, request = %request_id, code = ?status.code(), "the node did not answer; trying again with the same request id");
         tokio::time::sleep(backoff).await;
         backoff *= 2;

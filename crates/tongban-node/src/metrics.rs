@@ -275,7 +275,7 @@ impl Metrics {
                     })
                     .set(ctx.store.case_count(side, state) as i64);
             }
-            let overdue = crate::service::overdue(ctx, side)?.len();
+            let overdue = crate::service::overdue_count(ctx, side)?;
             self.overdue
                 .get_or_create(&SideLabel { side: name })
                 .set(overdue as i64);

@@ -44,6 +44,43 @@ impl std::fmt::Debug for TlsMaterial {
     }
 }
 
+/// A certificate chain and its key from PEM text.
+fn chain(
+    cert_pem: &str,
+    key_pem: &str,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), PkiError> {
+    let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| PkiError::malformed("certificate", format!("{e:?}")))?;
+    if certs.is_empty() {
+        return Err(PkiError::malformed(
+            "certificate",
+            "no PEM certificate found",
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| PkiError::malformed("key", format!("{e:?}")))?;
+    Ok((certs, key))
+}
+
+/// A plain HTTPS/1.1 server configuration: the given certificate chain and
+/// key (PEM), TLS 1.2 or 1.3, no client certificate. For servers whose
+/// clients are not federation members: carriers pushing events, and
+/// browsers reaching `tongban console` (which names any certificate its
+/// operators' browsers trust).
+pub fn https_acceptor(cert_pem: &str, key_pem: &str) -> Result<TlsAcceptor, PkiError> {
+    let (certs, key) = chain(cert_pem, key_pem)?;
+    let mut config =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| PkiError::Tls(e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|e| PkiError::Tls(format!("certificate and key: {e}")))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
 impl TlsMaterial {
     /// Reads the three PEM files.
     pub fn load(ca: &Path, cert: &Path, key: &Path) -> Result<Self, PkiError> {
@@ -62,18 +99,7 @@ impl TlsMaterial {
     }
 
     fn chain(&self) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), PkiError> {
-        let certs = CertificateDer::pem_slice_iter(self.cert_pem.as_bytes())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| PkiError::malformed("certificate", format!("{e:?}")))?;
-        if certs.is_empty() {
-            return Err(PkiError::malformed(
-                "certificate",
-                "no PEM certificate found",
-            ));
-        }
-        let key = PrivateKeyDer::from_pem_slice(self.key_pem.as_bytes())
-            .map_err(|e| PkiError::malformed("key", format!("{e:?}")))?;
-        Ok((certs, key))
+        chain(&self.cert_pem, &self.key_pem)
     }
 
     /// A TLS 1.3 server configuration with mandatory client certificates
@@ -96,16 +122,7 @@ impl TlsMaterial {
     /// node's certificate, no client certificate (carriers are outside the
     /// federation and authenticate each request with an HMAC instead).
     pub fn carrier_acceptor(&self) -> Result<TlsAcceptor, PkiError> {
-        let (certs, key) = self.chain()?;
-        let mut config =
-            ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .map_err(|e| PkiError::Tls(e.to_string()))?
-                .with_no_client_auth()
-                .with_single_cert(certs, key)
-                .map_err(|e| PkiError::Tls(format!("certificate and key: {e}")))?;
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(TlsAcceptor::from(Arc::new(config)))
+        https_acceptor(&self.cert_pem, &self.key_pem)
     }
 
     /// Client TLS for tonic: trusts only the federation CA and presents this

@@ -234,10 +234,24 @@ pub(crate) struct ConsoleArgs {
     /// the role and so the pages.
     #[arg(long, env = "TONGBAN_PROFILE")]
     pub(crate) profile: PathBuf,
-    /// Where to listen: a loopback address (this version refuses others);
-    /// port 0 picks a free one.
+    /// Where to listen; port 0 picks a free one. Any address but loopback
+    /// needs --tls-cert and --tls-key (the console then serves HTTPS).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub(crate) listen: std::net::SocketAddr,
+    /// The console's HTTPS certificate (PEM, chain first), for the names
+    /// browsers reach it by; with --tls-key the console serves HTTPS, on
+    /// loopback too.
+    #[arg(long, requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// End a session after this long without a request (s, m or h).
+    #[arg(long, default_value = "30m", value_parser = crate::console::parse_duration)]
+    pub(crate) session_idle: std::time::Duration,
+    /// End a session this long after sign-in, however busy (s, m or h).
+    #[arg(long, default_value = "8h", value_parser = crate::console::parse_duration)]
+    pub(crate) session_max: std::time::Duration,
     /// The federation directory (items, counties, agreements) for the
     /// application form and the auditor's node list; default:
     /// `federation.toml` beside the profile or in its parent directory.

@@ -18,7 +18,7 @@ use crate::page::{FONTS, esc, local_time};
 
 /// What a ledger entry kind means, for people; `None` for a kind this
 /// version does not know (shown as it is).
-fn kind_label(kind: &str) -> Option<&'static str> {
+pub(crate) fn kind_label(kind: &str) -> Option<&'static str> {
     Some(match kind {
         "case.applied" => "收件 · applied at the window",
         "case.attached" => "补充材料 · materials attached",

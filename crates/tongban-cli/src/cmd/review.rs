@@ -18,7 +18,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: ReviewCommand) -> Result<()> {
     let case = match command {
         ReviewCommand::Inbox => {
             let reply = reader
-                .inbox(InboxRequest {})
+                .inbox(InboxRequest::default())
                 .await
                 .map_err(status_error)?
                 .into_inner();
@@ -26,7 +26,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: ReviewCommand) -> Result<()> {
         }
         ReviewCommand::Overdue => {
             let reply = reader
-                .overdue(OverdueRequest {})
+                .overdue(OverdueRequest::default())
                 .await
                 .map_err(status_error)?
                 .into_inner();

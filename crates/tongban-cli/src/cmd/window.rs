@@ -212,6 +212,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
                 .list_cases(ListCasesRequest {
                     state: state.as_ref().map(wire).unwrap_or_default(),
                     limit,
+                    page_token: String::new(),
                 })
                 .await
                 .map_err(status_error)?
@@ -220,7 +221,7 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
         }
         WindowCommand::Overdue => {
             let reply = reader
-                .overdue(OverdueRequest {})
+                .overdue(OverdueRequest::default())
                 .await
                 .map_err(status_error)?
                 .into_inner();

@@ -4,14 +4,19 @@
 //! gRPC API the CLI uses, with the profile's certificate, so the node
 //! checks every action exactly as it checks the CLI's.
 //!
-//! Access: the console listens on loopback only (this version refuses any
-//! other address, since it serves plain HTTP) and prints one URL carrying a
+//! Access: the console listens on loopback unless told otherwise; any other
+//! address needs an HTTPS certificate and key (`--tls-cert`, `--tls-key`),
+//! which can be given on loopback too. It prints one URL carrying a
 //! one-time token; opening it sets a session cookie (HttpOnly,
-//! SameSite=Strict) and spends the token. Without the cookie every page is
-//! refused (401). The role comes from the certificate's SPIFFE ID and only
-//! that role's pages exist.
+//! SameSite=Strict, Secure under HTTPS) and spends the token. Without an
+//! open session every page is refused (401); sessions end on logout, when
+//! idle and at a fixed age ([`session`]). The role comes from the
+//! certificate's SPIFFE ID and only that role's pages exist.
 
+mod access;
+mod lang;
 mod pages;
+mod paging;
 mod routes;
 mod session;
 
@@ -22,12 +27,14 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 use tokio::net::TcpListener;
 use tongban_core::directory::Directory;
-use tongban_pki::tls::TlsMaterial;
+use tongban_pki::tls::{TlsAcceptor, TlsMaterial, https_acceptor};
 use tongban_pki::{Identity, Principal};
 use tonic::transport::Channel;
 
 use crate::args::ConsoleArgs;
 use crate::cmd::BadConfig;
+
+pub(crate) use session::parse_duration;
 
 /// The role the certificate gives, which decides the pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,14 +69,19 @@ pub(crate) struct Console {
 /// Runs `tongban console`: loads the profile, binds, prints the login URL
 /// and serves until Ctrl-C.
 pub(crate) async fn run(args: ConsoleArgs) -> Result<()> {
-    if !args.listen.ip().is_loopback() {
-        return Err(BadConfig(format!(
-            "--listen {}: the console serves plain HTTP and so listens on loopback only \
-             (127.0.0.1 or ::1) in this version",
-            args.listen
-        ))
-        .into());
-    }
+    let https = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(load_https(cert, key)?),
+        _ if !args.listen.ip().is_loopback() => {
+            return Err(BadConfig(format!(
+                "--listen {}: a console reachable from other machines must serve HTTPS; \
+                 give its certificate and key with --tls-cert FILE --tls-key FILE, \
+                 or listen on loopback (127.0.0.1 or ::1)",
+                args.listen
+            ))
+            .into());
+        }
+        _ => None,
+    };
     let (node, tls) =
         crate::client::credentials(None, &None, &None, &None, Some(args.profile.as_path()))?;
     let directory_path = args
@@ -93,23 +105,65 @@ pub(crate) async fn run(args: ConsoleArgs) -> Result<()> {
     let addr = listener
         .local_addr()
         .context("cannot read the bound address")?;
-    let console = Console::new(node.as_deref(), tls, directory, addr.port()).await?;
+    let web = Web {
+        port: addr.port(),
+        https: https.is_some(),
+        limits: session::Limits {
+            idle: args.session_idle,
+            absolute: args.session_max,
+        },
+    };
+    let base = base_url(addr, web.https);
+    let announce = Box::new(move |token: &str| {
+        println!("{base}/login?token={token}");
+    });
+    let console = Console::new(node.as_deref(), tls, directory, web, announce).await?;
     let token = console.sessions.token();
-    println!("{}", login_url(addr, &token));
+    println!(
+        "{}/login?token={token}",
+        base_url(addr, console.sessions.secure())
+    );
     if directory_path.is_none() && console.role == Role::Clerk {
         eprintln!(
             "warning: no federation.toml beside the profile; the application form needs --directory"
         );
     }
-    serve(listener, Arc::new(console), async {
+    serve(listener, Arc::new(console), https, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await
 }
 
-/// The URL that opens a session, printed once.
-fn login_url(addr: SocketAddr, token: &str) -> String {
-    format!("http://{addr}/login?token={token}")
+/// The console's HTTPS settings from `--tls-cert` and `--tls-key`.
+fn load_https(cert: &Path, key: &Path) -> Result<TlsAcceptor> {
+    let read = |flag: &str, p: &Path| {
+        std::fs::read_to_string(p)
+            .map_err(|e| BadConfig(format!("{flag} {}: cannot read it: {e}", p.display())))
+    };
+    let (cert_pem, key_pem) = (read("--tls-cert", cert)?, read("--tls-key", key)?);
+    Ok(https_acceptor(&cert_pem, &key_pem).map_err(|e| {
+        BadConfig(format!(
+            "--tls-cert {} --tls-key {}: {e}",
+            cert.display(),
+            key.display()
+        ))
+    })?)
+}
+
+/// `http://ADDR` or `https://ADDR`, the start of every printed URL.
+fn base_url(addr: SocketAddr, https: bool) -> String {
+    let scheme = if https { "https" } else { "http" };
+    format!("{scheme}://{addr}")
+}
+
+/// How the console is reached: what its sessions and host check need.
+pub(crate) struct Web {
+    /// The port it listens on.
+    pub(crate) port: u16,
+    /// Whether it serves HTTPS.
+    pub(crate) https: bool,
+    /// How long sessions live.
+    pub(crate) limits: session::Limits,
 }
 
 /// `federation.toml` beside the profile, or in the directory above it
@@ -125,13 +179,15 @@ fn find_directory(profile: &Path) -> Option<PathBuf> {
 }
 
 impl Console {
-    /// The console for the identity in `tls` on `port`; `node` is the
-    /// profile's node URL (not needed by an auditor).
+    /// The console for the identity in `tls`, reached as `web` says; `node`
+    /// is the profile's node URL (not needed by an auditor); `announce`
+    /// shows each fresh login URL's token.
     pub(crate) async fn new(
         node: Option<&str>,
         tls: TlsMaterial,
         directory: Option<Directory>,
-        port: u16,
+        web: Web,
+        announce: Box<dyn Fn(&str) + Send + Sync>,
     ) -> Result<Self> {
         let identity = Identity::from_cert_pem(&tls.cert_pem)
             .map_err(|e| BadConfig(format!("profile certificate: {e}")))?;
@@ -160,19 +216,76 @@ impl Console {
             node,
             tls,
             directory,
-            sessions: session::Sessions::new(port),
+            sessions: session::Sessions::new(web.port, web.https, web.limits, announce),
         })
     }
 }
 
-/// Serves the console on `listener` until `shutdown` completes.
+/// How often ended sessions are looked for when no request comes.
+const SWEEP: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Serves the console on `listener` (HTTPS when `https` is given) until
+/// `shutdown` completes.
 pub(crate) async fn serve(
     listener: TcpListener,
     console: Arc<Console>,
+    https: Option<TlsAcceptor>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    axum::serve(listener, routes::router(console))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("console server failed")
+    let sweeper = {
+        let console = console.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SWEEP);
+            loop {
+                tick.tick().await;
+                console.sessions.sweep();
+            }
+        })
+    };
+    let app = routes::router(console);
+    let served = match https {
+        None => axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("console server failed"),
+        Some(acceptor) => {
+            serve_https(listener, acceptor, app, shutdown).await;
+            Ok(())
+        }
+    };
+    sweeper.abort();
+    served
+}
+
+/// Serves `app` over HTTPS/1.1: each finished handshake (done in its own
+/// task by tongban-pki) gets a hyper connection of its own.
+async fn serve_https(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    app: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    use tokio_stream::StreamExt as _;
+    let mut incoming = tongban_pki::tls::incoming(listener, acceptor);
+    tokio::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            () = &mut shutdown => return,
+            next = incoming.next() => match next {
+                Some(Ok(stream)) => stream,
+                Some(Err(_)) => continue,
+                None => return,
+            },
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let io = hyper_util::rt::TokioIo::new(stream);
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, service)
+                .await
+            {
+                tracing::debug!(error = %e, "console connection ended");
+            }
+        });
+    }
 }

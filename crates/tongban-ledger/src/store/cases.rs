@@ -68,13 +68,45 @@ impl Store {
         newest_first: bool,
         limit: usize,
     ) -> Result<Vec<CaseRecord>, StoreError> {
+        self.cases_page(side, states, newest_first, None, limit)
+    }
+
+    /// As [`Store::cases_in`], continuing after the case whose application
+    /// id is `after` (the last one of the previous page) in the same order:
+    /// a page costs reading `limit` keys per state, however deep it is.
+    pub fn cases_page(
+        &self,
+        side: Side,
+        states: &[CaseState],
+        newest_first: bool,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<CaseRecord>, StoreError> {
+        use std::ops::Bound;
         // Each state's keys are already in id order, so at most `limit` are
-        // read from each end: asking "is any case still QUEUED" reads one key,
+        // read from each: asking "is any case still QUEUED" reads one key,
         // not every queued case.
         let mut ids: Vec<Vec<u8>> = Vec::new();
         for state in states {
             let prefix = state_key(side, *state, "");
-            let scan = self.trees()?.case_states.scan_prefix(&prefix);
+            // Every key of the state lies in [prefix, prefix with its final
+            // 0 separator raised to 1): ids are printable.
+            let mut end = prefix.clone();
+            if let Some(last) = end.last_mut() {
+                *last = 1;
+            }
+            let (lo, hi) = match (after, newest_first) {
+                (None, _) => (Bound::Included(prefix.clone()), Bound::Excluded(end)),
+                (Some(a), false) => (
+                    Bound::Excluded(state_key(side, *state, a)),
+                    Bound::Excluded(end),
+                ),
+                (Some(a), true) => (
+                    Bound::Included(prefix.clone()),
+                    Bound::Excluded(state_key(side, *state, a)),
+                ),
+            };
+            let scan = self.trees()?.case_states.range((lo, hi));
             let keys: Box<dyn Iterator<Item = _>> = if newest_first {
                 Box::new(scan.rev())
             } else {
@@ -171,5 +203,45 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    #[tokio::test]
+    async fn pages_continue_after_the_last_case_in_either_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut batch = Batch::default();
+        for (id, state) in [
+            ("a1", CaseState::Queued),
+            ("a2", CaseState::HandedOff),
+            ("a3", CaseState::Queued),
+            ("a4", CaseState::Closed),
+            ("a5", CaseState::HandedOff),
+        ] {
+            batch.put_case(case(id, Side::Window, state));
+        }
+        store.commit(batch).await.unwrap();
+        let ids = |cases: Vec<CaseRecord>| {
+            cases
+                .into_iter()
+                .map(|c| c.application_id)
+                .collect::<Vec<_>>()
+        };
+        let all = CaseState::ALL;
+        let page = |newest, after, limit| {
+            ids(store
+                .cases_page(Side::Window, &all, newest, after, limit)
+                .unwrap())
+        };
+        assert_eq!(page(true, None, 2), ["a5", "a4"]);
+        assert_eq!(page(true, Some("a4"), 2), ["a3", "a2"]);
+        assert_eq!(page(true, Some("a2"), 2), ["a1"]);
+        assert!(page(true, Some("a1"), 2).is_empty());
+        assert_eq!(page(false, None, 2), ["a1", "a2"]);
+        assert_eq!(page(false, Some("a2"), 2), ["a3", "a4"]);
+        assert_eq!(page(false, Some("a4"), 9), ["a5"]);
+        let queued = store
+            .cases_page(Side::Window, &[CaseState::Queued], false, Some("a1"), 9)
+            .unwrap();
+        assert_eq!(ids(queued), ["a3"]);
     }
 }

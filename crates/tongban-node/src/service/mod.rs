@@ -5,6 +5,7 @@
 mod audit;
 mod federation;
 mod mail;
+mod paging;
 mod review;
 mod window;
 
@@ -212,11 +213,46 @@ pub(crate) async fn hand_out(
 }
 
 /// Cases on `side` past their promised date, and cases with a mail leg in
-/// transit longer than the configured days, most overdue first.
-pub(crate) fn overdue(ctx: &Ctx, side: Side) -> Result<Vec<CaseView>, NodeError> {
+/// transit longer than the configured days, most overdue first: the page
+/// of at most `limit` after `token` (the ranking is over every open case;
+/// only the page's cases are turned into views).
+pub(crate) fn overdue(
+    ctx: &Ctx,
+    side: Side,
+    limit: usize,
+    token: &str,
+) -> Result<paging::Page, NodeError> {
+    let skip = paging::offset(token)?;
+    let out = ranked_overdue(ctx, side)?;
+    let total = out.len();
+    let end = skip.saturating_add(limit).min(total);
+    let cases = out
+        .iter()
+        .skip(skip)
+        .take(end.saturating_sub(skip))
+        .map(|(_, case, note)| {
+            let mut v = view::case_view(ctx, case, false)?;
+            v.note = note.clone();
+            Ok(v)
+        })
+        .collect::<Result<_, NodeError>>()?;
+    Ok(paging::Page {
+        cases,
+        next: paging::next_offset(end, total),
+    })
+}
+
+/// How many cases on `side` are overdue (the metrics' gauge).
+pub(crate) fn overdue_count(ctx: &Ctx, side: Side) -> Result<usize, NodeError> {
+    Ok(ranked_overdue(ctx, side)?.len())
+}
+
+/// Every overdue case on `side` with its weight (days overdue) and why,
+/// most overdue first.
+fn ranked_overdue(ctx: &Ctx, side: Side) -> Result<Vec<(i64, CaseRecord, String)>, NodeError> {
     let today = ctx.clock.today();
     let now = ctx.clock.now();
-    let mut out: Vec<(i64, CaseView)> = Vec::new();
+    let mut out: Vec<(i64, CaseRecord, String)> = Vec::new();
     for case in ctx.store.cases_in(side, &OPEN_STATES, false, usize::MAX)? {
         let mut reasons = Vec::new();
         let mut weight = 0;
@@ -264,11 +300,11 @@ pub(crate) fn overdue(ctx: &Ctx, side: Side) -> Result<Vec<CaseView>, NodeError>
             }
         }
         if !reasons.is_empty() {
-            let mut v = view::case_view(ctx, &case, false)?;
-            v.note = reasons.join("; ");
-            out.push((weight, v));
+            out.push((weight, case, reasons.join("; ")));
         }
     }
-    out.sort_by_key(|(weight, _)| std::cmp::Reverse(*weight));
-    Ok(out.into_iter().map(|(_, v)| v).collect())
+    // Stable: equally overdue cases stay oldest first, so pages never
+    // overlap while nothing changes.
+    out.sort_by_key(|(weight, _, _)| std::cmp::Reverse(*weight));
+    Ok(out)
 }

@@ -55,17 +55,22 @@ fn require(case: &CaseRecord, allowed: &[CaseState], action: &str) -> Result<(),
 
 #[tonic::async_trait]
 impl Review for ReviewService {
-    async fn inbox(&self, _: Request<InboxRequest>) -> Result<Response<InboxReply>, Status> {
-        let ctx = &self.ctx;
-        // Oldest first, through the state index: only open cases are read.
-        let cases = ctx
-            .store
-            .cases_in(Side::Home, &super::OPEN_STATES, false, usize::MAX)
-            .map_err(NodeError::from)?
-            .iter()
-            .map(|c| view::case_view(ctx, c, false))
-            .collect::<Result<_, _>>()?;
-        Ok(Response::new(InboxReply { cases }))
+    async fn inbox(&self, req: Request<InboxRequest>) -> Result<Response<InboxReply>, Status> {
+        let req = req.into_inner();
+        // Oldest first, through the state index: only open cases of the
+        // page are read.
+        let page = super::paging::case_page(
+            &self.ctx,
+            Side::Home,
+            &super::OPEN_STATES,
+            false,
+            super::paging::limit_or(req.limit, usize::MAX),
+            &req.page_token,
+        )?;
+        Ok(Response::new(InboxReply {
+            cases: page.cases,
+            next_page_token: page.next,
+        }))
     }
 
     async fn accept(&self, req: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
@@ -442,9 +447,13 @@ impl Review for ReviewService {
         Ok(Response::new(view))
     }
 
-    async fn overdue(&self, _: Request<OverdueRequest>) -> Result<Response<InboxReply>, Status> {
+    async fn overdue(&self, req: Request<OverdueRequest>) -> Result<Response<InboxReply>, Status> {
+        let req = req.into_inner();
+        let limit = super::paging::limit_or(req.limit, usize::MAX);
+        let page = super::overdue(&self.ctx, Side::Home, limit, &req.page_token)?;
         Ok(Response::new(InboxReply {
-            cases: super::overdue(&self.ctx, Side::Home)?,
+            cases: page.cases,
+            next_page_token: page.next,
         }))
     }
 }

@@ -79,7 +79,12 @@ impl Clients {
             let deadline = Instant::now() + READY;
             loop {
                 let answer = match code {
-                    YANTA => self.review.clone().inbox(InboxRequest {}).await.map(|_| ()),
+                    YANTA => self
+                        .review
+                        .clone()
+                        .inbox(InboxRequest::default())
+                        .await
+                        .map(|_| ()),
                     HANTAI => list(&self.window).await,
                     _ => list(&self.window_shangzhou).await,
                 };
@@ -104,6 +109,7 @@ async fn list(window: &WindowClient<Channel>) -> Result<(), tonic::Status> {
         .list_cases(ListCasesRequest {
             state: String::new(),
             limit: 1,
+            page_token: String::new(),
         })
         .await
         .map(|_| ())

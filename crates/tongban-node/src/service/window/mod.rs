@@ -601,23 +601,23 @@ impl Window for WindowService {
                     .map_err(|e| NodeError::Invalid(format!("state: {e}")))?,
             ),
         };
-        let limit = if req.limit == 0 {
-            100
-        } else {
-            req.limit as usize
+        // Newest first, through the state index: only the page is read.
+        let states = match state {
+            Some(state) => vec![state],
+            None => CaseState::ALL.to_vec(),
         };
-        // Newest first; only the records returned are read.
-        let store = &self.ctx.store;
-        let cases: Vec<CaseRecord> = match state {
-            Some(state) => store.cases_in(Side::Window, &[state], true, limit),
-            None => store.cases_in(Side::Window, &CaseState::ALL, true, limit),
-        }
-        .map_err(NodeError::from)?;
-        let cases = cases
-            .iter()
-            .map(|c| view::case_view(&self.ctx, c, false))
-            .collect::<Result<_, _>>()?;
-        Ok(Response::new(ListCasesReply { cases }))
+        let page = super::paging::case_page(
+            &self.ctx,
+            Side::Window,
+            &states,
+            true,
+            super::paging::limit_or(req.limit, 100),
+            &req.page_token,
+        )?;
+        Ok(Response::new(ListCasesReply {
+            cases: page.cases,
+            next_page_token: page.next,
+        }))
     }
 
     async fn retry(&self, req: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
@@ -631,10 +631,14 @@ impl Window for WindowService {
 
     async fn overdue(
         &self,
-        _: Request<OverdueRequest>,
+        req: Request<OverdueRequest>,
     ) -> Result<Response<ListCasesReply>, Status> {
+        let req = req.into_inner();
+        let limit = super::paging::limit_or(req.limit, usize::MAX);
+        let page = super::overdue(&self.ctx, Side::Window, limit, &req.page_token)?;
         Ok(Response::new(ListCasesReply {
-            cases: super::overdue(&self.ctx, Side::Window)?,
+            cases: page.cases,
+            next_page_token: page.next,
         }))
     }
 }

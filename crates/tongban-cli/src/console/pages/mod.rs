@@ -1,0 +1,431 @@
+//! The console's pages (maud templates, compiled in) and its two embedded
+//! assets. zh-CN by default, English through [`lang::t`] pairs written where
+//! the text is shown; CJK-capable fonts first, China Standard Time; personal
+//! data is shown exactly as the node gives it (masked).
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use tongban_proto::common::v1::{CaseView, applicant::Who};
+
+use super::lang::{self, t};
+use super::paging::Pager;
+use super::{Console, Role};
+use crate::output::binary_size;
+use crate::page::{FONTS, local_time};
+
+mod audit;
+mod clerk;
+mod review;
+mod steps;
+
+pub(super) use audit::audit_find;
+pub(super) use clerk::{clerk_case, clerk_list, clerk_new};
+pub(super) use review::{review_case, review_inbox};
+pub(super) use steps::{lost_connection, not_found, overdue};
+
+/// The stylesheet.
+pub(super) const CSS: &str = include_str!("console.css");
+/// The script: ID check characters as typed, the form's item choice.
+pub(super) const JS: &str = include_str!("console.js");
+
+/// Every state a case list can filter by, with its name for people in
+/// Chinese and English (the code itself is shown beside it).
+const STATES: [(&str, &str, &str); 12] = [
+    (
+        "CORRECTION_AT_WINDOW",
+        "窗口待补正",
+        "correction at the window",
+    ),
+    ("READY_AT_WINDOW", "待窗口受理", "ready for acceptance"),
+    ("QUEUED", "待移交", "queued for handoff"),
+    ("HANDED_OFF", "已移交属地", "handed off"),
+    ("UNDER_REVIEW", "审查中", "under review"),
+    (
+        "CORRECTION_REQUESTED",
+        "属地要求补正",
+        "correction requested",
+    ),
+    ("APPROVED", "准予许可", "approved"),
+    ("DENIED", "不予许可", "denied"),
+    ("RESULT_IN_TRANSIT", "结果寄递中", "result in transit"),
+    ("READY_FOR_PICKUP", "待领取", "ready for pickup"),
+    ("MAIL_RETURNED", "邮件退回", "mail returned"),
+    ("CLOSED", "已办结", "closed"),
+];
+
+fn state_name(state: &str) -> &'static str {
+    STATES
+        .iter()
+        .find(|(s, _, _)| *s == state)
+        .map_or("", |(_, zh, en)| t(zh, en))
+}
+
+/// The readable label of a ledger event kind, in the page's language (the
+/// audit trace's labels, written "中文 · English"); the kind itself if it
+/// has none.
+fn event_label(kind: &str) -> &str {
+    match crate::audit::html::kind_label(kind).and_then(|l| l.split_once(" · ")) {
+        Some((zh, en)) => t(zh, en),
+        None => kind,
+    }
+}
+
+fn state_badge(state: &str) -> Markup {
+    html! { span.state data-state=(state) { (state_name(state)) " " code { (state) } } }
+}
+
+fn county(name: &str, code: &str) -> Markup {
+    html! {
+        @if name.is_empty() { code { (code) } } @else { (name) " " code.dim { (code) } }
+    }
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Clerk => t("受理窗口（本地专窗）", "Service window"),
+        Role::Reviewer => t("属地审批部门", "Home authority"),
+        Role::Auditor => t("审计", "Audit"),
+    }
+}
+
+fn who(c: &Console) -> String {
+    use tongban_pki::Principal;
+    let county = c.identity.county().map(|k| {
+        let name = c
+            .directory
+            .as_ref()
+            .and_then(|d| d.county(k))
+            .map(|x| x.name.clone())
+            .unwrap_or_default();
+        format!("{name} {}", k.as_str())
+    });
+    let name = match &c.identity.principal {
+        Principal::Clerk { name, .. }
+        | Principal::Reviewer { name, .. }
+        | Principal::Auditor { name, .. } => name.as_str(),
+        Principal::Node { .. } => "",
+    };
+    match county {
+        Some(k) => format!("{k} · {name}"),
+        None => format!("{} · {name}", t("全省", "Province-wide")),
+    }
+}
+
+fn layout(c: &Console, title: &str, body: Markup) -> Markup {
+    let lang = lang::lang();
+    html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · " (t("跨域通办", "Tongban")) }
+                style { (PreEscaped(format!(":root {{ --fonts: {FONTS}; }}"))) }
+                link rel="stylesheet" href="/assets/console.css";
+                script src="/assets/console.js" defer {}
+            }
+            body {
+                header.top {
+                    a.brand href="/" { (t("跨域通办", "Cross-region service")) " · " (role_name(c.role)) }
+                    span.who { (who(c)) }
+                    nav {
+                        @if c.role == Role::Clerk {
+                            a href="/" { (t("案件", "Cases")) } a href="/new" { (t("新申请", "New application")) }
+                        }
+                        @if c.role == Role::Reviewer { a href="/" { (t("待办", "Inbox")) } }
+                        @if c.role != Role::Auditor { a #nav-overdue href="/overdue" { (t("超期", "Overdue")) } }
+                        (lang_switch())
+                        form.logout method="post" action="/logout" {
+                            button #logout type="submit" { (t("退出登录", "Sign out")) }
+                        }
+                    }
+                }
+                p #session-ended role="alert" hidden {
+                    (t("会话已结束：请先复制已填写的内容，再用控制台终端上新打印的链接登录。",
+                       "The session has ended: copy what you typed, then sign in with the new URL the console printed on its terminal."))
+                }
+                main { h1 { (title) } (body) }
+            }
+        }
+    }
+}
+
+/// The link to this page in the other language.
+fn lang_switch() -> Markup {
+    let other = lang::lang().other();
+    html! { a #lang-switch href=(lang::switch_href(other)) hreflang=(other.code()) lang=(other.code()) { (other.name()) } }
+}
+
+/// A page outside a session (refused, failed): the stylesheet, the language
+/// switch, no navigation.
+pub(super) fn bare(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang=(lang::lang().code()) {
+            head {
+                meta charset="utf-8";
+                title { (title) }
+                style { (PreEscaped(format!(":root {{ --fonts: {FONTS}; }}"))) }
+                link rel="stylesheet" href="/assets/console.css";
+            }
+            body {
+                header.top { span.brand { (t("跨域通办", "Cross-region service")) } nav { (lang_switch()) } }
+                main { h1 { (title) } (body) }
+            }
+        }
+    }
+}
+
+/// The page for a request without a session.
+pub(super) fn refused() -> Markup {
+    bare(
+        t("未登录", "Not signed in"),
+        html! {
+            p { (t("请使用启动控制台时打印的一次性链接登录。",
+                   "The console opens only through the one-time URL that tongban console printed when it started.")) }
+        },
+    )
+}
+
+/// A failure the node reported, on a page of its own.
+pub(super) fn failure(msg: &str) -> Markup {
+    bare(
+        t("操作未完成", "Not done"),
+        html! {
+            p.error role="alert" { (msg) }
+            p { a href="/" { (t("返回", "Back")) } }
+        },
+    )
+}
+
+/// What the node refused, and in which form of the page.
+pub(super) struct Problem<'a> {
+    /// The form's id (`attach`, `approve`, ...).
+    pub(super) form: &'a str,
+    /// The node's words.
+    pub(super) msg: &'a str,
+    /// What the form sent, to fill it in again as typed.
+    pub(super) fields: &'a [(String, String)],
+}
+
+/// The value field `name` of form `form` had when the node refused it
+/// (empty otherwise), so nothing typed is lost.
+fn kept<'a>(problem: Option<&Problem<'a>>, form: &str, name: &str) -> &'a str {
+    problem
+        .filter(|p| p.form == form)
+        .and_then(|p| p.fields.iter().find(|(n, _)| n == name))
+        .map_or("", |(_, v)| v.as_str())
+}
+
+/// The problem's box, inside the form it belongs to.
+fn problem_at(problem: Option<&Problem<'_>>, form: &str) -> Markup {
+    error_box(problem.filter(|p| p.form == form).map(|p| p.msg))
+}
+
+/// A fresh request id for a state-changing form: sending the same form
+/// twice (a double click, a reload that posts again) sends the same id, and
+/// the node answers the repeat with its first reply instead of acting twice.
+fn request_id() -> Markup {
+    html! { input type="hidden" name="request_id" value=(uuid::Uuid::new_v4().hyphenated()); }
+}
+
+fn error_box(error: Option<&str>) -> Markup {
+    html! { @if let Some(e) = error { p.error role="alert" id="error" { (e) } } }
+}
+
+/// Days left, or overdue, or why there is no date.
+fn days_left(k: &CaseView) -> Markup {
+    html! {
+        @if k.due_date.is_empty() {
+            @if !k.corrections.is_empty() && !k.clock_running { span.paused { (t("补正中，计时暂停", "correcting, clock paused")) } }
+            @else { span.dim { "—" } }
+        } @else if k.working_days_left < 0 {
+            span.overdue { (t("已超期 ", "overdue by ")) (-k.working_days_left) (t(" 个工作日", " working days")) } " " span.dim { "(" (k.due_date) ")" }
+        } @else {
+            span.left { (t("剩 ", "")) (k.working_days_left) (t(" 个工作日", " working days left")) } " " span.dim { "(" (k.due_date) ")" }
+        }
+    }
+}
+
+fn applicant(k: &CaseView) -> Markup {
+    html! {
+        @match k.applicant.as_ref().and_then(|a| a.who.as_ref()) {
+            Some(Who::Person(p)) => { (p.name) " " code.dim { (p.resident_id) } }
+            Some(Who::Company(co)) => { (co.name) " " code.dim { (co.credit_code) } }
+            None => { "" }
+        }
+    }
+}
+
+fn cases_table(cases: &[CaseView]) -> Markup {
+    html! {
+        @if cases.is_empty() { p.dim #no-cases { (t("没有案件。", "No cases.")) } } @else {
+            table.cases {
+                thead { tr {
+                    th { (t("案件编号", "Case no.")) } th { (t("事项", "Item")) } th { (t("申请人", "Applicant")) }
+                    th { (t("受理窗口", "Window")) } th { (t("属地", "Home")) } th { (t("状态", "State")) }
+                    th { (t("时限", "Time limit")) } th { (t("申请时间", "Applied")) }
+                } }
+                tbody {
+                    @for k in cases {
+                        tr data-case=(k.case_no) {
+                            td { a href={ "/case/" (k.case_no) } { code { (k.case_no) } } }
+                            td { (k.item_name) " " code.dim { (k.item_code) } }
+                            td { (applicant(k)) }
+                            td { (county(&k.receiving_county_name, &k.receiving_county)) }
+                            td { (county(&k.home_county_name, &k.home_county)) }
+                            td { (state_badge(&k.state)) }
+                            td { (days_left(k)) }
+                            td.nowrap { (local_time(&k.created_at)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+fn delivery_name(mode: &str) -> &'static str {
+    match mode {
+        "mail-applicant" => t("邮寄送达申请人", "mailed to the applicant"),
+        "mail-window" => t("寄回本窗口领取", "mailed back to this window for pickup"),
+        "collect-home" => t("到属地领取", "collected at the home authority"),
+        _ => "",
+    }
+}
+fn material_name<'a>(k: &'a CaseView, kind: &'a str) -> &'a str {
+    k.required_materials
+        .iter()
+        .find(|m| m.kind == kind && !m.name.is_empty())
+        .map_or(kind, |m| m.name.as_str())
+}
+
+fn facts(k: &CaseView) -> Markup {
+    html! {
+        table.facts {
+            tr { th { (t("案件编号", "Case no.")) } td { code #case-no { (k.case_no) } } }
+            tr { th { (t("状态", "State")) } td #state { (state_badge(&k.state)) } }
+            tr { th { (t("事项", "Item")) } td { (k.item_name) " " code.dim { (k.item_code) } } }
+            tr { th { (t("申请人", "Applicant")) } td { (applicant(k)) } }
+            @if let Some(a) = &k.applicant { tr { th { (t("联系电话", "Phone")) } td { (a.phone) } } }
+            tr { th { (t("受理窗口", "Window")) } td { (county(&k.receiving_county_name, &k.receiving_county)) } }
+            tr { th { (t("属地审批", "Home authority")) } td { (county(&k.home_county_name, &k.home_county)) } }
+            tr { th { (t("送达方式", "Delivery")) } td { (delivery_name(&k.delivery)) } }
+            tr { th { (t("时限", "Time limit")) } td {
+                (t("承诺 ", "promised ")) (k.promised_days) (t(" 个工作日；", " working days; ")) (days_left(k))
+            } }
+            tr { th { (t("身份核验", "Identity check")) } td {
+                @if let Some(i) = &k.identity_check { (i.method) " · " (local_time(&i.at)) } @else { span.dim { (t("未核验", "not checked")) } }
+            } }
+            @if !k.licence_no.is_empty() { tr { th { (t("许可证号", "Licence no.")) } td { code { (k.licence_no) } } } }
+            @if let Some(r) = &k.result { tr { th { (t("审批结果", "Result")) } td { (r.filename) " · " (binary_size(r.size)) } } }
+            @if !k.denial_reason.is_empty() { tr { th { (t("不予许可理由", "Reason for denial")) } td { (k.denial_reason) } } }
+            @if !k.paper_received_at.is_empty() { tr { th { (t("纸质原件", "Paper originals")) } td {
+                (t("已于 ", "received ")) (local_time(&k.paper_received_at)) (t(" 收到", ""))
+            } } }
+            @if !k.note.is_empty() { tr { th { (t("说明", "Note")) } td { (k.note) } } }
+            tr { th { (t("申请时间", "Applied")) } td { (local_time(&k.created_at)) } }
+        }
+    }
+}
+
+fn materials_table(k: &CaseView) -> Markup {
+    html! {
+        h2 { (t("材料", "Materials")) }
+        @if k.materials.is_empty() { p.dim { (t("尚无材料。", "No materials yet.")) } } @else {
+            table.materials {
+                thead { tr { th { (t("材料", "Material")) } th { (t("文件", "File")) } th { (t("大小", "Size")) } th { "SHA-256" } } }
+                tbody { @for m in &k.materials {
+                    tr data-kind=(m.kind) {
+                        td { (material_name(k, &m.kind)) " " code.dim { (m.kind) } }
+                        td { (m.filename) }
+                        td.nowrap { (binary_size(m.size)) }
+                        td { code.hash { (crate::output::hex(&m.sha256)) } }
+                    }
+                } }
+            }
+        }
+    }
+}
+
+fn history(k: &CaseView) -> Markup {
+    html! {
+        h2 { (t("办理经过", "History")) }
+        table.history {
+            thead { tr {
+                th { (t("时间（北京时间）", "Time (China Standard Time)")) } th { (t("节点", "Node")) }
+                th { (t("事件", "Event")) } th { (t("说明", "Detail")) } th { (t("状态", "State")) }
+            } }
+            tbody { @for e in &k.history {
+                tr {
+                    td.nowrap { (local_time(&e.at)) }
+                    td { code { (e.county) } }
+                    td { (event_label(&e.event)) " " code.dim { (e.event) } }
+                    td { (e.detail) }
+                    td { @if !e.state.is_empty() { (state_badge(&e.state)) } }
+                }
+            } }
+        }
+    }
+}
+
+fn corrections(k: &CaseView) -> Markup {
+    html! {
+        @for corr in &k.corrections {
+            section.notice-box {
+                h2 { (t("属地审批部门的补正要求", "Correction requested by the home authority")) }
+                p.dim { (t("要求于 ", "Requested ")) (local_time(&corr.requested_at)) (t("；补正期限 ", "; due ")) (corr.deadline)
+                    @if !corr.answered_at.is_empty() { (t("；已于 ", "; answered ")) (local_time(&corr.answered_at)) (t(" 补正", "")) } }
+                ul { @for n in &corr.needs { li { (material_name(k, &n.kind)) " " code.dim { (n.kind) } (t("：", ": ")) (n.reason) } } }
+            }
+        }
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_case_state_has_a_name_in_both_languages() {
+        for state in tongban_core::CaseState::ALL {
+            let zh = state_name(state.as_str());
+            let en = lang::scope(lang::Lang::En, || state_name(state.as_str()));
+            assert!(!zh.is_empty() && !en.is_empty() && zh != en, "{state:?}");
+        }
+    }
+
+    #[test]
+    fn event_labels_follow_the_language() {
+        assert_eq!(event_label("review.approved"), "准予许可");
+        assert_eq!(
+            lang::scope(lang::Lang::En, || event_label("review.approved")),
+            "approved"
+        );
+        assert_eq!(event_label("no.such.kind"), "no.such.kind");
+    }
+
+    #[test]
+    fn days_left_marks_overdue_and_paused() {
+        let due = |left| CaseView {
+            due_date: "2026-12-09".into(),
+            working_days_left: left,
+            clock_running: true,
+            ..Default::default()
+        };
+        let overdue = days_left(&due(-2)).into_string();
+        assert!(overdue.contains("class=\"overdue\""), "{overdue}");
+        assert!(overdue.contains("已超期 2 个工作日"), "{overdue}");
+        assert!(days_left(&due(3)).into_string().contains("剩 3 个工作日"));
+        let english = lang::scope(lang::Lang::En, || days_left(&due(-2)).into_string());
+        assert!(english.contains("overdue by 2 working days"), "{english}");
+        let paused = CaseView {
+            corrections: vec![Default::default()],
+            ..Default::default()
+        };
+        assert!(days_left(&paused).into_string().contains("计时暂停"));
+    }
+
+    #[test]
+    fn text_from_the_network_is_escaped() {
+        let page = state_badge("<script>").into_string();
+        assert!(!page.contains("<script>"), "{page}");
+    }
+}

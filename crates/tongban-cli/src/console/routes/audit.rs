@@ -1,0 +1,75 @@
+//! The auditor's handlers: find a case and trace it across the nodes.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+
+use super::{Page, Shared, page};
+use crate::cmd::status_error;
+use crate::console::{Console, pages};
+
+pub(super) async fn find(State(c): Shared) -> Page {
+    page(pages::audit_find(&c, "", None))
+}
+
+/// Traces a case across the receiving and the home county's nodes (the
+/// endpoints from the directory) and shows the page `audit trace --html`
+/// writes.
+pub(super) async fn trace(State(c): Shared, Query(q): Query<HashMap<String, String>>) -> Response {
+    let case_no = q
+        .get("case")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    match trace_case(&c, &case_no).await {
+        Ok(html) => Html(html).into_response(),
+        Err(msg) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Html(pages::audit_find(&c, &case_no, Some(&msg)).into_string()),
+        )
+            .into_response(),
+    }
+}
+
+async fn trace_case(c: &Console, case_no: &str) -> Result<String, String> {
+    let dir = c
+        .directory
+        .as_ref()
+        .ok_or("no federation directory: start the console with --directory")?;
+    let endpoint = |code: &str| {
+        dir.counties
+            .iter()
+            .find(|k| k.code.as_str() == code)
+            .map(|k| k.endpoint.clone())
+    };
+    let receiving = case_no.split('-').next().unwrap_or_default();
+    let first = endpoint(receiving)
+        .ok_or_else(|| format!("案件编号 {case_no:?} 不以目录中的区县代码开头 (no county {receiving:?} in the directory)"))?;
+    // The receiving node names the home county.
+    let mut client = tongban_proto::audit::v1::audit_client::AuditClient::new(
+        crate::client::channel(&first, &c.tls)
+            .await
+            .map_err(|e| format!("{e:#}"))?,
+    );
+    let reply = client
+        .case_entries(tongban_proto::audit::v1::CaseEntriesRequest {
+            case_no: case_no.to_owned(),
+            reveal: false,
+        })
+        .await
+        .map_err(|s| format!("{:#}", status_error(s)))?
+        .into_inner();
+    let mut nodes = vec![first];
+    if reply.home_county != receiving
+        && let Some(home) = endpoint(&reply.home_county)
+    {
+        nodes.push(home);
+    }
+    let bundle = crate::audit::fetch::fetch(case_no, &nodes, &c.tls, false)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    let anchor = c.tls.trust_anchor().map_err(|e| e.to_string())?;
+    let report = crate::audit::verify::verify(&bundle, &anchor);
+    Ok(crate::audit::html::render(&report, &bundle.county_names()))
+}
