@@ -156,7 +156,11 @@ impl Store {
                 Some(build) => Some(build(&chained).map_err(E::from)?),
                 None => None,
             };
-            let committed = match self.apply(&trees, &batch, head, &chained, reply) {
+            // Not while a flush syncs: see `gate`.
+            let gate = super::gate::GATE.write().await;
+            let applied = self.apply(&trees, &batch, head, &chained, reply);
+            drop(gate);
+            let committed = match applied {
                 Ok(committed) => committed,
                 Err(e) => {
                     if e.is_storage_failure() {
