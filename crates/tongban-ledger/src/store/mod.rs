@@ -148,13 +148,8 @@ const REOPEN_WAIT: Duration = Duration::from_secs(5);
 /// after that wait.
 pub(crate) fn open_db(path: &Path, wait: Duration) -> Result<sled::Db, StoreError> {
     let deadline = std::time::Instant::now() + wait;
-    let segment_size = segment_size(path);
     loop {
-        match sled::Config::new()
-            .path(path)
-            .segment_size(segment_size)
-            .open()
-        {
+        match sled::Config::new().path(path).open() {
             Err(sled::Error::Io(e))
                 if e.to_string().contains("could not acquire lock")
                     && std::time::Instant::now() < deadline =>
@@ -164,30 +159,6 @@ pub(crate) fn open_db(path: &Path, wait: Duration) -> Result<sled::Db, StoreErro
             other => return other.map_err(StoreError::db("failed to open ledger")),
         }
     }
-}
-
-/// The log segment of a new database: 4 MiB instead of sled's 512 KiB.
-/// sled writes its log a segment at a time, and a flush whose bytes reach
-/// the end of a segment syncs twice (the full segment, then the next): with
-/// 512 KiB, 100 of the 242 `sync_file_range` calls of a 1,000-case drain
-/// were such segment ends. sled keeps the size a database was created with
-/// and refuses to open it with another, so an existing database is opened
-/// with the size its `conf` names.
-const SEGMENT_SIZE: usize = 4 << 20;
-
-/// The segment size to open the database at `path` with.
-fn segment_size(path: &Path) -> usize {
-    std::fs::read(path.join("conf"))
-        .ok()
-        .and_then(|conf| {
-            String::from_utf8_lossy(&conf).lines().find_map(|line| {
-                line.strip_prefix("segment_size: ")?
-                    .trim()
-                    .parse::<usize>()
-                    .ok()
-            })
-        })
-        .unwrap_or(SEGMENT_SIZE)
 }
 
 impl Store {
@@ -266,41 +237,5 @@ impl Store {
             .and_then(|b| b.as_ref().try_into().ok())
             .map(u64::from_be_bytes)
             .unwrap_or(1))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn conf_segment(sled_dir: &Path) -> Option<usize> {
-        let conf = std::fs::read(sled_dir.join("conf")).ok()?;
-        String::from_utf8_lossy(&conf)
-            .lines()
-            .find_map(|l| l.strip_prefix("segment_size: ")?.trim().parse().ok())
-    }
-
-    #[test]
-    fn a_new_database_gets_the_larger_segment_and_an_old_one_keeps_its_own() {
-        let new = tempfile::tempdir().unwrap();
-        drop(Store::open(new.path()).unwrap());
-        assert_eq!(
-            conf_segment(&new.path().join("ledger.sled")),
-            Some(SEGMENT_SIZE)
-        );
-
-        // A database made with sled's default size, as before this change.
-        let old = tempfile::tempdir().unwrap();
-        let sled_dir = old.path().join("ledger.sled");
-        let db = sled::Config::new().path(&sled_dir).open().unwrap();
-        db.insert(b"k", b"v").unwrap();
-        db.flush().unwrap();
-        drop(db);
-        let before = conf_segment(&sled_dir).unwrap();
-        assert_ne!(before, SEGMENT_SIZE, "sled's default differs");
-        let store = Store::open(old.path()).expect("opens with its own segment size");
-        assert_eq!(store.head().unwrap().0, 0);
-        drop(store);
-        assert_eq!(conf_segment(&sled_dir), Some(before), "kept");
     }
 }
