@@ -29,6 +29,7 @@ mod cases;
 mod checkpoints;
 mod commit;
 mod flusher;
+mod gate;
 pub(crate) mod keys;
 mod ledger;
 mod materials;

@@ -14,6 +14,7 @@ use tongban_proto::federation::v1::refusal::Code;
 use tongban_proto::federation::v1::{CaseUpdate, Envelope, envelope::Body};
 
 use crate::change::{self};
+use crate::ctx::Ctx;
 use crate::protocol::FORMAT_VERSION;
 use crate::{NodeError, validate};
 
@@ -295,13 +296,13 @@ impl FederationService {
 
     /// Checks a partner's signed checkpoint is the sender's own and returns
     /// what to keep: (seq, encoded). A bad one is logged and dropped: it
-    /// proves nothing.
+    /// proves nothing. An associated function, so that it can run on a
+    /// blocking thread while the stream's envelopes arrive.
     pub(super) fn check_checkpoint(
-        &self,
+        ctx: &Ctx,
         sender: &CountyCode,
         signed: &SignedCheckpoint,
     ) -> Option<(u64, Vec<u8>)> {
-        let ctx = &self.ctx;
         let checked = ctx
             .anchor
             .verify_signed(
