@@ -630,3 +630,71 @@ async fn a_dropped_middle_entry_is_named_by_trace_as_by_verify() {
     );
     assert!(!out.to_lowercase().contains("internal"), "{out}");
 }
+
+/// Dates counted again when the holiday calendar changes are ordinary
+/// ledger history: both nodes verify and the trace names the entry. On the
+/// real clock (receipts are checked against the certificates' validity),
+/// so the new calendar is made for today: the first weekday after it
+/// becomes a holiday.
+#[tokio::test]
+async fn dates_counted_again_verify_on_both_nodes_and_show_in_the_trace() {
+    let clock = TestClock::default();
+    let (mut cluster, _) = crate::calendar::cluster_without_calendar(&clock).await;
+    let case_no = crate::calendar::under_review(&cluster).await;
+    let today = time::OffsetDateTime::now_utc()
+        .to_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap())
+        .date();
+    let weekdays_after = |n: usize| {
+        let mut d = today;
+        let mut seen = 0;
+        while seen < n {
+            d = d.next_day().unwrap();
+            if !matches!(d.weekday(), time::Weekday::Saturday | time::Weekday::Sunday) {
+                seen += 1;
+            }
+        }
+        d
+    };
+    let mut review = cluster.review(YANTA).await;
+    home_case_until(&mut review, &case_no, "Monday to Friday", |c| {
+        c.due_date == weekdays_after(5).to_string()
+    })
+    .await;
+    let holiday = weekdays_after(1);
+    let text = std::fs::read_to_string(cluster.directory_path()).unwrap();
+    let with = format!(
+        "{text}\n[[calendar]]\nyear = {}\nholidays = [\"{holiday}\"]\n",
+        holiday.year()
+    );
+    crate::calendar::restart_home_with(&mut cluster, &with).await;
+    let mut review = cluster.review(YANTA).await;
+    let moved = weekdays_after(6).to_string();
+    let home = home_case_until(&mut review, &case_no, "recounted", |c| c.due_date == moved).await;
+    assert_eq!(crate::calendar::recounts(&home).len(), 1);
+    let mut window = cluster.window(HANTAI).await;
+    window_case_until(&mut window, &case_no, "mirrored", |c| c.due_date == moved).await;
+    home_case_until(&mut review, &case_no, "receipts", |c| receipts(c) >= 2).await;
+
+    let creds = auditor(&cluster, None, "zhao");
+    for county in [YANTA, HANTAI] {
+        let (code, out) = verify(&cluster, &creds, county).await;
+        assert_eq!(code, 0, "{county}: {out}");
+        assert!(out.contains("VERIFIED"), "{out}");
+    }
+    let html = cluster.root().join("trace.html");
+    let mut args = trace_args(
+        &creds,
+        &case_no,
+        &[url(&cluster, HANTAI), url(&cluster, YANTA)],
+    );
+    args.extend(["--html".into(), html.display().to_string()]);
+    let (code, out) = audit(args).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("case.due-recomputed"), "{out}");
+    assert!(out.contains("handoffs: 3 of 3 matched"), "{out}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("重算期限 · due dates counted again (new holiday calendar)"),
+        "labelled on the page"
+    );
+}

@@ -665,3 +665,46 @@ async fn window_accept_records_a_commitment_from_the_command_line() {
     );
     assert_eq!(receipt["case"]["commitment"]["kinds"][0], "premises-proof");
 }
+
+#[tokio::test]
+async fn the_intake_receipt_prints_china_standard_time_like_the_notices() {
+    let cluster = Cluster::start().await;
+    let clerk_profile = profile(&cluster, HANTAI, "clerk", clerk(HANTAI, "wang"));
+    let mut window = cluster.window(HANTAI).await;
+    let case = apply(
+        &mut window,
+        "GT-0001",
+        YANTA,
+        "mail-applicant",
+        person(),
+        &gt_materials(),
+    )
+    .await
+    .expect("apply");
+    window
+        .verify_identity(tongban_proto::window::v1::VerifyIdentityRequest {
+            request_id: String::new(),
+            case_no: case.case_no.clone(),
+            method: "face".into(),
+        })
+        .await
+        .expect("verify identity");
+    let p = clerk_profile.to_str().unwrap();
+    let (code, out, err) = run(&["window", "accept", &case.case_no, "--profile", p], &[]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("accepted at"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let shown = line["accepted at".len()..].trim();
+    let (stamp, zone) = shown.rsplit_once(' ').unwrap();
+    assert_eq!(zone, "CST", "{line}");
+    let at = time::PrimitiveDateTime::parse(
+        stamp,
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"),
+    )
+    .unwrap_or_else(|e| panic!("{line}: {e}"))
+    .assume_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap());
+    let off = (time::OffsetDateTime::now_utc() - at).abs();
+    assert!(off < time::Duration::minutes(5), "{line} is now in CST");
+}

@@ -5,7 +5,7 @@
 use tongban_proto::common::v1::{CaseView, MaterialChunk};
 use tongban_proto::mail::v1::SendRequest;
 use tongban_proto::review::v1::{
-    ApproveFrame, ApproveHeader, CaseRef as ReviewRef, OverdueRequest, approve_frame,
+    ApproveFrame, ApproveHeader, CaseRef as ReviewRef, DenyRequest, OverdueRequest, approve_frame,
 };
 use tongban_proto::window::v1::{
     AttachFrame, AttachHeader, CaseRef, CommitRequest, VerifyIdentityRequest, attach_frame,
@@ -285,4 +285,159 @@ async fn a_committed_material_is_supplied_later_and_gates_the_approval() {
     assert!(events.contains(&"case.commitment-supplied"), "{events:?}");
     let approved = approve(&mut review, &case_no).await.expect("approve");
     assert_eq!(approved.state, "APPROVED");
+}
+
+/// The committed premises-proof supplied at the window.
+async fn supply(window: &mut Window, case_no: &str) -> Result<CaseView, tonic::Status> {
+    let data = b"lease contract".to_vec();
+    let frames = vec![
+        AttachFrame {
+            frame: Some(attach_frame::Frame::Header(AttachHeader {
+                request_id: String::new(),
+                case_no: case_no.into(),
+                materials: vec![header("premises-proof", &data)],
+            })),
+        },
+        AttachFrame {
+            frame: Some(attach_frame::Frame::Chunk(MaterialChunk {
+                material: 0,
+                data: data.into(),
+            })),
+        },
+    ];
+    window
+        .supply(tokio_stream::iter(frames))
+        .await
+        .map(|r| r.into_inner())
+}
+
+/// A case accepted under a commitment for premises-proof, accepted for
+/// review at home, its paper originals received.
+async fn committed_under_review(cluster: &Cluster) -> String {
+    let mut window = cluster.window(HANTAI).await;
+    let mut review = cluster.review(YANTA).await;
+    let case_no = without(&mut window, &["premises-proof"]).await;
+    commit(&mut window, &case_no, &["premises-proof"], 3)
+        .await
+        .expect("commitment");
+    window
+        .accept(CaseRef {
+            request_id: String::new(),
+            case_no: case_no.clone(),
+        })
+        .await
+        .expect("accept under the commitment");
+    home_state(&mut review, &case_no, "HANDED_OFF").await;
+    review
+        .accept(ReviewRef {
+            request_id: String::new(),
+            case_no: case_no.clone(),
+        })
+        .await
+        .expect("review accept");
+    case_no
+}
+
+#[tokio::test]
+async fn an_item_approved_before_its_commitment_takes_the_material_after_the_approval() {
+    // 先证后核: GT-0001 marked so in the directory.
+    let cluster = Cluster::start_after(Options::default(), |sb| {
+        let text = std::fs::read_to_string(sb.directory_path()).unwrap();
+        let flagged = text.replacen(
+            "code = \"GT-0001\"\n",
+            "code = \"GT-0001\"\napprove_before_commitment = true\n",
+            1,
+        );
+        assert_ne!(flagged, text);
+        std::fs::write(sb.directory_path(), flagged).unwrap();
+    })
+    .await;
+    let mut window = cluster.window(HANTAI).await;
+    let mut review = cluster.review(YANTA).await;
+    let case_no = committed_under_review(&cluster).await;
+    cluster
+        .mail(HANTAI)
+        .await
+        .send(SendRequest {
+            request_id: String::new(),
+            case_no: case_no.clone(),
+            leg: "materials".into(),
+            carrier: "EMS".into(),
+            waybill: "EA473124829CN".into(),
+        })
+        .await
+        .expect("materials leg");
+    review
+        .paper_received(ReviewRef {
+            request_id: String::new(),
+            case_no: case_no.clone(),
+        })
+        .await
+        .expect("paper received");
+
+    // Approved with the committed material still missing.
+    let approved = approve(&mut review, &case_no)
+        .await
+        .expect("approved before the commitment is fulfilled");
+    assert_eq!(approved.state, "APPROVED");
+    let open = approved.commitment.expect("still there");
+    assert!(
+        open.fulfilled_at.is_empty(),
+        "not fulfilled by the approval"
+    );
+    window_state(&mut window, &case_no, "APPROVED").await;
+
+    // The material comes after the approval: taken in and recorded at
+    // both nodes; the case stays APPROVED.
+    let supplied = supply(&mut window, &case_no)
+        .await
+        .expect("supply after approval");
+    assert_eq!(supplied.state, "APPROVED");
+    assert!(!supplied.commitment.unwrap().fulfilled_at.is_empty());
+    let at_home = home_case_until(&mut review, &case_no, "commitment fulfilled", |c| {
+        c.commitment
+            .as_ref()
+            .is_some_and(|k| !k.fulfilled_at.is_empty())
+    })
+    .await;
+    assert_eq!(at_home.state, "APPROVED");
+    assert!(at_home.materials.iter().any(|m| m.kind == "premises-proof"));
+    assert!(
+        at_home
+            .history
+            .iter()
+            .any(|h| h.event == "case.commitment-supplied"
+                && h.detail.contains("commitment (告知承诺) fulfilled")),
+        "{:?}",
+        at_home.history
+    );
+    // Nothing is outstanding any more, so a second supply is refused.
+    let err = supply(&mut window, &case_no)
+        .await
+        .expect_err("nothing open");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(
+        err.message().contains("no open commitment"),
+        "{}",
+        err.message()
+    );
+
+    // A denied case owes nothing: its committed material is refused.
+    let denied = committed_under_review(&cluster).await;
+    review
+        .deny(DenyRequest {
+            request_id: String::new(),
+            case_no: denied.clone(),
+            reason: "经营场所不符合规定".into(),
+        })
+        .await
+        .expect("deny");
+    window_state(&mut window, &denied, "DENIED").await;
+    let err = supply(&mut window, &denied).await.expect_err("denied");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(
+        err.message().contains("nothing is supplied after a denial"),
+        "{}",
+        err.message()
+    );
 }

@@ -686,6 +686,14 @@ async fn a_video_consultation_is_recorded_before_acceptance_in_a_browser() {
     until_text(&b, "#state", "CORRECTION_AT_WINDOW", false).await;
     click(&b, "#verify button[type=submit]").await;
     until_text(&b, "#state", "READY_AT_WINDOW", false).await;
+    // Uploads go by the script, with a progress bar: an upload the node
+    // refuses (no file chosen) is answered in place, the page's address
+    // unchanged.
+    assert!(b.find(Locator::Css("#attach progress")).await.is_ok());
+    let case_page = b.current_url().await.unwrap();
+    click(&b, "#attach button[type=submit]").await;
+    until_text(&b, "#attach .error", "", false).await;
+    assert_eq!(b.current_url().await.unwrap(), case_page);
     // Accepting first is refused in the node's words.
     click(&b, "#accept button[type=submit]").await;
     until_text(&b, "#accept .error", "video consultation", false).await;

@@ -6,6 +6,7 @@ mod support;
 
 mod audit;
 mod authority;
+mod calendar;
 mod cli;
 mod commitment;
 mod console;
@@ -19,6 +20,7 @@ mod foundation;
 mod handoff;
 mod hygiene;
 mod idempotency;
+mod mail;
 mod notice;
 mod ops;
 mod paging;

@@ -5,5 +5,6 @@
 mod support;
 
 mod check;
+mod crash;
 mod dev;
 mod process;

@@ -91,6 +91,19 @@ impl TestClock {
         })
     }
 
+    /// A clock that reads `at` now and runs on from there.
+    pub fn at(at: OffsetDateTime) -> Self {
+        let clock = Self::default();
+        clock.set(at);
+        clock
+    }
+
+    /// Sets the time to `at` (it runs on from there).
+    pub fn set(&self, at: OffsetDateTime) {
+        let offset = (at - OffsetDateTime::now_utc()).whole_seconds();
+        self.0.store(offset, std::sync::atomic::Ordering::SeqCst);
+    }
+
     pub fn advance_days(&self, days: i64) {
         self.0
             .fetch_add(days * 86_400, std::sync::atomic::Ordering::SeqCst);

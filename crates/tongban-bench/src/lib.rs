@@ -153,7 +153,10 @@ impl Options {
             label: "quick".into(),
             echo_requests: 2_000,
             upload_bytes: 32 << 20,
-            drain_cases: 1_000,
+            // Enough that the drain is mostly steady state: with 1,000 the
+            // ~0.25 s before B's first receipt (its start-up and A's
+            // back-off) was half of the whole drain.
+            drain_cases: 3_000,
             latency_cases: 40,
             intake_cases: 320,
             stream_bytes: 32 << 20,

@@ -423,44 +423,46 @@ impl Progress {
     /// A bar for `total` things (`what` names them), shown when stderr is a
     /// terminal and there are more than a few thousand.
     pub(crate) fn count(what: &'static str, total: u64) -> Self {
-        let bar = if total <= 4096 || !std::io::stderr().is_terminal() {
-            ProgressBar::hidden()
-        } else {
-            let style =
-                ProgressStyle::with_template("{prefix:>7} [{bar:30}] {percent:>3}% {pos} of {len}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("#> ");
-            let bar =
-                ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10));
-            bar.set_style(style);
-            bar.set_prefix(what);
-            bar
-        };
-        Self {
-            bar,
-            done: 0,
-            drawn: Instant::now(),
-        }
+        Self::shown_above(4096, what, total, || {
+            ProgressStyle::with_template("{prefix:>7} [{bar:30}] {percent:>3}% {pos} of {len}")
+        })
     }
 
+    /// A bar for `total` bytes (`what` names them) with sizes and rate,
+    /// shown when stderr is a terminal and there are more than
+    /// [`PROGRESS_ABOVE`].
     pub(crate) fn new(what: &'static str, total: u64) -> Self {
-        let bar = if total <= PROGRESS_ABOVE || !std::io::stderr().is_terminal() {
-            ProgressBar::hidden()
-        } else {
+        Self::shown_above(PROGRESS_ABOVE, what, total, || {
             let style = ProgressStyle::with_template(
                 "{prefix:>7} [{bar:30}] {percent:>3}% {done} of {size}, {rate}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .with_key("done", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
-                let _ = w.write_str(&binary_size(s.pos()));
-            })
-            .with_key("size", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
-                let _ = w.write_str(&binary_size(s.len().unwrap_or_default()));
-            })
-            .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
-                let _ = write!(w, "{}/s", binary_size(s.per_sec() as u64));
-            })
-            .progress_chars("#> ");
+            )?;
+            Ok(style
+                .with_key("done", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = w.write_str(&binary_size(s.pos()));
+                })
+                .with_key("size", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = w.write_str(&binary_size(s.len().unwrap_or_default()));
+                })
+                .with_key("rate", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{}/s", binary_size(s.per_sec() as u64));
+                }))
+        })
+    }
+
+    /// A bar of `style` for `total`, shown when stderr is a terminal and
+    /// `total` is more than `above`; hidden otherwise.
+    fn shown_above(
+        above: u64,
+        what: &'static str,
+        total: u64,
+        style: impl FnOnce() -> Result<ProgressStyle, indicatif::style::TemplateError>,
+    ) -> Self {
+        let bar = if total <= above || !std::io::stderr().is_terminal() {
+            ProgressBar::hidden()
+        } else {
+            let style = style()
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("#> ");
             let bar =
                 ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10));
             bar.set_style(style);

@@ -116,7 +116,7 @@ impl Report {
         use CaseEvent::*;
         Ok(match self.event {
             ReviewAccepted | CorrectionRequested | SupplementReceived | PaperReceived
-            | Approved | Denied => Side::Home,
+            | Approved | Denied | DueRecomputed => Side::Home,
             MailSent | MailEvent => match self.leg {
                 Some(MailLeg::Materials) => Side::Window,
                 Some(MailLeg::Result) => Side::Home,
@@ -227,6 +227,10 @@ impl Report {
             (E::Closed, _) => {
                 matches!(state, S::MailReturned | S::ReadyForPickup | S::Denied)
             }
+            // Dates counted again change no state and may cross any step
+            // the window took meanwhile (a commitment stays open past an
+            // approval, a hand-out may close the case before it arrives).
+            (E::DueRecomputed, _) => true,
         }
     }
 
@@ -245,8 +249,12 @@ impl Report {
                 matches!(target, S::Closed | S::ReadyForPickup | S::MailReturned)
             }
             (E::Closed, _) => target == S::Closed,
-            // Paper received and the materials leg never move the case.
-            (E::PaperReceived, _) | (E::MailSent, _) | (E::MailEvent, _) => false,
+            // Paper received, the materials leg and dates counted again
+            // never move the case.
+            (E::PaperReceived, _)
+            | (E::MailSent, _)
+            | (E::MailEvent, _)
+            | (E::DueRecomputed, _) => false,
         }
     }
 }
@@ -285,12 +293,36 @@ mod tests {
             CaseEvent::CorrectionRequested,
             CaseEvent::PaperReceived,
             CaseEvent::Denied,
+            CaseEvent::DueRecomputed,
         ] {
             assert!(matches!(
                 report(event, None, None).check(Side::Home, UnderReview, MailApplicant),
                 Err(AuthorityError::WrongSide { .. })
             ));
         }
+    }
+
+    #[test]
+    fn dates_counted_again_arrive_in_any_state_and_move_nothing() {
+        let recount = report(CaseEvent::DueRecomputed, None, None);
+        for state in [
+            HandedOff,
+            CorrectionRequested,
+            Approved,
+            ReadyForPickup,
+            Closed,
+        ] {
+            assert_eq!(
+                recount.check(Side::Window, state, MailWindow),
+                Ok(()),
+                "{state}"
+            );
+        }
+        let moving = report(CaseEvent::DueRecomputed, None, Some(Approved));
+        assert!(matches!(
+            moving.check(Side::Window, UnderReview, MailApplicant),
+            Err(AuthorityError::WrongTarget { .. })
+        ));
     }
 
     #[test]

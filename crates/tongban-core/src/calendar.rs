@@ -198,6 +198,64 @@ impl Calendar {
         Date::from_julian_day(hi).unwrap_or(Date::MAX)
     }
 
+    /// Which calendar a date counted over `(from, to]` was counted with:
+    /// for each year from `from`'s to `to`'s, `YEAR:DIGEST` (the first 16
+    /// hex digits of the SHA-256 of that year's holidays and make-up
+    /// working days) or `YEAR:mon-fri` for a year without a table, joined
+    /// by spaces, e.g. `2026:44272f10e0b03bd5`. A count depends only on the
+    /// days it spans, so the same identity means the same result: a node
+    /// keeps it beside each running date and counts again only when it
+    /// differs (the directory's calendar changed for one of those years).
+    pub fn identity(&self, from: Date, to: Date) -> String {
+        let (lo, hi) = if from <= to { (from, to) } else { (to, from) };
+        (lo.year()..=hi.year())
+            .map(|year| match self.years.get(&year) {
+                Some(y) => format!("{year}:{}", y.digest()),
+                None => format!("{year}:mon-fri"),
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The identity of the whole calendar: [`Calendar::identity`] of every
+    /// year it covers, or `none`. Unchanged, no date counted with it can
+    /// count differently.
+    pub fn fingerprint(&self) -> String {
+        match (self.years.keys().next(), self.years.keys().last()) {
+            (Some(first), Some(last)) => (*first..=*last)
+                .filter_map(|year| {
+                    self.years
+                        .get(&year)
+                        .map(|y| format!("{year}:{}", y.digest()))
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+            _ => "none".to_owned(),
+        }
+    }
+
+    /// The working days a promise of `days` has left after the clock ran
+    /// in `runs`, oldest first: `(started, paused)` dates, `paused` None
+    /// for a run still going. Returns the days left at the last pause and,
+    /// when the last run is still going, its due date. A run that ended
+    /// overdue leaves a negative count, and the next run starts from zero
+    /// days, as when the clock was resumed (the pause day counts as used,
+    /// the resumption day does not).
+    pub fn promise(&self, days: u32, runs: &[(Date, Option<Date>)]) -> (i64, Option<Date>) {
+        let mut left = i64::from(days);
+        for (started, paused) in runs {
+            let run = left.max(0);
+            match paused {
+                Some(paused) => left = run - self.working_days_between(*started, *paused),
+                None => {
+                    let due = self.add_working_days(*started, u32::try_from(run).unwrap_or(0));
+                    return (left, Some(due));
+                }
+            }
+        }
+        (left, None)
+    }
+
     /// The number of working days in `(from, to]`, negative (the count in
     /// `(to, from]`) if `to` is before `from`. Used for "days left" and
     /// "days overdue".
@@ -214,6 +272,24 @@ impl Calendar {
             .map(|(_, d)| i64::from(*d))
             .sum();
         weekdays_to(to) - weekdays_to(from) + adjust
+    }
+}
+
+impl Year {
+    /// The first 16 hex digits of the SHA-256 of the year's dates, one
+    /// `H YYYY-MM-DD` or `W YYYY-MM-DD` line each, in order.
+    fn digest(&self) -> String {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        for (mark, dates) in [("H", &self.holidays), ("W", &self.workdays)] {
+            for date in dates {
+                h.update(format!("{mark} {}\n", ymd(*date)));
+            }
+        }
+        h.finalize()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 }
 
@@ -577,5 +653,76 @@ workdays = ["2026-01-04", "2026-02-14", "2026-02-28", "2026-05-09", "2026-09-20"
         );
         // A year with nothing listed is a published year with no holidays.
         assert!(parse("[[calendar]]\nyear = 2030\n").unwrap().covers(2030));
+    }
+
+    #[test]
+    fn identity_names_each_year_spanned_and_changes_only_with_its_tables() {
+        let c = cal2026();
+        let id = c.identity(date!(2026 - 09 - 30), date!(2026 - 10 - 13));
+        // Pinned: nodes store it beside running dates, so another spelling
+        // of the same table would count every running date again.
+        assert_eq!(id, "2026:44272f10e0b03bd5");
+        assert_eq!(
+            Calendar::default().identity(date!(2026 - 09 - 30), date!(2026 - 10 - 07)),
+            "2026:mon-fri"
+        );
+        assert_eq!(c.fingerprint(), id, "the whole calendar: 2026 alone");
+        assert_eq!(Calendar::default().fingerprint(), "none");
+        let across = c.identity(date!(2026 - 12 - 28), date!(2027 - 01 - 04));
+        assert_eq!(across, format!("{id} 2027:mon-fri"));
+        // Publishing 2027 changes the identity of spans reaching 2027 only.
+        let with_2027 = parse(&format!(
+            "{Y2026}\n[[calendar]]\nyear = 2027\nholidays = [\"2027-01-01\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            with_2027.identity(date!(2026 - 09 - 30), date!(2026 - 10 - 13)),
+            id
+        );
+        assert_ne!(
+            with_2027.identity(date!(2026 - 12 - 28), date!(2027 - 01 - 04)),
+            across
+        );
+        // One date more in the 2026 table is another 2026 identity.
+        let edited = parse(&Y2026.replacen("\"2026-10-10\"", "\"2026-10-10\", \"2026-10-11\"", 1));
+        assert_ne!(
+            edited
+                .unwrap()
+                .identity(date!(2026 - 09 - 30), date!(2026 - 10 - 13)),
+            id
+        );
+    }
+
+    #[test]
+    fn a_promise_recounted_across_a_correction_pause() {
+        let c = cal2026();
+        let mon_fri = Calendar::default();
+        // Accepted Thursday 24 September with 5 days; running.
+        let runs = [(date!(2026 - 09 - 24), None)];
+        assert_eq!(mon_fri.promise(5, &runs), (5, Some(date!(2026 - 10 - 01))));
+        assert_eq!(c.promise(5, &runs), (5, Some(date!(2026 - 10 - 09))));
+        // Paused on Tuesday 29th: Monday to Friday used 25, 28, 29; the
+        // calendar only 28 and 29 (the 25th is 中秋节).
+        let paused = [(date!(2026 - 09 - 24), Some(date!(2026 - 09 - 29)))];
+        assert_eq!(mon_fri.promise(5, &paused), (2, None));
+        assert_eq!(c.promise(5, &paused), (3, None));
+        // Resumed on the 30th: 3 days are 8, 9 and the make-up Saturday 10th.
+        let resumed = [
+            (date!(2026 - 09 - 24), Some(date!(2026 - 09 - 29))),
+            (date!(2026 - 09 - 30), None),
+        ];
+        assert_eq!(c.promise(5, &resumed), (3, Some(date!(2026 - 10 - 10))));
+        // As the clock itself counts: days left at the pause are the days
+        // from the pause to the due date of the run.
+        let due = c.add_working_days(date!(2026 - 09 - 24), 5);
+        assert_eq!(c.working_days_between(date!(2026 - 09 - 29), due), 3);
+        // Paused overdue: negative, and the next run has no days left.
+        let late = [
+            (date!(2026 - 09 - 24), Some(date!(2026 - 10 - 20))),
+            (date!(2026 - 10 - 21), None),
+        ];
+        let (left, due) = c.promise(5, &late);
+        assert!(left < 0, "{left}");
+        assert_eq!(due, Some(date!(2026 - 10 - 21)));
     }
 }

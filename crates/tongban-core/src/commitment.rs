@@ -11,6 +11,7 @@ use time::Date;
 
 use crate::calendar::Calendar;
 use crate::directory::Item;
+use crate::state::CaseState;
 use crate::text::{TextError, free_text};
 
 /// The longest signer name accepted, in characters.
@@ -156,6 +157,55 @@ pub fn check(
     })
 }
 
+/// Why committed materials cannot be supplied in a case's state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SupplyRefused {
+    /// Not yet accepted: materials are attached at the window.
+    #[error(
+        "it is {0}; committed materials are supplied after acceptance (before acceptance: window attach)"
+    )]
+    NotAccepted(CaseState),
+    /// Decided, and the item is not approved before its committed materials.
+    #[error(
+        "it is {state}; item {item} is not approved before its committed materials, so none are supplied after the decision"
+    )]
+    Decided {
+        /// The case's state.
+        state: CaseState,
+        /// The item's code.
+        item: String,
+    },
+    /// Denied: nothing is owed any more.
+    #[error("it is DENIED; nothing is supplied after a denial")]
+    Denied,
+}
+
+/// Whether committed materials may be supplied while a case of `item` is
+/// in `state`: after acceptance and before the decision; and after an
+/// approval too when the item is approved before them
+/// (`approve_before_commitment`, 先证后核: the licence first, the material
+/// checked when it comes), even after the hand-out, since the applicant
+/// still owes it. Never after a denial.
+pub fn may_supply(state: CaseState, item: &Item) -> Result<(), SupplyRefused> {
+    use CaseState as S;
+    match state {
+        S::Queued | S::HandedOff | S::UnderReview | S::CorrectionRequested => Ok(()),
+        S::Approved | S::ResultInTransit | S::ReadyForPickup | S::MailReturned | S::Closed
+            if item.approve_before_commitment =>
+        {
+            Ok(())
+        }
+        S::Approved | S::ResultInTransit | S::ReadyForPickup | S::MailReturned | S::Closed => {
+            Err(SupplyRefused::Decided {
+                state,
+                item: item.code.as_str().to_owned(),
+            })
+        }
+        S::Denied => Err(SupplyRefused::Denied),
+        S::CorrectionAtWindow | S::ReadyAtWindow => Err(SupplyRefused::NotAccepted(state)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,5 +309,33 @@ workdays = ["2026-10-10"]
             run(&["marriage-certificate"], &[], 5),
             Err(CommitmentError::NoKinds)
         ));
+    }
+
+    #[test]
+    fn supplied_after_the_decision_only_where_approved_first() {
+        let d = Directory::from_toml_str(DIR).unwrap();
+        let mut item = d.item_str("HZ-0101").unwrap().clone();
+        assert_eq!(may_supply(CaseState::UnderReview, &item), Ok(()));
+        let err = may_supply(CaseState::Approved, &item).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "it is APPROVED; item HZ-0101 is not approved before its committed materials, so none are supplied after the decision"
+        );
+        assert!(matches!(
+            may_supply(CaseState::ReadyAtWindow, &item),
+            Err(SupplyRefused::NotAccepted(_))
+        ));
+        item.approve_before_commitment = true;
+        for state in [
+            CaseState::Approved,
+            CaseState::ReadyForPickup,
+            CaseState::Closed,
+        ] {
+            assert_eq!(may_supply(state, &item), Ok(()), "{state}");
+        }
+        assert_eq!(
+            may_supply(CaseState::Denied, &item),
+            Err(SupplyRefused::Denied)
+        );
     }
 }

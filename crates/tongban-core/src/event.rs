@@ -26,6 +26,10 @@ pub enum CaseEvent {
     MailEvent,
     /// The result was handed out (or delivered) and the case closed.
     Closed,
+    /// The home authority counted the case's running dates again with a
+    /// new holiday calendar (its promise, an open correction's deadline, a
+    /// commitment's deadline) and some moved.
+    DueRecomputed,
 }
 
 /// A name that is not a [`CaseEvent`].
@@ -35,7 +39,7 @@ pub struct UnknownEvent(pub String);
 
 impl CaseEvent {
     /// Every event, in the order of a case's life.
-    pub const ALL: [CaseEvent; 9] = [
+    pub const ALL: [CaseEvent; 10] = [
         Self::ReviewAccepted,
         Self::CorrectionRequested,
         Self::SupplementReceived,
@@ -45,6 +49,7 @@ impl CaseEvent {
         Self::MailSent,
         Self::MailEvent,
         Self::Closed,
+        Self::DueRecomputed,
     ];
 
     /// The wire name (`review.approved`, ...).
@@ -59,6 +64,7 @@ impl CaseEvent {
             Self::MailSent => "mail.sent",
             Self::MailEvent => "mail.event",
             Self::Closed => "case.closed",
+            Self::DueRecomputed => "case.due-recomputed",
         }
     }
 

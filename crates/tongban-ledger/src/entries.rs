@@ -76,6 +76,45 @@ pub struct Received {
     pub claimed_actor: String,
 }
 
+/// Which running date of a case was counted again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DueClock {
+    /// The promised date (承诺时限) of a running clock: old and new are
+    /// `YYYY-MM-DD`.
+    Promise,
+    /// A clock paused for a correction: old and new are the working days
+    /// left.
+    PausedPromise,
+    /// The open correction request's deadline.
+    Correction,
+    /// The commitment's (告知承诺) deadline.
+    Commitment,
+}
+
+impl DueClock {
+    /// How people read it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Promise => "promised date",
+            Self::PausedPromise => "working days left (paused)",
+            Self::Correction => "correction deadline",
+            Self::Commitment => "commitment deadline",
+        }
+    }
+}
+
+/// One date that moved when counted again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DueChange {
+    /// Which date.
+    pub clock: DueClock,
+    /// What it was.
+    pub old: String,
+    /// What it is now.
+    pub new: String,
+}
+
 /// What one kind of entry records. The serde tag is the entry's kind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind")]
@@ -297,6 +336,15 @@ pub enum EntryBody {
         #[serde(with = "hex_bytes")]
         receipt: Vec<u8>,
     },
+    /// The home authority counted the case's running dates again with the
+    /// holiday calendar now in force, and these moved.
+    #[serde(rename = "case.due-recomputed")]
+    DueRecomputed {
+        /// Each date that moved.
+        changes: Vec<DueChange>,
+        /// The calendar they were counted with (`Calendar::identity`).
+        calendar: String,
+    },
     /// An auditor queried this node.
     #[serde(rename = "audit.query")]
     AuditQuery {
@@ -334,6 +382,7 @@ impl EntryBody {
             Self::MailSent { .. } => "mail.sent",
             Self::MailEvent { .. } => "mail.event",
             Self::ReceiptReissued { .. } => "receipt.reissued",
+            Self::DueRecomputed { .. } => "case.due-recomputed",
             Self::AuditQuery { .. } => "audit.query",
         }
     }

@@ -34,11 +34,13 @@ pub mod testing;
 
 pub use blobs::{BlobStore, BlobWriter, FinishedBlob, INLINE_MAX, PendingBlob, StagedBlobs};
 pub use chain::{ENTRY_DOMAIN, EntryHash, entry_hash};
-pub use entries::{EntryBody, MaterialFact, Payload, PayloadError, Received, Sent};
+pub use entries::{
+    DueChange, DueClock, EntryBody, MaterialFact, Payload, PayloadError, Received, Sent,
+};
 pub use error::StoreError;
 pub use records::{
-    ApplicantRecord, CaseRecord, CommitmentRecord, ConsultationRecord, CorrectionRecord,
-    HandoffRecord, IdentityCheckRecord, LogSpan, MailEventRecord, MailLegRecord, MaterialRef,
-    OutboxEntry, ReceivedHandoff, RequestRecord, ReviewRecord, Side,
+    ApplicantRecord, CaseRecord, ClockRecord, ClockRun, CommitmentRecord, ConsultationRecord,
+    CorrectionRecord, Count, HandoffRecord, IdentityCheckRecord, LogSpan, MailEventRecord,
+    MailLegRecord, MaterialRef, OutboxEntry, ReceivedHandoff, RequestRecord, ReviewRecord, Side,
 };
 pub use store::{Batch, Committed, MaterialReader, NewEntry, Rehashed, Store, StoredEntry};

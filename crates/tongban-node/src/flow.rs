@@ -4,7 +4,9 @@
 
 use time::Date;
 use tongban_core::{Calendar, CaseEvent, CaseState};
-use tongban_ledger::{CaseRecord, CorrectionRecord, MailEventRecord, MailLegRecord};
+use tongban_ledger::{
+    CaseRecord, ClockRecord, ClockRun, CorrectionRecord, Count, MailEventRecord, MailLegRecord,
+};
 use tongban_proto::common::v1 as pb;
 use tongban_proto::federation::v1::CaseUpdate;
 
@@ -50,11 +52,39 @@ pub(crate) fn start_clock(
     today: Date,
     days: i64,
 ) -> String {
-    let due = calendar.add_working_days(today, days.max(0) as u32);
+    let days = u32::try_from(days.max(0)).unwrap_or(u32::MAX);
+    let due = calendar.add_working_days(today, days);
     case.review.due_date = Some(format_date(due));
     case.review.clock_running = true;
     case.review.paused_days_left = None;
+    // A resumption adds a run to the clock it resumes; a clock paused
+    // before clocks were recorded starts its record here, with the days
+    // it had left, which is all a recount needs.
+    let clock = case.review.clock.get_or_insert_with(|| ClockRecord {
+        days,
+        ..ClockRecord::default()
+    });
+    clock.runs.push(ClockRun {
+        started: format_date(today),
+        paused: None,
+    });
+    let first = clock
+        .runs
+        .first()
+        .and_then(|r| parse_date(&r.started))
+        .unwrap_or(today);
+    clock.calendar = calendar.identity(first, due);
     calendar_note(calendar, "due date", today, due)
+}
+
+/// How a date counted now as `days` working days after `today` was
+/// counted, to keep beside it.
+pub(crate) fn count(calendar: &Calendar, today: Date, days: u32, due: Date) -> Count {
+    Count {
+        from: format_date(today),
+        days,
+        calendar: calendar.identity(today, due),
+    }
 }
 
 /// `"; due date computed without a holiday calendar for 2027 (monday to
@@ -80,14 +110,27 @@ pub(crate) fn calendar_note(calendar: &Calendar, what: &str, from: Date, to: Dat
 pub(crate) fn pause_clock(calendar: &Calendar, case: &mut CaseRecord, today: Date) {
     if case.review.clock_running {
         case.review.paused_days_left = days_left(calendar, case, today);
+        if let Some(clock) = case.review.clock.as_mut()
+            && let Some(run) = clock.runs.last_mut()
+        {
+            run.paused = Some(format_date(today));
+            let first = clock
+                .runs
+                .first()
+                .and_then(|r| parse_date(&r.started))
+                .unwrap_or(today);
+            clock.calendar = calendar.identity(first, today);
+        }
     }
     case.review.clock_running = false;
     case.review.due_date = None;
 }
 
-/// Stops the clock for good (a decision was made).
+/// Stops the clock for good (a decision was made): nothing of it is
+/// counted again.
 pub(crate) fn stop_clock(case: &mut CaseRecord) {
     case.review.clock_running = false;
+    case.review.clock = None;
 }
 
 pub(crate) fn correction_pb(c: &CorrectionRecord) -> pb::Correction {
@@ -175,7 +218,9 @@ pub(crate) fn mirror(
         }
         case.state = state;
     }
-    if !update.detail.is_empty() {
+    // Dates counted again say nothing about the next step: the note stays
+    // (the ledger entry of the update keeps what moved).
+    if !update.detail.is_empty() && event != CaseEvent::DueRecomputed {
         case.note = update.detail.clone();
     }
     if !update.due_date.is_empty() {
@@ -203,6 +248,7 @@ pub(crate) fn mirror(
                 requested_at: c.requested_at.clone(),
                 answered_at: None,
                 supplied: Vec::new(),
+                count: None,
             });
         }
         // The state, clock and note above are all it changes here.
@@ -235,6 +281,36 @@ pub(crate) fn mirror(
             }
         }
         CaseEvent::Closed => case.closed_at = Some(at.to_owned()),
+        // The promise moved with the state and clock above; the open
+        // correction and the commitment are matched to this node's own.
+        CaseEvent::DueRecomputed => {
+            if let Some(c) = &update.correction
+                && let Some(open) = case
+                    .review
+                    .corrections
+                    .iter_mut()
+                    .find(|o| o.requested_at == c.requested_at)
+            {
+                if parse_date(&c.deadline).is_none() {
+                    return Err(NodeError::Invalid(format!(
+                        "recounted correction deadline {:?} is not a YYYY-MM-DD date",
+                        c.deadline
+                    )));
+                }
+                open.deadline = c.deadline.clone();
+            }
+            if !update.commitment_due_date.is_empty()
+                && let Some(k) = case.commitment.as_mut()
+            {
+                if parse_date(&update.commitment_due_date).is_none() {
+                    return Err(NodeError::Invalid(format!(
+                        "recounted commitment deadline {:?} is not a YYYY-MM-DD date",
+                        update.commitment_due_date
+                    )));
+                }
+                k.due_date = update.commitment_due_date.clone();
+            }
+        }
     }
     Ok(waybill)
 }

@@ -17,7 +17,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
-use prometheus_client::registry::{Registry, Unit};
+use prometheus_client::registry::{Metric, Registry, Unit};
 use tongban_core::CaseState;
 use tongban_ledger::Side;
 
@@ -117,26 +117,8 @@ pub(crate) struct Metrics {
 impl Metrics {
     /// The metrics of the node of `county` whose data lives in `data_dir`.
     pub(crate) fn new(county: &str, data_dir: &Path) -> Self {
-        let mut registry = Registry::default();
-        let m = Self {
-            sent: Family::default(),
-            receipted: Family::default(),
-            refused: Family::default(),
-            parked: Family::default(),
-            failed: Family::default(),
-            latency: LatencyFamily::new_with_constructor(|| Histogram::new(LATENCY_BUCKETS)),
-            receipt_failures: Family::default(),
-            outbox_depth: Family::default(),
-            outbox_oldest: Family::default(),
-            cases: Family::default(),
-            overdue: Family::default(),
-            free_bytes: Gauge::default(),
-            head_seq: Gauge::default(),
-            data_dir: data_dir.to_path_buf(),
-            scrape: Mutex::new(()),
-            registry: Registry::default(),
-        };
-        registry.register(
+        let mut r = Register(Registry::default());
+        r.0.register(
             "tongban_build",
             "the running build",
             Info::new(vec![
@@ -144,75 +126,80 @@ impl Metrics {
                 ("county", county.to_owned()),
             ]),
         );
-        registry.register(
+        // Registered in this order, and so encoded in it.
+        let sent = r.add(
             "tongban_handoffs_sent",
             "handoff envelopes sent in a stream the partner answered",
-            m.sent.clone(),
         );
-        registry.register(
+        let receipted = r.add(
             "tongban_handoffs_receipted",
             "handoffs whose partner receipt verified and was stored",
-            m.receipted.clone(),
         );
-        registry.register(
+        let refused = r.add(
             "tongban_handoffs_refused",
             "handoffs the partner refused (each is parked)",
-            m.refused.clone(),
         );
-        registry.register(
+        let parked = r.add(
             "tongban_handoffs_parked",
             "handoffs parked for an operator: refused, receipt rejected, attempts exhausted, or a material that cannot be sent",
-            m.parked.clone(),
         );
-        registry.register(
+        let failed = r.add(
             "tongban_handoff_attempts_failed",
             "failed delivery attempts to a partner, by cause (each is retried or parked)",
-            m.failed.clone(),
         );
-        registry.register_with_unit(
+        let latency = r.add_in(
+            Unit::Seconds,
             "tongban_handoff_latency",
             "time from a handoff's creation to its verified receipt",
-            Unit::Seconds,
-            m.latency.clone(),
+            LatencyFamily::new_with_constructor(|| Histogram::new(LATENCY_BUCKETS)),
         );
-        registry.register(
+        let receipt_failures = r.add(
             "tongban_receipt_verification_failures",
             "partner receipts that did not verify (wrong signer, bad signature, mismatched field)",
-            m.receipt_failures.clone(),
         );
-        registry.register(
+        let outbox_depth = r.add(
             "tongban_outbox_depth",
             "unparked outbox entries waiting for a partner",
-            m.outbox_depth.clone(),
         );
-        registry.register_with_unit(
+        let outbox_oldest = r.add_in(
+            Unit::Seconds,
             "tongban_outbox_oldest_age",
             "age of the oldest unparked outbox entry for a partner (0 when none waits)",
-            Unit::Seconds,
-            m.outbox_oldest.clone(),
+            Family::default(),
         );
-        registry.register(
-            "tongban_cases",
-            "cases on this node by side and state",
-            m.cases.clone(),
-        );
-        registry.register(
+        let cases = r.add("tongban_cases", "cases on this node by side and state");
+        let overdue = r.add(
             "tongban_cases_overdue",
             "open cases past their promised date or with a mail leg in transit too long",
-            m.overdue.clone(),
         );
-        registry.register_with_unit(
+        let free_bytes = r.add_in(
+            Unit::Bytes,
             "tongban_data_dir_free",
             "bytes available to the node on the data dir's file system",
-            Unit::Bytes,
-            m.free_bytes.clone(),
+            Gauge::default(),
         );
-        registry.register(
+        let head_seq = r.add(
             "tongban_ledger_head_seq",
             "sequence number of the ledger head",
-            m.head_seq.clone(),
         );
-        Self { registry, ..m }
+        Self {
+            registry: r.0,
+            sent,
+            receipted,
+            refused,
+            parked,
+            failed,
+            latency,
+            receipt_failures,
+            outbox_depth,
+            outbox_oldest,
+            cases,
+            overdue,
+            free_bytes,
+            head_seq,
+            data_dir: data_dir.to_path_buf(),
+            scrape: Mutex::new(()),
+        }
     }
 
     /// `n` envelopes were sent to `partner` and answered.
@@ -307,6 +294,26 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .map_err(|e| NodeError::Server(format!("cannot encode metrics: {e}")))?;
         Ok(out)
+    }
+}
+
+/// A registry that hands back each metric it registers, so that a metric
+/// is made, named and registered in one place.
+struct Register(Registry);
+
+impl Register {
+    /// A new metric (a family, counter or gauge), registered as `name`.
+    fn add<M: Metric + Clone + Default>(&mut self, name: &str, help: &str) -> M {
+        let metric = M::default();
+        self.0.register(name, help, metric.clone());
+        metric
+    }
+
+    /// `metric`, registered as `name` in `unit` (which the encoding appends
+    /// to the name).
+    fn add_in<M: Metric + Clone>(&mut self, unit: Unit, name: &str, help: &str, metric: M) -> M {
+        self.0.register_with_unit(name, help, unit, metric.clone());
+        metric
     }
 }
 

@@ -3,7 +3,8 @@
 //! answered with the original reply, byte for byte.
 //!
 //! Every state-changing handler calls [`begin`] before anything else with
-//! its request (or upload header); it either answers
+//! its request (or upload header), a unary one through [`unary`], and
+//! hands the answer to [`go_or_replay!`]: it either answers
 //! at once ([`Begun::Replay`]) or hands back a [`Ticket`] that the handler
 //! passes to [`crate::change::save`], which writes the request record (the
 //! content digest and the encoded reply) through the same `Batch` as the
@@ -172,6 +173,35 @@ pub(crate) async fn begin<M: Message + Default>(
         _lock: Some(lock),
     }))
 }
+
+/// [`begin`] for a unary request: checks who calls, then looks the request
+/// up; the original reply for a repeat, else the caller, the message and
+/// the ticket.
+pub(crate) async fn unary<R: Idempotent, M: Message + Default>(
+    ctx: &Ctx,
+    req: tonic::Request<R>,
+    method: &str,
+) -> Result<Begun<M, (Identity, R, Ticket)>, tonic::Status> {
+    let who = crate::auth::caller(&req)?;
+    let req = req.into_inner();
+    Ok(match begin(ctx, &who, method, &req).await? {
+        Begun::Replay(reply) => Begun::Replay(reply),
+        Begun::Go(ticket) => Begun::Go((who, req, ticket)),
+    })
+}
+
+/// What a handler does with [`begin`]'s answer: a repeat returns its
+/// original reply from the handler at once; else the handler goes on with
+/// the ticket (or what was built around it).
+macro_rules! go_or_replay {
+    ($begun:expr) => {
+        match $begun {
+            $crate::requests::Begun::Replay(reply) => return Ok(tonic::Response::new(reply)),
+            $crate::requests::Begun::Go(go) => go,
+        }
+    };
+}
+pub(crate) use go_or_replay;
 
 /// A request id in canonical form (lowercase, hyphenated): a UUID in
 /// 8-4-4-4-12 hex, any version.

@@ -157,7 +157,7 @@ pub async fn run_with(
     } = listeners;
     // Before the store opens: a second node on this data dir is told who
     // has it, not sled's lock error.
-    let pid_lock = crate::pidlock::PidLock::acquire(&config.data_dir)?;
+    let pid_lock = crate::pidlock::data_dir(&config.data_dir)?;
     let store = Arc::new(Store::open(&config.data_dir)?);
     let acceptor = config.tls.server_acceptor()?;
     let addr = listener
@@ -174,6 +174,9 @@ pub async fn run_with(
         .map_err(|e| NodeError::Server(format!("reflection: {e}")))?;
 
     let ctx = Arc::new(Ctx::new(&config, store.clone()));
+    // Before anyone is served: dates counted with another holiday calendar
+    // are counted again with this directory's (see `recount`).
+    crate::recount::at_start(&ctx).await?;
     let federation = FederationService::new(ctx.clone());
     let window = WindowService::new(ctx.clone());
     let review = ReviewService::new(ctx.clone());

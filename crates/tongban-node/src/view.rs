@@ -47,6 +47,7 @@ pub(crate) fn commitment_pb(c: &tongban_ledger::CommitmentRecord) -> pb::Commitm
         signed_at: c.signed_at.clone(),
         by: c.by.clone(),
         fulfilled_at: c.fulfilled_at.clone().unwrap_or_default(),
+        days: c.count.as_ref().map_or(0, |n| n.days),
     }
 }
 

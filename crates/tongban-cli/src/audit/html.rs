@@ -29,6 +29,7 @@ pub(crate) fn kind_label(kind: &str) -> Option<&'static str> {
         "case.commitment-supplied" => "承诺补交 · committed materials supplied",
         "case.video-consultation" => "视频会商 · video consultation at intake",
         "case.closed" => "办结 · handed out, closed",
+        "case.due-recomputed" => "重算期限 · due dates counted again (new holiday calendar)",
         "handoff.receipted" => "收到回执 · signed receipt held",
         "handoff.refused" => "被拒收 · handoff refused",
         "handoff.parked" => "暂停投递 · handoff parked",

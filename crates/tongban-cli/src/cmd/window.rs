@@ -156,7 +156,12 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
             println!("case_no         {}", case.case_no);
             println!("item            {} {}", case.item_code, case.item_name);
             println!("home county     {} {home_county_name}", case.home_county);
-            println!("accepted at     {}", receipt.accepted_at);
+            // China Standard Time, as the notices print it (--json keeps
+            // the node's RFC 3339).
+            println!(
+                "accepted at     {} CST",
+                crate::page::local_time(&crate::sanitize::text(&receipt.accepted_at))
+            );
             println!(
                 "promised        {} working days from acceptance at home",
                 case.promised_days

@@ -23,7 +23,8 @@ use std::sync::Arc;
 use super::{Batch, NewEntry, REOPEN_WAIT, Store, StoredEntry, Trees};
 use crate::StoreError;
 use crate::chain::{EntryHash, entry_hash};
-use crate::records::{CaseRecord, OutboxEntry, RequestRecord, decode, encode};
+use crate::records::{OutboxEntry, RequestRecord, Side, decode, encode};
+use tongban_core::CaseState;
 
 /// What a commit wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +37,16 @@ pub struct Committed {
     pub head_hash: EntryHash,
     /// The reply the batch built ([`Batch::reply`]), as remembered.
     pub reply: Option<Vec<u8>>,
+}
+
+/// The fields of a stored case record that the indexes hold, read without
+/// decoding the rest of it (inside the transaction, where every process
+/// reader of sled waits).
+#[derive(serde::Deserialize)]
+struct Indexed {
+    case_no: String,
+    side: Side,
+    state: CaseState,
 }
 
 fn now_rfc3339() -> String {
@@ -145,7 +156,11 @@ impl Store {
                 Some(build) => Some(build(&chained).map_err(E::from)?),
                 None => None,
             };
-            let committed = match self.apply(&trees, &batch, head, &chained, reply) {
+            // Not while a flush syncs: see `gate`.
+            let gate = super::gate::GATE.write().await;
+            let applied = self.apply(&trees, &batch, head, &chained, reply);
+            drop(gate);
+            let committed = match applied {
                 Ok(committed) => committed,
                 Err(e) => {
                     if e.is_storage_failure() {
@@ -475,15 +490,23 @@ impl Store {
                 }
                 meta.insert(HEAD, encode_head(new_head.0, &new_head.1))?;
                 for (id, case_no, bytes, key) in &cases {
-                    // Keep the (side, state) index in step with the record.
-                    if let Some(old) = cases_t.get(id.as_bytes())?
-                        && let Ok(old) = decode::<CaseRecord>("cases", &old)
-                    {
-                        case_states.remove(state_key(old.side, old.state, id))?;
+                    // Keep the (side, state) and case number indexes in
+                    // step with the record, touching them only when what
+                    // they index changed (most changes keep both).
+                    let old = cases_t
+                        .get(id.as_bytes())?
+                        .and_then(|old| decode::<Indexed>("cases", &old).ok());
+                    let old_key = old.as_ref().map(|old| state_key(old.side, old.state, id));
+                    if old_key.as_ref() != Some(key) {
+                        if let Some(old_key) = old_key {
+                            case_states.remove(old_key)?;
+                        }
+                        case_states.insert(key.as_slice(), &[][..])?;
+                    }
+                    if old.as_ref().is_none_or(|old| old.case_no != *case_no) {
+                        case_nos.insert(case_no.as_bytes(), id.as_bytes())?;
                     }
                     cases_t.insert(id.as_bytes(), bytes.as_slice())?;
-                    case_nos.insert(case_no.as_bytes(), id.as_bytes())?;
-                    case_states.insert(key.as_slice(), &[][..])?;
                 }
                 if !enqueue.is_empty() {
                     let mut next = meta

@@ -25,7 +25,10 @@ impl Flusher {
                 while let Ok(first) = rx.recv() {
                     let mut waiting = vec![first];
                     waiting.extend(rx.try_iter());
+                    // While it syncs, commits wait at the gate, not in sled.
+                    let gate = super::gate::GATE.blocking_read();
                     let result = db.flush().map(|_| ());
+                    drop(gate);
                     for w in waiting {
                         let _ = w.send(result.clone());
                     }

@@ -29,6 +29,7 @@ mod cases;
 mod checkpoints;
 mod commit;
 mod flusher;
+mod gate;
 pub(crate) mod keys;
 mod ledger;
 mod materials;
@@ -236,5 +237,28 @@ impl Store {
             .and_then(|b| b.as_ref().try_into().ok())
             .map(u64::from_be_bytes)
             .unwrap_or(1))
+    }
+
+    /// A node setting remembered across starts (e.g. which holiday calendar
+    /// the running dates were last counted with), or None.
+    pub fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let key = format!("setting/{name}");
+        let value = self
+            .trees()?
+            .meta
+            .get(key.as_bytes())
+            .map_err(StoreError::db("failed to read a setting"))?;
+        Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Remembers a node setting. Durable with the next flush (at the latest
+    /// when the store closes): only for what can be worked out again if lost.
+    pub fn put_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        let key = format!("setting/{name}");
+        self.trees()?
+            .meta
+            .insert(key.as_bytes(), value.as_bytes())
+            .map_err(StoreError::db("failed to write a setting"))?;
+        Ok(())
     }
 }

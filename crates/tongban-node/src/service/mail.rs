@@ -17,11 +17,11 @@ use tongban_proto::mail::v1::mail_server::Mail;
 use tongban_proto::mail::v1::{EventRequest, SendRequest};
 use tonic::{Request, Response, Status};
 
-use crate::auth::caller;
 use crate::change::{self, Change, Outgoing};
 use crate::ctx::Ctx;
 use crate::flow;
-use crate::requests::{self, Begun, Ticket};
+use crate::requests::{self, Ticket, go_or_replay};
+use crate::service::{AWAITING_DECISION, in_state};
 use crate::{NodeError, validate, view};
 
 pub(crate) struct MailService {
@@ -41,13 +41,9 @@ fn waybill(text: &str) -> Result<Waybill, NodeError> {
 #[tonic::async_trait]
 impl Mail for MailService {
     async fn send(&self, req: Request<SendRequest>) -> Result<Response<CaseView>, Status> {
-        let who = caller(&req)?;
         let ctx = &self.ctx;
-        let req = req.into_inner();
-        let ticket = match requests::begin(ctx, &who, "/tongban.mail.v1.Mail/Send", &req).await? {
-            Begun::Replay(reply) => return Ok(Response::new(reply)),
-            Begun::Go(ticket) => ticket,
-        };
+        let (who, req, ticket) =
+            go_or_replay!(requests::unary(ctx, req, "/tongban.mail.v1.Mail/Send").await?);
         let number = waybill(&req.waybill)?;
         if req.carrier.trim().is_empty() {
             return Err(NodeError::Invalid("carrier: name the carrier (e.g. EMS)".into()).into());
@@ -87,33 +83,24 @@ impl Mail for MailService {
                     ))
                     .into());
                 }
-                if !matches!(
-                    case.state,
-                    CaseState::Queued
-                        | CaseState::HandedOff
-                        | CaseState::UnderReview
-                        | CaseState::CorrectionRequested
-                ) {
-                    return Err(NodeError::Precondition(format!(
-                        "case {} is {}; paper originals are mailed after acceptance at the window and before the decision",
-                        case.case_no, case.state
-                    ))
-                    .into());
-                }
+                in_state(
+                    &case,
+                    &AWAITING_DECISION,
+                    "paper originals are mailed after acceptance at the window and before the decision",
+                )?;
                 MailTo::Home
             }
             (MailLeg::Result, Side::Home) => {
                 // The written denial is delivered like a result.
-                if !matches!(
-                    case.state,
-                    CaseState::Approved | CaseState::Denied | CaseState::MailReturned
-                ) {
-                    return Err(NodeError::Precondition(format!(
-                        "case {} is {}; a result is mailed once APPROVED or DENIED (or again after MAIL_RETURNED)",
-                        case.case_no, case.state
-                    ))
-                    .into());
-                }
+                in_state(
+                    &case,
+                    &[
+                        CaseState::Approved,
+                        CaseState::Denied,
+                        CaseState::MailReturned,
+                    ],
+                    "a result is mailed once APPROVED or DENIED (or again after MAIL_RETURNED)",
+                )?;
                 match case.delivery {
                     DeliveryMode::MailApplicant => MailTo::Applicant,
                     DeliveryMode::MailWindow => MailTo::Window,
@@ -179,13 +166,9 @@ impl Mail for MailService {
     }
 
     async fn event(&self, req: Request<EventRequest>) -> Result<Response<CaseView>, Status> {
-        let who = caller(&req)?;
         let ctx = &self.ctx;
-        let req = req.into_inner();
-        let ticket = match requests::begin(ctx, &who, "/tongban.mail.v1.Mail/Event", &req).await? {
-            Begun::Replay(reply) => return Ok(Response::new(reply)),
-            Begun::Go(ticket) => ticket,
-        };
+        let (who, req, ticket) =
+            go_or_replay!(requests::unary(ctx, req, "/tongban.mail.v1.Mail/Event").await?);
         let view = record_event(ctx, &req, &who.spiffe_id(), &ticket).await?;
         Ok(Response::new(view))
     }

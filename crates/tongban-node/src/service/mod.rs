@@ -1,5 +1,6 @@
 //! The gRPC service implementations, one module per service, and the
-//! steps two of them share (hand-out, parked-handoff retry, overdue lists).
+//! steps and checks several of them share (hand-out, parked-handoff retry,
+//! overdue lists, the state a step needs, the case's item).
 
 mod audit;
 mod federation;
@@ -70,6 +71,56 @@ pub(crate) async fn retry_parked(
         ctx.wake.send_to(to.as_str());
     }
     Ok(view)
+}
+
+/// A case taken in at the window and not yet accepted.
+pub(crate) const AT_INTAKE: [CaseState; 2] =
+    [CaseState::CorrectionAtWindow, CaseState::ReadyAtWindow];
+
+/// A case accepted at the window whose decision is not yet made.
+pub(crate) const AWAITING_DECISION: [CaseState; 4] = [
+    CaseState::Queued,
+    CaseState::HandedOff,
+    CaseState::UnderReview,
+    CaseState::CorrectionRequested,
+];
+
+/// Refuses a step unless the case is in one of `allowed`:
+/// `case N is STATE; {rule}`, the rule saying when the step is taken.
+pub(crate) fn in_state(
+    case: &CaseRecord,
+    allowed: &[CaseState],
+    rule: &str,
+) -> Result<(), NodeError> {
+    if allowed.contains(&case.state) {
+        return Ok(());
+    }
+    Err(NodeError::Precondition(format!(
+        "case {} is {}; {rule}",
+        case.case_no, case.state
+    )))
+}
+
+/// The catalogue's entry for the case's item, which a step needs; refused
+/// if the directory no longer lists it.
+pub(crate) fn item_of<'a>(
+    ctx: &'a Ctx,
+    case: &CaseRecord,
+) -> Result<&'a tongban_core::Item, NodeError> {
+    ctx.directory.item(&case.item_code).ok_or_else(|| {
+        NodeError::Precondition(format!(
+            "item {} is no longer in the catalogue",
+            case.item_code
+        ))
+    })
+}
+
+/// Whether the case's item is taken in by video consultation with the
+/// home authority (异地视频会商).
+pub(crate) fn by_video(ctx: &Ctx, case: &CaseRecord) -> bool {
+    ctx.directory
+        .item(&case.item_code)
+        .is_some_and(|i| i.intake == tongban_core::IntakeMode::VideoConsultation)
 }
 
 /// Every state of a case that is not finished.

@@ -21,7 +21,8 @@ use crate::ctx::Ctx;
 use crate::flow;
 use crate::ingest::Ingest;
 use crate::locks::CaseGuard;
-use crate::requests::{self, Begun};
+use crate::requests::{self, go_or_replay};
+use crate::service::{in_state, item_of};
 use crate::{NodeError, validate, view};
 
 pub(crate) struct ReviewService {
@@ -42,17 +43,14 @@ impl ReviewService {
     }
 }
 
+/// Refuses `action` unless the case is in one of `allowed`, naming them.
 fn require(case: &CaseRecord, allowed: &[CaseState], action: &str) -> Result<(), NodeError> {
-    if allowed.contains(&case.state) {
-        return Ok(());
-    }
     let names: Vec<&str> = allowed.iter().map(|s| s.as_str()).collect();
-    Err(NodeError::Precondition(format!(
-        "case {} is {}; {action} needs {}",
-        case.case_no,
-        case.state,
-        names.join(" or ")
-    )))
+    in_state(
+        case,
+        allowed,
+        &format!("{action} needs {}", names.join(" or ")),
+    )
 }
 
 #[tonic::async_trait]
@@ -76,15 +74,9 @@ impl Review for ReviewService {
     }
 
     async fn accept(&self, req: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
-        let reviewer = caller(&req)?;
         let ctx = &self.ctx;
-        let req = req.into_inner();
-        let ticket = match requests::begin(ctx, &reviewer, "/tongban.review.v1.Review/Accept", &req)
-            .await?
-        {
-            Begun::Replay(reply) => return Ok(Response::new(reply)),
-            Begun::Go(ticket) => ticket,
-        };
+        let (reviewer, req, ticket) =
+            go_or_replay!(requests::unary(ctx, req, "/tongban.review.v1.Review/Accept").await?);
         let (_lock, mut case) = self.locked(&req.case_no).await?;
         require(&case, &[CaseState::HandedOff], "acceptance (受理)")?;
         let promised = ctx
@@ -122,15 +114,9 @@ impl Review for ReviewService {
     }
 
     async fn correct(&self, req: Request<CorrectRequest>) -> Result<Response<CaseView>, Status> {
-        let reviewer = caller(&req)?;
         let ctx = &self.ctx;
-        let req = req.into_inner();
-        let ticket =
-            match requests::begin(ctx, &reviewer, "/tongban.review.v1.Review/Correct", &req).await?
-            {
-                Begun::Replay(reply) => return Ok(Response::new(reply)),
-                Begun::Go(ticket) => ticket,
-            };
+        let (reviewer, req, ticket) =
+            go_or_replay!(requests::unary(ctx, req, "/tongban.review.v1.Review/Correct").await?);
         if req.needs.is_empty() {
             return Err(NodeError::Invalid(
                 "a correction request names at least one --need KIND:REASON".into(),
@@ -143,12 +129,7 @@ impl Review for ReviewService {
             &[CaseState::HandedOff, CaseState::UnderReview],
             "a correction request",
         )?;
-        let item = ctx.directory.item(&case.item_code).ok_or_else(|| {
-            NodeError::Precondition(format!(
-                "item {} is no longer in the catalogue",
-                case.item_code
-            ))
-        })?;
+        let item = item_of(ctx, &case)?;
         let mut reasons = Vec::with_capacity(req.needs.len());
         for need in &req.needs {
             if item.material(&need.kind).is_none() {
@@ -198,6 +179,7 @@ impl Review for ReviewService {
             requested_at: now.clone(),
             answered_at: None,
             supplied: Vec::new(),
+            count: Some(flow::count(calendar, today, days, deadline_date)),
         };
         case.review.corrections.push(record.clone());
         let kinds: Vec<&str> = req.needs.iter().map(|n| n.kind.as_str()).collect();
@@ -237,20 +219,10 @@ impl Review for ReviewService {
     }
 
     async fn paper_received(&self, req: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
-        let reviewer = caller(&req)?;
         let ctx = &self.ctx;
-        let req = req.into_inner();
-        let ticket = match requests::begin(
-            ctx,
-            &reviewer,
-            "/tongban.review.v1.Review/PaperReceived",
-            &req,
-        )
-        .await?
-        {
-            Begun::Replay(reply) => return Ok(Response::new(reply)),
-            Begun::Go(ticket) => ticket,
-        };
+        let (reviewer, req, ticket) = go_or_replay!(
+            requests::unary(ctx, req, "/tongban.review.v1.Review/PaperReceived").await?
+        );
         let (_lock, mut case) = self.locked(&req.case_no).await?;
         let paper = view::paper_kinds(&ctx.directory, &case);
         if paper.is_empty() {
@@ -307,13 +279,9 @@ impl Review for ReviewService {
                 ));
             }
         };
-        let ticket =
-            match requests::begin(ctx, &reviewer, "/tongban.review.v1.Review/Approve", &header)
-                .await?
-            {
-                Begun::Replay(reply) => return Ok(Response::new(reply)),
-                Begun::Go(ticket) => ticket,
-            };
+        let ticket = go_or_replay!(
+            requests::begin(ctx, &reviewer, "/tongban.review.v1.Review/Approve", &header).await?
+        );
         let licence_no =
             validate::optional_text("licence number", &header.licence_no, validate::SHORT_CHARS)?;
         let (_lock, mut case) = self.locked(&header.case_no).await?;
@@ -413,14 +381,9 @@ impl Review for ReviewService {
     }
 
     async fn deny(&self, req: Request<DenyRequest>) -> Result<Response<CaseView>, Status> {
-        let reviewer = caller(&req)?;
         let ctx = &self.ctx;
-        let req = req.into_inner();
-        let ticket =
-            match requests::begin(ctx, &reviewer, "/tongban.review.v1.Review/Deny", &req).await? {
-                Begun::Replay(reply) => return Ok(Response::new(reply)),
-                Begun::Go(ticket) => ticket,
-            };
+        let (reviewer, req, ticket) =
+            go_or_replay!(requests::unary(ctx, req, "/tongban.review.v1.Review/Deny").await?);
         if req.reason.trim().is_empty() {
             return Err(
                 NodeError::Invalid("a denial needs its reason (--reason TEXT)".into()).into(),
@@ -462,15 +425,9 @@ impl Review for ReviewService {
     }
 
     async fn handout(&self, req: Request<HandoutRequest>) -> Result<Response<CaseView>, Status> {
-        let reviewer = caller(&req)?;
         let ctx = &self.ctx;
-        let req = req.into_inner();
-        let ticket =
-            match requests::begin(ctx, &reviewer, "/tongban.review.v1.Review/Handout", &req).await?
-            {
-                Begun::Replay(reply) => return Ok(Response::new(reply)),
-                Begun::Go(ticket) => ticket,
-            };
+        let (reviewer, req, ticket) =
+            go_or_replay!(requests::unary(ctx, req, "/tongban.review.v1.Review/Handout").await?);
         let (_lock, mut case) = self.locked(&req.case_no).await?;
         let view = super::hand_out(ctx, &mut case, &req.recipient_id, &reviewer, &ticket).await?;
         Ok(Response::new(view))
@@ -482,14 +439,9 @@ impl Review for ReviewService {
     }
 
     async fn retry(&self, req: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
-        let reviewer = caller(&req)?;
         let ctx = &self.ctx;
-        let req = req.into_inner();
-        let ticket =
-            match requests::begin(ctx, &reviewer, "/tongban.review.v1.Review/Retry", &req).await? {
-                Begun::Replay(reply) => return Ok(Response::new(reply)),
-                Begun::Go(ticket) => ticket,
-            };
+        let (reviewer, req, ticket) =
+            go_or_replay!(requests::unary(ctx, req, "/tongban.review.v1.Review/Retry").await?);
         let (_lock, mut case) = self.locked(&req.case_no).await?;
         let view = super::retry_parked(ctx, &mut case, &reviewer, &ticket).await?;
         Ok(Response::new(view))

@@ -1,7 +1,7 @@
 //! `tongban dev [--dir D] [--base-port P]`: a whole local federation with one
 //! command, for someone trying tongban for the first time.
 //!
-//! It takes `D/dev.lock` ([`lock`]); lays out, or reuses and brings up to
+//! It takes `D/dev.lock` (the node's [`tongban_node::PidLock`]); lays out, or reuses and brings up to
 //! date, a `tongban_sandbox` in D with the client profiles and sample files
 //! ([`provision`]); starts the three nodes in this process on loopback ports
 //! P, P+1, P+2; runs one sample case from intake to `CLOSED` over real
@@ -11,7 +11,6 @@
 //! before anything is written.
 
 mod fixtures;
-mod lock;
 mod printout;
 mod provision;
 mod sample;
@@ -21,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use tongban_node::NodeError;
+use tongban_node::{NodeError, PidLock, PidLockError};
 use tongban_sandbox::{Sandbox, SandboxError};
 
 use super::BadConfig;
@@ -64,6 +63,20 @@ impl Federation {
     }
 }
 
+/// Takes `D/dev.lock` for the whole run, or says which run has it.
+fn hold(dir: &Path) -> Result<PidLock> {
+    PidLock::acquire(dir, "dev.lock").map_err(|e| match e {
+        PidLockError::Held { pid, .. } => {
+            let holder = match pid {
+                Some(pid) => format!("another tongban dev (pid {pid})"),
+                None => "another tongban dev".to_owned(),
+            };
+            anyhow!("{holder} is running in {}", dir.display())
+        }
+        other => other.into(),
+    })
+}
+
 pub(crate) async fn run(dir: &Path, base_port: u16) -> Result<()> {
     if base_port == 0 || base_port > u16::MAX - 2 {
         bail!(
@@ -71,8 +84,7 @@ pub(crate) async fn run(dir: &Path, base_port: u16) -> Result<()> {
         );
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut lock_file = lock::LockFile::open(dir)?;
-    let lock = lock_file.hold()?;
+    let lock = hold(dir)?;
     let runtime = NodeRuntime::new()?;
 
     let fresh = provision::is_fresh(dir);

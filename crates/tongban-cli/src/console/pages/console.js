@@ -1,8 +1,9 @@
 // The console's only script. It checks the check characters of resident
 // IDs (GB 11643), unified social credit codes (GB 32100) and UPU S10
 // waybills as they are typed, enables only the chosen item's material
-// inputs and the chosen kind of applicant. The node checks everything
-// again; without this script the forms still work.
+// inputs and the chosen kind of applicant, and shows uploads' progress.
+// The node checks everything again; without this script the forms still
+// work.
 "use strict";
 
 // The page's language decides the script's words too.
@@ -156,7 +157,65 @@ function keepAlive() {
   }
 }
 
-document.addEventListener("DOMContentLoaded", () => {
+// Forms with files go by XMLHttpRequest so the clerk sees the upload's
+// progress; what the console answers is then shown as if the form had been
+// sent the ordinary way. If the console itself cannot be reached, the form
+// stays as it is, files and all, and sending it again sends the same
+// request id.
+function uploadWithProgress(form) {
+  const button = form.querySelector("button[type=submit]");
+  const bar = document.createElement("progress");
+  bar.max = 100;
+  bar.value = 0;
+  bar.hidden = true;
+  const note = document.createElement("span");
+  note.className = "upload-note";
+  note.setAttribute("aria-live", "polite");
+  form.insertBefore(bar, button);
+  form.insertBefore(note, button);
+  form.addEventListener("submit", (e) => {
+    if (e.defaultPrevented) return;
+    e.preventDefault();
+    const body = new FormData(form);
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", form.action);
+    xhr.upload.addEventListener("progress", (p) => {
+      if (!p.lengthComputable) return;
+      bar.hidden = false;
+      bar.value = Math.round((100 * p.loaded) / p.total);
+      note.textContent = " " + say("已上传 ", "uploaded ") + bar.value + "%";
+    });
+    xhr.addEventListener("load", () => {
+      const sent = new URL(form.action, location.href).href;
+      if (xhr.responseURL && xhr.responseURL !== sent) {
+        location.assign(xhr.responseURL);
+      } else {
+        show(xhr.responseText);
+      }
+    });
+    xhr.addEventListener("error", () => {
+      bar.hidden = true;
+      note.textContent = " " + say(
+        "控制台没有响应：表单和所选文件都还在，请稍后再点提交（请求编号不变）。",
+        "The console did not answer: the form and its files are still here; send it again later (the same request id).",
+      );
+      if (button) button.disabled = false;
+    });
+    if (button) button.disabled = true;
+    xhr.send(body);
+  });
+}
+
+// Shows a page the console answered in place of this one.
+function show(html) {
+  const page = new DOMParser().parseFromString(html, "text/html");
+  document.title = page.title;
+  document.documentElement.lang = page.documentElement.lang;
+  document.body.replaceWith(page.body);
+  init();
+}
+
+function init() {
   keepAlive();
   for (const input of document.querySelectorAll("input[data-resident-id]")) watchCode(input, residentIdProblem, 18);
   for (const input of document.querySelectorAll("input[data-credit-code]")) watchCode(input, creditCodeProblem, 18);
@@ -165,4 +224,8 @@ document.addEventListener("DOMContentLoaded", () => {
   if (kinds.length) watchApplicant(kinds);
   const route = document.getElementById("route");
   if (route) watchItem(route);
-});
+  // Last, so the checks above can stop a submit first.
+  for (const form of document.querySelectorAll("form[enctype='multipart/form-data']")) uploadWithProgress(form);
+}
+
+document.addEventListener("DOMContentLoaded", init);

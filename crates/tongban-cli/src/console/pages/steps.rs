@@ -253,29 +253,42 @@ pub(in crate::console) fn lost_connection(
     msg: &str,
     again: &Resend,
 ) -> Markup {
-    let multipart = !again.files.is_empty();
     layout(
         c,
         t("与节点的连接中断", "Lost the connection to the node"),
         html! {
             p.error role="alert" #error { (msg) }
-            p { (t("控制台已用同一请求编号重试数次，节点仍未应答。这次提交可能没有送达节点，也可能已经办理。节点恢复后请点“重新提交”：请求编号不变，节点只会办理一次。",
-                   "The console tried again a few times with the same request id and the node did not answer. The request may not have reached the node, or it may have been done. When the node is back, send it again: the request id is the same, so the node does it once.")) }
-            form #resend method="post" action=(again.action) enctype=[multipart.then_some("multipart/form-data")] {
-                @for (name, value) in &again.fields {
-                    input type="hidden" name=(name) value=(value);
-                }
-                @if multipart {
-                    p { (t("浏览器不会重发文件，请重新选择：", "Browsers do not send files again; choose them again:")) }
-                    @for (name, filename) in &again.files {
-                        label { (filename) input type="file" name=(name) required; }
-                    }
-                }
-                button type="submit" { (t("重新提交", "Send again")) }
-            }
+            (lost_page_body(again))
             p { a href={ "/case/" (no) } { (t("返回案件", "Back to the case")) } }
         },
     )
+}
+
+/// What the lost-connection page says, and the form as it was sent.
+fn lost_page_body(again: &Resend) -> Markup {
+    let multipart = !again.files.is_empty();
+    html! {
+        p { (t("控制台已用同一请求编号重试数次，节点仍未应答。这次提交可能没有送达节点，也可能已经办理。节点恢复后请点“重新提交”：请求编号不变，节点只会办理一次。",
+               "The console tried again a few times with the same request id and the node did not answer. The request may not have reached the node, or it may have been done. When the node is back, send it again: the request id is the same, so the node does it once.")) }
+        @let shown: Vec<_> = again.fields.iter().filter(|(n, v)| n != "request_id" && !v.is_empty()).collect();
+        @if !shown.is_empty() {
+            table.facts #resent-fields {
+                @for (name, value) in &shown { tr { th { code { (name) } } td { (value) } } }
+            }
+        }
+        form #resend method="post" action=(again.action) enctype=[multipart.then_some("multipart/form-data")] {
+            @for (name, value) in &again.fields {
+                input type="hidden" name=(name) value=(value);
+            }
+            @if multipart {
+                p { (t("浏览器不会重发文件，请重新选择：", "Browsers do not send files again; choose them again:")) }
+                @for (name, filename) in &again.files {
+                    label { (filename) input type="file" name=(name) required; }
+                }
+            }
+            button type="submit" { (t("重新提交", "Send again")) }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -304,6 +317,36 @@ mod tests {
         assert!(!parked(&with_events(&retried)));
         let again = ["handoff.parked", "handoff.retried", "handoff.parked"];
         assert!(parked(&with_events(&again)));
+    }
+
+    #[test]
+    fn a_lost_form_is_offered_again_with_its_request_id() {
+        let again = Resend {
+            action: "/case/610702-20261201-1/deny".into(),
+            fields: vec![
+                ("reason".into(), "经营场所不符合规划用途".into()),
+                (
+                    "request_id".into(),
+                    "0b6f7a1e-2c3d-4e5f-8a9b-0c1d2e3f4a5b".into(),
+                ),
+            ],
+            files: vec![("result".into(), "licence.pdf".into())],
+        };
+        let page = lost_page_body(&again).into_string();
+        assert!(
+            page.contains(r#"action="/case/610702-20261201-1/deny""#),
+            "{page}"
+        );
+        assert!(
+            page.contains(r#"name="request_id" value="0b6f7a1e-2c3d-4e5f-8a9b-0c1d2e3f4a5b""#),
+            "{page}"
+        );
+        assert!(
+            page.contains("经营场所不符合规划用途"),
+            "the typed text is shown: {page}"
+        );
+        assert!(page.contains(r#"enctype="multipart/form-data""#), "{page}");
+        assert!(page.contains(r#"type="file" name="result""#), "{page}");
     }
 
     #[test]

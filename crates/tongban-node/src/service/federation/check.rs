@@ -14,6 +14,7 @@ use tongban_proto::federation::v1::refusal::Code;
 use tongban_proto::federation::v1::{CaseUpdate, Envelope, envelope::Body};
 
 use crate::change::{self};
+use crate::ctx::Ctx;
 use crate::protocol::FORMAT_VERSION;
 use crate::{NodeError, validate};
 
@@ -162,7 +163,15 @@ impl FederationService {
                     )));
                 }
                 // 容缺受理: only waivable materials under a commitment may be missing.
-                let commitment = commitment_of(item, app.commitment.take())?;
+                let commitment =
+                    commitment_of(item, app.commitment.take(), &self.ctx.directory.calendar)?;
+                if commitment
+                    .as_ref()
+                    .and_then(|c| c.count.as_ref())
+                    .is_some_and(|n| n.calendar.is_empty())
+                {
+                    crate::recount::count_again_at_next_start(ctx)?;
+                }
                 let uncovered: Vec<&str> = missing
                     .into_iter()
                     .filter(|kind| {
@@ -287,13 +296,13 @@ impl FederationService {
 
     /// Checks a partner's signed checkpoint is the sender's own and returns
     /// what to keep: (seq, encoded). A bad one is logged and dropped: it
-    /// proves nothing.
+    /// proves nothing. An associated function, so that it can run on a
+    /// blocking thread while the stream's envelopes arrive.
     pub(super) fn check_checkpoint(
-        &self,
+        ctx: &Ctx,
         sender: &CountyCode,
         signed: &SignedCheckpoint,
     ) -> Option<(u64, Vec<u8>)> {
-        let ctx = &self.ctx;
         let checked = ctx
             .anchor
             .verify_signed(
@@ -381,6 +390,7 @@ pub(super) fn report_of(update: &CaseUpdate) -> Result<Report, NodeError> {
 fn commitment_of(
     item: &tongban_core::Item,
     commitment: Option<tongban_proto::common::v1::Commitment>,
+    calendar: &tongban_core::Calendar,
 ) -> Result<Option<CommitmentRecord>, NodeError> {
     let Some(c) = commitment else {
         return Ok(None);
@@ -398,12 +408,30 @@ fn commitment_of(
             )));
         }
     }
-    if crate::flow::parse_date(&c.due_date).is_none() {
+    let Some(due) = crate::flow::parse_date(&c.due_date) else {
         return Err(NodeError::Invalid(format!(
             "the application's commitment deadline {:?} is not a YYYY-MM-DD date",
             c.due_date
         )));
-    }
+    };
+    // Kept so this node can count the deadline again when the calendar
+    // changes. Counted here the same, it carries this node's calendar;
+    // counted otherwise at the window (another directory), it carries none
+    // and is counted again, and the change recorded, at this node's next
+    // start.
+    let signed_on =
+        time::OffsetDateTime::parse(&c.signed_at, &time::format_description::well_known::Rfc3339)
+            .map(|t| t.to_offset(crate::clock::CST).date());
+    let count = match signed_on {
+        Ok(from) if c.days > 0 => {
+            let mut count = crate::flow::count(calendar, from, c.days, due);
+            if calendar.add_working_days(from, c.days) != due {
+                count.calendar.clear();
+            }
+            Some(count)
+        }
+        _ => None,
+    };
     let signer = validate::text("commitment signer", &c.signer, validate::SHORT_CHARS)?;
     Ok(Some(CommitmentRecord {
         signer,
@@ -412,5 +440,6 @@ fn commitment_of(
         signed_at: c.signed_at,
         by: c.by,
         fulfilled_at: None,
+        count,
     }))
 }

@@ -152,7 +152,7 @@ impl Federation for FederationService {
         // The sender's checkpoint is kept with the stream's commit (a write
         // of its own cost a sync of its own in the flush), or alone if the
         // stream commits nothing.
-        let mut checkpoint: Option<(u64, Vec<u8>)> = None;
+        let mut checkpoints: Vec<tokio::task::JoinHandle<Option<(u64, Vec<u8>)>>> = Vec::new();
         // Ends the current envelope. A content problem refuses it; a local
         // write failure (disk full, I/O) fails the whole stream instead, so
         // that the sender retries rather than parking a good handoff.
@@ -228,9 +228,15 @@ impl Federation for FederationService {
                     });
                 }
                 Some(Frame::Checkpoint(signed)) => {
-                    if let Some(kept) = self.check_checkpoint(&sender, &signed) {
-                        checkpoint = Some(kept);
-                    }
+                    // Its signature (and, the first time, its certificate
+                    // chain) is checked on a blocking thread while the
+                    // envelopes and their chunks arrive, not in front of
+                    // them: one ECDSA verification less in the handoff's
+                    // latency. Awaited before the commit that keeps it.
+                    let (ctx, sender) = (ctx.clone(), sender.clone());
+                    checkpoints.push(tokio::task::spawn_blocking(move || {
+                        Self::check_checkpoint(&ctx, &sender, &signed)
+                    }));
                 }
                 Some(Frame::Chunk(chunk)) => match current.take() {
                     Some(Current::Receiving(mut r)) => {
@@ -266,6 +272,13 @@ impl Federation for FederationService {
         if let Err(e) = close(current.take(), &mut slots) {
             tracing::error!(peer = %sender, error = %e, "cannot store a received material; the sender will retry");
             return Err(e.into());
+        }
+        // The last good one, as when they were checked in turn.
+        let mut checkpoint: Option<(u64, Vec<u8>)> = None;
+        for check in checkpoints {
+            if let Ok(Some(kept)) = check.await {
+                checkpoint = Some(kept);
+            }
         }
         let results = if slots.iter().any(|s| matches!(s, Slot::Staged(_))) {
             match self

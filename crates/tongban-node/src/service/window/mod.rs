@@ -1,14 +1,14 @@
 //! The window service of the receiving county: apply, attach, identity
 //! check, acceptance (which queues the handoff in the same durable write),
-//! status and lists. Clerks of this county only (see `auth`).
+//! resubmission, hand-out, status and lists, and the upload steps they
+//! share. Clerks of this county only (see `auth`). The commitment and
+//! consultation workflows are in [`workflow`].
 
 use std::sync::Arc;
 
 use tongban_core::{CaseNo, CaseState, ItemCode, window_state};
 use tongban_ledger::entries::facts;
-use tongban_ledger::{
-    Batch, CaseRecord, CommitmentRecord, ConsultationRecord, EntryBody, IdentityCheckRecord, Side,
-};
+use tongban_ledger::{Batch, CaseRecord, EntryBody, IdentityCheckRecord, Side};
 use tongban_pki::Identity;
 use tongban_proto::common::v1::{CaseView, IdentityCheck, MaterialChunk, MaterialHeader};
 use tongban_proto::federation::v1::{Application, Supplement};
@@ -21,8 +21,11 @@ use crate::change::{self, Change, Outgoing};
 use crate::ctx::Ctx;
 use crate::ingest::{Ingest, Ingested};
 use crate::locks::CaseGuard;
-use crate::requests::{self, Begun};
-use crate::{NodeError, flow, validate, view};
+use crate::requests::{self, Begun, go_or_replay};
+use crate::service::{AT_INTAKE, by_video, in_state, item_of};
+use crate::{NodeError, validate, view};
+
+mod workflow;
 
 pub(crate) struct WindowService {
     ctx: Arc<Ctx>,
@@ -48,46 +51,75 @@ impl WindowService {
     }
 }
 
-/// Reads the attach header that opens an upload (attach, supply) and
-/// looks its request id up: the original reply for a repeat, else the
-/// header and the request's ticket.
-async fn start_attach(
-    ctx: &Ctx,
-    clerk: &Identity,
-    stream: &mut Streaming<AttachFrame>,
-    method: &str,
-) -> Result<Begun<CaseView, (AttachHeader, requests::Ticket)>, Status> {
-    let header = match stream.message().await? {
-        Some(AttachFrame {
-            frame: Some(attach_frame::Frame::Header(h)),
-        }) => h,
-        _ => {
-            return Err(Status::invalid_argument(
-                "the first frame must be the attach header",
-            ));
-        }
-    };
-    Ok(match requests::begin(ctx, clerk, method, &header).await? {
-        Begun::Replay(reply) => Begun::Replay(reply),
-        Begun::Go(ticket) => Begun::Go((header, ticket)),
-    })
+/// An upload (attach, supply) under way: who sends it, its header and
+/// request ticket, and the case, locked.
+struct Upload {
+    clerk: Identity,
+    stream: Streaming<AttachFrame>,
+    header: AttachHeader,
+    ticket: requests::Ticket,
+    lock: CaseGuard,
+    case: CaseRecord,
 }
 
-/// Checks an upload's declared materials against the item and the limits
-/// (counting `kept` bytes the case holds besides) and receives them.
-async fn receive_attached(
+impl WindowService {
+    /// Reads the attach header that opens an upload and looks its request
+    /// id up: the original reply for a repeat, else the upload with its
+    /// case locked.
+    async fn open_upload(
+        &self,
+        req: Request<Streaming<AttachFrame>>,
+        method: &str,
+    ) -> Result<Begun<CaseView, Upload>, Status> {
+        let clerk = caller(&req)?;
+        let mut stream = req.into_inner();
+        let header = match stream.message().await? {
+            Some(AttachFrame {
+                frame: Some(attach_frame::Frame::Header(h)),
+            }) => h,
+            _ => {
+                return Err(Status::invalid_argument(
+                    "the first frame must be the attach header",
+                ));
+            }
+        };
+        let ticket = match requests::begin(&self.ctx, &clerk, method, &header).await? {
+            Begun::Replay(reply) => return Ok(Begun::Replay(reply)),
+            Begun::Go(ticket) => ticket,
+        };
+        let (lock, case) = self.locked(&header.case_no).await?;
+        Ok(Begun::Go(Upload {
+            clerk,
+            stream,
+            header,
+            ticket,
+            lock,
+            case,
+        }))
+    }
+}
+
+/// Checks an upload's declared materials against the case's item and the
+/// limits (counting `kept` bytes the case holds besides), receives them
+/// and merges them into the case's materials: what was received, and its
+/// kinds.
+async fn receive_into(
     ctx: &Ctx,
-    item: &tongban_core::Item,
+    case: &mut CaseRecord,
     headers: Vec<MaterialHeader>,
     kept: u64,
     stream: &mut Streaming<AttachFrame>,
-) -> Result<Ingested, Status> {
+) -> Result<(Ingested, Vec<String>), Status> {
+    let item = item_of(ctx, case)?;
     validate::materials(item, &headers, &ctx.limits, kept)?;
-    receive(ctx, headers, stream, |f| match f.frame {
+    let ingested = receive(ctx, headers, stream, |f| match f.frame {
         Some(attach_frame::Frame::Chunk(c)) => Some(c),
         _ => None,
     })
-    .await
+    .await?;
+    let kinds = ingested.materials.iter().map(|m| m.kind.clone()).collect();
+    merge(&mut case.materials, ingested.materials.clone());
+    Ok((ingested, kinds))
 }
 
 /// Receives the chunks that follow an upload's header.
@@ -169,11 +201,9 @@ impl Window for WindowService {
                 ));
             }
         };
-        let ticket =
-            match requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Apply", &header).await? {
-                Begun::Replay(reply) => return Ok(Response::new(reply)),
-                Begun::Go(ticket) => ticket,
-            };
+        let ticket = go_or_replay!(
+            requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Apply", &header).await?
+        );
         let item_code = ItemCode::parse(&header.item_code)
             .map_err(|e| NodeError::Invalid(format!("item: {e}")))?;
         let item = ctx.directory.item(&item_code).ok_or_else(|| {
@@ -272,37 +302,30 @@ impl Window for WindowService {
         &self,
         req: Request<Streaming<AttachFrame>>,
     ) -> Result<Response<CaseView>, Status> {
-        let clerk = caller(&req)?;
         let ctx = &self.ctx;
-        let mut stream = req.into_inner();
-        let (header, ticket) =
-            match start_attach(ctx, &clerk, &mut stream, "/tongban.window.v1.Window/Attach").await?
-            {
-                Begun::Replay(reply) => return Ok(Response::new(reply)),
-                Begun::Go(go) => go,
-            };
-        let (_lock, mut case) = self.locked(&header.case_no).await?;
-        if !matches!(
-            case.state,
-            CaseState::CorrectionAtWindow
-                | CaseState::ReadyAtWindow
-                | CaseState::CorrectionRequested
-        ) {
-            return Err(NodeError::Precondition(format!(
-                "case {} is {}; materials can be attached only before acceptance or after a correction request",
-                case.case_no, case.state
-            ))
-            .into());
-        }
+        let Upload {
+            clerk,
+            mut stream,
+            header,
+            ticket,
+            lock: _lock,
+            mut case,
+        } = go_or_replay!(
+            self.open_upload(req, "/tongban.window.v1.Window/Attach")
+                .await?
+        );
+        in_state(
+            &case,
+            &[
+                CaseState::CorrectionAtWindow,
+                CaseState::ReadyAtWindow,
+                CaseState::CorrectionRequested,
+            ],
+            "materials can be attached only before acceptance or after a correction request",
+        )?;
         if header.materials.is_empty() {
             return Err(NodeError::Invalid("attach needs at least one material".into()).into());
         }
-        let item = ctx.directory.item(&case.item_code).ok_or_else(|| {
-            NodeError::Precondition(format!(
-                "item {} is no longer in the catalogue",
-                case.item_code
-            ))
-        })?;
         // Bytes of the materials this upload does not replace still count.
         let kept: u64 = case
             .materials
@@ -310,9 +333,8 @@ impl Window for WindowService {
             .filter(|m| !header.materials.iter().any(|h| h.kind == m.kind))
             .map(|m| m.size)
             .sum();
-        let ingested = receive_attached(ctx, item, header.materials, kept, &mut stream).await?;
-        let kinds: Vec<String> = ingested.materials.iter().map(|m| m.kind.clone()).collect();
-        merge(&mut case.materials, ingested.materials.clone());
+        let (ingested, kinds) =
+            receive_into(ctx, &mut case, header.materials, kept, &mut stream).await?;
         let missing = view::missing(&ctx.directory, &case);
         if case.state != CaseState::CorrectionRequested {
             // A committed material brought in before acceptance is no longer
@@ -357,20 +379,10 @@ impl Window for WindowService {
         &self,
         req: Request<VerifyIdentityRequest>,
     ) -> Result<Response<CaseView>, Status> {
-        let clerk = caller(&req)?;
         let ctx = &self.ctx;
-        let req = req.into_inner();
-        let ticket = match requests::begin(
-            ctx,
-            &clerk,
-            "/tongban.window.v1.Window/VerifyIdentity",
-            &req,
-        )
-        .await?
-        {
-            Begun::Replay(reply) => return Ok(Response::new(reply)),
-            Begun::Go(ticket) => ticket,
-        };
+        let (clerk, req, ticket) = go_or_replay!(
+            requests::unary(ctx, req, "/tongban.window.v1.Window/VerifyIdentity").await?
+        );
         let method = req.method.trim();
         if !matches!(method, "id-card-reader" | "face" | "manual") {
             return Err(NodeError::Invalid(format!(
@@ -379,16 +391,7 @@ impl Window for WindowService {
             .into());
         }
         let (_lock, mut case) = self.locked(&req.case_no).await?;
-        if !matches!(
-            case.state,
-            CaseState::CorrectionAtWindow | CaseState::ReadyAtWindow
-        ) {
-            return Err(NodeError::Precondition(format!(
-                "case {} is {}; identity is verified before acceptance",
-                case.case_no, case.state
-            ))
-            .into());
-        }
+        in_state(&case, &AT_INTAKE, "identity is verified before acceptance")?;
         case.identity_check = Some(IdentityCheckRecord {
             method: method.to_owned(),
             by: clerk.spiffe_id(),
@@ -412,14 +415,9 @@ impl Window for WindowService {
     }
 
     async fn accept(&self, req: Request<CaseRef>) -> Result<Response<IntakeReceipt>, Status> {
-        let clerk = caller(&req)?;
         let ctx = &self.ctx;
-        let req = req.into_inner();
-        let ticket =
-            match requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Accept", &req).await? {
-                Begun::Replay(reply) => return Ok(Response::new(reply)),
-                Begun::Go(ticket) => ticket,
-            };
+        let (clerk, req, ticket) =
+            go_or_replay!(requests::unary(ctx, req, "/tongban.window.v1.Window/Accept").await?);
         let (_lock, mut case) = self.locked(&req.case_no).await?;
         match case.state {
             CaseState::ReadyAtWindow => {}
@@ -438,10 +436,7 @@ impl Window for WindowService {
                 .into());
             }
         }
-        let needs_consultation = ctx
-            .directory
-            .item(&case.item_code)
-            .is_some_and(|i| i.intake == tongban_core::IntakeMode::VideoConsultation);
+        let needs_consultation = by_video(ctx, &case);
         if needs_consultation && case.consultation.is_none() {
             return Err(NodeError::Precondition(format!(
                 "case {}: item {} is taken in by video consultation with the home authority (异地视频会商); record it first (window consult)",
@@ -500,14 +495,9 @@ impl Window for WindowService {
     }
 
     async fn resubmit(&self, req: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
-        let clerk = caller(&req)?;
         let ctx = &self.ctx;
-        let req = req.into_inner();
-        let ticket =
-            match requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Resubmit", &req).await? {
-                Begun::Replay(reply) => return Ok(Response::new(reply)),
-                Begun::Go(ticket) => ticket,
-            };
+        let (clerk, req, ticket) =
+            go_or_replay!(requests::unary(ctx, req, "/tongban.window.v1.Window/Resubmit").await?);
         let (_lock, mut case) = self.locked(&req.case_no).await?;
         if case.state != CaseState::CorrectionRequested {
             return Err(NodeError::Precondition(format!(
@@ -571,250 +561,24 @@ impl Window for WindowService {
     }
 
     async fn commit(&self, req: Request<CommitRequest>) -> Result<Response<CaseView>, Status> {
-        let clerk = caller(&req)?;
-        let ctx = &self.ctx;
-        let req = req.into_inner();
-        let ticket =
-            match requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Commit", &req).await? {
-                Begun::Replay(reply) => return Ok(Response::new(reply)),
-                Begun::Go(ticket) => ticket,
-            };
-        let (_lock, mut case) = self.locked(&req.case_no).await?;
-        if !matches!(
-            case.state,
-            CaseState::CorrectionAtWindow | CaseState::ReadyAtWindow
-        ) {
-            return Err(NodeError::Precondition(format!(
-                "case {} is {}; a commitment (告知承诺) is signed before acceptance",
-                case.case_no, case.state
-            ))
-            .into());
-        }
-        let item = ctx.directory.item(&case.item_code).ok_or_else(|| {
-            NodeError::Precondition(format!(
-                "item {} is no longer in the catalogue",
-                case.item_code
-            ))
-        })?;
-        let missing = view::missing(&ctx.directory, &case);
-        let today = ctx.clock.today();
-        let calendar = &ctx.directory.calendar;
-        let signed = tongban_core::commitment::check(
-            item,
-            &missing,
-            &req.signer,
-            &req.kinds,
-            req.days,
-            today,
-            calendar,
-        )
-        .map_err(|e| NodeError::Invalid(e.to_string()))?;
-        let due_date = flow::format_date(signed.due);
-        let calendar_note = flow::calendar_note(calendar, "deadline", today, signed.due);
-        case.commitment = Some(CommitmentRecord {
-            signer: signed.signer.clone(),
-            kinds: signed.kinds.clone(),
-            due_date: due_date.clone(),
-            signed_at: ctx.clock.now_rfc3339(),
-            by: clerk.spiffe_id(),
-            fulfilled_at: None,
-        });
-        let open = view::uncommitted(&ctx.directory, &case);
-        case.state = window_state(open.is_empty(), case.identity_check.is_some());
-        case.note = window_note(&open, case.identity_check.is_some());
-        let detail = format!(
-            "commitment (告知承诺) signed: {} to be supplied by {due_date}{calendar_note}",
-            signed.kinds.join(", ")
-        );
-        let body = EntryBody::CommitmentSigned {
-            signer: signed.signer,
-            kinds: signed.kinds,
-            due_date,
-        };
-        let note = case.note.clone();
-        let change = Change::new(clerk.spiffe_id(), detail, body).note(note);
-        let view = change::save(ctx, &mut case, change, Batch::default(), &ticket, |v| v).await?;
-        Ok(Response::new(view))
+        self.sign_commitment(req).await
     }
 
     async fn consult(&self, req: Request<ConsultRequest>) -> Result<Response<CaseView>, Status> {
-        let clerk = caller(&req)?;
-        let ctx = &self.ctx;
-        let req = req.into_inner();
-        let ticket =
-            match requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Consult", &req).await? {
-                Begun::Replay(reply) => return Ok(Response::new(reply)),
-                Begun::Go(ticket) => ticket,
-            };
-        let at = time::OffsetDateTime::parse(
-            req.at.trim(),
-            &time::format_description::well_known::Rfc3339,
-        )
-        .map_err(|e| {
-            NodeError::Invalid(format!("at: {:?} is not an RFC 3339 time: {e}", req.at))
-        })?;
-        if at > ctx.clock.now() {
-            return Err(NodeError::Invalid(format!(
-                "at: {} is in the future; record a consultation once it has taken place",
-                req.at.trim()
-            ))
-            .into());
-        }
-        let reviewer = validate::text("reviewer", &req.reviewer, validate::SHORT_CHARS)?;
-        let outcome = validate::text("outcome", &req.outcome, validate::REASON_CHARS)?;
-        let (_lock, mut case) = self.locked(&req.case_no).await?;
-        if !matches!(
-            case.state,
-            CaseState::CorrectionAtWindow | CaseState::ReadyAtWindow
-        ) {
-            return Err(NodeError::Precondition(format!(
-                "case {} is {}; the video consultation is held at intake, before acceptance",
-                case.case_no, case.state
-            ))
-            .into());
-        }
-        let needs = ctx
-            .directory
-            .item(&case.item_code)
-            .is_some_and(|i| i.intake == tongban_core::IntakeMode::VideoConsultation);
-        if !needs {
-            return Err(NodeError::Precondition(format!(
-                "item {} is taken in at the counter; it has no video consultation at intake",
-                case.item_code
-            ))
-            .into());
-        }
-        let at = crate::clock::rfc3339(at);
-        case.consultation = Some(ConsultationRecord {
-            at: at.clone(),
-            reviewer: reviewer.clone(),
-            outcome: outcome.clone(),
-            recorded_by: clerk.spiffe_id(),
-        });
-        let detail =
-            format!("video consultation (异地视频会商) at {at} with {reviewer}: {outcome}");
-        let body = EntryBody::ConsultationRecorded {
-            at,
-            reviewer,
-            outcome,
-        };
-        let note = case.note.clone();
-        let change = Change::new(clerk.spiffe_id(), detail, body).note(note);
-        let view = change::save(ctx, &mut case, change, Batch::default(), &ticket, |v| v).await?;
-        Ok(Response::new(view))
+        self.record_consultation(req).await
     }
 
     async fn supply(
         &self,
         req: Request<Streaming<AttachFrame>>,
     ) -> Result<Response<CaseView>, Status> {
-        let clerk = caller(&req)?;
-        let ctx = &self.ctx;
-        let mut stream = req.into_inner();
-        let (header, ticket) =
-            match start_attach(ctx, &clerk, &mut stream, "/tongban.window.v1.Window/Supply").await?
-            {
-                Begun::Replay(reply) => return Ok(Response::new(reply)),
-                Begun::Go(go) => go,
-            };
-        let (_lock, mut case) = self.locked(&header.case_no).await?;
-        let outstanding: Vec<String> = match &case.commitment {
-            Some(c) if c.fulfilled_at.is_none() => c
-                .kinds
-                .iter()
-                .filter(|k| !case.materials.iter().any(|m| &m.kind == *k))
-                .cloned()
-                .collect(),
-            _ => {
-                return Err(NodeError::Precondition(format!(
-                    "case {} has no open commitment (告知承诺) to supply materials for",
-                    case.case_no
-                ))
-                .into());
-            }
-        };
-        if !matches!(
-            case.state,
-            CaseState::Queued
-                | CaseState::HandedOff
-                | CaseState::UnderReview
-                | CaseState::CorrectionRequested
-        ) {
-            return Err(NodeError::Precondition(format!(
-                "case {} is {}; committed materials are supplied after acceptance and before the decision (before acceptance: window attach)",
-                case.case_no, case.state
-            ))
-            .into());
-        }
-        if header.materials.is_empty() {
-            return Err(NodeError::Invalid("supply needs at least one material".into()).into());
-        }
-        if let Some(h) = header
-            .materials
-            .iter()
-            .find(|h| !outstanding.contains(&h.kind))
-        {
-            return Err(NodeError::Invalid(format!(
-                "material {:?} is not a committed material still outstanding for case {} (outstanding: {})",
-                h.kind,
-                case.case_no,
-                outstanding.join(", ")
-            ))
-            .into());
-        }
-        let item = ctx.directory.item(&case.item_code).ok_or_else(|| {
-            NodeError::Precondition(format!(
-                "item {} is no longer in the catalogue",
-                case.item_code
-            ))
-        })?;
-        let kept: u64 = case.materials.iter().map(|m| m.size).sum();
-        let ingested = receive_attached(ctx, item, header.materials, kept, &mut stream).await?;
-        let kinds: Vec<String> = ingested.materials.iter().map(|m| m.kind.clone()).collect();
-        merge(&mut case.materials, ingested.materials.clone());
-        let left: Vec<String> = outstanding
-            .into_iter()
-            .filter(|k| !kinds.contains(k))
-            .collect();
-        let now = ctx.clock.now_rfc3339();
-        let mut detail = format!(
-            "committed materials ({}) supplied and queued to {}",
-            kinds.join(", "),
-            case.home_county
-        );
-        if left.is_empty() {
-            if let Some(c) = &mut case.commitment {
-                c.fulfilled_at = Some(now.clone());
-            }
-            detail.push_str("; commitment fulfilled");
-        } else {
-            detail.push_str(&format!("; still outstanding: {}", left.join(", ")));
-        }
-        let body = EntryBody::CommitmentSupplied {
-            materials: facts(&ingested.materials),
-            outstanding: left,
-        };
-        let supplement = Supplement {
-            resubmitted_at: now,
-            fulfils_commitment: true,
-        };
-        let change = Change::new(clerk.spiffe_id(), detail, body)
-            .send(Outgoing::Supplement(supplement, ingested.materials.clone()));
-        let mut batch = Batch::default();
-        batch.keep_blobs(ingested.blobs);
-        change::save(ctx, &mut case, change, batch, &ticket, |v: CaseView| v).await?;
-        Ok(Response::new(self.view(&case)?))
+        self.supply_committed(req).await
     }
 
     async fn handout(&self, req: Request<HandoutRequest>) -> Result<Response<CaseView>, Status> {
-        let clerk = caller(&req)?;
         let ctx = &self.ctx;
-        let req = req.into_inner();
-        let ticket =
-            match requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Handout", &req).await? {
-                Begun::Replay(reply) => return Ok(Response::new(reply)),
-                Begun::Go(ticket) => ticket,
-            };
+        let (clerk, req, ticket) =
+            go_or_replay!(requests::unary(ctx, req, "/tongban.window.v1.Window/Handout").await?);
         let (_lock, mut case) = self.locked(&req.case_no).await?;
         let view = super::hand_out(ctx, &mut case, &req.recipient_id, &clerk, &ticket).await?;
         Ok(Response::new(view))
@@ -857,14 +621,9 @@ impl Window for WindowService {
     }
 
     async fn retry(&self, req: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
-        let clerk = caller(&req)?;
         let ctx = &self.ctx;
-        let req = req.into_inner();
-        let ticket =
-            match requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Retry", &req).await? {
-                Begun::Replay(reply) => return Ok(Response::new(reply)),
-                Begun::Go(ticket) => ticket,
-            };
+        let (clerk, req, ticket) =
+            go_or_replay!(requests::unary(ctx, req, "/tongban.window.v1.Window/Retry").await?);
         let (_lock, mut case) = self.locked(&req.case_no).await?;
         let view = super::retry_parked(ctx, &mut case, &clerk, &ticket).await?;
         Ok(Response::new(view))
