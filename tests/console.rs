@@ -418,6 +418,21 @@ async fn clerk_reviewer_and_auditor_in_a_browser() {
     until_text(&b, "body", "受理回执", false).await;
     assert!(b.source().await.unwrap().contains(&case_no));
     shot(&b, "07-intake-receipt").await;
+    // The receipt is the notice page `tongban notice` writes; the console
+    // puts a way back to the case above it (the clerk lands here).
+    click(&b, "#console-bar #back").await;
+    until_text(&b, "#case-no", &case_no, false).await;
+    assert!(
+        b.current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with(&format!("/case/{case_no}")),
+        "the receipt's bar leads back to the case"
+    );
+    // The identity check is named as the clerk chose it, not by its code.
+    let facts = until_text(&b, "table.facts", "身份证读卡器", false).await;
+    assert!(!facts.contains("id-card-reader"), "{facts}");
 
     // The reviewer accepts and approves with a result file.
     b.goto(&reviewer_url).await.unwrap();
@@ -459,6 +474,9 @@ async fn clerk_reviewer_and_auditor_in_a_browser() {
         .await
         .unwrap();
     until_text(&b, "#state", "APPROVED", true).await;
+    // Decided: the clock stopped, so no count of days left to a due date.
+    let facts = until_text(&b, "table.facts", "已作出决定", false).await;
+    assert!(!facts.contains("剩 "), "{facts}");
     shot(&b, "12-clerk-approved").await;
     b.goto(&format!("{clerk_origin}/?state=APPROVED"))
         .await
@@ -475,6 +493,10 @@ async fn clerk_reviewer_and_auditor_in_a_browser() {
     assert!(page.contains("雁塔区"), "{page}");
     assert!(page.contains("VERIFIED"), "{page}");
     shot(&b, "15-auditor-trace").await;
+    // The trace page is `audit trace --html`'s; the console's bar above it
+    // signs out like every other page.
+    click(&b, "#console-bar #logout").await;
+    until_text(&b, "body", "已退出登录", false).await;
 
     b.close().await.unwrap();
 }

@@ -492,7 +492,13 @@ async fn notice(State(c): Shared, Path((no, kind)): Path<(String, String)>) -> P
         check_hint: String::new(),
     };
     let html = crate::notice::render(kind, &case, &ctx).map_err(|e| Failure(e.to_string()))?;
-    Ok(Html(html))
+    // Accepting lands here (受理并打印回执): the way back to the case.
+    let back = format!("/case/{no}");
+    Ok(Html(pages::with_console_bar(
+        &html,
+        &back,
+        lang::t("返回案件", "Back to the case"),
+    )))
 }
 
 fn now_rfc3339() -> String {
