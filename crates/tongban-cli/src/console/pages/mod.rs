@@ -260,15 +260,7 @@ fn error_box(error: Option<&str>) -> Markup {
 /// old due date) would mislead, and would turn into "overdue" on a case
 /// that closed in time.
 fn decided(k: &CaseView) -> bool {
-    matches!(
-        k.state.as_str(),
-        "APPROVED"
-            | "DENIED"
-            | "RESULT_IN_TRANSIT"
-            | "READY_FOR_PICKUP"
-            | "MAIL_RETURNED"
-            | "CLOSED"
-    )
+    tongban_core::state::CaseState::parse_wire(&k.state).is_ok_and(|s| s.is_decided())
 }
 
 /// Days left, or overdue, or why there is no date.
