@@ -453,8 +453,10 @@ async fn clerk_reviewer_and_auditor_in_a_browser() {
         .unwrap();
     fill(&b, "#approve input[name=licence_no]", "610113600012345").await;
     click(&b, "#approve button[type=submit]").await;
-    // The node refuses before the paper originals are in: said in its words.
-    until_text(&b, "#error", "paper originals", false).await;
+    // The node refuses before the paper originals are in: said in its words,
+    // after the page's own word that the node refused.
+    let refused = until_text(&b, "#error", "paper originals", false).await;
+    assert!(refused.starts_with("节点拒绝："), "{refused}");
     shot(&b, "10-reviewer-refused").await;
     click(&b, "#paper button[type=submit]").await;
     until_text(&b, "table.facts", "纸质原件", false).await;

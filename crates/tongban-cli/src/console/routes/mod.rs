@@ -178,7 +178,14 @@ impl From<tonic::Status> for Failure {
                 status_error(s)
             ));
         }
-        Failure(format!("{:#}", status_error(s)))
+        // The node's reason is in its words (English, with the status
+        // code); the page says first, in its own language, that the node
+        // refused and nothing was done.
+        Failure(format!(
+            "{}{:#}",
+            lang::t("节点拒绝：", "Refused by the node: "),
+            status_error(s)
+        ))
     }
 }
 
