@@ -315,6 +315,16 @@ async fn clerk_reviewer_and_auditor_in_a_browser() {
     // A wrong check character is shown at its field, and nothing is stored.
     b.goto(&format!("{clerk_origin}/new")).await.unwrap();
     fill(&b, "input[name=person_name]", "张三").await;
+    // The upload's progress bar shows only once something uploads.
+    assert!(
+        !b.find(Locator::Css("#apply progress"))
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .unwrap(),
+        "no empty progress bar before an upload"
+    );
     fill(&b, "#person_id", "110105194912310021").await;
     let problem = until_text(&b, "#person_id-error", "校验码", false).await;
     assert!(problem.contains('X'), "{problem}");
