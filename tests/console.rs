@@ -625,6 +625,8 @@ async fn correction_round_trip_and_denial_in_a_browser() {
     fill(&b, "#deny textarea[name=reason]", "经营场所不符合规划用途").await;
     click(&b, "#deny button[type=submit]").await;
     until_text(&b, "#state", "DENIED", false).await;
+    // What goes in the post now is the written denial, and the form says so.
+    until_text(&b, "#mail-send h2", "邮寄不予许可决定书", false).await;
     shot(&b, "23-reviewer-denied").await;
     b.goto(&format!("{reviewer_origin}/case/{case_no}/notice/denial"))
         .await
