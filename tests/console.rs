@@ -315,6 +315,16 @@ async fn clerk_reviewer_and_auditor_in_a_browser() {
     // A wrong check character is shown at its field, and nothing is stored.
     b.goto(&format!("{clerk_origin}/new")).await.unwrap();
     fill(&b, "input[name=person_name]", "张三").await;
+    // The upload's progress bar shows only once something uploads.
+    assert!(
+        !b.find(Locator::Css("#apply progress"))
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .unwrap(),
+        "no empty progress bar before an upload"
+    );
     fill(&b, "#person_id", "110105194912310021").await;
     let problem = until_text(&b, "#person_id-error", "校验码", false).await;
     assert!(problem.contains('X'), "{problem}");
@@ -418,6 +428,21 @@ async fn clerk_reviewer_and_auditor_in_a_browser() {
     until_text(&b, "body", "受理回执", false).await;
     assert!(b.source().await.unwrap().contains(&case_no));
     shot(&b, "07-intake-receipt").await;
+    // The receipt is the notice page `tongban notice` writes; the console
+    // puts a way back to the case above it (the clerk lands here).
+    click(&b, "#console-bar #back").await;
+    until_text(&b, "#case-no", &case_no, false).await;
+    assert!(
+        b.current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with(&format!("/case/{case_no}")),
+        "the receipt's bar leads back to the case"
+    );
+    // The identity check is named as the clerk chose it, not by its code.
+    let facts = until_text(&b, "table.facts", "身份证读卡器", false).await;
+    assert!(!facts.contains("id-card-reader"), "{facts}");
 
     // The reviewer accepts and approves with a result file.
     b.goto(&reviewer_url).await.unwrap();
@@ -438,8 +463,10 @@ async fn clerk_reviewer_and_auditor_in_a_browser() {
         .unwrap();
     fill(&b, "#approve input[name=licence_no]", "610113600012345").await;
     click(&b, "#approve button[type=submit]").await;
-    // The node refuses before the paper originals are in: said in its words.
-    until_text(&b, "#error", "paper originals", false).await;
+    // The node refuses before the paper originals are in: said in its words,
+    // after the page's own word that the node refused.
+    let refused = until_text(&b, "#error", "paper originals", false).await;
+    assert!(refused.starts_with("节点拒绝："), "{refused}");
     shot(&b, "10-reviewer-refused").await;
     click(&b, "#paper button[type=submit]").await;
     until_text(&b, "table.facts", "纸质原件", false).await;
@@ -459,6 +486,9 @@ async fn clerk_reviewer_and_auditor_in_a_browser() {
         .await
         .unwrap();
     until_text(&b, "#state", "APPROVED", true).await;
+    // Decided: the clock stopped, so no count of days left to a due date.
+    let facts = until_text(&b, "table.facts", "已作出决定", false).await;
+    assert!(!facts.contains("剩 "), "{facts}");
     shot(&b, "12-clerk-approved").await;
     b.goto(&format!("{clerk_origin}/?state=APPROVED"))
         .await
@@ -475,6 +505,10 @@ async fn clerk_reviewer_and_auditor_in_a_browser() {
     assert!(page.contains("雁塔区"), "{page}");
     assert!(page.contains("VERIFIED"), "{page}");
     shot(&b, "15-auditor-trace").await;
+    // The trace page is `audit trace --html`'s; the console's bar above it
+    // signs out like every other page.
+    click(&b, "#console-bar #logout").await;
+    until_text(&b, "body", "已退出登录", false).await;
 
     b.close().await.unwrap();
 }
@@ -591,6 +625,8 @@ async fn correction_round_trip_and_denial_in_a_browser() {
     fill(&b, "#deny textarea[name=reason]", "经营场所不符合规划用途").await;
     click(&b, "#deny button[type=submit]").await;
     until_text(&b, "#state", "DENIED", false).await;
+    // What goes in the post now is the written denial, and the form says so.
+    until_text(&b, "#mail-send h2", "邮寄不予许可决定书", false).await;
     shot(&b, "23-reviewer-denied").await;
     b.goto(&format!("{reviewer_origin}/case/{case_no}/notice/denial"))
         .await

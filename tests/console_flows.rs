@@ -224,6 +224,10 @@ async fn a_company_applicant_mail_legs_and_hand_out_in_a_browser() {
     let facts = text(&b, "table.facts").await;
     assert!(facts.contains("商洛秦岭茶业有限公司"), "{facts}");
     assert!(facts.contains("91350100M000100Y43"), "{facts}");
+    // The legal representative, whose ID the hand-out checks, is on the
+    // case too (masked, as on the receipt).
+    assert!(facts.contains("法定代表人 李四"), "{facts}");
+    assert!(!facts.contains(PERSON_ID), "{facts}");
     let case_no = text(&b, "#case-no").await;
     click(&b, "#verify button[type=submit]").await;
     until_text(&b, "#state", "READY_AT_WINDOW", false).await;

@@ -1,6 +1,8 @@
 //! End-to-end tests: county nodes over real mutual TLS on loopback, with
 //! certificates generated per test and a temporary data dir per node.
-//! One test binary, one module per concern.
+//! One test binary, one module per concern. The binary is `e2e` (declared
+//! in crates/tongban-cli/Cargo.toml), so one module or test runs with
+//! `cargo test -p tongban-cli --test e2e console::` (a name filter).
 
 mod support;
 

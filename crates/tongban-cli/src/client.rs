@@ -63,6 +63,11 @@ impl Profile {
     }
 }
 
+/// What a newcomer without flags is missing: a profile, which names them
+/// all (and where the local federation put its profiles).
+const PROFILE_HINT: &str = "or --profile FILE / TONGBAN_PROFILE=FILE; \
+    `tongban dev` writes one per identity to tongban-dev/profiles/";
+
 /// Opens a mutual-TLS channel to the node the arguments name. Flags win
 /// over the profile; relative paths in a profile are relative to it.
 pub(crate) async fn connect(conn: &ConnArgs) -> Result<Channel> {
@@ -73,8 +78,7 @@ pub(crate) async fn connect(conn: &ConnArgs) -> Result<Channel> {
         &conn.key,
         conn.profile.as_deref(),
     )?;
-    let node = node
-        .ok_or_else(|| Usage("--node is required (or --profile / TONGBAN_PROFILE)".to_owned()))?;
+    let node = node.ok_or_else(|| Usage(format!("--node is required ({PROFILE_HINT})")))?;
     channel(&node, &tls).await
 }
 
@@ -89,12 +93,9 @@ pub(crate) fn credentials(
 ) -> Result<(Option<String>, TlsMaterial)> {
     let profile = profile.map(Profile::load).transpose()?;
     let pick = |flag: &Option<PathBuf>, from: Option<&PathBuf>, name: &str| -> Result<PathBuf> {
-        flag.clone().or_else(|| from.cloned()).ok_or_else(|| {
-            Usage(format!(
-                "--{name} is required (or --profile / TONGBAN_PROFILE)"
-            ))
-            .into()
-        })
+        flag.clone()
+            .or_else(|| from.cloned())
+            .ok_or_else(|| Usage(format!("--{name} is required ({PROFILE_HINT})")).into())
     };
     let node = node.map(str::to_owned).or_else(|| {
         profile
@@ -115,9 +116,7 @@ pub(crate) fn ca_only(ca: &Option<PathBuf>, profile: Option<&Path>) -> Result<St
         (Some(ca), _) => ca.clone(),
         (None, Some(path)) => Profile::load(path)?.ca,
         (None, None) => {
-            return Err(
-                Usage("--ca is required (or --profile / TONGBAN_PROFILE)".to_owned()).into(),
-            );
+            return Err(Usage(format!("--ca is required ({PROFILE_HINT})")).into());
         }
     };
     std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))

@@ -122,7 +122,13 @@ pub(crate) fn print_case(c: &CaseView) {
         };
         println!("paper originals {} ({received})", c.paper_kinds.join(", "));
     }
-    if !c.due_date.is_empty() {
+    if decided(c) {
+        // The clock stopped at the decision; the node still counts days to
+        // the old due date, which would read as time left (or overdue).
+        if !c.due_date.is_empty() {
+            println!("due             {} (decided; clock stopped)", c.due_date);
+        }
+    } else if !c.due_date.is_empty() {
         println!(
             "due             {} ({} working days left{})",
             c.due_date,
@@ -224,15 +230,22 @@ pub(crate) fn print_cases<R: Serialize>(
     Ok(())
 }
 
+/// Whether the case is decided (its clock stopped for good).
+fn decided(c: &CaseView) -> bool {
+    tongban_core::state::CaseState::parse_wire(&c.state).is_ok_and(|s| s.is_decided())
+}
+
 /// The cases as a table: number, state, item, counties, due date, working
-/// days left, note.
+/// days left (`decided` once the clock stopped at the decision), note.
 fn cases_table(cases: &[CaseView]) -> Table {
     let mut table = Table::new(&[
         "CASE", "STATE", "ITEM", "FROM", "HOME", "DUE", "LEFT", "NOTE",
     ]);
     for c in cases {
         let c = &crate::sanitize::case_view(c);
-        let left = if c.due_date.is_empty() && c.working_days_left == 0 {
+        let left = if decided(c) {
+            "decided".to_owned()
+        } else if c.due_date.is_empty() && c.working_days_left == 0 {
             String::new()
         } else {
             c.working_days_left.to_string()
@@ -377,9 +390,21 @@ mod tests {
             state: "CORRECTION_REQUESTED".into(),
             ..case.clone()
         };
-        let t = cases_table(&[case, paused]);
+        let closed = CaseView {
+            case_no: "610702-20261201-3".into(),
+            state: "CLOSED".into(),
+            working_days_left: -4,
+            ..case.clone()
+        };
+        let t = cases_table(&[case, paused, closed]);
         let text = t.render();
         let lines: Vec<&str> = text.lines().collect();
+        // A closed case's clock stopped at the decision: no days left, and
+        // never "overdue" (-4) however long ago it closed.
+        assert!(
+            lines[3].contains("decided") && !lines[3].contains("-4"),
+            "{text}"
+        );
         assert_eq!(lines[0].split_whitespace().count(), 8, "{text}");
         for row in &lines[1..] {
             assert_eq!(row.split_whitespace().count(), 8, "{text}");

@@ -105,6 +105,21 @@ impl CaseState {
         self == Self::Closed
     }
 
+    /// Whether the home authority has decided the case (approved or
+    /// denied, and every state after): the promised-time clock stopped for
+    /// good, so a count of days left to the old due date means nothing.
+    pub fn is_decided(self) -> bool {
+        matches!(
+            self,
+            Self::Approved
+                | Self::Denied
+                | Self::ResultInTransit
+                | Self::ReadyForPickup
+                | Self::MailReturned
+                | Self::Closed
+        )
+    }
+
     /// Whether a case in this state may move to `next`.
     pub fn can_move_to(self, next: CaseState) -> bool {
         use CaseState::*;
@@ -188,6 +203,33 @@ impl FromStr for CaseState {
 mod tests {
     use super::CaseState::*;
     use super::*;
+
+    #[test]
+    fn decided_is_approval_or_denial_and_everything_after() {
+        let decided: Vec<CaseState> = CaseState::ALL
+            .into_iter()
+            .filter(|s| s.is_decided())
+            .collect();
+        assert_eq!(
+            decided,
+            [
+                Approved,
+                Denied,
+                ResultInTransit,
+                ReadyForPickup,
+                MailReturned,
+                Closed
+            ]
+        );
+        // No decided state leads back to one that is not.
+        for s in decided {
+            for next in CaseState::ALL {
+                if s.can_move_to(next) {
+                    assert!(next.is_decided(), "{s} -> {next}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn names_round_trip() {

@@ -101,7 +101,12 @@ pub(crate) async fn run(args: ConsoleArgs) -> Result<()> {
     };
     let listener = TcpListener::bind(args.listen)
         .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (another console there? choose another with --listen 127.0.0.1:PORT, or port 0 for a free one)",
+                args.listen
+            )
+        })?;
     let addr = listener
         .local_addr()
         .context("cannot read the bound address")?;

@@ -229,8 +229,16 @@ pub(super) async fn sample_case(c: &Clients) -> Result<String> {
         .context("apply")?
         .into_inner();
     let case_no = case.case_no.clone();
+    // Every case starts at the window uncompleted, materials or not: the
+    // identity check comes after intake. Say so, or the first line of the
+    // tour reads as if the sample lacked something.
+    let why = if case.state == "CORRECTION_AT_WINDOW" && case.missing.is_empty() {
+        ", identity not yet checked"
+    } else {
+        ""
+    };
     step(format_args!(
-        "{wang}: applied for {PERSON_NAME} with 3 materials → {case_no} ({})",
+        "{wang}: applied for {PERSON_NAME} with 3 materials → {case_no} ({}{why})",
         case.state
     ));
 

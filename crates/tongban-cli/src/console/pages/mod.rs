@@ -149,6 +149,29 @@ fn layout(c: &Console, title: &str, body: Markup) -> Markup {
     }
 }
 
+/// A page the console shares with the CLI (a printable notice, the audit
+/// trace) is a whole document of its own, without the console's header; the
+/// console puts a bar above it that leads back and signs out, and that does
+/// not print.
+pub(in crate::console) fn with_console_bar(page: &str, back: &str, back_label: &str) -> String {
+    let bar = html! {
+        style { (PreEscaped(".console-bar{display:flex;gap:1em;align-items:center;padding:.4em 1em;\
+            background:#8b1a1a;color:#fff;font-size:14px}.console-bar a{color:#fff}\
+            .console-bar form{margin:0 0 0 auto}@media print{.console-bar{display:none}}")) }
+        nav.console-bar #console-bar {
+            a #back href=(back) { "← " (back_label) }
+            form method="post" action="/logout" {
+                button #logout type="submit" { (t("退出登录", "Sign out")) }
+            }
+        }
+    }
+    .into_string();
+    match page.find("<body>") {
+        Some(i) => format!("{}{bar}{}", &page[..i + 6], &page[i + 6..]),
+        None => format!("{bar}{page}"),
+    }
+}
+
 /// The link to this page in the other language.
 fn lang_switch() -> Markup {
     let other = lang::lang().other();
@@ -232,10 +255,21 @@ fn error_box(error: Option<&str>) -> Markup {
     html! { @if let Some(e) = error { p.error role="alert" id="error" { (e) } } }
 }
 
+/// Whether the home authority has decided the case: its promised-time
+/// clock stopped for good, so days left (which the node still counts to the
+/// old due date) would mislead, and would turn into "overdue" on a case
+/// that closed in time.
+fn decided(k: &CaseView) -> bool {
+    tongban_core::state::CaseState::parse_wire(&k.state).is_ok_and(|s| s.is_decided())
+}
+
 /// Days left, or overdue, or why there is no date.
 fn days_left(k: &CaseView) -> Markup {
     html! {
-        @if k.due_date.is_empty() {
+        @if decided(k) {
+            span.dim { (t("已作出决定", "decided"))
+                @if !k.due_date.is_empty() { " (" (t("时限 ", "due ")) (k.due_date) ")" } }
+        } @else if k.due_date.is_empty() {
             @if !k.corrections.is_empty() && !k.clock_running { span.paused { (t("补正中，计时暂停", "correcting, clock paused")) } }
             @else { span.dim { "—" } }
         } @else if k.working_days_left < 0 {
@@ -291,6 +325,17 @@ fn delivery_name(mode: &str) -> &'static str {
         _ => "",
     }
 }
+/// The words for an identity check's method (the same as the clerk's
+/// choices); a method this console does not know is shown as the node sent it.
+fn identity_method(method: &str) -> &str {
+    match method {
+        "id-card-reader" => t("身份证读卡器", "ID card reader"),
+        "face" => t("人脸识别", "face recognition"),
+        "manual" => t("人工核验", "by hand"),
+        other => other,
+    }
+}
+
 fn material_name<'a>(k: &'a CaseView, kind: &'a str) -> &'a str {
     k.required_materials
         .iter()
@@ -305,6 +350,10 @@ fn facts(k: &CaseView) -> Markup {
             tr { th { (t("状态", "State")) } td #state { (state_badge(&k.state)) } }
             tr { th { (t("事项", "Item")) } td { (k.item_name) " " code.dim { (k.item_code) } } }
             tr { th { (t("申请人", "Applicant")) } td { (applicant(k)) } }
+            // The person a company's identity check and hand-out are about.
+            @if let Some(Who::Company(co)) = k.applicant.as_ref().and_then(|a| a.who.as_ref()) {
+                tr { th { (t("法定代表人", "Legal representative")) } td { (co.legal_rep_name) " " code.dim { (co.legal_rep_id) } } }
+            }
             @if let Some(a) = &k.applicant { tr { th { (t("联系电话", "Phone")) } td { (a.phone) } } }
             tr { th { (t("受理窗口", "Window")) } td { (county(&k.receiving_county_name, &k.receiving_county)) } }
             tr { th { (t("属地审批", "Home authority")) } td { (county(&k.home_county_name, &k.home_county)) } }
@@ -313,7 +362,7 @@ fn facts(k: &CaseView) -> Markup {
                 (t("承诺 ", "promised ")) (k.promised_days) (t(" 个工作日；", " working days; ")) (days_left(k))
             } }
             tr { th { (t("身份核验", "Identity check")) } td {
-                @if let Some(i) = &k.identity_check { (i.method) " · " (local_time(&i.at)) } @else { span.dim { (t("未核验", "not checked")) } }
+                @if let Some(i) = &k.identity_check { (identity_method(&i.method)) " · " (local_time(&i.at)) } @else { span.dim { (t("未核验", "not checked")) } }
             } }
             @if !k.licence_no.is_empty() { tr { th { (t("许可证号", "Licence no.")) } td { code { (k.licence_no) } } } }
             @if let Some(r) = &k.result { tr { th { (t("审批结果", "Result")) } td { (r.filename) " · " (binary_size(r.size)) } } }
@@ -421,6 +470,26 @@ mod tests {
             ..Default::default()
         };
         assert!(days_left(&paused).into_string().contains("计时暂停"));
+        // A decided case keeps its due date, but no count of days: the
+        // clock stopped at the decision.
+        let closed = CaseView {
+            state: "CLOSED".into(),
+            clock_running: false,
+            ..due(-2)
+        };
+        let closed = days_left(&closed).into_string();
+        assert!(closed.contains("已作出决定 (时限 2026-12-09)"), "{closed}");
+        assert!(!closed.contains("超期"), "{closed}");
+    }
+
+    #[test]
+    fn identity_methods_are_named_in_the_page_language() {
+        assert_eq!(identity_method("face"), "人脸识别");
+        assert_eq!(
+            lang::scope(lang::Lang::En, || identity_method("manual")),
+            "by hand"
+        );
+        assert_eq!(identity_method("retina"), "retina");
     }
 
     #[test]

@@ -92,7 +92,7 @@ pub(in crate::console) fn review_case(
                 }
             }
             @if matches!(state, "APPROVED" | "DENIED" | "MAIL_RETURNED") && k.delivery != "collect-home" {
-                (steps::mail_send(k, "result", t("邮寄审批结果", "Mail the result"), error))
+                (steps::mail_send(k, "result", if !k.denial_reason.is_empty() { t("邮寄不予许可决定书", "Mail the written denial") } else { t("邮寄审批结果", "Mail the result") }, error))
             }
             @if (matches!(state, "READY_FOR_PICKUP" | "DENIED") && k.delivery == "collect-home") || state == "MAIL_RETURNED" {
                 (steps::handout(k, error))

@@ -170,24 +170,34 @@ pub(super) fn retry(k: &CaseView, problem: Option<&Problem<'_>>) -> Markup {
 pub(super) fn notices(k: &CaseView) -> Markup {
     let no = &k.case_no;
     let was = |state: &str| k.state == state || k.history.iter().any(|e| e.state == state);
-    let correcting = matches!(
-        k.state.as_str(),
-        "CORRECTION_AT_WINDOW" | "CORRECTION_REQUESTED"
-    );
+    // At the window a correction notice lists missing materials; a case
+    // that waits only for its identity check has none to list.
+    let correcting = match k.state.as_str() {
+        "CORRECTION_AT_WINDOW" => !k.missing.is_empty(),
+        "CORRECTION_REQUESTED" => true,
+        _ => false,
+    };
+    let accepted = k.history.iter().any(|e| e.event == "case.accepted");
+    let reviewed = was("UNDER_REVIEW");
+    let denied = was("DENIED");
     html! {
+        // No "Print:" with nothing after it (a case before acceptance with
+        // nothing missing).
+        @if accepted || correcting || reviewed || denied {
         p.notices #notices { (t("打印：", "Print: "))
-            @if k.history.iter().any(|e| e.event == "case.accepted") {
+            @if accepted {
                 a #receipt-link href={ "/case/" (no) "/notice/intake-receipt" } target="_blank" { (t("受理回执", "intake receipt")) } " "
             }
             @if correcting {
                 a #correction-link href={ "/case/" (no) "/notice/correction" } target="_blank" { (t("补正材料通知书", "correction notice")) } " "
             }
-            @if was("UNDER_REVIEW") {
+            @if reviewed {
                 a #acceptance-link href={ "/case/" (no) "/notice/acceptance" } target="_blank" { (t("受理通知书", "acceptance notice")) } " "
             }
-            @if was("DENIED") {
+            @if denied {
                 a #denial-link href={ "/case/" (no) "/notice/denial" } target="_blank" { (t("不予许可决定书", "denial decision")) }
             }
+        }
         }
     }
 }

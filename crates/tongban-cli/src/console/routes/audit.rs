@@ -23,7 +23,12 @@ pub(super) async fn trace(State(c): Shared, Query(q): Query<HashMap<String, Stri
         .map(|s| s.trim().to_owned())
         .unwrap_or_default();
     match trace_case(&c, &case_no).await {
-        Ok(html) => Html(html).into_response(),
+        Ok(html) => Html(pages::with_console_bar(
+            &html,
+            "/",
+            crate::console::lang::t("另查案件", "Trace another case"),
+        ))
+        .into_response(),
         Err(msg) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             Html(pages::audit_find(&c, &case_no, Some(&msg)).into_string()),
@@ -58,7 +63,20 @@ async fn trace_case(c: &Console, case_no: &str) -> Result<String, String> {
             reveal: false,
         })
         .await
-        .map_err(|s| format!("{:#}", status_error(s)))?
+        .map_err(|s| {
+            // The node's words stay (they name the node asked); the page
+            // says first, in its own language, what that means.
+            let no_case = s.code() == tonic::Code::NotFound;
+            let said = format!("{:#}", status_error(s));
+            if no_case {
+                format!(
+                    "{} {case_no}: {said}",
+                    crate::console::lang::t("没有这个案件", "no such case")
+                )
+            } else {
+                said
+            }
+        })?
         .into_inner();
     let mut nodes = vec![first];
     if reply.home_county != receiving

@@ -178,7 +178,14 @@ impl From<tonic::Status> for Failure {
                 status_error(s)
             ));
         }
-        Failure(format!("{:#}", status_error(s)))
+        // The node's reason is in its words (English, with the status
+        // code); the page says first, in its own language, that the node
+        // refused and nothing was done.
+        Failure(format!(
+            "{}{:#}",
+            lang::t("节点拒绝：", "Refused by the node: "),
+            status_error(s)
+        ))
     }
 }
 
@@ -492,7 +499,13 @@ async fn notice(State(c): Shared, Path((no, kind)): Path<(String, String)>) -> P
         check_hint: String::new(),
     };
     let html = crate::notice::render(kind, &case, &ctx).map_err(|e| Failure(e.to_string()))?;
-    Ok(Html(html))
+    // Accepting lands here (受理并打印回执): the way back to the case.
+    let back = format!("/case/{no}");
+    Ok(Html(pages::with_console_bar(
+        &html,
+        &back,
+        lang::t("返回案件", "Back to the case"),
+    )))
 }
 
 fn now_rfc3339() -> String {
