@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::Report;
 use crate::stats::{latencies, mb_per_s};
 
-const SECTION: &str = "0. floors";
+pub(crate) const SECTION: &str = "0. floors";
 /// Figure names the other sections build their floors from.
 pub(crate) const FSYNC_P50: &str = "fsync 4 KiB p50";
 pub(crate) const FDATASYNC_P50: &str = "fdatasync 4 KiB p50";
@@ -31,6 +31,8 @@ pub(crate) const VERIFY: &str = "ECDSA P-256 verify (ring)";
 pub(crate) const SHA256: &str = "SHA-256 bandwidth (one core)";
 pub(crate) const DISK_BEFORE: &str = "disk write + fdatasync, before streaming";
 pub(crate) const DISK_AFTER: &str = "disk write + fdatasync, after streaming";
+pub(crate) const HASHED_BEFORE: &str = "bare upload + SHA-256 at the receiver, before streaming";
+pub(crate) const HASHED_AFTER: &str = "bare upload + SHA-256 at the receiver, after streaming";
 
 /// Disk syncs a handoff waits for in sequence between A's `case.accepted`
 /// entry and A's `handoff.receipted` entry: A's flush of the accept, B's

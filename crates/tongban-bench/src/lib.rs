@@ -15,6 +15,7 @@ mod floors;
 mod flows;
 mod ledger;
 mod report;
+mod startup;
 mod stats;
 
 use std::path::PathBuf;
@@ -110,6 +111,8 @@ pub struct Options {
     pub ledger_entries: usize,
     /// Whether to spawn the real `tongban` binary (start-up, RSS, audit trace).
     pub spawn_binary: bool,
+    /// How long a spawned node is left alone before its idle memory is read.
+    pub idle: Duration,
     /// Where the `tongban` binary is; `None`: next to the current executable.
     pub tongban_bin: Option<PathBuf>,
     /// Upper bound of each timed loop.
@@ -133,6 +136,7 @@ impl Options {
             stream_bytes: 256 << 20,
             ledger_entries: 1_000_000,
             spawn_binary: true,
+            idle: Duration::from_secs(5),
             tongban_bin: None,
             max_phase: Duration::from_secs(300),
             verbose: true,
@@ -150,6 +154,7 @@ impl Options {
             intake_cases: 320,
             stream_bytes: 32 << 20,
             ledger_entries: 100_000,
+            idle: Duration::from_secs(3),
             max_phase: Duration::from_secs(60),
             ..Self::full()
         }
