@@ -221,32 +221,71 @@ async fn unary(
 }
 
 /// Client-streaming upload of `bytes` in 64 KiB chunks: MB/s. `hashed`:
-/// the server hashes them (started with `hash`).
-async fn upload(channel: &Channel, bytes: usize, hashed: bool) -> anyhow::Result<f64> {
+/// the server hashes them (started with `hash`). `sender_hashes`: the
+/// client hashes them too, as a node's courier checks a stored material
+/// while it reads it: a megabyte at a time on a blocking thread that cuts
+/// it into chunks (`courier::stream::produce`).
+async fn upload(
+    channel: &Channel,
+    bytes: usize,
+    hashed: bool,
+    sender_hashes: bool,
+) -> anyhow::Result<f64> {
     let data = Bytes::from(crate::flows::pseudo_random(bytes, 7));
+    let digest = Sha256::digest(&data);
     let expected = if hashed {
-        format!(
-            "{bytes} {}",
-            tongban_ledger::records::hex(&Sha256::digest(&data))
-        )
+        format!("{bytes} {}", tongban_ledger::records::hex(&digest))
     } else {
         bytes.to_string()
     };
-    let mut client = WindowClient::new(channel.clone());
-    let frames: Vec<ApplyFrame> = (0..bytes)
-        .step_by(64 * 1024)
-        .map(|at| ApplyFrame {
+    // The 64 KiB chunk at `at`, sharing `data`'s buffer.
+    fn chunk(data: &Bytes, at: usize) -> ApplyFrame {
+        ApplyFrame {
             frame: Some(apply_frame::Frame::Chunk(MaterialChunk {
                 material: 0,
-                data: data.slice(at..(at + 64 * 1024).min(bytes)),
+                data: data.slice(at..(at + 64 * 1024).min(data.len())),
             })),
-        })
-        .collect();
+        }
+    }
+    let mut client = WindowClient::new(channel.clone());
     let started = Instant::now();
-    let reply = client
-        .apply(tonic::codegen::tokio_stream::iter(frames))
-        .await?
-        .into_inner();
+    let reply = if sender_hashes {
+        let (tx, rx) = tokio::sync::mpsc::channel::<ApplyFrame>(16);
+        let data = data.clone();
+        let producer = tokio::task::spawn_blocking(move || {
+            let mut sha = Sha256::new();
+            for mib in (0..bytes).step_by(1 << 20) {
+                let end = (mib + (1 << 20)).min(bytes);
+                sha.update(&data[mib..end]);
+                for at in (mib..end).step_by(64 * 1024) {
+                    if tx.blocking_send(chunk(&data, at)).is_err() {
+                        return None;
+                    }
+                }
+            }
+            Some(sha.finalize())
+        });
+        let reply = client
+            .apply(tonic::codegen::tokio_stream::wrappers::ReceiverStream::new(
+                rx,
+            ))
+            .await?
+            .into_inner();
+        anyhow::ensure!(
+            producer.await? == Some(digest),
+            "the sender's digest differs"
+        );
+        reply
+    } else {
+        let frames: Vec<ApplyFrame> = (0..bytes)
+            .step_by(64 * 1024)
+            .map(|at| chunk(&data, at))
+            .collect();
+        client
+            .apply(tonic::codegen::tokio_stream::iter(frames))
+            .await?
+            .into_inner()
+    };
     let elapsed = started.elapsed();
     anyhow::ensure!(
         reply.note == expected,
@@ -259,11 +298,12 @@ async fn upload(channel: &Channel, bytes: usize, hashed: bool) -> anyhow::Result
 /// A bare upload of `bytes` to an echo whose `apply` hashes every chunk
 /// (SHA-256) as it arrives, on a thread of its own: what a receiver that
 /// checks a material's digest does at least, on a server of its own
-/// started for it (MB/s).
+/// started for it (MB/s). With `sender_hashes`, the sender hashes what it
+/// sends as well (what a handoff between two nodes on one machine does).
 /// The streaming floor takes it right before and right after the handoff.
-pub(crate) async fn hashed_upload(bytes: usize) -> anyhow::Result<f64> {
+pub(crate) async fn hashed_upload(bytes: usize, sender_hashes: bool) -> anyhow::Result<f64> {
     let server = start(true).await?;
-    let rate = upload(&server.channel, bytes, true).await;
+    let rate = upload(&server.channel, bytes, true, sender_hashes).await;
     server.stop().await;
     rate
 }
@@ -304,7 +344,7 @@ pub(crate) async fn run(opts: &Options, report: &mut Report) -> anyhow::Result<(
             ));
         }
     }
-    let mbps = upload(&server.channel, opts.upload_bytes, false).await?;
+    let mbps = upload(&server.channel, opts.upload_bytes, false, false).await?;
     report.add(SECTION, UPLOAD, mbps, "MB/s");
     report.show_last();
     report.note(format!(

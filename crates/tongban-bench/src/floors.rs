@@ -33,6 +33,8 @@ pub(crate) const DISK_BEFORE: &str = "disk write + fdatasync, before streaming";
 pub(crate) const DISK_AFTER: &str = "disk write + fdatasync, after streaming";
 pub(crate) const HASHED_BEFORE: &str = "bare upload + SHA-256 at the receiver, before streaming";
 pub(crate) const HASHED_AFTER: &str = "bare upload + SHA-256 at the receiver, after streaming";
+pub(crate) const BOTH_BEFORE: &str = "bare upload + SHA-256 at both ends, before streaming";
+pub(crate) const BOTH_AFTER: &str = "bare upload + SHA-256 at both ends, after streaming";
 
 /// Disk syncs a handoff waits for in sequence between A's `case.accepted`
 /// entry and A's `handoff.receipted` entry: A's flush of the accept, B's
