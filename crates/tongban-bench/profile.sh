@@ -26,7 +26,7 @@ until grep -q "$start" "$log"; do
   kill -0 "$bench" 2>/dev/null || { cat "$log"; exit 1; }
   sleep 0.05
 done
-perf record -F 299 --call-graph dwarf,32768 -p "$bench" -o "$out" 2>/dev/null &
+perf record -F ${PERF_FREQ:-299} --call-graph dwarf,32768 -p "$bench" -o "$out" 2>/dev/null &
 perf_pid=$!
 until grep -q "$end" "$log"; do
   kill -0 "$bench" 2>/dev/null || break

@@ -46,7 +46,7 @@ pub(crate) async fn run(opts: &Options, report: &mut Report) -> anyhow::Result<(
         report.note("console: not measured (spawn_binary off: it runs the tongban binary)");
         return Ok(());
     }
-    let Some(bin) = crate::ledger::tongban_binary(opts, report) else {
+    let Some(bin) = crate::startup::tongban_binary(opts, report) else {
         return Ok(());
     };
     let mut sandbox = tongban_sandbox::Builder::new()

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tongban_pki::Principal;
 use tongban_pki::issue::Ca;
@@ -34,9 +35,10 @@ pub(crate) const UPLOAD: &str = "bare upload, 64 KiB chunks";
 pub(crate) const ECHO_CPU: &str = "echo 17 KiB c=64 CPU per request (client + server)";
 
 /// A trivial `Window`: `get_case` answers a fixed 17 KiB view, `apply`
-/// counts streamed bytes.
+/// counts streamed bytes (and hashes them, if `hash`).
 struct Echo {
     view: CaseView,
+    hash: bool,
 }
 
 type R<T> = Result<Response<T>, Status>;
@@ -46,13 +48,42 @@ impl Window for Echo {
     async fn apply(&self, request: Request<Streaming<ApplyFrame>>) -> R<CaseView> {
         let mut stream = request.into_inner();
         let mut bytes = 0u64;
+        // Hashing on a thread of its own, fed without a copy, pipelined
+        // with the network (as the node's blob writer does): hashing on
+        // the receiving task would keep the receiver to one core.
+        let hasher = self.hash.then(|| {
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(32);
+            let thread = tokio::task::spawn_blocking(move || {
+                let mut sha = Sha256::new();
+                while let Some(chunk) = rx.blocking_recv() {
+                    sha.update(&chunk);
+                }
+                sha.finalize()
+            });
+            (tx, thread)
+        });
         while let Some(frame) = stream.message().await? {
             if let Some(apply_frame::Frame::Chunk(c)) = frame.frame {
                 bytes += c.data.len() as u64;
+                if let Some((tx, _)) = &hasher {
+                    tx.send(c.data)
+                        .await
+                        .map_err(|_| Status::internal("the hashing thread stopped"))?;
+                }
             }
         }
+        let note = match hasher {
+            Some((tx, thread)) => {
+                drop(tx);
+                let digest = thread
+                    .await
+                    .map_err(|e| Status::internal(format!("the hashing thread failed: {e}")))?;
+                format!("{bytes} {}", tongban_ledger::records::hex(&digest))
+            }
+            None => bytes.to_string(),
+        };
         Ok(Response::new(CaseView {
-            note: bytes.to_string(),
+            note,
             ..Default::default()
         }))
     }
@@ -101,7 +132,7 @@ struct EchoServer {
     task: tokio::task::JoinHandle<()>,
 }
 
-async fn start() -> anyhow::Result<EchoServer> {
+async fn start(hash: bool) -> anyhow::Result<EchoServer> {
     let ca = Ca::generate("bench.tongban", 2)?;
     let hosts = vec!["127.0.0.1".to_owned()];
     let material = |p: Principal| -> anyhow::Result<TlsMaterial> {
@@ -132,7 +163,7 @@ async fn start() -> anyhow::Result<EchoServer> {
     let incoming = tongban_pki::tls::incoming(listener, acceptor);
     let task = tokio::spawn(async move {
         let _ = Server::builder()
-            .add_service(WindowServer::new(Echo { view }))
+            .add_service(WindowServer::new(Echo { view, hash }))
             .serve_with_incoming_shutdown(incoming, async {
                 let _ = stopped.await;
             })
@@ -189,35 +220,104 @@ async fn unary(
     Ok((rate(n as f64, elapsed), latencies(&mut samples)))
 }
 
-/// Client-streaming upload of `bytes` in 64 KiB chunks: MB/s.
-async fn upload(channel: &Channel, bytes: usize) -> anyhow::Result<f64> {
+/// Client-streaming upload of `bytes` in 64 KiB chunks: MB/s. `hashed`:
+/// the server hashes them (started with `hash`). `sender_hashes`: the
+/// client hashes them too, as a node's courier checks a stored material
+/// while it reads it: a megabyte at a time on a blocking thread that cuts
+/// it into chunks (`courier::stream::produce`).
+async fn upload(
+    channel: &Channel,
+    bytes: usize,
+    hashed: bool,
+    sender_hashes: bool,
+) -> anyhow::Result<f64> {
     let data = Bytes::from(crate::flows::pseudo_random(bytes, 7));
-    let mut client = WindowClient::new(channel.clone());
-    let frames: Vec<ApplyFrame> = (0..bytes)
-        .step_by(64 * 1024)
-        .map(|at| ApplyFrame {
+    let digest = Sha256::digest(&data);
+    let expected = if hashed {
+        format!("{bytes} {}", tongban_ledger::records::hex(&digest))
+    } else {
+        bytes.to_string()
+    };
+    // The 64 KiB chunk at `at`, sharing `data`'s buffer.
+    fn chunk(data: &Bytes, at: usize) -> ApplyFrame {
+        ApplyFrame {
             frame: Some(apply_frame::Frame::Chunk(MaterialChunk {
                 material: 0,
-                data: data.slice(at..(at + 64 * 1024).min(bytes)),
+                data: data.slice(at..(at + 64 * 1024).min(data.len())),
             })),
-        })
-        .collect();
+        }
+    }
+    let mut client = WindowClient::new(channel.clone());
     let started = Instant::now();
-    let reply = client
-        .apply(tonic::codegen::tokio_stream::iter(frames))
-        .await?
-        .into_inner();
+    let reply = if sender_hashes {
+        let (tx, rx) = tokio::sync::mpsc::channel::<ApplyFrame>(16);
+        let data = data.clone();
+        let producer = tokio::task::spawn_blocking(move || {
+            let mut sha = Sha256::new();
+            for mib in (0..bytes).step_by(1 << 20) {
+                let end = (mib + (1 << 20)).min(bytes);
+                sha.update(&data[mib..end]);
+                for at in (mib..end).step_by(64 * 1024) {
+                    if tx.blocking_send(chunk(&data, at)).is_err() {
+                        return None;
+                    }
+                }
+            }
+            Some(sha.finalize())
+        });
+        let reply = client
+            .apply(tonic::codegen::tokio_stream::wrappers::ReceiverStream::new(
+                rx,
+            ))
+            .await?
+            .into_inner();
+        anyhow::ensure!(
+            producer.await? == Some(digest),
+            "the sender's digest differs"
+        );
+        reply
+    } else {
+        let frames: Vec<ApplyFrame> = (0..bytes)
+            .step_by(64 * 1024)
+            .map(|at| chunk(&data, at))
+            .collect();
+        client
+            .apply(tonic::codegen::tokio_stream::iter(frames))
+            .await?
+            .into_inner()
+    };
     let elapsed = started.elapsed();
     anyhow::ensure!(
-        reply.note == bytes.to_string(),
-        "the echo counted {} bytes, sent {bytes}",
+        reply.note == expected,
+        "the echo counted {}, sent {expected}",
         reply.note
     );
     Ok(mb_per_s(bytes, elapsed))
 }
 
+/// A bare upload of `bytes` to an echo whose `apply` hashes every chunk
+/// (SHA-256) as it arrives, on a thread of its own: what a receiver that
+/// checks a material's digest does at least, on a server of its own
+/// started for it (MB/s). With `sender_hashes`, the sender hashes what it
+/// sends as well (what a handoff between two nodes on one machine does).
+/// The streaming floor takes it right before and right after the handoff.
+pub(crate) async fn hashed_upload(bytes: usize, sender_hashes: bool) -> anyhow::Result<f64> {
+    let server = start(true).await?;
+    let rate = upload(&server.channel, bytes, true, sender_hashes).await;
+    server.stop().await;
+    rate
+}
+
+impl EchoServer {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        drop(self.channel);
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
+    }
+}
+
 pub(crate) async fn run(opts: &Options, report: &mut Report) -> anyhow::Result<()> {
-    let server = start().await?;
+    let server = start(false).await?;
     let limit = Duration::from_secs(20).min(opts.max_phase);
     // Warm the connection and the allocator.
     unary(&server.channel, 4, 200.min(opts.echo_requests), limit).await?;
@@ -244,15 +344,13 @@ pub(crate) async fn run(opts: &Options, report: &mut Report) -> anyhow::Result<(
             ));
         }
     }
-    let mbps = upload(&server.channel, opts.upload_bytes).await?;
+    let mbps = upload(&server.channel, opts.upload_bytes, false, false).await?;
     report.add(SECTION, UPLOAD, mbps, "MB/s");
     report.show_last();
     report.note(format!(
         "bare upload: {} MiB streamed to a trivial `apply` that only counts bytes",
         opts.upload_bytes >> 20
     ));
-    let _ = server.stop.send(());
-    drop(server.channel);
-    let _ = tokio::time::timeout(Duration::from_secs(5), server.task).await;
+    server.stop().await;
     Ok(())
 }

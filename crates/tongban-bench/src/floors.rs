@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::Report;
 use crate::stats::{latencies, mb_per_s};
 
-const SECTION: &str = "0. floors";
+pub(crate) const SECTION: &str = "0. floors";
 /// Figure names the other sections build their floors from.
 pub(crate) const FSYNC_P50: &str = "fsync 4 KiB p50";
 pub(crate) const FDATASYNC_P50: &str = "fdatasync 4 KiB p50";
@@ -31,6 +31,10 @@ pub(crate) const VERIFY: &str = "ECDSA P-256 verify (ring)";
 pub(crate) const SHA256: &str = "SHA-256 bandwidth (one core)";
 pub(crate) const DISK_BEFORE: &str = "disk write + fdatasync, before streaming";
 pub(crate) const DISK_AFTER: &str = "disk write + fdatasync, after streaming";
+pub(crate) const HASHED_BEFORE: &str = "bare upload + SHA-256 at the receiver, before streaming";
+pub(crate) const HASHED_AFTER: &str = "bare upload + SHA-256 at the receiver, after streaming";
+pub(crate) const BOTH_BEFORE: &str = "bare upload + SHA-256 at both ends, before streaming";
+pub(crate) const BOTH_AFTER: &str = "bare upload + SHA-256 at both ends, after streaming";
 
 /// Disk syncs a handoff waits for in sequence between A's `case.accepted`
 /// entry and A's `handoff.receipted` entry: A's flush of the accept, B's
@@ -141,17 +145,39 @@ fn sha256_rate(bytes: usize) -> f64 {
     mb_per_s(bytes, t.elapsed())
 }
 
-/// Sequential write of `bytes` in 1 MiB pieces, then one fdatasync (MB/s).
-/// The file is removed afterwards.
+/// Sequential write of `bytes` in 1 MiB pieces, the part written so far
+/// synced in the background every 8 MiB, then one fdatasync (MB/s): the
+/// best way the node's blob writer knows to put a large file on disk (it
+/// does the same). One fdatasync of the whole file at the end was no floor:
+/// with 256 MiB dirty at once this VM's disk gave 312-367 MB/s while the
+/// node's intake, syncing behind, stored 778 MB/s. The file is removed
+/// afterwards.
 pub(crate) fn disk_write_rate(path: &Path, bytes: usize) -> anyhow::Result<f64> {
+    const BEHIND: usize = 8 << 20;
     let piece = vec![0x5au8; 1 << 20];
     let started = Instant::now();
     let mut file = std::fs::File::create(path)?;
     let mut left = bytes;
+    let mut unsynced = 0usize;
+    let mut behind: Option<std::thread::JoinHandle<std::io::Result<()>>> = None;
     while left > 0 {
         let n = left.min(piece.len());
         file.write_all(&piece[..n])?;
         left -= n;
+        unsynced += n;
+        if unsynced >= BEHIND && behind.as_ref().is_none_or(|t| t.is_finished()) {
+            if let Some(t) = behind.take() {
+                t.join()
+                    .map_err(|_| anyhow::anyhow!("the sync thread panicked"))??;
+            }
+            let clone = file.try_clone()?;
+            unsynced = 0;
+            behind = Some(std::thread::spawn(move || clone.sync_data()));
+        }
+    }
+    if let Some(t) = behind {
+        t.join()
+            .map_err(|_| anyhow::anyhow!("the sync thread panicked"))??;
     }
     file.sync_data()?;
     let rate = mb_per_s(bytes, started.elapsed());

@@ -16,6 +16,7 @@ mod floors;
 mod flows;
 mod ledger;
 mod report;
+mod startup;
 mod stats;
 
 use std::path::PathBuf;
@@ -117,6 +118,8 @@ pub struct Options {
     pub console_cases: usize,
     /// Whether to spawn the real `tongban` binary (start-up, RSS, audit trace).
     pub spawn_binary: bool,
+    /// How long a spawned node is left alone before its idle memory is read.
+    pub idle: Duration,
     /// Where the `tongban` binary is; `None`: next to the current executable.
     pub tongban_bin: Option<PathBuf>,
     /// Upper bound of each timed loop.
@@ -141,6 +144,7 @@ impl Options {
             ledger_entries: 1_000_000,
             console_cases: 100_000,
             spawn_binary: true,
+            idle: Duration::from_secs(5),
             tongban_bin: None,
             max_phase: Duration::from_secs(300),
             verbose: true,
@@ -162,6 +166,7 @@ impl Options {
             stream_bytes: 32 << 20,
             ledger_entries: 100_000,
             console_cases: 10_000,
+            idle: Duration::from_secs(3),
             max_phase: Duration::from_secs(60),
             ..Self::full()
         }

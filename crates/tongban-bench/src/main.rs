@@ -62,7 +62,7 @@ async fn main() -> anyhow::Result<()> {
             .join(", ")
     );
     let report = tongban_bench::run(&opts).await?;
-    println!("\ntargets of issue 6:");
+    println!("\ntargets (issue 14):");
     for (name, target, met) in report.targets() {
         println!(
             "  {name}: {target} — {}",

@@ -21,7 +21,7 @@ pub struct Figure {
     /// The physical floor of this figure measured in the same run (what it
     /// is made of, and its value in the figure's unit), if it has one.
     pub floor: Option<(String, f64)>,
-    /// The target of issue 6 as text (e.g. "≥ 0.5"), with whether it is met.
+    /// The target (issue 14) as text (e.g. "≥ 0.5"), with whether it is met.
     pub target: Option<(String, bool)>,
 }
 
@@ -147,7 +147,7 @@ impl Report {
         self.notes.push(text);
     }
 
-    /// The targets of issue 6 and whether each is met.
+    /// The targets (issue 14) and whether each is met.
     pub fn targets(&self) -> Vec<(String, String, bool)> {
         self.figures
             .iter()
@@ -228,7 +228,7 @@ impl Report {
         }
         let targets = self.targets();
         if !targets.is_empty() {
-            let _ = writeln!(md, "\n## Targets of issue 6\n");
+            let _ = writeln!(md, "\n## Targets (issue 14)\n");
             for (name, t, met) in targets {
                 let _ = writeln!(
                     md,

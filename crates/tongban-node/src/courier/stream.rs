@@ -17,22 +17,21 @@ use tonic::transport::Channel;
 
 use crate::protocol::CHUNK_SIZE;
 
-/// The frames of a stream on their way out, checked: every material that
-/// is not read from the material log (which checks its digest on reading)
-/// must have the size and SHA-256 its envelope declares, checked before
-/// the next envelope or the end of the stream goes out. On a mismatch, or
-/// if the producer did not finish, the stream never ends cleanly: the
-/// failure is reported and the stream aborted ([`Outgoing::Abort`]), so
-/// the receiver keeps nothing of it. Also tells when the first frame is
-/// taken (the stream has started).
+/// The frames of a stream on their way out, checked: the stream ends
+/// cleanly only once the producer ([`produce`]) has sent every frame, and
+/// the producer sends a handoff's next envelope only after each of its
+/// materials proved to have the size and SHA-256 its envelope declares
+/// (a file is hashed as it is read; the material log checks a digest on
+/// reading). If the producer stopped (a mismatch, a failed read, a
+/// panic), the failure is reported and the stream aborted
+/// ([`Outgoing::Abort`]), so the receiver keeps nothing of it. Also tells
+/// when the first frame is taken (the stream has started).
 pub(super) struct Checked {
     inner: ReceiverStream<HandoffFrame>,
-    /// Per handoff, its materials.
-    items: Vec<Vec<MaterialRef>>,
+    /// The handoffs of the stream.
+    items: usize,
     /// The handoff whose frames are going out.
     item: Option<usize>,
-    /// Its materials so far: digest and bytes.
-    sums: Vec<(Sha256, u64)>,
     first: Option<oneshot::Sender<()>>,
     done: oneshot::Receiver<()>,
     fail: mpsc::Sender<(usize, String)>,
@@ -49,38 +48,13 @@ impl Checked {
     ) -> Self {
         Self {
             inner,
-            items: items.iter().map(|(_, m)| m.clone()).collect(),
+            items: items.len(),
             item: None,
-            sums: Vec::new(),
             first: Some(first),
             done,
             fail,
             aborted: false,
         }
-    }
-
-    /// Checks the handoff whose frames are all out.
-    fn finish_item(&mut self) -> Result<(), (usize, String)> {
-        let Some(index) = self.item else {
-            return Ok(());
-        };
-        let sums = std::mem::take(&mut self.sums);
-        for (m, (sum, n)) in self.items[index].iter().zip(sums) {
-            if m.log.is_some() {
-                continue;
-            }
-            let got = tongban_ledger::records::hex(&sum.finalize());
-            if n != m.size || got != m.sha256 {
-                return Err((
-                    index,
-                    format!(
-                        "material {} no longer matches its digest: {n} bytes with SHA-256 {got}, stored as {} bytes with {}",
-                        m.kind, m.size, m.sha256
-                    ),
-                ));
-            }
-        }
-        Ok(())
     }
 
     /// Reports `failure` and aborts the stream.
@@ -105,9 +79,6 @@ impl tokio_stream::Stream for Checked {
             return Poll::Pending;
         };
         let Some(frame) = next else {
-            if let Err(failure) = this.finish_item() {
-                return this.abort(failure);
-            }
             if this.done.try_recv().is_err() {
                 // The producer stopped without finishing; it reported why
                 // (or panicked): the receiver must not see a clean end.
@@ -116,27 +87,9 @@ impl tokio_stream::Stream for Checked {
             }
             return Poll::Ready(None);
         };
-        match &frame.frame {
-            Some(Frame::Envelope(_)) => {
-                if let Err(failure) = this.finish_item() {
-                    return this.abort(failure);
-                }
-                let index = this.item.map_or(0, |i| i + 1);
-                let n = this.items.get(index).map_or(0, Vec::len);
-                this.item = Some(index);
-                this.sums = (0..n).map(|_| (Sha256::new(), 0)).collect();
-            }
-            Some(Frame::Chunk(chunk)) => {
-                let skip = this
-                    .item
-                    .and_then(|i| this.items[i].get(chunk.material as usize))
-                    .is_none_or(|m| m.log.is_some());
-                if !skip && let Some((sum, n)) = this.sums.get_mut(chunk.material as usize) {
-                    sum.update(&chunk.data);
-                    *n += chunk.data.len() as u64;
-                }
-            }
-            _ => {}
+        if let Some(Frame::Envelope(_)) = &frame.frame {
+            let index = this.item.map_or(0, |i| i + 1);
+            this.item = Some(index.min(this.items.saturating_sub(1)));
         }
         if let Some(first) = this.first.take() {
             let _ = first.send(());
@@ -274,14 +227,20 @@ pub(super) async fn produce(
                 continue;
             }
             // Large materials are files: read them on a blocking thread a
-            // megabyte at a time and cut them into chunks there, so the two
-            // runtime threads never wait on the disk. Each megabyte is read
-            // into a buffer of its own that the chunks share (no copy).
+            // megabyte at a time, hash them and cut them into chunks there,
+            // so that the runtime thread sending the stream only encrypts
+            // (hashing there too kept a large handoff to one core) and
+            // never waits on the disk. Each megabyte is read into a buffer
+            // of its own that the chunks share (no copy).
             let tx = tx.clone();
+            let (kind, size, want) = (material.kind.clone(), material.size, sha.clone());
             let sent = tokio::task::spawn_blocking(move || -> Result<bool, String> {
                 const READ: usize = 1 << 20;
+                let (mut sum, mut read) = (Sha256::new(), 0u64);
                 while let Some(buf) = reader.read_chunk(READ).map_err(|e| e.to_string())? {
                     let filled = buf.len();
+                    sum.update(&buf);
+                    read += filled as u64;
                     for start in (0..filled).step_by(CHUNK_SIZE) {
                         let chunk = MaterialChunk {
                             material: index as u32,
@@ -296,6 +255,13 @@ pub(super) async fn produce(
                             return Ok(false);
                         }
                     }
+                }
+                // Before the next envelope may go out (see `Checked`).
+                let got = tongban_ledger::records::hex(&sum.finalize());
+                if read != size || got != want {
+                    return Err(format!(
+                        "material {kind} no longer matches its digest: {read} bytes with SHA-256 {got}, stored as {size} bytes with {want}"
+                    ));
                 }
                 Ok(true)
             })
