@@ -322,9 +322,9 @@ pub(crate) async fn run(opts: &Options, report: &mut Report) -> anyhow::Result<(
     // Warm the connection and the allocator.
     unary(&server.channel, 4, 200.min(opts.echo_requests), limit).await?;
     for c in [1usize, 16, 64] {
-        let cpu_before = crate::flows::process_cpu_s();
+        let cpu_before = crate::cpu::process_cpu_s();
         let (rps, lat) = unary(&server.channel, c, opts.echo_requests, limit).await?;
-        let cpu = crate::flows::process_cpu_s() - cpu_before;
+        let cpu = crate::cpu::process_cpu_s() - cpu_before;
         report.add(SECTION, &format!("echo 17 KiB c={c} rate"), rps, "req/s");
         report.show_last();
         report.add(SECTION, &format!("echo 17 KiB c={c} p50"), lat.p50_us, "µs");

@@ -1,6 +1,6 @@
 //! Cases through real nodes: drain, latency, intake, streaming.
 
-use std::collections::BTreeMap;
+use crate::cpu::{Threads, process_cpu_s};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -259,104 +259,6 @@ async fn wait_handed_off(
         );
         tokio::time::sleep(every).await;
     }
-}
-
-/// CPU seconds per thread name of this process, and thread states seen.
-#[derive(Default, Clone)]
-pub(crate) struct Threads {
-    cpu: BTreeMap<String, f64>,
-    running: BTreeMap<String, usize>,
-    samples: usize,
-}
-
-fn ticks_per_s() -> f64 {
-    100.0
-}
-
-impl Threads {
-    /// Reads `/proc/self/task/*/stat` once.
-    pub(crate) fn read() -> Self {
-        let mut t = Threads::default();
-        t.sample();
-        t.running.clear();
-        t.samples = 0;
-        t
-    }
-
-    /// Adds a sample of thread states (which names are running) and
-    /// refreshes the CPU counters.
-    pub(crate) fn sample(&mut self) {
-        let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
-            return;
-        };
-        let mut cpu: BTreeMap<String, f64> = BTreeMap::new();
-        for task in dir.flatten() {
-            let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
-                continue;
-            };
-            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-                continue;
-            };
-            let name = stat[open + 1..close].to_owned();
-            let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-            // rest[0] is the state (field 3); utime, stime are fields 14, 15.
-            let (Some(state), Some(u), Some(s)) = (rest.first(), rest.get(11), rest.get(12)) else {
-                continue;
-            };
-            let secs =
-                (u.parse::<f64>().unwrap_or(0.0) + s.parse::<f64>().unwrap_or(0.0)) / ticks_per_s();
-            *cpu.entry(name.clone()).or_default() += secs;
-            if *state == "R" || *state == "D" {
-                *self.running.entry(format!("{name} [{state}]")).or_default() += 1;
-            }
-        }
-        self.cpu = cpu;
-        self.samples += 1;
-    }
-
-    /// CPU per thread name between `before` and `self` (threads that ended
-    /// meanwhile are not counted), as text, and the total.
-    pub(crate) fn since(&self, before: &Threads) -> (f64, String) {
-        let mut rows: Vec<(String, f64)> = self
-            .cpu
-            .iter()
-            .map(|(k, v)| (k.clone(), v - before.cpu.get(k).copied().unwrap_or(0.0)))
-            .filter(|(_, v)| *v > 0.005)
-            .collect();
-        rows.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let total: f64 = rows.iter().map(|r| r.1).sum();
-        let text = rows
-            .iter()
-            .map(|(k, v)| format!("{k} {v:.2} s"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let mut states: Vec<(&String, &usize)> = self.running.iter().collect();
-        states.sort_by(|a, b| b.1.cmp(a.1));
-        let states = states
-            .iter()
-            .map(|(k, v)| format!("{k} {v}/{}", self.samples))
-            .collect::<Vec<_>>()
-            .join(", ");
-        (
-            total,
-            format!("CPU by thread: {text}; runnable/blocked samples: {states}"),
-        )
-    }
-}
-
-/// CPU seconds (user + system) this process has used.
-pub(crate) fn process_cpu_s() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let Some(close) = stat.rfind(')') else {
-        return 0.0;
-    };
-    let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-    let f = |i: usize| {
-        rest.get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (f(11) + f(12)) / ticks_per_s()
 }
 
 const DRAIN: &str = "2. handoff drain";

@@ -10,6 +10,7 @@
 
 mod cluster;
 mod console;
+mod cpu;
 mod echo;
 mod evidence;
 mod floors;
