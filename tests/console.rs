@@ -476,6 +476,41 @@ async fn clerk_reviewer_and_auditor_in_a_browser() {
     assert!(page.contains("VERIFIED"), "{page}");
     shot(&b, "15-auditor-trace").await;
 
+    // And downloads the evidence bundle: the file `audit export` writes,
+    // which `audit verify-bundle` checks offline.
+    b.goto(&format!("{}/", origin(&auditor_url))).await.unwrap();
+    until_text(&b, "#find", "下载证据包", false).await;
+    let bundle = fetch(&b, &format!("/bundle?case={case_no}")).await;
+    assert_eq!(bundle.status, 200);
+    assert_eq!(bundle.content_type, "application/json");
+    assert_eq!(
+        bundle.disposition,
+        format!("attachment; filename=\"evidence-{case_no}.json\"")
+    );
+    let path = std::env::temp_dir().join(format!("evidence-{case_no}-{}.json", std::process::id()));
+    std::fs::write(&path, &bundle.bytes).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&bundle.bytes).expect("a JSON bundle");
+    assert_eq!(doc["case_no"], case_no.as_str());
+    assert_eq!(doc["nodes"].as_array().map(|n| n.len()), Some(2));
+    let checked = Command::new(BIN)
+        .args([
+            "audit",
+            "verify-bundle",
+            path.to_str().unwrap(),
+            "--profile",
+        ])
+        .arg(&auditor)
+        .env_remove("TONGBAN_PROFILE")
+        .output()
+        .await
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    let said = String::from_utf8_lossy(&checked.stdout);
+    assert!(
+        checked.status.success() && said.contains("VERIFIED"),
+        "{said}"
+    );
+
     b.close().await.unwrap();
 }
 

@@ -116,7 +116,8 @@ pub(super) fn router(console: Arc<Console>) -> Router {
             .route("/overdue", get(review::overdue)),
         Role::Auditor => Router::new()
             .route("/", get(audit::find))
-            .route("/trace", get(audit::trace)),
+            .route("/trace", get(audit::trace))
+            .route("/bundle", get(audit::bundle)),
     };
     // Another role's page does not exist here (404) — but only with a
     // session: without one every address is refused alike (401), so the
