@@ -23,6 +23,7 @@ mod handoff;
 mod hygiene;
 mod idempotency;
 mod mail;
+mod material;
 mod notice;
 mod ops;
 mod paging;

@@ -90,6 +90,15 @@ impl Window for Echo {
     async fn attach(&self, _: Request<Streaming<AttachFrame>>) -> R<CaseView> {
         Err(Status::unimplemented("echo"))
     }
+    type MaterialStream = tonic::codegen::tokio_stream::Empty<
+        Result<tongban_proto::common::v1::MaterialFrame, Status>,
+    >;
+    async fn material(
+        &self,
+        _: Request<tongban_proto::common::v1::MaterialRequest>,
+    ) -> R<Self::MaterialStream> {
+        Err(Status::unimplemented("echo"))
+    }
     async fn verify_identity(&self, _: Request<VerifyIdentityRequest>) -> R<CaseView> {
         Err(Status::unimplemented("echo"))
     }

@@ -11,6 +11,7 @@ mod audit;
 mod client;
 mod cmd;
 mod console;
+mod material;
 mod notice;
 mod output;
 mod page;

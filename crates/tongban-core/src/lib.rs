@@ -16,6 +16,7 @@ pub mod codes;
 pub mod commitment;
 pub mod directory;
 pub mod event;
+pub mod filetype;
 pub mod limits;
 pub mod mail;
 pub mod state;

@@ -133,3 +133,31 @@ impl tonic::service::Interceptor for Gate {
         Ok(req)
     }
 }
+
+/// Whether `who` may read the materials of a case held on this node: the
+/// reviewer of the case's home county (on the home side) or the clerk of
+/// its receiving county (on the window side). The service's [`Gate`] has
+/// already tied the caller to this node's county; this ties the case to
+/// it too, so one rule names both. Refusals name the counties.
+pub(crate) fn may_read_material(
+    who: &Identity,
+    case: &tongban_ledger::CaseRecord,
+) -> Result<(), String> {
+    use tongban_ledger::Side;
+    let no = &case.case_no;
+    match (&who.principal, case.side) {
+        (Principal::Reviewer { county, .. }, Side::Home) if *county == case.home_county => Ok(()),
+        (Principal::Reviewer { county, .. }, _) => Err(format!(
+            "a reviewer of {county} may not read the materials of case {no}, whose home county is {}",
+            case.home_county
+        )),
+        (Principal::Clerk { county, .. }, Side::Window) if *county == case.receiving_county => {
+            Ok(())
+        }
+        (Principal::Clerk { county, .. }, _) => Err(format!(
+            "a clerk of {county} may not read the materials of case {no}, taken in at {}",
+            case.receiving_county
+        )),
+        _ => Err("only the case's clerk or reviewer may read its materials".into()),
+    }
+}

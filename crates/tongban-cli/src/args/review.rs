@@ -69,6 +69,22 @@ pub(crate) enum ReviewCommand {
         #[arg(long)]
         to_id: String,
     },
+    /// Save one material of a case to a file, checked against its SHA-256.
+    #[command(
+        after_help = "Example: tongban review material 610702-20261201-1 business-licence --out licence.pdf"
+    )]
+    Material {
+        /// Case number.
+        case: String,
+        /// Material kind (see the case's materials in `status`).
+        kind: String,
+        /// The file to write; refused if it exists, unless --force.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Overwrite --out if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// One case with its history.
     #[command(after_help = "Example: tongban review status 610702-20261201-1 --json")]
     Status {

@@ -98,6 +98,22 @@ pub(crate) enum WindowCommand {
         #[arg(long)]
         to_id: String,
     },
+    /// Save one material of a case to a file, checked against its SHA-256.
+    #[command(
+        after_help = "Example: tongban window material 610702-20261201-1 id-card --out id-card.png"
+    )]
+    Material {
+        /// Case number.
+        case: String,
+        /// Material kind (see the case's materials in `status`).
+        kind: String,
+        /// The file to write; refused if it exists, unless --force.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Overwrite --out if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// One case with its history.
     #[command(after_help = "Example: tongban window status 610702-20261201-1")]
     Status {

@@ -1,10 +1,12 @@
 //! The gRPC service implementations, one module per service, and the
 //! steps and checks several of them share (hand-out, parked-handoff retry,
-//! overdue lists, the state a step needs, the case's item).
+//! overdue lists, the state a step needs, the case's item, reading a
+//! material back).
 
 mod audit;
 mod federation;
 mod mail;
+mod material;
 mod paging;
 mod review;
 mod window;

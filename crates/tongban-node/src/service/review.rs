@@ -433,6 +433,17 @@ impl Review for ReviewService {
         Ok(Response::new(view))
     }
 
+    type MaterialStream = super::material::MaterialStream;
+
+    async fn material(
+        &self,
+        req: Request<tongban_proto::common::v1::MaterialRequest>,
+    ) -> Result<Response<Self::MaterialStream>, Status> {
+        let who = caller(&req)?;
+        let stream = super::material::stream(&self.ctx, &who, req.into_inner(), Side::Home)?;
+        Ok(Response::new(stream))
+    }
+
     async fn get_case(&self, req: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
         let case = self.ctx.case_on(&req.get_ref().case_no, Side::Home)?;
         self.view(&case)

@@ -385,7 +385,16 @@ fn materials_table(k: &CaseView) -> Markup {
                 tbody { @for m in &k.materials {
                     tr data-kind=(m.kind) {
                         td { (material_name(k, &m.kind)) " " code.dim { (m.kind) } }
-                        td { (m.filename) }
+                        td {
+                            @let href = format!("/case/{}/material/{}", super::routes::material::percent(&k.case_no), super::routes::material::percent(&m.kind));
+                            (m.filename)
+                            " "
+                            @if tongban_core::filetype::content_type(&m.filename).is_some_and(tongban_core::filetype::inline_safe) {
+                                a.view href=(href) target="_blank" rel="noopener" { (t("查看", "view")) }
+                                " · "
+                            }
+                            a.download href={ (href) "?download=1" } download { (t("下载", "download")) }
+                        }
                         td.nowrap { (binary_size(m.size)) }
                         td { code.hash { (crate::output::hex(&m.sha256)) } }
                     }

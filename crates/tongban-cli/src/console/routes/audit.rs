@@ -1,9 +1,10 @@
-//! The auditor's handlers: find a case and trace it across the nodes.
+//! The auditor's handlers: find a case, trace it across the nodes, and
+//! download its evidence bundle (the file `audit export` writes).
 
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::{Page, Shared, page};
@@ -37,7 +38,63 @@ pub(super) async fn trace(State(c): Shared, Query(q): Query<HashMap<String, Stri
     }
 }
 
+/// The case's evidence bundle from the receiving and the home county's
+/// nodes, as `tongban audit export` writes it (masked personal data), for
+/// `tongban audit verify-bundle` to check anywhere later.
+pub(super) async fn bundle(State(c): Shared, Query(q): Query<HashMap<String, String>>) -> Response {
+    let case_no = q
+        .get("case")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    let fetched = match nodes_of(&c, &case_no).await {
+        Ok(nodes) => crate::audit::fetch::fetch(&case_no, &nodes, &c.tls, false)
+            .await
+            .map_err(|e| format!("{e:#}")),
+        Err(msg) => Err(msg),
+    };
+    let text = fetched.and_then(|b| serde_json::to_string_pretty(&b).map_err(|e| e.to_string()));
+    match text {
+        Ok(text) => {
+            // The case number is checked by the node to be digits and dashes.
+            let name: String = case_no
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            (
+                [
+                    (header::CONTENT_TYPE, "application/json".to_owned()),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"evidence-{name}.json\""),
+                    ),
+                    (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+                    (header::CACHE_CONTROL, "no-store".to_owned()),
+                ],
+                text,
+            )
+                .into_response()
+        }
+        Err(msg) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Html(pages::audit_find(&c, &case_no, Some(&msg)).into_string()),
+        )
+            .into_response(),
+    }
+}
+
 async fn trace_case(c: &Console, case_no: &str) -> Result<String, String> {
+    let nodes = nodes_of(c, case_no).await?;
+    let bundle = crate::audit::fetch::fetch(case_no, &nodes, &c.tls, false)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    let anchor = c.tls.trust_anchor().map_err(|e| e.to_string())?;
+    let report = crate::audit::verify::verify(&bundle, &anchor);
+    Ok(crate::audit::html::render(&report, &bundle.county_names()))
+}
+
+/// The endpoints of the case's receiving node (from its number) and its
+/// home node (as the receiving node names it), from the directory.
+async fn nodes_of(c: &Console, case_no: &str) -> Result<Vec<String>, String> {
     let dir = c
         .directory
         .as_ref()
@@ -84,10 +141,5 @@ async fn trace_case(c: &Console, case_no: &str) -> Result<String, String> {
     {
         nodes.push(home);
     }
-    let bundle = crate::audit::fetch::fetch(case_no, &nodes, &c.tls, false)
-        .await
-        .map_err(|e| format!("{e:#}"))?;
-    let anchor = c.tls.trust_anchor().map_err(|e| e.to_string())?;
-    let report = crate::audit::verify::verify(&bundle, &anchor);
-    Ok(crate::audit::html::render(&report, &bundle.county_names()))
+    Ok(nodes)
 }

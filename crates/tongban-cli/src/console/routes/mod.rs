@@ -2,7 +2,8 @@
 //! with what every form shares: reading it, streaming its files to the
 //! node, and the one way a state-changing call ends (on to the next page,
 //! or the page again with the node's words at the form). The handlers
-//! themselves are per role: `clerk`, `review`, `audit`.
+//! themselves are per role: `clerk`, `review`, `audit`; a material is
+//! streamed to the browser by `material`.
 
 // Read-only request messages are built with `..Default::default()` so that
 // a field the protocol adds later does not break this module; where every
@@ -64,6 +65,7 @@ macro_rules! step {
 
 mod audit;
 mod clerk;
+pub(super) mod material;
 mod review;
 
 pub(super) use clerk::Draft;
@@ -95,6 +97,7 @@ pub(super) fn router(console: Arc<Console>) -> Router {
             .route("/case/{no}/mail-event", post(mail_event))
             .route("/case/{no}/retry", post(clerk::retry))
             .route("/case/{no}/notice/{kind}", get(notice))
+            .route("/case/{no}/material/{kind}", get(material::material))
             .route("/overdue", get(clerk::overdue)),
         Role::Reviewer => Router::new()
             .route("/", get(review::inbox))
@@ -109,10 +112,12 @@ pub(super) fn router(console: Arc<Console>) -> Router {
             .route("/case/{no}/mail-event", post(mail_event))
             .route("/case/{no}/retry", post(review::retry))
             .route("/case/{no}/notice/{kind}", get(notice))
+            .route("/case/{no}/material/{kind}", get(material::material))
             .route("/overdue", get(review::overdue)),
         Role::Auditor => Router::new()
             .route("/", get(audit::find))
-            .route("/trace", get(audit::trace)),
+            .route("/trace", get(audit::trace))
+            .route("/bundle", get(audit::bundle)),
     };
     // Another role's page does not exist here (404) — but only with a
     // session: without one every address is refused alike (401), so the

@@ -584,6 +584,17 @@ impl Window for WindowService {
         Ok(Response::new(view))
     }
 
+    type MaterialStream = super::material::MaterialStream;
+
+    async fn material(
+        &self,
+        req: Request<tongban_proto::common::v1::MaterialRequest>,
+    ) -> Result<Response<Self::MaterialStream>, Status> {
+        let who = caller(&req)?;
+        let stream = super::material::stream(&self.ctx, &who, req.into_inner(), Side::Window)?;
+        Ok(Response::new(stream))
+    }
+
     async fn get_case(&self, req: Request<CaseRef>) -> Result<Response<CaseView>, Status> {
         let case = self.window_case(&req.get_ref().case_no)?;
         Ok(Response::new(self.view(&case)?))
