@@ -5,6 +5,7 @@
 mod support;
 
 mod audit;
+mod audit_console;
 mod authority;
 mod calendar;
 mod cli;
