@@ -15,7 +15,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_tongban");
 
 /// Writes an auditor's certificate and key into the cluster's directory and
 /// returns the flags that use them.
-fn auditor(cluster: &Cluster, county: Option<&str>, name: &str) -> Vec<String> {
+pub(crate) fn auditor(cluster: &Cluster, county: Option<&str>, name: &str) -> Vec<String> {
     let tls = cluster.pki().issue(Principal::Auditor {
         county: county.map(crate::support::county),
         name: name.into(),
@@ -33,12 +33,12 @@ fn auditor(cluster: &Cluster, county: Option<&str>, name: &str) -> Vec<String> {
     ]
 }
 
-fn url(cluster: &Cluster, county: &str) -> String {
+pub(crate) fn url(cluster: &Cluster, county: &str) -> String {
     format!("https://{}", cluster.addr(county))
 }
 
 /// Runs `tongban audit ARGS` off the async runtime; returns (exit code, stdout + stderr).
-async fn audit(args: Vec<String>) -> (i32, String) {
+pub(crate) async fn audit(args: Vec<String>) -> (i32, String) {
     tokio::task::spawn_blocking(move || {
         let out = Command::new(BIN)
             .arg("audit")
@@ -78,7 +78,7 @@ async fn trace(
 }
 
 /// A case from `from` to 雁塔, handed off.
-async fn handed_off(cluster: &Cluster, from: &str) -> String {
+pub(crate) async fn handed_off(cluster: &Cluster, from: &str) -> String {
     let mut window = cluster.window(from).await;
     let case = accepted_case(&mut window, YANTA).await;
     window_state(&mut window, &case.case_no, "HANDED_OFF").await;
@@ -89,7 +89,7 @@ async fn handed_off(cluster: &Cluster, from: &str) -> String {
 /// changes the entry at `seq` (and may change its payload); with
 /// `rechain`, its payload digest, every later entry and the head are
 /// recomputed so the chain is internally consistent again.
-fn rewrite(
+pub(crate) fn rewrite(
     data_dir: &Path,
     seq: u64,
     rechain: bool,
@@ -116,7 +116,7 @@ fn truncate(data_dir: &Path, keep: u64) {
 }
 
 /// The seq of the first entry of `kind` for `case_no` in a stopped node's ledger.
-fn find(data_dir: &Path, case_no: &str, kind: &str) -> u64 {
+pub(crate) fn find(data_dir: &Path, case_no: &str, kind: &str) -> u64 {
     Tamper::open(data_dir)
         .unwrap()
         .find(|e| e.case_no == case_no && e.kind == kind)

@@ -7,6 +7,7 @@
 mod support;
 
 mod audit;
+mod audit_console;
 mod authority;
 mod calendar;
 mod cli;

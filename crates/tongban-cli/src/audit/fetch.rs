@@ -12,6 +12,7 @@ use tongban_proto::common::v1::{Checkpoint, SignedCheckpoint};
 use tonic::transport::Channel;
 
 use super::evidence::{GivenHex, MaterialHash};
+use super::known::Known;
 use super::{BUNDLE_FORMAT, Bundle, EntryHex, NodeEvidence, Signed, hex};
 use crate::client::{Progress, channel};
 use crate::cmd::status_error;
@@ -89,6 +90,22 @@ pub(crate) async fn fetch(
     tls: &TlsMaterial,
     reveal: bool,
 ) -> Result<Bundle> {
+    fetch_with(case_no, urls, tls, reveal, None).await
+}
+
+/// [`fetch`] for a trace that keeps what it verified: with `known`, the
+/// range of a node starts after the head verified before (when the node's
+/// ledger still reaches it), or at entry 1 when nothing is known of the
+/// node yet, so that the whole chain gets known. The bundle then holds only
+/// the new entries and verifies only with the same `known`
+/// ([`super::verify::verify_with`]); `export` never uses this.
+pub(crate) async fn fetch_with(
+    case_no: &str,
+    urls: &[String],
+    tls: &TlsMaterial,
+    reveal: bool,
+    known: Option<&Known>,
+) -> Result<Bundle> {
     struct Partial {
         url: String,
         client: AuditClient<Channel>,
@@ -163,10 +180,21 @@ pub(crate) async fn fetch(
             .map(|(_, s)| *s)
             .min()
             .unwrap_or(u64::MAX);
-        let from = first_case.min(first_held).max(1);
-        let entries = range(&mut p.client, from, cp.seq)
-            .await
-            .with_context(|| format!("reading the ledger of {}", p.url))?;
+        let from = match known.map(|k| k.get(&p.url)) {
+            None => first_case.min(first_held).max(1),
+            Some(None) => 1,
+            // A ledger shorter than what was verified: show it from the
+            // case on, as without a cache; the verifier names the drop.
+            Some(Some(prefix)) if cp.seq < prefix.head() => first_case.min(first_held).max(1),
+            Some(Some(prefix)) => prefix.head() + 1,
+        };
+        let entries = if from > cp.seq {
+            Vec::new()
+        } else {
+            range(&mut p.client, from, cp.seq)
+                .await
+                .with_context(|| format!("reading the ledger of {}", p.url))?
+        };
         let applicant = match &p.reply.applicant {
             Some(a) => serde_json::to_value(a).context("cannot encode the applicant as JSON")?,
             None => serde_json::Value::Null,
@@ -198,6 +226,48 @@ pub(crate) async fn fetch(
         ca_certificate: hex(&ca_der),
         nodes,
     })
+}
+
+/// Verifies the whole ledger of the node at `url` (of `county`) into
+/// `known`, unless something of it is known already: the console does this
+/// for every node of its directory at start, so the first trace is not the
+/// one that pays for the whole ledger. The entries verified.
+pub(crate) async fn warm(
+    known: &tokio::sync::Mutex<Known>,
+    url: &str,
+    county: &str,
+    tls: &TlsMaterial,
+) -> Result<u64> {
+    let mut known = known.lock().await;
+    if let Some(p) = known.get(url) {
+        return Ok(p.head());
+    }
+    let mut client = AuditClient::new(channel(url, tls).await?);
+    let signed = client
+        .latest_checkpoint(CheckpointRequest {})
+        .await
+        .map_err(status_error)
+        .with_context(|| format!("reading the checkpoint of {url}"))?
+        .into_inner();
+    let cp =
+        Checkpoint::decode(signed.checkpoint.as_slice()).context("checkpoint does not decode")?;
+    let entries = if cp.seq == 0 {
+        Vec::new()
+    } else {
+        range(&mut client, 1, cp.seq)
+            .await
+            .with_context(|| format!("reading the ledger of {url}"))?
+    };
+    let entries = entries.iter().map(EntryHex::from).collect();
+    super::verify::learn(
+        &tls.trust_anchor()?,
+        url,
+        county,
+        Signed::from(&signed),
+        entries,
+        &mut known,
+    )
+    .map_err(|problem| anyhow::anyhow!(problem))
 }
 
 /// The DER of the CA certificate, via the PKI crate's anchor.

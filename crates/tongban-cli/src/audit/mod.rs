@@ -9,6 +9,7 @@
 pub(crate) mod evidence;
 pub(crate) mod fetch;
 pub(crate) mod html;
+pub(crate) mod known;
 pub(crate) mod verify;
 
 use serde::{Deserialize, Serialize};

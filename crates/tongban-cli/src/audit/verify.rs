@@ -18,6 +18,7 @@ use tongban_pki::{Principal, TrustAnchor};
 use tongban_proto::common::v1::{Checkpoint, LedgerEntry, Receipt, ReceiptBatch, SignedReceipt};
 
 use super::evidence::Index;
+use super::known::{Checked, Known, Prefix};
 use super::{Bundle, EntryHex, NodeEvidence, Signed, hex, unhex};
 
 use tongban_node::protocol::CHECKPOINT_DOMAIN;
@@ -166,10 +167,120 @@ struct NodeView<'a> {
     evidence: &'a NodeEvidence,
     checkpoint: Option<Checkpoint>,
     by_seq: BTreeMap<u64, &'a EntryHex>,
+    /// What was verified before of this node, when the range shown links
+    /// on to it.
+    prefix: Option<&'a Prefix>,
 }
 
 /// Verifies a bundle against the federation CA.
 pub(crate) fn verify(bundle: &Bundle, anchor: &TrustAnchor) -> Report {
+    verify_inner(bundle, anchor, None).0
+}
+
+/// [`verify`] of a bundle fetched with [`super::fetch::fetch_with`]: the
+/// entries before each node's range are checked against what `known` kept
+/// of that node, and every chain that verifies is added to `known`.
+pub(crate) fn verify_with(bundle: &Bundle, anchor: &TrustAnchor, known: &mut Known) -> Report {
+    let (report, learned) = verify_inner(bundle, anchor, Some(known));
+    for l in learned {
+        let prefix = known.entry(&l.url, &l.county);
+        if l.checked.first().is_none_or(|c| c.seq == prefix.head() + 1) {
+            prefix.extend(l.checked, &l.signed_at);
+        }
+    }
+    report
+}
+
+/// Checks the ledger a node showed from entry 1 (`entries`) up to its
+/// checkpoint `signed`, signed by the node of `county`, and keeps it in
+/// `known` if it verifies (the console's warm-up); the problem otherwise.
+pub(crate) fn learn(
+    anchor: &TrustAnchor,
+    url: &str,
+    county: &str,
+    signed: Signed,
+    entries: Vec<EntryHex>,
+    known: &mut Known,
+) -> Result<u64, String> {
+    let cp = check_checkpoint(anchor, &signed, Some(county))
+        .map_err(|e| format!("node {county} ({url}): its checkpoint {e}"))?;
+    if entries.first().is_some_and(|e| e.seq != 1) {
+        return Err(format!(
+            "node {county}: the range shown does not start at entry 1"
+        ));
+    }
+    let node = NodeEvidence {
+        url: url.to_owned(),
+        county: county.to_owned(),
+        receiving_county: String::new(),
+        home_county: String::new(),
+        receiving_county_name: String::new(),
+        home_county_name: String::new(),
+        applicant: serde_json::Value::Null,
+        checkpoint: signed,
+        entries,
+        case_entries: Vec::new(),
+        partner_checkpoints: Vec::new(),
+        missing_seqs: Vec::new(),
+        materials: Vec::new(),
+        given_receipts: Vec::new(),
+    };
+    let mut problems = Vec::new();
+    match check_chain(county, &node, &cp, None, &mut problems) {
+        Some(checked) => {
+            known.start_over(url, county).extend(checked, &cp.at);
+            Ok(cp.seq)
+        }
+        None => Err(problems.join("; ")),
+    }
+}
+
+/// A node's chain that verified, to keep.
+struct Learned {
+    url: String,
+    county: String,
+    checked: Vec<Checked>,
+    signed_at: String,
+}
+
+/// Checks a case entry that lies before the range shown against the hash
+/// kept of it, and its payload against the entry's digest.
+fn check_known_entry(county: &str, ce: &EntryHex, prefix: &Prefix, problems: &mut Vec<String>) {
+    let Ok((entry, bytes)) = decode_entry(ce) else {
+        return; // named with the case entries' decoding
+    };
+    if entry.seq != ce.seq || prefix.hash(ce.seq) != Some(&entry_hash(&bytes)) {
+        problems.push(format!(
+            "node {county}: case entry {} differs from the ledger entry at that sequence number",
+            ce.seq
+        ));
+        return;
+    }
+    let Ok(payload) = unhex("payload", &ce.payload) else {
+        return;
+    };
+    if payload.is_empty() {
+        return;
+    }
+    if Sha256::digest(&payload).as_slice() != entry.payload_sha256.as_slice() {
+        problems.push(format!(
+            "node {county}: ledger entry {}'s payload does not match its payload_sha256",
+            ce.seq
+        ));
+    } else if let Err(err) = Payload::decode(&entry.kind, &payload) {
+        problems.push(format!(
+            "node {county}: ledger entry {} ({}): {err}",
+            ce.seq, entry.kind
+        ));
+    }
+}
+
+fn verify_inner(
+    bundle: &Bundle,
+    anchor: &TrustAnchor,
+    known: Option<&Known>,
+) -> (Report, Vec<Learned>) {
+    let mut learned = Vec::new();
     let mut problems = Vec::new();
     let mut notes = Vec::new();
     let mut coverage = Vec::new();
@@ -185,11 +296,54 @@ pub(crate) fn verify(bundle: &Bundle, anchor: &TrustAnchor) -> Report {
             }
         };
         let by_seq: BTreeMap<u64, &EntryHex> = node.entries.iter().map(|e| (e.seq, e)).collect();
+        let kept = known
+            .and_then(|k| k.get(&node.url))
+            .filter(|p| p.county == county);
+        let mut prefix = None;
         if let Some(cp) = &checkpoint {
-            check_chain(&county, node, cp, &mut problems);
+            if let Some(p) = kept
+                && cp.seq < p.head()
+            {
+                problems.push(format!(
+                    "node {county}: its ledger ends at seq {} but this console verified it up to seq {} (signed {}): entries were dropped",
+                    cp.seq,
+                    p.head(),
+                    p.signed_at
+                ));
+            }
+            // The kept prefix counts only if the range goes on from it.
+            prefix = kept.filter(|p| {
+                node.entries
+                    .first()
+                    .map_or(cp.seq == p.head(), |e| e.seq == p.head() + 1)
+            });
+            let checked = check_chain(&county, node, cp, kept, &mut problems);
+            if let Some(checked) = checked
+                && (prefix.is_some() || checked.first().is_some_and(|c| c.seq == 1))
+            {
+                learned.push(Learned {
+                    url: node.url.clone(),
+                    county: county.clone(),
+                    checked,
+                    signed_at: cp.at.clone(),
+                });
+            }
+            let from_seq = match prefix {
+                Some(p) => {
+                    notes.push(format!(
+                        "node {county}: entries 1..={} were verified by this console before, against its checkpoint signed {}; entries {}..={} checked now",
+                        p.head(),
+                        p.signed_at,
+                        p.head() + 1,
+                        cp.seq
+                    ));
+                    1
+                }
+                None => node.entries.first().map(|e| e.seq).unwrap_or(cp.seq),
+            };
             coverage.push(Coverage {
                 county: county.clone(),
-                from_seq: node.entries.first().map(|e| e.seq).unwrap_or(cp.seq),
+                from_seq,
                 to_seq: cp.seq,
             });
         }
@@ -215,6 +369,17 @@ pub(crate) fn verify(bundle: &Bundle, anchor: &TrustAnchor) -> Report {
                 ));
             }
         }
+        if let Some(p) = prefix {
+            for id in &case_ids {
+                for (seq, kind) in p.entries_of(id) {
+                    if *seq < listed_to && !node.case_entries.iter().any(|c| c.seq == *seq) {
+                        problems.push(format!(
+                            "node {county}: ledger entry {seq} ({kind}) belongs to the case but was left out of what the node listed for it"
+                        ));
+                    }
+                }
+            }
+        }
         for ce in &node.case_entries {
             if let Err(e) = decode_entry(ce)
                 .and_then(|_| unhex("payload", &ce.payload).map_err(|e| e.to_string()))
@@ -227,6 +392,11 @@ pub(crate) fn verify(bundle: &Bundle, anchor: &TrustAnchor) -> Report {
                     "node {county}: case entry {} differs from the ledger entry at that sequence number",
                     ce.seq
                 )),
+                None if prefix.is_some_and(|p| ce.seq <= p.head()) => {
+                    if let Some(p) = prefix {
+                        check_known_entry(&county, ce, p, &mut problems);
+                    }
+                }
                 None => problems.push(format!(
                     "node {county}: case entry {} lies outside the range the node showed",
                     ce.seq
@@ -255,6 +425,7 @@ pub(crate) fn verify(bundle: &Bundle, anchor: &TrustAnchor) -> Report {
                 evidence: node,
                 checkpoint,
                 by_seq,
+                prefix,
             },
         );
     }
@@ -291,7 +462,7 @@ pub(crate) fn verify(bundle: &Bundle, anchor: &TrustAnchor) -> Report {
         .map(|n| n.applicant.clone())
         .find(|a| !a.is_null())
         .unwrap_or_default();
-    Report {
+    let report = Report {
         case_no: bundle.case_no.clone(),
         verified: problems.is_empty(),
         problems,
@@ -300,20 +471,32 @@ pub(crate) fn verify(bundle: &Bundle, anchor: &TrustAnchor) -> Report {
         handoffs,
         timeline,
         applicant,
-    }
+    };
+    (report, learned)
 }
 
-/// The hash chain of a node's range up to its checkpoint.
-fn check_chain(county: &str, node: &NodeEvidence, cp: &Checkpoint, problems: &mut Vec<String>) {
+/// The hash chain of a node's range up to its checkpoint; with `kept`
+/// (what was verified before), the range must go on from its head, or agree
+/// with it where they overlap. The entries checked, if the chain verifies.
+fn check_chain(
+    county: &str,
+    node: &NodeEvidence,
+    cp: &Checkpoint,
+    kept: Option<&Prefix>,
+    problems: &mut Vec<String>,
+) -> Option<Vec<Checked>> {
+    let before = problems.len();
     let Some(first) = node.entries.first() else {
-        if cp.seq > 0 {
+        if cp.seq > 0 && kept.is_none_or(|p| p.head() != cp.seq) {
             problems.push(format!(
                 "node {county}: showed no ledger entries up to its checkpoint at seq {}",
                 cp.seq
             ));
+            return None;
         }
-        return;
+        return Some(Vec::new());
     };
+    let mut checked = Vec::with_capacity(node.entries.len());
     let mut prev: Option<(u64, [u8; 32])> = None;
     for (i, e) in node.entries.iter().enumerate() {
         let expected_seq = first.seq + i as u64;
@@ -321,7 +504,7 @@ fn check_chain(county: &str, node: &NodeEvidence, cp: &Checkpoint, problems: &mu
             Ok(decoded) => decoded,
             Err(why) => {
                 problems.push(format!("node {county}: ledger entry {} {why}", e.seq));
-                return;
+                return None;
             }
         };
         if entry.seq != expected_seq || e.seq != expected_seq {
@@ -329,7 +512,7 @@ fn check_chain(county: &str, node: &NodeEvidence, cp: &Checkpoint, problems: &mu
                 "node {county}: ledger entry {expected_seq} is missing (found seq {} in its place)",
                 entry.seq
             ));
-            return;
+            return None;
         }
         if let Some((pseq, phash)) = prev
             && entry.prev_hash.as_slice() != phash
@@ -338,13 +521,13 @@ fn check_chain(county: &str, node: &NodeEvidence, cp: &Checkpoint, problems: &mu
                 "node {county}: ledger entry {pseq} was altered: its hash no longer matches prev_hash in entry {}",
                 entry.seq
             ));
-            return;
+            return None;
         }
         let payload = match unhex("payload", &e.payload) {
             Ok(payload) => payload,
             Err(why) => {
                 problems.push(format!("node {county}: ledger entry {}: {why}", entry.seq));
-                return;
+                return None;
             }
         };
         // An empty payload was withheld (another county's case): the
@@ -362,7 +545,36 @@ fn check_chain(county: &str, node: &NodeEvidence, cp: &Checkpoint, problems: &mu
                 ));
             }
         }
-        prev = Some((entry.seq, entry_hash(&bytes)));
+        let hash = entry_hash(&bytes);
+        if let Some(p) = kept {
+            if entry.seq == p.head() + 1
+                && p.hash(p.head()).map(|h| h.as_slice()) != Some(entry.prev_hash.as_slice())
+            {
+                problems.push(format!(
+                    "node {county}: ledger entry {} is not the entry this console verified at that sequence number (entries 1..={}, signed {}): history was rewritten",
+                    p.head(),
+                    p.head(),
+                    p.signed_at
+                ));
+                return None;
+            }
+            if p.hash(entry.seq).is_some_and(|h| *h != hash) {
+                problems.push(format!(
+                    "node {county}: ledger entry {} is not the entry this console verified at that sequence number (entries 1..={}, signed {}): history was rewritten",
+                    entry.seq,
+                    p.head(),
+                    p.signed_at
+                ));
+                return None;
+            }
+        }
+        checked.push(Checked {
+            seq: entry.seq,
+            hash,
+            application_id: entry.application_id.clone(),
+            kind: entry.kind.clone(),
+        });
+        prev = Some((entry.seq, hash));
     }
     if let Some((last, hash)) = prev {
         if last != cp.seq {
@@ -376,6 +588,7 @@ fn check_chain(county: &str, node: &NodeEvidence, cp: &Checkpoint, problems: &mu
             ));
         }
     }
+    (problems.len() == before).then_some(checked)
 }
 
 /// Checks one signed receipt of handoff `id` from `from` to `to`: it
@@ -621,7 +834,16 @@ fn check_partner_checkpoints(
                 ));
                 continue;
             }
+            let kept = subject.prefix.and_then(|p| p.hash(cp.seq));
             match subject.by_seq.get(&cp.seq) {
+                None if kept.is_some() => {
+                    if kept.map(|h| h.as_slice()) != Some(cp.head_hash.as_slice()) {
+                        problems.push(format!(
+                            "node {who}: ledger entry {} is not the entry {who} signed for in the checkpoint {holder} holds (signed {}): history was rewritten",
+                            cp.seq, cp.at
+                        ));
+                    }
+                }
                 Some(e) => {
                     // Bad hex in the range was reported by check_chain.
                     if let Ok(bytes) = unhex("entry", &e.entry)

@@ -64,6 +64,9 @@ pub(crate) struct Console {
     pub(crate) directory: Option<Directory>,
     /// The one-time token and the sessions it opened.
     pub(crate) sessions: session::Sessions,
+    /// What the auditor's traces verified of each node's ledger, so a trace
+    /// checks only the entries since (`audit/known.rs`); one trace at a time.
+    pub(crate) known: tokio::sync::Mutex<crate::audit::known::Known>,
 }
 
 /// Runs `tongban console`: loads the profile, binds, prints the login URL
@@ -133,7 +136,9 @@ pub(crate) async fn run(args: ConsoleArgs) -> Result<()> {
             "warning: no federation.toml beside the profile; the application form needs --directory"
         );
     }
-    serve(listener, Arc::new(console), https, async {
+    let console = Arc::new(console);
+    warm_up(&console);
+    serve(listener, console, https, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await
@@ -222,8 +227,40 @@ impl Console {
             tls,
             directory,
             sessions: session::Sessions::new(web.port, web.https, web.limits, announce),
+            known: Default::default(),
         })
     }
+}
+
+/// For an auditor, verifies every node of the directory in the background
+/// (the first trace of a node otherwise pays for its whole ledger); a node
+/// that cannot be verified now is left to the first trace, which says why.
+fn warm_up(console: &Arc<Console>) {
+    let Some(dir) = console
+        .directory
+        .as_ref()
+        .filter(|_| console.role == Role::Auditor)
+    else {
+        return;
+    };
+    let nodes: Vec<(String, String)> = dir
+        .counties
+        .iter()
+        .map(|k| (k.endpoint.clone(), k.code.to_string()))
+        .collect();
+    let console = Arc::clone(console);
+    tokio::spawn(async move {
+        for (url, county) in nodes {
+            let started = std::time::Instant::now();
+            match crate::audit::fetch::warm(&console.known, &url, &county, &console.tls).await {
+                Ok(n) => eprintln!(
+                    "verified the ledger of {county} ({url}): entries 1..={n} in {:.1} s",
+                    started.elapsed().as_secs_f64()
+                ),
+                Err(e) => eprintln!("could not verify the ledger of {county} ({url}) yet: {e:#}"),
+            }
+        }
+    });
 }
 
 /// How often ended sessions are looked for when no request comes.

@@ -84,11 +84,12 @@ pub(super) async fn bundle(State(c): Shared, Query(q): Query<HashMap<String, Str
 
 async fn trace_case(c: &Console, case_no: &str) -> Result<String, String> {
     let nodes = nodes_of(c, case_no).await?;
-    let bundle = crate::audit::fetch::fetch(case_no, &nodes, &c.tls, false)
+    let mut known = c.known.lock().await;
+    let bundle = crate::audit::fetch::fetch_with(case_no, &nodes, &c.tls, false, Some(&known))
         .await
         .map_err(|e| format!("{e:#}"))?;
     let anchor = c.tls.trust_anchor().map_err(|e| e.to_string())?;
-    let report = crate::audit::verify::verify(&bundle, &anchor);
+    let report = crate::audit::verify::verify_with(&bundle, &anchor, &mut known);
     Ok(crate::audit::html::render(&report, &bundle.county_names()))
 }
 
