@@ -29,7 +29,7 @@ use super::paging;
 use crate::ctx::Ctx;
 use crate::{NodeError, flow, view};
 
-/// The longest token accepted: a date, '/', a UUID, with room to spare.
+/// The longest token accepted: a date, '_', a UUID, with room to spare.
 const MAX_TOKEN: usize = 80;
 
 /// The instant a listing is made at, and the index ranges it reads.
@@ -208,7 +208,7 @@ fn parse_token(token: &str) -> Result<Option<(Date, &str)>, NodeError> {
     if token.len() > MAX_TOKEN || !token.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(bad_token());
     }
-    let (date, id) = token.split_once('/').ok_or_else(bad_token)?;
+    let (date, id) = token.split_once('_').ok_or_else(bad_token)?;
     let date = flow::parse_date(date).ok_or_else(bad_token)?;
     if id.is_empty() {
         return Err(bad_token());
@@ -254,7 +254,9 @@ pub(crate) fn overdue(
         last = Some((deadline, id));
     }
     let next = match (more, last) {
-        (true, Some((date, id))) => format!("{}/{id}", flow::format_date(date)),
+        // '_' and not '/': the console carries tokens in its links only
+        // when they are letters, digits, '-' and '_'.
+        (true, Some((date, id))) => format!("{}_{id}", flow::format_date(date)),
         _ => String::new(),
     };
     Ok(paging::Page { cases, next })
@@ -302,10 +304,10 @@ mod tests {
     #[test]
     fn tokens_round_trip_and_refuse_garbage() {
         assert_eq!(parse_token("").unwrap(), None);
-        let (date, id) = parse_token("2026-12-01/0193-abc").unwrap().unwrap();
+        let (date, id) = parse_token("2026-12-01_0193-abc").unwrap().unwrap();
         assert_eq!(flow::format_date(date), "2026-12-01");
         assert_eq!(id, "0193-abc");
-        for bad in ["20", "2026-13-01/x", "2026-12-01/", "x/y", "2026-12-01/a b"] {
+        for bad in ["20", "2026-13-01_x", "2026-12-01_", "x_y", "2026-12-01_a b"] {
             assert!(parse_token(bad).is_err(), "{bad}");
         }
     }
