@@ -428,12 +428,16 @@ async fn cases_enter_the_overdue_list_as_the_clock_passes_and_leave_it_when_deci
     // today moving past it is enough.
     clock.advance_days(21);
     let (page1, token) = overdue_page(&mut review, 1, "").await;
-    assert_eq!(page1, [first.clone()], "same deadline: in creation order");
+    assert_eq!(
+        page1,
+        std::slice::from_ref(&first),
+        "same deadline: in creation order"
+    );
     assert!(!token.is_empty(), "a second page follows");
     let (page2, token) = overdue_page(&mut review, 1, &token).await;
     assert_eq!(
         page2,
-        [second.clone()],
+        std::slice::from_ref(&second),
         "the next page starts after the last"
     );
     assert_eq!(token, "", "and is the last");
