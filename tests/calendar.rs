@@ -348,3 +348,36 @@ async fn a_commitment_deadline_set_at_the_window_is_counted_again_by_the_home_no
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_recount_that_moves_the_promise_past_today_takes_the_case_off_the_overdue_list() {
+    // Accepted Wednesday 30 September 2026 without a calendar: due 7 October.
+    let clock = TestClock::at(datetime!(2026-09-30 02:00 UTC));
+    let (mut cluster, full) = cluster_without_calendar(&clock).await;
+    let case_no = under_review(&cluster).await;
+    // Friday 9 October: two weekdays past the Monday-to-Friday date.
+    clock.set(datetime!(2026-10-09 02:00 UTC));
+    let mut review = cluster.review(YANTA).await;
+    let overdue = |nos: Vec<CaseView>| nos.into_iter().map(|c| c.case_no).collect::<Vec<_>>();
+    let listed = review
+        .overdue(tongban_proto::review::v1::OverdueRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(overdue(listed.cases), std::slice::from_ref(&case_no));
+
+    // With the calendar the promise is 13 October: the recount's write
+    // moves the case's deadline key with it.
+    restart_home_with(&mut cluster, &full).await;
+    let mut review = cluster.review(YANTA).await;
+    home_case_until(&mut review, &case_no, "due date recounted", |c| {
+        c.due_date == "2026-10-13"
+    })
+    .await;
+    let listed = review
+        .overdue(tongban_proto::review::v1::OverdueRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.cases.is_empty(), "{:?}", overdue(listed.cases));
+}

@@ -397,6 +397,69 @@ async fn overdue_cases_are_listed_under_a_controlled_clock() {
     assert_eq!(at_window.cases[0].case_no, case_no);
 }
 
+async fn overdue_page(review: &mut Review, limit: u32, token: &str) -> (Vec<String>, String) {
+    let page = review
+        .overdue(OverdueRequest {
+            limit,
+            page_token: token.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let nos = page.cases.into_iter().map(|c| c.case_no).collect();
+    (nos, page.next_page_token)
+}
+
+#[tokio::test]
+async fn cases_enter_the_overdue_list_as_the_clock_passes_and_leave_it_when_decided() {
+    let clock = TestClock::default();
+    let cluster = Cluster::start_with(Options {
+        clock: Some(clock.clock()),
+        ..Options::default()
+    })
+    .await;
+    let (_, mut review, first) = under_review(&cluster, "collect-home").await;
+    let (_, _, second) = under_review(&cluster, "collect-home").await;
+    assert_eq!(
+        overdue_page(&mut review, 0, "").await.0,
+        Vec::<String>::new()
+    );
+    // Entering needs no write: the promised date is in the index, and
+    // today moving past it is enough.
+    clock.advance_days(21);
+    let (page1, token) = overdue_page(&mut review, 1, "").await;
+    assert_eq!(
+        page1,
+        std::slice::from_ref(&first),
+        "same deadline: in creation order"
+    );
+    assert!(!token.is_empty(), "a second page follows");
+    let (page2, token) = overdue_page(&mut review, 1, &token).await;
+    assert_eq!(
+        page2,
+        std::slice::from_ref(&second),
+        "the next page starts after the last"
+    );
+    assert_eq!(token, "", "and is the last");
+    let status = review
+        .overdue(OverdueRequest {
+            limit: 1,
+            page_token: "3".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("page_token"), "{status:?}");
+
+    // Leaving: a denial stops the clock, and the case's deadline key goes
+    // in the same write.
+    deny(&mut review, &first).await;
+    assert_eq!(
+        overdue_page(&mut review, 0, "").await,
+        (vec![second], String::new())
+    );
+}
+
 #[tokio::test]
 async fn restarts_in_the_middle_of_a_correction_round_trip_lose_nothing() {
     let mut cluster = Cluster::start().await;

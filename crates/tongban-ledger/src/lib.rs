@@ -43,4 +43,7 @@ pub use records::{
     CorrectionRecord, Count, HandoffRecord, IdentityCheckRecord, LogSpan, MailEventRecord,
     MailLegRecord, MaterialRef, OutboxEntry, ReceivedHandoff, RequestRecord, ReviewRecord, Side,
 };
-pub use store::{Batch, Committed, MaterialReader, NewEntry, Rehashed, Store, StoredEntry};
+pub use store::{
+    Batch, Committed, DeadlineKind, Deadlines, MaterialReader, NewEntry, Rehashed, Store,
+    StoredEntry,
+};

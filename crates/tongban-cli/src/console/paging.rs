@@ -29,8 +29,9 @@ pub(crate) struct Pager {
     keep: Vec<(&'static str, String)>,
 }
 
-/// Whether `s` can go into a query as it is (the node's tokens are UUIDs
-/// or numbers; anything else did not come from it and is dropped).
+/// Whether `s` can go into a query as it is (the node's tokens are UUIDs,
+/// or a date and a UUID joined by `_`; anything else did not come from it
+/// and is dropped).
 fn plain(s: &str) -> bool {
     s.len() <= 64
         && s.bytes()

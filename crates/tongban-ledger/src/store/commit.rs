@@ -20,6 +20,7 @@ use super::keys::{
 };
 use std::sync::Arc;
 
+use super::deadlines::{CommitmentPart, Deadlines, MailPart, ReviewPart};
 use super::{Batch, NewEntry, REOPEN_WAIT, Store, StoredEntry, Trees};
 use crate::StoreError;
 use crate::chain::{EntryHash, entry_hash};
@@ -47,6 +48,12 @@ struct Indexed {
     case_no: String,
     side: Side,
     state: CaseState,
+    #[serde(default)]
+    review: ReviewPart,
+    #[serde(default)]
+    commitment: Option<CommitmentPart>,
+    #[serde(default)]
+    mail: Vec<MailPart>,
 }
 
 fn now_rfc3339() -> String {
@@ -372,16 +379,19 @@ impl Store {
             hash = entry_hash(&stored.entry);
         }
         let (first_seq, new_head) = (head.0 + 1, (seq, hash));
-        let cases: Vec<(String, String, Vec<u8>, Vec<u8>)> = batch
+        type Row = (String, String, Vec<u8>, Vec<u8>, Vec<Vec<u8>>);
+        let cases: Vec<Row> = batch
             .cases
             .iter()
             .map(|c| {
                 let key = state_key(c.side, c.state, &c.application_id);
+                let deadlines = Deadlines::of(c).keys(c.side, &c.application_id);
                 (
                     c.application_id.clone(),
                     c.case_no.to_string(),
                     encode(c),
                     key,
+                    deadlines,
                 )
             })
             .collect();
@@ -446,6 +456,7 @@ impl Store {
             &trees.case_states,
             &trees.partner_checkpoints,
             &trees.requests,
+            &trees.deadlines,
         );
         let result = all.transaction(
             |(
@@ -462,6 +473,7 @@ impl Store {
                 case_states,
                 partner_checkpoints,
                 requests,
+                deadlines,
             )| {
                 let corrupt = |reason: &str| {
                     ConflictableTransactionError::Abort(StoreError::Corrupt {
@@ -489,10 +501,10 @@ impl Store {
                     }
                 }
                 meta.insert(HEAD, encode_head(new_head.0, &new_head.1))?;
-                for (id, case_no, bytes, key) in &cases {
-                    // Keep the (side, state) and case number indexes in
-                    // step with the record, touching them only when what
-                    // they index changed (most changes keep both).
+                for (id, case_no, bytes, key, deadline_keys) in &cases {
+                    // Keep the (side, state), case number and deadline
+                    // indexes in step with the record, touching them only
+                    // when what they index changed (most changes keep all).
                     let old = cases_t
                         .get(id.as_bytes())?
                         .and_then(|old| decode::<Indexed>("cases", &old).ok());
@@ -502,6 +514,23 @@ impl Store {
                             case_states.remove(old_key)?;
                         }
                         case_states.insert(key.as_slice(), &[][..])?;
+                    }
+                    let old_deadlines = old.as_ref().map_or_else(Vec::new, |old| {
+                        Deadlines::of_parts(
+                            old.state,
+                            &old.review,
+                            old.commitment.as_ref(),
+                            &old.mail,
+                        )
+                        .keys(old.side, id)
+                    });
+                    if old_deadlines != *deadline_keys {
+                        for k in &old_deadlines {
+                            deadlines.remove(k.as_slice())?;
+                        }
+                        for k in deadline_keys {
+                            deadlines.insert(k.as_slice(), &[][..])?;
+                        }
                     }
                     if old.as_ref().is_none_or(|old| old.case_no != *case_no) {
                         case_nos.insert(case_no.as_bytes(), id.as_bytes())?;

@@ -22,6 +22,8 @@ pub(crate) const CASES: &str = "cases";
 pub(crate) const CASE_NOS: &str = "case_nos";
 /// [`state_key`] → ().
 pub(crate) const CASE_STATES: &str = "case_states";
+/// Deadline key (see `deadlines`) → ().
+pub(crate) const DEADLINES: &str = "case_deadlines";
 /// Outbox key → outbox entry.
 pub(crate) const OUTBOX: &str = "outbox";
 /// [`outbox_index_key`] → ().

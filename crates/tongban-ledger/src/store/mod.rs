@@ -4,7 +4,8 @@
 //! Trees: `ledger` (seq → encoded `LedgerEntry`), `payloads` (seq → payload),
 //! `case_index` (application id, 0, seq → ()), `cases` (application id →
 //! record), `case_nos` (case number → application id), `case_states` (side,
-//! state, 0, application id → ()), `outbox` (key → entry), `outbox_index`
+//! state, 0, application id → ()), `case_deadlines` (side, kind, date,
+//! application id → (); see [`deadlines`]), `outbox` (key → entry), `outbox_index`
 //! (destination, '/', key → ()), `received` (sender county, '/', handoff id
 //! → record), `requests` (caller SPIFFE ID, 0, request id → request
 //! record), `waybills`, `checkpoints`, `partner_checkpoints`, `meta`
@@ -28,6 +29,7 @@ mod batch;
 mod cases;
 mod checkpoints;
 mod commit;
+mod deadlines;
 mod flusher;
 mod gate;
 pub(crate) mod keys;
@@ -38,6 +40,7 @@ mod reserve;
 
 pub use batch::{Batch, NewEntry};
 pub use commit::Committed;
+pub use deadlines::{DeadlineKind, Deadlines};
 use flusher::Flusher;
 pub use ledger::StoredEntry;
 pub use materials::{MaterialReader, Rehashed};
@@ -84,6 +87,7 @@ pub(super) struct Trees {
     waybills: sled::Tree,
     outbox_index: sled::Tree,
     case_states: sled::Tree,
+    deadlines: sled::Tree,
     checkpoints: sled::Tree,
     partner_checkpoints: sled::Tree,
     flusher: Flusher,
@@ -110,6 +114,7 @@ impl Trees {
             waybills: tree(keys::WAYBILLS)?,
             outbox_index: tree(keys::OUTBOX_INDEX)?,
             case_states: tree(keys::CASE_STATES)?,
+            deadlines: tree(keys::DEADLINES)?,
             checkpoints: tree(keys::CHECKPOINTS)?,
             partner_checkpoints: tree(keys::PARTNER_CHECKPOINTS)?,
             flusher: Flusher::start(db)?,
@@ -169,6 +174,7 @@ impl Store {
         let sled_dir = data_dir.join("ledger.sled");
         crate::modes::create_dir(&sled_dir)?;
         let trees = Trees::open(&sled_dir, 0, OPEN_WAIT)?;
+        trees.ensure_deadline_index()?;
         // Whatever the database holds when it opens is on disk.
         let head = trees.head()?;
         let store = Self {

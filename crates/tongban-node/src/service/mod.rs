@@ -7,6 +7,7 @@ mod audit;
 mod federation;
 mod mail;
 mod material;
+mod overdue;
 mod paging;
 mod review;
 mod window;
@@ -20,14 +21,15 @@ pub(crate) use audit::AuditService;
 pub(crate) use federation::FederationService;
 pub(crate) use mail::MailService;
 pub(crate) use mail::record_event as record_carrier_event;
+pub(crate) use overdue::{overdue, overdue_count};
 pub(crate) use review::ReviewService;
 pub(crate) use window::WindowService;
 
+use crate::NodeError;
 use crate::change::{self, Change, Outgoing};
 use crate::ctx::Ctx;
 use crate::flow;
 use crate::requests::Ticket;
-use crate::{NodeError, view};
 
 /// Puts the case's parked outbox entries back in the queue, recording who
 /// did so, and wakes the courier. Refused if none are parked.
@@ -212,101 +214,4 @@ pub(crate) async fn hand_out(
     ));
     let batch = tongban_ledger::Batch::default();
     change::save(ctx, case, change, batch, request, |v| v).await
-}
-
-/// Cases on `side` past their promised date, and cases with a mail leg in
-/// transit longer than the configured days, most overdue first: the page
-/// of at most `limit` after `token` (the ranking is over every open case;
-/// only the page's cases are turned into views).
-pub(crate) fn overdue(
-    ctx: &Ctx,
-    side: Side,
-    limit: usize,
-    token: &str,
-) -> Result<paging::Page, NodeError> {
-    let skip = paging::offset(token)?;
-    let out = ranked_overdue(ctx, side)?;
-    let total = out.len();
-    let end = skip.saturating_add(limit).min(total);
-    let cases = out
-        .iter()
-        .skip(skip)
-        .take(end.saturating_sub(skip))
-        .map(|(_, case, note)| {
-            let mut v = view::case_view(ctx, case, false)?;
-            v.note = note.clone();
-            Ok(v)
-        })
-        .collect::<Result<_, NodeError>>()?;
-    Ok(paging::Page {
-        cases,
-        next: paging::next_offset(end, total),
-    })
-}
-
-/// How many cases on `side` are overdue (the metrics' gauge).
-pub(crate) fn overdue_count(ctx: &Ctx, side: Side) -> Result<usize, NodeError> {
-    Ok(ranked_overdue(ctx, side)?.len())
-}
-
-/// Every overdue case on `side` with its weight (days overdue) and why,
-/// most overdue first.
-fn ranked_overdue(ctx: &Ctx, side: Side) -> Result<Vec<(i64, CaseRecord, String)>, NodeError> {
-    let today = ctx.clock.today();
-    let now = ctx.clock.now();
-    let mut out: Vec<(i64, CaseRecord, String)> = Vec::new();
-    for case in ctx.store.cases_in(side, &OPEN_STATES, false, usize::MAX)? {
-        let mut reasons = Vec::new();
-        let mut weight = 0;
-        if case.review.clock_running
-            && let Some(left) = flow::days_left(&ctx.directory.calendar, &case, today)
-            && left < 0
-        {
-            reasons.push(format!(
-                "{} working days past the promised date {}",
-                -left,
-                case.review.due_date.as_deref().unwrap_or_default()
-            ));
-            weight = -left;
-        }
-        if let Some(c) = &case.commitment
-            && c.fulfilled_at.is_none()
-            && let Some(due) = flow::parse_date(&c.due_date)
-            && due < today
-        {
-            reasons.push(format!(
-                "committed materials ({}) were due {} (告知承诺)",
-                c.kinds.join(", "),
-                c.due_date
-            ));
-            weight = weight.max((today - due).whole_days());
-        }
-        for leg in &case.mail {
-            if matches!(leg.status.as_str(), "delivered" | "returned" | "lost") {
-                continue;
-            }
-            let sent = time::OffsetDateTime::parse(
-                &leg.sent_at,
-                &time::format_description::well_known::Rfc3339,
-            )
-            .ok();
-            if let Some(sent) = sent {
-                let days = (now - sent).whole_days();
-                if days > i64::from(ctx.mail.max_transit_days) {
-                    reasons.push(format!(
-                        "{} leg {} in transit for {days} days",
-                        leg.leg, leg.waybill
-                    ));
-                    weight = weight.max(days);
-                }
-            }
-        }
-        if !reasons.is_empty() {
-            out.push((weight, case, reasons.join("; ")));
-        }
-    }
-    // Stable: equally overdue cases stay oldest first, so pages never
-    // overlap while nothing changes.
-    out.sort_by_key(|(weight, _, _)| std::cmp::Reverse(*weight));
-    Ok(out)
 }

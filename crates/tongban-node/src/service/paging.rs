@@ -2,8 +2,8 @@
 //! page holds and the token that continues a list. A token is opaque to
 //! clients; for the lists read through the state index it is the
 //! application id of the page's last case (the next page starts right after
-//! it, however deep), for the overdue list — ranked, not indexed — the
-//! number of cases already returned.
+//! it, however deep); the overdue list's, read through the deadline index,
+//! is its last (deadline, application id) (see `overdue`).
 
 use tongban_core::CaseState;
 use tongban_ledger::Side;
@@ -65,37 +65,12 @@ pub(crate) fn case_page(
     Ok(Page { cases, next })
 }
 
-/// How many ranked entries to skip for `token` (an offset this node gave).
-pub(crate) fn offset(token: &str) -> Result<usize, NodeError> {
-    if token.is_empty() {
-        return Ok(0);
-    }
-    token.parse().map_err(|_| {
-        NodeError::Invalid(
-            "page_token: not a token this node gave (pass next_page_token back unchanged)".into(),
-        )
-    })
-}
-
-/// The token after a ranked page that ended at `end` of `total`.
-pub(crate) fn next_offset(end: usize, total: usize) -> String {
-    if end < total {
-        end.to_string()
-    } else {
-        String::new()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn offsets_round_trip_and_refuse_garbage() {
-        assert_eq!(offset("").unwrap(), 0);
-        assert_eq!(offset(&next_offset(20, 45)).unwrap(), 20);
-        assert_eq!(next_offset(45, 45), "");
-        assert!(offset("x").is_err());
+    fn a_zero_limit_means_the_default() {
         assert_eq!(limit_or(0, 100), 100);
         assert_eq!(limit_or(7, 100), 7);
     }
