@@ -505,10 +505,6 @@ async fn clerk_reviewer_and_auditor_in_a_browser() {
     assert!(page.contains("雁塔区"), "{page}");
     assert!(page.contains("VERIFIED"), "{page}");
     shot(&b, "15-auditor-trace").await;
-    // The trace page is `audit trace --html`'s; the console's bar above it
-    // signs out like every other page.
-    click(&b, "#console-bar #logout").await;
-    until_text(&b, "body", "已退出登录", false).await;
 
     // And downloads the evidence bundle: the file `audit export` writes,
     // which `audit verify-bundle` checks offline.
@@ -544,6 +540,15 @@ async fn clerk_reviewer_and_auditor_in_a_browser() {
         checked.status.success() && said.contains("VERIFIED"),
         "{said}"
     );
+
+    // Back on the trace, the console's bar above `audit trace --html`'s page
+    // signs out like every other page.
+    b.goto(&format!("{}/trace?case={case_no}", origin(&auditor_url)))
+        .await
+        .unwrap();
+    until_text(&b, "body", "VERIFIED", false).await;
+    click(&b, "#console-bar #logout").await;
+    until_text(&b, "body", "已退出登录", false).await;
 
     b.close().await.unwrap();
 }
