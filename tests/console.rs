@@ -682,29 +682,18 @@ async fn correction_round_trip_and_denial_in_a_browser() {
     b.close().await.unwrap();
 }
 
-/// A 24×24 checkerboard PNG.
-const PNG: [u8; 103] = [
-    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
-    0x00, 0x00, 0x00, 0x18, 0x00, 0x00, 0x00, 0x18, 0x08, 0x02, 0x00, 0x00, 0x00, 0x6f, 0x15, 0xaa,
-    0xaf, 0x00, 0x00, 0x00, 0x2e, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0x90, 0xb3, 0x39, 0x81,
-    0x86, 0x4e, 0xd8, 0xc8, 0xa1, 0x21, 0x62, 0xd4, 0x30, 0x8c, 0x1a, 0x44, 0x47, 0x83, 0xc8, 0xd3,
-    0x86, 0xa9, 0x66, 0xd4, 0x20, 0x7a, 0x1a, 0x34, 0x9a, 0xb2, 0x47, 0xf3, 0xda, 0xa8, 0x41, 0x74,
-    0x31, 0x08, 0x00, 0x4f, 0xaf, 0x8c, 0x9f, 0xd6, 0x6b, 0x99, 0x0d, 0x00, 0x00, 0x00, 0x00, 0x49,
-    0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
-];
-
 /// What the browser gets for `GET path` with its session: the status, the
 /// headers that decide how a material is shown, and the bytes.
-struct Fetched {
-    status: u16,
-    content_type: String,
-    disposition: String,
-    nosniff: String,
-    csp: String,
-    bytes: Vec<u8>,
+pub(crate) struct Fetched {
+    pub(crate) status: u16,
+    pub(crate) content_type: String,
+    pub(crate) disposition: String,
+    pub(crate) nosniff: String,
+    pub(crate) csp: String,
+    pub(crate) bytes: Vec<u8>,
 }
 
-async fn fetch(b: &Client, path: &str) -> Fetched {
+pub(crate) async fn fetch(b: &Client, path: &str) -> Fetched {
     let v = b
         .execute_async(
             "const done = arguments[arguments.length - 1];
@@ -732,122 +721,4 @@ async fn fetch(b: &Client, path: &str) -> Fetched {
             .map(|a| a.iter().map(|b| b.as_u64().unwrap() as u8).collect())
             .unwrap_or_default(),
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_reviewer_opens_each_material_inline_or_as_a_download_in_a_browser() {
-    let cluster = Cluster::start().await;
-    let files = tempfile::tempdir().unwrap();
-    let file = |name: &str, data: &[u8]| {
-        let p = files.path().join(name);
-        std::fs::write(&p, data).unwrap();
-        p.to_str().unwrap().to_owned()
-    };
-    let pdf = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 100]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n".to_vec();
-    let html = b"<html><script>document.title='pwned'</script>lease</html>".to_vec();
-    let materials = [
-        file("id-card.png", &PNG),
-        file("application-form.pdf", &pdf),
-        file("租赁合同.html", &html),
-    ];
-    let clerk = profile(&cluster, HANTAI, "clerk", clerk(HANTAI, "wang"));
-    let reviewer = profile(&cluster, YANTA, "reviewer", reviewer(YANTA, "li"));
-    let ((_c, clerk_url), (_r, reviewer_url)) = tokio::join!(console(&clerk), console(&reviewer));
-    let (clerk_origin, reviewer_origin) = (origin(&clerk_url), origin(&reviewer_url));
-    let (_driver, b) = browser().await;
-    b.goto(&clerk_url).await.unwrap();
-    until_text(&b, "h1", "本窗口案件", false).await;
-    let case_no = apply_complete(&b, &clerk_origin, &materials).await;
-
-    // The clerk's case page links each material too, and serves it.
-    b.goto(&format!("{clerk_origin}/case/{case_no}"))
-        .await
-        .unwrap();
-    until_text(&b, "table.materials", "id-card.png", false).await;
-    let at_window = fetch(&b, &format!("/case/{case_no}/material/id-card")).await;
-    assert_eq!(at_window.status, 200);
-    assert_eq!(at_window.bytes, PNG);
-
-    b.goto(&reviewer_url).await.unwrap();
-    b.goto(&format!("{reviewer_origin}/case/{case_no}"))
-        .await
-        .unwrap();
-    until_text(&b, "#state", "HANDED_OFF", true).await;
-    let row = until_text(&b, "tr[data-kind=id-card]", "id-card.png", false).await;
-    assert!(row.contains(&hex::encode(sha256(&PNG))), "{row}");
-    assert!(row.contains("查看") && row.contains("下载"), "{row}");
-    // The HTML file gets no "view" link: it is only ever a download.
-    let html_row = until_text(&b, "tr[data-kind=premises-proof]", "下载", false).await;
-    assert!(!html_row.contains("查看"), "{html_row}");
-    shot(&b, "30-reviewer-materials").await;
-
-    let png = fetch(&b, &format!("/case/{case_no}/material/id-card")).await;
-    assert_eq!(png.status, 200);
-    assert_eq!(png.bytes, PNG, "the PNG as the reviewer's browser gets it");
-    assert_eq!(png.content_type, "image/png");
-    assert!(
-        png.disposition.starts_with("inline;"),
-        "{}",
-        png.disposition
-    );
-    assert_eq!(png.nosniff, "nosniff");
-    assert!(png.csp.contains("default-src 'none'"), "{}", png.csp);
-
-    let form = fetch(&b, &format!("/case/{case_no}/material/application-form")).await;
-    assert_eq!(form.bytes, pdf);
-    assert_eq!(form.content_type, "application/pdf");
-    assert!(
-        form.disposition.starts_with("inline;"),
-        "{}",
-        form.disposition
-    );
-    let download = fetch(
-        &b,
-        &format!("/case/{case_no}/material/application-form?download=1"),
-    )
-    .await;
-    assert_eq!(download.bytes, pdf);
-    assert_eq!(download.content_type, "application/octet-stream");
-    assert!(
-        download.disposition.starts_with("attachment;"),
-        "{}",
-        download.disposition
-    );
-
-    // Uploaded HTML: never rendered in the console's origin.
-    let lease = fetch(&b, &format!("/case/{case_no}/material/premises-proof")).await;
-    assert_eq!(lease.bytes, html);
-    assert_eq!(lease.content_type, "application/octet-stream");
-    assert_eq!(
-        lease.disposition,
-        "attachment; filename=\"____.html\"; filename*=UTF-8''%E7%A7%9F%E8%B5%81%E5%90%88%E5%90%8C.html"
-    );
-    assert_eq!(lease.nosniff, "nosniff");
-    assert!(lease.csp.contains("sandbox"), "{}", lease.csp);
-
-    // An unknown kind: the node's words, listing what the case has.
-    let missing = fetch(&b, &format!("/case/{case_no}/material/passport")).await;
-    assert_eq!(missing.status, 404);
-    let text = String::from_utf8_lossy(&missing.bytes).into_owned();
-    assert!(
-        text.contains("passport") && text.contains("id-card"),
-        "{text}"
-    );
-
-    // The image opened inline, as the "view" link opens it.
-    b.goto(&format!(
-        "{reviewer_origin}/case/{case_no}/material/id-card"
-    ))
-    .await
-    .unwrap();
-    let shown = b
-        .execute(
-            "const i = document.querySelector('img'); return i ? [i.naturalWidth, i.naturalHeight] : null;",
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert_eq!(shown, serde_json::json!([24, 24]), "the PNG did not render");
-    shot(&b, "31-reviewer-material-png-inline").await;
-    b.close().await.unwrap();
 }

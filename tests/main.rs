@@ -15,6 +15,7 @@ mod commitment;
 mod console;
 mod console_access;
 mod console_flows;
+mod console_material;
 mod consultation;
 mod decoding;
 mod delivery;

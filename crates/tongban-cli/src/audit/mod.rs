@@ -8,6 +8,7 @@
 
 pub(crate) mod evidence;
 pub(crate) mod fetch;
+mod handoffs;
 pub(crate) mod html;
 pub(crate) mod known;
 pub(crate) mod verify;
