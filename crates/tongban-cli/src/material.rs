@@ -152,6 +152,31 @@ impl Reading {
     }
 }
 
+/// `tongban window|review material`: refuses an existing `out` unless
+/// `force` before the node is asked, then reads the material through `call`
+/// (the window's or the review's Material RPC), saves it checked, and
+/// reports what was saved.
+pub(crate) async fn download<F, Fut>(
+    case_no: String,
+    kind: String,
+    out: &Path,
+    force: bool,
+    json: bool,
+    call: F,
+) -> Result<()>
+where
+    F: FnOnce(tongban_proto::common::v1::MaterialRequest) -> Fut,
+    Fut: std::future::Future<
+            Output = Result<tonic::Response<Streaming<MaterialFrame>>, tonic::Status>,
+        >,
+{
+    refuse_existing(out, force)?;
+    let request = tongban_proto::common::v1::MaterialRequest { case_no, kind };
+    let reading = open(call(request).await).await?;
+    let facts = reading.save(out, force).await?;
+    report(&facts, out, json)
+}
+
 /// Refuses an existing `out` unless `force`, before anything is asked of
 /// the node.
 pub(crate) fn refuse_existing(out: &Path, force: bool) -> Result<()> {

@@ -126,15 +126,10 @@ pub(crate) async fn run(conn: &ConnArgs, command: ReviewCommand) -> Result<()> {
             out,
             force,
         } => {
-            // Refused before the node is asked for anything.
-            crate::material::refuse_existing(&out, force)?;
-            let request = tongban_proto::common::v1::MaterialRequest {
-                case_no: case,
-                kind,
-            };
-            let reading = crate::material::open(reader.material(request).await).await?;
-            let facts = reading.save(&out, force).await?;
-            return crate::material::report(&facts, &out, conn.json);
+            return crate::material::download(case, kind, &out, force, conn.json, |r| {
+                reader.material(r)
+            })
+            .await;
         }
         ReviewCommand::Status { case } => reader
             .get_case(CaseRef {
