@@ -318,6 +318,7 @@ fn envelope(case_no: &str, applicant: Applicant, materials: &[(&str, Vec<u8>)]) 
                 at: at.into(),
             }),
             accepted_at: at.into(),
+            applied_at: String::new(),
             commitment: None,
             consultation: None,
         })),

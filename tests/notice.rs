@@ -335,3 +335,78 @@ async fn a_notice_that_does_not_fit_the_case_and_a_tampered_code_are_refused() {
     let (code, _, err) = check(&cluster, BOTH, &auditor, &case_no, "12-34").await;
     assert_eq!(code, 2, "{err}");
 }
+
+/// The text of the notice's row headed `label`.
+fn row<'a>(page: &'a str, label: &str) -> &'a str {
+    let head = format!("<th>{label}</th><td>");
+    let start = page
+        .find(&head)
+        .unwrap_or_else(|| panic!("{label} in {page}"))
+        + head.len();
+    let len = page[start..].find("</td>").expect("the row ends");
+    &page[start..start + len]
+}
+
+#[tokio::test]
+async fn both_nodes_notices_show_the_application_time_taken_at_the_window() {
+    // The handoff reaches home an hour (by every node's clock) after the
+    // clerk took the application in.
+    let clock = TestClock::default();
+    let cluster = Cluster::start_with(Options {
+        clock: Some(clock.clock()),
+        ..Options::default()
+    })
+    .await;
+    let clerk = profile(&cluster, HANTAI, "clerk", clerk(HANTAI, "wang"));
+    let reviewer_p = profile(&cluster, YANTA, "reviewer", reviewer(YANTA, "li"));
+    let mut window = cluster.window(HANTAI).await;
+    let mut review = cluster.review(YANTA).await;
+    let applied = apply(
+        &mut window,
+        "GT-0001",
+        YANTA,
+        "mail-applicant",
+        person(),
+        &gt_materials(),
+    )
+    .await
+    .expect("apply");
+    clock.set(time::OffsetDateTime::now_utc() + time::Duration::hours(1));
+    window
+        .verify_identity(tongban_proto::window::v1::VerifyIdentityRequest {
+            case_no: applied.case_no.clone(),
+            method: "face".into(),
+            request_id: String::new(),
+        })
+        .await
+        .expect("verify identity");
+    window
+        .accept(tongban_proto::window::v1::CaseRef {
+            case_no: applied.case_no.clone(),
+            request_id: String::new(),
+        })
+        .await
+        .expect("accept");
+    let case_no = applied.case_no.clone();
+    let home = home_state(&mut review, &case_no, "HANDED_OFF").await;
+    assert_eq!(
+        home.created_at, applied.created_at,
+        "home records the window's time"
+    );
+    assert!(!home.created_at_is_arrival);
+    review
+        .accept(CaseRef {
+            case_no: case_no.clone(),
+            request_id: String::new(),
+        })
+        .await
+        .expect("accept at home");
+    let at_window = notice(&clerk, &case_no, "intake-receipt").await;
+    let at_home = notice(&reviewer_p, &case_no, "acceptance").await;
+    let shown = row(&at_window.page, "申请时间");
+    assert_eq!(shown, row(&at_home.page, "申请时间"), "the same 申请时间");
+    assert!(
+        !shown.contains("到达"),
+        "the window's time, not an arrival: {shown}"
+    );
+}

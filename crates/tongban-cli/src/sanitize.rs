@@ -73,6 +73,7 @@ pub(crate) fn case_view(c: &CaseView) -> CaseView {
         required_materials,
         commitment,
         consultation,
+        created_at_is_arrival: _,
     } = &mut c;
     for s in [
         case_no,

@@ -74,6 +74,11 @@ pub struct Received {
     /// claim, not an identity this node checked.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub claimed_actor: String,
+    /// For an application: the time the sender says the clerk took it in
+    /// (its `applied_at`), as sent; empty when it said none. The partner's
+    /// claim, which this node checked against its clock and the case number.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub claimed_applied_at: String,
 }
 
 /// Which running date of a case was counted again.

@@ -167,8 +167,15 @@ pub struct CaseRecord {
     pub identity_check: Option<IdentityCheckRecord>,
     /// Current state.
     pub state: CaseState,
-    /// RFC 3339 creation time on this node.
+    /// RFC 3339 UTC time the application was taken in at the window
+    /// (申请时间). On the home node: the time the window's handoff stated,
+    /// once checked, or the handoff's arrival when it stated none (then
+    /// `created_at_is_arrival`).
     pub created_at: String,
+    /// Home side: the window's handoff stated no application time, so
+    /// `created_at` is when the handoff arrived here.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub created_at_is_arrival: bool,
     /// RFC 3339 time of acceptance at the window.
     pub accepted_at: Option<String>,
     /// The next step, or the last delivery problem.

@@ -299,6 +299,7 @@ pub fn sample_case(
         identity_check: None,
         state,
         created_at: String::new(),
+        created_at_is_arrival: false,
         accepted_at: None,
         note: String::new(),
         handoffs: Vec::new(),

@@ -185,3 +185,50 @@ pub(crate) fn materials(
     }
     Ok(())
 }
+
+/// The application time (申请时间) a window's handoff states, checked
+/// against what this node can know, and returned as RFC 3339 UTC. The
+/// window's clock is not this node's, so a time ahead of `now` by more
+/// than `skew` (the skew allowed on receipts, `[delivery] receipt_skew_s`)
+/// is refused rather than recorded; the case number carries the window's
+/// China Standard Time date of the application, so a time on another date
+/// is refused too (it bounds a claim "long before"); and a clerk takes an
+/// application in before accepting it, so a time after `accepted_at` is
+/// refused.
+pub(crate) fn applied_at(
+    claimed: &str,
+    case_no: &tongban_core::CaseNo,
+    accepted_at: &str,
+    now: time::OffsetDateTime,
+    skew: std::time::Duration,
+) -> Result<String, NodeError> {
+    use time::format_description::well_known::Rfc3339;
+    let at = time::OffsetDateTime::parse(claimed, &Rfc3339).map_err(|e| {
+        NodeError::Invalid(format!(
+            "applied_at {claimed:?} is not an RFC 3339 time: {e}"
+        ))
+    })?;
+    let ahead = at - now;
+    if ahead > skew {
+        return Err(NodeError::Invalid(format!(
+            "applied_at {claimed} is {} s ahead of this node's clock (allowed skew {} s): an application cannot be taken in in the future",
+            ahead.whole_seconds(),
+            skew.as_secs()
+        )));
+    }
+    let date = at.to_offset(crate::clock::CST).date();
+    if date != case_no.date() {
+        return Err(NodeError::Invalid(format!(
+            "applied_at {claimed} falls on {date} in China Standard Time, but case number {case_no} was issued on {}",
+            case_no.date()
+        )));
+    }
+    if let Ok(accepted) = time::OffsetDateTime::parse(accepted_at, &Rfc3339)
+        && at > accepted
+    {
+        return Err(NodeError::Invalid(format!(
+            "applied_at {claimed} is after the application's accepted_at {accepted_at}"
+        )));
+    }
+    Ok(crate::clock::rfc3339(at))
+}

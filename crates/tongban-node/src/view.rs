@@ -211,6 +211,7 @@ pub(crate) fn case_view(
             .unwrap_or_default(),
         commitment: case.commitment.as_ref().map(commitment_pb),
         consultation: case.consultation.as_ref().map(consultation_pb),
+        created_at_is_arrival: case.created_at_is_arrival,
     })
 }
 

@@ -272,6 +272,18 @@ fn applicant_rows(case: &CaseView) -> (String, String) {
     (name, rows)
 }
 
+/// The application time (申请时间), escaped: the window's, which both
+/// nodes hold; at a home node whose partner did not state it, the
+/// handoff's arrival, said to be that.
+fn applied_at(case: &CaseView) -> String {
+    let at = esc(&local_time(&case.created_at));
+    if case.created_at_is_arrival {
+        format!("{at}（受理窗口未载明申请时间，此为移交到达本地时间）")
+    } else {
+        at
+    }
+}
+
 /// Renders notice `kind` for `case`, or says why it does not fit.
 pub(crate) fn render(kind: Kind, case: &CaseView, ctx: &Context) -> Result<String, DoesNotFit> {
     let basis = basis(kind, case)?;
@@ -288,7 +300,7 @@ pub(crate) fn render(kind: Kind, case: &CaseView, ctx: &Context) -> Result<Strin
          <tr><th>受理窗口</th><td>{receiving}</td></tr><tr><th>属地审批</th><td>{home}</td></tr>\
          <tr><th>申请时间</th><td>{}</td></tr>",
         esc(&case.case_no),
-        esc(&local_time(&case.created_at)),
+        applied_at(case),
     );
     let (issuer, body) = match kind {
         Kind::IntakeReceipt => {

@@ -95,6 +95,10 @@ impl FederationService {
             CaseNo::parse(&envelope.case_no).map_err(|e| NodeError::Invalid(e.to_string()))?;
         let receiving = validate::county("receiving county", &envelope.receiving_county)?;
         let home = validate::county("home county", &envelope.home_county)?;
+        let claimed_applied_at = match &envelope.body {
+            Some(Body::Application(app)) => app.applied_at.clone(),
+            _ => String::new(),
+        };
         let patch = match envelope.body {
             Some(Body::Application(mut app)) => {
                 if &receiving != sender {
@@ -186,6 +190,21 @@ impl FederationService {
                         uncovered.join(", ")
                     )));
                 }
+                // 申请时间: the window's, checked; an older window's handoff
+                // says none, and then the arrival is recorded as what it is.
+                let arrived = ctx.clock.now();
+                let (created_at, created_at_is_arrival) = if app.applied_at.is_empty() {
+                    (crate::clock::rfc3339(arrived), true)
+                } else {
+                    let at = validate::applied_at(
+                        &app.applied_at,
+                        &case_no,
+                        &app.accepted_at,
+                        arrived,
+                        ctx.delivery.receipt_skew,
+                    )?;
+                    (at, false)
+                };
                 if ctx.store.case(&envelope.application_id)?.is_some() {
                     return Err(NodeError::Conflict(format!(
                         "case {case_no} ({}) was already received in another handoff",
@@ -208,7 +227,8 @@ impl FederationService {
                         at: check.at,
                     }),
                     state: CaseState::HandedOff,
-                    created_at: ctx.clock.now_rfc3339(),
+                    created_at,
+                    created_at_is_arrival,
                     accepted_at: Some(app.accepted_at),
                     note: "handed over: waiting for acceptance by a reviewer".into(),
                     handoffs: Vec::new(),
@@ -289,6 +309,7 @@ impl FederationService {
                 sent_at: envelope.sent_at,
                 patch,
                 actor: envelope.actor,
+                claimed_applied_at,
             },
             envelope.materials,
         ))

@@ -114,6 +114,7 @@ impl FederationService {
                         envelope_sha256: c.envelope_sha.clone(),
                         materials: facts(&staged.ingested.materials),
                         claimed_actor: c.actor.clone(),
+                        claimed_applied_at: c.claimed_applied_at.clone(),
                     };
                     let note = case.note.clone();
                     let change = Change::new(partner.clone(), detail, body).received(received).note(note);

@@ -69,6 +69,9 @@ struct Checked {
     sent_at: String,
     patch: Patch,
     actor: String,
+    /// An application's `applied_at` as sent (the partner's claim), for
+    /// the ledger; empty otherwise.
+    claimed_applied_at: String,
 }
 
 /// An envelope whose materials are being received.

@@ -261,6 +261,7 @@ impl Window for WindowService {
             identity_check: None,
             state: CaseState::CorrectionAtWindow,
             created_at: ctx.clock.now_rfc3339(),
+            created_at_is_arrival: false,
             accepted_at: None,
             note: String::new(),
             handoffs: Vec::new(),
@@ -455,6 +456,7 @@ impl Window for WindowService {
                 at: c.at.clone(),
             }),
             accepted_at: now.clone(),
+            applied_at: case.created_at.clone(),
             commitment: case.commitment.as_ref().map(view::commitment_pb),
             consultation: case.consultation.as_ref().map(view::consultation_pb),
         };
