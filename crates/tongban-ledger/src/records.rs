@@ -278,7 +278,9 @@ pub struct ReviewRecord {
     pub accepted_at: Option<String>,
     /// Promised completion date, `YYYY-MM-DD`, while the clock runs.
     pub due_date: Option<String>,
-    /// Working days left when the clock was paused for a correction.
+    /// Working days left when the clock was paused for a correction, or
+    /// stopped by the decision (frozen there; on the window's node, as the
+    /// home reported them).
     pub paused_days_left: Option<i64>,
     /// Whether the promised-time clock is running.
     pub clock_running: bool,

@@ -127,10 +127,39 @@ pub(crate) fn pause_clock(calendar: &Calendar, case: &mut CaseRecord, today: Dat
 }
 
 /// Stops the clock for good (a decision was made): nothing of it is
-/// counted again.
-pub(crate) fn stop_clock(case: &mut CaseRecord) {
+/// counted again, and the working days left are frozen at what they were
+/// on `today` (承诺时限 ends with the decision). A clock already paused for
+/// a correction keeps the days it had left when it paused.
+pub(crate) fn stop_clock(calendar: &Calendar, case: &mut CaseRecord, today: Date) {
+    if case.review.clock_running {
+        case.review.paused_days_left = days_left(calendar, case, today);
+    }
     case.review.clock_running = false;
     case.review.clock = None;
+}
+
+/// The working days left as a stopped or paused clock holds them, for the
+/// case's view and for the other node (`CaseUpdate.working_days_left`);
+/// None while the clock runs (they are counted from the due date then).
+pub(crate) fn frozen_days_left(case: &CaseRecord) -> Option<i32> {
+    if case.review.clock_running {
+        return None;
+    }
+    case.review
+        .paused_days_left
+        .map(|d| i32::try_from(d).unwrap_or(if d < 0 { i32::MIN } else { i32::MAX }))
+}
+
+/// Working days left as the case's view shows them: counted from the due
+/// date while the clock runs, the frozen count otherwise.
+pub(crate) fn shown_days_left(calendar: &Calendar, case: &CaseRecord, today: Date) -> i32 {
+    if case.review.clock_running {
+        days_left(calendar, case, today)
+            .map(|d| i32::try_from(d).unwrap_or(if d < 0 { i32::MIN } else { i32::MAX }))
+            .unwrap_or_default()
+    } else {
+        frozen_days_left(case).unwrap_or_default()
+    }
 }
 
 pub(crate) fn correction_pb(c: &CorrectionRecord) -> pb::Correction {
@@ -229,6 +258,14 @@ pub(crate) fn mirror(
     case.review.clock_running = update.clock_running;
     if !update.clock_running && update.due_date.is_empty() {
         case.review.due_date = None;
+    }
+    // The home's count of a paused or stopped clock is shown as it is; an
+    // update without one (an older sender, a step that did not touch the
+    // clock) leaves this node's.
+    if update.clock_running {
+        case.review.paused_days_left = None;
+    } else if let Some(left) = update.working_days_left {
+        case.review.paused_days_left = Some(left.into());
     }
     let mut waybill = None;
     match event {

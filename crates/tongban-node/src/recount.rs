@@ -254,6 +254,7 @@ pub(crate) async fn at_start(ctx: &Ctx) -> Result<usize, NodeError> {
         let update = CaseUpdate {
             due_date: case.review.due_date.clone().unwrap_or_default(),
             clock_running: case.review.clock_running,
+            working_days_left: crate::flow::frozen_days_left(&case),
             correction,
             commitment_due_date,
             ..Default::default()
@@ -441,7 +442,7 @@ workdays = ["2026-09-20", "2026-10-10"]
     #[test]
     fn decided_and_window_cases_are_left_alone() {
         let mut case = running("2026-09-30", "2026-10-07");
-        crate::flow::stop_clock(&mut case);
+        crate::flow::stop_clock(&cal2026(), &mut case, time::macros::date!(2026 - 10 - 01));
         assert!(recount(&cal2026(), &mut case).is_none(), "stopped");
         let mut window = running("2026-09-30", "2026-10-07");
         window.side = Side::Window;

@@ -185,9 +185,7 @@ pub(crate) fn case_view(
         note: case.note.clone(),
         history,
         due_date: review.due_date.clone().unwrap_or_default(),
-        working_days_left: flow::days_left(&directory.calendar, case, ctx.clock.today())
-            .or(review.paused_days_left)
-            .unwrap_or_default() as i32,
+        working_days_left: flow::shown_days_left(&directory.calendar, case, ctx.clock.today()),
         clock_running: review.clock_running,
         corrections: review.corrections.iter().map(flow::correction_pb).collect(),
         licence_no: review.licence_no.clone(),

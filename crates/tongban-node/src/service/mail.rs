@@ -150,6 +150,7 @@ impl Mail for MailService {
             mail: Some(flow::mail_leg_pb(&record)),
             due_date: case.review.due_date.clone().unwrap_or_default(),
             clock_running: case.review.clock_running,
+            working_days_left: flow::frozen_days_left(&case),
             ..Default::default()
         };
         let detail = format!("{leg} leg mailed to {to} by {carrier}, waybill {number}");
@@ -272,6 +273,7 @@ pub(crate) async fn record_event(
         mail: Some(flow::mail_leg_pb(&leg)),
         due_date: case.review.due_date.clone().unwrap_or_default(),
         clock_running: case.review.clock_running,
+        working_days_left: flow::frozen_days_left(&case),
         ..Default::default()
     };
     let body = EntryBody::MailEvent {

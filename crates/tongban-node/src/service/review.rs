@@ -208,6 +208,7 @@ impl Review for ReviewService {
                 answered_at: String::new(),
             }),
             clock_running: false,
+            working_days_left: flow::frozen_days_left(&case),
             ..Default::default()
         };
         let change = Change::new(reviewer.spiffe_id(), detail, body).send(Outgoing::Update(
@@ -252,6 +253,7 @@ impl Review for ReviewService {
             paper_received_at: now,
             due_date: case.review.due_date.clone().unwrap_or_default(),
             clock_running: case.review.clock_running,
+            working_days_left: flow::frozen_days_left(&case),
             ..Default::default()
         };
         let detail = format!("paper originals received ({})", paper.join(", "));
@@ -348,7 +350,7 @@ impl Review for ReviewService {
         let ingested = ingest.finish()?;
         let result = ingested.materials[0].clone();
         flow::move_to(&mut case, CaseState::Approved)?;
-        flow::stop_clock(&mut case);
+        flow::stop_clock(&ctx.directory.calendar, &mut case, ctx.clock.today());
         case.review.licence_no = licence_no;
         case.review.result = Some(result.clone());
         let mut detail = match case.review.licence_no.as_str() {
@@ -365,6 +367,7 @@ impl Review for ReviewService {
             licence_no: case.review.licence_no.clone(),
             result: Some(view::digest(&result)),
             clock_running: false,
+            working_days_left: flow::frozen_days_left(&case),
             ..Default::default()
         };
         let body = EntryBody::Approved {
@@ -402,10 +405,11 @@ impl Review for ReviewService {
             "denial",
         )?;
         flow::move_to(&mut case, CaseState::Denied)?;
-        flow::stop_clock(&mut case);
+        flow::stop_clock(&ctx.directory.calendar, &mut case, ctx.clock.today());
         case.review.denial_reason = reason.to_owned();
         let update = CaseUpdate {
             reason: reason.to_owned(),
+            working_days_left: flow::frozen_days_left(&case),
             ..Default::default()
         };
         let body = EntryBody::Denied {
