@@ -498,6 +498,10 @@ async fn completions_man_page_and_version() {
         assert_eq!(code, 0, "{shell}: {err}");
         assert!(out.contains("verify-identity"), "{shell}: {out}");
         assert!(
+            out.contains("page-token"),
+            "{shell}: window list --page-token"
+        );
+        assert!(
             out.contains("in-transit"),
             "{shell} completes values: {out}"
         );
@@ -707,4 +711,102 @@ async fn the_intake_receipt_prints_china_standard_time_like_the_notices() {
     .assume_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap());
     let off = (time::OffsetDateTime::now_utc() - at).abs();
     assert!(off < time::Duration::minutes(5), "{line} is now in CST");
+}
+
+#[tokio::test]
+async fn window_list_pages_with_page_token() {
+    let cluster = Cluster::start().await;
+    let clerk = profile(&cluster, HANTAI, "clerk", clerk(HANTAI, "wang"));
+    let mut window = cluster.window(HANTAI).await;
+    let mut made = Vec::new();
+    for _ in 0..3 {
+        made.push(accepted_case(&mut window, YANTA).await.case_no);
+    }
+    for case_no in &made {
+        window_state(&mut window, case_no, "HANDED_OFF").await;
+    }
+    let newest_first: Vec<&str> = made.iter().rev().map(String::as_str).collect();
+    let p = clerk.to_str().unwrap();
+
+    // --json: the token is next_page_token, passed back unchanged.
+    let first = json(&clerk, &["window", "list", "--limit", "2"]).await;
+    let token = first["next_page_token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    assert!(!token.is_empty(), "more follow: {first:#}");
+    let second = json(
+        &clerk,
+        &["window", "list", "--limit", "2", "--page-token", &token],
+    )
+    .await;
+    assert_eq!(second["next_page_token"], "", "the last page: {second:#}");
+    let seen: Vec<&str> = [&first, &second]
+        .iter()
+        .flat_map(|page| page["cases"].as_array().unwrap())
+        .map(|c| c["case_no"].as_str().unwrap())
+        .collect();
+    assert_eq!(seen, newest_first, "every case once, newest first");
+
+    // For people: the table, then the command for the next page.
+    let (code, out, err) = run(&["window", "list", "--limit", "2", "--profile", p], &[]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!(
+            "more cases: tongban window list --limit 2 --page-token {token}"
+        )),
+        "{out}"
+    );
+    let (code, out, err) = run(
+        &[
+            "window",
+            "list",
+            "--state",
+            "handed_off",
+            "--limit",
+            "1",
+            "--profile",
+            p,
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("more cases: tongban window list --state HANDED_OFF --limit 1 --page-token "),
+        "the filter is kept: {out}"
+    );
+    let (code, out, err) = run(
+        &[
+            "window",
+            "list",
+            "--limit",
+            "2",
+            "--page-token",
+            &token,
+            "--profile",
+            p,
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(newest_first[2]), "{out}");
+    assert!(!out.contains("more cases"), "the last page: {out}");
+
+    // A token the node did not give is refused, naming the flag's field.
+    exits(
+        1,
+        &[
+            "window",
+            "list",
+            "--page-token",
+            "not a token",
+            "--profile",
+            p,
+        ],
+        &[],
+        "page_token",
+    )
+    .await;
 }

@@ -121,7 +121,9 @@ pub(crate) enum WindowCommand {
         case: String,
     },
     /// Cases taken in at this window.
-    #[command(after_help = "Example: tongban window list --state QUEUED --limit 20")]
+    #[command(
+        after_help = "Example: tongban window list --state QUEUED --limit 20\n         tongban window list --state QUEUED --limit 20 --page-token TOKEN   (the next page, as the previous one said)"
+    )]
     List {
         /// Only cases in this state.
         #[arg(long, value_enum, ignore_case = true)]
@@ -129,6 +131,10 @@ pub(crate) enum WindowCommand {
         /// At most this many.
         #[arg(long, default_value_t = 100)]
         limit: u32,
+        /// Start after the previous page: the token that page printed (or its
+        /// `next_page_token` with `--json`), with the same --state.
+        #[arg(long, value_name = "TOKEN")]
+        page_token: Option<String>,
     },
     /// Cases past their promised date.
     #[command(after_help = "Example: tongban window overdue --json")]

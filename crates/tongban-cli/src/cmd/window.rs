@@ -218,17 +218,36 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
             .await
             .map_err(status_error)?
             .into_inner(),
-        WindowCommand::List { state, limit } => {
+        WindowCommand::List {
+            state,
+            limit,
+            page_token,
+        } => {
+            let state = state.as_ref().map(wire).unwrap_or_default();
             let reply = reader
                 .list_cases(ListCasesRequest {
-                    state: state.as_ref().map(wire).unwrap_or_default(),
+                    state: state.clone(),
                     limit,
-                    page_token: String::new(),
+                    page_token: page_token.unwrap_or_default(),
                 })
                 .await
                 .map_err(status_error)?
                 .into_inner();
-            return print_cases(&reply, &reply.cases, conn.json);
+            print_cases(&reply, &reply.cases, conn.json)?;
+            if !conn.json && !reply.next_page_token.is_empty() {
+                // The token comes from the node: printed cleaned, as any
+                // text of its.
+                let token = crate::sanitize::text(&reply.next_page_token);
+                let filter = if state.is_empty() {
+                    String::new()
+                } else {
+                    format!(" --state {state}")
+                };
+                println!(
+                    "more cases: tongban window list{filter} --limit {limit} --page-token {token}"
+                );
+            }
+            return Ok(());
         }
         WindowCommand::Overdue => {
             let reply = reader
