@@ -169,6 +169,20 @@ async fn a_trace_over_three_counties_verifies_and_draws_every_event() {
     for e in timeline {
         let label = format!("#{} {}", e["seq"], e["event"].as_str().unwrap());
         assert!(page.contains(&label), "{label} drawn on the page");
+        // People read China Standard Time to the second; --json keeps the
+        // node's RFC 3339 UTC. (The auditor's own queries differ: the
+        // --json run recorded one more.)
+        if e["event"] == "audit.query" {
+            continue;
+        }
+        let at = e["at"].as_str().unwrap();
+        assert!(at.ends_with('Z'), "{at}");
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(&cst(at)) && l.contains(&label)),
+            "{label} at {} in: {out}",
+            cst(at)
+        );
     }
     assert!(
         page.contains("<svg") && page.contains("marker-end"),

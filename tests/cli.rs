@@ -264,11 +264,28 @@ async fn certs_and_node_exit_codes() {
     let (code, out, err) = run(&["certs", "list", "--dir", d], &[]).await;
     assert_eq!(code, 0, "no problems: {out}{err}");
     let line = out.lines().nth(1).expect("a row");
-    let not_after = line.split_whitespace().nth(3).expect("not after");
+    // NOT AFTER in China Standard Time, as every time the CLI shows people;
+    // --json keeps RFC 3339 UTC.
+    let cols: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(cols.get(5), Some(&"CST"), "{out}");
     assert!(
-        time::OffsetDateTime::parse(not_after, &time::format_description::well_known::Rfc3339)
-            .is_ok(),
-        "RFC 3339: {out}"
+        time::PrimitiveDateTime::parse(
+            &format!("{} {}", cols[3], cols[4]),
+            time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"),
+        )
+        .is_ok(),
+        "a time to the second: {out}"
+    );
+    let (code, out, err) = run(&["certs", "list", "--dir", d, "--json"], &[]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let listed: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        time::OffsetDateTime::parse(
+            listed[0]["not_after"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339
+        )
+        .is_ok(),
+        "RFC 3339 in --json: {out}"
     );
 
     exits(2, &["node"], &[], "--config").await;
@@ -711,6 +728,29 @@ async fn the_intake_receipt_prints_china_standard_time_like_the_notices() {
     .assume_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap());
     let off = (time::OffsetDateTime::now_utc() - at).abs();
     assert!(off < time::Duration::minutes(5), "{line} is now in CST");
+
+    // Status: the application time and every history line in CST; --json
+    // keeps the node's RFC 3339 UTC, so scripts see what they always saw.
+    // (JSON first: the handoff's receipt may add an entry in between.)
+    let doc = json(&clerk_profile, &["window", "status", &case.case_no]).await;
+    let (code, out, err) = run(&["window", "status", &case.case_no, "--profile", p], &[]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let created = doc["created_at"].as_str().unwrap();
+    assert!(created.ends_with('Z'), "{created}");
+    assert!(
+        out.contains(&format!("applied         {}", cst(created))),
+        "{out}"
+    );
+    let history = doc["history"].as_array().unwrap();
+    assert!(history.len() >= 3, "{doc:#}");
+    for h in history {
+        let at = h["at"].as_str().unwrap();
+        assert!(at.ends_with('Z'), "{at}");
+        let seq = h["seq"].as_str().expect("a uint64 is a JSON string");
+        let line = format!("{seq:>5}  {}  {HANTAI}", cst(at));
+        assert!(out.contains(&line), "{line:?} in {out}");
+    }
+    assert!(!out.contains("Z "), "no UTC time left for people: {out}");
 }
 
 #[tokio::test]

@@ -539,3 +539,15 @@ pub fn refusal(
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
+
+/// An RFC 3339 time as the CLI shows it to people:
+/// `2026-12-01 08:30:12 CST`.
+pub fn cst(rfc3339: &str) -> String {
+    OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("{rfc3339:?} is RFC 3339: {e}"))
+        .to_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap())
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second] CST"
+        ))
+        .unwrap()
+}

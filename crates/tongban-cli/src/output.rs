@@ -6,6 +6,7 @@ use serde::Serialize;
 use tongban_proto::common::v1::{Applicant, CaseView, applicant::Who};
 
 use crate::args::LogFormat;
+use crate::page::cst_time;
 
 /// Logs go to stderr so stdout stays for results.
 pub(crate) fn init_logging(format: LogFormat, filter: &str) {
@@ -90,8 +91,21 @@ pub(crate) fn print_case(c: &CaseView) {
     );
     println!("delivery        {}", c.delivery);
     println!("applicant       {}", applicant_line(c.applicant.as_ref()));
+    if !c.created_at.is_empty() {
+        let arrival = if c.created_at_is_arrival {
+            " (the handoff's arrival here: the window did not state the time)"
+        } else {
+            ""
+        };
+        println!("applied         {}{arrival}", cst_time(&c.created_at));
+    }
     if let Some(i) = &c.identity_check {
-        println!("identity        {} by {} at {}", i.method, i.by, i.at);
+        println!(
+            "identity        {} by {} at {}",
+            i.method,
+            i.by,
+            cst_time(&i.at)
+        );
     }
     println!(
         "promised        {} working days from acceptance at home",
@@ -118,7 +132,7 @@ pub(crate) fn print_case(c: &CaseView) {
         let received = if c.paper_received_at.is_empty() {
             "not yet received at home".to_owned()
         } else {
-            format!("received {}", c.paper_received_at)
+            format!("received {}", cst_time(&c.paper_received_at))
         };
         println!("paper originals {} ({received})", c.paper_kinds.join(", "));
     }
@@ -154,7 +168,7 @@ pub(crate) fn print_case(c: &CaseView) {
         let answered = if k.answered_at.is_empty() {
             "open".to_owned()
         } else {
-            format!("answered {}", k.answered_at)
+            format!("answered {}", cst_time(&k.answered_at))
         };
         println!(
             "correction      {} — by {} ({answered})",
@@ -178,13 +192,15 @@ pub(crate) fn print_case(c: &CaseView) {
     if let Some(v) = &c.consultation {
         println!(
             "consultation    视频会商 {} with {}: {}",
-            v.at, v.reviewer, v.outcome
+            cst_time(&v.at),
+            v.reviewer,
+            v.outcome
         );
     }
     if let Some(k) = &c.commitment {
         let status = match k.fulfilled_at.as_str() {
             "" => format!("due {}", k.due_date),
-            at => format!("fulfilled {at}"),
+            at => format!("fulfilled {}", cst_time(at)),
         };
         println!(
             "commitment      告知承诺 by {}: {} {status}",
@@ -206,7 +222,11 @@ pub(crate) fn print_case(c: &CaseView) {
         for h in &c.history {
             println!(
                 "  {:>5}  {}  {}  {:<24} {}",
-                h.seq, h.at, h.county, h.event, h.detail
+                h.seq,
+                cst_time(&h.at),
+                h.county,
+                h.event,
+                h.detail
             );
         }
     }

@@ -1,7 +1,10 @@
 //! What every printed page shares (the notices, the audit trace): HTML
 //! escaping of text that came over the network, China Standard Time for
 //! the times nodes record in UTC, and the font families that can show
-//! Chinese. Pure functions; no I/O.
+//! Chinese. It is also the one place that formats a time for people: pages
+//! (whose headings name the zone) with [`local_time`], the terminal with
+//! [`cst_time`]; `--json` keeps the nodes' RFC 3339 UTC. Pure functions; no
+//! I/O.
 
 use time::format_description::well_known::Rfc3339;
 use time::macros::{format_description, offset};
@@ -52,6 +55,26 @@ pub(crate) fn local_time(rfc3339: &str) -> String {
         .unwrap_or_else(|| rfc3339.to_owned())
 }
 
+/// An RFC 3339 time for the terminal, in China Standard Time with the
+/// zone named and to the second, `2026-12-01 18:30:05 CST`, as clerks and
+/// reviewers read every other time (notices, the intake receipt); text
+/// that is not a time is returned as it is, and empty text stays empty.
+pub(crate) fn cst_time(rfc3339: &str) -> String {
+    match cst(rfc3339) {
+        Some(_) => format!("{} CST", local_time(rfc3339)),
+        None => rfc3339.to_owned(),
+    }
+}
+
+/// [`cst_time`] of a time already parsed.
+pub(crate) fn cst_time_of(t: OffsetDateTime) -> String {
+    t.to_offset(CST)
+        .format(format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second] CST"
+        ))
+        .unwrap_or_else(|_| t.to_string())
+}
+
 /// An RFC 3339 time, or a `YYYY-MM-DD` date, as a Chinese date in China
 /// Standard Time, `2026年12月1日`; other text is returned as it is.
 pub(crate) fn chinese_date(text: &str) -> String {
@@ -84,6 +107,20 @@ mod tests {
             "2026-12-02 01:30:05"
         );
         assert_eq!(local_time("not a time"), "not a time");
+        assert_eq!(
+            cst_time("2026-12-01T17:30:05.123456789Z"),
+            "2026-12-02 01:30:05 CST"
+        );
+        assert_eq!(
+            cst_time("2026-12-01T09:30:05+08:00"),
+            "2026-12-01 09:30:05 CST"
+        );
+        assert_eq!(cst_time(""), "");
+        assert_eq!(cst_time("not a time"), "not a time");
+        assert_eq!(
+            cst_time_of(time::macros::datetime!(2026-12-01 00:30:12 UTC)),
+            "2026-12-01 08:30:12 CST"
+        );
         assert_eq!(chinese_date("2026-12-01T17:30:05Z"), "2026年12月2日");
         assert_eq!(chinese_date("2026-12-08"), "2026年12月8日");
         assert_eq!(chinese_date(""), "");

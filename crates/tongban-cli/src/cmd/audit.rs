@@ -191,7 +191,7 @@ async fn check_notice(
             n.entry.seq,
             text(&n.county),
             text(&n.entry.kind),
-            text(&crate::page::local_time(&n.entry.at)),
+            text(&crate::page::cst_time(&n.entry.at)),
         );
     }
     match problem {
@@ -272,13 +272,13 @@ fn print_report(r: &Report) {
     }
     println!();
     println!(
-        "{:<32} {:<7} {:<36} {:<28} DETAIL",
+        "{:<23} {:<7} {:<36} {:<28} DETAIL",
         "TIME", "COUNTY", "ACTOR", "EVENT"
     );
     for e in &r.timeline {
         println!(
-            "{:<32} {:<7} {:<36} {:<28} {}",
-            text(&e.at),
+            "{:<23} {:<7} {:<36} {:<28} {}",
+            text(&crate::page::cst_time(&e.at)),
             text(&e.county),
             text(&e.who()),
             format!("#{} {}", e.seq, text(&e.event)),

@@ -18,7 +18,7 @@ fn report(issued: &Issued) {
     println!("wrote {}", issued.cert_path.display());
     println!("wrote {} (mode 0600)", issued.key_path.display());
     println!("identity  {}", issued.spiffe_id);
-    println!("not after {}", issued.not_after);
+    println!("not after {}", crate::page::cst_time_of(issued.not_after));
 }
 
 pub(crate) fn run(command: CertsCommand) -> Result<()> {
@@ -90,7 +90,9 @@ pub(crate) fn run(command: CertsCommand) -> Result<()> {
                     table.row([
                         r.file.clone(),
                         r.identity.clone(),
-                        r.not_after.as_ref().map(rfc3339).unwrap_or_default(),
+                        r.not_after
+                            .map(crate::page::cst_time_of)
+                            .unwrap_or_default(),
                         r.problems.join("; "),
                     ]);
                 }

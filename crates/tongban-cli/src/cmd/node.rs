@@ -36,7 +36,9 @@ pub(crate) async fn reissue(config: &Path, handoff: &str, from: &str) -> Result<
     println!(
         "receipt of handoff {handoff} (case {}) re-issued, dated {}, ledger entry {}; \
          start the node, then ask {from} to retry the case",
-        done.case_no, done.received_at, done.seq
+        done.case_no,
+        crate::page::cst_time(&done.received_at),
+        done.seq
     );
     Ok(())
 }

@@ -159,8 +159,8 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
             // China Standard Time, as the notices print it (--json keeps
             // the node's RFC 3339).
             println!(
-                "accepted at     {} CST",
-                crate::page::local_time(&crate::sanitize::text(&receipt.accepted_at))
+                "accepted at     {}",
+                crate::page::cst_time(&crate::sanitize::text(&receipt.accepted_at))
             );
             println!(
                 "promised        {} working days from acceptance at home",

@@ -82,14 +82,8 @@ async fn print_history(c: &Clients, case_no: &str) -> Result<()> {
     );
     let width = events.iter().map(|e| e.event.len()).max().unwrap_or(0);
     let mut out = String::new();
-    let shown = time::macros::format_description!(
-        "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
     for e in &events {
-        let at = time(e)
-            .map(|t| t.to_offset(time::UtcOffset::UTC))
-            .and_then(|t| t.format(&shown).ok())
-            .unwrap_or_else(|| e.at.clone());
+        let at = crate::page::cst_time(&e.at);
         let _ = writeln!(
             out,
             "  {at}  {}  {:<width$}  {}",
