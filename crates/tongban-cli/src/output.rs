@@ -137,10 +137,14 @@ pub(crate) fn print_case(c: &CaseView) {
         println!("paper originals {} ({received})", c.paper_kinds.join(", "));
     }
     if decided(c) {
-        // The clock stopped at the decision; the node still counts days to
-        // the old due date, which would read as time left (or overdue).
+        // The clock stopped at the decision, and the node froze the days
+        // that were left then: they say how the promise was kept, not
+        // time that is left.
         if !c.due_date.is_empty() {
-            println!("due             {} (decided; clock stopped)", c.due_date);
+            println!(
+                "due             {} (decided with {} working days left; clock stopped)",
+                c.due_date, c.working_days_left
+            );
         }
     } else if !c.due_date.is_empty() {
         println!(
