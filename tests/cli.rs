@@ -15,7 +15,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_tongban");
 
 /// Runs `tongban ARGS --profile P --json` off the async runtime and parses
 /// its stdout as one JSON document.
-async fn json(profile: &Path, args: &[&str]) -> Value {
+pub(crate) async fn json(profile: &Path, args: &[&str]) -> Value {
     let mut command = Command::new(BIN);
     command
         .args(args)
@@ -185,7 +185,7 @@ async fn json_of_every_client_reply_holds_every_field_of_its_message() {
 
 /// Runs `tongban ARGS` with `env` set, off the async runtime; returns (exit
 /// code, stdout, stderr).
-async fn run(args: &[&str], env: &[(&str, &Path)]) -> (i32, String, String) {
+pub(crate) async fn run(args: &[&str], env: &[(&str, &Path)]) -> (i32, String, String) {
     let mut command = Command::new(BIN);
     command.args(args).env_remove("TONGBAN_PROFILE");
     for (name, value) in env {
@@ -204,7 +204,7 @@ async fn run(args: &[&str], env: &[(&str, &Path)]) -> (i32, String, String) {
 }
 
 /// Asserts the exit code of `tongban ARGS` and that stderr says `says`.
-async fn exits(code: i32, args: &[&str], env: &[(&str, &Path)], says: &str) {
+pub(crate) async fn exits(code: i32, args: &[&str], env: &[(&str, &Path)], says: &str) {
     let (got, out, err) = run(args, env).await;
     assert_eq!(got, code, "{args:?}: {out}{err}");
     assert!(err.contains(says), "{args:?}: {says:?} in {err}");
@@ -751,102 +751,4 @@ async fn the_intake_receipt_prints_china_standard_time_like_the_notices() {
         assert!(out.contains(&line), "{line:?} in {out}");
     }
     assert!(!out.contains("Z "), "no UTC time left for people: {out}");
-}
-
-#[tokio::test]
-async fn window_list_pages_with_page_token() {
-    let cluster = Cluster::start().await;
-    let clerk = profile(&cluster, HANTAI, "clerk", clerk(HANTAI, "wang"));
-    let mut window = cluster.window(HANTAI).await;
-    let mut made = Vec::new();
-    for _ in 0..3 {
-        made.push(accepted_case(&mut window, YANTA).await.case_no);
-    }
-    for case_no in &made {
-        window_state(&mut window, case_no, "HANDED_OFF").await;
-    }
-    let newest_first: Vec<&str> = made.iter().rev().map(String::as_str).collect();
-    let p = clerk.to_str().unwrap();
-
-    // --json: the token is next_page_token, passed back unchanged.
-    let first = json(&clerk, &["window", "list", "--limit", "2"]).await;
-    let token = first["next_page_token"]
-        .as_str()
-        .expect("a token")
-        .to_owned();
-    assert!(!token.is_empty(), "more follow: {first:#}");
-    let second = json(
-        &clerk,
-        &["window", "list", "--limit", "2", "--page-token", &token],
-    )
-    .await;
-    assert_eq!(second["next_page_token"], "", "the last page: {second:#}");
-    let seen: Vec<&str> = [&first, &second]
-        .iter()
-        .flat_map(|page| page["cases"].as_array().unwrap())
-        .map(|c| c["case_no"].as_str().unwrap())
-        .collect();
-    assert_eq!(seen, newest_first, "every case once, newest first");
-
-    // For people: the table, then the command for the next page.
-    let (code, out, err) = run(&["window", "list", "--limit", "2", "--profile", p], &[]).await;
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(
-        out.contains(&format!(
-            "more cases: tongban window list --limit 2 --page-token {token}"
-        )),
-        "{out}"
-    );
-    let (code, out, err) = run(
-        &[
-            "window",
-            "list",
-            "--state",
-            "handed_off",
-            "--limit",
-            "1",
-            "--profile",
-            p,
-        ],
-        &[],
-    )
-    .await;
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(
-        out.contains("more cases: tongban window list --state HANDED_OFF --limit 1 --page-token "),
-        "the filter is kept: {out}"
-    );
-    let (code, out, err) = run(
-        &[
-            "window",
-            "list",
-            "--limit",
-            "2",
-            "--page-token",
-            &token,
-            "--profile",
-            p,
-        ],
-        &[],
-    )
-    .await;
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains(newest_first[2]), "{out}");
-    assert!(!out.contains("more cases"), "the last page: {out}");
-
-    // A token the node did not give is refused, naming the flag's field.
-    exits(
-        1,
-        &[
-            "window",
-            "list",
-            "--page-token",
-            "not a token",
-            "--profile",
-            p,
-        ],
-        &[],
-        "page_token",
-    )
-    .await;
 }

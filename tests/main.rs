@@ -6,6 +6,7 @@
 
 mod support;
 
+mod application_time;
 mod audit;
 mod audit_console;
 mod authority;

@@ -1,11 +1,13 @@
 //! Paging of the case lists over the real API: `ListCases` and `Inbox`
 //! walk every case exactly once in their order through `next_page_token`,
 //! a filter holds across pages, and a token the node did not give is
-//! refused naming `page_token`.
+//! refused naming `page_token`; `tongban window list --page-token` pages
+//! the same list from the command line.
 
 use tongban_proto::review::v1::InboxRequest;
 use tongban_proto::window::v1::ListCasesRequest;
 
+use crate::cli::{exits, json, run};
 use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -99,4 +101,102 @@ async fn case_lists_page_through_every_case_once() {
         token = reply.next_page_token;
     }
     assert_eq!(seen, made, "oldest first, each once");
+}
+
+#[tokio::test]
+async fn window_list_pages_with_page_token() {
+    let cluster = Cluster::start().await;
+    let clerk = profile(&cluster, HANTAI, "clerk", clerk(HANTAI, "wang"));
+    let mut window = cluster.window(HANTAI).await;
+    let mut made = Vec::new();
+    for _ in 0..3 {
+        made.push(accepted_case(&mut window, YANTA).await.case_no);
+    }
+    for case_no in &made {
+        window_state(&mut window, case_no, "HANDED_OFF").await;
+    }
+    let newest_first: Vec<&str> = made.iter().rev().map(String::as_str).collect();
+    let p = clerk.to_str().unwrap();
+
+    // --json: the token is next_page_token, passed back unchanged.
+    let first = json(&clerk, &["window", "list", "--limit", "2"]).await;
+    let token = first["next_page_token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    assert!(!token.is_empty(), "more follow: {first:#}");
+    let second = json(
+        &clerk,
+        &["window", "list", "--limit", "2", "--page-token", &token],
+    )
+    .await;
+    assert_eq!(second["next_page_token"], "", "the last page: {second:#}");
+    let seen: Vec<&str> = [&first, &second]
+        .iter()
+        .flat_map(|page| page["cases"].as_array().unwrap())
+        .map(|c| c["case_no"].as_str().unwrap())
+        .collect();
+    assert_eq!(seen, newest_first, "every case once, newest first");
+
+    // For people: the table, then the command for the next page.
+    let (code, out, err) = run(&["window", "list", "--limit", "2", "--profile", p], &[]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!(
+            "more cases: tongban window list --limit 2 --page-token {token}"
+        )),
+        "{out}"
+    );
+    let (code, out, err) = run(
+        &[
+            "window",
+            "list",
+            "--state",
+            "handed_off",
+            "--limit",
+            "1",
+            "--profile",
+            p,
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("more cases: tongban window list --state HANDED_OFF --limit 1 --page-token "),
+        "the filter is kept: {out}"
+    );
+    let (code, out, err) = run(
+        &[
+            "window",
+            "list",
+            "--limit",
+            "2",
+            "--page-token",
+            &token,
+            "--profile",
+            p,
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(newest_first[2]), "{out}");
+    assert!(!out.contains("more cases"), "the last page: {out}");
+
+    // A token the node did not give is refused, naming the flag's field.
+    exits(
+        1,
+        &[
+            "window",
+            "list",
+            "--page-token",
+            "not a token",
+            "--profile",
+            p,
+        ],
+        &[],
+        "page_token",
+    )
+    .await;
 }
