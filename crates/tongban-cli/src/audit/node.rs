@@ -33,8 +33,6 @@ use crate::cmd::status_error;
 pub(crate) enum Step<'a> {
     /// The node's checkpoint verified: entries 1..=`total` follow.
     Checkpoint {
-        /// The county whose node signed it.
-        county: &'a str,
         /// Its sequence number.
         total: u64,
     },
@@ -179,6 +177,12 @@ impl Verdict {
                         self.county
                     ),
                 )),
+                // A trace may have kept more since this verification's
+                // checkpoint was signed; only a longer prefix signed
+                // before it means entries went missing.
+                None if self.checkpoint_seq < head && !signed_after(&self.checkpoint_at, &at) => {
+                    return Kept::Agrees { head };
+                }
                 None if self.checkpoint_seq < head => Some((
                     self.checkpoint_seq + 1,
                     format!(
@@ -216,11 +220,25 @@ pub(crate) enum Kept {
         /// Its last entry.
         head: u64,
     },
+    /// The kept prefix agrees and is longer already (a trace kept entries
+    /// signed after this verification's checkpoint): it stays.
+    Agrees {
+        /// Its last entry.
+        head: u64,
+    },
     /// The whole chain, up to `head`, is kept now.
     Replaced {
         /// Its last entry.
         head: u64,
     },
+}
+
+/// Whether RFC 3339 time `a` is after `b` (one that does not parse is not).
+fn signed_after(a: &str, b: &str) -> bool {
+    let parse = |t: &str| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+    };
+    matches!((parse(a), parse(b)), (Some(a), Some(b)) if a > b)
 }
 
 /// Streams the whole ledger of the node at `url` and checks it against a
@@ -258,10 +276,7 @@ pub(crate) async fn verify(
         tongban_pki::Principal::Node { county } => county.to_string(),
         _ => bail!("the checkpoint of {url} is signed by {signer}, which is not a node"),
     };
-    on(Step::Checkpoint {
-        county: &county,
-        total: cp.seq,
-    });
+    on(Step::Checkpoint { total: cp.seq });
     let mut stream = client
         .range(RangeRequest {
             from_seq: 1,
@@ -404,7 +419,7 @@ mod tests {
             signer: String::new(),
             county: "610113".into(),
             checkpoint_seq: seq,
-            checkpoint_at: "t2".into(),
+            checkpoint_at: "2026-12-01T10:00:00Z".into(),
             chained_to: seq,
             bad: None,
             quick: true,
@@ -428,20 +443,24 @@ mod tests {
         let mut known = Known::default();
         known
             .start_over("u", "610113")
-            .extend(vec![checked(1, 1)], "t1");
+            .extend(vec![checked(1, 1)], "2026-12-01T09:00:00Z");
         let mut v = verdict(vec![checked(1, 1), checked(2, 2)], 2);
         assert_eq!(v.keep(&mut known, "u"), Kept::Replaced { head: 2 });
         assert!(v.verified());
         let p = known.get("u").unwrap();
-        assert_eq!((p.head(), p.signed_at.as_str()), (2, "t2"));
+        assert_eq!(
+            (p.head(), p.signed_at.as_str()),
+            (2, "2026-12-01T10:00:00Z")
+        );
     }
 
     #[test]
     fn a_rewritten_or_shortened_ledger_is_a_problem_at_its_entry_and_the_prefix_stays() {
         let mut known = Known::default();
-        known
-            .start_over("u", "610113")
-            .extend(vec![checked(1, 1), checked(2, 2), checked(3, 3)], "t1");
+        known.start_over("u", "610113").extend(
+            vec![checked(1, 1), checked(2, 2), checked(3, 3)],
+            "2026-12-01T09:00:00Z",
+        );
         let mut v = verdict(vec![checked(1, 1), checked(2, 9), checked(3, 3)], 3);
         assert_eq!(v.keep(&mut known, "u"), Kept::Disagrees { head: 3 });
         assert!(!v.verified());
@@ -458,6 +477,15 @@ mod tests {
         assert_eq!(v.problems[0].seq, Some(3));
         assert!(v.problems[0].text.contains("entries were dropped"));
         assert_eq!(known.get("u").unwrap().head(), 3);
+
+        // Kept from a checkpoint signed after this one's: it stays, agreeing.
+        known.start_over("u", "610113").extend(
+            vec![checked(1, 1), checked(2, 2), checked(3, 3)],
+            "2026-12-01T11:00:00Z",
+        );
+        let mut v = verdict(vec![checked(1, 1), checked(2, 2)], 2);
+        assert_eq!(v.keep(&mut known, "u"), Kept::Agrees { head: 3 });
+        assert!(v.verified());
     }
 
     #[test]

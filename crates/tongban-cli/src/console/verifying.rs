@@ -1,0 +1,238 @@
+//! The auditor's node verifications, run in the background and kept while
+//! the console runs: at most one per node at a time, so asking again while
+//! one runs shows the running one (a verification is of the node, not of
+//! the browser that asked, and every session of a console is the same
+//! auditor). Each runs [`crate::audit::node::verify`] over the whole ledger
+//! and its evidence and records its steps for the page to poll; when it
+//! ends, a chain that verified goes into the console's kept prefixes
+//! ([`crate::audit::known`]) through [`Verdict::keep`], so the traces and
+//! this page agree on what was verified.
+//!
+//! Only the latest verification of each node is kept (a handful of nodes:
+//! the directory's counties).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use super::Console;
+use crate::audit::node::{self, Finding, Kept, Step, Verdict};
+
+/// How many problems the progress JSON carries (the page shows every
+/// problem once the verification has ended).
+const PROBLEMS_SHOWN: usize = 50;
+
+/// What a verification is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Phase {
+    /// Asking for and checking the node's signed checkpoint.
+    Checkpoint,
+    /// Streaming and checking the hash chain.
+    Chain,
+    /// The node re-hashes its materials; the receipts are checked.
+    Evidence,
+    /// Ended with a verdict.
+    Done,
+    /// Could not be done (the node unreachable, its checkpoint bad).
+    Failed,
+}
+
+/// How far one verification got.
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct Progress {
+    pub(crate) phase: Option<Phase>,
+    /// Entries come in so far, of `total` (the checkpoint's seq).
+    pub(crate) checked: u64,
+    pub(crate) total: u64,
+    /// Material bytes re-hashed so far, of `material_bytes`.
+    pub(crate) rehashed: u64,
+    pub(crate) material_bytes: u64,
+    /// Problems found so far, marked at their entries.
+    pub(crate) problems: Vec<Finding>,
+    /// Why it could not be done, when `Failed`.
+    pub(crate) error: String,
+    /// When it ended (RFC 3339), empty while it runs.
+    pub(crate) finished_at: String,
+    /// The verdict, when `Done`.
+    #[serde(skip)]
+    pub(crate) verdict: Option<Arc<Verdict>>,
+    /// What became of the kept prefix, when `Done`.
+    #[serde(skip)]
+    pub(crate) kept: Option<Kept>,
+}
+
+impl Progress {
+    /// Whether it has ended, either way.
+    pub(crate) fn ended(&self) -> bool {
+        matches!(self.phase, Some(Phase::Done | Phase::Failed))
+    }
+
+    /// The small JSON the page polls.
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "phase": self.phase.unwrap_or(Phase::Checkpoint),
+            "checked": self.checked,
+            "total": self.total,
+            "rehashed": self.rehashed,
+            "material_bytes": self.material_bytes,
+            "problem_count": self.problems.len(),
+            "problems": &self.problems[..self.problems.len().min(PROBLEMS_SHOWN)],
+            "error": self.error,
+            "ended": self.ended(),
+            "verified": self.verdict.as_ref().map(|v| v.verified()),
+        })
+    }
+}
+
+/// One verification of one node.
+#[derive(Debug)]
+pub(crate) struct Job {
+    /// The node's county code and name (from the directory).
+    pub(crate) county: String,
+    pub(crate) name: String,
+    /// The node's URL.
+    pub(crate) url: String,
+    /// Whether the evidence is left out (`audit verify --quick`).
+    pub(crate) quick: bool,
+    /// When it started (RFC 3339).
+    pub(crate) started_at: String,
+    /// What the console had verified of the node when it started: (last
+    /// entry, when its checkpoint was signed), if anything.
+    pub(crate) kept_before: Option<(u64, String)>,
+    progress: Mutex<Progress>,
+}
+
+impl Job {
+    /// A copy of how far it got.
+    pub(crate) fn progress(&self) -> Progress {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Progress> {
+        // A panic while holding it left plain numbers, still worth showing.
+        self.progress.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn step(&self, step: Step<'_>) {
+        let mut p = self.lock();
+        match step {
+            Step::Checkpoint { total, .. } => {
+                p.total = total;
+                p.phase = Some(Phase::Chain);
+            }
+            Step::Entry => p.checked += 1,
+            Step::ChainDone => {}
+            Step::Evidence { material_bytes } => {
+                p.material_bytes = material_bytes;
+                p.phase = Some(Phase::Evidence);
+            }
+            Step::Rehashed { bytes } => p.rehashed += bytes,
+            Step::Problem(f) => p.problems.push(f.clone()),
+        }
+    }
+
+    fn finish(&self, outcome: Result<(Verdict, Kept), String>) {
+        let mut p = self.lock();
+        p.finished_at = crate::console::routes::now_rfc3339();
+        match outcome {
+            Ok((verdict, kept)) => {
+                p.problems = verdict.findings();
+                p.phase = Some(Phase::Done);
+                p.verdict = Some(Arc::new(verdict));
+                p.kept = Some(kept);
+            }
+            Err(error) => {
+                p.phase = Some(Phase::Failed);
+                p.error = error;
+            }
+        }
+    }
+}
+
+/// The latest verification of each node, by county code.
+#[derive(Debug, Default)]
+pub(crate) struct Jobs {
+    by_county: Mutex<BTreeMap<String, Arc<Job>>>,
+}
+
+/// A node to verify, from the directory.
+pub(crate) struct Node<'a> {
+    pub(crate) county: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) url: &'a str,
+}
+
+impl Jobs {
+    /// The latest verification of `county`, if any.
+    pub(crate) fn get(&self, county: &str) -> Option<Arc<Job>> {
+        self.lock().get(county).cloned()
+    }
+
+    /// Every node's latest verification.
+    pub(crate) fn all(&self) -> Vec<Arc<Job>> {
+        self.lock().values().cloned().collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Arc<Job>>> {
+        self.by_county.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts verifying `node` in the background, unless a verification of
+    /// it runs already: the running one, then. Whether it was started.
+    pub(crate) async fn start(
+        &self,
+        console: &Arc<Console>,
+        node: Node<'_>,
+        quick: bool,
+    ) -> (Arc<Job>, bool) {
+        if let Some(running) = self.get(node.county).filter(|j| !j.lock().ended()) {
+            return (running, false);
+        }
+        // What was kept before: a trace or the warm-up holding the lock
+        // is waited for, so "before" means before this one.
+        let kept_before = console
+            .known
+            .lock()
+            .await
+            .get(node.url)
+            .filter(|p| p.county == node.county)
+            .map(|p| (p.head(), p.signed_at.clone()));
+        let job = Arc::new(Job {
+            county: node.county.to_owned(),
+            name: node.name.to_owned(),
+            url: node.url.to_owned(),
+            quick,
+            started_at: crate::console::routes::now_rfc3339(),
+            kept_before,
+            progress: Mutex::new(Progress {
+                phase: Some(Phase::Checkpoint),
+                ..Progress::default()
+            }),
+        });
+        {
+            let mut jobs = self.lock();
+            // Another request may have started one meanwhile.
+            if let Some(running) = jobs.get(node.county).filter(|j| !j.lock().ended()) {
+                return (running.clone(), false);
+            }
+            jobs.insert(node.county.to_owned(), job.clone());
+        }
+        let (console, running) = (console.clone(), job.clone());
+        tokio::spawn(async move {
+            let steps = running.clone();
+            let mut on = move |step: Step<'_>| steps.step(step);
+            let outcome = match node::verify(&running.url, &console.tls, quick, true, &mut on).await
+            {
+                Ok(mut verdict) => {
+                    let kept = verdict.keep(&mut *console.known.lock().await, &running.url);
+                    Ok((verdict, kept))
+                }
+                Err(e) => Err(format!("{e:#}")),
+            };
+            running.finish(outcome);
+        });
+        (job, true)
+    }
+}
