@@ -53,12 +53,20 @@ fn phase_name(phase: Phase) -> &'static str {
     }
 }
 
+/// Entries 1 to `head`: `第 1–9 条`, `entries 1..=9` (as the CLI writes).
+fn range(head: u64) -> String {
+    match lang::lang() {
+        lang::Lang::Zh => format!("第 1–{head} 条"),
+        lang::Lang::En => format!("entries 1..={head}"),
+    }
+}
+
 /// What the console kept of a node's ledger, in words.
 fn kept_words(kept: Option<&(u64, String)>) -> Markup {
     html! {
         @match kept {
             Some((head, at)) => {
-                (t("本控制台已核验条目 1..=", "this console verified entries 1..=")) (head)
+                (t("本控制台已核验", "this console verified ")) (range(*head))
                 (t("（检查点签于 ", " (checkpoint signed ")) (local_time(at)) (t("）", ")"))
             }
             None => span.dim { (t("本控制台尚未核验", "not verified by this console yet")) },
@@ -97,8 +105,10 @@ pub(in crate::console) fn verify_home(c: &Console, error: Option<&str>) -> Marku
                     label.inline { input type="radio" name="scope" value="full" checked; " " (t("全部账本与证据", "the whole ledger and its evidence")) }
                     label.inline { input type="radio" name="scope" value="quick"; " " (t("仅哈希链", "the hash chain only")) }
                 }
-                p.dim { (t("从第 1 条起取回该节点的全部账本，逐条核验哈希链、载荷摘要和节点签名的检查点；核验证据时节点重算每份材料的摘要，并核对它持有和出具的每份回执（与 tongban audit verify 相同，仅哈希链即 --quick）。不使用本控制台的缓存；通过后更新缓存。",
-                           "Fetches the node's whole ledger from entry 1 and checks the hash chain, the payload digests and the node's signed checkpoint; with the evidence, the node re-hashes every material and every receipt it holds and gave is checked (what tongban audit verify does; the hash chain only is --quick). It does not rely on this console's cache, and updates it when the chain verifies.")) }
+                p.dim { (t("从第 1 条起取回该节点的全部账本，逐条核验哈希链、载荷摘要和节点签名的检查点；核验证据时节点重算每份材料的摘要，并核对它持有和出具的每份回执（与 tongban audit verify 相同，仅哈希链即 ",
+                           "Fetches the node's whole ledger from entry 1 and checks the hash chain, the payload digests and the node's signed checkpoint; with the evidence, the node re-hashes every material and every receipt it holds and gave is checked (what tongban audit verify does; the hash chain only is "))
+                    code.nowrap { "--quick" }
+                    (t("）。不使用本控制台的缓存；通过后更新缓存。", "). It does not rely on this console's cache, and updates it when the chain verifies.")) }
                 button #start-verify type="submit" { (t("开始核验", "Verify")) }
             }
             h2 { (t("各节点", "Nodes")) }
@@ -228,9 +238,10 @@ fn verdict(job: &Job, v: &crate::audit::node::Verdict, kept: Option<Kept>) -> Ma
             p { (t("本次从第 1 条起逐条核验了该节点的全部账本（不依赖缓存），直到它签名的第 ", "This run checked the node's whole ledger entry by entry from entry 1 (not relying on the cache), up to its checkpoint at entry "))
                 (v.checkpoint_seq) (t(" 条检查点（签于 ", " (signed ")) (local_time(&v.checkpoint_at)) (t("）。", ")."))
                 @if let Some(b) = &v.bad {
-                    " " (t("第 ", "Entry ")) (b.seq) (t(" 条未通过：it ", " fails: it ")) (b.why) (t("；此前的条目 1..=", "; entries 1..=")) (v.checked_to()) (t(" 已核验。", " before it verify."))
+                    " " (t("第 ", "Entry ")) (b.seq) (t(" 条未通过：", " fails: it ")) (b.why)
+                    @if v.checked_to() > 0 { (t("；此前的", "; ")) (range(v.checked_to())) (t("已核验。", " before it verify.")) } @else { (t("。", ".")) }
                 } @else {
-                    " " (t("条目 1..=", "Entries 1..=")) (v.chained_to) (t(" 的哈希链通过。", " chain and match the checkpoint."))
+                    " " (range(v.chained_to)) (t("的哈希链通过，与检查点一致。", " chain and match the checkpoint."))
                 }
             }
             p { @match &v.evidence {
@@ -241,9 +252,9 @@ fn verdict(job: &Job, v: &crate::audit::node::Verdict, kept: Option<Kept>) -> Ma
                 }
             } }
             p #kept { @match kept {
-                Some(Kept::Replaced { head }) => { (t("本控制台的已核验缓存已更新为条目 1..=", "This console's cache of verified entries is now entries 1..=")) (head) (t("，此后的追溯只需核验新条目。", "; later traces check only the entries since.")) }
-                Some(Kept::Agrees { head }) => { (t("与本控制台已核验的条目 1..=", "Agrees with the entries 1..=")) (head) (t(" 一致；缓存含此后签名的条目，保留。", " this console verified, signed later; the cache stays.")) }
-                Some(Kept::Disagrees { head }) => { (t("与本控制台此前核验的条目 1..=", "Disagrees with the entries 1..=")) (head) (t(" 不符：缓存保留原样，作为节点曾签名内容的记录。", " this console verified before: the cache stays as it was, the record of what the node signed.")) }
+                Some(Kept::Replaced { head }) => { (t("本控制台的已核验缓存已更新为", "This console's cache of verified entries is now ")) (range(head)) (t("，此后的追溯只需核验新条目。", "; later traces check only the entries since.")) }
+                Some(Kept::Agrees { head }) => { (t("与本控制台已核验的", "Agrees with the ")) (range(head)) (t("一致；缓存含此后签名的条目，保留。", " this console verified, signed later; the cache stays.")) }
+                Some(Kept::Disagrees { head }) => { (t("与本控制台此前核验的", "Disagrees with the ")) (range(head)) (t("不符：缓存保留原样，作为节点曾签名内容的记录。", " this console verified before: the cache stays as it was, the record of what the node signed.")) }
                 Some(Kept::Nothing) | None => { (t("哈希链未通过，本控制台的缓存未改动。", "The hash chain does not verify; this console's cache was left as it was.")) }
             } }
             p { a #verdict-json href={ "/verify/" (job.county) "/verdict.json" } download { (t("下载核验结果（JSON，与 audit verify --json 相同）", "Download the verdict (JSON, as audit verify --json prints it)")) } }
