@@ -211,13 +211,10 @@ impl Jobs {
                 ..Progress::default()
             }),
         });
-        {
-            let mut jobs = self.lock();
-            // Another request may have started one meanwhile.
-            if let Some(running) = jobs.get(node.county).filter(|j| !j.lock().ended()) {
-                return (running.clone(), false);
-            }
-            jobs.insert(node.county.to_owned(), job.clone());
+        // Another request may have started one meanwhile.
+        let (job, started) = self.begin(job);
+        if !started {
+            return (job, false);
         }
         let (console, running) = (console.clone(), job.clone());
         tokio::spawn(async move {
@@ -234,5 +231,58 @@ impl Jobs {
             running.finish(outcome);
         });
         (job, true)
+    }
+
+    /// Records `job` as its node's latest, unless one of that node runs:
+    /// that one then. Whether `job` was recorded.
+    fn begin(&self, job: Arc<Job>) -> (Arc<Job>, bool) {
+        let mut jobs = self.lock();
+        if let Some(running) = jobs.get(&job.county).filter(|j| !j.lock().ended()) {
+            return (running.clone(), false);
+        }
+        jobs.insert(job.county.clone(), job.clone());
+        (job, true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(county: &str, started_at: &str) -> Arc<Job> {
+        Arc::new(Job {
+            county: county.into(),
+            name: String::new(),
+            url: String::new(),
+            quick: false,
+            started_at: started_at.into(),
+            kept_before: None,
+            progress: Mutex::new(Progress {
+                phase: Some(Phase::Checkpoint),
+                ..Progress::default()
+            }),
+        })
+    }
+
+    #[test]
+    fn a_second_verification_of_a_node_while_one_runs_is_the_running_one() {
+        let jobs = Jobs::default();
+        let (first, started) = jobs.begin(job("610113", "t1"));
+        assert!(started);
+        let (shown, started) = jobs.begin(job("610113", "t2"));
+        assert!(!started);
+        assert_eq!(shown.started_at, "t1");
+        // Another node's runs beside it.
+        assert!(jobs.begin(job("610702", "t3")).1);
+        first.step(Step::Checkpoint { total: 2 });
+        first.step(Step::Entry);
+        assert_eq!(jobs.get("610113").unwrap().progress().checked, 1);
+        first.finish(Err("the node did not answer".into()));
+        assert_eq!(first.progress().phase, Some(Phase::Failed));
+        // Once it ended, asking again starts a new one.
+        let (again, started) = jobs.begin(job("610113", "t4"));
+        assert!(started);
+        assert_eq!(again.started_at, "t4");
+        assert_eq!(jobs.all().len(), 2);
     }
 }
