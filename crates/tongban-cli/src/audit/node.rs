@@ -186,7 +186,7 @@ impl Verdict {
                 None if self.checkpoint_seq < head => Some((
                     self.checkpoint_seq + 1,
                     format!(
-                        "node {}: its ledger ends at seq {} but this console verified entries 1..={head} (signed {at}): entries were dropped",
+                        "node {}: its ledger ends at seq {} but this console verified it up to seq {head} (signed {at}): entries were dropped",
                         self.county, self.checkpoint_seq
                     ),
                 )),
