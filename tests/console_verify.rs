@@ -28,16 +28,7 @@ async fn shots(b: &Client, name: &str) {
 /// verdict (the page follows the progress by itself and reloads when the
 /// verification has ended): the verdict's text.
 async fn verify(b: &Client, origin: &str, county: &str) -> String {
-    b.goto(&format!("{origin}/verify")).await.unwrap();
-    until_text(b, "h1", "核验节点账本", false).await;
-    b.find(Locator::Css("#county"))
-        .await
-        .unwrap()
-        .select_by_value(county)
-        .await
-        .unwrap();
-    click(b, "#start-verify").await;
-    until_text(b, "h1", county, false).await;
+    start(b, origin, county).await;
     let verdict = until_text(b, "#verdict", "", false).await;
     // The progress reached the checkpoint's last entry.
     let checked = text(b, "#checked").await;
@@ -306,4 +297,108 @@ async fn a_ledger_rewritten_and_rechained_is_caught_by_what_the_page_verified_be
         crate::audit_console::get(&origin, &format!("/trace?case={case_no}"), &cookie).await;
     assert_eq!(status, 200);
     assert!(trace.contains("FAILED"), "{trace}");
+}
+
+/// Starts verifying `county` from the choice page: its page, running or
+/// ended.
+async fn start(b: &Client, origin: &str, county: &str) {
+    b.goto(&format!("{origin}/verify")).await.unwrap();
+    until_text(b, "h1", "核验节点账本", false).await;
+    b.find(Locator::Css("#county"))
+        .await
+        .unwrap()
+        .select_by_value(county)
+        .await
+        .unwrap();
+    click(b, "#start-verify").await;
+    until_text(b, "h1", county, false).await;
+}
+
+/// Appends `n` filler entries to a stopped node's ledger, in commits of a
+/// thousand (as the bench fills one): a ledger long enough that verifying
+/// it takes a while.
+async fn fill(data_dir: &std::path::Path, n: usize) {
+    let store = tongban_ledger::Store::open(data_dir).unwrap();
+    let actor = format!("spiffe://{TD}/county/{SHANGZHOU}/node");
+    for start in (0..n).step_by(1000) {
+        let mut batch = tongban_ledger::Batch::default();
+        for i in start..(start + 1000).min(n) {
+            batch.append(tongban_ledger::NewEntry {
+                application_id: String::new(),
+                case_no: String::new(),
+                actor: actor.clone(),
+                kind: "test.filler".into(),
+                state: None,
+                payload: format!("{{\"detail\":\"filler entry {i}\"}}").into_bytes(),
+            });
+        }
+        store.commit(batch).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_shows_as_it_goes_and_a_second_start_shows_the_running_verification() {
+    let mut cluster = Cluster::start().await;
+    let auditor = profile(
+        &cluster,
+        HANTAI,
+        "zhao",
+        Principal::Auditor {
+            county: None,
+            name: "zhao".into(),
+        },
+    );
+    let (_a, auditor_url) = console(&auditor).await;
+    let origin = origin(&auditor_url);
+    let (_driver, b) = browser().await;
+    b.goto(&auditor_url).await.unwrap();
+    until_text(&b, "h1", "案件追溯", false).await;
+
+    // 商州's ledger grows long enough for its verification to be watched.
+    cluster.stop(SHANGZHOU).await;
+    fill(cluster.data_dir(SHANGZHOU), 60_000).await;
+    cluster.restart(SHANGZHOU).await;
+
+    start(&b, &origin, SHANGZHOU).await;
+    let started = b
+        .find(Locator::Css("#progress"))
+        .await
+        .unwrap()
+        .attr("data-started")
+        .await
+        .unwrap()
+        .unwrap();
+    // Asking again at once, while it runs, shows the running one.
+    start(&b, &origin, SHANGZHOU).await;
+    let again = b
+        .find(Locator::Css("#progress"))
+        .await
+        .unwrap()
+        .attr("data-started")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again, started, "the running verification, not a new one");
+
+    // The script shows the entries checked as they come in, without
+    // reloading the page: a count between none and all of them.
+    let running = eventually("the page shows the chain part-checked", || {
+        let b = b.clone();
+        async move {
+            let checked: u64 = text(&b, "#checked").await.parse().ok()?;
+            let total: u64 = text(&b, "#total").await.parse().ok()?;
+            (checked > 0 && checked < total).then_some((checked, total))
+        }
+    })
+    .await;
+    assert!(running.1 > 60_000, "{running:?}");
+    assert!(text(&b, "#phase").await.contains("哈希链"));
+    shots(&b, "53-verify-running").await;
+
+    let verdict = until_text(&b, "#verdict", "VERIFIED", false).await;
+    assert!(
+        verdict.contains(&format!("第 {} 条检查点", running.1)),
+        "{verdict}"
+    );
+    assert_eq!(text(&b, "#checked").await, running.1.to_string());
 }

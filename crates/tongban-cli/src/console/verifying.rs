@@ -86,6 +86,15 @@ impl Progress {
     }
 }
 
+/// What the console had verified of a node when its verification started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Before {
+    /// Entries 1..=head, their checkpoint signed at (RFC 3339); or nothing.
+    Kept(Option<(u64, String)>),
+    /// The warm-up or a trace was using the kept prefixes just then.
+    Busy,
+}
+
 /// One verification of one node.
 #[derive(Debug)]
 pub(crate) struct Job {
@@ -100,7 +109,7 @@ pub(crate) struct Job {
     pub(crate) started_at: String,
     /// What the console had verified of the node when it started: (last
     /// entry, when its checkpoint was signed), if anything.
-    pub(crate) kept_before: Option<(u64, String)>,
+    pub(crate) kept_before: Before,
     progress: Mutex<Progress>,
 }
 
@@ -181,7 +190,7 @@ impl Jobs {
 
     /// Starts verifying `node` in the background, unless a verification of
     /// it runs already: the running one, then. Whether it was started.
-    pub(crate) async fn start(
+    pub(crate) fn start(
         &self,
         console: &Arc<Console>,
         node: Node<'_>,
@@ -190,15 +199,18 @@ impl Jobs {
         if let Some(running) = self.get(node.county).filter(|j| !j.lock().ended()) {
             return (running, false);
         }
-        // What was kept before: a trace or the warm-up holding the lock
-        // is waited for, so "before" means before this one.
-        let kept_before = console
-            .known
-            .lock()
-            .await
-            .get(node.url)
-            .filter(|p| p.county == node.county)
-            .map(|p| (p.head(), p.signed_at.clone()));
+        // What was kept before; the start-up warm-up or a trace may hold
+        // the prefixes for a while (a big ledger), and the page is not
+        // made to wait for them.
+        let kept_before = match console.known.try_lock() {
+            Ok(known) => Before::Kept(
+                known
+                    .get(node.url)
+                    .filter(|p| p.county == node.county)
+                    .map(|p| (p.head(), p.signed_at.clone())),
+            ),
+            Err(_) => Before::Busy,
+        };
         let job = Arc::new(Job {
             county: node.county.to_owned(),
             name: node.name.to_owned(),
@@ -256,7 +268,7 @@ mod tests {
             url: String::new(),
             quick: false,
             started_at: started_at.into(),
-            kept_before: None,
+            kept_before: Before::Kept(None),
             progress: Mutex::new(Progress {
                 phase: Some(Phase::Checkpoint),
                 ..Progress::default()

@@ -10,7 +10,7 @@ use maud::{Markup, PreEscaped, html};
 use super::*;
 use crate::audit::node::{Finding, Kept};
 use crate::console::routes::material::percent;
-use crate::console::verifying::{Job, Phase, Progress};
+use crate::console::verifying::{Before, Job, Phase, Progress};
 
 /// The script that follows a running verification.
 const JS: &str = include_str!("verify.js");
@@ -190,9 +190,12 @@ pub(in crate::console) fn verify_job(c: &Console, job: &Job) -> Markup {
                 tr { th { (t("节点", "Node")) } td { (county(&job.name, &job.county)) " " code.dim { (job.url) } } }
                 tr { th { (t("范围", "Scope")) } td { @if job.quick { (t("仅哈希链（audit verify --quick）", "the hash chain only (audit verify --quick)")) } @else { (t("全部账本与证据（audit verify）", "the whole ledger and its evidence (audit verify)")) } } }
                 tr { th { (t("开始时间", "Started")) } td { (local_time(&job.started_at)) @if !p.finished_at.is_empty() { (t("，结束于 ", ", ended ")) (local_time(&p.finished_at)) } } }
-                tr { th { (t("开始前的缓存", "Cache before")) } td { (kept_words(job.kept_before.as_ref())) } }
+                tr { th { (t("开始前的缓存", "Cache before")) } td { @match &job.kept_before {
+                    Before::Kept(kept) => (kept_words(kept.as_ref())),
+                    Before::Busy => span.dim { (t("当时缓存正被启动预热或追溯使用", "the cache was in use by the start-up warm-up or a trace")) },
+                } } }
             }
-            section #progress data-url={ "/verify/" (job.county) "/progress" } data-ended=(p.ended())
+            section #progress data-url={ "/verify/" (job.county) "/progress" } data-ended=(p.ended()) data-started=(job.started_at)
                 data-checkpoint=(phase_name(Phase::Checkpoint)) data-chain=(phase_name(Phase::Chain))
                 data-evidence=(phase_name(Phase::Evidence)) data-done=(phase_name(Phase::Done)) data-failed=(phase_name(Phase::Failed))
                 data-entry=(t("条目 #", "entry #")) data-no-entry=(t("不涉及单个条目", "no single entry"))

@@ -53,7 +53,7 @@ pub(super) async fn start(State(c): Shared, Form(f): Form<HashMap<String, String
             .into_response();
     };
     let quick = f.get("scope").is_some_and(|s| s == "quick");
-    let (job, _) = c.verifications.start(&c, node, quick).await;
+    let (job, _) = c.verifications.start(&c, node, quick);
     Redirect::to(&format!("/verify/{}", job.county)).into_response()
 }
 
