@@ -368,6 +368,12 @@ async fn progress_shows_as_it_goes_and_a_second_start_shows_the_running_verifica
         .await
         .unwrap()
         .unwrap();
+    // Without a script the running page refreshes itself.
+    let source = b.source().await.unwrap();
+    assert!(
+        source.contains(r#"<noscript><meta http-equiv="refresh" content="2"></noscript>"#),
+        "{source}"
+    );
     // Asking again at once, while it runs, shows the running one.
     start(&b, &origin, SHANGZHOU).await;
     let again = b
