@@ -3,8 +3,11 @@
 //! verification reach the last entry and says VERIFIED; after 雁塔's
 //! operator alters an entry on disk the same page shows FAILED with the
 //! problem at that entry, linked to its case's trace. Other roles have no
-//! such page, and without a session it is refused. Screenshots at 1280 and
-//! 420 px wide go to `target/console-screenshots/5*.png`.
+//! such page, and without a session it is refused. A long ledger's
+//! verification is watched part-checked, and asking again while it runs
+//! shows it; over plain HTTP, a ledger rewritten and re-chained is caught by
+//! what the page verified before. Screenshots at 1280 and 420 px wide go to
+//! `target/console-screenshots/5*.png`.
 
 use fantoccini::{Client, Locator};
 use tongban_pki::Principal;
