@@ -14,7 +14,7 @@ use crate::support::*;
 
 /// `GET path` from the console at `origin` with `cookie`: status, headers
 /// and body of the answer.
-async fn get(origin: &str, path: &str, cookie: &str) -> (u16, String, String) {
+pub(crate) async fn get(origin: &str, path: &str, cookie: &str) -> (u16, String, String) {
     let addr = origin.trim_start_matches("http://");
     let mut io = TcpStream::connect(addr).await.unwrap();
     let request = format!(
@@ -34,7 +34,7 @@ async fn get(origin: &str, path: &str, cookie: &str) -> (u16, String, String) {
 }
 
 /// Signs in with the login URL: the session cookie.
-async fn login(url: &str) -> String {
+pub(crate) async fn login(url: &str) -> String {
     let origin = origin(url);
     let (status, head, _) = get(&origin, url.trim_start_matches(&origin), "").await;
     assert!(status == 303 || status == 302 || status == 200, "{head}");

@@ -7,6 +7,9 @@
 //! `audit trace` one case; each problem names the case, the material kind or
 //! the handoff, and the entry.
 //!
+//! Each problem is a [`Finding`]: its words, and the entry and case it
+//! concerns where there is one, so a page can mark it at that entry.
+//!
 //! What this proves and what it does not is in `docs/audit.md` §4.1: a node
 //! that lies about its own re-hash is caught only by its partner's copy and
 //! the receipts, which name the same digests.
@@ -22,6 +25,57 @@ use tongban_proto::common::v1::{LedgerEntry, Receipt, SignedReceipt};
 
 use super::verify::check_receipt;
 use super::{hex, unhex};
+
+/// A problem found, with what it concerns. Its text names the entry and
+/// case too (it is what the CLI prints); `seq` and `case_no` are for
+/// marking it at them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct Finding {
+    /// The ledger entry it concerns, if one.
+    pub(crate) seq: Option<u64>,
+    /// The case it concerns, empty if none.
+    pub(crate) case_no: String,
+    /// What is wrong, in the words every report uses.
+    pub(crate) text: String,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// Collects the findings about one entry of one case.
+struct At<'a> {
+    out: &'a mut Vec<Finding>,
+    seq: Option<u64>,
+    case_no: &'a str,
+}
+
+impl At<'_> {
+    fn push(&mut self, text: String) {
+        self.out.push(Finding {
+            seq: self.seq,
+            case_no: self.case_no.to_owned(),
+            text,
+        });
+    }
+
+    /// [`check_receipt`], its problems about this entry.
+    fn receipt(
+        &mut self,
+        anchor: &TrustAnchor,
+        whose: &str,
+        ids: (&str, &str, &str),
+        signed: &SignedReceipt,
+    ) -> Option<Receipt> {
+        let mut texts = Vec::new();
+        let (id, from, to) = ids;
+        let receipt = check_receipt(anchor, whose, id, from, to, signed, &mut texts);
+        texts.into_iter().for_each(|t| self.push(t));
+        receipt
+    }
+}
 
 /// A stored material as the node re-read it (the `MaterialCheck` it sent).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,6 +135,7 @@ impl From<GivenReceipt> for GivenHex {
 /// What the entry recording a received handoff says.
 struct ReceivedAt {
     seq: u64,
+    case_no: String,
     kind: String,
     envelope_sha256: String,
     materials: Vec<MaterialFact>,
@@ -96,6 +151,7 @@ struct SentAt {
 /// A `handoff.receipted` entry: the sender's copy of a receipt.
 struct Held {
     seq: u64,
+    case_no: String,
     handoff_id: String,
     to: String,
     receiver_seq: u64,
@@ -146,6 +202,7 @@ impl Index {
                 r.handoff_id.clone(),
                 ReceivedAt {
                     seq,
+                    case_no: entry.case_no.clone(),
                     kind: entry.kind.clone(),
                     envelope_sha256: r.envelope_sha256.clone(),
                     materials: r.materials.clone(),
@@ -189,6 +246,7 @@ impl Index {
                 .flatten();
             self.held.push(Held {
                 seq,
+                case_no: entry.case_no.clone(),
                 handoff_id: handoff_id.clone(),
                 to: to.to_string(),
                 receiver_seq: *receiver_seq,
@@ -213,13 +271,19 @@ impl Index {
         &self,
         county: &str,
         materials: &[MaterialHash],
-        problems: &mut Vec<String>,
+        problems: &mut Vec<Finding>,
     ) {
         for m in materials {
             let what = format!("node {county}: case {} material {}", m.case_no, m.kind);
             let key = (m.case_no.clone(), m.kind.clone(), m.recorded_sha256.clone());
-            let Some(&(seq, size)) = self.materials.get(&key) else {
-                problems.push(format!(
+            let named = self.materials.get(&key);
+            let mut at = At {
+                out: problems,
+                seq: named.map(|&(seq, _)| seq),
+                case_no: &m.case_no,
+            };
+            let Some(&(seq, size)) = named else {
+                at.push(format!(
                     "{what}: its digest {} is named by no ledger entry of the case",
                     m.recorded_sha256
                 ));
@@ -230,12 +294,12 @@ impl Index {
                 _ => "in its file",
             };
             if !m.problem.is_empty() {
-                problems.push(format!(
+                at.push(format!(
                     "{what} (ledger entry {seq}) cannot be read {stored}: {}",
                     m.problem
                 ));
             } else if m.sha256 != m.recorded_sha256 || m.size != size || m.recorded_size != size {
-                problems.push(format!(
+                at.push(format!(
                     "{what} (ledger entry {seq}) was altered: its {} bytes {stored} hash to {}, the entry names {} of {size} bytes",
                     m.size, m.sha256, m.recorded_sha256
                 ));
@@ -251,11 +315,16 @@ impl Index {
         anchor: &TrustAnchor,
         county: &str,
         given: &[GivenHex],
-        problems: &mut Vec<String>,
+        problems: &mut Vec<Finding>,
     ) {
         for g in given {
             let id = &g.handoff_id;
             let entry = self.received.get(id);
+            let mut at = At {
+                out: problems,
+                seq: entry.map(|r| r.seq),
+                case_no: &g.case_no,
+            };
             let whose = match entry {
                 Some(r) => format!(
                     "the receipt {county} gave for case {} (its entry {})",
@@ -267,33 +336,31 @@ impl Index {
                 .ok()
                 .and_then(|b| SignedReceipt::decode(b.as_slice()).ok());
             let Some(signed) = signed else {
-                problems.push(format!("handoff {id}: {whose} does not decode"));
+                at.push(format!("handoff {id}: {whose} does not decode"));
                 continue;
             };
-            let Some(receipt) =
-                check_receipt(anchor, &whose, id, &g.from, county, &signed, problems)
-            else {
+            let Some(receipt) = at.receipt(anchor, &whose, (id, &g.from, county), &signed) else {
                 continue;
             };
             if receipt.case_no != g.case_no {
-                problems.push(format!(
+                at.push(format!(
                     "handoff {id}: {whose} names case {}, not {}",
                     receipt.case_no, g.case_no
                 ));
             }
             if hex(&receipt.envelope_sha256) != g.envelope_sha256 {
-                problems.push(format!(
+                at.push(format!(
                     "handoff {id}: {whose} names envelope {} but its record holds {} (field envelope_sha256)",
                     hex(&receipt.envelope_sha256),
                     g.envelope_sha256
                 ));
             }
             match entry {
-                None => problems.push(format!(
+                None => at.push(format!(
                     "handoff {id}: {whose} names its ledger entry {}, but no entry of {county} records receiving {id}",
                     receipt.ledger_seq
                 )),
-                Some(r) => check_against_entry(county, id, &whose, &receipt, r, problems),
+                Some(r) => check_against_entry(county, id, &whose, &receipt, r, &mut at),
             }
         }
         let mut unreceipted: Vec<(&String, &ReceivedAt)> = self
@@ -303,7 +370,12 @@ impl Index {
             .collect();
         unreceipted.sort_by_key(|(_, r)| r.seq);
         for (id, r) in unreceipted {
-            problems.push(format!(
+            At {
+                out: problems,
+                seq: Some(r.seq),
+                case_no: &r.case_no,
+            }
+            .push(format!(
                 "handoff {id}: {county} recorded receiving it (entry {} {}) but holds no receipt it gave",
                 r.seq, r.kind
             ));
@@ -317,31 +389,34 @@ impl Index {
         &self,
         anchor: &TrustAnchor,
         county: &str,
-        problems: &mut Vec<String>,
+        problems: &mut Vec<Finding>,
     ) {
         for h in &self.held {
             let id = &h.handoff_id;
+            let mut at = At {
+                out: problems,
+                seq: Some(h.seq),
+                case_no: &h.case_no,
+            };
             let whose = format!("the receipt {county} holds (entry {})", h.seq);
-            let Some(receipt) =
-                check_receipt(anchor, &whose, id, county, &h.to, &h.signed, problems)
-            else {
+            let Some(receipt) = at.receipt(anchor, &whose, (id, county, &h.to), &h.signed) else {
                 continue;
             };
             if receipt.ledger_seq != h.receiver_seq {
-                problems.push(format!(
+                at.push(format!(
                     "handoff {id}: entry {} says {}'s receipt names its entry {}, the receipt names {} (field receiver_seq)",
                     h.seq, h.to, h.receiver_seq, receipt.ledger_seq
                 ));
             }
             let Some(sent) = self.sent.get(id) else {
-                problems.push(format!(
+                at.push(format!(
                     "handoff {id}: {county} holds a receipt (entry {}) but no entry recording what it sent",
                     h.seq
                 ));
                 continue;
             };
             if sent.envelope_sha256 != hex(&receipt.envelope_sha256) {
-                problems.push(format!(
+                at.push(format!(
                     "handoff {id}: {county} recorded sending envelope {} (entry {}) but {} signed for envelope {} (field envelope_sha256)",
                     sent.envelope_sha256,
                     sent.seq,
@@ -354,7 +429,7 @@ impl Index {
                 .as_ref()
                 .is_some_and(|m| facts(m) != receipt_facts(&receipt))
             {
-                problems.push(format!(
+                at.push(format!(
                     "handoff {id}: the materials {county} recorded sending (entry {}) differ from those {} signed for (field materials)",
                     sent.seq, h.to
                 ));
@@ -370,16 +445,16 @@ fn check_against_entry(
     whose: &str,
     receipt: &Receipt,
     r: &ReceivedAt,
-    problems: &mut Vec<String>,
+    at: &mut At<'_>,
 ) {
     if receipt.ledger_seq != r.seq {
-        problems.push(format!(
+        at.push(format!(
             "handoff {id}: {whose} names its ledger entry {}, but {county} recorded receiving {id} in entry {}",
             receipt.ledger_seq, r.seq
         ));
     }
     if r.envelope_sha256 != hex(&receipt.envelope_sha256) {
-        problems.push(format!(
+        at.push(format!(
             "handoff {id}: {county}'s entry {} records envelope {} but {whose} says {} (field envelope_sha256)",
             r.seq,
             r.envelope_sha256,
@@ -387,7 +462,7 @@ fn check_against_entry(
         ));
     }
     if facts(&r.materials) != receipt_facts(receipt) {
-        problems.push(format!(
+        at.push(format!(
             "handoff {id}: {county}'s entry {} records other materials than {whose} (field materials)",
             r.seq
         ));
@@ -461,6 +536,11 @@ mod tests {
             &mut problems,
         );
         assert_eq!(problems.len(), 3, "{problems:#?}");
+        // Each is marked at the entry naming the digest, where one does.
+        let at: Vec<Option<u64>> = problems.iter().map(|p| p.seq).collect();
+        assert_eq!(at, vec![Some(3), None, Some(3)]);
+        assert!(problems.iter().all(|p| p.case_no == "610702-20261201-1"));
+        let problems: Vec<String> = problems.into_iter().map(|p| p.text).collect();
         assert!(
             problems[0].starts_with(
                 "node 610702: case 610702-20261201-1 material form (ledger entry 3) was altered: its 4 bytes in materials.log hash to cc"

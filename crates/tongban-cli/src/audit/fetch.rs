@@ -13,8 +13,9 @@ use tonic::transport::Channel;
 
 use super::evidence::{GivenHex, MaterialHash};
 use super::known::Known;
+use super::node::Step;
 use super::{BUNDLE_FORMAT, Bundle, EntryHex, NodeEvidence, Signed, hex};
-use crate::client::{Progress, channel};
+use crate::client::channel;
 use crate::cmd::status_error;
 
 async fn range(
@@ -38,12 +39,13 @@ async fn range(
 }
 
 /// Streams a node's evidence (of one case, or every case for an empty
-/// `case_no`): its re-hashed materials, with a progress bar by bytes if
-/// `bar`, the receipts it gave, and the seconds it took.
+/// `case_no`): its re-hashed materials, telling `on` the bytes it will
+/// re-hash and each material's as it comes, the receipts it gave, and the
+/// seconds it took.
 pub(crate) async fn evidence(
     client: &mut AuditClient<Channel>,
     case_no: &str,
-    bar: bool,
+    on: &mut (dyn FnMut(Step<'_>) + Send),
 ) -> Result<(Vec<MaterialHash>, Vec<GivenHex>, f64)> {
     let started = std::time::Instant::now();
     let mut stream = client
@@ -55,26 +57,20 @@ pub(crate) async fn evidence(
         .into_inner();
     let mut materials = Vec::new();
     let mut given = Vec::new();
-    let mut progress: Option<Progress> = None;
     while let Some(f) = stream.message().await.map_err(status_error)? {
         match f.frame {
-            Some(evidence_frame::Frame::Header(h)) => {
-                if bar {
-                    progress = Some(Progress::new("rehash", h.material_bytes));
-                }
-            }
+            Some(evidence_frame::Frame::Header(h)) => on(Step::Evidence {
+                material_bytes: h.material_bytes,
+            }),
             Some(evidence_frame::Frame::Material(m)) => {
-                if let Some(p) = &mut progress {
-                    p.inc(m.recorded_size);
-                }
+                on(Step::Rehashed {
+                    bytes: m.recorded_size,
+                });
                 materials.push(MaterialHash::from(m));
             }
             Some(evidence_frame::Frame::Receipt(r)) => given.push(GivenHex::from(r)),
             None => bail!("the node sent an empty evidence frame"),
         }
-    }
-    if let Some(p) = &progress {
-        p.finish();
     }
     Ok((materials, given, started.elapsed().as_secs_f64()))
 }
@@ -133,7 +129,7 @@ pub(crate) async fn fetch_with(
             .with_context(|| format!("reading partner checkpoints from {url}"))?
             .into_inner()
             .checkpoints;
-        let (materials, given, _) = evidence(&mut client, case_no, false)
+        let (materials, given, _) = evidence(&mut client, case_no, &mut |_| {})
             .await
             .with_context(|| format!("reading the evidence of case {case_no} from {url}"))?;
         partials.push(Partial {

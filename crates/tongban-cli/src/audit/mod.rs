@@ -4,13 +4,15 @@
 //! as it re-hashed them and the receipts it gave), fetched over mutual
 //! TLS or read from a file, and one verifier for both. `trace` is fetch +
 //! verify, `export` is fetch + write, `verify-bundle` is read + verify, so
-//! online and offline checks can never disagree.
+//! online and offline checks can never disagree. `node` verifies one node's
+//! whole ledger and evidence (`audit verify`, the console's verify page).
 
 pub(crate) mod evidence;
 pub(crate) mod fetch;
 mod handoffs;
 pub(crate) mod html;
 pub(crate) mod known;
+pub(crate) mod node;
 pub(crate) mod verify;
 
 use serde::{Deserialize, Serialize};

@@ -418,8 +418,10 @@ fn verify_inner(
                 index.add(&entry, &payload);
             }
         }
-        index.check_materials(&county, &node.materials, &mut problems);
-        index.check_given(anchor, &county, &node.given_receipts, &mut problems);
+        let mut found = Vec::new();
+        index.check_materials(&county, &node.materials, &mut found);
+        index.check_given(anchor, &county, &node.given_receipts, &mut found);
+        problems.extend(found.into_iter().map(|f| f.text));
         views.insert(
             county,
             NodeView {

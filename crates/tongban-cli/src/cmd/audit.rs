@@ -3,19 +3,15 @@
 
 use anyhow::{Context, Result, bail};
 use prost::Message;
-use sha2::{Digest, Sha256};
-use tongban_ledger::Payload;
 use tongban_pki::TrustAnchor;
-use tongban_proto::audit::v1::audit_client::AuditClient;
-use tongban_proto::audit::v1::{CheckpointRequest, RangeRequest};
-use tongban_proto::common::v1::{Checkpoint, LedgerEntry};
+use tongban_proto::common::v1::LedgerEntry;
 
-use super::{Usage, status_error};
+use super::Usage;
 use crate::args::{AuditAuth, AuditCommand};
-use crate::audit::evidence::Index;
+use crate::audit::node::{self, Step};
 use crate::audit::verify::{self, Report};
 use crate::audit::{BUNDLE_FORMAT, Bundle, fetch, html, unhex};
-use crate::client::{Progress, ca_only, channel, credentials};
+use crate::client::{Progress, ca_only, credentials};
 use crate::notice;
 use crate::output::print_json;
 use crate::sanitize::text;
@@ -327,192 +323,99 @@ fn print_report(r: &Report) {
     }
 }
 
-/// What a node's evidence stream held, as checked.
-struct EvidenceSummary {
-    materials: u64,
-    material_bytes: u64,
-    seconds: f64,
-    held: usize,
-    given: usize,
-}
-
-/// Streams a node's whole ledger and checks it against a fresh checkpoint,
-/// then (unless `quick`) the evidence behind it (see [`crate::audit::evidence`]).
+/// Verifies the node at `url` ([`crate::audit::node`]), with progress
+/// bars on a terminal, and prints the verdict.
 async fn verify_node(
     url: &str,
     tls: &tongban_pki::tls::TlsMaterial,
     json: bool,
     quick: bool,
 ) -> Result<()> {
-    let anchor: TrustAnchor = tls.trust_anchor()?;
-    let mut client = AuditClient::new(channel(url, tls).await?);
-    let signed = client
-        .latest_checkpoint(CheckpointRequest {})
-        .await
-        .map_err(status_error)?
-        .into_inner();
-    let cp =
-        Checkpoint::decode(signed.checkpoint.as_slice()).context("checkpoint does not decode")?;
-    let signer = anchor
-        .verify_signed(
-            &signed.signer_certificate,
-            "tongban-checkpoint-v1",
-            &signed.checkpoint,
-            &signed.signature,
-            std::time::SystemTime::now(),
-        )
-        .context("the node's checkpoint signature does not verify")?;
-    let county = match &signer.principal {
-        tongban_pki::Principal::Node { county } => county.to_string(),
-        _ => bail!("the checkpoint of {url} is signed by {signer}, which is not a node"),
-    };
-    let mut stream = client
-        .range(RangeRequest {
-            from_seq: 1,
-            to_seq: cp.seq,
-        })
-        .await
-        .map_err(status_error)?
-        .into_inner();
-    let mut prev: (u64, [u8; 32]) = (0, [0; 32]);
-    let mut bad: Option<(u64, String)> = None;
-    let mut index = Index::default();
-    let mut progress = (!json).then(|| Progress::count("ledger", cp.seq));
-    while let Some(e) = stream.message().await.map_err(status_error)? {
-        if let Some(p) = &mut progress {
-            p.inc(1);
-        }
-        let entry = LedgerEntry::decode(e.entry.as_slice());
-        // The evidence is checked against every entry that reads, also
-        // after the chain broke; a withheld payload adds nothing.
-        if let Ok(entry) = &entry
-            && !e.payload.is_empty()
-            && Sha256::digest(&e.payload).as_slice() == entry.payload_sha256.as_slice()
-            && let Ok(payload) = Payload::decode(&entry.kind, &e.payload)
-        {
-            index.add(entry, &payload);
-        }
-        if bad.is_some() {
-            continue;
-        }
-        let expected = prev.0 + 1;
-        let entry = match entry {
-            Ok(entry) => entry,
-            Err(err) => {
-                bad = Some((expected, format!("does not decode: {err}")));
-                continue;
+    let mut ledger: Option<Progress> = None;
+    let mut rehash: Option<Progress> = None;
+    let mut on = |step: Step<'_>| match step {
+        Step::Checkpoint { total, .. } if !json => ledger = Some(Progress::count("ledger", total)),
+        Step::Entry => {
+            if let Some(p) = &mut ledger {
+                p.inc(1);
             }
-        };
-        if entry.seq != expected {
-            bad = Some((
-                expected,
-                format!("is missing (seq {} came instead)", entry.seq),
-            ));
-        } else if entry.prev_hash.as_slice() != prev.1 {
-            bad = Some((
-                prev.0,
-                format!("was altered: its hash no longer matches prev_hash in entry {expected}"),
-            ));
-        } else if !e.payload.is_empty()
-            && Sha256::digest(&e.payload).as_slice() != entry.payload_sha256.as_slice()
-        {
-            bad = Some((
-                expected,
-                "has a payload that does not match its payload_sha256".into(),
-            ));
-        } else {
-            prev = (expected, tongban_ledger::chain::entry_hash(&e.entry));
         }
-    }
-    if let Some(p) = &progress {
+        Step::ChainDone => {
+            if let Some(p) = &ledger {
+                p.finish();
+            }
+        }
+        Step::Evidence { material_bytes } if !json => {
+            rehash = Some(Progress::new("rehash", material_bytes));
+        }
+        Step::Rehashed { bytes } => {
+            if let Some(p) = &mut rehash {
+                p.inc(bytes);
+            }
+        }
+        _ => {}
+    };
+    let verdict = node::verify(url, tls, quick, false, &mut on).await;
+    if let Some(p) = &rehash {
         p.finish();
     }
-    if bad.is_none() && (prev.0 != cp.seq || prev.1.as_slice() != cp.head_hash.as_slice()) {
-        bad = Some((
-            prev.0.max(1),
-            "does not match the node's signed checkpoint".into(),
-        ));
-    }
-    let checked_to = match &bad {
-        Some((seq, _)) => seq.saturating_sub(1),
-        None => prev.0,
-    };
-    let mut problems = Vec::new();
-    let summary = if quick {
-        None
-    } else {
-        let (materials, given, seconds) = fetch::evidence(&mut client, "", !json)
-            .await
-            .with_context(|| format!("reading the evidence of {url}"))?;
-        index.check_materials(&county, &materials, &mut problems);
-        index.check_given(&anchor, &county, &given, &mut problems);
-        index.check_held(&anchor, &county, &mut problems);
-        Some(EvidenceSummary {
-            materials: materials.len() as u64,
-            material_bytes: materials.iter().map(|m| m.size).sum(),
-            seconds,
-            held: index.held(),
-            given: given.len(),
-        })
-    };
-    let verified = bad.is_none() && problems.is_empty();
+    let v = verdict?;
     if json {
-        print_json(
-            &serde_json::json!({"node": url, "signer": signer.to_string(), "checkpoint_seq": cp.seq,
-            "checked_through": checked_to, "first_bad_seq": bad.as_ref().map(|b| b.0),
-            "reason": bad.as_ref().map(|b| b.1.clone()), "quick": quick,
-            "materials": summary.as_ref().map(|s| s.materials),
-            "material_bytes": summary.as_ref().map(|s| s.material_bytes),
-            "receipts_held": summary.as_ref().map(|s| s.held),
-            "receipts_given": summary.as_ref().map(|s| s.given),
-            "problems": problems, "verified": verified}),
-        )?;
+        print_json(&v.to_json())?;
     } else {
-        println!(
-            "node {url} ({signer}), checkpoint at seq {} signed {}",
-            cp.seq,
-            text(&cp.at)
-        );
-        match &summary {
-            None => println!("evidence not checked (--quick): materials and receipts"),
-            Some(s) => {
-                let mb = s.material_bytes as f64 / 1e6;
-                println!(
-                    "materials: {} re-hashed by the node, {mb:.1} MB at {:.0} MB/s",
-                    s.materials,
-                    mb / s.seconds.max(1e-6)
-                );
-                println!(
-                    "receipts: {} held as sender, {} given as receiver",
-                    s.held, s.given
-                );
-            }
-        }
-        match &bad {
-            None if problems.is_empty() => println!("VERIFIED entries 1..={}", prev.0),
-            None => println!(
-                "FAILED: entries 1..={} verify, the evidence does not",
-                prev.0
-            ),
-            Some((seq, why)) => {
-                println!("FAILED at entry {seq}: it {why}");
-                println!("checked entries 1..={checked_to} before it");
-            }
-        }
-        for p in &problems {
-            println!("  - {}", text(p));
-        }
+        print_verdict(&v);
     }
-    match bad {
-        Some((seq, _)) => Err(Failed(format!(
-            "the ledger of {url} does not verify: first bad entry {seq}"
+    match &v.bad {
+        Some(b) => Err(Failed(format!(
+            "the ledger of {url} does not verify: first bad entry {}",
+            b.seq
         ))
         .into()),
-        None if !problems.is_empty() => Err(Failed(format!(
+        None if !v.problems.is_empty() => Err(Failed(format!(
             "the evidence of {url} does not verify: {} problem(s)",
-            problems.len()
+            v.problems.len()
         ))
         .into()),
         None => Ok(()),
+    }
+}
+
+/// A node's verdict for a person.
+fn print_verdict(v: &node::Verdict) {
+    println!(
+        "node {} ({}), checkpoint at seq {} signed {}",
+        v.url,
+        v.signer,
+        v.checkpoint_seq,
+        text(&v.checkpoint_at)
+    );
+    match &v.evidence {
+        None => println!("evidence not checked (--quick): materials and receipts"),
+        Some(s) => {
+            let mb = s.material_bytes as f64 / 1e6;
+            println!(
+                "materials: {} re-hashed by the node, {mb:.1} MB at {:.0} MB/s",
+                s.materials,
+                mb / s.seconds.max(1e-6)
+            );
+            println!(
+                "receipts: {} held as sender, {} given as receiver",
+                s.held, s.given
+            );
+        }
+    }
+    match &v.bad {
+        None if v.problems.is_empty() => println!("VERIFIED entries 1..={}", v.chained_to),
+        None => println!(
+            "FAILED: entries 1..={} verify, the evidence does not",
+            v.chained_to
+        ),
+        Some(b) => {
+            println!("FAILED at entry {}: it {}", b.seq, b.why);
+            println!("checked entries 1..={} before it", v.checked_to());
+        }
+    }
+    for p in &v.problems {
+        println!("  - {}", text(&p.text));
     }
 }

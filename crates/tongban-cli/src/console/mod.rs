@@ -19,6 +19,7 @@ mod pages;
 mod paging;
 mod routes;
 mod session;
+mod verifying;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -67,6 +68,8 @@ pub(crate) struct Console {
     /// What the auditor's traces verified of each node's ledger, so a trace
     /// checks only the entries since (`audit/known.rs`); one trace at a time.
     pub(crate) known: tokio::sync::Mutex<crate::audit::known::Known>,
+    /// The auditor's node verifications (`verifying`).
+    pub(crate) verifications: verifying::Jobs,
 }
 
 /// Runs `tongban console`: loads the profile, binds, prints the login URL
@@ -228,6 +231,7 @@ impl Console {
             directory,
             sessions: session::Sessions::new(web.port, web.https, web.limits, announce),
             known: Default::default(),
+            verifications: Default::default(),
         })
     }
 }

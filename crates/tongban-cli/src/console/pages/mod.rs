@@ -16,11 +16,13 @@ mod audit;
 mod clerk;
 mod review;
 mod steps;
+mod verify;
 
 pub(super) use audit::audit_find;
 pub(super) use clerk::{clerk_case, clerk_list, clerk_new};
 pub(super) use review::{review_case, review_inbox};
 pub(super) use steps::{lost_connection, not_found, overdue};
+pub(super) use verify::{verify_home, verify_job};
 
 /// The stylesheet.
 pub(super) const CSS: &str = include_str!("console.css");
@@ -133,6 +135,9 @@ fn layout(c: &Console, title: &str, body: Markup) -> Markup {
                         }
                         @if c.role == Role::Reviewer { a href="/" { (t("待办", "Inbox")) } }
                         @if c.role != Role::Auditor { a #nav-overdue href="/overdue" { (t("超期", "Overdue")) } }
+                        @if c.role == Role::Auditor {
+                            a #nav-trace href="/" { (t("案件追溯", "Trace a case")) } a #nav-verify href="/verify" { (t("核验节点", "Verify a node")) }
+                        }
                         (lang_switch())
                         form.logout method="post" action="/logout" {
                             button #logout type="submit" { (t("退出登录", "Sign out")) }

@@ -2,8 +2,9 @@
 //! with what every form shares: reading it, streaming its files to the
 //! node, and the one way a state-changing call ends (on to the next page,
 //! or the page again with the node's words at the form). The handlers
-//! themselves are per role: `clerk`, `review`, `audit`; a material is
-//! streamed to the browser by `material`.
+//! themselves are per role: `clerk`, `review`, `audit` (and the auditor's
+//! node verification, `verify`); a material is streamed to the browser by
+//! `material`.
 
 // Read-only request messages are built with `..Default::default()` so that
 // a field the protocol adds later does not break this module; where every
@@ -67,6 +68,7 @@ mod audit;
 mod clerk;
 pub(super) mod material;
 mod review;
+mod verify;
 
 pub(super) use clerk::Draft;
 
@@ -117,7 +119,11 @@ pub(super) fn router(console: Arc<Console>) -> Router {
         Role::Auditor => Router::new()
             .route("/", get(audit::find))
             .route("/trace", get(audit::trace))
-            .route("/bundle", get(audit::bundle)),
+            .route("/bundle", get(audit::bundle))
+            .route("/verify", get(verify::home).post(verify::start))
+            .route("/verify/{county}", get(verify::job))
+            .route("/verify/{county}/progress", get(verify::progress))
+            .route("/verify/{county}/verdict.json", get(verify::verdict)),
     };
     // Another role's page does not exist here (404) — but only with a
     // session: without one every address is refused alike (401), so the
@@ -513,7 +519,7 @@ async fn notice(State(c): Shared, Path((no, kind)): Path<(String, String)>) -> P
     )))
 }
 
-fn now_rfc3339() -> String {
+pub(super) fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
