@@ -508,6 +508,21 @@ async fn verify_rehashes_every_material_and_checks_every_receipt_on_both_nodes()
     let (code, out) = audit(quick).await;
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("evidence not checked (--quick)"), "{out}");
+    // The checkpoint's time as people read every time the CLI shows.
+    let signed = out
+        .lines()
+        .find_map(|l| l.split_once(" signed ").map(|(_, at)| at.to_owned()))
+        .unwrap_or_else(|| panic!("the checkpoint line: {out}"));
+    assert!(
+        time::PrimitiveDateTime::parse(
+            signed
+                .strip_suffix(" CST")
+                .unwrap_or_else(|| panic!("{signed}")),
+            time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"),
+        )
+        .is_ok(),
+        "{signed}"
+    );
 }
 
 #[tokio::test]

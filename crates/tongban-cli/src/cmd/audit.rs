@@ -387,7 +387,7 @@ fn print_verdict(v: &node::Verdict) {
         v.url,
         v.signer,
         v.checkpoint_seq,
-        text(&v.checkpoint_at)
+        text(&crate::page::cst_time(&v.checkpoint_at))
     );
     match &v.evidence {
         None => println!("evidence not checked (--quick): materials and receipts"),
