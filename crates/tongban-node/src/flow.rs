@@ -145,9 +145,13 @@ pub(crate) fn frozen_days_left(case: &CaseRecord) -> Option<i32> {
     if case.review.clock_running {
         return None;
     }
-    case.review
-        .paused_days_left
-        .map(|d| i32::try_from(d).unwrap_or(if d < 0 { i32::MIN } else { i32::MAX }))
+    case.review.paused_days_left.map(wire_days)
+}
+
+/// A count of working days as the wire's `int32` carries it (saturating:
+/// no real promise comes near the limits).
+fn wire_days(d: i64) -> i32 {
+    i32::try_from(d).unwrap_or(if d < 0 { i32::MIN } else { i32::MAX })
 }
 
 /// Working days left as the case's view shows them: counted from the due
@@ -155,7 +159,7 @@ pub(crate) fn frozen_days_left(case: &CaseRecord) -> Option<i32> {
 pub(crate) fn shown_days_left(calendar: &Calendar, case: &CaseRecord, today: Date) -> i32 {
     if case.review.clock_running {
         days_left(calendar, case, today)
-            .map(|d| i32::try_from(d).unwrap_or(if d < 0 { i32::MIN } else { i32::MAX }))
+            .map(wire_days)
             .unwrap_or_default()
     } else {
         frozen_days_left(case).unwrap_or_default()
