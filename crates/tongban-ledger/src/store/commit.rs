@@ -194,6 +194,8 @@ impl Store {
                 if probe {
                     self.set_writable(true, None);
                 }
+                // Durable already; bounds what the next open replays.
+                self.roll_over_if_due(committed.head_seq).await;
                 Ok(committed)
             }
             Err(e) => {
@@ -323,6 +325,9 @@ impl Store {
             })??;
         let head = trees.head()?;
         *self.durable.lock().unwrap_or_else(|p| p.into_inner()) = head;
+        // Opening wrote sled's snapshot: the next open replays from here.
+        self.opened_at
+            .store(head.0, std::sync::atomic::Ordering::Relaxed);
         let trees = Arc::new(trees);
         *self.trees.write().unwrap_or_else(|p| p.into_inner()) = Some(trees.clone());
         tracing::warn!(head = head.0, generation, "ledger opened again from disk");
