@@ -65,7 +65,7 @@ pub struct Store {
     replay_bound: std::sync::atomic::AtomicU64,
     /// How many times the database was opened again (the generations).
     openings: std::sync::atomic::AtomicU64,
-    materials: MaterialLog,
+    materials: Arc<MaterialLog>,
     blobs: BlobStore,
     write_lock: tokio::sync::Mutex<()>,
     /// The newest head known to be on disk (see [`Store::durable_head`]).
@@ -194,7 +194,7 @@ impl Store {
             replay_bound: std::sync::atomic::AtomicU64::new(REPLAY_BOUND),
             sled_dir: sled_dir.clone(),
             openings: std::sync::atomic::AtomicU64::new(0),
-            materials: MaterialLog::open(&data_dir.join("materials.log"))?,
+            materials: Arc::new(MaterialLog::open(&data_dir.join("materials.log"))?),
             blobs: BlobStore::open(&data_dir.join("blobs"))?,
             write_lock: tokio::sync::Mutex::new(()),
             durable: std::sync::Mutex::new(head),
