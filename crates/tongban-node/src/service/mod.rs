@@ -99,10 +99,13 @@ pub(crate) fn in_state(
     if allowed.contains(&case.state) {
         return Ok(());
     }
-    Err(NodeError::Precondition(format!(
-        "case {} is {}; {rule}",
-        case.case_no, case.state
-    )))
+    Err(NodeError::refused(
+        tongban_core::Refusal::new(
+            tongban_core::Reason::StateNotAllowed,
+            vec![("state", case.state.as_str().to_owned())],
+        ),
+        format!("case {} is {}; {rule}", case.case_no, case.state),
+    ))
 }
 
 /// The catalogue's entry for the case's item, which a step needs; refused
@@ -153,9 +156,13 @@ pub(crate) async fn hand_out(
     who: &Identity,
     request: &Ticket,
 ) -> Result<CaseView, NodeError> {
-    let recipient =
-        crate::validate::text("recipient id", recipient_id, crate::validate::SHORT_CHARS)?
-            .to_uppercase();
+    let recipient = crate::validate::text(
+        "recipient_id",
+        "recipient id",
+        recipient_id,
+        crate::validate::SHORT_CHARS,
+    )?
+    .to_uppercase();
     let here = match case.side {
         Side::Window => {
             case.state == CaseState::ReadyForPickup && case.delivery == DeliveryMode::MailWindow

@@ -131,7 +131,7 @@ impl Review for ReviewService {
         )?;
         let item = item_of(ctx, &case)?;
         let mut reasons = Vec::with_capacity(req.needs.len());
-        for need in &req.needs {
+        for (i, need) in req.needs.iter().enumerate() {
             if item.material(&need.kind).is_none() {
                 let kinds: Vec<&str> = item.materials.iter().map(|m| m.kind.as_str()).collect();
                 return Err(NodeError::Invalid(format!(
@@ -150,6 +150,7 @@ impl Review for ReviewService {
                 .into());
             }
             reasons.push(validate::text(
+                &format!("needs[{i}].reason"),
                 &format!("need {:?} reason", need.kind),
                 &need.reason,
                 validate::REASON_CHARS,
@@ -282,8 +283,12 @@ impl Review for ReviewService {
         let ticket = go_or_replay!(
             requests::begin(ctx, &reviewer, "/tongban.review.v1.Review/Approve", &header).await?
         );
-        let licence_no =
-            validate::optional_text("licence number", &header.licence_no, validate::SHORT_CHARS)?;
+        let licence_no = validate::optional_text(
+            "licence_no",
+            "licence number",
+            &header.licence_no,
+            validate::SHORT_CHARS,
+        )?;
         let (_lock, mut case) = self.locked(&header.case_no).await?;
         require(&case, &[CaseState::UnderReview], "approval")?;
         let paper = view::paper_kinds(&ctx.directory, &case);
@@ -389,7 +394,7 @@ impl Review for ReviewService {
                 NodeError::Invalid("a denial needs its reason (--reason TEXT)".into()).into(),
             );
         }
-        let reason = validate::text("reason", &req.reason, validate::REASON_CHARS)?;
+        let reason = validate::text("reason", "reason", &req.reason, validate::REASON_CHARS)?;
         let reason = reason.as_str();
         let (_lock, mut case) = self.locked(&req.case_no).await?;
         require(

@@ -14,6 +14,7 @@ use crate::page::{FONTS, local_time};
 
 mod audit;
 mod clerk;
+mod events;
 mod review;
 mod steps;
 
@@ -52,7 +53,7 @@ const STATES: [(&str, &str, &str); 12] = [
     ("CLOSED", "已办结", "closed"),
 ];
 
-fn state_name(state: &str) -> &'static str {
+pub(in crate::console) fn state_name(state: &str) -> &'static str {
     STATES
         .iter()
         .find(|(s, _, _)| *s == state)
@@ -370,7 +371,7 @@ fn facts(k: &CaseView) -> Markup {
             @if !k.paper_received_at.is_empty() { tr { th { (t("纸质原件", "Paper originals")) } td {
                 (t("已于 ", "received ")) (local_time(&k.paper_received_at)) (t(" 收到", ""))
             } } }
-            @if !k.note.is_empty() { tr { th { (t("说明", "Note")) } td { (k.note) } } }
+            @if !k.note.is_empty() { tr { th { (t("说明", "Note")) } td #note { (events::note(k)) } } }
             tr { th { (t("申请时间", "Applied")) } td { (local_time(&k.created_at)) } }
         }
     }
@@ -417,7 +418,7 @@ fn history(k: &CaseView) -> Markup {
                     td.nowrap { (local_time(&e.at)) }
                     td { code { (e.county) } }
                     td { (event_label(&e.event)) " " code.dim { (e.event) } }
-                    td { (e.detail) }
+                    td { (events::detail(k, e)) }
                     td { @if !e.state.is_empty() { (state_badge(&e.state)) } }
                 }
             } }

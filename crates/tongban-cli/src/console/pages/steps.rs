@@ -18,14 +18,14 @@ const MAIL_STATUSES: [(&str, &str, &str); 5] = [
     ("lost", "已丢失", "lost"),
 ];
 
-fn mail_status_name(status: &str) -> &str {
+pub(super) fn mail_status_name(status: &str) -> &str {
     MAIL_STATUSES
         .iter()
         .find(|(s, _, _)| *s == status)
         .map_or(status, |(_, zh, en)| t(zh, en))
 }
 
-fn leg_name(leg: &str) -> &'static str {
+pub(super) fn leg_name(leg: &str) -> &'static str {
     match leg {
         "materials" => t("纸质原件（窗口→属地）", "paper originals (window → home)"),
         "result" => t("审批结果", "the result"),
@@ -33,7 +33,7 @@ fn leg_name(leg: &str) -> &'static str {
     }
 }
 
-fn leg_to(to: &str) -> &'static str {
+pub(super) fn leg_to(to: &str) -> &'static str {
     match to {
         "home" => t("属地审批部门", "the home authority"),
         "applicant" => t("申请人", "the applicant"),

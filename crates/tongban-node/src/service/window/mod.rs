@@ -211,7 +211,7 @@ impl Window for WindowService {
                 "item: {item_code} is not in the federation's item catalogue"
             ))
         })?;
-        let home = validate::county("home county", &header.home_county)?;
+        let home = validate::county("home_county", "home county", &header.home_county)?;
         if home == ctx.county {
             return Err(NodeError::Invalid(format!(
                 "home county: {home} is this window's own county; cross-region intake is for another county's items"
