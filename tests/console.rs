@@ -336,12 +336,27 @@ async fn clerk_reviewer_and_auditor_in_a_browser() {
         b.current_url().await.unwrap().path().ends_with("/new"),
         "the script keeps the form"
     );
-    // Past the script (form.submit() skips it), the console checks again,
-    // and the form comes back as typed.
+    // Past the script (form.submit() skips it), the node checks again: its
+    // refusal is worded in Chinese at the field from its reason code, and
+    // the form comes back as typed.
     b.execute("document.getElementById('apply').submit()", vec![])
         .await
         .unwrap();
-    until_text(&b, "#error", "校验码", false).await;
+    let top = until_text(&b, "#error", "校验码", false).await;
+    assert!(top.starts_with("节点拒绝：公民身份号码"), "{top}");
+    let at_field = until_text(&b, "#person_id-error", "应为 X", false).await;
+    assert!(at_field.contains("填的是 1"), "{at_field}");
+    let shown = b
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !shown.contains("check character") && !shown.contains("person id"),
+        "no English of the node's on the Chinese page: {shown}"
+    );
     let kept = b
         .find(Locator::Css("input[name=person_name]"))
         .await
@@ -463,10 +478,12 @@ async fn clerk_reviewer_and_auditor_in_a_browser() {
         .unwrap();
     fill(&b, "#approve input[name=licence_no]", "610113600012345").await;
     click(&b, "#approve button[type=submit]").await;
-    // The node refuses before the paper originals are in: said in its words,
-    // after the page's own word that the node refused.
-    let refused = until_text(&b, "#error", "paper originals", false).await;
+    // The node refuses before the paper originals are in, with a reason
+    // code: the page words it in Chinese, naming the step to take.
+    let refused = until_text(&b, "#error", "纸质原件", false).await;
     assert!(refused.starts_with("节点拒绝："), "{refused}");
+    assert!(refused.contains("纸质原件已收到"), "{refused}");
+    assert!(!refused.contains("paper originals"), "{refused}");
     shot(&b, "10-reviewer-refused").await;
     click(&b, "#paper button[type=submit]").await;
     until_text(&b, "table.facts", "纸质原件", false).await;
@@ -489,7 +506,26 @@ async fn clerk_reviewer_and_auditor_in_a_browser() {
     // Decided: the clock stopped, so no count of days left to a due date.
     let facts = until_text(&b, "table.facts", "已作出决定", false).await;
     assert!(!facts.contains("剩 "), "{facts}");
+    // The history in Chinese, worded from each entry's payload; the
+    // node's English details only on the English page.
+    let history = until_text(&b, "table.history", "窗口受理", false).await;
+    for words in [
+        "收件：",
+        "申请人身份核验：身份证读卡器",
+        "收到雁塔区（610113）签名的接收回执",
+    ] {
+        assert!(history.contains(words), "{words:?} in {history}");
+    }
+    for english in ["applied for", "accepted at the window", "receipt from"] {
+        assert!(!history.contains(english), "{english:?} in {history}");
+    }
     shot(&b, "12-clerk-approved").await;
+    click(&b, "#lang-switch").await;
+    let history = until_text(&b, "table.history", "accepted at the window", false).await;
+    assert!(!history.contains("窗口受理"), "{history}");
+    shot(&b, "12b-clerk-approved-en").await;
+    click(&b, "#lang-switch").await;
+    until_text(&b, "table.history", "窗口受理", false).await;
     b.goto(&format!("{clerk_origin}/?state=APPROVED"))
         .await
         .unwrap();

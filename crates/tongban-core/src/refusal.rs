@@ -49,11 +49,15 @@ pub enum Reason {
     StateTransition,
     /// The case's state (`state`) does not allow the step asked for.
     StateNotAllowed,
+    /// Approval waits for the paper originals (`kinds`, comma-separated).
+    PaperNotReceived,
+    /// Approval waits for the committed materials (`kinds`, `due`).
+    CommitmentOutstanding,
 }
 
 impl Reason {
     /// Every reason, so a reader can check it words each one.
-    pub const ALL: [Reason; 17] = [
+    pub const ALL: [Reason; 19] = [
         Reason::CodeEmpty,
         Reason::CodeLength,
         Reason::CodeLengthRange,
@@ -71,6 +75,8 @@ impl Reason {
         Reason::StateUnknown,
         Reason::StateTransition,
         Reason::StateNotAllowed,
+        Reason::PaperNotReceived,
+        Reason::CommitmentOutstanding,
     ];
 
     /// The code as sent.
@@ -93,6 +99,8 @@ impl Reason {
             Reason::StateUnknown => "state.unknown",
             Reason::StateTransition => "state.transition",
             Reason::StateNotAllowed => "state.not-allowed",
+            Reason::PaperNotReceived => "paper.not-received",
+            Reason::CommitmentOutstanding => "commitment.outstanding",
         }
     }
 
@@ -101,11 +109,17 @@ impl Reason {
         Self::ALL.into_iter().find(|r| r.as_str() == s)
     }
 
-    /// Whether the step is refused for the case's state rather than for
+    /// Whether the step is refused for where the case stands rather than for
     /// what the request says (gRPC `FAILED_PRECONDITION`, not
     /// `INVALID_ARGUMENT`).
     pub fn is_state(self) -> bool {
-        matches!(self, Reason::StateTransition | Reason::StateNotAllowed)
+        matches!(
+            self,
+            Reason::StateTransition
+                | Reason::StateNotAllowed
+                | Reason::PaperNotReceived
+                | Reason::CommitmentOutstanding
+        )
     }
 }
 

@@ -127,6 +127,15 @@ fn chinese(reason: Reason, field: &str, args: &HashMap<String, String>) -> Strin
             "案件当前为「{}」，不能办理这一步",
             state_or_code(arg("state"))
         ),
+        Reason::PaperNotReceived => format!(
+            "纸质原件（{}）尚未收到：收到后先登记“纸质原件已收到”，再作出决定",
+            arg("kinds").replace(',', "、")
+        ),
+        Reason::CommitmentOutstanding => format!(
+            "承诺补交的材料（{}）尚未收到（期限 {}）：本事项须材料齐全后方可准予许可",
+            arg("kinds").replace(',', "、"),
+            arg("due")
+        ),
     }
 }
 
@@ -245,7 +254,7 @@ mod tests {
         // The facts each reason is sent with, as the core makes them.
         let facts = [
             "what", "value", "expected", "got", "min", "max", "position", "found", "allowed",
-            "date", "prefix", "today", "detail", "from", "to", "state",
+            "date", "prefix", "today", "detail", "from", "to", "state", "kinds", "due",
         ];
         for reason in Reason::ALL {
             let args: HashMap<String, String> = facts

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use tongban_core::{CaseEvent, CaseState};
+use tongban_core::{CaseEvent, CaseState, Reason, Refusal};
 use tongban_ledger::{Batch, CaseRecord, CorrectionRecord, EntryBody, Side};
 use tongban_proto::common::v1::{CaseView, Correction, CorrectionNeed};
 use tongban_proto::federation::v1::CaseUpdate;
@@ -293,11 +293,14 @@ impl Review for ReviewService {
         require(&case, &[CaseState::UnderReview], "approval")?;
         let paper = view::paper_kinds(&ctx.directory, &case);
         if !paper.is_empty() && case.review.paper_received_at.is_none() {
-            return Err(NodeError::Precondition(format!(
-                "case {}: the paper originals ({}) have not arrived; record them with paper-received first",
-                case.case_no,
-                paper.join(", ")
-            ))
+            return Err(NodeError::refused(
+                Refusal::new(Reason::PaperNotReceived, vec![("kinds", paper.join(","))]),
+                format!(
+                    "case {}: the paper originals ({}) have not arrived; record them with paper-received first",
+                    case.case_no,
+                    paper.join(", ")
+                ),
+            )
             .into());
         }
         if let Some(c) = &case.commitment
@@ -307,13 +310,19 @@ impl Review for ReviewService {
                 .item(&case.item_code)
                 .is_some_and(|i| i.approve_before_commitment)
         {
-            return Err(NodeError::Precondition(format!(
-                "case {}: the committed materials ({}) have not arrived (due {}); item {} is not approved before they do",
-                case.case_no,
-                c.kinds.join(", "),
-                c.due_date,
-                case.item_code
-            ))
+            return Err(NodeError::refused(
+                Refusal::new(
+                    Reason::CommitmentOutstanding,
+                    vec![("kinds", c.kinds.join(",")), ("due", c.due_date.clone())],
+                ),
+                format!(
+                    "case {}: the committed materials ({}) have not arrived (due {}); item {} is not approved before they do",
+                    case.case_no,
+                    c.kinds.join(", "),
+                    c.due_date,
+                    case.item_code
+                ),
+            )
             .into());
         }
         let mut result = header.result.ok_or_else(|| {
