@@ -177,10 +177,28 @@ pub(crate) fn shots_dir() -> PathBuf {
     dir
 }
 
+/// Saves the whole page as `NAME.png` at desktop width and as
+/// `NAME-420.png` at 420 px (a phone, a window beside another), each as
+/// tall as the page, then puts the window back.
 pub(crate) async fn shot(b: &Client, name: &str) {
-    let png = b.screenshot().await.unwrap();
-    std::fs::write(shots_dir().join(format!("{name}.png")), png).unwrap();
+    for (suffix, width) in [("", 1280), ("-420", 420)] {
+        b.set_window_size(width, WINDOW_HEIGHT).await.unwrap();
+        let height = b
+            .execute("return document.documentElement.scrollHeight", vec![])
+            .await
+            .unwrap()
+            .as_u64()
+            .unwrap_or(u64::from(WINDOW_HEIGHT));
+        let height = u32::try_from(height).unwrap_or(u32::MAX).clamp(400, 12_000);
+        b.set_window_size(width, height).await.unwrap();
+        let png = b.screenshot().await.unwrap();
+        std::fs::write(shots_dir().join(format!("{name}{suffix}.png")), png).unwrap();
+    }
+    b.set_window_size(1280, WINDOW_HEIGHT).await.unwrap();
 }
+
+/// The browser window's height between screenshots.
+const WINDOW_HEIGHT: u32 = 1400;
 
 /// Waits until the element at `css` has text containing `want`, reloading
 /// the page between looks when `reload` (the node changes the case on its
