@@ -35,16 +35,51 @@ pub(super) fn detail(k: &CaseView, e: &CaseEvent) -> Markup {
 }
 
 /// The case's note (its next step or last delivery problem, in the node's
-/// English). Most notes are the detail of the entry that set them: Chinese
-/// pages word that entry; any other note is shown as the node wrote it,
-/// marked as its record.
+/// English). Chinese pages word it from what set it: the entry whose detail
+/// it is (or whose reported detail, for a partner's report); at the window
+/// before acceptance, the missing materials and the identity check it
+/// lists; on a case handed off, the held receipt. Any other note (a
+/// delivery problem, say) is shown as the node wrote it, marked as its
+/// record, after what the state says.
 pub(super) fn note(k: &CaseView) -> Markup {
     if lang() == Lang::En {
         return html! { (k.note) };
     }
-    match k.history.iter().rev().find(|e| e.detail == k.note) {
-        Some(e) => detail(k, e),
-        None => html! { span.dim { "节点记录：" } span lang="en" { (k.note) } },
+    let reported = format!(": {}", k.note);
+    let set_by = k.history.iter().rev().find(|e| {
+        e.detail == k.note || (e.event == "update.received" && e.detail.ends_with(&reported))
+    });
+    if let Some(e) = set_by {
+        return detail(k, e);
+    }
+    let home = county_name(k, &k.home_county);
+    let (words, node_words) = match k.state.as_str() {
+        "CORRECTION_AT_WINDOW" | "READY_AT_WINDOW" => {
+            let mut needs = Vec::new();
+            if !k.missing.is_empty() {
+                let names: Vec<&str> = k.missing.iter().map(|m| material_name(k, m)).collect();
+                needs.push(format!("一次性补正，尚缺 {}", names.join("、")));
+            }
+            if k.identity_check.is_none() {
+                needs.push("申请人身份尚未核验".to_owned());
+            }
+            let words = if needs.is_empty() {
+                "材料齐全：受理后即排队移交属地".to_owned()
+            } else {
+                needs.join("；")
+            };
+            (words, false)
+        }
+        "HANDED_OFF" => (format!("已移交{home}，对方已签收回执；等待属地受理"), false),
+        "QUEUED" => (format!("已受理，等待移交{home}"), true),
+        _ => (String::new(), true),
+    };
+    html! {
+        (words)
+        @if node_words {
+            @if !words.is_empty() { br; }
+            span.dim { "节点记录：" } span lang="en" { (k.note) }
+        }
     }
 }
 
@@ -285,7 +320,6 @@ mod tests {
             required_materials: vec![RequiredMaterial {
                 kind: "id-card".into(),
                 name: "身份证".into(),
-                ..Default::default()
             }],
             ..Default::default()
         }
@@ -296,7 +330,7 @@ mod tests {
         CaseEvent {
             event: payload.body.kind().to_owned(),
             detail: detail.to_owned(),
-            payload: payload.encode().into(),
+            payload: payload.encode(),
             ..Default::default()
         }
     }
@@ -362,9 +396,34 @@ mod tests {
             "收到纸质原件 身份证"
         );
         k.note = "not yet delivered to 610113: connection refused; next try in 30 s".into();
+        k.state = "QUEUED".into();
         let zh = scope(Lang::Zh, || note(&k).into_string());
+        assert!(zh.starts_with("已受理，等待移交雁塔区（610113）"), "{zh}");
         assert!(
             zh.contains("节点记录") && zh.contains("lang=\"en\""),
+            "{zh}"
+        );
+        // At the window the note lists what is missing: worded from the
+        // case's own missing list and identity check.
+        k.state = "CORRECTION_AT_WINDOW".into();
+        k.missing = vec!["id-card".into()];
+        k.note = "一次性补正 — missing materials: id-card; identity not yet verified".into();
+        assert_eq!(
+            scope(Lang::Zh, || note(&k).into_string()),
+            "一次性补正，尚缺 身份证；申请人身份尚未核验"
+        );
+        // A partner's report sets the note to its own detail.
+        k.state = "APPROVED".into();
+        k.history.push(event(
+            EntryBody::UpdateReceived {
+                event: "review.approved".into(),
+            },
+            "review.approved at 610113: approved; licence 1",
+        ));
+        k.note = "approved; licence 1".into();
+        let zh = scope(Lang::Zh, || note(&k).into_string());
+        assert!(
+            zh.contains("告知：准予许可") && !zh.contains("licence"),
             "{zh}"
         );
     }
