@@ -53,11 +53,25 @@ pub enum Reason {
     PaperNotReceived,
     /// Approval waits for the committed materials (`kinds`, `due`).
     CommitmentOutstanding,
+    /// The ID given at hand-out (`id`, masked) is not the applicant's or
+    /// the legal representative's.
+    RecipientMismatch,
+}
+
+/// What kind of refusal a reason is, which decides its gRPC code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// The request names invalid data (`INVALID_ARGUMENT`).
+    Invalid,
+    /// Where the case stands does not allow the step (`FAILED_PRECONDITION`).
+    Precondition,
+    /// No rule lets this caller do it (`PERMISSION_DENIED`).
+    NotPermitted,
 }
 
 impl Reason {
     /// Every reason, so a reader can check it words each one.
-    pub const ALL: [Reason; 19] = [
+    pub const ALL: [Reason; 20] = [
         Reason::CodeEmpty,
         Reason::CodeLength,
         Reason::CodeLengthRange,
@@ -77,6 +91,7 @@ impl Reason {
         Reason::StateNotAllowed,
         Reason::PaperNotReceived,
         Reason::CommitmentOutstanding,
+        Reason::RecipientMismatch,
     ];
 
     /// The code as sent.
@@ -101,6 +116,7 @@ impl Reason {
             Reason::StateNotAllowed => "state.not-allowed",
             Reason::PaperNotReceived => "paper.not-received",
             Reason::CommitmentOutstanding => "commitment.outstanding",
+            Reason::RecipientMismatch => "handout.recipient-mismatch",
         }
     }
 
@@ -109,17 +125,16 @@ impl Reason {
         Self::ALL.into_iter().find(|r| r.as_str() == s)
     }
 
-    /// Whether the step is refused for where the case stands rather than for
-    /// what the request says (gRPC `FAILED_PRECONDITION`, not
-    /// `INVALID_ARGUMENT`).
-    pub fn is_state(self) -> bool {
-        matches!(
-            self,
+    /// What kind of refusal it is.
+    pub fn class(self) -> Class {
+        match self {
             Reason::StateTransition
-                | Reason::StateNotAllowed
-                | Reason::PaperNotReceived
-                | Reason::CommitmentOutstanding
-        )
+            | Reason::StateNotAllowed
+            | Reason::PaperNotReceived
+            | Reason::CommitmentOutstanding => Class::Precondition,
+            Reason::RecipientMismatch => Class::NotPermitted,
+            _ => Class::Invalid,
+        }
     }
 }
 

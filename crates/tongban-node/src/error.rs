@@ -112,10 +112,10 @@ impl From<NodeError> for Status {
         let code = match &err {
             NodeError::Invalid(_) => Code::InvalidArgument,
             NodeError::Refused { refusal, message } => {
-                let code = if refusal.reason.is_state() {
-                    Code::FailedPrecondition
-                } else {
-                    Code::InvalidArgument
+                let code = match refusal.reason.class() {
+                    tongban_core::refusal::Class::Invalid => Code::InvalidArgument,
+                    tongban_core::refusal::Class::Precondition => Code::FailedPrecondition,
+                    tongban_core::refusal::Class::NotPermitted => Code::PermissionDenied,
                 };
                 let details = tongban_proto::common::v1::Refusal {
                     reason: refusal.reason.as_str().to_owned(),

@@ -131,6 +131,10 @@ fn chinese(reason: Reason, field: &str, args: &HashMap<String, String>) -> Strin
             "纸质原件（{}）尚未收到：收到后先登记“纸质原件已收到”，再作出决定",
             arg("kinds").replace(',', "、")
         ),
+        Reason::RecipientMismatch => format!(
+            "身份证号码 {} 不是申请人（或企业法定代表人）的，结果不予交付",
+            arg("id")
+        ),
         Reason::CommitmentOutstanding => format!(
             "承诺补交的材料（{}）尚未收到（期限 {}）：本事项须材料齐全后方可准予许可",
             arg("kinds").replace(',', "、"),
@@ -175,6 +179,7 @@ fn field_name(path: &str) -> Option<&'static str> {
         "carrier" => "寄递企业",
         "note" => "备注",
         "recipient_id" => "领取人公民身份号码",
+        "waybill" => "运单号",
         _ => return None,
     })
 }
@@ -254,7 +259,7 @@ mod tests {
         // The facts each reason is sent with, as the core makes them.
         let facts = [
             "what", "value", "expected", "got", "min", "max", "position", "found", "allowed",
-            "date", "prefix", "today", "detail", "from", "to", "state", "kinds", "due",
+            "date", "prefix", "today", "detail", "from", "to", "state", "kinds", "due", "id",
         ];
         for reason in Reason::ALL {
             let args: HashMap<String, String> = facts

@@ -35,7 +35,7 @@ impl MailService {
 }
 
 fn waybill(text: &str) -> Result<Waybill, NodeError> {
-    Waybill::parse(text.trim()).map_err(|e| NodeError::Invalid(format!("waybill: {e}")))
+    Waybill::parse(text.trim()).map_err(|e| NodeError::at("waybill", "waybill", &e))
 }
 
 #[tonic::async_trait]

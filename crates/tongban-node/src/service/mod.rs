@@ -191,10 +191,17 @@ pub(crate) async fn hand_out(
     };
     if !collectors.contains(&recipient.as_str()) {
         tracing::warn!(case = %case.case_no, recipient = %tongban_core::mask_id(&recipient), "hand-out refused: id does not match");
-        return Err(NodeError::NotPermitted(format!(
-            "ID {} is not the applicant's (or the company's legal representative's); the result is not handed out",
-            tongban_core::mask_id(&recipient)
-        )));
+        let masked = tongban_core::mask_id(&recipient);
+        return Err(NodeError::refused(
+            tongban_core::Refusal::new(
+                tongban_core::Reason::RecipientMismatch,
+                vec![("id", masked.clone())],
+            )
+            .at("recipient_id"),
+            format!(
+                "ID {masked} is not the applicant's (or the company's legal representative's); the result is not handed out"
+            ),
+        ));
     }
     let what = if case.state == CaseState::Denied {
         "written denial"
