@@ -5,7 +5,7 @@
 //! page goes to `target/console-screenshots/`.
 //!
 //! The browser is a requirement, not an option: the test installs Debian's
-//! `chromium`, `chromium-driver` and `fonts-noto-cjk` with
+//! `chromium`, `chromium-l10n`, `chromium-driver` and `fonts-noto-cjk` with
 //! `scripts/install-browser.sh` when they are missing (root), and fails,
 //! saying how to install them, when it cannot.
 
@@ -128,7 +128,7 @@ fn ensure_browser() {
         } else {
             Err(format!(
                 "{} failed ({status}): the console's browser test needs Debian's chromium, \
-                 chromium-driver and fonts-noto-cjk",
+                 chromium-l10n, chromium-driver and fonts-noto-cjk",
                 script.display()
             ))
         }
@@ -210,11 +210,15 @@ pub(crate) async fn shot(b: &Client, name: &str) {
     b.set_window_size(1280, WINDOW_HEIGHT).await.unwrap();
 }
 
-/// The page's height at the window's width, within bounds a screenshot
-/// can take.
+/// The window height that shows the whole page at the window's width
+/// (the page's height and the window's own frame), within bounds a
+/// screenshot can take.
 async fn page_height(b: &Client) -> u32 {
     let h = b
-        .execute("return document.documentElement.scrollHeight", vec![])
+        .execute(
+            "return document.documentElement.scrollHeight + window.outerHeight - window.innerHeight",
+            vec![],
+        )
         .await
         .unwrap()
         .as_u64()
