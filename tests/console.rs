@@ -60,6 +60,10 @@ pub(crate) async fn start(program: &str, args: &[&str], wanted: fn(&str) -> bool
     let mut child = Command::new(program)
         .args(args)
         .env_remove("TONGBAN_PROFILE")
+        // The browser's own words (a file input's 选择文件) in Chinese, as
+        // on a clerk's desktop: Chromium on Linux takes its interface
+        // language from the environment, not from `--lang`.
+        .env("LANGUAGE", "zh_CN:zh")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -67,7 +71,7 @@ pub(crate) async fn start(program: &str, args: &[&str], wanted: fn(&str) -> bool
         .unwrap_or_else(|e| {
             panic!(
                 "cannot start {program}: {e}. The console's browser test needs Debian's chromium, \
-                 chromium-driver and fonts-noto-cjk: run scripts/install-browser.sh as root"
+                 chromium-l10n, chromium-driver and fonts-noto-cjk: run scripts/install-browser.sh as root"
             )
         });
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
