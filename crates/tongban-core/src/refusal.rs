@@ -56,6 +56,14 @@ pub enum Reason {
     /// The ID given at hand-out (`id`, masked) is not the applicant's or
     /// the legal representative's.
     RecipientMismatch,
+    /// Acceptance at the window before the case is complete (`missing`,
+    /// comma-separated kinds; `identity`: `verified` or `not-verified`).
+    IntakeIncomplete,
+    /// Acceptance before the video consultation the item needs.
+    ConsultationNeeded,
+    /// Resubmitting before every material the correction asks for is
+    /// attached (`kinds`).
+    CorrectionIncomplete,
 }
 
 /// What kind of refusal a reason is, which decides its gRPC code.
@@ -71,7 +79,7 @@ pub enum Class {
 
 impl Reason {
     /// Every reason, so a reader can check it words each one.
-    pub const ALL: [Reason; 20] = [
+    pub const ALL: [Reason; 23] = [
         Reason::CodeEmpty,
         Reason::CodeLength,
         Reason::CodeLengthRange,
@@ -92,6 +100,9 @@ impl Reason {
         Reason::PaperNotReceived,
         Reason::CommitmentOutstanding,
         Reason::RecipientMismatch,
+        Reason::IntakeIncomplete,
+        Reason::ConsultationNeeded,
+        Reason::CorrectionIncomplete,
     ];
 
     /// The code as sent.
@@ -117,6 +128,9 @@ impl Reason {
             Reason::PaperNotReceived => "paper.not-received",
             Reason::CommitmentOutstanding => "commitment.outstanding",
             Reason::RecipientMismatch => "handout.recipient-mismatch",
+            Reason::IntakeIncomplete => "intake.incomplete",
+            Reason::ConsultationNeeded => "intake.consultation-needed",
+            Reason::CorrectionIncomplete => "correction.incomplete",
         }
     }
 
@@ -131,7 +145,10 @@ impl Reason {
             Reason::StateTransition
             | Reason::StateNotAllowed
             | Reason::PaperNotReceived
-            | Reason::CommitmentOutstanding => Class::Precondition,
+            | Reason::CommitmentOutstanding
+            | Reason::IntakeIncomplete
+            | Reason::ConsultationNeeded
+            | Reason::CorrectionIncomplete => Class::Precondition,
             Reason::RecipientMismatch => Class::NotPermitted,
             _ => Class::Invalid,
         }

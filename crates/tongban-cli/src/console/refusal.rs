@@ -135,6 +135,23 @@ fn chinese(reason: Reason, field: &str, args: &HashMap<String, String>) -> Strin
             "身份证号码 {} 不是申请人（或企业法定代表人）的，结果不予交付",
             arg("id")
         ),
+        Reason::IntakeIncomplete => {
+            let mut needs = Vec::new();
+            if !arg("missing").is_empty() {
+                needs.push(format!("尚缺 {}", arg("missing").replace(',', "、")));
+            }
+            if arg("identity") != "verified" {
+                needs.push("申请人身份尚未核验".to_owned());
+            }
+            format!("尚不能受理：{}", needs.join("；"))
+        }
+        Reason::ConsultationNeeded => {
+            "本事项受理前须与属地审批部门视频会商：请先记录会商，再受理".to_owned()
+        }
+        Reason::CorrectionIncomplete => format!(
+            "补正要求的材料尚缺 {}：请先上传，再提交",
+            arg("kinds").replace(',', "、")
+        ),
         Reason::CommitmentOutstanding => format!(
             "承诺补交的材料（{}）尚未收到（期限 {}）：本事项须材料齐全后方可准予许可",
             arg("kinds").replace(',', "、"),
@@ -260,6 +277,7 @@ mod tests {
         let facts = [
             "what", "value", "expected", "got", "min", "max", "position", "found", "allowed",
             "date", "prefix", "today", "detail", "from", "to", "state", "kinds", "due", "id",
+            "missing", "identity",
         ];
         for reason in Reason::ALL {
             let args: HashMap<String, String> = facts
