@@ -16,6 +16,7 @@ mod console;
 mod console_access;
 mod console_flows;
 mod console_material;
+mod console_shots;
 mod consultation;
 mod decoding;
 mod delivery;
