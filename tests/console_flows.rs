@@ -702,9 +702,11 @@ async fn a_video_consultation_is_recorded_before_acceptance_in_a_browser() {
     click(&b, "#attach button[type=submit]").await;
     until_text(&b, "#attach .error", "", false).await;
     assert_eq!(b.current_url().await.unwrap(), case_page);
-    // Accepting first is refused in the node's words.
+    // Accepting first is refused, with a reason code the page words in
+    // Chinese.
     click(&b, "#accept button[type=submit]").await;
-    until_text(&b, "#accept .error", "video consultation", false).await;
+    let refused = until_text(&b, "#accept .error", "视频会商", false).await;
+    assert!(!refused.contains("video consultation"), "{refused}");
 
     // An hour ago, China Standard Time, as the clerk's browser shows it.
     let an_hour_ago = time::OffsetDateTime::now_utc() + time::Duration::hours(7);

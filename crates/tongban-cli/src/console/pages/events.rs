@@ -126,7 +126,7 @@ fn chinese(k: &CaseView, p: &Payload) -> (String, bool) {
                 format!("缺少 {}", names(missing))
             };
             format!(
-                "收件：{item}，属地 {}，{}；{rest}",
+                "收件：{item}，属地{}，{}；{rest}",
                 county(home.as_str()),
                 delivery_name(delivery.as_str())
             )
@@ -351,7 +351,7 @@ mod tests {
         let zh = scope(Lang::Zh, || detail(&k, &applied).into_string());
         assert_eq!(
             zh,
-            "收件：个体工商户设立登记，属地 雁塔区（610113），邮寄送达申请人；缺少 身份证"
+            "收件：个体工商户设立登记，属地雁塔区（610113），邮寄送达申请人；缺少 身份证"
         );
         let en = scope(Lang::En, || detail(&k, &applied).into_string());
         assert!(en.starts_with("applied for"), "{en}");
