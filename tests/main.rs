@@ -29,4 +29,5 @@ mod material;
 mod notice;
 mod ops;
 mod paging;
+mod result_document;
 mod review;
