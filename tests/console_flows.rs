@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tongban_proto::window::v1::CaseRef;
 
 use crate::console::{
-    Started, apply_complete, browser, click, console, fill, origin, profile, shot,
+    Started, apply_complete, browser, click, console, fetch, fill, origin, profile, shot,
     status_without_session, until_text,
 };
 use crate::support::*;
@@ -285,6 +285,14 @@ async fn a_company_applicant_mail_legs_and_hand_out_in_a_browser() {
     fill(&b, "#approve input[name=licence_no]", "610113600012345").await;
     click(&b, "#approve button[type=submit]").await;
     until_text(&b, "#state", "APPROVED", false).await;
+    // The result document is on the reviewer's case page like a material,
+    // and reads back as uploaded.
+    let row = until_text(&b, "tr[data-kind=result]", "licence.pdf", false).await;
+    assert!(row.contains("查看") && row.contains("下载"), "{row}");
+    let doc = fetch(&b, &format!("/case/{case_no}/material/result")).await;
+    assert_eq!(doc.status, 200);
+    assert_eq!(doc.bytes, b"the licence document");
+    assert_eq!(doc.content_type, "application/pdf");
     fill(&b, "#mail-send input[name=waybill]", "EA123456785CN").await;
     click(&b, "#mail-send button[type=submit]").await;
     until_text(&b, "#state", "RESULT_IN_TRANSIT", false).await;
@@ -317,6 +325,19 @@ async fn a_company_applicant_mail_legs_and_hand_out_in_a_browser() {
         .await
         .unwrap();
     until_text(&b, "#state", "READY_FOR_PICKUP", true).await;
+    // The clerk prints the result document for the applicant (出件): the
+    // window got it with the decision.
+    let row = until_text(&b, "tr[data-kind=result]", "licence.pdf", false).await;
+    assert!(row.contains("下载"), "{row}");
+    let doc = fetch(&b, &format!("/case/{case_no}/material/result?download=1")).await;
+    assert_eq!(doc.status, 200);
+    assert_eq!(doc.bytes, b"the licence document");
+    assert!(
+        doc.disposition.starts_with("attachment;"),
+        "{}",
+        doc.disposition
+    );
+    shot(&b, "35a-clerk-result-document").await;
     // The same page in English, then back to Chinese (the choice is kept).
     b.goto(&format!("{clerk_origin}/case/{case_no}?lang=en"))
         .await

@@ -32,4 +32,5 @@ mod material;
 mod notice;
 mod ops;
 mod paging;
+mod result_document;
 mod review;

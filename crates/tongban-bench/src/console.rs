@@ -9,7 +9,9 @@
 //! `console_cases` times under fresh application ids and case numbers
 //! through the ledger's own `Store` API (every copy in the state index and
 //! the case index, its entries chained and hashed like any other), so the
-//! nodes list, page and show them as they would the original. The real
+//! nodes list, page and show them as they would the original (each copy
+//! with its own copy of the receipts the node gave for the original's
+//! handoffs, so a node holds as many receipts as cases). The real
 //! `tongban console` binary then serves a clerk of the receiving node, a
 //! reviewer of the home node and an auditor.
 
@@ -313,7 +315,16 @@ async fn fill(
             .into_iter()
             .map(|stored| Ok((stored.decode()?, stored.payload)))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        originals.push((record, entries));
+        // The receipts this node gave for the template's handoffs: each copy
+        // gets its own, as a real case would, so that a node with n cases
+        // holds about as many receipts as it would.
+        let received: Vec<(String, tongban_ledger::ReceivedHandoff)> = store
+            .received_all()?
+            .into_iter()
+            .filter(|(_, _, r)| r.application_id == template.id)
+            .map(|(from, _, r)| (from, r))
+            .collect();
+        originals.push((record, entries, received));
     }
     let (prefix, _) = template
         .case_no
@@ -330,13 +341,18 @@ async fn fill(
                 )
             })
             .collect();
-        for (store, (record, entries)) in stores.iter().zip(&originals) {
+        for (store, (record, entries, received)) in stores.iter().zip(&originals) {
             let mut batch = Batch::default();
             for (id, no) in &batch_ids {
                 let mut copy = record.clone();
                 copy.application_id = id.clone();
                 copy.case_no = no.parse()?;
                 batch.put_case(copy);
+                for (from, r) in received {
+                    let mut r = r.clone();
+                    r.application_id = id.clone();
+                    batch.put_received(from, &uuid::Uuid::now_v7().to_string(), r);
+                }
                 for (entry, payload) in entries {
                     batch.append(NewEntry {
                         application_id: id.clone(),

@@ -190,6 +190,12 @@ impl fmt::Display for IntakeMode {
     }
 }
 
+/// The material kind of an approval's result document (the licence or
+/// decision the home authority issues). Reserved: no item may name a
+/// material so, so that kind `result` in a material read is always the
+/// decision's document.
+pub const RESULT_KIND: &str = "result";
+
 /// One required material of an item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -326,6 +332,14 @@ impl Directory {
                     return Err(invalid(
                         field,
                         format!("{:?} must be one or more of a-z, 0-9 and '-'", m.kind),
+                    ));
+                }
+                if m.kind == RESULT_KIND {
+                    return Err(invalid(
+                        field,
+                        format!(
+                            "{RESULT_KIND:?} is reserved for the result document of an approval"
+                        ),
                     ));
                 }
                 if item.materials[..k].iter().any(|o| o.kind == m.kind) {
@@ -702,6 +716,10 @@ workdays = ["2026-10-10"]
         assert_eq!(
             invalid_msg("\"application-form\"", "\"id-card\""),
             "item[0].material[1].kind: duplicate material kind \"id-card\""
+        );
+        assert_eq!(
+            invalid_msg("\"id-card\"", "\"result\""),
+            "item[0].material[0].kind: \"result\" is reserved for the result document of an approval"
         );
     }
 

@@ -32,6 +32,7 @@ pub use codes::{
 pub use commitment::{Commitment, CommitmentError};
 pub use directory::{
     Agreement, County, DeliveryMode, Directory, DirectoryError, IntakeMode, Item, MaterialSpec,
+    RESULT_KIND,
 };
 pub use event::{CaseEvent, UnknownEvent};
 pub use limits::{DEFAULT_MAX_CASE_BYTES, DEFAULT_MAX_MATERIAL_BYTES};

@@ -33,6 +33,10 @@ pub(crate) enum Outgoing {
     Supplement(Supplement, Vec<MaterialRef>),
     /// A step the other node mirrors.
     Update(CaseEvent, Box<CaseUpdate>),
+    /// The approval, from home, with its result document: the window hands
+    /// the result out (出件) and prints it, so it gets the document itself,
+    /// which it checks against the digest the update declares.
+    Approval(Box<CaseUpdate>, MaterialRef),
 }
 
 impl Outgoing {
@@ -41,7 +45,7 @@ impl Outgoing {
         match self {
             Self::Application(..) => "application",
             Self::Supplement(..) => "supplement",
-            Self::Update(..) => "update",
+            Self::Update(..) | Self::Approval(..) => "update",
         }
     }
 }
@@ -153,6 +157,25 @@ pub(crate) fn outbox_entry(
     }
 }
 
+/// `update` as it reports `event`: the case's state only if the change
+/// moved it (see [`stage`]), and the change's detail.
+fn reported(
+    mut update: CaseUpdate,
+    event: CaseEvent,
+    before: Option<CaseState>,
+    case: &CaseRecord,
+    detail: &str,
+) -> CaseUpdate {
+    update.event = event.as_str().to_owned();
+    update.state = if before == Some(case.state) {
+        String::new()
+    } else {
+        case.state.as_str().to_owned()
+    };
+    update.detail = detail.to_owned();
+    update
+}
+
 /// Writes `change` of `case` into `batch`: the handoff to send (if any) and
 /// the ledger entry; the caller puts the case record itself, once, after its
 /// last change in the batch (the receiver and the courier change several
@@ -191,15 +214,12 @@ pub(crate) fn stage(
             Outgoing::Application(app, materials) => (Body::Application(*app), materials),
             Outgoing::Supplement(sup, materials) => (Body::Supplement(sup), materials),
             Outgoing::Update(event, update) => {
-                let mut update = *update;
-                update.event = event.as_str().to_owned();
-                update.state = if before == Some(case.state) {
-                    String::new()
-                } else {
-                    case.state.as_str().to_owned()
-                };
-                update.detail = payload.detail.clone();
+                let update = reported(*update, event, before, case, &payload.detail);
                 (Body::Update(update), Vec::new())
+            }
+            Outgoing::Approval(update, result) => {
+                let update = reported(*update, CaseEvent::Approved, before, case, &payload.detail);
+                (Body::Update(update), vec![result])
             }
         };
         let entry = outbox_entry(ctx, case, &actor, kind, body, materials);

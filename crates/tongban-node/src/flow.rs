@@ -299,14 +299,8 @@ pub(crate) fn mirror(
         }
         CaseEvent::Approved => {
             case.review.licence_no = update.licence_no.clone();
-            case.review.result = update.result.as_ref().map(|r| tongban_ledger::MaterialRef {
-                kind: r.kind.clone(),
-                filename: r.filename.clone(),
-                size: r.size,
-                sha256: tongban_ledger::records::hex(&r.sha256),
-                // The content stays at the home authority.
-                log: None,
-            });
+            // The document itself comes with the update's material and is
+            // set where that is stored (`service::federation::apply`).
         }
         CaseEvent::Denied => case.review.denial_reason = update.reason.clone(),
         CaseEvent::MailSent | CaseEvent::MailEvent => {

@@ -156,6 +156,64 @@ pub(crate) fn update(u: &CaseUpdate) -> Result<(), NodeError> {
     Ok(())
 }
 
+/// Checks the materials a partner's update declares, before their chunks
+/// are read: only an approval carries one, its result document, declared as
+/// the update's `result` digest declares it (kind `result`, file name, size
+/// and SHA-256, the size within the per-material limit). The content is
+/// checked against the header as it arrives (`ingest`); that an approval
+/// carries its document at all is checked when it is applied, after who may
+/// report it (`service::federation::apply`).
+pub(crate) fn update_materials(
+    u: &CaseUpdate,
+    headers: &[MaterialHeader],
+    limits: &Limits,
+) -> Result<(), NodeError> {
+    if headers.is_empty() {
+        return Ok(());
+    }
+    if u.event != tongban_core::CaseEvent::Approved.as_str() {
+        return Err(NodeError::Invalid(format!(
+            "a case update {:?} carries no materials; only an approval carries its result document",
+            u.event
+        )));
+    }
+    let declared = u
+        .result
+        .as_ref()
+        .ok_or_else(|| NodeError::Invalid("approval update without its result digest".into()))?;
+    let [h] = headers else {
+        return Err(NodeError::Invalid(format!(
+            "an approval carries exactly one material, its result document; this one declares {}",
+            headers.len()
+        )));
+    };
+    optional_text("result document filename", &h.filename, NAME_CHARS)?;
+    if h.kind != tongban_core::RESULT_KIND
+        || declared.kind != h.kind
+        || declared.filename != h.filename
+        || declared.size != h.size
+        || declared.sha256 != h.sha256
+    {
+        return Err(NodeError::Invalid(format!(
+            "the approval's material ({:?}, {} bytes) is not the result document its update declares ({:?}, {} bytes)",
+            h.kind, h.size, declared.kind, declared.size
+        )));
+    }
+    if h.size == 0 || h.sha256.len() != 32 {
+        return Err(NodeError::Invalid(
+            "the result document is empty or its sha256 is not 32 bytes".into(),
+        ));
+    }
+    if h.size > limits.max_material_bytes {
+        return Err(NodeError::TooLarge(format!(
+            "the result document's {} are over the limit of {} per material",
+            tongban_core::limits::binary_size(h.size),
+            tongban_core::limits::binary_size(limits.max_material_bytes)
+        )));
+    }
+    Ok(())
+}
+
 /// Checks material declarations against the item's material list and the
 /// node's limits: known kinds, no kind twice, non-empty, 32-byte digests,
 /// sizes within the per-material and per-case limits (counting `already`

@@ -76,7 +76,8 @@ pub(crate) enum ReviewCommand {
     Material {
         /// Case number.
         case: String,
-        /// Material kind (see the case's materials in `status`).
+        /// Material kind (see the case's materials in `status`), or `result` for the
+        /// approval's result document once the case is approved.
         kind: String,
         /// The file to write; refused if it exists, unless --force.
         #[arg(long)]

@@ -1,12 +1,17 @@
-//! Collecting the evidence of one case from the nodes it touched.
+//! Collecting the evidence of one case from the nodes it touched. Every
+//! node is asked at once, in two rounds: first what the case is on it (its
+//! entries, which the node records, its partner checkpoints, the case's
+//! evidence — three calls at once on one connection), then a fresh signed
+//! checkpoint and the range of the ledger up to it. A trace so waits for
+//! about three of a node's ledger writes, not for every call in turn.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use prost::Message;
 use tongban_pki::tls::TlsMaterial;
 use tongban_proto::audit::v1::audit_client::AuditClient;
 use tongban_proto::audit::v1::{
-    CaseEntriesRequest, CheckpointRequest, EvidenceRequest, PartnerCheckpointsRequest,
-    RangeRequest, evidence_frame,
+    CaseEntriesReply, CaseEntriesRequest, CheckpointRequest, EvidenceRequest,
+    PartnerCheckpointsRequest, RangeRequest, evidence_frame,
 };
 use tongban_proto::common::v1::{Checkpoint, SignedCheckpoint};
 use tonic::transport::Channel;
@@ -75,6 +80,39 @@ pub(crate) async fn evidence(
     Ok((materials, given, started.elapsed().as_secs_f64()))
 }
 
+/// A node to read a case from: its URL, a client on a channel to it, and
+/// the case's listing if it was read already (the console reads the
+/// receiving node's first, to learn the home county, and does not ask twice).
+pub(crate) struct Source {
+    /// The node's URL, as the bundle names it.
+    pub(crate) url: String,
+    /// An audit client on a channel to it.
+    pub(crate) client: AuditClient<Channel>,
+    /// The case's entries as the node listed them for this trace, if asked.
+    pub(crate) listed: Option<CaseEntriesReply>,
+}
+
+impl Source {
+    /// A source on a new channel to `url`.
+    pub(crate) async fn open(url: &str, tls: &TlsMaterial) -> Result<Self> {
+        Ok(Self {
+            url: url.to_owned(),
+            client: AuditClient::new(channel(url, tls).await?),
+            listed: None,
+        })
+    }
+}
+
+/// What one node said of the case in the first round.
+pub(crate) struct Read {
+    url: String,
+    client: AuditClient<Channel>,
+    reply: CaseEntriesReply,
+    partners: Vec<SignedCheckpoint>,
+    materials: Vec<MaterialHash>,
+    given: Vec<GivenHex>,
+}
+
 /// Fetches the case from every node: its entries first (which the node
 /// records), the partner checkpoints, the case's evidence (its materials
 /// re-hashed by the node, the receipts it gave), then a fresh checkpoint and
@@ -86,130 +124,178 @@ pub(crate) async fn fetch(
     tls: &TlsMaterial,
     reveal: bool,
 ) -> Result<Bundle> {
-    fetch_with(case_no, urls, tls, reveal, None).await
+    let mut sources = Vec::with_capacity(urls.len());
+    for url in urls {
+        sources.push(Source::open(url, tls).await?);
+    }
+    let read = read_case(case_no, sources, reveal).await?;
+    complete(case_no, read, tls, None).await
 }
 
-/// [`fetch`] for a trace that keeps what it verified: with `known`, the
-/// range of a node starts after the head verified before (when the node's
-/// ledger still reaches it), or at entry 1 when nothing is known of the
-/// node yet, so that the whole chain gets known. The bundle then holds only
-/// the new entries and verifies only with the same `known`
-/// ([`super::verify::verify_with`]); `export` never uses this.
-pub(crate) async fn fetch_with(
+/// The first round: from every node at once, the case's entries (unless
+/// its source holds them already), the partner checkpoints and the case's
+/// evidence, in the order of `sources`. Needs nothing verified before, so a
+/// trace runs it without holding what the console keeps.
+pub(crate) async fn read_case(
     case_no: &str,
-    urls: &[String],
-    tls: &TlsMaterial,
+    sources: Vec<Source>,
     reveal: bool,
-    known: Option<&Known>,
-) -> Result<Bundle> {
-    struct Partial {
-        url: String,
-        client: AuditClient<Channel>,
-        reply: tongban_proto::audit::v1::CaseEntriesReply,
-        partners: Vec<SignedCheckpoint>,
-        materials: Vec<MaterialHash>,
-        given: Vec<GivenHex>,
+) -> Result<Vec<Read>> {
+    let tasks: Vec<_> = sources
+        .into_iter()
+        .map(|s| tokio::spawn(read_one(case_no.to_owned(), s, reveal)))
+        .collect();
+    let mut read = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        read.push(
+            t.await
+                .map_err(|e| anyhow!("reading a node failed: {e}"))??,
+        );
     }
-    let mut partials = Vec::new();
-    for url in urls {
-        let mut client = AuditClient::new(channel(url, tls).await?);
-        let reply = client
-            .case_entries(CaseEntriesRequest {
-                case_no: case_no.to_owned(),
-                reveal,
-            })
-            .await
-            .map_err(status_error)
-            .with_context(|| format!("reading case {case_no} from {url}"))?
-            .into_inner();
-        let partners = client
+    Ok(read)
+}
+
+async fn read_one(case_no: String, source: Source, reveal: bool) -> Result<Read> {
+    let Source {
+        url,
+        client,
+        listed,
+    } = source;
+    let (mut for_entries, mut for_partners, mut for_evidence) =
+        (client.clone(), client.clone(), client.clone());
+    let entries = async {
+        match listed {
+            Some(reply) => Ok(reply),
+            None => for_entries
+                .case_entries(CaseEntriesRequest {
+                    case_no: case_no.clone(),
+                    reveal,
+                })
+                .await
+                .map(tonic::Response::into_inner)
+                .map_err(status_error)
+                .with_context(|| format!("reading case {case_no} from {url}")),
+        }
+    };
+    let partners = async {
+        for_partners
             .partner_checkpoints(PartnerCheckpointsRequest {})
             .await
+            .map(|r| r.into_inner().checkpoints)
             .map_err(status_error)
-            .with_context(|| format!("reading partner checkpoints from {url}"))?
-            .into_inner()
-            .checkpoints;
-        let (materials, given, _) = evidence(&mut client, case_no, &mut |_| {})
+            .with_context(|| format!("reading partner checkpoints from {url}"))
+    };
+    let evidence = async {
+        evidence(&mut for_evidence, &case_no, &mut |_| {})
             .await
-            .with_context(|| format!("reading the evidence of case {case_no} from {url}"))?;
-        partials.push(Partial {
-            url: url.clone(),
-            client,
-            reply,
-            partners,
-            materials,
-            given,
-        });
-    }
+            .with_context(|| format!("reading the evidence of case {case_no} from {url}"))
+    };
+    let (reply, partners, (materials, given, _)) = tokio::try_join!(entries, partners, evidence)?;
+    Ok(Read {
+        url,
+        client,
+        reply,
+        partners,
+        materials,
+        given,
+    })
+}
+
+/// The second round and the bundle: from every node at once, a fresh
+/// checkpoint and the range up to it. Without `known`, the range of a node
+/// starts at the earliest entry anyone needs (the case's first, or the
+/// oldest checkpoint another node holds of it). With `known` (a trace that
+/// keeps what it verified), it starts after the head verified before (when
+/// the node's ledger still reaches it), or at entry 1 when nothing is known
+/// of the node yet, so that the whole chain gets known; the bundle then
+/// holds only the new entries and verifies only with the same `known`
+/// ([`super::verify::verify_with`]); `export` never uses this.
+pub(crate) async fn complete(
+    case_no: &str,
+    read: Vec<Read>,
+    tls: &TlsMaterial,
+    known: Option<&Known>,
+) -> Result<Bundle> {
     // Checkpoints other nodes hold about each county: that county's range
     // must reach back to them.
     let mut held: Vec<(String, u64)> = Vec::new();
-    for p in &partials {
-        for c in &p.partners {
+    for r in &read {
+        for c in &r.partners {
             if let Ok(cp) = Checkpoint::decode(c.checkpoint.as_slice()) {
                 held.push((cp.county, cp.seq));
             }
         }
     }
-    let mut nodes = Vec::new();
-    for mut p in partials {
-        let signed = p
-            .client
-            .latest_checkpoint(CheckpointRequest {})
-            .await
-            .map_err(status_error)
-            .with_context(|| format!("reading the checkpoint of {}", p.url))?
-            .into_inner();
-        let cp = Checkpoint::decode(signed.checkpoint.as_slice())
-            .context("checkpoint does not decode")?;
-        let county = p.reply.county.clone();
-        let first_case = p
-            .reply
-            .entries
-            .iter()
-            .map(|e| e.seq)
-            .min()
-            .unwrap_or(cp.seq);
+    let mut tasks = Vec::with_capacity(read.len());
+    for r in &read {
+        let county = &r.reply.county;
+        let first_case = r.reply.entries.iter().map(|e| e.seq).min();
         let first_held = held
             .iter()
-            .filter(|(c, _)| *c == county)
+            .filter(|(c, _)| c == county)
             .map(|(_, s)| *s)
-            .min()
-            .unwrap_or(u64::MAX);
-        let from = match known.map(|k| k.get(&p.url)) {
-            None => first_case.min(first_held).max(1),
-            Some(None) => 1,
-            // A ledger shorter than what was verified: show it from the
-            // case on, as without a cache; the verifier names the drop.
-            Some(Some(prefix)) if cp.seq < prefix.head() => first_case.min(first_held).max(1),
-            Some(Some(prefix)) => prefix.head() + 1,
+            .min();
+        // The first entry to ask for, given the checkpoint's seq.
+        let kept = known.map(|k| k.get(&r.url).map(|p| p.head()));
+        let start = move |cp_seq: u64| {
+            let without = first_case
+                .unwrap_or(cp_seq)
+                .min(first_held.unwrap_or(u64::MAX))
+                .max(1);
+            match kept {
+                None => without,
+                Some(None) => 1,
+                // A ledger shorter than what was verified: show it from the
+                // case on, as without a cache; the verifier names the drop.
+                Some(Some(head)) if cp_seq < head => without,
+                Some(Some(head)) => head + 1,
+            }
         };
-        let entries = if from > cp.seq {
-            Vec::new()
-        } else {
-            range(&mut p.client, from, cp.seq)
+        let (mut client, url) = (r.client.clone(), r.url.clone());
+        tasks.push(tokio::spawn(async move {
+            let signed = client
+                .latest_checkpoint(CheckpointRequest {})
                 .await
-                .with_context(|| format!("reading the ledger of {}", p.url))?
-        };
-        let applicant = match &p.reply.applicant {
+                .map_err(status_error)
+                .with_context(|| format!("reading the checkpoint of {url}"))?
+                .into_inner();
+            let cp = Checkpoint::decode(signed.checkpoint.as_slice())
+                .context("checkpoint does not decode")?;
+            let from = start(cp.seq);
+            let entries = if from > cp.seq {
+                Vec::new()
+            } else {
+                range(&mut client, from, cp.seq)
+                    .await
+                    .with_context(|| format!("reading the ledger of {url}"))?
+            };
+            anyhow::Ok((signed, entries))
+        }));
+    }
+    let mut nodes = Vec::with_capacity(read.len());
+    for (r, task) in read.into_iter().zip(tasks) {
+        let (signed, entries) = task
+            .await
+            .map_err(|e| anyhow!("reading the ledger of {} failed: {e}", r.url))??;
+        let applicant = match &r.reply.applicant {
             Some(a) => serde_json::to_value(a).context("cannot encode the applicant as JSON")?,
             None => serde_json::Value::Null,
         };
         nodes.push(NodeEvidence {
-            url: p.url,
-            county,
-            receiving_county: p.reply.receiving_county.clone(),
-            home_county: p.reply.home_county.clone(),
-            receiving_county_name: p.reply.receiving_county_name.clone(),
-            home_county_name: p.reply.home_county_name.clone(),
+            url: r.url,
+            county: r.reply.county.clone(),
+            receiving_county: r.reply.receiving_county.clone(),
+            home_county: r.reply.home_county.clone(),
+            receiving_county_name: r.reply.receiving_county_name.clone(),
+            home_county_name: r.reply.home_county_name.clone(),
             applicant,
             checkpoint: Signed::from(&signed),
             entries: entries.iter().map(EntryHex::from).collect(),
-            case_entries: p.reply.entries.iter().map(EntryHex::from).collect(),
-            partner_checkpoints: p.partners.iter().map(Signed::from).collect(),
-            missing_seqs: p.reply.missing_seqs.clone(),
-            materials: p.materials,
-            given_receipts: p.given,
+            case_entries: r.reply.entries.iter().map(EntryHex::from).collect(),
+            partner_checkpoints: r.partners.iter().map(Signed::from).collect(),
+            missing_seqs: r.reply.missing_seqs.clone(),
+            materials: r.materials,
+            given_receipts: r.given,
         });
     }
     let ca_der = rustls_free_der(&tls.ca_pem)?;
@@ -223,7 +309,6 @@ pub(crate) async fn fetch_with(
         nodes,
     })
 }
-
 /// Verifies the whole ledger of the node at `url` (of `county`) into
 /// `known`, unless something of it is known already: the console does this
 /// for every node of its directory at start, so the first trace is not the

@@ -178,7 +178,7 @@ pub(crate) fn verify(bundle: &Bundle, anchor: &TrustAnchor) -> Report {
     verify_inner(bundle, anchor, None).0
 }
 
-/// [`verify`] of a bundle fetched with [`super::fetch::fetch_with`]: the
+/// [`verify`] of a bundle fetched with [`super::fetch::complete`] and a `known`: the
 /// entries before each node's range are checked against what `known` kept
 /// of that node, and every chain that verifies is added to `known`.
 pub(crate) fn verify_with(bundle: &Bundle, anchor: &TrustAnchor, known: &mut Known) -> Report {

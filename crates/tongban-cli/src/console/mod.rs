@@ -71,6 +71,39 @@ pub(crate) struct Console {
     pub(crate) known: tokio::sync::Mutex<crate::audit::known::Known>,
     /// The auditor's node verifications (`verifying`).
     pub(crate) verifications: verifying::Jobs,
+    /// An auditor's channels by node URL, opened at the first trace that
+    /// needs one and kept (each reconnects by itself), so a trace does not
+    /// pay a TLS handshake per node.
+    audit_channels: std::sync::Mutex<std::collections::HashMap<String, Channel>>,
+}
+
+impl Console {
+    /// An audit client on the kept channel to the node at `url`.
+    pub(crate) async fn audit_client(
+        &self,
+        url: &str,
+    ) -> Result<tongban_proto::audit::v1::audit_client::AuditClient<Channel>> {
+        let kept = self
+            .audit_channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(url)
+            .cloned();
+        let channel = match kept {
+            Some(channel) => channel,
+            None => {
+                let channel = crate::client::channel(url, &self.tls).await?;
+                self.audit_channels
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(url.to_owned(), channel.clone());
+                channel
+            }
+        };
+        Ok(tongban_proto::audit::v1::audit_client::AuditClient::new(
+            channel,
+        ))
+    }
 }
 
 /// Runs `tongban console`: loads the profile, binds, prints the login URL
@@ -233,6 +266,7 @@ impl Console {
             sessions: session::Sessions::new(web.port, web.https, web.limits, announce),
             known: Default::default(),
             verifications: Default::default(),
+            audit_channels: Default::default(),
         })
     }
 }

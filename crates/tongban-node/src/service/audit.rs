@@ -335,26 +335,42 @@ impl Audit for AuditService {
             .await?;
             vec![case]
         };
+        let one_case = !req.case_no.is_empty();
         let mut case_nos = std::collections::HashMap::new();
         let mut materials = Vec::new();
+        // The handoffs one case received, looked up by key: a trace costs
+        // the case, not a scan of every receipt the node ever gave.
+        let mut received_keys = Vec::new();
         for case in cases.into_iter().filter(|c| in_scope(c)) {
+            if one_case {
+                for h in case.handoffs.iter().filter(|h| !h.sent) {
+                    received_keys.push((h.peer.to_string(), h.handoff_id.clone()));
+                }
+            }
             let no = case.case_no.to_string();
-            // The result document's content is at home; the window's record
-            // holds only its digest.
-            let result = case
-                .review
-                .result
-                .iter()
-                .filter(|_| case.side == tongban_ledger::Side::Home);
-            for m in case.materials.iter().chain(result) {
+            // The result document is stored on both sides: at home from the
+            // reviewer's upload, at the window as it came with the decision.
+            for m in case.materials.iter().chain(&case.review.result) {
                 materials.push((no.clone(), m.clone()));
             }
             case_nos.insert(case.application_id, no);
         }
-        let receipts: Vec<GivenReceipt> = ctx
-            .store
-            .received_all()
-            .map_err(NodeError::from)?
+        let received = if one_case {
+            let mut found = Vec::with_capacity(received_keys.len());
+            for (from, handoff_id) in received_keys {
+                if let Some(r) = ctx
+                    .store
+                    .received(&from, &handoff_id)
+                    .map_err(NodeError::from)?
+                {
+                    found.push((from, handoff_id, r));
+                }
+            }
+            found
+        } else {
+            ctx.store.received_all().map_err(NodeError::from)?
+        };
+        let receipts: Vec<GivenReceipt> = received
             .into_iter()
             .filter_map(|(from, handoff_id, r)| {
                 let case_no = case_nos.get(&r.application_id)?.clone();

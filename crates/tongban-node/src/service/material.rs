@@ -1,5 +1,6 @@
 //! Reading a material back (Review.Material and Window.Material): the one
-//! place a stored material leaves the node for a person. The case and the
+//! place a stored material, or an approval's result document (kind
+//! `result`), leaves the node for a person. The case and the
 //! kind are checked, the caller against the case (`auth`), and the content
 //! is streamed from the store on a blocking thread and re-hashed as it goes:
 //! the last chunk is held back until the digest and size match the record,
@@ -12,7 +13,8 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tongban_ledger::{MaterialRef, Side};
+use tongban_core::RESULT_KIND;
+use tongban_ledger::{CaseRecord, MaterialRef, Side};
 use tongban_pki::Identity;
 use tongban_proto::common::v1::{
     MaterialChunk, MaterialFacts, MaterialFrame, MaterialHeader, MaterialRequest, material_frame,
@@ -44,8 +46,11 @@ pub(crate) fn stream(
         tracing::warn!(case = %case.case_no, caller = %who, %reason, "material read refused");
         Status::from(NodeError::NotPermitted(reason))
     })?;
-    let Some(m) = case.materials.iter().find(|m| m.kind == req.kind).cloned() else {
-        let kinds: Vec<&str> = case.materials.iter().map(|m| m.kind.as_str()).collect();
+    let Some(m) = held(&case, &req.kind)? else {
+        let mut kinds: Vec<&str> = case.materials.iter().map(|m| m.kind.as_str()).collect();
+        if case.review.result.is_some() {
+            kinds.push(RESULT_KIND);
+        }
         return Err(NodeError::NotFound(format!(
             "case {} has no material of kind {:?}; it has: {}",
             case.case_no,
@@ -86,6 +91,24 @@ pub(crate) fn stream(
         }
     });
     Ok(ReceiverStream::new(rx))
+}
+
+/// The material of `kind` the case holds: an applicant's material, or for
+/// [`RESULT_KIND`] the approval's result document (at home from the
+/// reviewer's upload, at the window as it came with the decision), which
+/// exists only once the case is approved: before that, FAILED_PRECONDITION
+/// saying so.
+fn held(case: &CaseRecord, kind: &str) -> Result<Option<MaterialRef>, NodeError> {
+    if kind != RESULT_KIND {
+        return Ok(case.materials.iter().find(|m| m.kind == kind).cloned());
+    }
+    match &case.review.result {
+        Some(m) => Ok(Some(m.clone())),
+        None => Err(NodeError::Precondition(format!(
+            "case {} has no result document: it is {}, and a result document exists once the case is approved",
+            case.case_no, case.state
+        ))),
+    }
 }
 
 /// Sends the content, one chunk behind, and the last chunk only once the

@@ -330,7 +330,7 @@ impl Review for ReviewService {
         let mut result = header.result.ok_or_else(|| {
             NodeError::Invalid("approval needs the result document (--result PATH)".into())
         })?;
-        result.kind = "result".into();
+        result.kind = tongban_core::RESULT_KIND.into();
         if result.size == 0 || result.sha256.len() != 32 {
             return Err(NodeError::Invalid(
                 "the result document is empty or its sha256 is not 32 bytes".into(),
@@ -389,8 +389,10 @@ impl Review for ReviewService {
             result_sha256: result.sha256.clone(),
             result_size: result.size,
         };
+        // The result document travels with the decision: the window hands
+        // it out and prints it.
         let change = Change::new(reviewer.spiffe_id(), detail, body)
-            .send(Outgoing::Update(CaseEvent::Approved, Box::new(update)));
+            .send(Outgoing::Approval(Box::new(update), result));
         let mut batch = Batch::default();
         batch.keep_blobs(ingested.blobs);
         let view = change::save(ctx, &mut case, change, batch, &ticket, |v| v).await?;

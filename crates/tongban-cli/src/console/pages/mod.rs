@@ -385,27 +385,39 @@ fn facts(k: &CaseView) -> Markup {
 fn materials_table(k: &CaseView) -> Markup {
     html! {
         h2 { (t("材料", "Materials")) }
-        @if k.materials.is_empty() { p.dim { (t("尚无材料。", "No materials yet.")) } } @else {
+        @if k.materials.is_empty() && k.result.is_none() { p.dim { (t("尚无材料。", "No materials yet.")) } } @else {
             table.materials.stack {
                 thead { tr { th { (t("材料", "Material")) } th { (t("文件", "File")) } th { (t("大小", "Size")) } th { "SHA-256" } } }
-                tbody { @for m in &k.materials {
-                    tr data-kind=(m.kind) {
-                        td data-label=(t("材料", "Material")) { (material_name(k, &m.kind)) " " code.dim { (m.kind) } }
-                        td data-label=(t("文件", "File")) {
-                            @let href = format!("/case/{}/material/{}", super::routes::material::percent(&k.case_no), super::routes::material::percent(&m.kind));
-                            (m.filename)
-                            " "
-                            @if tongban_core::filetype::content_type(&m.filename).is_some_and(tongban_core::filetype::inline_safe) {
-                                a.view href=(href) target="_blank" rel="noopener" { (t("查看", "view")) }
-                                " · "
-                            }
-                            a.download href={ (href) "?download=1" } download { (t("下载", "download")) }
-                        }
-                        td.nowrap data-label=(t("大小", "Size")) { (binary_size(m.size)) }
-                        td data-label="SHA-256" { code.hash { (crate::output::hex(&m.sha256)) } }
-                    }
-                } }
+                tbody {
+                    @for m in &k.materials { (material_row(k, material_name(k, &m.kind), m)) }
+                    // The approval's result document, read like a material
+                    // (kind `result`): the clerk prints it for the applicant
+                    // (出件), the reviewer opens it again.
+                    @if let Some(r) = &k.result { (material_row(k, t("审批结果", "Result document"), r)) }
+                }
             }
+        }
+    }
+}
+
+/// One row of the materials table: name, file with its view (for a format
+/// a browser may show) and download links, size and SHA-256.
+fn material_row(k: &CaseView, name: &str, m: &tongban_proto::common::v1::MaterialDigest) -> Markup {
+    html! {
+        tr data-kind=(m.kind) {
+            td data-label=(t("材料", "Material")) { (name) " " code.dim { (m.kind) } }
+            td data-label=(t("文件", "File")) {
+                @let href = format!("/case/{}/material/{}", super::routes::material::percent(&k.case_no), super::routes::material::percent(&m.kind));
+                (m.filename)
+                " "
+                @if tongban_core::filetype::content_type(&m.filename).is_some_and(tongban_core::filetype::inline_safe) {
+                    a.view href=(href) target="_blank" rel="noopener" { (t("查看", "view")) }
+                    " · "
+                }
+                a.download href={ (href) "?download=1" } download { (t("下载", "download")) }
+            }
+            td.nowrap data-label=(t("大小", "Size")) { (binary_size(m.size)) }
+            td data-label="SHA-256" { code.hash { (crate::output::hex(&m.sha256)) } }
         }
     }
 }

@@ -8,6 +8,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::{Page, Shared, page};
+use crate::audit::fetch::{self, Source};
 use crate::cmd::status_error;
 use crate::console::{Console, pages};
 
@@ -46,10 +47,12 @@ pub(super) async fn bundle(State(c): Shared, Query(q): Query<HashMap<String, Str
         .get("case")
         .map(|s| s.trim().to_owned())
         .unwrap_or_default();
-    let fetched = match nodes_of(&c, &case_no).await {
-        Ok(nodes) => crate::audit::fetch::fetch(&case_no, &nodes, &c.tls, false)
-            .await
-            .map_err(|e| format!("{e:#}")),
+    let fetched = match sources_of(&c, &case_no).await {
+        Ok(sources) => match fetch::read_case(&case_no, sources, false).await {
+            Ok(read) => fetch::complete(&case_no, read, &c.tls, None).await,
+            Err(e) => Err(e),
+        }
+        .map_err(|e| format!("{e:#}")),
         Err(msg) => Err(msg),
     };
     let text = fetched.and_then(|b| serde_json::to_string_pretty(&b).map_err(|e| e.to_string()));
@@ -83,19 +86,28 @@ pub(super) async fn bundle(State(c): Shared, Query(q): Query<HashMap<String, Str
 }
 
 async fn trace_case(c: &Console, case_no: &str) -> Result<String, String> {
-    let nodes = nodes_of(c, case_no).await?;
+    let sources = sources_of(c, case_no).await?;
+    // The first round needs nothing verified before: traces overlap in it.
+    let read = fetch::read_case(case_no, sources, false)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    // From the checkpoint on, one trace at a time: each goes on from the
+    // head the one before it verified, and extends it.
     let mut known = c.known.lock().await;
-    let bundle = crate::audit::fetch::fetch_with(case_no, &nodes, &c.tls, false, Some(&known))
+    let bundle = fetch::complete(case_no, read, &c.tls, Some(&known))
         .await
         .map_err(|e| format!("{e:#}"))?;
     let anchor = c.tls.trust_anchor().map_err(|e| e.to_string())?;
     let report = crate::audit::verify::verify_with(&bundle, &anchor, &mut known);
+    drop(known);
     Ok(crate::audit::html::render(&report, &bundle.county_names()))
 }
 
-/// The endpoints of the case's receiving node (from its number) and its
-/// home node (as the receiving node names it), from the directory.
-async fn nodes_of(c: &Console, case_no: &str) -> Result<Vec<String>, String> {
+/// Where to read the case: the receiving node (from its number), whose
+/// listing of the case is kept for the trace, and the home node (as the
+/// receiving node names it), from the directory, on the console's kept
+/// channels.
+async fn sources_of(c: &Console, case_no: &str) -> Result<Vec<Source>, String> {
     let dir = c
         .directory
         .as_ref()
@@ -110,11 +122,7 @@ async fn nodes_of(c: &Console, case_no: &str) -> Result<Vec<String>, String> {
     let first = endpoint(receiving)
         .ok_or_else(|| format!("案件编号 {case_no:?} 不以目录中的区县代码开头 (no county {receiving:?} in the directory)"))?;
     // The receiving node names the home county.
-    let mut client = tongban_proto::audit::v1::audit_client::AuditClient::new(
-        crate::client::channel(&first, &c.tls)
-            .await
-            .map_err(|e| format!("{e:#}"))?,
-    );
+    let mut client = c.audit_client(&first).await.map_err(|e| format!("{e:#}"))?;
     let reply = client
         .case_entries(tongban_proto::audit::v1::CaseEntriesRequest {
             case_no: case_no.to_owned(),
@@ -136,11 +144,20 @@ async fn nodes_of(c: &Console, case_no: &str) -> Result<Vec<String>, String> {
             }
         })?
         .into_inner();
-    let mut nodes = vec![first];
-    if reply.home_county != receiving
-        && let Some(home) = endpoint(&reply.home_county)
-    {
-        nodes.push(home);
+    let home = (reply.home_county != receiving)
+        .then(|| endpoint(&reply.home_county))
+        .flatten();
+    let mut sources = vec![Source {
+        url: first,
+        client,
+        listed: Some(reply),
+    }];
+    if let Some(url) = home {
+        sources.push(Source {
+            client: c.audit_client(&url).await.map_err(|e| format!("{e:#}"))?,
+            url,
+            listed: None,
+        });
     }
-    Ok(nodes)
+    Ok(sources)
 }

@@ -185,6 +185,19 @@ pub(super) fn apply_patch(
                 checked.sent_at.as_str()
             };
             let waybill = flow::mirror(&mut case, report.event, update, at)?;
+            if report.event == CaseEvent::Approved {
+                // The document itself, checked against the declared digest
+                // as it arrived (`validate::update_materials`, `ingest`):
+                // the window hands it out, so an approval without it is
+                // refused rather than half taken.
+                let [result] = ingested.materials.as_slice() else {
+                    return Err(NodeError::Invalid(format!(
+                        "case {}: the approval carries no result document",
+                        case.case_no
+                    )));
+                };
+                case.review.result = Some(result.clone());
+            }
             let detail = format!("{} at {sender}: {}", update.event, update.detail);
             let body = EntryBody::UpdateReceived {
                 event: update.event.clone(),

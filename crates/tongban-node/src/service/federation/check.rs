@@ -292,12 +292,8 @@ impl FederationService {
                         "updates for {case_no} come from the county at its other end, not from {sender}"
                     )));
                 }
-                if !envelope.materials.is_empty() {
-                    return Err(NodeError::Invalid(
-                        "a case update carries no materials".into(),
-                    ));
-                }
                 validate::update(&update)?;
+                validate::update_materials(&update, &envelope.materials, &ctx.limits)?;
                 // Who may say it is checked when it is applied, under the
                 // case's lock and after the stream's earlier envelopes for
                 // the same case (an approval and its result leg often
