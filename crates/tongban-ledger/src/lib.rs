@@ -45,5 +45,5 @@ pub use records::{
 };
 pub use store::{
     Batch, Committed, DeadlineKind, Deadlines, MaterialReader, NewEntry, Rehashed, Store,
-    StoredEntry,
+    StoredEntry, WriteCounts, write_counts,
 };

@@ -458,6 +458,7 @@ impl Store {
             &trees.requests,
             &trees.deadlines,
         );
+        let t = super::counts::Tally::default();
         let result = all.transaction(
             |(
                 ledger,
@@ -475,13 +476,14 @@ impl Store {
                 requests,
                 deadlines,
             )| {
+                t.restart();
                 let corrupt = |reason: &str| {
                     ConflictableTransactionError::Abort(StoreError::Corrupt {
                         tree: "meta",
                         reason: reason.into(),
                     })
                 };
-                let stored_head = match meta.get(HEAD)? {
+                let stored_head = match t.get(meta, HEAD)? {
                     Some(v) => {
                         decode_head(&v).ok_or_else(|| corrupt("ledger head record is damaged"))?
                     }
@@ -493,27 +495,30 @@ impl Store {
                 }
                 for (stored, e) in chained.iter().zip(&batch.entries) {
                     let key = stored.seq.to_be_bytes();
-                    ledger.insert(&key, stored.entry.as_slice())?;
-                    payloads.insert(&key, stored.payload.as_slice())?;
+                    t.insert(ledger, &key, stored.entry.as_slice())?;
+                    t.insert(payloads, &key, stored.payload.as_slice())?;
                     if !e.application_id.is_empty() {
-                        case_index
-                            .insert(case_index_key(&e.application_id, stored.seq), &[][..])?;
+                        t.insert(
+                            case_index,
+                            case_index_key(&e.application_id, stored.seq),
+                            &[][..],
+                        )?;
                     }
                 }
-                meta.insert(HEAD, encode_head(new_head.0, &new_head.1))?;
+                t.insert(meta, HEAD, encode_head(new_head.0, &new_head.1))?;
                 for (id, case_no, bytes, key, deadline_keys) in &cases {
                     // Keep the (side, state), case number and deadline
                     // indexes in step with the record, touching them only
                     // when what they index changed (most changes keep all).
-                    let old = cases_t
-                        .get(id.as_bytes())?
+                    let old = t
+                        .get(cases_t, id.as_bytes())?
                         .and_then(|old| decode::<Indexed>("cases", &old).ok());
                     let old_key = old.as_ref().map(|old| state_key(old.side, old.state, id));
                     if old_key.as_ref() != Some(key) {
                         if let Some(old_key) = old_key {
-                            case_states.remove(old_key)?;
+                            t.remove(case_states, old_key)?;
                         }
-                        case_states.insert(key.as_slice(), &[][..])?;
+                        t.insert(case_states, key.as_slice(), &[][..])?;
                     }
                     let old_deadlines = old.as_ref().map_or_else(Vec::new, |old| {
                         Deadlines::of_parts(
@@ -526,63 +531,62 @@ impl Store {
                     });
                     if old_deadlines != *deadline_keys {
                         for k in &old_deadlines {
-                            deadlines.remove(k.as_slice())?;
+                            t.remove(deadlines, k.as_slice())?;
                         }
                         for k in deadline_keys {
-                            deadlines.insert(k.as_slice(), &[][..])?;
+                            t.insert(deadlines, k.as_slice(), &[][..])?;
                         }
                     }
                     if old.as_ref().is_none_or(|old| old.case_no != *case_no) {
-                        case_nos.insert(case_no.as_bytes(), id.as_bytes())?;
+                        t.insert(case_nos, case_no.as_bytes(), id.as_bytes())?;
                     }
-                    cases_t.insert(id.as_bytes(), bytes.as_slice())?;
+                    t.insert(cases_t, id.as_bytes(), bytes.as_slice())?;
                 }
                 if !enqueue.is_empty() {
-                    let mut next = meta
-                        .get(OUTBOX_SEQ)?
+                    let mut next = t
+                        .get(meta, OUTBOX_SEQ)?
                         .and_then(|b| b.as_ref().try_into().ok())
                         .map(u64::from_be_bytes)
                         .unwrap_or(0);
                     for (to, bytes) in &enqueue {
                         next += 1;
-                        outbox.insert(&next.to_be_bytes(), bytes.as_slice())?;
-                        outbox_index.insert(outbox_index_key(to, next), &[][..])?;
+                        t.insert(outbox, &next.to_be_bytes(), bytes.as_slice())?;
+                        t.insert(outbox_index, outbox_index_key(to, next), &[][..])?;
                     }
-                    meta.insert(OUTBOX_SEQ, &next.to_be_bytes())?;
+                    t.insert(meta, OUTBOX_SEQ, &next.to_be_bytes())?;
                 }
                 for (key, index, bytes, live) in &outbox_put {
-                    outbox.insert(&key.to_be_bytes(), bytes.as_slice())?;
+                    t.insert(outbox, &key.to_be_bytes(), bytes.as_slice())?;
                     // Parked entries leave the index, so the courier never
                     // reads them again.
                     if *live {
-                        outbox_index.insert(index.as_slice(), &[][..])?;
+                        t.insert(outbox_index, index.as_slice(), &[][..])?;
                     } else {
-                        outbox_index.remove(index.as_slice())?;
+                        t.remove(outbox_index, index.as_slice())?;
                     }
                 }
                 for (key, expected, index) in &settle {
                     // Only an entry nobody changed meanwhile is done.
-                    if outbox
-                        .get(key.to_be_bytes())?
+                    if t.get(outbox, key.to_be_bytes())?
                         .is_some_and(|v| v.as_ref() == expected.as_slice())
                     {
-                        outbox.remove(&key.to_be_bytes())?;
+                        t.remove(outbox, &key.to_be_bytes())?;
                         if let Some(index) = index {
-                            outbox_index.remove(index.as_slice())?;
+                            t.remove(outbox_index, index.as_slice())?;
                         }
                     }
                 }
                 for (key, bytes) in &received {
-                    received_t.insert(key.as_slice(), bytes.as_slice())?;
+                    t.insert(received_t, key.as_slice(), bytes.as_slice())?;
                 }
                 for (waybill, id) in &batch.waybills {
-                    waybills.insert(waybill.as_bytes(), id.as_bytes())?;
+                    t.insert(waybills, waybill.as_bytes(), id.as_bytes())?;
                 }
                 for (key, signed) in &batch.partner_checkpoints {
-                    partner_checkpoints.insert(key.as_slice(), signed.as_slice())?;
+                    t.insert(partner_checkpoints, key.as_slice(), signed.as_slice())?;
                 }
                 if let Some((key, record)) = &request {
-                    requests.insert(*key, record.as_slice())?;
+                    t.insert(requests, *key, record.as_slice())?;
                 }
                 Ok(Committed {
                     first_seq,
@@ -593,7 +597,10 @@ impl Store {
             },
         );
         match result {
-            Ok(c) => Ok(c),
+            Ok(c) => {
+                t.count(&self.counts);
+                Ok(c)
+            }
             Err(TransactionError::Abort(e)) => Err(e),
             Err(TransactionError::Storage(e)) => Err(StoreError::Db {
                 action: "failed to write ledger",

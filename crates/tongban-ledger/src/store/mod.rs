@@ -29,6 +29,7 @@ mod batch;
 mod cases;
 mod checkpoints;
 mod commit;
+mod counts;
 mod deadlines;
 mod flusher;
 mod gate;
@@ -40,6 +41,7 @@ mod reserve;
 
 pub use batch::{Batch, NewEntry};
 pub use commit::Committed;
+pub use counts::{WriteCounts, write_counts};
 pub use deadlines::{DeadlineKind, Deadlines};
 use flusher::Flusher;
 pub use ledger::StoredEntry;
@@ -66,6 +68,8 @@ pub struct Store {
     refused: std::sync::Mutex<std::io::ErrorKind>,
     /// Room given up to reopen the database after the disk filled up.
     reserve: Reserve,
+    /// What this store's commits handed to sled.
+    counts: counts::Counts,
 }
 
 /// One opening of the sled database: its trees and its flush thread,
@@ -188,6 +192,7 @@ impl Store {
             writable: tokio::sync::watch::Sender::new(true),
             refused: std::sync::Mutex::new(std::io::ErrorKind::Other),
             reserve: Reserve::new(data_dir.join("space.reserve")),
+            counts: counts::Counts::default(),
         };
         // Without its reserve the store starts refusing writes; the node's
         // probe puts it in place once there is room.
@@ -211,6 +216,11 @@ impl Store {
                     "the database is closed after a failed write and could not be opened again yet",
                 )),
             })
+    }
+
+    /// What this store's commits have handed to sled since it opened.
+    pub fn write_counts(&self) -> WriteCounts {
+        self.counts.read()
     }
 
     /// The material blobs.
