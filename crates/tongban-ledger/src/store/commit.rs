@@ -495,8 +495,8 @@ impl Store {
                 }
                 for (stored, e) in chained.iter().zip(&batch.entries) {
                     let key = stored.seq.to_be_bytes();
-                    t.insert(ledger, &key, stored.entry.as_slice())?;
-                    t.insert(payloads, &key, stored.payload.as_slice())?;
+                    t.insert(ledger, key, stored.entry.as_slice())?;
+                    t.insert(payloads, key, stored.payload.as_slice())?;
                     if !e.application_id.is_empty() {
                         t.insert(
                             case_index,
@@ -550,13 +550,13 @@ impl Store {
                         .unwrap_or(0);
                     for (to, bytes) in &enqueue {
                         next += 1;
-                        t.insert(outbox, &next.to_be_bytes(), bytes.as_slice())?;
+                        t.insert(outbox, next.to_be_bytes(), bytes.as_slice())?;
                         t.insert(outbox_index, outbox_index_key(to, next), &[][..])?;
                     }
-                    t.insert(meta, OUTBOX_SEQ, &next.to_be_bytes())?;
+                    t.insert(meta, OUTBOX_SEQ, next.to_be_bytes())?;
                 }
                 for (key, index, bytes, live) in &outbox_put {
-                    t.insert(outbox, &key.to_be_bytes(), bytes.as_slice())?;
+                    t.insert(outbox, key.to_be_bytes(), bytes.as_slice())?;
                     // Parked entries leave the index, so the courier never
                     // reads them again.
                     if *live {
@@ -570,7 +570,7 @@ impl Store {
                     if t.get(outbox, key.to_be_bytes())?
                         .is_some_and(|v| v.as_ref() == expected.as_slice())
                     {
-                        t.remove(outbox, &key.to_be_bytes())?;
+                        t.remove(outbox, key.to_be_bytes())?;
                         if let Some(index) = index {
                             t.remove(outbox_index, index.as_slice())?;
                         }
