@@ -16,7 +16,8 @@ use time::format_description::well_known::Rfc3339;
 use tongban_proto::common::v1::LedgerEntry;
 
 use super::keys::{
-    HEAD, OUTBOX_SEQ, case_index_key, decode_head, encode_head, outbox_index_key, state_key,
+    HEAD, OUTBOX_SEQ, case_index_key, decode_head, encode_head, entry_value, outbox_index_key,
+    split_entry_value, state_key,
 };
 use std::sync::Arc;
 
@@ -342,7 +343,10 @@ impl Store {
                 .map_err(StoreError::db("failed to read ledger"))
         });
         match found {
-            Ok(entry) => entry.is_some_and(|bytes| entry_hash(&bytes) == committed.head_hash),
+            Ok(value) => value.is_some_and(|value| {
+                split_entry_value(&value)
+                    .is_some_and(|(entry, _)| entry_hash(entry) == committed.head_hash)
+            }),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot tell whether a failed commit reached the disk");
                 false
@@ -444,7 +448,6 @@ impl Store {
 
         let all = (
             &trees.ledger,
-            &trees.payloads,
             &trees.case_index,
             &trees.cases,
             &trees.case_nos,
@@ -462,7 +465,6 @@ impl Store {
         let result = all.transaction(
             |(
                 ledger,
-                payloads,
                 case_index,
                 cases_t,
                 case_nos,
@@ -495,8 +497,7 @@ impl Store {
                 }
                 for (stored, e) in chained.iter().zip(&batch.entries) {
                     let key = stored.seq.to_be_bytes();
-                    t.insert(ledger, key, stored.entry.as_slice())?;
-                    t.insert(payloads, key, stored.payload.as_slice())?;
+                    t.insert(ledger, key, entry_value(&stored.entry, &stored.payload))?;
                     if !e.application_id.is_empty() {
                         t.insert(
                             case_index,
@@ -773,6 +774,51 @@ mod tests {
         assert!(
             String::from_utf8(reply).unwrap().ends_with(&at),
             "the entry's own time"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_entry_is_one_sled_write_with_its_payload_and_older_split_entries_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let append = |kind: &str| {
+            let mut batch = Batch::default();
+            batch.append(NewEntry {
+                application_id: "a1".into(),
+                kind: kind.into(),
+                payload: format!("payload of {kind}").into_bytes(),
+                ..Default::default()
+            });
+            batch
+        };
+        let before = store.write_counts();
+        store.commit(append("first")).await.unwrap();
+        let one = store.write_counts().since(&before);
+        // The head read; the entry with its payload, its case index key and
+        // the head written.
+        assert_eq!((one.commits, one.reads, one.writes), (1, 1, 3), "{one:?}");
+
+        // An entry as stored before entry and payload shared a value: the
+        // bare entry in `ledger`, the payload in `payloads`.
+        {
+            let trees = store.trees().unwrap();
+            let key = 1u64.to_be_bytes();
+            let value = trees.ledger.get(key).unwrap().unwrap();
+            let (entry, payload) = split_entry_value(&value).unwrap();
+            let (entry, payload) = (entry.to_vec(), payload.unwrap().to_vec());
+            trees.ledger.insert(key, entry).unwrap();
+            trees.payloads.insert(key, payload).unwrap();
+        }
+        store.commit(append("second")).await.unwrap();
+        let entries = store.entries(1, 2).unwrap();
+        let payloads: Vec<&[u8]> = entries.iter().map(|e| e.payload.as_slice()).collect();
+        assert_eq!(payloads, [&b"payload of first"[..], b"payload of second"]);
+        assert_eq!(entries[0].decode().unwrap().kind, "first");
+        assert_eq!(store.case_entries("a1").unwrap().len(), 2);
+        assert_eq!(
+            store.verify().unwrap(),
+            Ok(2),
+            "one chain across both forms"
         );
     }
 }

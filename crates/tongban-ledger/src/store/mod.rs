@@ -1,7 +1,8 @@
 //! The sled database of a node: [`Store`], opened once per process, and
 //! where each concern of it lives.
 //!
-//! Trees: `ledger` (seq → encoded `LedgerEntry`), `payloads` (seq → payload),
+//! Trees: `ledger` (seq → encoded `LedgerEntry` with its payload, see
+//! [`keys::entry_value`]), `payloads` (seq → payload of an older entry),
 //! `case_index` (application id, 0, seq → ()), `cases` (application id →
 //! record), `case_nos` (case number → application id), `case_states` (side,
 //! state, 0, application id → ()), `case_deadlines` (side, kind, date,
