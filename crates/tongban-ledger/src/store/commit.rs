@@ -25,7 +25,7 @@ use super::deadlines::{CommitmentPart, Deadlines, MailPart, ReviewPart};
 use super::{Batch, NewEntry, REOPEN_WAIT, Store, StoredEntry, Trees};
 use crate::StoreError;
 use crate::chain::{EntryHash, entry_hash};
-use crate::records::{OutboxEntry, RequestRecord, Side, decode, encode};
+use crate::records::{CaseRecord, OutboxEntry, RequestRecord, Side, decode, encode};
 use tongban_core::CaseState;
 
 /// What a commit wrote.
@@ -41,11 +41,10 @@ pub struct Committed {
     pub reply: Option<Vec<u8>>,
 }
 
-/// The fields of a stored case record that the indexes hold, read without
-/// decoding the rest of it (inside the transaction, where every process
-/// reader of sled waits).
+/// The fields of a version 1 (JSON) case record that the indexes hold,
+/// read without decoding the rest of it.
 #[derive(serde::Deserialize)]
-struct Indexed {
+struct JsonIndexed {
     case_no: String,
     side: Side,
     state: CaseState,
@@ -55,6 +54,29 @@ struct Indexed {
     commitment: Option<CommitmentPart>,
     #[serde(default)]
     mail: Vec<MailPart>,
+}
+
+/// What the indexes hold of a stored case record: its case number, its
+/// (side, state) key and its deadline keys. None if it does not decode.
+fn indexed(id: &str, bytes: &[u8]) -> Option<(String, Vec<u8>, Vec<Vec<u8>>)> {
+    if bytes.first() == Some(&crate::records::RECORD_JSON) {
+        let old = decode::<JsonIndexed>("cases", bytes).ok()?;
+        let deadlines =
+            Deadlines::of_parts(old.state, &old.review, old.commitment.as_ref(), &old.mail);
+        return Some((
+            old.case_no,
+            state_key(old.side, old.state, id),
+            deadlines.keys(old.side, id),
+        ));
+    }
+    // A binary record decodes whole (postcard cannot skip fields), in
+    // about the time JSON took for these few.
+    let old = decode::<CaseRecord>("cases", bytes).ok()?;
+    Some((
+        old.case_no.to_string(),
+        state_key(old.side, old.state, id),
+        Deadlines::of(&old).keys(old.side, id),
+    ))
 }
 
 fn now_rfc3339() -> String {
@@ -513,23 +535,17 @@ impl Store {
                     // when what they index changed (most changes keep all).
                     let old = t
                         .get(cases_t, id.as_bytes())?
-                        .and_then(|old| decode::<Indexed>("cases", &old).ok());
-                    let old_key = old.as_ref().map(|old| state_key(old.side, old.state, id));
+                        .and_then(|old| indexed(id, &old));
+                    let (old_no, old_key, old_deadlines) = match old {
+                        Some((no, key, deadlines)) => (Some(no), Some(key), deadlines),
+                        None => (None, None, Vec::new()),
+                    };
                     if old_key.as_ref() != Some(key) {
                         if let Some(old_key) = old_key {
                             t.remove(case_states, old_key)?;
                         }
                         t.insert(case_states, key.as_slice(), &[][..])?;
                     }
-                    let old_deadlines = old.as_ref().map_or_else(Vec::new, |old| {
-                        Deadlines::of_parts(
-                            old.state,
-                            &old.review,
-                            old.commitment.as_ref(),
-                            &old.mail,
-                        )
-                        .keys(old.side, id)
-                    });
                     if old_deadlines != *deadline_keys {
                         for k in &old_deadlines {
                             t.remove(deadlines, k.as_slice())?;
@@ -538,7 +554,7 @@ impl Store {
                             t.insert(deadlines, k.as_slice(), &[][..])?;
                         }
                     }
-                    if old.as_ref().is_none_or(|old| old.case_no != *case_no) {
+                    if old_no.as_ref() != Some(case_no) {
                         t.insert(case_nos, case_no.as_bytes(), id.as_bytes())?;
                     }
                     t.insert(cases_t, id.as_bytes(), bytes.as_slice())?;
