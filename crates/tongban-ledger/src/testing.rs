@@ -27,6 +27,7 @@ pub struct Tamper {
     meta: sled::Tree,
     cases: sled::Tree,
     received: sled::Tree,
+    certs: sled::Tree,
 }
 
 impl std::fmt::Debug for Tamper {
@@ -51,6 +52,7 @@ impl Tamper {
             meta: tree(keys::META)?,
             cases: tree(keys::CASES)?,
             received: tree(keys::RECEIVED)?,
+            certs: tree(keys::CERTS)?,
             db,
         })
     }
@@ -84,8 +86,9 @@ impl Tamper {
             .ok_or_else(|| missing(seq))?;
         let (entry, payload) = split(&value)?;
         let payload = match payload {
-            Some(p) => p.to_vec(),
-            None => self
+            keys::StoredPayload::Here(p) => p.to_vec(),
+            keys::StoredPayload::Cut(cut) => self.paste(keys::LEDGER, cut)?,
+            keys::StoredPayload::Elsewhere => self
                 .payloads
                 .get(key)
                 .map_err(StoreError::db("failed to read payload"))?
@@ -240,10 +243,19 @@ impl Tamper {
         for kv in self.received.iter() {
             let (k, v) = kv.map_err(StoreError::db("failed to scan received handoffs"))?;
             if k.ends_with(suffix.as_bytes()) {
-                return Ok(Some((k, decode(keys::RECEIVED, &v)?)));
+                let record = match v.split_first() {
+                    Some((&keys::RECEIVED_CUT, cut)) => self.paste(keys::RECEIVED, cut)?,
+                    _ => v.to_vec(),
+                };
+                return Ok(Some((k, decode(keys::RECEIVED, &record)?)));
             }
         }
         Ok(None)
+    }
+
+    /// A value whose signer certificate the store cut out, whole again.
+    fn paste(&self, tree: &'static str, cut: &[u8]) -> Result<Vec<u8>, StoreError> {
+        crate::store::paste_cert(tree, cut, &self.certs)
     }
 
     fn set_head(&self, seq: u64, hash: &crate::EntryHash) -> Result<(), StoreError> {
@@ -268,7 +280,7 @@ fn decode_entry(bytes: &[u8]) -> Result<LedgerEntry, StoreError> {
     })
 }
 
-fn split(value: &[u8]) -> Result<(&[u8], Option<&[u8]>), StoreError> {
+fn split(value: &[u8]) -> Result<(&[u8], keys::StoredPayload<'_>), StoreError> {
     keys::split_entry_value(value).ok_or_else(|| StoreError::Corrupt {
         tree: keys::LEDGER,
         reason: "a stored entry is cut short".into(),

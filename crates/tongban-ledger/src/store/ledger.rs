@@ -7,7 +7,7 @@ use prost::Message;
 use tongban_proto::common::v1::LedgerEntry;
 
 use super::Store;
-use super::keys::{case_index_prefix, split_entry_value};
+use super::keys::{StoredPayload, case_index_prefix, split_entry_value};
 use crate::StoreError;
 use crate::chain::{ChainBreak, verify_run};
 
@@ -106,8 +106,12 @@ impl Store {
             })?;
         let (entry, payload) = split(seq, value)?;
         let payload = match payload {
-            Some(p) => p.to_vec(),
-            None => self
+            StoredPayload::Here(p) => p.to_vec(),
+            StoredPayload::Cut(cut) => {
+                let trees = self.trees()?;
+                super::certs::paste("ledger", cut, |fp| trees.known.find(&trees.certs, fp))?
+            }
+            StoredPayload::Elsewhere => self
                 .trees()?
                 .payloads
                 .get(key)
@@ -159,7 +163,7 @@ impl Store {
 }
 
 /// A ledger value split into entry and payload (see [`split_entry_value`]).
-fn split(seq: u64, value: &[u8]) -> Result<(&[u8], Option<&[u8]>), StoreError> {
+fn split(seq: u64, value: &[u8]) -> Result<(&[u8], StoredPayload<'_>), StoreError> {
     split_entry_value(value).ok_or_else(|| StoreError::Corrupt {
         tree: "ledger",
         reason: format!("entry {seq}: the stored value is cut short"),

@@ -4,7 +4,8 @@
 //! Trees: `ledger` (seq → encoded `LedgerEntry` with its payload, see
 //! [`keys::entry_value`]), `payloads` (seq → payload of an older entry),
 //! `case_index` (application id, 0, seq → ()), `cases` (application id →
-//! record), `case_nos` (case number → application id), `case_states` (side,
+//! record), `certs` (signer certificates kept once, see [`certs`]),
+//! `case_nos` (case number → application id), `case_states` (side,
 //! state, 0, application id → ()), `case_deadlines` (side, kind, date,
 //! application id → (); see [`deadlines`]), `outbox` (key → entry), `outbox_index`
 //! (destination, '/', key → ()), `received` (sender county, '/', handoff id
@@ -28,6 +29,7 @@ use crate::{BlobStore, StoreError};
 
 mod batch;
 mod cases;
+mod certs;
 mod checkpoints;
 mod commit;
 mod counts;
@@ -41,6 +43,8 @@ mod outbox;
 mod reserve;
 
 pub use batch::{Batch, NewEntry};
+#[cfg(any(test, feature = "testing"))]
+pub(crate) use certs::paste_from as paste_cert;
 pub use commit::Committed;
 pub use counts::{WriteCounts, write_counts};
 pub use deadlines::{DeadlineKind, Deadlines};
@@ -95,6 +99,9 @@ pub(super) struct Trees {
     deadlines: sled::Tree,
     checkpoints: sled::Tree,
     partner_checkpoints: sled::Tree,
+    certs: sled::Tree,
+    /// Certificates known to be in `certs` in this opening.
+    known: certs::Known,
     flusher: Flusher,
 }
 
@@ -122,6 +129,8 @@ impl Trees {
             deadlines: tree(keys::DEADLINES)?,
             checkpoints: tree(keys::CHECKPOINTS)?,
             partner_checkpoints: tree(keys::PARTNER_CHECKPOINTS)?,
+            certs: tree(keys::CERTS)?,
+            known: certs::Known::default(),
             flusher: Flusher::start(db)?,
         })
     }
