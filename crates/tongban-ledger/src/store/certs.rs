@@ -35,20 +35,33 @@ pub(super) enum Form {
     Hex = 1,
 }
 
-/// A certificate, in both forms.
+/// A certificate, in both forms, with a searcher for each built once (a
+/// searcher built per value was 1.3 % of the drain's CPU in perf).
 #[derive(Debug)]
 pub(super) struct Cert {
     pub(super) fingerprint: Fingerprint,
     der: Vec<u8>,
     hex: Vec<u8>,
+    find_der: memchr::memmem::Finder<'static>,
+    find_hex: memchr::memmem::Finder<'static>,
 }
 
 impl Cert {
     pub(super) fn new(der: &[u8]) -> Self {
+        let hex = crate::records::hex(der).into_bytes();
         Self {
             fingerprint: sha2::Sha256::digest(der).into(),
+            find_der: memchr::memmem::Finder::new(der).into_owned(),
+            find_hex: memchr::memmem::Finder::new(&hex).into_owned(),
             der: der.to_vec(),
-            hex: crate::records::hex(der).into_bytes(),
+            hex,
+        }
+    }
+
+    fn find(&self, value: &[u8], form: Form) -> Option<usize> {
+        match form {
+            Form::Der => self.find_der.find(value),
+            Form::Hex => self.find_hex.find(value),
         }
     }
 
@@ -120,7 +133,7 @@ pub(super) fn cut_into(out: &mut Vec<u8>, value: &[u8], cert: &Cert, form: Form)
     if needle.is_empty() {
         return false;
     }
-    let Some(at) = memchr::memmem::find(value, needle) else {
+    let Some(at) = cert.find(value, form) else {
         return false;
     };
     let Ok(offset) = u32::try_from(at) else {
