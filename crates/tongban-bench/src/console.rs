@@ -361,6 +361,7 @@ async fn fill(
                         kind: entry.kind.clone(),
                         state: entry.state.parse::<CaseState>().ok(),
                         payload: payload.clone(),
+                        ..Default::default()
                     });
                 }
             }

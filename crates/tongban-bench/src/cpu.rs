@@ -1,6 +1,7 @@
 //! Where this process's CPU goes: seconds per thread name and thread states
 //! sampled from `/proc/self/task`, and the process's total, so the drain
-//! can say which threads were busy while it ran.
+//! can say which threads were busy while it ran; and the bytes it wrote to
+//! storage (`/proc/self/io`).
 
 use std::collections::BTreeMap;
 
@@ -85,6 +86,17 @@ impl Threads {
             format!("CPU by thread: {text}; runnable/blocked samples: {states}"),
         )
     }
+}
+
+/// Bytes this process has caused to be written to storage
+/// (`write_bytes` of `/proc/self/io`), 0 where the kernel does not say.
+pub(crate) fn written_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("write_bytes: "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// CPU seconds (user + system) this process has used.

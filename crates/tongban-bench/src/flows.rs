@@ -301,6 +301,8 @@ pub(crate) async fn drain(
     ));
     let before = Threads::read();
     let cpu_before = process_cpu_s();
+    let sled_before = tongban_ledger::write_counts();
+    let io_before = crate::cpu::written_bytes();
     let mut threads = before.clone();
     let started = Instant::now();
     fed.start_b().await?;
@@ -324,6 +326,8 @@ pub(crate) async fn drain(
     let remaining = count_in_state(&mut window, "QUEUED", 10_000).await?;
     threads.sample();
     let cpu = process_cpu_s() - cpu_before;
+    let sled = tongban_ledger::write_counts().since(&sled_before);
+    let written = crate::cpu::written_bytes().saturating_sub(io_before);
     anyhow::ensure!(
         remaining == 0,
         "{remaining} of {n} cases still QUEUED after {:?}",
@@ -372,6 +376,40 @@ pub(crate) async fn drain(
             .floor = floor;
         report.show_last();
     }
+    // Per handoff, both nodes together: the steadier evidence on a shared
+    // machine, where rates swing with the load.
+    let per = n as f64;
+    report.add(DRAIN, "CPU per handoff (both nodes)", cpu * 1e6 / per, "µs");
+    report.show_last();
+    report.add(
+        DRAIN,
+        "sled operations per handoff (both nodes, reads + writes in commits)",
+        (sled.reads + sled.writes) as f64 / per,
+        "ops",
+    );
+    report.show_last();
+    report.add(
+        DRAIN,
+        "bytes handed to sled per handoff (keys + values)",
+        sled.bytes as f64 / per,
+        "B",
+    );
+    report.show_last();
+    report.add(
+        DRAIN,
+        "bytes written to disk per handoff (/proc/self/io, with materials)",
+        written as f64 / per,
+        "B",
+    );
+    report.show_last();
+    report.note(format!(
+        "drain in sled: {} commits, {} reads, {} writes ({:.1} + {:.1} per handoff)",
+        sled.commits,
+        sled.reads,
+        sled.writes,
+        sled.reads as f64 / per,
+        sled.writes as f64 / per
+    ));
     let (_, by_thread) = threads.since(&before);
     report.note(format!(
         "drain of {n} cases took {:.2} s wall, {cpu:.2} s CPU in this process ({:.2} of 2 cores busy). {by_thread}",

@@ -43,6 +43,7 @@ async fn append(store: &Store, n: usize, limit: Duration) -> anyhow::Result<(usi
                 state: None,
                 payload: format!("{{\"detail\":\"synthetic entry {i} written by tongban-bench\"}}")
                     .into_bytes(),
+                ..Default::default()
             });
         }
         store.commit(batch).await?;

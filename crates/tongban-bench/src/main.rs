@@ -35,6 +35,10 @@ struct Args {
     /// evidence, console). The floors and the bare echo run with any of them.
     #[arg(long, value_delimiter = ',')]
     only: Vec<Part>,
+    /// Cases queued for the drain instead of the size's default (3,000
+    /// quick, 10,000 full): counts per handoff from a debug build, say.
+    #[arg(long)]
+    drain_cases: Option<usize>,
     /// A Markdown file appended to the report instead of the bench's own
     /// hand-written analysis (`crates/tongban-bench/analysis.md`).
     #[arg(long)]
@@ -51,6 +55,9 @@ async fn main() -> anyhow::Result<()> {
     };
     if !args.only.is_empty() {
         opts.parts = args.only.clone();
+    }
+    if let Some(n) = args.drain_cases {
+        opts.drain_cases = n;
     }
     println!(
         "tongban-bench ({} sizes): parts {}",

@@ -457,6 +457,16 @@ impl Payload {
         Ok(payload)
     }
 
+    /// The signer certificate this payload carries (a receipt's), or empty.
+    pub fn signer_certificate(&self) -> &[u8] {
+        match &self.body {
+            EntryBody::HandoffReceipted {
+                signer_certificate, ..
+            } => signer_certificate,
+            _ => &[],
+        }
+    }
+
     /// The handoff id this entry sends, receives or receipts, if any.
     pub fn handoff_id(&self) -> Option<&str> {
         if let Some(s) = &self.sent {
@@ -491,6 +501,7 @@ impl NewEntry {
             kind: payload.body.kind().to_owned(),
             state,
             payload: payload.encode(),
+            signer_certificate: payload.signer_certificate().to_vec(),
         }
     }
 
@@ -503,6 +514,7 @@ impl NewEntry {
             kind: payload.body.kind().to_owned(),
             state: None,
             payload: payload.encode(),
+            signer_certificate: payload.signer_certificate().to_vec(),
         }
     }
 }

@@ -1,6 +1,17 @@
 //! The records the store keeps besides the ledger itself: cases, outbox
-//! entries and received handoffs. Each is stored as one format-version byte
-//! followed by JSON, so a later version can read (or refuse) older data.
+//! entries, received handoffs and client requests. Each is stored as one
+//! format-version byte followed by the record: version 2 is postcard
+//! (compact binary: no field names, numbers as varints, bytes as bytes);
+//! version 1, JSON, is what stores wrote before and is still read, so a
+//! data dir from before keeps working and its records move to version 2 as
+//! they are next written.
+//!
+//! postcard writes fields in declaration order and enum variants by their
+//! position, and a field skipped when empty would shift everything after
+//! it: so no record field is skipped when serialising, fields are only ever
+//! added at the end of a struct with `#[serde(default)]` (and a new record
+//! version if one must go), and enum variants only at the end (the
+//! `stored_positions_*` test pins them).
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tongban_core::{
@@ -12,13 +23,16 @@ pub use tongban_core::Side;
 
 use crate::StoreError;
 
-/// Version byte in front of every record.
-pub(crate) const RECORD_VERSION: u8 = 1;
+/// Version byte of records written as JSON (read only).
+pub(crate) const RECORD_JSON: u8 = 1;
+/// Version byte in front of every record written now: postcard.
+pub(crate) const RECORD_VERSION: u8 = 2;
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = vec![RECORD_VERSION];
-    // Serialising plain structs of strings and numbers to a Vec cannot fail.
-    serde_json::to_writer(&mut out, value).expect("record serialises");
+    let mut out = Vec::with_capacity(256);
+    out.push(RECORD_VERSION);
+    // Plain structs of strings, numbers and bytes always serialise.
+    postcard::to_io(value, &mut out).expect("record serialises");
     out
 }
 
@@ -26,29 +40,35 @@ pub(crate) fn decode<T: DeserializeOwned>(
     tree: &'static str,
     bytes: &[u8],
 ) -> Result<T, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt { tree, reason };
     match bytes.split_first() {
-        Some((&RECORD_VERSION, json)) => {
-            serde_json::from_slice(json).map_err(|e| StoreError::Corrupt {
-                tree,
-                reason: e.to_string(),
-            })
+        Some((&RECORD_VERSION, rest)) => {
+            let (value, left) =
+                postcard::take_from_bytes(rest).map_err(|e| corrupt(e.to_string()))?;
+            if !left.is_empty() {
+                return Err(corrupt(format!(
+                    "{} bytes after the end of the record",
+                    left.len()
+                )));
+            }
+            Ok(value)
         }
-        Some((v, _)) => Err(StoreError::Corrupt {
-            tree,
-            reason: format!(
-                "record format version {v} is not supported (this build reads {RECORD_VERSION})"
-            ),
-        }),
-        None => Err(StoreError::Corrupt {
-            tree,
-            reason: "empty record".into(),
-        }),
+        Some((&RECORD_JSON, json)) => {
+            serde_json::from_slice(json).map_err(|e| corrupt(e.to_string()))
+        }
+        Some((v, _)) => Err(corrupt(format!(
+            "record format version {v} is not supported (this build reads {RECORD_JSON} and {RECORD_VERSION})"
+        ))),
+        None => Err(corrupt("empty record".into())),
     }
 }
 
-/// The applicant as stored (in full: the node is the custodian; views mask it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+/// The applicant as stored (in full: the node is the custodian; views mask
+/// it). In JSON (version 1 records) it is tagged by a `kind` field inside
+/// it; postcard cannot read such a tag (it needs a self-describing format),
+/// so in binary records it is tagged by variant position (see
+/// [`applicant_serde`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApplicantRecord {
     /// A natural person.
     Person {
@@ -78,6 +98,139 @@ pub enum ApplicantRecord {
     },
 }
 
+mod applicant_serde {
+    //! [`ApplicantRecord`]'s two spellings: tagged inside in JSON, by
+    //! variant position in postcard, chosen by the format's
+    //! `is_human_readable`.
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::ApplicantRecord;
+    use tongban_core::{CreditCode, Phone, ResidentId};
+
+    macro_rules! spelling {
+        ($name:ident $(, $attr:meta)?) => {
+            #[derive(Serialize, Deserialize)]
+            $(#[$attr])?
+            #[serde(rename_all = "kebab-case")]
+            enum $name {
+                Person {
+                    name: String,
+                    resident_id: ResidentId,
+                    phone: Phone,
+                    address: String,
+                },
+                Company {
+                    name: String,
+                    credit_code: CreditCode,
+                    legal_rep_name: String,
+                    legal_rep_id: ResidentId,
+                    phone: Phone,
+                    address: String,
+                },
+            }
+
+            impl From<$name> for ApplicantRecord {
+                fn from(a: $name) -> Self {
+                    match a {
+                        $name::Person { name, resident_id, phone, address } => {
+                            Self::Person { name, resident_id, phone, address }
+                        }
+                        $name::Company {
+                            name,
+                            credit_code,
+                            legal_rep_name,
+                            legal_rep_id,
+                            phone,
+                            address,
+                        } => Self::Company {
+                            name,
+                            credit_code,
+                            legal_rep_name,
+                            legal_rep_id,
+                            phone,
+                            address,
+                        },
+                    }
+                }
+            }
+        };
+    }
+
+    spelling!(Tagged, serde(tag = "kind"));
+    spelling!(Positional);
+
+    impl Serialize for ApplicantRecord {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::{SerializeStruct, SerializeStructVariant};
+            // By hand, from borrowed fields: the derived spellings would
+            // need an owned copy of the record for every write.
+            let (index, variant, fields): (u32, &'static str, Vec<(&'static str, &str)>) =
+                match self {
+                    Self::Person {
+                        name,
+                        resident_id,
+                        phone,
+                        address,
+                    } => (
+                        0,
+                        "person",
+                        vec![
+                            ("name", name),
+                            ("resident_id", resident_id.as_str()),
+                            ("phone", phone.as_str()),
+                            ("address", address),
+                        ],
+                    ),
+                    Self::Company {
+                        name,
+                        credit_code,
+                        legal_rep_name,
+                        legal_rep_id,
+                        phone,
+                        address,
+                    } => (
+                        1,
+                        "company",
+                        vec![
+                            ("name", name),
+                            ("credit_code", credit_code.as_str()),
+                            ("legal_rep_name", legal_rep_name),
+                            ("legal_rep_id", legal_rep_id.as_str()),
+                            ("phone", phone.as_str()),
+                            ("address", address),
+                        ],
+                    ),
+                };
+            if s.is_human_readable() {
+                let mut st = s.serialize_struct("ApplicantRecord", fields.len() + 1)?;
+                st.serialize_field("kind", variant)?;
+                for (k, v) in fields {
+                    st.serialize_field(k, v)?;
+                }
+                st.end()
+            } else {
+                let mut st =
+                    s.serialize_struct_variant("ApplicantRecord", index, variant, fields.len())?;
+                for (k, v) in fields {
+                    st.serialize_field(k, v)?;
+                }
+                st.end()
+            }
+        }
+    }
+
+    impl<'de> Deserialize<'de> for ApplicantRecord {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            if d.is_human_readable() {
+                Tagged::deserialize(d).map(Into::into)
+            } else {
+                Positional::deserialize(d).map(Into::into)
+            }
+        }
+    }
+}
+
 /// A material held for a case: where its content is on this node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MaterialRef {
@@ -91,7 +244,7 @@ pub struct MaterialRef {
     pub sha256: String,
     /// For a small material, where its bytes are in this node's material
     /// log; otherwise the content is the blob file named by `sha256`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub log: Option<LogSpan>,
 }
 
@@ -131,7 +284,7 @@ pub struct HandoffRecord {
     /// in the ledger: the `handoff.receipted` payload at the sender, the
     /// `received` record at the receiver. (Kept here too, it made every
     /// later rewrite of the case carry every receipt of its history.)
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub receipt_seq: Option<u64>,
 }
 
@@ -174,7 +327,7 @@ pub struct CaseRecord {
     pub created_at: String,
     /// Home side: the window's handoff stated no application time, so
     /// `created_at` is when the handoff arrived here.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default)]
     pub created_at_is_arrival: bool,
     /// RFC 3339 time of acceptance at the window.
     pub accepted_at: Option<String>,
@@ -190,10 +343,10 @@ pub struct CaseRecord {
     pub closed_at: Option<String>,
     /// The applicant's commitment to supply missing materials (告知承诺),
     /// if the case is accepted under one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub commitment: Option<CommitmentRecord>,
     /// The video consultation held at intake (异地视频会商), if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub consultation: Option<ConsultationRecord>,
 }
 
@@ -227,7 +380,7 @@ pub struct CommitmentRecord {
     pub fulfilled_at: Option<String>,
     /// How the deadline was counted (home side), to count it again when
     /// the holiday calendar changes; None where the sender did not say.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub count: Option<Count>,
 }
 
@@ -285,7 +438,7 @@ pub struct ReviewRecord {
     /// Whether the promised-time clock is running.
     pub clock_running: bool,
     /// How the clock ran (home side; the window mirrors the dates only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub clock: Option<ClockRecord>,
     /// Correction requests, oldest first.
     pub corrections: Vec<CorrectionRecord>,
@@ -313,7 +466,7 @@ pub struct CorrectionRecord {
     /// Kinds attached at the window since the request (window side).
     pub supplied: Vec<String>,
     /// How the deadline was counted (home side).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub count: Option<Count>,
 }
 
@@ -393,18 +546,40 @@ pub struct RequestRecord {
     pub reply: Vec<u8>,
 }
 
-/// Byte fields as hex strings: JSON would otherwise spell every byte as a
-/// number in a list, several times larger and slower to decode.
+/// Byte fields as hex strings in JSON, which would otherwise spell every
+/// byte as a number in a list, several times larger and slower to decode;
+/// as bytes in a binary format (postcard records).
 pub(crate) mod hex_bytes {
+    use serde::de::{Error, Visitor};
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub(crate) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&super::hex(bytes))
+        if s.is_human_readable() {
+            s.serialize_str(&super::hex(bytes))
+        } else {
+            s.serialize_bytes(bytes)
+        }
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let text = String::deserialize(d)?;
-        super::unhex(&text).ok_or_else(|| serde::de::Error::custom("not hex"))
+        if d.is_human_readable() {
+            let text = String::deserialize(d)?;
+            return super::unhex(&text).ok_or_else(|| Error::custom("not hex"));
+        }
+        struct Bytes;
+        impl<'de> Visitor<'de> for Bytes {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(v.to_vec())
+            }
+            fn visit_byte_buf<E: Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+                Ok(v)
+            }
+        }
+        d.deserialize_byte_buf(Bytes)
     }
 }
 
@@ -427,6 +602,213 @@ pub fn unhex(text: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod hex_tests {
     use super::*;
+
+    /// A case with every optional part filled, so that a field dropped or
+    /// misplaced in the binary form shows.
+    fn full_case() -> CaseRecord {
+        let mut case = crate::testing::sample_case("a1", Side::Home, CaseState::UnderReview);
+        let count = Some(Count {
+            from: "2026-11-25".into(),
+            days: 5,
+            calendar: "cal".into(),
+        });
+        let material = MaterialRef {
+            kind: "id-card".into(),
+            filename: "身份证.pdf".into(),
+            size: 16_384,
+            sha256: "ab".repeat(32),
+            log: Some(LogSpan {
+                offset: 1 << 40,
+                len: 16_384,
+            }),
+        };
+        case.materials = vec![material.clone()];
+        case.identity_check = Some(IdentityCheckRecord {
+            method: "face".into(),
+            by: "spiffe://x".into(),
+            at: "t".into(),
+        });
+        case.handoffs = vec![HandoffRecord {
+            handoff_id: "h".into(),
+            kind: "application".into(),
+            peer: "610702".parse().unwrap(),
+            sent: false,
+            receipt_seq: Some(7),
+        }];
+        case.review = ReviewRecord {
+            accepted_at: Some("t".into()),
+            due_date: Some("2026-12-09".into()),
+            paused_days_left: Some(-3),
+            clock_running: true,
+            clock: Some(ClockRecord {
+                days: 10,
+                runs: vec![ClockRun {
+                    started: "2026-11-25".into(),
+                    paused: None,
+                }],
+                calendar: "cal".into(),
+            }),
+            corrections: vec![CorrectionRecord {
+                needs: vec![("id-card".into(), "blurred".into())],
+                deadline: "2026-12-01".into(),
+                requested_at: "t".into(),
+                answered_at: None,
+                supplied: vec!["id-card".into()],
+                count: count.clone(),
+            }],
+            paper_received_at: None,
+            licence_no: "L1".into(),
+            result: Some(material),
+            denial_reason: String::new(),
+        };
+        case.mail = vec![MailLegRecord {
+            leg: MailLeg::Result,
+            carrier: "EMS".into(),
+            waybill: "W1".into(),
+            to: MailTo::Applicant,
+            sent_at: "t".into(),
+            status: MailStatus::InTransit,
+            events: vec![MailEventRecord {
+                status: MailStatus::Posted,
+                at: "t".into(),
+                note: "n".into(),
+            }],
+        }];
+        case.commitment = Some(CommitmentRecord {
+            signer: "张三".into(),
+            kinds: vec!["k".into()],
+            due_date: "2026-12-20".into(),
+            signed_at: "t".into(),
+            by: "b".into(),
+            fulfilled_at: None,
+            count,
+        });
+        case.consultation = Some(ConsultationRecord {
+            at: "t".into(),
+            reviewer: "r".into(),
+            outcome: "o".into(),
+            recorded_by: "c".into(),
+        });
+        case
+    }
+
+    #[test]
+    fn records_round_trip_in_binary_smaller_than_json() {
+        let mut company = full_case();
+        company.applicant = ApplicantRecord::Company {
+            name: "某公司".into(),
+            credit_code: "91350100M000100Y43".parse().unwrap(),
+            legal_rep_name: "李四".into(),
+            legal_rep_id: "11010519491231002X".parse().unwrap(),
+            phone: "13812345678".parse().unwrap(),
+            address: "a".into(),
+        };
+        for case in [full_case(), company] {
+            let bytes = encode(&case);
+            assert_eq!(bytes[0], RECORD_VERSION);
+            assert_eq!(decode::<CaseRecord>("cases", &bytes).unwrap(), case);
+            let json = serde_json::to_vec(&case).unwrap();
+            assert!(
+                bytes.len() * 10 < json.len() * 7,
+                "{} vs {}",
+                bytes.len(),
+                json.len()
+            );
+        }
+        let received = ReceivedHandoff {
+            envelope_sha256: "cd".repeat(32),
+            signed_receipt: vec![0, 1, 255],
+            application_id: "a1".into(),
+        };
+        let bytes = encode(&received);
+        assert_eq!(
+            decode::<ReceivedHandoff>("received", &bytes).unwrap(),
+            received
+        );
+        // Bytes are bytes in binary, not hex.
+        assert!(bytes.windows(3).any(|w| w == [0, 1, 255]));
+    }
+
+    #[test]
+    fn records_written_as_json_are_still_read() {
+        let case = full_case();
+        let mut v1 = vec![RECORD_JSON];
+        v1.extend(serde_json::to_vec(&case).unwrap());
+        assert_eq!(decode::<CaseRecord>("cases", &v1).unwrap(), case);
+        // As a store from before wrote them: optional parts left out, the
+        // applicant tagged by `kind`, bytes as hex.
+        let old = br#"{"handoff_id":"h","application_id":"a","to":"610113","envelope":"00ff","kind":"application","materials":[{"kind":"k","filename":"f","size":1,"sha256":"ab"}],"parked":null}"#;
+        let mut v1 = vec![RECORD_JSON];
+        v1.extend_from_slice(old);
+        let entry: OutboxEntry = decode("outbox", &v1).unwrap();
+        assert_eq!(entry.envelope, [0, 255]);
+        assert_eq!(entry.materials[0].log, None);
+        let json = serde_json::to_value(&case.applicant).unwrap();
+        assert_eq!(json["kind"], "person");
+        assert_eq!(json["resident_id"], "11010519491231002X");
+        let err = decode::<CaseRecord>("cases", &[9, 1]).unwrap_err();
+        assert!(err.to_string().contains("version 9"), "{err}");
+        let mut trailing = encode(&case);
+        trailing.push(0);
+        assert!(decode::<CaseRecord>("cases", &trailing).is_err());
+    }
+
+    /// postcard stores an enum variant by its position: a variant inserted
+    /// or moved would make every stored record read as another. New
+    /// variants go at the end; this pins the stored positions.
+    #[test]
+    fn stored_positions_of_enum_variants_never_change() {
+        fn at<T: Serialize>(v: T) -> u8 {
+            let bytes = postcard::to_allocvec(&v).unwrap();
+            assert_eq!(bytes.len(), 1);
+            bytes[0]
+        }
+        assert_eq!(
+            CaseState::ALL.map(at),
+            [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+        );
+        assert_eq!(
+            CaseState::ALL.map(|s| s.as_str()),
+            [
+                "CORRECTION_AT_WINDOW",
+                "READY_AT_WINDOW",
+                "QUEUED",
+                "HANDED_OFF",
+                "UNDER_REVIEW",
+                "CORRECTION_REQUESTED",
+                "APPROVED",
+                "DENIED",
+                "RESULT_IN_TRANSIT",
+                "READY_FOR_PICKUP",
+                "MAIL_RETURNED",
+                "CLOSED"
+            ]
+        );
+        assert_eq!([at(Side::Window), at(Side::Home)], [0, 1]);
+        assert_eq!(
+            [
+                at(DeliveryMode::MailApplicant),
+                at(DeliveryMode::MailWindow),
+                at(DeliveryMode::CollectHome)
+            ],
+            [0, 1, 2]
+        );
+        assert_eq!([at(MailLeg::Materials), at(MailLeg::Result)], [0, 1]);
+        assert_eq!(
+            [
+                at(MailStatus::Posted),
+                at(MailStatus::InTransit),
+                at(MailStatus::Delivered),
+                at(MailStatus::Returned),
+                at(MailStatus::Lost)
+            ],
+            [0, 1, 2, 3, 4]
+        );
+        assert_eq!(
+            [at(MailTo::Home), at(MailTo::Applicant), at(MailTo::Window)],
+            [0, 1, 2]
+        );
+    }
 
     #[test]
     fn hex_round_trips_and_refuses_bad_input() {

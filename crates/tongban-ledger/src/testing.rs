@@ -27,6 +27,7 @@ pub struct Tamper {
     meta: sled::Tree,
     cases: sled::Tree,
     received: sled::Tree,
+    certs: sled::Tree,
 }
 
 impl std::fmt::Debug for Tamper {
@@ -51,6 +52,7 @@ impl Tamper {
             meta: tree(keys::META)?,
             cases: tree(keys::CASES)?,
             received: tree(keys::RECEIVED)?,
+            certs: tree(keys::CERTS)?,
             db,
         })
     }
@@ -59,7 +61,7 @@ impl Tamper {
     pub fn find(&self, matches: impl Fn(&LedgerEntry) -> bool) -> Result<Option<u64>, StoreError> {
         for kv in self.ledger.iter() {
             let (_, v) = kv.map_err(StoreError::db("failed to scan ledger"))?;
-            let entry = decode_entry(&v)?;
+            let entry = decode_entry(split(&v)?.0)?;
             if matches(&entry) {
                 return Ok(Some(entry.seq));
             }
@@ -69,19 +71,43 @@ impl Tamper {
 
     /// The entry at `seq`, decoded, and its payload.
     pub fn entry(&self, seq: u64) -> Result<(LedgerEntry, Vec<u8>), StoreError> {
+        let (entry, payload) = self.read(seq)?;
+        Ok((decode_entry(&entry)?, payload))
+    }
+
+    /// The encoded entry at `seq` and its payload, whichever way the value
+    /// is kept (see `keys::entry_value`).
+    fn read(&self, seq: u64) -> Result<(Vec<u8>, Vec<u8>), StoreError> {
         let key = seq.to_be_bytes();
-        let entry = self
+        let value = self
             .ledger
             .get(key)
             .map_err(StoreError::db("failed to read ledger"))?
             .ok_or_else(|| missing(seq))?;
-        let payload = self
-            .payloads
-            .get(key)
-            .map_err(StoreError::db("failed to read payload"))?
-            .map(|v| v.to_vec())
-            .unwrap_or_default();
-        Ok((decode_entry(&entry)?, payload))
+        let (entry, payload) = split(&value)?;
+        let payload = match payload {
+            keys::StoredPayload::Here(p) => p.to_vec(),
+            keys::StoredPayload::Cut(cut) => self.paste(keys::LEDGER, cut)?,
+            keys::StoredPayload::Elsewhere => self
+                .payloads
+                .get(key)
+                .map_err(StoreError::db("failed to read payload"))?
+                .map(|v| v.to_vec())
+                .unwrap_or_default(),
+        };
+        Ok((entry.to_vec(), payload))
+    }
+
+    /// Writes entry and payload at `seq` as the store does (one value).
+    fn write(&self, seq: u64, entry: &[u8], payload: &[u8]) -> Result<(), StoreError> {
+        let key = seq.to_be_bytes();
+        self.ledger
+            .insert(key, keys::entry_value(entry, payload))
+            .map_err(StoreError::db("failed to overwrite entry"))?;
+        self.payloads
+            .remove(key)
+            .map_err(StoreError::db("failed to overwrite payload"))?;
+        Ok(())
     }
 
     /// Overwrites the entry at `seq` and its payload with these, as given:
@@ -92,13 +118,7 @@ impl Tamper {
         entry: &LedgerEntry,
         payload: &[u8],
     ) -> Result<(), StoreError> {
-        let key = seq.to_be_bytes();
-        self.ledger
-            .insert(key, entry.encode_to_vec())
-            .map_err(StoreError::db("failed to overwrite entry"))?;
-        self.payloads
-            .insert(key, payload)
-            .map_err(StoreError::db("failed to overwrite payload"))?;
+        self.write(seq, &entry.encode_to_vec(), payload)?;
         self.flush()
     }
 
@@ -106,23 +126,25 @@ impl Tamper {
     /// later entry's `prev_hash` and the stored head are recomputed from
     /// the entry at `seq` as it is now.
     pub fn rechain_after(&self, seq: u64) -> Result<(), StoreError> {
-        let first = self
-            .ledger
-            .get(seq.to_be_bytes())
-            .map_err(StoreError::db("failed to read ledger"))?
-            .ok_or_else(|| missing(seq))?;
-        let mut hash = entry_hash(&first);
+        let mut hash = entry_hash(&self.read(seq)?.0);
         let mut last = seq;
-        for kv in self.ledger.range((seq + 1).to_be_bytes()..) {
-            let (k, v) = kv.map_err(StoreError::db("failed to scan ledger"))?;
-            let mut entry = decode_entry(&v)?;
+        let later: Vec<u64> = self
+            .ledger
+            .range((seq + 1).to_be_bytes()..)
+            .keys()
+            .map(|k| {
+                let k = k.map_err(StoreError::db("failed to scan ledger"))?;
+                Ok(k.as_ref().try_into().map_or(0, u64::from_be_bytes))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        for at in later {
+            let (entry, payload) = self.read(at)?;
+            let mut entry = decode_entry(&entry)?;
             entry.prev_hash = hash.to_vec();
             let bytes = entry.encode_to_vec();
             hash = entry_hash(&bytes);
             last = entry.seq;
-            self.ledger
-                .insert(k, bytes)
-                .map_err(StoreError::db("failed to rewrite entry"))?;
+            self.write(at, &bytes, &payload)?;
         }
         self.set_head(last, &hash)
     }
@@ -157,11 +179,7 @@ impl Tamper {
                     .map_err(StoreError::db("failed to remove case index key"))?;
             }
         }
-        let last = self
-            .ledger
-            .get(keep.to_be_bytes())
-            .map_err(StoreError::db("failed to read ledger"))?
-            .ok_or_else(|| missing(keep))?;
+        let last = self.read(keep)?.0;
         self.set_head(keep, &entry_hash(&last))
     }
 
@@ -225,10 +243,19 @@ impl Tamper {
         for kv in self.received.iter() {
             let (k, v) = kv.map_err(StoreError::db("failed to scan received handoffs"))?;
             if k.ends_with(suffix.as_bytes()) {
-                return Ok(Some((k, decode(keys::RECEIVED, &v)?)));
+                let record = match v.split_first() {
+                    Some((&keys::RECEIVED_CUT, cut)) => self.paste(keys::RECEIVED, cut)?,
+                    _ => v.to_vec(),
+                };
+                return Ok(Some((k, decode(keys::RECEIVED, &record)?)));
             }
         }
         Ok(None)
+    }
+
+    /// A value whose signer certificate the store cut out, whole again.
+    fn paste(&self, tree: &'static str, cut: &[u8]) -> Result<Vec<u8>, StoreError> {
+        crate::store::paste_cert(tree, cut, &self.certs)
     }
 
     fn set_head(&self, seq: u64, hash: &crate::EntryHash) -> Result<(), StoreError> {
@@ -250,6 +277,13 @@ fn decode_entry(bytes: &[u8]) -> Result<LedgerEntry, StoreError> {
     LedgerEntry::decode(bytes).map_err(|e| StoreError::Corrupt {
         tree: keys::LEDGER,
         reason: e.to_string(),
+    })
+}
+
+fn split(value: &[u8]) -> Result<(&[u8], keys::StoredPayload<'_>), StoreError> {
+    keys::split_entry_value(value).ok_or_else(|| StoreError::Corrupt {
+        tree: keys::LEDGER,
+        reason: "a stored entry is cut short".into(),
     })
 }
 

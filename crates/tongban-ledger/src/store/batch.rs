@@ -26,6 +26,10 @@ pub struct NewEntry {
     pub state: Option<CaseState>,
     /// Details; the entry holds their SHA-256.
     pub payload: Vec<u8>,
+    /// A signer certificate (DER) the payload carries in hex, if any: the
+    /// store keeps one copy of it for every payload that carries it, and
+    /// gives the payload back whole (empty: none).
+    pub signer_certificate: Vec<u8>,
 }
 
 /// Builds the encoded reply of the request a batch carries out from the

@@ -13,10 +13,12 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tongban_proto::common::v1::LedgerEntry;
+use tongban_proto::common::v1::{LedgerEntry, SignedReceipt};
 
+use super::certs::{self, Cutting, Form};
 use super::keys::{
-    HEAD, OUTBOX_SEQ, case_index_key, decode_head, encode_head, outbox_index_key, state_key,
+    ENTRY_VALUE_CUT, HEAD, OUTBOX_SEQ, RECEIVED_CUT, case_index_key, decode_head, encode_head,
+    entry_head, entry_value, outbox_index_key, split_entry_value, state_key,
 };
 use std::sync::Arc;
 
@@ -24,7 +26,7 @@ use super::deadlines::{CommitmentPart, Deadlines, MailPart, ReviewPart};
 use super::{Batch, NewEntry, REOPEN_WAIT, Store, StoredEntry, Trees};
 use crate::StoreError;
 use crate::chain::{EntryHash, entry_hash};
-use crate::records::{OutboxEntry, RequestRecord, Side, decode, encode};
+use crate::records::{CaseRecord, OutboxEntry, RequestRecord, Side, decode, encode};
 use tongban_core::CaseState;
 
 /// What a commit wrote.
@@ -40,11 +42,10 @@ pub struct Committed {
     pub reply: Option<Vec<u8>>,
 }
 
-/// The fields of a stored case record that the indexes hold, read without
-/// decoding the rest of it (inside the transaction, where every process
-/// reader of sled waits).
+/// The fields of a version 1 (JSON) case record that the indexes hold,
+/// read without decoding the rest of it.
 #[derive(serde::Deserialize)]
-struct Indexed {
+struct JsonIndexed {
     case_no: String,
     side: Side,
     state: CaseState,
@@ -56,6 +57,29 @@ struct Indexed {
     mail: Vec<MailPart>,
 }
 
+/// What the indexes hold of a stored case record: its case number, its
+/// (side, state) key and its deadline keys. None if it does not decode.
+fn indexed(id: &str, bytes: &[u8]) -> Option<(String, Vec<u8>, Vec<Vec<u8>>)> {
+    if bytes.first() == Some(&crate::records::RECORD_JSON) {
+        let old = decode::<JsonIndexed>("cases", bytes).ok()?;
+        let deadlines =
+            Deadlines::of_parts(old.state, &old.review, old.commitment.as_ref(), &old.mail);
+        return Some((
+            old.case_no,
+            state_key(old.side, old.state, id),
+            deadlines.keys(old.side, id),
+        ));
+    }
+    // A binary record decodes whole (postcard cannot skip fields), in
+    // about the time JSON took for these few.
+    let old = decode::<CaseRecord>("cases", bytes).ok()?;
+    Some((
+        old.case_no.to_string(),
+        state_key(old.side, old.state, id),
+        Deadlines::of(&old).keys(old.side, id),
+    ))
+}
+
 fn now_rfc3339() -> String {
     OffsetDateTime::now_utc()
         .format(&Rfc3339)
@@ -63,12 +87,14 @@ fn now_rfc3339() -> String {
 }
 
 /// The batch's `entries` as they will be stored: chained onto `head`, from
-/// its next seq on, all at time `at`.
-fn chain(entries: &[NewEntry], head: (u64, EntryHash), at: &str) -> Vec<StoredEntry> {
+/// its next seq on, all at time `at`. The payloads move from the batch into the stored entries (the batch
+/// keeps each entry's other fields): a payload is copied once, into its
+/// sled value, not twice.
+fn chain(entries: &mut [NewEntry], head: (u64, EntryHash), at: &str) -> Vec<StoredEntry> {
     use sha2::Digest;
     let (mut seq, mut hash) = head;
     entries
-        .iter()
+        .iter_mut()
         .map(|e| {
             seq += 1;
             let entry = LedgerEntry {
@@ -88,7 +114,7 @@ fn chain(entries: &[NewEntry], head: (u64, EntryHash), at: &str) -> Vec<StoredEn
             StoredEntry {
                 seq,
                 entry,
-                payload: e.payload.clone(),
+                payload: std::mem::take(&mut e.payload),
             }
         })
         .collect()
@@ -159,7 +185,7 @@ impl Store {
             // The entries chained onto the head before the transaction (the
             // write lock keeps the head where it is), so that the reply can
             // show them as stored and be written with them.
-            let chained = chain(&batch.entries, head, &now_rfc3339());
+            let chained = chain(&mut batch.entries, head, &now_rfc3339());
             let reply = match batch.reply.0.take() {
                 Some(build) => Some(build(&chained).map_err(E::from)?),
                 None => None,
@@ -363,7 +389,10 @@ impl Store {
                 .map_err(StoreError::db("failed to read ledger"))
         });
         match found {
-            Ok(entry) => entry.is_some_and(|bytes| entry_hash(&bytes) == committed.head_hash),
+            Ok(value) => value.is_some_and(|value| {
+                split_entry_value(&value)
+                    .is_some_and(|(entry, _)| entry_hash(entry) == committed.head_hash)
+            }),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot tell whether a failed commit reached the disk");
                 false
@@ -444,10 +473,40 @@ impl Store {
                 (*k, expected.clone(), to)
             })
             .collect();
+        // Signer certificates cut out of what this commit stores, and the
+        // values as stored (see `certs`).
+        let mut certs = Cutting::new(&trees.known);
+        let values: Vec<Vec<u8>> = chained
+            .iter()
+            .zip(&batch.entries)
+            .map(|(stored, e)| {
+                if let Some(cert) = certs.of(&e.signer_certificate) {
+                    let mut v = entry_head(ENTRY_VALUE_CUT, &stored.entry, stored.payload.len());
+                    if certs::cut_into(&mut v, &stored.payload, &cert, Form::Hex) {
+                        certs.used(cert);
+                        return v;
+                    }
+                }
+                entry_value(&stored.entry, &stored.payload)
+            })
+            .collect();
         let received: Vec<(Vec<u8>, Vec<u8>)> = batch
             .received
             .iter()
-            .map(|(k, r)| (k.clone(), encode(r)))
+            .map(|(k, r)| {
+                let record = encode(r);
+                let signer = SignedReceipt::decode(r.signed_receipt.as_slice())
+                    .map(|s| s.signer_certificate)
+                    .unwrap_or_default();
+                if let Some(cert) = certs.of(&signer) {
+                    let mut v = vec![RECEIVED_CUT];
+                    if certs::cut_into(&mut v, &record, &cert, Form::Der) {
+                        certs.used(cert);
+                        return (k.clone(), v);
+                    }
+                }
+                (k.clone(), record)
+            })
             .collect();
         let request: Option<(&[u8], Vec<u8>)> = match &batch.request {
             Some((key, content_sha256)) => {
@@ -465,7 +524,6 @@ impl Store {
 
         let all = (
             &trees.ledger,
-            &trees.payloads,
             &trees.case_index,
             &trees.cases,
             &trees.case_nos,
@@ -478,11 +536,12 @@ impl Store {
             &trees.partner_checkpoints,
             &trees.requests,
             &trees.deadlines,
+            &trees.certs,
         );
+        let t = super::counts::Tally::default();
         let result = all.transaction(
             |(
                 ledger,
-                payloads,
                 case_index,
                 cases_t,
                 case_nos,
@@ -495,14 +554,16 @@ impl Store {
                 partner_checkpoints,
                 requests,
                 deadlines,
+                certs_t,
             )| {
+                t.restart();
                 let corrupt = |reason: &str| {
                     ConflictableTransactionError::Abort(StoreError::Corrupt {
                         tree: "meta",
                         reason: reason.into(),
                     })
                 };
-                let stored_head = match meta.get(HEAD)? {
+                let stored_head = match t.get(meta, HEAD)? {
                     Some(v) => {
                         decode_head(&v).ok_or_else(|| corrupt("ledger head record is damaged"))?
                     }
@@ -512,98 +573,100 @@ impl Store {
                 if stored_head != head {
                     return Err(corrupt("ledger head moved during a commit"));
                 }
-                for (stored, e) in chained.iter().zip(&batch.entries) {
-                    let key = stored.seq.to_be_bytes();
-                    ledger.insert(&key, stored.entry.as_slice())?;
-                    payloads.insert(&key, stored.payload.as_slice())?;
-                    if !e.application_id.is_empty() {
-                        case_index
-                            .insert(case_index_key(&e.application_id, stored.seq), &[][..])?;
+                for cert in &certs.new {
+                    // Kept once: only a certificate this opening has not
+                    // seen is looked for, and written if absent.
+                    if t.get(certs_t, cert.fingerprint)?.is_none() {
+                        t.insert(certs_t, cert.fingerprint, cert.der())?;
                     }
                 }
-                meta.insert(HEAD, encode_head(new_head.0, &new_head.1))?;
+                for ((stored, e), value) in chained.iter().zip(&batch.entries).zip(&values) {
+                    let key = stored.seq.to_be_bytes();
+                    t.insert(ledger, key, value)?;
+                    if !e.application_id.is_empty() {
+                        t.insert(
+                            case_index,
+                            case_index_key(&e.application_id, stored.seq),
+                            &[][..],
+                        )?;
+                    }
+                }
+                t.insert(meta, HEAD, encode_head(new_head.0, &new_head.1))?;
                 for (id, case_no, bytes, key, deadline_keys) in &cases {
                     // Keep the (side, state), case number and deadline
                     // indexes in step with the record, touching them only
                     // when what they index changed (most changes keep all).
-                    let old = cases_t
-                        .get(id.as_bytes())?
-                        .and_then(|old| decode::<Indexed>("cases", &old).ok());
-                    let old_key = old.as_ref().map(|old| state_key(old.side, old.state, id));
+                    let old = t
+                        .get(cases_t, id.as_bytes())?
+                        .and_then(|old| indexed(id, &old));
+                    let (old_no, old_key, old_deadlines) = match old {
+                        Some((no, key, deadlines)) => (Some(no), Some(key), deadlines),
+                        None => (None, None, Vec::new()),
+                    };
                     if old_key.as_ref() != Some(key) {
                         if let Some(old_key) = old_key {
-                            case_states.remove(old_key)?;
+                            t.remove(case_states, old_key)?;
                         }
-                        case_states.insert(key.as_slice(), &[][..])?;
+                        t.insert(case_states, key.as_slice(), &[][..])?;
                     }
-                    let old_deadlines = old.as_ref().map_or_else(Vec::new, |old| {
-                        Deadlines::of_parts(
-                            old.state,
-                            &old.review,
-                            old.commitment.as_ref(),
-                            &old.mail,
-                        )
-                        .keys(old.side, id)
-                    });
                     if old_deadlines != *deadline_keys {
                         for k in &old_deadlines {
-                            deadlines.remove(k.as_slice())?;
+                            t.remove(deadlines, k.as_slice())?;
                         }
                         for k in deadline_keys {
-                            deadlines.insert(k.as_slice(), &[][..])?;
+                            t.insert(deadlines, k.as_slice(), &[][..])?;
                         }
                     }
-                    if old.as_ref().is_none_or(|old| old.case_no != *case_no) {
-                        case_nos.insert(case_no.as_bytes(), id.as_bytes())?;
+                    if old_no.as_ref() != Some(case_no) {
+                        t.insert(case_nos, case_no.as_bytes(), id.as_bytes())?;
                     }
-                    cases_t.insert(id.as_bytes(), bytes.as_slice())?;
+                    t.insert(cases_t, id.as_bytes(), bytes.as_slice())?;
                 }
                 if !enqueue.is_empty() {
-                    let mut next = meta
-                        .get(OUTBOX_SEQ)?
+                    let mut next = t
+                        .get(meta, OUTBOX_SEQ)?
                         .and_then(|b| b.as_ref().try_into().ok())
                         .map(u64::from_be_bytes)
                         .unwrap_or(0);
                     for (to, bytes) in &enqueue {
                         next += 1;
-                        outbox.insert(&next.to_be_bytes(), bytes.as_slice())?;
-                        outbox_index.insert(outbox_index_key(to, next), &[][..])?;
+                        t.insert(outbox, next.to_be_bytes(), bytes.as_slice())?;
+                        t.insert(outbox_index, outbox_index_key(to, next), &[][..])?;
                     }
-                    meta.insert(OUTBOX_SEQ, &next.to_be_bytes())?;
+                    t.insert(meta, OUTBOX_SEQ, next.to_be_bytes())?;
                 }
                 for (key, index, bytes, live) in &outbox_put {
-                    outbox.insert(&key.to_be_bytes(), bytes.as_slice())?;
+                    t.insert(outbox, key.to_be_bytes(), bytes.as_slice())?;
                     // Parked entries leave the index, so the courier never
                     // reads them again.
                     if *live {
-                        outbox_index.insert(index.as_slice(), &[][..])?;
+                        t.insert(outbox_index, index.as_slice(), &[][..])?;
                     } else {
-                        outbox_index.remove(index.as_slice())?;
+                        t.remove(outbox_index, index.as_slice())?;
                     }
                 }
                 for (key, expected, index) in &settle {
                     // Only an entry nobody changed meanwhile is done.
-                    if outbox
-                        .get(key.to_be_bytes())?
+                    if t.get(outbox, key.to_be_bytes())?
                         .is_some_and(|v| v.as_ref() == expected.as_slice())
                     {
-                        outbox.remove(&key.to_be_bytes())?;
+                        t.remove(outbox, key.to_be_bytes())?;
                         if let Some(index) = index {
-                            outbox_index.remove(index.as_slice())?;
+                            t.remove(outbox_index, index.as_slice())?;
                         }
                     }
                 }
                 for (key, bytes) in &received {
-                    received_t.insert(key.as_slice(), bytes.as_slice())?;
+                    t.insert(received_t, key.as_slice(), bytes.as_slice())?;
                 }
                 for (waybill, id) in &batch.waybills {
-                    waybills.insert(waybill.as_bytes(), id.as_bytes())?;
+                    t.insert(waybills, waybill.as_bytes(), id.as_bytes())?;
                 }
                 for (key, signed) in &batch.partner_checkpoints {
-                    partner_checkpoints.insert(key.as_slice(), signed.as_slice())?;
+                    t.insert(partner_checkpoints, key.as_slice(), signed.as_slice())?;
                 }
                 if let Some((key, record)) = &request {
-                    requests.insert(*key, record.as_slice())?;
+                    t.insert(requests, *key, record.as_slice())?;
                 }
                 Ok(Committed {
                     first_seq,
@@ -614,7 +677,13 @@ impl Store {
             },
         );
         match result {
-            Ok(c) => Ok(c),
+            Ok(c) => {
+                t.count(&self.counts);
+                for cert in certs.new {
+                    trees.known.add(cert);
+                }
+                Ok(c)
+            }
             Err(TransactionError::Abort(e)) => Err(e),
             Err(TransactionError::Storage(e)) => Err(StoreError::Db {
                 action: "failed to write ledger",
@@ -647,146 +716,4 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::{NewEntry, Store};
-    use super::*;
-    use crate::records::Side;
-    use crate::testing::sample_case as test_case;
-    use tongban_core::CaseState;
-
-    #[tokio::test]
-    async fn a_batch_that_fails_to_build_writes_nothing_and_its_error_comes_back() {
-        #[derive(Debug, PartialEq)]
-        enum Refused {
-            No(u64),
-            Store(String),
-        }
-        impl From<StoreError> for Refused {
-            fn from(e: StoreError) -> Self {
-                Self::Store(e.to_string())
-            }
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let before = store.head().unwrap();
-        let err = store
-            .commit_with(|next_seq| {
-                let mut batch = Batch::default();
-                batch
-                    .put_case(test_case("a1", Side::Window, CaseState::Queued))
-                    .append(NewEntry {
-                        application_id: "a1".into(),
-                        kind: "case.applied".into(),
-                        ..Default::default()
-                    });
-                if next_seq == 1 {
-                    return Err(Refused::No(next_seq));
-                }
-                Ok(batch)
-            })
-            .await
-            .unwrap_err();
-        assert_eq!(err, Refused::No(1), "the closure's own error");
-        assert_eq!(store.head().unwrap(), before);
-        assert!(store.case("a1").unwrap().is_none());
-        assert!(store.case_entries("a1").unwrap().is_empty());
-    }
-
-    #[tokio::test]
-    async fn staged_blobs_stay_with_the_commit_that_keeps_them_and_go_otherwise() {
-        use sha2::Digest;
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let stage = |seed: u8| {
-            let content = vec![seed; crate::INLINE_MAX as usize + 1];
-            let sha: [u8; 32] = sha2::Sha256::digest(&content).into();
-            let mut w = store
-                .blobs()
-                .writer("m".into(), content.len() as u64, sha)
-                .unwrap();
-            w.write(content.into()).unwrap();
-            let mut staged = crate::StagedBlobs::default();
-            let blob = w.finish(&mut staged).unwrap();
-            assert!(!staged.is_empty());
-            (staged, store.blobs().path(&blob.sha256_hex))
-        };
-        let (dropped, dropped_path) = stage(1);
-        assert!(dropped_path.is_file());
-        drop(dropped);
-        assert!(!dropped_path.is_file(), "an upload dropped leaves nothing");
-
-        let (refused, refused_path) = stage(2);
-        let err = store
-            .commit_with(|_| {
-                let mut batch = Batch::default();
-                batch.keep_blobs(refused);
-                Err::<Batch, _>(StoreError::Content("refused".into()))
-            })
-            .await
-            .unwrap_err();
-        assert!(err.to_string().contains("refused"));
-        assert!(!refused_path.is_file(), "gone with the failed commit");
-
-        let (kept, kept_path) = stage(3);
-        let mut batch = Batch::default();
-        batch.keep_blobs(kept);
-        store.commit(batch).await.unwrap();
-        assert!(kept_path.is_file(), "kept by its commit");
-    }
-
-    #[tokio::test]
-    async fn the_durable_head_follows_completed_flushes() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.durable_head().0, 0);
-        let mut batch = Batch::default();
-        batch.append(NewEntry {
-            kind: "node.test".into(),
-            ..Default::default()
-        });
-        let c = store.commit(batch).await.unwrap();
-        assert_eq!(store.durable_head(), (c.head_seq, c.head_hash));
-        assert_eq!(store.durable_head(), store.head().unwrap());
-        drop(store);
-        let store = Store::open(dir.path()).unwrap();
-        assert_eq!(
-            store.durable_head(),
-            (c.head_seq, c.head_hash),
-            "after a reopen"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_remembered_request_is_written_with_its_change_and_its_reply_comes_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let mut batch = Batch::default();
-        batch
-            .append(NewEntry {
-                kind: "node.test".into(),
-                ..Default::default()
-            })
-            .reply(|stored| {
-                let entry = stored[0].decode()?;
-                Ok(format!("{} {}", entry.seq, entry.at).into_bytes())
-            })
-            .remember("spiffe://a/clerk/x", "r1", "abcd".into());
-        let c = store.commit(batch).await.unwrap();
-        let reply = c.reply.clone().unwrap();
-        assert!(String::from_utf8(reply.clone()).unwrap().starts_with("1 "));
-        drop(store);
-        let store = Store::open(dir.path()).unwrap();
-        let record = store.request("spiffe://a/clerk/x", "r1").unwrap().unwrap();
-        assert_eq!(record.reply, reply, "durable, byte for byte");
-        assert_eq!(record.content_sha256, "abcd");
-        assert!(
-            store.request("spiffe://a/clerk/y", "r1").unwrap().is_none(),
-            "per caller"
-        );
-        let at = store.entries(1, 1).unwrap()[0].decode().unwrap().at;
-        assert!(
-            String::from_utf8(reply).unwrap().ends_with(&at),
-            "the entry's own time"
-        );
-    }
-}
+mod tests;

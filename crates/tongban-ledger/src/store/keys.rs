@@ -1,6 +1,7 @@
 //! How the store spells its keys: the tree names, the `meta` keys and the
-//! composite keys of the indexes. Numeric parts are big-endian so keys
-//! sort by them.
+//! composite keys of the indexes (numeric parts big-endian so keys sort by
+//! them); and the ledger's own values: the head record and a ledger entry
+//! kept with its payload ([`entry_value`]).
 //!
 //! Owns encodings only; which tree holds what is documented on
 //! [`super::Store`] and in `docs/architecture.md`.
@@ -10,9 +11,12 @@ use tongban_core::CaseState;
 use crate::chain::EntryHash;
 use crate::records::Side;
 
-/// seq → encoded `LedgerEntry`, exactly as hashed.
+/// seq → the encoded `LedgerEntry`, exactly as hashed, with its payload
+/// ([`entry_value`]); entries written before version 2 of this value are
+/// the encoded entry alone, their payload in [`PAYLOADS`].
 pub(crate) const LEDGER: &str = "ledger";
-/// seq → the entry's payload.
+/// seq → the payload of an entry written before [`ENTRY_VALUE_V2`] (read
+/// only: new entries keep their payload in [`LEDGER`]).
 pub(crate) const PAYLOADS: &str = "payloads";
 /// [`case_index_key`] → ().
 pub(crate) const CASE_INDEX: &str = "case_index";
@@ -40,6 +44,14 @@ pub(crate) const CHECKPOINTS: &str = "checkpoints";
 pub(crate) const PARTNER_CHECKPOINTS: &str = "partner_checkpoints";
 /// The head, counters.
 pub(crate) const META: &str = "meta";
+/// SHA-256 of a signer certificate → its DER, kept once for every value
+/// it was cut out of (see `certs`).
+pub(crate) const CERTS: &str = "certs";
+
+/// First byte of a [`RECEIVED`] value whose signed receipt's certificate is
+/// cut out (see `certs`): then the cut record. A record's own first byte is
+/// its format version (1 or 2).
+pub(crate) const RECEIVED_CUT: u8 = 0xc5;
 
 /// `meta` key of the ledger head ([`encode_head`]).
 pub(crate) const HEAD: &[u8] = b"head";
@@ -113,4 +125,100 @@ pub(crate) fn encode_head(seq: u64, hash: &EntryHash) -> Vec<u8> {
     let mut v = seq.to_be_bytes().to_vec();
     v.extend_from_slice(hash);
     v
+}
+
+/// First two bytes of a [`LEDGER`] value holding entry and payload. No
+/// encoded `LedgerEntry` starts with 0 (protobuf has no field 0), so an
+/// older value, the bare entry, is told apart by its first byte.
+pub(crate) const ENTRY_VALUE_V2: [u8; 2] = [0, 2];
+/// The same, with the payload's signer certificate cut out (see `certs`).
+pub(crate) const ENTRY_VALUE_CUT: [u8; 2] = [0, 3];
+
+/// A [`LEDGER`] value: [`ENTRY_VALUE_V2`], the entry's length (u32,
+/// big-endian), the encoded entry exactly as hashed, then the payload. One
+/// value instead of one in each of two trees: one sled write per entry
+/// and one read per entry read back.
+pub(crate) fn entry_value(entry: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut v = entry_head(ENTRY_VALUE_V2, entry, payload.len());
+    v.extend_from_slice(payload);
+    v
+}
+
+/// The marker, the entry's length and the entry, with room for a payload
+/// of `payload` bytes after it.
+pub(crate) fn entry_head(marker: [u8; 2], entry: &[u8], payload: usize) -> Vec<u8> {
+    let len = u32::try_from(entry.len()).expect("a ledger entry is far below 4 GiB");
+    let mut v = Vec::with_capacity(6 + entry.len() + payload + 40);
+    v.extend_from_slice(&marker);
+    v.extend_from_slice(&len.to_be_bytes());
+    v.extend_from_slice(entry);
+    v
+}
+
+/// Where a stored entry's payload is.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum StoredPayload<'a> {
+    /// In the value, as it is.
+    Here(&'a [u8]),
+    /// In the value, its certificate cut out (see `certs::paste`).
+    Cut(&'a [u8]),
+    /// In [`PAYLOADS`] (an entry from before they shared a value).
+    Elsewhere,
+}
+
+/// A [`LEDGER`] value read back: the encoded entry, and where its payload
+/// is. `None` for a value of version 2 or later that is cut short.
+pub(crate) fn split_entry_value(value: &[u8]) -> Option<(&[u8], StoredPayload<'_>)> {
+    let (cut, rest) = match value.get(..2) {
+        Some(m) if m == ENTRY_VALUE_V2 => (false, &value[2..]),
+        Some(m) if m == ENTRY_VALUE_CUT => (true, &value[2..]),
+        _ if value.first() == Some(&0) => return None,
+        _ => return Some((value, StoredPayload::Elsewhere)),
+    };
+    let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+    let body = &rest[4..];
+    if body.len() < len {
+        return None;
+    }
+    let (entry, payload) = body.split_at(len);
+    Some((
+        entry,
+        if cut {
+            StoredPayload::Cut(payload)
+        } else {
+            StoredPayload::Here(payload)
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_value_splits_into_entry_and_payload_and_an_old_value_is_the_entry() {
+        let v = entry_value(b"\x08\x01entry", b"payload");
+        assert_eq!(
+            split_entry_value(&v),
+            Some((&b"\x08\x01entry"[..], StoredPayload::Here(&b"payload"[..])))
+        );
+        assert_eq!(
+            split_entry_value(&entry_value(b"e", b"")),
+            Some((&b"e"[..], StoredPayload::Here(&b""[..])))
+        );
+        let mut cut = entry_head(ENTRY_VALUE_CUT, b"e", 1);
+        cut.push(9);
+        assert_eq!(
+            split_entry_value(&cut),
+            Some((&b"e"[..], StoredPayload::Cut(&[9][..])))
+        );
+        // A value from before version 2: the encoded entry (field 1 first).
+        assert_eq!(
+            split_entry_value(b"\x08\x01"),
+            Some((&b"\x08\x01"[..], StoredPayload::Elsewhere))
+        );
+        assert_eq!(split_entry_value(&v[..8]), None, "cut short");
+        assert_eq!(split_entry_value(&[0, 2, 0]), None);
+        assert_eq!(split_entry_value(&[0, 9, 0, 0, 0, 0]), None, "unknown form");
+    }
 }

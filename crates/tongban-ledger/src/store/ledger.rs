@@ -7,7 +7,7 @@ use prost::Message;
 use tongban_proto::common::v1::LedgerEntry;
 
 use super::Store;
-use super::keys::case_index_prefix;
+use super::keys::{StoredPayload, case_index_prefix, split_entry_value};
 use crate::StoreError;
 use crate::chain::{ChainBreak, verify_run};
 
@@ -41,7 +41,7 @@ impl Store {
             .range(from.to_be_bytes()..=to.to_be_bytes())
             .map(|kv| {
                 let (k, v) = kv.map_err(StoreError::db("failed to scan ledger"))?;
-                self.stored(&k, v.to_vec())
+                self.stored(&k, &v)
             })
             .collect()
     }
@@ -86,14 +86,17 @@ impl Store {
                 .get(key)
                 .map_err(StoreError::db("failed to read ledger"))?
             {
-                Some(entry) => entries.push(self.stored(key, entry.to_vec())?),
+                Some(value) => entries.push(self.stored(key, &value)?),
                 None => missing.push(seq),
             }
         }
         Ok((entries, missing))
     }
 
-    fn stored(&self, key: &[u8], entry: Vec<u8>) -> Result<StoredEntry, StoreError> {
+    /// The entry stored under `key` as `value`: entry and payload from the
+    /// one value, or (written before they shared one) the payload from its
+    /// own tree.
+    fn stored(&self, key: &[u8], value: &[u8]) -> Result<StoredEntry, StoreError> {
         let seq = key
             .try_into()
             .map(u64::from_be_bytes)
@@ -101,16 +104,24 @@ impl Store {
                 tree: "ledger",
                 reason: "bad key".into(),
             })?;
-        let payload = self
-            .trees()?
-            .payloads
-            .get(key)
-            .map_err(StoreError::db("failed to read payload"))?
-            .map(|v| v.to_vec())
-            .unwrap_or_default();
+        let (entry, payload) = split(seq, value)?;
+        let payload = match payload {
+            StoredPayload::Here(p) => p.to_vec(),
+            StoredPayload::Cut(cut) => {
+                let trees = self.trees()?;
+                super::certs::paste("ledger", cut, |fp| trees.known.find(&trees.certs, fp))?
+            }
+            StoredPayload::Elsewhere => self
+                .trees()?
+                .payloads
+                .get(key)
+                .map_err(StoreError::db("failed to read payload"))?
+                .map(|v| v.to_vec())
+                .unwrap_or_default(),
+        };
         Ok(StoredEntry {
             seq,
-            entry,
+            entry: entry.to_vec(),
             payload,
         })
     }
@@ -120,17 +131,20 @@ impl Store {
         let mut prev = (0u64, [0u8; 32]);
         let mut batch = Vec::new();
         for kv in self.trees()?.ledger.iter() {
-            let (_, v) = kv.map_err(StoreError::db("failed to scan ledger"))?;
+            let (k, v) = kv.map_err(StoreError::db("failed to scan ledger"))?;
+            let seq = k.as_ref().try_into().map_or(0, u64::from_be_bytes);
+            // Checked here so that the run below can borrow the entries.
+            split(seq, &v)?;
             batch.push(v);
             if batch.len() == 4096 {
-                match verify_run(prev, batch.iter().map(|v| v.as_ref())) {
+                match verify_run(prev, batch.iter().map(|v| entry_of(v))) {
                     Ok(p) => prev = p,
                     Err(b) => return Ok(Err(b)),
                 }
                 batch.clear();
             }
         }
-        match verify_run(prev, batch.iter().map(|v| v.as_ref())) {
+        match verify_run(prev, batch.iter().map(|v| entry_of(v))) {
             Ok(p) => prev = p,
             Err(b) => return Ok(Err(b)),
         }
@@ -146,4 +160,17 @@ impl Store {
         }
         Ok(Ok(prev.0))
     }
+}
+
+/// A ledger value split into entry and payload (see [`split_entry_value`]).
+fn split(seq: u64, value: &[u8]) -> Result<(&[u8], StoredPayload<'_>), StoreError> {
+    split_entry_value(value).ok_or_else(|| StoreError::Corrupt {
+        tree: "ledger",
+        reason: format!("entry {seq}: the stored value is cut short"),
+    })
+}
+
+/// The encoded entry of a ledger value already checked by [`split`].
+fn entry_of(value: &[u8]) -> &[u8] {
+    split_entry_value(value).map_or(value, |(entry, _)| entry)
 }

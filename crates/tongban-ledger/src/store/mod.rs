@@ -1,9 +1,11 @@
 //! The sled database of a node: [`Store`], opened once per process, and
 //! where each concern of it lives.
 //!
-//! Trees: `ledger` (seq → encoded `LedgerEntry`), `payloads` (seq → payload),
+//! Trees: `ledger` (seq → encoded `LedgerEntry` with its payload, see
+//! [`keys::entry_value`]), `payloads` (seq → payload of an older entry),
 //! `case_index` (application id, 0, seq → ()), `cases` (application id →
-//! record), `case_nos` (case number → application id), `case_states` (side,
+//! record), `certs` (signer certificates kept once, see [`certs`]),
+//! `case_nos` (case number → application id), `case_states` (side,
 //! state, 0, application id → ()), `case_deadlines` (side, kind, date,
 //! application id → (); see [`deadlines`]), `outbox` (key → entry), `outbox_index`
 //! (destination, '/', key → ()), `received` (sender county, '/', handoff id
@@ -27,8 +29,10 @@ use crate::{BlobStore, StoreError};
 
 mod batch;
 mod cases;
+mod certs;
 mod checkpoints;
 mod commit;
+mod counts;
 mod deadlines;
 mod flusher;
 mod gate;
@@ -40,7 +44,10 @@ mod reserve;
 mod rollover;
 
 pub use batch::{Batch, NewEntry};
+#[cfg(any(test, feature = "testing"))]
+pub(crate) use certs::paste_from as paste_cert;
 pub use commit::Committed;
+pub use counts::{WriteCounts, write_counts};
 pub use deadlines::{DeadlineKind, Deadlines};
 use flusher::Flusher;
 pub use ledger::StoredEntry;
@@ -76,6 +83,8 @@ pub struct Store {
     refused: std::sync::Mutex<std::io::ErrorKind>,
     /// Room given up to reopen the database after the disk filled up.
     reserve: Reserve,
+    /// What this store's commits handed to sled.
+    counts: counts::Counts,
 }
 
 /// One opening of the sled database: its trees and its flush thread,
@@ -100,6 +109,9 @@ pub(super) struct Trees {
     deadlines: sled::Tree,
     checkpoints: sled::Tree,
     partner_checkpoints: sled::Tree,
+    certs: sled::Tree,
+    /// Certificates known to be in `certs` in this opening.
+    known: certs::Known,
     flusher: Flusher,
 }
 
@@ -127,6 +139,8 @@ impl Trees {
             deadlines: tree(keys::DEADLINES)?,
             checkpoints: tree(keys::CHECKPOINTS)?,
             partner_checkpoints: tree(keys::PARTNER_CHECKPOINTS)?,
+            certs: tree(keys::CERTS)?,
+            known: certs::Known::default(),
             flusher: Flusher::start(db)?,
         })
     }
@@ -201,6 +215,7 @@ impl Store {
             writable: tokio::sync::watch::Sender::new(true),
             refused: std::sync::Mutex::new(std::io::ErrorKind::Other),
             reserve: Reserve::new(data_dir.join("space.reserve")),
+            counts: counts::Counts::default(),
         };
         // Without its reserve the store starts refusing writes; the node's
         // probe puts it in place once there is room.
@@ -226,6 +241,11 @@ impl Store {
                 "the database is closed after a failed write and could not be opened again yet",
             )),
         })
+    }
+
+    /// What this store's commits have handed to sled since it opened.
+    pub fn write_counts(&self) -> WriteCounts {
+        self.counts.read()
     }
 
     /// The material blobs.

@@ -6,7 +6,8 @@
 //! Enqueueing, parking and settling are [`super::Batch`] operations.
 
 use super::Store;
-use super::keys::{received_key, request_key};
+use super::certs;
+use super::keys::{RECEIVED_CUT, received_key, request_key};
 use crate::StoreError;
 use crate::records::{OutboxEntry, ReceivedHandoff, RequestRecord, decode};
 
@@ -111,7 +112,7 @@ impl Store {
             .received
             .get(received_key(sender, handoff_id))
             .map_err(StoreError::db("failed to read received handoff"))?
-            .map(|v| decode("received", &v))
+            .map(|v| self.received_record(&v))
             .transpose()
     }
 
@@ -128,9 +129,22 @@ impl Store {
                     tree: "received",
                     reason: format!("key {key:?} is not sender/handoff id"),
                 })?;
-                Ok((sender.to_owned(), id.to_owned(), decode("received", &v)?))
+                Ok((sender.to_owned(), id.to_owned(), self.received_record(&v)?))
             })
             .collect()
+    }
+
+    /// A stored received-handoff record, its receipt's certificate put
+    /// back if it was cut out (see `certs`).
+    fn received_record(&self, value: &[u8]) -> Result<ReceivedHandoff, StoreError> {
+        match value.split_first() {
+            Some((&RECEIVED_CUT, cut)) => {
+                let trees = self.trees()?;
+                let whole = certs::paste("received", cut, |fp| trees.known.find(&trees.certs, fp))?;
+                decode("received", &whole)
+            }
+            _ => decode("received", value),
+        }
     }
 
     /// A client request carried out, by (caller's SPIFFE ID, request id).
