@@ -58,6 +58,17 @@ pub(crate) struct Started {
 /// Starts `program ARGS` and waits (up to the deadline) for a stdout line
 /// that `wanted` accepts.
 pub(crate) async fn start(program: &str, args: &[&str], wanted: fn(&str) -> bool) -> Started {
+    try_start(program, args, wanted)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`start`], with a process that ends or stays silent as an error.
+async fn try_start(
+    program: &str,
+    args: &[&str],
+    wanted: fn(&str) -> bool,
+) -> Result<Started, String> {
     let mut child = Command::new(program)
         .args(args)
         .env_remove("TONGBAN_PROFILE")
@@ -79,19 +90,19 @@ pub(crate) async fn start(program: &str, args: &[&str], wanted: fn(&str) -> bool
     let line = tokio::time::timeout(DEADLINE, async {
         while let Some(line) = lines.next_line().await.unwrap() {
             if wanted(&line) {
-                return line;
+                return Ok(line);
             }
         }
-        panic!("{program} ended without printing the expected line");
+        Err(format!("{program} ended without printing the expected line"))
     })
     .await
-    .unwrap_or_else(|_| panic!("{program} printed nothing useful within {DEADLINE:?}"));
+    .map_err(|_| format!("{program} printed nothing useful within {DEADLINE:?}"))??;
     // Keep draining so the process never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Started {
+    Ok(Started {
         _child: child,
         line,
-    }
+    })
 }
 
 /// `tongban console` for `profile`: its login URL.
@@ -148,10 +159,23 @@ pub(crate) async fn browser() -> (Started, Client) {
     tokio::task::spawn_blocking(ensure_browser)
         .await
         .expect("the browser check");
-    let driver = start("chromedriver", &["--port=0"], |l| {
-        l.contains("started successfully on port")
-    })
-    .await;
+    // chromedriver picks its IPv4 port and then binds the same number on
+    // IPv6; when another process holds that one, it exits (`bind() failed:
+    // Address already in use`). Browser tests run in parallel, so it is
+    // started again, up to three times, before the test fails.
+    let mut tries = 0;
+    let driver = loop {
+        tries += 1;
+        match try_start("chromedriver", &["--port=0"], |l| {
+            l.contains("started successfully on port")
+        })
+        .await
+        {
+            Ok(driver) => break driver,
+            Err(e) if tries < 3 => eprintln!("{e}; starting chromedriver again"),
+            Err(e) => panic!("{e} (after {tries} tries)"),
+        }
+    };
     let port = driver
         .line
         .trim_end_matches('.')
