@@ -254,6 +254,18 @@ pub(crate) fn print_cases<R: Serialize>(
     Ok(())
 }
 
+/// After a page of a case list, the command for the next one: `command`
+/// (the list's own command line with its filter and limit) with the
+/// node's `next_page_token`; nothing on the last page (an empty token).
+pub(crate) fn print_next_page(command: &str, next_page_token: &str) {
+    if next_page_token.is_empty() {
+        return;
+    }
+    // The token comes from the node: printed cleaned, as any text of its.
+    let token = crate::sanitize::text(next_page_token);
+    println!("more cases: {command} --page-token {token}");
+}
+
 /// Whether the case is decided (its clock stopped for good).
 fn decided(c: &CaseView) -> bool {
     tongban_core::state::CaseState::parse_wire(&c.state).is_ok_and(|s| s.is_decided())
