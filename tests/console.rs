@@ -685,6 +685,8 @@ async fn correction_round_trip_and_denial_in_a_browser() {
         .await
         .unwrap();
     until_text(&b, "#state", "DENIED", true).await;
+    // The window mirrors the count the home froze.
+    until_text(&b, "table.facts", &frozen, false).await;
     shot(&b, "25-clerk-denied").await;
 
     // A handoff whose window did not state the application time: the

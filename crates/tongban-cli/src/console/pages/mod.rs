@@ -275,7 +275,11 @@ fn days_left(k: &CaseView) -> Markup {
     html! {
         @if decided(k) {
             span.dim.decided {
-                @if k.due_date.is_empty() { (t("已作出决定", "decided")) }
+                // No due date and no count: decided before the clock
+                // ran. A case decided while paused for a correction (and
+                // the window's copy of any decided case) has no due date,
+                // but its count.
+                @if k.due_date.is_empty() && k.working_days_left == 0 { (t("已作出决定", "decided")) }
                 @else if k.working_days_left < 0 {
                     (t("已决定（超期 ", "decided ")) (-k.working_days_left) (t(" 个工作日时）", " working days overdue"))
                 } @else {
@@ -535,6 +539,16 @@ mod tests {
         assert!(
             en.contains("decided with 3 working days left (due 2026-12-09)"),
             "{en}"
+        );
+        // Decided while paused: no due date, but the frozen count.
+        let paused_then = CaseView {
+            due_date: String::new(),
+            ..in_time.clone()
+        };
+        let paused_then = days_left(&paused_then).into_string();
+        assert!(
+            paused_then.contains("已决定（剩余 3 个工作日时）") && !paused_then.contains("时限"),
+            "{paused_then}"
         );
         // Decided before any clock ran: nothing to count.
         let undated = CaseView {
