@@ -19,6 +19,7 @@ mod console_flows;
 mod console_material;
 mod console_verify;
 mod consultation;
+mod decided;
 mod decoding;
 mod delivery;
 mod durability;
