@@ -56,7 +56,7 @@ pub(crate) async fn audit(args: Vec<String>) -> (i32, String) {
     .unwrap()
 }
 
-fn trace_args(creds: &[String], case_no: &str, nodes: &[String]) -> Vec<String> {
+pub(crate) fn trace_args(creds: &[String], case_no: &str, nodes: &[String]) -> Vec<String> {
     let mut a = vec!["trace".to_owned(), case_no.to_owned()];
     for n in nodes {
         a.push("--node".into());
