@@ -5,7 +5,7 @@
 //! page goes to `target/console-screenshots/`.
 //!
 //! The browser is a requirement, not an option: the test installs Debian's
-//! `chromium`, `chromium-driver` and `fonts-noto-cjk` with
+//! `chromium`, `chromium-l10n`, `chromium-driver` and `fonts-noto-cjk` with
 //! `scripts/install-browser.sh` when they are missing (root), and fails,
 //! saying how to install them, when it cannot.
 
@@ -18,6 +18,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 use tongban_pki::Principal;
 
+pub(crate) use crate::console_shots::{shot, shots_dir};
 use crate::support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_tongban");
@@ -60,6 +61,10 @@ pub(crate) async fn start(program: &str, args: &[&str], wanted: fn(&str) -> bool
     let mut child = Command::new(program)
         .args(args)
         .env_remove("TONGBAN_PROFILE")
+        // The browser's own words (a file input's 选择文件) in Chinese, as
+        // on a clerk's desktop: Chromium on Linux takes its interface
+        // language from the environment, not from `--lang`.
+        .env("LANGUAGE", "zh_CN:zh")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -67,7 +72,7 @@ pub(crate) async fn start(program: &str, args: &[&str], wanted: fn(&str) -> bool
         .unwrap_or_else(|e| {
             panic!(
                 "cannot start {program}: {e}. The console's browser test needs Debian's chromium, \
-                 chromium-driver and fonts-noto-cjk: run scripts/install-browser.sh as root"
+                 chromium-l10n, chromium-driver and fonts-noto-cjk: run scripts/install-browser.sh as root"
             )
         });
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -128,7 +133,7 @@ fn ensure_browser() {
         } else {
             Err(format!(
                 "{} failed ({status}): the console's browser test needs Debian's chromium, \
-                 chromium-driver and fonts-noto-cjk",
+                 chromium-l10n, chromium-driver and fonts-noto-cjk",
                 script.display()
             ))
         }
@@ -169,17 +174,6 @@ pub(crate) async fn browser() -> (Started, Client) {
         .await
         .expect("open a headless Chromium session through chromedriver");
     (driver, client)
-}
-
-pub(crate) fn shots_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-pub(crate) async fn shot(b: &Client, name: &str) {
-    let png = b.screenshot().await.unwrap();
-    std::fs::write(shots_dir().join(format!("{name}.png")), png).unwrap();
 }
 
 /// Waits until the element at `css` has text containing `want`, reloading
@@ -336,12 +330,27 @@ async fn clerk_reviewer_and_auditor_in_a_browser() {
         b.current_url().await.unwrap().path().ends_with("/new"),
         "the script keeps the form"
     );
-    // Past the script (form.submit() skips it), the console checks again,
-    // and the form comes back as typed.
+    // Past the script (form.submit() skips it), the node checks again: its
+    // refusal is worded in Chinese at the field from its reason code, and
+    // the form comes back as typed.
     b.execute("document.getElementById('apply').submit()", vec![])
         .await
         .unwrap();
-    until_text(&b, "#error", "校验码", false).await;
+    let top = until_text(&b, "#error", "校验码", false).await;
+    assert!(top.starts_with("节点拒绝：公民身份号码"), "{top}");
+    let at_field = until_text(&b, "#person_id-error", "应为 X", false).await;
+    assert!(at_field.contains("填的是 1"), "{at_field}");
+    let shown = b
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !shown.contains("check character") && !shown.contains("person id"),
+        "no English of the node's on the Chinese page: {shown}"
+    );
     let kept = b
         .find(Locator::Css("input[name=person_name]"))
         .await
@@ -463,10 +472,12 @@ async fn clerk_reviewer_and_auditor_in_a_browser() {
         .unwrap();
     fill(&b, "#approve input[name=licence_no]", "610113600012345").await;
     click(&b, "#approve button[type=submit]").await;
-    // The node refuses before the paper originals are in: said in its words,
-    // after the page's own word that the node refused.
-    let refused = until_text(&b, "#error", "paper originals", false).await;
+    // The node refuses before the paper originals are in, with a reason
+    // code: the page words it in Chinese, naming the step to take.
+    let refused = until_text(&b, "#error", "纸质原件", false).await;
     assert!(refused.starts_with("节点拒绝："), "{refused}");
+    assert!(refused.contains("纸质原件已收到"), "{refused}");
+    assert!(!refused.contains("paper originals"), "{refused}");
     shot(&b, "10-reviewer-refused").await;
     click(&b, "#paper button[type=submit]").await;
     until_text(&b, "table.facts", "纸质原件", false).await;
@@ -489,7 +500,26 @@ async fn clerk_reviewer_and_auditor_in_a_browser() {
     // Decided: the clock stopped, so no count of days left to a due date.
     let facts = until_text(&b, "table.facts", "已作出决定", false).await;
     assert!(!facts.contains("剩 "), "{facts}");
+    // The history in Chinese, worded from each entry's payload; the
+    // node's English details only on the English page.
+    let history = until_text(&b, "table.history", "窗口受理", false).await;
+    for words in [
+        "收件：",
+        "申请人身份核验：身份证读卡器",
+        "收到雁塔区（610113）签名的接收回执",
+    ] {
+        assert!(history.contains(words), "{words:?} in {history}");
+    }
+    for english in ["applied for", "accepted at the window", "receipt from"] {
+        assert!(!history.contains(english), "{english:?} in {history}");
+    }
     shot(&b, "12-clerk-approved").await;
+    click(&b, "#lang-switch").await;
+    let history = until_text(&b, "table.history", "accepted at the window", false).await;
+    assert!(!history.contains("窗口受理"), "{history}");
+    shot(&b, "12b-clerk-approved-en").await;
+    click(&b, "#lang-switch").await;
+    until_text(&b, "table.history", "窗口受理", false).await;
     b.goto(&format!("{clerk_origin}/?state=APPROVED"))
         .await
         .unwrap();

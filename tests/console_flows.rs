@@ -242,11 +242,14 @@ async fn a_company_applicant_mail_legs_and_hand_out_in_a_browser() {
     fill(&b, "#waybill", "EA473124828CN").await;
     until_text(&b, "#waybill-error", "校验位", false).await;
     shot(&b, "32-clerk-waybill-wrong").await;
-    // Past the script, the node refuses it, shown in the form as typed.
+    // Past the script, the node refuses it, worded in Chinese from its
+    // reason code, shown in the form as typed.
     b.execute("document.getElementById('mail-send').submit()", vec![])
         .await
         .unwrap();
-    until_text(&b, "#mail-send .error", "check", false).await;
+    let refused = until_text(&b, "#mail-send .error", "校验码", false).await;
+    assert!(refused.contains("运单号 EA473124828CN"), "{refused}");
+    assert!(!refused.contains("check"), "{refused}");
     assert_eq!(value(&b, "#waybill").await, "EA473124828CN");
     assert!(
         b.find(Locator::Css("#mail")).await.is_err(),
@@ -327,7 +330,8 @@ async fn a_company_applicant_mail_legs_and_hand_out_in_a_browser() {
     until_text(&b, "#handout", "出件", false).await;
     fill(&b, "#recipient_id", OTHER_ID).await;
     click(&b, "#handout button[type=submit]").await;
-    until_text(&b, "#handout .error", "not the applicant", false).await;
+    let refused = until_text(&b, "#handout .error", "不是申请人", false).await;
+    assert!(!refused.contains("not the applicant"), "{refused}");
     assert_eq!(
         value(&b, "#recipient_id").await,
         OTHER_ID,
@@ -698,9 +702,11 @@ async fn a_video_consultation_is_recorded_before_acceptance_in_a_browser() {
     click(&b, "#attach button[type=submit]").await;
     until_text(&b, "#attach .error", "", false).await;
     assert_eq!(b.current_url().await.unwrap(), case_page);
-    // Accepting first is refused in the node's words.
+    // Accepting first is refused, with a reason code the page words in
+    // Chinese.
     click(&b, "#accept button[type=submit]").await;
-    until_text(&b, "#accept .error", "video consultation", false).await;
+    let refused = until_text(&b, "#accept .error", "视频会商", false).await;
+    assert!(!refused.contains("video consultation"), "{refused}");
 
     // An hour ago, China Standard Time, as the clerk's browser shows it.
     let an_hour_ago = time::OffsetDateTime::now_utc() + time::Duration::hours(7);

@@ -25,7 +25,7 @@ async fn the_reviewer_opens_each_material_inline_or_as_a_download_in_a_browser()
         std::fs::write(&p, data).unwrap();
         p.to_str().unwrap().to_owned()
     };
-    let pdf = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 100]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n".to_vec();
+    let pdf = one_page_pdf("APPLICATION FORM GT-0001");
     let html = b"<html><script>document.title='pwned'</script>lease</html>".to_vec();
     let materials = [
         file("id-card.png", &PNG),
@@ -78,6 +78,12 @@ async fn the_reviewer_opens_each_material_inline_or_as_a_download_in_a_browser()
     let form = fetch(&b, &format!("/case/{case_no}/material/application-form")).await;
     assert_eq!(form.bytes, pdf);
     assert_eq!(form.content_type, "application/pdf");
+    // What lets Chromium's viewer show it with its whole toolbar: the
+    // viewer is a plugin embedded in the response's document, so
+    // `object-src 'self'`; and no `sandbox`, under which Chromium (156)
+    // still draws the pages but drops the viewer's zoom, print and save.
+    assert!(form.csp.contains("object-src 'self'"), "{}", form.csp);
+    assert!(!form.csp.contains("sandbox"), "{}", form.csp);
     assert!(
         form.disposition.starts_with("inline;"),
         "{}",
@@ -131,5 +137,115 @@ async fn the_reviewer_opens_each_material_inline_or_as_a_download_in_a_browser()
         .unwrap();
     assert_eq!(shown, serde_json::json!([24, 24]), "the PNG did not render");
     shot(&b, "31-reviewer-material-png-inline").await;
+
+    // The PDF opened inline, as the "view" link opens it: Chromium's own
+    // viewer shows it (the headers let its plugin run: `object-src 'self'`,
+    // no `sandbox`, inline, application/pdf), rather than a download or a
+    // blocked-plugin placeholder.
+    let pdf_url = format!("{reviewer_origin}/case/{case_no}/material/application-form");
+    b.goto(&pdf_url).await.unwrap();
+    let kind = b
+        .execute("return document.contentType;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        kind, "application/pdf",
+        "opened in the browser, not downloaded"
+    );
+    // The viewer draws on its own time: the page stays in its tab and is
+    // looked at again until its frame shows (or the wait ends); the
+    // pixels are counted in a second tab.
+    let pdf_tab = b.window().await.unwrap();
+    let counter = b.new_window(true).await.unwrap().handle;
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let blue = loop {
+        b.switch_to_window(pdf_tab.clone()).await.unwrap();
+        let png = b.screenshot().await.unwrap();
+        b.switch_to_window(counter.clone()).await.unwrap();
+        let blue = blue_pixels(&b, &png).await;
+        if blue > 2000 || std::time::Instant::now() > end {
+            std::fs::write(
+                crate::console::shots_dir().join("32-reviewer-material-pdf-inline.png"),
+                &png,
+            )
+            .unwrap();
+            break blue;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!(
+        blue > 2000,
+        "the PDF's blue frame is not on the screen ({blue} blue pixels): Chromium's viewer did not render it"
+    );
     b.close().await.unwrap();
+}
+
+/// How many pixels of screenshot `png` are pure blue (the test PDF's
+/// frame), counted by the browser itself: the PNG drawn on a canvas in the
+/// current tab, a blank page (no PNG decoder in the tests' dependencies).
+async fn blue_pixels(b: &fantoccini::Client, png: &[u8]) -> i64 {
+    use base64::Engine as _;
+    let data = base64::engine::general_purpose::STANDARD.encode(png);
+    let n = b
+        .execute_async(
+            "const [data, done] = [arguments[0], arguments[arguments.length - 1]];
+             const img = new Image();
+             img.onerror = () => done(-1);
+             img.onload = () => {
+               const c = document.createElement('canvas');
+               c.width = img.width; c.height = img.height;
+               const g = c.getContext('2d');
+               g.drawImage(img, 0, 0);
+               const d = g.getImageData(0, 0, c.width, c.height).data;
+               let n = 0;
+               for (let i = 0; i < d.length; i += 4) {
+                 if (d[i] < 40 && d[i + 1] < 40 && d[i + 2] > 200) n++;
+               }
+               done(n);
+             };
+             img.src = 'data:image/png;base64,' + data;",
+            vec![serde_json::Value::String(data)],
+        )
+        .await
+        .unwrap();
+    n.as_i64().unwrap_or(-1)
+}
+
+/// A well-formed one-page PDF (A6 landscape) showing `text` in Helvetica,
+/// with a correct cross-reference table, so a viewer renders it as is.
+fn one_page_pdf(text: &str) -> Vec<u8> {
+    let content =
+        format!("BT /F1 18 Tf 24 150 Td ({text}) Tj ET\n0 0 1 RG 4 w 12 12 396 272 re S\n");
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_owned(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 420 298] /Contents 4 0 R \
+         /Resources << /Font << /F1 5 0 R >> >> >>"
+            .to_owned(),
+        format!(
+            "<< /Length {} >>\nstream\n{content}endstream",
+            content.len()
+        ),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_owned(),
+    ];
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(pdf.len());
+        pdf.extend_from_slice(format!("{} 0 obj\n{body}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = pdf.len();
+    let mut table = format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1);
+    for o in offsets {
+        table.push_str(&format!("{o:010} 00000 n \n"));
+    }
+    pdf.extend_from_slice(table.as_bytes());
+    pdf.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    pdf
 }

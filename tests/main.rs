@@ -17,6 +17,7 @@ mod console;
 mod console_access;
 mod console_flows;
 mod console_material;
+mod console_shots;
 mod console_verify;
 mod consultation;
 mod decided;

@@ -19,6 +19,7 @@ pub mod event;
 pub mod filetype;
 pub mod limits;
 pub mod mail;
+pub mod refusal;
 pub mod state;
 pub mod text;
 
@@ -35,5 +36,6 @@ pub use directory::{
 pub use event::{CaseEvent, UnknownEvent};
 pub use limits::{DEFAULT_MAX_CASE_BYTES, DEFAULT_MAX_MATERIAL_BYTES};
 pub use mail::{MailLeg, MailStatus, MailTo, UnknownValue};
+pub use refusal::{Reason, Refusal};
 pub use state::{CaseState, StateError, window_state};
 pub use text::{TextError, free_text, optional_text};

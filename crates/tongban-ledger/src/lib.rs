@@ -44,6 +44,6 @@ pub use records::{
     MailLegRecord, MaterialRef, OutboxEntry, ReceivedHandoff, RequestRecord, ReviewRecord, Side,
 };
 pub use store::{
-    Batch, Committed, DeadlineKind, Deadlines, MaterialReader, NewEntry, Rehashed, Store,
-    StoredEntry,
+    Batch, Committed, DeadlineKind, Deadlines, MaterialReader, NewEntry, REPLAY_BOUND, Rehashed,
+    Store, StoredEntry,
 };

@@ -73,6 +73,16 @@ impl MaterialLog {
         Ok(span)
     }
 
+    /// Where the log is.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether anything appended is not yet known to be durable.
+    pub(crate) fn unsynced(&self) -> bool {
+        self.synced.load(Ordering::Acquire) < *self.end.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Makes everything appended before this call durable (on a blocking
     /// thread); returns at once when nothing is waiting.
     pub(crate) async fn sync(&self) -> Result<(), StoreError> {

@@ -177,6 +177,14 @@ async fn handle(ctx: &Ctx, carriers: &[Carrier], req: Request<Incoming>) -> Resp
         Err(NodeError::NotFound(m)) => refuse(&name, StatusCode::NOT_FOUND, m),
         Err(NodeError::Invalid(m)) => refuse(&name, StatusCode::BAD_REQUEST, m),
         Err(NodeError::Precondition(m)) => refuse(&name, StatusCode::CONFLICT, m),
+        Err(NodeError::Refused { refusal, message }) => {
+            let status = match refusal.reason.class() {
+                tongban_core::refusal::Class::Invalid => StatusCode::BAD_REQUEST,
+                tongban_core::refusal::Class::Precondition => StatusCode::CONFLICT,
+                tongban_core::refusal::Class::NotPermitted => StatusCode::FORBIDDEN,
+            };
+            refuse(&name, status, message)
+        }
         Err(e) => {
             tracing::error!(carrier = %name, error = %e, "carrier event failed");
             reply(

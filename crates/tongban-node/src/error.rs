@@ -2,6 +2,10 @@
 //!
 //! Callers get a small fixed set of codes with a message that names what was
 //! wrong; internal failures are logged in full and reported without detail.
+//! A refusal whose reason is coded ([`NodeError::Refused`]) carries it, with
+//! the request field it concerns, as the status details (a
+//! `tongban.common.v1.Refusal`), so a reader such as the console can word
+//! it in its own language; the message stays the English one.
 //! A request that does not decode is the caller's mistake too: tonic
 //! answers it `INTERNAL`, and [`DecodeErrors`] makes it `INVALID_ARGUMENT`.
 
@@ -9,6 +13,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use prost::Message as _;
+use tongban_core::Refusal;
 use tonic::codegen::{Service, http};
 use tonic::{Code, Status};
 
@@ -18,6 +24,16 @@ pub enum NodeError {
     /// The request is malformed or names invalid data (a bad ID, an unknown item).
     #[error("{0}")]
     Invalid(String),
+    /// The request names invalid data, or asks for a step the case's state
+    /// does not allow, for a reason with a stable code (see
+    /// [`tongban_core::refusal`]).
+    #[error("{message}")]
+    Refused {
+        /// The reason, its field and facts.
+        refusal: Refusal,
+        /// The English words, as [`NodeError::Invalid`] would say them.
+        message: String,
+    },
     /// The case, waybill or record asked for does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -56,6 +72,27 @@ pub enum NodeError {
     },
 }
 
+impl NodeError {
+    /// A coded refusal: `refusal` for readers, `message` for people.
+    pub(crate) fn refused(refusal: Refusal, message: impl Into<String>) -> Self {
+        Self::Refused {
+            refusal,
+            message: message.into(),
+        }
+    }
+
+    /// A refusal of `field` (a proto path) labelled `label` in the message
+    /// (`"{label}: {err}"`, the words the node has always used), for a
+    /// reason one of the core's errors gives.
+    pub(crate) fn at<'e, E>(field: &str, label: &str, err: &'e E) -> Self
+    where
+        E: std::fmt::Display,
+        Refusal: From<&'e E>,
+    {
+        Self::refused(Refusal::from(err).at(field), format!("{label}: {err}"))
+    }
+}
+
 // Not `#[from]`, which would also make the wrapped error the `source()`:
 // the message already says it, and a `{:#}` chain would say it twice.
 impl From<tongban_ledger::StoreError> for NodeError {
@@ -74,6 +111,23 @@ impl From<NodeError> for Status {
     fn from(err: NodeError) -> Self {
         let code = match &err {
             NodeError::Invalid(_) => Code::InvalidArgument,
+            NodeError::Refused { refusal, message } => {
+                let code = match refusal.reason.class() {
+                    tongban_core::refusal::Class::Invalid => Code::InvalidArgument,
+                    tongban_core::refusal::Class::Precondition => Code::FailedPrecondition,
+                    tongban_core::refusal::Class::NotPermitted => Code::PermissionDenied,
+                };
+                let details = tongban_proto::common::v1::Refusal {
+                    reason: refusal.reason.as_str().to_owned(),
+                    field: refusal.field.clone(),
+                    args: refusal
+                        .args
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                        .collect(),
+                };
+                return Status::with_details(code, message.clone(), details.encode_to_vec().into());
+            }
             NodeError::NotFound(_) => Code::NotFound,
             NodeError::Precondition(_) => Code::FailedPrecondition,
             NodeError::NotPermitted(_) => Code::PermissionDenied,

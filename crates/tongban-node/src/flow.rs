@@ -17,7 +17,7 @@ pub(crate) fn move_to(case: &mut CaseRecord, next: CaseState) -> Result<(), Node
     case.state = case
         .state
         .move_to(next)
-        .map_err(|e| NodeError::Precondition(format!("case {}: {e}", case.case_no)))?;
+        .map_err(|e| NodeError::refused((&e).into(), format!("case {}: {e}", case.case_no)))?;
     Ok(())
 }
 

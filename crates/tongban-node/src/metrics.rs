@@ -239,7 +239,9 @@ impl Metrics {
             NodeError::Unavailable(_) => "unavailable",
             NodeError::Store(_) => "storage",
             NodeError::Pki(_) => "pki",
-            NodeError::Invalid(_) | NodeError::NotPermitted(_) => "config",
+            NodeError::Invalid(_) | NodeError::Refused { .. } | NodeError::NotPermitted(_) => {
+                "config"
+            }
             _ => "other",
         };
         self.failed

@@ -1,7 +1,9 @@
 //! Parsing what arrives on the wire into checked domain values, once, at the
 //! edge: applicants, material declarations, codes, free text. Everything
 //! here returns [`NodeError::Invalid`] naming the field and what was wrong
-//! with it. The receiver checks a partner's envelope with the same functions
+//! with it, or, where the core has a reason code for it (a code's check
+//! character, a required text), [`NodeError::Refused`] with that code and
+//! the request field's proto path beside the same words. The receiver checks a partner's envelope with the same functions
 //! as the window checks a clerk's input.
 
 use std::collections::HashSet;
@@ -15,11 +17,10 @@ use tongban_proto::federation::v1::CaseUpdate;
 use crate::NodeError;
 use crate::config::Limits;
 
-/// Parses a county code field.
-pub(crate) fn county(field: &str, value: &str) -> Result<CountyCode, NodeError> {
-    value
-        .parse()
-        .map_err(|e| NodeError::Invalid(format!("{field}: {e}")))
+/// Parses a county code field (`path` the request field, `label` how the
+/// message names it).
+pub(crate) fn county(path: &str, label: &str, value: &str) -> Result<CountyCode, NodeError> {
+    value.parse().map_err(|e| NodeError::at(path, label, &e))
 }
 
 /// Parses a delivery mode the item must allow.
@@ -48,24 +49,35 @@ pub(crate) const NOTE_CHARS: usize = 500;
 /// A carrier's name, a licence number, a hand-out recipient's ID as typed.
 pub(crate) const SHORT_CHARS: usize = 64;
 
-/// A required free-text field (see [`tongban_core::text`]), trimmed.
-pub(crate) fn text(field: &str, value: &str, max_chars: usize) -> Result<String, NodeError> {
-    tongban_core::free_text(field, value, max_chars).map_err(|e| NodeError::Invalid(e.to_string()))
+/// A required free-text field (see [`tongban_core::text`]), trimmed:
+/// `path` is the request field, `label` how the message names it.
+pub(crate) fn text(
+    path: &str,
+    label: &str,
+    value: &str,
+    max_chars: usize,
+) -> Result<String, NodeError> {
+    tongban_core::free_text(label, value, max_chars).map_err(|e| text_refused(path, &e))
+}
+
+/// A text field's refusal: the core's words, its reason at `path`.
+fn text_refused(path: &str, e: &tongban_core::TextError) -> NodeError {
+    NodeError::refused(tongban_core::Refusal::from(e).at(path), e.to_string())
 }
 
 /// A free-text field that may be empty, trimmed.
 pub(crate) fn optional_text(
-    field: &str,
+    path: &str,
+    label: &str,
     value: &str,
     max_chars: usize,
 ) -> Result<String, NodeError> {
-    tongban_core::optional_text(field, value, max_chars)
-        .map_err(|e| NodeError::Invalid(e.to_string()))
+    tongban_core::optional_text(label, value, max_chars).map_err(|e| text_refused(path, &e))
 }
 
 /// A resident ID given on `today`.
-fn resident_id(field: &str, value: &str, today: Date) -> Result<ResidentId, NodeError> {
-    ResidentId::parse_on(value, today).map_err(|e| NodeError::Invalid(format!("{field}: {e}")))
+fn resident_id(path: &str, label: &str, value: &str, today: Date) -> Result<ResidentId, NodeError> {
+    ResidentId::parse_on(value, today).map_err(|e| NodeError::at(path, label, &e))
 }
 
 /// Checks every field of an applicant as given on `today`: names and
@@ -74,21 +86,42 @@ fn resident_id(field: &str, value: &str, today: Date) -> Result<ResidentId, Node
 /// phone.
 pub(crate) fn applicant(a: Option<&Applicant>, today: Date) -> Result<ApplicantRecord, NodeError> {
     let a = a.ok_or_else(|| NodeError::Invalid("applicant is required".into()))?;
-    let phone = Phone::parse(&a.phone).map_err(|e| NodeError::Invalid(format!("phone: {e}")))?;
-    let address = text("address", &a.address, NAME_CHARS)?;
+    let phone =
+        Phone::parse(&a.phone).map_err(|e| NodeError::at("applicant.phone", "phone", &e))?;
+    let address = text("applicant.address", "address", &a.address, NAME_CHARS)?;
     match &a.who {
         Some(Who::Person(p)) => Ok(ApplicantRecord::Person {
-            name: text("person name", &p.name, NAME_CHARS)?,
-            resident_id: resident_id("person id", &p.resident_id, today)?,
+            name: text("applicant.person.name", "person name", &p.name, NAME_CHARS)?,
+            resident_id: resident_id(
+                "applicant.person.resident_id",
+                "person id",
+                &p.resident_id,
+                today,
+            )?,
             phone,
             address,
         }),
         Some(Who::Company(c)) => Ok(ApplicantRecord::Company {
-            name: text("company name", &c.name, NAME_CHARS)?,
+            name: text(
+                "applicant.company.name",
+                "company name",
+                &c.name,
+                NAME_CHARS,
+            )?,
             credit_code: CreditCode::parse(&c.credit_code)
-                .map_err(|e| NodeError::Invalid(format!("credit code: {e}")))?,
-            legal_rep_name: text("legal representative name", &c.legal_rep_name, NAME_CHARS)?,
-            legal_rep_id: resident_id("legal representative id", &c.legal_rep_id, today)?,
+                .map_err(|e| NodeError::at("applicant.company.credit_code", "credit code", &e))?,
+            legal_rep_name: text(
+                "applicant.company.legal_rep_name",
+                "legal representative name",
+                &c.legal_rep_name,
+                NAME_CHARS,
+            )?,
+            legal_rep_id: resident_id(
+                "applicant.company.legal_rep_id",
+                "legal representative id",
+                &c.legal_rep_id,
+                today,
+            )?,
             phone,
             address,
         }),
@@ -118,7 +151,7 @@ pub(crate) fn update(u: &CaseUpdate) -> Result<(), NodeError> {
         }
     }
     for (field, value) in fields {
-        optional_text(&field, value, usize::MAX)?;
+        optional_text("", &field, value, usize::MAX)?;
     }
     Ok(())
 }
@@ -137,7 +170,12 @@ pub(crate) fn materials(
     let mut total = already;
     for (i, h) in headers.iter().enumerate() {
         let field = format!("material[{i}]");
-        optional_text(&format!("{field} filename"), &h.filename, NAME_CHARS)?;
+        optional_text(
+            &format!("materials[{i}].filename"),
+            &format!("{field} filename"),
+            &h.filename,
+            NAME_CHARS,
+        )?;
         if item.material(&h.kind).is_none() {
             let kinds: Vec<&str> = item.materials.iter().map(|m| m.kind.as_str()).collect();
             return Err(NodeError::Invalid(format!(

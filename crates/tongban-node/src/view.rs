@@ -142,6 +142,7 @@ pub(crate) fn event(
         seq: entry.seq,
         entry_hash: tongban_ledger::chain::entry_hash(&stored.entry).to_vec(),
         state: entry.state,
+        payload: stored.payload.to_vec(),
     })
 }
 

@@ -17,6 +17,7 @@ mod access;
 mod lang;
 mod pages;
 mod paging;
+mod refusal;
 mod routes;
 mod session;
 mod verifying;

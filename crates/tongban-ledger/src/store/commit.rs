@@ -130,15 +130,16 @@ impl Store {
         if !probe {
             self.refuse_while_unwritable()?;
         }
-        // Materials the batch names were appended before this call: make
-        // them durable before any record naming them is written. Outside
-        // the write lock, so other commits do not wait on this sync.
-        if let Err(e) = self.materials.sync().await {
-            // Nothing is in the database yet; the probe finds out when the
-            // log takes writes again.
-            self.set_writable(false, Some(&e));
-            return Err(e.into());
-        }
+        // Materials the batch names were appended before this call: they
+        // must be durable before any record naming them is written (sled
+        // writes a transaction's records out as it applies it, not only at
+        // the flush). Their sync runs while this commit waits for the write
+        // lock and builds its batch, and is awaited before the transaction:
+        // the sync and the build overlap instead of following each other.
+        let materials = self.materials.unsynced().then(|| {
+            let log = self.materials.clone();
+            tokio::spawn(async move { log.sync().await })
+        });
         let (committed, trees) = {
             // An async lock: a commit waiting for another must not block
             // one of the runtime's two threads (with two nodes in one
@@ -163,6 +164,21 @@ impl Store {
                 Some(build) => Some(build(&chained).map_err(E::from)?),
                 None => None,
             };
+            if let Some(synced) = materials {
+                let synced = synced.await.unwrap_or_else(|e| {
+                    Err(StoreError::Io {
+                        action: "failed to sync",
+                        path: self.materials.path().to_path_buf(),
+                        cause: std::io::Error::other(e),
+                    })
+                });
+                if let Err(e) = synced {
+                    // Nothing is in the database yet; the probe finds out
+                    // when the log takes writes again.
+                    self.set_writable(false, Some(&e));
+                    return Err(e.into());
+                }
+            }
             // Not while a flush syncs: see `gate`.
             let gate = super::gate::GATE.write().await;
             let applied = self.apply(&trees, &batch, head, &chained, reply);
@@ -194,6 +210,8 @@ impl Store {
                 if probe {
                     self.set_writable(true, None);
                 }
+                // Durable already; bounds what the next open replays.
+                self.roll_over_if_due(committed.head_seq).await;
                 Ok(committed)
             }
             Err(e) => {
@@ -323,6 +341,9 @@ impl Store {
             })??;
         let head = trees.head()?;
         *self.durable.lock().unwrap_or_else(|p| p.into_inner()) = head;
+        // Opening wrote sled's snapshot: the next open replays from here.
+        self.opened_at
+            .store(head.0, std::sync::atomic::Ordering::Relaxed);
         let trees = Arc::new(trees);
         *self.trees.write().unwrap_or_else(|p| p.into_inner()) = Some(trees.clone());
         tracing::warn!(head = head.0, generation, "ledger opened again from disk");

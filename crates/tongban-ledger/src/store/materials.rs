@@ -152,6 +152,25 @@ impl Store {
         self.materials.append(content)
     }
 
+    /// Starts making the materials appended so far durable, in the
+    /// background: a receiver calls it once a stream's last material is in,
+    /// so that the sync runs while it checks the sender's checkpoint and
+    /// waits for the case locks; the commit that names them then finds the
+    /// sync done, or waits for it, instead of starting its own. Failing
+    /// here is harmless: that commit syncs again and reports it.
+    pub fn sync_materials_soon(&self) {
+        if !self.materials.unsynced() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let log = self.materials.clone();
+        runtime.spawn(async move {
+            let _ = log.sync().await;
+        });
+    }
+
     /// Opens a material for reading, from the material log or its blob
     /// file. A logged material is read whole and checked against its
     /// SHA-256 here (it is at most [`crate::INLINE_MAX`] bytes); a file is

@@ -37,6 +37,7 @@ mod ledger;
 mod materials;
 mod outbox;
 mod reserve;
+mod rollover;
 
 pub use batch::{Batch, NewEntry};
 pub use commit::Committed;
@@ -45,17 +46,26 @@ use flusher::Flusher;
 pub use ledger::StoredEntry;
 pub use materials::{MaterialReader, Rehashed};
 use reserve::Reserve;
+pub use rollover::REPLAY_BOUND;
 
 /// A node's storage. Open one per process.
 pub struct Store {
     /// `data_dir/ledger.sled`, opened again by [`Store::recover`].
     sled_dir: PathBuf,
     /// The open database; `None` while a reopen has failed (the disk still
-    /// refuses it), when every read and write says so until one succeeds.
-    trees: std::sync::RwLock<Option<Arc<Trees>>>,
+    /// refuses it), when every read and write says so until one succeeds,
+    /// and while a rollover opens it again ([`rollover`]), when reads wait.
+    trees: Arc<std::sync::RwLock<Option<Arc<Trees>>>>,
+    /// Whether a rollover is under way (reads finding no opening wait).
+    rolling: Arc<rollover::Rolling>,
+    /// The ledger head when the database was last opened: the next open
+    /// replays what was appended since.
+    opened_at: std::sync::atomic::AtomicU64,
+    /// Entries after which the database is opened again ([`REPLAY_BOUND`]).
+    replay_bound: std::sync::atomic::AtomicU64,
     /// How many times the database was opened again (the generations).
     openings: std::sync::atomic::AtomicU64,
-    materials: MaterialLog,
+    materials: Arc<MaterialLog>,
     blobs: BlobStore,
     write_lock: tokio::sync::Mutex<()>,
     /// The newest head known to be on disk (see [`Store::durable_head`]).
@@ -178,10 +188,13 @@ impl Store {
         // Whatever the database holds when it opens is on disk.
         let head = trees.head()?;
         let store = Self {
-            trees: std::sync::RwLock::new(Some(Arc::new(trees))),
+            trees: Arc::new(std::sync::RwLock::new(Some(Arc::new(trees)))),
+            rolling: Arc::default(),
+            opened_at: std::sync::atomic::AtomicU64::new(head.0),
+            replay_bound: std::sync::atomic::AtomicU64::new(REPLAY_BOUND),
             sled_dir: sled_dir.clone(),
             openings: std::sync::atomic::AtomicU64::new(0),
-            materials: MaterialLog::open(&data_dir.join("materials.log"))?,
+            materials: Arc::new(MaterialLog::open(&data_dir.join("materials.log"))?),
             blobs: BlobStore::open(&data_dir.join("blobs"))?,
             write_lock: tokio::sync::Mutex::new(()),
             durable: std::sync::Mutex::new(head),
@@ -201,16 +214,18 @@ impl Store {
 
     /// The current opening of the database, or why there is none.
     pub(super) fn trees(&self) -> Result<Arc<Trees>, StoreError> {
-        self.trees
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .ok_or_else(|| StoreError::Db {
-                action: "failed to read ledger",
-                cause: sled::Error::Io(std::io::Error::other(
-                    "the database is closed after a failed write and could not be opened again yet",
-                )),
-            })
+        let current = || self.trees.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut opening = current();
+        // A rollover opens it again in well under this.
+        if opening.is_none() && self.rolling.wait(REOPEN_WAIT) {
+            opening = current();
+        }
+        opening.ok_or_else(|| StoreError::Db {
+            action: "failed to read ledger",
+            cause: sled::Error::Io(std::io::Error::other(
+                "the database is closed after a failed write and could not be opened again yet",
+            )),
+        })
     }
 
     /// The material blobs.

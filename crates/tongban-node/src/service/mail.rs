@@ -35,7 +35,7 @@ impl MailService {
 }
 
 fn waybill(text: &str) -> Result<Waybill, NodeError> {
-    Waybill::parse(text.trim()).map_err(|e| NodeError::Invalid(format!("waybill: {e}")))
+    Waybill::parse(text.trim()).map_err(|e| NodeError::at("waybill", "waybill", &e))
 }
 
 #[tonic::async_trait]
@@ -48,7 +48,7 @@ impl Mail for MailService {
         if req.carrier.trim().is_empty() {
             return Err(NodeError::Invalid("carrier: name the carrier (e.g. EMS)".into()).into());
         }
-        let carrier = validate::text("carrier", &req.carrier, validate::SHORT_CHARS)?;
+        let carrier = validate::text("carrier", "carrier", &req.carrier, validate::SHORT_CHARS)?;
         let carrier = carrier.as_str();
         let case_side = ctx.case(&req.case_no)?.side;
         let (_lock, mut case) = ctx.locked_case(&req.case_no, case_side).await?;
@@ -72,7 +72,9 @@ impl Mail for MailService {
             .leg
             .trim()
             .parse()
-            .map_err(|e: tongban_core::UnknownValue| NodeError::Invalid(e.to_string()))?;
+            .map_err(|e: tongban_core::UnknownValue| {
+                NodeError::refused((&e).into(), e.to_string())
+            })?;
         let to = match (leg, case.side) {
             (MailLeg::Materials, Side::Window) => {
                 let paper = view::paper_kinds(&ctx.directory, &case);
@@ -186,12 +188,12 @@ pub(crate) async fn record_event(
     request: &Ticket,
 ) -> Result<CaseView, NodeError> {
     let number = waybill(&req.waybill)?;
-    let note = validate::optional_text("note", &req.note, validate::NOTE_CHARS)?;
+    let note = validate::optional_text("note", "note", &req.note, validate::NOTE_CHARS)?;
     let status: MailStatus = req
         .status
         .trim()
         .parse()
-        .map_err(|e: tongban_core::UnknownValue| NodeError::Invalid(e.to_string()))?;
+        .map_err(|e: tongban_core::UnknownValue| NodeError::refused((&e).into(), e.to_string()))?;
     let at = match req.at.trim() {
         "" => ctx.clock.now_rfc3339(),
         text => {

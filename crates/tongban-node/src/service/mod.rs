@@ -99,10 +99,13 @@ pub(crate) fn in_state(
     if allowed.contains(&case.state) {
         return Ok(());
     }
-    Err(NodeError::Precondition(format!(
-        "case {} is {}; {rule}",
-        case.case_no, case.state
-    )))
+    Err(NodeError::refused(
+        tongban_core::Refusal::new(
+            tongban_core::Reason::StateNotAllowed,
+            vec![("state", case.state.as_str().to_owned())],
+        ),
+        format!("case {} is {}; {rule}", case.case_no, case.state),
+    ))
 }
 
 /// The catalogue's entry for the case's item, which a step needs; refused
@@ -153,9 +156,13 @@ pub(crate) async fn hand_out(
     who: &Identity,
     request: &Ticket,
 ) -> Result<CaseView, NodeError> {
-    let recipient =
-        crate::validate::text("recipient id", recipient_id, crate::validate::SHORT_CHARS)?
-            .to_uppercase();
+    let recipient = crate::validate::text(
+        "recipient_id",
+        "recipient id",
+        recipient_id,
+        crate::validate::SHORT_CHARS,
+    )?
+    .to_uppercase();
     let here = match case.side {
         Side::Window => {
             case.state == CaseState::ReadyForPickup && case.delivery == DeliveryMode::MailWindow
@@ -184,10 +191,17 @@ pub(crate) async fn hand_out(
     };
     if !collectors.contains(&recipient.as_str()) {
         tracing::warn!(case = %case.case_no, recipient = %tongban_core::mask_id(&recipient), "hand-out refused: id does not match");
-        return Err(NodeError::NotPermitted(format!(
-            "ID {} is not the applicant's (or the company's legal representative's); the result is not handed out",
-            tongban_core::mask_id(&recipient)
-        )));
+        let masked = tongban_core::mask_id(&recipient);
+        return Err(NodeError::refused(
+            tongban_core::Refusal::new(
+                tongban_core::Reason::RecipientMismatch,
+                vec![("id", masked.clone())],
+            )
+            .at("recipient_id"),
+            format!(
+                "ID {masked} is not the applicant's (or the company's legal representative's); the result is not handed out"
+            ),
+        ));
     }
     let what = if case.state == CaseState::Denied {
         "written denial"

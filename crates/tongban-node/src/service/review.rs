@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use tongban_core::{CaseEvent, CaseState};
+use tongban_core::{CaseEvent, CaseState, Reason, Refusal};
 use tongban_ledger::{Batch, CaseRecord, CorrectionRecord, EntryBody, Side};
 use tongban_proto::common::v1::{CaseView, Correction, CorrectionNeed};
 use tongban_proto::federation::v1::CaseUpdate;
@@ -131,7 +131,7 @@ impl Review for ReviewService {
         )?;
         let item = item_of(ctx, &case)?;
         let mut reasons = Vec::with_capacity(req.needs.len());
-        for need in &req.needs {
+        for (i, need) in req.needs.iter().enumerate() {
             if item.material(&need.kind).is_none() {
                 let kinds: Vec<&str> = item.materials.iter().map(|m| m.kind.as_str()).collect();
                 return Err(NodeError::Invalid(format!(
@@ -150,6 +150,7 @@ impl Review for ReviewService {
                 .into());
             }
             reasons.push(validate::text(
+                &format!("needs[{i}].reason"),
                 &format!("need {:?} reason", need.kind),
                 &need.reason,
                 validate::REASON_CHARS,
@@ -284,17 +285,24 @@ impl Review for ReviewService {
         let ticket = go_or_replay!(
             requests::begin(ctx, &reviewer, "/tongban.review.v1.Review/Approve", &header).await?
         );
-        let licence_no =
-            validate::optional_text("licence number", &header.licence_no, validate::SHORT_CHARS)?;
+        let licence_no = validate::optional_text(
+            "licence_no",
+            "licence number",
+            &header.licence_no,
+            validate::SHORT_CHARS,
+        )?;
         let (_lock, mut case) = self.locked(&header.case_no).await?;
         require(&case, &[CaseState::UnderReview], "approval")?;
         let paper = view::paper_kinds(&ctx.directory, &case);
         if !paper.is_empty() && case.review.paper_received_at.is_none() {
-            return Err(NodeError::Precondition(format!(
-                "case {}: the paper originals ({}) have not arrived; record them with paper-received first",
-                case.case_no,
-                paper.join(", ")
-            ))
+            return Err(NodeError::refused(
+                Refusal::new(Reason::PaperNotReceived, vec![("kinds", paper.join(","))]),
+                format!(
+                    "case {}: the paper originals ({}) have not arrived; record them with paper-received first",
+                    case.case_no,
+                    paper.join(", ")
+                ),
+            )
             .into());
         }
         if let Some(c) = &case.commitment
@@ -304,13 +312,19 @@ impl Review for ReviewService {
                 .item(&case.item_code)
                 .is_some_and(|i| i.approve_before_commitment)
         {
-            return Err(NodeError::Precondition(format!(
-                "case {}: the committed materials ({}) have not arrived (due {}); item {} is not approved before they do",
-                case.case_no,
-                c.kinds.join(", "),
-                c.due_date,
-                case.item_code
-            ))
+            return Err(NodeError::refused(
+                Refusal::new(
+                    Reason::CommitmentOutstanding,
+                    vec![("kinds", c.kinds.join(",")), ("due", c.due_date.clone())],
+                ),
+                format!(
+                    "case {}: the committed materials ({}) have not arrived (due {}); item {} is not approved before they do",
+                    case.case_no,
+                    c.kinds.join(", "),
+                    c.due_date,
+                    case.item_code
+                ),
+            )
             .into());
         }
         let mut result = header.result.ok_or_else(|| {
@@ -392,7 +406,7 @@ impl Review for ReviewService {
                 NodeError::Invalid("a denial needs its reason (--reason TEXT)".into()).into(),
             );
         }
-        let reason = validate::text("reason", &req.reason, validate::REASON_CHARS)?;
+        let reason = validate::text("reason", "reason", &req.reason, validate::REASON_CHARS)?;
         let reason = reason.as_str();
         let (_lock, mut case) = self.locked(&req.case_no).await?;
         require(

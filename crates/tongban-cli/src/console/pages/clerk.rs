@@ -122,8 +122,8 @@ pub(in crate::console) fn clerk_new(c: &Console, d: &Draft, error: Option<&Probl
 }
 /// The applicant: a person, or a company (法人) with its unified social
 /// credit code and legal representative. The script shows the chosen kind
-/// and checks each code's check character as it is typed; the console and
-/// the node check again, and a wrong one is shown at its field.
+/// and checks each code's check character as it is typed; the node checks
+/// every field again, and what it refuses is shown at its field.
 fn applicant_fields(d: &Draft, error: Option<&Problem<'_>>) -> Markup {
     let company = d.kind == "company";
     let at = |field: &str| error.filter(|p| p.form == field).map_or("", |p| p.msg);
@@ -135,7 +135,8 @@ fn applicant_fields(d: &Draft, error: Option<&Problem<'_>>) -> Markup {
         }
         fieldset data-applicant="person" {
             legend { (t("申请人（自然人）", "Applicant (person)")) }
-            label { (t("姓名", "Name")) input name="person_name" required value=(d.name) autocomplete="off"; }
+            label { (t("姓名", "Name")) input name="person_name" required value=(d.name) autocomplete="off";
+                span.field-error #person_name-error aria-live="polite" { (at("person_name")) } }
             label { (t("公民身份号码", "Resident ID number"))
                 input name="person_id" #person_id required maxlength="18" value=(d.id)
                     data-resident-id autocomplete="off" spellcheck="false";
@@ -144,13 +145,15 @@ fn applicant_fields(d: &Draft, error: Option<&Problem<'_>>) -> Markup {
         }
         fieldset data-applicant="company" {
             legend { (t("申请人（法人）", "Applicant (company)")) }
-            label { (t("单位名称", "Registered name")) input name="company_name" required value=(d.company_name) autocomplete="off"; }
+            label { (t("单位名称", "Registered name")) input name="company_name" required value=(d.company_name) autocomplete="off";
+                span.field-error #company_name-error aria-live="polite" { (at("company_name")) } }
             label { (t("统一社会信用代码", "Unified social credit code"))
                 input name="credit_code" #credit_code required maxlength="18" value=(d.credit_code)
                     data-credit-code autocomplete="off" spellcheck="false";
                 span.field-error #credit_code-error aria-live="polite" { (at("credit_code")) }
             }
-            label { (t("法定代表人", "Legal representative")) input name="legal_rep" required value=(d.legal_rep) autocomplete="off"; }
+            label { (t("法定代表人", "Legal representative")) input name="legal_rep" required value=(d.legal_rep) autocomplete="off";
+                span.field-error #legal_rep-error aria-live="polite" { (at("legal_rep")) } }
             label { (t("法定代表人公民身份号码", "Legal representative's resident ID number"))
                 input name="legal_rep_id" #legal_rep_id required maxlength="18" value=(d.legal_rep_id)
                     data-resident-id autocomplete="off" spellcheck="false";
@@ -159,8 +162,10 @@ fn applicant_fields(d: &Draft, error: Option<&Problem<'_>>) -> Markup {
         }
         fieldset {
             legend { (t("联系方式", "Contact")) }
-            label { (t("联系电话", "Phone")) input name="phone" required value=(d.phone) autocomplete="off"; }
-            label { (t("通讯地址", "Postal address")) input name="address" required value=(d.address) autocomplete="off"; }
+            label { (t("联系电话", "Phone")) input name="phone" #phone required value=(d.phone) autocomplete="off";
+                span.field-error #phone-error aria-live="polite" { (at("phone")) } }
+            label { (t("通讯地址", "Postal address")) input name="address" required value=(d.address) autocomplete="off";
+                span.field-error #address-error aria-live="polite" { (at("address")) } }
         }
     }
 }

@@ -14,6 +14,7 @@ use crate::page::{FONTS, local_time};
 
 mod audit;
 mod clerk;
+mod events;
 mod review;
 mod steps;
 mod verify;
@@ -54,7 +55,7 @@ const STATES: [(&str, &str, &str); 12] = [
     ("CLOSED", "已办结", "closed"),
 ];
 
-fn state_name(state: &str) -> &'static str {
+pub(in crate::console) fn state_name(state: &str) -> &'static str {
     STATES
         .iter()
         .find(|(s, _, _)| *s == state)
@@ -329,7 +330,7 @@ fn applicant(k: &CaseView) -> Markup {
 fn cases_table(cases: &[CaseView]) -> Markup {
     html! {
         @if cases.is_empty() { p.dim #no-cases { (t("没有案件。", "No cases.")) } } @else {
-            table.cases {
+            table.cases.stack {
                 thead { tr {
                     th { (t("案件编号", "Case no.")) } th { (t("事项", "Item")) } th { (t("申请人", "Applicant")) }
                     th { (t("受理窗口", "Window")) } th { (t("属地", "Home")) } th { (t("状态", "State")) }
@@ -338,14 +339,14 @@ fn cases_table(cases: &[CaseView]) -> Markup {
                 tbody {
                     @for k in cases {
                         tr data-case=(k.case_no) {
-                            td { a href={ "/case/" (k.case_no) } { code { (k.case_no) } } }
-                            td { (k.item_name) " " code.dim { (k.item_code) } }
-                            td { (applicant(k)) }
-                            td { (county(&k.receiving_county_name, &k.receiving_county)) }
-                            td { (county(&k.home_county_name, &k.home_county)) }
-                            td { (state_badge(&k.state)) }
-                            td { (days_left(k)) }
-                            td.nowrap { (applied_at(k, false)) }
+                            td data-label=(t("案件编号", "Case no.")) { a href={ "/case/" (k.case_no) } { code { (k.case_no) } } }
+                            td data-label=(t("事项", "Item")) { (k.item_name) " " code.dim { (k.item_code) } }
+                            td data-label=(t("申请人", "Applicant")) { (applicant(k)) }
+                            td data-label=(t("受理窗口", "Window")) { (county(&k.receiving_county_name, &k.receiving_county)) }
+                            td data-label=(t("属地", "Home")) { (county(&k.home_county_name, &k.home_county)) }
+                            td data-label=(t("状态", "State")) { (state_badge(&k.state)) }
+                            td data-label=(t("时限", "Time limit")) { (days_left(k)) }
+                            td.nowrap data-label=(t("申请时间", "Applied")) { (applied_at(k, false)) }
                         }
                     }
                 }
@@ -406,7 +407,7 @@ fn facts(k: &CaseView) -> Markup {
             @if !k.paper_received_at.is_empty() { tr { th { (t("纸质原件", "Paper originals")) } td {
                 (t("已于 ", "received ")) (local_time(&k.paper_received_at)) (t(" 收到", ""))
             } } }
-            @if !k.note.is_empty() { tr { th { (t("说明", "Note")) } td { (k.note) } } }
+            @if !k.note.is_empty() { tr { th { (t("说明", "Note")) } td #note { (events::note(k)) } } }
             tr { th { (t("申请时间", "Applied")) } td #applied { (applied_at(k, true)) } }
         }
     }
@@ -416,12 +417,12 @@ fn materials_table(k: &CaseView) -> Markup {
     html! {
         h2 { (t("材料", "Materials")) }
         @if k.materials.is_empty() { p.dim { (t("尚无材料。", "No materials yet.")) } } @else {
-            table.materials {
+            table.materials.stack {
                 thead { tr { th { (t("材料", "Material")) } th { (t("文件", "File")) } th { (t("大小", "Size")) } th { "SHA-256" } } }
                 tbody { @for m in &k.materials {
                     tr data-kind=(m.kind) {
-                        td { (material_name(k, &m.kind)) " " code.dim { (m.kind) } }
-                        td {
+                        td data-label=(t("材料", "Material")) { (material_name(k, &m.kind)) " " code.dim { (m.kind) } }
+                        td data-label=(t("文件", "File")) {
                             @let href = format!("/case/{}/material/{}", super::routes::material::percent(&k.case_no), super::routes::material::percent(&m.kind));
                             (m.filename)
                             " "
@@ -431,8 +432,8 @@ fn materials_table(k: &CaseView) -> Markup {
                             }
                             a.download href={ (href) "?download=1" } download { (t("下载", "download")) }
                         }
-                        td.nowrap { (binary_size(m.size)) }
-                        td { code.hash { (crate::output::hex(&m.sha256)) } }
+                        td.nowrap data-label=(t("大小", "Size")) { (binary_size(m.size)) }
+                        td data-label="SHA-256" { code.hash { (crate::output::hex(&m.sha256)) } }
                     }
                 } }
             }
@@ -443,18 +444,18 @@ fn materials_table(k: &CaseView) -> Markup {
 fn history(k: &CaseView) -> Markup {
     html! {
         h2 { (t("办理经过", "History")) }
-        table.history {
+        table.history.stack {
             thead { tr {
                 th { (t("时间（北京时间）", "Time (China Standard Time)")) } th { (t("节点", "Node")) }
                 th { (t("事件", "Event")) } th { (t("说明", "Detail")) } th { (t("状态", "State")) }
             } }
             tbody { @for e in &k.history {
                 tr {
-                    td.nowrap { (local_time(&e.at)) }
-                    td { code { (e.county) } }
-                    td { (event_label(&e.event)) " " code.dim { (e.event) } }
-                    td { (e.detail) }
-                    td { @if !e.state.is_empty() { (state_badge(&e.state)) } }
+                    td.nowrap data-label=(t("北京时间", "Time (CST)")) { (local_time(&e.at)) }
+                    td data-label=(t("节点", "Node")) { code { (e.county) } }
+                    td data-label=(t("事件", "Event")) { (event_label(&e.event)) " " code.dim { (e.event) } }
+                    td data-label=(t("说明", "Detail")) { (events::detail(k, e)) }
+                    td data-label=(t("状态", "State")) { @if !e.state.is_empty() { (state_badge(&e.state)) } }
                 }
             } }
         }

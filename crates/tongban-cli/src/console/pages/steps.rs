@@ -18,14 +18,14 @@ const MAIL_STATUSES: [(&str, &str, &str); 5] = [
     ("lost", "已丢失", "lost"),
 ];
 
-fn mail_status_name(status: &str) -> &str {
+pub(super) fn mail_status_name(status: &str) -> &str {
     MAIL_STATUSES
         .iter()
         .find(|(s, _, _)| *s == status)
         .map_or(status, |(_, zh, en)| t(zh, en))
 }
 
-fn leg_name(leg: &str) -> &'static str {
+pub(super) fn leg_name(leg: &str) -> &'static str {
     match leg {
         "materials" => t("纸质原件（窗口→属地）", "paper originals (window → home)"),
         "result" => t("审批结果", "the result"),
@@ -33,7 +33,7 @@ fn leg_name(leg: &str) -> &'static str {
     }
 }
 
-fn leg_to(to: &str) -> &'static str {
+pub(super) fn leg_to(to: &str) -> &'static str {
     match to {
         "home" => t("属地审批部门", "the home authority"),
         "applicant" => t("申请人", "the applicant"),
@@ -54,19 +54,19 @@ pub(super) fn mail_legs(c: &Console, k: &CaseView, problem: Option<&Problem<'_>>
     html! {
         @if !k.mail.is_empty() {
             h2 { (t("寄递", "Mail")) }
-            table.mail #mail {
+            table.mail.stack #mail {
                 thead { tr {
                     th { (t("寄件", "Leg")) } th { (t("寄往", "To")) } th { (t("承运", "Carrier")) }
                     th { (t("运单号", "Waybill")) } th { (t("状态", "Status")) } th { (t("经过", "Events")) }
                 } }
                 tbody { @for m in &k.mail {
                     tr data-waybill=(m.waybill) {
-                        td { (leg_name(&m.leg)) }
-                        td { (leg_to(&m.to)) }
-                        td { (m.carrier) }
-                        td { code { (m.waybill) } }
-                        td.mail-status { (mail_status_name(&m.status)) }
-                        td { ul.events { @for e in &m.events {
+                        td data-label=(t("寄件", "Leg")) { (leg_name(&m.leg)) }
+                        td data-label=(t("寄往", "To")) { (leg_to(&m.to)) }
+                        td data-label=(t("承运", "Carrier")) { (m.carrier) }
+                        td data-label=(t("运单号", "Waybill")) { code { (m.waybill) } }
+                        td.mail-status data-label=(t("状态", "Status")) { (mail_status_name(&m.status)) }
+                        td data-label=(t("经过", "Events")) { ul.events { @for e in &m.events {
                             li { span.nowrap { (local_time(&e.at)) } " " (mail_status_name(&e.status))
                                 @if !e.note.is_empty() { " · " (e.note) } }
                         } } }

@@ -12,7 +12,6 @@ use tongban_proto::window;
 use super::{Failure, Form, Page, Shared, frames, page, request_id_of, settle};
 use crate::client::retried;
 use crate::console::Console;
-use crate::console::lang::t;
 use crate::console::pages;
 use crate::console::paging::{PAGE, Pager};
 
@@ -67,35 +66,20 @@ impl Draft {
         self.kind == "company"
     }
 
-    /// The first code whose check character is wrong, as `(field, words)`:
-    /// the same rules the page's script applies as the clerk types; the
-    /// node checks again.
-    fn bad_code(&self) -> Option<(&'static str, String)> {
-        let id_wrong = |id: &str| {
-            format!(
-                "{} {id} {}",
-                t("身份证号码", "The ID number"),
-                t(
-                    "的校验码不对，请核对后重新输入",
-                    "has a wrong check character; check it and type it again"
-                )
-            )
-        };
-        if !self.is_company() {
-            return (!resident_id_ok(&self.id)).then(|| ("person_id", id_wrong(&self.id)));
-        }
-        if let Err(e) = tongban_core::CreditCode::parse(&self.credit_code) {
-            let words = format!(
-                "{} ({e})",
-                t(
-                    "统一社会信用代码不对，请核对后重新输入",
-                    "the unified social credit code is wrong; check it and type it again"
-                )
-            );
-            return Some(("credit_code", words));
-        }
-        (!resident_id_ok(&self.legal_rep_id))
-            .then(|| ("legal_rep_id", id_wrong(&self.legal_rep_id)))
+    /// The form's input that request field `path` (a proto path the
+    /// node names in a refusal) was typed in, if the form has one.
+    fn input_of(path: &str) -> Option<&'static str> {
+        Some(match path {
+            "applicant.person.name" => "person_name",
+            "applicant.person.resident_id" => "person_id",
+            "applicant.company.name" => "company_name",
+            "applicant.company.credit_code" => "credit_code",
+            "applicant.company.legal_rep_name" => "legal_rep",
+            "applicant.company.legal_rep_id" => "legal_rep_id",
+            "applicant.phone" => "phone",
+            "applicant.address" => "address",
+            _ => return None,
+        })
     }
 
     fn applicant(&self) -> Applicant {
@@ -154,9 +138,6 @@ pub(super) async fn apply(State(c): Shared, form: Form) -> Response {
         )
             .into_response()
     };
-    if let Some((field, msg)) = draft.bad_code() {
-        return again(StatusCode::UNPROCESSABLE_ENTITY, field, msg);
-    }
     let materials = form.materials();
     let first = window::v1::ApplyFrame {
         frame: Some(window::v1::apply_frame::Frame::Header(
@@ -188,18 +169,20 @@ pub(super) async fn apply(State(c): Shared, form: Form) -> Response {
             "lost",
             Failure::from(status).0,
         ),
-        Err(status) => again(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "",
-            Failure::from(status).0,
-        ),
+        // The page's script checks check characters as they are typed;
+        // the node checks every field again, and what it refuses is shown
+        // at the input it concerns.
+        Err(status) => {
+            let field = crate::console::refusal::words(&status)
+                .and_then(|w| Draft::input_of(&w.field))
+                .unwrap_or("");
+            again(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                field,
+                Failure::from(status).0,
+            )
+        }
     }
-}
-
-/// GB 11643 check of an 18-character resident ID (the same rule the
-/// page's script applies as the clerk types; the node checks again).
-fn resident_id_ok(id: &str) -> bool {
-    id.parse::<tongban_core::ResidentId>().is_ok()
 }
 
 pub(super) async fn case(State(c): Shared, Path(no): Path<String>) -> Page {
@@ -376,34 +359,22 @@ pub(super) async fn overdue(State(c): Shared, Query(q): Query<HashMap<String, St
 mod tests {
     use super::*;
 
-    fn company(code: &str, rep_id: &str) -> Draft {
-        Draft {
-            kind: "company".into(),
-            credit_code: code.into(),
-            legal_rep_id: rep_id.into(),
-            ..Draft::default()
-        }
-    }
-
     #[test]
-    fn a_wrong_check_character_names_its_field() {
-        const ID: &str = "11010519491231002X";
-        assert!(company("91350100M000100Y43", ID).bad_code().is_none());
-        let (field, words) = company("91350100M000100Y44", ID).bad_code().unwrap();
-        assert_eq!(field, "credit_code");
-        assert!(words.contains("expected 3"), "{words}");
-        let (field, _) = company("91350100M000100Y43", "110105194912310021")
-            .bad_code()
-            .unwrap();
-        assert_eq!(field, "legal_rep_id");
-        let person = Draft {
-            kind: "person".into(),
-            id: "110105194912310021".into(),
-            // A company's fields left over from switching kinds are not checked.
-            credit_code: "bad".into(),
-            ..Draft::default()
-        };
-        assert_eq!(person.bad_code().unwrap().0, "person_id");
+    fn every_applicant_field_the_node_names_has_its_input() {
+        // The paths tongban-node's validate::applicant refuses under.
+        for (path, input) in [
+            ("applicant.person.name", "person_name"),
+            ("applicant.person.resident_id", "person_id"),
+            ("applicant.company.name", "company_name"),
+            ("applicant.company.credit_code", "credit_code"),
+            ("applicant.company.legal_rep_name", "legal_rep"),
+            ("applicant.company.legal_rep_id", "legal_rep_id"),
+            ("applicant.phone", "phone"),
+            ("applicant.address", "address"),
+        ] {
+            assert_eq!(Draft::input_of(path), Some(input), "{path}");
+        }
+        assert_eq!(Draft::input_of("home_county"), None);
     }
 
     #[test]
@@ -418,7 +389,12 @@ mod tests {
 
     #[test]
     fn the_applicant_is_the_chosen_kind() {
-        let d = company("91350100M000100Y43", "11010519491231002X");
+        let d = Draft {
+            kind: "company".into(),
+            credit_code: "91350100M000100Y43".into(),
+            legal_rep_id: "11010519491231002X".into(),
+            ..Draft::default()
+        };
         match d.applicant().who {
             Some(Who::Company(c)) => assert_eq!(c.legal_rep_id, "11010519491231002X"),
             other => panic!("{other:?}"),

@@ -189,14 +189,11 @@ impl From<tonic::Status> for Failure {
                 status_error(s)
             ));
         }
-        // The node's reason is in its words (English, with the status
-        // code); the page says first, in its own language, that the node
-        // refused and nothing was done.
-        Failure(format!(
-            "{}{:#}",
-            lang::t("节点拒绝：", "Refused by the node: "),
-            status_error(s)
-        ))
+        // A coded refusal in the page's language; another in the node's
+        // words (English, with the status code) after a line saying, in
+        // the page's language, that the node refused.
+        let chain = format!("{:#}", status_error(s.clone()));
+        Failure(super::refusal::refused_words(&s, &chain))
     }
 }
 

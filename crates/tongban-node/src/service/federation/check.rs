@@ -93,8 +93,12 @@ impl FederationService {
         })?;
         let case_no =
             CaseNo::parse(&envelope.case_no).map_err(|e| NodeError::Invalid(e.to_string()))?;
-        let receiving = validate::county("receiving county", &envelope.receiving_county)?;
-        let home = validate::county("home county", &envelope.home_county)?;
+        let receiving = validate::county(
+            "receiving_county",
+            "receiving county",
+            &envelope.receiving_county,
+        )?;
+        let home = validate::county("home_county", "home county", &envelope.home_county)?;
         let claimed_applied_at = match &envelope.body {
             Some(Body::Application(app)) => app.applied_at.clone(),
             _ => String::new(),
@@ -146,11 +150,13 @@ impl FederationService {
                         Ok::<_, NodeError>(ConsultationRecord {
                             at: c.at,
                             reviewer: validate::text(
+                                "consultation.reviewer",
                                 "consultation reviewer",
                                 &c.reviewer,
                                 validate::SHORT_CHARS,
                             )?,
                             outcome: validate::text(
+                                "consultation.outcome",
                                 "consultation outcome",
                                 &c.outcome,
                                 validate::REASON_CHARS,
@@ -453,7 +459,12 @@ fn commitment_of(
         }
         _ => None,
     };
-    let signer = validate::text("commitment signer", &c.signer, validate::SHORT_CHARS)?;
+    let signer = validate::text(
+        "commitment.signer",
+        "commitment signer",
+        &c.signer,
+        validate::SHORT_CHARS,
+    )?;
     Ok(Some(CommitmentRecord {
         signer,
         kinds: c.kinds,

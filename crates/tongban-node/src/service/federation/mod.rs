@@ -276,6 +276,10 @@ impl Federation for FederationService {
             tracing::error!(peer = %sender, error = %e, "cannot store a received material; the sender will retry");
             return Err(e.into());
         }
+        // Every material of the stream is in: their sync runs while the
+        // checkpoint's check ends and the cases are locked (the commit
+        // waits for it before writing anything that names them).
+        ctx.store.sync_materials_soon();
         // The last good one, as when they were checked in turn.
         let mut checkpoint: Option<(u64, Vec<u8>)> = None;
         for check in checkpoints {

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use tongban_core::{CaseNo, CaseState, ItemCode, window_state};
+use tongban_core::{CaseNo, CaseState, ItemCode, Reason, Refusal, window_state};
 use tongban_ledger::entries::facts;
 use tongban_ledger::{Batch, CaseRecord, EntryBody, IdentityCheckRecord, Side};
 use tongban_pki::Identity;
@@ -211,7 +211,7 @@ impl Window for WindowService {
                 "item: {item_code} is not in the federation's item catalogue"
             ))
         })?;
-        let home = validate::county("home county", &header.home_county)?;
+        let home = validate::county("home_county", "home county", &header.home_county)?;
         if home == ctx.county {
             return Err(NodeError::Invalid(format!(
                 "home county: {home} is this window's own county; cross-region intake is for another county's items"
@@ -423,26 +423,50 @@ impl Window for WindowService {
         match case.state {
             CaseState::ReadyAtWindow => {}
             CaseState::CorrectionAtWindow => {
-                return Err(NodeError::Precondition(format!(
-                    "case {} cannot be accepted yet: {}",
-                    case.case_no, case.note
-                ))
+                let facts = vec![
+                    ("missing", view::missing(&ctx.directory, &case).join(",")),
+                    (
+                        "identity",
+                        if case.identity_check.is_some() {
+                            "verified"
+                        } else {
+                            "not-verified"
+                        }
+                        .to_owned(),
+                    ),
+                ];
+                return Err(NodeError::refused(
+                    Refusal::new(Reason::IntakeIncomplete, facts),
+                    format!(
+                        "case {} cannot be accepted yet: {}",
+                        case.case_no, case.note
+                    ),
+                )
                 .into());
             }
             other => {
-                return Err(NodeError::Precondition(format!(
-                    "case {} is {other}; only a READY_AT_WINDOW case can be accepted",
-                    case.case_no
-                ))
+                return Err(NodeError::refused(
+                    Refusal::new(
+                        Reason::StateNotAllowed,
+                        vec![("state", other.as_str().to_owned())],
+                    ),
+                    format!(
+                        "case {} is {other}; only a READY_AT_WINDOW case can be accepted",
+                        case.case_no
+                    ),
+                )
                 .into());
             }
         }
         let needs_consultation = by_video(ctx, &case);
         if needs_consultation && case.consultation.is_none() {
-            return Err(NodeError::Precondition(format!(
-                "case {}: item {} is taken in by video consultation with the home authority (异地视频会商); record it first (window consult)",
-                case.case_no, case.item_code
-            ))
+            return Err(NodeError::refused(
+                Refusal::new(Reason::ConsultationNeeded, Vec::new()),
+                format!(
+                    "case {}: item {} is taken in by video consultation with the home authority (异地视频会商); record it first (window consult)",
+                    case.case_no, case.item_code
+                ),
+            )
             .into());
         }
         let now = ctx.clock.now_rfc3339();
@@ -502,10 +526,16 @@ impl Window for WindowService {
             go_or_replay!(requests::unary(ctx, req, "/tongban.window.v1.Window/Resubmit").await?);
         let (_lock, mut case) = self.locked(&req.case_no).await?;
         if case.state != CaseState::CorrectionRequested {
-            return Err(NodeError::Precondition(format!(
-                "case {} is {}; only a case with a correction request can be resubmitted",
-                case.case_no, case.state
-            ))
+            return Err(NodeError::refused(
+                Refusal::new(
+                    Reason::StateNotAllowed,
+                    vec![("state", case.state.as_str().to_owned())],
+                ),
+                format!(
+                    "case {} is {}; only a case with a correction request can be resubmitted",
+                    case.case_no, case.state
+                ),
+            )
             .into());
         }
         let open = case
@@ -526,11 +556,17 @@ impl Window for WindowService {
             .filter(|kind| !open.supplied.contains(kind))
             .collect();
         if !needed.is_empty() {
-            return Err(NodeError::Precondition(format!(
-                "case {}: the correction request still needs {}; attach them first",
-                case.case_no,
-                needed.join(", ")
-            ))
+            return Err(NodeError::refused(
+                Refusal::new(
+                    Reason::CorrectionIncomplete,
+                    vec![("kinds", needed.join(","))],
+                ),
+                format!(
+                    "case {}: the correction request still needs {}; attach them first",
+                    case.case_no,
+                    needed.join(", ")
+                ),
+            )
             .into());
         }
         let supplied: Vec<_> = case

@@ -102,8 +102,9 @@ impl WindowService {
             ))
             .into());
         }
-        let reviewer = validate::text("reviewer", &req.reviewer, validate::SHORT_CHARS)?;
-        let outcome = validate::text("outcome", &req.outcome, validate::REASON_CHARS)?;
+        let reviewer =
+            validate::text("reviewer", "reviewer", &req.reviewer, validate::SHORT_CHARS)?;
+        let outcome = validate::text("outcome", "outcome", &req.outcome, validate::REASON_CHARS)?;
         let (_lock, mut case) = self.locked(&req.case_no).await?;
         in_state(
             &case,

@@ -1,0 +1,351 @@
+//! What the node refused, in the page's language and at its field.
+//!
+//! The node sends a coded refusal's reason, the request field it concerns
+//! and its facts as the status details (a `tongban.common.v1.Refusal`,
+//! docs/protocol.md "Refusals"); this module words it in Chinese from those,
+//! never from the English message, which English pages show as the node
+//! wrote it. A refusal without details, or with a reason this build does
+//! not know (a newer node), falls back to the node's English words.
+
+use std::collections::HashMap;
+
+use prost::Message as _;
+use tongban_core::Reason;
+
+use super::lang::{Lang, lang, t};
+use super::pages::state_name;
+
+/// A refusal as the page shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Words {
+    /// The request field it concerns (a proto path), empty for none.
+    pub(crate) field: String,
+    /// What to tell the person, in the page's language.
+    pub(crate) text: String,
+}
+
+/// The refusal `status` carries, worded in the page's language; `None`
+/// when it carries none this console can word.
+pub(crate) fn words(status: &tonic::Status) -> Option<Words> {
+    let details = status.details();
+    if details.is_empty() {
+        return None;
+    }
+    let r = tongban_proto::common::v1::Refusal::decode(details).ok()?;
+    let reason = Reason::parse(&r.reason)?;
+    let text = match lang() {
+        Lang::En => status.message().to_owned(),
+        Lang::Zh => chinese(reason, &r.field, &r.args),
+    };
+    Some(Words {
+        field: r.field,
+        text,
+    })
+}
+
+/// The Chinese words for `reason` at `field` with facts `args`. Every
+/// reason has its own arm: a new one does not compile until it is worded.
+fn chinese(reason: Reason, field: &str, args: &HashMap<String, String>) -> String {
+    let arg = |name: &str| args.get(name).map_or("", String::as_str);
+    // What is wrong is named by the field where the page knows it, else by
+    // the kind of code.
+    let subject = field_name(field)
+        .or_else(|| code_name(arg("what")))
+        .unwrap_or_else(|| arg("what"));
+    let value = arg("value");
+    let value = if value.is_empty() {
+        String::new()
+    } else {
+        format!(" {value}")
+    };
+    match reason {
+        Reason::CodeEmpty => format!("请填写{subject}"),
+        Reason::CodeLength => format!(
+            "{subject}{value} 应为 {} 位，现为 {} 位",
+            arg("expected"),
+            arg("got")
+        ),
+        Reason::CodeLengthRange => format!(
+            "{subject}{value} 应为 {} 至 {} 位，现为 {} 位",
+            arg("min"),
+            arg("max"),
+            arg("got")
+        ),
+        Reason::CodeCharacter => format!(
+            "{subject}{value} 第 {} 位是“{}”，此处应为{}",
+            arg("position"),
+            arg("found"),
+            allowed_name(arg("allowed"))
+        ),
+        Reason::CodeCheckCharacter => format!(
+            "{subject}{value} 的校验码不对：最后一位应为 {}，填的是 {}；请核对后重新输入",
+            arg("expected"),
+            arg("found")
+        ),
+        Reason::CodeBirthDate => format!(
+            "{subject}中的出生日期 {} 不是 1900 年以后的有效日期",
+            arg("date")
+        ),
+        Reason::CodeProvince => format!(
+            "{subject}{value} 的前两位 {} 不是省级行政区划代码",
+            arg("prefix")
+        ),
+        Reason::CodeFutureBirthDate => format!(
+            "{subject}中的出生日期 {} 晚于今天（{}）",
+            arg("date"),
+            arg("today")
+        ),
+        Reason::CodeNotCounty => {
+            format!("{subject}{value} 以 00 结尾，是地市代码，不是县（区）代码")
+        }
+        // The shape's rule is the node's sentence; the page says which
+        // field and that it is the shape, and keeps the rule as written.
+        Reason::CodeFormat => format!("{subject}{value} 格式不对（{}）", arg("detail")),
+        Reason::TextRequired => format!("请填写{subject}"),
+        Reason::TextTooLong => format!(
+            "{subject}最多 {} 个字，现为 {} 个字",
+            arg("max"),
+            arg("got")
+        ),
+        Reason::TextControl => format!(
+            "{subject}第 {} 个字符是控制字符（{}），请删去",
+            arg("position"),
+            arg("found")
+        ),
+        Reason::ValueUnknown => format!(
+            "{subject}“{}”不在可选范围内（可选：{}）",
+            arg("value"),
+            arg("allowed")
+        ),
+        Reason::StateUnknown => format!("“{}”不是案件状态", arg("value")),
+        Reason::StateTransition => format!(
+            "案件当前为「{}」，不能转为「{}」",
+            state_or_code(arg("from")),
+            state_or_code(arg("to"))
+        ),
+        Reason::StateNotAllowed => format!(
+            "案件当前为「{}」，不能办理这一步",
+            state_or_code(arg("state"))
+        ),
+        Reason::PaperNotReceived => format!(
+            "纸质原件（{}）尚未收到：收到后先登记“纸质原件已收到”，再作出决定",
+            arg("kinds").replace(',', "、")
+        ),
+        Reason::RecipientMismatch => format!(
+            "身份证号码 {} 不是申请人（或企业法定代表人）的，结果不予交付",
+            arg("id")
+        ),
+        Reason::IntakeIncomplete => {
+            let mut needs = Vec::new();
+            if !arg("missing").is_empty() {
+                needs.push(format!("尚缺 {}", arg("missing").replace(',', "、")));
+            }
+            if arg("identity") != "verified" {
+                needs.push("申请人身份尚未核验".to_owned());
+            }
+            format!("尚不能受理：{}", needs.join("；"))
+        }
+        Reason::ConsultationNeeded => {
+            "本事项受理前须与属地审批部门视频会商：请先记录会商，再受理".to_owned()
+        }
+        Reason::CorrectionIncomplete => format!(
+            "补正要求的材料尚缺 {}：请先上传，再提交",
+            arg("kinds").replace(',', "、")
+        ),
+        Reason::CommitmentOutstanding => format!(
+            "承诺补交的材料（{}）尚未收到（期限 {}）：本事项须材料齐全后方可准予许可",
+            arg("kinds").replace(',', "、"),
+            arg("due")
+        ),
+    }
+}
+
+fn state_or_code(state: &str) -> &str {
+    match state_name(state) {
+        "" => state,
+        name => name,
+    }
+}
+
+/// The Chinese name of a request field the node names by its proto path.
+fn field_name(path: &str) -> Option<&'static str> {
+    // `materials[2].filename`, `needs[0].reason`: the list's element is
+    // named by its kind where the page shows it; the field is what counts.
+    let field = match path.split_once("].") {
+        Some((list, rest)) => format!("{}[].{rest}", list.split('[').next().unwrap_or(list)),
+        None => path.to_owned(),
+    };
+    Some(match field.as_str() {
+        "applicant.person.name" => "姓名",
+        "applicant.person.resident_id" => "公民身份号码",
+        "applicant.company.name" => "单位名称",
+        "applicant.company.credit_code" => "统一社会信用代码",
+        "applicant.company.legal_rep_name" => "法定代表人",
+        "applicant.company.legal_rep_id" => "法定代表人公民身份号码",
+        "applicant.phone" => "联系电话",
+        "applicant.address" => "通讯地址",
+        "home_county" => "属地县（区）代码",
+        "receiving_county" => "受理地县（区）代码",
+        "materials[].filename" => "材料文件名",
+        "needs[].reason" => "补正原因",
+        "reason" => "理由",
+        "licence_no" => "许可证号",
+        "reviewer" | "consultation.reviewer" => "属地审批人员",
+        "outcome" | "consultation.outcome" => "会商结论",
+        "commitment.signer" => "承诺人",
+        "carrier" => "寄递企业",
+        "note" => "备注",
+        "recipient_id" => "领取人公民身份号码",
+        "waybill" => "运单号",
+        _ => return None,
+    })
+}
+
+/// The Chinese name of a kind of code or value (`what` of the core's
+/// errors).
+fn code_name(what: &str) -> Option<&'static str> {
+    Some(match what {
+        "resident id" => "公民身份号码",
+        "unified social credit code" => "统一社会信用代码",
+        "phone number" => "联系电话",
+        "county code" => "县（区）代码",
+        "waybill" => "运单号",
+        "item code" => "事项编码",
+        "case number" => "案件编号",
+        "leg" => "寄递环节",
+        "status" => "寄递状态",
+        "addressee" => "收件方",
+        _ => return None,
+    })
+}
+
+/// What a code allows at a place, as the core says it, in Chinese.
+fn allowed_name(allowed: &str) -> &str {
+    match allowed {
+        "a digit" => "数字",
+        "a digit or X" => "数字或 X",
+        "a digit or a capital letter other than I, O, S, V, Z" => {
+            "数字或大写字母（不含 I、O、S、V、Z）"
+        }
+        "a letter" => "字母",
+        "a digit or '-'" => "数字或“-”",
+        "a letter, digit or '-'" => "字母、数字或“-”",
+        other => other,
+    }
+}
+
+/// The words for a failure page: the coded refusal in the page's language
+/// or, for one without a code, the node's own words after a line saying in
+/// the page's language that the node refused.
+pub(crate) fn refused_words(status: &tonic::Status, chain: &str) -> String {
+    match words(status) {
+        Some(w) => format!("{}{}", t("节点拒绝：", "Refused by the node: "), w.text),
+        None => format!("{}{chain}", t("节点拒绝：", "Refused by the node: ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::lang::scope;
+    use super::*;
+    use tongban_core::{Refusal, ResidentId};
+
+    fn status_of(r: &Refusal, message: &str) -> tonic::Status {
+        let details = tongban_proto::common::v1::Refusal {
+            reason: r.reason.as_str().to_owned(),
+            field: r.field.clone(),
+            args: r
+                .args
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+        };
+        tonic::Status::with_details(
+            tonic::Code::InvalidArgument,
+            message,
+            details.encode_to_vec().into(),
+        )
+    }
+
+    fn has_cjk(s: &str) -> bool {
+        s.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
+    }
+
+    #[test]
+    fn every_reason_the_node_can_send_has_chinese_words() {
+        // The facts each reason is sent with, as the core makes them.
+        let facts = [
+            "what", "value", "expected", "got", "min", "max", "position", "found", "allowed",
+            "date", "prefix", "today", "detail", "from", "to", "state", "kinds", "due", "id",
+            "missing", "identity",
+        ];
+        for reason in Reason::ALL {
+            let args: HashMap<String, String> = facts
+                .iter()
+                .map(|f| ((*f).to_owned(), "QUEUED".to_owned()))
+                .collect();
+            let zh = chinese(reason, "applicant.phone", &args);
+            assert!(has_cjk(&zh), "{reason:?}: {zh}");
+            // No English of the node's leaks into the Chinese words.
+            assert!(
+                !zh.contains("cannot") && !zh.contains(" is "),
+                "{reason:?}: {zh}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_wrong_check_character_is_worded_at_its_field() {
+        let e = "110105194912310021".parse::<ResidentId>().unwrap_err();
+        let r = Refusal::from(&e).at("applicant.person.resident_id");
+        let status = status_of(&r, &format!("person id: {e}"));
+        let w = scope(Lang::Zh, || words(&status)).unwrap();
+        assert_eq!(w.field, "applicant.person.resident_id");
+        assert!(w.text.starts_with("公民身份号码 110"), "{}", w.text);
+        assert!(w.text.contains("应为 X"), "{}", w.text);
+        assert!(!w.text.contains("19491231"), "masked: {}", w.text);
+        let en = scope(Lang::En, || words(&status)).unwrap();
+        assert_eq!(
+            en.text,
+            format!("person id: {e}"),
+            "English pages show the node's words"
+        );
+    }
+
+    #[test]
+    fn a_state_refusal_names_the_state_in_chinese() {
+        let r = Refusal::new(
+            Reason::StateNotAllowed,
+            vec![("state", "UNDER_REVIEW".into())],
+        );
+        let w = scope(Lang::Zh, || {
+            words(&status_of(&r, "case x is UNDER_REVIEW; ..."))
+        })
+        .unwrap();
+        assert_eq!(w.text, "案件当前为「审查中」，不能办理这一步");
+    }
+
+    #[test]
+    fn unknown_or_missing_codes_fall_back_to_the_node_s_words() {
+        let plain = tonic::Status::invalid_argument("delivery: item x does not allow y");
+        assert_eq!(words(&plain), None);
+        let newer = tonic::Status::with_details(
+            tonic::Code::InvalidArgument,
+            "from a newer node",
+            tongban_proto::common::v1::Refusal {
+                reason: "code.from-the-future".into(),
+                ..Default::default()
+            }
+            .encode_to_vec()
+            .into(),
+        );
+        assert_eq!(words(&newer), None);
+        assert_eq!(
+            scope(Lang::Zh, || refused_words(
+                &plain,
+                "invalid argument: delivery: ..."
+            )),
+            "节点拒绝：invalid argument: delivery: ..."
+        );
+    }
+}

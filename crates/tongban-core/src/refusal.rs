@@ -1,0 +1,385 @@
+//! Why a request was refused, as a stable reason code with named facts.
+//!
+//! The node's messages are English prose for the CLI and the logs; a reader
+//! that speaks another language (the console, in Chinese) words a refusal
+//! from its [`Reason`] and facts instead, and places it at the request
+//! field it concerns. Each error type of this crate says its own refusal
+//! here (one `From` each); the node adds the field, which only it knows,
+//! and sends the result beside its message (docs/protocol.md, "Refusals").
+//! A reason is never renamed once sent: a reader that does not know one
+//! shows the English message.
+
+use crate::{CodeError, StateError, TextError, UnknownValue};
+
+/// A stable refusal reason. The wire form is [`Reason::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// A code (ID, credit code, phone, county, waybill, ...) was empty.
+    CodeEmpty,
+    /// A code has the wrong number of characters (`expected`, `got`).
+    CodeLength,
+    /// A code's length is outside its range (`min`, `max`, `got`).
+    CodeLengthRange,
+    /// A character of a code is not allowed at its place (`position`,
+    /// `found`, `allowed`).
+    CodeCharacter,
+    /// A code's check character is wrong (`expected`, `found`).
+    CodeCheckCharacter,
+    /// A resident ID's birth date is not a real date.
+    CodeBirthDate,
+    /// A code does not start with a province prefix (`prefix`).
+    CodeProvince,
+    /// A resident ID's birth date is after today (`today`).
+    CodeFutureBirthDate,
+    /// A division code names a prefecture, not a county.
+    CodeNotCounty,
+    /// A code is not in its shape (`detail`, English).
+    CodeFormat,
+    /// A required text field was empty.
+    TextRequired,
+    /// A text field is over its limit (`max`, `got`).
+    TextTooLong,
+    /// A text field holds a control character (`position`).
+    TextControl,
+    /// A name is not one of the values allowed (`allowed`).
+    ValueUnknown,
+    /// A state name is not a case state.
+    StateUnknown,
+    /// The case's state does not allow the step (`from`, `to`).
+    StateTransition,
+    /// The case's state (`state`) does not allow the step asked for.
+    StateNotAllowed,
+    /// Approval waits for the paper originals (`kinds`, comma-separated).
+    PaperNotReceived,
+    /// Approval waits for the committed materials (`kinds`, `due`).
+    CommitmentOutstanding,
+    /// The ID given at hand-out (`id`, masked) is not the applicant's or
+    /// the legal representative's.
+    RecipientMismatch,
+    /// Acceptance at the window before the case is complete (`missing`,
+    /// comma-separated kinds; `identity`: `verified` or `not-verified`).
+    IntakeIncomplete,
+    /// Acceptance before the video consultation the item needs.
+    ConsultationNeeded,
+    /// Resubmitting before every material the correction asks for is
+    /// attached (`kinds`).
+    CorrectionIncomplete,
+}
+
+/// What kind of refusal a reason is, which decides its gRPC code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// The request names invalid data (`INVALID_ARGUMENT`).
+    Invalid,
+    /// Where the case stands does not allow the step (`FAILED_PRECONDITION`).
+    Precondition,
+    /// No rule lets this caller do it (`PERMISSION_DENIED`).
+    NotPermitted,
+}
+
+impl Reason {
+    /// Every reason, so a reader can check it words each one.
+    pub const ALL: [Reason; 23] = [
+        Reason::CodeEmpty,
+        Reason::CodeLength,
+        Reason::CodeLengthRange,
+        Reason::CodeCharacter,
+        Reason::CodeCheckCharacter,
+        Reason::CodeBirthDate,
+        Reason::CodeProvince,
+        Reason::CodeFutureBirthDate,
+        Reason::CodeNotCounty,
+        Reason::CodeFormat,
+        Reason::TextRequired,
+        Reason::TextTooLong,
+        Reason::TextControl,
+        Reason::ValueUnknown,
+        Reason::StateUnknown,
+        Reason::StateTransition,
+        Reason::StateNotAllowed,
+        Reason::PaperNotReceived,
+        Reason::CommitmentOutstanding,
+        Reason::RecipientMismatch,
+        Reason::IntakeIncomplete,
+        Reason::ConsultationNeeded,
+        Reason::CorrectionIncomplete,
+    ];
+
+    /// The code as sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::CodeEmpty => "code.empty",
+            Reason::CodeLength => "code.length",
+            Reason::CodeLengthRange => "code.length-range",
+            Reason::CodeCharacter => "code.character",
+            Reason::CodeCheckCharacter => "code.check-character",
+            Reason::CodeBirthDate => "code.birth-date",
+            Reason::CodeProvince => "code.province",
+            Reason::CodeFutureBirthDate => "code.future-birth-date",
+            Reason::CodeNotCounty => "code.not-county",
+            Reason::CodeFormat => "code.format",
+            Reason::TextRequired => "text.required",
+            Reason::TextTooLong => "text.too-long",
+            Reason::TextControl => "text.control-character",
+            Reason::ValueUnknown => "value.unknown",
+            Reason::StateUnknown => "state.unknown",
+            Reason::StateTransition => "state.transition",
+            Reason::StateNotAllowed => "state.not-allowed",
+            Reason::PaperNotReceived => "paper.not-received",
+            Reason::CommitmentOutstanding => "commitment.outstanding",
+            Reason::RecipientMismatch => "handout.recipient-mismatch",
+            Reason::IntakeIncomplete => "intake.incomplete",
+            Reason::ConsultationNeeded => "intake.consultation-needed",
+            Reason::CorrectionIncomplete => "correction.incomplete",
+        }
+    }
+
+    /// The reason a code names, if it is one this build knows.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// What kind of refusal it is.
+    pub fn class(self) -> Class {
+        match self {
+            Reason::StateTransition
+            | Reason::StateNotAllowed
+            | Reason::PaperNotReceived
+            | Reason::CommitmentOutstanding
+            | Reason::IntakeIncomplete
+            | Reason::ConsultationNeeded
+            | Reason::CorrectionIncomplete => Class::Precondition,
+            Reason::RecipientMismatch => Class::NotPermitted,
+            _ => Class::Invalid,
+        }
+    }
+}
+
+/// A refusal: its reason, the request field it concerns and the facts its
+/// words need. Personal data in the facts is masked as in the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Why.
+    pub reason: Reason,
+    /// The request field, as a path of proto field names
+    /// (`applicant.person.resident_id`); empty when no one field.
+    pub field: String,
+    /// Named facts, e.g. `("expected", "X")`.
+    pub args: Vec<(&'static str, String)>,
+}
+
+impl Refusal {
+    /// A refusal for `reason` with `args`, at no field yet.
+    pub fn new(reason: Reason, args: Vec<(&'static str, String)>) -> Self {
+        Self {
+            reason,
+            field: String::new(),
+            args,
+        }
+    }
+
+    /// The same refusal at request field `field`.
+    pub fn at(mut self, field: impl Into<String>) -> Self {
+        self.field = field.into();
+        self
+    }
+
+    /// The fact called `name`, if given.
+    pub fn arg(&self, name: &str) -> Option<&str> {
+        self.args
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl From<&CodeError> for Refusal {
+    fn from(e: &CodeError) -> Self {
+        let what = |w: &str| ("what", w.to_owned());
+        match e {
+            CodeError::Empty { what: w } => Refusal::new(Reason::CodeEmpty, vec![what(w)]),
+            CodeError::Length {
+                what: w,
+                value,
+                expected,
+                got,
+            } => Refusal::new(
+                Reason::CodeLength,
+                vec![
+                    what(w),
+                    ("value", value.clone()),
+                    ("expected", expected.to_string()),
+                    ("got", got.to_string()),
+                ],
+            ),
+            CodeError::LengthRange {
+                what: w,
+                value,
+                min,
+                max,
+                got,
+            } => Refusal::new(
+                Reason::CodeLengthRange,
+                vec![
+                    what(w),
+                    ("value", value.clone()),
+                    ("min", min.to_string()),
+                    ("max", max.to_string()),
+                    ("got", got.to_string()),
+                ],
+            ),
+            CodeError::Character {
+                what: w,
+                value,
+                position,
+                found,
+                expected,
+            } => Refusal::new(
+                Reason::CodeCharacter,
+                vec![
+                    what(w),
+                    ("value", value.clone()),
+                    ("position", position.to_string()),
+                    ("found", found.to_string()),
+                    ("allowed", (*expected).to_owned()),
+                ],
+            ),
+            CodeError::CheckCharacter {
+                what: w,
+                value,
+                expected,
+                found,
+            } => Refusal::new(
+                Reason::CodeCheckCharacter,
+                vec![
+                    what(w),
+                    ("value", value.clone()),
+                    ("expected", expected.to_string()),
+                    ("found", found.to_string()),
+                ],
+            ),
+            CodeError::BirthDate { value } => Refusal::new(
+                Reason::CodeBirthDate,
+                vec![what("resident id"), ("date", value.clone())],
+            ),
+            CodeError::Province {
+                what: w,
+                value,
+                prefix,
+            } => Refusal::new(
+                Reason::CodeProvince,
+                vec![
+                    what(w),
+                    ("value", value.clone()),
+                    ("prefix", prefix.clone()),
+                ],
+            ),
+            CodeError::FutureBirthDate { value, today } => Refusal::new(
+                Reason::CodeFutureBirthDate,
+                vec![
+                    what("resident id"),
+                    ("date", value.clone()),
+                    ("today", today.to_string()),
+                ],
+            ),
+            CodeError::NotCounty { value } => Refusal::new(
+                Reason::CodeNotCounty,
+                vec![what("county code"), ("value", value.clone())],
+            ),
+            CodeError::Format {
+                what: w,
+                value,
+                reason,
+            } => Refusal::new(
+                Reason::CodeFormat,
+                vec![
+                    what(w),
+                    ("value", value.clone()),
+                    ("detail", reason.clone()),
+                ],
+            ),
+        }
+    }
+}
+
+impl From<&TextError> for Refusal {
+    fn from(e: &TextError) -> Self {
+        match e {
+            TextError::Empty { .. } => Refusal::new(Reason::TextRequired, Vec::new()),
+            TextError::TooLong { max, got, .. } => Refusal::new(
+                Reason::TextTooLong,
+                vec![("max", max.to_string()), ("got", got.to_string())],
+            ),
+            TextError::Control {
+                found, position, ..
+            } => Refusal::new(
+                Reason::TextControl,
+                vec![
+                    ("position", position.to_string()),
+                    ("found", format!("U+{:04X}", u32::from(*found))),
+                ],
+            ),
+        }
+    }
+}
+
+impl From<&StateError> for Refusal {
+    fn from(e: &StateError) -> Self {
+        match e {
+            StateError::Unknown { value } => {
+                Refusal::new(Reason::StateUnknown, vec![("value", value.clone())])
+            }
+            StateError::Transition { from, to } => Refusal::new(
+                Reason::StateTransition,
+                vec![
+                    ("from", from.as_str().to_owned()),
+                    ("to", to.as_str().to_owned()),
+                ],
+            ),
+        }
+    }
+}
+
+impl From<&UnknownValue> for Refusal {
+    fn from(e: &UnknownValue) -> Self {
+        Refusal::new(
+            Reason::ValueUnknown,
+            vec![
+                ("what", e.what.to_owned()),
+                ("value", e.value.clone()),
+                ("allowed", e.allowed.clone()),
+            ],
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ResidentId;
+
+    #[test]
+    fn reasons_round_trip_and_are_distinct() {
+        for r in Reason::ALL {
+            assert_eq!(Reason::parse(r.as_str()), Some(r));
+        }
+        let mut names: Vec<_> = Reason::ALL.iter().map(|r| r.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Reason::ALL.len());
+        assert_eq!(Reason::parse("no.such"), None);
+    }
+
+    #[test]
+    fn a_wrong_check_character_keeps_its_facts_masked() {
+        let e = "11010519491231002Y".parse::<ResidentId>().unwrap_err();
+        let r = Refusal::from(&e).at("applicant.person.resident_id");
+        assert_eq!(r.reason, Reason::CodeCharacter, "{e}");
+        let e = "110105194912310021".parse::<ResidentId>().unwrap_err();
+        let r = Refusal::from(&e);
+        assert_eq!(r.reason, Reason::CodeCheckCharacter, "{e}");
+        assert_eq!(r.arg("expected"), Some("X"));
+        assert_eq!(r.arg("found"), Some("1"));
+        assert!(!r.arg("value").unwrap().contains("19491231"), "{r:?}");
+    }
+}
