@@ -497,8 +497,12 @@ async fn clerk_reviewer_and_auditor_in_a_browser() {
         .await
         .unwrap();
     until_text(&b, "#state", "APPROVED", true).await;
-    // Decided: the clock stopped, so no count of days left to a due date.
-    let facts = until_text(&b, "table.facts", "已作出决定", false).await;
+    // Decided: the clock stopped, so no count of days left to a due date,
+    // but the days that were left then, as the node froze them.
+    let mut window = cluster.window(HANTAI).await;
+    let approved = window_state(&mut window, &case_no, "APPROVED").await;
+    let frozen = format!("已决定（剩余 {} 个工作日时）", approved.working_days_left);
+    let facts = until_text(&b, "table.facts", &frozen, false).await;
     assert!(!facts.contains("剩 "), "{facts}");
     // The history in Chinese, worded from each entry's payload; the
     // node's English details only on the English page.
