@@ -2,7 +2,7 @@
 //! records the window's time, refuses a claim it cannot believe (ahead of
 //! its clock, off the case number's date, after the acceptance) with the
 //! reason, keeps the claim as sent in its ledger, and marks the arrival
-//! when a sender states none.
+//! when a sender states none; `tongban audit trace` shows the claim.
 
 use prost::Message;
 use tongban_proto::federation::v1::refusal::Code as RefusalCode;
@@ -138,4 +138,53 @@ async fn an_application_time_off_its_case_number_or_after_acceptance_is_refused(
         })
         .collect();
     assert_eq!(claims, ["2026-11-25T15:30:00+08:00"]);
+}
+
+#[tokio::test]
+async fn the_trace_shows_the_application_time_the_window_stated() {
+    let cluster = Cluster::start().await;
+    let mut window = cluster.window(HANTAI).await;
+    let case = accepted_case(&mut window, YANTA).await;
+    let mut review = cluster.review(YANTA).await;
+    home_state(&mut review, &case.case_no, "HANDED_OFF").await;
+    window_state(&mut window, &case.case_no, "HANDED_OFF").await;
+    let creds = crate::audit::auditor(&cluster, None, "zhao");
+    let nodes = [HANTAI, YANTA].map(|c| crate::audit::url(&cluster, c));
+    let args = crate::audit::trace_args(&creds, &case.case_no, &nodes);
+
+    // For people: the home's receiving entry, and only it, carries the
+    // window's claim in China Standard Time beside the entry's own time.
+    let (code, out) = crate::audit::audit(args.clone()).await;
+    assert_eq!(code, 0, "{out}");
+    let claimed = format!("(window states applied {})", cst(&case.created_at));
+    let received: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("handoff.received"))
+        .collect();
+    assert_eq!(received.len(), 1, "{out}");
+    assert!(received[0].ends_with(&claimed), "{claimed} in {out}");
+    assert_eq!(out.matches("window states applied").count(), 1, "{out}");
+
+    // --json: the claim as the window sent it, on that entry alone.
+    let (code, out) = crate::audit::audit([args, vec!["--json".into()]].concat()).await;
+    assert_eq!(code, 0, "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let claims: Vec<(&str, &str, &str)> = report["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["county"].as_str().unwrap(),
+                e["event"].as_str().unwrap(),
+                e["claimed_applied_at"].as_str().expect("on every event"),
+            )
+        })
+        .filter(|(_, _, at)| !at.is_empty())
+        .collect();
+    assert_eq!(
+        claims,
+        [(YANTA, "handoff.received", case.created_at.as_str())],
+        "{report:#}"
+    );
 }

@@ -518,6 +518,20 @@ async fn completions_man_page_and_version() {
             out.contains("page-token"),
             "{shell}: window list --page-token"
         );
+        // review inbox pages too: its own options list has --page-token.
+        let inbox = match shell {
+            "bash" => "tongban__subcmd__review__subcmd__inbox)",
+            "zsh" => "(inbox)",
+            _ => "from inbox\" -l page-token",
+        };
+        let at = out
+            .find(inbox)
+            .unwrap_or_else(|| panic!("{shell}: {inbox}"));
+        let options: String = out[at..].lines().take(4).collect();
+        assert!(
+            options.contains("page-token"),
+            "{shell}: review inbox --page-token: {options}"
+        );
         assert!(
             out.contains("in-transit"),
             "{shell} completes values: {out}"

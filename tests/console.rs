@@ -521,8 +521,12 @@ async fn clerk_reviewer_and_auditor_in_a_browser() {
         .await
         .unwrap();
     until_text(&b, "#state", "APPROVED", true).await;
-    // Decided: the clock stopped, so no count of days left to a due date.
-    let facts = until_text(&b, "table.facts", "已作出决定", false).await;
+    // Decided: the clock stopped, so no count of days left to a due date,
+    // but the days that were left then, as the node froze them.
+    let mut window = cluster.window(HANTAI).await;
+    let approved = window_state(&mut window, &case_no, "APPROVED").await;
+    let frozen = format!("已决定（剩余 {} 个工作日时）", approved.working_days_left);
+    let facts = until_text(&b, "table.facts", &frozen, false).await;
     assert!(!facts.contains("剩 "), "{facts}");
     // The history in Chinese, worded from each entry's payload; the
     // node's English details only on the English page.
@@ -719,6 +723,13 @@ async fn correction_round_trip_and_denial_in_a_browser() {
     fill(&b, "#deny textarea[name=reason]", "经营场所不符合规划用途").await;
     click(&b, "#deny button[type=submit]").await;
     until_text(&b, "#state", "DENIED", false).await;
+    // The time limit says how many working days were left at the decision
+    // (the node's count, frozen then).
+    let mut review = cluster.review(YANTA).await;
+    let denied = home_state(&mut review, &case_no, "DENIED").await;
+    assert!(!denied.clock_running && !denied.due_date.is_empty());
+    let frozen = format!("已决定（剩余 {} 个工作日时）", denied.working_days_left);
+    until_text(&b, "table.facts", &frozen, false).await;
     // What goes in the post now is the written denial, and the form says so.
     until_text(&b, "#mail-send h2", "邮寄不予许可决定书", false).await;
     shot(&b, "23-reviewer-denied").await;
@@ -732,7 +743,59 @@ async fn correction_round_trip_and_denial_in_a_browser() {
         .await
         .unwrap();
     until_text(&b, "#state", "DENIED", true).await;
+    // The window mirrors the count the home froze.
+    until_text(&b, "table.facts", &frozen, false).await;
     shot(&b, "25-clerk-denied").await;
+
+    // A handoff whose window did not state the application time: the
+    // reviewer's pages say the time shown is its arrival here, and only
+    // for that case.
+    let unstated = "610702-20261125-31";
+    let materials = gt_materials();
+    let env = crate::handoff::fresh_envelope(unstated, &materials);
+    let sent = handoff_as(
+        &cluster,
+        YANTA,
+        HANTAI,
+        crate::handoff::frames(env, &materials),
+    )
+    .await;
+    assert!(
+        matches!(
+            sent.outcome,
+            Some(tongban_proto::federation::v1::handoff_result::Outcome::Receipt(_))
+        ),
+        "{sent:?}"
+    );
+    assert!(
+        home_state(&mut review, unstated, "HANDED_OFF")
+            .await
+            .created_at_is_arrival
+    );
+    b.goto(&format!("{reviewer_origin}/case/{unstated}"))
+        .await
+        .unwrap();
+    until_text(&b, "#applied", "此为移交到达本节点的时间", false).await;
+    shot(&b, "26-reviewer-arrival-time").await;
+    b.goto(&format!("{reviewer_origin}/case/{case_no}"))
+        .await
+        .unwrap();
+    let stated = until_text(&b, "#applied", "", false).await;
+    assert!(!stated.contains("到达"), "the window stated it: {stated}");
+    b.goto(&format!("{reviewer_origin}/?lang=en"))
+        .await
+        .unwrap();
+    until_text(
+        &b,
+        &format!("tr[data-case='{unstated}']"),
+        "(arrival)",
+        false,
+    )
+    .await;
+    b.goto(&format!("{reviewer_origin}/case/{unstated}"))
+        .await
+        .unwrap();
+    until_text(&b, "#applied", "when the handoff arrived here", false).await;
     b.close().await.unwrap();
 }
 

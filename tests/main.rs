@@ -20,6 +20,7 @@ mod console_material;
 mod console_shots;
 mod console_verify;
 mod consultation;
+mod decided;
 mod decoding;
 mod delivery;
 mod durability;

@@ -200,3 +200,90 @@ async fn window_list_pages_with_page_token() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn review_inbox_pages_with_page_token() {
+    let cluster = Cluster::start().await;
+    let reviewer = profile(&cluster, YANTA, "reviewer", reviewer(YANTA, "li"));
+    let mut window = cluster.window(HANTAI).await;
+    let mut review = cluster.review(YANTA).await;
+    let mut made = Vec::new();
+    for _ in 0..3 {
+        made.push(accepted_case(&mut window, YANTA).await.case_no);
+    }
+    for case_no in &made {
+        home_state(&mut review, case_no, "HANDED_OFF").await;
+    }
+    let p = reviewer.to_str().unwrap();
+
+    // --json: the token is next_page_token, passed back unchanged.
+    let first = json(&reviewer, &["review", "inbox", "--limit", "2"]).await;
+    let token = first["next_page_token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    assert!(!token.is_empty(), "more follow: {first:#}");
+    let second = json(
+        &reviewer,
+        &["review", "inbox", "--limit", "2", "--page-token", &token],
+    )
+    .await;
+    assert_eq!(second["next_page_token"], "", "the last page: {second:#}");
+    let seen: Vec<&str> = [&first, &second]
+        .iter()
+        .flat_map(|page| page["cases"].as_array().unwrap())
+        .map(|c| c["case_no"].as_str().unwrap())
+        .collect();
+    assert_eq!(seen, made, "every case once, oldest first");
+
+    // For people: the table, then the command for the next page.
+    let (code, out, err) = run(&["review", "inbox", "--limit", "2", "--profile", p], &[]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&made[0]) && out.contains(&made[1]), "{out}");
+    assert!(!out.contains(&made[2]), "two a page: {out}");
+    assert!(
+        out.trim_end().ends_with(&format!(
+            "more cases: tongban review inbox --limit 2 --page-token {token}"
+        )),
+        "the table ends with the next page's command: {out}"
+    );
+    let (code, out, err) = run(
+        &[
+            "review",
+            "inbox",
+            "--limit",
+            "2",
+            "--page-token",
+            &token,
+            "--profile",
+            p,
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&made[2]) && !out.contains(&made[0]), "{out}");
+    assert!(!out.contains("more cases"), "the last page: {out}");
+
+    // The default page holds all three: no next page.
+    let (code, out, err) = run(&["review", "inbox", "--profile", p], &[]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(made.iter().all(|c| out.contains(c.as_str())), "{out}");
+    assert!(!out.contains("more cases"), "{out}");
+
+    // A token the node did not give is refused, naming the flag's field.
+    exits(
+        1,
+        &[
+            "review",
+            "inbox",
+            "--page-token",
+            "not a token",
+            "--profile",
+            p,
+        ],
+        &[],
+        "page_token",
+    )
+    .await;
+}

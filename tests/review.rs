@@ -85,7 +85,7 @@ fn attach_frames(case_no: &str, kind: &str, data: &[u8]) -> Vec<AttachFrame> {
     ]
 }
 
-async fn request_correction(review: &mut Review, case_no: &str) -> CaseView {
+pub(crate) async fn request_correction(review: &mut Review, case_no: &str) -> CaseView {
     review
         .correct(CorrectRequest {
             case_no: case_no.into(),
@@ -199,7 +199,7 @@ async fn a_correction_round_trip_pauses_and_resumes_the_clock() {
 }
 
 /// Moves the test clock to `day` (China Standard Time), keeping the time of day.
-fn set_today(clock: &TestClock, day: time::Date) {
+pub(crate) fn set_today(clock: &TestClock, day: time::Date) {
     clock.advance_days((day - clock.clock().today()).whole_days());
 }
 

@@ -140,10 +140,17 @@ pub(crate) fn print_case(c: &CaseView) {
         // The clock stopped at the decision, and the node froze the days
         // that were left then: they say how the promise was kept, not
         // time that is left.
+        // A case decided while paused for a correction has no due date
+        // (nor has the window's copy of a decided case), but its count.
         if !c.due_date.is_empty() {
             println!(
                 "due             {} (decided with {} working days left; clock stopped)",
                 c.due_date, c.working_days_left
+            );
+        } else if c.working_days_left != 0 {
+            println!(
+                "due             decided with {} working days left; clock stopped",
+                c.working_days_left
             );
         }
     } else if !c.due_date.is_empty() {
@@ -252,6 +259,18 @@ pub(crate) fn print_cases<R: Serialize>(
     }
     print!("{}", cases_table(cases).render());
     Ok(())
+}
+
+/// After a page of a case list, the command for the next one: `command`
+/// (the list's own command line with its filter and limit) with the
+/// node's `next_page_token`; nothing on the last page (an empty token).
+pub(crate) fn print_next_page(command: &str, next_page_token: &str) {
+    if next_page_token.is_empty() {
+        return;
+    }
+    // The token comes from the node: printed cleaned, as any text of its.
+    let token = crate::sanitize::text(next_page_token);
+    println!("more cases: {command} --page-token {token}");
 }
 
 /// Whether the case is decided (its clock stopped for good).

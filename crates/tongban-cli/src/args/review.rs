@@ -5,8 +5,18 @@ use clap::Subcommand;
 #[derive(Debug, Subcommand)]
 pub(crate) enum ReviewCommand {
     /// Cases handed to this county, oldest first, with working days left.
-    #[command(after_help = "Example: tongban review inbox --json")]
-    Inbox,
+    #[command(
+        after_help = "Example: tongban review inbox --limit 20\n         tongban review inbox --limit 20 --page-token TOKEN   (the next page, as the previous one said)"
+    )]
+    Inbox {
+        /// At most this many per page.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Start after the previous page: the token that page printed (or its
+        /// `next_page_token` with `--json`).
+        #[arg(long, value_name = "TOKEN")]
+        page_token: Option<String>,
+    },
     /// Accept a case for review (受理); starts the promised-time clock.
     #[command(after_help = "Example: tongban review accept 610702-20261201-1")]
     Accept {

@@ -243,6 +243,7 @@ mod tests {
             county: county.into(),
             actor: "spiffe://shaanxi.tongban/county/610702/clerk/wang".into(),
             claimed_actor: String::new(),
+            claimed_applied_at: String::new(),
             event: kind.into(),
             detail: "<b>detail</b>".into(),
             seq,

@@ -33,6 +33,11 @@ pub(crate) struct Event {
     /// Who the partner said acted, for an entry recording a partner's
     /// report (its `received.claimed_actor`); empty otherwise.
     pub(crate) claimed_actor: String,
+    /// For an entry recording an application's handoff arriving: the
+    /// application time (申请时间) the sending window stated, as sent (its
+    /// `received.claimed_applied_at`); empty otherwise, and when it stated
+    /// none (the home then recorded the arrival).
+    pub(crate) claimed_applied_at: String,
     pub(crate) event: String,
     pub(crate) detail: String,
     pub(crate) seq: u64,
@@ -441,16 +446,19 @@ fn verify_inner(
         for ce in &view.evidence.case_entries {
             if let Ok((entry, _)) = decode_entry(ce) {
                 let payload = typed(ce).map(|(_, p)| p);
-                let claimed_actor = payload
-                    .as_ref()
-                    .and_then(|p| p.received.as_ref())
+                let received = payload.as_ref().and_then(|p| p.received.as_ref());
+                let claimed_actor = received
                     .map(|r| r.claimed_actor.clone())
+                    .unwrap_or_default();
+                let claimed_applied_at = received
+                    .map(|r| r.claimed_applied_at.clone())
                     .unwrap_or_default();
                 timeline.push(Event {
                     at: entry.at,
                     county: county.clone(),
                     actor: entry.actor,
                     claimed_actor,
+                    claimed_applied_at,
                     event: entry.kind,
                     detail: payload.map(|p| p.detail).unwrap_or_default(),
                     seq: entry.seq,
@@ -705,6 +713,7 @@ mod tests {
             county: "610702".into(),
             actor: "spiffe://shaanxi.tongban/county/610113/node".into(),
             claimed_actor: "spiffe://shaanxi.tongban/county/610113/reviewer/li".into(),
+            claimed_applied_at: String::new(),
             event: "update.received".into(),
             detail: String::new(),
             seq: 9,

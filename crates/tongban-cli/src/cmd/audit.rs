@@ -272,8 +272,18 @@ fn print_report(r: &Report) {
         "TIME", "COUNTY", "ACTOR", "EVENT"
     );
     for e in &r.timeline {
+        // The application time the window stated is its claim, beside the
+        // home's own record of the arrival (the entry's time).
+        let claimed = if e.claimed_applied_at.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (window states applied {})",
+                text(&crate::page::cst_time(&e.claimed_applied_at))
+            )
+        };
         println!(
-            "{:<23} {:<7} {:<36} {:<28} {}",
+            "{:<23} {:<7} {:<36} {:<28} {}{claimed}",
             text(&crate::page::cst_time(&e.at)),
             text(&e.county),
             text(&e.who()),

@@ -9,20 +9,30 @@ use super::{Usage, status_error};
 use crate::args::{ConnArgs, ReviewCommand};
 use crate::client::call_unary;
 use crate::client::{connect, idempotent, materials, request_id, upload};
-use crate::output::{print_cases, show_case};
+use crate::output::{print_cases, print_next_page, show_case};
 
 pub(crate) async fn run(conn: &ConnArgs, command: ReviewCommand) -> Result<()> {
     let client = ReviewClient::new(connect(conn).await?);
     let mut reader = client.clone();
     let id = request_id(conn);
     let case = match command {
-        ReviewCommand::Inbox => {
+        ReviewCommand::Inbox { limit, page_token } => {
             let reply = reader
-                .inbox(InboxRequest::default())
+                .inbox(InboxRequest {
+                    limit,
+                    page_token: page_token.unwrap_or_default(),
+                })
                 .await
                 .map_err(status_error)?
                 .into_inner();
-            return print_cases(&reply, &reply.cases, conn.json);
+            print_cases(&reply, &reply.cases, conn.json)?;
+            if !conn.json {
+                print_next_page(
+                    &format!("tongban review inbox --limit {limit}"),
+                    &reply.next_page_token,
+                );
+            }
+            return Ok(());
         }
         ReviewCommand::Overdue => {
             let reply = reader

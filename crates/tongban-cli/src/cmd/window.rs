@@ -9,7 +9,7 @@ use super::status_error;
 use crate::args::{ApplyArgs, ConnArgs, WindowCommand, wire};
 use crate::client::call_unary;
 use crate::client::{connect, idempotent, materials, request_id, upload};
-use crate::output::{binary_size, hex, print_cases, print_json, show_case};
+use crate::output::{binary_size, hex, print_cases, print_json, print_next_page, show_case};
 
 fn applicant(a: &ApplyArgs) -> Result<Applicant> {
     let who = match (&a.person_name, &a.company_name) {
@@ -234,17 +234,15 @@ pub(crate) async fn run(conn: &ConnArgs, command: WindowCommand) -> Result<()> {
                 .map_err(status_error)?
                 .into_inner();
             print_cases(&reply, &reply.cases, conn.json)?;
-            if !conn.json && !reply.next_page_token.is_empty() {
-                // The token comes from the node: printed cleaned, as any
-                // text of its.
-                let token = crate::sanitize::text(&reply.next_page_token);
+            if !conn.json {
                 let filter = if state.is_empty() {
                     String::new()
                 } else {
                     format!(" --state {state}")
                 };
-                println!(
-                    "more cases: tongban window list{filter} --limit {limit} --page-token {token}"
+                print_next_page(
+                    &format!("tongban window list{filter} --limit {limit}"),
+                    &reply.next_page_token,
                 );
             }
             return Ok(());

@@ -269,12 +269,25 @@ fn decided(k: &CaseView) -> bool {
     tongban_core::state::CaseState::parse_wire(&k.state).is_ok_and(|s| s.is_decided())
 }
 
-/// Days left, or overdue, or why there is no date.
+/// Days left, or overdue, or why there is no date. A decided case shows
+/// the working days that were left when it was decided (the node freezes
+/// the count then): how the promise was kept, not time that is left.
 fn days_left(k: &CaseView) -> Markup {
     html! {
         @if decided(k) {
-            span.dim { (t("已作出决定", "decided"))
-                @if !k.due_date.is_empty() { " (" (t("时限 ", "due ")) (k.due_date) ")" } }
+            span.dim.decided {
+                // No due date and no count: decided before the clock
+                // ran. A case decided while paused for a correction (and
+                // the window's copy of any decided case) has no due date,
+                // but its count.
+                @if k.due_date.is_empty() && k.working_days_left == 0 { (t("已作出决定", "decided")) }
+                @else if k.working_days_left < 0 {
+                    (t("已决定（超期 ", "decided ")) (-k.working_days_left) (t(" 个工作日时）", " working days overdue"))
+                } @else {
+                    (t("已决定（剩余 ", "decided with ")) (k.working_days_left) (t(" 个工作日时）", " working days left"))
+                }
+                @if !k.due_date.is_empty() { " (" (t("时限 ", "due ")) (k.due_date) ")" }
+            }
         } @else if k.due_date.is_empty() {
             @if !k.corrections.is_empty() && !k.clock_running { span.paused { (t("补正中，计时暂停", "correcting, clock paused")) } }
             @else { span.dim { "—" } }
@@ -282,6 +295,24 @@ fn days_left(k: &CaseView) -> Markup {
             span.overdue { (t("已超期 ", "overdue by ")) (-k.working_days_left) (t(" 个工作日", " working days")) } " " span.dim { "(" (k.due_date) ")" }
         } @else {
             span.left { (t("剩 ", "")) (k.working_days_left) (t(" 个工作日", " working days left")) } " " span.dim { "(" (k.due_date) ")" }
+        }
+    }
+}
+
+/// The application time (申请时间): the window's, which both nodes hold;
+/// at a home node whose partner did not state it, the handoff's arrival,
+/// said to be that (in full on the case page, as a short mark in a list).
+fn applied_at(k: &CaseView, in_full: bool) -> Markup {
+    let why = t(
+        "受理窗口未发送申请时间，此为移交到达本节点的时间",
+        "the window did not send its application time: this is when the handoff arrived here",
+    );
+    html! {
+        (local_time(&k.created_at))
+        @if k.created_at_is_arrival {
+            " "
+            @if in_full { span.dim.arrival { "（" (why) "）" } }
+            @else { span.dim.arrival title=(why) { (t("（到达时间）", "(arrival)")) } }
         }
     }
 }
@@ -315,7 +346,7 @@ fn cases_table(cases: &[CaseView]) -> Markup {
                             td data-label=(t("属地", "Home")) { (county(&k.home_county_name, &k.home_county)) }
                             td data-label=(t("状态", "State")) { (state_badge(&k.state)) }
                             td data-label=(t("时限", "Time limit")) { (days_left(k)) }
-                            td.nowrap data-label=(t("申请时间", "Applied")) { (local_time(&k.created_at)) }
+                            td.nowrap data-label=(t("申请时间", "Applied")) { (applied_at(k, false)) }
                         }
                     }
                 }
@@ -377,7 +408,7 @@ fn facts(k: &CaseView) -> Markup {
                 (t("已于 ", "received ")) (local_time(&k.paper_received_at)) (t(" 收到", ""))
             } } }
             @if !k.note.is_empty() { tr { th { (t("说明", "Note")) } td #note { (events::note(k)) } } }
-            tr { th { (t("申请时间", "Applied")) } td { (local_time(&k.created_at)) } }
+            tr { th { (t("申请时间", "Applied")) } td #applied { (applied_at(k, true)) } }
         }
     }
 }
@@ -505,8 +536,65 @@ mod tests {
             ..due(-2)
         };
         let closed = days_left(&closed).into_string();
-        assert!(closed.contains("已作出决定 (时限 2026-12-09)"), "{closed}");
-        assert!(!closed.contains("超期"), "{closed}");
+        assert!(
+            closed.contains("已决定（超期 2 个工作日时） (时限 2026-12-09)"),
+            "{closed}"
+        );
+        // The days frozen at the decision, in either language.
+        let in_time = CaseView {
+            state: "APPROVED".into(),
+            clock_running: false,
+            ..due(3)
+        };
+        let zh = days_left(&in_time).into_string();
+        assert!(zh.contains("已决定（剩余 3 个工作日时）"), "{zh}");
+        let en = lang::scope(lang::Lang::En, || days_left(&in_time).into_string());
+        assert!(
+            en.contains("decided with 3 working days left (due 2026-12-09)"),
+            "{en}"
+        );
+        // Decided while paused: no due date, but the frozen count.
+        let paused_then = CaseView {
+            due_date: String::new(),
+            ..in_time.clone()
+        };
+        let paused_then = days_left(&paused_then).into_string();
+        assert!(
+            paused_then.contains("已决定（剩余 3 个工作日时）") && !paused_then.contains("时限"),
+            "{paused_then}"
+        );
+        // Decided before any clock ran: nothing to count.
+        let undated = CaseView {
+            state: "DENIED".into(),
+            ..Default::default()
+        };
+        let undated = days_left(&undated).into_string();
+        assert!(
+            undated.contains("已作出决定") && !undated.contains("工作日"),
+            "{undated}"
+        );
+    }
+
+    #[test]
+    fn an_arrival_time_is_said_to_be_one() {
+        let arrived = CaseView {
+            created_at: "2026-12-01T00:30:12Z".into(),
+            created_at_is_arrival: true,
+            ..Default::default()
+        };
+        let full = applied_at(&arrived, true).into_string();
+        assert!(full.contains("此为移交到达本节点的时间"), "{full}");
+        let mark = lang::scope(lang::Lang::En, || applied_at(&arrived, false).into_string());
+        assert!(mark.contains("(arrival)"), "{mark}");
+        let stated = CaseView {
+            created_at_is_arrival: false,
+            ..arrived
+        };
+        let stated = applied_at(&stated, true).into_string();
+        assert!(
+            !stated.contains("arrival") && !stated.contains("到达"),
+            "{stated}"
+        );
     }
 
     #[test]

@@ -1,0 +1,72 @@
+//! A decided case's promise as `tongban review status` and `window status`
+//! print it: the working days that were left at the decision, frozen
+//! (`decided with N working days left; clock stopped`), a week later and
+//! past the old due date, on both nodes; a case decided while paused for a
+//! correction has no due date but the same line.
+
+use tongban_proto::review::v1::DenyRequest;
+
+use crate::cli::run;
+use crate::review::{approve, case_ref, request_correction, set_today, under_review};
+use crate::support::*;
+
+#[tokio::test]
+async fn status_says_how_many_working_days_were_left_at_the_decision() {
+    let clock = TestClock::default();
+    set_today(&clock, time::macros::date!(2026 - 11 - 02));
+    let cluster = Cluster::start_with(Options {
+        clock: Some(clock.clock()),
+        ..Options::default()
+    })
+    .await;
+    // Accepted on Monday 2 November with 5 working days: due Monday 9
+    // November. Approved on Wednesday 4 November with 3 left; the other
+    // case paused for a correction that day with 3 left, then denied.
+    let (mut window, mut review, approved) = under_review(&cluster, "mail-applicant").await;
+    let (_, _, denied) = under_review(&cluster, "mail-applicant").await;
+    set_today(&clock, time::macros::date!(2026 - 11 - 04));
+    review.paper_received(case_ref(&approved)).await.unwrap();
+    approve(&mut review, &approved).await.expect("approve");
+    request_correction(&mut review, &denied).await;
+    set_today(&clock, time::macros::date!(2026 - 11 - 05));
+    review
+        .deny(DenyRequest {
+            case_no: denied.clone(),
+            reason: "经营场所位于住宅楼内".into(),
+            request_id: String::new(),
+        })
+        .await
+        .expect("deny");
+    window_state(&mut window, &approved, "APPROVED").await;
+    window_state(&mut window, &denied, "DENIED").await;
+
+    // A week on: a running clock would say 3 days overdue by now.
+    set_today(&clock, time::macros::date!(2026 - 11 - 12));
+    let reviewer = profile(&cluster, YANTA, "reviewer", reviewer(YANTA, "li"));
+    let clerk = profile(&cluster, HANTAI, "clerk", clerk(HANTAI, "wang"));
+    let status = |side: &'static str, who: &std::path::Path, case_no: &str| {
+        let (who, case_no) = (who.to_str().unwrap().to_owned(), case_no.to_owned());
+        async move {
+            let (code, out, err) = run(&[side, "status", &case_no, "--profile", &who], &[]).await;
+            assert_eq!(code, 0, "{side} status {case_no}: {out}{err}");
+            let due: Vec<String> = out
+                .lines()
+                .filter(|l| l.starts_with("due "))
+                .map(str::to_owned)
+                .collect();
+            assert!(!out.contains("overdue"), "{side} {case_no}: {out}");
+            due
+        }
+    };
+    assert_eq!(
+        status("review", &reviewer, &approved).await,
+        ["due             2026-11-09 (decided with 3 working days left; clock stopped)"]
+    );
+    // Paused when decided: the due date went with the pause, the count
+    // stayed.
+    let paused_then = ["due             decided with 3 working days left; clock stopped"];
+    assert_eq!(status("review", &reviewer, &denied).await, paused_then);
+    // The window holds the home's count, not a due date of its own.
+    assert_eq!(status("window", &clerk, &approved).await, paused_then);
+    assert_eq!(status("window", &clerk, &denied).await, paused_then);
+}
