@@ -18,6 +18,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 use tongban_pki::Principal;
 
+pub(crate) use crate::console_material::fetch;
 pub(crate) use crate::console_shots::{shot, shots_dir};
 use crate::support::*;
 
@@ -93,7 +94,9 @@ async fn try_start(
                 return Ok(line);
             }
         }
-        Err(format!("{program} ended without printing the expected line"))
+        Err(format!(
+            "{program} ended without printing the expected line"
+        ))
     })
     .await
     .map_err(|_| format!("{program} printed nothing useful within {DEADLINE:?}"))??;
@@ -797,45 +800,4 @@ async fn correction_round_trip_and_denial_in_a_browser() {
         .unwrap();
     until_text(&b, "#applied", "when the handoff arrived here", false).await;
     b.close().await.unwrap();
-}
-
-/// What the browser gets for `GET path` with its session: the status, the
-/// headers that decide how a material is shown, and the bytes.
-pub(crate) struct Fetched {
-    pub(crate) status: u16,
-    pub(crate) content_type: String,
-    pub(crate) disposition: String,
-    pub(crate) nosniff: String,
-    pub(crate) csp: String,
-    pub(crate) bytes: Vec<u8>,
-}
-
-pub(crate) async fn fetch(b: &Client, path: &str) -> Fetched {
-    let v = b
-        .execute_async(
-            "const done = arguments[arguments.length - 1];
-             fetch(arguments[0]).then(async r => done({
-               status: r.status,
-               type: r.headers.get('content-type') || '',
-               disposition: r.headers.get('content-disposition') || '',
-               nosniff: r.headers.get('x-content-type-options') || '',
-               csp: r.headers.get('content-security-policy') || '',
-               bytes: Array.from(new Uint8Array(await r.arrayBuffer())),
-             })).catch(e => done({status: 0, error: String(e)}));",
-            vec![serde_json::Value::String(path.to_owned())],
-        )
-        .await
-        .unwrap();
-    let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
-    Fetched {
-        status: v["status"].as_u64().unwrap_or(0) as u16,
-        content_type: s("type"),
-        disposition: s("disposition"),
-        nosniff: s("nosniff"),
-        csp: s("csp"),
-        bytes: v["bytes"]
-            .as_array()
-            .map(|a| a.iter().map(|b| b.as_u64().unwrap() as u8).collect())
-            .unwrap_or_default(),
-    }
 }

@@ -333,6 +333,7 @@ async fn fill(data_dir: &std::path::Path, n: usize) {
                 kind: "test.filler".into(),
                 state: None,
                 payload: format!("{{\"detail\":\"filler entry {i}\"}}").into_bytes(),
+                ..Default::default()
             });
         }
         store.commit(batch).await.unwrap();

@@ -187,7 +187,12 @@ pub(crate) fn update_materials(
             headers.len()
         )));
     };
-    optional_text("filename", "result document filename", &h.filename, NAME_CHARS)?;
+    optional_text(
+        "filename",
+        "result document filename",
+        &h.filename,
+        NAME_CHARS,
+    )?;
     if h.kind != tongban_core::RESULT_KIND
         || declared.kind != h.kind
         || declared.filename != h.filename
