@@ -118,35 +118,8 @@ async fn window_list_pages_with_page_token() {
     let newest_first: Vec<&str> = made.iter().rev().map(String::as_str).collect();
     let p = clerk.to_str().unwrap();
 
-    // --json: the token is next_page_token, passed back unchanged.
-    let first = json(&clerk, &["window", "list", "--limit", "2"]).await;
-    let token = first["next_page_token"]
-        .as_str()
-        .expect("a token")
-        .to_owned();
-    assert!(!token.is_empty(), "more follow: {first:#}");
-    let second = json(
-        &clerk,
-        &["window", "list", "--limit", "2", "--page-token", &token],
-    )
-    .await;
-    assert_eq!(second["next_page_token"], "", "the last page: {second:#}");
-    let seen: Vec<&str> = [&first, &second]
-        .iter()
-        .flat_map(|page| page["cases"].as_array().unwrap())
-        .map(|c| c["case_no"].as_str().unwrap())
-        .collect();
-    assert_eq!(seen, newest_first, "every case once, newest first");
+    pages_by_token(&clerk, ["window", "list"], &newest_first).await;
 
-    // For people: the table, then the command for the next page.
-    let (code, out, err) = run(&["window", "list", "--limit", "2", "--profile", p], &[]).await;
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(
-        out.contains(&format!(
-            "more cases: tongban window list --limit 2 --page-token {token}"
-        )),
-        "{out}"
-    );
     let (code, out, err) = run(
         &[
             "window",
@@ -166,39 +139,6 @@ async fn window_list_pages_with_page_token() {
         out.contains("more cases: tongban window list --state HANDED_OFF --limit 1 --page-token "),
         "the filter is kept: {out}"
     );
-    let (code, out, err) = run(
-        &[
-            "window",
-            "list",
-            "--limit",
-            "2",
-            "--page-token",
-            &token,
-            "--profile",
-            p,
-        ],
-        &[],
-    )
-    .await;
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains(newest_first[2]), "{out}");
-    assert!(!out.contains("more cases"), "the last page: {out}");
-
-    // A token the node did not give is refused, naming the flag's field.
-    exits(
-        1,
-        &[
-            "window",
-            "list",
-            "--page-token",
-            "not a token",
-            "--profile",
-            p,
-        ],
-        &[],
-        "page_token",
-    )
-    .await;
 }
 
 #[tokio::test]
@@ -216,16 +156,32 @@ async fn review_inbox_pages_with_page_token() {
     }
     let p = reviewer.to_str().unwrap();
 
-    // --json: the token is next_page_token, passed back unchanged.
-    let first = json(&reviewer, &["review", "inbox", "--limit", "2"]).await;
+    let made: Vec<&str> = made.iter().map(String::as_str).collect();
+    pages_by_token(&reviewer, ["review", "inbox"], &made).await;
+
+    // The default page holds all three: no next page.
+    let (code, out, err) = run(&["review", "inbox", "--profile", p], &[]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(made.iter().all(|c| out.contains(c)), "{out}");
+    assert!(!out.contains("more cases"), "{out}");
+}
+
+/// Pages `cmd` (`window list`, `review inbox`) two at a time through the
+/// three cases `want`, in their order: in `--json` by `next_page_token`,
+/// for people by the command the table ends with; and a token the node
+/// did not give is refused, naming the flag's field.
+async fn pages_by_token(profile: &std::path::Path, cmd: [&str; 2], want: &[&str]) {
+    let p = profile.to_str().unwrap();
+    let [group, verb] = cmd;
+    let first = json(profile, &[group, verb, "--limit", "2"]).await;
     let token = first["next_page_token"]
         .as_str()
         .expect("a token")
         .to_owned();
     assert!(!token.is_empty(), "more follow: {first:#}");
     let second = json(
-        &reviewer,
-        &["review", "inbox", "--limit", "2", "--page-token", &token],
+        profile,
+        &[group, verb, "--limit", "2", "--page-token", &token],
     )
     .await;
     assert_eq!(second["next_page_token"], "", "the last page: {second:#}");
@@ -234,23 +190,22 @@ async fn review_inbox_pages_with_page_token() {
         .flat_map(|page| page["cases"].as_array().unwrap())
         .map(|c| c["case_no"].as_str().unwrap())
         .collect();
-    assert_eq!(seen, made, "every case once, oldest first");
+    assert_eq!(seen, want, "every case once, in order");
 
-    // For people: the table, then the command for the next page.
-    let (code, out, err) = run(&["review", "inbox", "--limit", "2", "--profile", p], &[]).await;
+    let (code, out, err) = run(&[group, verb, "--limit", "2", "--profile", p], &[]).await;
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains(&made[0]) && out.contains(&made[1]), "{out}");
-    assert!(!out.contains(&made[2]), "two a page: {out}");
+    assert!(out.contains(want[0]) && out.contains(want[1]), "{out}");
+    assert!(!out.contains(want[2]), "two a page: {out}");
     assert!(
         out.trim_end().ends_with(&format!(
-            "more cases: tongban review inbox --limit 2 --page-token {token}"
+            "more cases: tongban {group} {verb} --limit 2 --page-token {token}"
         )),
         "the table ends with the next page's command: {out}"
     );
     let (code, out, err) = run(
         &[
-            "review",
-            "inbox",
+            group,
+            verb,
             "--limit",
             "2",
             "--page-token",
@@ -262,26 +217,12 @@ async fn review_inbox_pages_with_page_token() {
     )
     .await;
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains(&made[2]) && !out.contains(&made[0]), "{out}");
+    assert!(out.contains(want[2]) && !out.contains(want[0]), "{out}");
     assert!(!out.contains("more cases"), "the last page: {out}");
 
-    // The default page holds all three: no next page.
-    let (code, out, err) = run(&["review", "inbox", "--profile", p], &[]).await;
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(made.iter().all(|c| out.contains(c.as_str())), "{out}");
-    assert!(!out.contains("more cases"), "{out}");
-
-    // A token the node did not give is refused, naming the flag's field.
     exits(
         1,
-        &[
-            "review",
-            "inbox",
-            "--page-token",
-            "not a token",
-            "--profile",
-            p,
-        ],
+        &[group, verb, "--page-token", "not a token", "--profile", p],
         &[],
         "page_token",
     )
