@@ -1,6 +1,6 @@
 //! Cases through real nodes: drain, latency, intake, streaming.
 
-use crate::cpu::{Threads, process_cpu_s};
+use crate::cpu::{PhaseCpu, Threads, process_cpu_s};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -675,14 +675,17 @@ pub(crate) async fn stream(
     let both_before = hashed_upload(total, true).await?;
     report.add(floors::SECTION, floors::BOTH_BEFORE, both_before, "MB/s");
     report.show_last();
+    let cpu = PhaseCpu::start()?;
     let t = Instant::now();
     let case = send_apply(&mut window, frames).await?;
     let upload = t.elapsed();
+    let (upload_cpu, upload_threads) = cpu.stop();
     anyhow::ensure!(
         case.missing.is_empty(),
         "large case misses {:?}",
         case.missing
     );
+    let cpu = PhaseCpu::start()?;
     verify_and_accept(&mut window, &case.case_no).await?;
     let case = wait_handed_off(
         &mut window,
@@ -691,6 +694,7 @@ pub(crate) async fn stream(
         opts.max_phase,
     )
     .await?;
+    let (handoff_cpu, handoff_threads) = cpu.stop();
     let handoff = between(
         event_at(&case, "case.accepted")?,
         event_at(&case, "handoff.receipted")?,
@@ -731,6 +735,24 @@ pub(crate) async fn stream(
     f.target = Some(("≥ 0.9 × floor".into(), r >= 0.9 * floor.1));
     f.floor = Some(floor);
     report.show_last();
+    // CPU per MB moves less with the machine's load than MB/s does.
+    let mb = total as f64 / 1e6;
+    report.add(
+        STREAM,
+        "apply upload CPU (client + A)",
+        upload_cpu * 1e3 / mb,
+        "ms/MB",
+    );
+    report.show_last();
+    report.add(
+        STREAM,
+        "handoff CPU (A + B, accept → handed off)",
+        handoff_cpu * 1e3 / mb,
+        "ms/MB",
+    );
+    report.show_last();
+    report.note(format!("streaming: apply upload {upload_threads}"));
+    report.note(format!("streaming: handoff {handoff_threads}"));
     report.note(format!(
         "streaming: one GT-0001 case of {} MiB ({} + {} + {} MiB), accept → receipt {:.2} s \
          (limits raised in the bench config: max_material_bytes, max_case_bytes)",

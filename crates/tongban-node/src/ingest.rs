@@ -54,7 +54,7 @@ impl<'a> Ingest<'a> {
     }
 
     /// Takes one chunk. Chunks must come in declaration order.
-    pub(crate) fn chunk(&mut self, chunk: MaterialChunk) -> Result<(), NodeError> {
+    pub(crate) async fn chunk(&mut self, chunk: MaterialChunk) -> Result<(), NodeError> {
         let index = chunk.material as usize;
         if index >= self.headers.len() {
             return Err(NodeError::Invalid(format!(
@@ -69,7 +69,7 @@ impl<'a> Ingest<'a> {
             )));
         }
         while self.current < index {
-            self.finish_current()?;
+            self.finish_current().await?;
         }
         if self.writer.is_none() {
             let h = &self.headers[index];
@@ -81,10 +81,10 @@ impl<'a> Ingest<'a> {
             self.writer = Some(self.store.blobs().writer(what(h, index), h.size, sha)?);
         }
         let writer = self.writer.as_mut().expect("writer just set");
-        writer.write(chunk.data).map_err(content_error)
+        writer.write(chunk.data).await.map_err(content_error)
     }
 
-    fn finish_current(&mut self) -> Result<(), NodeError> {
+    async fn finish_current(&mut self) -> Result<(), NodeError> {
         let i = self.current;
         let h = &self.headers[i];
         let writer = match self.writer.take() {
@@ -97,7 +97,7 @@ impl<'a> Ingest<'a> {
                 )));
             }
         };
-        let pending = writer.finish_later().map_err(content_error)?;
+        let pending = writer.finish_later().await.map_err(content_error)?;
         let blob = pending.blob().clone();
         self.pending.push(pending);
         // A small material goes to the material log now; the commit that
@@ -119,12 +119,15 @@ impl<'a> Ingest<'a> {
 
     /// Completes the upload: every declared material must be whole.
     /// On an error, the upload is dropped and leaves nothing.
-    pub(crate) fn finish(mut self) -> Result<Ingested, NodeError> {
+    pub(crate) async fn finish(mut self) -> Result<Ingested, NodeError> {
         while self.current < self.headers.len() {
-            self.finish_current()?;
+            self.finish_current().await?;
         }
-        for pending in self.pending.drain(..) {
-            pending.wait(&mut self.staged).map_err(content_error)?;
+        for pending in std::mem::take(&mut self.pending) {
+            pending
+                .wait(&mut self.staged)
+                .await
+                .map_err(content_error)?;
         }
         Ok(Ingested {
             materials: std::mem::take(&mut self.done),

@@ -7,8 +7,9 @@
 //! fsyncs per file.
 //!
 //! A larger blob is written to a temporary file by a thread of its own
-//! (hashing and writing while the caller receives the next chunk, syncing
-//! behind itself every 8 MiB) while its digest and size are checked, then
+//! (`sink`: hashing and writing while the caller receives the next chunk,
+//! syncing behind itself every 8 MiB; the caller awaits it, never blocking
+//! a runtime thread) while its digest and size are checked, then
 //! fsynced, renamed to `blobs/<first two hex>/<sha256 hex>` and the
 //! directory fsynced, all before any ledger entry names it. A writer dropped
 //! before [`BlobWriter::finish`] removes its temporary file, so a truncated or
@@ -23,8 +24,9 @@
 //! removed here.
 //!
 //! This module holds the directory ([`BlobStore`]); writing a blob is
-//! `writer`'s, staging the files not yet committed is `staging`'s. Reading
-//! materials back is the store's ([`crate::Store::open_material`]).
+//! `writer`'s (its threads are `sink`'s), staging the files not yet
+//! committed is `staging`'s. Reading materials back is the store's
+//! ([`crate::Store::open_material`]).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -32,6 +34,7 @@ use std::sync::atomic::AtomicU64;
 
 use crate::StoreError;
 
+mod sink;
 mod staging;
 mod writer;
 

@@ -92,40 +92,40 @@ mod tests {
         Sha256::digest(data).into()
     }
 
-    #[test]
-    fn a_file_two_uploads_share_goes_only_when_neither_is_kept() {
+    #[tokio::test]
+    async fn a_file_two_uploads_share_goes_only_when_neither_is_kept() {
         let dir = tempfile::tempdir().unwrap();
         let blobs = BlobStore::open(dir.path()).unwrap();
         let big = vec![7u8; INLINE_MAX as usize + 1];
-        let upload = || {
+        let upload = async || {
             let mut w = blobs
                 .writer("m".into(), big.len() as u64, sha(&big))
                 .unwrap();
-            w.write(Bytes::from(big.clone())).unwrap();
-            w.finish_later().unwrap()
+            w.write(Bytes::from(big.clone())).await.unwrap();
+            w.finish_later().await.unwrap()
         };
         // Both under way at once, then each waited for.
-        let (first, second) = (upload(), upload());
+        let (first, second) = (upload().await, upload().await);
         let path = blobs.path(&first.blob().sha256_hex);
         let (mut a, mut b) = (StagedBlobs::default(), StagedBlobs::default());
-        first.wait(&mut a).unwrap();
-        second.wait(&mut b).unwrap();
+        first.wait(&mut a).await.unwrap();
+        second.wait(&mut b).await.unwrap();
         drop(a);
         assert!(path.is_file(), "the second upload still holds it");
         drop(b);
         assert!(!path.is_file(), "neither kept it");
 
         // A pending upload dropped removes what it put in place.
-        let pending = upload();
+        let pending = upload().await;
         drop(pending);
         assert!(!path.is_file());
 
         // Kept once, it is committed: a later upload of it never removes it.
         let mut kept = StagedBlobs::default();
-        upload().wait(&mut kept).unwrap();
+        upload().await.wait(&mut kept).await.unwrap();
         kept.keep();
         let mut later = StagedBlobs::default();
-        upload().wait(&mut later).unwrap();
+        upload().await.wait(&mut later).await.unwrap();
         assert!(later.is_empty(), "a committed file is nobody's to stage");
         drop(later);
         assert!(path.is_file());

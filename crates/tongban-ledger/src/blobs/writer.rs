@@ -1,21 +1,21 @@
-//! Writing one blob: [`BlobWriter`] receives the chunks (a large blob on a
-//! thread of its own), checks size and digest, and moves the file into
-//! place; [`PendingBlob`] is one whose last sync may still run.
+//! Writing one blob: [`BlobWriter`] receives the chunks (a large blob's go
+//! to the threads in `sink`), checks size and digest, and moves the file
+//! into place; [`PendingBlob`] is one whose last sync may still run.
 //!
 //! Which files stay is `staging`'s: a file put in place is staged there.
+//! The waits are async: a runtime thread is never held while the disk
+//! catches up.
 
 use std::fs::{self, File};
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{SyncSender, sync_channel};
-use std::thread::JoinHandle;
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
+use super::sink::{FileSink, Worker};
 use super::staging::{Staging, hold_if_staged};
-use super::{BlobStore, INLINE_MAX, StagedBlobs, WRITE_BEHIND};
+use super::{BlobStore, INLINE_MAX, StagedBlobs};
 use crate::StoreError;
 use crate::records::hex;
 
@@ -61,83 +61,6 @@ impl BlobStore {
     }
 }
 
-/// What a blob writer thread ends with: the file and the content's SHA-256.
-type Written = (File, [u8; 32]);
-
-/// A thread that hashes and writes a large blob while the caller goes on
-/// receiving: hashing on the receiving task kept a 256 MiB handoff to one
-/// core. It also syncs the written part in the background every
-/// [`WRITE_BEHIND`] bytes.
-#[derive(Debug)]
-struct FileSink {
-    chunks: Option<SyncSender<Bytes>>,
-    thread: Option<JoinHandle<std::io::Result<Written>>>,
-}
-
-impl FileSink {
-    fn start(file: File) -> std::io::Result<Self> {
-        // 32 chunks of 64 KiB in flight at most: the receiver slows down to
-        // the disk rather than buffering without bound.
-        let (tx, rx) = sync_channel::<Bytes>(32);
-        let thread = std::thread::Builder::new()
-            .name("blob-writer".into())
-            .spawn(move || {
-                let mut file = file;
-                let mut hasher = Sha256::new();
-                let mut unsynced = 0u64;
-                let mut behind: Option<JoinHandle<()>> = None;
-                for chunk in rx {
-                    hasher.update(&chunk);
-                    file.write_all(&chunk)?;
-                    unsynced += chunk.len() as u64;
-                    if unsynced >= WRITE_BEHIND && behind.as_ref().is_none_or(|t| t.is_finished()) {
-                        // Best effort: an error here shows again in the final sync.
-                        let clone = file.try_clone()?;
-                        unsynced = 0;
-                        behind = Some(std::thread::spawn(move || {
-                            let _ = clone.sync_data();
-                        }));
-                    }
-                }
-                if let Some(behind) = behind {
-                    let _ = behind.join();
-                }
-                Ok((file, hasher.finalize().into()))
-            })?;
-        Ok(Self {
-            chunks: Some(tx),
-            thread: Some(thread),
-        })
-    }
-
-    /// Hands a chunk to the thread; `Err` once the thread has stopped.
-    fn send(&mut self, chunk: Bytes) -> Result<(), ()> {
-        match &self.chunks {
-            Some(tx) => tx.send(chunk).map_err(|_| ()),
-            None => Err(()),
-        }
-    }
-
-    /// Waits for everything sent to be written; the file and its digest.
-    fn finish(&mut self) -> std::io::Result<Written> {
-        self.chunks.take();
-        match self.thread.take() {
-            Some(t) => t
-                .join()
-                .unwrap_or_else(|_| Err(std::io::Error::other("the blob writer thread panicked"))),
-            None => Err(std::io::Error::other("the blob writer already finished")),
-        }
-    }
-}
-
-impl Drop for FileSink {
-    fn drop(&mut self) {
-        // Closes the channel and waits, so the file is closed before the
-        // writer removes it.
-        let _ = self.finish();
-    }
-}
-
 /// A blob being written; see the module docs.
 #[derive(Debug)]
 pub struct BlobWriter {
@@ -178,7 +101,7 @@ impl BlobWriter {
     /// Appends content; refuses more than the declared size. Takes the
     /// chunk as received (no copy: a large blob's chunks go to its writer
     /// thread as they are).
-    pub fn write(&mut self, data: Bytes) -> Result<(), StoreError> {
+    pub async fn write(&mut self, data: Bytes) -> Result<(), StoreError> {
         let total = self.written + data.len() as u64;
         if total > self.size {
             return Err(StoreError::Content(format!(
@@ -193,9 +116,9 @@ impl BlobWriter {
             return Ok(());
         }
         let sink = self.sink.as_mut().expect("writer used after finish");
-        if sink.send(data).is_err() {
+        if sink.send(data).await.is_err() {
             // The thread stopped on a write error: report it.
-            let err = match sink.finish() {
+            let err = match sink.finish().await {
                 Err(e) => e,
                 Ok(_) => std::io::Error::other("the blob writer stopped"),
             };
@@ -219,14 +142,14 @@ impl BlobWriter {
     /// Checks size and digest, then makes the blob durable under its
     /// digest; a file it put in place (or shares with another upload not
     /// yet committed) is staged in `staged`.
-    pub fn finish(self, staged: &mut StagedBlobs) -> Result<FinishedBlob, StoreError> {
-        self.finish_later()?.wait(staged)
+    pub async fn finish(self, staged: &mut StagedBlobs) -> Result<FinishedBlob, StoreError> {
+        self.finish_later().await?.wait(staged).await
     }
 
     /// Checks size and digest now; the last sync and the move into place
     /// run on a thread of their own, so that the next material of a stream
     /// is received meanwhile. [`PendingBlob::wait`] before naming it.
-    pub fn finish_later(mut self) -> Result<PendingBlob, StoreError> {
+    pub async fn finish_later(mut self) -> Result<PendingBlob, StoreError> {
         if self.written != self.size {
             return Err(StoreError::Content(format!(
                 "{} is truncated: {} of {} bytes received",
@@ -249,6 +172,7 @@ impl BlobWriter {
             .as_mut()
             .expect("writer used after finish")
             .finish()
+            .await
             .map_err(StoreError::io("failed to write", &self.tmp))?;
         self.check(&digest)?;
         let sha256_hex = hex(&digest);
@@ -281,39 +205,37 @@ impl BlobWriter {
         let tmp = self.tmp.clone();
         let staging = self.staging.clone();
         let into_place = dest.clone();
-        let durable = std::thread::Builder::new()
-            .name("blob-sync".into())
-            .spawn(move || {
-                let mut held = false;
-                let result = (|| {
-                    file.sync_all()
-                        .map_err(StoreError::io("failed to sync", &tmp))?;
-                    drop(file);
-                    crate::modes::create_dir(&sub)?;
-                    {
-                        let mut staged = staging.lock().unwrap_or_else(|p| p.into_inner());
-                        if into_place.is_file() {
-                            // The same content arrived meanwhile: share it.
-                            held = hold_if_staged(&mut staged, &into_place);
-                            let _ = fs::remove_file(&tmp);
-                        } else {
-                            fs::rename(&tmp, &into_place)
-                                .map_err(StoreError::io("failed to move blob to", &into_place))?;
-                            *staged.entry(into_place.clone()).or_insert(0) += 1;
-                            held = true;
-                        }
+        let durable = Worker::spawn("blob-sync", move || {
+            let mut held = false;
+            let result = (|| {
+                file.sync_all()
+                    .map_err(StoreError::io("failed to sync", &tmp))?;
+                drop(file);
+                crate::modes::create_dir(&sub)?;
+                {
+                    let mut staged = staging.lock().unwrap_or_else(|p| p.into_inner());
+                    if into_place.is_file() {
+                        // The same content arrived meanwhile: share it.
+                        held = hold_if_staged(&mut staged, &into_place);
+                        let _ = fs::remove_file(&tmp);
+                    } else {
+                        fs::rename(&tmp, &into_place)
+                            .map_err(StoreError::io("failed to move blob to", &into_place))?;
+                        *staged.entry(into_place.clone()).or_insert(0) += 1;
+                        held = true;
                     }
-                    // The rename is durable only once the directory entry is.
-                    File::open(&sub)
-                        .and_then(|d| d.sync_all())
-                        .map_err(StoreError::io("failed to sync", &sub))
-                })();
-                if result.is_err() {
-                    let _ = fs::remove_file(&tmp);
                 }
-                (held, result)
-            })
-            .map_err(StoreError::io("failed to start syncing", &self.tmp))?;
+                // The rename is durable only once the directory entry is.
+                File::open(&sub)
+                    .and_then(|d| d.sync_all())
+                    .map_err(StoreError::io("failed to sync", &sub))
+            })();
+            if result.is_err() {
+                let _ = fs::remove_file(&tmp);
+            }
+            (held, result)
+        })
+        .map_err(StoreError::io("failed to start syncing", &self.tmp))?;
         Ok(PendingBlob {
             blob: FinishedBlob {
                 sha256_hex,
@@ -333,7 +255,7 @@ impl BlobWriter {
 pub struct PendingBlob {
     blob: FinishedBlob,
     /// The sync thread: whether it holds the file in place, and how it went.
-    durable: Option<JoinHandle<(bool, Result<(), StoreError>)>>,
+    durable: Option<Worker<(bool, Result<(), StoreError>)>>,
     /// The file this blob holds, once known.
     stake: StagedBlobs,
     dest: PathBuf,
@@ -356,29 +278,30 @@ impl PendingBlob {
         &self.blob
     }
 
-    /// Waits for the sync thread; what it put in place is then in `stake`.
-    fn settle(&mut self) -> Result<(), StoreError> {
-        if let Some(t) = self.durable.take() {
-            let (held, result) = t.join().unwrap_or_else(|_| {
-                (
-                    false,
-                    Err(StoreError::Content("the blob sync thread panicked".into())),
-                )
-            });
-            if held {
-                self.stake
-                    .files
-                    .push((self.dest.clone(), self.staging.clone()));
-            }
-            result?;
+    /// What the sync thread ended with (`None`: it panicked): what it
+    /// put in place goes to `stake`.
+    fn settled(&mut self, ended: Option<(bool, Result<(), StoreError>)>) -> Result<(), StoreError> {
+        let (held, result) = ended.unwrap_or_else(|| {
+            (
+                false,
+                Err(StoreError::Content("the blob sync thread panicked".into())),
+            )
+        });
+        if held {
+            self.stake
+                .files
+                .push((self.dest.clone(), self.staging.clone()));
         }
-        Ok(())
+        result
     }
 
     /// Waits until the blob is durable under its digest; its file is then
     /// staged in `staged`. On an error the file it put in place is removed.
-    pub fn wait(mut self, staged: &mut StagedBlobs) -> Result<FinishedBlob, StoreError> {
-        self.settle()?;
+    pub async fn wait(mut self, staged: &mut StagedBlobs) -> Result<FinishedBlob, StoreError> {
+        if let Some(t) = self.durable.take() {
+            let ended = t.wait().await;
+            self.settled(ended)?;
+        }
         staged.absorb(std::mem::take(&mut self.stake));
         Ok(self.blob.clone())
     }
@@ -388,7 +311,10 @@ impl Drop for PendingBlob {
     fn drop(&mut self) {
         // Never leave the thread behind: once this returns, the blob is in
         // place and staged (then removed with `stake`, after this), or gone.
-        let _ = self.settle();
+        if let Some(t) = self.durable.take() {
+            let ended = t.join();
+            let _ = self.settled(ended);
+        }
     }
 }
 
@@ -405,21 +331,22 @@ impl Drop for BlobWriter {
 
 #[cfg(test)]
 mod tests {
+    use super::super::WRITE_BEHIND;
     use super::*;
 
     fn sha(data: &[u8]) -> [u8; 32] {
         Sha256::digest(data).into()
     }
 
-    #[test]
-    fn stores_by_digest_and_refuses_bad_content_without_leftovers() {
+    #[tokio::test]
+    async fn stores_by_digest_and_refuses_bad_content_without_leftovers() {
         let dir = tempfile::tempdir().unwrap();
         let blobs = BlobStore::open(dir.path()).unwrap();
         let mut staged = StagedBlobs::default();
         let mut w = blobs.writer("m".into(), 5, sha(b"hello")).unwrap();
-        w.write(Bytes::from_static(b"hel")).unwrap();
-        w.write(Bytes::from_static(b"lo")).unwrap();
-        let done = w.finish(&mut staged).unwrap();
+        w.write(Bytes::from_static(b"hel")).await.unwrap();
+        w.write(Bytes::from_static(b"lo")).await.unwrap();
+        let done = w.finish(&mut staged).await.unwrap();
         assert_eq!(
             done.inline.as_deref(),
             Some(&b"hello"[..]),
@@ -436,9 +363,9 @@ mod tests {
             .writer("m".into(), big.len() as u64, sha(&big))
             .unwrap();
         for piece in big.chunks(64 * 1024) {
-            w.write(Bytes::copy_from_slice(piece)).unwrap();
+            w.write(Bytes::copy_from_slice(piece)).await.unwrap();
         }
-        let done = w.finish(&mut staged).unwrap();
+        let done = w.finish(&mut staged).await.unwrap();
         assert!(!staged.is_empty() && done.inline.is_none());
         assert_eq!(fs::read(blobs.path(&done.sha256_hex)).unwrap(), big);
 
@@ -446,9 +373,9 @@ mod tests {
         let mut w = blobs
             .writer("m".into(), big.len() as u64, sha(&big))
             .unwrap();
-        w.write(Bytes::from(big.clone())).unwrap();
+        w.write(Bytes::from(big.clone())).await.unwrap();
         let mut again = StagedBlobs::default();
-        w.finish(&mut again).unwrap();
+        w.finish(&mut again).await.unwrap();
         assert!(!again.is_empty(), "held by both uploads");
         staged.keep();
         drop(again);
@@ -457,14 +384,17 @@ mod tests {
         let mut w = blobs
             .writer("m".into(), big.len() as u64, sha(&big))
             .unwrap();
-        w.write(Bytes::copy_from_slice(&big[..1 << 20])).unwrap();
+        w.write(Bytes::copy_from_slice(&big[..1 << 20]))
+            .await
+            .unwrap();
         drop(w);
         let mut w = blobs
             .writer("m".into(), big.len() as u64, sha(b"other"))
             .unwrap();
-        w.write(Bytes::from(big.clone())).unwrap();
+        w.write(Bytes::from(big.clone())).await.unwrap();
         assert!(
             w.finish(&mut StagedBlobs::default())
+                .await
                 .unwrap_err()
                 .to_string()
                 .contains("SHA-256")
@@ -474,23 +404,26 @@ mod tests {
         let mut w = blobs.writer("m".into(), 5, sha(b"hello")).unwrap();
         assert!(
             w.write(Bytes::from_static(b"hello!"))
+                .await
                 .unwrap_err()
                 .to_string()
                 .contains("longer")
         );
         drop(w);
         let mut w = blobs.writer("m".into(), 5, sha(b"hello")).unwrap();
-        w.write(Bytes::from_static(b"hell")).unwrap();
+        w.write(Bytes::from_static(b"hell")).await.unwrap();
         assert!(
             w.finish(&mut StagedBlobs::default())
+                .await
                 .unwrap_err()
                 .to_string()
                 .contains("truncated")
         );
         let mut w = blobs.writer("m".into(), 5, sha(b"hello")).unwrap();
-        w.write(Bytes::from_static(b"jello")).unwrap();
+        w.write(Bytes::from_static(b"jello")).await.unwrap();
         assert!(
             w.finish(&mut StagedBlobs::default())
+                .await
                 .unwrap_err()
                 .to_string()
                 .contains("SHA-256")

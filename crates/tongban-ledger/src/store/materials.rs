@@ -245,8 +245,8 @@ mod tests {
         Ok(out)
     }
 
-    #[test]
-    fn a_file_is_read_in_chunks_and_one_missing_or_of_another_size_is_damaged() {
+    #[tokio::test]
+    async fn a_file_is_read_in_chunks_and_one_missing_or_of_another_size_is_damaged() {
         use sha2::Digest;
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
@@ -258,9 +258,9 @@ mod tests {
             .blobs()
             .writer("m".into(), content.len() as u64, sha)
             .unwrap();
-        w.write(content.clone().into()).unwrap();
+        w.write(content.clone().into()).await.unwrap();
         let mut staged = crate::StagedBlobs::default();
-        let blob = w.finish(&mut staged).unwrap();
+        let blob = w.finish(&mut staged).await.unwrap();
         let m = MaterialRef {
             kind: "k".into(),
             filename: "f".into(),
@@ -282,8 +282,8 @@ mod tests {
         assert!(err.to_string().contains("missing"), "{err}");
     }
 
-    #[test]
-    fn a_rehash_reports_what_is_stored_now_and_names_a_missing_file() {
+    #[tokio::test]
+    async fn a_rehash_reports_what_is_stored_now_and_names_a_missing_file() {
         use sha2::Digest;
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
@@ -304,9 +304,9 @@ mod tests {
             .blobs()
             .writer("m".into(), content.len() as u64, sha)
             .unwrap();
-        w.write(content.clone().into()).unwrap();
+        w.write(content.clone().into()).await.unwrap();
         let mut staged = crate::StagedBlobs::default();
-        let blob = w.finish(&mut staged).unwrap();
+        let blob = w.finish(&mut staged).await.unwrap();
         let file = MaterialRef {
             log: None,
             size: content.len() as u64,

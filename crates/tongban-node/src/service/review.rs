@@ -353,7 +353,7 @@ impl Review for ReviewService {
             )
         })? {
             match frame.frame {
-                Some(approve_frame::Frame::Chunk(c)) => ingest.chunk(c)?,
+                Some(approve_frame::Frame::Chunk(c)) => ingest.chunk(c).await?,
                 _ => {
                     return Err(Status::invalid_argument(
                         "only result chunks may follow the header",
@@ -361,7 +361,7 @@ impl Review for ReviewService {
                 }
             }
         }
-        let ingested = ingest.finish()?;
+        let ingested = ingest.finish().await?;
         let result = ingested.materials[0].clone();
         flow::move_to(&mut case, CaseState::Approved)?;
         flow::stop_clock(&ctx.directory.calendar, &mut case, ctx.clock.today());

@@ -49,25 +49,25 @@ async fn staged_blobs_stay_with_the_commit_that_keeps_them_and_go_otherwise() {
     use sha2::Digest;
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let stage = |seed: u8| {
+    let stage = async |seed: u8| {
         let content = vec![seed; crate::INLINE_MAX as usize + 1];
         let sha: [u8; 32] = sha2::Sha256::digest(&content).into();
         let mut w = store
             .blobs()
             .writer("m".into(), content.len() as u64, sha)
             .unwrap();
-        w.write(content.into()).unwrap();
+        w.write(content.into()).await.unwrap();
         let mut staged = crate::StagedBlobs::default();
-        let blob = w.finish(&mut staged).unwrap();
+        let blob = w.finish(&mut staged).await.unwrap();
         assert!(!staged.is_empty());
         (staged, store.blobs().path(&blob.sha256_hex))
     };
-    let (dropped, dropped_path) = stage(1);
+    let (dropped, dropped_path) = stage(1).await;
     assert!(dropped_path.is_file());
     drop(dropped);
     assert!(!dropped_path.is_file(), "an upload dropped leaves nothing");
 
-    let (refused, refused_path) = stage(2);
+    let (refused, refused_path) = stage(2).await;
     let err = store
         .commit_with(|_| {
             let mut batch = Batch::default();
@@ -79,7 +79,7 @@ async fn staged_blobs_stay_with_the_commit_that_keeps_them_and_go_otherwise() {
     assert!(err.to_string().contains("refused"));
     assert!(!refused_path.is_file(), "gone with the failed commit");
 
-    let (kept, kept_path) = stage(3);
+    let (kept, kept_path) = stage(3).await;
     let mut batch = Batch::default();
     batch.keep_blobs(kept);
     store.commit(batch).await.unwrap();

@@ -137,6 +137,35 @@ fn code_of(e: &NodeError) -> Code {
     }
 }
 
+/// Ends the current envelope. A content problem refuses it; a local write
+/// failure (disk full, I/O) fails the whole stream instead, so that the
+/// sender retries rather than parking a good handoff.
+async fn close(
+    current: Option<Current<'_>>,
+    slots: &mut Vec<Slot>,
+    sender: &impl std::fmt::Display,
+) -> Result<(), NodeError> {
+    match current {
+        None => {}
+        Some(Current::Skipping(result)) => slots.push(Slot::Done(result)),
+        Some(Current::Receiving(r)) => {
+            let id = r.checked.handoff_id.clone();
+            match r.ingest.finish().await {
+                Ok(ingested) => slots.push(Slot::Staged(Staged {
+                    checked: r.checked,
+                    ingested,
+                })),
+                Err(e @ NodeError::Store(_)) => return Err(e),
+                Err(e) => {
+                    tracing::warn!(peer = %sender, handoff = %id, error = %e, "handoff refused");
+                    slots.push(Slot::Done(refusal(&id, code_of(&e), e.to_string())));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 #[tonic::async_trait]
 impl Federation for FederationService {
     async fn handoff(
@@ -156,32 +185,6 @@ impl Federation for FederationService {
         // of its own cost a sync of its own in the flush), or alone if the
         // stream commits nothing.
         let mut checkpoints: Vec<tokio::task::JoinHandle<Option<(u64, Vec<u8>)>>> = Vec::new();
-        // Ends the current envelope. A content problem refuses it; a local
-        // write failure (disk full, I/O) fails the whole stream instead, so
-        // that the sender retries rather than parking a good handoff.
-        let close = |current: Option<Current<'_>>,
-                     slots: &mut Vec<Slot>|
-         -> Result<(), NodeError> {
-            match current {
-                None => {}
-                Some(Current::Skipping(result)) => slots.push(Slot::Done(result)),
-                Some(Current::Receiving(r)) => {
-                    let id = r.checked.handoff_id.clone();
-                    match r.ingest.finish() {
-                        Ok(ingested) => slots.push(Slot::Staged(Staged {
-                            checked: r.checked,
-                            ingested,
-                        })),
-                        Err(e @ NodeError::Store(_)) => return Err(e),
-                        Err(e) => {
-                            tracing::warn!(peer = %sender, handoff = %id, error = %e, "handoff refused");
-                            slots.push(Slot::Done(refusal(&id, code_of(&e), e.to_string())));
-                        }
-                    }
-                }
-            }
-            Ok(())
-        };
         loop {
             let frame = match stream.message().await {
                 Ok(Some(frame)) => frame,
@@ -199,7 +202,7 @@ impl Federation for FederationService {
             };
             match frame.frame {
                 Some(Frame::Envelope(bytes)) => {
-                    if let Err(e) = close(current.take(), &mut slots) {
+                    if let Err(e) = close(current.take(), &mut slots, &sender).await {
                         tracing::error!(peer = %sender, error = %e, "cannot store a received material; the sender will retry");
                         return Err(e.into());
                     }
@@ -243,7 +246,7 @@ impl Federation for FederationService {
                 }
                 Some(Frame::Chunk(chunk)) => match current.take() {
                     Some(Current::Receiving(mut r)) => {
-                        current = Some(match r.ingest.chunk(chunk) {
+                        current = Some(match r.ingest.chunk(chunk).await {
                             Ok(()) => Current::Receiving(r),
                             // A write that failed here (disk full, I/O) is
                             // this node's trouble: fail the stream so the
@@ -272,7 +275,7 @@ impl Federation for FederationService {
                 }
             }
         }
-        if let Err(e) = close(current.take(), &mut slots) {
+        if let Err(e) = close(current.take(), &mut slots, &sender).await {
             tracing::error!(peer = %sender, error = %e, "cannot store a received material; the sender will retry");
             return Err(e.into());
         }

@@ -136,7 +136,7 @@ async fn receive<F>(
                 let chunk = chunk_of(frame).ok_or_else(|| {
                     Status::invalid_argument("only material chunks may follow the header")
                 })?;
-                ingest.chunk(chunk)?;
+                ingest.chunk(chunk).await?;
             }
             Ok(None) => break,
             Err(status) => {
@@ -150,7 +150,7 @@ async fn receive<F>(
             }
         }
     }
-    Ok(ingest.finish()?)
+    Ok(ingest.finish().await?)
 }
 
 /// One line naming what a window case still needs.
