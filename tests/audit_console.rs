@@ -165,3 +165,60 @@ async fn a_ledger_rewritten_and_rechained_after_a_console_trace_is_caught() {
         "{page}"
     );
 }
+
+/// The step times the console's trace page reports beside its total
+/// (`Server-Timing: find;dur=…, fetch1;dur=…, …`), in ms by step.
+fn steps(head: &str) -> std::collections::BTreeMap<String, f64> {
+    head.lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("server-timing").then_some(v)
+        })
+        .flat_map(|v| v.split(','))
+        .filter_map(|m| {
+            let (name, dur) = m.trim().split_once(";dur=")?;
+            Some((name.to_owned(), dur.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Repeated traces of one case stay verified while the console answers the
+/// signatures it verified before from its cache, and each answer says how
+/// long each step took. Prints the verify step of the first trace and the
+/// median of the later ones (a debug-build figure, not asserted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_console_traces_stay_verified_and_report_their_steps() {
+    let cluster = Cluster::start().await;
+    let case_no = handed_off(&cluster, HANTAI).await;
+    let zhao = profile(
+        &cluster,
+        HANTAI,
+        "zhao",
+        Principal::Auditor {
+            county: None,
+            name: "zhao".into(),
+        },
+    );
+    let (_console, login_url) = console(&zhao).await;
+    let origin = origin(&login_url);
+    let cookie = login(&login_url).await;
+    let mut verify = Vec::new();
+    for _ in 0..20 {
+        let (status, head, body) = get(&origin, &format!("/trace?case={case_no}"), &cookie).await;
+        assert_eq!(status, 200, "{head}\n{body}");
+        assert!(body.contains("VERIFIED"), "{body}");
+        let s = steps(&head);
+        for name in ["app", "find", "fetch1", "fetch2", "verify", "render"] {
+            assert!(s.contains_key(name), "no {name} in Server-Timing: {head}");
+        }
+        verify.push(s["verify"]);
+    }
+    let first = verify[0];
+    let mut later = verify[1..].to_vec();
+    later.sort_by(f64::total_cmp);
+    eprintln!(
+        "debug build: verify step of the first trace {first:.2} ms, later traces p50 {:.2} ms, max {:.2} ms",
+        later[later.len() / 2],
+        later[later.len() - 1]
+    );
+}

@@ -12,6 +12,7 @@ mod error;
 pub mod hmac;
 pub mod identity;
 pub mod issue;
+mod seen;
 pub mod sign;
 pub mod tls;
 

@@ -7,6 +7,7 @@
 //! one kind of message can never be replayed as another.
 
 use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -22,6 +23,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::identity::uri_sans;
 use crate::issue::pem_to_der;
+use crate::seen::{Proved, Seen};
 use crate::{Identity, PkiError};
 
 fn signed_bytes(domain: &str, message: &[u8]) -> Vec<u8> {
@@ -129,6 +131,9 @@ pub struct TrustAnchor {
     ca_der: Vec<u8>,
     ca_validity: (SystemTime, SystemTime),
     verified: Arc<Mutex<HashMap<[u8; 32], Verified>>>,
+    /// Signatures verified once, when the holder asked for that
+    /// ([`TrustAnchor::with_signature_cache`]); shared by clones.
+    seen: Option<Arc<Seen>>,
 }
 
 /// A certificate that chained to the CA once. A node sees the same few
@@ -211,7 +216,25 @@ impl TrustAnchor {
             ca_der,
             ca_validity,
             verified: Arc::new(Mutex::new(HashMap::new())),
+            seen: None,
         })
+    }
+
+    /// This anchor, keeping up to `capacity` signatures it verified (least
+    /// recently used first out), so the same signed bytes with the same
+    /// signature and signer certificate are not verified again while the
+    /// certificate and the CA are valid at the time asked about. For a
+    /// long-lived verifier that meets the same signed things repeatedly
+    /// (the console's traces); a one-shot check needs none.
+    pub fn with_signature_cache(mut self, capacity: NonZeroUsize) -> Self {
+        self.seen = Some(Arc::new(Seen::new(capacity)));
+        self
+    }
+
+    /// How many signatures were verified in full (not answered from the
+    /// cache) since [`TrustAnchor::with_signature_cache`]; `None` without one.
+    pub fn signature_checks(&self) -> Option<u64> {
+        self.seen.as_ref().map(|s| s.checks())
     }
 
     /// The federation's trust domain.
@@ -304,10 +327,33 @@ impl TrustAnchor {
         signature: &[u8],
         at: SystemTime,
     ) -> Result<Identity, PkiError> {
+        let key = self
+            .seen
+            .as_ref()
+            .map(|_| Seen::key(cert_der, domain, message, signature));
+        if let (Some(seen), Some(key)) = (&self.seen, &key)
+            && let Some(identity) = seen.get(key, at)
+        {
+            return Ok(identity);
+        }
+        // Never seen, or asked about a time outside the window it held in:
+        // the full check (chain, validity at `at`, signature).
         let v = self.verified(cert_der, at)?;
+        if let Some(seen) = &self.seen {
+            seen.count_check();
+        }
         UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &v.public_key)
             .verify(&signed_bytes(domain, message), signature)
             .map_err(|_| PkiError::Signature(format!("{domain} signature does not verify")))?;
+        if let (Some(seen), Some(key)) = (&self.seen, key) {
+            seen.put(
+                key,
+                Proved {
+                    identity: v.identity.clone(),
+                    valid: v.valid,
+                },
+            );
+        }
         Ok(v.identity)
     }
 }
@@ -370,5 +416,96 @@ mod tests {
             .verify_signed(forged.certificate_der(), "d", b"message", &sig, now)
             .unwrap_err();
         assert!(matches!(err, PkiError::Untrusted(_)), "{err}");
+    }
+
+    #[test]
+    fn a_cached_signature_is_reused_only_for_the_same_bytes_and_valid_time() {
+        let ca = Ca::generate("tongban.test", 30).unwrap();
+        let signer = node_signer(&ca);
+        let anchor = TrustAnchor::from_pem(ca.cert_pem())
+            .unwrap()
+            .with_signature_cache(NonZeroUsize::new(2).unwrap());
+        let cert = signer.certificate_der();
+        let sig = signer.sign("d", b"message").unwrap();
+        let now = SystemTime::now();
+        let checks = |a: &TrustAnchor| a.signature_checks().unwrap();
+        assert_eq!(checks(&anchor), 0);
+        for _ in 0..3 {
+            let who = anchor
+                .verify_signed(cert, "d", b"message", &sig, now)
+                .unwrap();
+            assert_eq!(who, *signer.identity());
+        }
+        assert_eq!(checks(&anchor), 1, "the same signed thing is verified once");
+        // A clone shares the cache (the console hands its anchor around).
+        anchor
+            .clone()
+            .verify_signed(cert, "d", b"message", &sig, now)
+            .unwrap();
+        assert_eq!(checks(&anchor), 1);
+
+        // Other bytes, another domain or another signature: verified again.
+        assert!(
+            anchor
+                .verify_signed(cert, "d", b"massage", &sig, now)
+                .is_err()
+        );
+        assert!(
+            anchor
+                .verify_signed(cert, "e", b"message", &sig, now)
+                .is_err()
+        );
+        let other = signer.sign("d", b"message").unwrap();
+        assert_ne!(other, sig, "ECDSA signatures are randomized");
+        anchor
+            .verify_signed(cert, "d", b"message", &other, now)
+            .unwrap();
+        assert_eq!(checks(&anchor), 4);
+        // A failure is not kept: asking again checks again.
+        assert!(
+            anchor
+                .verify_signed(cert, "d", b"massage", &sig, now)
+                .is_err()
+        );
+        assert_eq!(checks(&anchor), 5);
+
+        // Cached before expiry, asked about after it: refused as expired.
+        anchor
+            .verify_signed(cert, "d", b"message", &sig, now)
+            .unwrap();
+        let later = now + Duration::from_secs(11 * 86_400);
+        let err = anchor
+            .verify_signed(cert, "d", b"message", &sig, later)
+            .unwrap_err();
+        assert!(matches!(err, PkiError::Untrusted(_)), "expired: {err}");
+        let earlier = now - Duration::from_secs(86_400);
+        let err = anchor
+            .verify_signed(cert, "d", b"message", &sig, earlier)
+            .unwrap_err();
+        assert!(
+            matches!(err, PkiError::Untrusted(_)),
+            "not yet valid: {err}"
+        );
+
+        // Bounded: with room for two, the least recently used goes first.
+        let checked = checks(&anchor);
+        let a = signer.sign("d", b"a").unwrap();
+        let b = signer.sign("d", b"b").unwrap();
+        anchor.verify_signed(cert, "d", b"a", &a, now).unwrap();
+        anchor.verify_signed(cert, "d", b"b", &b, now).unwrap();
+        anchor
+            .verify_signed(cert, "d", b"message", &sig, now)
+            .unwrap();
+        assert_eq!(checks(&anchor), checked + 3, "message was pushed out");
+        anchor.verify_signed(cert, "d", b"b", &b, now).unwrap();
+        assert_eq!(checks(&anchor), checked + 3, "b is still kept");
+
+        // Without a cache nothing is counted or kept.
+        assert_eq!(
+            TrustAnchor::from_pem(ca.cert_pem())
+                .unwrap()
+                .signature_checks(),
+            None
+        );
     }
 }

@@ -318,6 +318,7 @@ pub(crate) async fn warm(
     url: &str,
     county: &str,
     tls: &TlsMaterial,
+    anchor: &tongban_pki::TrustAnchor,
 ) -> Result<u64> {
     let mut known = known.lock().await;
     if let Some(p) = known.get(url) {
@@ -341,7 +342,7 @@ pub(crate) async fn warm(
     };
     let entries = entries.iter().map(EntryHex::from).collect();
     super::verify::learn(
-        &tls.trust_anchor()?,
+        anchor,
         url,
         county,
         Signed::from(&signed),

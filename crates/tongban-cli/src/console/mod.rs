@@ -69,6 +69,12 @@ pub(crate) struct Console {
     /// What the auditor's traces verified of each node's ledger, so a trace
     /// checks only the entries since (`audit/known.rs`); one trace at a time.
     pub(crate) known: tokio::sync::Mutex<crate::audit::known::Known>,
+    /// The federation CA as the auditor's traces check signatures with,
+    /// built once and kept with a bounded cache of the signatures it
+    /// verified (partner checkpoints, receipts and their signers come back
+    /// in every trace of the same nodes); the CLI's one-shot checks use
+    /// an anchor without one.
+    pub(crate) anchor: tongban_pki::TrustAnchor,
     /// The auditor's node verifications (`verifying`).
     pub(crate) verifications: verifying::Jobs,
     /// An auditor's channels by node URL, opened at the first trace that
@@ -257,10 +263,15 @@ impl Console {
                 return Err(BadConfig("the profile names no node".to_owned()).into());
             }
         };
+        let anchor = tls
+            .trust_anchor()
+            .map_err(|e| BadConfig(format!("profile ca certificate: {e}")))?
+            .with_signature_cache(SIGNATURES_KEPT);
         Ok(Self {
             identity,
             role,
             node,
+            anchor,
             tls,
             directory,
             sessions: session::Sessions::new(web.port, web.https, web.limits, announce),
@@ -270,6 +281,11 @@ impl Console {
         })
     }
 }
+
+/// Signatures the auditor's anchor keeps: a trace checks about ten (its
+/// nodes' checkpoints and partner checkpoints, each handoff's receipts),
+/// so this holds those of a few hundred recent traces in about 0.5 MiB.
+const SIGNATURES_KEPT: std::num::NonZeroUsize = std::num::NonZeroUsize::new(4096).unwrap();
 
 /// For an auditor, verifies every node of the directory in the background
 /// (the first trace of a node otherwise pays for its whole ledger); a node
@@ -291,7 +307,15 @@ fn warm_up(console: &Arc<Console>) {
     tokio::spawn(async move {
         for (url, county) in nodes {
             let started = std::time::Instant::now();
-            match crate::audit::fetch::warm(&console.known, &url, &county, &console.tls).await {
+            match crate::audit::fetch::warm(
+                &console.known,
+                &url,
+                &county,
+                &console.tls,
+                &console.anchor,
+            )
+            .await
+            {
                 Ok(n) => eprintln!(
                     "verified the ledger of {county} ({url}): entries 1..={n} in {:.1} s",
                     started.elapsed().as_secs_f64()

@@ -24,13 +24,20 @@ pub(super) async fn trace(State(c): Shared, Query(q): Query<HashMap<String, Stri
         .get("case")
         .map(|s| s.trim().to_owned())
         .unwrap_or_default();
-    match trace_case(&c, &case_no).await {
-        Ok(html) => Html(pages::with_console_bar(
-            &html,
-            "/",
-            crate::console::lang::t("另查案件", "Trace another case"),
-        ))
-        .into_response(),
+    let mut steps = Steps::default();
+    match trace_case(&c, &case_no, &mut steps).await {
+        Ok(html) => {
+            let mut res = Html(pages::with_console_bar(
+                &html,
+                "/",
+                crate::console::lang::t("另查案件", "Trace another case"),
+            ))
+            .into_response();
+            if let Ok(v) = header::HeaderValue::from_str(&steps.header()) {
+                res.headers_mut().append("server-timing", v);
+            }
+            res
+        }
         Err(msg) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             Html(pages::audit_find(&c, &case_no, Some(&msg)).into_string()),
@@ -85,22 +92,62 @@ pub(super) async fn bundle(State(c): Shared, Query(q): Query<HashMap<String, Str
     }
 }
 
-async fn trace_case(c: &Console, case_no: &str) -> Result<String, String> {
-    let sources = sources_of(c, case_no).await?;
+/// How long each step of a trace took, for a `Server-Timing` line beside
+/// the console's own total (`find`, `fetch1`, `fetch2`, `verify`,
+/// `render`), so a slow trace shows where it went.
+#[derive(Default)]
+struct Steps(Vec<(&'static str, std::time::Duration)>);
+
+impl Steps {
+    /// Runs `step`, noting its time under `name`.
+    async fn time<T>(&mut self, name: &'static str, step: impl Future<Output = T>) -> T {
+        let start = std::time::Instant::now();
+        let out = step.await;
+        self.0.push((name, start.elapsed()));
+        out
+    }
+
+    fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(n, d)| format!("{n};dur={:.3}", d.as_secs_f64() * 1e3))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+async fn trace_case(c: &Console, case_no: &str, steps: &mut Steps) -> Result<String, String> {
+    let sources = steps.time("find", sources_of(c, case_no)).await?;
     // The first round needs nothing verified before: traces overlap in it.
-    let read = fetch::read_case(case_no, sources, false)
+    let read = steps
+        .time("fetch1", fetch::read_case(case_no, sources, false))
         .await
         .map_err(|e| format!("{e:#}"))?;
     // From the checkpoint on, one trace at a time: each goes on from the
     // head the one before it verified, and extends it.
     let mut known = c.known.lock().await;
-    let bundle = fetch::complete(case_no, read, &c.tls, Some(&known))
+    let bundle = steps
+        .time(
+            "fetch2",
+            fetch::complete(case_no, read, &c.tls, Some(&known)),
+        )
         .await
         .map_err(|e| format!("{e:#}"))?;
-    let anchor = c.tls.trust_anchor().map_err(|e| e.to_string())?;
-    let report = crate::audit::verify::verify_with(&bundle, &anchor, &mut known);
+    // The console's anchor: signatures verified in an earlier trace (with
+    // the same bytes, signature and signer, at a time the signer was
+    // valid) are not verified again; everything else is checked in full.
+    let report = steps
+        .time("verify", async {
+            crate::audit::verify::verify_with(&bundle, &c.anchor, &mut known)
+        })
+        .await;
     drop(known);
-    Ok(crate::audit::html::render(&report, &bundle.county_names()))
+    let names = bundle.county_names();
+    Ok(steps
+        .time("render", async {
+            crate::audit::html::render(&report, &names)
+        })
+        .await)
 }
 
 /// Where to read the case: the receiving node (from its number), whose
