@@ -64,6 +64,31 @@ pub enum Reason {
     /// Resubmitting before every material the correction asks for is
     /// attached (`kinds`).
     CorrectionIncomplete,
+    /// The item does not allow the delivery mode (`item`, `mode`,
+    /// `allowed`, comma-separated).
+    DeliveryNotAllowed,
+    /// The item has no such material kind (`item`, `kind`, `kinds`).
+    MaterialUnknownKind,
+    /// A material kind is declared twice (`kind`, `name`).
+    MaterialDuplicate,
+    /// A material's file is empty (`kind`, `name`).
+    MaterialEmpty,
+    /// A material is over the per-material limit (`kind`, `name`, `size`,
+    /// `max`, both as binary sizes).
+    MaterialTooLarge,
+    /// A case's materials together are over the per-case limit (`size`,
+    /// `max`).
+    CaseTooLarge,
+    /// An approval without its result document.
+    ResultMissing,
+    /// The result document is empty (or its digest is not 32 bytes).
+    ResultEmpty,
+    /// A denial without its reason.
+    DenialReasonMissing,
+    /// A correction request that names no material.
+    CorrectionNoNeeds,
+    /// A correction need without its reason (`kind`, `name`).
+    CorrectionReasonMissing,
 }
 
 /// What kind of refusal a reason is, which decides its gRPC code.
@@ -75,11 +100,13 @@ pub enum Class {
     Precondition,
     /// No rule lets this caller do it (`PERMISSION_DENIED`).
     NotPermitted,
+    /// Over a size limit (`RESOURCE_EXHAUSTED`).
+    TooLarge,
 }
 
 impl Reason {
     /// Every reason, so a reader can check it words each one.
-    pub const ALL: [Reason; 23] = [
+    pub const ALL: [Reason; 34] = [
         Reason::CodeEmpty,
         Reason::CodeLength,
         Reason::CodeLengthRange,
@@ -103,6 +130,17 @@ impl Reason {
         Reason::IntakeIncomplete,
         Reason::ConsultationNeeded,
         Reason::CorrectionIncomplete,
+        Reason::DeliveryNotAllowed,
+        Reason::MaterialUnknownKind,
+        Reason::MaterialDuplicate,
+        Reason::MaterialEmpty,
+        Reason::MaterialTooLarge,
+        Reason::CaseTooLarge,
+        Reason::ResultMissing,
+        Reason::ResultEmpty,
+        Reason::DenialReasonMissing,
+        Reason::CorrectionNoNeeds,
+        Reason::CorrectionReasonMissing,
     ];
 
     /// The code as sent.
@@ -131,6 +169,17 @@ impl Reason {
             Reason::IntakeIncomplete => "intake.incomplete",
             Reason::ConsultationNeeded => "intake.consultation-needed",
             Reason::CorrectionIncomplete => "correction.incomplete",
+            Reason::DeliveryNotAllowed => "delivery.not-allowed",
+            Reason::MaterialUnknownKind => "material.unknown-kind",
+            Reason::MaterialDuplicate => "material.duplicate",
+            Reason::MaterialEmpty => "material.empty",
+            Reason::MaterialTooLarge => "material.too-large",
+            Reason::CaseTooLarge => "case.too-large",
+            Reason::ResultMissing => "result.missing",
+            Reason::ResultEmpty => "result.empty",
+            Reason::DenialReasonMissing => "denial.reason-missing",
+            Reason::CorrectionNoNeeds => "correction.no-needs",
+            Reason::CorrectionReasonMissing => "correction.reason-missing",
         }
     }
 
@@ -150,6 +199,7 @@ impl Reason {
             | Reason::ConsultationNeeded
             | Reason::CorrectionIncomplete => Class::Precondition,
             Reason::RecipientMismatch => Class::NotPermitted,
+            Reason::MaterialTooLarge | Reason::CaseTooLarge => Class::TooLarge,
             _ => Class::Invalid,
         }
     }

@@ -13,7 +13,7 @@ use prost::Message as _;
 use tongban_core::Reason;
 
 use super::lang::{Lang, lang, t};
-use super::pages::state_name;
+use super::pages::{delivery_name, state_name};
 
 /// A refusal as the page shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,11 +152,66 @@ fn chinese(reason: Reason, field: &str, args: &HashMap<String, String>) -> Strin
             "补正要求的材料尚缺 {}：请先上传，再提交",
             arg("kinds").replace(',', "、")
         ),
+        Reason::DeliveryNotAllowed => format!(
+            "事项 {} 不提供“{}”的送达方式；可选：{}",
+            arg("item"),
+            delivery_or_code(arg("mode")),
+            arg("allowed")
+                .split(',')
+                .map(delivery_or_code)
+                .collect::<Vec<_>>()
+                .join("、")
+        ),
+        Reason::MaterialUnknownKind => format!(
+            "事项 {} 没有“{}”这种材料；本事项的材料为：{}",
+            arg("item"),
+            arg("kind"),
+            arg("kinds").replace(',', "、")
+        ),
+        Reason::MaterialDuplicate => {
+            format!("材料“{}”上传了两次：每种材料只交一份", material(args))
+        }
+        Reason::MaterialEmpty => format!("材料“{}”的文件是空的：请重新选择文件", material(args)),
+        Reason::MaterialTooLarge => format!(
+            "材料“{}”的文件大小为 {}，超过每份材料 {} 的上限",
+            material(args),
+            arg("size"),
+            arg("max")
+        ),
+        Reason::CaseTooLarge => format!(
+            "本案材料合计 {}，超过每件 {} 的上限",
+            arg("size"),
+            arg("max")
+        ),
+        Reason::ResultMissing => "准予许可须附审批结果文件：请选择结果文件".to_owned(),
+        Reason::ResultEmpty => "审批结果文件是空的：请重新选择结果文件".to_owned(),
+        Reason::DenialReasonMissing => "不予许可须写明理由".to_owned(),
+        Reason::CorrectionNoNeeds => "一次性补正告知至少要勾选一项材料".to_owned(),
+        Reason::CorrectionReasonMissing => {
+            format!("请写明材料“{}”需要补正的原因", material(args))
+        }
         Reason::CommitmentOutstanding => format!(
             "承诺补交的材料（{}）尚未收到（期限 {}）：本事项须材料齐全后方可准予许可",
             arg("kinds").replace(',', "、"),
             arg("due")
         ),
+    }
+}
+
+/// A material as the item's directory names it, with its kind beside:
+/// `营业执照（licence）`; the kind alone when the node gave no name.
+fn material(args: &HashMap<String, String>) -> String {
+    let kind = args.get("kind").map_or("", String::as_str);
+    match args.get("name").map(String::as_str) {
+        Some(name) if !name.is_empty() => format!("{name}（{kind}）"),
+        _ => kind.to_owned(),
+    }
+}
+
+fn delivery_or_code(mode: &str) -> &str {
+    match delivery_name(mode) {
+        "" => mode,
+        name => name,
     }
 }
 
@@ -187,6 +242,10 @@ fn field_name(path: &str) -> Option<&'static str> {
         "home_county" => "属地县（区）代码",
         "receiving_county" => "受理地县（区）代码",
         "materials[].filename" => "材料文件名",
+        "materials[]" | "materials[].kind" | "needs[].kind" => "材料",
+        "needs" => "补正材料",
+        "delivery" => "送达方式",
+        "result" => "审批结果文件",
         "needs[].reason" => "补正原因",
         "reason" => "理由",
         "licence_no" => "许可证号",
@@ -277,7 +336,7 @@ mod tests {
         let facts = [
             "what", "value", "expected", "got", "min", "max", "position", "found", "allowed",
             "date", "prefix", "today", "detail", "from", "to", "state", "kinds", "due", "id",
-            "missing", "identity",
+            "missing", "identity", "item", "mode", "kind", "name", "size",
         ];
         for reason in Reason::ALL {
             let args: HashMap<String, String> = facts
@@ -323,6 +382,50 @@ mod tests {
         })
         .unwrap();
         assert_eq!(w.text, "案件当前为「审查中」，不能办理这一步");
+    }
+
+    #[test]
+    fn material_refusals_name_the_material_as_the_directory_does() {
+        let r = Refusal::new(
+            Reason::MaterialTooLarge,
+            vec![
+                ("kind", "licence".into()),
+                ("name", "营业执照".into()),
+                ("size", "9.0 MiB".into()),
+                ("max", "8.0 MiB".into()),
+            ],
+        )
+        .at("materials[1]");
+        let w = scope(Lang::Zh, || words(&status_of(&r, "material[1] ..."))).unwrap();
+        assert_eq!(w.field, "materials[1]");
+        assert_eq!(
+            w.text,
+            "材料“营业执照（licence）”的文件大小为 9.0 MiB，超过每份材料 8.0 MiB 的上限"
+        );
+        // Without a name (an older node) the kind stands alone.
+        let r = Refusal::new(Reason::MaterialEmpty, vec![("kind", "licence".into())]);
+        let w = scope(Lang::Zh, || words(&status_of(&r, "x"))).unwrap();
+        assert_eq!(w.text, "材料“licence”的文件是空的：请重新选择文件");
+    }
+
+    #[test]
+    fn a_delivery_mode_the_item_does_not_allow_is_named_in_chinese() {
+        let r = Refusal::new(
+            Reason::DeliveryNotAllowed,
+            vec![
+                ("item", "A-1".into()),
+                ("mode", "collect-home".into()),
+                ("allowed", "mail-applicant,mail-window".into()),
+            ],
+        )
+        .at("delivery");
+        let w = scope(Lang::Zh, || words(&status_of(&r, "delivery: ..."))).unwrap();
+        assert_eq!(
+            w.text,
+            "事项 A-1 不提供“到属地领取”的送达方式；可选：邮寄送达申请人、寄回本窗口领取"
+        );
+        let en = scope(Lang::En, || words(&status_of(&r, "delivery: item A-1"))).unwrap();
+        assert_eq!(en.text, "delivery: item A-1");
     }
 
     #[test]
