@@ -9,7 +9,7 @@
 //! A reason is never renamed once sent: a reader that does not know one
 //! shows the English message.
 
-use crate::{CodeError, StateError, TextError, UnknownValue};
+use crate::{CodeError, CommitmentError, StateError, TextError, UnknownValue};
 
 /// A stable refusal reason. The wire form is [`Reason::as_str`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -89,6 +89,22 @@ pub enum Reason {
     CorrectionNoNeeds,
     /// A correction need without its reason (`kind`, `name`).
     CorrectionReasonMissing,
+    /// A commitment (告知承诺) naming no material.
+    CommitmentNoKinds,
+    /// A commitment naming a kind the item does not have (`item`, `kind`).
+    CommitmentUnknownKind,
+    /// A commitment naming a material that may not be waived (`item`,
+    /// `kind`, `name`).
+    CommitmentNotWaivable,
+    /// A commitment naming a material that is not missing (`kind`).
+    CommitmentNotMissing,
+    /// A commitment naming a kind twice (`kind`).
+    CommitmentRepeated,
+    /// A missing material the commitment does not cover (`kind`, `name`).
+    CommitmentNotCovered,
+    /// A commitment's deadline today or in the past (`days`, `when`:
+    /// `today` or `in the past`).
+    CommitmentDeadline,
 }
 
 /// What kind of refusal a reason is, which decides its gRPC code.
@@ -106,7 +122,7 @@ pub enum Class {
 
 impl Reason {
     /// Every reason, so a reader can check it words each one.
-    pub const ALL: [Reason; 34] = [
+    pub const ALL: [Reason; 41] = [
         Reason::CodeEmpty,
         Reason::CodeLength,
         Reason::CodeLengthRange,
@@ -141,6 +157,13 @@ impl Reason {
         Reason::DenialReasonMissing,
         Reason::CorrectionNoNeeds,
         Reason::CorrectionReasonMissing,
+        Reason::CommitmentNoKinds,
+        Reason::CommitmentUnknownKind,
+        Reason::CommitmentNotWaivable,
+        Reason::CommitmentNotMissing,
+        Reason::CommitmentRepeated,
+        Reason::CommitmentNotCovered,
+        Reason::CommitmentDeadline,
     ];
 
     /// The code as sent.
@@ -180,6 +203,13 @@ impl Reason {
             Reason::DenialReasonMissing => "denial.reason-missing",
             Reason::CorrectionNoNeeds => "correction.no-needs",
             Reason::CorrectionReasonMissing => "correction.reason-missing",
+            Reason::CommitmentNoKinds => "commitment.no-kinds",
+            Reason::CommitmentUnknownKind => "commitment.unknown-kind",
+            Reason::CommitmentNotWaivable => "commitment.not-waivable",
+            Reason::CommitmentNotMissing => "commitment.not-missing",
+            Reason::CommitmentRepeated => "commitment.repeated",
+            Reason::CommitmentNotCovered => "commitment.not-covered",
+            Reason::CommitmentDeadline => "commitment.deadline",
         }
     }
 
@@ -386,6 +416,44 @@ impl From<&StateError> for Refusal {
                     ("to", to.as_str().to_owned()),
                 ],
             ),
+        }
+    }
+}
+
+impl From<&CommitmentError> for Refusal {
+    fn from(e: &CommitmentError) -> Self {
+        let s = |v: &str| v.to_owned();
+        match e {
+            CommitmentError::Signer(t) => Refusal::from(t).at("signer"),
+            CommitmentError::NoKinds => {
+                Refusal::new(Reason::CommitmentNoKinds, Vec::new()).at("kinds")
+            }
+            CommitmentError::UnknownKind { kind, item } => Refusal::new(
+                Reason::CommitmentUnknownKind,
+                vec![("item", s(item)), ("kind", s(kind))],
+            )
+            .at("kinds"),
+            CommitmentError::NotWaivable { kind, name, item } => Refusal::new(
+                Reason::CommitmentNotWaivable,
+                vec![("item", s(item)), ("kind", s(kind)), ("name", s(name))],
+            )
+            .at("kinds"),
+            CommitmentError::NotMissing { kind } => {
+                Refusal::new(Reason::CommitmentNotMissing, vec![("kind", s(kind))]).at("kinds")
+            }
+            CommitmentError::Repeated { kind } => {
+                Refusal::new(Reason::CommitmentRepeated, vec![("kind", s(kind))]).at("kinds")
+            }
+            CommitmentError::NotCovered { kind, name } => Refusal::new(
+                Reason::CommitmentNotCovered,
+                vec![("kind", s(kind)), ("name", s(name))],
+            )
+            .at("kinds"),
+            CommitmentError::Deadline { days, when } => Refusal::new(
+                Reason::CommitmentDeadline,
+                vec![("days", days.to_string()), ("when", s(when))],
+            )
+            .at("days"),
         }
     }
 }

@@ -190,6 +190,35 @@ fn chinese(reason: Reason, field: &str, args: &HashMap<String, String>) -> Strin
         Reason::CorrectionReasonMissing => {
             format!("请写明材料“{}”需要补正的原因", material(args))
         }
+        Reason::CommitmentNoKinds => "告知承诺至少要勾选一项申请人承诺补交的缺少材料".to_owned(),
+        Reason::CommitmentUnknownKind => format!(
+            "事项 {} 没有“{}”这种材料，不能承诺补交",
+            arg("item"),
+            arg("kind")
+        ),
+        Reason::CommitmentNotWaivable => format!(
+            "材料“{}”在事项 {} 中不可容缺：须在受理前提交，不能以告知承诺补交",
+            material(args),
+            arg("item")
+        ),
+        Reason::CommitmentNotMissing => format!(
+            "材料“{}”已经提交，不必承诺补交：只有缺少的材料才可承诺",
+            material(args)
+        ),
+        Reason::CommitmentRepeated => format!("材料“{}”在承诺中写了两次", material(args)),
+        Reason::CommitmentNotCovered => format!(
+            "缺少材料“{}”，但告知承诺没有包括它：请一并勾选，或先提交该材料",
+            material(args)
+        ),
+        Reason::CommitmentDeadline => format!(
+            "补齐期限 {} 个工作日会使截止日为{}：至少给 1 个工作日",
+            arg("days"),
+            if arg("when") == "today" {
+                "今天"
+            } else {
+                "过去的日期"
+            }
+        ),
         Reason::CommitmentOutstanding => format!(
             "承诺补交的材料（{}）尚未收到（期限 {}）：本事项须材料齐全后方可准予许可",
             arg("kinds").replace(',', "、"),
@@ -251,7 +280,9 @@ fn field_name(path: &str) -> Option<&'static str> {
         "licence_no" => "许可证号",
         "reviewer" | "consultation.reviewer" => "属地审批人员",
         "outcome" | "consultation.outcome" => "会商结论",
-        "commitment.signer" => "承诺人",
+        "commitment.signer" | "signer" => "承诺人",
+        "kinds" => "承诺补交的材料",
+        "days" => "补齐期限",
         "carrier" => "寄递企业",
         "note" => "备注",
         "recipient_id" => "领取人公民身份号码",
@@ -336,7 +367,7 @@ mod tests {
         let facts = [
             "what", "value", "expected", "got", "min", "max", "position", "found", "allowed",
             "date", "prefix", "today", "detail", "from", "to", "state", "kinds", "due", "id",
-            "missing", "identity", "item", "mode", "kind", "name", "size",
+            "missing", "identity", "item", "mode", "kind", "name", "size", "days", "when",
         ];
         for reason in Reason::ALL {
             let args: HashMap<String, String> = facts
@@ -426,6 +457,41 @@ mod tests {
         );
         let en = scope(Lang::En, || words(&status_of(&r, "delivery: item A-1"))).unwrap();
         assert_eq!(en.text, "delivery: item A-1");
+    }
+
+    #[test]
+    fn commitment_refusals_are_worded_from_the_core_s_errors() {
+        let e = tongban_core::CommitmentError::NotWaivable {
+            kind: "id-card".into(),
+            name: "身份证明".into(),
+            item: "GT-0001".into(),
+        };
+        let r = Refusal::from(&e);
+        assert_eq!(r.field, "kinds");
+        let w = scope(Lang::Zh, || words(&status_of(&r, &e.to_string()))).unwrap();
+        assert_eq!(
+            w.text,
+            "材料“身份证明（id-card）”在事项 GT-0001 中不可容缺：须在受理前提交，不能以告知承诺补交"
+        );
+        let e = tongban_core::CommitmentError::Deadline {
+            days: 0,
+            when: "today",
+        };
+        let r = Refusal::from(&e);
+        assert_eq!(r.field, "days");
+        let w = scope(Lang::Zh, || words(&status_of(&r, &e.to_string()))).unwrap();
+        assert_eq!(
+            w.text,
+            "补齐期限 0 个工作日会使截止日为今天：至少给 1 个工作日"
+        );
+        let e = tongban_core::free_text("commitment signer", " ", 10).unwrap_err();
+        let r = Refusal::from(&tongban_core::CommitmentError::Signer(e));
+        assert_eq!(
+            (r.reason, r.field.as_str()),
+            (Reason::TextRequired, "signer")
+        );
+        let w = scope(Lang::Zh, || words(&status_of(&r, "x"))).unwrap();
+        assert_eq!(w.text, "请填写承诺人");
     }
 
     #[test]

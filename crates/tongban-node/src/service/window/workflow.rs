@@ -46,7 +46,7 @@ impl WindowService {
             today,
             calendar,
         )
-        .map_err(|e| NodeError::Invalid(e.to_string()))?;
+        .map_err(|e| NodeError::refused(tongban_core::Refusal::from(&e), e.to_string()))?;
         let due_date = flow::format_date(signed.due);
         let calendar_note = flow::calendar_note(calendar, "deadline", today, signed.due);
         case.commitment = Some(CommitmentRecord {
