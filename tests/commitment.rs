@@ -425,11 +425,12 @@ async fn an_item_approved_before_its_commitment_takes_the_material_after_the_app
     let err = supply(&mut window, &case_no)
         .await
         .expect_err("nothing open");
-    assert_eq!(err.code(), Code::FailedPrecondition);
-    assert!(
-        err.message().contains("no open commitment"),
-        "{}",
-        err.message()
+    refused_coded(
+        Err::<(), _>(err),
+        Code::FailedPrecondition,
+        "no open commitment",
+        "commitment.none-open",
+        "",
     );
 
     // A denied case owes nothing: its committed material is refused.

@@ -230,6 +230,7 @@ async fn invalid_applications_are_refused_with_a_clear_error_and_nothing_stored(
         // The coded ones carry their reason at their field.
         let coded = match message {
             "does not allow mail-window" => Some(("delivery.not-allowed", "delivery")),
+            "no agreement" => Some(("authority.no-agreement", "")),
             "no material kind \"business-plan\"" => {
                 Some(("material.unknown-kind", "materials[0].kind"))
             }

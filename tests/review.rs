@@ -643,6 +643,13 @@ async fn review_and_mail_refuse_bad_input_and_change_nothing() {
         Code::FailedPrecondition,
         "receiving window",
     );
+    refused_coded(
+        mail.send(send("materials", "EMS", WAYBILL_1)).await,
+        Code::FailedPrecondition,
+        "receiving window",
+        "mail.wrong-side",
+        "leg",
+    );
     refused(
         mail.send(send("result", "EMS", WAYBILL_1)).await,
         Code::FailedPrecondition,

@@ -105,6 +105,27 @@ pub enum Reason {
     /// A commitment's deadline today or in the past (`days`, `when`:
     /// `today` or `in the past`).
     CommitmentDeadline,
+    /// No agreement lets this window take in the item for that home county
+    /// (`county`, `item`, `home`).
+    AgreementMissing,
+    /// The home county is the window's own county (`home`).
+    HomeIsOwnCounty,
+    /// The home county is not a county of the federation (`home`).
+    HomeUnknown,
+    /// Resubmitting a case with no open correction request.
+    CorrectionNoneOpen,
+    /// Supplying materials for a case with no open commitment.
+    CommitmentNoneOpen,
+    /// Mailing the paper originals of an item that has none (`item`).
+    MailNoPaper,
+    /// Mailing the result of a case collected at the home authority.
+    MailNoResultLeg,
+    /// A mail leg sent by the other side (`leg`: `materials` is the
+    /// window's, `result` the home authority's).
+    MailWrongSide,
+    /// A hand-out where or when the result is not handed out (`state`,
+    /// `delivery`, `side`: `window` or `home`).
+    HandoutNotHere,
 }
 
 /// What kind of refusal a reason is, which decides its gRPC code.
@@ -122,7 +143,7 @@ pub enum Class {
 
 impl Reason {
     /// Every reason, so a reader can check it words each one.
-    pub const ALL: [Reason; 41] = [
+    pub const ALL: [Reason; 50] = [
         Reason::CodeEmpty,
         Reason::CodeLength,
         Reason::CodeLengthRange,
@@ -164,6 +185,15 @@ impl Reason {
         Reason::CommitmentRepeated,
         Reason::CommitmentNotCovered,
         Reason::CommitmentDeadline,
+        Reason::AgreementMissing,
+        Reason::HomeIsOwnCounty,
+        Reason::HomeUnknown,
+        Reason::CorrectionNoneOpen,
+        Reason::CommitmentNoneOpen,
+        Reason::MailNoPaper,
+        Reason::MailNoResultLeg,
+        Reason::MailWrongSide,
+        Reason::HandoutNotHere,
     ];
 
     /// The code as sent.
@@ -210,6 +240,15 @@ impl Reason {
             Reason::CommitmentRepeated => "commitment.repeated",
             Reason::CommitmentNotCovered => "commitment.not-covered",
             Reason::CommitmentDeadline => "commitment.deadline",
+            Reason::AgreementMissing => "authority.no-agreement",
+            Reason::HomeIsOwnCounty => "authority.own-county",
+            Reason::HomeUnknown => "authority.unknown-county",
+            Reason::CorrectionNoneOpen => "correction.none-open",
+            Reason::CommitmentNoneOpen => "commitment.none-open",
+            Reason::MailNoPaper => "mail.no-paper",
+            Reason::MailNoResultLeg => "mail.no-result-leg",
+            Reason::MailWrongSide => "mail.wrong-side",
+            Reason::HandoutNotHere => "handout.not-here",
         }
     }
 
@@ -227,8 +266,14 @@ impl Reason {
             | Reason::CommitmentOutstanding
             | Reason::IntakeIncomplete
             | Reason::ConsultationNeeded
-            | Reason::CorrectionIncomplete => Class::Precondition,
-            Reason::RecipientMismatch => Class::NotPermitted,
+            | Reason::CorrectionIncomplete
+            | Reason::CorrectionNoneOpen
+            | Reason::CommitmentNoneOpen
+            | Reason::MailNoPaper
+            | Reason::MailNoResultLeg
+            | Reason::MailWrongSide
+            | Reason::HandoutNotHere => Class::Precondition,
+            Reason::RecipientMismatch | Reason::AgreementMissing => Class::NotPermitted,
             Reason::MaterialTooLarge | Reason::CaseTooLarge => Class::TooLarge,
             _ => Class::Invalid,
         }

@@ -219,6 +219,35 @@ fn chinese(reason: Reason, field: &str, args: &HashMap<String, String>) -> Strin
                 "过去的日期"
             }
         ),
+        Reason::AgreementMissing => format!(
+            "没有通办协议允许本窗口（{}）为属地 {} 受理事项 {}",
+            arg("county"),
+            arg("home"),
+            arg("item")
+        ),
+        Reason::HomeIsOwnCounty => format!(
+            "属地 {} 就是本窗口所在县（区）：跨域通办受理的是其他县（区）的事项",
+            arg("home")
+        ),
+        Reason::HomeUnknown => format!("{} 不是通办联盟中的县（区）", arg("home")),
+        Reason::CorrectionNoneOpen => "本案没有待答复的补正告知，无需重新提交".to_owned(),
+        Reason::CommitmentNoneOpen => "本案没有未履行的告知承诺，无需补交材料".to_owned(),
+        Reason::MailNoPaper => format!("事项 {} 没有需要邮寄的纸质原件", arg("item")),
+        Reason::MailNoResultLeg => "本案的送达方式为到属地领取，没有结果寄递环节".to_owned(),
+        Reason::MailWrongSide => match arg("leg") {
+            "materials" => "纸质原件由受理窗口寄出，不由属地寄出".to_owned(),
+            _ => "审批结果由属地审批部门寄出，不由受理窗口寄出".to_owned(),
+        },
+        Reason::HandoutNotHere => format!(
+            "案件当前为「{}」、送达方式为“{}”：{}",
+            state_or_code(arg("state")),
+            delivery_or_code(arg("delivery")),
+            if arg("side") == "window" {
+                "受理窗口只在结果寄回本窗口（寄回本窗口领取）且已到达后交付"
+            } else {
+                "属地只在到属地领取的结果（或不予许可决定）已作出、或结果被退回后交付"
+            }
+        ),
         Reason::CommitmentOutstanding => format!(
             "承诺补交的材料（{}）尚未收到（期限 {}）：本事项须材料齐全后方可准予许可",
             arg("kinds").replace(',', "、"),
@@ -287,6 +316,8 @@ fn field_name(path: &str) -> Option<&'static str> {
         "note" => "备注",
         "recipient_id" => "领取人公民身份号码",
         "waybill" => "运单号",
+        "leg" => "寄递环节",
+        "method" => "核验方式",
         _ => return None,
     })
 }
@@ -305,6 +336,7 @@ fn code_name(what: &str) -> Option<&'static str> {
         "leg" => "寄递环节",
         "status" => "寄递状态",
         "addressee" => "收件方",
+        "identity method" => "核验方式",
         _ => return None,
     })
 }
@@ -368,6 +400,7 @@ mod tests {
             "what", "value", "expected", "got", "min", "max", "position", "found", "allowed",
             "date", "prefix", "today", "detail", "from", "to", "state", "kinds", "due", "id",
             "missing", "identity", "item", "mode", "kind", "name", "size", "days", "when",
+            "county", "home", "leg", "delivery", "side",
         ];
         for reason in Reason::ALL {
             let args: HashMap<String, String> = facts
@@ -492,6 +525,26 @@ mod tests {
         );
         let w = scope(Lang::Zh, || words(&status_of(&r, "x"))).unwrap();
         assert_eq!(w.text, "请填写承诺人");
+    }
+
+    #[test]
+    fn a_hand_out_in_the_wrong_place_says_where_it_is_handed_out() {
+        let r = Refusal::new(
+            Reason::HandoutNotHere,
+            vec![
+                ("state", "DENIED".into()),
+                ("delivery", "collect-home".into()),
+                ("side", "window".into()),
+            ],
+        );
+        let w = scope(Lang::Zh, || words(&status_of(&r, "case x is DENIED ..."))).unwrap();
+        assert!(
+            w.text
+                .starts_with("案件当前为「不予许可」、送达方式为“到属地领取”："),
+            "{}",
+            w.text
+        );
+        assert!(w.text.contains("受理窗口只在"), "{}", w.text);
     }
 
     #[test]

@@ -163,10 +163,16 @@ impl WindowService {
                 .cloned()
                 .collect(),
             _ => {
-                return Err(NodeError::Precondition(format!(
-                    "case {} has no open commitment (告知承诺) to supply materials for",
-                    case.case_no
-                ))
+                return Err(NodeError::refused(
+                    tongban_core::Refusal::new(
+                        tongban_core::Reason::CommitmentNoneOpen,
+                        Vec::new(),
+                    ),
+                    format!(
+                        "case {} has no open commitment (告知承诺) to supply materials for",
+                        case.case_no
+                    ),
+                )
                 .into());
             }
         };
