@@ -106,10 +106,20 @@ async fn bad_commitments_are_refused_naming_the_kind_and_change_nothing() {
     assert!(msg.contains("deadline today"), "{msg}");
     let msg = refused(commit(&mut window, &case_no, &["premises-proof"], -2).await);
     assert!(msg.contains("deadline in the past"), "{msg}");
-    let msg = refused(commit(&mut window, &case_no, &["id-card"], 5).await);
-    assert!(
-        msg.contains("id-card (经营者身份证明) is not waivable"),
-        "{msg}"
+    let facts = refused_coded(
+        commit(&mut window, &case_no, &["id-card"], 5).await,
+        Code::InvalidArgument,
+        "id-card (经营者身份证明) is not waivable",
+        "commitment.not-waivable",
+        "kinds",
+    );
+    assert_eq!(facts["name"], "经营者身份证明", "{facts:?}");
+    refused_coded(
+        commit(&mut window, &case_no, &["premises-proof"], 0).await,
+        Code::InvalidArgument,
+        "deadline today",
+        "commitment.deadline",
+        "days",
     );
     // Without a commitment the case cannot be accepted.
     let err = window
@@ -415,11 +425,12 @@ async fn an_item_approved_before_its_commitment_takes_the_material_after_the_app
     let err = supply(&mut window, &case_no)
         .await
         .expect_err("nothing open");
-    assert_eq!(err.code(), Code::FailedPrecondition);
-    assert!(
-        err.message().contains("no open commitment"),
-        "{}",
-        err.message()
+    refused_coded(
+        Err::<(), _>(err),
+        Code::FailedPrecondition,
+        "no open commitment",
+        "commitment.none-open",
+        "",
     );
 
     // A denied case owes nothing: its committed material is refused.

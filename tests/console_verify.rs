@@ -149,7 +149,7 @@ async fn the_auditor_verifies_a_node_in_a_browser_and_sees_an_altered_entry_at_i
     let verdict = verify(&b, &origin, YANTA).await;
     assert!(verdict.contains("FAILED"), "{verdict}");
     assert!(
-        verdict.contains(&format!("第 {seq} 条未通过：was altered")),
+        verdict.contains(&format!("第 {seq} 条未通过：账本条目 {seq} 已被改动")),
         "{verdict}"
     );
     let kept = text(&b, "#kept").await;
@@ -160,7 +160,11 @@ async fn the_auditor_verifies_a_node_in_a_browser_and_sees_an_altered_entry_at_i
     assert!(
         problem.contains(&format!("条目 #{seq}"))
             && problem.contains(&first)
-            && problem.contains(&format!("node 610113: ledger entry {seq} was altered")),
+            && problem.contains(&format!(
+                "账本条目 {seq} 已被改动：它的哈希与条目 {} 记录的前一条哈希（prev_hash）不符",
+                seq + 1
+            ))
+            && !problem.contains("was altered"),
         "{problem}"
     );
     shots(&b, "52-verify-failed").await;
@@ -287,11 +291,15 @@ async fn a_ledger_rewritten_and_rechained_is_caught_by_what_the_page_verified_be
         problems.iter().any(|p| p["seq"] == seq
             && p["text"].as_str().unwrap().contains(&format!(
                 "ledger entry {seq} is not the entry this console verified"
-            ))),
+            ))
+            && p["words"].as_str().unwrap().contains("历史记录被改写")),
         "{progress}"
     );
     assert!(
-        page.contains("FAILED") && page.contains("history was rewritten"),
+        page.contains("FAILED")
+            && page.contains(&format!("账本条目 {seq} 已不是本控制台此前核验过的那一条"))
+            && page.contains("历史记录被改写")
+            && !page.contains("history was rewritten"),
         "{page}"
     );
     assert!(page.contains("缓存保留原样"), "{page}");

@@ -227,6 +227,18 @@ async fn invalid_applications_are_refused_with_a_clear_error_and_nothing_stored(
             "expected {message:?} in {:?}",
             err.message()
         );
+        // The coded ones carry their reason at their field.
+        let coded = match message {
+            "does not allow mail-window" => Some(("delivery.not-allowed", "delivery")),
+            "no agreement" => Some(("authority.no-agreement", "")),
+            "no material kind \"business-plan\"" => {
+                Some(("material.unknown-kind", "materials[0].kind"))
+            }
+            _ => None,
+        };
+        if let Some((reason, field)) = coded {
+            refused_coded(Err::<(), _>(err), code, message, reason, field);
+        }
     }
     let listed = window
         .list_cases(ListCasesRequest::default())

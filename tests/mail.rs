@@ -231,7 +231,13 @@ async fn a_denied_case_is_delivered_and_closes_in_each_delivery_mode_on_both_nod
     let err = send_result(&cluster, &case_no, WAYBILL_3)
         .await
         .expect_err("no result leg for collect-home");
-    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    refused_coded(
+        Err::<(), _>(err),
+        Code::FailedPrecondition,
+        "there is no result leg",
+        "mail.no-result-leg",
+        "leg",
+    );
     let err = window
         .handout(tongban_proto::window::v1::HandoutRequest {
             request_id: String::new(),
@@ -240,7 +246,21 @@ async fn a_denied_case_is_delivered_and_closes_in_each_delivery_mode_on_both_nod
         })
         .await
         .expect_err("not handed out at the window");
-    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    let facts = refused_coded(
+        Err::<(), _>(err),
+        Code::FailedPrecondition,
+        "results are handed out",
+        "handout.not-here",
+        "",
+    );
+    assert_eq!(
+        (
+            facts["state"].as_str(),
+            facts["delivery"].as_str(),
+            facts["side"].as_str()
+        ),
+        ("DENIED", "collect-home", "window")
+    );
     let closed = review
         .handout(HandoutRequest {
             request_id: String::new(),

@@ -323,7 +323,13 @@ async fn a_denial_reaches_both_nodes() {
         })
         .await
         .expect_err("reason required");
-    assert_eq!(err.code(), Code::InvalidArgument);
+    refused_coded(
+        Err::<(), _>(err),
+        Code::InvalidArgument,
+        "a denial needs its reason",
+        "denial.reason-missing",
+        "reason",
+    );
     let denied = review
         .deny(DenyRequest {
             case_no: case_no.clone(),
@@ -524,23 +530,36 @@ async fn review_and_mail_refuse_bad_input_and_change_nothing() {
         deadline_days: 0,
         request_id: String::new(),
     };
-    refused(
+    refused_coded(
         review.correct(correct(vec![])).await,
         Code::InvalidArgument,
         "at least one --need",
+        "correction.no-needs",
+        "needs",
     );
-    refused(
+    let facts = refused_coded(
         review
             .correct(correct(vec![need("business-plan", "x")]))
             .await,
         Code::InvalidArgument,
         "no such material kind",
+        "material.unknown-kind",
+        "needs[0].kind",
     );
-    refused(
+    assert_eq!(facts["kind"], "business-plan");
+    assert!(
+        facts["kinds"].split(',').any(|k| k == "id-card"),
+        "{facts:?}"
+    );
+    let facts = refused_coded(
         review.correct(correct(vec![need("id-card", " ")])).await,
         Code::InvalidArgument,
         "give the reason",
+        "correction.reason-missing",
+        "needs[0].reason",
     );
+    assert_eq!(facts["kind"], "id-card");
+    assert!(!facts["name"].is_empty(), "the directory's name: {facts:?}");
 
     // A truncated result document (large enough to be a file) leaves nothing.
     review.paper_received(case_ref(&case_no)).await.unwrap();
@@ -592,10 +611,12 @@ async fn review_and_mail_refuse_bad_input_and_change_nothing() {
             request_id: String::new(),
         })),
     }];
-    refused(
+    refused_coded(
         review.approve(tokio_stream::iter(no_result)).await,
         Code::InvalidArgument,
         "result document",
+        "result.missing",
+        "result",
     );
     assert_blob_dir_empty(cluster.data_dir(YANTA));
 
@@ -621,6 +642,13 @@ async fn review_and_mail_refuse_bad_input_and_change_nothing() {
         mail.send(send("materials", "EMS", WAYBILL_1)).await,
         Code::FailedPrecondition,
         "receiving window",
+    );
+    refused_coded(
+        mail.send(send("materials", "EMS", WAYBILL_1)).await,
+        Code::FailedPrecondition,
+        "receiving window",
+        "mail.wrong-side",
+        "leg",
     );
     refused(
         mail.send(send("result", "EMS", WAYBILL_1)).await,

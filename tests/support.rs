@@ -483,6 +483,31 @@ pub fn refused<T: std::fmt::Debug>(
     );
 }
 
+/// Asserts that a call was refused as [`refused`] checks, and that the
+/// status details carry the coded reason `reason` at request field `field`
+/// (docs/protocol.md §3); returns the refusal's facts.
+pub fn refused_coded<T: std::fmt::Debug>(
+    result: Result<T, tonic::Status>,
+    code: tonic::Code,
+    needle: &str,
+    reason: &str,
+    field: &str,
+) -> std::collections::HashMap<String, String> {
+    use prost::Message as _;
+    let err = result.expect_err(needle);
+    assert_eq!(err.code(), code, "{needle}: {}", err.message());
+    assert!(
+        err.message().contains(needle),
+        "{needle:?} in {:?}",
+        err.message()
+    );
+    let details = tongban_proto::common::v1::Refusal::decode(err.details())
+        .unwrap_or_else(|e| panic!("{needle}: the details decode: {e}"));
+    assert_eq!(details.reason, reason, "{needle}: {}", err.message());
+    assert_eq!(details.field, field, "{needle}: {}", err.message());
+    details.args
+}
+
 /// Writes a client profile for `principal` on `county`'s node into the
 /// cluster's directory (certificate, key and the TOML the CLI reads) and
 /// returns its path.

@@ -9,7 +9,7 @@
 //! A reason is never renamed once sent: a reader that does not know one
 //! shows the English message.
 
-use crate::{CodeError, StateError, TextError, UnknownValue};
+use crate::{CodeError, CommitmentError, StateError, TextError, UnknownValue};
 
 /// A stable refusal reason. The wire form is [`Reason::as_str`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -64,6 +64,68 @@ pub enum Reason {
     /// Resubmitting before every material the correction asks for is
     /// attached (`kinds`).
     CorrectionIncomplete,
+    /// The item does not allow the delivery mode (`item`, `mode`,
+    /// `allowed`, comma-separated).
+    DeliveryNotAllowed,
+    /// The item has no such material kind (`item`, `kind`, `kinds`).
+    MaterialUnknownKind,
+    /// A material kind is declared twice (`kind`, `name`).
+    MaterialDuplicate,
+    /// A material's file is empty (`kind`, `name`).
+    MaterialEmpty,
+    /// A material is over the per-material limit (`kind`, `name`, `size`,
+    /// `max`, both as binary sizes).
+    MaterialTooLarge,
+    /// A case's materials together are over the per-case limit (`size`,
+    /// `max`).
+    CaseTooLarge,
+    /// An approval without its result document.
+    ResultMissing,
+    /// The result document is empty (or its digest is not 32 bytes).
+    ResultEmpty,
+    /// A denial without its reason.
+    DenialReasonMissing,
+    /// A correction request that names no material.
+    CorrectionNoNeeds,
+    /// A correction need without its reason (`kind`, `name`).
+    CorrectionReasonMissing,
+    /// A commitment (告知承诺) naming no material.
+    CommitmentNoKinds,
+    /// A commitment naming a kind the item does not have (`item`, `kind`).
+    CommitmentUnknownKind,
+    /// A commitment naming a material that may not be waived (`item`,
+    /// `kind`, `name`).
+    CommitmentNotWaivable,
+    /// A commitment naming a material that is not missing (`kind`).
+    CommitmentNotMissing,
+    /// A commitment naming a kind twice (`kind`).
+    CommitmentRepeated,
+    /// A missing material the commitment does not cover (`kind`, `name`).
+    CommitmentNotCovered,
+    /// A commitment's deadline today or in the past (`days`, `when`:
+    /// `today` or `in the past`).
+    CommitmentDeadline,
+    /// No agreement lets this window take in the item for that home county
+    /// (`county`, `item`, `home`).
+    AgreementMissing,
+    /// The home county is the window's own county (`home`).
+    HomeIsOwnCounty,
+    /// The home county is not a county of the federation (`home`).
+    HomeUnknown,
+    /// Resubmitting a case with no open correction request.
+    CorrectionNoneOpen,
+    /// Supplying materials for a case with no open commitment.
+    CommitmentNoneOpen,
+    /// Mailing the paper originals of an item that has none (`item`).
+    MailNoPaper,
+    /// Mailing the result of a case collected at the home authority.
+    MailNoResultLeg,
+    /// A mail leg sent by the other side (`leg`: `materials` is the
+    /// window's, `result` the home authority's).
+    MailWrongSide,
+    /// A hand-out where or when the result is not handed out (`state`,
+    /// `delivery`, `side`: `window` or `home`).
+    HandoutNotHere,
 }
 
 /// What kind of refusal a reason is, which decides its gRPC code.
@@ -75,11 +137,13 @@ pub enum Class {
     Precondition,
     /// No rule lets this caller do it (`PERMISSION_DENIED`).
     NotPermitted,
+    /// Over a size limit (`RESOURCE_EXHAUSTED`).
+    TooLarge,
 }
 
 impl Reason {
     /// Every reason, so a reader can check it words each one.
-    pub const ALL: [Reason; 23] = [
+    pub const ALL: [Reason; 50] = [
         Reason::CodeEmpty,
         Reason::CodeLength,
         Reason::CodeLengthRange,
@@ -103,6 +167,33 @@ impl Reason {
         Reason::IntakeIncomplete,
         Reason::ConsultationNeeded,
         Reason::CorrectionIncomplete,
+        Reason::DeliveryNotAllowed,
+        Reason::MaterialUnknownKind,
+        Reason::MaterialDuplicate,
+        Reason::MaterialEmpty,
+        Reason::MaterialTooLarge,
+        Reason::CaseTooLarge,
+        Reason::ResultMissing,
+        Reason::ResultEmpty,
+        Reason::DenialReasonMissing,
+        Reason::CorrectionNoNeeds,
+        Reason::CorrectionReasonMissing,
+        Reason::CommitmentNoKinds,
+        Reason::CommitmentUnknownKind,
+        Reason::CommitmentNotWaivable,
+        Reason::CommitmentNotMissing,
+        Reason::CommitmentRepeated,
+        Reason::CommitmentNotCovered,
+        Reason::CommitmentDeadline,
+        Reason::AgreementMissing,
+        Reason::HomeIsOwnCounty,
+        Reason::HomeUnknown,
+        Reason::CorrectionNoneOpen,
+        Reason::CommitmentNoneOpen,
+        Reason::MailNoPaper,
+        Reason::MailNoResultLeg,
+        Reason::MailWrongSide,
+        Reason::HandoutNotHere,
     ];
 
     /// The code as sent.
@@ -131,6 +222,33 @@ impl Reason {
             Reason::IntakeIncomplete => "intake.incomplete",
             Reason::ConsultationNeeded => "intake.consultation-needed",
             Reason::CorrectionIncomplete => "correction.incomplete",
+            Reason::DeliveryNotAllowed => "delivery.not-allowed",
+            Reason::MaterialUnknownKind => "material.unknown-kind",
+            Reason::MaterialDuplicate => "material.duplicate",
+            Reason::MaterialEmpty => "material.empty",
+            Reason::MaterialTooLarge => "material.too-large",
+            Reason::CaseTooLarge => "case.too-large",
+            Reason::ResultMissing => "result.missing",
+            Reason::ResultEmpty => "result.empty",
+            Reason::DenialReasonMissing => "denial.reason-missing",
+            Reason::CorrectionNoNeeds => "correction.no-needs",
+            Reason::CorrectionReasonMissing => "correction.reason-missing",
+            Reason::CommitmentNoKinds => "commitment.no-kinds",
+            Reason::CommitmentUnknownKind => "commitment.unknown-kind",
+            Reason::CommitmentNotWaivable => "commitment.not-waivable",
+            Reason::CommitmentNotMissing => "commitment.not-missing",
+            Reason::CommitmentRepeated => "commitment.repeated",
+            Reason::CommitmentNotCovered => "commitment.not-covered",
+            Reason::CommitmentDeadline => "commitment.deadline",
+            Reason::AgreementMissing => "authority.no-agreement",
+            Reason::HomeIsOwnCounty => "authority.own-county",
+            Reason::HomeUnknown => "authority.unknown-county",
+            Reason::CorrectionNoneOpen => "correction.none-open",
+            Reason::CommitmentNoneOpen => "commitment.none-open",
+            Reason::MailNoPaper => "mail.no-paper",
+            Reason::MailNoResultLeg => "mail.no-result-leg",
+            Reason::MailWrongSide => "mail.wrong-side",
+            Reason::HandoutNotHere => "handout.not-here",
         }
     }
 
@@ -148,8 +266,15 @@ impl Reason {
             | Reason::CommitmentOutstanding
             | Reason::IntakeIncomplete
             | Reason::ConsultationNeeded
-            | Reason::CorrectionIncomplete => Class::Precondition,
-            Reason::RecipientMismatch => Class::NotPermitted,
+            | Reason::CorrectionIncomplete
+            | Reason::CorrectionNoneOpen
+            | Reason::CommitmentNoneOpen
+            | Reason::MailNoPaper
+            | Reason::MailNoResultLeg
+            | Reason::MailWrongSide
+            | Reason::HandoutNotHere => Class::Precondition,
+            Reason::RecipientMismatch | Reason::AgreementMissing => Class::NotPermitted,
+            Reason::MaterialTooLarge | Reason::CaseTooLarge => Class::TooLarge,
             _ => Class::Invalid,
         }
     }
@@ -336,6 +461,44 @@ impl From<&StateError> for Refusal {
                     ("to", to.as_str().to_owned()),
                 ],
             ),
+        }
+    }
+}
+
+impl From<&CommitmentError> for Refusal {
+    fn from(e: &CommitmentError) -> Self {
+        let s = |v: &str| v.to_owned();
+        match e {
+            CommitmentError::Signer(t) => Refusal::from(t).at("signer"),
+            CommitmentError::NoKinds => {
+                Refusal::new(Reason::CommitmentNoKinds, Vec::new()).at("kinds")
+            }
+            CommitmentError::UnknownKind { kind, item } => Refusal::new(
+                Reason::CommitmentUnknownKind,
+                vec![("item", s(item)), ("kind", s(kind))],
+            )
+            .at("kinds"),
+            CommitmentError::NotWaivable { kind, name, item } => Refusal::new(
+                Reason::CommitmentNotWaivable,
+                vec![("item", s(item)), ("kind", s(kind)), ("name", s(name))],
+            )
+            .at("kinds"),
+            CommitmentError::NotMissing { kind } => {
+                Refusal::new(Reason::CommitmentNotMissing, vec![("kind", s(kind))]).at("kinds")
+            }
+            CommitmentError::Repeated { kind } => {
+                Refusal::new(Reason::CommitmentRepeated, vec![("kind", s(kind))]).at("kinds")
+            }
+            CommitmentError::NotCovered { kind, name } => Refusal::new(
+                Reason::CommitmentNotCovered,
+                vec![("kind", s(kind)), ("name", s(name))],
+            )
+            .at("kinds"),
+            CommitmentError::Deadline { days, when } => Refusal::new(
+                Reason::CommitmentDeadline,
+                vec![("days", days.to_string()), ("when", s(when))],
+            )
+            .at("days"),
         }
     }
 }

@@ -182,6 +182,7 @@ async fn handle(ctx: &Ctx, carriers: &[Carrier], req: Request<Incoming>) -> Resp
                 tongban_core::refusal::Class::Invalid => StatusCode::BAD_REQUEST,
                 tongban_core::refusal::Class::Precondition => StatusCode::CONFLICT,
                 tongban_core::refusal::Class::NotPermitted => StatusCode::FORBIDDEN,
+                tongban_core::refusal::Class::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             };
             refuse(&name, status, message)
         }

@@ -116,6 +116,7 @@ impl From<NodeError> for Status {
                     tongban_core::refusal::Class::Invalid => Code::InvalidArgument,
                     tongban_core::refusal::Class::Precondition => Code::FailedPrecondition,
                     tongban_core::refusal::Class::NotPermitted => Code::PermissionDenied,
+                    tongban_core::refusal::Class::TooLarge => Code::ResourceExhausted,
                 };
                 let details = tongban_proto::common::v1::Refusal {
                     reason: refusal.reason.as_str().to_owned(),

@@ -9,7 +9,9 @@
 use std::collections::HashSet;
 
 use time::Date;
-use tongban_core::{CountyCode, CreditCode, DeliveryMode, Item, Phone, ResidentId};
+use tongban_core::{
+    CountyCode, CreditCode, DeliveryMode, Item, Phone, Reason, Refusal, ResidentId,
+};
 use tongban_ledger::ApplicantRecord;
 use tongban_proto::common::v1::{Applicant, MaterialHeader, applicant::Who};
 use tongban_proto::federation::v1::CaseUpdate;
@@ -30,12 +32,23 @@ pub(crate) fn delivery(item: &Item, value: &str) -> Result<DeliveryMode, NodeErr
         .map_err(|e| NodeError::Invalid(format!("delivery: {e}")))?;
     if !item.allows(mode) {
         let allowed: Vec<&str> = item.delivery.iter().map(|m| m.as_str()).collect();
-        return Err(NodeError::Invalid(format!(
-            "delivery: item {} ({}) does not allow {mode}; allowed: {}",
-            item.code,
-            item.name,
-            allowed.join(", ")
-        )));
+        return Err(NodeError::refused(
+            Refusal::new(
+                Reason::DeliveryNotAllowed,
+                vec![
+                    ("item", item.code.to_string()),
+                    ("mode", mode.as_str().to_owned()),
+                    ("allowed", allowed.join(",")),
+                ],
+            )
+            .at("delivery"),
+            format!(
+                "delivery: item {} ({}) does not allow {mode}; allowed: {}",
+                item.code,
+                item.name,
+                allowed.join(", ")
+            ),
+        ));
     }
     Ok(mode)
 }
@@ -239,26 +252,44 @@ pub(crate) fn materials(
             &h.filename,
             NAME_CHARS,
         )?;
-        if item.material(&h.kind).is_none() {
+        let at = format!("materials[{i}].kind");
+        let Some(spec) = item.material(&h.kind) else {
             let kinds: Vec<&str> = item.materials.iter().map(|m| m.kind.as_str()).collect();
-            return Err(NodeError::Invalid(format!(
-                "{field}: item {} has no material kind {:?}; its kinds are: {}",
-                item.code,
-                h.kind,
-                kinds.join(", ")
-            )));
-        }
+            return Err(NodeError::refused(
+                Refusal::new(
+                    Reason::MaterialUnknownKind,
+                    vec![
+                        ("item", item.code.to_string()),
+                        ("kind", h.kind.clone()),
+                        ("kinds", kinds.join(",")),
+                    ],
+                )
+                .at(at),
+                format!(
+                    "{field}: item {} has no material kind {:?}; its kinds are: {}",
+                    item.code,
+                    h.kind,
+                    kinds.join(", ")
+                ),
+            ));
+        };
+        // The item's name of the material, for a reader that words it.
+        let named = |reason: Reason, more: Vec<(&'static str, String)>| {
+            let mut args = vec![("kind", h.kind.clone()), ("name", spec.name.clone())];
+            args.extend(more);
+            Refusal::new(reason, args).at(format!("materials[{i}]"))
+        };
         if !seen.insert(h.kind.as_str()) {
-            return Err(NodeError::Invalid(format!(
-                "{field}: material kind {:?} given twice",
-                h.kind
-            )));
+            return Err(NodeError::refused(
+                named(Reason::MaterialDuplicate, Vec::new()),
+                format!("{field}: material kind {:?} given twice", h.kind),
+            ));
         }
         if h.size == 0 {
-            return Err(NodeError::Invalid(format!(
-                "{field} ({}): the file is empty",
-                h.kind
-            )));
+            return Err(NodeError::refused(
+                named(Reason::MaterialEmpty, Vec::new()),
+                format!("{field} ({}): the file is empty", h.kind),
+            ));
         }
         if h.sha256.len() != 32 {
             return Err(NodeError::Invalid(format!(
@@ -268,21 +299,31 @@ pub(crate) fn materials(
             )));
         }
         if h.size > limits.max_material_bytes {
-            return Err(NodeError::TooLarge(format!(
-                "{field} ({}): {} is over the limit of {} per material",
-                h.kind,
-                tongban_core::limits::binary_size(h.size),
-                tongban_core::limits::binary_size(limits.max_material_bytes)
-            )));
+            let size = tongban_core::limits::binary_size(h.size);
+            let max = tongban_core::limits::binary_size(limits.max_material_bytes);
+            return Err(NodeError::refused(
+                named(
+                    Reason::MaterialTooLarge,
+                    vec![("size", size.clone()), ("max", max.clone())],
+                ),
+                format!(
+                    "{field} ({}): {size} is over the limit of {max} per material",
+                    h.kind
+                ),
+            ));
         }
         total += h.size;
     }
     if total > limits.max_case_bytes {
-        return Err(NodeError::TooLarge(format!(
-            "the case's materials come to {}, over the limit of {} per case",
-            tongban_core::limits::binary_size(total),
-            tongban_core::limits::binary_size(limits.max_case_bytes)
-        )));
+        let size = tongban_core::limits::binary_size(total);
+        let max = tongban_core::limits::binary_size(limits.max_case_bytes);
+        return Err(NodeError::refused(
+            Refusal::new(
+                Reason::CaseTooLarge,
+                vec![("size", size.clone()), ("max", max.clone())],
+            ),
+            format!("the case's materials come to {size}, over the limit of {max} per case"),
+        ));
     }
     Ok(())
 }

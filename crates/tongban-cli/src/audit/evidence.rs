@@ -37,6 +37,53 @@ pub(crate) struct Finding {
     pub(crate) case_no: String,
     /// What is wrong, in the words every report uses.
     pub(crate) text: String,
+    /// What kind of problem it is, so a page in another language words it
+    /// from [`Finding::facts`]; [`Problem::Other`] keeps [`Finding::text`].
+    /// Not in any output of the CLI, whose words are `text`.
+    #[serde(skip)]
+    pub(crate) kind: Problem,
+    /// The named facts the kind's words need.
+    #[serde(skip)]
+    pub(crate) facts: Vec<(&'static str, String)>,
+}
+
+/// The kinds of problem a reader can word in its own language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Problem {
+    /// The chain breaks at an entry that does not decode (`seq`).
+    ChainUndecodable,
+    /// An entry is missing (`seq`, `came`: the seq that came instead).
+    ChainMissing,
+    /// An entry was altered: its hash no longer matches the next entry's
+    /// `prev_hash` (`seq`, `next`).
+    ChainAltered,
+    /// An entry's payload does not match its digest (`seq`).
+    ChainPayload,
+    /// The chain does not end at the node's signed checkpoint (`seq`).
+    ChainCheckpoint,
+    /// The ledger ends before what this console verified (`county`,
+    /// `kept`: where it ends now, `head`: how far it was verified).
+    EntriesDropped,
+    /// An entry is not the one this console verified at its seq before
+    /// (`county`, `seq`, `head`): history was rewritten and re-chained.
+    HistoryRewritten,
+    /// A stored material's digest is named by no entry (`county`, `case`,
+    /// `kind`).
+    MaterialUnnamed,
+    /// A stored material cannot be read (`county`, `case`, `kind`, `seq`,
+    /// `detail`, English).
+    MaterialUnreadable,
+    /// A stored material does not hash to what its entry names (`county`,
+    /// `case`, `kind`, `seq`, `size`, `recorded_size`).
+    MaterialAltered,
+    /// A receipt the node gave does not decode (`handoff`, `case`).
+    ReceiptUndecodable,
+    /// A handoff recorded as received without the receipt given for it
+    /// (`handoff`, `county`, `seq`).
+    Unreceipted,
+    /// Not yet worded by kind: a reader shows `text`.
+    #[default]
+    Other,
 }
 
 impl std::fmt::Display for Finding {
@@ -54,10 +101,17 @@ struct At<'a> {
 
 impl At<'_> {
     fn push(&mut self, text: String) {
+        self.problem(Problem::Other, Vec::new(), text);
+    }
+
+    /// A problem of `kind` with its `facts` and the CLI's `text`.
+    fn problem(&mut self, kind: Problem, facts: Vec<(&'static str, String)>, text: String) {
         self.out.push(Finding {
             seq: self.seq,
             case_no: self.case_no.to_owned(),
             text,
+            kind,
+            facts,
         });
     }
 
@@ -282,24 +336,54 @@ impl Index {
                 seq: named.map(|&(seq, _)| seq),
                 case_no: &m.case_no,
             };
+            let base = || {
+                vec![
+                    ("county", county.to_owned()),
+                    ("case", m.case_no.clone()),
+                    ("kind", m.kind.clone()),
+                ]
+            };
             let Some(&(seq, size)) = named else {
-                at.push(format!(
-                    "{what}: its digest {} is named by no ledger entry of the case",
-                    m.recorded_sha256
-                ));
+                at.problem(
+                    Problem::MaterialUnnamed,
+                    base(),
+                    format!(
+                        "{what}: its digest {} is named by no ledger entry of the case",
+                        m.recorded_sha256
+                    ),
+                );
                 continue;
             };
             let stored = match m.stored_in.as_str() {
                 "log" => "in materials.log",
                 _ => "in its file",
             };
+            let with = |more: Vec<(&'static str, String)>| {
+                let mut f = base();
+                f.push(("seq", seq.to_string()));
+                f.extend(more);
+                f
+            };
             if !m.problem.is_empty() {
-                at.push(format!(
-                    "{what} (ledger entry {seq}) cannot be read {stored}: {}",
-                    m.problem
-                ));
+                let facts = with(vec![
+                    ("stored", m.stored_in.clone()),
+                    ("detail", m.problem.clone()),
+                ]);
+                at.problem(
+                    Problem::MaterialUnreadable,
+                    facts,
+                    format!(
+                        "{what} (ledger entry {seq}) cannot be read {stored}: {}",
+                        m.problem
+                    ),
+                );
             } else if m.sha256 != m.recorded_sha256 || m.size != size || m.recorded_size != size {
-                at.push(format!(
+                let facts = with(vec![
+                    ("stored", m.stored_in.clone()),
+                    ("size", m.size.to_string()),
+                    ("recorded_size", size.to_string()),
+                ]);
+                at.problem(Problem::MaterialAltered, facts, format!(
                     "{what} (ledger entry {seq}) was altered: its {} bytes {stored} hash to {}, the entry names {} of {size} bytes",
                     m.size, m.sha256, m.recorded_sha256
                 ));
@@ -336,7 +420,11 @@ impl Index {
                 .ok()
                 .and_then(|b| SignedReceipt::decode(b.as_slice()).ok());
             let Some(signed) = signed else {
-                at.push(format!("handoff {id}: {whose} does not decode"));
+                at.problem(
+                    Problem::ReceiptUndecodable,
+                    vec![("handoff", id.clone()), ("case", g.case_no.clone())],
+                    format!("handoff {id}: {whose} does not decode"),
+                );
                 continue;
             };
             let Some(receipt) = at.receipt(anchor, &whose, (id, &g.from, county), &signed) else {
@@ -375,10 +463,18 @@ impl Index {
                 seq: Some(r.seq),
                 case_no: &r.case_no,
             }
-            .push(format!(
-                "handoff {id}: {county} recorded receiving it (entry {} {}) but holds no receipt it gave",
-                r.seq, r.kind
-            ));
+            .problem(
+                Problem::Unreceipted,
+                vec![
+                    ("handoff", id.clone()),
+                    ("county", county.to_owned()),
+                    ("seq", r.seq.to_string()),
+                ],
+                format!(
+                    "handoff {id}: {county} recorded receiving it (entry {} {}) but holds no receipt it gave",
+                    r.seq, r.kind
+                ),
+            );
         }
     }
 

@@ -21,8 +21,8 @@ use tongban_proto::audit::v1::audit_client::AuditClient;
 use tongban_proto::audit::v1::{CheckpointRequest, RangeRequest};
 use tongban_proto::common::v1::{Checkpoint, LedgerEntry};
 
-pub(crate) use super::evidence::Finding;
 use super::evidence::Index;
+pub(crate) use super::evidence::{Finding, Problem};
 use super::fetch;
 use super::known::{Checked, Known};
 use crate::client::channel;
@@ -61,6 +61,10 @@ pub(crate) struct Break {
     pub(crate) seq: u64,
     /// What is wrong with it, to follow "it": `was altered: ...`.
     pub(crate) why: String,
+    /// Its kind and facts, for a reader that words it (see [`Finding`]).
+    pub(crate) kind: Problem,
+    /// The facts.
+    pub(crate) facts: Vec<(&'static str, String)>,
     /// The case the entry names, empty if none or it does not decode.
     pub(crate) case_no: String,
 }
@@ -126,6 +130,8 @@ impl Verdict {
             seq: Some(b.seq),
             case_no: b.case_no.clone(),
             text: format!("node {}: ledger entry {} {}", self.county, b.seq, b.why),
+            kind: b.kind,
+            facts: b.facts.clone(),
         })
     }
 
@@ -172,6 +178,7 @@ impl Verdict {
             let problem = match differs {
                 Some(seq) => Some((
                     seq,
+                    Problem::HistoryRewritten,
                     format!(
                         "node {}: ledger entry {seq} is not the entry this console verified at that sequence number (entries 1..={head}, signed {at}): history was rewritten",
                         self.county
@@ -185,6 +192,7 @@ impl Verdict {
                 }
                 None if self.checkpoint_seq < head => Some((
                     self.checkpoint_seq + 1,
+                    Problem::EntriesDropped,
                     format!(
                         "node {}: its ledger ends at seq {} but this console verified it up to seq {head} (signed {at}): entries were dropped",
                         self.county, self.checkpoint_seq
@@ -192,11 +200,18 @@ impl Verdict {
                 )),
                 None => None,
             };
-            if let Some((seq, text)) = problem {
+            if let Some((seq, kind, text)) = problem {
                 self.problems.push(Finding {
                     seq: Some(seq),
                     case_no: String::new(),
                     text,
+                    kind,
+                    facts: vec![
+                        ("county", self.county.to_string()),
+                        ("seq", seq.to_string()),
+                        ("kept", self.checkpoint_seq.to_string()),
+                        ("head", head.to_string()),
+                    ],
                 });
                 return Kept::Disagrees { head };
             }
@@ -315,15 +330,21 @@ pub(crate) async fn verify(
                     seq: expected,
                     why: format!("does not decode: {err}"),
                     case_no: String::new(),
+                    kind: Problem::ChainUndecodable,
+                    facts: vec![("seq", expected.to_string())],
                 });
                 continue;
             }
         };
-        let at = |seq, why: String, case_no: &str| {
+        let at = |seq: u64, why: String, case_no: &str, kind, more: Option<(&'static str, u64)>| {
+            let mut facts = vec![("seq", seq.to_string())];
+            facts.extend(more.map(|(k, v)| (k, v.to_string())));
             Some(Break {
                 seq,
                 why,
                 case_no: case_no.to_owned(),
+                kind,
+                facts,
             })
         };
         if entry.seq != expected {
@@ -331,12 +352,16 @@ pub(crate) async fn verify(
                 expected,
                 format!("is missing (seq {} came instead)", entry.seq),
                 "",
+                Problem::ChainMissing,
+                Some(("came", entry.seq)),
             );
         } else if entry.prev_hash.as_slice() != prev.1 {
             bad = at(
                 prev.0,
                 format!("was altered: its hash no longer matches prev_hash in entry {expected}"),
                 &prev_case,
+                Problem::ChainAltered,
+                Some(("next", expected)),
             );
         } else if !e.payload.is_empty()
             && Sha256::digest(&e.payload).as_slice() != entry.payload_sha256.as_slice()
@@ -345,6 +370,8 @@ pub(crate) async fn verify(
                 expected,
                 "has a payload that does not match its payload_sha256".into(),
                 &entry.case_no,
+                Problem::ChainPayload,
+                None,
             );
         } else {
             prev = (expected, tongban_ledger::chain::entry_hash(&e.entry));
@@ -364,6 +391,8 @@ pub(crate) async fn verify(
             seq: prev.0.max(1),
             why: "does not match the node's signed checkpoint".into(),
             case_no: prev_case,
+            kind: Problem::ChainCheckpoint,
+            facts: vec![("seq", prev.0.max(1).to_string())],
         });
     }
     on(Step::ChainDone);
@@ -465,6 +494,7 @@ mod tests {
         assert_eq!(v.keep(&mut known, "u"), Kept::Disagrees { head: 3 });
         assert!(!v.verified());
         assert_eq!(v.problems[0].seq, Some(2));
+        assert_eq!(v.problems[0].kind, Problem::HistoryRewritten);
         assert!(
             v.problems[0].text.contains("history was rewritten"),
             "{:?}",
@@ -476,6 +506,7 @@ mod tests {
         assert_eq!(v.keep(&mut known, "u"), Kept::Disagrees { head: 3 });
         assert_eq!(v.problems[0].seq, Some(3));
         assert!(v.problems[0].text.contains("entries were dropped"));
+        assert_eq!(v.problems[0].kind, Problem::EntriesDropped);
         assert_eq!(known.get("u").unwrap().head(), 3);
 
         // Kept from a checkpoint signed after this one's: it stays, agreeing.
@@ -497,6 +528,8 @@ mod tests {
             seq: 2,
             why: "was altered: x".into(),
             case_no: "610702-20261201-1".into(),
+            kind: Problem::ChainAltered,
+            facts: vec![("seq", "2".into()), ("next", "3".into())],
         });
         assert_eq!(v.keep(&mut known, "u"), Kept::Nothing);
         assert!(known.get("u").is_none());

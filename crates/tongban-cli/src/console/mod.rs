@@ -14,6 +14,7 @@
 //! certificate's SPIFFE ID and only that role's pages exist.
 
 mod access;
+mod findings;
 mod lang;
 mod pages;
 mod paging;

@@ -13,7 +13,7 @@ use prost::Message as _;
 use tongban_core::Reason;
 
 use super::lang::{Lang, lang, t};
-use super::pages::state_name;
+use super::pages::{delivery_name, state_name};
 
 /// A refusal as the page shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,11 +152,124 @@ fn chinese(reason: Reason, field: &str, args: &HashMap<String, String>) -> Strin
             "补正要求的材料尚缺 {}：请先上传，再提交",
             arg("kinds").replace(',', "、")
         ),
+        Reason::DeliveryNotAllowed => format!(
+            "事项 {} 不提供“{}”的送达方式；可选：{}",
+            arg("item"),
+            delivery_or_code(arg("mode")),
+            arg("allowed")
+                .split(',')
+                .map(delivery_or_code)
+                .collect::<Vec<_>>()
+                .join("、")
+        ),
+        Reason::MaterialUnknownKind => format!(
+            "事项 {} 没有“{}”这种材料；本事项的材料为：{}",
+            arg("item"),
+            arg("kind"),
+            arg("kinds").replace(',', "、")
+        ),
+        Reason::MaterialDuplicate => {
+            format!("材料“{}”上传了两次：每种材料只交一份", material(args))
+        }
+        Reason::MaterialEmpty => format!("材料“{}”的文件是空的：请重新选择文件", material(args)),
+        Reason::MaterialTooLarge => format!(
+            "材料“{}”的文件大小为 {}，超过每份材料 {} 的上限",
+            material(args),
+            arg("size"),
+            arg("max")
+        ),
+        Reason::CaseTooLarge => format!(
+            "本案材料合计 {}，超过每件 {} 的上限",
+            arg("size"),
+            arg("max")
+        ),
+        Reason::ResultMissing => "准予许可须附审批结果文件：请选择结果文件".to_owned(),
+        Reason::ResultEmpty => "审批结果文件是空的：请重新选择结果文件".to_owned(),
+        Reason::DenialReasonMissing => "不予许可须写明理由".to_owned(),
+        Reason::CorrectionNoNeeds => "一次性补正告知至少要勾选一项材料".to_owned(),
+        Reason::CorrectionReasonMissing => {
+            format!("请写明材料“{}”需要补正的原因", material(args))
+        }
+        Reason::CommitmentNoKinds => "告知承诺至少要勾选一项申请人承诺补交的缺少材料".to_owned(),
+        Reason::CommitmentUnknownKind => format!(
+            "事项 {} 没有“{}”这种材料，不能承诺补交",
+            arg("item"),
+            arg("kind")
+        ),
+        Reason::CommitmentNotWaivable => format!(
+            "材料“{}”在事项 {} 中不可容缺：须在受理前提交，不能以告知承诺补交",
+            material(args),
+            arg("item")
+        ),
+        Reason::CommitmentNotMissing => format!(
+            "材料“{}”已经提交，不必承诺补交：只有缺少的材料才可承诺",
+            material(args)
+        ),
+        Reason::CommitmentRepeated => format!("材料“{}”在承诺中写了两次", material(args)),
+        Reason::CommitmentNotCovered => format!(
+            "缺少材料“{}”，但告知承诺没有包括它：请一并勾选，或先提交该材料",
+            material(args)
+        ),
+        Reason::CommitmentDeadline => format!(
+            "补齐期限 {} 个工作日会使截止日为{}：至少给 1 个工作日",
+            arg("days"),
+            if arg("when") == "today" {
+                "今天"
+            } else {
+                "过去的日期"
+            }
+        ),
+        Reason::AgreementMissing => format!(
+            "没有通办协议允许本窗口（{}）为属地 {} 受理事项 {}",
+            arg("county"),
+            arg("home"),
+            arg("item")
+        ),
+        Reason::HomeIsOwnCounty => format!(
+            "属地 {} 就是本窗口所在县（区）：跨域通办受理的是其他县（区）的事项",
+            arg("home")
+        ),
+        Reason::HomeUnknown => format!("{} 不是通办联盟中的县（区）", arg("home")),
+        Reason::CorrectionNoneOpen => "本案没有待答复的补正告知，无需重新提交".to_owned(),
+        Reason::CommitmentNoneOpen => "本案没有未履行的告知承诺，无需补交材料".to_owned(),
+        Reason::MailNoPaper => format!("事项 {} 没有需要邮寄的纸质原件", arg("item")),
+        Reason::MailNoResultLeg => "本案的送达方式为到属地领取，没有结果寄递环节".to_owned(),
+        Reason::MailWrongSide => match arg("leg") {
+            "materials" => "纸质原件由受理窗口寄出，不由属地寄出".to_owned(),
+            _ => "审批结果由属地审批部门寄出，不由受理窗口寄出".to_owned(),
+        },
+        Reason::HandoutNotHere => format!(
+            "案件当前为「{}」、送达方式为“{}”：{}",
+            state_or_code(arg("state")),
+            delivery_or_code(arg("delivery")),
+            if arg("side") == "window" {
+                "受理窗口只在结果寄回本窗口（寄回本窗口领取）且已到达后交付"
+            } else {
+                "属地只在到属地领取的结果（或不予许可决定）已作出、或结果被退回后交付"
+            }
+        ),
         Reason::CommitmentOutstanding => format!(
             "承诺补交的材料（{}）尚未收到（期限 {}）：本事项须材料齐全后方可准予许可",
             arg("kinds").replace(',', "、"),
             arg("due")
         ),
+    }
+}
+
+/// A material as the item's directory names it, with its kind beside:
+/// `营业执照（licence）`; the kind alone when the node gave no name.
+fn material(args: &HashMap<String, String>) -> String {
+    let kind = args.get("kind").map_or("", String::as_str);
+    match args.get("name").map(String::as_str) {
+        Some(name) if !name.is_empty() => format!("{name}（{kind}）"),
+        _ => kind.to_owned(),
+    }
+}
+
+fn delivery_or_code(mode: &str) -> &str {
+    match delivery_name(mode) {
+        "" => mode,
+        name => name,
     }
 }
 
@@ -187,16 +300,24 @@ fn field_name(path: &str) -> Option<&'static str> {
         "home_county" => "属地县（区）代码",
         "receiving_county" => "受理地县（区）代码",
         "materials[].filename" => "材料文件名",
+        "materials[]" | "materials[].kind" | "needs[].kind" => "材料",
+        "needs" => "补正材料",
+        "delivery" => "送达方式",
+        "result" => "审批结果文件",
         "needs[].reason" => "补正原因",
         "reason" => "理由",
         "licence_no" => "许可证号",
         "reviewer" | "consultation.reviewer" => "属地审批人员",
         "outcome" | "consultation.outcome" => "会商结论",
-        "commitment.signer" => "承诺人",
+        "commitment.signer" | "signer" => "承诺人",
+        "kinds" => "承诺补交的材料",
+        "days" => "补齐期限",
         "carrier" => "寄递企业",
         "note" => "备注",
         "recipient_id" => "领取人公民身份号码",
         "waybill" => "运单号",
+        "leg" => "寄递环节",
+        "method" => "核验方式",
         _ => return None,
     })
 }
@@ -215,6 +336,7 @@ fn code_name(what: &str) -> Option<&'static str> {
         "leg" => "寄递环节",
         "status" => "寄递状态",
         "addressee" => "收件方",
+        "identity method" => "核验方式",
         _ => return None,
     })
 }
@@ -277,7 +399,8 @@ mod tests {
         let facts = [
             "what", "value", "expected", "got", "min", "max", "position", "found", "allowed",
             "date", "prefix", "today", "detail", "from", "to", "state", "kinds", "due", "id",
-            "missing", "identity",
+            "missing", "identity", "item", "mode", "kind", "name", "size", "days", "when",
+            "county", "home", "leg", "delivery", "side",
         ];
         for reason in Reason::ALL {
             let args: HashMap<String, String> = facts
@@ -323,6 +446,105 @@ mod tests {
         })
         .unwrap();
         assert_eq!(w.text, "案件当前为「审查中」，不能办理这一步");
+    }
+
+    #[test]
+    fn material_refusals_name_the_material_as_the_directory_does() {
+        let r = Refusal::new(
+            Reason::MaterialTooLarge,
+            vec![
+                ("kind", "licence".into()),
+                ("name", "营业执照".into()),
+                ("size", "9.0 MiB".into()),
+                ("max", "8.0 MiB".into()),
+            ],
+        )
+        .at("materials[1]");
+        let w = scope(Lang::Zh, || words(&status_of(&r, "material[1] ..."))).unwrap();
+        assert_eq!(w.field, "materials[1]");
+        assert_eq!(
+            w.text,
+            "材料“营业执照（licence）”的文件大小为 9.0 MiB，超过每份材料 8.0 MiB 的上限"
+        );
+        // Without a name (an older node) the kind stands alone.
+        let r = Refusal::new(Reason::MaterialEmpty, vec![("kind", "licence".into())]);
+        let w = scope(Lang::Zh, || words(&status_of(&r, "x"))).unwrap();
+        assert_eq!(w.text, "材料“licence”的文件是空的：请重新选择文件");
+    }
+
+    #[test]
+    fn a_delivery_mode_the_item_does_not_allow_is_named_in_chinese() {
+        let r = Refusal::new(
+            Reason::DeliveryNotAllowed,
+            vec![
+                ("item", "A-1".into()),
+                ("mode", "collect-home".into()),
+                ("allowed", "mail-applicant,mail-window".into()),
+            ],
+        )
+        .at("delivery");
+        let w = scope(Lang::Zh, || words(&status_of(&r, "delivery: ..."))).unwrap();
+        assert_eq!(
+            w.text,
+            "事项 A-1 不提供“到属地领取”的送达方式；可选：邮寄送达申请人、寄回本窗口领取"
+        );
+        let en = scope(Lang::En, || words(&status_of(&r, "delivery: item A-1"))).unwrap();
+        assert_eq!(en.text, "delivery: item A-1");
+    }
+
+    #[test]
+    fn commitment_refusals_are_worded_from_the_core_s_errors() {
+        let e = tongban_core::CommitmentError::NotWaivable {
+            kind: "id-card".into(),
+            name: "身份证明".into(),
+            item: "GT-0001".into(),
+        };
+        let r = Refusal::from(&e);
+        assert_eq!(r.field, "kinds");
+        let w = scope(Lang::Zh, || words(&status_of(&r, &e.to_string()))).unwrap();
+        assert_eq!(
+            w.text,
+            "材料“身份证明（id-card）”在事项 GT-0001 中不可容缺：须在受理前提交，不能以告知承诺补交"
+        );
+        let e = tongban_core::CommitmentError::Deadline {
+            days: 0,
+            when: "today",
+        };
+        let r = Refusal::from(&e);
+        assert_eq!(r.field, "days");
+        let w = scope(Lang::Zh, || words(&status_of(&r, &e.to_string()))).unwrap();
+        assert_eq!(
+            w.text,
+            "补齐期限 0 个工作日会使截止日为今天：至少给 1 个工作日"
+        );
+        let e = tongban_core::free_text("commitment signer", " ", 10).unwrap_err();
+        let r = Refusal::from(&tongban_core::CommitmentError::Signer(e));
+        assert_eq!(
+            (r.reason, r.field.as_str()),
+            (Reason::TextRequired, "signer")
+        );
+        let w = scope(Lang::Zh, || words(&status_of(&r, "x"))).unwrap();
+        assert_eq!(w.text, "请填写承诺人");
+    }
+
+    #[test]
+    fn a_hand_out_in_the_wrong_place_says_where_it_is_handed_out() {
+        let r = Refusal::new(
+            Reason::HandoutNotHere,
+            vec![
+                ("state", "DENIED".into()),
+                ("delivery", "collect-home".into()),
+                ("side", "window".into()),
+            ],
+        );
+        let w = scope(Lang::Zh, || words(&status_of(&r, "case x is DENIED ..."))).unwrap();
+        assert!(
+            w.text
+                .starts_with("案件当前为「不予许可」、送达方式为“到属地领取”："),
+            "{}",
+            w.text
+        );
+        assert!(w.text.contains("受理窗口只在"), "{}", w.text);
     }
 
     #[test]

@@ -78,7 +78,16 @@ impl Progress {
             "rehashed": self.rehashed,
             "material_bytes": self.material_bytes,
             "problem_count": self.problems.len(),
-            "problems": &self.problems[..self.problems.len().min(PROBLEMS_SHOWN)],
+            // Each with its words in the page's language beside the CLI's.
+            "problems": self.problems[..self.problems.len().min(PROBLEMS_SHOWN)]
+                .iter()
+                .map(|f| {
+                    serde_json::json!({
+                        "seq": f.seq, "case_no": f.case_no, "text": f.text,
+                        "words": super::findings::words(f),
+                    })
+                })
+                .collect::<Vec<_>>(),
             "error": self.error,
             "ended": self.ended(),
             "verified": self.verdict.as_ref().map(|v| v.verified()),

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tongban_core::{
-    CaseEvent, CaseState, DeliveryMode, MailLeg, MailStatus, MailTo, Report, Waybill,
+    CaseEvent, CaseState, DeliveryMode, MailLeg, MailStatus, MailTo, Reason, Refusal, Report,
+    Waybill,
 };
 use tongban_ledger::{Batch, EntryBody, MailEventRecord, MailLegRecord, Side};
 use tongban_proto::common::v1::CaseView;
@@ -79,10 +80,14 @@ impl Mail for MailService {
             (MailLeg::Materials, Side::Window) => {
                 let paper = view::paper_kinds(&ctx.directory, &case);
                 if paper.is_empty() {
-                    return Err(NodeError::Precondition(format!(
-                        "item {} has no paper originals to mail",
-                        case.item_code
-                    ))
+                    return Err(NodeError::refused(
+                        Refusal::new(
+                            Reason::MailNoPaper,
+                            vec![("item", case.item_code.to_string())],
+                        )
+                        .at("leg"),
+                        format!("item {} has no paper originals to mail", case.item_code),
+                    )
                     .into());
                 }
                 in_state(
@@ -107,23 +112,30 @@ impl Mail for MailService {
                     DeliveryMode::MailApplicant => MailTo::Applicant,
                     DeliveryMode::MailWindow => MailTo::Window,
                     DeliveryMode::CollectHome => {
-                        return Err(NodeError::Precondition(format!(
-                            "case {} is collected at the home authority (collect-home): there is no result leg",
-                            case.case_no
-                        ))
+                        return Err(NodeError::refused(
+                            Refusal::new(Reason::MailNoResultLeg, Vec::new()).at("leg"),
+                            format!(
+                                "case {} is collected at the home authority (collect-home): there is no result leg",
+                                case.case_no
+                            ),
+                        )
                         .into());
                     }
                 }
             }
             (MailLeg::Materials, Side::Home) => {
-                return Err(NodeError::Precondition(
-                    "the materials leg is sent by the receiving window".into(),
+                return Err(NodeError::refused(
+                    Refusal::new(Reason::MailWrongSide, vec![("leg", "materials".to_owned())])
+                        .at("leg"),
+                    "the materials leg is sent by the receiving window",
                 )
                 .into());
             }
             (MailLeg::Result, Side::Window) => {
-                return Err(NodeError::Precondition(
-                    "the result leg is sent by the home authority".into(),
+                return Err(NodeError::refused(
+                    Refusal::new(Reason::MailWrongSide, vec![("leg", "result".to_owned())])
+                        .at("leg"),
+                    "the result leg is sent by the home authority",
                 )
                 .into());
             }

@@ -178,10 +178,24 @@ pub(crate) async fn hand_out(
             Side::Window => "at the receiving window (delivery mail-window, result arrived)",
             Side::Home => "at the home authority (delivery collect-home, or a returned result)",
         };
-        return Err(NodeError::Precondition(format!(
-            "case {} is {} with delivery {}; results are handed out {place} when READY_FOR_PICKUP (a denial collected at home: when DENIED)",
-            case.case_no, case.state, case.delivery
-        )));
+        let side = match case.side {
+            Side::Window => "window",
+            Side::Home => "home",
+        };
+        return Err(NodeError::refused(
+            tongban_core::Refusal::new(
+                tongban_core::Reason::HandoutNotHere,
+                vec![
+                    ("state", case.state.as_str().to_owned()),
+                    ("delivery", case.delivery.as_str().to_owned()),
+                    ("side", side.to_owned()),
+                ],
+            ),
+            format!(
+                "case {} is {} with delivery {}; results are handed out {place} when READY_FOR_PICKUP (a denial collected at home: when DENIED)",
+                case.case_no, case.state, case.delivery
+            ),
+        ));
     }
     let collectors: Vec<&str> = match &case.applicant {
         tongban_ledger::ApplicantRecord::Person { resident_id, .. } => vec![resident_id.as_str()],

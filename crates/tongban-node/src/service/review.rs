@@ -118,8 +118,9 @@ impl Review for ReviewService {
         let (reviewer, req, ticket) =
             go_or_replay!(requests::unary(ctx, req, "/tongban.review.v1.Review/Correct").await?);
         if req.needs.is_empty() {
-            return Err(NodeError::Invalid(
-                "a correction request names at least one --need KIND:REASON".into(),
+            return Err(NodeError::refused(
+                Refusal::new(Reason::CorrectionNoNeeds, Vec::new()).at("needs"),
+                "a correction request names at least one --need KIND:REASON",
             )
             .into());
         }
@@ -132,21 +133,36 @@ impl Review for ReviewService {
         let item = item_of(ctx, &case)?;
         let mut reasons = Vec::with_capacity(req.needs.len());
         for (i, need) in req.needs.iter().enumerate() {
-            if item.material(&need.kind).is_none() {
+            let Some(spec) = item.material(&need.kind) else {
                 let kinds: Vec<&str> = item.materials.iter().map(|m| m.kind.as_str()).collect();
-                return Err(NodeError::Invalid(format!(
-                    "need {:?}: item {} has no such material kind; its kinds are: {}",
-                    need.kind,
-                    item.code,
-                    kinds.join(", ")
-                ))
+                return Err(NodeError::refused(
+                    Refusal::new(
+                        Reason::MaterialUnknownKind,
+                        vec![
+                            ("item", item.code.to_string()),
+                            ("kind", need.kind.clone()),
+                            ("kinds", kinds.join(",")),
+                        ],
+                    )
+                    .at(format!("needs[{i}].kind")),
+                    format!(
+                        "need {:?}: item {} has no such material kind; its kinds are: {}",
+                        need.kind,
+                        item.code,
+                        kinds.join(", ")
+                    ),
+                )
                 .into());
-            }
+            };
             if need.reason.trim().is_empty() {
-                return Err(NodeError::Invalid(format!(
-                    "need {:?}: give the reason (KIND:REASON)",
-                    need.kind
-                ))
+                return Err(NodeError::refused(
+                    Refusal::new(
+                        Reason::CorrectionReasonMissing,
+                        vec![("kind", need.kind.clone()), ("name", spec.name.clone())],
+                    )
+                    .at(format!("needs[{i}].reason")),
+                    format!("need {:?}: give the reason (KIND:REASON)", need.kind),
+                )
                 .into());
             }
             reasons.push(validate::text(
@@ -328,12 +344,16 @@ impl Review for ReviewService {
             .into());
         }
         let mut result = header.result.ok_or_else(|| {
-            NodeError::Invalid("approval needs the result document (--result PATH)".into())
+            NodeError::refused(
+                Refusal::new(Reason::ResultMissing, Vec::new()).at("result"),
+                "approval needs the result document (--result PATH)",
+            )
         })?;
         result.kind = tongban_core::RESULT_KIND.into();
         if result.size == 0 || result.sha256.len() != 32 {
-            return Err(NodeError::Invalid(
-                "the result document is empty or its sha256 is not 32 bytes".into(),
+            return Err(NodeError::refused(
+                Refusal::new(Reason::ResultEmpty, Vec::new()).at("result"),
+                "the result document is empty or its sha256 is not 32 bytes",
             )
             .into());
         }
@@ -404,9 +424,11 @@ impl Review for ReviewService {
         let (reviewer, req, ticket) =
             go_or_replay!(requests::unary(ctx, req, "/tongban.review.v1.Review/Deny").await?);
         if req.reason.trim().is_empty() {
-            return Err(
-                NodeError::Invalid("a denial needs its reason (--reason TEXT)".into()).into(),
-            );
+            return Err(NodeError::refused(
+                Refusal::new(Reason::DenialReasonMissing, Vec::new()).at("reason"),
+                "a denial needs its reason (--reason TEXT)",
+            )
+            .into());
         }
         let reason = validate::text("reason", "reason", &req.reason, validate::REASON_CHARS)?;
         let reason = reason.as_str();

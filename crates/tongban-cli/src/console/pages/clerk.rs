@@ -56,6 +56,7 @@ pub(in crate::console) fn clerk_new(c: &Console, d: &Draft, error: Option<&Probl
         }
     }
     let chosen = format!("{}/{}", d.item, d.home);
+    let at = |field: &str| error.filter(|p| p.form == field).map_or("", |p| p.msg);
     layout(
         c,
         t("新申请（跨域通办）", "New application (cross-region)"),
@@ -87,6 +88,7 @@ pub(in crate::console) fn clerk_new(c: &Console, d: &Draft, error: Option<&Probl
                                 option value=(m) selected[d.delivery == m] { (delivery_name(m)) }
                             }
                         }
+                        span.field-error #delivery-error aria-live="polite" { (at("delivery")) }
                     }
                 }
                 (applicant_fields(d, error))
@@ -102,6 +104,9 @@ pub(in crate::console) fn clerk_new(c: &Console, d: &Draft, error: Option<&Probl
                             @if item.intake == tongban_core::directory::IntakeMode::VideoConsultation {
                                 " · " strong { (t("受理前须与属地视频会商", "a video consultation with the home authority before acceptance")) }
                             }
+                        }
+                        @if item.code.as_str() == d.item {
+                            span.field-error #materials-error aria-live="polite" { (at("materials")) }
                         }
                         p.dim { (t("缺少的材料可以先不上传：受理后会一次性告知需补正的全部材料。",
                                    "Missing materials can follow: the window then lists everything still needed, all at once.")) }

@@ -354,7 +354,7 @@ fn cases_table(cases: &[CaseView]) -> Markup {
         }
     }
 }
-fn delivery_name(mode: &str) -> &'static str {
+pub(crate) fn delivery_name(mode: &str) -> &'static str {
     match mode {
         "mail-applicant" => t("邮寄送达申请人", "mailed to the applicant"),
         "mail-window" => t("寄回本窗口领取", "mailed back to this window for pickup"),

@@ -49,7 +49,7 @@
     li.appendChild(document.createElement("br"));
     var text = document.createElement("span");
     text.className = "text";
-    text.textContent = f.text;
+    text.textContent = f.words || f.text;
     li.appendChild(text);
     return li;
   }

@@ -162,7 +162,7 @@ fn finding(f: &Finding) -> Markup {
                 ")"
             }
             br;
-            span.text { (f.text) }
+            span.text { (super::super::findings::words(f)) }
         }
     }
 }
@@ -241,7 +241,7 @@ fn verdict(job: &Job, v: &crate::audit::node::Verdict, kept: Option<Kept>) -> Ma
             p { (t("本次从第 1 条起逐条核验了该节点的全部账本（不依赖缓存），直到它签名的第 ", "This run checked the node's whole ledger entry by entry from entry 1 (not relying on the cache), up to its checkpoint at entry "))
                 (v.checkpoint_seq) (t(" 条检查点（签于 ", " (signed ")) (local_time(&v.checkpoint_at)) (t("）。", ")."))
                 @if let Some(b) = &v.bad {
-                    " " (t("第 ", "Entry ")) (b.seq) (t(" 条未通过：", " fails: it ")) (b.why)
+                    " " (t("第 ", "Entry ")) (b.seq) (t(" 条未通过：", " fails: it ")) (super::super::findings::why(b))
                     @if v.checked_to() > 0 { (t("；此前的", "; ")) (range(v.checked_to())) (t("已核验。", " before it verify.")) } @else { (t("。", ".")) }
                 } @else {
                     " " (range(v.chained_to)) (t("的哈希链通过，与检查点一致。", " chain and match the checkpoint."))

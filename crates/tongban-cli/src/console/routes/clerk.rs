@@ -78,6 +78,10 @@ impl Draft {
             "applicant.company.legal_rep_id" => "legal_rep_id",
             "applicant.phone" => "phone",
             "applicant.address" => "address",
+            "delivery" => "delivery",
+            // A material's refusal names it in its words; it is shown above
+            // the item's material inputs.
+            p if p.starts_with("materials[") => "materials",
             _ => return None,
         })
     }

@@ -133,6 +133,14 @@ fn code_of(e: &NodeError) -> Code {
         NodeError::NotPermitted(_) => Code::NotPermitted,
         NodeError::Conflict(_) => Code::AlreadyExists,
         NodeError::TooLarge(_) => Code::TooLarge,
+        // A coded refusal is refused as its class says, like its gRPC code.
+        NodeError::Refused { refusal, .. } => match refusal.reason.class() {
+            tongban_core::refusal::Class::TooLarge => Code::TooLarge,
+            tongban_core::refusal::Class::NotPermitted => Code::NotPermitted,
+            tongban_core::refusal::Class::Invalid | tongban_core::refusal::Class::Precondition => {
+                Code::Invalid
+            }
+        },
         _ => Code::Invalid,
     }
 }

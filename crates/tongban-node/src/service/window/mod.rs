@@ -213,22 +213,38 @@ impl Window for WindowService {
         })?;
         let home = validate::county("home_county", "home county", &header.home_county)?;
         if home == ctx.county {
-            return Err(NodeError::Invalid(format!(
-                "home county: {home} is this window's own county; cross-region intake is for another county's items"
-            ))
+            return Err(NodeError::refused(
+                Refusal::new(Reason::HomeIsOwnCounty, vec![("home", home.to_string())])
+                    .at("home_county"),
+                format!(
+                    "home county: {home} is this window's own county; cross-region intake is for another county's items"
+                ),
+            )
             .into());
         }
         if ctx.directory.county(&home).is_none() {
-            return Err(NodeError::Invalid(format!(
-                "home county: {home} is not a county of the federation"
-            ))
+            return Err(NodeError::refused(
+                Refusal::new(Reason::HomeUnknown, vec![("home", home.to_string())])
+                    .at("home_county"),
+                format!("home county: {home} is not a county of the federation"),
+            )
             .into());
         }
         if !ctx.directory.covers(&ctx.county, &home, &item_code) {
-            return Err(NodeError::NotPermitted(format!(
-                "no agreement lets {} take in {item_code} ({}) for {home}",
-                ctx.county, item.name
-            ))
+            return Err(NodeError::refused(
+                Refusal::new(
+                    Reason::AgreementMissing,
+                    vec![
+                        ("county", ctx.county.to_string()),
+                        ("item", item_code.to_string()),
+                        ("home", home.to_string()),
+                    ],
+                ),
+                format!(
+                    "no agreement lets {} take in {item_code} ({}) for {home}",
+                    ctx.county, item.name
+                ),
+            )
             .into());
         }
         let delivery = validate::delivery(item, &header.delivery)?;
@@ -386,9 +402,18 @@ impl Window for WindowService {
         );
         let method = req.method.trim();
         if !matches!(method, "id-card-reader" | "face" | "manual") {
-            return Err(NodeError::Invalid(format!(
-                "method: {method:?} is not one of id-card-reader, face, manual"
-            ))
+            return Err(NodeError::refused(
+                Refusal::new(
+                    Reason::ValueUnknown,
+                    vec![
+                        ("what", "identity method".to_owned()),
+                        ("value", method.to_owned()),
+                        ("allowed", "id-card-reader, face, manual".to_owned()),
+                    ],
+                )
+                .at("method"),
+                format!("method: {method:?} is not one of id-card-reader, face, manual"),
+            )
             .into());
         }
         let (_lock, mut case) = self.locked(&req.case_no).await?;
@@ -544,10 +569,10 @@ impl Window for WindowService {
             .last()
             .filter(|c| c.answered_at.is_none())
             .ok_or_else(|| {
-                NodeError::Precondition(format!(
-                    "case {} has no open correction request",
-                    case.case_no
-                ))
+                NodeError::refused(
+                    Refusal::new(Reason::CorrectionNoneOpen, Vec::new()),
+                    format!("case {} has no open correction request", case.case_no),
+                )
             })?;
         let needed: Vec<String> = open
             .needs

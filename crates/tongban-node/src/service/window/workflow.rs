@@ -46,7 +46,7 @@ impl WindowService {
             today,
             calendar,
         )
-        .map_err(|e| NodeError::Invalid(e.to_string()))?;
+        .map_err(|e| NodeError::refused(tongban_core::Refusal::from(&e), e.to_string()))?;
         let due_date = flow::format_date(signed.due);
         let calendar_note = flow::calendar_note(calendar, "deadline", today, signed.due);
         case.commitment = Some(CommitmentRecord {
@@ -163,10 +163,16 @@ impl WindowService {
                 .cloned()
                 .collect(),
             _ => {
-                return Err(NodeError::Precondition(format!(
-                    "case {} has no open commitment (告知承诺) to supply materials for",
-                    case.case_no
-                ))
+                return Err(NodeError::refused(
+                    tongban_core::Refusal::new(
+                        tongban_core::Reason::CommitmentNoneOpen,
+                        Vec::new(),
+                    ),
+                    format!(
+                        "case {} has no open commitment (告知承诺) to supply materials for",
+                        case.case_no
+                    ),
+                )
                 .into());
             }
         };
