@@ -33,6 +33,29 @@ pub(crate) async fn get(origin: &str, path: &str, cookie: &str) -> (u16, String,
     (status, head.to_owned(), body.to_owned())
 }
 
+/// The province auditor zhao's profile on 汉台区's node.
+pub(crate) fn zhao(cluster: &Cluster) -> std::path::PathBuf {
+    profile(
+        cluster,
+        HANTAI,
+        "zhao",
+        Principal::Auditor {
+            county: None,
+            name: "zhao".into(),
+        },
+    )
+}
+
+/// zhao's console, signed in: the process, its origin and the session
+/// cookie.
+pub(crate) async fn signed_in_auditor(
+    cluster: &Cluster,
+) -> (crate::console::Started, String, String) {
+    let (console, login_url) = console(&zhao(cluster)).await;
+    let cookie = login(&login_url).await;
+    (console, origin(&login_url), cookie)
+}
+
 /// Signs in with the login URL: the session cookie.
 pub(crate) async fn login(url: &str) -> String {
     let origin = origin(url);
@@ -57,18 +80,7 @@ async fn trace(origin: &str, cookie: &str, case_no: &str) -> String {
 async fn a_console_trace_checks_what_came_since_and_still_catches_altered_entries() {
     let mut cluster = Cluster::start().await;
     let first = handed_off(&cluster, HANTAI).await;
-    let zhao = profile(
-        &cluster,
-        HANTAI,
-        "zhao",
-        Principal::Auditor {
-            county: None,
-            name: "zhao".into(),
-        },
-    );
-    let (_console, login_url) = console(&zhao).await;
-    let origin = origin(&login_url);
-    let cookie = login(&login_url).await;
+    let (_console, origin, cookie) = signed_in_auditor(&cluster).await;
 
     // The first trace (or the warm-up before it) verifies each whole ledger.
     let page = trace(&origin, &cookie, &first).await;
@@ -132,18 +144,7 @@ async fn a_console_trace_checks_what_came_since_and_still_catches_altered_entrie
 async fn a_ledger_rewritten_and_rechained_after_a_console_trace_is_caught() {
     let mut cluster = Cluster::start().await;
     let case_no = handed_off(&cluster, HANTAI).await;
-    let zhao = profile(
-        &cluster,
-        HANTAI,
-        "zhao",
-        Principal::Auditor {
-            county: None,
-            name: "zhao".into(),
-        },
-    );
-    let (_console, login_url) = console(&zhao).await;
-    let origin = origin(&login_url);
-    let cookie = login(&login_url).await;
+    let (_console, origin, cookie) = signed_in_auditor(&cluster).await;
     assert!(trace(&origin, &cookie, &case_no).await.contains("VERIFIED"));
 
     // A dishonest 雁塔 changes the case's entry and re-chains everything
@@ -190,18 +191,7 @@ fn steps(head: &str) -> std::collections::BTreeMap<String, f64> {
 async fn repeated_console_traces_stay_verified_and_report_their_steps() {
     let cluster = Cluster::start().await;
     let case_no = handed_off(&cluster, HANTAI).await;
-    let zhao = profile(
-        &cluster,
-        HANTAI,
-        "zhao",
-        Principal::Auditor {
-            county: None,
-            name: "zhao".into(),
-        },
-    );
-    let (_console, login_url) = console(&zhao).await;
-    let origin = origin(&login_url);
-    let cookie = login(&login_url).await;
+    let (_console, origin, cookie) = signed_in_auditor(&cluster).await;
     let mut verify = Vec::new();
     for _ in 0..20 {
         let (status, head, body) = get(&origin, &format!("/trace?case={case_no}"), &cookie).await;

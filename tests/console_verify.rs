@@ -10,9 +10,9 @@
 //! `target/console-screenshots/5*.png`.
 
 use fantoccini::{Client, Locator};
-use tongban_pki::Principal;
 
 use crate::audit::{find, handed_off, rewrite};
+use crate::audit_console::{signed_in_auditor, zhao};
 use crate::console::{
     browser, click, console, origin, profile, shot, status_without_session, until_text,
 };
@@ -55,15 +55,7 @@ async fn the_auditor_verifies_a_node_in_a_browser_and_sees_an_altered_entry_at_i
     let mut cluster = Cluster::start().await;
     let first = handed_off(&cluster, HANTAI).await;
     let _second = handed_off(&cluster, HANTAI).await;
-    let auditor = profile(
-        &cluster,
-        HANTAI,
-        "zhao",
-        Principal::Auditor {
-            county: None,
-            name: "zhao".into(),
-        },
-    );
+    let auditor = zhao(&cluster);
     let clerk = profile(&cluster, HANTAI, "wang", clerk(HANTAI, "wang"));
     let ((_a, auditor_url), (_c, clerk_url)) = tokio::join!(console(&auditor), console(&clerk));
     let origin = origin(&auditor_url);
@@ -237,18 +229,7 @@ async fn a_ledger_rewritten_and_rechained_is_caught_by_what_the_page_verified_be
     let mut cluster = Cluster::start().await;
     let case_no = handed_off(&cluster, HANTAI).await;
     let _later = handed_off(&cluster, HANTAI).await;
-    let zhao = profile(
-        &cluster,
-        HANTAI,
-        "zhao",
-        Principal::Auditor {
-            county: None,
-            name: "zhao".into(),
-        },
-    );
-    let (_console, login_url) = console(&zhao).await;
-    let origin = origin(&login_url);
-    let cookie = crate::audit_console::login(&login_url).await;
+    let (_console, origin, cookie) = signed_in_auditor(&cluster).await;
     // Another role's address or an unknown county: no such page.
     let (status, _, _) = crate::audit_console::get(&origin, "/verify/999999", &cookie).await;
     assert_eq!(status, 404);
@@ -351,15 +332,7 @@ async fn fill(data_dir: &std::path::Path, n: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn progress_shows_as_it_goes_and_a_second_start_shows_the_running_verification() {
     let mut cluster = Cluster::start().await;
-    let auditor = profile(
-        &cluster,
-        HANTAI,
-        "zhao",
-        Principal::Auditor {
-            county: None,
-            name: "zhao".into(),
-        },
-    );
+    let auditor = zhao(&cluster);
     let (_a, auditor_url) = console(&auditor).await;
     let origin = origin(&auditor_url);
     let (_driver, b) = browser().await;
