@@ -2,7 +2,8 @@
 //! print it: the working days that were left at the decision, frozen
 //! (`decided with N working days left; clock stopped`), a week later and
 //! past the old due date, on both nodes; a case decided while paused for a
-//! correction has no due date but the same line.
+//! correction has no due date but the same line. And the node's own
+//! count: frozen on both nodes, over gRPC.
 
 use tongban_proto::review::v1::DenyRequest;
 
@@ -69,4 +70,54 @@ async fn status_says_how_many_working_days_were_left_at_the_decision() {
     // The window holds the home's count, not a due date of its own.
     assert_eq!(status("window", &clerk, &approved).await, paused_then);
     assert_eq!(status("window", &clerk, &denied).await, paused_then);
+}
+
+#[tokio::test]
+async fn the_days_left_stop_at_the_decision_on_both_nodes() {
+    let clock = TestClock::default();
+    set_today(&clock, time::macros::date!(2026 - 11 - 02));
+    let cluster = Cluster::start_with(Options {
+        clock: Some(clock.clock()),
+        ..Options::default()
+    })
+    .await;
+    // Accepted on Monday 2 November with 5 working days: due Monday 9
+    // November.
+    let (mut window, mut review, approved) = under_review(&cluster, "mail-applicant").await;
+    let (_, _, denied) = under_review(&cluster, "mail-applicant").await;
+    // Approved on Wednesday 4 November with 5, 6 and 9 November left; the
+    // other case is asked for a correction that day (paused with 3 left)
+    // and denied while paused.
+    set_today(&clock, time::macros::date!(2026 - 11 - 04));
+    review.paper_received(case_ref(&approved)).await.unwrap();
+    let decided = approve(&mut review, &approved).await.expect("approve");
+    assert!(!decided.clock_running);
+    assert_eq!(decided.working_days_left, 3);
+    let asked = request_correction(&mut review, &denied).await;
+    assert_eq!(asked.working_days_left, 3);
+    set_today(&clock, time::macros::date!(2026 - 11 - 05));
+    let refused = review
+        .deny(DenyRequest {
+            case_no: denied.clone(),
+            reason: "经营场所位于住宅楼内".into(),
+            request_id: String::new(),
+        })
+        .await
+        .expect("deny")
+        .into_inner();
+    assert_eq!(refused.working_days_left, 3, "paused, then stopped");
+    window_state(&mut window, &approved, "APPROVED").await;
+    window_state(&mut window, &denied, "DENIED").await;
+
+    // A week on, past the due date: the promise ended with the decision,
+    // so nothing counts down (a running clock would say -3 by now).
+    set_today(&clock, time::macros::date!(2026 - 11 - 12));
+    for case_no in [&approved, &denied] {
+        let home = home_case_until(&mut review, case_no, "decided", |_| true).await;
+        let at_window = window_case_until(&mut window, case_no, "decided", |_| true).await;
+        for (side, case) in [("home", &home), ("window", &at_window)] {
+            assert!(!case.clock_running, "{side} {case_no}");
+            assert_eq!(case.working_days_left, 3, "{side} {case_no}");
+        }
+    }
 }
