@@ -117,8 +117,8 @@ impl Ctx {
     /// A checkpoint of the durable ledger head, signed by this node; reuses
     /// the last one when that head has not moved. `keep` also stores it in
     /// the node's own history (the periodic and the auditors' checkpoints);
-    /// the one that opens each handoff stream is not stored, since that
-    /// write cost a sync of its own in the next flush, in the latency path.
+    /// the ones handoff streams carry are not stored, since that write cost
+    /// a sync of its own in the next flush.
     pub(crate) fn checkpoint(&self, keep: bool) -> Result<SignedCheckpoint, NodeError> {
         // The durable head, not the head: no flush per handoff stream (it was
         // one fsync in the latency path), and never a checkpoint over entries
@@ -168,6 +168,24 @@ impl Ctx {
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = Some((seq, signed.clone()));
         Ok(signed)
+    }
+
+    /// The checkpoint that opens a handoff stream: the latest one signed,
+    /// as it is; only a node that has signed none since it started signs
+    /// one here. Signing one per stream put a signature in every handoff's
+    /// latency; the courier signs the next ([`Ctx::checkpoint`]) once a
+    /// batch's receipts are recorded, off the path of any handoff: a
+    /// stream carries the head as it was after an earlier batch.
+    pub(crate) fn stream_checkpoint(&self) -> Result<SignedCheckpoint, NodeError> {
+        let last = self
+            .last_checkpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        match last {
+            Some((_, signed)) => Ok(signed),
+            None => self.checkpoint(false),
+        }
     }
 
     /// A case by number, which must be on this node's `side`.

@@ -316,9 +316,11 @@ impl Courier {
             fail_tx.clone(),
         );
         let store = self.ctx.store.clone();
-        // Every stream starts with this node's signed checkpoint: the
-        // partner keeps it as evidence of our history.
-        let checkpoint = self.ctx.checkpoint(false)?;
+        // Every stream starts with this node's latest signed checkpoint:
+        // the partner keeps it as evidence of our history. It was signed
+        // after an earlier batch (below), not now: no signature in the
+        // handoff's latency.
+        let checkpoint = self.ctx.stream_checkpoint()?;
         tokio::spawn(async move {
             if tx
                 .send(HandoffFrame {
@@ -396,7 +398,14 @@ impl Courier {
             ))));
         }
         self.ctx.metrics.sent(dest, batch.len());
-        Ok(self.record(dest, batch, reply.results).await?)
+        self.record(dest, batch, reply.results).await?;
+        // The receipts are recorded (the head moved and is durable): the
+        // checkpoint the next stream carries is signed now, after this
+        // batch's handoffs are done, instead of at the start of that stream.
+        if let Err(e) = self.ctx.checkpoint(false) {
+            tracing::error!(error = %e, "cannot sign a checkpoint for the next stream");
+        }
+        Ok(())
     }
 
     /// Why a handoff cannot be sent, naming the material: `reason` is what

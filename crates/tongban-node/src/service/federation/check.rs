@@ -471,3 +471,66 @@ fn commitment_of(
         count,
     }))
 }
+
+/// The checkpoint of each partner last checked and kept, and when: a
+/// sender sends its latest until its head has moved and a new one is
+/// signed, so most streams carry the one the stream before did. That one is
+/// neither verified again nor written again. Bytes that differ in anything
+/// are checked as new; a kept one is trusted for [`KnownCheckpoints::FOR`]
+/// only, so that a certificate that has expired since is still noticed.
+#[derive(Default)]
+pub(super) struct KnownCheckpoints {
+    kept: std::sync::Mutex<std::collections::HashMap<CountyCode, (Vec<u8>, std::time::Instant)>>,
+}
+
+impl KnownCheckpoints {
+    /// How long a checked checkpoint is taken again without a check.
+    const FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
+    /// Whether `sender` sent exactly this checkpoint before, recently, and
+    /// it was checked and kept.
+    pub(super) fn known(&self, sender: &CountyCode, signed: &SignedCheckpoint) -> bool {
+        let kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        kept.get(sender)
+            .is_some_and(|(bytes, at)| at.elapsed() < Self::FOR && *bytes == signed.encode_to_vec())
+    }
+
+    /// `sender`'s checkpoint (encoded, as checked) is kept in the store.
+    pub(super) fn kept(&self, sender: &CountyCode, encoded: Vec<u8>) {
+        self.kept
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(sender.clone(), (encoded, std::time::Instant::now()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signed(seq: u8) -> SignedCheckpoint {
+        SignedCheckpoint {
+            checkpoint: vec![seq; 8],
+            signature: vec![1, 2, 3],
+            signer_certificate: vec![4, 5, 6],
+        }
+    }
+
+    #[test]
+    fn only_the_same_checkpoint_from_the_same_sender_once_kept_is_known() {
+        let known = KnownCheckpoints::default();
+        let (a, b): (CountyCode, CountyCode) =
+            ("610702".parse().unwrap(), "610113".parse().unwrap());
+        assert!(!known.known(&a, &signed(1)), "nothing kept yet");
+        known.kept(&a, signed(1).encode_to_vec());
+        assert!(known.known(&a, &signed(1)));
+        assert!(!known.known(&a, &signed(2)), "another checkpoint");
+        assert!(!known.known(&b, &signed(1)), "another sender");
+        let mut other_signature = signed(1);
+        other_signature.signature.push(0);
+        assert!(!known.known(&a, &other_signature), "one byte differs");
+        // The next one replaces it.
+        known.kept(&a, signed(2).encode_to_vec());
+        assert!(known.known(&a, &signed(2)) && !known.known(&a, &signed(1)));
+    }
+}

@@ -38,11 +38,16 @@ use crate::ingest::{Ingest, Ingested};
 
 pub(crate) struct FederationService {
     ctx: Arc<Ctx>,
+    /// Partners' checkpoints already checked and kept.
+    checkpoints: check::KnownCheckpoints,
 }
 
 impl FederationService {
     pub(crate) fn new(ctx: Arc<Ctx>) -> Self {
-        Self { ctx }
+        Self {
+            ctx,
+            checkpoints: check::KnownCheckpoints::default(),
+        }
     }
 }
 
@@ -242,6 +247,11 @@ impl Federation for FederationService {
                     });
                 }
                 Some(Frame::Checkpoint(signed)) => {
+                    if self.checkpoints.known(&sender, &signed) {
+                        // Checked and kept already (the sender reuses its
+                        // latest until its head moves): nothing to do.
+                        continue;
+                    }
                     // Its signature (and, the first time, its certificate
                     // chain) is checked on a blocking thread while the
                     // envelopes and their chunks arrive, not in front of
@@ -299,22 +309,32 @@ impl Federation for FederationService {
             }
         }
         let results = if slots.iter().any(|s| matches!(s, Slot::Staged(_))) {
+            let kept = checkpoint.as_ref().map(|(_, signed)| signed.clone());
             match self
                 .commit(&peer, &sender, &mut slots, checkpoint.take())
                 .await
             {
-                Ok(results) => results,
+                Ok(results) => {
+                    if let Some(signed) = kept {
+                        self.checkpoints.kept(&sender, signed);
+                    }
+                    results
+                }
                 Err(e) => {
                     return Err(e.into());
                 }
             }
         } else {
-            if let Some((seq, signed)) = checkpoint.take()
-                && let Err(e) = ctx
+            if let Some((seq, signed)) = checkpoint.take() {
+                match ctx
                     .store
                     .put_partner_checkpoint(sender.as_str(), seq, &signed)
-            {
-                tracing::error!(peer = %sender, error = %e, "cannot keep partner checkpoint");
+                {
+                    Ok(()) => self.checkpoints.kept(&sender, signed),
+                    Err(e) => {
+                        tracing::error!(peer = %sender, error = %e, "cannot keep partner checkpoint")
+                    }
+                }
             }
             slots
                 .into_iter()
