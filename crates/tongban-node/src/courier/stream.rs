@@ -13,8 +13,8 @@ use tongban_proto::federation::v1::{HandoffFrame, HandoffReply, handoff_frame::F
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::codegen::{Context, Pin, Poll};
-use tonic::transport::Channel;
 
+use super::link::Conn;
 use crate::protocol::CHUNK_SIZE;
 
 /// The frames of a stream on their way out, checked: the stream ends
@@ -98,13 +98,14 @@ impl tokio_stream::Stream for Checked {
     }
 }
 
-/// Calls `Handoff` on `channel` with `frames` (the generated client's call,
+/// Calls `Handoff` on `conn` with `frames` (the generated client's call,
 /// with [`HandoffCodec`]).
 pub(super) async fn handoff(
-    channel: Channel,
+    conn: Conn,
     frames: Checked,
 ) -> Result<tonic::Response<HandoffReply>, tonic::Status> {
-    let mut grpc = tonic::client::Grpc::new(channel);
+    let origin = conn.origin.clone();
+    let mut grpc = tonic::client::Grpc::with_origin(conn, origin);
     grpc.ready()
         .await
         .map_err(|e| tonic::Status::unavailable(format!("connection not ready: {e}")))?;
