@@ -63,12 +63,16 @@ async fn status_says_how_many_working_days_were_left_at_the_decision() {
         status("review", &reviewer, &approved).await,
         ["due             2026-11-09 (decided with 3 working days left; clock stopped)"]
     );
+    // The window holds the home's due date and count, not a count of its
+    // own.
+    assert_eq!(
+        status("window", &clerk, &approved).await,
+        ["due             2026-11-09 (decided with 3 working days left; clock stopped)"]
+    );
     // Paused when decided: the due date went with the pause, the count
     // stayed.
     let paused_then = ["due             decided with 3 working days left; clock stopped"];
     assert_eq!(status("review", &reviewer, &denied).await, paused_then);
-    // The window holds the home's count, not a due date of its own.
-    assert_eq!(status("window", &clerk, &approved).await, paused_then);
     assert_eq!(status("window", &clerk, &denied).await, paused_then);
 }
 
@@ -119,5 +123,14 @@ async fn the_days_left_stop_at_the_decision_on_both_nodes() {
             assert!(!case.clock_running, "{side} {case_no}");
             assert_eq!(case.working_days_left, 3, "{side} {case_no}");
         }
+        // What was promised stays after the decision, the same on both
+        // nodes; the case denied while paused had none then.
+        let due = if case_no == &approved {
+            "2026-11-09"
+        } else {
+            ""
+        };
+        assert_eq!(home.due_date, due, "home {case_no}");
+        assert_eq!(at_window.due_date, due, "window {case_no}");
     }
 }

@@ -140,8 +140,8 @@ pub(crate) fn print_case(c: &CaseView) {
         // The clock stopped at the decision, and the node froze the days
         // that were left then: they say how the promise was kept, not
         // time that is left.
-        // A case decided while paused for a correction has no due date
-        // (nor has the window's copy of a decided case), but its count.
+        // A case decided while paused for a correction has no due date,
+        // but its count.
         if !c.due_date.is_empty() {
             println!(
                 "due             {} (decided with {} working days left; clock stopped)",

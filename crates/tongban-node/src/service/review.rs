@@ -400,6 +400,9 @@ impl Review for ReviewService {
         let update = CaseUpdate {
             licence_no: case.review.licence_no.clone(),
             result: Some(view::digest(&result)),
+            // What was promised stays on the case after the decision: the
+            // window shows it beside the frozen count.
+            due_date: case.review.due_date.clone().unwrap_or_default(),
             clock_running: false,
             working_days_left: flow::frozen_days_left(&case),
             ..Default::default()
@@ -447,6 +450,7 @@ impl Review for ReviewService {
         case.review.denial_reason = reason.to_owned();
         let update = CaseUpdate {
             reason: reason.to_owned(),
+            due_date: case.review.due_date.clone().unwrap_or_default(),
             working_days_left: flow::frozen_days_left(&case),
             ..Default::default()
         };

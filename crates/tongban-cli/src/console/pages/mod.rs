@@ -277,9 +277,8 @@ fn days_left(k: &CaseView) -> Markup {
         @if decided(k) {
             span.dim.decided {
                 // No due date and no count: decided before the clock
-                // ran. A case decided while paused for a correction (and
-                // the window's copy of any decided case) has no due date,
-                // but its count.
+                // ran. A case decided while paused for a correction has
+                // no due date, but its count.
                 @if k.due_date.is_empty() && k.working_days_left == 0 { (t("已作出决定", "decided")) }
                 @else if k.working_days_left < 0 {
                     (t("已决定（超期 ", "decided ")) (-k.working_days_left) (t(" 个工作日时）", " working days overdue"))
