@@ -281,7 +281,7 @@ fn days_left(k: &CaseView) -> Markup {
                 // no due date, but its count.
                 @if k.due_date.is_empty() && k.working_days_left == 0 { (t("已作出决定", "decided")) }
                 @else if k.working_days_left < 0 {
-                    (t("已决定（超期 ", "decided ")) (-k.working_days_left) (t(" 个工作日时）", " working days overdue"))
+                    (t("已决定（超期 ", "decided ")) (-k.working_days_left) (t(" 个工作日时）", " working days late"))
                 } @else {
                     (t("已决定（剩余 ", "decided with ")) (k.working_days_left) (t(" 个工作日时）", " working days left"))
                 }
@@ -538,6 +538,17 @@ mod tests {
         assert!(
             closed.contains("已决定（超期 2 个工作日时） (时限 2026-12-09)"),
             "{closed}"
+        );
+        // In English as the CLI's status says it (`output::due_line`).
+        let closed = CaseView {
+            state: "CLOSED".into(),
+            clock_running: false,
+            ..due(-2)
+        };
+        let en = lang::scope(lang::Lang::En, || days_left(&closed).into_string());
+        assert!(
+            en.contains("decided 2 working days late (due 2026-12-09)"),
+            "{en}"
         );
         // The days frozen at the decision, in either language.
         let in_time = CaseView {
