@@ -291,6 +291,14 @@ async fn approval_waits_for_the_paper_originals() {
         .paper_received(case_ref(&case_no))
         .await
         .expect("paper received");
+    let facts = refused_coded(
+        review.paper_received(case_ref(&case_no)).await,
+        Code::FailedPrecondition,
+        "were already recorded at",
+        "paper.already-received",
+        "",
+    );
+    assert!(facts["at"].ends_with('Z'), "RFC 3339: {facts:?}");
     approve(&mut review, &case_no)
         .await
         .expect("approve after paper");

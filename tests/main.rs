@@ -33,5 +33,6 @@ mod material;
 mod notice;
 mod ops;
 mod paging;
+mod refusals;
 mod result_document;
 mod review;
