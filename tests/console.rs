@@ -363,8 +363,11 @@ async fn clerk_reviewer_and_auditor_in_a_browser() {
     b.execute("document.getElementById('apply').submit()", vec![])
         .await
         .unwrap();
-    let top = until_text(&b, "#error", "校验码", false).await;
-    assert!(top.starts_with("节点拒绝：公民身份号码"), "{top}");
+    // Said once, at the field; the top says only that the form was not
+    // accepted and links there (a plain anchor, for a browser without the
+    // script too).
+    let top = until_text(&b, "#error", "申请未被受理", false).await;
+    assert_eq!(top, "申请未被受理：请修改公民身份号码后重新提交。");
     let at_field = until_text(&b, "#person_id-error", "应为 X", false).await;
     assert!(at_field.contains("填的是 1"), "{at_field}");
     let shown = b
@@ -377,6 +380,12 @@ async fn clerk_reviewer_and_auditor_in_a_browser() {
     assert!(
         !shown.contains("check character") && !shown.contains("person id"),
         "no English of the node's on the Chinese page: {shown}"
+    );
+    assert_eq!(shown.matches("校验码不对").count(), 1, "once: {shown}");
+    click(&b, "#error a[href='#person_id-error']").await;
+    assert_eq!(
+        b.current_url().await.unwrap().fragment(),
+        Some("person_id-error")
     );
     let kept = b
         .find(Locator::Css("input[name=person_name]"))
