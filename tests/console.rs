@@ -314,3 +314,54 @@ pub(crate) async fn apply_complete(b: &Client, clerk_origin: &str, files: &[Stri
     until_text(b, "body", "受理回执", false).await;
     case_no
 }
+
+/// `POST path` of a multipart form with `fields`, as a browser without
+/// the script sends it, with the browser's session cookie: (status, body).
+pub(crate) async fn post_without_script(
+    b: &Client,
+    origin: &str,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> (u16, String) {
+    let cookie = b
+        .get_all_cookies()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|c| c.name().starts_with("tongban_console"))
+        .map(|c| format!("{}={}", c.name(), c.value()))
+        .collect::<Vec<_>>()
+        .join("; ");
+    assert!(!cookie.is_empty(), "the browser holds a session");
+    let boundary = "tongban-test-boundary";
+    let mut body = String::new();
+    for (name, value) in fields {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    let addr = origin.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).await.unwrap();
+    let status = reply
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = reply
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (status, body)
+}

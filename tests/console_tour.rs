@@ -11,8 +11,8 @@ use tokio::process::Command;
 use tongban_pki::Principal;
 
 use crate::console::{
-    browser, click, console, fetch, fill, origin, profile, shot, status_for_host,
-    status_without_session, until_text,
+    browser, click, console, fetch, fill, origin, post_without_script, profile, shot,
+    status_for_host, status_without_session, until_text,
 };
 use crate::support::*;
 
@@ -129,6 +129,31 @@ async fn clerk_reviewer_and_auditor_in_a_browser() {
     assert_eq!(
         b.current_url().await.unwrap().fragment(),
         Some("person_id-error")
+    );
+    // A browser without the script gets the same page from the console:
+    // the words once, at the field, and the link to it.
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let (status, page) = post_without_script(
+        &b,
+        &clerk_origin,
+        "/new",
+        &[
+            ("request_id", &request_id),
+            ("route", &format!("GT-0001/{YANTA}")),
+            ("delivery", "mail-applicant"),
+            ("applicant", "person"),
+            ("person_name", "张三"),
+            ("person_id", "110105194912310021"),
+            ("phone", "13812345678"),
+            ("address", "陕西省汉中市汉台区北关街1号"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 422, "{page}");
+    assert_eq!(page.matches("校验码不对").count(), 1, "{page}");
+    assert!(
+        page.contains("<a href=\"#person_id-error\">公民身份号码</a>"),
+        "{page}"
     );
     let kept = b
         .find(Locator::Css("input[name=person_name]"))
