@@ -2,7 +2,8 @@
 //! that the console words them in Chinese at their field: an item not in
 //! the catalogue, an upload without a material, paper originals received
 //! for an item that has none, a mail leg without its carrier, a carrier
-//! event at a time that is not one. The English messages stay the CLI's.
+//! event at a time that is not one or that is the other side's to record.
+//! The English messages stay the CLI's.
 
 use tongban_proto::common::v1::CaseView;
 use tongban_proto::mail::v1::{EventRequest, SendRequest};
@@ -142,4 +143,40 @@ async fn paper_for_an_item_without_paper_and_mail_without_its_facts_are_refused(
         "at",
     );
     assert_eq!(facts["value"], "yesterday noon");
+}
+
+#[tokio::test]
+async fn a_carrier_event_that_is_the_other_side_s_is_refused_naming_whose_it_is() {
+    let cluster = Cluster::start().await;
+    let (mut window, mut review, case_no) =
+        crate::review::under_review(&cluster, "mail-applicant").await;
+    crate::mail::paper(&cluster, &mut review, &case_no, WAYBILL_1).await;
+    crate::review::approve(&mut review, &case_no)
+        .await
+        .expect("approve");
+    crate::mail::send_result(&cluster, &case_no, crate::mail::WAYBILL_2)
+        .await
+        .expect("result leg");
+    window_state(&mut window, &case_no, "RESULT_IN_TRANSIT").await;
+    // The result goes to the applicant: its carrier events are the home
+    // authority's to record, not the window's.
+    let mut mail = cluster.mail(HANTAI).await;
+    let facts = refused_coded(
+        mail.event(EventRequest {
+            waybill: crate::mail::WAYBILL_2.into(),
+            status: "in-transit".into(),
+            at: String::new(),
+            note: String::new(),
+            request_id: String::new(),
+        })
+        .await,
+        Code::PermissionDenied,
+        "may be reported only by the home authority's node",
+        "mail.event-wrong-side",
+        "status",
+    );
+    assert_eq!(
+        (facts["leg"].as_str(), facts["owner"].as_str()),
+        ("result", "home")
+    );
 }

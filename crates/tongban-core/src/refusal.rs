@@ -164,6 +164,9 @@ pub enum Reason {
     ResultNotYet,
     /// A page token the node did not give.
     PageTokenUnknown,
+    /// A carrier event that is the other side's to report (`leg`,
+    /// `status`, `owner`: `window` or `home`).
+    MailEventWrongSide,
 }
 
 /// What kind of refusal a reason is, which decides its gRPC code.
@@ -181,7 +184,7 @@ pub enum Class {
 
 impl Reason {
     /// Every reason, so a reader can check it words each one.
-    pub const ALL: [Reason; 66] = [
+    pub const ALL: [Reason; 67] = [
         Reason::CodeEmpty,
         Reason::CodeLength,
         Reason::CodeLengthRange,
@@ -248,6 +251,7 @@ impl Reason {
         Reason::ResultTooLarge,
         Reason::ResultNotYet,
         Reason::PageTokenUnknown,
+        Reason::MailEventWrongSide,
     ];
 
     /// The code as sent.
@@ -319,6 +323,7 @@ impl Reason {
             Reason::ResultTooLarge => "result.too-large",
             Reason::ResultNotYet => "result.not-yet",
             Reason::PageTokenUnknown => "page.token-unknown",
+            Reason::MailEventWrongSide => "mail.event-wrong-side",
         }
     }
 
@@ -352,7 +357,9 @@ impl Reason {
             | Reason::PaperNone
             | Reason::PaperAlreadyReceived
             | Reason::ResultNotYet => Class::Precondition,
-            Reason::RecipientMismatch | Reason::AgreementMissing => Class::NotPermitted,
+            Reason::RecipientMismatch | Reason::AgreementMissing | Reason::MailEventWrongSide => {
+                Class::NotPermitted
+            }
             Reason::MaterialTooLarge | Reason::CaseTooLarge | Reason::ResultTooLarge => {
                 Class::TooLarge
             }

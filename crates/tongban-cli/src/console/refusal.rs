@@ -294,6 +294,16 @@ fn chinese(reason: Reason, field: &str, args: &HashMap<String, String>) -> Strin
             state_or_code(arg("state"))
         ),
         Reason::PageTokenUnknown => "翻页地址已失效：请从列表第一页重新翻页".to_owned(),
+        Reason::MailEventWrongSide => format!(
+            "{}环节的“{}”由{}记录，不在本节点记录",
+            super::pages::leg_name(arg("leg")),
+            super::pages::mail_status_name(arg("status")),
+            if arg("owner") == "window" {
+                "受理窗口"
+            } else {
+                "属地审批部门"
+            }
+        ),
         Reason::CommitmentOutstanding => format!(
             "承诺补交的材料（{}）尚未收到（期限 {}）：本事项须材料齐全后方可准予许可",
             arg("kinds").replace(',', "、"),

@@ -254,7 +254,28 @@ pub(crate) async fn record_event(
     };
     report
         .may_report(case.side, case.state, case.delivery)
-        .map_err(|e| NodeError::NotPermitted(format!("waybill {number}: {e}")))?;
+        .map_err(|e| match &e {
+            tongban_core::AuthorityError::WrongSide { owner, .. } => NodeError::refused(
+                Refusal::new(
+                    Reason::MailEventWrongSide,
+                    vec![
+                        ("leg", case.mail[leg_index].leg.to_string()),
+                        ("status", status.to_string()),
+                        (
+                            "owner",
+                            match owner {
+                                Side::Window => "window",
+                                Side::Home => "home",
+                            }
+                            .to_owned(),
+                        ),
+                    ],
+                )
+                .at("status"),
+                format!("waybill {number}: {e}"),
+            ),
+            _ => NodeError::NotPermitted(format!("waybill {number}: {e}")),
+        })?;
     let leg = &mut case.mail[leg_index];
     if leg.events.iter().any(|e| e.status == status && e.at == at) {
         return view::case_view(ctx, &case, true);

@@ -22,7 +22,7 @@ mod verify;
 pub(super) use audit::audit_find;
 pub(super) use clerk::{clerk_case, clerk_list, clerk_new};
 pub(super) use review::{review_case, review_inbox};
-pub(super) use steps::{lost_connection, not_found, overdue};
+pub(super) use steps::{leg_name, lost_connection, mail_status_name, not_found, overdue};
 pub(super) use verify::{verify_home, verify_job};
 
 /// The stylesheet.
