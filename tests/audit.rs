@@ -432,7 +432,7 @@ async fn a_correction_round_trip_traces_with_every_handoff_matched() {
 }
 
 /// Runs `tongban audit verify` against the node of `county`.
-async fn verify(cluster: &Cluster, creds: &[String], county: &str) -> (i32, String) {
+pub(crate) async fn verify(cluster: &Cluster, creds: &[String], county: &str) -> (i32, String) {
     let mut args = vec!["verify".to_owned(), "--node".into(), url(cluster, county)];
     args.extend(creds.iter().cloned());
     audit(args).await

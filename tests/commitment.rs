@@ -186,6 +186,15 @@ async fn a_committed_material_is_supplied_later_and_gates_the_approval() {
     let first = window.commit(repeat.clone()).await.unwrap().into_inner();
     let again = window.commit(repeat).await.unwrap().into_inner();
     assert_eq!(first, again, "the original reply");
+    // Not yet accepted: a missing material is attached, not supplied.
+    let facts = refused_coded(
+        supply(&mut window, &case_no).await,
+        Code::FailedPrecondition,
+        "supplied after acceptance",
+        "supply.not-accepted",
+        "",
+    );
+    assert_eq!(facts["state"], "READY_AT_WINDOW");
     window
         .accept(CaseRef {
             request_id: String::new(),
@@ -193,6 +202,27 @@ async fn a_committed_material_is_supplied_later_and_gates_the_approval() {
         })
         .await
         .expect("accept under the commitment");
+    // A supply without a material, or of one not committed.
+    refused_coded(
+        supply_of(&mut window, &case_no, Vec::new()).await,
+        Code::InvalidArgument,
+        "supply needs at least one material",
+        "material.none",
+        "materials",
+    );
+    let facts = refused_coded(
+        supply_of(
+            &mut window,
+            &case_no,
+            vec![("application-form", b"x".to_vec())],
+        )
+        .await,
+        Code::InvalidArgument,
+        "is not a committed material still outstanding",
+        "supply.not-outstanding",
+        "materials[0].kind",
+    );
+    assert_eq!(facts["outstanding"], "premises-proof");
 
     // The reviewer sees the commitment.
     let at_home = home_state(&mut review, &case_no, "HANDED_OFF").await;
@@ -299,22 +329,30 @@ async fn a_committed_material_is_supplied_later_and_gates_the_approval() {
 
 /// The committed premises-proof supplied at the window.
 async fn supply(window: &mut Window, case_no: &str) -> Result<CaseView, tonic::Status> {
-    let data = b"lease contract".to_vec();
-    let frames = vec![
-        AttachFrame {
-            frame: Some(attach_frame::Frame::Header(AttachHeader {
-                request_id: String::new(),
-                case_no: case_no.into(),
-                materials: vec![header("premises-proof", &data)],
-            })),
-        },
-        AttachFrame {
-            frame: Some(attach_frame::Frame::Chunk(MaterialChunk {
-                material: 0,
-                data: data.into(),
-            })),
-        },
-    ];
+    supply_of(
+        window,
+        case_no,
+        vec![("premises-proof", b"lease contract".to_vec())],
+    )
+    .await
+}
+
+/// `materials` supplied at the window.
+async fn supply_of(
+    window: &mut Window,
+    case_no: &str,
+    materials: Vec<(&str, Vec<u8>)>,
+) -> Result<CaseView, tonic::Status> {
+    let mut frames = vec![AttachFrame {
+        frame: Some(attach_frame::Frame::Header(AttachHeader {
+            request_id: String::new(),
+            case_no: case_no.into(),
+            materials: materials.iter().map(|(k, d)| header(k, d)).collect(),
+        })),
+    }];
+    frames.extend(chunks(&materials).into_iter().map(|c| AttachFrame {
+        frame: Some(attach_frame::Frame::Chunk(c)),
+    }));
     window
         .supply(tokio_stream::iter(frames))
         .await
@@ -444,11 +482,11 @@ async fn an_item_approved_before_its_commitment_takes_the_material_after_the_app
         .await
         .expect("deny");
     window_state(&mut window, &denied, "DENIED").await;
-    let err = supply(&mut window, &denied).await.expect_err("denied");
-    assert_eq!(err.code(), Code::FailedPrecondition);
-    assert!(
-        err.message().contains("nothing is supplied after a denial"),
-        "{}",
-        err.message()
+    refused_coded(
+        supply(&mut window, &denied).await,
+        Code::FailedPrecondition,
+        "nothing is supplied after a denial",
+        "supply.after-denial",
+        "",
     );
 }

@@ -91,6 +91,18 @@ async fn a_video_consultation_is_recorded_before_acceptance_and_reaches_the_home
     let future = (time::OffsetDateTime::now_utc() + time::Duration::days(1))
         .format(&Rfc3339)
         .unwrap();
+    for (at, reason) in [
+        (future.as_str(), "consultation.in-future"),
+        ("yesterday", "time.format"),
+    ] {
+        refused_coded(
+            consult(&mut window, &case_no, at, "agreed").await,
+            Code::InvalidArgument,
+            "at: ",
+            reason,
+            "at",
+        );
+    }
     for (at, outcome, says) in [
         (future.as_str(), "agreed", "in the future"),
         ("yesterday", "agreed", "not an RFC 3339 time"),
@@ -107,12 +119,25 @@ async fn a_video_consultation_is_recorded_before_acceptance_and_reaches_the_home
             err.message()
         );
     }
-    // A counter item has no consultation.
-    let counter = accepted_case(&mut window, YANTA).await;
-    let err = consult(&mut window, &counter.case_no, &past, "agreed")
-        .await
-        .expect_err("counter item");
-    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    // A counter item has no consultation, at intake as after it.
+    let counter = apply(
+        &mut window,
+        "GT-0001",
+        YANTA,
+        "mail-applicant",
+        person(),
+        &gt_materials(),
+    )
+    .await
+    .expect("apply");
+    let facts = refused_coded(
+        consult(&mut window, &counter.case_no, &past, "agreed").await,
+        Code::FailedPrecondition,
+        "taken in at the counter",
+        "consultation.not-needed",
+        "",
+    );
+    assert_eq!(facts["item"], counter.item_code);
 
     consult(
         &mut window,

@@ -2,7 +2,8 @@
 //! print it: the working days that were left at the decision, frozen
 //! (`decided with N working days left; clock stopped`), a week later and
 //! past the old due date, on both nodes; a case decided while paused for a
-//! correction has no due date but the same line. And the node's own
+//! correction has no due date but the same line; one decided late says by
+//! how many days (`decided N working days late`). And the node's own
 //! count: frozen on both nodes, over gRPC.
 
 use tongban_proto::review::v1::DenyRequest;
@@ -63,12 +64,16 @@ async fn status_says_how_many_working_days_were_left_at_the_decision() {
         status("review", &reviewer, &approved).await,
         ["due             2026-11-09 (decided with 3 working days left; clock stopped)"]
     );
+    // The window holds the home's due date and count, not a count of its
+    // own.
+    assert_eq!(
+        status("window", &clerk, &approved).await,
+        ["due             2026-11-09 (decided with 3 working days left; clock stopped)"]
+    );
     // Paused when decided: the due date went with the pause, the count
     // stayed.
     let paused_then = ["due             decided with 3 working days left; clock stopped"];
     assert_eq!(status("review", &reviewer, &denied).await, paused_then);
-    // The window holds the home's count, not a due date of its own.
-    assert_eq!(status("window", &clerk, &approved).await, paused_then);
     assert_eq!(status("window", &clerk, &denied).await, paused_then);
 }
 
@@ -119,5 +124,46 @@ async fn the_days_left_stop_at_the_decision_on_both_nodes() {
             assert!(!case.clock_running, "{side} {case_no}");
             assert_eq!(case.working_days_left, 3, "{side} {case_no}");
         }
+        // What was promised stays after the decision, the same on both
+        // nodes; the case denied while paused had none then.
+        let due = if case_no == &approved {
+            "2026-11-09"
+        } else {
+            ""
+        };
+        assert_eq!(home.due_date, due, "home {case_no}");
+        assert_eq!(at_window.due_date, due, "window {case_no}");
+    }
+}
+
+#[tokio::test]
+async fn a_case_decided_late_says_by_how_many_days() {
+    let clock = TestClock::default();
+    set_today(&clock, time::macros::date!(2026 - 11 - 02));
+    let cluster = Cluster::start_with(Options {
+        clock: Some(clock.clock()),
+        ..Options::default()
+    })
+    .await;
+    // Accepted on Monday 2 November with 5 working days: due Monday 9
+    // November; approved on Wednesday 11 November, 2 working days late.
+    let (mut window, mut review, approved) = under_review(&cluster, "mail-applicant").await;
+    set_today(&clock, time::macros::date!(2026 - 11 - 11));
+    review.paper_received(case_ref(&approved)).await.unwrap();
+    let decided = approve(&mut review, &approved).await.expect("approve");
+    assert_eq!(decided.working_days_left, -2);
+    window_case_until(&mut window, &approved, "decided late", |c| {
+        c.state == "APPROVED" && c.working_days_left == -2
+    })
+    .await;
+    let late = ["due             2026-11-09 (decided 2 working days late; clock stopped)"];
+    let reviewer = profile(&cluster, YANTA, "reviewer", reviewer(YANTA, "li"));
+    let clerk = profile(&cluster, HANTAI, "clerk", clerk(HANTAI, "wang"));
+    for (side, who) in [("review", &reviewer), ("window", &clerk)] {
+        let who = who.to_str().unwrap();
+        let (code, out, err) = run(&[side, "status", &approved, "--profile", who], &[]).await;
+        assert_eq!(code, 0, "{side} status: {out}{err}");
+        let due: Vec<&str> = out.lines().filter(|l| l.starts_with("due ")).collect();
+        assert_eq!(due, late, "{side}: {out}");
     }
 }

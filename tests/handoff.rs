@@ -667,7 +667,13 @@ async fn a_handoff_is_parked_when_its_attempts_run_out() {
         })
         .await
         .expect_err("nothing parked any more");
-    assert_eq!(err.code(), Code::FailedPrecondition);
+    refused_coded(
+        Err::<(), _>(err),
+        Code::FailedPrecondition,
+        "has no parked handoff",
+        "retry.none-parked",
+        "",
+    );
 }
 
 #[tokio::test]

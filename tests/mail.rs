@@ -70,7 +70,7 @@ pub(crate) async fn event(
 
 // Valid UPU S10 numbers (check digits computed by the S10 rule).
 pub(crate) const WAYBILL_1: &str = "EA473124829CN";
-const WAYBILL_2: &str = "RR123456785CN";
+pub(crate) const WAYBILL_2: &str = "RR123456785CN";
 const WAYBILL_3: &str = "EE100000003CN";
 const DOMESTIC_1: &str = "9876543210123";
 const DOMESTIC_2: &str = "9876543210124";
@@ -291,6 +291,14 @@ async fn approval_waits_for_the_paper_originals() {
         .paper_received(case_ref(&case_no))
         .await
         .expect("paper received");
+    let facts = refused_coded(
+        review.paper_received(case_ref(&case_no)).await,
+        Code::FailedPrecondition,
+        "were already recorded at",
+        "paper.already-received",
+        "",
+    );
+    assert!(facts["at"].ends_with('Z'), "RFC 3339: {facts:?}");
     approve(&mut review, &case_no)
         .await
         .expect("approve after paper");

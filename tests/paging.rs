@@ -57,7 +57,7 @@ async fn case_lists_page_through_every_case_once() {
         .into_inner();
     assert!(none.cases.is_empty() && none.next_page_token.is_empty());
 
-    refused(
+    refused_coded(
         window
             .list_cases(ListCasesRequest {
                 state: String::new(),
@@ -66,6 +66,8 @@ async fn case_lists_page_through_every_case_once() {
             })
             .await,
         tonic::Code::InvalidArgument,
+        "page_token",
+        "page.token-unknown",
         "page_token",
     );
 

@@ -296,3 +296,56 @@ async fn an_approval_whose_document_is_not_the_declared_one_is_refused_at_the_wi
     assert!(after.licence_no.is_empty());
     assert_eq!(after.history.len(), case.history.len());
 }
+
+/// The home's ledger says which result document it approved and sent; the
+/// window's receipt says which it signed for. The auditor holds one against
+/// the other, as the courier does before it takes the receipt: a home
+/// whose record no longer names the document the window signed for (its
+/// ledger rewritten and re-chained, so the chain alone still verifies) is
+/// named by `audit verify`.
+#[tokio::test]
+async fn the_auditor_holds_the_home_s_record_of_the_result_against_the_receipt() {
+    use crate::audit::{auditor, find, rewrite, verify};
+    let mut cluster = Cluster::start().await;
+    let (mut window, mut review, case_no) = under_review(&cluster, "mail-applicant").await;
+    review
+        .paper_received(crate::review::case_ref(&case_no))
+        .await
+        .unwrap();
+    crate::review::approve(&mut review, &case_no)
+        .await
+        .expect("approve");
+    window_state(&mut window, &case_no, "APPROVED").await;
+    home_case_until(&mut review, &case_no, "the approval receipted", |c| {
+        let at = c.history.iter().position(|h| h.event == "review.approved");
+        at.is_some_and(|i| {
+            c.history[i..]
+                .iter()
+                .any(|h| h.event == "handoff.receipted")
+        })
+    })
+    .await;
+    let creds = auditor(&cluster, None, "zhao");
+    let (code, out) = verify(&cluster, &creds, YANTA).await;
+    assert_eq!(code, 0, "{out}");
+
+    cluster.stop(YANTA).await;
+    let seq = find(cluster.data_dir(YANTA), &case_no, "review.approved");
+    let forged = "ab".repeat(32);
+    rewrite(cluster.data_dir(YANTA), seq, true, |_, payload| {
+        let mut p: serde_json::Value = serde_json::from_slice(payload).unwrap();
+        p["result_sha256"] = forged.clone().into();
+        *payload = serde_json::to_vec(&p).unwrap();
+    });
+    cluster.restart(YANTA).await;
+    let (code, out) = verify(&cluster, &creds, YANTA).await;
+    assert_eq!(code, 1, "{out}");
+    let size = b"business licence PDF".len();
+    let signed = hex::encode(sha256(b"business licence PDF"));
+    assert!(
+        out.contains(&format!(
+            "the result document {YANTA} recorded approving (entry {seq}: {size} bytes, sha256 {forged}) is not the one {HANTAI} signed for ({size} bytes, sha256 {signed}) (field result)"
+        )),
+        "{out}"
+    );
+}

@@ -598,11 +598,14 @@ async fn review_and_mail_refuse_bad_input_and_change_nothing() {
             request_id: String::new(),
         })),
     }];
-    refused(
+    let facts = refused_coded(
         review.approve(tokio_stream::iter(oversized)).await,
         Code::ResourceExhausted,
         "over the limit",
+        "result.too-large",
+        "result",
     );
+    assert_eq!(facts["size"], "1 TiB", "{facts:?}");
     let no_result = vec![ApproveFrame {
         frame: Some(approve_frame::Frame::Header(ApproveHeader {
             case_no: case_no.clone(),

@@ -136,39 +136,8 @@ pub(crate) fn print_case(c: &CaseView) {
         };
         println!("paper originals {} ({received})", c.paper_kinds.join(", "));
     }
-    if decided(c) {
-        // The clock stopped at the decision, and the node froze the days
-        // that were left then: they say how the promise was kept, not
-        // time that is left.
-        // A case decided while paused for a correction has no due date
-        // (nor has the window's copy of a decided case), but its count.
-        if !c.due_date.is_empty() {
-            println!(
-                "due             {} (decided with {} working days left; clock stopped)",
-                c.due_date, c.working_days_left
-            );
-        } else if c.working_days_left != 0 {
-            println!(
-                "due             decided with {} working days left; clock stopped",
-                c.working_days_left
-            );
-        }
-    } else if !c.due_date.is_empty() {
-        println!(
-            "due             {} ({} working days left{})",
-            c.due_date,
-            c.working_days_left,
-            if c.clock_running {
-                ""
-            } else {
-                ", clock paused"
-            }
-        );
-    } else if !c.clock_running && c.working_days_left != 0 {
-        println!(
-            "due             clock paused with {} working days left",
-            c.working_days_left
-        );
+    if let Some(line) = due_line(c) {
+        println!("due             {line}");
     }
     for k in &c.corrections {
         let needs: Vec<String> = k
@@ -278,6 +247,39 @@ fn decided(c: &CaseView) -> bool {
     tongban_core::state::CaseState::parse_wire(&c.state).is_ok_and(|s| s.is_decided())
 }
 
+/// The promise as `status` prints it after `due`: the due date and the
+/// working days left, or by how many the case is overdue; None when the
+/// case has neither (not yet accepted). A decided case's count is the one
+/// the node froze at the decision (its clock stopped then): how the promise
+/// was kept, not time that is left; the console words it the same way
+/// (`console/pages` `days_left`).
+pub(crate) fn due_line(c: &CaseView) -> Option<String> {
+    let n = c.working_days_left;
+    let count = if decided(c) {
+        if n < 0 {
+            format!("decided {} working days late; clock stopped", -n)
+        } else {
+            format!("decided with {n} working days left; clock stopped")
+        }
+    } else if n < 0 {
+        format!("{} working days overdue", -n)
+    } else {
+        format!("{n} working days left")
+    };
+    let paused = !decided(c) && !c.clock_running;
+    match c.due_date.as_str() {
+        // A case decided or paused for a correction has no due date
+        // (paused: until the clock runs again), but its count; one not yet
+        // accepted has neither.
+        "" if n == 0 || !(paused || decided(c)) => None,
+        "" if paused && n > 0 => Some(format!("clock paused with {count}")),
+        "" if paused => Some(format!("clock paused, {count}")),
+        "" => Some(count),
+        due if paused => Some(format!("{due} ({count}, clock paused)")),
+        due => Some(format!("{due} ({count})")),
+    }
+}
+
 /// The cases as a table: number, state, item, counties, due date, working
 /// days left (`decided` once the clock stopped at the decision), note.
 fn cases_table(cases: &[CaseView]) -> Table {
@@ -371,6 +373,51 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn case(state: &str, due: &str, left: i32, running: bool) -> CaseView {
+        CaseView {
+            state: state.into(),
+            due_date: due.into(),
+            working_days_left: left,
+            clock_running: running,
+            ..CaseView::default()
+        }
+    }
+
+    #[test]
+    fn the_due_line_says_late_rather_than_negative_days_left() {
+        let line = |c: CaseView| due_line(&c).unwrap_or_default();
+        assert_eq!(
+            line(case("APPROVED", "2026-11-09", -2, false)),
+            "2026-11-09 (decided 2 working days late; clock stopped)"
+        );
+        assert_eq!(
+            line(case("DENIED", "", -1, false)),
+            "decided 1 working days late; clock stopped"
+        );
+        assert_eq!(
+            line(case("CLOSED", "2026-11-09", 3, false)),
+            "2026-11-09 (decided with 3 working days left; clock stopped)"
+        );
+        assert_eq!(
+            line(case("UNDER_REVIEW", "2026-11-09", -2, true)),
+            "2026-11-09 (2 working days overdue)"
+        );
+        assert_eq!(
+            line(case("UNDER_REVIEW", "2026-11-09", 4, true)),
+            "2026-11-09 (4 working days left)"
+        );
+        assert_eq!(
+            line(case("CORRECTION_REQUESTED", "", 3, false)),
+            "clock paused with 3 working days left"
+        );
+        assert_eq!(
+            line(case("CORRECTION_REQUESTED", "", -3, false)),
+            "clock paused, 3 working days overdue"
+        );
+        assert_eq!(due_line(&case("HANDED_OFF", "", 0, false)), None);
+        assert_eq!(due_line(&case("DENIED", "", 0, false)), None);
+    }
 
     #[test]
     fn sizes_are_in_binary_units() {

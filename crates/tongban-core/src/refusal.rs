@@ -9,6 +9,7 @@
 //! A reason is never renamed once sent: a reader that does not know one
 //! shows the English message.
 
+use crate::commitment::SupplyRefused;
 use crate::{CodeError, CommitmentError, StateError, TextError, UnknownValue};
 
 /// A stable refusal reason. The wire form is [`Reason::as_str`].
@@ -126,6 +127,46 @@ pub enum Reason {
     /// A hand-out where or when the result is not handed out (`state`,
     /// `delivery`, `side`: `window` or `home`).
     HandoutNotHere,
+    /// Committed materials supplied before acceptance (`state`): they are
+    /// attached at the window then.
+    SupplyNotAccepted,
+    /// Committed materials supplied after the decision of an item that is
+    /// not approved before them (`state`, `item`).
+    SupplyAfterDecision,
+    /// Committed materials supplied after a denial.
+    SupplyAfterDenial,
+    /// A supplied material that is not a committed one still outstanding
+    /// (`kind`, `outstanding`, comma-separated).
+    SupplyNotOutstanding,
+    /// An upload (attach, supply) that carries no material.
+    MaterialNone,
+    /// A time that is not an RFC 3339 time (`value`).
+    TimeFormat,
+    /// A video consultation recorded before it took place (`at`).
+    ConsultationInFuture,
+    /// A video consultation for an item taken in at the counter (`item`).
+    ConsultationNotNeeded,
+    /// Sending parked handoffs again for a case with none parked.
+    RetryNoneParked,
+    /// An item code that is not in the federation's catalogue (`item`).
+    ItemUnknown,
+    /// A step on a case whose item the directory no longer lists (`item`).
+    ItemWithdrawn,
+    /// Paper originals received for an item that has none (`item`).
+    PaperNone,
+    /// Paper originals received a second time (`at`, RFC 3339).
+    PaperAlreadyReceived,
+    /// A result document over the per-material limit (`size`, `max`, both
+    /// as binary sizes).
+    ResultTooLarge,
+    /// The result document asked for before the case is approved
+    /// (`state`).
+    ResultNotYet,
+    /// A page token the node did not give.
+    PageTokenUnknown,
+    /// A carrier event that is the other side's to report (`leg`,
+    /// `status`, `owner`: `window` or `home`).
+    MailEventWrongSide,
 }
 
 /// What kind of refusal a reason is, which decides its gRPC code.
@@ -143,7 +184,7 @@ pub enum Class {
 
 impl Reason {
     /// Every reason, so a reader can check it words each one.
-    pub const ALL: [Reason; 50] = [
+    pub const ALL: [Reason; 67] = [
         Reason::CodeEmpty,
         Reason::CodeLength,
         Reason::CodeLengthRange,
@@ -194,6 +235,23 @@ impl Reason {
         Reason::MailNoResultLeg,
         Reason::MailWrongSide,
         Reason::HandoutNotHere,
+        Reason::SupplyNotAccepted,
+        Reason::SupplyAfterDecision,
+        Reason::SupplyAfterDenial,
+        Reason::SupplyNotOutstanding,
+        Reason::MaterialNone,
+        Reason::TimeFormat,
+        Reason::ConsultationInFuture,
+        Reason::ConsultationNotNeeded,
+        Reason::RetryNoneParked,
+        Reason::ItemUnknown,
+        Reason::ItemWithdrawn,
+        Reason::PaperNone,
+        Reason::PaperAlreadyReceived,
+        Reason::ResultTooLarge,
+        Reason::ResultNotYet,
+        Reason::PageTokenUnknown,
+        Reason::MailEventWrongSide,
     ];
 
     /// The code as sent.
@@ -249,6 +307,23 @@ impl Reason {
             Reason::MailNoResultLeg => "mail.no-result-leg",
             Reason::MailWrongSide => "mail.wrong-side",
             Reason::HandoutNotHere => "handout.not-here",
+            Reason::SupplyNotAccepted => "supply.not-accepted",
+            Reason::SupplyAfterDecision => "supply.after-decision",
+            Reason::SupplyAfterDenial => "supply.after-denial",
+            Reason::SupplyNotOutstanding => "supply.not-outstanding",
+            Reason::MaterialNone => "material.none",
+            Reason::TimeFormat => "time.format",
+            Reason::ConsultationInFuture => "consultation.in-future",
+            Reason::ConsultationNotNeeded => "consultation.not-needed",
+            Reason::RetryNoneParked => "retry.none-parked",
+            Reason::ItemUnknown => "item.unknown",
+            Reason::ItemWithdrawn => "item.withdrawn",
+            Reason::PaperNone => "paper.none",
+            Reason::PaperAlreadyReceived => "paper.already-received",
+            Reason::ResultTooLarge => "result.too-large",
+            Reason::ResultNotYet => "result.not-yet",
+            Reason::PageTokenUnknown => "page.token-unknown",
+            Reason::MailEventWrongSide => "mail.event-wrong-side",
         }
     }
 
@@ -272,9 +347,22 @@ impl Reason {
             | Reason::MailNoPaper
             | Reason::MailNoResultLeg
             | Reason::MailWrongSide
-            | Reason::HandoutNotHere => Class::Precondition,
-            Reason::RecipientMismatch | Reason::AgreementMissing => Class::NotPermitted,
-            Reason::MaterialTooLarge | Reason::CaseTooLarge => Class::TooLarge,
+            | Reason::HandoutNotHere
+            | Reason::SupplyNotAccepted
+            | Reason::SupplyAfterDecision
+            | Reason::SupplyAfterDenial
+            | Reason::ConsultationNotNeeded
+            | Reason::RetryNoneParked
+            | Reason::ItemWithdrawn
+            | Reason::PaperNone
+            | Reason::PaperAlreadyReceived
+            | Reason::ResultNotYet => Class::Precondition,
+            Reason::RecipientMismatch | Reason::AgreementMissing | Reason::MailEventWrongSide => {
+                Class::NotPermitted
+            }
+            Reason::MaterialTooLarge | Reason::CaseTooLarge | Reason::ResultTooLarge => {
+                Class::TooLarge
+            }
             _ => Class::Invalid,
         }
     }
@@ -499,6 +587,22 @@ impl From<&CommitmentError> for Refusal {
                 vec![("days", days.to_string()), ("when", s(when))],
             )
             .at("days"),
+        }
+    }
+}
+
+impl From<&SupplyRefused> for Refusal {
+    fn from(e: &SupplyRefused) -> Self {
+        match e {
+            SupplyRefused::NotAccepted(state) => Refusal::new(
+                Reason::SupplyNotAccepted,
+                vec![("state", state.as_str().to_owned())],
+            ),
+            SupplyRefused::Decided { state, item } => Refusal::new(
+                Reason::SupplyAfterDecision,
+                vec![("state", state.as_str().to_owned()), ("item", item.clone())],
+            ),
+            SupplyRefused::Denied => Refusal::new(Reason::SupplyAfterDenial, Vec::new()),
         }
     }
 }

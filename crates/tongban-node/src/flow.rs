@@ -3,7 +3,7 @@
 //! other node reports is applied to this node's copy of the case.
 
 use time::Date;
-use tongban_core::{Calendar, CaseEvent, CaseState};
+use tongban_core::{Calendar, CaseEvent, CaseState, Side};
 use tongban_ledger::{
     CaseRecord, ClockRecord, ClockRun, CorrectionRecord, Count, MailEventRecord, MailLegRecord,
 };
@@ -229,6 +229,37 @@ fn mail_leg_record(m: &pb::MailLeg) -> Result<MailLegRecord, NodeError> {
     })
 }
 
+/// Takes the home's clock from its update: the due date (kept after the
+/// decision, which stops the clock but does not change what was promised),
+/// whether the clock runs, and the count of a paused or stopped clock.
+fn mirror_clock(case: &mut CaseRecord, update: &CaseUpdate) -> Result<(), NodeError> {
+    if !update.due_date.is_empty() && parse_date(&update.due_date).is_none() {
+        return Err(NodeError::Invalid(format!(
+            "update due date {:?} is not a YYYY-MM-DD date",
+            update.due_date
+        )));
+    }
+    if update.due_date.is_empty() {
+        // A clock paused for a correction has no due date until it runs
+        // again; a running one always has one.
+        if !update.clock_running {
+            case.review.due_date = None;
+        }
+    } else {
+        case.review.due_date = Some(update.due_date.clone());
+    }
+    case.review.clock_running = update.clock_running;
+    // The home's count of a paused or stopped clock is shown as it is; an
+    // update without one (an older sender, a step that did not touch the
+    // clock) leaves this node's.
+    if update.clock_running {
+        case.review.paused_days_left = None;
+    } else if let Some(left) = update.working_days_left {
+        case.review.paused_days_left = Some(left.into());
+    }
+    Ok(())
+}
+
 /// Applies an update from the other node to this node's copy of the case.
 /// Returns the waybill to index, if the update carries a mail leg.
 pub(crate) fn mirror(
@@ -256,20 +287,12 @@ pub(crate) fn mirror(
     if !update.detail.is_empty() && event != CaseEvent::DueRecomputed {
         case.note = update.detail.clone();
     }
-    if !update.due_date.is_empty() {
-        case.review.due_date = Some(update.due_date.clone());
-    }
-    case.review.clock_running = update.clock_running;
-    if !update.clock_running && update.due_date.is_empty() {
-        case.review.due_date = None;
-    }
-    // The home's count of a paused or stopped clock is shown as it is; an
-    // update without one (an older sender, a step that did not touch the
-    // clock) leaves this node's.
-    if update.clock_running {
-        case.review.paused_days_left = None;
-    } else if let Some(left) = update.working_days_left {
-        case.review.paused_days_left = Some(left.into());
+    // The promise is the home authority's (承诺时限): only its updates say
+    // how the clock stands. The window's reports (a materials leg, a
+    // hand-out) carry the window's copy, which may be behind the home's,
+    // and are not let move it.
+    if case.side == Side::Window {
+        mirror_clock(case, update)?;
     }
     let mut waybill = None;
     match event {
@@ -353,7 +376,6 @@ pub(crate) fn mirror(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tongban_ledger::Side;
     use tongban_proto::common::v1::MailLeg;
 
     fn case(state: CaseState) -> CaseRecord {
@@ -382,6 +404,64 @@ mod tests {
         assert_eq!(c.state, CaseState::UnderReview);
         assert_eq!(waybill.as_deref(), Some("EA473124829CN"));
         assert_eq!(c.mail.len(), 1, "the leg itself is recorded");
+    }
+
+    #[test]
+    fn the_window_s_reports_do_not_move_the_home_s_clock() {
+        let mut c = case(CaseState::UnderReview);
+        c.review.due_date = Some("2026-11-09".into());
+        c.review.clock_running = true;
+        // A materials leg mailed before the window heard of the
+        // acceptance: its copy had no clock running and no due date.
+        let update = CaseUpdate {
+            event: "mail.sent".into(),
+            mail: Some(MailLeg {
+                leg: "materials".into(),
+                waybill: "EA473124829CN".into(),
+                to: "home".into(),
+                status: "posted".into(),
+                ..Default::default()
+            }),
+            clock_running: false,
+            working_days_left: Some(-40),
+            ..Default::default()
+        };
+        mirror(&mut c, CaseEvent::MailSent, &update, "2026-11-25T00:00:00Z").unwrap();
+        assert!(c.review.clock_running);
+        assert_eq!(c.review.due_date.as_deref(), Some("2026-11-09"));
+        assert_eq!(c.review.paused_days_left, None);
+    }
+
+    #[test]
+    fn the_window_keeps_the_due_date_the_decision_carries() {
+        let mut c =
+            tongban_ledger::testing::sample_case("a1", Side::Window, CaseState::UnderReview);
+        c.review.due_date = Some("2026-11-09".into());
+        c.review.clock_running = true;
+        let update = CaseUpdate {
+            event: "review.denied".into(),
+            state: "DENIED".into(),
+            reason: "r".into(),
+            due_date: "2026-11-09".into(),
+            clock_running: false,
+            working_days_left: Some(-2),
+            ..Default::default()
+        };
+        mirror(&mut c, CaseEvent::Denied, &update, "2026-11-25T00:00:00Z").unwrap();
+        assert!(!c.review.clock_running);
+        assert_eq!(c.review.due_date.as_deref(), Some("2026-11-09"));
+        assert_eq!(c.review.paused_days_left, Some(-2));
+        // Not a date: refused, whatever else the update says.
+        let bad = CaseUpdate {
+            due_date: "next week".into(),
+            ..update
+        };
+        let err = mirror(&mut c, CaseEvent::Denied, &bad, "2026-11-25T00:00:00Z").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("\"next week\" is not a YYYY-MM-DD date"),
+            "{err}"
+        );
     }
 
     #[test]

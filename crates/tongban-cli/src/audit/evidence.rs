@@ -8,7 +8,8 @@
 //! the handoff, and the entry.
 //!
 //! Each problem is a [`Finding`]: its words, and the entry and case it
-//! concerns where there is one, so a page can mark it at that entry.
+//! concerns where there is one, so a page can mark it at that entry. The
+//! materials are checked here, the receipts in [`receipts`].
 //!
 //! What this proves and what it does not is in `docs/audit.md` §4.1: a node
 //! that lies about its own re-hash is caught only by its partner's copy and
@@ -16,15 +17,15 @@
 
 use std::collections::HashMap;
 
-use prost::Message;
 use serde::{Deserialize, Serialize};
 use tongban_ledger::{EntryBody, MaterialFact, Payload};
-use tongban_pki::TrustAnchor;
 use tongban_proto::audit::v1::{GivenReceipt, MaterialCheck};
-use tongban_proto::common::v1::{LedgerEntry, Receipt, SignedReceipt};
+use tongban_proto::common::v1::{LedgerEntry, SignedReceipt};
 
-use super::verify::check_receipt;
-use super::{hex, unhex};
+use super::hex;
+use super::receipt::{Sent, sent_materials};
+
+mod receipts;
 
 /// A problem found, with what it concerns. Its text names the entry and
 /// case too (it is what the CLI prints); `seq` and `case_no` are for
@@ -81,6 +82,50 @@ pub(crate) enum Problem {
     /// A handoff recorded as received without the receipt given for it
     /// (`handoff`, `county`, `seq`).
     Unreceipted,
+    // The receipt checks below each come with the receipt they concern:
+    // `handoff`, `county` (the node checked), `case`, `role` (`given`: a
+    // receipt it gave as receiver, `held`: one it holds as sender) and
+    // `entry` (the entry holding or recording it; empty if none).
+    /// The receipt's signature does not verify (`detail`, English).
+    ReceiptSignature,
+    /// The receipt is signed by another node than the receiver's
+    /// (`signer`, `to`).
+    ReceiptSigner,
+    /// The receipt names another handoff or other counties (`named`,
+    /// `named_from`, `named_to`, `from`, `to`).
+    ReceiptOtherHandoff,
+    /// The receipt names another case (`named`).
+    ReceiptOtherCase,
+    /// The receipt names another envelope than the receiver's record of
+    /// it (`named`, `recorded`).
+    ReceiptEnvelope,
+    /// The receipt names a ledger entry, but no entry records receiving
+    /// the handoff (`named`).
+    ReceiptNoEntry,
+    /// The receipt names another entry than the one recording receiving
+    /// the handoff (`named`, `seq`).
+    ReceiptOtherEntry,
+    /// The receiver's entry records another envelope than its receipt
+    /// (`seq`, `recorded`, `named`).
+    ReceivedEnvelope,
+    /// The receiver's entry records other materials than its receipt
+    /// (`seq`).
+    ReceivedMaterials,
+    /// The sender's entry says the receipt names another receiver entry
+    /// than it does (`to`, `recorded`, `named`).
+    HeldReceiverSeq,
+    /// The sender holds a receipt but no entry records what it sent.
+    HeldNothingSent,
+    /// The sender recorded sending another envelope than the receiver
+    /// signed for (`sent`, `recorded`, `to`, `named`).
+    SentEnvelope,
+    /// The sender recorded sending other materials than the receiver
+    /// signed for (`sent`, `to`).
+    SentMaterials,
+    /// The result document the home recorded approving is not the one the
+    /// window signed for (`sent`, `to`, `size`, `sha256`, `named_size`,
+    /// `named_sha256`; the named ones empty when the receipt lists none).
+    SentResult,
     /// Not yet worded by kind: a reader shows `text`.
     #[default]
     Other,
@@ -97,37 +142,23 @@ struct At<'a> {
     out: &'a mut Vec<Finding>,
     seq: Option<u64>,
     case_no: &'a str,
+    /// Facts every problem found here shares (the receipt it concerns).
+    context: Vec<(&'static str, String)>,
 }
 
 impl At<'_> {
-    fn push(&mut self, text: String) {
-        self.problem(Problem::Other, Vec::new(), text);
-    }
-
-    /// A problem of `kind` with its `facts` and the CLI's `text`.
+    /// A problem of `kind` with its `facts` (after the shared ones) and the
+    /// CLI's `text`.
     fn problem(&mut self, kind: Problem, facts: Vec<(&'static str, String)>, text: String) {
+        let mut all = self.context.clone();
+        all.extend(facts);
         self.out.push(Finding {
             seq: self.seq,
             case_no: self.case_no.to_owned(),
             text,
             kind,
-            facts,
+            facts: all,
         });
-    }
-
-    /// [`check_receipt`], its problems about this entry.
-    fn receipt(
-        &mut self,
-        anchor: &TrustAnchor,
-        whose: &str,
-        ids: (&str, &str, &str),
-        signed: &SignedReceipt,
-    ) -> Option<Receipt> {
-        let mut texts = Vec::new();
-        let (id, from, to) = ids;
-        let receipt = check_receipt(anchor, whose, id, from, to, signed, &mut texts);
-        texts.into_iter().for_each(|t| self.push(t));
-        receipt
     }
 }
 
@@ -199,7 +230,7 @@ struct ReceivedAt {
 struct SentAt {
     seq: u64,
     envelope_sha256: String,
-    materials: Option<Vec<MaterialFact>>,
+    materials: Sent,
 }
 
 /// A `handoff.receipted` entry: the sender's copy of a receipt.
@@ -264,11 +295,7 @@ impl Index {
             );
         }
         if let Some(s) = &payload.sent {
-            let materials = match &payload.body {
-                EntryBody::CaseAccepted { materials }
-                | EntryBody::CaseResubmitted { materials } => Some(materials.clone()),
-                _ => None,
-            };
+            let materials = sent_materials(&payload.body);
             self.sent.insert(
                 s.handoff_id.clone(),
                 SentAt {
@@ -335,6 +362,7 @@ impl Index {
                 out: problems,
                 seq: named.map(|&(seq, _)| seq),
                 case_no: &m.case_no,
+                context: Vec::new(),
             };
             let base = || {
                 vec![
@@ -390,192 +418,6 @@ impl Index {
             }
         }
     }
-
-    /// The receipts the node of `county` gave: each verifies, names what
-    /// its record and its ledger entry say; and every handoff its entries
-    /// record receiving has one.
-    pub(crate) fn check_given(
-        &self,
-        anchor: &TrustAnchor,
-        county: &str,
-        given: &[GivenHex],
-        problems: &mut Vec<Finding>,
-    ) {
-        for g in given {
-            let id = &g.handoff_id;
-            let entry = self.received.get(id);
-            let mut at = At {
-                out: problems,
-                seq: entry.map(|r| r.seq),
-                case_no: &g.case_no,
-            };
-            let whose = match entry {
-                Some(r) => format!(
-                    "the receipt {county} gave for case {} (its entry {})",
-                    g.case_no, r.seq
-                ),
-                None => format!("the receipt {county} gave for case {}", g.case_no),
-            };
-            let signed = unhex("signed_receipt", &g.signed_receipt)
-                .ok()
-                .and_then(|b| SignedReceipt::decode(b.as_slice()).ok());
-            let Some(signed) = signed else {
-                at.problem(
-                    Problem::ReceiptUndecodable,
-                    vec![("handoff", id.clone()), ("case", g.case_no.clone())],
-                    format!("handoff {id}: {whose} does not decode"),
-                );
-                continue;
-            };
-            let Some(receipt) = at.receipt(anchor, &whose, (id, &g.from, county), &signed) else {
-                continue;
-            };
-            if receipt.case_no != g.case_no {
-                at.push(format!(
-                    "handoff {id}: {whose} names case {}, not {}",
-                    receipt.case_no, g.case_no
-                ));
-            }
-            if hex(&receipt.envelope_sha256) != g.envelope_sha256 {
-                at.push(format!(
-                    "handoff {id}: {whose} names envelope {} but its record holds {} (field envelope_sha256)",
-                    hex(&receipt.envelope_sha256),
-                    g.envelope_sha256
-                ));
-            }
-            match entry {
-                None => at.push(format!(
-                    "handoff {id}: {whose} names its ledger entry {}, but no entry of {county} records receiving {id}",
-                    receipt.ledger_seq
-                )),
-                Some(r) => check_against_entry(county, id, &whose, &receipt, r, &mut at),
-            }
-        }
-        let mut unreceipted: Vec<(&String, &ReceivedAt)> = self
-            .received
-            .iter()
-            .filter(|(id, _)| !given.iter().any(|g| &g.handoff_id == *id))
-            .collect();
-        unreceipted.sort_by_key(|(_, r)| r.seq);
-        for (id, r) in unreceipted {
-            At {
-                out: problems,
-                seq: Some(r.seq),
-                case_no: &r.case_no,
-            }
-            .problem(
-                Problem::Unreceipted,
-                vec![
-                    ("handoff", id.clone()),
-                    ("county", county.to_owned()),
-                    ("seq", r.seq.to_string()),
-                ],
-                format!(
-                    "handoff {id}: {county} recorded receiving it (entry {} {}) but holds no receipt it gave",
-                    r.seq, r.kind
-                ),
-            );
-        }
-    }
-
-    /// The receipts the node of `county` holds as sender: each verifies,
-    /// names what the entry holding it says, and matches the entry that
-    /// recorded what was sent.
-    pub(crate) fn check_held(
-        &self,
-        anchor: &TrustAnchor,
-        county: &str,
-        problems: &mut Vec<Finding>,
-    ) {
-        for h in &self.held {
-            let id = &h.handoff_id;
-            let mut at = At {
-                out: problems,
-                seq: Some(h.seq),
-                case_no: &h.case_no,
-            };
-            let whose = format!("the receipt {county} holds (entry {})", h.seq);
-            let Some(receipt) = at.receipt(anchor, &whose, (id, county, &h.to), &h.signed) else {
-                continue;
-            };
-            if receipt.ledger_seq != h.receiver_seq {
-                at.push(format!(
-                    "handoff {id}: entry {} says {}'s receipt names its entry {}, the receipt names {} (field receiver_seq)",
-                    h.seq, h.to, h.receiver_seq, receipt.ledger_seq
-                ));
-            }
-            let Some(sent) = self.sent.get(id) else {
-                at.push(format!(
-                    "handoff {id}: {county} holds a receipt (entry {}) but no entry recording what it sent",
-                    h.seq
-                ));
-                continue;
-            };
-            if sent.envelope_sha256 != hex(&receipt.envelope_sha256) {
-                at.push(format!(
-                    "handoff {id}: {county} recorded sending envelope {} (entry {}) but {} signed for envelope {} (field envelope_sha256)",
-                    sent.envelope_sha256,
-                    sent.seq,
-                    h.to,
-                    hex(&receipt.envelope_sha256)
-                ));
-            }
-            if sent
-                .materials
-                .as_ref()
-                .is_some_and(|m| facts(m) != receipt_facts(&receipt))
-            {
-                at.push(format!(
-                    "handoff {id}: the materials {county} recorded sending (entry {}) differ from those {} signed for (field materials)",
-                    sent.seq, h.to
-                ));
-            }
-        }
-    }
-}
-
-/// The receiver's entry for a handoff against the receipt it gave.
-fn check_against_entry(
-    county: &str,
-    id: &str,
-    whose: &str,
-    receipt: &Receipt,
-    r: &ReceivedAt,
-    at: &mut At<'_>,
-) {
-    if receipt.ledger_seq != r.seq {
-        at.push(format!(
-            "handoff {id}: {whose} names its ledger entry {}, but {county} recorded receiving {id} in entry {}",
-            receipt.ledger_seq, r.seq
-        ));
-    }
-    if r.envelope_sha256 != hex(&receipt.envelope_sha256) {
-        at.push(format!(
-            "handoff {id}: {county}'s entry {} records envelope {} but {whose} says {} (field envelope_sha256)",
-            r.seq,
-            r.envelope_sha256,
-            hex(&receipt.envelope_sha256)
-        ));
-    }
-    if facts(&r.materials) != receipt_facts(receipt) {
-        at.push(format!(
-            "handoff {id}: {county}'s entry {} records other materials than {whose} (field materials)",
-            r.seq
-        ));
-    }
-}
-
-fn facts(m: &[MaterialFact]) -> Vec<(String, u64, String)> {
-    m.iter()
-        .map(|m| (m.kind.clone(), m.size, m.sha256.clone()))
-        .collect()
-}
-
-fn receipt_facts(r: &Receipt) -> Vec<(String, u64, String)> {
-    r.materials
-        .iter()
-        .map(|m| (m.kind.clone(), m.size, hex(&m.sha256)))
-        .collect()
 }
 
 #[cfg(test)]

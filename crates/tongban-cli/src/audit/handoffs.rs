@@ -11,7 +11,8 @@ use tongban_pki::TrustAnchor;
 use tongban_proto::common::v1::{LedgerEntry, ReceiptBatch, SignedReceipt};
 
 use super::hex;
-use super::verify::{Arrow, NodeView, check_receipt, facts_of, sent_materials, typed};
+use super::receipt::{check_receipt, facts_of, sent_materials};
+use super::verify::{Arrow, NodeView, typed};
 
 /// Matches both sides of every receipted handoff of the case.
 pub(super) fn check_handoffs(
@@ -99,7 +100,7 @@ pub(super) fn check_handoffs(
                             hex(&receipt.envelope_sha256)
                         ));
                     }
-                    if materials.is_some_and(|m| facts_of(m) != receipt_materials) {
+                    if materials.facts().is_some_and(|m| m != receipt_materials) {
                         matched = false;
                         problems.push(format!(
                             "handoff {id}: the materials {sender} recorded sending differ from those {to} signed for (field materials)"

@@ -13,6 +13,7 @@ mod handoffs;
 pub(crate) mod html;
 pub(crate) mod known;
 pub(crate) mod node;
+mod receipt;
 pub(crate) mod verify;
 
 use serde::{Deserialize, Serialize};

@@ -12,10 +12,10 @@ use std::time::SystemTime;
 use prost::Message;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use tongban_ledger::Payload;
 use tongban_ledger::chain::entry_hash;
-use tongban_ledger::{EntryBody, MaterialFact, Payload};
 use tongban_pki::{Principal, TrustAnchor};
-use tongban_proto::common::v1::{Checkpoint, LedgerEntry, Receipt, SignedReceipt};
+use tongban_proto::common::v1::{Checkpoint, LedgerEntry};
 
 use super::evidence::Index;
 use super::handoffs::check_handoffs;
@@ -120,26 +120,7 @@ pub(super) fn typed(e: &EntryHex) -> Option<(LedgerEntry, Payload)> {
     Some((entry, payload))
 }
 
-/// The materials a sending entry records handing over (None for a change
-/// that sends no materials, such as an update).
-pub(super) fn sent_materials(body: &EntryBody) -> Option<&[MaterialFact]> {
-    match body {
-        EntryBody::CaseAccepted { materials }
-        | EntryBody::CaseResubmitted { materials }
-        | EntryBody::CommitmentSupplied { materials, .. } => Some(materials),
-        _ => None,
-    }
-}
-
-/// (kind, size, sha256 hex) of recorded materials, as a receipt lists them.
-pub(super) fn facts_of(materials: &[MaterialFact]) -> Vec<(String, u64, String)> {
-    materials
-        .iter()
-        .map(|m| (m.kind.clone(), m.size, m.sha256.clone()))
-        .collect()
-}
-
-fn rfc3339(text: &str) -> Option<SystemTime> {
+pub(super) fn rfc3339(text: &str) -> Option<SystemTime> {
     let t =
         time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
     Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(t.unix_timestamp().max(0) as u64))
@@ -600,45 +581,6 @@ fn check_chain(
         }
     }
     (problems.len() == before).then_some(checked)
-}
-
-/// Checks one signed receipt of handoff `id` from `from` to `to`: it
-/// decodes, its signature verifies against the CA at its `received_at` (the
-/// courier's check, [`tongban_node::receipt::verify`]), the node of `to`
-/// signed it, and it names `id`, `from` and `to`. `whose` names
-/// the copy in problems (`the receipt A holds`). The receipt, unless it does
-/// not decode.
-pub(crate) fn check_receipt(
-    anchor: &TrustAnchor,
-    whose: &str,
-    id: &str,
-    from: &str,
-    to: &str,
-    signed: &SignedReceipt,
-    problems: &mut Vec<String>,
-) -> Option<Receipt> {
-    let Ok(receipt) = Receipt::decode(signed.receipt.as_slice()) else {
-        problems.push(format!("handoff {id}: {whose} does not decode"));
-        return None;
-    };
-    // The one receipt check the courier makes too, against the
-    // certificate's validity when the receipt was signed.
-    let at = rfc3339(&receipt.received_at).unwrap_or_else(SystemTime::now);
-    match tongban_node::receipt::verify(anchor, signed, at) {
-        Ok(_) if receipt.receiver_county == to => {}
-        Ok(_) => problems.push(format!(
-            "handoff {id}: {whose} is signed by the node of {}, not by the node of {to}",
-            receipt.receiver_county
-        )),
-        Err(e) => problems.push(format!("handoff {id}: {whose}: {e}")),
-    }
-    if receipt.handoff_id != id || receipt.sender_county != from || receipt.receiver_county != to {
-        problems.push(format!(
-            "handoff {id}: the receipt names handoff {} from {} to {}, not {id} from {from} to {to}",
-            receipt.handoff_id, receipt.sender_county, receipt.receiver_county
-        ));
-    }
-    Some(receipt)
 }
 
 /// Checks each node's ledger against the checkpoints its partners hold of it.

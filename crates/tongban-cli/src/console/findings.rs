@@ -39,6 +39,17 @@ fn chinese(f: &Finding) -> Option<String> {
             .find(|(n, _)| *n == name)
             .map_or("", |(_, v)| v.as_str())
     };
+    // The receipt a receipt check concerns, as its facts name it.
+    let whose = || match (arg("role"), arg("entry")) {
+        ("held", entry) => format!("节点 {} 持有的回执（条目 {entry}）", arg("county")),
+        (_, "") => format!("节点 {} 为案件 {} 出具的回执", arg("county"), arg("case")),
+        (_, entry) => format!(
+            "节点 {} 为案件 {} 出具的回执（其条目 {entry}）",
+            arg("county"),
+            arg("case")
+        ),
+    };
+    let handoff = arg("handoff");
     let stored = || match arg("stored") {
         "log" => "materials.log 中",
         _ => "其文件中",
@@ -97,10 +108,105 @@ fn chinese(f: &Finding) -> Option<String> {
             arg("size"),
             arg("recorded_size")
         ),
-        Problem::ReceiptUndecodable => format!(
-            "交接 {}：为案件 {} 出具的回执无法解码",
-            arg("handoff"),
+        Problem::ReceiptUndecodable if arg("role").is_empty() => {
+            format!("交接 {handoff}：为案件 {} 出具的回执无法解码", arg("case"))
+        }
+        Problem::ReceiptUndecodable => format!("交接 {handoff}：{}无法解码", whose()),
+        Problem::ReceiptSignature => format!(
+            "交接 {handoff}：{}的签名未通过核验（{}）",
+            whose(),
+            arg("detail")
+        ),
+        Problem::ReceiptSigner => format!(
+            "交接 {handoff}：{}由节点 {} 签名，而不是由接收方节点 {} 签名",
+            whose(),
+            arg("signer"),
+            arg("to")
+        ),
+        Problem::ReceiptOtherHandoff => format!(
+            "交接 {handoff}：回执写的是从 {} 到 {} 的交接 {}，而不是从 {} 到 {} 的这次交接",
+            arg("named_from"),
+            arg("named_to"),
+            arg("named"),
+            arg("from"),
+            arg("to")
+        ),
+        Problem::ReceiptOtherCase => format!(
+            "交接 {handoff}：{}写的是案件 {}，而不是案件 {}",
+            whose(),
+            arg("named"),
             arg("case")
+        ),
+        Problem::ReceiptEnvelope => format!(
+            "交接 {handoff}：{}写的信封摘要 {} 与节点的接收记录 {} 不符（envelope_sha256）",
+            whose(),
+            arg("named"),
+            arg("recorded")
+        ),
+        Problem::ReceiptNoEntry => format!(
+            "交接 {handoff}：{}写明记入账本条目 {}，但节点 {} 没有任何条目记录收到这次交接",
+            whose(),
+            arg("named"),
+            arg("county")
+        ),
+        Problem::ReceiptOtherEntry => format!(
+            "交接 {handoff}：{}写明记入账本条目 {}，但节点 {} 是在条目 {} 记录收到的",
+            whose(),
+            arg("named"),
+            arg("county"),
+            arg("seq")
+        ),
+        Problem::ReceivedEnvelope => format!(
+            "交接 {handoff}：节点 {} 的条目 {} 记录的信封摘要 {} 与{}写的 {} 不符（envelope_sha256）",
+            arg("county"),
+            arg("seq"),
+            arg("recorded"),
+            whose(),
+            arg("named")
+        ),
+        Problem::ReceivedMaterials => format!(
+            "交接 {handoff}：节点 {} 的条目 {} 记录的材料与{}所列的不符（materials）",
+            arg("county"),
+            arg("seq"),
+            whose()
+        ),
+        Problem::HeldReceiverSeq => format!(
+            "交接 {handoff}：条目 {} 记载 {} 的回执写明其条目 {}，回执实际写的是条目 {}（receiver_seq）",
+            arg("entry"),
+            arg("to"),
+            arg("recorded"),
+            arg("named")
+        ),
+        Problem::HeldNothingSent => format!(
+            "交接 {handoff}：节点 {} 持有回执（条目 {}），却没有记录当初发送内容的条目",
+            arg("county"),
+            arg("entry")
+        ),
+        Problem::SentEnvelope => format!(
+            "交接 {handoff}：节点 {} 在条目 {} 记录发送的信封摘要为 {}，但 {} 签收的是 {}（envelope_sha256）",
+            arg("county"),
+            arg("sent"),
+            arg("recorded"),
+            arg("to"),
+            arg("named")
+        ),
+        Problem::SentMaterials => format!(
+            "交接 {handoff}：节点 {} 在条目 {} 记录发送的材料与 {} 签收的不符（materials）",
+            arg("county"),
+            arg("sent"),
+            arg("to")
+        ),
+        Problem::SentResult => format!(
+            "交接 {handoff}：节点 {} 在条目 {} 记录准予许可的审批结果文件（{} 字节，SHA-256 {}）不是 {} 签收的那一份（{}）",
+            arg("county"),
+            arg("sent"),
+            arg("size"),
+            arg("sha256"),
+            arg("to"),
+            match arg("named_sha256") {
+                "" => "回执未列出审批结果文件".to_owned(),
+                sha => format!("回执所列为 {} 字节，SHA-256 {sha}", arg("named_size")),
+            }
         ),
         Problem::Unreceipted => format!(
             "交接 {}：节点 {} 在条目 {} 记录已接收，却没有它出具的回执",
@@ -149,6 +255,49 @@ mod tests {
         );
         let zh = scope(Lang::Zh, || words(&f));
         assert!(zh.contains("materials.log 中的 9 字节"), "{zh}");
+    }
+
+    #[test]
+    fn receipt_problems_name_the_receipt_as_held_or_given() {
+        let context = [
+            ("handoff", "h-1"),
+            ("county", "610113"),
+            ("case", "610702-20261201-1"),
+        ];
+        let with = |kind,
+                    role: &'static str,
+                    entry: &'static str,
+                    more: &[(&'static str, &'static str)]| {
+            let mut facts = context.to_vec();
+            facts.extend([("role", role), ("entry", entry)]);
+            facts.extend_from_slice(more);
+            scope(Lang::Zh, || words(&finding(kind, &facts)))
+        };
+        assert_eq!(
+            with(Problem::ReceiptOtherCase, "given", "12", &[("named", "x")]),
+            "交接 h-1：节点 610113 为案件 610702-20261201-1 出具的回执（其条目 12）写的是案件 x，而不是案件 610702-20261201-1"
+        );
+        assert_eq!(
+            with(Problem::HeldNothingSent, "held", "9", &[]),
+            "交接 h-1：节点 610113 持有回执（条目 9），却没有记录当初发送内容的条目"
+        );
+        let result = with(
+            Problem::SentResult,
+            "held",
+            "9",
+            &[
+                ("sent", "8"),
+                ("to", "610702"),
+                ("size", "5"),
+                ("sha256", "ab"),
+                ("named_size", "5"),
+                ("named_sha256", "cd"),
+            ],
+        );
+        assert_eq!(
+            result,
+            "交接 h-1：节点 610113 在条目 8 记录准予许可的审批结果文件（5 字节，SHA-256 ab）不是 610702 签收的那一份（回执所列为 5 字节，SHA-256 cd）"
+        );
     }
 
     #[test]

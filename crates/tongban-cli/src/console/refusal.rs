@@ -248,6 +248,62 @@ fn chinese(reason: Reason, field: &str, args: &HashMap<String, String>) -> Strin
                 "属地只在到属地领取的结果（或不予许可决定）已作出、或结果被退回后交付"
             }
         ),
+        Reason::SupplyNotAccepted => format!(
+            "案件当前为「{}」，尚未受理：缺少的材料请在受理前直接上传，受理后才补交承诺的材料",
+            state_or_code(arg("state"))
+        ),
+        Reason::SupplyAfterDecision => format!(
+            "案件当前为「{}」：事项 {} 不实行先证后核，作出决定后不再补交承诺的材料",
+            state_or_code(arg("state")),
+            arg("item")
+        ),
+        Reason::SupplyAfterDenial => "本案已不予许可，不再补交任何材料".to_owned(),
+        Reason::SupplyNotOutstanding => format!(
+            "材料“{}”不是尚待补交的承诺材料（尚待补交：{}）",
+            arg("kind"),
+            match arg("outstanding") {
+                "" => "无".to_owned(),
+                kinds => kinds.replace(',', "、"),
+            }
+        ),
+        Reason::MaterialNone => "请至少选择一份材料".to_owned(),
+        Reason::TimeFormat => format!("时间“{}”的格式不对：应为日期和时刻", arg("value")),
+        Reason::ConsultationInFuture => {
+            format!("会商时间 {} 晚于现在：会商结束后再记录", arg("at"))
+        }
+        Reason::ConsultationNotNeeded => {
+            format!("事项 {} 在窗口当面受理，受理时不需要视频会商", arg("item"))
+        }
+        Reason::RetryNoneParked => "本案没有被退回待重发的移交".to_owned(),
+        Reason::ItemUnknown => format!("事项 {} 不在通办事项目录中", arg("item")),
+        Reason::ItemWithdrawn => {
+            format!("事项 {} 已不在通办事项目录中，不能办理这一步", arg("item"))
+        }
+        Reason::PaperNone => format!("事项 {} 没有需要邮寄的纸质原件", arg("item")),
+        Reason::PaperAlreadyReceived => format!(
+            "本案的纸质原件已于 {} 登记收到，无需再次登记",
+            crate::page::local_time(arg("at"))
+        ),
+        Reason::ResultTooLarge => format!(
+            "审批结果文件大小为 {}，超过每份材料 {} 的上限",
+            arg("size"),
+            arg("max")
+        ),
+        Reason::ResultNotYet => format!(
+            "案件当前为「{}」：准予许可后才有审批结果文件",
+            state_or_code(arg("state"))
+        ),
+        Reason::PageTokenUnknown => "翻页地址已失效：请从列表第一页重新翻页".to_owned(),
+        Reason::MailEventWrongSide => format!(
+            "{}环节的“{}”由{}记录，不在本节点记录",
+            super::pages::leg_name(arg("leg")),
+            super::pages::mail_status_name(arg("status")),
+            if arg("owner") == "window" {
+                "受理窗口"
+            } else {
+                "属地审批部门"
+            }
+        ),
         Reason::CommitmentOutstanding => format!(
             "承诺补交的材料（{}）尚未收到（期限 {}）：本事项须材料齐全后方可准予许可",
             arg("kinds").replace(',', "、"),
@@ -318,6 +374,10 @@ fn field_name(path: &str) -> Option<&'static str> {
         "waybill" => "运单号",
         "leg" => "寄递环节",
         "method" => "核验方式",
+        "at" => "时间",
+        "item_code" => "事项",
+        "state" => "案件状态",
+        "page_token" => "翻页地址",
         _ => return None,
     })
 }
@@ -397,10 +457,41 @@ mod tests {
     fn every_reason_the_node_can_send_has_chinese_words() {
         // The facts each reason is sent with, as the core makes them.
         let facts = [
-            "what", "value", "expected", "got", "min", "max", "position", "found", "allowed",
-            "date", "prefix", "today", "detail", "from", "to", "state", "kinds", "due", "id",
-            "missing", "identity", "item", "mode", "kind", "name", "size", "days", "when",
-            "county", "home", "leg", "delivery", "side",
+            "what",
+            "value",
+            "expected",
+            "got",
+            "min",
+            "max",
+            "position",
+            "found",
+            "allowed",
+            "date",
+            "prefix",
+            "today",
+            "detail",
+            "from",
+            "to",
+            "state",
+            "kinds",
+            "due",
+            "id",
+            "missing",
+            "identity",
+            "item",
+            "mode",
+            "kind",
+            "name",
+            "size",
+            "days",
+            "when",
+            "county",
+            "home",
+            "leg",
+            "delivery",
+            "side",
+            "at",
+            "outstanding",
         ];
         for reason in Reason::ALL {
             let args: HashMap<String, String> = facts
@@ -545,6 +636,32 @@ mod tests {
             w.text
         );
         assert!(w.text.contains("受理窗口只在"), "{}", w.text);
+    }
+
+    #[test]
+    fn the_steps_a_clerk_or_reviewer_cannot_take_now_are_worded_in_chinese() {
+        let zh = |r: Refusal| scope(Lang::Zh, || words(&status_of(&r, "x")).unwrap().text);
+        assert_eq!(
+            zh(Refusal::new(
+                Reason::PaperAlreadyReceived,
+                vec![("at", "2026-11-25T02:30:00Z".into())]
+            )),
+            "本案的纸质原件已于 2026-11-25 10:30:00 登记收到，无需再次登记"
+        );
+        assert_eq!(
+            zh(Refusal::new(
+                Reason::SupplyNotOutstanding,
+                vec![("kind", "licence".into()), ("outstanding", "a,b".into())]
+            )),
+            "材料“licence”不是尚待补交的承诺材料（尚待补交：a、b）"
+        );
+        assert_eq!(
+            zh(Refusal::new(
+                Reason::ResultNotYet,
+                vec![("state", "UNDER_REVIEW".into())]
+            )),
+            "案件当前为「审查中」：准予许可后才有审批结果文件"
+        );
     }
 
     #[test]

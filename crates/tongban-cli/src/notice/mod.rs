@@ -402,8 +402,8 @@ pub(crate) fn render(kind: Kind, case: &CaseView, ctx: &Context) -> Result<Strin
             )
         }
         Kind::Acceptance => {
-            // The due date is the node's current one: paused during a
-            // correction, gone once decided.
+            // The due date is the node's current one: none while paused
+            // for a correction, kept once decided (what was promised).
             let due = if !case.due_date.is_empty() {
                 format!(
                     "<tr><th>承诺办结日期</th><td>{}</td></tr>",

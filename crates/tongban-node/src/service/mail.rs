@@ -47,7 +47,11 @@ impl Mail for MailService {
             go_or_replay!(requests::unary(ctx, req, "/tongban.mail.v1.Mail/Send").await?);
         let number = waybill(&req.waybill)?;
         if req.carrier.trim().is_empty() {
-            return Err(NodeError::Invalid("carrier: name the carrier (e.g. EMS)".into()).into());
+            return Err(NodeError::refused(
+                Refusal::new(Reason::TextRequired, Vec::new()).at("carrier"),
+                "carrier: name the carrier (e.g. EMS)",
+            )
+            .into());
         }
         let carrier = validate::text("carrier", "carrier", &req.carrier, validate::SHORT_CHARS)?;
         let carrier = carrier.as_str();
@@ -210,7 +214,10 @@ pub(crate) async fn record_event(
         "" => ctx.clock.now_rfc3339(),
         text => {
             let t = OffsetDateTime::parse(text, &Rfc3339).map_err(|e| {
-                NodeError::Invalid(format!("at: {text:?} is not an RFC 3339 time: {e}"))
+                NodeError::refused(
+                    Refusal::new(Reason::TimeFormat, vec![("value", text.to_owned())]).at("at"),
+                    format!("at: {text:?} is not an RFC 3339 time: {e}"),
+                )
             })?;
             crate::clock::rfc3339(t)
         }
@@ -247,7 +254,28 @@ pub(crate) async fn record_event(
     };
     report
         .may_report(case.side, case.state, case.delivery)
-        .map_err(|e| NodeError::NotPermitted(format!("waybill {number}: {e}")))?;
+        .map_err(|e| match &e {
+            tongban_core::AuthorityError::WrongSide { owner, .. } => NodeError::refused(
+                Refusal::new(
+                    Reason::MailEventWrongSide,
+                    vec![
+                        ("leg", case.mail[leg_index].leg.to_string()),
+                        ("status", status.to_string()),
+                        (
+                            "owner",
+                            match owner {
+                                Side::Window => "window",
+                                Side::Home => "home",
+                            }
+                            .to_owned(),
+                        ),
+                    ],
+                )
+                .at("status"),
+                format!("waybill {number}: {e}"),
+            ),
+            _ => NodeError::NotPermitted(format!("waybill {number}: {e}")),
+        })?;
     let leg = &mut case.mail[leg_index];
     if leg.events.iter().any(|e| e.status == status && e.at == at) {
         return view::case_view(ctx, &case, true);

@@ -104,10 +104,16 @@ fn held(case: &CaseRecord, kind: &str) -> Result<Option<MaterialRef>, NodeError>
     }
     match &case.review.result {
         Some(m) => Ok(Some(m.clone())),
-        None => Err(NodeError::Precondition(format!(
-            "case {} has no result document: it is {}, and a result document exists once the case is approved",
-            case.case_no, case.state
-        ))),
+        None => Err(NodeError::refused(
+            tongban_core::Refusal::new(
+                tongban_core::Reason::ResultNotYet,
+                vec![("state", case.state.as_str().to_owned())],
+            ),
+            format!(
+                "case {} has no result document: it is {}, and a result document exists once the case is approved",
+                case.case_no, case.state
+            ),
+        )),
     }
 }
 

@@ -46,10 +46,10 @@ pub(crate) async fn retry_parked(
         .filter(|(_, e, _)| e.application_id == case.application_id && e.parked.is_some())
         .collect();
     if parked.is_empty() {
-        return Err(NodeError::Precondition(format!(
-            "case {} has no parked handoff",
-            case.case_no
-        )));
+        return Err(NodeError::refused(
+            tongban_core::Refusal::new(tongban_core::Reason::RetryNoneParked, Vec::new()),
+            format!("case {} has no parked handoff", case.case_no),
+        ));
     }
     let mut batch = tongban_ledger::Batch::default();
     let mut reasons = Vec::new();
@@ -115,10 +115,13 @@ pub(crate) fn item_of<'a>(
     case: &CaseRecord,
 ) -> Result<&'a tongban_core::Item, NodeError> {
     ctx.directory.item(&case.item_code).ok_or_else(|| {
-        NodeError::Precondition(format!(
-            "item {} is no longer in the catalogue",
-            case.item_code
-        ))
+        NodeError::refused(
+            tongban_core::Refusal::new(
+                tongban_core::Reason::ItemWithdrawn,
+                vec![("item", case.item_code.to_string())],
+            ),
+            format!("item {} is no longer in the catalogue", case.item_code),
+        )
     })
 }
 

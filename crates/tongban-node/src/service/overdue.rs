@@ -26,6 +26,7 @@ use time::{Date, Duration, OffsetDateTime, UtcOffset};
 use tongban_ledger::{CaseRecord, DeadlineKind, Deadlines, Side};
 
 use super::paging;
+use super::paging::bad_token;
 use crate::ctx::Ctx;
 use crate::{NodeError, flow, view};
 
@@ -192,12 +193,6 @@ fn why(ctx: &Ctx, case: &CaseRecord, today: Date, now: OffsetDateTime) -> Option
         }
     }
     (!reasons.is_empty()).then(|| reasons.join("; "))
-}
-
-fn bad_token() -> NodeError {
-    NodeError::Invalid(
-        "page_token: not a token this node gave (pass next_page_token back unchanged)".into(),
-    )
 }
 
 /// The listing position a token names (None for the first page).

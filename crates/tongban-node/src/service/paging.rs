@@ -40,10 +40,7 @@ pub(crate) fn case_page(
         "" => None,
         t if t.len() <= MAX_TOKEN && t.bytes().all(|b| b.is_ascii_graphic()) => Some(t),
         _ => {
-            return Err(NodeError::Invalid(
-                "page_token: not a token this node gave (pass next_page_token back unchanged)"
-                    .into(),
-            ));
+            return Err(bad_token());
         }
     };
     let mut records =
@@ -63,6 +60,15 @@ pub(crate) fn case_page(
         .map(|c| view::case_view(ctx, c, false))
         .collect::<Result<_, _>>()?;
     Ok(Page { cases, next })
+}
+
+/// A page token this node did not give (a tampered or stale address).
+pub(crate) fn bad_token() -> NodeError {
+    NodeError::refused(
+        tongban_core::Refusal::new(tongban_core::Reason::PageTokenUnknown, Vec::new())
+            .at("page_token"),
+        "page_token: not a token this node gave (pass next_page_token back unchanged)",
+    )
 }
 
 #[cfg(test)]

@@ -244,24 +244,36 @@ impl Review for ReviewService {
         let (_lock, mut case) = self.locked(&req.case_no).await?;
         let paper = view::paper_kinds(&ctx.directory, &case);
         if paper.is_empty() {
-            return Err(NodeError::Precondition(format!(
-                "item {} has no materials whose paper originals are mailed",
-                case.item_code
-            ))
+            return Err(NodeError::refused(
+                Refusal::new(
+                    Reason::PaperNone,
+                    vec![("item", case.item_code.to_string())],
+                ),
+                format!(
+                    "item {} has no materials whose paper originals are mailed",
+                    case.item_code
+                ),
+            )
             .into());
         }
         if matches!(case.state, CaseState::Denied | CaseState::Closed) {
-            return Err(NodeError::Precondition(format!(
-                "case {} is {}",
-                case.case_no, case.state
-            ))
+            return Err(NodeError::refused(
+                Refusal::new(
+                    Reason::StateNotAllowed,
+                    vec![("state", case.state.as_str().to_owned())],
+                ),
+                format!("case {} is {}", case.case_no, case.state),
+            )
             .into());
         }
         if let Some(at) = &case.review.paper_received_at {
-            return Err(NodeError::Precondition(format!(
-                "paper originals of {} were already recorded at {at}",
-                case.case_no
-            ))
+            return Err(NodeError::refused(
+                Refusal::new(Reason::PaperAlreadyReceived, vec![("at", at.clone())]),
+                format!(
+                    "paper originals of {} were already recorded at {at}",
+                    case.case_no
+                ),
+            )
             .into());
         }
         let now = ctx.clock.now_rfc3339();
@@ -358,11 +370,18 @@ impl Review for ReviewService {
             .into());
         }
         if result.size > ctx.limits.max_material_bytes {
-            return Err(NodeError::TooLarge(format!(
-                "the result document's {} are over the limit of {}",
+            let (size, max) = (
                 tongban_core::limits::binary_size(result.size),
-                tongban_core::limits::binary_size(ctx.limits.max_material_bytes)
-            ))
+                tongban_core::limits::binary_size(ctx.limits.max_material_bytes),
+            );
+            return Err(NodeError::refused(
+                Refusal::new(
+                    Reason::ResultTooLarge,
+                    vec![("size", size.clone()), ("max", max.clone())],
+                )
+                .at("result"),
+                format!("the result document's {size} are over the limit of {max}"),
+            )
             .into());
         }
         let mut ingest = Ingest::new(&ctx.store, vec![result]);
@@ -400,6 +419,9 @@ impl Review for ReviewService {
         let update = CaseUpdate {
             licence_no: case.review.licence_no.clone(),
             result: Some(view::digest(&result)),
+            // What was promised stays on the case after the decision: the
+            // window shows it beside the frozen count.
+            due_date: case.review.due_date.clone().unwrap_or_default(),
             clock_running: false,
             working_days_left: flow::frozen_days_left(&case),
             ..Default::default()
@@ -447,6 +469,7 @@ impl Review for ReviewService {
         case.review.denial_reason = reason.to_owned();
         let update = CaseUpdate {
             reason: reason.to_owned(),
+            due_date: case.review.due_date.clone().unwrap_or_default(),
             working_days_left: flow::frozen_days_left(&case),
             ..Default::default()
         };

@@ -61,7 +61,19 @@ pub(in crate::console) fn clerk_new(c: &Console, d: &Draft, error: Option<&Probl
         c,
         t("新申请（跨域通办）", "New application (cross-region)"),
         html! {
-            (error_box(error.map(|p| p.msg)))
+            // A refusal at an input is said there alone; the top says only
+            // that the form was not accepted, and links to the input (a
+            // plain anchor: it works without the script).
+            @match error.and_then(|p| input_label(p.form).map(|label| (p.form, label))) {
+                Some((input, label)) => {
+                    p.error role="alert" id="error" {
+                        (t("申请未被受理：请修改", "The application was not accepted: correct "))
+                        a href={ "#" (input) "-error" } { (label) }
+                        (t("后重新提交。", " and send it again."))
+                    }
+                }
+                None => (error_box(error.map(|p| p.msg))),
+            }
             @if error.is_some_and(|p| p.form == "lost") {
                 p #lost { (t("控制台已用同一请求编号重试数次，节点仍未应答；申请可能没有送达，也可能已经立案。节点恢复后重新选择文件再提交：请求编号不变，节点只会立案一次。",
                              "The console tried again a few times with the same request id and the node did not answer; the application may not have arrived, or the case may be made. When the node is back, choose the files again and send it: the request id is the same, so the node makes one case.")) }
@@ -129,6 +141,27 @@ pub(in crate::console) fn clerk_new(c: &Console, d: &Draft, error: Option<&Probl
 /// credit code and legal representative. The script shows the chosen kind
 /// and checks each code's check character as it is typed; the node checks
 /// every field again, and what it refuses is shown at its field.
+/// The name of an input of the application form that a refusal can
+/// concern, as its label says it (None: no input, e.g. `lost`).
+fn input_label(input: &str) -> Option<&'static str> {
+    Some(match input {
+        "person_name" => t("姓名", "the name"),
+        "person_id" => t("公民身份号码", "the resident ID number"),
+        "company_name" => t("单位名称", "the registered name"),
+        "credit_code" => t("统一社会信用代码", "the unified social credit code"),
+        "legal_rep" => t("法定代表人", "the legal representative"),
+        "legal_rep_id" => t(
+            "法定代表人公民身份号码",
+            "the legal representative's resident ID number",
+        ),
+        "phone" => t("联系电话", "the phone number"),
+        "address" => t("通讯地址", "the postal address"),
+        "delivery" => t("送达方式", "the delivery"),
+        "materials" => t("申请材料", "the materials"),
+        _ => return None,
+    })
+}
+
 fn applicant_fields(d: &Draft, error: Option<&Problem<'_>>) -> Markup {
     let company = d.kind == "company";
     let at = |field: &str| error.filter(|p| p.form == field).map_or("", |p| p.msg);

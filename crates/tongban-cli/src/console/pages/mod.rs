@@ -22,7 +22,7 @@ mod verify;
 pub(super) use audit::audit_find;
 pub(super) use clerk::{clerk_case, clerk_list, clerk_new};
 pub(super) use review::{review_case, review_inbox};
-pub(super) use steps::{lost_connection, not_found, overdue};
+pub(super) use steps::{leg_name, lost_connection, mail_status_name, not_found, overdue};
 pub(super) use verify::{verify_home, verify_job};
 
 /// The stylesheet.
@@ -277,12 +277,11 @@ fn days_left(k: &CaseView) -> Markup {
         @if decided(k) {
             span.dim.decided {
                 // No due date and no count: decided before the clock
-                // ran. A case decided while paused for a correction (and
-                // the window's copy of any decided case) has no due date,
-                // but its count.
+                // ran. A case decided while paused for a correction has
+                // no due date, but its count.
                 @if k.due_date.is_empty() && k.working_days_left == 0 { (t("已作出决定", "decided")) }
                 @else if k.working_days_left < 0 {
-                    (t("已决定（超期 ", "decided ")) (-k.working_days_left) (t(" 个工作日时）", " working days overdue"))
+                    (t("已决定（超期 ", "decided ")) (-k.working_days_left) (t(" 个工作日时）", " working days late"))
                 } @else {
                     (t("已决定（剩余 ", "decided with ")) (k.working_days_left) (t(" 个工作日时）", " working days left"))
                 }
@@ -539,6 +538,17 @@ mod tests {
         assert!(
             closed.contains("已决定（超期 2 个工作日时） (时限 2026-12-09)"),
             "{closed}"
+        );
+        // In English as the CLI's status says it (`output::due_line`).
+        let closed = CaseView {
+            state: "CLOSED".into(),
+            clock_running: false,
+            ..due(-2)
+        };
+        let en = lang::scope(lang::Lang::En, || days_left(&closed).into_string());
+        assert!(
+            en.contains("decided 2 working days late (due 2026-12-09)"),
+            "{en}"
         );
         // The days frozen at the decision, in either language.
         let in_time = CaseView {

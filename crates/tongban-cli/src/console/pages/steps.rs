@@ -18,14 +18,14 @@ const MAIL_STATUSES: [(&str, &str, &str); 5] = [
     ("lost", "已丢失", "lost"),
 ];
 
-pub(super) fn mail_status_name(status: &str) -> &str {
+pub(in crate::console) fn mail_status_name(status: &str) -> &str {
     MAIL_STATUSES
         .iter()
         .find(|(s, _, _)| *s == status)
         .map_or(status, |(_, zh, en)| t(zh, en))
 }
 
-pub(super) fn leg_name(leg: &str) -> &'static str {
+pub(in crate::console) fn leg_name(leg: &str) -> &'static str {
     match leg {
         "materials" => t("纸质原件（窗口→属地）", "paper originals (window → home)"),
         "result" => t("审批结果", "the result"),

@@ -175,16 +175,19 @@ pub(super) async fn apply(State(c): Shared, form: Form) -> Response {
         ),
         // The page's script checks check characters as they are typed;
         // the node checks every field again, and what it refuses is shown
-        // at the input it concerns.
+        // once, at the input it concerns (the top of the form points
+        // there); a refusal of no input of the form is shown at the top.
         Err(status) => {
-            let field = crate::console::refusal::words(&status)
-                .and_then(|w| Draft::input_of(&w.field))
-                .unwrap_or("");
-            again(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                field,
-                Failure::from(status).0,
-            )
+            let at_input = crate::console::refusal::words(&status)
+                .and_then(|w| Draft::input_of(&w.field).map(|input| (input, w.text)));
+            match at_input {
+                Some((input, words)) => again(StatusCode::UNPROCESSABLE_ENTITY, input, words),
+                None => again(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "",
+                    Failure::from(status).0,
+                ),
+            }
         }
     }
 }

@@ -205,11 +205,13 @@ impl Window for WindowService {
             requests::begin(ctx, &clerk, "/tongban.window.v1.Window/Apply", &header).await?
         );
         let item_code = ItemCode::parse(&header.item_code)
-            .map_err(|e| NodeError::Invalid(format!("item: {e}")))?;
+            .map_err(|e| NodeError::at("item_code", "item", &e))?;
         let item = ctx.directory.item(&item_code).ok_or_else(|| {
-            NodeError::Invalid(format!(
-                "item: {item_code} is not in the federation's item catalogue"
-            ))
+            NodeError::refused(
+                Refusal::new(Reason::ItemUnknown, vec![("item", item_code.to_string())])
+                    .at("item_code"),
+                format!("item: {item_code} is not in the federation's item catalogue"),
+            )
         })?;
         let home = validate::county("home_county", "home county", &header.home_county)?;
         if home == ctx.county {
@@ -341,7 +343,11 @@ impl Window for WindowService {
             "materials can be attached only before acceptance or after a correction request",
         )?;
         if header.materials.is_empty() {
-            return Err(NodeError::Invalid("attach needs at least one material".into()).into());
+            return Err(NodeError::refused(
+                Refusal::new(Reason::MaterialNone, Vec::new()).at("materials"),
+                "attach needs at least one material",
+            )
+            .into());
         }
         // Bytes of the materials this upload does not replace still count.
         let kept: u64 = case
@@ -672,7 +678,7 @@ impl Window for WindowService {
             "" => None,
             s => Some(
                 s.parse::<CaseState>()
-                    .map_err(|e| NodeError::Invalid(format!("state: {e}")))?,
+                    .map_err(|e| NodeError::at("state", "state", &e))?,
             ),
         };
         // Newest first, through the state index: only the page is read.

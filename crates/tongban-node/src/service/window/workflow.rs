@@ -5,7 +5,7 @@
 //! (异地视频会商) that some items need before acceptance. The `Window`
 //! trait's handlers in the parent module delegate here.
 
-use tongban_core::window_state;
+use tongban_core::{Reason, Refusal, window_state};
 use tongban_ledger::entries::facts;
 use tongban_ledger::{Batch, CommitmentRecord, ConsultationRecord, EntryBody};
 use tongban_proto::common::v1::CaseView;
@@ -93,13 +93,23 @@ impl WindowService {
             &time::format_description::well_known::Rfc3339,
         )
         .map_err(|e| {
-            NodeError::Invalid(format!("at: {:?} is not an RFC 3339 time: {e}", req.at))
+            NodeError::refused(
+                Refusal::new(Reason::TimeFormat, vec![("value", req.at.clone())]).at("at"),
+                format!("at: {:?} is not an RFC 3339 time: {e}", req.at),
+            )
         })?;
         if at > ctx.clock.now() {
-            return Err(NodeError::Invalid(format!(
-                "at: {} is in the future; record a consultation once it has taken place",
-                req.at.trim()
-            ))
+            return Err(NodeError::refused(
+                Refusal::new(
+                    Reason::ConsultationInFuture,
+                    vec![("at", req.at.trim().to_owned())],
+                )
+                .at("at"),
+                format!(
+                    "at: {} is in the future; record a consultation once it has taken place",
+                    req.at.trim()
+                ),
+            )
             .into());
         }
         let reviewer =
@@ -113,10 +123,16 @@ impl WindowService {
         )?;
         let needs = by_video(ctx, &case);
         if !needs {
-            return Err(NodeError::Precondition(format!(
-                "item {} is taken in at the counter; it has no video consultation at intake",
-                case.item_code
-            ))
+            return Err(NodeError::refused(
+                Refusal::new(
+                    Reason::ConsultationNotNeeded,
+                    vec![("item", case.item_code.to_string())],
+                ),
+                format!(
+                    "item {} is taken in at the counter; it has no video consultation at intake",
+                    case.item_code
+                ),
+            )
             .into());
         }
         let at = crate::clock::rfc3339(at);
@@ -164,10 +180,7 @@ impl WindowService {
                 .collect(),
             _ => {
                 return Err(NodeError::refused(
-                    tongban_core::Refusal::new(
-                        tongban_core::Reason::CommitmentNoneOpen,
-                        Vec::new(),
-                    ),
+                    Refusal::new(Reason::CommitmentNoneOpen, Vec::new()),
                     format!(
                         "case {} has no open commitment (告知承诺) to supply materials for",
                         case.case_no
@@ -178,21 +191,33 @@ impl WindowService {
         };
         let item = item_of(ctx, &case)?;
         tongban_core::commitment::may_supply(case.state, item)
-            .map_err(|e| NodeError::Precondition(format!("case {}: {e}", case.case_no)))?;
+            .map_err(|e| NodeError::refused((&e).into(), format!("case {}: {e}", case.case_no)))?;
         if header.materials.is_empty() {
-            return Err(NodeError::Invalid("supply needs at least one material".into()).into());
+            return Err(NodeError::refused(
+                Refusal::new(Reason::MaterialNone, Vec::new()).at("materials"),
+                "supply needs at least one material",
+            )
+            .into());
         }
-        if let Some(h) = header
+        if let Some((i, h)) = header
             .materials
             .iter()
-            .find(|h| !outstanding.contains(&h.kind))
+            .enumerate()
+            .find(|(_, h)| !outstanding.contains(&h.kind))
         {
-            return Err(NodeError::Invalid(format!(
-                "material {:?} is not a committed material still outstanding for case {} (outstanding: {})",
-                h.kind,
-                case.case_no,
-                outstanding.join(", ")
-            ))
+            return Err(NodeError::refused(
+                Refusal::new(
+                    Reason::SupplyNotOutstanding,
+                    vec![("kind", h.kind.clone()), ("outstanding", outstanding.join(","))],
+                )
+                .at(format!("materials[{i}].kind")),
+                format!(
+                    "material {:?} is not a committed material still outstanding for case {} (outstanding: {})",
+                    h.kind,
+                    case.case_no,
+                    outstanding.join(", ")
+                ),
+            )
             .into());
         }
         let kept: u64 = case.materials.iter().map(|m| m.size).sum();
