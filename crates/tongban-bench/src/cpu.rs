@@ -5,7 +5,7 @@
 //! bytes it wrote to storage (`/proc/PID/io`).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A process read from `/proc`: this one or a spawned node, with the
 /// label its figures are printed under.
@@ -171,8 +171,11 @@ pub(crate) fn process_cpu_s() -> f64 {
 /// at the end).
 pub(crate) struct PhaseCpu {
     procs: Vec<(Proc, f64)>,
+    /// Which of them is this process (where the sampler runs).
+    me: Option<usize>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    sampler: std::thread::JoinHandle<BTreeMap<(usize, String), f64>>,
+    /// The split by process and thread name, and the sampler's own CPU.
+    sampler: std::thread::JoinHandle<(BTreeMap<(usize, String), f64>, f64)>,
 }
 
 /// CPU seconds and name of every thread of each of `procs`, by its index
@@ -211,6 +214,8 @@ impl PhaseCpu {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         let list = procs.to_vec();
+        // The sampler is a thread of this process.
+        let me = procs.iter().position(|p| p.dir == Path::new("/proc/self"));
         let at_start = tasks(&list);
         let procs = procs.iter().map(|p| (p.clone(), p.cpu_s())).collect();
         let sampler = std::thread::Builder::new()
@@ -227,11 +232,18 @@ impl PhaseCpu {
                     let before = at_start.get(&key).map_or(0.0, |t| t.1);
                     *by_name.entry((key.0, name)).or_default() += secs - before;
                 }
-                by_name.retain(|(_, name), _| name != "cpu-sampler");
-                by_name
+                // Reading three processes' threads every 10 ms is not what
+                // the phase costs: the sampler's own CPU is left out.
+                let own = match me {
+                    Some(i) => by_name.remove(&(i, "cpu-sampler".to_owned())),
+                    None => None,
+                };
+                let own = own.unwrap_or(0.0);
+                (by_name, own)
             });
         Ok(Self {
             procs,
+            me,
             stop,
             sampler: sampler?,
         })
@@ -239,15 +251,18 @@ impl PhaseCpu {
 
     /// Stops counting: the CPU seconds of all the processes over the phase,
     /// and as text each one's and its split by thread name (the sampler's
-    /// own thread left out).
+    /// own thread left out of both).
     pub(crate) fn stop(self) -> (f64, String) {
-        let used: Vec<(String, f64)> = self
+        let mut used: Vec<(String, f64)> = self
             .procs
             .iter()
             .map(|(p, before)| (p.label.clone(), p.cpu_s() - before))
             .collect();
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let by_name = self.sampler.join().unwrap_or_default();
+        let (by_name, own) = self.sampler.join().unwrap_or_default();
+        if let Some(mine) = self.me.and_then(|i| used.get_mut(i)) {
+            mine.1 = (mine.1 - own).max(0.0);
+        }
         let total = used.iter().map(|u| u.1).sum();
         let text = used
             .iter()

@@ -111,8 +111,8 @@ impl Nodes {
         matches!(self.run, Run::Processes { .. })
     }
 
-    /// Starts the node of `code`: in this process, or spawned and waited
-    /// for until its gRPC health answers SERVING.
+    /// Starts the node of `code` unless it runs: in this process, or
+    /// spawned and waited for until its gRPC health answers SERVING.
     pub(crate) async fn start(&mut self, code: &str) -> anyhow::Result<()> {
         match &mut self.run {
             Run::InProcess => Ok(self.sandbox.start(code).await?),
@@ -122,7 +122,10 @@ impl Nodes {
                 admin,
                 running,
             } => {
-                anyhow::ensure!(!running.contains_key(code), "{code} is running already");
+                // As the sandbox's own start: a node that runs stays as it is.
+                if running.contains_key(code) {
+                    return Ok(());
+                }
                 let admin = *admin
                     .get(code)
                     .ok_or_else(|| anyhow::anyhow!("{code} is not one of the spawned nodes"))?;

@@ -8,8 +8,10 @@ use std::path::PathBuf;
 
 use tongban_bench::{Options, Part, run};
 
-/// `target/debug/tongban` beside this test's directory, built if missing
-/// (`cargo test -p tongban-bench` alone does not build other packages).
+/// `target/debug/tongban` beside this test's directory. `cargo test
+/// --workspace` builds it (tongban-cli's tests need it) before any test
+/// runs; a cargo run inside a test would wait forever on the build
+/// directory's lock, so alone this test needs `cargo build -p tongban-cli`.
 fn tongban_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("the test's path");
     let dir = exe
@@ -17,15 +19,12 @@ fn tongban_binary() -> PathBuf {
         .and_then(|deps| deps.parent())
         .expect("target/debug/deps");
     let bin = dir.join(format!("tongban{}", std::env::consts::EXE_SUFFIX));
-    if !bin.is_file() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = std::process::Command::new(cargo)
-            .args(["build", "-p", "tongban-cli"])
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "cargo build -p tongban-cli: {status}");
-    }
-    assert!(bin.is_file(), "no tongban binary at {}", bin.display());
+    assert!(
+        bin.is_file(),
+        "no tongban binary at {}: run `cargo build -p tongban-cli` first (or the whole \
+         workspace's tests)",
+        bin.display()
+    );
     bin
 }
 
