@@ -174,9 +174,12 @@ pub(crate) struct PhaseCpu {
     /// Which of them is this process (where the sampler runs).
     me: Option<usize>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    /// The split by process and thread name, and the sampler's own CPU.
-    sampler: std::thread::JoinHandle<(BTreeMap<(usize, String), f64>, f64)>,
+    sampler: std::thread::JoinHandle<(ByThread, f64)>,
 }
+
+/// CPU seconds by process (its index) and thread name; with it, the
+/// sampler's own.
+type ByThread = BTreeMap<(usize, String), f64>;
 
 /// CPU seconds and name of every thread of each of `procs`, by its index
 /// in `procs` and thread id.
@@ -227,7 +230,7 @@ impl PhaseCpu {
                     last.extend(tasks(&list));
                 }
                 last.extend(tasks(&list));
-                let mut by_name: BTreeMap<(usize, String), f64> = BTreeMap::new();
+                let mut by_name = ByThread::new();
                 for (key, (name, secs)) in last {
                     let before = at_start.get(&key).map_or(0.0, |t| t.1);
                     *by_name.entry((key.0, name)).or_default() += secs - before;
