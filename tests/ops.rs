@@ -120,6 +120,24 @@ async fn metrics_count_a_handoff_and_show_a_partner_that_is_down() {
     assert_eq!(value(&m, "tongban_cases_overdue{side=\"window\"}"), 0.0);
     assert!(value(&m, "tongban_ledger_head_seq") >= 3.0, "{m}");
     assert!(value(&m, "tongban_data_dir_free_bytes") > 0.0, "{m}");
+    // What the store's commits handed to sled: the apply, identity check,
+    // accept and receipt each committed, every commit inserted something.
+    let commits = value(&m, "tongban_store_commits_total");
+    let writes = value(&m, "tongban_store_commit_writes_total");
+    assert!(commits >= 4.0, "{m}");
+    assert!(writes >= commits, "{m}");
+    assert!(value(&m, "tongban_store_commit_reads_total") >= 1.0, "{m}");
+    assert!(
+        value(&m, "tongban_store_commit_bytes_total") > writes,
+        "{m}"
+    );
+    // Copied from the store at each scrape, not added to.
+    let (_, again) = get(admin, "/metrics").await;
+    let commits_again = value(&again, "tongban_store_commits_total");
+    assert!(
+        commits_again >= commits && commits_again < 2.0 * commits,
+        "{commits} then {commits_again} commits"
+    );
     assert!(
         m.contains(&format!(
             "tongban_build_info{{version=\"{}\"",

@@ -5,6 +5,7 @@
 #   crates/tongban-bench/profile.sh drain     # the 10,000-case drain
 #   crates/tongban-bench/profile.sh stream    # the 256 MiB handoff (and the upload before it)
 #   perf report -i target/perf-PHASE.data --children --sort sym -g none | head -80
+#   perf report -i target/perf-PHASE.data --sort pid,sym -g none | head -80   # A, B, bench apart
 #
 # Needs `perf` (Debian: linux-perf) and a release build (`cargo build --release`).
 set -euo pipefail
@@ -26,7 +27,17 @@ until grep -q "$start" "$log"; do
   kill -0 "$bench" 2>/dev/null || { cat "$log"; exit 1; }
   sleep 0.05
 done
-perf record -F ${PERF_FREQ:-299} --call-graph dwarf,32768 -p "$bench" -o "$out" 2>/dev/null &
+# Nodes A and B are `tongban node` processes of the bench: perf follows
+# them and the bench (its clients). The drain's B starts right after the
+# start line; wait for it (at most 2 s; none when the nodes run in-process).
+want=2
+pids=
+for _ in $(seq 40); do
+  pids=$(pgrep -d, -x tongban -P "$bench" || true)
+  [ "$(echo "$pids" | tr ',' '\n' | grep -c .)" -ge "$want" ] && break
+  sleep 0.05
+done
+perf record -F ${PERF_FREQ:-299} --call-graph dwarf,32768 -p "$bench${pids:+,$pids}" -o "$out" 2>/dev/null &
 perf_pid=$!
 until grep -q "$end" "$log"; do
   kill -0 "$bench" 2>/dev/null || break

@@ -1,5 +1,7 @@
 //! The bench's federation: a `tongban_sandbox` of the example's three
-//! counties with room for the large case, and the clients the flows use.
+//! counties with room for the large case, its nodes A and B run as
+//! `tongban node` processes where the binary is at hand (`nodes.rs`), and
+//! the clients the flows use.
 //!
 //! A = 610702 (汉台区, the receiving window), B = 610113 (雁塔区, the home
 //! authority), C = 611002 (商州区, the node spawned as a process for the
@@ -7,16 +9,16 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use tongban_pki::Principal;
 use tongban_pki::tls::TlsMaterial;
 use tongban_proto::review::v1::review_client::ReviewClient;
 use tongban_proto::window::v1::window_client::WindowClient;
-use tongban_sandbox::Sandbox;
 use tonic::transport::Channel;
 
-use crate::Options;
+use crate::cpu::Proc;
+use crate::nodes::Nodes;
+use crate::{Options, Report};
 
 pub(crate) use tongban_sandbox::county;
 pub(crate) const A: &str = tongban_sandbox::HANTAI;
@@ -25,7 +27,7 @@ pub(crate) const C: &str = tongban_sandbox::SHANGZHOU;
 
 /// The federation of one run.
 pub(crate) struct Federation {
-    sandbox: Sandbox,
+    nodes: Nodes,
     /// C's address (bound, then released for the spawned process).
     pub(crate) c_addr: SocketAddr,
     pub(crate) c_config: PathBuf,
@@ -35,8 +37,31 @@ pub(crate) struct Federation {
 
 impl Federation {
     /// Writes the CA, certificates, directory and configs; A's and B's
-    /// ports refuse connections until they are started.
-    pub(crate) async fn new(opts: &Options) -> anyhow::Result<Self> {
+    /// ports refuse connections until they are started. A and B run as
+    /// processes of the `tongban` binary when `opts.spawn_binary` and it is
+    /// found, else in this process (said in a note).
+    pub(crate) async fn new(opts: &Options, report: &mut Report) -> anyhow::Result<Self> {
+        let bin = if opts.spawn_binary {
+            crate::startup::tongban_binary(opts, report)
+        } else {
+            None
+        };
+        if bin.is_none() {
+            report.note(
+                "nodes A and B run inside the bench process (no tongban binary spawned): they \
+                 share sled's process-global lock, which two real nodes never do",
+            );
+        }
+        Self::with(opts, bin).await
+    }
+
+    /// The federation with A and B in this process, whatever `opts` says
+    /// (the drain's comparison).
+    pub(crate) async fn in_process(opts: &Options) -> anyhow::Result<Self> {
+        Self::with(opts, None).await
+    }
+
+    async fn with(opts: &Options, bin: Option<PathBuf>) -> anyhow::Result<Self> {
         let mut sandbox = tongban_sandbox::Builder::new()
             .temp_prefix("tongban-bench-")
             .node_config(&node_config(opts))
@@ -44,44 +69,60 @@ impl Federation {
         // C is a separate process later.
         sandbox.release(C).await?;
         let clerk_a = sandbox.pki().try_issue(tongban_sandbox::clerk(A, "wang"))?;
+        let (c_addr, c_config, c_data_dir) = (
+            sandbox.addr(C),
+            sandbox.config_path(C).to_owned(),
+            sandbox.data_dir(C).to_owned(),
+        );
+        let nodes = Nodes::new(sandbox, &[(A, "A"), (B, "B")], bin, clerk_a.clone()).await?;
         Ok(Self {
-            c_addr: sandbox.addr(C),
-            c_config: sandbox.config_path(C).to_owned(),
-            c_data_dir: sandbox.data_dir(C).to_owned(),
-            sandbox,
+            nodes,
+            c_addr,
+            c_config,
+            c_data_dir,
             clerk_a,
         })
     }
 
     /// The run's directory (removed with the federation).
     pub(crate) fn root(&self) -> &Path {
-        self.sandbox.root()
+        self.nodes.sandbox().root()
     }
 
     /// The CA certificate file.
     pub(crate) fn ca_path(&self) -> PathBuf {
-        self.sandbox.ca_path()
+        self.nodes.sandbox().ca_path()
     }
 
     pub(crate) async fn start_a(&mut self) -> anyhow::Result<()> {
-        Ok(self.sandbox.start(A).await?)
+        self.nodes.start(A).await
     }
 
     pub(crate) async fn start_b(&mut self) -> anyhow::Result<()> {
-        Ok(self.sandbox.start(B).await?)
+        self.nodes.start(B).await
     }
 
     pub(crate) fn a_addr(&self) -> SocketAddr {
-        self.sandbox.addr(A)
+        self.nodes.sandbox().addr(A)
     }
 
     pub(crate) fn b_addr(&self) -> SocketAddr {
-        self.sandbox.addr(B)
+        self.nodes.sandbox().addr(B)
+    }
+
+    /// The nodes, for their accounting (`/proc`, store counters).
+    pub(crate) fn nodes(&self) -> &Nodes {
+        &self.nodes
+    }
+
+    /// This process and the running node processes (see [`Nodes::procs`]).
+    pub(crate) fn procs(&self) -> Vec<Proc> {
+        self.nodes.procs()
     }
 
     /// Certificate material for `principal` from this run's CA.
     pub(crate) fn issue(&self, principal: Principal) -> anyhow::Result<TlsMaterial> {
-        Ok(self.sandbox.pki().try_issue(principal)?)
+        Ok(self.nodes.sandbox().pki().try_issue(principal)?)
     }
 
     /// `n` clerks of A, one connection each.
@@ -96,7 +137,7 @@ impl Federation {
     /// A clerk of A on a new connection (one connection per clerk), with a
     /// decode limit large enough for `list_cases` of 10,000 cases.
     pub(crate) async fn clerk_a(&self) -> anyhow::Result<WindowClient<Channel>> {
-        window_client(self.sandbox.addr(A), &self.clerk_a).await
+        window_client(self.a_addr(), &self.clerk_a).await
     }
 
     /// A reviewer of B on a new connection (to read B's side of a case).
@@ -108,7 +149,7 @@ impl Federation {
 
     /// Stops every running node (waits at most a few seconds each).
     pub(crate) async fn shutdown(&mut self) {
-        let _ = self.sandbox.stop_all(Duration::from_secs(16)).await;
+        self.nodes.shutdown().await;
     }
 }
 
@@ -165,39 +206,43 @@ pub(crate) fn star_directory(counties: usize) -> String {
     text
 }
 
-/// A and B of the star directory, both running.
+/// A and B of the star directory, both running (as processes when the
+/// federation's are: the star is compared with the federation's A).
 pub(crate) struct Star {
-    sandbox: Sandbox,
+    nodes: Nodes,
     clerk_a: TlsMaterial,
 }
 
 impl Star {
     /// Builds and starts A and B with [`star_directory`] of `counties`.
     pub(crate) async fn start(opts: &Options, counties: usize) -> anyhow::Result<Self> {
-        let mut sandbox = tongban_sandbox::Builder::new()
+        let sandbox = tongban_sandbox::Builder::new()
             .temp_prefix("tongban-bench-star-")
             .directory(&star_directory(counties))
             .counties(&[A, B])
             .node_config(&node_config(opts))
             .build()?;
-        sandbox.start(A).await?;
-        sandbox.start(B).await?;
         let clerk_a = sandbox.pki().try_issue(tongban_sandbox::clerk(A, "wang"))?;
-        Ok(Self { sandbox, clerk_a })
+        // The federation has found (or built) it already if it runs them.
+        let bin = crate::startup::binary_path(opts).filter(|p| opts.spawn_binary && p.is_file());
+        let mut nodes = Nodes::new(sandbox, &[(A, "A"), (B, "B")], bin, clerk_a.clone()).await?;
+        nodes.start(A).await?;
+        nodes.start(B).await?;
+        Ok(Self { nodes, clerk_a })
     }
 
     /// `n` clerks of A, one connection each.
     pub(crate) async fn clerks_a(&self, n: usize) -> anyhow::Result<Vec<WindowClient<Channel>>> {
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
-            out.push(window_client(self.sandbox.addr(A), &self.clerk_a).await?);
+            out.push(window_client(self.nodes.sandbox().addr(A), &self.clerk_a).await?);
         }
         Ok(out)
     }
 
     /// Stops both nodes.
     pub(crate) async fn shutdown(&mut self) {
-        let _ = self.sandbox.stop_all(Duration::from_secs(16)).await;
+        self.nodes.shutdown().await;
     }
 }
 

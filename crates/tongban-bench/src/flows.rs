@@ -1,6 +1,6 @@
-//! Cases through real nodes: drain, latency, intake, streaming.
+//! Cases through real nodes: latency, intake, streaming (the drain is
+//! `drain.rs`), and the clerks' calls the other parts share.
 
-use crate::cpu::{PhaseCpu, Threads, process_cpu_s};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -14,14 +14,15 @@ use tongban_proto::common::v1::{
 use tongban_proto::review::v1::CaseRef as ReviewCaseRef;
 use tongban_proto::window::v1::window_client::WindowClient;
 use tongban_proto::window::v1::{
-    ApplyFrame, ApplyHeader, CaseRef, ListCasesRequest, VerifyIdentityRequest, apply_frame,
+    ApplyFrame, ApplyHeader, CaseRef, VerifyIdentityRequest, apply_frame,
 };
 use tonic::codegen::Bytes;
 use tonic::transport::Channel;
 
 use crate::cluster::{B, Federation, STAR_COUNTIES, Star};
-use crate::echo::{ECHO_C1_P50, ECHO_C64, ECHO_CPU, UPLOAD, hashed_upload};
-use crate::floors::{self, FDATASYNC_P50, SHA256, SIGN, SYNCS_ON_PATH, VERIFY};
+use crate::cpu::PhaseCpu;
+use crate::echo::{ECHO_C1_P50, UPLOAD, hashed_upload};
+use crate::floors::{self, FDATASYNC_P50, SIGN, SYNCS_ON_PATH, VERIFY};
 use crate::stats::{latencies, mb_per_s, rate};
 use crate::{Options, Report};
 
@@ -197,23 +198,6 @@ pub(crate) async fn clerks(
     Ok((started.elapsed(), all))
 }
 
-async fn count_in_state(
-    window: &mut WindowClient<Channel>,
-    state: &str,
-    limit: usize,
-) -> anyhow::Result<usize> {
-    Ok(window
-        .list_cases(ListCasesRequest {
-            state: state.into(),
-            limit: limit as u32,
-            page_token: String::new(),
-        })
-        .await?
-        .into_inner()
-        .cases
-        .len())
-}
-
 fn parse_at(at: &str) -> anyhow::Result<OffsetDateTime> {
     OffsetDateTime::parse(at, &Rfc3339).map_err(|e| anyhow::anyhow!("time {at:?}: {e}"))
 }
@@ -259,184 +243,6 @@ async fn wait_handed_off(
         );
         tokio::time::sleep(every).await;
     }
-}
-
-const DRAIN: &str = "2. handoff drain";
-
-/// Queue `drain_cases` at A while B is down, start B, time until none is QUEUED.
-pub(crate) async fn drain(
-    opts: &Options,
-    fed: &mut Federation,
-    report: &mut Report,
-) -> anyhow::Result<()> {
-    let n = opts.drain_cases;
-    let windows = fed.clerks_a(opts.clerks).await?;
-    let (elapsed, cases) = clerks(windows, n, 1_000_000, opts.max_phase).await?;
-    anyhow::ensure!(
-        cases.len() == n,
-        "only {} of {n} cases accepted within {:?}",
-        cases.len(),
-        opts.max_phase
-    );
-    report.add(
-        DRAIN,
-        "intake while B is down (queueing the drain)",
-        rate(n as f64, elapsed),
-        "cases/s",
-    );
-    report.show_last();
-    let mut window = fed.clerk_a().await?;
-    let t = Instant::now();
-    let queued = count_in_state(&mut window, "QUEUED", 10_000).await?;
-    let poll_cost = t.elapsed();
-    anyhow::ensure!(
-        queued == n.min(10_000),
-        "{queued} cases QUEUED at A, expected {n}"
-    );
-    let ms = poll_cost.as_secs_f64() * 1e3;
-    report.note(format!(
-        "drain: listing all {queued} queued cases at A takes {ms:.1} ms, so completion is polled \
-         every 20 ms with `list_cases(QUEUED, limit 1)` (one index probe), and counted in full \
-         only at the end"
-    ));
-    let before = Threads::read();
-    let cpu_before = process_cpu_s();
-    let sled_before = tongban_ledger::write_counts();
-    let io_before = crate::cpu::written_bytes();
-    let mut threads = before.clone();
-    let started = Instant::now();
-    fed.start_b().await?;
-    let deadline = started + opts.max_phase;
-    // Completion is polled with a limit of one: the answer is only whether
-    // any case is still queued, so the poll costs one index probe and one
-    // case read instead of decoding every queued case.
-    // Also when the first case is HANDED_OFF: before it, the time is B's
-    // start-up and A waiting out its retry back-off, not handing off.
-    let mut remaining = queued;
-    let mut first: Option<Duration> = None;
-    while remaining > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        threads.sample();
-        if first.is_none() && count_in_state(&mut window, "HANDED_OFF", 1).await? > 0 {
-            first = Some(started.elapsed());
-        }
-        remaining = count_in_state(&mut window, "QUEUED", 1).await?;
-    }
-    let drained = started.elapsed();
-    let remaining = count_in_state(&mut window, "QUEUED", 10_000).await?;
-    threads.sample();
-    let cpu = process_cpu_s() - cpu_before;
-    let sled = tongban_ledger::write_counts().since(&sled_before);
-    let written = crate::cpu::written_bytes().saturating_sub(io_before);
-    anyhow::ensure!(
-        remaining == 0,
-        "{remaining} of {n} cases still QUEUED after {:?}",
-        opts.max_phase
-    );
-    let handed = count_in_state(&mut window, "HANDED_OFF", n + 10).await?;
-    anyhow::ensure!(handed == n, "{handed} of {n} cases HANDED_OFF");
-    let r = rate(n as f64, drained);
-    let echo = report.value(ECHO_C64);
-    let f = report.add(
-        DRAIN,
-        "drain rate (B started → all HANDED_OFF)",
-        r,
-        "handoffs/s",
-    );
-    if let Some(echo) = echo {
-        f.baseline = Some((ECHO_C64.into(), echo));
-    }
-    let floor = drain_floor(report);
-    let f = report.figures.last_mut().expect("just added");
-    f.floor = floor.clone();
-    // Issue 14: ≥ 0.6 × the CPU floor (one signature per receipt) and,
-    // with batch-signed receipts as the bench runs them, ≥ 0.5 × echo c=64.
-    if let (Some(echo), Some((_, floor))) = (echo, &floor) {
-        f.target = Some((
-            "≥ 0.6 × floor and ≥ 0.5 × echo c=64".into(),
-            r >= 0.6 * floor && r >= 0.5 * echo,
-        ));
-    }
-    report.show_last();
-    if let Some(first) = first {
-        report.add(
-            DRAIN,
-            "of which before the first receipt (B starting, A's back-off)",
-            first.as_secs_f64() * 1e3,
-            "ms",
-        );
-        report.show_last();
-        report
-            .add(
-                DRAIN,
-                "drain rate from the first receipt on",
-                rate(n as f64, drained.saturating_sub(first)),
-                "handoffs/s",
-            )
-            .floor = floor;
-        report.show_last();
-    }
-    // Per handoff, both nodes together: the steadier evidence on a shared
-    // machine, where rates swing with the load.
-    let per = n as f64;
-    report.add(DRAIN, "CPU per handoff (both nodes)", cpu * 1e6 / per, "µs");
-    report.show_last();
-    report.add(
-        DRAIN,
-        "sled operations per handoff (both nodes, reads + writes in commits)",
-        (sled.reads + sled.writes) as f64 / per,
-        "ops",
-    );
-    report.show_last();
-    report.add(
-        DRAIN,
-        "bytes handed to sled per handoff (keys + values)",
-        sled.bytes as f64 / per,
-        "B",
-    );
-    report.show_last();
-    report.add(
-        DRAIN,
-        "bytes written to disk per handoff (/proc/self/io, with materials)",
-        written as f64 / per,
-        "B",
-    );
-    report.show_last();
-    report.note(format!(
-        "drain in sled: {} commits, {} reads, {} writes ({:.1} + {:.1} per handoff)",
-        sled.commits,
-        sled.reads,
-        sled.writes,
-        sled.reads as f64 / per,
-        sled.writes as f64 / per
-    ));
-    let (_, by_thread) = threads.since(&before);
-    report.note(format!(
-        "drain of {n} cases took {:.2} s wall, {cpu:.2} s CPU in this process ({:.2} of 2 cores busy). {by_thread}",
-        drained.as_secs_f64(),
-        cpu / drained.as_secs_f64()
-    ));
-    Ok(())
-}
-
-/// The drain's floor from this run's figures: every handoff costs at least
-/// one signature (B), one verification (A), SHA-256 of its material (B) and
-/// one request's CPU in TLS, HTTP/2 and protobuf (the echo's), spread over
-/// this machine's cores.
-fn drain_floor(report: &Report) -> Option<(String, f64)> {
-    let sign = report.value(SIGN)?;
-    let verify = report.value(VERIFY)?;
-    let sha = report.value(SHA256)?;
-    let echo = report.value(ECHO_CPU)?;
-    let hash = MATERIAL as f64 / sha; // bytes / (MB/s) = µs
-    let cost = sign + verify + hash + echo;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    Some((
-        format!(
-            "{cores:.0} cores / (sign {sign:.0} + verify {verify:.0} + SHA-256 of 16 KiB {hash:.0} + echo CPU {echo:.0} µs)"
-        ),
-        cores * 1e6 / cost,
-    ))
 }
 
 /// The latency floor: the disk syncs on the path at this run's fdatasync
@@ -675,7 +481,7 @@ pub(crate) async fn stream(
     let both_before = hashed_upload(total, true).await?;
     report.add(floors::SECTION, floors::BOTH_BEFORE, both_before, "MB/s");
     report.show_last();
-    let cpu = PhaseCpu::start()?;
+    let cpu = PhaseCpu::start(&fed.procs())?;
     let t = Instant::now();
     let case = send_apply(&mut window, frames).await?;
     let upload = t.elapsed();
@@ -685,7 +491,7 @@ pub(crate) async fn stream(
         "large case misses {:?}",
         case.missing
     );
-    let cpu = PhaseCpu::start()?;
+    let cpu = PhaseCpu::start(&fed.procs())?;
     verify_and_accept(&mut window, &case.case_no).await?;
     let case = wait_handed_off(
         &mut window,

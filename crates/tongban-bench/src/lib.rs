@@ -11,11 +11,13 @@
 mod cluster;
 mod console;
 mod cpu;
+mod drain;
 mod echo;
 mod evidence;
 mod floors;
 mod flows;
 mod ledger;
+mod nodes;
 mod report;
 mod startup;
 mod stats;
@@ -222,7 +224,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
     .iter()
     .any(|p| opts.has(*p));
     if needs_cluster {
-        let mut fed = cluster::Federation::new(opts).await?;
+        let mut fed = cluster::Federation::new(opts, &mut report).await?;
         let result = run_cluster(opts, &mut fed, &mut report).await;
         fed.shutdown().await;
         result?;
@@ -241,7 +243,7 @@ async fn run_cluster(
 ) -> anyhow::Result<()> {
     fed.start_a().await?;
     if opts.has(Part::Drain) {
-        flows::drain(opts, fed, report).await?;
+        drain::drain(opts, fed, report).await?;
     }
     fed.start_b().await?;
     if opts.has(Part::Latency) {

@@ -166,9 +166,14 @@ impl Report {
         let _ = writeln!(
             md,
             "Written by `cargo run --release -p tongban-bench --{}` on {} ({} sizes, {:.0} s).\n\
-             Everything runs on loopback in one process (client, both nodes and the bare-tonic\n\
-             baseline share the machine), except the start-up and `audit trace` figures, which\n\
-             spawn the real `tongban` binary. Each figure stands beside its baseline and its physical\n\
+             Everything runs on loopback on this one machine. Nodes A and B of sections 2 to 5 (drain,\n\
+             latency, intake, star, streaming) and of the evidence re-hash are real `tongban node`\n\
+             processes, one per node as in production, and so is the node of the start-up, memory\n\
+             and `audit trace` figures; the\n\
+             clients, the bare-tonic baseline and the console's nodes run in the bench process, and\n\
+             so does the drain's comparison \"drain, both nodes in one process\" (sled's lock is\n\
+             process-wide). Per-node CPU and bytes written come from `/proc/PID`, sled operations\n\
+             from each node's `/metrics`. Each figure stands beside its baseline and its physical\n\
              floor (section 0: disk syncs and bandwidth, ECDSA, SHA-256, with the bare echo),\n\
              all measured in the same run; the load average shows how busy the machine was.\n",
             if self.label == "quick" {

@@ -19,15 +19,23 @@ use tonic_health::pb::health_client::HealthClient;
 
 use crate::{Options, Report};
 
+/// Where the `tongban` binary is expected: [`Options::tongban_bin`], or
+/// next to this executable.
+pub(crate) fn binary_path(opts: &Options) -> Option<PathBuf> {
+    match &opts.tongban_bin {
+        Some(p) => Some(p.clone()),
+        None => Some(
+            std::env::current_exe()
+                .ok()?
+                .parent()?
+                .join(format!("tongban{}", std::env::consts::EXE_SUFFIX)),
+        ),
+    }
+}
+
 /// The `tongban` binary next to this executable (building it if missing).
 pub(crate) fn tongban_binary(opts: &Options, report: &mut Report) -> Option<PathBuf> {
-    let path = match &opts.tongban_bin {
-        Some(p) => p.clone(),
-        None => std::env::current_exe()
-            .ok()?
-            .parent()?
-            .join(format!("tongban{}", std::env::consts::EXE_SUFFIX)),
-    };
+    let path = binary_path(opts)?;
     if path.is_file() {
         return Some(path);
     }
@@ -156,6 +164,11 @@ impl Node {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .join("\n")
+    }
+
+    /// Its process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.pid
     }
 
     /// Its resident memory now.

@@ -1,7 +1,9 @@
 //! The node's Prometheus metrics: counters the courier bumps where a
 //! handoff is sent, receipted, refused or parked, and gauges computed from
 //! the store at scrape time (outbox per partner, cases by state and side,
-//! overdue cases, ledger head, free bytes on the data dir).
+//! overdue cases, ledger head, free bytes on the data dir, and what the
+//! store's commits have handed to sled, for the benchmark that runs the
+//! node as its own process and cannot read the store's counters directly).
 //!
 //! Labels are county codes, case states, sides and error causes only: never
 //! a case number, an applicant or anything else a person could be found by.
@@ -9,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -109,6 +111,10 @@ pub(crate) struct Metrics {
     overdue: Family<SideLabel, Gauge>,
     free_bytes: Gauge,
     head_seq: Gauge,
+    store_commits: Counter,
+    store_reads: Counter,
+    store_writes: Counter,
+    store_bytes: Counter,
     data_dir: PathBuf,
     /// One scrape at a time refreshes the gauges and encodes them.
     scrape: Mutex<()>,
@@ -182,6 +188,24 @@ impl Metrics {
             "tongban_ledger_head_seq",
             "sequence number of the ledger head",
         );
+        let store_commits = r.add(
+            "tongban_store_commits",
+            "store transactions that wrote, since the node started",
+        );
+        let store_reads = r.add(
+            "tongban_store_commit_reads",
+            "reads inside the store's transactions that wrote",
+        );
+        let store_writes = r.add(
+            "tongban_store_commit_writes",
+            "inserts and removes inside the store's transactions",
+        );
+        let store_bytes = r.add_in(
+            Unit::Bytes,
+            "tongban_store_commit",
+            "bytes of the keys and values the store's transactions inserted (and keys removed)",
+            Counter::default(),
+        );
         Self {
             registry: r.0,
             sent,
@@ -197,6 +221,10 @@ impl Metrics {
             overdue,
             free_bytes,
             head_seq,
+            store_commits,
+            store_reads,
+            store_writes,
+            store_bytes,
             data_dir: data_dir.to_path_buf(),
             scrape: Mutex::new(()),
         }
@@ -283,6 +311,17 @@ impl Metrics {
                 .set(overdue as i64);
         }
         self.head_seq.set(ctx.store.head()?.0 as i64);
+        // Counted by the store as it commits; copied, not added, so that a
+        // scrape never counts twice.
+        let counts = ctx.store.write_counts();
+        for (counter, total) in [
+            (&self.store_commits, counts.commits),
+            (&self.store_reads, counts.reads),
+            (&self.store_writes, counts.writes),
+            (&self.store_bytes, counts.bytes),
+        ] {
+            counter.inner().store(total, Ordering::Relaxed);
+        }
         match fs4::available_space(&self.data_dir) {
             Ok(bytes) => {
                 self.free_bytes
