@@ -715,14 +715,14 @@ struct Spent {
 impl Spent {
     fn start() -> Self {
         Self {
-            cpu_s: process_cpu_s(),
+            cpu_s: crate::cpu::process_cpu_s(),
             sled: tongban_ledger::write_counts(),
         }
     }
 
     fn stop(self) -> Self {
         Self {
-            cpu_s: process_cpu_s() - self.cpu_s,
+            cpu_s: crate::cpu::process_cpu_s() - self.cpu_s,
             sled: tongban_ledger::write_counts().since(&self.sled),
         }
     }
