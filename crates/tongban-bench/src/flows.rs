@@ -652,9 +652,11 @@ pub(crate) async fn star(
         report.show_last();
     }
     report.note(format!(
-        "star: {small_n} and {star_n} cases by {} clerks at A, B up, alternating 3-county / \
-         star rounds twice (the 3-county A also holds the earlier parts' cases); the star's \
-         other {} counties have endpoints that are never dialled (nothing is queued for them)",
+        "star: {small_n} and {star_n} cases by {} clerks at A, B up, in rounds 3-county, \
+         star, star, 3-county (the 3-county A also holds the earlier parts' cases); each round \
+         waits until its handoffs are receipted, and its CPU and sled operations count them; \
+         the star's other {} counties have endpoints that are never dialled (nothing is \
+         queued for them)",
         opts.clerks,
         STAR_COUNTIES - 3
     ));
@@ -666,7 +668,8 @@ pub(crate) async fn star(
 struct Round {
     cases: usize,
     wall: Duration,
-    /// CPU seconds of the whole process while these rounds ran.
+    /// CPU seconds of the whole process while these rounds ran, their
+    /// handoffs included.
     cpu_s: f64,
     /// sled reads + writes in commits while they ran.
     sled_ops: u64,
@@ -692,18 +695,37 @@ async fn star_rounds(
 ) -> anyhow::Result<(Round, Round)> {
     let per_round = (opts.intake_cases / 2).max(1);
     let (mut small, mut big) = (Round::default(), Round::default());
-    for round in 0..2u64 {
-        let windows = fed.clerks_a(opts.clerks).await?;
-        let seed = 4_000_000 + round * 100_000;
+    // 3-county, star, star, 3-county: neither directory always goes first.
+    for (i, is_star) in [false, true, true, false].into_iter().enumerate() {
+        let seed = 4_000_000 + i as u64 * 50_000;
+        let windows = if is_star {
+            star.clerks_a(opts.clerks).await?
+        } else {
+            fed.clerks_a(opts.clerks).await?
+        };
+        let mut watch = windows[0].clone();
         let spent = Spent::start();
         let (t, done) = clerks(windows, per_round, seed, opts.max_phase).await?;
-        small.add(t, done.len(), &spent.stop());
-        let windows = star.clerks_a(opts.clerks).await?;
-        let spent = Spent::start();
-        let (t, done) = clerks(windows, per_round, seed + 50_000, opts.max_phase).await?;
-        big.add(t, done.len(), &spent.stop());
+        // The round's handoffs are its cost too, and must not spill into
+        // the next round's: its CPU is counted until none is QUEUED.
+        settle(&mut watch, opts.max_phase).await?;
+        let round = if is_star { &mut big } else { &mut small };
+        round.add(t, done.len(), &spent.stop());
     }
     Ok((small, big))
+}
+
+/// Polls A until it has no case QUEUED (every handoff receipted).
+async fn settle(window: &mut WindowClient<Channel>, limit: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + limit;
+    while count_in_state(window, "QUEUED", 1).await? > 0 {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "handoffs still QUEUED after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
 }
 
 /// The process's CPU and sled operations from `start` to `stop`.
