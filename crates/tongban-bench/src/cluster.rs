@@ -231,6 +231,11 @@ impl Star {
         Ok(Self { nodes, clerk_a })
     }
 
+    /// Its two nodes.
+    pub(crate) fn nodes(&self) -> &Nodes {
+        &self.nodes
+    }
+
     /// `n` clerks of A, one connection each.
     pub(crate) async fn clerks_a(&self, n: usize) -> anyhow::Result<Vec<WindowClient<Channel>>> {
         let mut out = Vec::with_capacity(n);

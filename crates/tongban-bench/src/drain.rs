@@ -122,7 +122,7 @@ pub(crate) async fn drain(
     Ok(())
 }
 
-async fn count_in_state(
+pub(crate) async fn count_in_state(
     window: &mut WindowClient<Channel>,
     state: &str,
     limit: usize,

@@ -20,9 +20,11 @@ use tonic::codegen::Bytes;
 use tonic::transport::Channel;
 
 use crate::cluster::{B, Federation, STAR_COUNTIES, Star};
-use crate::cpu::PhaseCpu;
+use crate::cpu::{PhaseCpu, Proc};
+use crate::drain::count_in_state;
 use crate::echo::{ECHO_C1_P50, UPLOAD, hashed_upload};
 use crate::floors::{self, FDATASYNC_P50, SIGN, SYNCS_ON_PATH, VERIFY};
+use crate::nodes::Nodes;
 use crate::stats::{latencies, mb_per_s, rate};
 use crate::{Options, Report};
 
@@ -355,7 +357,9 @@ pub(crate) async fn intake(
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let windows = fed.clerks_a(opts.clerks).await?;
+    let spent = Spent::start(fed.nodes()).await?;
     let (elapsed, cases) = clerks(windows, opts.intake_cases, 3_000_000, opts.max_phase).await?;
+    let spent = spent.stop(fed.nodes()).await?;
     let n = cases.len();
     anyhow::ensure!(n > 0, "no case taken in");
     let r = rate(n as f64, elapsed);
@@ -364,6 +368,27 @@ pub(crate) async fn intake(
         &format!("intake at {} clerks (apply+verify+accept)", opts.clerks),
         r,
         "cases/s",
+    );
+    report.show_last();
+    report.add(
+        INTAKE,
+        "CPU per case (whole process: clerks, A, B)",
+        spent.cpu_us_per(n),
+        "µs",
+    );
+    report.show_last();
+    report.add(
+        INTAKE,
+        "sled commits per case (A's intake, B's and A's handoff commits)",
+        spent.sled.commits as f64 / n as f64,
+        "commits",
+    );
+    report.show_last();
+    report.add(
+        INTAKE,
+        "sled operations per case (reads + writes in commits)",
+        spent.sled_ops_per(n),
+        "ops",
     );
     report.show_last();
     report.add(INTAKE, "RPCs per case", 3.0, "RPCs");
@@ -397,9 +422,10 @@ pub(crate) async fn star(
     let mut star = Star::start(opts, STAR_COUNTIES).await?;
     let result = star_rounds(opts, fed, &star).await;
     star.shutdown().await;
-    let ((small_n, small_t), (star_n, star_t)) = result?;
-    let small = rate(small_n as f64, small_t);
-    let big = rate(star_n as f64, star_t);
+    let (small_round, star_round) = result?;
+    let (small_n, star_n) = (small_round.cases, star_round.cases);
+    let small = rate(small_n as f64, small_round.wall);
+    let big = rate(star_n as f64, star_round.wall);
     report.add(STAR, "intake, 3-county directory", small, "cases/s");
     report.show_last();
     let f = report.add(
@@ -411,17 +437,64 @@ pub(crate) async fn star(
     f.baseline = Some(("intake, 3-county directory".into(), small));
     f.target = Some(("≥ 0.95 × 3-county".into(), big >= 0.95 * small));
     report.show_last();
+    // CPU per case: the comparison that does not swing with the load (the
+    // rates do). The whole process: the clerks, both federations' nodes.
+    const SMALL_CPU: &str = "CPU per case, 3-county directory";
+    report.add(STAR, SMALL_CPU, small_round.cpu_us_per_case(), "µs");
+    report.show_last();
+    let f = report.add(
+        STAR,
+        &format!("CPU per case, {STAR_COUNTIES}-county star directory"),
+        star_round.cpu_us_per_case(),
+        "µs",
+    );
+    f.baseline = Some((SMALL_CPU.into(), small_round.cpu_us_per_case()));
+    report.show_last();
+    for (which, r) in [("3-county", &small_round), ("star", &star_round)] {
+        report.add(
+            STAR,
+            &format!("sled operations per case, {which} directory"),
+            r.sled_ops as f64 / r.cases.max(1) as f64,
+            "ops",
+        );
+        report.show_last();
+    }
     report.note(format!(
-        "star: {small_n} and {star_n} cases by {} clerks at A, B up, alternating 3-county / \
-         star rounds twice (the 3-county A also holds the earlier parts' cases); the star's \
-         other {} counties have endpoints that are never dialled (nothing is queued for them)",
+        "star: {small_n} and {star_n} cases by {} clerks at A, B up, in rounds 3-county, \
+         star, star, 3-county (the 3-county A also holds the earlier parts' cases); each round \
+         waits until its handoffs are receipted, and its CPU and sled operations count them; \
+         the star's other {} counties have endpoints that are never dialled (nothing is \
+         queued for them)",
         opts.clerks,
         STAR_COUNTIES - 3
     ));
     Ok(())
 }
 
-type Round = (usize, Duration);
+/// What the rounds of one directory took in and what they cost.
+#[derive(Default)]
+struct Round {
+    cases: usize,
+    wall: Duration,
+    /// CPU seconds of the whole process while these rounds ran, their
+    /// handoffs included.
+    cpu_s: f64,
+    /// sled reads + writes in commits while they ran.
+    sled_ops: u64,
+}
+
+impl Round {
+    fn cpu_us_per_case(&self) -> f64 {
+        self.cpu_s * 1e6 / self.cases.max(1) as f64
+    }
+
+    fn add(&mut self, wall: Duration, cases: usize, spent: &Spent) {
+        self.cases += cases;
+        self.wall += wall;
+        self.cpu_s += spent.cpu_s;
+        self.sled_ops += spent.sled.reads + spent.sled.writes;
+    }
+}
 
 async fn star_rounds(
     opts: &Options,
@@ -429,17 +502,82 @@ async fn star_rounds(
     star: &Star,
 ) -> anyhow::Result<(Round, Round)> {
     let per_round = (opts.intake_cases / 2).max(1);
-    let (mut small, mut big): (Round, Round) = ((0, Duration::ZERO), (0, Duration::ZERO));
-    for round in 0..2u64 {
-        let windows = fed.clerks_a(opts.clerks).await?;
-        let seed = 4_000_000 + round * 100_000;
+    let (mut small, mut big) = (Round::default(), Round::default());
+    // 3-county, star, star, 3-county: neither directory always goes first.
+    for (i, is_star) in [false, true, true, false].into_iter().enumerate() {
+        let seed = 4_000_000 + i as u64 * 50_000;
+        let windows = if is_star {
+            star.clerks_a(opts.clerks).await?
+        } else {
+            fed.clerks_a(opts.clerks).await?
+        };
+        let mut watch = windows[0].clone();
+        let nodes = if is_star { star.nodes() } else { fed.nodes() };
+        let spent = Spent::start(nodes).await?;
         let (t, done) = clerks(windows, per_round, seed, opts.max_phase).await?;
-        small = (small.0 + done.len(), small.1 + t);
-        let windows = star.clerks_a(opts.clerks).await?;
-        let (t, done) = clerks(windows, per_round, seed + 50_000, opts.max_phase).await?;
-        big = (big.0 + done.len(), big.1 + t);
+        // The round's handoffs are its cost too, and must not spill into
+        // the next round's: its CPU is counted until none is QUEUED.
+        settle(&mut watch, opts.max_phase).await?;
+        let round = if is_star { &mut big } else { &mut small };
+        round.add(t, done.len(), &spent.stop(nodes).await?);
     }
     Ok((small, big))
+}
+
+/// Polls A until it has no case QUEUED (every handoff receipted).
+async fn settle(window: &mut WindowClient<Channel>, limit: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + limit;
+    while count_in_state(window, "QUEUED", 1).await? > 0 {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "handoffs still QUEUED after {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
+}
+
+/// The CPU of the bench and of every node process, and the sled
+/// operations of every node's commits, from `start` to `stop`.
+struct Spent {
+    cpu_s: f64,
+    sled: tongban_ledger::WriteCounts,
+}
+
+impl Spent {
+    async fn start(nodes: &Nodes) -> anyhow::Result<Self> {
+        Ok(Self {
+            cpu_s: nodes.procs().iter().map(Proc::cpu_s).sum(),
+            sled: sled_total(nodes).await?,
+        })
+    }
+
+    async fn stop(self, nodes: &Nodes) -> anyhow::Result<Self> {
+        Ok(Self {
+            cpu_s: nodes.procs().iter().map(Proc::cpu_s).sum::<f64>() - self.cpu_s,
+            sled: sled_total(nodes).await?.since(&self.sled),
+        })
+    }
+
+    fn cpu_us_per(&self, n: usize) -> f64 {
+        self.cpu_s * 1e6 / n.max(1) as f64
+    }
+
+    fn sled_ops_per(&self, n: usize) -> f64 {
+        (self.sled.reads + self.sled.writes) as f64 / n.max(1) as f64
+    }
+}
+
+/// Every node's commits so far, added up.
+async fn sled_total(nodes: &Nodes) -> anyhow::Result<tongban_ledger::WriteCounts> {
+    let mut sum = tongban_ledger::WriteCounts::default();
+    for (_, c) in nodes.store_counts().await? {
+        sum.commits += c.commits;
+        sum.reads += c.reads;
+        sum.writes += c.writes;
+        sum.bytes += c.bytes;
+    }
+    Ok(sum)
 }
 
 const STREAM: &str = "5. material streaming";

@@ -3,6 +3,11 @@
 //! directory safe to trust, and the lookups a node needs to decide whether it
 //! may take in or accept an item for a county.
 //!
+//! The lookups go through an index built once when the directory is
+//! parsed, so that their cost does not grow with the directory: a node in a
+//! directory of 2,844 counties, with agreements with every one of them,
+//! checks a county or an agreement as fast as in a directory of three.
+//!
 //! This module parses text; reading the file is the caller's job.
 
 use std::collections::HashMap;
@@ -86,8 +91,12 @@ impl FromStr for DeliveryMode {
 }
 
 /// The federation directory, as in `federation.toml`.
+///
+/// Read it, do not change it: the lookups ([`Directory::county`],
+/// [`Directory::covers`], …) use an index of the fields built when the
+/// directory is parsed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "Parsed")]
 pub struct Directory {
     /// The SPIFFE trust domain of every certificate, e.g. `shaanxi.tongban`.
     pub trust_domain: String,
@@ -104,6 +113,99 @@ pub struct Directory {
     /// (`[[calendar]]`); promised times are counted in its working days.
     #[serde(rename = "calendar", default)]
     pub calendar: Calendar,
+    /// Positions by code, built from the fields above when parsed.
+    #[serde(skip)]
+    index: Index,
+}
+
+/// The directory's shape in `federation.toml`, before it is indexed.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Parsed {
+    trust_domain: String,
+    #[serde(rename = "county", default)]
+    counties: Vec<County>,
+    #[serde(rename = "item", default)]
+    items: Vec<Item>,
+    #[serde(rename = "agreement", default)]
+    agreements: Vec<Agreement>,
+    #[serde(rename = "calendar", default)]
+    calendar: Calendar,
+}
+
+impl From<Parsed> for Directory {
+    fn from(p: Parsed) -> Self {
+        let index = Index::new(&p.counties, &p.items, &p.agreements);
+        Directory {
+            trust_domain: p.trust_domain,
+            counties: p.counties,
+            items: p.items,
+            agreements: p.agreements,
+            calendar: p.calendar,
+            index,
+        }
+    }
+}
+
+/// Where each county, item and agreement membership is, by code. With
+/// duplicates (which [`Directory::from_toml_str`] refuses) the first
+/// occurrence wins, as a scan would find it.
+#[derive(Clone, Default, PartialEq, Eq)]
+struct Index {
+    /// County code → position in `counties`.
+    counties: HashMap<String, usize>,
+    /// Item code → position in `items`.
+    items: HashMap<String, usize>,
+    /// County code → positions of the agreements that list it, ascending
+    /// and without repeats.
+    agreements_of: HashMap<String, Vec<usize>>,
+}
+
+impl Index {
+    fn new(counties: &[County], items: &[Item], agreements: &[Agreement]) -> Self {
+        let mut index = Index::default();
+        for (i, c) in counties.iter().enumerate() {
+            index
+                .counties
+                .entry(c.code.as_str().to_owned())
+                .or_insert(i);
+        }
+        for (i, item) in items.iter().enumerate() {
+            index
+                .items
+                .entry(item.code.as_str().to_owned())
+                .or_insert(i);
+        }
+        for (i, a) in agreements.iter().enumerate() {
+            for c in &a.counties {
+                let list = index
+                    .agreements_of
+                    .entry(c.as_str().to_owned())
+                    .or_default();
+                if list.last() != Some(&i) {
+                    list.push(i);
+                }
+            }
+        }
+        index
+    }
+
+    /// The agreements that list `county` (none for a stranger).
+    fn agreements_of(&self, county: &CountyCode) -> &[usize] {
+        self.agreements_of
+            .get(county.as_str())
+            .map_or(&[], Vec::as_slice)
+    }
+}
+
+/// The index is derived from the fields: shown as its size only.
+impl fmt::Debug for Index {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Index")
+            .field("counties", &self.counties.len())
+            .field("items", &self.items.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A member county and where its node listens.
@@ -392,39 +494,52 @@ impl Directory {
 
     /// The county with this code, if it is a member.
     pub fn county(&self, code: &CountyCode) -> Option<&County> {
-        self.counties.iter().find(|c| &c.code == code)
+        self.index
+            .counties
+            .get(code.as_str())
+            .map(|&i| &self.counties[i])
     }
 
     /// The item with this code, if it is in the catalogue.
     pub fn item(&self, code: &ItemCode) -> Option<&Item> {
-        self.items.iter().find(|i| &i.code == code)
+        self.item_str(code.as_str())
     }
 
     /// The item with this code given as a plain string (e.g. from a message),
     /// if it is in the catalogue.
     pub fn item_str(&self, code: &str) -> Option<&Item> {
-        self.items.iter().find(|i| i.code.as_str() == code)
+        self.index.items.get(code).map(|&i| &self.items[i])
     }
 
     /// Whether `receiving` may take in `item` for `home`: true iff the two
     /// counties differ and some agreement lists both of them and the item.
+    /// Looks only at the agreements of the county with fewer of them.
     pub fn covers(&self, receiving: &CountyCode, home: &CountyCode, item: &ItemCode) -> bool {
-        receiving != home
-            && self.agreements.iter().any(|a| {
-                a.counties.contains(receiving)
-                    && a.counties.contains(home)
-                    && a.items.contains(item)
-            })
+        if receiving == home {
+            return false;
+        }
+        let (of_r, of_h) = (
+            self.index.agreements_of(receiving),
+            self.index.agreements_of(home),
+        );
+        let (fewer, other) = if of_r.len() <= of_h.len() {
+            (of_r, of_h)
+        } else {
+            (of_h, of_r)
+        };
+        fewer
+            .iter()
+            .any(|i| other.binary_search(i).is_ok() && self.agreements[*i].items.contains(item))
     }
 
     /// The counties sharing at least one agreement with `county`, sorted and
     /// without duplicates; `county` itself is not included.
     pub fn partners(&self, county: &CountyCode) -> Vec<&CountyCode> {
         let mut out: Vec<&CountyCode> = self
-            .agreements
+            .index
+            .agreements_of(county)
             .iter()
-            .filter(|a| a.counties.contains(county))
-            .flat_map(|a| &a.counties)
+            .flat_map(|&i| &self.agreements[i].counties)
             .filter(|c| *c != county)
             .collect();
         out.sort();
@@ -590,6 +705,107 @@ workdays = ["2026-10-10"]
         // What we write we can read back.
         let again = Directory::from_toml_str(&toml::to_string(&d).unwrap()).unwrap();
         assert_eq!(again, d);
+    }
+
+    /// A directory of `n` counties (`610101`, `610102`, …) with these
+    /// agreements (county positions, item codes) over items GT-0001..3.
+    fn generated(n: usize, agreements: &[(Vec<usize>, Vec<&str>)]) -> Directory {
+        let code = |i: usize| format!("61{:04}", 101 + i + i / 99);
+        let mut text = String::from("trust_domain = \"t\"\n");
+        for i in 0..n {
+            text.push_str(&format!(
+                "[[county]]\ncode = \"{}\"\nname = \"县{i}\"\nendpoint = \"https://h:1\"\n",
+                code(i)
+            ));
+        }
+        for item in ["GT-0001", "GT-0002", "GT-0003"] {
+            text.push_str(&format!(
+                "[[item]]\ncode = \"{item}\"\nname = \"n\"\ncategory = \"c\"\npromised_days = 1\ndelivery = [\"collect-home\"]\n"
+            ));
+        }
+        for (counties, items) in agreements {
+            let counties: Vec<String> = counties
+                .iter()
+                .map(|&i| format!("\"{}\"", code(i)))
+                .collect();
+            let items: Vec<String> = items.iter().map(|i| format!("\"{i}\"")).collect();
+            text.push_str(&format!(
+                "[[agreement]]\ncounties = [{}]\nitems = [{}]\n",
+                counties.join(", "),
+                items.join(", ")
+            ));
+        }
+        Directory::from_toml_str(&text).unwrap()
+    }
+
+    #[test]
+    fn indexed_lookups_answer_as_a_scan_of_every_agreement_would() {
+        // Overlapping agreements, a county listed twice in one, a pair in
+        // two agreements with different items, counties in none.
+        let d = generated(
+            12,
+            &[
+                (vec![0, 1, 2], vec!["GT-0001"]),
+                (vec![1, 2, 2, 3], vec!["GT-0002", "GT-0003"]),
+                (vec![0, 4], vec!["GT-0003"]),
+                (vec![5, 6, 7, 8, 9, 0], vec!["GT-0002"]),
+                (vec![2, 1], vec!["GT-0001", "GT-0003"]),
+            ],
+        );
+        let codes: Vec<&CountyCode> = d.counties.iter().map(|c| &c.code).collect();
+        let items: Vec<&ItemCode> = d.items.iter().map(|i| &i.code).collect();
+        let mut covered = 0;
+        for r in &codes {
+            for h in &codes {
+                for item in &items {
+                    let scan = r != h
+                        && d.agreements.iter().any(|a| {
+                            a.counties.contains(r)
+                                && a.counties.contains(h)
+                                && a.items.contains(item)
+                        });
+                    assert_eq!(d.covers(r, h, item), scan, "{r} {h} {item}");
+                    covered += usize::from(scan);
+                }
+            }
+            let mut partners: Vec<&CountyCode> = d
+                .agreements
+                .iter()
+                .filter(|a| a.counties.contains(r))
+                .flat_map(|a| &a.counties)
+                .filter(|c| c != r)
+                .collect();
+            partners.sort();
+            partners.dedup();
+            assert_eq!(d.partners(r), partners, "{r}");
+            assert_eq!(d.county(r).map(|c| &c.code), Some(*r));
+        }
+        assert_eq!(covered, 50, "the agreements above cover so many triples");
+        let stranger = code("610722");
+        assert!(d.county(&stranger).is_none());
+        assert!(d.partners(&stranger).is_empty());
+        assert!(!d.covers(&stranger, codes[0], items[0]));
+        assert!(!d.covers(codes[0], &stranger, items[0]));
+        assert!(d.item_str("GT-0003").is_some() && d.item_str("GT-0004").is_none());
+    }
+
+    #[test]
+    fn a_star_of_2844_counties_is_indexed() {
+        // One hub with an agreement with every other county: the bench's
+        // star. Every spoke is the hub's partner and no two spokes are.
+        let n = 2_844;
+        let agreements: Vec<(Vec<usize>, Vec<&str>)> =
+            (1..n).map(|i| (vec![0, i], vec!["GT-0001"])).collect();
+        let d = generated(n, &agreements);
+        let hub = &d.counties[0].code;
+        let (first, last) = (&d.counties[1].code, &d.counties[n - 1].code);
+        assert_eq!(d.partners(hub).len(), n - 1);
+        assert_eq!(d.partners(last), [hub]);
+        let gt = item("GT-0001");
+        assert!(d.covers(hub, last, &gt) && d.covers(first, hub, &gt));
+        assert!(!d.covers(first, last, &gt), "spokes share no agreement");
+        assert!(!d.covers(hub, last, &item("GT-0002")));
+        assert_eq!(d.county(last).unwrap().name, format!("县{}", n - 1));
     }
 
     #[test]

@@ -249,7 +249,10 @@ pub(crate) fn stage(
 /// `reply` of the case's view after the change (with its history, the new
 /// entry included). When `request` carries a request id, the reply is
 /// remembered with it in the same commit (see `requests`), and what is
-/// returned is exactly what a repeat of the request will get.
+/// returned is exactly what a repeat of the request will get: the message
+/// whose encoding was remembered (a repeat decodes that encoding, which
+/// gives the same message back), handed out of the commit as it is rather
+/// than encoded and decoded again. Without a request id nothing is encoded.
 pub(crate) async fn save<M>(
     ctx: &Ctx,
     case: &mut CaseRecord,
@@ -259,7 +262,7 @@ pub(crate) async fn save<M>(
     reply: impl FnOnce(CaseView) -> M + Send + 'static,
 ) -> Result<M, NodeError>
 where
-    M: Message + Default,
+    M: Message + Default + Send + 'static,
 {
     let before = ctx.store.case(&case.application_id)?.map(|c| c.state);
     let first = batch.entries().len();
@@ -271,22 +274,34 @@ where
     let mut view = view::case_view(ctx, case, true)?;
     let county = ctx.county.to_string();
     let application_id = case.application_id.clone();
+    let remembered = request.remember().is_some();
+    // The reply is built under the commit's write lock (it shows the new
+    // entries as stored); it leaves the commit through this channel.
+    let (built, mut out) = tokio::sync::oneshot::channel();
     batch.reply(move |stored| {
         for entry in stored.iter().skip(first) {
             if entry.decode()?.application_id == application_id {
                 view.history.push(view::event(&county, entry)?);
             }
         }
-        Ok(reply(view).encode_to_vec())
+        let message = reply(view);
+        let bytes = if remembered {
+            message.encode_to_vec()
+        } else {
+            Vec::new()
+        };
+        // The receiver waits below; it is gone only if this call was
+        // dropped, and then no one wants the reply.
+        let _ = built.send(message);
+        Ok(bytes)
     });
     if let Some(r) = request.remember() {
         batch.remember(&r.caller, &r.request_id, r.content_sha256.clone());
     }
-    let committed = ctx.store.commit(batch).await?;
+    ctx.store.commit(batch).await?;
     if let Some(to) = sends {
         ctx.wake.send_to(to.as_str());
     }
-    let bytes = committed.reply.unwrap_or_default();
-    M::decode(bytes.as_slice())
-        .map_err(|e| NodeError::Server(format!("failed to decode the reply just built: {e}")))
+    out.try_recv()
+        .map_err(|_| NodeError::Server("the commit built no reply".into()))
 }
