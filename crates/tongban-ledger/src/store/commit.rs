@@ -87,11 +87,16 @@ fn now_rfc3339() -> String {
 /// The batch's `entries` as they will be stored: chained onto `head`, from
 /// its next seq on, all at time `at`. The payloads move from the batch into the stored entries (the batch
 /// keeps each entry's other fields): a payload is copied once, into its
-/// sled value, not twice.
-fn chain(entries: &mut [NewEntry], head: (u64, EntryHash), at: &str) -> Vec<StoredEntry> {
+/// sled value, not twice. Also the head after them, each entry's hash
+/// computed here once.
+fn chain(
+    entries: &mut [NewEntry],
+    head: (u64, EntryHash),
+    at: &str,
+) -> (Vec<StoredEntry>, (u64, EntryHash)) {
     use sha2::Digest;
     let (mut seq, mut hash) = head;
-    entries
+    let stored = entries
         .iter_mut()
         .map(|e| {
             seq += 1;
@@ -115,7 +120,8 @@ fn chain(entries: &mut [NewEntry], head: (u64, EntryHash), at: &str) -> Vec<Stor
                 payload: std::mem::take(&mut e.payload),
             }
         })
-        .collect()
+        .collect();
+    (stored, (seq, hash))
 }
 
 impl Store {
@@ -183,7 +189,7 @@ impl Store {
             // The entries chained onto the head before the transaction (the
             // write lock keeps the head where it is), so that the reply can
             // show them as stored and be written with them.
-            let chained = chain(&mut batch.entries, head, &now_rfc3339());
+            let (chained, new_head) = chain(&mut batch.entries, head, &now_rfc3339());
             let reply = match batch.reply.0.take() {
                 Some(build) => Some(build(&chained).map_err(E::from)?),
                 None => None,
@@ -205,7 +211,7 @@ impl Store {
             }
             // Not while a flush syncs: see `gate`.
             let gate = super::gate::GATE.write().await;
-            let applied = self.apply(&trees, &batch, head, &chained, reply);
+            let applied = self.apply(&trees, &batch, (head, new_head), &chained, reply);
             drop(gate);
             let committed = match applied {
                 Ok(committed) => committed,
@@ -417,16 +423,11 @@ impl Store {
         &self,
         trees: &Trees,
         batch: &Batch,
-        head: (u64, EntryHash),
+        (head, new_head): ((u64, EntryHash), (u64, EntryHash)),
         chained: &[StoredEntry],
         reply: Option<Vec<u8>>,
     ) -> Result<Committed, StoreError> {
-        let (mut seq, mut hash) = head;
-        for stored in chained {
-            seq = stored.seq;
-            hash = entry_hash(&stored.entry);
-        }
-        let (first_seq, new_head) = (head.0 + 1, (seq, hash));
+        let first_seq = head.0 + 1;
         // Each record: its id, its bytes, what the indexes will hold of it
         // and, if its caller read it, of the record it replaces.
         type Row<'a> = (&'a str, Vec<u8>, Indexed, Option<&'a Replaced>);
@@ -474,10 +475,20 @@ impl Store {
             .iter()
             .map(|(k, r)| {
                 let record = encode(r);
-                let signer = SignedReceipt::decode(r.signed_receipt.as_slice())
-                    .map(|s| s.signer_certificate)
-                    .unwrap_or_default();
-                if let Some(cert) = certs.of(&signer) {
+                // The receipts of one commit are this node's, signed with
+                // one key: the certificate the last one carried is looked
+                // for first, without decoding the receipt. Any place it is
+                // cut from is put back byte for byte.
+                let cert = certs
+                    .last()
+                    .filter(|c| c.find(&record, Form::Der).is_some())
+                    .or_else(|| {
+                        let signer = SignedReceipt::decode(r.signed_receipt.as_slice())
+                            .map(|s| s.signer_certificate)
+                            .unwrap_or_default();
+                        certs.of(&signer)
+                    });
+                if let Some(cert) = cert {
                     let mut v = vec![RECEIVED_CUT];
                     if certs::cut_into(&mut v, &record, &cert, Form::Der) {
                         certs.used(cert);
