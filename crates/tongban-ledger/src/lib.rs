@@ -45,5 +45,5 @@ pub use records::{
 };
 pub use store::{
     Batch, Committed, DeadlineKind, Deadlines, MaterialReader, NewEntry, REPLAY_BOUND, Rehashed,
-    Store, StoredEntry, WriteCounts, write_counts,
+    Replaced, Store, StoredEntry, WriteCounts, write_counts,
 };

@@ -51,6 +51,32 @@ pub fn root(leaves: &[Hash]) -> Option<Hash> {
     }
 }
 
+/// The root over `leaves` and every leaf's inclusion path (as [`path`]
+/// gives it), each inner node hashed once: a path of its own per leaf
+/// would hash the sibling subtrees again for every leaf (about 4,000
+/// hashes for a batch of 64 instead of 63). `None` for an empty batch.
+pub fn root_and_paths(leaves: &[Hash]) -> Option<(Hash, Vec<Vec<Hash>>)> {
+    match leaves.len() {
+        0 => None,
+        1 => Some((leaves[0], vec![Vec::new()])),
+        n => {
+            let k = split(n);
+            let (left, mut paths) = root_and_paths(&leaves[..k])?;
+            let (right, right_paths) = root_and_paths(&leaves[k..])?;
+            // Below this node each path is complete; this level adds the
+            // other half's root.
+            for p in &mut paths {
+                p.push(right);
+            }
+            paths.extend(right_paths.into_iter().map(|mut p| {
+                p.push(left);
+                p
+            }));
+            Some((node_hash(&left, &right), paths))
+        }
+    }
+}
+
 /// The inclusion path of leaf `index` (RFC 6962 PATH), from the leaf's
 /// sibling up to the child of the root; empty for a tree of one leaf.
 pub fn path(leaves: &[Hash], index: usize) -> Vec<Hash> {
@@ -155,6 +181,18 @@ mod tests {
         assert_eq!(path(&l, 4), vec![four]);
         assert_eq!(path(&leaves(1), 0), Vec::<Hash>::new());
         assert_eq!(path(&leaves(3), 2), vec![node_hash(&l[0], &l[1])]);
+    }
+
+    #[test]
+    fn all_paths_at_once_are_the_paths_one_by_one() {
+        assert_eq!(root_and_paths(&[]), None);
+        for n in 1..=17 {
+            let l = leaves(n);
+            let (r, paths) = root_and_paths(&l).expect("not empty");
+            assert_eq!(Some(r), root(&l), "root of {n}");
+            let one_by_one: Vec<Vec<Hash>> = (0..n).map(|i| path(&l, i)).collect();
+            assert_eq!(paths, one_by_one, "paths of {n}");
+        }
     }
 
     #[test]

@@ -92,15 +92,16 @@ pub fn sign_batch(
 ) -> Result<Vec<SignedReceipt>, PkiError> {
     let encoded: Vec<Vec<u8>> = receipts.iter().map(|r| r.encode_to_vec()).collect();
     let leaves: Vec<merkle::Hash> = encoded.iter().map(|b| merkle::leaf_hash(b)).collect();
-    let Some(root) = merkle::root(&leaves) else {
+    let Some((root, paths)) = merkle::root_and_paths(&leaves) else {
         return Ok(Vec::new());
     };
     let size = leaves.len() as u64;
     let signature = signer.sign(RECEIPT_BATCH_DOMAIN, &batch_message(size, &root))?;
     Ok(encoded
         .into_iter()
+        .zip(paths)
         .enumerate()
-        .map(|(i, receipt)| SignedReceipt {
+        .map(|(i, (receipt, path))| SignedReceipt {
             receipt,
             signature: Vec::new(),
             signer_certificate: signer.certificate_der().to_vec(),
@@ -109,10 +110,7 @@ pub fn sign_batch(
                 signature: signature.clone(),
                 leaf_index: i as u64,
                 tree_size: size,
-                path: merkle::path(&leaves, i)
-                    .into_iter()
-                    .map(|h| h.to_vec())
-                    .collect(),
+                path: path.into_iter().map(|h| h.to_vec()).collect(),
             }),
         })
         .collect())

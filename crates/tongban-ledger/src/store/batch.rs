@@ -7,7 +7,8 @@
 use tongban_core::CaseState;
 
 use super::StoredEntry;
-use super::keys::{partner_checkpoint_key, received_key, request_key};
+use super::deadlines::Deadlines;
+use super::keys::{outbox_key, partner_checkpoint_key, received_key, request_key, state_key};
 use crate::records::{CaseRecord, OutboxEntry, ReceivedHandoff};
 use crate::{StagedBlobs, StoreError};
 
@@ -51,14 +52,48 @@ impl std::fmt::Debug for Reply {
     }
 }
 
+/// What the indexes hold of one case record: its case number, its (side,
+/// state) key and its deadline keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Indexed {
+    pub(super) case_no: String,
+    pub(super) state: Vec<u8>,
+    pub(super) deadlines: Vec<Vec<u8>>,
+}
+
+impl Indexed {
+    pub(super) fn of(c: &CaseRecord) -> Self {
+        Self {
+            case_no: c.case_no.to_string(),
+            state: state_key(c.side, c.state, &c.application_id),
+            deadlines: Deadlines::of(c).keys(c.side, &c.application_id),
+        }
+    }
+}
+
+/// The record a [`Batch::put_case_replacing`] replaces, as its caller read
+/// it (None: there was none), kept as what the indexes hold of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replaced(pub(super) Option<Indexed>);
+
+impl Replaced {
+    /// The stored record `old` (None: the case is new).
+    pub fn of(old: Option<&CaseRecord>) -> Self {
+        Self(old.map(Indexed::of))
+    }
+}
+
 /// One atomic write: records, ledger entries and outbox changes.
 #[derive(Debug, Default)]
 pub struct Batch {
-    pub(super) cases: Vec<CaseRecord>,
+    /// Each record with the one it replaces if its caller read it (None:
+    /// the commit reads it).
+    pub(super) cases: Vec<(CaseRecord, Option<Replaced>)>,
     pub(super) entries: Vec<NewEntry>,
     pub(super) enqueue: Vec<OutboxEntry>,
     pub(super) outbox_put: Vec<(u64, OutboxEntry)>,
-    pub(super) outbox_settle: Vec<(u64, Vec<u8>)>,
+    /// Outbox key and the bytes the entry must still hold.
+    pub(super) outbox_settle: Vec<(Vec<u8>, Vec<u8>)>,
     pub(super) received: Vec<(Vec<u8>, ReceivedHandoff)>,
     pub(super) waybills: Vec<(String, String)>,
     pub(super) partner_checkpoints: Vec<(Vec<u8>, Vec<u8>)>,
@@ -69,9 +104,23 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// Writes (creates or replaces) a case record.
+    /// Writes (creates or replaces) a case record; the commit reads the
+    /// record it replaces to keep the indexes in step.
     pub fn put_case(&mut self, case: CaseRecord) -> &mut Self {
-        self.cases.push(case);
+        self.cases.push((case, None));
+        self
+    }
+
+    /// Writes a case record over `replaced`, the stored record as the caller
+    /// read it: the commit keeps the indexes in step from it instead of
+    /// reading and decoding the record again. Only for a caller that read it
+    /// while holding the case's lock (every writer of a case holds it from
+    /// its read to its commit, `locks.rs` in the node) or inside
+    /// [`crate::Store::commit_with`]'s build: then nothing can have replaced
+    /// it since. Debug builds read it anyway and refuse the commit if it
+    /// differs, so a caller breaking that rule fails its tests.
+    pub fn put_case_replacing(&mut self, case: CaseRecord, replaced: Replaced) -> &mut Self {
+        self.cases.push((case, Some(replaced)));
         self
     }
 
@@ -87,15 +136,17 @@ impl Batch {
         self
     }
 
-    /// Replaces the outbox entry at `key` (e.g. to park it).
+    /// Replaces the outbox entry at `key` (e.g. to park it, or to take a
+    /// parked one up again): its destination stays the same.
     pub fn update_outbox(&mut self, key: u64, entry: OutboxEntry) -> &mut Self {
         self.outbox_put.push((key, entry));
         self
     }
 
-    /// Removes the outbox entry at `key` if it still holds `expected` bytes.
-    pub fn settle_outbox(&mut self, key: u64, expected: Vec<u8>) -> &mut Self {
-        self.outbox_settle.push((key, expected));
+    /// Removes the outbox entry for `to` at `key` if it still holds
+    /// `expected` bytes.
+    pub fn settle_outbox(&mut self, to: &str, key: u64, expected: Vec<u8>) -> &mut Self {
+        self.outbox_settle.push((outbox_key(to, key), expected));
         self
     }
 

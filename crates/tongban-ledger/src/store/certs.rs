@@ -58,7 +58,7 @@ impl Cert {
         }
     }
 
-    fn find(&self, value: &[u8], form: Form) -> Option<usize> {
+    pub(super) fn find(&self, value: &[u8], form: Form) -> Option<usize> {
         match form {
             Form::Der => self.find_der.find(value),
             Form::Hex => self.find_hex.find(value),
@@ -83,6 +83,10 @@ pub(super) struct Cutting<'a> {
     known: &'a Known,
     /// Certificates the commit writes (unless the tree has them already).
     pub(super) new: Vec<Arc<Cert>>,
+    /// The certificate [`Cutting::of`] found last: a commit's values mostly
+    /// carry one signer's (a batch of receipts from one partner, or this
+    /// node's own), compared byte for byte instead of hashed for each.
+    last: Option<Arc<Cert>>,
 }
 
 impl<'a> Cutting<'a> {
@@ -90,14 +94,31 @@ impl<'a> Cutting<'a> {
         Self {
             known,
             new: Vec::new(),
+            last: None,
         }
     }
 
+    /// The certificate [`Cutting::of`] found last, if any.
+    pub(super) fn last(&self) -> Option<Arc<Cert>> {
+        self.last.clone()
+    }
+
     /// The certificate with this DER, or None for none.
-    pub(super) fn of(&self, der: &[u8]) -> Option<Arc<Cert>> {
+    pub(super) fn of(&mut self, der: &[u8]) -> Option<Arc<Cert>> {
         if der.is_empty() {
             return None;
         }
+        if let Some(last) = &self.last
+            && last.der == der
+        {
+            return Some(last.clone());
+        }
+        let found = self.look_up(der);
+        self.last.clone_from(&found);
+        found
+    }
+
+    fn look_up(&self, der: &[u8]) -> Option<Arc<Cert>> {
         use sha2::Digest;
         let fingerprint: Fingerprint = sha2::Sha256::digest(der).into();
         self.known

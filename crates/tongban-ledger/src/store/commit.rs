@@ -18,15 +18,16 @@ use tongban_proto::common::v1::{LedgerEntry, SignedReceipt};
 use super::certs::{self, Cutting, Form};
 use super::keys::{
     ENTRY_VALUE_CUT, HEAD, OUTBOX_SEQ, RECEIVED_CUT, case_index_key, decode_head, encode_head,
-    entry_head, entry_value, outbox_index_key, split_entry_value, state_key,
+    entry_head, entry_value, outbox_key, split_entry_value, state_key,
 };
 use std::sync::Arc;
 
+use super::batch::{Indexed, Replaced};
 use super::deadlines::{CommitmentPart, Deadlines, MailPart, ReviewPart};
 use super::{Batch, NewEntry, REOPEN_WAIT, Store, StoredEntry, Trees};
 use crate::StoreError;
 use crate::chain::{EntryHash, entry_hash};
-use crate::records::{CaseRecord, OutboxEntry, RequestRecord, Side, decode, encode};
+use crate::records::{CaseRecord, RequestRecord, Side, decode, encode};
 use tongban_core::CaseState;
 
 /// What a commit wrote.
@@ -57,27 +58,24 @@ struct JsonIndexed {
     mail: Vec<MailPart>,
 }
 
-/// What the indexes hold of a stored case record: its case number, its
-/// (side, state) key and its deadline keys. None if it does not decode.
-fn indexed(id: &str, bytes: &[u8]) -> Option<(String, Vec<u8>, Vec<Vec<u8>>)> {
+/// What the indexes hold of a stored case record (see [`Indexed`]). None if
+/// it does not decode.
+fn indexed(id: &str, bytes: &[u8]) -> Option<Indexed> {
     if bytes.first() == Some(&crate::records::RECORD_JSON) {
         let old = decode::<JsonIndexed>("cases", bytes).ok()?;
         let deadlines =
             Deadlines::of_parts(old.state, &old.review, old.commitment.as_ref(), &old.mail);
-        return Some((
-            old.case_no,
-            state_key(old.side, old.state, id),
-            deadlines.keys(old.side, id),
-        ));
+        return Some(Indexed {
+            case_no: old.case_no,
+            state: state_key(old.side, old.state, id),
+            deadlines: deadlines.keys(old.side, id),
+        });
     }
     // A binary record decodes whole (postcard cannot skip fields), in
     // about the time JSON took for these few.
-    let old = decode::<CaseRecord>("cases", bytes).ok()?;
-    Some((
-        old.case_no.to_string(),
-        state_key(old.side, old.state, id),
-        Deadlines::of(&old).keys(old.side, id),
-    ))
+    decode::<CaseRecord>("cases", bytes)
+        .ok()
+        .map(|old| Indexed::of(&old))
 }
 
 fn now_rfc3339() -> String {
@@ -89,11 +87,16 @@ fn now_rfc3339() -> String {
 /// The batch's `entries` as they will be stored: chained onto `head`, from
 /// its next seq on, all at time `at`. The payloads move from the batch into the stored entries (the batch
 /// keeps each entry's other fields): a payload is copied once, into its
-/// sled value, not twice.
-fn chain(entries: &mut [NewEntry], head: (u64, EntryHash), at: &str) -> Vec<StoredEntry> {
+/// sled value, not twice. Also the head after them, each entry's hash
+/// computed here once.
+fn chain(
+    entries: &mut [NewEntry],
+    head: (u64, EntryHash),
+    at: &str,
+) -> (Vec<StoredEntry>, (u64, EntryHash)) {
     use sha2::Digest;
     let (mut seq, mut hash) = head;
-    entries
+    let stored = entries
         .iter_mut()
         .map(|e| {
             seq += 1;
@@ -117,7 +120,8 @@ fn chain(entries: &mut [NewEntry], head: (u64, EntryHash), at: &str) -> Vec<Stor
                 payload: std::mem::take(&mut e.payload),
             }
         })
-        .collect()
+        .collect();
+    (stored, (seq, hash))
 }
 
 impl Store {
@@ -185,7 +189,7 @@ impl Store {
             // The entries chained onto the head before the transaction (the
             // write lock keeps the head where it is), so that the reply can
             // show them as stored and be written with them.
-            let chained = chain(&mut batch.entries, head, &now_rfc3339());
+            let (chained, new_head) = chain(&mut batch.entries, head, &now_rfc3339());
             let reply = match batch.reply.0.take() {
                 Some(build) => Some(build(&chained).map_err(E::from)?),
                 None => None,
@@ -207,7 +211,7 @@ impl Store {
             }
             // Not while a flush syncs: see `gate`.
             let gate = super::gate::GATE.write().await;
-            let applied = self.apply(&trees, &batch, head, &chained, reply);
+            let applied = self.apply(&trees, &batch, (head, new_head), &chained, reply);
             drop(gate);
             let committed = match applied {
                 Ok(committed) => committed,
@@ -419,59 +423,35 @@ impl Store {
         &self,
         trees: &Trees,
         batch: &Batch,
-        head: (u64, EntryHash),
+        (head, new_head): ((u64, EntryHash), (u64, EntryHash)),
         chained: &[StoredEntry],
         reply: Option<Vec<u8>>,
     ) -> Result<Committed, StoreError> {
-        let (mut seq, mut hash) = head;
-        for stored in chained {
-            seq = stored.seq;
-            hash = entry_hash(&stored.entry);
-        }
-        let (first_seq, new_head) = (head.0 + 1, (seq, hash));
-        type Row = (String, String, Vec<u8>, Vec<u8>, Vec<Vec<u8>>);
-        let cases: Vec<Row> = batch
+        let first_seq = head.0 + 1;
+        // Each record: its id, its bytes, what the indexes will hold of it
+        // and, if its caller read it, of the record it replaces.
+        type Row<'a> = (&'a str, Vec<u8>, Indexed, Option<&'a Replaced>);
+        let cases: Vec<Row<'_>> = batch
             .cases
             .iter()
-            .map(|c| {
-                let key = state_key(c.side, c.state, &c.application_id);
-                let deadlines = Deadlines::of(c).keys(c.side, &c.application_id);
+            .map(|(c, replaced)| {
                 (
-                    c.application_id.clone(),
-                    c.case_no.to_string(),
+                    c.application_id.as_str(),
                     encode(c),
-                    key,
-                    deadlines,
+                    Indexed::of(c),
+                    replaced.as_ref(),
                 )
             })
             .collect();
-        let enqueue: Vec<(String, Vec<u8>)> = batch
+        let enqueue: Vec<(&str, Vec<u8>)> = batch
             .enqueue
             .iter()
-            .map(|e| (e.to.to_string(), encode(e)))
+            .map(|e| (e.to.as_str(), encode(e)))
             .collect();
-        let outbox_put: Vec<(u64, Vec<u8>, Vec<u8>, bool)> = batch
+        let outbox_put: Vec<(Vec<u8>, Vec<u8>, bool)> = batch
             .outbox_put
             .iter()
-            .map(|(k, e)| {
-                (
-                    *k,
-                    outbox_index_key(e.to.as_str(), *k),
-                    encode(e),
-                    e.parked.is_none(),
-                )
-            })
-            .collect();
-        // Which destination each settled entry was for (to drop its index key).
-        let settle: Vec<(u64, Vec<u8>, Option<Vec<u8>>)> = batch
-            .outbox_settle
-            .iter()
-            .map(|(k, expected)| {
-                let to = decode::<OutboxEntry>("outbox", expected)
-                    .ok()
-                    .map(|e| outbox_index_key(e.to.as_str(), *k));
-                (*k, expected.clone(), to)
-            })
+            .map(|(k, e)| (outbox_key(e.to.as_str(), *k), encode(e), e.parked.is_none()))
             .collect();
         // Signer certificates cut out of what this commit stores, and the
         // values as stored (see `certs`).
@@ -495,10 +475,20 @@ impl Store {
             .iter()
             .map(|(k, r)| {
                 let record = encode(r);
-                let signer = SignedReceipt::decode(r.signed_receipt.as_slice())
-                    .map(|s| s.signer_certificate)
-                    .unwrap_or_default();
-                if let Some(cert) = certs.of(&signer) {
+                // The receipts of one commit are this node's, signed with
+                // one key: the certificate the last one carried is looked
+                // for first, without decoding the receipt. Any place it is
+                // cut from is put back byte for byte.
+                let cert = certs
+                    .last()
+                    .filter(|c| c.find(&record, Form::Der).is_some())
+                    .or_else(|| {
+                        let signer = SignedReceipt::decode(r.signed_receipt.as_slice())
+                            .map(|s| s.signer_certificate)
+                            .unwrap_or_default();
+                        certs.of(&signer)
+                    });
+                if let Some(cert) = cert {
                     let mut v = vec![RECEIVED_CUT];
                     if certs::cut_into(&mut v, &record, &cert, Form::Der) {
                         certs.used(cert);
@@ -531,7 +521,7 @@ impl Store {
             &trees.received,
             &trees.meta,
             &trees.waybills,
-            &trees.outbox_index,
+            &trees.outbox_parked,
             &trees.case_states,
             &trees.partner_checkpoints,
             &trees.requests,
@@ -549,7 +539,7 @@ impl Store {
                 received_t,
                 meta,
                 waybills,
-                outbox_index,
+                outbox_parked,
                 case_states,
                 partner_checkpoints,
                 requests,
@@ -592,33 +582,57 @@ impl Store {
                     }
                 }
                 t.insert(meta, HEAD, encode_head(new_head.0, &new_head.1))?;
-                for (id, case_no, bytes, key, deadline_keys) in &cases {
+                for (i, (id, bytes, new, replaced)) in cases.iter().enumerate() {
                     // Keep the (side, state), case number and deadline
                     // indexes in step with the record, touching them only
                     // when what they index changed (most changes keep all).
-                    let old = t
-                        .get(cases_t, id.as_bytes())?
-                        .and_then(|old| indexed(id, &old));
+                    // The record replaced is the one its caller read, unless
+                    // this batch wrote the case before (then it is that).
+                    let written_before = cases[..i].iter().any(|(other, ..)| other == id);
+                    let read = |t: &super::counts::Tally| {
+                        Ok::<_, ConflictableTransactionError<StoreError>>(
+                            t.get(cases_t, id.as_bytes())?
+                                .and_then(|old| indexed(id, &old)),
+                        )
+                    };
+                    let old: Option<Indexed> = match replaced {
+                        Some(Replaced(claimed)) if !written_before => {
+                            // See `Batch::put_case_replacing`.
+                            if cfg!(debug_assertions) && read(&t)? != *claimed {
+                                return Err(ConflictableTransactionError::Abort(
+                                    StoreError::Content(format!(
+                                        "case {id} was replaced since its caller read it"
+                                    )),
+                                ));
+                            }
+                            claimed.clone()
+                        }
+                        _ => read(&t)?,
+                    };
                     let (old_no, old_key, old_deadlines) = match old {
-                        Some((no, key, deadlines)) => (Some(no), Some(key), deadlines),
+                        Some(Indexed {
+                            case_no,
+                            state,
+                            deadlines,
+                        }) => (Some(case_no), Some(state), deadlines),
                         None => (None, None, Vec::new()),
                     };
-                    if old_key.as_ref() != Some(key) {
+                    if old_key.as_ref() != Some(&new.state) {
                         if let Some(old_key) = old_key {
                             t.remove(case_states, old_key)?;
                         }
-                        t.insert(case_states, key.as_slice(), &[][..])?;
+                        t.insert(case_states, new.state.as_slice(), &[][..])?;
                     }
-                    if old_deadlines != *deadline_keys {
+                    if old_deadlines != new.deadlines {
                         for k in &old_deadlines {
                             t.remove(deadlines, k.as_slice())?;
                         }
-                        for k in deadline_keys {
+                        for k in &new.deadlines {
                             t.insert(deadlines, k.as_slice(), &[][..])?;
                         }
                     }
-                    if old_no.as_ref() != Some(case_no) {
-                        t.insert(case_nos, case_no.as_bytes(), id.as_bytes())?;
+                    if old_no.as_ref() != Some(&new.case_no) {
+                        t.insert(case_nos, new.case_no.as_bytes(), id.as_bytes())?;
                     }
                     t.insert(cases_t, id.as_bytes(), bytes.as_slice())?;
                 }
@@ -630,30 +644,27 @@ impl Store {
                         .unwrap_or(0);
                     for (to, bytes) in &enqueue {
                         next += 1;
-                        t.insert(outbox, next.to_be_bytes(), bytes.as_slice())?;
-                        t.insert(outbox_index, outbox_index_key(to, next), &[][..])?;
+                        t.insert(outbox, outbox_key(to, next), bytes.as_slice())?;
                     }
                     t.insert(meta, OUTBOX_SEQ, next.to_be_bytes())?;
                 }
-                for (key, index, bytes, live) in &outbox_put {
-                    t.insert(outbox, key.to_be_bytes(), bytes.as_slice())?;
-                    // Parked entries leave the index, so the courier never
-                    // reads them again.
-                    if *live {
-                        t.insert(outbox_index, index.as_slice(), &[][..])?;
+                for (key, bytes, live) in &outbox_put {
+                    // Parked entries move apart, so the courier never reads
+                    // them again; one taken up again moves back.
+                    let (to, from) = if *live {
+                        (outbox, outbox_parked)
                     } else {
-                        t.remove(outbox_index, index.as_slice())?;
-                    }
+                        (outbox_parked, outbox)
+                    };
+                    t.remove(from, key.as_slice())?;
+                    t.insert(to, key.as_slice(), bytes.as_slice())?;
                 }
-                for (key, expected, index) in &settle {
+                for (key, expected) in &batch.outbox_settle {
                     // Only an entry nobody changed meanwhile is done.
-                    if t.get(outbox, key.to_be_bytes())?
+                    if t.get(outbox, key.as_slice())?
                         .is_some_and(|v| v.as_ref() == expected.as_slice())
                     {
-                        t.remove(outbox, key.to_be_bytes())?;
-                        if let Some(index) = index {
-                            t.remove(outbox_index, index.as_slice())?;
-                        }
+                        t.remove(outbox, key.as_slice())?;
                     }
                 }
                 for (key, bytes) in &received {

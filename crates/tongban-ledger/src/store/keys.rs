@@ -28,10 +28,14 @@ pub(crate) const CASE_NOS: &str = "case_nos";
 pub(crate) const CASE_STATES: &str = "case_states";
 /// Deadline key (see `deadlines`) → ().
 pub(crate) const DEADLINES: &str = "case_deadlines";
-/// Outbox key → outbox entry.
+/// [`outbox_key`] → outbox entry waiting to be sent.
 pub(crate) const OUTBOX: &str = "outbox";
-/// [`outbox_index_key`] → ().
-pub(crate) const OUTBOX_INDEX: &str = "outbox_index";
+/// [`outbox_key`] → outbox entry parked (refused, or attempts ran out):
+/// apart from those waiting, so the courier never reads them.
+pub(crate) const OUTBOX_PARKED: &str = "outbox_parked";
+/// The per-destination index of a data dir from before [`OUTBOX`] was
+/// keyed by destination: dropped when it opens (see `outbox`).
+pub(crate) const OUTBOX_INDEX_BEFORE: &str = "outbox_index";
 /// [`received_key`] → received handoff.
 pub(crate) const RECEIVED: &str = "received";
 /// [`request_key`] → request record.
@@ -84,12 +88,28 @@ pub(crate) fn state_key(side: Side, state: CaseState, id: &str) -> Vec<u8> {
     k
 }
 
-/// Key of the outbox index: destination county, '/', outbox key.
-pub(crate) fn outbox_index_key(to: &str, key: u64) -> Vec<u8> {
-    let mut k = to.as_bytes().to_vec();
-    k.push(b'/');
-    k.extend_from_slice(&key.to_be_bytes());
+/// Key of an outbox entry: destination county, '/', the entry's number
+/// (from `meta/outbox_seq`), so one destination's entries are one range,
+/// oldest first.
+pub(crate) fn outbox_key(to: &str, seq: u64) -> Vec<u8> {
+    let mut k = outbox_prefix(to);
+    k.extend_from_slice(&seq.to_be_bytes());
     k
+}
+
+/// The prefix of one destination's outbox keys.
+pub(crate) fn outbox_prefix(to: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(to.len() + 9);
+    k.extend_from_slice(to.as_bytes());
+    k.push(b'/');
+    k
+}
+
+/// The entry number at the end of an [`outbox_key`].
+pub(crate) fn outbox_seq(key: &[u8]) -> Option<u64> {
+    let at = key.len().checked_sub(8)?;
+    (at > 0 && key[at - 1] == b'/')
+        .then(|| u64::from_be_bytes(key[at..].try_into().expect("8 bytes")))
 }
 
 /// Key of a partner's checkpoint: county, '/', seq.

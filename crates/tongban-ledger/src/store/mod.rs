@@ -7,8 +7,8 @@
 //! record), `certs` (signer certificates kept once, see [`certs`]),
 //! `case_nos` (case number → application id), `case_states` (side,
 //! state, 0, application id → ()), `case_deadlines` (side, kind, date,
-//! application id → (); see [`deadlines`]), `outbox` (key → entry), `outbox_index`
-//! (destination, '/', key → ()), `received` (sender county, '/', handoff id
+//! application id → (); see [`deadlines`]), `outbox` (destination, '/',
+//! key → entry waiting), `outbox_parked` (the same for parked entries), `received` (sender county, '/', handoff id
 //! → record), `requests` (caller SPIFFE ID, 0, request id → request
 //! record), `waybills`, `checkpoints`, `partner_checkpoints`, `meta`
 //! (head, counters); small materials are in the material log (see
@@ -43,7 +43,7 @@ mod outbox;
 mod reserve;
 mod rollover;
 
-pub use batch::{Batch, NewEntry};
+pub use batch::{Batch, NewEntry, Replaced};
 #[cfg(any(test, feature = "testing"))]
 pub(crate) use certs::paste_from as paste_cert;
 pub use commit::Committed;
@@ -104,7 +104,7 @@ pub(super) struct Trees {
     requests: sled::Tree,
     meta: sled::Tree,
     waybills: sled::Tree,
-    outbox_index: sled::Tree,
+    outbox_parked: sled::Tree,
     case_states: sled::Tree,
     deadlines: sled::Tree,
     checkpoints: sled::Tree,
@@ -122,7 +122,7 @@ impl Trees {
             db.open_tree(name)
                 .map_err(StoreError::db("failed to open tree"))
         };
-        Ok(Self {
+        let trees = Self {
             generation,
             ledger: tree(keys::LEDGER)?,
             payloads: tree(keys::PAYLOADS)?,
@@ -134,15 +134,17 @@ impl Trees {
             requests: tree(keys::REQUESTS)?,
             meta: tree(keys::META)?,
             waybills: tree(keys::WAYBILLS)?,
-            outbox_index: tree(keys::OUTBOX_INDEX)?,
+            outbox_parked: tree(keys::OUTBOX_PARKED)?,
             case_states: tree(keys::CASE_STATES)?,
             deadlines: tree(keys::DEADLINES)?,
             checkpoints: tree(keys::CHECKPOINTS)?,
             partner_checkpoints: tree(keys::PARTNER_CHECKPOINTS)?,
             certs: tree(keys::CERTS)?,
             known: certs::Known::default(),
-            flusher: Flusher::start(db)?,
-        })
+            flusher: Flusher::start(db.clone())?,
+        };
+        trees.ensure_outbox_by_destination(&db)?;
+        Ok(trees)
     }
 
     /// Seq and hash of the ledger head of this opening.

@@ -9,7 +9,7 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 use tongban_core::CaseState;
 use tongban_ledger::records::unhex;
-use tongban_ledger::{Batch, CaseRecord, EntryBody, NewEntry, OutboxEntry, Payload};
+use tongban_ledger::{Batch, CaseRecord, EntryBody, NewEntry, OutboxEntry, Payload, Replaced};
 use tongban_proto::common::v1::{Receipt, SignedReceipt};
 use tongban_proto::federation::v1::{HandoffResult, handoff_result::Outcome};
 
@@ -34,13 +34,15 @@ impl Courier {
             .locks
             .lock_all(batch.iter().map(|(_, e, _)| e.application_id.clone()))
             .await;
-        let mut cases: BTreeMap<String, CaseRecord> = BTreeMap::new();
+        // Each case as changed so far, and the record it replaces as read
+        // (under its lock, held to the commit).
+        let mut cases: BTreeMap<String, (CaseRecord, Replaced)> = BTreeMap::new();
         let mut commit = Batch::default();
         let mut problems = Vec::new();
         let mut tally = crate::metrics::Tally::default();
         for (((key, entry, raw), result), checked) in batch.iter().zip(results).zip(checked) {
             let case = match cases.get_mut(&entry.application_id) {
-                Some(c) => c,
+                Some((c, _)) => c,
                 None => {
                     let Some(c) = ctx.store.case(&entry.application_id)? else {
                         problems.push(format!(
@@ -49,7 +51,11 @@ impl Courier {
                         ));
                         continue;
                     };
-                    cases.entry(entry.application_id.clone()).or_insert(c)
+                    let replaced = Replaced::of(Some(&c));
+                    &mut cases
+                        .entry(entry.application_id.clone())
+                        .or_insert((c, replaced))
+                        .0
                 }
             };
             match result.outcome {
@@ -100,7 +106,7 @@ impl Courier {
                                 change = change.without_state();
                             }
                             change::stage(ctx, case, None, change, &mut commit);
-                            commit.settle_outbox(*key, raw.clone());
+                            commit.settle_outbox(entry.to.as_str(), *key, raw.clone());
                         }
                         Err(reason) => {
                             // The receiver replays the same receipt on every
@@ -135,8 +141,8 @@ impl Courier {
                 )),
             }
         }
-        for case in cases.into_values() {
-            commit.put_case(case);
+        for (case, replaced) in cases.into_values() {
+            commit.put_case_replacing(case, replaced);
         }
         if !commit.is_empty() {
             ctx.store.commit(commit).await?;

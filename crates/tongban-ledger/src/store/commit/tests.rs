@@ -189,3 +189,57 @@ async fn an_entry_is_one_sled_write_with_its_payload_and_older_split_entries_sti
         "one chain across both forms"
     );
 }
+
+#[tokio::test]
+async fn a_record_put_over_the_one_its_caller_read_keeps_the_indexes_without_reading_it() {
+    use crate::Replaced;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let queued = test_case("a1", Side::Window, CaseState::Queued);
+    let mut batch = Batch::default();
+    batch.put_case_replacing(queued.clone(), Replaced::of(None));
+    store.commit(batch).await.unwrap();
+    let in_state = |state| {
+        store
+            .cases_in(Side::Window, &[state], true, 10)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.application_id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(in_state(CaseState::Queued), ["a1"]);
+
+    let read = store.case("a1").unwrap().unwrap();
+    let mut handed = read.clone();
+    handed.state = CaseState::HandedOff;
+    let mut batch = Batch::default();
+    batch.put_case_replacing(handed.clone(), Replaced::of(Some(&read)));
+    let before = store.write_counts();
+    store.commit(batch).await.unwrap();
+    let counts = store.write_counts().since(&before);
+    assert!(
+        in_state(CaseState::Queued).is_empty(),
+        "the old state key went"
+    );
+    assert_eq!(in_state(CaseState::HandedOff), ["a1"]);
+    if !cfg!(debug_assertions) {
+        // The head read alone: the record replaced is not read again.
+        assert_eq!(counts.reads, 1, "{counts:?}");
+    }
+
+    // A caller whose read is stale (here: the queued record again) is
+    // refused in a debug build, and nothing is written.
+    if cfg!(debug_assertions) {
+        let mut again = handed.clone();
+        again.state = CaseState::Approved;
+        let mut batch = Batch::default();
+        batch.put_case_replacing(again, Replaced::of(Some(&queued)));
+        let err = store.commit(batch).await.unwrap_err();
+        assert!(err.to_string().contains("replaced since"), "{err}");
+        assert_eq!(
+            store.case("a1").unwrap().unwrap().state,
+            CaseState::HandedOff
+        );
+        assert_eq!(in_state(CaseState::HandedOff), ["a1"]);
+    }
+}

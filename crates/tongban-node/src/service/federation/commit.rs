@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use prost::Message;
 use tongban_core::CountyCode;
 use tongban_ledger::entries::facts;
-use tongban_ledger::{Batch, CaseRecord, EntryBody, HandoffRecord, Received, ReceivedHandoff};
+use tongban_ledger::{
+    Batch, CaseRecord, EntryBody, HandoffRecord, Received, ReceivedHandoff, Replaced,
+};
 use tongban_pki::Identity;
 use tongban_proto::common::v1::Receipt;
 use tongban_proto::federation::v1::HandoffResult;
@@ -55,6 +57,9 @@ impl FederationService {
                     batch.put_partner_checkpoint(sender.as_str(), seq, signed);
                 }
                 let mut cases: BTreeMap<String, CaseRecord> = BTreeMap::new();
+                // The stored record each case's first read found, read here
+                // under the write lock: what its record replaces.
+                let mut replaced: BTreeMap<String, Replaced> = BTreeMap::new();
                 let mut seq = next_seq;
                 for (i, slot) in slots.iter_mut().enumerate() {
                     let Slot::Staged(staged) = slot else { continue };
@@ -70,7 +75,11 @@ impl FederationService {
                     }
                     let current = match cases.get(&c.application_id).cloned() {
                         Some(case) => Some(case),
-                        None => store.case(&c.application_id)?,
+                        None => {
+                            let stored = store.case(&c.application_id)?;
+                            replaced.insert(c.application_id.clone(), Replaced::of(stored.as_ref()));
+                            stored
+                        }
                     };
                     let before = current.as_ref().map(|case| case.state);
                     let applied = super::apply::apply_patch(c, current, &staged.ingested, sender, &now, today, &ctx.directory.calendar);
@@ -153,7 +162,10 @@ impl FederationService {
                     batch.put_received(sender.as_str(), &handoff_id, received);
                 }
                 for case in cases.into_values() {
-                    batch.put_case(case);
+                    match replaced.remove(&case.application_id) {
+                        Some(old) => batch.put_case_replacing(case, old),
+                        None => batch.put_case(case),
+                    };
                 }
                 Ok(batch)
             })
