@@ -4,9 +4,10 @@
 //! the handoffs it drained (issue 14: sled operations and bytes per
 //! handoff), and a test of this crate pins what one commit costs.
 //!
-//! Process-wide, like sled's own lock: both nodes of the benchmark run in
-//! one process and their sum is what the drain costs. Counted once a
-//! transaction succeeds, so a retried transaction counts once.
+//! Process-wide, like sled's own lock (a node's `/metrics` exports them, so
+//! the benchmark reads each node process's own; when it runs both nodes in
+//! one process, their sum). Counted once a transaction succeeds, so a
+//! retried transaction counts once.
 //!
 //! Owns the counting only; what is written is [`super::commit`]'s.
 
