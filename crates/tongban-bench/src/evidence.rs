@@ -1,7 +1,8 @@
 //! The audit's evidence check at size: A re-hashes every material it stores
 //! for the `Evidence` RPC (what `tongban audit verify` asks for), measured in
 //! MB/s beside the floor, SHA-256 of as many bytes in memory on one core in
-//! the same run (the node hashes on one blocking thread).
+//! the same run (issue 6's floor; the node hashes one material per core at
+//! once, so on a quiet machine it can beat it).
 
 use std::time::{Duration, Instant};
 
@@ -70,6 +71,9 @@ pub(crate) async fn run(
     // Best of three each, interleaved: the machine is shared, and the best
     // run is the one least disturbed by others.
     let (mut took, mut floor) = (Duration::MAX, 0f64);
+    // Of the best run: until the header (the query recorded, the cases and
+    // receipts listed), the rest re-hashing and sending.
+    let mut to_header = Duration::ZERO;
     let (mut materials, mut bytes) = (0usize, 0usize);
     for _ in 0..3 {
         let started = Instant::now();
@@ -80,7 +84,11 @@ pub(crate) async fn run(
             .await?
             .into_inner();
         let (mut n, mut b, mut bad) = (0usize, 0usize, 0usize);
+        let mut header = Duration::ZERO;
         while let Some(f) = stream.message().await? {
+            if let Some(evidence_frame::Frame::Header(_)) = f.frame {
+                header = started.elapsed();
+            }
             if let Some(evidence_frame::Frame::Material(m)) = f.frame {
                 n += 1;
                 b += m.size as usize;
@@ -89,7 +97,10 @@ pub(crate) async fn run(
                 }
             }
         }
-        took = took.min(started.elapsed());
+        let elapsed = started.elapsed();
+        if elapsed < took {
+            (took, to_header) = (elapsed, header);
+        }
         anyhow::ensure!(
             bad == 0,
             "{bad} of {n} materials did not re-hash to their record"
@@ -111,11 +122,12 @@ pub(crate) async fn run(
     report.show_last();
     report.note(format!(
         "evidence: {materials} materials of {A} ({:.1} MB; {CASES} cases of {} MiB scans plus \
-         whatever earlier parts stored) re-hashed in {:.2} s, from the page cache (written just \
-         before); the floor hashes as many bytes from memory; best of three of each, interleaved",
+         whatever earlier parts stored) re-hashed in {:.2} s ({:.0} ms of it to the header: recording the \
+         query, listing cases and receipts), from the page cache (written just before); the floor hashes as many bytes from memory; best of three of each, interleaved",
         bytes as f64 / 1e6,
         per_case >> 20,
-        took.as_secs_f64()
+        took.as_secs_f64(),
+        to_header.as_secs_f64() * 1e3
     ));
     Ok(())
 }

@@ -8,6 +8,7 @@
 use std::fs::File;
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 
@@ -69,18 +70,24 @@ impl MaterialReader {
                     return Ok(None);
                 }
                 let n = (*left).min(max as u64) as usize;
-                let mut buf = vec![0u8; n];
-                file.read_exact(&mut buf).map_err(|e| match e.kind() {
-                    std::io::ErrorKind::UnexpectedEof => StoreError::Damaged {
+                // Read into the spare capacity: a zeroed buffer cost a
+                // memset of every byte before the read overwrote it.
+                let mut buf = Vec::with_capacity(n);
+                let got = file
+                    .by_ref()
+                    .take(n as u64)
+                    .read_to_end(&mut buf)
+                    .map_err(|e| StoreError::io("failed to read", path.as_path())(e))?;
+                if got < n {
+                    return Err(StoreError::Damaged {
                         sha256: self.sha256.clone(),
                         reason: format!(
                             "{} ended before its recorded {} bytes",
                             path.display(),
                             self.size
                         ),
-                    },
-                    _ => StoreError::io("failed to read", path.as_path())(e),
-                })?;
+                    });
+                }
                 *left -= n as u64;
                 Ok(Some(Bytes::from(buf)))
             }
@@ -101,6 +108,24 @@ pub struct Rehashed {
 /// Blob files are hashed in pieces of this size: large enough that a read
 /// costs little beside hashing it, small enough to stay in cache.
 const REHASH_CHUNK: usize = 256 * 1024;
+
+/// Materials re-hashed at once, at most (one per core up to this).
+const REHASH_THREADS: usize = 4;
+
+/// Results finished and not yet taken by the caller: enough that a thread
+/// rarely waits for the caller to take a small material's result.
+const REHASH_QUEUED: usize = 64;
+
+/// Tells the kernel a blob file is read from start to end, so that it
+/// reads further ahead of a handoff or an audit reading it from the disk
+/// (the page cache is not where an old material is). Only advice: an error
+/// changes nothing that is read.
+fn read_ahead(file: &File) {
+    #[cfg(target_os = "linux")]
+    let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::Sequential);
+    #[cfg(not(target_os = "linux"))]
+    let _ = file;
+}
 
 impl Store {
     /// Re-reads a stored material and hashes what is there, without
@@ -126,6 +151,7 @@ impl Store {
             },
             _ => StoreError::io("failed to open material", &path)(e),
         })?;
+        read_ahead(&file);
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; REHASH_CHUNK];
         let mut size = 0u64;
@@ -143,6 +169,68 @@ impl Store {
             sha256: crate::records::hex(&hasher.finalize()),
             size,
         })
+    }
+
+    /// Re-hashes every material of `materials` as [`Store::rehash_material`]
+    /// does, several at once (one thread per core): `each` gets every
+    /// result in the order of `materials`, on the calling thread, and
+    /// stops the rest by returning false. Blocks: call it on a blocking
+    /// thread.
+    ///
+    /// One thread hashing one material after the other left the second
+    /// core idle, and an audit of many small materials paid each one's
+    /// read and reply in turn.
+    pub fn rehash_materials(
+        &self,
+        materials: &[MaterialRef],
+        mut each: impl FnMut(usize, Result<Rehashed, StoreError>) -> bool,
+    ) {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, REHASH_THREADS)
+            .min(materials.len());
+        if threads <= 1 {
+            for (i, m) in materials.iter().enumerate() {
+                if !each(i, self.rehash_material(m)) {
+                    return;
+                }
+            }
+            return;
+        }
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(REHASH_QUEUED);
+            for _ in 0..threads {
+                let tx = tx.clone();
+                let (next, stop) = (&next, &stop);
+                scope.spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(m) = materials.get(i) else { break };
+                        if tx.send((i, self.rehash_material(m))).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            // Results come as they finish; hand them on in order (a large
+            // file on one thread holds back the small ones the other
+            // hashed meanwhile, which wait here).
+            let mut early = std::collections::BTreeMap::new();
+            let mut due = 0;
+            for (i, result) in rx {
+                early.insert(i, result);
+                while let Some(result) = early.remove(&due) {
+                    if !each(due, result) {
+                        stop.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                    due += 1;
+                }
+            }
+        });
     }
 
     /// Appends a small material to the material log and says where it is
@@ -211,6 +299,7 @@ impl Store {
                         m.size
                     )));
                 }
+                read_ahead(&file);
                 Source::File {
                     file,
                     path,
@@ -328,6 +417,66 @@ mod tests {
             err.is_damaged() && err.to_string().contains("missing"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn materials_rehashed_together_come_back_in_order_and_stop_when_told() {
+        use sha2::Digest;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut materials = Vec::new();
+        let mut want = Vec::new();
+        for i in 0..40usize {
+            // Files of several sizes among logged ones, so that the threads
+            // finish out of order.
+            let content: Vec<u8> = if i % 5 == 0 {
+                vec![i as u8; crate::INLINE_MAX as usize + i * 50_000]
+            } else {
+                format!("material {i}").into_bytes()
+            };
+            let sha: [u8; 32] = sha2::Sha256::digest(&content).into();
+            let log = if content.len() as u64 <= crate::INLINE_MAX {
+                Some(store.append_material(&content).unwrap())
+            } else {
+                // Where a committed blob lies.
+                let path = store.blobs().path(&crate::records::hex(&sha));
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(&path, &content).unwrap();
+                None
+            };
+            materials.push(MaterialRef {
+                kind: format!("k{i}"),
+                filename: "f".into(),
+                size: content.len() as u64,
+                sha256: crate::records::hex(&sha),
+                log,
+            });
+            want.push(Rehashed {
+                sha256: crate::records::hex(&sha),
+                size: content.len() as u64,
+            });
+        }
+        // One file gone: its place in the order holds the error.
+        std::fs::remove_file(store.blobs().path(&materials[10].sha256)).unwrap();
+        let mut got = Vec::new();
+        store.rehash_materials(&materials, |i, r| {
+            got.push((i, r));
+            true
+        });
+        assert_eq!(got.len(), materials.len());
+        for (n, (i, r)) in got.into_iter().enumerate() {
+            assert_eq!(i, n, "in the order given");
+            match r {
+                Ok(r) => assert_eq!(r, want[i], "material {i}"),
+                Err(e) => assert!(i == 10 && e.is_damaged(), "material {i}: {e}"),
+            }
+        }
+        let mut taken = 0;
+        store.rehash_materials(&materials, |_, _| {
+            taken += 1;
+            taken < 3
+        });
+        assert_eq!(taken, 3, "nothing handed on after the caller said stop");
     }
 
     #[tokio::test]
