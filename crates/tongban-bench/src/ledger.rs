@@ -173,7 +173,7 @@ pub(crate) async fn run(
         "start-up: the real binary {} (`--log-format json node --config`) on a data dir of \
          {written} ledger entries, timed from spawn until its gRPC health answered SERVING over \
          mutual TLS (asked every 2 ms); VmRSS {:.1} MiB at ready, {:.1} MiB after {} s idle",
-        bin.display(),
+        shown_path(&bin).display(),
         at_ready.rss,
         idled.rss,
         opts.idle.as_secs()
@@ -398,4 +398,14 @@ async fn trace(
         ));
     }
     Ok(())
+}
+
+/// `path` as the report shows it: relative to the current directory (the
+/// workspace, when the bench is run as the README says) where it lies
+/// under it, so a report kept in the repository names no machine's paths.
+fn shown_path(path: &std::path::Path) -> std::path::PathBuf {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(|p| p.to_path_buf()))
+        .unwrap_or_else(|| path.to_path_buf())
 }
