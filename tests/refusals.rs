@@ -7,9 +7,7 @@
 
 use tongban_proto::common::v1::CaseView;
 use tongban_proto::mail::v1::{EventRequest, SendRequest};
-use tongban_proto::window::v1::{
-    AttachFrame, AttachHeader, CaseRef, VerifyIdentityRequest, attach_frame,
-};
+use tongban_proto::window::v1::{AttachFrame, AttachHeader, attach_frame};
 use tonic::Code;
 
 use crate::mail::WAYBILL_1;
@@ -82,21 +80,7 @@ async fn paper_for_an_item_without_paper_and_mail_without_its_facts_are_refused(
     )
     .await
     .expect("apply");
-    window
-        .verify_identity(VerifyIdentityRequest {
-            case_no: case.case_no.clone(),
-            method: "id-card-reader".into(),
-            request_id: String::new(),
-        })
-        .await
-        .expect("verify identity");
-    window
-        .accept(CaseRef {
-            case_no: case.case_no.clone(),
-            request_id: String::new(),
-        })
-        .await
-        .expect("accept");
+    verify_and_accept(&mut window, &case.case_no).await;
     let mut review = cluster.review(YANTA).await;
     home_state(&mut review, &case.case_no, "HANDED_OFF").await;
     let facts = refused_coded(

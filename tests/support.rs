@@ -328,9 +328,15 @@ pub async fn accepted_case_with(
     let case = apply(window, "GT-0001", home, delivery, person(), &gt_materials())
         .await
         .expect("apply");
+    verify_and_accept(window, &case.case_no).await
+}
+
+/// Checks the applicant's identity by card reader and accepts the case:
+/// the clerk's two steps after a complete application.
+pub async fn verify_and_accept(window: &mut WindowClient<Channel>, case_no: &str) -> CaseView {
     window
         .verify_identity(VerifyIdentityRequest {
-            case_no: case.case_no.clone(),
+            case_no: case_no.to_owned(),
             method: "id-card-reader".into(),
             request_id: String::new(),
         })
@@ -338,7 +344,7 @@ pub async fn accepted_case_with(
         .expect("verify identity");
     window
         .accept(CaseRef {
-            case_no: case.case_no.clone(),
+            case_no: case_no.to_owned(),
             request_id: String::new(),
         })
         .await

@@ -52,30 +52,25 @@ impl Drained {
     /// CPU seconds of the nodes: their processes', or this whole process
     /// when they run in it.
     fn nodes_cpu(&self) -> f64 {
-        let nodes: Vec<f64> = self
-            .procs
-            .iter()
-            .filter(|p| p.0 != "bench")
-            .map(|p| p.1)
-            .collect();
-        if nodes.is_empty() {
-            self.procs.iter().map(|p| p.1).sum()
-        } else {
-            nodes.iter().sum()
-        }
+        self.of_nodes(|p| p.1)
     }
 
+    /// Bytes the nodes wrote, counted the same way.
     fn nodes_written(&self) -> u64 {
-        let nodes: Vec<u64> = self
-            .procs
-            .iter()
-            .filter(|p| p.0 != "bench")
-            .map(|p| p.2)
-            .collect();
-        if nodes.is_empty() {
-            self.procs.iter().map(|p| p.2).sum()
+        self.of_nodes(|p| p.2)
+    }
+
+    /// The sum of `figure` over the node processes, or over every process
+    /// (this one included) when the nodes run here.
+    fn of_nodes<T: std::iter::Sum<T>>(
+        &self,
+        figure: impl Fn(&(String, f64, u64, String)) -> T,
+    ) -> T {
+        let nodes = self.procs.iter().filter(|p| p.0 != "bench");
+        if nodes.clone().next().is_none() {
+            self.procs.iter().map(&figure).sum()
         } else {
-            nodes.iter().sum()
+            nodes.map(&figure).sum()
         }
     }
 
