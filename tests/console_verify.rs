@@ -18,15 +18,6 @@ use crate::console::{
 };
 use crate::support::*;
 
-/// A screenshot at the usual width, then one 420 px wide (a phone, a
-/// narrow window), back to the usual width after.
-async fn shots(b: &Client, name: &str) {
-    shot(b, name).await;
-    b.set_window_size(420, 1400).await.unwrap();
-    shot(b, &format!("{name}-420")).await;
-    b.set_window_size(1280, 1400).await.unwrap();
-}
-
 /// Starts verifying `county` from the choice page and waits for the
 /// verdict (the page follows the progress by itself and reloads when the
 /// verification has ended): the verdict's text.
@@ -83,7 +74,7 @@ async fn the_auditor_verifies_a_node_in_a_browser_and_sees_an_altered_entry_at_i
         choice.contains("雁塔区 610113") && choice.contains("汉台区 610702"),
         "{choice}"
     );
-    shots(&b, "50-verify-choose").await;
+    shot(&b, "50-verify-choose").await;
 
     // The whole ledger and its evidence verify.
     let verdict = verify(&b, &origin, YANTA).await;
@@ -93,7 +84,7 @@ async fn the_auditor_verifies_a_node_in_a_browser_and_sees_an_altered_entry_at_i
     let kept = text(&b, "#kept").await;
     assert!(kept.contains("缓存已更新为第 1–"), "{kept}");
     assert!(b.find(Locator::Css("#no-problems")).await.is_ok());
-    shots(&b, "51-verify-verified").await;
+    shot(&b, "51-verify-verified").await;
 
     // The verdict is the JSON `audit verify --json` prints.
     let href = b
@@ -159,7 +150,7 @@ async fn the_auditor_verifies_a_node_in_a_browser_and_sees_an_altered_entry_at_i
             && !problem.contains("was altered"),
         "{problem}"
     );
-    shots(&b, "52-verify-failed").await;
+    shot(&b, "52-verify-failed").await;
 
     // Its link leads to the case's trace, which fails as well.
     click(&b, &format!("{at} a.trace")).await;
@@ -384,7 +375,7 @@ async fn progress_shows_as_it_goes_and_a_second_start_shows_the_running_verifica
     .await;
     assert!(running.1 > 60_000, "{running:?}");
     assert!(text(&b, "#phase").await.contains("哈希链"));
-    shots(&b, "53-verify-running").await;
+    shot(&b, "53-verify-running").await;
 
     let verdict = until_text(&b, "#verdict", "VERIFIED", false).await;
     assert!(
