@@ -155,11 +155,7 @@ async fn bad_commitments_are_refused_naming_the_kind_and_change_nothing() {
 #[tokio::test]
 async fn a_committed_material_is_supplied_later_and_gates_the_approval() {
     let clock = TestClock::default();
-    let cluster = Cluster::start_with(Options {
-        clock: Some(clock.clock()),
-        ..Options::default()
-    })
-    .await;
+    let cluster = Cluster::on_clock(&clock).await;
     let mut window = cluster.window(HANTAI).await;
     let mut review = cluster.review(YANTA).await;
     let case_no = without(&mut window, &["premises-proof"]).await;

@@ -277,6 +277,21 @@ pub(crate) async fn click(b: &Client, css: &str) {
         .unwrap();
 }
 
+/// On a case page: chooses `path` for the material `kind` in the attach
+/// form, sends it, and waits until the materials table names `file_name`.
+pub(crate) async fn attach_in_browser(b: &Client, kind: &str, path: &str, file_name: &str) {
+    b.find(Locator::Css(&format!(
+        "#attach input[name='material:{kind}']"
+    )))
+    .await
+    .unwrap()
+    .send_keys(path)
+    .await
+    .unwrap();
+    click(b, "#attach button[type=submit]").await;
+    until_text(b, "table.materials", file_name, false).await;
+}
+
 /// Applies through the clerk's form with every material of GT-0001,
 /// verifies identity and accepts: the case number.
 pub(crate) async fn apply_complete(b: &Client, clerk_origin: &str, files: &[String; 3]) -> String {

@@ -3,10 +3,9 @@
 //! answers with a new file, the reviewer decides, and both pages show the
 //! frozen days left.
 
-use fantoccini::Locator;
-
 use crate::console::{
-    apply_complete, browser, click, console, fill, origin, profile, shot, until_text,
+    apply_complete, attach_in_browser, browser, click, console, fill, origin, profile, shot,
+    until_text,
 };
 use crate::support::*;
 
@@ -61,16 +60,7 @@ async fn correction_round_trip_and_denial_in_a_browser() {
     until_text(&b, "#state", "CORRECTION_REQUESTED", true).await;
     until_text(&b, "main", "租赁合同已过期", false).await;
     shot(&b, "21-clerk-correction-requested").await;
-    b.find(Locator::Css(
-        "#attach input[name='material:premises-proof']",
-    ))
-    .await
-    .unwrap()
-    .send_keys(&new_lease)
-    .await
-    .unwrap();
-    click(&b, "#attach button[type=submit]").await;
-    until_text(&b, "table.materials", "new-lease.pdf", false).await;
+    attach_in_browser(&b, "premises-proof", &new_lease, "new-lease.pdf").await;
     click(&b, "#resubmit button[type=submit]").await;
     until_text(&b, "main", "已于", false).await;
     shot(&b, "22-clerk-resubmitted").await;

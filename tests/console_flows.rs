@@ -372,11 +372,7 @@ async fn a_company_applicant_mail_legs_and_hand_out_in_a_browser() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overdue_pages_and_each_role_only_its_own_pages_in_a_browser() {
     let clock = TestClock::default();
-    let cluster = Cluster::start_with(Options {
-        clock: Some(clock.clock()),
-        ..Options::default()
-    })
-    .await;
+    let cluster = Cluster::on_clock(&clock).await;
     let (_dir, materials, _) = files();
     let clerk = profile(&cluster, HANTAI, "clerk", clerk(HANTAI, "wang"));
     let reviewer = profile(&cluster, YANTA, "reviewer", reviewer(YANTA, "li"));

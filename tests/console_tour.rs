@@ -11,8 +11,8 @@ use tokio::process::Command;
 use tongban_pki::Principal;
 
 use crate::console::{
-    browser, click, console, fetch, fill, origin, post_without_script, profile, shot,
-    status_for_host, status_without_session, until_text,
+    attach_in_browser, browser, click, console, fetch, fill, origin, post_without_script, profile,
+    shot, status_for_host, status_without_session, until_text,
 };
 use crate::support::*;
 
@@ -223,16 +223,7 @@ async fn clerk_reviewer_and_auditor_in_a_browser() {
     b.goto(&format!("{clerk_origin}/case/{case_no}"))
         .await
         .unwrap();
-    b.find(Locator::Css(
-        "#attach input[name='material:premises-proof']",
-    ))
-    .await
-    .unwrap()
-    .send_keys(&lease)
-    .await
-    .unwrap();
-    click(&b, "#attach button[type=submit]").await;
-    until_text(&b, "table.materials", "lease.pdf", false).await;
+    attach_in_browser(&b, "premises-proof", &lease, "lease.pdf").await;
     assert!(b.find(Locator::Css("#missing")).await.is_err());
     click(&b, "#verify button[type=submit]").await;
     until_text(&b, "#state", "READY_AT_WINDOW", false).await;

@@ -16,11 +16,7 @@ use crate::support::*;
 async fn status_says_how_many_working_days_were_left_at_the_decision() {
     let clock = TestClock::default();
     set_today(&clock, time::macros::date!(2026 - 11 - 02));
-    let cluster = Cluster::start_with(Options {
-        clock: Some(clock.clock()),
-        ..Options::default()
-    })
-    .await;
+    let cluster = Cluster::on_clock(&clock).await;
     // Accepted on Monday 2 November with 5 working days: due Monday 9
     // November. Approved on Wednesday 4 November with 3 left; the other
     // case paused for a correction that day with 3 left, then denied.
@@ -81,11 +77,7 @@ async fn status_says_how_many_working_days_were_left_at_the_decision() {
 async fn the_days_left_stop_at_the_decision_on_both_nodes() {
     let clock = TestClock::default();
     set_today(&clock, time::macros::date!(2026 - 11 - 02));
-    let cluster = Cluster::start_with(Options {
-        clock: Some(clock.clock()),
-        ..Options::default()
-    })
-    .await;
+    let cluster = Cluster::on_clock(&clock).await;
     // Accepted on Monday 2 November with 5 working days: due Monday 9
     // November.
     let (mut window, mut review, approved) = under_review(&cluster, "mail-applicant").await;
@@ -140,11 +132,7 @@ async fn the_days_left_stop_at_the_decision_on_both_nodes() {
 async fn a_case_decided_late_says_by_how_many_days() {
     let clock = TestClock::default();
     set_today(&clock, time::macros::date!(2026 - 11 - 02));
-    let cluster = Cluster::start_with(Options {
-        clock: Some(clock.clock()),
-        ..Options::default()
-    })
-    .await;
+    let cluster = Cluster::on_clock(&clock).await;
     // Accepted on Monday 2 November with 5 working days: due Monday 9
     // November; approved on Wednesday 11 November, 2 working days late.
     let (mut window, mut review, approved) = under_review(&cluster, "mail-applicant").await;

@@ -352,11 +352,7 @@ async fn both_nodes_notices_show_the_application_time_taken_at_the_window() {
     // The handoff reaches home an hour (by every node's clock) after the
     // clerk took the application in.
     let clock = TestClock::default();
-    let cluster = Cluster::start_with(Options {
-        clock: Some(clock.clock()),
-        ..Options::default()
-    })
-    .await;
+    let cluster = Cluster::on_clock(&clock).await;
     let clerk = profile(&cluster, HANTAI, "clerk", clerk(HANTAI, "wang"));
     let reviewer_p = profile(&cluster, YANTA, "reviewer", reviewer(YANTA, "li"));
     let mut window = cluster.window(HANTAI).await;

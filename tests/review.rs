@@ -226,11 +226,7 @@ async fn supplement(window: &mut Window, case_no: &str) {
 async fn the_clock_skips_the_national_day_holiday_across_a_correction_pause() {
     let clock = TestClock::default();
     set_today(&clock, time::macros::date!(2026 - 09 - 28));
-    let cluster = Cluster::start_with(Options {
-        clock: Some(clock.clock()),
-        ..Options::default()
-    })
-    .await;
+    let cluster = Cluster::on_clock(&clock).await;
     // Accepted on Monday 28 September with 5 working days: 29 and 30
     // September, then 1-7 October are holidays, then 8, 9 and the make-up
     // Saturday 10 October.
@@ -282,11 +278,7 @@ async fn the_clock_skips_the_national_day_holiday_across_a_correction_pause() {
 async fn a_due_date_in_a_year_without_a_calendar_says_so() {
     let clock = TestClock::default();
     set_today(&clock, time::macros::date!(2026 - 12 - 28));
-    let cluster = Cluster::start_with(Options {
-        clock: Some(clock.clock()),
-        ..Options::default()
-    })
-    .await;
+    let cluster = Cluster::on_clock(&clock).await;
     // Monday 28 December + 5: 29, 30, 31 December, then 2027, which the
     // example directory has no calendar for: Friday 1 and Monday 4 January.
     let (mut window, mut review, case_no) = under_review(&cluster, "mail-applicant").await;
@@ -359,11 +351,7 @@ pub(crate) async fn deny(review: &mut Review, case_no: &str) -> CaseView {
 #[tokio::test]
 async fn overdue_cases_are_listed_under_a_controlled_clock() {
     let clock = TestClock::default();
-    let cluster = Cluster::start_with(Options {
-        clock: Some(clock.clock()),
-        ..Options::default()
-    })
-    .await;
+    let cluster = Cluster::on_clock(&clock).await;
     let (mut window, mut review, case_no) = under_review(&cluster, "collect-home").await;
     assert!(
         review
@@ -419,11 +407,7 @@ async fn overdue_page(review: &mut Review, limit: u32, token: &str) -> (Vec<Stri
 #[tokio::test]
 async fn cases_enter_the_overdue_list_as_the_clock_passes_and_leave_it_when_decided() {
     let clock = TestClock::default();
-    let cluster = Cluster::start_with(Options {
-        clock: Some(clock.clock()),
-        ..Options::default()
-    })
-    .await;
+    let cluster = Cluster::on_clock(&clock).await;
     let (_, mut review, first) = under_review(&cluster, "collect-home").await;
     let (_, _, second) = under_review(&cluster, "collect-home").await;
     assert_eq!(

@@ -128,6 +128,15 @@ impl Cluster {
         Self::start_with(Options::default()).await
     }
 
+    /// The three counties on `clock`, a test's own days.
+    pub async fn on_clock(clock: &TestClock) -> Self {
+        Self::start_with(Options {
+            clock: Some(clock.clock()),
+            ..Options::default()
+        })
+        .await
+    }
+
     pub async fn start_with(options: Options) -> Self {
         Self::start_after(options, |_| {}).await
     }
