@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::process::Command;
-use tongban_ledger::{Batch, NewEntry, Store};
+use tongban_ledger::{Batch, EntryBody, NewEntry, Payload, Store};
 use tongban_pki::Principal;
 use tongban_pki::tls::TlsMaterial;
 
@@ -39,10 +39,17 @@ async fn append(store: &Store, n: usize, limit: Duration) -> anyhow::Result<(usi
                 application_id: format!("0190bench-{case:012}"),
                 case_no: format!("{C}-20260101-{case}"),
                 actor: actor.clone(),
-                kind: "bench.filler".into(),
+                // A real kind with a real payload: an auditor's trace decodes
+                // every entry in the range it covers, and refuses one it cannot.
+                kind: "case.identity-verified".into(),
                 state: None,
-                payload: format!("{{\"detail\":\"synthetic entry {i} written by tongban-bench\"}}")
-                    .into_bytes(),
+                payload: Payload::new(
+                    format!("synthetic entry {i} written by tongban-bench"),
+                    EntryBody::IdentityVerified {
+                        method: "bench".into(),
+                    },
+                )
+                .encode(),
                 ..Default::default()
             });
         }
@@ -291,6 +298,35 @@ async fn fresh_node(
     })
 }
 
+/// The problems a `--json` trace report lists, wherever they sit, so a
+/// failed trace says what it found (the whole report is kilobytes).
+fn problems(json: &[u8]) -> String {
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    match (k.as_str(), v) {
+                        ("problems", serde_json::Value::Array(list)) => {
+                            out.extend(list.iter().map(|p| p.to_string()))
+                        }
+                        _ => walk(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(list) => list.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    match serde_json::from_slice::<serde_json::Value>(json) {
+        Ok(v) => {
+            let mut out = Vec::new();
+            walk(&v, &mut out);
+            out.join("; ")
+        }
+        Err(_) => String::from_utf8_lossy(json).trim().to_owned(),
+    }
+}
+
 /// One case through C's window to B, then `tongban audit trace` on it.
 async fn trace(
     fed: &Federation,
@@ -354,9 +390,10 @@ async fn trace(
     let took = t.elapsed();
     anyhow::ensure!(
         out.status.success(),
-        "`tongban audit trace` failed ({}): {}",
+        "`tongban audit trace` failed ({}): {}; its problems: {}",
         out.status,
-        String::from_utf8_lossy(&out.stderr).trim()
+        String::from_utf8_lossy(&out.stderr).trim(),
+        problems(&out.stdout)
     );
     report.add(
         SECTION,

@@ -87,3 +87,32 @@ async fn nodes_run_as_processes_and_are_counted_each() {
         report.notes
     );
 }
+
+/// The ledger part's `audit trace` and `audit verify` run the real CLI on a
+/// node holding the bench's synthetic entries plus one real case: both must
+/// verify, or the figures are missing and the note says why (the synthetic
+/// entries once had a kind no payload decodes as, and every full run
+/// silently measured no trace).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ledger_part_traces_and_verifies_with_the_real_cli() {
+    let opts = Options {
+        parts: vec![Part::Ledger],
+        spawn_binary: true,
+        tongban_bin: Some(tongban_binary()),
+        ..Options::smoke()
+    };
+    let report = run(&opts).await.expect("bench runs");
+    for prefix in [
+        "`tongban audit trace` of one case",
+        "`tongban audit verify` of the node",
+    ] {
+        assert!(
+            report
+                .figures
+                .iter()
+                .any(|f| f.name.starts_with(prefix) && f.value > 0.0),
+            "no figure {prefix:?}; notes: {:#?}",
+            report.notes
+        );
+    }
+}
