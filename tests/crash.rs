@@ -63,7 +63,7 @@ impl std::fmt::Display for CrashReport {
 /// `crashes.kills` times or until the budget is spent; returns the running
 /// process and how many kills were made.
 async fn killer(
-    config: std::path::PathBuf,
+    (config, sockets): (std::path::PathBuf, tongban_sandbox::Passed),
     first: NodeProcess,
     crashes: &Crashes,
     started: std::time::Instant,
@@ -77,8 +77,9 @@ async fn killer(
         tokio::time::sleep(Duration::from_millis(fastrand::u64(0..50))).await;
         node = tokio::task::spawn_blocking({
             let config = config.clone();
+            let sockets = sockets.try_clone().expect("duplicate the sockets");
             move || {
-                let node = NodeProcess::spawn(&config);
+                let node = NodeProcess::spawn(&config, Some(&sockets));
                 node.serving();
                 node
             }
@@ -182,9 +183,9 @@ async fn clerk_works(
 async fn crash_run(crashes: Crashes) -> CrashReport {
     let fed = federation(&[HANTAI, YANTA]).await;
     let pki = fed.pki();
-    let a = NodeProcess::spawn(fed.config_path(HANTAI));
+    let a = NodeProcess::spawn(fed.config_path(HANTAI), Some(&fed.sockets(HANTAI).unwrap()));
     let a_addr = a.serving();
-    let b = NodeProcess::spawn(fed.config_path(YANTA));
+    let b = NodeProcess::spawn(fed.config_path(YANTA), Some(&fed.sockets(YANTA).unwrap()));
     b.serving();
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -200,11 +201,13 @@ async fn crash_run(crashes: Crashes) -> CrashReport {
     let started = std::time::Instant::now();
     let crashes = std::sync::Arc::new(crashes);
     let kill_a = tokio::spawn({
-        let (config, crashes) = (fed.config_path(HANTAI).to_owned(), crashes.clone());
+        let config = fed.config_path(HANTAI).to_owned();
+        let (config, crashes) = ((config, fed.sockets(HANTAI).unwrap()), crashes.clone());
         async move { killer(config, a, &crashes, started).await }
     });
     let kill_b = tokio::spawn({
-        let (config, crashes) = (fed.config_path(YANTA).to_owned(), crashes.clone());
+        let config = fed.config_path(YANTA).to_owned();
+        let (config, crashes) = ((config, fed.sockets(YANTA).unwrap()), crashes.clone());
         async move { killer(config, b, &crashes, started).await }
     });
     let (a, kills_a) = kill_a.await.unwrap();

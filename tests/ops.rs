@@ -188,3 +188,86 @@ async fn metrics_count_a_handoff_and_show_a_partner_that_is_down() {
         .await
         .expect("stop");
 }
+
+/// The outbox gauges, read only for partners with unparked entries, are
+/// right after queueing, a restart, draining and parking: a partner whose
+/// queue empties shows 0, not the depth it had.
+#[tokio::test]
+async fn outbox_gauges_follow_queueing_a_restart_draining_and_parking() {
+    let mut sandbox = tongban_sandbox::Builder::new()
+        .temp_prefix("tongban-ops-")
+        .counties(&[HANTAI, YANTA])
+        .node_config(
+            "[delivery]\ninitial_backoff_ms = 20\nmax_backoff_ms = 200\nmax_attempts = 0\n",
+        )
+        .admin(true)
+        .build()
+        .expect("lay out the sandbox");
+    sandbox.start_all().await.expect("start the nodes");
+    let admin = sandbox.admin_addr(HANTAI).expect("an admin port");
+    let partner = format!("{{partner=\"{YANTA}\"}}");
+    let depth = format!("tongban_outbox_depth{partner}");
+    let oldest = format!("tongban_outbox_oldest_age_seconds{partner}");
+    let metrics = || async { get(admin, "/metrics").await.1 };
+
+    // Queued: the accept's commit wrote the entries, the partner is down.
+    sandbox.stop(YANTA).await.expect("stop the home node");
+    let mut window = WindowClient::new(sandbox.client(HANTAI, clerk(HANTAI, "wang")));
+    let first = accepted_case(&mut window, YANTA).await;
+    accepted_case(&mut window, YANTA).await;
+    let m = metrics().await;
+    assert_eq!(value(&m, &depth), 2.0, "{m}");
+    assert!(value(&m, &oldest) > 0.0, "{m}");
+
+    // Read from the store again after a restart.
+    sandbox
+        .restart(HANTAI)
+        .await
+        .expect("restart the window node");
+    let m = metrics().await;
+    assert_eq!(value(&m, &depth), 2.0, "{m}");
+    assert!(value(&m, &oldest) > 0.0, "{m}");
+
+    // Drained: the partner is back and both are receipted.
+    sandbox.start(YANTA).await.expect("start the home node");
+    let mut window = WindowClient::new(sandbox.client(HANTAI, clerk(HANTAI, "wang")));
+    window_state(&mut window, &first.case_no, "HANDED_OFF").await;
+    let m = eventually("the outbox drained", || async {
+        let m = metrics().await;
+        (sample(&m, &depth) == Some(0.0)).then_some(m)
+    })
+    .await;
+    assert_eq!(value(&m, &oldest), 0.0, "{m}");
+    assert_eq!(
+        value(&m, "tongban_cases{side=\"window\",state=\"HANDED_OFF\"}"),
+        2.0
+    );
+
+    // Parked: with the partner down and two attempts allowed, the next
+    // case's entry leaves the unparked queue.
+    sandbox.stop(YANTA).await.expect("stop the home node");
+    sandbox.stop(HANTAI).await.expect("stop the window node");
+    let config = sandbox.config_path(HANTAI).to_owned();
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("max_attempts = 0"), "{text}");
+    std::fs::write(
+        &config,
+        text.replace("max_attempts = 0", "max_attempts = 2"),
+    )
+    .unwrap();
+    sandbox.start(HANTAI).await.expect("start the window node");
+    let mut window = WindowClient::new(sandbox.client(HANTAI, clerk(HANTAI, "wang")));
+    accepted_case(&mut window, YANTA).await;
+    let parked = format!("tongban_handoffs_parked_total{partner}");
+    let m = eventually("the handoff parked", || async {
+        let m = metrics().await;
+        (sample(&m, &parked) == Some(1.0)).then_some(m)
+    })
+    .await;
+    assert_eq!(value(&m, &depth), 0.0, "{m}");
+    assert_eq!(value(&m, &oldest), 0.0, "{m}");
+    sandbox
+        .stop_all(std::time::Duration::from_secs(10))
+        .await
+        .expect("stop");
+}

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use tongban_sandbox::Passed;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -31,8 +32,14 @@ pub(crate) struct NodeProcess {
 }
 
 impl NodeProcess {
-    pub(crate) fn spawn(config: &Path) -> Self {
-        let mut child = Command::new(node_bin())
+    /// `tongban node --config CONFIG`, passed `sockets` (the ones the
+    /// sandbox holds for the config's addresses) or binding its own.
+    pub(crate) fn spawn(config: &Path, sockets: Option<&Passed>) -> Self {
+        let mut command = Command::new(node_bin());
+        if let Some(sockets) = sockets {
+            sockets.pass_to(&mut command).expect("pass the sockets");
+        }
+        let mut child = command
             .args(["--log-format", "json", "node", "--config"])
             .arg(config)
             .stdout(Stdio::null())
@@ -97,8 +104,10 @@ impl Drop for NodeProcess {
     }
 }
 
-/// The sandbox's layout for `counties` with their ports released: the
-/// nodes run as processes of their own and bind the ports in their configs.
+/// The sandbox's layout for `counties` with their sockets handed over: the
+/// nodes run as processes of their own, each passed its sockets (still
+/// held by the sandbox, so a restart gets them back and no other program
+/// can take a port meanwhile: `Sandbox::sockets`).
 pub(crate) async fn federation(counties: &[&str]) -> Sandbox {
     let mut sandbox = tongban_sandbox::Builder::new()
         .temp_prefix("tongban-process-")
@@ -107,7 +116,10 @@ pub(crate) async fn federation(counties: &[&str]) -> Sandbox {
         .build()
         .expect("lay out the federation");
     for code in counties {
-        sandbox.release(code).await.expect("release the port");
+        sandbox
+            .hand_over(code)
+            .await
+            .expect("hand over the sockets");
     }
     sandbox
 }
@@ -116,8 +128,9 @@ pub(crate) async fn federation(counties: &[&str]) -> Sandbox {
 async fn the_node_binary_serves_health_and_exits_cleanly_on_sigterm() {
     let fed = federation(&[HANTAI]).await;
     let pki = fed.pki();
-    let node = NodeProcess::spawn(fed.config_path(HANTAI));
+    let node = NodeProcess::spawn(fed.config_path(HANTAI), Some(&fed.sockets(HANTAI).unwrap()));
     let addr = node.serving();
+    assert_eq!(addr, fed.addr(HANTAI), "served on the socket it was passed");
     let mut health = HealthClient::new(channel(addr, &pki.issue(clerk(HANTAI, "wang"))).await);
     let reply = health
         .check(HealthCheckRequest::default())
@@ -510,7 +523,7 @@ fn certs_are_issued_with_one_spiffe_id_and_bad_requests_are_refused() {
 #[tokio::test]
 async fn a_second_node_on_the_same_data_dir_exits_64_naming_the_first() {
     let fed = federation(&[HANTAI]).await;
-    let first = NodeProcess::spawn(fed.config_path(HANTAI));
+    let first = NodeProcess::spawn(fed.config_path(HANTAI), Some(&fed.sockets(HANTAI).unwrap()));
     first.serving();
     // The same config on another port: only the data dir is shared.
     let config = fed.root().join("second.toml");
@@ -539,7 +552,37 @@ async fn a_second_node_on_the_same_data_dir_exits_64_naming_the_first() {
         .await
         .unwrap();
     assert!(status.success(), "{status:?}");
-    let again = NodeProcess::spawn(&config);
+    let again = NodeProcess::spawn(&config, None);
     again.serving();
     again.kill();
+}
+
+#[tokio::test]
+async fn a_passed_socket_the_config_does_not_name_exits_64() {
+    let fed = federation(&[HANTAI]).await;
+    // The config listens elsewhere than the socket passed for it.
+    let config = fed.root().join("elsewhere.toml");
+    let text = std::fs::read_to_string(fed.config_path(HANTAI)).unwrap();
+    std::fs::write(
+        &config,
+        text.replace(&fed.addr(HANTAI).to_string(), "127.0.0.1:0"),
+    )
+    .unwrap();
+    let mut command = Command::new(BIN);
+    fed.sockets(HANTAI)
+        .unwrap()
+        .pass_to(&mut command)
+        .expect("pass the sockets");
+    let out = command
+        .args(["node", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let expected = format!(
+        "LISTEN_FDS: a socket bound to {} was passed",
+        fed.addr(HANTAI)
+    );
+    assert!(stderr.contains(&expected), "{expected:?} in {stderr}");
 }

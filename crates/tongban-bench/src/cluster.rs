@@ -5,7 +5,7 @@
 //!
 //! A = 610702 (汉台区, the receiving window), B = 610113 (雁塔区, the home
 //! authority), C = 611002 (商州区, the node spawned as a process for the
-//! start-up measurement: its port is released for that process).
+//! start-up measurement: its held sockets are passed to that process).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,6 +14,7 @@ use tongban_pki::Principal;
 use tongban_pki::tls::TlsMaterial;
 use tongban_proto::review::v1::review_client::ReviewClient;
 use tongban_proto::window::v1::window_client::WindowClient;
+use tongban_sandbox::Passed;
 use tonic::transport::Channel;
 
 use crate::cpu::Proc;
@@ -28,8 +29,10 @@ pub(crate) const C: &str = tongban_sandbox::SHANGZHOU;
 /// The federation of one run.
 pub(crate) struct Federation {
     nodes: Nodes,
-    /// C's address (bound, then released for the spawned process).
+    /// C's address (held by the sandbox for the spawned processes).
     pub(crate) c_addr: SocketAddr,
+    /// C's held sockets, passed to each of its processes.
+    pub(crate) c_sockets: Passed,
     pub(crate) c_config: PathBuf,
     pub(crate) c_data_dir: PathBuf,
     clerk_a: TlsMaterial,
@@ -65,9 +68,12 @@ impl Federation {
         let mut sandbox = tongban_sandbox::Builder::new()
             .temp_prefix("tongban-bench-")
             .node_config(&node_config(opts))
+            // Node processes are counted from their /metrics.
+            .admin(bin.is_some())
             .build()?;
-        // C is a separate process later.
-        sandbox.release(C).await?;
+        // C is a separate process later, on its held sockets.
+        sandbox.hand_over(C).await?;
+        let c_sockets = sandbox.sockets(C)?;
         let clerk_a = sandbox.pki().try_issue(tongban_sandbox::clerk(A, "wang"))?;
         let (c_addr, c_config, c_data_dir) = (
             sandbox.addr(C),
@@ -78,6 +84,7 @@ impl Federation {
         Ok(Self {
             nodes,
             c_addr,
+            c_sockets,
             c_config,
             c_data_dir,
             clerk_a,

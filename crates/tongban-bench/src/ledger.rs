@@ -120,7 +120,7 @@ pub(crate) async fn run(
     let (node, startup) = Node::start(
         &bin,
         &fed.c_config,
-        fed.c_addr,
+        (fed.c_addr, &fed.c_sockets),
         &prober,
         Duration::from_secs(120),
     )
@@ -199,7 +199,7 @@ pub(crate) async fn run(
     let (node, restart) = Node::start(
         &bin,
         &fed.c_config,
-        fed.c_addr,
+        (fed.c_addr, &fed.c_sockets),
         &prober,
         Duration::from_secs(120),
     )
@@ -252,8 +252,14 @@ async fn fresh_node(
     report: &mut Report,
 ) -> anyhow::Result<Fresh> {
     let config = config_with_data_dir(&fed.c_config, "data/idle-fresh")?;
-    let (node, startup) =
-        Node::start(bin, &config, fed.c_addr, prober, Duration::from_secs(60)).await?;
+    let (node, startup) = Node::start(
+        bin,
+        &config,
+        (fed.c_addr, &fed.c_sockets),
+        prober,
+        Duration::from_secs(60),
+    )
+    .await?;
     let at_ready = node.memory()?;
     let cpu_ms = node.cpu_ms()?;
     let idled = node.idle(opts.idle).await?;

@@ -12,7 +12,7 @@
 //! them (the flows) nor the layout (`tongban_sandbox`).
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -22,7 +22,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tongban_ledger::WriteCounts;
 use tongban_pki::tls::TlsMaterial;
-use tongban_sandbox::Sandbox;
+use tongban_sandbox::{Passed, Sandbox};
 
 use crate::cpu::Proc;
 use crate::startup;
@@ -37,12 +37,13 @@ struct Spawned {
 enum Run {
     /// In this process, on the sandbox's held sockets.
     InProcess,
-    /// As `tongban node` processes of `bin`; their admin ports by county.
+    /// As `tongban node` processes of `bin`, each passed its held sockets.
     Processes {
         bin: PathBuf,
         /// Presented to a node's gRPC health while it starts.
         probe: TlsMaterial,
-        admin: BTreeMap<String, SocketAddr>,
+        /// Each node's sockets and its admin port, by county.
+        sockets: BTreeMap<String, (Passed, SocketAddr)>,
         running: BTreeMap<String, Spawned>,
     },
 }
@@ -56,8 +57,8 @@ pub(crate) struct Nodes {
 
 impl Nodes {
     /// The nodes `(county, label)` of `sandbox`, none started: as
-    /// processes of `bin` if given (their ports released for them and an
-    /// admin port added to their configs), else in this process.
+    /// processes of `bin` if given (their held sockets handed over to them;
+    /// the sandbox must have admin ports), else in this process.
     pub(crate) async fn new(
         mut sandbox: Sandbox,
         nodes: &[(&str, &'static str)],
@@ -72,23 +73,15 @@ impl Nodes {
                 run: Run::InProcess,
             });
         };
-        let mut admin = BTreeMap::new();
+        let mut sockets = BTreeMap::new();
         for (code, _) in nodes {
-            // Released for the process, which binds the port again (as C's
-            // is for the start-up measurement): for a moment some other
-            // program could take it, and the start would then fail.
-            sandbox.release(code).await?;
-            let port = free_port()?;
-            let config = sandbox.config_path(code).to_owned();
-            let mut text = std::fs::read_to_string(&config)?;
-            anyhow::ensure!(
-                !text.contains("\n[admin]"),
-                "{} already has an [admin] table",
-                config.display()
-            );
-            text.push_str(&format!("\n[admin]\nlisten = \"{port}\"\n"));
-            std::fs::write(&config, text)?;
-            admin.insert((*code).to_owned(), port);
+            // Still held by the sandbox, so no other program can take a
+            // port and every start gets the same ones.
+            sandbox.hand_over(code).await?;
+            let admin = sandbox
+                .admin_addr(code)
+                .ok_or_else(|| anyhow::anyhow!("node {code} has no admin port"))?;
+            sockets.insert((*code).to_owned(), (sandbox.sockets(code)?, admin));
         }
         Ok(Self {
             sandbox,
@@ -96,7 +89,7 @@ impl Nodes {
             run: Run::Processes {
                 bin,
                 probe,
-                admin,
+                sockets,
                 running: BTreeMap::new(),
             },
         })
@@ -119,25 +112,31 @@ impl Nodes {
             Run::Processes {
                 bin,
                 probe,
-                admin,
+                sockets,
                 running,
             } => {
                 // As the sandbox's own start: a node that runs stays as it is.
                 if running.contains_key(code) {
                     return Ok(());
                 }
-                let admin = *admin
+                let (passed, admin) = sockets
                     .get(code)
                     .ok_or_else(|| anyhow::anyhow!("{code} is not one of the spawned nodes"))?;
                 let (node, _) = startup::Node::start(
                     bin,
                     self.sandbox.config_path(code),
-                    self.sandbox.addr(code),
+                    (self.sandbox.addr(code), passed),
                     probe,
                     Duration::from_secs(60),
                 )
                 .await?;
-                running.insert(code.to_owned(), Spawned { node, admin });
+                running.insert(
+                    code.to_owned(),
+                    Spawned {
+                        node,
+                        admin: *admin,
+                    },
+                );
                 Ok(())
             }
         }
@@ -185,11 +184,6 @@ impl Nodes {
         }
         let _ = self.sandbox.stop_all(Duration::from_secs(16)).await;
     }
-}
-
-/// A loopback port that was free a moment ago.
-fn free_port() -> std::io::Result<SocketAddr> {
-    std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()
 }
 
 /// The store counters of the node whose admin port is `admin`.

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tongban_pki::tls::TlsMaterial;
+use tongban_sandbox::Passed;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -99,18 +100,21 @@ pub(crate) struct Node {
 }
 
 impl Node {
-    /// Spawns `tongban node --config CONFIG` and waits until the gRPC
-    /// health of the node at `addr` answers SERVING to a caller presenting
-    /// `tls`; the node and the time from spawn to that answer.
+    /// Spawns `tongban node --config CONFIG`, passed the sockets `passed`
+    /// of the node at `addr` (held by the sandbox), and waits until its
+    /// gRPC health answers SERVING to a caller presenting `tls`; the node
+    /// and the time from spawn to that answer.
     pub(crate) async fn start(
         bin: &Path,
         config: &Path,
-        addr: std::net::SocketAddr,
+        (addr, passed): (std::net::SocketAddr, &Passed),
         tls: &TlsMaterial,
         limit: Duration,
     ) -> anyhow::Result<(Self, Duration)> {
         let started = Instant::now();
-        let mut child = Command::new(bin)
+        let mut command = Command::new(bin);
+        passed.pass_to(command.as_std_mut())?;
+        let mut child = command
             .args([
                 "--log-format",
                 "json",
@@ -139,22 +143,29 @@ impl Node {
                 }
             });
         }
+        drop(command);
         let mut node = Self { child, pid, log };
-        let deadline = started + limit;
+        let deadline = tokio::time::Instant::now() + limit;
         loop {
-            if let Some(status) = node.child.try_wait()? {
-                anyhow::bail!("tongban node exited ({status}); its log: {}", node.log());
-            }
-            if serving(addr, tls).await {
-                return Ok((node, started.elapsed()));
-            }
-            if Instant::now() >= deadline {
-                anyhow::bail!(
+            // The port is held, so a connection waits for the node to
+            // accept it: a node that exits first must end the wait.
+            let serving = tokio::select! {
+                status = node.child.wait() => {
+                    let status = status?;
+                    anyhow::bail!("tongban node exited ({status}); its log: {}", node.log());
+                }
+                () = tokio::time::sleep_until(deadline) => None,
+                serving = serving(addr, tls) => Some(serving),
+            };
+            match serving {
+                Some(true) => return Ok((node, started.elapsed())),
+                Some(false) => {}
+                None => anyhow::bail!(
                     "tongban node not SERVING within {limit:?}; its log: {}",
                     node.log()
-                );
+                ),
             }
-            // The port is not bound yet, or the server not yet serving: ask again.
+            // Not serving yet (its health not yet SERVING): ask again.
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }

@@ -28,6 +28,8 @@ fn main() -> ExitCode {
     output::quiet_broken_pipe();
     tongban_pki::install_crypto_provider();
     output::init_logging(cli.log_format, &cli.log_level);
+    // Before the runtime's threads start: it clears LISTEN_FDS from the environment.
+    let inherited = cmd::sockets::Inherited::from_env();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -38,7 +40,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cmd::run(cli.command)) {
+    match runtime.block_on(cmd::run(cli.command, inherited)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             // Each cause once: library errors keep their cause out of

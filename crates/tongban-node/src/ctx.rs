@@ -107,11 +107,14 @@ impl Ctx {
 
     /// A case by number, which must exist on this node.
     pub(crate) fn case(&self, case_no: &str) -> Result<CaseRecord, NodeError> {
-        let case_no = case_no.trim();
-        tongban_core::CaseNo::parse(case_no).map_err(|e| NodeError::Invalid(e.to_string()))?;
-        self.store.case_by_no(case_no)?.ok_or_else(|| {
-            NodeError::NotFound(format!("no case {case_no} on the node of {}", self.county))
-        })
+        let case_no = checked_no(case_no)?;
+        self.store
+            .case_by_no(case_no)?
+            .ok_or_else(|| self.no_case(case_no))
+    }
+
+    fn no_case(&self, case_no: &str) -> NodeError {
+        NodeError::NotFound(format!("no case {case_no} on the node of {}", self.county))
     }
 
     /// A checkpoint of the durable ledger head, signed by this node; reuses
@@ -190,7 +193,16 @@ impl Ctx {
 
     /// A case by number, which must be on this node's `side`.
     pub(crate) fn case_on(&self, case_no: &str, side: Side) -> Result<CaseRecord, NodeError> {
-        let case = self.case(case_no)?;
+        self.on_side(self.case(case_no)?, case_no, side)
+    }
+
+    /// `case` if it is on `side`; else the case is not found there.
+    fn on_side(
+        &self,
+        case: CaseRecord,
+        case_no: &str,
+        side: Side,
+    ) -> Result<CaseRecord, NodeError> {
         if case.side != side {
             return Err(NodeError::NotFound(match side {
                 Side::Window => format!(
@@ -206,18 +218,27 @@ impl Ctx {
         Ok(case)
     }
 
-    /// A case on `side`, locked, read again under the lock.
+    /// A case on `side`, locked, and read once, under the lock: the number
+    /// index gives the id to lock without reading the record.
     pub(crate) async fn locked_case(
         &self,
         case_no: &str,
         side: Side,
     ) -> Result<(CaseGuard, CaseRecord), NodeError> {
-        let id = self.case_on(case_no, side)?.application_id;
-        let guard = self.locks.lock(&id).await;
-        let case = self
+        let case_no = checked_no(case_no)?;
+        let id = self
             .store
-            .case(&id)?
-            .ok_or_else(|| NodeError::NotFound(format!("case {case_no} disappeared")))?;
-        Ok((guard, case))
+            .case_id_by_no(case_no)?
+            .ok_or_else(|| self.no_case(case_no))?;
+        let guard = self.locks.lock(&id).await;
+        let case = self.store.case(&id)?.ok_or_else(|| self.no_case(case_no))?;
+        Ok((guard, self.on_side(case, case_no, side)?))
     }
+}
+
+/// A case number as given, trimmed, if it is well formed.
+fn checked_no(case_no: &str) -> Result<&str, NodeError> {
+    let case_no = case_no.trim();
+    tongban_core::CaseNo::parse(case_no).map_err(|e| NodeError::Invalid(e.to_string()))?;
+    Ok(case_no)
 }

@@ -73,9 +73,12 @@ pub enum SandboxError {
     /// The county is not one of the sandbox's.
     #[error("county {0} is not in the sandbox")]
     UnknownCounty(String),
-    /// The county's port was given up for a process of its own.
-    #[error("county {0} has released its port")]
-    Released(String),
+    /// The county's sockets are served by a process of its own.
+    #[error("county {0}'s sockets are handed over to a process of its own")]
+    HandedOver(String),
+    /// The county's sockets were asked for, but a node of this process serves them.
+    #[error("county {0}'s sockets are not handed over to a process")]
+    NotHandedOver(String),
     /// A node stopped with an error.
     #[error("node {county} stopped: {source}")]
     Node {

@@ -9,7 +9,9 @@
 //! writes one node config per county, all as a user would lay them out. The
 //! [`Sandbox`] then starts, stops and restarts nodes with
 //! `tongban_node::run_with(cfg, listeners, shutdown)` on the
-//! held sockets, and opens mTLS channels as any principal.
+//! held sockets, or hands them to `tongban node` processes of their own
+//! ([`Sandbox::hand_over`], [`Passed`]), and opens mTLS channels as any
+//! principal.
 //!
 //! It owns the layout and the lifecycle; it does not own what is done with
 //! the nodes (cases, sample data, assertions), which stays with its callers.
@@ -20,12 +22,14 @@ mod builder;
 mod certs;
 pub mod directory;
 mod error;
+mod passed;
 mod sandbox;
 mod socket;
 
 pub use builder::{Builder, Ports};
 pub use certs::{Pki, Provisioned, provision};
 pub use error::SandboxError;
+pub use passed::Passed;
 pub use sandbox::{Sandbox, channel, connect};
 
 use tongban_core::CountyCode;

@@ -1,6 +1,7 @@
 //! The sandbox once laid out: the nodes' lifecycle on held sockets (start,
-//! stop, restart, release, noticing a node that stopped by itself), where
-//! things are, and channels to the nodes as any principal.
+//! stop, restart, handing a node's sockets over to a process of its own,
+//! noticing a node that stopped by itself), where things are, and channels
+//! to the nodes as any principal.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -48,11 +49,13 @@ pub(crate) struct Node {
     pub(crate) addr: SocketAddr,
     pub(crate) config: PathBuf,
     data_dir: PathBuf,
-    /// `None` once released for a process of its own.
-    socket: Option<Held>,
+    socket: Held,
     carrier: Option<Held>,
     admin: Option<Held>,
     running: Option<Running>,
+    /// Its sockets are served by a process of its own ([`Sandbox::hand_over`]):
+    /// no node runs here on them and nothing here refuses on them.
+    handed_over: bool,
 }
 
 impl Node {
@@ -69,10 +72,11 @@ impl Node {
             addr: socket.addr(),
             config,
             data_dir,
-            socket: Some(socket),
+            socket,
             carrier,
             admin,
             running: None,
+            handed_over: false,
         }
     }
 
@@ -81,13 +85,17 @@ impl Node {
         self.admin.as_ref().map(Held::addr)
     }
 
-    fn refuse(&mut self, rt: &Handle) -> Result<(), SandboxError> {
-        for held in self
-            .socket
-            .iter_mut()
+    fn held(&mut self) -> impl Iterator<Item = &mut Held> {
+        std::iter::once(&mut self.socket)
             .chain(self.carrier.iter_mut())
             .chain(self.admin.iter_mut())
-        {
+    }
+
+    fn refuse(&mut self, rt: &Handle) -> Result<(), SandboxError> {
+        if self.handed_over {
+            return Ok(());
+        }
+        for held in self.held() {
             held.refuse(rt)?;
         }
         Ok(())
@@ -255,12 +263,11 @@ impl Sandbox {
         if let Some(clock) = clock {
             config.clock = clock;
         }
-        let socket = node
-            .socket
-            .as_mut()
-            .ok_or_else(|| SandboxError::Released(code.to_owned()))?;
-        socket.stop_refusing().await;
-        let listener = socket.duplicate()?;
+        if node.handed_over {
+            return Err(SandboxError::HandedOver(code.to_owned()));
+        }
+        node.socket.stop_refusing().await;
+        let listener = node.socket.duplicate()?;
         let carrier = match node.carrier.as_mut() {
             Some(held) => {
                 held.stop_refusing().await;
@@ -388,23 +395,41 @@ impl Sandbox {
         }
     }
 
-    /// Gives up the held socket of the node of `code` (which must not run)
-    /// so that a process of its own can bind the port. Its port is free
-    /// from here on: some other program could take it first.
-    pub async fn release(&mut self, code: &str) -> Result<(), SandboxError> {
+    /// Hands the sockets of the node of `code` over to a process of its
+    /// own: the node here stops if it runs, and the sandbox stops refusing
+    /// connections on them but keeps holding them, so that no other program
+    /// can take a port and every start of the process gets the same ones
+    /// ([`Sandbox::sockets`]). While no process serves them, connections
+    /// wait in their accept queue instead of being refused.
+    pub async fn hand_over(&mut self, code: &str) -> Result<(), SandboxError> {
         self.stop(code).await?;
         let node = self.node_mut(code)?;
-        for mut held in node
-            .socket
-            .take()
-            .into_iter()
-            .chain(node.carrier.take())
-            .chain(node.admin.take())
-        {
-            // Its refuser's duplicate must be closed too before the port is free.
+        node.handed_over = true;
+        for held in node.held() {
+            // Its refuser's duplicate must be closed too, or it would take
+            // the process's connections.
             held.stop_refusing().await;
         }
         Ok(())
+    }
+
+    /// Duplicates of the sockets of the node of `code`, handed over
+    /// ([`Sandbox::hand_over`]): gRPC, then the carrier push port and the
+    /// admin port if it has them, the order a `tongban node` process takes
+    /// them in as `LISTEN_FDS` (it matches each to its config by address).
+    pub fn sockets(&self, code: &str) -> Result<crate::Passed, SandboxError> {
+        let node = self.node(code)?;
+        if !node.handed_over {
+            return Err(SandboxError::NotHandedOver(code.to_owned()));
+        }
+        let mut fds = Vec::new();
+        for held in std::iter::once(&node.socket)
+            .chain(node.carrier.iter())
+            .chain(node.admin.iter())
+        {
+            fds.push(held.fd()?);
+        }
+        Ok(crate::Passed::new(fds))
     }
 
     /// A lazy channel to the node of `code` presenting `tls` (no call is

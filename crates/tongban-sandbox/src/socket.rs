@@ -1,8 +1,10 @@
 //! Sockets bound up front and held for the sandbox's whole life. A node is
-//! given a duplicate of its socket when it starts; while it is down a task
-//! accepts and drops connections on the held one, so peers see a node that
-//! is down, no one else can take the port, and a restart gets the same port
-//! back without a race (nothing is ever unbound and bound again).
+//! given a duplicate of its socket when it starts (in this process, or a
+//! `tongban node` process passed one as an fd); while an in-process node is
+//! down a task accepts and drops connections on the held one, so peers see
+//! a node that is down, no one else can take the port, and a restart gets
+//! the same port back without a race (nothing is ever unbound and bound
+//! again).
 
 use std::net::{SocketAddr, TcpListener};
 
@@ -54,6 +56,18 @@ impl Held {
         let dup = self.socket.try_clone().map_err(listen)?;
         dup.set_nonblocking(true).map_err(listen)?;
         Ok(dup)
+    }
+
+    /// A duplicate of the socket as it is (blocking), for a process of its own.
+    pub(crate) fn fd(&self) -> Result<std::os::fd::OwnedFd, SandboxError> {
+        let dup = self
+            .socket
+            .try_clone()
+            .map_err(|source| SandboxError::Listen {
+                addr: self.addr,
+                source,
+            })?;
+        Ok(dup.into())
     }
 
     /// Starts refusing connections (accepting and dropping them) on `rt`.

@@ -1,7 +1,7 @@
 //! What the sandbox promises its callers: the layout on disk is what a user
 //! would write; a stopped node's port refuses calls and stays held, so a
-//! restart serves on the same port; a released port is free for a process;
-//! a node that stops by itself is reported with why.
+//! restart serves on the same port; a port handed over to a process stays
+//! held; a node that stops by itself is reported with why.
 
 use tongban_sandbox::{Builder, HANTAI, Sandbox, YANTA, clerk};
 use tonic_health::pb::HealthCheckRequest;
@@ -50,9 +50,17 @@ async fn a_stopped_node_keeps_its_port_and_a_restart_serves_on_it() {
     assert_eq!(sandbox.addr(HANTAI), addr);
     assert!(serving(&sandbox, HANTAI).await);
 
-    sandbox.release(HANTAI).await.unwrap();
-    std::net::TcpListener::bind(addr).expect("a released port is free");
-    assert!(sandbox.start(HANTAI).await.is_err(), "released for good");
+    assert!(
+        sandbox.sockets(HANTAI).is_err(),
+        "not handed over while it serves here"
+    );
+    sandbox.hand_over(HANTAI).await.unwrap();
+    assert!(
+        std::net::TcpListener::bind(addr).is_err(),
+        "still held for the process"
+    );
+    sandbox.sockets(HANTAI).expect("its sockets, for a process");
+    assert!(sandbox.start(HANTAI).await.is_err(), "handed over for good");
 }
 
 #[tokio::test]

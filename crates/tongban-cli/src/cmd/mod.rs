@@ -8,6 +8,7 @@ mod mail;
 mod node;
 mod notice;
 mod review;
+pub(crate) mod sockets;
 mod window;
 
 use anyhow::{Context, Result};
@@ -25,8 +26,9 @@ pub(crate) struct BadConfig(pub(crate) String);
 #[error("{0}")]
 pub(crate) struct Usage(pub(crate) String);
 
-/// Runs one command.
-pub(crate) async fn run(command: Command) -> Result<()> {
+/// Runs one command; `inherited` are the sockets a parent passed (used by
+/// `tongban node` only).
+pub(crate) async fn run(command: Command, inherited: sockets::Inherited) -> Result<()> {
     match command {
         Command::Certs(c) => certs::run(c),
         Command::Node { config, check, .. } if check => node::check(&config),
@@ -36,7 +38,7 @@ pub(crate) async fn run(command: Command) -> Result<()> {
             from: Some(from),
             ..
         } => node::reissue(&config, &handoff, &from).await,
-        Command::Node { config, .. } => node::run(&config).await,
+        Command::Node { config, .. } => node::run(&config, inherited).await,
         Command::Window { conn, command } => window::run(&conn, command).await,
         Command::Review { conn, command } => review::run(&conn, command).await,
         Command::Mail { conn, command } => mail::run(&conn, command).await,

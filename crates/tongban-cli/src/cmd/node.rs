@@ -1,5 +1,6 @@
 //! `tongban node --config FILE`: load and validate the configuration (exit
-//! 64 if it is bad), bind the listener, serve until SIGINT or SIGTERM.
+//! 64 if it is bad), take the listeners (passed by the parent, or bound
+//! here: `sockets`), serve until SIGINT or SIGTERM.
 //! With `--check`, only print every problem of the configuration; with
 //! `--reissue-receipt`, re-issue one receipt instead (node stopped).
 
@@ -9,18 +10,12 @@ use anyhow::{Context, Result};
 use tongban_node::NodeConfig;
 
 use super::BadConfig;
+use super::sockets::Inherited;
 
-pub(crate) async fn run(config: &Path) -> Result<()> {
+pub(crate) async fn run(config: &Path, inherited: Inherited) -> Result<()> {
     let config = NodeConfig::load(config).map_err(|e| BadConfig(e.to_string()))?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} (is another node using it?)",
-                config.listen
-            )
-        })?;
-    tongban_node::run(config, listener, shutdown_signal()).await?;
+    let listeners = inherited.listeners(&config).await?;
+    tongban_node::run_with(config, listeners, shutdown_signal()).await?;
     Ok(())
 }
 

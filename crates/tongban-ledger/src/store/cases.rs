@@ -24,15 +24,21 @@ impl Store {
 
     /// A case by case number.
     pub fn case_by_no(&self, case_no: &str) -> Result<Option<CaseRecord>, StoreError> {
-        match self
+        match self.case_id_by_no(case_no)? {
+            Some(id) => self.case(&id),
+            None => Ok(None),
+        }
+    }
+
+    /// The application id of the case numbered `case_no`, from the number
+    /// index alone (a number, once given, always names the same case).
+    pub fn case_id_by_no(&self, case_no: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
             .trees()?
             .case_nos
             .get(case_no.as_bytes())
             .map_err(StoreError::db("failed to read case number"))?
-        {
-            Some(id) => self.case(&String::from_utf8_lossy(&id)),
-            None => Ok(None),
-        }
+            .map(|id| String::from_utf8_lossy(&id).into_owned()))
     }
 
     /// Every case, in application-id order (UUID v7: creation order).
