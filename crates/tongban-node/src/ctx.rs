@@ -107,10 +107,25 @@ impl Ctx {
 
     /// A case by number, which must exist on this node.
     pub(crate) fn case(&self, case_no: &str) -> Result<CaseRecord, NodeError> {
+        use tongban_core::{Reason, Refusal};
         let case_no = case_no.trim();
-        tongban_core::CaseNo::parse(case_no).map_err(|e| NodeError::Invalid(e.to_string()))?;
+        // The number's shape is checked first, so that a mistyped one is
+        // named as such rather than as a case not found.
+        let parsed = tongban_core::CaseNo::parse(case_no)
+            .map_err(|e| NodeError::refused(Refusal::from(&e).at("case_no"), e.to_string()))?;
         self.store.case_by_no(case_no)?.ok_or_else(|| {
-            NodeError::NotFound(format!("no case {case_no} on the node of {}", self.county))
+            NodeError::refused(
+                Refusal::new(
+                    Reason::CaseNotFound,
+                    vec![
+                        ("case_no", case_no.to_owned()),
+                        ("county", self.county.to_string()),
+                        ("issuer", parsed.county().to_string()),
+                    ],
+                )
+                .at("case_no"),
+                format!("no case {case_no} on the node of {}", self.county),
+            )
         })
     }
 
@@ -192,16 +207,34 @@ impl Ctx {
     pub(crate) fn case_on(&self, case_no: &str, side: Side) -> Result<CaseRecord, NodeError> {
         let case = self.case(case_no)?;
         if case.side != side {
-            return Err(NodeError::NotFound(match side {
-                Side::Window => format!(
-                    "case {case_no} was not taken in at the window of {}",
-                    self.county
+            let (side_name, message) = match side {
+                Side::Window => (
+                    "window",
+                    format!(
+                        "case {case_no} was not taken in at the window of {}",
+                        self.county
+                    ),
                 ),
-                Side::Home => format!(
-                    "case {case_no} was not handed to {} for review",
-                    self.county
+                Side::Home => (
+                    "home",
+                    format!(
+                        "case {case_no} was not handed to {} for review",
+                        self.county
+                    ),
                 ),
-            }));
+            };
+            return Err(NodeError::refused(
+                tongban_core::Refusal::new(
+                    tongban_core::Reason::CaseNotHere,
+                    vec![
+                        ("case_no", case.case_no.to_string()),
+                        ("county", self.county.to_string()),
+                        ("side", side_name.to_owned()),
+                    ],
+                )
+                .at("case_no"),
+                message,
+            ));
         }
         Ok(case)
     }
