@@ -18,6 +18,7 @@ mod console_access;
 mod console_correction;
 mod console_flows;
 mod console_material;
+mod console_refusals;
 mod console_shots;
 mod console_tour;
 mod console_verify;

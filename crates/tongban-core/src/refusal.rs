@@ -167,6 +167,40 @@ pub enum Reason {
     /// A carrier event that is the other side's to report (`leg`,
     /// `status`, `owner`: `window` or `home`).
     MailEventWrongSide,
+    /// A carrier event on a result leg whose outcome the case already took
+    /// (`leg`, `status`, `state`, `waybill`).
+    MailEventState,
+    /// No case of that number on this node (`case_no`, `county`: this
+    /// node's; `issuer`: the county the number names).
+    CaseNotFound,
+    /// The case is on this node, but on its other side (`case_no`,
+    /// `county`, `side`: `window` or `home`, the side asked for).
+    CaseNotHere,
+    /// No mail leg of this node has that waybill (`waybill`, `county`).
+    WaybillNotFound,
+    /// A request id that is not a UUID (`value`, at most 40 characters).
+    RequestIdFormat,
+    /// An upload stream ended before a material was whole (`kind`,
+    /// `received`, `declared`, in bytes).
+    UploadTruncated,
+    /// A material's bytes ran past its declared size (`kind`, `declared`).
+    UploadTooLong,
+    /// A material's bytes do not hash to its declared SHA-256 (`kind`,
+    /// `declared`, `received`, lowercase hex).
+    UploadDigestMismatch,
+    /// A declared SHA-256 that is not 32 bytes (`kind`, `got`).
+    UploadDigestLength,
+    /// A chunk for a material not declared, or after a later one began
+    /// (`material`, `declared` or `current`).
+    UploadChunk,
+    /// The application time a handoff states is ahead of the home's clock
+    /// by more than the allowed skew (`at`, `ahead_s`, `skew_s`).
+    ApplicationTimeAhead,
+    /// The application time falls on another date (China Standard Time)
+    /// than the case number's (`at`, `date`, `case_date`).
+    ApplicationTimeOffDate,
+    /// The application time is after the acceptance (`at`, `accepted_at`).
+    ApplicationTimeAfterAcceptance,
 }
 
 /// What kind of refusal a reason is, which decides its gRPC code.
@@ -180,11 +214,13 @@ pub enum Class {
     NotPermitted,
     /// Over a size limit (`RESOURCE_EXHAUSTED`).
     TooLarge,
+    /// The case or waybill named is not on this node (`NOT_FOUND`).
+    NotFound,
 }
 
 impl Reason {
     /// Every reason, so a reader can check it words each one.
-    pub const ALL: [Reason; 67] = [
+    pub const ALL: [Reason; 80] = [
         Reason::CodeEmpty,
         Reason::CodeLength,
         Reason::CodeLengthRange,
@@ -252,6 +288,19 @@ impl Reason {
         Reason::ResultNotYet,
         Reason::PageTokenUnknown,
         Reason::MailEventWrongSide,
+        Reason::MailEventState,
+        Reason::CaseNotFound,
+        Reason::CaseNotHere,
+        Reason::WaybillNotFound,
+        Reason::RequestIdFormat,
+        Reason::UploadTruncated,
+        Reason::UploadTooLong,
+        Reason::UploadDigestMismatch,
+        Reason::UploadDigestLength,
+        Reason::UploadChunk,
+        Reason::ApplicationTimeAhead,
+        Reason::ApplicationTimeOffDate,
+        Reason::ApplicationTimeAfterAcceptance,
     ];
 
     /// The code as sent.
@@ -324,6 +373,19 @@ impl Reason {
             Reason::ResultNotYet => "result.not-yet",
             Reason::PageTokenUnknown => "page.token-unknown",
             Reason::MailEventWrongSide => "mail.event-wrong-side",
+            Reason::MailEventState => "mail.event-state",
+            Reason::CaseNotFound => "case.not-found",
+            Reason::CaseNotHere => "case.not-here",
+            Reason::WaybillNotFound => "waybill.not-found",
+            Reason::RequestIdFormat => "request-id.format",
+            Reason::UploadTruncated => "upload.truncated",
+            Reason::UploadTooLong => "upload.too-long",
+            Reason::UploadDigestMismatch => "upload.digest-mismatch",
+            Reason::UploadDigestLength => "upload.digest-length",
+            Reason::UploadChunk => "upload.chunk-order",
+            Reason::ApplicationTimeAhead => "application-time.ahead",
+            Reason::ApplicationTimeOffDate => "application-time.off-date",
+            Reason::ApplicationTimeAfterAcceptance => "application-time.after-acceptance",
         }
     }
 
@@ -356,13 +418,15 @@ impl Reason {
             | Reason::ItemWithdrawn
             | Reason::PaperNone
             | Reason::PaperAlreadyReceived
-            | Reason::ResultNotYet => Class::Precondition,
+            | Reason::ResultNotYet
+            | Reason::MailEventState => Class::Precondition,
             Reason::RecipientMismatch | Reason::AgreementMissing | Reason::MailEventWrongSide => {
                 Class::NotPermitted
             }
             Reason::MaterialTooLarge | Reason::CaseTooLarge | Reason::ResultTooLarge => {
                 Class::TooLarge
             }
+            Reason::CaseNotFound | Reason::CaseNotHere | Reason::WaybillNotFound => Class::NotFound,
             _ => Class::Invalid,
         }
     }

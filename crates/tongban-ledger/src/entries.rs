@@ -31,6 +31,54 @@ pub struct MaterialFact {
     pub sha256: String,
 }
 
+/// A coded refusal a partner node reported (`HandoffResult.Refusal.reason`):
+/// untrusted text, recorded as that node's report. The reason is kept as a
+/// string, since a newer partner may send one this build does not know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportedRefusal {
+    /// The reason code (`application-time.ahead`).
+    pub reason: String,
+    /// The field of the envelope it concerns, as a proto path; may be empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub field: String,
+    /// The facts, by name, in name order.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub args: std::collections::BTreeMap<String, String>,
+}
+
+impl ReportedRefusal {
+    /// At most this many facts are kept.
+    pub const MAX_ARGS: usize = 16;
+    /// At most this many characters of a reason, field, name or fact.
+    pub const MAX_CHARS: usize = 256;
+
+    /// The report, if it is one worth keeping: a reason in the shape of the
+    /// codes (lowercase ASCII letters, digits, `.` and `-`) and everything
+    /// within the bounds above. A partner sends its own refusals' codes;
+    /// anything else is dropped and its English message alone is kept.
+    pub fn check(
+        reason: String,
+        field: String,
+        args: impl IntoIterator<Item = (String, String)>,
+    ) -> Option<Self> {
+        let short = |s: &str| s.chars().count() <= Self::MAX_CHARS;
+        let code_like = !reason.is_empty()
+            && short(&reason)
+            && reason
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+        let args: std::collections::BTreeMap<String, String> = args.into_iter().collect();
+        let bounded = short(&field)
+            && args.len() <= Self::MAX_ARGS
+            && args.iter().all(|(k, v)| short(k) && short(v));
+        (code_like && bounded).then_some(Self {
+            reason,
+            field,
+            args,
+        })
+    }
+}
+
 impl From<&MaterialRef> for MaterialFact {
     fn from(m: &MaterialRef) -> Self {
         Self {
@@ -232,6 +280,11 @@ pub enum EntryBody {
         handoff_id: String,
         /// The county that refused it.
         to: CountyCode,
+        /// The refusal's reason code and facts as the receiver reported
+        /// them, if it sent any: its words, not this node's, kept as sent
+        /// (within [`ReportedRefusal::check`]'s bounds).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reported: Option<ReportedRefusal>,
     },
     /// The courier gave up on a handoff for now: it is parked.
     #[serde(rename = "handoff.parked")]

@@ -49,6 +49,10 @@ pub enum StoreError {
     /// A material's content does not match what was declared.
     #[error("{0}")]
     Content(String),
+    /// An uploaded material's bytes do not match its declared size or
+    /// digest: the sender's mistake, nothing of it kept.
+    #[error("{0}")]
+    Upload(UploadError),
     /// A stored material is missing, its size differs from its record's,
     /// or its bytes do not match its SHA-256: this node's copy is damaged.
     ///
@@ -116,4 +120,40 @@ impl StoreError {
             e.kind() == std::io::ErrorKind::StorageFull || e.raw_os_error() == Some(28)
         })
     }
+}
+
+/// How an uploaded material's bytes differ from what was declared for it.
+/// `what` names the material (`material[1] (id-card)`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UploadError {
+    /// More bytes arrived than the declared size.
+    #[error("{what} is longer than its declared size of {declared} bytes")]
+    TooLong {
+        /// The material.
+        what: String,
+        /// Its declared size in bytes.
+        declared: u64,
+    },
+    /// The upload ended before the declared size was reached.
+    #[error("{what} is truncated: {received} of {declared} bytes received")]
+    Truncated {
+        /// The material.
+        what: String,
+        /// Bytes received.
+        received: u64,
+        /// Its declared size in bytes.
+        declared: u64,
+    },
+    /// The bytes' SHA-256 is not the declared one.
+    #[error(
+        "{what} does not match its declared SHA-256 (declared {declared}, received {received})"
+    )]
+    Digest {
+        /// The material.
+        what: String,
+        /// The declared SHA-256, lowercase hex.
+        declared: String,
+        /// The SHA-256 of the bytes received, lowercase hex.
+        received: String,
+    },
 }

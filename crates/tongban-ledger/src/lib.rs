@@ -35,9 +35,10 @@ pub mod testing;
 pub use blobs::{BlobStore, BlobWriter, FinishedBlob, INLINE_MAX, PendingBlob, StagedBlobs};
 pub use chain::{ENTRY_DOMAIN, EntryHash, entry_hash};
 pub use entries::{
-    DueChange, DueClock, EntryBody, MaterialFact, Payload, PayloadError, Received, Sent,
+    DueChange, DueClock, EntryBody, MaterialFact, Payload, PayloadError, Received, ReportedRefusal,
+    Sent,
 };
-pub use error::StoreError;
+pub use error::{StoreError, UploadError};
 pub use records::{
     ApplicantRecord, CaseRecord, ClockRecord, ClockRun, CommitmentRecord, ConsultationRecord,
     CorrectionRecord, Count, HandoffRecord, IdentityCheckRecord, LogSpan, MailEventRecord,

@@ -183,6 +183,7 @@ async fn handle(ctx: &Ctx, carriers: &[Carrier], req: Request<Incoming>) -> Resp
                 tongban_core::refusal::Class::Precondition => StatusCode::CONFLICT,
                 tongban_core::refusal::Class::NotPermitted => StatusCode::FORBIDDEN,
                 tongban_core::refusal::Class::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                tongban_core::refusal::Class::NotFound => StatusCode::NOT_FOUND,
             };
             refuse(&name, status, message)
         }

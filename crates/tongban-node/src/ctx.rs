@@ -113,8 +113,24 @@ impl Ctx {
             .ok_or_else(|| self.no_case(case_no))
     }
 
+    /// No case `case_no` (already checked by [`checked_no`]) on this node.
     fn no_case(&self, case_no: &str) -> NodeError {
-        NodeError::NotFound(format!("no case {case_no} on the node of {}", self.county))
+        use tongban_core::{Reason, Refusal};
+        let issuer = tongban_core::CaseNo::parse(case_no)
+            .map(|p| p.county().to_string())
+            .unwrap_or_default();
+        NodeError::refused(
+            Refusal::new(
+                Reason::CaseNotFound,
+                vec![
+                    ("case_no", case_no.to_owned()),
+                    ("county", self.county.to_string()),
+                    ("issuer", issuer),
+                ],
+            )
+            .at("case_no"),
+            format!("no case {case_no} on the node of {}", self.county),
+        )
     }
 
     /// A checkpoint of the durable ledger head, signed by this node; reuses
@@ -204,16 +220,34 @@ impl Ctx {
         side: Side,
     ) -> Result<CaseRecord, NodeError> {
         if case.side != side {
-            return Err(NodeError::NotFound(match side {
-                Side::Window => format!(
-                    "case {case_no} was not taken in at the window of {}",
-                    self.county
+            let (side_name, message) = match side {
+                Side::Window => (
+                    "window",
+                    format!(
+                        "case {case_no} was not taken in at the window of {}",
+                        self.county
+                    ),
                 ),
-                Side::Home => format!(
-                    "case {case_no} was not handed to {} for review",
-                    self.county
+                Side::Home => (
+                    "home",
+                    format!(
+                        "case {case_no} was not handed to {} for review",
+                        self.county
+                    ),
                 ),
-            }));
+            };
+            return Err(NodeError::refused(
+                tongban_core::Refusal::new(
+                    tongban_core::Reason::CaseNotHere,
+                    vec![
+                        ("case_no", case.case_no.to_string()),
+                        ("county", self.county.to_string()),
+                        ("side", side_name.to_owned()),
+                    ],
+                )
+                .at("case_no"),
+                message,
+            ));
         }
         Ok(case)
     }
@@ -239,6 +273,10 @@ impl Ctx {
 /// A case number as given, trimmed, if it is well formed.
 fn checked_no(case_no: &str) -> Result<&str, NodeError> {
     let case_no = case_no.trim();
-    tongban_core::CaseNo::parse(case_no).map_err(|e| NodeError::Invalid(e.to_string()))?;
+    // The number's shape is checked first, so that a mistyped one is
+    // named as such rather than as a case not found.
+    tongban_core::CaseNo::parse(case_no).map_err(|e| {
+        NodeError::refused(tongban_core::Refusal::from(&e).at("case_no"), e.to_string())
+    })?;
     Ok(case_no)
 }

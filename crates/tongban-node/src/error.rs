@@ -117,16 +117,9 @@ impl From<NodeError> for Status {
                     tongban_core::refusal::Class::Precondition => Code::FailedPrecondition,
                     tongban_core::refusal::Class::NotPermitted => Code::PermissionDenied,
                     tongban_core::refusal::Class::TooLarge => Code::ResourceExhausted,
+                    tongban_core::refusal::Class::NotFound => Code::NotFound,
                 };
-                let details = tongban_proto::common::v1::Refusal {
-                    reason: refusal.reason.as_str().to_owned(),
-                    field: refusal.field.clone(),
-                    args: refusal
-                        .args
-                        .iter()
-                        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-                        .collect(),
-                };
+                let details = refusal_pb(refusal);
                 return Status::with_details(code, message.clone(), details.encode_to_vec().into());
             }
             NodeError::NotFound(_) => Code::NotFound,
@@ -148,6 +141,20 @@ impl From<NodeError> for Status {
             }
         };
         Status::new(code, err.to_string())
+    }
+}
+
+/// A coded refusal as sent: in a status's details, and in a partner's
+/// `HandoffResult.Refusal.reason`.
+pub(crate) fn refusal_pb(refusal: &Refusal) -> tongban_proto::common::v1::Refusal {
+    tongban_proto::common::v1::Refusal {
+        reason: refusal.reason.as_str().to_owned(),
+        field: refusal.field.clone(),
+        args: refusal
+            .args
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect(),
     }
 }
 

@@ -8,7 +8,10 @@
 //! dropped, unless the batch that names them keeps them
 //! (`Batch::keep_blobs`) and is committed.
 
-use tongban_ledger::{BlobWriter, MaterialRef, PendingBlob, StagedBlobs, Store};
+use tongban_core::{Reason, Refusal};
+use tongban_ledger::{
+    BlobWriter, MaterialRef, PendingBlob, StagedBlobs, Store, StoreError, UploadError,
+};
 use tongban_proto::common::v1::{MaterialChunk, MaterialHeader};
 
 use crate::NodeError;
@@ -57,31 +60,66 @@ impl<'a> Ingest<'a> {
     pub(crate) async fn chunk(&mut self, chunk: MaterialChunk) -> Result<(), NodeError> {
         let index = chunk.material as usize;
         if index >= self.headers.len() {
-            return Err(NodeError::Invalid(format!(
-                "chunk for material {index}, but only {} were declared",
-                self.headers.len()
-            )));
+            return Err(NodeError::refused(
+                Refusal::new(
+                    Reason::UploadChunk,
+                    vec![
+                        ("material", index.to_string()),
+                        ("declared", self.headers.len().to_string()),
+                    ],
+                )
+                .at("materials"),
+                format!(
+                    "chunk for material {index}, but only {} were declared",
+                    self.headers.len()
+                ),
+            ));
         }
         if index < self.current {
-            return Err(NodeError::Invalid(format!(
-                "chunk for material {index} after material {} began: chunks must follow declaration order",
-                self.current
-            )));
+            return Err(NodeError::refused(
+                Refusal::new(
+                    Reason::UploadChunk,
+                    vec![
+                        ("material", index.to_string()),
+                        ("current", self.current.to_string()),
+                    ],
+                )
+                .at(format!("materials[{index}]")),
+                format!(
+                    "chunk for material {index} after material {} began: chunks must follow declaration order",
+                    self.current
+                ),
+            ));
         }
         while self.current < index {
             self.finish_current().await?;
         }
         if self.writer.is_none() {
             let h = &self.headers[index];
-            let sha: [u8; 32] = h
-                .sha256
-                .as_slice()
-                .try_into()
-                .map_err(|_| NodeError::Invalid("sha256 must be 32 bytes".into()))?;
+            let sha: [u8; 32] = h.sha256.as_slice().try_into().map_err(|_| {
+                NodeError::refused(
+                    Refusal::new(
+                        Reason::UploadDigestLength,
+                        vec![
+                            ("kind", h.kind.clone()),
+                            ("got", h.sha256.len().to_string()),
+                        ],
+                    )
+                    .at(format!("materials[{index}]")),
+                    format!(
+                        "{}: sha256 must be 32 bytes, got {}",
+                        what(h, index),
+                        h.sha256.len()
+                    ),
+                )
+            })?;
             self.writer = Some(self.store.blobs().writer(what(h, index), h.size, sha)?);
         }
         let writer = self.writer.as_mut().expect("writer just set");
-        writer.write(chunk.data).await.map_err(content_error)
+        writer
+            .write(chunk.data)
+            .await
+            .map_err(|e| content_error(e, index, &self.headers[index]))
     }
 
     async fn finish_current(&mut self) -> Result<(), NodeError> {
@@ -90,14 +128,18 @@ impl<'a> Ingest<'a> {
         let writer = match self.writer.take() {
             Some(w) => w,
             None => {
-                return Err(NodeError::Invalid(format!(
-                    "{} is truncated: 0 of {} bytes received",
-                    what(h, i),
-                    h.size
-                )));
+                let e = UploadError::Truncated {
+                    what: what(h, i),
+                    received: 0,
+                    declared: h.size,
+                };
+                return Err(content_error(StoreError::Upload(e), i, h));
             }
         };
-        let pending = writer.finish_later().await.map_err(content_error)?;
+        let pending = writer
+            .finish_later()
+            .await
+            .map_err(|e| content_error(e, i, h))?;
         let blob = pending.blob().clone();
         self.pending.push(pending);
         // A small material goes to the material log now; the commit that
@@ -123,11 +165,10 @@ impl<'a> Ingest<'a> {
         while self.current < self.headers.len() {
             self.finish_current().await?;
         }
+        // Sizes and digests were checked as each material completed: what
+        // is left to fail here is the disk.
         for pending in std::mem::take(&mut self.pending) {
-            pending
-                .wait(&mut self.staged)
-                .await
-                .map_err(content_error)?;
+            pending.wait(&mut self.staged).await?;
         }
         Ok(Ingested {
             materials: std::mem::take(&mut self.done),
@@ -147,9 +188,39 @@ impl Drop for Ingest<'_> {
     }
 }
 
-fn content_error(e: tongban_ledger::StoreError) -> NodeError {
-    match e {
-        tongban_ledger::StoreError::Content(msg) => NodeError::Invalid(msg),
-        other => NodeError::Store(other),
-    }
+/// A material's bytes that do not match its header (material `index`,
+/// declared as `h`) as a coded refusal at `materials[index]`; anything
+/// else is this node's storage failing.
+fn content_error(e: StoreError, index: usize, h: &MaterialHeader) -> NodeError {
+    let StoreError::Upload(u) = e else {
+        return NodeError::Store(e);
+    };
+    let kind = ("kind", h.kind.clone());
+    let refusal = match &u {
+        UploadError::TooLong { declared, .. } => Refusal::new(
+            Reason::UploadTooLong,
+            vec![kind, ("declared", declared.to_string())],
+        ),
+        UploadError::Truncated {
+            received, declared, ..
+        } => Refusal::new(
+            Reason::UploadTruncated,
+            vec![
+                kind,
+                ("received", received.to_string()),
+                ("declared", declared.to_string()),
+            ],
+        ),
+        UploadError::Digest {
+            declared, received, ..
+        } => Refusal::new(
+            Reason::UploadDigestMismatch,
+            vec![
+                kind,
+                ("declared", declared.clone()),
+                ("received", received.clone()),
+            ],
+        ),
+    };
+    NodeError::refused(refusal.at(format!("materials[{index}]")), u.to_string())
 }

@@ -208,10 +208,17 @@ pub(crate) use go_or_replay;
 fn parse(request_id: &str) -> Result<String, NodeError> {
     match uuid::Uuid::try_parse(request_id) {
         Ok(id) if request_id.len() == 36 => Ok(id.hyphenated().to_string()),
-        _ => Err(NodeError::Invalid(format!(
-            "request id {:?} is not a UUID (8-4-4-4-12 hex digits)",
-            request_id.chars().take(40).collect::<String>()
-        ))),
+        _ => {
+            let shown: String = request_id.chars().take(40).collect();
+            Err(NodeError::refused(
+                tongban_core::Refusal::new(
+                    tongban_core::Reason::RequestIdFormat,
+                    vec![("value", shown.clone())],
+                )
+                .at("request_id"),
+                format!("request id {shown:?} is not a UUID (8-4-4-4-12 hex digits)"),
+            ))
+        }
     }
 }
 
@@ -229,7 +236,13 @@ mod tests {
             "{0192f0c4-8a9b-7c3d-9e1f-0a1b2c3d4e5f}",
             "0192f0c4-8a9b-7c3d-9e1f-0a1b2c3d4e5g",
         ] {
-            assert!(matches!(parse(bad), Err(NodeError::Invalid(_))), "{bad}");
+            match parse(bad) {
+                Err(NodeError::Refused { refusal, .. }) => {
+                    assert_eq!(refusal.reason, tongban_core::Reason::RequestIdFormat);
+                    assert_eq!(refusal.arg("value"), Some(bad));
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
         }
     }
 

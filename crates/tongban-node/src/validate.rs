@@ -292,11 +292,17 @@ pub(crate) fn materials(
             ));
         }
         if h.sha256.len() != 32 {
-            return Err(NodeError::Invalid(format!(
-                "{field} ({}): sha256 must be 32 bytes, got {}",
-                h.kind,
-                h.sha256.len()
-            )));
+            return Err(NodeError::refused(
+                named(
+                    Reason::UploadDigestLength,
+                    vec![("got", h.sha256.len().to_string())],
+                ),
+                format!(
+                    "{field} ({}): sha256 must be 32 bytes, got {}",
+                    h.kind,
+                    h.sha256.len()
+                ),
+            ));
         }
         if h.size > limits.max_material_bytes {
             let size = tongban_core::limits::binary_size(h.size);
@@ -345,32 +351,65 @@ pub(crate) fn applied_at(
     skew: std::time::Duration,
 ) -> Result<String, NodeError> {
     use time::format_description::well_known::Rfc3339;
+    use tongban_core::{Reason, Refusal};
     let at = time::OffsetDateTime::parse(claimed, &Rfc3339).map_err(|e| {
-        NodeError::Invalid(format!(
-            "applied_at {claimed:?} is not an RFC 3339 time: {e}"
-        ))
+        NodeError::refused(
+            Refusal::new(Reason::TimeFormat, vec![("value", claimed.to_owned())]).at("applied_at"),
+            format!("applied_at {claimed:?} is not an RFC 3339 time: {e}"),
+        )
     })?;
     let ahead = at - now;
     if ahead > skew {
-        return Err(NodeError::Invalid(format!(
-            "applied_at {claimed} is {} s ahead of this node's clock (allowed skew {} s): an application cannot be taken in in the future",
-            ahead.whole_seconds(),
-            skew.as_secs()
-        )));
+        return Err(NodeError::refused(
+            Refusal::new(
+                Reason::ApplicationTimeAhead,
+                vec![
+                    ("at", claimed.to_owned()),
+                    ("ahead_s", ahead.whole_seconds().to_string()),
+                    ("skew_s", skew.as_secs().to_string()),
+                ],
+            )
+            .at("applied_at"),
+            format!(
+                "applied_at {claimed} is {} s ahead of this node's clock (allowed skew {} s): an application cannot be taken in in the future",
+                ahead.whole_seconds(),
+                skew.as_secs()
+            ),
+        ));
     }
     let date = at.to_offset(crate::clock::CST).date();
     if date != case_no.date() {
-        return Err(NodeError::Invalid(format!(
-            "applied_at {claimed} falls on {date} in China Standard Time, but case number {case_no} was issued on {}",
-            case_no.date()
-        )));
+        return Err(NodeError::refused(
+            Refusal::new(
+                Reason::ApplicationTimeOffDate,
+                vec![
+                    ("at", claimed.to_owned()),
+                    ("date", date.to_string()),
+                    ("case_date", case_no.date().to_string()),
+                    ("case_no", case_no.to_string()),
+                ],
+            )
+            .at("applied_at"),
+            format!(
+                "applied_at {claimed} falls on {date} in China Standard Time, but case number {case_no} was issued on {}",
+                case_no.date()
+            ),
+        ));
     }
     if let Ok(accepted) = time::OffsetDateTime::parse(accepted_at, &Rfc3339)
         && at > accepted
     {
-        return Err(NodeError::Invalid(format!(
-            "applied_at {claimed} is after the application's accepted_at {accepted_at}"
-        )));
+        return Err(NodeError::refused(
+            Refusal::new(
+                Reason::ApplicationTimeAfterAcceptance,
+                vec![
+                    ("at", claimed.to_owned()),
+                    ("accepted_at", accepted_at.to_owned()),
+                ],
+            )
+            .at("applied_at"),
+            format!("applied_at {claimed} is after the application's accepted_at {accepted_at}"),
+        ));
     }
     Ok(crate::clock::rfc3339(at))
 }

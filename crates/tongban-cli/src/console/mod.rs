@@ -19,6 +19,7 @@ mod lang;
 mod pages;
 mod paging;
 mod refusal;
+mod refusal_names;
 mod routes;
 mod session;
 mod verifying;

@@ -14,6 +14,7 @@ use tongban_core::Reason;
 
 use super::lang::{Lang, lang, t};
 use super::pages::{delivery_name, state_name};
+use super::refusal_names::{allowed_name, code_name, field_name};
 
 /// A refusal as the page shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -304,12 +305,121 @@ fn chinese(reason: Reason, field: &str, args: &HashMap<String, String>) -> Strin
                 "属地审批部门"
             }
         ),
+        Reason::MailEventState => {
+            let leg = super::pages::leg_name(arg("leg"));
+            let status = super::pages::mail_status_name(arg("status"));
+            if arg("replaced") == "yes" {
+                format!(
+                    "运单 {} 的{leg}已由之后重新交寄的运单取代，不能再记录“{status}”",
+                    arg("waybill")
+                )
+            } else {
+                format!(
+                    "运单 {} 的{leg}已是“{}”，案件当前为「{}」，不能再记录“{status}”：如需重新寄递，请用新运单号交寄",
+                    arg("waybill"),
+                    super::pages::mail_status_name(arg("current")),
+                    state_or_code(arg("state"))
+                )
+            }
+        }
+        Reason::CaseNotFound => format!(
+            "本节点（{}）没有编号为 {} 的案件：请核对案件编号（前 6 位是受理地县（区）代码，此号为 {}；中间 8 位是受理日期；最后是序号）",
+            arg("county"),
+            arg("case_no"),
+            arg("issuer")
+        ),
+        Reason::CaseNotHere => {
+            if arg("side") == "window" {
+                format!(
+                    "案件 {} 不是本窗口（{}）受理的：请在属地审批页面办理",
+                    arg("case_no"),
+                    arg("county")
+                )
+            } else {
+                format!(
+                    "案件 {} 没有移交本县（区）（{}）审查：请在受理窗口页面办理",
+                    arg("case_no"),
+                    arg("county")
+                )
+            }
+        }
+        Reason::WaybillNotFound => format!(
+            "本节点（{}）没有运单号为 {} 的寄递：请核对运单号，或确认该运单已在本节点交寄登记",
+            arg("county"),
+            arg("waybill")
+        ),
+        Reason::RequestIdFormat => format!(
+            "请求编号“{}”不是 UUID（8-4-4-4-12 位十六进制）：请刷新页面后重新提交",
+            arg("value")
+        ),
+        Reason::UploadTruncated => format!(
+            "材料“{}”上传不完整：只收到 {} 字节，应为 {} 字节；未保存任何内容，请重新上传",
+            arg("kind"),
+            arg("received"),
+            arg("declared")
+        ),
+        Reason::UploadTooLong => format!(
+            "材料“{}”收到的内容超过申报的 {} 字节；未保存任何内容，请重新上传",
+            arg("kind"),
+            arg("declared")
+        ),
+        Reason::UploadDigestMismatch => format!(
+            "材料“{}”的内容与申报的 SHA-256 摘要不符（申报 {}，收到 {}）：文件在传输中可能已损坏；未保存任何内容，请重新上传",
+            arg("kind"),
+            short_hex(arg("declared")),
+            short_hex(arg("received"))
+        ),
+        Reason::UploadDigestLength => format!(
+            "材料“{}”申报的 SHA-256 摘要应为 32 字节，现为 {} 字节",
+            arg("kind"),
+            arg("got")
+        ),
+        Reason::UploadChunk => format!(
+            "上传的数据不按材料顺序（第 {} 份材料）：未保存任何内容，请重新上传",
+            arg("material")
+        ),
+        Reason::ApplicationTimeAhead => format!(
+            "申请时间 {} 比属地节点的时钟快 {} 秒（允许误差 {} 秒）：请本窗口节点的管理员校准系统时钟；移交所载的申请时间不变，待属地时间过了该时刻再重新发送",
+            crate::page::local_time(arg("at")),
+            arg("ahead_s"),
+            arg("skew_s")
+        ),
+        Reason::ApplicationTimeOffDate => format!(
+            "申请时间 {} 按北京时间是 {}，与案件编号 {} 的受理日期 {} 不符：重新发送也会被拒收：请本窗口节点的管理员核对系统时钟，并与属地审批部门联系处理本案",
+            crate::page::local_time(arg("at")),
+            arg("date"),
+            arg("case_no"),
+            arg("case_date")
+        ),
+        Reason::ApplicationTimeAfterAcceptance => format!(
+            "申请时间 {} 晚于受理时间 {}：重新发送也会被拒收：请本窗口节点的管理员核对系统时钟，并与属地审批部门联系处理本案",
+            crate::page::local_time(arg("at")),
+            crate::page::local_time(arg("accepted_at"))
+        ),
         Reason::CommitmentOutstanding => format!(
             "承诺补交的材料（{}）尚未收到（期限 {}）：本事项须材料齐全后方可准予许可",
             arg("kinds").replace(',', "、"),
             arg("due")
         ),
     }
+}
+
+/// The first 12 hex digits of a digest, enough to compare two by eye.
+fn short_hex(hex: &str) -> String {
+    match hex.get(..12) {
+        Some(head) if hex.len() > 12 => format!("{head}…"),
+        _ => hex.to_owned(),
+    }
+}
+
+/// The Chinese words of a refusal a partner node reported for a handoff
+/// (its reason code and facts, as the ledger kept them); `None` for a
+/// reason this build does not know. The facts are the partner's text:
+/// the page escapes them like any other, and says whose words they are.
+pub(crate) fn reported(r: &tongban_ledger::ReportedRefusal) -> Option<String> {
+    let reason = Reason::parse(&r.reason)?;
+    let args: HashMap<String, String> = r.args.clone().into_iter().collect();
+    Some(chinese(reason, &r.field, &args))
 }
 
 /// A material as the item's directory names it, with its kind beside:
@@ -333,86 +443,6 @@ fn state_or_code(state: &str) -> &str {
     match state_name(state) {
         "" => state,
         name => name,
-    }
-}
-
-/// The Chinese name of a request field the node names by its proto path.
-fn field_name(path: &str) -> Option<&'static str> {
-    // `materials[2].filename`, `needs[0].reason`: the list's element is
-    // named by its kind where the page shows it; the field is what counts.
-    let field = match path.split_once("].") {
-        Some((list, rest)) => format!("{}[].{rest}", list.split('[').next().unwrap_or(list)),
-        None => path.to_owned(),
-    };
-    Some(match field.as_str() {
-        "applicant.person.name" => "姓名",
-        "applicant.person.resident_id" => "公民身份号码",
-        "applicant.company.name" => "单位名称",
-        "applicant.company.credit_code" => "统一社会信用代码",
-        "applicant.company.legal_rep_name" => "法定代表人",
-        "applicant.company.legal_rep_id" => "法定代表人公民身份号码",
-        "applicant.phone" => "联系电话",
-        "applicant.address" => "通讯地址",
-        "home_county" => "属地县（区）代码",
-        "receiving_county" => "受理地县（区）代码",
-        "materials[].filename" => "材料文件名",
-        "materials[]" | "materials[].kind" | "needs[].kind" => "材料",
-        "needs" => "补正材料",
-        "delivery" => "送达方式",
-        "result" => "审批结果文件",
-        "needs[].reason" => "补正原因",
-        "reason" => "理由",
-        "licence_no" => "许可证号",
-        "reviewer" | "consultation.reviewer" => "属地审批人员",
-        "outcome" | "consultation.outcome" => "会商结论",
-        "commitment.signer" | "signer" => "承诺人",
-        "kinds" => "承诺补交的材料",
-        "days" => "补齐期限",
-        "carrier" => "寄递企业",
-        "note" => "备注",
-        "recipient_id" => "领取人公民身份号码",
-        "waybill" => "运单号",
-        "leg" => "寄递环节",
-        "method" => "核验方式",
-        "at" => "时间",
-        "item_code" => "事项",
-        "state" => "案件状态",
-        "page_token" => "翻页地址",
-        _ => return None,
-    })
-}
-
-/// The Chinese name of a kind of code or value (`what` of the core's
-/// errors).
-fn code_name(what: &str) -> Option<&'static str> {
-    Some(match what {
-        "resident id" => "公民身份号码",
-        "unified social credit code" => "统一社会信用代码",
-        "phone number" => "联系电话",
-        "county code" => "县（区）代码",
-        "waybill" => "运单号",
-        "item code" => "事项编码",
-        "case number" => "案件编号",
-        "leg" => "寄递环节",
-        "status" => "寄递状态",
-        "addressee" => "收件方",
-        "identity method" => "核验方式",
-        _ => return None,
-    })
-}
-
-/// What a code allows at a place, as the core says it, in Chinese.
-fn allowed_name(allowed: &str) -> &str {
-    match allowed {
-        "a digit" => "数字",
-        "a digit or X" => "数字或 X",
-        "a digit or a capital letter other than I, O, S, V, Z" => {
-            "数字或大写字母（不含 I、O、S、V、Z）"
-        }
-        "a letter" => "字母",
-        "a digit or '-'" => "数字或“-”",
-        "a letter, digit or '-'" => "字母、数字或“-”",
-        other => other,
     }
 }
 
@@ -492,6 +522,20 @@ mod tests {
             "side",
             "at",
             "outstanding",
+            "ahead_s",
+            "skew_s",
+            "case_date",
+            "case_no",
+            "accepted_at",
+            "received",
+            "declared",
+            "material",
+            "current",
+            "waybill",
+            "status",
+            "replaced",
+            "issuer",
+            "side",
         ];
         for reason in Reason::ALL {
             let args: HashMap<String, String> = facts

@@ -16,8 +16,8 @@ use sha2::{Digest, Sha256};
 use super::sink::{FileSink, Worker};
 use super::staging::{Staging, hold_if_staged};
 use super::{BlobStore, INLINE_MAX, StagedBlobs};
-use crate::StoreError;
 use crate::records::hex;
+use crate::{StoreError, UploadError};
 
 impl BlobStore {
     /// Starts writing a blob that must come to exactly `size` bytes with this
@@ -104,10 +104,10 @@ impl BlobWriter {
     pub async fn write(&mut self, data: Bytes) -> Result<(), StoreError> {
         let total = self.written + data.len() as u64;
         if total > self.size {
-            return Err(StoreError::Content(format!(
-                "{} is longer than its declared size of {} bytes",
-                self.what, self.size
-            )));
+            return Err(StoreError::Upload(UploadError::TooLong {
+                what: self.what.clone(),
+                declared: self.size,
+            }));
         }
         self.written = total;
         if let Some((hasher, memory)) = self.memory.as_mut() {
@@ -129,12 +129,11 @@ impl BlobWriter {
 
     fn check(&self, digest: &[u8; 32]) -> Result<(), StoreError> {
         if *digest != self.sha256 {
-            return Err(StoreError::Content(format!(
-                "{} does not match its declared SHA-256 (declared {}, received {})",
-                self.what,
-                hex(&self.sha256),
-                hex(digest)
-            )));
+            return Err(StoreError::Upload(UploadError::Digest {
+                what: self.what.clone(),
+                declared: hex(&self.sha256),
+                received: hex(digest),
+            }));
         }
         Ok(())
     }
@@ -151,10 +150,11 @@ impl BlobWriter {
     /// is received meanwhile. [`PendingBlob::wait`] before naming it.
     pub async fn finish_later(mut self) -> Result<PendingBlob, StoreError> {
         if self.written != self.size {
-            return Err(StoreError::Content(format!(
-                "{} is truncated: {} of {} bytes received",
-                self.what, self.written, self.size
-            )));
+            return Err(StoreError::Upload(UploadError::Truncated {
+                what: self.what.clone(),
+                received: self.written,
+                declared: self.size,
+            }));
         }
         if let Some((hasher, memory)) = self.memory.take() {
             let digest: [u8; 32] = hasher.finalize().into();

@@ -129,9 +129,14 @@ impl Courier {
                     let reason = format!("refused by {dest} ({code}): {}", r.message);
                     tally.refused += 1;
                     tracing::warn!(partner = %dest, handoff = %entry.handoff_id, %reason, "handoff refused, parked");
+                    // The receiver's coded reason, kept as its report.
+                    let reported = r.reason.clone().and_then(|c| {
+                        tongban_ledger::ReportedRefusal::check(c.reason, c.field, c.args)
+                    });
                     let body = EntryBody::HandoffRefused {
                         handoff_id: entry.handoff_id.clone(),
                         to: entry.to.clone(),
+                        reported,
                     };
                     park_in(&mut commit, ctx, case, *key, entry, body, reason);
                 }

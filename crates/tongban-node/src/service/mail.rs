@@ -11,7 +11,7 @@ use tongban_core::{
     CaseEvent, CaseState, DeliveryMode, MailLeg, MailStatus, MailTo, Reason, Refusal, Report,
     Waybill,
 };
-use tongban_ledger::{Batch, EntryBody, MailEventRecord, MailLegRecord, Side};
+use tongban_ledger::{Batch, CaseRecord, EntryBody, MailEventRecord, MailLegRecord, Side};
 use tongban_proto::common::v1::CaseView;
 use tongban_proto::federation::v1::CaseUpdate;
 use tongban_proto::mail::v1::mail_server::Mail;
@@ -223,10 +223,20 @@ pub(crate) async fn record_event(
         }
     };
     let id = ctx.store.waybill(number.as_str())?.ok_or_else(|| {
-        NodeError::NotFound(format!(
-            "waybill {number} is not known on the node of {}",
-            ctx.county
-        ))
+        NodeError::refused(
+            Refusal::new(
+                Reason::WaybillNotFound,
+                vec![
+                    ("waybill", number.to_string()),
+                    ("county", ctx.county.to_string()),
+                ],
+            )
+            .at("waybill"),
+            format!(
+                "waybill {number} is not known on the node of {}",
+                ctx.county
+            ),
+        )
     })?;
     let _lock = ctx.locks.lock(&id).await;
     let mut case = ctx
@@ -280,6 +290,8 @@ pub(crate) async fn record_event(
     if leg.events.iter().any(|e| e.status == status && e.at == at) {
         return view::case_view(ctx, &case, true);
     }
+    refuse_past_its_end(&case, leg_index, status)?;
+    let leg = &mut case.mail[leg_index];
     leg.events.push(MailEventRecord {
         status,
         at: at.clone(),
@@ -327,4 +339,48 @@ pub(crate) async fn record_event(
     let change = Change::new(actor, detail, body)
         .send(Outgoing::Update(CaseEvent::MailEvent, Box::new(update)));
     change::save(ctx, &mut case, change, Batch::default(), request, |v| v).await
+}
+
+/// Refuses a carrier event on a result leg whose end the case has already
+/// taken: the case left RESULT_IN_TRANSIT (delivered, handed out, returned)
+/// or a later result leg replaced this one. The same status again (the
+/// addressee window and the carrier both saying delivered) changes nothing
+/// and is recorded; another one would contradict what the case did.
+fn refuse_past_its_end(
+    case: &CaseRecord,
+    leg_index: usize,
+    status: MailStatus,
+) -> Result<(), NodeError> {
+    let leg = &case.mail[leg_index];
+    if leg.leg != MailLeg::Result || status == leg.status {
+        return Ok(());
+    }
+    let last = case.mail.iter().rposition(|m| m.leg == MailLeg::Result) == Some(leg_index);
+    if last && case.state == CaseState::ResultInTransit {
+        return Ok(());
+    }
+    Err(NodeError::refused(
+        Refusal::new(
+            Reason::MailEventState,
+            vec![
+                ("leg", leg.leg.to_string()),
+                ("status", status.to_string()),
+                ("current", leg.status.to_string()),
+                ("state", case.state.as_str().to_owned()),
+                ("waybill", leg.waybill.clone()),
+                ("replaced", if last { "no" } else { "yes" }.to_owned()),
+            ],
+        )
+        .at("status"),
+        format!(
+            "waybill {}: the result leg is {} and the case {}; a {status} event cannot be recorded on it",
+            leg.waybill,
+            leg.status,
+            if last {
+                format!("is {}", case.state.as_str())
+            } else {
+                "has a later result leg".to_owned()
+            }
+        ),
+    ))
 }

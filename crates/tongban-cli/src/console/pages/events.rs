@@ -46,8 +46,12 @@ pub(super) fn note(k: &CaseView) -> Markup {
         return html! { (k.note) };
     }
     let reported = format!(": {}", k.note);
+    // A parked handoff's note is its entry's detail and what to do next.
     let set_by = k.history.iter().rev().find(|e| {
-        e.detail == k.note || (e.event == "update.received" && e.detail.ends_with(&reported))
+        e.detail == k.note
+            || (e.event == "update.received" && e.detail.ends_with(&reported))
+            || (matches!(e.event.as_str(), "handoff.refused" | "handoff.parked")
+                && k.note.starts_with(&format!("{}; ", e.detail)))
     });
     if let Some(e) = set_by {
         return detail(k, e);
@@ -188,8 +192,17 @@ fn chinese(k: &CaseView, p: &Payload) -> (String, bool) {
         EntryBody::HandoffReceipted { to, .. } => {
             format!("收到{}签名的接收回执", county(to.as_str()))
         }
-        EntryBody::HandoffRefused { to, .. } => {
-            let words = format!("{}拒收本次移交，已暂停", county(to.as_str()));
+        EntryBody::HandoffRefused { to, reported, .. } => {
+            // The partner's reason is its report, said as such: the refusal
+            // is its decision, not this node's.
+            let to = county(to.as_str());
+            let words = match reported
+                .as_ref()
+                .and_then(crate::console::refusal::reported)
+            {
+                Some(why) => format!("{to}拒收本次移交，已暂停。{to}节点说明：{why}"),
+                None => format!("{to}拒收本次移交，已暂停"),
+            };
             return (words, true);
         }
         EntryBody::HandoffParked { to, .. } => {
@@ -425,6 +438,68 @@ mod tests {
         assert!(
             zh.contains("告知：准予许可") && !zh.contains("licence"),
             "{zh}"
+        );
+    }
+
+    #[test]
+    fn a_partner_s_coded_refusal_is_its_report_worded_in_chinese_and_escaped() {
+        let mut k = case();
+        k.state = "QUEUED".into();
+        let detail = "refused by 610113 (INVALID): applied_at <b>x</b> is 7200 s ahead";
+        let reported = tongban_ledger::ReportedRefusal::check(
+            "application-time.ahead".into(),
+            "applied_at".into(),
+            [
+                ("at".to_owned(), "<script>x</script>".to_owned()),
+                ("ahead_s".to_owned(), "7200".to_owned()),
+                ("skew_s".to_owned(), "300".to_owned()),
+            ],
+        );
+        k.history = vec![event(
+            EntryBody::HandoffRefused {
+                handoff_id: "h".into(),
+                to: "610113".parse().unwrap(),
+                reported,
+            },
+            detail,
+        )];
+        k.note = format!("{detail}; the handoff is parked: fix the cause, then retry");
+        let zh = scope(Lang::Zh, || note(&k).into_string());
+        assert!(
+            zh.starts_with(
+                "雁塔区（610113）拒收本次移交，已暂停。雁塔区（610113）节点说明：申请时间"
+            ),
+            "{zh}"
+        );
+        assert!(zh.contains("快 7200 秒（允许误差 300 秒）"), "{zh}");
+        assert!(zh.contains("请本窗口节点的管理员校准系统时钟"), "{zh}");
+        // The partner's text is escaped, and its English marked as the record.
+        assert!(
+            !zh.contains("<script>") && zh.contains("&lt;script&gt;"),
+            "{zh}"
+        );
+        assert!(!zh.contains("<b>") && zh.contains("节点记录"), "{zh}");
+        // A reason this build does not know: the English alone, after the
+        // words that say who refused.
+        let unknown =
+            tongban_ledger::ReportedRefusal::check("from.the-future".into(), String::new(), []);
+        k.history = vec![event(
+            EntryBody::HandoffRefused {
+                handoff_id: "h".into(),
+                to: "610113".parse().unwrap(),
+                reported: unknown,
+            },
+            detail,
+        )];
+        let zh = scope(Lang::Zh, || note(&k).into_string());
+        assert!(
+            zh.starts_with("雁塔区（610113）拒收本次移交，已暂停<br>"),
+            "{zh}"
+        );
+        // Text not in the codes' shape is not kept as a code at all.
+        assert_eq!(
+            tongban_ledger::ReportedRefusal::check("Not A Code".into(), String::new(), []),
+            None
         );
     }
 }

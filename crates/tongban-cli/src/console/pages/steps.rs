@@ -141,13 +141,19 @@ pub(super) fn handout(k: &CaseView, problem: Option<&Problem<'_>>) -> Markup {
 
 /// Whether a handoff of the case is parked (a park after the last retry,
 /// which queues every parked handoff of the case again): then the retry
-/// form is offered.
+/// form is offered. A handoff the partner refused is parked too, and is
+/// sent again the same way once the cause (a clock, say) is fixed.
 pub(super) fn parked(k: &CaseView) -> bool {
     k.history
         .iter()
         .rev()
-        .find(|e| matches!(e.event.as_str(), "handoff.parked" | "handoff.retried"))
-        .is_some_and(|e| e.event == "handoff.parked")
+        .find(|e| {
+            matches!(
+                e.event.as_str(),
+                "handoff.parked" | "handoff.refused" | "handoff.retried"
+            )
+        })
+        .is_some_and(|e| e.event != "handoff.retried")
 }
 
 /// Sending parked handoffs again, once the cause is fixed.

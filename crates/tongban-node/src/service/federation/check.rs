@@ -18,7 +18,7 @@ use crate::ctx::Ctx;
 use crate::protocol::FORMAT_VERSION;
 use crate::{NodeError, validate};
 
-use super::{CheckFail, Checked, FederationService, Patch, code_of, receipt_result, refusal};
+use super::{CheckFail, Checked, FederationService, Patch, receipt_result, refusal, refused};
 
 impl FederationService {
     /// Checks an envelope from `sender`; `Err` carries the final result
@@ -43,7 +43,7 @@ impl FederationService {
         // stream fails as UNAVAILABLE and the sender retries it.
         let refuse = |e: NodeError| match e {
             NodeError::Store(_) | NodeError::Unavailable(_) => CheckFail::Retry(e.into()),
-            e => CheckFail::Final(refusal(&id, code_of(&e), e.to_string())),
+            e => CheckFail::Final(refused(&id, &e)),
         };
         if uuid::Uuid::parse_str(&id).is_err() {
             return Err(refuse(NodeError::Invalid(format!(

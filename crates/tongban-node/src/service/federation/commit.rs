@@ -21,7 +21,7 @@ use crate::receipt;
 use crate::{NodeError, view};
 
 use super::apply::Applied;
-use super::{FederationService, Slot, code_of, receipt_result, refusal};
+use super::{FederationService, Slot, receipt_result, refusal, refused};
 
 impl FederationService {
     /// Writes every staged handoff in one commit and signs their receipts.
@@ -88,7 +88,7 @@ impl FederationService {
                         Err(e) => {
                             tracing::warn!(peer = %sender, handoff = %c.handoff_id, error = %e, "handoff refused");
                             // Its staged blobs go when the stream's slots do.
-                            results[i] = Some(refusal(&c.handoff_id, code_of(&e), e.to_string()));
+                            results[i] = Some(refused(&c.handoff_id, &e));
                             continue;
                         }
                     };

@@ -122,8 +122,22 @@ fn refusal(handoff_id: &str, code: Code, message: String) -> HandoffResult {
         outcome: Some(Outcome::Refusal(Refusal {
             code: code as i32,
             message,
+            reason: None,
         })),
     }
+}
+
+/// The refusal of envelope `handoff_id` for `e`: its class, its message
+/// and, for a coded refusal, its reason, field and facts, as a client of
+/// the node's own services would get them in the status details.
+fn refused(handoff_id: &str, e: &NodeError) -> HandoffResult {
+    let mut result = refusal(handoff_id, code_of(e), e.to_string());
+    if let (NodeError::Refused { refusal: r, .. }, Some(Outcome::Refusal(out))) =
+        (e, result.outcome.as_mut())
+    {
+        out.reason = Some(crate::error::refusal_pb(r));
+    }
+    result
 }
 
 fn receipt_result(handoff_id: &str, signed: &[u8]) -> HandoffResult {
@@ -142,9 +156,9 @@ fn code_of(e: &NodeError) -> Code {
         NodeError::Refused { refusal, .. } => match refusal.reason.class() {
             tongban_core::refusal::Class::TooLarge => Code::TooLarge,
             tongban_core::refusal::Class::NotPermitted => Code::NotPermitted,
-            tongban_core::refusal::Class::Invalid | tongban_core::refusal::Class::Precondition => {
-                Code::Invalid
-            }
+            tongban_core::refusal::Class::Invalid
+            | tongban_core::refusal::Class::Precondition
+            | tongban_core::refusal::Class::NotFound => Code::Invalid,
         },
         _ => Code::Invalid,
     }
@@ -171,7 +185,7 @@ async fn close(
                 Err(e @ NodeError::Store(_)) => return Err(e),
                 Err(e) => {
                     tracing::warn!(peer = %sender, handoff = %id, error = %e, "handoff refused");
-                    slots.push(Slot::Done(refusal(&id, code_of(&e), e.to_string())));
+                    slots.push(Slot::Done(refused(&id, &e)));
                 }
             }
         }
@@ -275,11 +289,7 @@ impl Federation for FederationService {
                             }
                             Err(e) => {
                                 tracing::warn!(peer = %sender, handoff = %r.checked.handoff_id, error = %e, "handoff refused");
-                                Current::Skipping(refusal(
-                                    &r.checked.handoff_id,
-                                    code_of(&e),
-                                    e.to_string(),
-                                ))
+                                Current::Skipping(refused(&r.checked.handoff_id, &e))
                             }
                         });
                     }
