@@ -465,7 +465,15 @@ pub fn hex(bytes: &[u8]) -> String {
 /// Parses lowercase or uppercase hex; `None` for an odd length or a
 /// non-hex digit.
 pub fn unhex(text: &str) -> Option<Vec<u8>> {
-    ::hex::decode(text).ok()
+    // Into a buffer of the right size in one pass: `hex::decode` collects
+    // byte by byte through an iterator (1.6 % of the receiving node's CPU
+    // in the drain, for the digests each receipt carries).
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    let mut out = vec![0u8; text.len() / 2];
+    ::hex::decode_to_slice(text, &mut out).ok()?;
+    Some(out)
 }
 
 #[cfg(test)]
