@@ -4,6 +4,8 @@
 //!
 //! A batch only collects: encoding and writing are [`super::commit`]'s.
 
+use std::sync::Arc;
+
 use tongban_core::CaseState;
 
 use super::StoredEntry;
@@ -93,7 +95,7 @@ pub struct Batch {
     pub(super) enqueue: Vec<OutboxEntry>,
     pub(super) outbox_put: Vec<(u64, OutboxEntry)>,
     /// Outbox key and the bytes the entry must still hold.
-    pub(super) outbox_settle: Vec<(Vec<u8>, Vec<u8>)>,
+    pub(super) outbox_settle: Vec<(Vec<u8>, Arc<[u8]>)>,
     pub(super) received: Vec<(Vec<u8>, ReceivedHandoff)>,
     pub(super) waybills: Vec<(String, String)>,
     pub(super) partner_checkpoints: Vec<(Vec<u8>, Vec<u8>)>,
@@ -144,8 +146,8 @@ impl Batch {
     }
 
     /// Removes the outbox entry for `to` at `key` if it still holds
-    /// `expected` bytes.
-    pub fn settle_outbox(&mut self, to: &str, key: u64, expected: Vec<u8>) -> &mut Self {
+    /// `expected` bytes (those it was read with: shared, not copied).
+    pub fn settle_outbox(&mut self, to: &str, key: u64, expected: Arc<[u8]>) -> &mut Self {
         self.outbox_settle.push((outbox_key(to, key), expected));
         self
     }

@@ -662,7 +662,7 @@ impl Store {
                 for (key, expected) in &batch.outbox_settle {
                     // Only an entry nobody changed meanwhile is done.
                     if t.get(outbox, key.as_slice())?
-                        .is_some_and(|v| v.as_ref() == expected.as_slice())
+                        .is_some_and(|v| v.as_ref() == expected.as_ref())
                     {
                         t.remove(outbox, key.as_slice())?;
                     }

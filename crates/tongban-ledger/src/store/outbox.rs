@@ -12,12 +12,16 @@ use super::keys::{
     OUTBOX_INDEX_BEFORE, RECEIVED_CUT, outbox_key, outbox_prefix, outbox_seq, received_key,
     request_key,
 };
+use std::sync::Arc;
+
 use super::{Store, Trees, certs};
 use crate::StoreError;
 use crate::records::{OutboxEntry, ReceivedHandoff, RequestRecord, decode};
 
-/// An outbox entry read: its number, the entry, and its bytes as stored.
-type Read = (u64, OutboxEntry, Vec<u8>);
+/// An outbox entry read: its number, the entry, and its bytes as stored
+/// (shared: the courier hands them to the commit that settles the entry,
+/// which compares them with what is stored then, without a copy).
+type Read = (u64, OutboxEntry, Arc<[u8]>);
 
 /// `meta` key saying the outbox is keyed by destination.
 const BY_DESTINATION: &[u8] = b"outbox_by_destination_v1";
@@ -27,7 +31,7 @@ fn entry_of(tree: &'static str, k: &[u8], v: &[u8]) -> Result<Read, StoreError> 
         tree,
         reason: "bad key".into(),
     })?;
-    Ok((key, decode("outbox", v)?, v.to_vec()))
+    Ok((key, decode("outbox", v)?, Arc::from(v)))
 }
 
 impl Store {
@@ -105,7 +109,7 @@ impl Store {
             if skip(key) {
                 continue;
             }
-            out.push((key, decode("outbox", &v)?, v.to_vec()));
+            out.push((key, decode("outbox", &v)?, Arc::from(v.as_ref())));
         }
         Ok(out)
     }

@@ -35,7 +35,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
-use tongban_ledger::{MaterialRef, OutboxEntry};
+use tongban_ledger::OutboxEntry;
 use tongban_pki::{Identity, Principal};
 use tongban_proto::federation::v1::{HandoffFrame, handoff_frame::Frame};
 
@@ -43,7 +43,12 @@ use crate::NodeError;
 use crate::config::Delivery;
 use crate::ctx::Ctx;
 
-type Pending = (u64, OutboxEntry, Vec<u8>);
+/// An outbox entry on its way: its number, the entry, its stored bytes.
+type Pending = (u64, OutboxEntry, Arc<[u8]>);
+
+/// A batch in flight, shared (not copied) by the task producing its
+/// frames, the receipt checks and the commit that records them.
+type Shared = Arc<[Pending]>;
 
 pub(crate) struct Courier {
     ctx: Arc<Ctx>,
@@ -123,6 +128,7 @@ impl Courier {
                             }
                         };
                         partner.take(&batch);
+                        let batch: Shared = batch.into();
                         let courier = this.clone();
                         let (dest, round) = (dest.clone(), partner.retry.round);
                         tasks.spawn(async move {
@@ -268,7 +274,7 @@ impl Courier {
     }
 
     /// Sends one batch and records its outcome.
-    async fn deliver(&self, dest: &str, batch: &[Pending]) -> Result<(), Failure> {
+    async fn deliver(&self, dest: &str, batch: &Shared) -> Result<(), Failure> {
         let link = self.link(dest)?;
         let result = self.deliver_on(&link, dest, batch).await;
         if let Err(Failure::Partner(_)) = result {
@@ -277,7 +283,7 @@ impl Courier {
         result
     }
 
-    async fn deliver_on(&self, link: &Link, dest: &str, batch: &[Pending]) -> Result<(), Failure> {
+    async fn deliver_on(&self, link: &Link, dest: &str, batch: &Shared) -> Result<(), Failure> {
         // One deadline for connecting (TCP, TLS with the identity check,
         // HTTP/2) and the stream's first frame; the answer is due within a
         // budget that grows with the bytes sent.
@@ -304,18 +310,14 @@ impl Courier {
         let (fail_tx, mut fail_rx) = mpsc::channel::<(usize, String)>(2);
         let (first_tx, mut first_rx) = oneshot::channel::<()>();
         let (done_tx, done_rx) = oneshot::channel::<()>();
-        let items: Vec<(Vec<u8>, Vec<MaterialRef>)> = batch
-            .iter()
-            .map(|(_, e, _)| (e.envelope.clone(), e.materials.clone()))
-            .collect();
         let frames = Checked::new(
             ReceiverStream::new(rx),
-            &items,
+            batch.len(),
             first_tx,
             done_rx,
             fail_tx.clone(),
         );
-        let store = self.ctx.store.clone();
+        let (store, items) = (self.ctx.store.clone(), batch.clone());
         // Every stream starts with this node's latest signed checkpoint:
         // the partner keeps it as evidence of our history. It was signed
         // after an earlier batch (below), not now: no signature in the
@@ -333,8 +335,8 @@ impl Courier {
             }
             // One handoff at a time, so that a material that cannot be
             // read is known by the handoff it belongs to.
-            for (index, item) in items.into_iter().enumerate() {
-                if let Err(e) = produce(&store, vec![item], &tx).await {
+            for (index, (_, entry, _)) in items.iter().enumerate() {
+                if let Err(e) = produce(&store, &entry.envelope, &entry.materials, &tx).await {
                     let _ = fail_tx.send((index, e)).await;
                     return;
                 }

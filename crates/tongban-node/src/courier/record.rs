@@ -3,6 +3,7 @@
 //! notes, in one commit per batch.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use prost::Message;
@@ -18,18 +19,23 @@ use crate::change::{self, Change};
 use crate::ctx::Ctx;
 use crate::receipt;
 
-use super::{Courier, Pending};
+use super::{Courier, Pending, Shared};
 
 impl Courier {
     /// Stores receipts and refusals of one batch in one commit.
     pub(super) async fn record(
         &self,
         dest: &str,
-        batch: &[Pending],
+        batch: &Shared,
         results: Vec<HandoffResult>,
     ) -> Result<(), NodeError> {
         let ctx = &self.ctx;
+        // Shared with the checks instead of copied; the checks are over
+        // (their tasks awaited, their copies of it dropped) when it is
+        // taken back.
+        let results = Arc::new(results);
         let checked = self.check_receipts(dest, batch, &results).await;
+        let results = Arc::unwrap_or_clone(results);
         let _guards = ctx
             .locks
             .lock_all(batch.iter().map(|(_, e, _)| e.application_id.clone()))
@@ -106,7 +112,7 @@ impl Courier {
                                 change = change.without_state();
                             }
                             change::stage(ctx, case, None, change, &mut commit);
-                            commit.settle_outbox(entry.to.as_str(), *key, raw.clone());
+                            commit.settle_outbox(entry.to.as_str(), *key, Arc::clone(raw));
                         }
                         Err(reason) => {
                             // The receiver replays the same receipt on every
@@ -166,16 +172,15 @@ impl Courier {
     pub(super) async fn check_receipts(
         &self,
         dest: &str,
-        batch: &[Pending],
-        results: &[HandoffResult],
+        batch: &Shared,
+        results: &Arc<Vec<HandoffResult>>,
     ) -> Vec<Option<Result<Receipt, String>>> {
-        let items: Vec<(OutboxEntry, SignedReceipt)> = batch
+        // The indices of the results that are receipts.
+        let items: Vec<usize> = results
             .iter()
-            .zip(results)
-            .filter_map(|((_, entry, _), r)| match &r.outcome {
-                Some(Outcome::Receipt(signed)) => Some((entry.clone(), signed.clone())),
-                _ => None,
-            })
+            .enumerate()
+            .filter(|(_, r)| matches!(r.outcome, Some(Outcome::Receipt(_))))
+            .map(|(i, _)| i)
             .collect();
         let half = items.len().div_ceil(2).max(1);
         let mut halves = Vec::new();
@@ -187,11 +192,17 @@ impl Courier {
             }
             let n = part.len();
             let (ctx, dest) = (self.ctx.clone(), dest.to_owned());
+            let (batch, results) = (batch.clone(), results.clone());
             let task = tokio::task::spawn_blocking(move || {
                 // A batch-signed root is verified once per part.
                 let mut seen = receipt::Verified::default();
                 part.iter()
-                    .map(|(entry, signed)| check_receipt(&ctx, &dest, entry, signed, &mut seen))
+                    .filter_map(|&i| match &results[i].outcome {
+                        Some(Outcome::Receipt(signed)) => {
+                            Some(check_receipt(&ctx, &dest, &batch[i].1, signed, &mut seen))
+                        }
+                        _ => None,
+                    })
                     .collect::<Vec<_>>()
             });
             halves.push((n, task));

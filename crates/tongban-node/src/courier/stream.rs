@@ -28,7 +28,7 @@ use crate::protocol::CHUNK_SIZE;
 /// when the first frame is taken (the stream has started).
 pub(super) struct Checked {
     inner: ReceiverStream<HandoffFrame>,
-    /// The handoffs of the stream.
+    /// How many handoffs the stream carries.
     items: usize,
     /// The handoff whose frames are going out.
     item: Option<usize>,
@@ -41,14 +41,14 @@ pub(super) struct Checked {
 impl Checked {
     pub(super) fn new(
         inner: ReceiverStream<HandoffFrame>,
-        items: &[(Vec<u8>, Vec<MaterialRef>)],
+        items: usize,
         first: oneshot::Sender<()>,
         done: oneshot::Receiver<()>,
         fail: mpsc::Sender<(usize, String)>,
     ) -> Self {
         Self {
             inner,
-            items: items.len(),
+            items,
             item: None,
             first: Some(first),
             done,
@@ -189,88 +189,88 @@ impl Decoder for ReplyDecoder {
     }
 }
 
-/// Feeds envelopes and their material chunks, read from the blob store.
+/// Feeds one handoff: its envelope, then its materials' chunks, read from
+/// the blob store.
 pub(super) async fn produce(
     store: &tongban_ledger::Store,
-    items: Vec<(Vec<u8>, Vec<MaterialRef>)>,
+    envelope: &[u8],
+    blobs: &[MaterialRef],
     tx: &mpsc::Sender<HandoffFrame>,
 ) -> Result<(), String> {
-    for (envelope, blobs) in items {
-        if tx
-            .send(HandoffFrame {
-                frame: Some(Frame::Envelope(envelope)),
-            })
-            .await
-            .is_err()
-        {
-            return Ok(()); // the call ended; its outcome is reported there
+    if tx
+        .send(HandoffFrame {
+            frame: Some(Frame::Envelope(envelope.to_vec())),
+        })
+        .await
+        .is_err()
+    {
+        return Ok(()); // the call ended; its outcome is reported there
+    }
+    for (index, material) in blobs.iter().enumerate() {
+        let sha = &material.sha256;
+        let mut reader = store.open_material(material).map_err(|e| e.to_string())?;
+        // Small materials come from the material log, already in memory.
+        if reader.in_memory() {
+            while let Some(piece) = reader.read_chunk(CHUNK_SIZE).map_err(|e| e.to_string())? {
+                let chunk = MaterialChunk {
+                    material: index as u32,
+                    data: piece,
+                };
+                if tx
+                    .send(HandoffFrame {
+                        frame: Some(Frame::Chunk(chunk)),
+                    })
+                    .await
+                    .is_err()
+                {
+                    return Ok(());
+                }
+            }
+            continue;
         }
-        for (index, material) in blobs.iter().enumerate() {
-            let sha = &material.sha256;
-            let mut reader = store.open_material(material).map_err(|e| e.to_string())?;
-            // Small materials come from the material log, already in memory.
-            if reader.in_memory() {
-                while let Some(piece) = reader.read_chunk(CHUNK_SIZE).map_err(|e| e.to_string())? {
+        // Large materials are files: read them on a blocking thread a
+        // megabyte at a time, hash them and cut them into chunks there,
+        // so that the runtime thread sending the stream only encrypts
+        // (hashing there too kept a large handoff to one core) and
+        // never waits on the disk. Each megabyte is read into a buffer
+        // of its own that the chunks share (no copy).
+        let tx = tx.clone();
+        let (kind, size, want) = (material.kind.clone(), material.size, sha.clone());
+        let sent = tokio::task::spawn_blocking(move || -> Result<bool, String> {
+            const READ: usize = 1 << 20;
+            let (mut sum, mut read) = (Sha256::new(), 0u64);
+            while let Some(buf) = reader.read_chunk(READ).map_err(|e| e.to_string())? {
+                let filled = buf.len();
+                sum.update(&buf);
+                read += filled as u64;
+                for start in (0..filled).step_by(CHUNK_SIZE) {
                     let chunk = MaterialChunk {
                         material: index as u32,
-                        data: piece,
+                        data: buf.slice(start..filled.min(start + CHUNK_SIZE)),
                     };
                     if tx
-                        .send(HandoffFrame {
+                        .blocking_send(HandoffFrame {
                             frame: Some(Frame::Chunk(chunk)),
                         })
-                        .await
                         .is_err()
                     {
-                        return Ok(());
+                        return Ok(false);
                     }
                 }
-                continue;
             }
-            // Large materials are files: read them on a blocking thread a
-            // megabyte at a time, hash them and cut them into chunks there,
-            // so that the runtime thread sending the stream only encrypts
-            // (hashing there too kept a large handoff to one core) and
-            // never waits on the disk. Each megabyte is read into a buffer
-            // of its own that the chunks share (no copy).
-            let tx = tx.clone();
-            let (kind, size, want) = (material.kind.clone(), material.size, sha.clone());
-            let sent = tokio::task::spawn_blocking(move || -> Result<bool, String> {
-                const READ: usize = 1 << 20;
-                let (mut sum, mut read) = (Sha256::new(), 0u64);
-                while let Some(buf) = reader.read_chunk(READ).map_err(|e| e.to_string())? {
-                    let filled = buf.len();
-                    sum.update(&buf);
-                    read += filled as u64;
-                    for start in (0..filled).step_by(CHUNK_SIZE) {
-                        let chunk = MaterialChunk {
-                            material: index as u32,
-                            data: buf.slice(start..filled.min(start + CHUNK_SIZE)),
-                        };
-                        if tx
-                            .blocking_send(HandoffFrame {
-                                frame: Some(Frame::Chunk(chunk)),
-                            })
-                            .is_err()
-                        {
-                            return Ok(false);
-                        }
-                    }
-                }
-                // Before the next envelope may go out (see `Checked`).
-                let got = tongban_ledger::records::hex(&sum.finalize());
-                if read != size || got != want {
-                    return Err(format!(
-                        "material {kind} no longer matches its digest: {read} bytes with SHA-256 {got}, stored as {size} bytes with {want}"
-                    ));
-                }
-                Ok(true)
-            })
-            .await
-            .map_err(|e| format!("reading {sha}: {e}"))??;
-            if !sent {
-                return Ok(()); // the call ended; its outcome is reported there
+            // Before the next envelope may go out (see `Checked`).
+            let got = tongban_ledger::records::hex(&sum.finalize());
+            if read != size || got != want {
+                return Err(format!(
+                    "material {kind} no longer matches its digest: {read} bytes with SHA-256 {got}, stored as {size} bytes with {want}"
+                ));
             }
+            Ok(true)
+        })
+        .await
+        .map_err(|e| format!("reading {sha}: {e}"))??;
+        if !sent {
+            return Ok(()); // the call ended; its outcome is reported there
         }
     }
     Ok(())
