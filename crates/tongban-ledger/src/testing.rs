@@ -259,8 +259,19 @@ impl Tamper {
     }
 
     fn set_head(&self, seq: u64, hash: &crate::EntryHash) -> Result<(), StoreError> {
+        // The material log's end stays what the head said: only the
+        // ledger's head is being tampered with.
+        let log_end = self
+            .meta
+            .get(keys::HEAD)
+            .map_err(StoreError::db("failed to read head"))?
+            .and_then(|v| keys::decode_head_log_end(&v));
+        let mut head = keys::encode_head(seq, hash, log_end.unwrap_or(0));
+        if log_end.is_none() {
+            head.truncate(40);
+        }
         self.meta
-            .insert(keys::HEAD, keys::encode_head(seq, hash))
+            .insert(keys::HEAD, head)
             .map_err(StoreError::db("failed to write head"))?;
         self.flush()
     }

@@ -209,9 +209,12 @@ impl Store {
                     return Err(e.into());
                 }
             }
+            // Every material the batch names is before this point now; the
+            // head records it, so the next open appends after it.
+            let log_end = self.materials.durable_end();
             // Not while a flush syncs: see `gate`.
             let gate = super::gate::GATE.write().await;
-            let applied = self.apply(&trees, &batch, (head, new_head), &chained, reply);
+            let applied = self.apply(&trees, &batch, (head, new_head), &chained, reply, log_end);
             drop(gate);
             let committed = match applied {
                 Ok(committed) => committed,
@@ -426,6 +429,7 @@ impl Store {
         (head, new_head): ((u64, EntryHash), (u64, EntryHash)),
         chained: &[StoredEntry],
         reply: Option<Vec<u8>>,
+        log_end: u64,
     ) -> Result<Committed, StoreError> {
         let first_seq = head.0 + 1;
         // Each record: its id, its bytes, what the indexes will hold of it
@@ -581,7 +585,7 @@ impl Store {
                         )?;
                     }
                 }
-                t.insert(meta, HEAD, encode_head(new_head.0, &new_head.1))?;
+                t.insert(meta, HEAD, encode_head(new_head.0, &new_head.1, log_end))?;
                 for (i, (id, bytes, new, replaced)) in cases.iter().enumerate() {
                     // Keep the (side, state), case number and deadline
                     // indexes in step with the record, touching them only

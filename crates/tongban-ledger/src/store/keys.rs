@@ -133,17 +133,28 @@ pub(crate) fn request_key(caller: &str, request_id: &str) -> Vec<u8> {
     key
 }
 
-/// The ledger head record: seq, then hash (40 bytes).
+/// The ledger head record: seq, then hash (40 bytes), then the material
+/// log's durable end as of the commit that wrote it (8 bytes, big-endian;
+/// see `material_log`). A head written before the log was padded ahead
+/// has the first 40 alone.
 pub(crate) fn decode_head(bytes: &[u8]) -> Option<(u64, EntryHash)> {
     let seq = u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
     let hash = bytes.get(8..40)?.try_into().ok()?;
     Some((seq, hash))
 }
 
+/// The material log's end a head record holds, if it holds one (see
+/// [`decode_head`]).
+pub(crate) fn decode_head_log_end(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.get(40..48)?.try_into().ok()?))
+}
+
 /// Encodes the ledger head record (see [`decode_head`]).
-pub(crate) fn encode_head(seq: u64, hash: &EntryHash) -> Vec<u8> {
-    let mut v = seq.to_be_bytes().to_vec();
+pub(crate) fn encode_head(seq: u64, hash: &EntryHash, log_end: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(48);
+    v.extend_from_slice(&seq.to_be_bytes());
     v.extend_from_slice(hash);
+    v.extend_from_slice(&log_end.to_be_bytes());
     v
 }
 

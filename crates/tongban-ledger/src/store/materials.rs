@@ -573,4 +573,67 @@ mod tests {
             "{err}"
         );
     }
+
+    #[tokio::test]
+    async fn a_padded_log_goes_on_from_the_end_its_head_records_and_an_old_one_from_its_length() {
+        use sha2::Digest;
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("materials.log");
+        let pad = |bytes: u64| {
+            let f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+            f.set_len(f.metadata().unwrap().len() + bytes).unwrap();
+        };
+        let a = vec![7u8; 5000];
+        let named = {
+            let store = Store::open(dir.path()).unwrap();
+            let m = MaterialRef {
+                kind: "k".into(),
+                filename: "f".into(),
+                size: a.len() as u64,
+                sha256: crate::records::hex(&sha2::Sha256::digest(&a)),
+                log: Some(store.append_material(&a).unwrap()),
+            };
+            let mut c = case("a1", Side::Window, CaseState::Queued);
+            c.materials = vec![m.clone()];
+            let mut batch = Batch::default();
+            batch.put_case(c);
+            store.commit(batch).await.unwrap();
+            // Appended after the last commit, named by nothing (a crash
+            // before its commit): written over after the reopen.
+            store.append_material(b"never named").unwrap();
+            m
+        };
+        pad(1 << 20);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            store.append_material(b"next").unwrap().offset,
+            a.len() as u64,
+            "the end the head recorded, not the padded file's length"
+        );
+        assert_eq!(read_all(&store, &named).unwrap(), a);
+        drop(store);
+        // A head from before the log was padded: seq and hash alone.
+        {
+            let db =
+                super::super::open_db(&dir.path().join("ledger.sled"), super::super::OPEN_WAIT)
+                    .unwrap();
+            let meta = db.open_tree(super::super::keys::META).unwrap();
+            let head = meta.get(super::super::keys::HEAD).unwrap().unwrap();
+            assert_eq!(head.len(), 48);
+            meta.insert(super::super::keys::HEAD, &head[..40]).unwrap();
+            db.flush().unwrap();
+        }
+        let len = std::fs::metadata(&log).unwrap().len();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            store.case("a1").unwrap().unwrap().materials,
+            vec![named.clone()]
+        );
+        assert_eq!(
+            store.append_material(b"after").unwrap().offset,
+            len,
+            "an old log's end is its length"
+        );
+        assert_eq!(read_all(&store, &named).unwrap(), a);
+    }
 }

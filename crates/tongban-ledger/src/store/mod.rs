@@ -156,6 +156,16 @@ impl Trees {
             .and_then(|v| keys::decode_head(&v))
             .unwrap_or((0, [0; 32])))
     }
+
+    /// The material log's end the head records, if it records one (see
+    /// `material_log`).
+    fn material_log_end(&self) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .meta
+            .get(keys::HEAD)
+            .map_err(StoreError::db("failed to read head"))?
+            .and_then(|v| keys::decode_head_log_end(&v)))
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -203,6 +213,7 @@ impl Store {
         trees.ensure_deadline_index()?;
         // Whatever the database holds when it opens is on disk.
         let head = trees.head()?;
+        let log_end = trees.material_log_end()?;
         let store = Self {
             trees: Arc::new(std::sync::RwLock::new(Some(Arc::new(trees)))),
             rolling: Arc::default(),
@@ -210,7 +221,7 @@ impl Store {
             replay_bound: std::sync::atomic::AtomicU64::new(REPLAY_BOUND),
             sled_dir: sled_dir.clone(),
             openings: std::sync::atomic::AtomicU64::new(0),
-            materials: Arc::new(MaterialLog::open(&data_dir.join("materials.log"))?),
+            materials: Arc::new(MaterialLog::open(&data_dir.join("materials.log"), log_end)?),
             blobs: BlobStore::open(&data_dir.join("blobs"))?,
             write_lock: tokio::sync::Mutex::new(()),
             durable: std::sync::Mutex::new(head),
