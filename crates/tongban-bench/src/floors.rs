@@ -151,9 +151,9 @@ fn sha256_rate(bytes: usize) -> f64 {
 }
 
 /// Runs of the disk probe each time it is measured. The best is the floor:
-/// this VM's disk moves between about 100 and 2,000 MB/s within seconds
-/// (session 5: 59-1,279 MB/s in eight runs of one minute at load 11), so
-/// one run says more about that moment than about the disk.
+/// this VM's disk moves between about 60 and 2,000 MB/s within seconds
+/// (session 5: 59-1,279 MB/s over fifteen runs within three minutes at
+/// load 10-11), so one run says more about that moment than the disk.
 const DISK_RUNS: usize = 2;
 
 /// Bytes written behind before the written part is synced in the
