@@ -9,7 +9,8 @@
 //! them where the figure is measured).
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use ring::rand::SystemRandom;
@@ -60,17 +61,21 @@ pub(crate) fn run(dir: &Path, report: &mut Report) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Write + fdatasync of `bytes` into `dir`, as a figure named `name`.
+/// Write + fdatasync of `files` into `dir` (see [`disk_write_rate`]),
+/// the best of [`DISK_RUNS`] runs, as a figure named `name`.
 pub(crate) fn disk(
     dir: &Path,
-    bytes: usize,
+    files: &[&[u8]],
     name: &str,
     report: &mut Report,
 ) -> anyhow::Result<f64> {
-    let rate = disk_write_rate(&dir.join("disk-probe"), bytes)?;
-    report.add(SECTION, name, rate, "MB/s");
+    let mut best = 0.0f64;
+    for _ in 0..DISK_RUNS {
+        best = best.max(disk_write_rate(dir, files)?);
+    }
+    report.add(SECTION, name, best, "MB/s");
     report.show_last();
-    Ok(rate)
+    Ok(best)
 }
 
 /// p50 of a 4 KiB overwrite followed by fsync, then by fdatasync (µs).
@@ -145,27 +150,80 @@ fn sha256_rate(bytes: usize) -> f64 {
     mb_per_s(bytes, t.elapsed())
 }
 
-/// Sequential write of `bytes` in 1 MiB pieces, the part written so far
-/// synced in the background every 8 MiB, then one fdatasync (MB/s): the
-/// best way the node's blob writer knows to put a large file on disk (it
-/// does the same). One fdatasync of the whole file at the end was no floor:
-/// with 256 MiB dirty at once this VM's disk gave 312-367 MB/s while the
-/// node's intake, syncing behind, stored 778 MB/s. The file is removed
-/// afterwards.
-pub(crate) fn disk_write_rate(path: &Path, bytes: usize) -> anyhow::Result<f64> {
-    const BEHIND: usize = 8 << 20;
-    let piece = vec![0x5au8; 1 << 20];
+/// Runs of the disk probe each time it is measured. The best is the floor:
+/// this VM's disk moves between about 60 and 2,000 MB/s within seconds
+/// (session 5: 59-1,279 MB/s over fifteen runs within three minutes at
+/// load 10-11), so one run says more about that moment than the disk.
+const DISK_RUNS: usize = 2;
+
+/// Bytes written behind before the written part is synced in the
+/// background: the node's blob writer's (`tongban-ledger`, `blobs`).
+const WRITE_BEHIND: usize = 8 << 20;
+
+/// The node's blob writer's write size: one gRPC chunk.
+const CHUNK: usize = 64 << 10;
+
+/// Files of the disk probe so far: each run writes new names, as the node
+/// writes each upload to a new temporary file.
+static PROBES: AtomicUsize = AtomicUsize::new(0);
+
+/// Writes each of `files` as the node's blob writer writes a stream's
+/// materials, and returns MB/s from the first create to the last sync: a
+/// new file each, written in 64 KiB chunks from one thread, the part written
+/// so far synced in the background every 8 MiB, then the file's final
+/// `fsync` on a thread of its own while the next file is written (the node
+/// receives the next material meanwhile), then the directory's. Plain
+/// `std::fs`, no tongban code. The files are removed afterwards.
+///
+/// Why this shape (session 5): the previous probe wrote one 256 MiB file
+/// of one repeated byte in 1 MiB pieces to the same name every time, and
+/// read 219 and 208 MB/s in the full run in which the node wrote and
+/// synced the same 256 MiB at 580 MB/s; this one writes what the node
+/// writes, the way it writes it.
+pub(crate) fn disk_write_rate(dir: &Path, files: &[&[u8]]) -> anyhow::Result<f64> {
+    let run = PROBES.fetch_add(1, Ordering::Relaxed);
+    let paths: Vec<PathBuf> = (0..files.len())
+        .map(|i| dir.join(format!("disk-probe-{run}-{i}")))
+        .collect();
     let started = Instant::now();
-    let mut file = std::fs::File::create(path)?;
-    let mut left = bytes;
+    let written = write_all_synced(dir, &paths, files);
+    let elapsed = started.elapsed();
+    for path in &paths {
+        let _ = std::fs::remove_file(path);
+    }
+    written?;
+    Ok(mb_per_s(files.iter().map(|f| f.len()).sum(), elapsed))
+}
+
+/// The writes and syncs of [`disk_write_rate`].
+fn write_all_synced(dir: &Path, paths: &[PathBuf], files: &[&[u8]]) -> anyhow::Result<()> {
+    let mut last_syncs = Vec::with_capacity(files.len());
+    for (path, content) in paths.iter().zip(files) {
+        let file = write_synced_behind(path, content)?;
+        last_syncs.push(std::thread::spawn(move || file.sync_all()));
+    }
+    for t in last_syncs {
+        t.join()
+            .map_err(|_| anyhow::anyhow!("the sync thread panicked"))??;
+    }
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+/// One new file with `content`, written in [`CHUNK`]s, what was written so
+/// far synced in the background every [`WRITE_BEHIND`] bytes; returned
+/// once the last background sync is over (its final sync is the caller's).
+fn write_synced_behind(path: &Path, content: &[u8]) -> anyhow::Result<std::fs::File> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
     let mut unsynced = 0usize;
     let mut behind: Option<std::thread::JoinHandle<std::io::Result<()>>> = None;
-    while left > 0 {
-        let n = left.min(piece.len());
-        file.write_all(&piece[..n])?;
-        left -= n;
-        unsynced += n;
-        if unsynced >= BEHIND && behind.as_ref().is_none_or(|t| t.is_finished()) {
+    for chunk in content.chunks(CHUNK) {
+        file.write_all(chunk)?;
+        unsynced += chunk.len();
+        if unsynced >= WRITE_BEHIND && behind.as_ref().is_none_or(|t| t.is_finished()) {
             if let Some(t) = behind.take() {
                 t.join()
                     .map_err(|_| anyhow::anyhow!("the sync thread panicked"))??;
@@ -179,11 +237,7 @@ pub(crate) fn disk_write_rate(path: &Path, bytes: usize) -> anyhow::Result<f64> 
         t.join()
             .map_err(|_| anyhow::anyhow!("the sync thread panicked"))??;
     }
-    file.sync_data()?;
-    let rate = mb_per_s(bytes, started.elapsed());
-    drop(file);
-    std::fs::remove_file(path)?;
-    Ok(rate)
+    Ok(file)
 }
 
 /// The load averages of `/proc/loadavg` (1, 5, 15 min), as text.

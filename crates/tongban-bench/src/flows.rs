@@ -607,7 +607,9 @@ pub(crate) async fn stream(
     // (same disk, same cores, same moment; this VM's disk slows down after
     // a burst): as many bytes written and synced to disk, and a bare
     // upload whose receiver hashes every byte.
-    let disk_before = floors::disk(fed.root(), total, floors::DISK_BEFORE, report)?;
+    // The disk probe writes the same materials the node will, as it will.
+    let files: Vec<&[u8]> = materials.iter().map(|(_, m)| &m[..]).collect();
+    let disk_before = floors::disk(fed.root(), &files, floors::DISK_BEFORE, report)?;
     let hashed_before = hashed_upload(total, false).await?;
     report.add(
         floors::SECTION,
@@ -652,7 +654,7 @@ pub(crate) async fn stream(
     // In this process the handoff's sender shares the two cores: it hashes
     // what it reads as well (the check before each next envelope).
     let both = (both_before + both_after) / 2.0;
-    let disk_after = floors::disk(fed.root(), total, floors::DISK_AFTER, report)?;
+    let disk_after = floors::disk(fed.root(), &files, floors::DISK_AFTER, report)?;
     let floor = stream_floor(
         (disk_before + disk_after) / 2.0,
         (hashed_before + hashed_after) / 2.0,
