@@ -223,15 +223,17 @@ pub(crate) struct Star {
 impl Star {
     /// Builds and starts A and B with [`star_directory`] of `counties`.
     pub(crate) async fn start(opts: &Options, counties: usize) -> anyhow::Result<Self> {
+        // The federation has found (or built) it already if it runs them.
+        let bin = crate::startup::binary_path(opts).filter(|p| opts.spawn_binary && p.is_file());
         let sandbox = tongban_sandbox::Builder::new()
             .temp_prefix("tongban-bench-star-")
             .directory(&star_directory(counties))
             .counties(&[A, B])
             .node_config(&node_config(opts))
+            // Node processes are counted from their /metrics.
+            .admin(bin.is_some())
             .build()?;
         let clerk_a = sandbox.pki().try_issue(tongban_sandbox::clerk(A, "wang"))?;
-        // The federation has found (or built) it already if it runs them.
-        let bin = crate::startup::binary_path(opts).filter(|p| opts.spawn_binary && p.is_file());
         let mut nodes = Nodes::new(sandbox, &[(A, "A"), (B, "B")], bin, clerk_a.clone()).await?;
         nodes.start(A).await?;
         nodes.start(B).await?;

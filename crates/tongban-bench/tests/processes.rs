@@ -116,3 +116,28 @@ async fn the_ledger_part_traces_and_verifies_with_the_real_cli() {
         );
     }
 }
+
+/// The intake, star and evidence parts with their nodes as processes: each
+/// node the bench spawns is counted from its own /metrics, so every part's
+/// sandbox must give its nodes an admin port (the star's once did not, and
+/// the full run stopped there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn intake_star_and_evidence_run_with_node_processes() {
+    let opts = Options {
+        parts: vec![Part::Intake, Part::Star, Part::Evidence],
+        spawn_binary: true,
+        tongban_bin: Some(tongban_binary()),
+        ..Options::smoke()
+    };
+    let report = run(&opts).await.expect("bench runs");
+    for name in [
+        "intake, 2844-county star directory",
+        "CPU per case, 2844-county star directory",
+        "materials re-hashed by the node (Evidence RPC, every case of A)",
+    ] {
+        let f = report
+            .get(name)
+            .unwrap_or_else(|| panic!("no figure {name:?}; notes: {:#?}", report.notes));
+        assert!(f.value > 0.0, "{name} is {}", f.value);
+    }
+}
