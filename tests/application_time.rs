@@ -17,12 +17,7 @@ async fn an_application_time_in_the_future_is_refused_with_the_reason() {
     let mut cluster = Cluster::start().await;
     // 汉台's clock runs two hours ahead: the application time its handoff
     // states is two hours in 雁塔's future.
-    cluster.stop(HANTAI).await;
-    cluster.set_clock(
-        HANTAI,
-        tongban_node::Clock::from_fn(|| time::OffsetDateTime::now_utc() + time::Duration::hours(2)),
-    );
-    cluster.restart(HANTAI).await;
+    hantai_two_hours_ahead(&mut cluster).await;
     let mut window = cluster.window(HANTAI).await;
     let case = accepted_case(&mut window, YANTA).await;
     let parked = window_case_until(&mut window, &case.case_no, "refused", |c| {

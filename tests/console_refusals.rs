@@ -11,12 +11,7 @@ use crate::support::*;
 async fn the_home_s_refusal_and_an_unknown_case_number_are_worded_for_the_clerk() {
     let mut cluster = Cluster::start().await;
     // 汉台's clock runs two hours ahead: 雁塔 refuses the application time.
-    cluster.stop(HANTAI).await;
-    cluster.set_clock(
-        HANTAI,
-        tongban_node::Clock::from_fn(|| time::OffsetDateTime::now_utc() + time::Duration::hours(2)),
-    );
-    cluster.restart(HANTAI).await;
+    hantai_two_hours_ahead(&mut cluster).await;
     let mut window = cluster.window(HANTAI).await;
     let case = accepted_case(&mut window, YANTA).await;
     window_case_until(&mut window, &case.case_no, "refused", |c| {

@@ -425,12 +425,7 @@ async fn a_broken_upload_is_refused_at_its_material_and_leaves_nothing() {
 async fn the_home_s_refusal_of_an_application_time_reaches_the_window_coded_as_its_report() {
     let mut cluster = Cluster::start().await;
     // 汉台's clock runs two hours ahead of 雁塔's.
-    cluster.stop(HANTAI).await;
-    cluster.set_clock(
-        HANTAI,
-        tongban_node::Clock::from_fn(|| time::OffsetDateTime::now_utc() + time::Duration::hours(2)),
-    );
-    cluster.restart(HANTAI).await;
+    hantai_two_hours_ahead(&mut cluster).await;
     let mut window = cluster.window(HANTAI).await;
     let case = accepted_case(&mut window, YANTA).await;
     let parked = window_case_until(&mut window, &case.case_no, "refused", |c| {

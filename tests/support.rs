@@ -340,6 +340,17 @@ pub async fn accepted_case_with(
     verify_and_accept(window, &case.case_no).await
 }
 
+/// Restarts 汉台 on a clock two hours ahead of 雁塔's: the application time
+/// its handoffs state is then in 雁塔's future, which 雁塔 refuses.
+pub async fn hantai_two_hours_ahead(cluster: &mut Cluster) {
+    cluster.stop(HANTAI).await;
+    cluster.set_clock(
+        HANTAI,
+        tongban_node::Clock::from_fn(|| time::OffsetDateTime::now_utc() + time::Duration::hours(2)),
+    );
+    cluster.restart(HANTAI).await;
+}
+
 /// Checks the applicant's identity by card reader and accepts the case:
 /// the clerk's two steps after a complete application.
 pub async fn verify_and_accept(window: &mut WindowClient<Channel>, case_no: &str) -> CaseView {
