@@ -65,12 +65,7 @@ impl Federation {
     }
 
     async fn with(opts: &Options, bin: Option<PathBuf>) -> anyhow::Result<Self> {
-        let mut sandbox = tongban_sandbox::Builder::new()
-            .temp_prefix("tongban-bench-")
-            .node_config(&node_config(opts))
-            // Node processes are counted from their /metrics.
-            .admin(bin.is_some())
-            .build()?;
+        let mut sandbox = builder("tongban-bench-", opts, bin.as_deref()).build()?;
         // C is a separate process later, on its held sockets.
         sandbox.hand_over(C).await?;
         let c_sockets = sandbox.sockets(C)?;
@@ -160,6 +155,16 @@ impl Federation {
     }
 }
 
+/// A sandbox of the bench's nodes, run as processes of `bin` if it is
+/// given: those are counted from their /metrics, so they get admin ports
+/// (the one place that says so; a part built without them cannot count).
+fn builder(prefix: &str, opts: &Options, bin: Option<&Path>) -> tongban_sandbox::Builder {
+    tongban_sandbox::Builder::new()
+        .temp_prefix(prefix)
+        .node_config(&node_config(opts))
+        .admin(bin.is_some())
+}
+
 /// The node config the bench adds to the sandbox's.
 fn node_config(opts: &Options) -> String {
     // Room for the 256 MiB case: one material of 128 MiB, 256 MiB a case.
@@ -225,13 +230,9 @@ impl Star {
     pub(crate) async fn start(opts: &Options, counties: usize) -> anyhow::Result<Self> {
         // The federation has found (or built) it already if it runs them.
         let bin = crate::startup::binary_path(opts).filter(|p| opts.spawn_binary && p.is_file());
-        let sandbox = tongban_sandbox::Builder::new()
-            .temp_prefix("tongban-bench-star-")
+        let sandbox = builder("tongban-bench-star-", opts, bin.as_deref())
             .directory(&star_directory(counties))
             .counties(&[A, B])
-            .node_config(&node_config(opts))
-            // Node processes are counted from their /metrics.
-            .admin(bin.is_some())
             .build()?;
         let clerk_a = sandbox.pki().try_issue(tongban_sandbox::clerk(A, "wang"))?;
         let mut nodes = Nodes::new(sandbox, &[(A, "A"), (B, "B")], bin, clerk_a.clone()).await?;
